@@ -1,0 +1,55 @@
+"""Flask-Token-Vault: call providers' APIs for a signed-in user through Auth0 Token Vault."""
+
+from __future__ import annotations
+
+from .decorators import provider_token_required
+from .errors import (
+    AccountNotConnected,
+    Auth0Unavailable,
+    CallbackError,
+    ConfigurationError,
+    ExchangeRejected,
+    InsufficientScope,
+    InvalidRequest,
+    LoginRequired,
+    Misconfigured,
+    RateLimited,
+    ReconsentRequired,
+    TokenVaultError,
+)
+from .exchange import ProviderToken
+from .extension import (
+    TokenVault,
+    connect_url,
+    current_user,
+    forget_provider_tokens,
+    get_provider_token,
+    get_provider_token_set,
+    login_url,
+)
+from .session import User
+
+__all__ = [
+    "AccountNotConnected",
+    "Auth0Unavailable",
+    "CallbackError",
+    "ConfigurationError",
+    "ExchangeRejected",
+    "InsufficientScope",
+    "InvalidRequest",
+    "LoginRequired",
+    "Misconfigured",
+    "ProviderToken",
+    "RateLimited",
+    "ReconsentRequired",
+    "TokenVault",
+    "TokenVaultError",
+    "User",
+    "connect_url",
+    "current_user",
+    "forget_provider_tokens",
+    "get_provider_token",
+    "get_provider_token_set",
+    "login_url",
+    "provider_token_required",
+]

@@ -1,0 +1,348 @@
+"""Read and validate the extension's configuration once, in ``init_app``."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from .errors import ConfigurationError
+
+__all__ = ["ConnectionSettings", "Settings", "parse_domain", "split_scopes"]
+
+#: Parameters that Google needs to hand Auth0 a refresh token of its own.
+GOOGLE_DEFAULTS: dict[str, str] = {"access_type": "offline", "prompt": "consent"}
+DEFAULT_SCOPES = ("openid", "profile", "email", "offline_access")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_SCOPE_RE = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]{1,512}$")  # RFC 6749 scope-token
+_HOST_RE = re.compile(
+    r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
+)
+# Only these may be sent to /authorize from the connection defaults; anything else is a typo.
+ALLOWED_AUTHORIZATION_PARAMS = frozenset(
+    {
+        "access_type",
+        "prompt",
+        "login_hint",
+        "max_age",
+        "ui_locales",
+        "screen_hint",
+        "acr_values",
+        "display",
+        "include_granted_scopes",
+        "hd",
+        "domain_hint",
+    }
+)
+
+
+def split_scopes(value: str | None) -> tuple[str, ...]:
+    """Split a scope string on commas and whitespace, dropping empties and duplicates."""
+    if not value:
+        return ()
+    seen: dict[str, None] = {}
+    for part in re.split(r"[\s,]+", value):
+        if part:
+            seen.setdefault(part, None)
+    return tuple(seen)
+
+
+def is_valid_scope(scope: str) -> bool:
+    """Return whether ``scope`` is a well-formed OAuth scope token."""
+    return bool(_SCOPE_RE.match(scope)) and "," not in scope
+
+
+def is_valid_connection_name(name: str) -> bool:
+    """Return whether ``name`` looks like an Auth0 connection name."""
+    return bool(_NAME_RE.match(name))
+
+
+def parse_domain(value: Any, key: str = "AUTH0_DOMAIN") -> str:
+    """Turn ``AUTH0_DOMAIN`` into a base URL with no trailing slash.
+
+    A bare domain means https. A full URL is accepted with https anywhere, and with plain http
+    only on loopback (``127.0.0.1``, ``::1``, ``localhost``), for a local emulator.
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigurationError(key, "is required: your Auth0 domain, e.g. 'tenant.us.auth0.com'.")
+    raw = value.strip().rstrip("/")
+    if "://" not in raw:
+        raw = "https://" + raw
+    parts = urlsplit(raw)
+    host = parts.hostname or ""
+    if parts.scheme not in ("https", "http"):
+        raise ConfigurationError(
+            key, f"must be a domain or an https URL, not a {parts.scheme!r} URL."
+        )
+    if parts.path or parts.query or parts.fragment or parts.username or parts.password:
+        raise ConfigurationError(
+            key, "must be a bare domain such as 'tenant.us.auth0.com', with no path."
+        )
+    try:
+        port = parts.port
+    except ValueError:
+        raise ConfigurationError(key, "has an invalid port.") from None
+    loopback = host == "localhost"
+    if not loopback:
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+            if not _HOST_RE.match(host):
+                raise ConfigurationError(key, f"{host!r} is not a valid host name.") from None
+    if parts.scheme == "http" and not loopback:
+        raise ConfigurationError(
+            key,
+            "plain http is only allowed for a local emulator on 127.0.0.1 or localhost; "
+            "use the bare domain (https) for a real tenant.",
+        )
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None:
+        netloc += f":{port}"
+    return f"{parts.scheme}://{netloc}"
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """Settings for one provider connection (``TOKEN_VAULT_CONNECTIONS`` entry)."""
+
+    #: Auth0 connection name, e.g. ``google-oauth2``.
+    name: str
+    #: Scopes asked of the provider whenever the user connects.
+    scopes: tuple[str, ...] = ()
+    #: Extra ``/authorize`` parameters for this connection (Google: offline access).
+    authorization_params: Mapping[str, str] = field(default_factory=dict)
+    #: How ``connection_scope`` is joined: ``","`` as Auth0 documents, or ``" "``.
+    scope_separator: str = ","
+    #: A label to show people.
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The resolved settings of one app, built once by :meth:`TokenVault.init_app`."""
+
+    base_url: str
+    client_id: str
+    client_secret: str
+    audience: str | None
+    scopes: tuple[str, ...]
+    connections: Mapping[str, ConnectionSettings]
+    url_prefix: str
+    default_next: str
+    logout_return_to: str | None
+    http_timeout: float
+    deadline: float
+    encryption_keys: tuple[bytes, ...]
+    cache_leeway: float
+    cache: Any
+    lock_timeout: float
+    connect_flow: str
+    send_exchange_scope: bool
+    max_retries: int = 3
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def issuer(self) -> str:
+        """Return the tenant's issuer, with the trailing slash Auth0 uses."""
+        return self.base_url + "/"
+
+    @property
+    def token_endpoint(self) -> str:
+        """Return the URL of ``/oauth/token``."""
+        return self.base_url + "/oauth/token"
+
+    def __repr__(self) -> str:
+        # The dataclass repr would print the client secret and keys.
+        return (
+            f"Settings(base_url={self.base_url!r}, client_id={self.client_id!r}, "
+            f"connections={sorted(self.connections)!r}, url_prefix={self.url_prefix!r})"
+        )
+
+
+def _str(
+    config: Mapping[str, Any], key: str, *, required: bool, default: str | None = None
+) -> str | None:
+    value = config.get(key, default)
+    if value is None or value == "":
+        if required:
+            raise ConfigurationError(key, "is required.")
+        return None
+    if not isinstance(value, str):
+        raise ConfigurationError(key, f"must be a string, not {type(value).__name__}.")
+    return value.strip()
+
+
+def _number(config: Mapping[str, Any], key: str, default: float, *, minimum: float = 0.0) -> float:
+    value = config.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigurationError(key, f"must be a number of seconds, not {value!r}.")
+    if value < minimum:
+        raise ConfigurationError(key, f"must be at least {minimum}, not {value!r}.")
+    return float(value)
+
+
+def _scopes(value: Any, key: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        scopes = split_scopes(value)
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        if not all(isinstance(s, str) for s in value):
+            raise ConfigurationError(key, "must be a list of scope strings.")
+        scopes = tuple(dict.fromkeys(s.strip() for s in value if s.strip()))
+    else:
+        raise ConfigurationError(key, "must be a space-separated string or a list of scopes.")
+    bad = [s for s in scopes if not is_valid_scope(s)]
+    if bad:
+        raise ConfigurationError(key, f"has malformed scopes: {bad!r}.")
+    return scopes
+
+
+def _connections(value: Any) -> dict[str, ConnectionSettings]:
+    key = "TOKEN_VAULT_CONNECTIONS"
+    if value is None:
+        return {}
+    if isinstance(value, (list, tuple)):
+        value = {name: {} for name in value}
+    if not isinstance(value, Mapping):
+        raise ConfigurationError(
+            key, "must be a dict of connection name -> options, or a list of names."
+        )
+    result: dict[str, ConnectionSettings] = {}
+    for name, options in value.items():
+        where = f"{key}[{name!r}]"
+        if not isinstance(name, str) or not is_valid_connection_name(name):
+            raise ConfigurationError(key, f"{name!r} is not a valid connection name.")
+        if options is None:
+            options = {}
+        if not isinstance(options, Mapping):
+            raise ConfigurationError(where, "must be a dict of options.")
+        unknown = set(options) - {"scopes", "authorization_params", "scope_separator", "label"}
+        if unknown:
+            raise ConfigurationError(where, f"has unknown options: {sorted(unknown)!r}.")
+        params = dict(GOOGLE_DEFAULTS) if name == "google-oauth2" else {}
+        given = options.get("authorization_params", {})
+        if not isinstance(given, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in given.items()
+        ):
+            raise ConfigurationError(
+                where + "['authorization_params']", "must map strings to strings."
+            )
+        bad = sorted(set(given) - ALLOWED_AUTHORIZATION_PARAMS)
+        if bad:
+            raise ConfigurationError(
+                where + "['authorization_params']",
+                f"may not set {bad!r}; allowed: {sorted(ALLOWED_AUTHORIZATION_PARAMS)!r}.",
+            )
+        params.update(given)
+        separator = options.get("scope_separator", ",")
+        if separator not in (",", " "):
+            raise ConfigurationError(where + "['scope_separator']", "must be ',' or ' '.")
+        label = options.get("label", name)
+        if not isinstance(label, str):
+            raise ConfigurationError(where + "['label']", "must be a string.")
+        result[name] = ConnectionSettings(
+            name=name,
+            scopes=_scopes(options.get("scopes", ()), where + "['scopes']"),
+            authorization_params=params,
+            scope_separator=separator,
+            label=label,
+        )
+    return result
+
+
+def _keys(config: Mapping[str, Any]) -> tuple[bytes, ...]:
+    key = "TOKEN_VAULT_ENCRYPTION_KEYS"
+    value = config.get(key)
+    raw: list[Any]
+    if value:
+        raw = [value] if isinstance(value, (str, bytes)) else list(value)
+    else:
+        secret = config.get("SECRET_KEY")
+        if not secret:
+            raise ConfigurationError(
+                "SECRET_KEY",
+                "is required: the session and the refresh token in it are protected "
+                "with keys derived from it (or set TOKEN_VAULT_ENCRYPTION_KEYS).",
+            )
+        raw = [secret, *(config.get("SECRET_KEY_FALLBACKS") or ())]
+    keys: list[bytes] = []
+    for item in raw:
+        if isinstance(item, str):
+            item = item.encode()
+        if not isinstance(item, bytes) or len(item) < 16:
+            raise ConfigurationError(
+                key if value else "SECRET_KEY",
+                "each key must be a string of at least 16 characters.",
+            )
+        keys.append(item)
+    return tuple(keys)
+
+
+def _prefix(config: Mapping[str, Any]) -> str:
+    key = "TOKEN_VAULT_URL_PREFIX"
+    value = config.get(key, "/auth")
+    if not isinstance(value, str) or not re.fullmatch(r"(/[A-Za-z0-9._~-]+)*", value.rstrip("/")):
+        raise ConfigurationError(key, f"must be a path such as '/auth', not {value!r}.")
+    return value.rstrip("/")
+
+
+def load_settings(config: Mapping[str, Any], options: Mapping[str, Any]) -> Settings:
+    """Build :class:`Settings` from ``app.config``, overridden by the extension's own options."""
+    merged: dict[str, Any] = dict(config)
+    merged.update(options)
+    base_url = parse_domain(merged.get("AUTH0_DOMAIN"))
+    client_id = _str(merged, "AUTH0_CLIENT_ID", required=True)
+    client_secret = _str(merged, "AUTH0_CLIENT_SECRET", required=True)
+    assert client_id is not None and client_secret is not None  # noqa: S101 - narrowed above
+    audience = _str(merged, "AUTH0_AUDIENCE", required=False)
+    scopes = _scopes(merged.get("TOKEN_VAULT_SCOPES", DEFAULT_SCOPES), "TOKEN_VAULT_SCOPES")
+    if "openid" not in scopes or "offline_access" not in scopes:
+        raise ConfigurationError(
+            "TOKEN_VAULT_SCOPES",
+            "must include 'openid' and 'offline_access': without offline_access Auth0 issues no "
+            "refresh token and Token Vault cannot work.",
+        )
+    default_next = _str(merged, "TOKEN_VAULT_DEFAULT_NEXT", required=False, default="/") or "/"
+    if not default_next.startswith("/") or default_next.startswith("//"):
+        raise ConfigurationError(
+            "TOKEN_VAULT_DEFAULT_NEXT", "must be a path on this site such as '/'."
+        )
+    logout_return_to = _str(merged, "TOKEN_VAULT_LOGOUT_RETURN_TO", required=False)
+    if logout_return_to and urlsplit(logout_return_to).scheme not in ("http", "https"):
+        raise ConfigurationError("TOKEN_VAULT_LOGOUT_RETURN_TO", "must be an absolute http(s) URL.")
+    connect_flow = merged.get("TOKEN_VAULT_CONNECT_FLOW", "authorize")
+    if connect_flow not in ("authorize", "connected_accounts"):
+        raise ConfigurationError(
+            "TOKEN_VAULT_CONNECT_FLOW", "must be 'authorize' or 'connected_accounts'."
+        )
+    retries = merged.get("TOKEN_VAULT_MAX_RETRIES", 3)
+    if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 10:
+        raise ConfigurationError("TOKEN_VAULT_MAX_RETRIES", "must be an integer from 0 to 10.")
+    send_scope = merged.get("TOKEN_VAULT_SEND_EXCHANGE_SCOPE", False)
+    if not isinstance(send_scope, bool):
+        raise ConfigurationError("TOKEN_VAULT_SEND_EXCHANGE_SCOPE", "must be True or False.")
+    http_timeout = _number(merged, "TOKEN_VAULT_HTTP_TIMEOUT", 10.0, minimum=0.05)
+    deadline = _number(merged, "TOKEN_VAULT_DEADLINE", 15.0, minimum=0.05)
+    return Settings(
+        base_url=base_url,
+        client_id=client_id,
+        client_secret=client_secret,
+        audience=audience,
+        scopes=scopes,
+        connections=_connections(merged.get("TOKEN_VAULT_CONNECTIONS")),
+        url_prefix=_prefix(merged),
+        default_next=default_next,
+        logout_return_to=logout_return_to,
+        http_timeout=http_timeout,
+        deadline=max(deadline, http_timeout),
+        encryption_keys=_keys(merged),
+        cache_leeway=_number(merged, "TOKEN_VAULT_CACHE_LEEWAY", 60.0),
+        cache=merged.get("TOKEN_VAULT_CACHE"),
+        lock_timeout=_number(merged, "TOKEN_VAULT_LOCK_TIMEOUT", 10.0, minimum=0.1),
+        connect_flow=connect_flow,
+        send_exchange_scope=send_scope,
+        max_retries=retries,
+    )

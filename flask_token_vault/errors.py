@@ -1,0 +1,267 @@
+"""Errors raised by Flask-Token-Vault.
+
+Every error is a :class:`TokenVaultError`. Each carries a machine-readable ``error`` code (Auth0's
+own code when Auth0 gave one), a human ``description`` and a ``remedy`` that says what to do. Each
+is also a werkzeug :class:`~werkzeug.exceptions.HTTPException` with the HTTP status that fits, so
+an unhandled one becomes a clear error page (or a JSON body for JSON clients) instead of a 500,
+and apps can customise it with ``@app.errorhandler(SomeError)``.
+
+No message, repr or body ever contains a token, a refresh token, a code or a client secret.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Iterable
+from typing import Any, ClassVar
+
+from werkzeug.datastructures import Headers
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers.request import Request as WSGIRequest
+
+__all__ = [
+    "AccountNotConnected",
+    "Auth0Unavailable",
+    "CallbackError",
+    "ConfigurationError",
+    "ExchangeRejected",
+    "InsufficientScope",
+    "InvalidRequest",
+    "LoginRequired",
+    "Misconfigured",
+    "RateLimited",
+    "ReconsentRequired",
+    "TokenVaultError",
+]
+
+
+class ConfigurationError(RuntimeError):
+    """Raise at start-up when a configuration key is missing or malformed."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        self.key = key
+        self.problem = problem
+        super().__init__(f"{key}: {problem}")
+
+
+class TokenVaultError(HTTPException):
+    """Base class of every error the extension raises while serving a request."""
+
+    #: HTTP status used when the error is not handled by the app.
+    code: int | None = 500
+    #: Machine-readable code used when no more specific one is known.
+    default_error: ClassVar[str] = "token_vault_error"
+    #: What the user or the developer should do about it.
+    default_remedy: ClassVar[str] = "See the Flask-Token-Vault troubleshooting guide."
+
+    def __init__(
+        self,
+        description: str | None = None,
+        *,
+        error: str | None = None,
+        remedy: str | None = None,
+        connection: str | None = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(description or self.__class__.__doc__ or self.default_error)
+        self.error: str = error or self.default_error
+        self.remedy: str = remedy or self.default_remedy
+        self.connection: str | None = connection
+        #: The HTTP status Auth0 answered with, when the error came from Auth0.
+        self.upstream_status: int | None = status
+
+    def __repr__(self) -> str:
+        extra = f", connection={self.connection!r}" if self.connection else ""
+        return (
+            f"{type(self).__name__}(error={self.error!r}{extra}, description={self.description!r})"
+        )
+
+    def __str__(self) -> str:
+        return f"{self.error}: {self.description}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON body describing this error."""
+        body: dict[str, Any] = {
+            "error": self.error,
+            "error_description": self.description,
+            "remedy": self.remedy,
+        }
+        if self.connection:
+            body["connection"] = self.connection
+        return body
+
+    def _wants_json(self, environ: Any) -> bool:
+        if environ is None:
+            return False
+        accept = WSGIRequest(environ).accept_mimetypes
+        return accept.best_match(["text/html", "application/json"]) == "application/json"
+
+    def get_headers(
+        self, environ: Any = None, scope: dict[str, Any] | None = None
+    ) -> list[tuple[str, str]]:
+        """Return the response headers, JSON or HTML by what the client accepts."""
+        ctype = "application/json" if self._wants_json(environ) else "text/html; charset=utf-8"
+        return [("Content-Type", ctype), *self.extra_headers().items()]
+
+    def get_body(self, environ: Any = None, scope: dict[str, Any] | None = None) -> str:
+        """Return a JSON body or a short HTML page naming the problem and the remedy."""
+        if self._wants_json(environ):
+            return json.dumps(self.to_dict())
+        title = html.escape(f"{self.code} {self.name}")
+        return (
+            "<!doctype html>\n<html lang=en><title>"
+            + title
+            + "</title>\n<h1>"
+            + title
+            + "</h1>\n<p>"
+            + html.escape(str(self.description))
+            + "</p>\n<p>"
+            + html.escape(self.remedy)
+            + "</p>\n<p><small>error: <code>"
+            + html.escape(self.error)
+            + "</code></small></p>\n"
+        )
+
+    def extra_headers(self) -> Headers:
+        """Return headers to add to the error response (``Retry-After``, ``WWW-Authenticate``)."""
+        return Headers()
+
+
+class InvalidRequest(TokenVaultError):
+    """The request to one of the extension's routes was malformed or not allowed."""
+
+    code = 400
+    default_error = "invalid_request"
+    default_remedy = "Go back and try again from a link on this site."
+
+
+class CallbackError(TokenVaultError):
+    """The login callback could not be completed (state, code or ID token rejected)."""
+
+    code = 400
+    default_error = "callback_failed"
+    default_remedy = "Start the sign-in again; the link you followed is stale or was tampered with."
+
+
+class LoginRequired(TokenVaultError):
+    """The user is not signed in, or their session no longer holds a usable refresh token."""
+
+    code = 401
+    default_error = "login_required"
+    default_remedy = "Sign in again."
+
+    def extra_headers(self) -> Headers:
+        """Tell API clients how to authenticate."""
+        return Headers([("WWW-Authenticate", 'Bearer error="login_required"')])
+
+
+class AccountNotConnected(TokenVaultError):
+    """The user has not connected their account at this provider (nothing in the vault)."""
+
+    code = 401
+    default_error = "account_not_connected"
+    default_remedy = "Connect the account at this provider, then try again."
+
+
+class ReconsentRequired(TokenVaultError):
+    """The provider no longer honours the stored grant; the user must connect again."""
+
+    code = 401
+    default_error = "reconsent_required"
+    default_remedy = "Connect the account again to renew the permission given to this app."
+
+
+class InsufficientScope(ReconsentRequired):
+    """The provider token lacks scopes the call needs; the user must consent to more."""
+
+    code = 403
+    default_error = "insufficient_scope"
+    default_remedy = "Connect the account again and allow the additional permissions."
+
+    def __init__(
+        self,
+        description: str | None = None,
+        *,
+        connection: str | None = None,
+        granted: Iterable[str] = (),
+        required: Iterable[str] = (),
+        error: str | None = None,
+    ) -> None:
+        self.granted: tuple[str, ...] = tuple(sorted(set(granted)))
+        self.required: tuple[str, ...] = tuple(sorted(set(required)))
+        #: What to ask for at re-consent: granted | required, so no earlier consent is lost.
+        self.union: tuple[str, ...] = tuple(sorted(set(self.granted) | set(self.required)))
+        missing = sorted(set(self.required) - set(self.granted))
+        super().__init__(
+            description or f"The {connection} token lacks the scopes: {' '.join(missing)}.",
+            error=error,
+            connection=connection,
+        )
+
+    @property
+    def missing(self) -> tuple[str, ...]:
+        """Return the required scopes that were not granted."""
+        return tuple(sorted(set(self.required) - set(self.granted)))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON body, with granted and required scopes."""
+        body = super().to_dict()
+        body["granted_scopes"] = list(self.granted)
+        body["required_scopes"] = list(self.union)
+        return body
+
+
+class Misconfigured(TokenVaultError):
+    """Auth0 refused the exchange because the tenant or the app is set up wrongly."""
+
+    code = 500
+    default_error = "misconfigured"
+    default_remedy = (
+        "Enable the Token Vault grant on the application and Token Vault on the connection, "
+        "make sure refresh-token rotation is off and the MFA policy is not 'Always'; "
+        "`flask token-vault doctor` checks all of these."
+    )
+
+
+class ExchangeRejected(TokenVaultError):
+    """Auth0 rejected the exchange for a reason not covered by a more specific error."""
+
+    code = 502
+    default_error = "exchange_rejected"
+    default_remedy = "Try again; if it persists, check the Auth0 tenant logs for this error code."
+
+
+class RateLimited(TokenVaultError):
+    """Auth0 rate-limited the request and the wait would exceed the deadline."""
+
+    code = 429
+    default_error = "too_many_requests"
+    default_remedy = "Wait a moment and try again."
+
+    def __init__(
+        self, description: str | None = None, *, retry_after: float | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(description, **kwargs)
+        #: Seconds Auth0 asked us to wait, when it said.
+        self.retry_after = retry_after
+
+    def extra_headers(self) -> Headers:
+        """Pass Auth0's wait on to the client."""
+        if self.retry_after is None:
+            return Headers()
+        return Headers([("Retry-After", str(max(1, round(self.retry_after))))])
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON body, with the wait in seconds."""
+        body = super().to_dict()
+        body["retry_after"] = self.retry_after
+        return body
+
+
+class Auth0Unavailable(TokenVaultError):
+    """Auth0 could not be reached, timed out, failed, or answered something unreadable."""
+
+    code = 503
+    default_error = "auth0_unavailable"
+    default_remedy = "Auth0 did not answer properly; try again in a moment."

@@ -1,0 +1,276 @@
+"""Routes: login, callback, logout and connect, in one blueprint under a configurable prefix."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+from typing import Any
+from urllib.parse import urlencode
+
+import requests
+from authlib.integrations.base_client import OAuthError
+from flask import (
+    Blueprint,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from joserfc.errors import JoseError
+from werkzeug.wrappers import Response
+
+from . import signals
+from ._urls import safe_next
+from .config import is_valid_connection_name, is_valid_scope
+from .errors import Auth0Unavailable, CallbackError, InvalidRequest, Misconfigured
+from .extension import AppState, get_state
+from .session import SESSION_KEY, read_user, write_user
+
+__all__ = ["blueprint", "csrf_token"]
+
+log = logging.getLogger("flask_token_vault")
+
+blueprint = Blueprint("token_vault", __name__, template_folder="templates")
+
+_CSRF_KEY = "_token_vault_csrf"
+_MAX_SCOPES = 50
+
+
+def csrf_token() -> str:
+    """Return this session's token for the logout form (made on first use)."""
+    token = session.get(_CSRF_KEY)
+    if not isinstance(token, str) or len(token) != 43:
+        token = secrets.token_urlsafe(32)
+        session[_CSRF_KEY] = token
+    return token
+
+
+@blueprint.app_context_processor
+def _csrf_context() -> dict[str, Any]:
+    return {"token_vault_csrf_token": csrf_token}
+
+
+def _next_from_request(state: AppState) -> str:
+    for name in ("next", "returnTo"):
+        raw = request.args.get(name)
+        if raw is not None:
+            checked = safe_next(raw)
+            if checked is None:
+                raise InvalidRequest(
+                    f"The '{name}' parameter must be a path on this site.",
+                    remedy="Use a link on this site; redirects to other sites are refused.",
+                )
+            return checked
+    return state.settings.default_next
+
+
+def _requested_scopes(state: AppState, connection: str, param: str) -> tuple[str, ...]:
+    raw = request.args.get(param)
+    if raw is None:
+        return ()
+    scopes = tuple(dict.fromkeys(s for s in raw.replace(",", " ").split(" ") if s))
+    if len(scopes) > _MAX_SCOPES or not all(is_valid_scope(s) for s in scopes):
+        raise InvalidRequest("The requested scopes are malformed.")
+    allowed = set(state.settings.connections[connection].scopes)
+    if set(scopes) <= allowed:
+        return scopes
+    sig = request.args.get("sig", "")
+    if not sig or not state.check_scope_signature(connection, scopes, sig):
+        raise InvalidRequest(
+            "These scopes were not requested by this site.",
+            remedy="Use the site's own 'connect' link; scope lists in links cannot be edited.",
+        )
+    return scopes
+
+
+def _connection_from(state: AppState, name: str | None) -> str | None:
+    if name is None or name == "":
+        return None
+    if not is_valid_connection_name(name) or name not in state.settings.connections:
+        raise InvalidRequest(
+            "This connection is not offered by this site.",
+            remedy="Pick one of the site's own 'connect' links.",
+        )
+    return name
+
+
+def _login_hint() -> str | None:
+    hint = request.args.get("login_hint")
+    if hint is None or hint == "":
+        return None
+    if len(hint) > 320 or any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in hint):
+        raise InvalidRequest("The login hint is malformed.")
+    return hint
+
+
+def _authorize(
+    state: AppState,
+    *,
+    next_url: str,
+    connection: str | None,
+    scopes: tuple[str, ...],
+    login_hint: str | None,
+) -> Response:
+    settings = state.settings
+    params: dict[str, str] = {}
+    if connection is not None:
+        conn = settings.connections[connection]
+        wanted = tuple(dict.fromkeys((*conn.scopes, *scopes)))
+        params["connection"] = connection
+        if wanted:
+            params["connection_scope"] = conn.scope_separator.join(wanted)
+        params.update(conn.authorization_params)
+    if login_hint:
+        params["login_hint"] = login_hint
+    redirect_uri = url_for("token_vault.callback", _external=True)
+    client = state.oauth
+    try:
+        rv = client.create_authorization_url(redirect_uri, **params)
+    except (requests.RequestException, ValueError) as exc:
+        raise Auth0Unavailable(
+            f"Auth0's discovery document could not be read ({type(exc).__name__})."
+        ) from None
+    data = {
+        "redirect_uri": redirect_uri,
+        "code_verifier": rv.get("code_verifier"),
+        "nonce": rv.get("nonce"),
+        "next": next_url,
+        "connection": connection,
+    }
+    client.framework.set_state_data(session, rv["state"], data)
+    return redirect(rv["url"])
+
+
+@blueprint.get("/login")
+def login() -> Response:
+    """Send the visitor to Auth0 to sign in, optionally through one connection."""
+    state = get_state()
+    next_url = _next_from_request(state)
+    connection = _connection_from(state, request.args.get("connection"))
+    scopes: tuple[str, ...] = ()
+    if request.args.get("connection_scope") is not None:
+        if connection is None:
+            raise InvalidRequest("'connection_scope' needs a 'connection'.")
+        scopes = _requested_scopes(state, connection, "connection_scope")
+    return _authorize(
+        state, next_url=next_url, connection=connection, scopes=scopes, login_hint=_login_hint()
+    )
+
+
+@blueprint.get("/connect/<connection>")
+def connect(connection: str) -> Response:
+    """Send the user to Auth0 to connect (or re-consent) an account at a provider."""
+    state = get_state()
+    checked = _connection_from(state, connection)
+    assert checked is not None  # noqa: S101 - a path segment is never empty
+    next_url = _next_from_request(state)
+    scopes = _requested_scopes(state, checked, "scope")
+    return _authorize(
+        state, next_url=next_url, connection=checked, scopes=scopes, login_hint=_login_hint()
+    )
+
+
+@blueprint.get("/callback")
+def callback() -> Response:
+    """Finish the login: check state, exchange the code, validate the ID token, fill the session."""
+    state = get_state()
+    client = state.oauth
+    state_param = request.args.get("state")
+    if not state_param or len(state_param) > 256:
+        raise CallbackError("The sign-in answer carries no state.", error="missing_state")
+    data = client.framework.get_state_data(session, state_param)
+    if not isinstance(data, dict):
+        raise CallbackError(
+            "The sign-in answer does not match a sign-in started here (state mismatch).",
+            error="state_mismatch",
+        )
+    if request.args.get("error"):
+        client.framework.clear_state_data(session, state_param)
+        error = request.args["error"][:100]
+        if error == "access_denied":
+            raise CallbackError(
+                "Access was not granted at the sign-in page.",
+                error="access_denied",
+                remedy="Start again and allow access if you want to use this feature.",
+            )
+        raise CallbackError(f"Auth0 returned an error: {error}.", error=error)
+    if not request.args.get("code"):
+        client.framework.clear_state_data(session, state_param)
+        raise CallbackError("The sign-in answer carries no code.", error="missing_code")
+    try:
+        token = client.authorize_access_token()
+    except OAuthError as exc:
+        raise CallbackError(
+            f"Auth0 refused the sign-in: {exc.error}.", error=str(exc.error or "oauth_error")
+        ) from None
+    except JoseError as exc:
+        raise CallbackError(
+            f"The ID token is invalid ({exc.error}).", error="invalid_id_token"
+        ) from None
+    except requests.RequestException as exc:
+        raise Auth0Unavailable(f"Auth0 could not be reached ({type(exc).__name__}).") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CallbackError(
+            f"Auth0's answer could not be read ({type(exc).__name__}).", error="malformed_answer"
+        ) from None
+    userinfo = token.get("userinfo") if isinstance(token, dict) else None
+    if not userinfo or not isinstance(userinfo.get("sub"), str):
+        raise CallbackError("Auth0 returned no ID token.", error="missing_id_token")
+    refresh_token = token.get("refresh_token")
+    if not isinstance(refresh_token, str) or not refresh_token:
+        raise Misconfigured(
+            "Auth0 issued no refresh token, so Token Vault cannot be used.",
+            error="missing_refresh_token",
+            remedy="Request the 'offline_access' scope and enable the Refresh Token grant and "
+            "'Allow Offline Access' for this application in Auth0.",
+        )
+    user = write_user(state.crypto, userinfo, refresh_token)
+    connection = data.get("connection")
+    # A new connect may have changed the granted scopes: never serve a token from before it.
+    state.cache.delete_user(user.sub, connection if isinstance(connection, str) else None)
+    signals.logged_in.send(
+        current_app._get_current_object(),  # type: ignore[attr-defined]
+        user_id=user.sub,
+        connection=connection,
+    )
+    log.info("signed in: connection=%s", connection)
+    next_url = safe_next(data.get("next")) or state.settings.default_next
+    return redirect(next_url)
+
+
+@blueprint.route("/logout", methods=["GET", "POST"])
+def logout() -> Response | str:
+    """Sign out: GET shows a confirmation form, POST (with its token) clears the session.
+
+    Logging out by a plain GET would let any other site log users out (logout CSRF).
+    """
+    state = get_state()
+    user = read_user(state.crypto)
+    if request.method == "GET":
+        if user is None and SESSION_KEY not in session:
+            return redirect(state.settings.default_next)
+        return render_template("token_vault/logout.html", csrf_token=csrf_token())
+    sent = request.form.get("csrf_token", "")
+    expected = session.get(_CSRF_KEY)
+    if not isinstance(expected, str) or not hmac.compare_digest(sent, expected):
+        raise InvalidRequest(
+            "The sign-out form was not sent from this site.",
+            error="csrf_failed",
+            remedy="Use the site's own 'Sign out' button.",
+        )
+    if user is not None:
+        state.cache.delete_user(user.sub)
+    session.clear()
+    if user is not None:
+        signals.logged_out.send(
+            current_app._get_current_object(),  # type: ignore[attr-defined]
+            user_id=user.sub,
+        )
+    return_to = state.settings.logout_return_to or (
+        request.host_url.rstrip("/") + state.settings.default_next
+    )
+    query = urlencode({"client_id": state.settings.client_id, "returnTo": return_to})
+    return redirect(f"{state.settings.base_url}/v2/logout?{query}")
