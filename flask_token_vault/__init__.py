@@ -27,6 +27,7 @@ from .extension import (
     get_provider_token_set,
     login_url,
 )
+from .provider_session import ProviderSession, provider_session
 from .session import User
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "InvalidRequest",
     "LoginRequired",
     "Misconfigured",
+    "ProviderSession",
     "ProviderToken",
     "RateLimited",
     "ReconsentRequired",
@@ -51,5 +53,6 @@ __all__ = [
     "get_provider_token",
     "get_provider_token_set",
     "login_url",
+    "provider_session",
     "provider_token_required",
 ]

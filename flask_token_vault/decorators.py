@@ -54,8 +54,7 @@ def challenge(error: TokenVaultError, connection: str, required: Iterable[str]) 
         response.status_code = 401
         response.headers["WWW-Authenticate"] = f'Bearer error="{error.error}"'
         return response
-    if isinstance(error, LoginRequired):
-        return redirect(login_url(next=here))
+    # Signing in through the connection also connects it: one trip to Auth0, not two.
     return redirect(connect_url(connection, scopes, next=here))
 
 
@@ -67,12 +66,12 @@ def provider_token_required(
 ) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Require a provider token for ``connection`` carrying ``scopes`` before running the view.
 
-    Not signed in: redirect to login and back. Account not connected, stored grant refused or
-    scopes missing: redirect to connect, asking for the granted scopes plus the required ones,
-    and back. Clients that prefer JSON get a 401 JSON body with ``error``, ``connection``,
-    ``required_scopes`` and ``connect_url`` instead. Works on sync and async views; ``OPTIONS``
-    requests pass through. Inside the view, :func:`get_provider_token` returns the token
-    without another exchange.
+    Not signed in: redirect to sign in through ``connection`` (which connects it) and back.
+    Account not connected, stored grant refused or scopes missing: redirect to connect, asking
+    for the granted scopes plus the required ones, and back. Clients that prefer JSON get a 401
+    JSON body with ``error``, ``connection``, ``required_scopes`` and ``connect_url`` instead.
+    Works on sync and async views; ``OPTIONS`` requests pass through. Inside the view,
+    :func:`get_provider_token` returns the token without another exchange.
     """
     required = tuple(sorted(set(scopes)))
 

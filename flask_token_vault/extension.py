@@ -53,6 +53,12 @@ class AppState:
     def __repr__(self) -> str:
         return f"<token_vault AppState {self.settings.base_url}>"
 
+    def set_clock(self, clock: Callable[[], float]) -> None:
+        """Use ``clock`` (epoch seconds) for token expiry everywhere: for tests and simulations."""
+        self.clock = clock
+        self.cache.clock = clock
+        self.exchanger.clock = clock
+
     def scope_signature(self, connection: str, scopes: Iterable[str]) -> str:
         """Sign a connection's scope list so a link can carry it without being forged."""
         return self.crypto.keyed_hash("connect-scope", connection, " ".join(sorted(set(scopes))))[
@@ -125,7 +131,6 @@ def _make_oauth_client(settings: Settings) -> FlaskOAuth2App:
         authorize_params=params or None,
         client_kwargs={
             "scope": " ".join(settings.scopes),
-            "code_challenge_method": "S256",
             "token_endpoint_auth_method": "client_secret_post",
             "default_timeout": settings.http_timeout,
         },

@@ -17,7 +17,7 @@ from flask import session
 
 from .crypto import Crypto, InvalidToken
 
-__all__ = ["SESSION_KEY", "User", "clear_user", "read_user", "write_user"]
+__all__ = ["SESSION_KEY", "User", "clear_user", "make_record", "read_user", "write_user"]
 
 SESSION_KEY = "_token_vault"
 _VERSION = 1
@@ -63,15 +63,21 @@ def write_user(crypto: Crypto, claims: Mapping[str, Any], refresh_token: str) ->
     The whole session is cleared first so nothing from before the login survives (session
     fixation), then the claims and the encrypted refresh token are written in one assignment.
     """
+    record = make_record(crypto, claims, refresh_token)
+    session.clear()
+    session[SESSION_KEY] = record
+    return _to_user(record, refresh_token)
+
+
+def make_record(crypto: Crypto, claims: Mapping[str, Any], refresh_token: str) -> dict[str, Any]:
+    """Return the session record for a user: their claims and the encrypted refresh token."""
     record: dict[str, Any] = {"v": _VERSION, "at": int(time.time())}
     for name in _CLAIMS:
         value = claims.get(name)
         if isinstance(value, str) and value and len(value) <= _MAX_CLAIM:
             record[name] = value
     record["rt"] = crypto.seal_session(refresh_token)
-    session.clear()
-    session[SESSION_KEY] = record
-    return _to_user(record, refresh_token)
+    return record
 
 
 def _to_user(record: Mapping[str, Any], refresh_token: str) -> User:

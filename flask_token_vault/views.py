@@ -9,7 +9,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 import requests
+from authlib.common.security import generate_token
 from authlib.integrations.base_client import OAuthError
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from flask import (
     Blueprint,
     current_app,
@@ -125,6 +127,10 @@ def _authorize(
         params.update(conn.authorization_params)
     if login_hint:
         params["login_hint"] = login_hint
+    # PKCE is done here rather than by authlib, which logs the verifier at DEBUG level.
+    code_verifier = generate_token(48)
+    params["code_challenge"] = create_s256_code_challenge(code_verifier)
+    params["code_challenge_method"] = "S256"
     redirect_uri = url_for("token_vault.callback", _external=True)
     client = state.oauth
     try:
@@ -135,7 +141,7 @@ def _authorize(
         ) from None
     data = {
         "redirect_uri": redirect_uri,
-        "code_verifier": rv.get("code_verifier"),
+        "code_verifier": code_verifier,
         "nonce": rv.get("nonce"),
         "next": next_url,
         "connection": connection,

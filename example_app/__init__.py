@@ -1,0 +1,171 @@
+"""Example app for Flask-Token-Vault: a calendar and a profile page fetched through Token Vault.
+
+With ``AUTH0_DOMAIN`` (and ``AUTH0_CLIENT_ID``, ``AUTH0_CLIENT_SECRET``) in the environment it
+talks to that Auth0 tenant and the real Google and Microsoft APIs. Without it, it starts the
+bundled Auth0 emulator on a free port and uses the emulator's fake provider APIs, so it runs
+offline with no Auth0 account.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import datetime, timezone
+from typing import Any
+
+import requests
+from flask import Flask, redirect, render_template, url_for
+from werkzeug.wrappers import Response
+
+from flask_token_vault import (
+    AccountNotConnected,
+    ReconsentRequired,
+    TokenVault,
+    TokenVaultError,
+    connect_url,
+    current_user,
+    get_provider_token,
+    get_provider_token_set,
+    provider_token_required,
+)
+from flask_token_vault.emulator import Emulator
+
+CAL_READ = "https://www.googleapis.com/auth/calendar.readonly"
+CAL_WRITE = "https://www.googleapis.com/auth/calendar.events"
+GRAPH_USER_READ = "User.Read"
+
+vault = TokenVault()
+
+
+def _emulator_config(emulator: Emulator) -> dict[str, Any]:
+    return {
+        "AUTH0_DOMAIN": emulator.url,
+        "AUTH0_CLIENT_ID": emulator.client_id,
+        "AUTH0_CLIENT_SECRET": emulator.client_secret,
+        "GOOGLE_API_BASE": emulator.google_api_base,
+        "GRAPH_API_BASE": emulator.graph_api_base,
+        "EMULATOR_URL": emulator.url,
+    }
+
+
+def create_app(config: dict[str, Any] | None = None, emulator: Emulator | None = None) -> Flask:
+    """Build the example app; start an emulator when no Auth0 tenant is configured."""
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=os.environ.get("SECRET_KEY") or secrets.token_urlsafe(32),
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_HTTPONLY=True,
+        GOOGLE_API_BASE="https://www.googleapis.com",
+        GRAPH_API_BASE="https://graph.microsoft.com",
+        EMULATOR_URL=None,
+        TOKEN_VAULT_CONNECTIONS={
+            "google-oauth2": {"label": "Google", "scopes": ["openid", "email", "profile"]},
+            "windowslive": {"label": "Microsoft", "scopes": [GRAPH_USER_READ]},
+        },
+    )
+    for key in ("AUTH0_DOMAIN", "AUTH0_CLIENT_ID", "AUTH0_CLIENT_SECRET", "AUTH0_AUDIENCE"):
+        if os.environ.get(key):
+            app.config[key] = os.environ[key]
+    if config:
+        app.config.update(config)
+    if not app.config.get("AUTH0_DOMAIN"):
+        emulator = emulator or Emulator().start()
+        app.config.update(_emulator_config(emulator))
+        app.extensions["example_emulator"] = emulator
+        print(f" * No AUTH0_DOMAIN set: using the bundled Auth0 emulator at {emulator.url}")
+    vault.init_app(app)
+    _register_routes(app)
+    return app
+
+
+def _expires(seconds: float) -> str:
+    minutes = int(seconds // 60)
+    return f"in {minutes} min" if minutes else f"in {int(seconds)} s"
+
+
+def _register_routes(app: Flask) -> None:
+    @app.context_processor
+    def _globals() -> dict[str, Any]:
+        return {"emulator_url": app.config.get("EMULATOR_URL"), "user": current_user}
+
+    @app.get("/")
+    def index() -> str:
+        connections = []
+        if current_user:
+            for name, conn in vault.state().settings.connections.items():
+                entry: dict[str, Any] = {"name": name, "label": conn.label, "connected": False}
+                try:
+                    token = get_provider_token_set(name)
+                except AccountNotConnected:
+                    entry["connect_url"] = connect_url(name, conn.scopes, next="/")
+                except ReconsentRequired:
+                    entry["connect_url"] = connect_url(name, conn.scopes, next="/")
+                    entry["problem"] = "needs to be connected again"
+                except TokenVaultError as exc:
+                    entry["problem"] = exc.description
+                else:
+                    entry.update(
+                        connected=True,
+                        scopes=sorted(token.scopes or ()),
+                        expires=_expires(token.expires_in()),
+                    )
+                connections.append(entry)
+        return render_template("index.html", connections=connections)
+
+    @app.get("/calendar")
+    @provider_token_required("google-oauth2", scopes=[CAL_READ])
+    def calendar() -> str:
+        token = get_provider_token("google-oauth2")
+        base = app.config["GOOGLE_API_BASE"]
+        headers = {"Authorization": f"Bearer {token}"}
+        answer = requests.get(
+            f"{base}/calendar/v3/calendars/primary/events",
+            params={"maxResults": "10", "singleEvents": "true", "orderBy": "startTime"},
+            headers=headers,
+            timeout=10,
+        )
+        events = answer.json().get("items", []) if answer.ok else []
+        can_write = get_provider_token_set("google-oauth2").has_scopes([CAL_WRITE])
+        return render_template(
+            "calendar.html",
+            events=[_event(e) for e in events],
+            status=answer.status_code,
+            can_write=can_write,
+            step_up_url=connect_url(
+                "google-oauth2",
+                sorted({*(get_provider_token_set("google-oauth2").scopes or ()), CAL_WRITE}),
+                next=url_for("calendar"),
+            ),
+        )
+
+    @app.get("/profile")
+    @provider_token_required("windowslive", scopes=[GRAPH_USER_READ])
+    def profile() -> str:
+        token = get_provider_token("windowslive")
+        answer = requests.get(
+            f"{app.config['GRAPH_API_BASE']}/v1.0/me",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        )
+        return render_template(
+            "profile.html", profile=answer.json() if answer.ok else {}, status=answer.status_code
+        )
+
+    @app.get("/sign-in")
+    def sign_in() -> Response:
+        return redirect(url_for("token_vault.login", next="/"))
+
+    @app.errorhandler(TokenVaultError)
+    def token_vault_error(error: TokenVaultError) -> tuple[str, int]:
+        return render_template("error.html", error=error), error.code or 500
+
+
+def _event(event: dict[str, Any]) -> dict[str, str]:
+    start = event.get("start", {})
+    raw = start.get("dateTime") or start.get("date") or ""
+    try:
+        when = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        label = when.astimezone(timezone.utc).strftime("%a %d %b, %H:%M UTC")
+    except ValueError:
+        label = raw
+    return {"summary": event.get("summary", "(no title)"), "when": label}

@@ -1,0 +1,50 @@
+"""Run a local stand-in for an Auth0 tenant with Token Vault, plus fake Google and Microsoft APIs.
+
+The emulator is a real HTTP server (a Flask app served by werkzeug in a daemon thread) that
+answers like Auth0 does: OpenID discovery, JWKS, ``/authorize`` with a login-and-consent page,
+``/oauth/token`` (authorization code with PKCE, refresh token, client credentials and the Token
+Vault grant), ``/userinfo`` and logout. Provider tokens from the Token Vault exchange work against
+fake Google Calendar (``/google``) and Microsoft Graph (``/microsoft``) APIs.
+
+It is for local testing only. It binds 127.0.0.1 by default, its control API
+(``/__emulator/...``) changes the tenant without authentication, and it must never face the
+internet.
+
+Usage::
+
+    from flask_token_vault.emulator import Emulator
+
+    with Emulator() as emu:
+        emu.url            # http://127.0.0.1:PORT  (issuer: emu.url + "/")
+        emu.client_id      # "emulator-client-id"
+        emu.client_secret  # "emulator-client-secret"
+        emu.connect_account("alice@example.com", "google-oauth2",
+                            ["https://www.googleapis.com/auth/calendar.readonly"])
+        refresh_token = emu.issue_refresh_token("alice@example.com")
+
+From a shell: ``python -m flask_token_vault.emulator --port 8100 [--auto-login EMAIL]``.
+
+Interactive login: ``GET /authorize`` shows a page with a form (``#email``, ``#name``,
+``#account``, buttons ``#allow`` and ``#deny``) that posts to ``/u/login`` with a hidden ``txn``.
+Allow connects the account (when ``connection`` names a Token Vault connection, with its default
+scopes plus ``connection_scope``) and redirects to ``redirect_uri?code=...&state=...``; deny
+redirects with ``error=access_denied``.
+
+Non-interactive mode: when auto-login is set (``Emulator(auto_login="alice@example.com")``,
+:meth:`Emulator.set_auto_login`, ``--auto-login`` or ``POST /__emulator/auto-login``),
+``GET /authorize`` shows no page: it answers the redirect to ``redirect_uri`` at once, as if the
+form had been submitted with "allow" (or "deny" when ``consent`` is false). Browser-less tests of
+a login then only follow redirects.
+
+Faults (:meth:`Emulator.add_fault` or ``POST /__emulator/faults``) make the next requests to an
+endpoint fail: ``authorize``, ``login``, ``token`` (any ``/oauth/token``),
+``token:authorization_code``, ``token:refresh_token``, ``token:exchange`` (the Token Vault
+grant), ``token:client_credentials``, ``userinfo``, ``discovery``, ``jwks``, ``logout``,
+``google``, ``microsoft`` or ``*`` (anything but the control API).
+"""
+
+from .faults import Fault
+from .server import Emulator, create_app
+from .state import EmulatorState
+
+__all__ = ["Emulator", "EmulatorState", "Fault", "create_app"]

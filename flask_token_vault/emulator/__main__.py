@@ -1,0 +1,63 @@
+"""Run the emulator from a shell until Ctrl-C: ``python -m flask_token_vault.emulator``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+from collections.abc import Sequence
+
+from .server import Emulator
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Read the command line."""
+    parser = argparse.ArgumentParser(
+        prog="python -m flask_token_vault.emulator",
+        description="Run a local Auth0 Token Vault emulator (for local testing only).",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8100, help="port (default 8100; 0 = any)")
+    parser.add_argument(
+        "--auto-login",
+        metavar="EMAIL",
+        default=None,
+        help="sign EMAIL in at /authorize without showing the login page",
+    )
+    parser.add_argument(
+        "--quiet", action="store_true", help="do not write an access log line per request"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Start the emulator, print how to use it, and serve until interrupted."""
+    args = parse_args(argv)
+    emulator = Emulator(
+        host=args.host, port=args.port, auto_login=args.auto_login, log_requests=not args.quiet
+    )
+    emulator.start()
+    auto_login = args.auto_login or "off (the login page is shown)"
+    print(
+        f"Auth0 Token Vault emulator running at {emulator.url}\n"
+        f"  domain:        {emulator.domain}  (http, not https)\n"
+        f"  issuer:        {emulator.issuer}\n"
+        f"  client id:     {emulator.client_id}\n"
+        f"  client secret: {emulator.client_secret}\n"
+        f"  Google API:    {emulator.google_api_base}\n"
+        f"  Graph API:     {emulator.graph_api_base}\n"
+        f"  auto-login:    {auto_login}\n"
+        "For local testing only: never expose it to the internet. Press Ctrl-C to stop.",
+        flush=True,
+    )
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        print("Stopping.", file=sys.stderr)
+    finally:
+        emulator.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

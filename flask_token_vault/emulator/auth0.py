@@ -1,0 +1,709 @@
+"""Serve the Auth0 endpoints: discovery, JWKS, login, token (with Token Vault), userinfo, logout.
+
+Token endpoint answers follow Auth0: JSON ``{"error", "error_description"}`` with
+``Cache-Control: no-store``; bad client credentials 401 ``invalid_client``; a grant the client may
+not use 403 ``unauthorized_client``; a bad code, code verifier or refresh token 403
+``invalid_grant``.
+
+The Token Vault grant answers, in the order it checks:
+
+- 400 ``invalid_request``: ``subject_token_type`` missing, an access token (that needs a Custom
+  API Client), or anything but a refresh token; ``subject_token`` missing; ``requested_token_type``
+  not the federated connection access token type; ``audience`` or ``resource`` present;
+  ``connection`` missing, unknown, or not enabled for the client.
+- 403 ``access_denied``: Token Vault is not active on the connection.
+- 401 ``invalid_grant``: the subject token is not a refresh token of this client.
+- 401 ``federated_connection_refresh_token_not_found``: no connected account (for ``login_hint``).
+- 401 ``federated_connection_refresh_token_flow_failed``: the provider refuses the stored token.
+- 400 ``invalid_scope``: ``scope`` asks for more than was granted.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import unquote_plus
+
+from flask import Blueprint, redirect, render_template, request
+from werkzeug.wrappers import Response
+
+from .constants import (
+    ACCESS_TOKEN_TYPE,
+    FEDERATED_TOKEN_TYPE,
+    REFRESH_TOKEN_TYPE,
+    TOKEN_VAULT_GRANT,
+)
+from .state import (
+    ACCESS_TOKEN_LIFETIME,
+    ID_TOKEN_LIFETIME,
+    Client,
+    EmulatorState,
+    LoginTransaction,
+    User,
+    is_loopback_url,
+    split_scopes,
+)
+from .web import (
+    NO_STORE_HEADERS,
+    OAuthError,
+    bearer_token,
+    current_state,
+    html_page,
+    json_response,
+    request_params,
+    with_query,
+)
+
+bp = Blueprint("auth0", __name__)
+
+DEFAULT_LOGIN_EMAIL = "alice@example.com"
+CODE_CHALLENGE_METHODS = ("S256", "plain")
+MANAGEMENT_API_SCOPES = (
+    "read:users",
+    "read:clients",
+    "update:clients",
+    "read:connections",
+    "update:connections",
+    "read:federated_connections_tokensets",
+    "update:federated_connections_tokensets",
+    "read:federated_connections_tokens",
+    "delete:federated_connections_tokens",
+)
+DENIED_DESCRIPTION = "User did not authorize the request"
+
+
+# -- discovery --------------------------------------------------------------------------------
+
+
+@bp.get("/.well-known/openid-configuration")
+def discovery() -> Response:
+    """Answer the OpenID Connect discovery document."""
+    state = current_state()
+    base = state.base_url
+    return json_response(
+        {
+            "issuer": state.issuer,
+            "authorization_endpoint": base + "/authorize",
+            "token_endpoint": base + "/oauth/token",
+            "userinfo_endpoint": base + "/userinfo",
+            "jwks_uri": base + "/.well-known/jwks.json",
+            "end_session_endpoint": base + "/oidc/logout",
+            "scopes_supported": [
+                "openid",
+                "profile",
+                "offline_access",
+                "name",
+                "nickname",
+                "email",
+                "email_verified",
+                "picture",
+            ],
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "code_challenge_methods_supported": list(CODE_CHALLENGE_METHODS),
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "token_endpoint_auth_methods_supported": [
+                "client_secret_basic",
+                "client_secret_post",
+                "private_key_jwt",
+            ],
+            "token_endpoint_auth_signing_alg_values_supported": ["RS256"],
+            "grant_types_supported": [
+                "authorization_code",
+                "refresh_token",
+                "client_credentials",
+                TOKEN_VAULT_GRANT,
+            ],
+            "claims_supported": [
+                "aud",
+                "email",
+                "email_verified",
+                "exp",
+                "iat",
+                "iss",
+                "name",
+                "nickname",
+                "nonce",
+                "sid",
+                "sub",
+            ],
+            "request_uri_parameter_supported": False,
+            "request_parameter_supported": False,
+        }
+    )
+
+
+@bp.get("/.well-known/jwks.json")
+def jwks() -> Response:
+    """Answer the JSON Web Key Set holding the signing key."""
+    return json_response(current_state().signing_key.jwks())
+
+
+# -- login ------------------------------------------------------------------------------------
+
+
+def _render_login(
+    state: EmulatorState,
+    transaction: LoginTransaction,
+    *,
+    email: str,
+    name: str = "",
+    account: str = "",
+    error: str | None = None,
+    status: int = 200,
+) -> Response:
+    client = state.get_client(transaction.client_id)
+    connection = state.get_connection(transaction.connection)
+    connection_scopes: list[str] = []
+    if connection is not None and connection.vault_active:
+        connection_scopes = split_scopes(
+            [*connection.default_scopes, *transaction.connection_scopes]
+        )
+    html = render_template(
+        "authorize.html",
+        txn=transaction.txn,
+        client_name=client.name if client else transaction.client_id,
+        connection=connection,
+        show_account=connection is not None and connection.provider is not None,
+        scopes=split_scopes(transaction.scope),
+        connection_scopes=connection_scopes,
+        email=email,
+        name=name,
+        account=account,
+        error=error,
+    )
+    return Response(html, status=status, mimetype="text/html")
+
+
+def _finish_login(
+    state: EmulatorState,
+    transaction: LoginTransaction,
+    *,
+    allow: bool,
+    email: str,
+    name: str | None,
+    account: str | None,
+) -> Response:
+    """Answer the redirect back to the app: with a code on allow, with access_denied on deny."""
+    if not allow:
+        params = {
+            "error": "access_denied",
+            "error_description": DENIED_DESCRIPTION,
+            "state": transaction.state,
+        }
+        return redirect(with_query(transaction.redirect_uri, params))
+    with state.lock:
+        user = state.ensure_user(email, name or None)
+        connection = state.get_connection(transaction.connection)
+        if connection is not None and connection.vault_active:
+            state.connect(user, connection.name, transaction.connection_scopes, account)
+        code = state.issue_code(transaction, user)
+    return redirect(
+        with_query(transaction.redirect_uri, {"code": code.code, "state": transaction.state})
+    )
+
+
+@bp.get("/authorize")
+def authorize() -> Response:
+    """Start a login: show the login-and-consent page, or sign the auto-login user in at once."""
+    state = current_state()
+    args = request.args
+    client = state.get_client(args.get("client_id"))
+    if client is None:
+        return html_page(
+            "Unknown client",
+            f"Unknown client: {args.get('client_id') or '(none)'}. Check the client_id parameter.",
+            400,
+        )
+    redirect_uri = args.get("redirect_uri", "")
+    if not redirect_uri or not client.allows_callback(redirect_uri):
+        return html_page(
+            "Callback URL mismatch",
+            f"The provided redirect_uri is not in the list of allowed callback URLs: "
+            f"{redirect_uri or '(none)'}. Loopback URLs are always allowed.",
+            400,
+        )
+    app_state = args.get("state")
+
+    def fail(error: str, description: str) -> Response:
+        params = {"error": error, "error_description": description, "state": app_state}
+        return redirect(with_query(redirect_uri, params))
+
+    response_type = args.get("response_type", "")
+    if response_type != "code":
+        return fail("unsupported_response_type", f"Unsupported response type: {response_type}")
+    if args.get("response_mode", "query") != "query":
+        return fail("invalid_request", "The emulator supports only response_mode=query")
+    code_challenge = args.get("code_challenge") or None
+    method = args.get("code_challenge_method") or None
+    if code_challenge is None and method is not None:
+        return fail("invalid_request", "code_challenge_method given without code_challenge")
+    if code_challenge is not None:
+        method = method or "plain"
+        if method not in CODE_CHALLENGE_METHODS:
+            return fail("invalid_request", f"Unsupported code_challenge_method: {method}")
+    connection_name = args.get("connection") or None
+    if connection_name is not None:
+        connection = state.get_connection(connection_name)
+        if connection is None:
+            return fail("invalid_request", f"the connection was not found: {connection_name}")
+        if client.client_id not in connection.enabled_clients:
+            return fail("invalid_request", f"the connection is not enabled: {connection_name}")
+
+    transaction = state.start_transaction(
+        client_id=client.client_id,
+        redirect_uri=redirect_uri,
+        state=app_state,
+        scope=args.get("scope") or "openid",
+        nonce=args.get("nonce") or None,
+        code_challenge=code_challenge,
+        code_challenge_method=method if code_challenge else None,
+        connection=connection_name,
+        connection_scopes=split_scopes(args.get("connection_scope")),
+        audience=args.get("audience") or None,
+        login_hint=args.get("login_hint") or None,
+        prompt=args.get("prompt") or None,
+        access_type=args.get("access_type") or None,
+        screen_hint=args.get("screen_hint") or None,
+        store=False,
+    )
+    auto = state.auto_login
+    if auto is not None:
+        return _finish_login(
+            state,
+            transaction,
+            allow=auto.consent,
+            email=auto.email,
+            name=auto.name,
+            account=auto.account,
+        )
+    if transaction.prompt == "none":
+        return fail("login_required", "Login required")
+    state.save_transaction(transaction)
+    return _render_login(state, transaction, email=transaction.login_hint or DEFAULT_LOGIN_EMAIL)
+
+
+@bp.post("/u/login")
+def login() -> Response:
+    """Take the login page's form: allow (the default action) or deny."""
+    state = current_state()
+    form = request.form
+    transaction = state.take_transaction(form.get("txn", ""))
+    if transaction is None:
+        return html_page(
+            "Login expired",
+            "This login is unknown, was already used, or has expired. Start again from the app.",
+            400,
+        )
+    allow = form.get("action", "allow") != "deny"
+    email = form.get("email", "").strip()
+    name = form.get("name", "").strip()
+    account = form.get("account", "").strip()
+    if allow and ("@" not in email or email.startswith("@") or email.endswith("@")):
+        state.save_transaction(transaction)
+        return _render_login(
+            state,
+            transaction,
+            email=email,
+            name=name,
+            account=account,
+            error="Enter an email address.",
+            status=400,
+        )
+    return _finish_login(
+        state, transaction, allow=allow, email=email, name=name, account=account or None
+    )
+
+
+# -- token endpoint ---------------------------------------------------------------------------
+
+
+def _missing(name: str) -> OAuthError:
+    return OAuthError(400, "invalid_request", f"Missing required parameter: {name}")
+
+
+def authenticate_client(state: EmulatorState, params: dict[str, str]) -> Client:
+    """Return the client authenticated by HTTP Basic or by client_id/client_secret in the body."""
+    headers: dict[str, str] = {}
+    header = request.headers.get("Authorization", "")
+    scheme, _, credentials = header.partition(" ")
+    if scheme.lower() == "basic":
+        headers = {"WWW-Authenticate": 'Basic realm="Auth0 emulator"'}
+        try:
+            decoded = base64.b64decode(credentials.strip(), validate=True).decode()
+        except (ValueError, UnicodeDecodeError):
+            raise OAuthError(
+                401, "invalid_client", "Malformed Basic credentials.", headers
+            ) from None
+        raw_id, _, raw_secret = decoded.partition(":")
+        client_id, secret = unquote_plus(raw_id), unquote_plus(raw_secret)
+    elif "client_assertion" in params:
+        raise OAuthError(
+            401,
+            "invalid_client",
+            "private_key_jwt is not available in the emulator; use client_secret_post "
+            "or client_secret_basic.",
+        )
+    else:
+        client_id, secret = params.get("client_id", ""), params.get("client_secret", "")
+    client = state.get_client(client_id)
+    if client is None or not secret or not hmac.compare_digest(secret, client.client_secret):
+        raise OAuthError(401, "invalid_client", "Client authentication failed.", headers)
+    return client
+
+
+def _signed_tokens(
+    state: EmulatorState,
+    client: Client,
+    user: User,
+    *,
+    scope: str,
+    audience: str | None,
+    nonce: str | None,
+    sid: str,
+) -> dict[str, Any]:
+    """Return a token answer with an access token, and an id_token when ``openid`` is in scope."""
+    now = int(state.now())
+    scopes = split_scopes(scope)
+    userinfo_url = state.base_url + "/userinfo"
+    access_claims = {
+        "iss": state.issuer,
+        "sub": user.user_id,
+        "aud": [audience, userinfo_url] if audience else userinfo_url,
+        "iat": now,
+        "exp": now + ACCESS_TOKEN_LIFETIME,
+        "scope": " ".join(scopes),
+        "azp": client.client_id,
+        "jti": secrets.token_urlsafe(12),
+    }
+    answer: dict[str, Any] = {
+        "access_token": state.signing_key.sign(access_claims),
+        "expires_in": ACCESS_TOKEN_LIFETIME,
+        "scope": " ".join(scopes),
+        "token_type": "Bearer",
+    }
+    if "openid" in scopes:
+        id_claims: dict[str, Any] = {
+            "iss": state.issuer,
+            "sub": user.user_id,
+            "aud": client.client_id,
+            "iat": now,
+            "exp": now + ID_TOKEN_LIFETIME,
+            "sid": sid,
+        }
+        if nonce:
+            id_claims["nonce"] = nonce
+        id_claims.update(_profile_claims(user, scopes))
+        answer["id_token"] = state.signing_key.sign(id_claims)
+    return answer
+
+
+def _profile_claims(user: User, scopes: list[str]) -> dict[str, Any]:
+    claims: dict[str, Any] = {}
+    if "profile" in scopes:
+        claims.update(
+            name=user.name,
+            nickname=user.email.split("@", 1)[0],
+            updated_at=int(user.created_at),
+        )
+    if "email" in scopes:
+        claims.update(email=user.email, email_verified=True)
+    return claims
+
+
+def _pkce_matches(verifier: str, challenge: str, method: str | None) -> bool:
+    if method == "S256":
+        digest = hashlib.sha256(verifier.encode("ascii", "replace")).digest()
+        expected = base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+    else:
+        expected = verifier
+    return hmac.compare_digest(expected.encode(), challenge.encode())
+
+
+def grant_authorization_code(
+    state: EmulatorState, client: Client, params: dict[str, str]
+) -> dict[str, Any]:
+    """Exchange an authorization code (checking redirect_uri and PKCE) for tokens."""
+    code = params.get("code")
+    if not code:
+        raise _missing("code")
+    record = state.redeem_code(code, client.client_id)
+    if record is None:
+        raise OAuthError(403, "invalid_grant", "Invalid authorization code")
+    if params.get("redirect_uri") != record.redirect_uri:
+        raise OAuthError(403, "invalid_grant", "Redirect URI mismatch.")
+    if record.code_challenge is not None:
+        verifier = params.get("code_verifier", "")
+        if not verifier or not _pkce_matches(
+            verifier, record.code_challenge, record.code_challenge_method
+        ):
+            raise OAuthError(403, "invalid_grant", "Failed to verify code verifier")
+    user = state.user_by_id(record.user_id)
+    if user is None:
+        raise OAuthError(403, "invalid_grant", "Invalid authorization code")
+    answer = _signed_tokens(
+        state,
+        client,
+        user,
+        scope=record.scope,
+        audience=record.audience,
+        nonce=record.nonce,
+        sid=record.sid,
+    )
+    if "offline_access" in split_scopes(record.scope):
+        refresh = state.new_refresh_token(
+            user, client.client_id, record.scope, record.audience, record.sid
+        )
+        answer["refresh_token"] = refresh.token
+    return answer
+
+
+def grant_refresh_token(
+    state: EmulatorState, client: Client, params: dict[str, str]
+) -> dict[str, Any]:
+    """Use a (non-rotating) refresh token: new access and id tokens, no new refresh token."""
+    token = params.get("refresh_token")
+    if not token:
+        raise _missing("refresh_token")
+    record = state.get_refresh_token(token)
+    user = state.user_by_id(record.user_id) if record is not None else None
+    if record is None or user is None or record.client_id != client.client_id:
+        raise OAuthError(403, "invalid_grant", "Unknown or invalid refresh token.")
+    granted = split_scopes(record.scope)
+    requested = split_scopes(params.get("scope"))
+    extra = [scope for scope in requested if scope not in granted]
+    if extra:
+        raise OAuthError(
+            400,
+            "invalid_scope",
+            f"Scopes not granted to the refresh token: {' '.join(extra)}",
+        )
+    return _signed_tokens(
+        state,
+        client,
+        user,
+        scope=" ".join(requested or granted),
+        audience=record.audience,
+        nonce=None,
+        sid=record.sid,
+    )
+
+
+def grant_token_vault(
+    state: EmulatorState, client: Client, params: dict[str, str]
+) -> dict[str, Any]:
+    """Exchange the user's Auth0 refresh token for a provider access token (Token Vault)."""
+    subject_token_type = params.get("subject_token_type")
+    if not subject_token_type:
+        raise _missing("subject_token_type")
+    if subject_token_type == ACCESS_TOKEN_TYPE:
+        raise OAuthError(
+            400,
+            "invalid_request",
+            "Exchanging an access token requires a Custom API Client; "
+            f"this client can only exchange a refresh token ({REFRESH_TOKEN_TYPE}).",
+        )
+    if subject_token_type != REFRESH_TOKEN_TYPE:
+        raise OAuthError(
+            400, "invalid_request", f"Unsupported subject_token_type: {subject_token_type}"
+        )
+    subject_token = params.get("subject_token")
+    if not subject_token:
+        raise _missing("subject_token")
+    if params.get("requested_token_type") != FEDERATED_TOKEN_TYPE:
+        raise OAuthError(
+            400, "invalid_request", f"requested_token_type must be {FEDERATED_TOKEN_TYPE}"
+        )
+    for forbidden in ("audience", "resource"):
+        if params.get(forbidden):
+            raise OAuthError(
+                400,
+                "invalid_request",
+                f"The '{forbidden}' parameter is not allowed for this grant.",
+            )
+    connection_name = params.get("connection")
+    if not connection_name:
+        raise _missing("connection")
+    connection = state.get_connection(connection_name)
+    if connection is None or client.client_id not in connection.enabled_clients:
+        raise OAuthError(
+            400,
+            "invalid_request",
+            f"Connection '{connection_name}' does not exist or is not enabled for this client.",
+        )
+    if not connection.vault_active:
+        raise OAuthError(
+            403,
+            "access_denied",
+            f"Token Vault (federated_connections_access_tokens) is not active on "
+            f"connection '{connection_name}'.",
+        )
+    record = state.get_refresh_token(subject_token)
+    if record is None or record.client_id != client.client_id:
+        raise OAuthError(401, "invalid_grant", "Unknown or invalid refresh token.")
+    tokenset = state.find_tokenset(record.user_id, connection.name, params.get("login_hint"))
+    if tokenset is None:
+        raise OAuthError(
+            401,
+            "federated_connection_refresh_token_not_found",
+            "Federated connection Refresh Token not found.",
+        )
+    if tokenset.broken:
+        raise OAuthError(
+            401,
+            "federated_connection_refresh_token_flow_failed",
+            "Failed to refresh the federated connection access token: the provider refused "
+            "the stored refresh token.",
+        )
+    requested = split_scopes(params.get("scope"))
+    extra = [scope for scope in requested if scope not in tokenset.scopes]
+    if extra:
+        raise OAuthError(
+            400, "invalid_scope", f"Scopes not granted on the connection: {' '.join(extra)}"
+        )
+    token = state.issue_provider_token(tokenset, requested or None)
+    state.record_exchange(record.user_id, connection.name, ok=True)
+    return {
+        "access_token": token.token,
+        "expires_in": int(token.expires_at - token.issued_at),
+        "scope": connection.scope_separator.join(token.scopes),
+        "token_type": "Bearer",
+        "issued_token_type": FEDERATED_TOKEN_TYPE,
+    }
+
+
+def grant_client_credentials(
+    state: EmulatorState, client: Client, params: dict[str, str]
+) -> dict[str, Any]:
+    """Issue a machine-to-machine access token for ``audience``."""
+    audience = params.get("audience")
+    if not audience:
+        raise OAuthError(
+            403,
+            "access_denied",
+            "No audience parameter was provided, and no default audience has been configured",
+        )
+    scope = " ".join(MANAGEMENT_API_SCOPES) if audience == state.base_url + "/api/v2/" else ""
+    now = int(state.now())
+    claims = {
+        "iss": state.issuer,
+        "sub": client.client_id + "@clients",
+        "aud": audience,
+        "iat": now,
+        "exp": now + ACCESS_TOKEN_LIFETIME,
+        "scope": scope,
+        "gty": "client-credentials",
+        "azp": client.client_id,
+        "jti": secrets.token_urlsafe(12),
+    }
+    return {
+        "access_token": state.signing_key.sign(claims),
+        "expires_in": ACCESS_TOKEN_LIFETIME,
+        "scope": scope,
+        "token_type": "Bearer",
+    }
+
+
+GrantHandler = Callable[[EmulatorState, Client, dict[str, str]], dict[str, Any]]
+
+GRANT_HANDLERS: dict[str, GrantHandler] = {
+    "authorization_code": grant_authorization_code,
+    "refresh_token": grant_refresh_token,
+    TOKEN_VAULT_GRANT: grant_token_vault,
+    "client_credentials": grant_client_credentials,
+}
+
+
+@bp.post("/oauth/token")
+def token() -> Response:
+    """Answer the token endpoint (form-encoded or JSON body) for every supported grant."""
+    state = current_state()
+    params = request_params()
+    grant_type = params.get("grant_type", "")
+    try:
+        if not grant_type:
+            raise _missing("grant_type")
+        handler = GRANT_HANDLERS.get(grant_type)
+        if handler is None:
+            raise OAuthError(400, "unsupported_grant_type", f"Unsupported grant type: {grant_type}")
+        client = authenticate_client(state, params)
+        if grant_type not in client.grant_types:
+            raise OAuthError(
+                403, "unauthorized_client", f"Grant type '{grant_type}' not allowed for the client."
+            )
+        answer = handler(state, client, params)
+    except OAuthError as error:
+        if grant_type == TOKEN_VAULT_GRANT:
+            state.record_exchange(None, None, ok=False)
+        return error.response()
+    return json_response(answer, 200, NO_STORE_HEADERS)
+
+
+# -- userinfo and logout ----------------------------------------------------------------------
+
+
+@bp.route("/userinfo", methods=["GET", "POST"])
+def userinfo() -> Response:
+    """Describe the user of a Bearer access token the emulator issued."""
+    state = current_state()
+    raw = bearer_token()
+    claims = state.signing_key.verify(raw) if raw else None
+    user = None
+    if claims is not None:
+        audience = claims.get("aud")
+        audiences = audience if isinstance(audience, list) else [audience]
+        exp = claims.get("exp")
+        if (
+            claims.get("iss") == state.issuer
+            and state.base_url + "/userinfo" in audiences
+            and isinstance(exp, (int, float))
+            and exp > state.now()
+        ):
+            user = state.user_by_id(str(claims.get("sub")))
+    if claims is None or user is None:
+        return Response(
+            "Unauthorized",
+            status=401,
+            mimetype="text/plain",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
+    body: dict[str, Any] = {"sub": user.user_id}
+    body.update(_profile_claims(user, split_scopes(str(claims.get("scope", "")))))
+    return json_response(body)
+
+
+def _logged_out(
+    return_to: str | None, client: Client | None, extra: dict[str, str | None] | None = None
+) -> Response:
+    if return_to and (
+        is_loopback_url(return_to) or (client is not None and client.allows_logout_url(return_to))
+    ):
+        return redirect(with_query(return_to, extra or {}))
+    return html_page("Logged out", "You are signed out of the Auth0 emulator.")
+
+
+@bp.get("/v2/logout")
+def logout() -> Response:
+    """Sign out (Auth0's classic logout) and go to ``returnTo`` when it is allowed."""
+    state = current_state()
+    client = state.get_client(request.args.get("client_id"))
+    return _logged_out(request.args.get("returnTo"), client)
+
+
+@bp.get("/oidc/logout")
+def oidc_logout() -> Response:
+    """Sign out (OIDC RP-initiated logout) and go to ``post_logout_redirect_uri`` when allowed."""
+    state = current_state()
+    client_id = request.args.get("client_id")
+    hint = request.args.get("id_token_hint")
+    if not client_id and hint:
+        claims = state.signing_key.verify(hint) or {}
+        client_id = str(claims.get("aud", ""))
+    target = request.args.get("post_logout_redirect_uri")
+    extra = {"state": request.args.get("state") or None}
+    return _logged_out(target, state.get_client(client_id), extra)

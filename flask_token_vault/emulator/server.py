@@ -1,0 +1,348 @@
+"""Run the emulator: build its Flask app and serve it from a daemon thread on 127.0.0.1."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterable
+from types import TracebackType
+from typing import Any
+
+from flask import Flask, Response, g, request
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from . import auth0, control, providers
+from .constants import TOKEN_VAULT_GRANT
+from .faults import Fault, fault_names
+from .state import (
+    DEFAULT_CLIENT_ID,
+    DEFAULT_CLIENT_SECRET,
+    DEFAULT_LOGIN_SCOPE,
+    AutoLogin,
+    Clock,
+    EmulatorState,
+)
+from .state import user_id_for as _user_id_for
+from .web import EXTENSION_KEY, current_state, request_params
+
+
+class QuietRequestHandler(WSGIRequestHandler):
+    """Handle requests without writing an access log line for each."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """Skip the access log."""
+
+
+class LoggingRequestHandler(WSGIRequestHandler):
+    """Handle requests and write werkzeug's access log."""
+
+
+def _drop_connection() -> bool:
+    """Shut the client's socket so it gets no answer; tell whether that was possible."""
+    sock = request.environ.get("werkzeug.socket")
+    if not isinstance(sock, socket.socket):
+        return False
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        return False
+    return True
+
+
+def apply_faults() -> Response | None:
+    """Count token requests, then answer with the first matching fault, if any."""
+    state = current_state()
+    grant_type = None
+    if request.path == "/oauth/token" and request.method == "POST":
+        grant_type = request_params().get("grant_type", "")
+        state.record_token_request(grant_type)
+    fault = state.take_fault(fault_names(request.path, grant_type))
+    if fault is None:
+        return None
+    if fault.delay:
+        time.sleep(fault.delay)
+    if fault.passes_through:
+        return None
+    if grant_type == TOKEN_VAULT_GRANT:
+        state.record_exchange(None, None, ok=False)
+    if fault.drop and _drop_connection():
+        g.emulator_dropped = True
+        return Response(b"", status=500)
+    return Response(
+        fault.payload(),
+        status=fault.status or 500,
+        headers=fault.headers,
+        content_type=fault.content_type,
+    )
+
+
+def count_provider_calls(response: Response) -> Response:
+    """Count calls to the fake provider APIs by status (``dropped`` for dropped connections)."""
+    provider = request.path.split("/", 2)[1]
+    if provider in ("google", "microsoft"):
+        status = "dropped" if g.get("emulator_dropped") else str(response.status_code)
+        current_state().record_provider_call(provider, status)
+    return response
+
+
+def create_app(state: EmulatorState) -> Flask:
+    """Build the emulator's Flask app around a tenant state."""
+    app = Flask(__name__)
+    app.extensions[EXTENSION_KEY] = state
+    app.register_blueprint(auth0.bp)
+    app.register_blueprint(providers.google)
+    app.register_blueprint(providers.microsoft)
+    app.register_blueprint(control.bp)
+    app.before_request(apply_faults)
+    app.after_request(count_provider_calls)
+    return app
+
+
+def _url_host(host: str) -> str:
+    if host in ("", "0.0.0.0"):  # noqa: S104 - mapping a wildcard bind to a usable URL
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
+
+
+class Emulator:
+    """Run a local stand-in for an Auth0 tenant with Token Vault and fake provider APIs.
+
+    For local testing only: it has no security worth the name and must never face the internet.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        auto_login: str | None = None,
+        clock: Clock = time.time,
+        log_requests: bool = False,
+    ) -> None:
+        """Prepare an emulator; ``port=0`` picks a free port at :meth:`start`.
+
+        ``auto_login`` (an email) turns on the non-interactive login; ``clock`` (returning epoch
+        seconds) drives every expiry the emulator checks; ``log_requests`` writes an access log.
+        """
+        self.host = host
+        self._port = port
+        self.state = EmulatorState(clock=clock)
+        if auto_login is not None:
+            self.state.set_auto_login(auto_login)
+            self.state.default_auto_login = self.state.auto_login
+        self.app = create_app(self.state)
+        self._log_requests = log_requests
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+        self._lifecycle = threading.Lock()
+        if port:
+            self.state.base_url = self._base_url(port)
+
+    # -- life cycle -----------------------------------------------------------------------
+
+    def _base_url(self, port: int) -> str:
+        return f"http://{_url_host(self.host)}:{port}"
+
+    def start(self) -> Emulator:
+        """Start serving in a daemon thread (a no-op when already running); return self."""
+        with self._lifecycle:
+            if self._thread is not None:
+                return self
+            handler = LoggingRequestHandler if self._log_requests else QuietRequestHandler
+            server = make_server(
+                self.host, self._port, self.app, threaded=True, request_handler=handler
+            )
+            self._port = server.server_port
+            self.state.base_url = self._base_url(self._port)
+            thread = threading.Thread(
+                target=server.serve_forever,
+                kwargs={"poll_interval": 0.1},
+                name=f"token-vault-emulator-{self._port}",
+                daemon=True,
+            )
+            thread.start()
+            self._server, self._thread = server, thread
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and wait for the server thread to end (a no-op when not running)."""
+        with self._lifecycle:
+            server, thread = self._server, self._thread
+            self._server = self._thread = None
+        if server is None or thread is None:
+            return
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
+
+    @property
+    def running(self) -> bool:
+        """Tell whether the server thread is serving."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- addresses and credentials --------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        """Return the port; raise RuntimeError before :meth:`start` when it was 0."""
+        if not self._port:
+            raise RuntimeError("the emulator picks its port at start(); call start() first")
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """Return the base URL, e.g. ``http://127.0.0.1:8100`` (no trailing slash)."""
+        return self._base_url(self.port)
+
+    @property
+    def domain(self) -> str:
+        """Return host:port, the "domain" Auth0 SDKs take (use them with the http protocol)."""
+        return self.url.split("://", 1)[1]
+
+    @property
+    def issuer(self) -> str:
+        """Return the issuer: the base URL with a trailing slash, as Auth0 writes it."""
+        return self.url + "/"
+
+    @property
+    def client_id(self) -> str:
+        """Return the default client's id."""
+        return DEFAULT_CLIENT_ID
+
+    @property
+    def client_secret(self) -> str:
+        """Return the default client's secret."""
+        return DEFAULT_CLIENT_SECRET
+
+    @property
+    def google_api_base(self) -> str:
+        """Return the fake ``https://www.googleapis.com`` base URL."""
+        return self.url + "/google"
+
+    @property
+    def graph_api_base(self) -> str:
+        """Return the fake ``https://graph.microsoft.com`` base URL."""
+        return self.url + "/microsoft"
+
+    # -- controls -------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Forget users, codes, tokens, connected accounts, counters and faults.
+
+        Clients and connections stay; provider token lifetimes go back to the default and
+        auto-login goes back to what the constructor was given.
+        """
+        self.state.reset()
+
+    def exchange_count(self, user_id: str | None = None, connection: str | None = None) -> int:
+        """Return how many Token Vault exchanges succeeded, optionally for one user/connection."""
+        return self.state.exchange_count(user_id, connection)
+
+    def stats(self) -> dict[str, Any]:
+        """Return the counters, as ``GET /__emulator/stats`` answers them."""
+        return self.state.stats()
+
+    def add_fault(
+        self,
+        endpoint: str,
+        status: int = 500,
+        body: Any = None,
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
+        delay: float = 0.0,
+        times: int = 1,
+        error: str | None = None,
+        error_description: str | None = None,
+        drop: bool = False,
+    ) -> Fault:
+        """Make the next ``times`` requests to ``endpoint`` fail (``times=-1``: until cleared).
+
+        ``status=0`` with a ``delay`` answers normally but late; ``drop=True`` closes the
+        connection without an answer. ``body`` may be a dict (sent as JSON) or a string (raw);
+        with no body, ``error``/``error_description`` make an OAuth error document.
+        """
+        fault = Fault(
+            endpoint=endpoint,
+            status=status,
+            body=body,
+            content_type=content_type,
+            headers=dict(headers or {}),
+            delay=delay,
+            times=times,
+            error=error,
+            error_description=error_description,
+            drop=drop,
+        )
+        self.state.add_fault(fault)
+        return fault
+
+    def clear_faults(self) -> None:
+        """Remove every fault."""
+        self.state.clear_faults()
+
+    def set_auto_login(
+        self,
+        email: str | None,
+        name: str | None = None,
+        account: str | None = None,
+        consent: bool = True,
+    ) -> None:
+        """Sign ``email`` in at /authorize without the page (None: show it; consent=False: deny)."""
+        self.state.set_auto_login(email, name, account, consent)
+
+    @property
+    def auto_login(self) -> AutoLogin | None:
+        """Return the current non-interactive login setting, if any."""
+        return self.state.auto_login
+
+    def connect_account(
+        self,
+        email: str,
+        connection: str,
+        scopes: str | Iterable[str] = (),
+        account: str | None = None,
+    ) -> str:
+        """Connect (or re-connect, merging scopes) an account without a browser; return its id."""
+        return self.state.connect_account(email, connection, scopes, account).id
+
+    def issue_refresh_token(
+        self,
+        email: str,
+        scope: str = DEFAULT_LOGIN_SCOPE,
+        client_id: str = DEFAULT_CLIENT_ID,
+    ) -> str:
+        """Create the user if needed and return an Auth0 refresh token for them."""
+        return self.state.issue_refresh_token_for(email, scope, client_id).token
+
+    def user_id_for(self, email: str) -> str:
+        """Return the Auth0 user id the emulator gives (or will give) the user with this email."""
+        return _user_id_for(email)
+
+    def set_provider_token_ttl(self, connection: str, seconds: int) -> None:
+        """Set ``expires_in`` of the provider tokens the exchange issues for ``connection``."""
+        self.state.set_provider_ttl(connection, seconds)
+
+    def revoke_provider_tokens(
+        self, email: str | None = None, connection: str | None = None
+    ) -> int:
+        """Make the provider APIs answer 401 for tokens issued so far; return how many."""
+        return self.state.revoke_provider_tokens_for(email, connection)
+
+    def break_provider_refresh(
+        self, email: str, connection: str, broken: bool = True, account: str | None = None
+    ) -> int:
+        """Make the exchange fail with ``federated_connection_refresh_token_flow_failed``."""
+        return self.state.break_provider_refresh(email, connection, broken, account)

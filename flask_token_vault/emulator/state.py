@@ -1,0 +1,791 @@
+"""Hold the emulated tenant: clients, connections, users, connected accounts, tokens and counters.
+
+Every public method of :class:`EmulatorState` takes the state's lock, so the request threads of
+the server and the test code driving the emulator can use it at the same time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import string
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from .constants import TOKEN_VAULT_GRANT
+from .fake_data import CalendarEvent
+from .faults import Fault
+from .signing import SigningKey
+
+Clock = Callable[[], float]
+
+DEFAULT_CLIENT_ID = "emulator-client-id"
+DEFAULT_CLIENT_SECRET = "emulator-client-secret"  # noqa: S105 - a well-known local test secret
+DEFAULT_CLIENT_NAME = "Token Vault Emulator App"
+DEFAULT_GRANT_TYPES = (
+    "authorization_code",
+    "refresh_token",
+    TOKEN_VAULT_GRANT,
+    "client_credentials",
+)
+DEFAULT_LOGIN_SCOPE = "openid profile email offline_access"
+DEFAULT_PROVIDER_TOKEN_TTL = 3600
+CODE_LIFETIME = 60
+LOGIN_TRANSACTION_LIFETIME = 600
+ACCESS_TOKEN_LIFETIME = 86400
+ID_TOKEN_LIFETIME = 36000
+
+GOOGLE_CONNECTION = "google-oauth2"
+MICROSOFT_CONNECTION = "windowslive"
+DATABASE_CONNECTION = "Username-Password-Authentication"
+
+PROVIDER_BY_STRATEGY = {"google-oauth2": "google", "windowslive": "microsoft"}
+PROVIDER_TOKEN_PREFIX = {"google": "ya29.emu.", "microsoft": "EwB.emu."}
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost"})
+
+_ALPHANUMERIC = string.ascii_letters + string.digits
+
+
+def random_id(length: int) -> str:
+    """Return a random string of ASCII letters and digits."""
+    return "".join(secrets.choice(_ALPHANUMERIC) for _ in range(length))
+
+
+def split_scopes(value: str | Iterable[str] | None) -> list[str]:
+    """Split a scope string on commas and whitespace; keep first-seen order, drop duplicates."""
+    if value is None:
+        return []
+    parts = re.split(r"[\s,]+", value) if isinstance(value, str) else list(value)
+    return list(dict.fromkeys(part.strip() for part in parts if part and part.strip()))
+
+
+def normalize_email(email: str) -> str:
+    """Return the key the emulator files an email address under (trimmed, lower case)."""
+    return email.strip().lower()
+
+
+def user_id_for(email: str) -> str:
+    """Return the Auth0 user id the emulator gives the user with this email."""
+    digest = hashlib.sha256(normalize_email(email).encode()).hexdigest()
+    return "auth0|" + digest[:24]
+
+
+def display_name_for(email: str) -> str:
+    """Return a readable name made from the local part of an email address."""
+    local = normalize_email(email).split("@", 1)[0]
+    return " ".join(word.capitalize() for word in re.split(r"[._+-]+", local) if word) or email
+
+
+def is_loopback_url(url: str) -> bool:
+    """Tell whether ``url`` is an http URL on 127.0.0.1 or localhost (any port, any path)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError:
+        return False
+    return parts.scheme == "http" and (parts.hostname or "") in LOOPBACK_HOSTS
+
+
+@dataclass
+class Client:
+    """Describe an Auth0 application (client) of the emulated tenant."""
+
+    client_id: str
+    client_secret: str
+    name: str
+    app_type: str = "regular_web"
+    grant_types: list[str] = field(default_factory=lambda: list(DEFAULT_GRANT_TYPES))
+    is_first_party: bool = True
+    oidc_conformant: bool = True
+    token_endpoint_auth_method: str = "client_secret_post"  # noqa: S105 - a method name
+    refresh_token: dict[str, Any] = field(
+        default_factory=lambda: {"rotation_type": "non-rotating", "expiration_type": "non-expiring"}
+    )
+    callbacks: list[str] = field(default_factory=list)
+    allowed_logout_urls: list[str] = field(default_factory=list)
+
+    def allows_callback(self, url: str) -> bool:
+        """Tell whether ``url`` may be used as redirect_uri (loopback, or listed in callbacks)."""
+        return is_loopback_url(url) or url in self.callbacks
+
+    def allows_logout_url(self, url: str) -> bool:
+        """Tell whether ``url`` may be used as returnTo (loopback, or an allowed logout URL)."""
+        return is_loopback_url(url) or url in self.allowed_logout_urls
+
+
+@dataclass
+class Connection:
+    """Describe a connection (identity provider) of the emulated tenant."""
+
+    name: str
+    strategy: str
+    options: dict[str, Any] = field(default_factory=dict)
+    default_scopes: list[str] = field(default_factory=list)
+    scope_separator: str = " "
+    enabled_clients: list[str] = field(default_factory=list)
+    id: str = field(default_factory=lambda: "con_" + random_id(16))
+
+    @property
+    def vault_active(self) -> bool:
+        """Tell whether Token Vault (federated connection access tokens) is on."""
+        setting = self.options.get("federated_connections_access_tokens")
+        return isinstance(setting, dict) and setting.get("active") is True
+
+    @property
+    def provider(self) -> str | None:
+        """Return which fake provider API serves this connection's tokens, if any."""
+        return PROVIDER_BY_STRATEGY.get(self.strategy)
+
+
+@dataclass
+class User:
+    """Describe a user of the emulated tenant."""
+
+    user_id: str
+    email: str
+    name: str
+    created_at: float
+
+
+@dataclass
+class Tokenset:
+    """Describe a connected account: the provider tokens Token Vault holds for a user."""
+
+    id: str
+    user_id: str
+    connection: str
+    account: str
+    scopes: list[str]
+    issued_at: float
+    expires_at: float
+    last_used_at: float | None = None
+    broken: bool = False
+    connected_seq: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the tokenset the way the Management API lists it (epoch seconds)."""
+        return {
+            "id": self.id,
+            "connection": self.connection,
+            "account": self.account,
+            "scope": " ".join(self.scopes),
+            "issued_at": int(self.issued_at),
+            "expires_at": int(self.expires_at),
+            "last_used_at": None if self.last_used_at is None else int(self.last_used_at),
+        }
+
+
+@dataclass
+class LoginTransaction:
+    """Hold an /authorize request while the login page waits for the user."""
+
+    txn: str
+    client_id: str
+    redirect_uri: str
+    state: str | None
+    scope: str
+    nonce: str | None
+    code_challenge: str | None
+    code_challenge_method: str | None
+    connection: str | None
+    connection_scopes: list[str]
+    audience: str | None
+    login_hint: str | None
+    prompt: str | None
+    access_type: str | None
+    screen_hint: str | None
+    expires_at: float
+
+
+@dataclass
+class AuthorizationCode:
+    """Hold an issued authorization code and what it is bound to."""
+
+    code: str
+    client_id: str
+    redirect_uri: str
+    user_id: str
+    scope: str
+    audience: str | None
+    nonce: str | None
+    code_challenge: str | None
+    code_challenge_method: str | None
+    sid: str
+    expires_at: float
+    used: bool = False
+
+
+@dataclass
+class RefreshToken:
+    """Hold an issued Auth0 refresh token (opaque, non-rotating)."""
+
+    token: str
+    user_id: str
+    client_id: str
+    scope: str
+    audience: str | None
+    sid: str
+    issued_at: float
+
+
+@dataclass
+class ProviderToken:
+    """Hold a provider access token that the Token Vault exchange handed out."""
+
+    token: str
+    user_id: str
+    connection: str
+    provider: str | None
+    account: str
+    scopes: list[str]
+    issued_at: float
+    expires_at: float
+    revoked: bool = False
+
+
+@dataclass
+class AutoLogin:
+    """Describe the non-interactive login: who signs in at /authorize and whether they allow."""
+
+    email: str
+    name: str | None = None
+    account: str | None = None
+    consent: bool = True
+
+
+@dataclass
+class Counters:
+    """Count requests and outcomes for the stats endpoint."""
+
+    token_requests: Counter[str] = field(default_factory=Counter)
+    exchanges_succeeded: Counter[tuple[str, str]] = field(default_factory=Counter)
+    exchanges_failed: int = 0
+    provider_calls: dict[str, Counter[str]] = field(
+        default_factory=lambda: {"google": Counter(), "microsoft": Counter()}
+    )
+
+
+def default_clients() -> dict[str, Client]:
+    """Return the tenant's clients as a fresh emulator has them."""
+    client = Client(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_CLIENT_NAME)
+    return {client.client_id: client}
+
+
+def default_connections() -> dict[str, Connection]:
+    """Return the tenant's connections as a fresh emulator has them."""
+
+    def vault_on() -> dict[str, Any]:
+        return {"federated_connections_access_tokens": {"active": True}}
+
+    connections = [
+        Connection(
+            name=GOOGLE_CONNECTION,
+            strategy="google-oauth2",
+            options=vault_on(),
+            default_scopes=["openid", "email", "profile"],
+            enabled_clients=[DEFAULT_CLIENT_ID],
+        ),
+        Connection(
+            name=MICROSOFT_CONNECTION,
+            strategy="windowslive",
+            options=vault_on(),
+            default_scopes=["openid", "profile", "email", "offline_access", "User.Read"],
+            enabled_clients=[DEFAULT_CLIENT_ID],
+        ),
+        Connection(
+            name=DATABASE_CONNECTION,
+            strategy="auth0",
+            options={},
+            default_scopes=[],
+            enabled_clients=[DEFAULT_CLIENT_ID],
+        ),
+    ]
+    return {connection.name: connection for connection in connections}
+
+
+class EmulatorState:
+    """Keep the whole emulated tenant in memory, guarded by one re-entrant lock."""
+
+    def __init__(self, clock: Clock = time.time, base_url: str = "") -> None:
+        """Create a tenant with the default client and connections."""
+        self.lock = threading.RLock()
+        self.clock = clock
+        self.base_url = base_url
+        self.signing_key = SigningKey()
+        self.clients = default_clients()
+        self.connections = default_connections()
+        self.users: dict[str, User] = {}
+        self.tokensets: dict[tuple[str, str, str], Tokenset] = {}
+        self.transactions: dict[str, LoginTransaction] = {}
+        self.codes: dict[str, AuthorizationCode] = {}
+        self.refresh_tokens: dict[str, RefreshToken] = {}
+        self.provider_tokens: dict[str, ProviderToken] = {}
+        self.created_events: dict[tuple[str, str], list[CalendarEvent]] = {}
+        self.provider_token_ttl: dict[str, int] = {}
+        self.faults: list[Fault] = []
+        self.auto_login: AutoLogin | None = None
+        self.default_auto_login: AutoLogin | None = None
+        self.counters = Counters()
+        self._seq = 0
+
+    # -- tenant ---------------------------------------------------------------------------
+
+    @property
+    def issuer(self) -> str:
+        """Return the issuer (base URL with the trailing slash, as Auth0 writes it)."""
+        return self.base_url + "/"
+
+    def now(self) -> float:
+        """Return the emulator's current time in epoch seconds."""
+        return float(self.clock())
+
+    def reset(self) -> None:
+        """Forget users, tokens, accounts, counters and faults; keep clients and connections.
+
+        Provider token lifetimes go back to the default and auto-login goes back to
+        ``default_auto_login`` (what the emulator was started with).
+        """
+        with self.lock:
+            self.users.clear()
+            self.tokensets.clear()
+            self.transactions.clear()
+            self.codes.clear()
+            self.refresh_tokens.clear()
+            self.provider_tokens.clear()
+            self.created_events.clear()
+            self.provider_token_ttl.clear()
+            self.faults.clear()
+            self.auto_login = self.default_auto_login
+            self.counters = Counters()
+
+    def add_client(
+        self,
+        client_id: str,
+        client_secret: str,
+        name: str = "Emulator client",
+        grant_types: Iterable[str] | None = None,
+        enable_connections: bool = True,
+    ) -> Client:
+        """Register (or replace) a client; by default enable it on every connection."""
+        client = Client(client_id, client_secret, name)
+        if grant_types is not None:
+            client.grant_types = list(grant_types)
+        with self.lock:
+            self.clients[client_id] = client
+            if enable_connections:
+                for connection in self.connections.values():
+                    if client_id not in connection.enabled_clients:
+                        connection.enabled_clients.append(client_id)
+        return client
+
+    def get_client(self, client_id: str | None) -> Client | None:
+        """Return the client with this id, or None."""
+        with self.lock:
+            return self.clients.get(client_id or "")
+
+    def get_connection(self, name: str | None) -> Connection | None:
+        """Return the connection with this name, or None."""
+        with self.lock:
+            return self.connections.get(name or "")
+
+    def provider_ttl(self, connection: str) -> int:
+        """Return the lifetime in seconds of provider tokens issued for ``connection``."""
+        with self.lock:
+            return self.provider_token_ttl.get(connection, DEFAULT_PROVIDER_TOKEN_TTL)
+
+    def set_provider_ttl(self, connection: str, seconds: int) -> None:
+        """Set the lifetime in seconds of provider tokens issued for ``connection``."""
+        if seconds < 1:
+            raise ValueError("seconds must be at least 1")
+        with self.lock:
+            self._require_connection(connection)
+            self.provider_token_ttl[connection] = int(seconds)
+
+    # -- users and connected accounts -----------------------------------------------------
+
+    def ensure_user(self, email: str, name: str | None = None) -> User:
+        """Return the user with this email, creating it; a given name replaces the old one."""
+        key = normalize_email(email)
+        if not key or "@" not in key:
+            raise ValueError(f"not an email address: {email!r}")
+        with self.lock:
+            user = self.users.get(key)
+            if user is None:
+                user = User(user_id_for(key), key, name or display_name_for(key), self.now())
+                self.users[key] = user
+            elif name:
+                user.name = name
+            return user
+
+    def user_by_id(self, user_id: str) -> User | None:
+        """Return the user with this Auth0 user id, or None."""
+        with self.lock:
+            return next((user for user in self.users.values() if user.user_id == user_id), None)
+
+    def connect(
+        self,
+        user: User,
+        connection_name: str,
+        scopes: Iterable[str] = (),
+        account: str | None = None,
+    ) -> Tokenset:
+        """Record a connected account, merging scopes with earlier ones and the defaults."""
+        account_key = normalize_email(account) if account and account.strip() else user.email
+        with self.lock:
+            connection = self._require_connection(connection_name)
+            if not connection.vault_active:
+                raise ValueError(f"Token Vault is not active on connection {connection_name!r}")
+            now = self.now()
+            self._seq += 1
+            key = (user.user_id, connection_name, account_key)
+            tokenset = self.tokensets.get(key)
+            if tokenset is None:
+                tokenset = Tokenset(
+                    id="fcts_" + random_id(20),
+                    user_id=user.user_id,
+                    connection=connection_name,
+                    account=account_key,
+                    scopes=[],
+                    issued_at=now,
+                    expires_at=now,
+                )
+                self.tokensets[key] = tokenset
+            tokenset.scopes = split_scopes([*tokenset.scopes, *connection.default_scopes, *scopes])
+            tokenset.issued_at = now
+            tokenset.expires_at = now + self.provider_ttl(connection_name)
+            tokenset.broken = False
+            tokenset.connected_seq = self._seq
+            return tokenset
+
+    def find_tokenset(
+        self, user_id: str, connection: str, account: str | None = None
+    ) -> Tokenset | None:
+        """Return the connected account for ``account``, or else the most recently connected one."""
+        with self.lock:
+            if account:
+                return self.tokensets.get((user_id, connection, normalize_email(account)))
+            candidates = [
+                tokenset
+                for (owner, name, _), tokenset in self.tokensets.items()
+                if owner == user_id and name == connection
+            ]
+            return max(candidates, key=lambda t: t.connected_seq, default=None)
+
+    def tokensets_for(self, user_id: str) -> list[Tokenset]:
+        """Return every connected account of a user, oldest connection first."""
+        with self.lock:
+            found = [t for t in self.tokensets.values() if t.user_id == user_id]
+            return sorted(found, key=lambda t: t.connected_seq)
+
+    def set_broken(
+        self, user_id: str, connection: str, broken: bool = True, account: str | None = None
+    ) -> int:
+        """Mark a user's accounts on ``connection`` as refusing refresh; return how many."""
+        with self.lock:
+            matches = [
+                tokenset
+                for tokenset in self.tokensets.values()
+                if tokenset.user_id == user_id
+                and tokenset.connection == connection
+                and (account is None or tokenset.account == normalize_email(account))
+            ]
+            for tokenset in matches:
+                tokenset.broken = broken
+            return len(matches)
+
+    # -- login transactions and codes -----------------------------------------------------
+
+    def start_transaction(self, *, store: bool = True, **fields: Any) -> LoginTransaction:
+        """Make a pending /authorize request (with a fresh ``txn`` id); store it unless told not."""
+        transaction = LoginTransaction(
+            txn=secrets.token_urlsafe(24),
+            expires_at=self.now() + LOGIN_TRANSACTION_LIFETIME,
+            **fields,
+        )
+        if store:
+            self.save_transaction(transaction)
+        return transaction
+
+    def save_transaction(self, transaction: LoginTransaction) -> None:
+        """Store a pending login so the login form can finish it; drop expired ones."""
+        with self.lock:
+            now = self.now()
+            expired = [k for k, t in self.transactions.items() if t.expires_at <= now]
+            for key in expired:
+                del self.transactions[key]
+            self.transactions[transaction.txn] = transaction
+
+    def take_transaction(self, txn: str) -> LoginTransaction | None:
+        """Remove and return a pending login if it exists and has not expired."""
+        with self.lock:
+            transaction = self.transactions.pop(txn, None)
+            if transaction is None or transaction.expires_at <= self.now():
+                return None
+            return transaction
+
+    def issue_code(self, transaction: LoginTransaction, user: User) -> AuthorizationCode:
+        """Issue a single-use authorization code bound to the login's parameters."""
+        code = AuthorizationCode(
+            code=secrets.token_urlsafe(24),
+            client_id=transaction.client_id,
+            redirect_uri=transaction.redirect_uri,
+            user_id=user.user_id,
+            scope=transaction.scope,
+            audience=transaction.audience,
+            nonce=transaction.nonce,
+            code_challenge=transaction.code_challenge,
+            code_challenge_method=transaction.code_challenge_method,
+            sid=secrets.token_urlsafe(16),
+            expires_at=self.now() + CODE_LIFETIME,
+        )
+        with self.lock:
+            self.codes[code.code] = code
+        return code
+
+    def redeem_code(self, code: str, client_id: str) -> AuthorizationCode | None:
+        """Use up a code issued to ``client_id``; return None if unknown, expired or used."""
+        with self.lock:
+            record = self.codes.get(code)
+            if record is None or record.client_id != client_id:
+                return None
+            if record.used or record.expires_at <= self.now():
+                record.used = True
+                return None
+            record.used = True
+            return record
+
+    # -- tokens ---------------------------------------------------------------------------
+
+    def new_refresh_token(
+        self, user: User, client_id: str, scope: str, audience: str | None, sid: str
+    ) -> RefreshToken:
+        """Issue an opaque, non-rotating Auth0 refresh token."""
+        token = RefreshToken(
+            token="v1.emu." + secrets.token_urlsafe(32),
+            user_id=user.user_id,
+            client_id=client_id,
+            scope=scope,
+            audience=audience,
+            sid=sid,
+            issued_at=self.now(),
+        )
+        with self.lock:
+            self.refresh_tokens[token.token] = token
+        return token
+
+    def get_refresh_token(self, token: str) -> RefreshToken | None:
+        """Return the refresh token record, or None."""
+        with self.lock:
+            return self.refresh_tokens.get(token)
+
+    def issue_provider_token(
+        self, tokenset: Tokenset, scopes: list[str] | None = None
+    ) -> ProviderToken:
+        """Issue a fresh provider access token from a connected account; mark the account used."""
+        with self.lock:
+            connection = self._require_connection(tokenset.connection)
+            provider = connection.provider
+            now = self.now()
+            ttl = self.provider_ttl(connection.name)
+            prefix = PROVIDER_TOKEN_PREFIX.get(provider or "", "emu.")
+            token = ProviderToken(
+                token=prefix + secrets.token_urlsafe(32),
+                user_id=tokenset.user_id,
+                connection=connection.name,
+                provider=provider,
+                account=tokenset.account,
+                scopes=list(tokenset.scopes if scopes is None else scopes),
+                issued_at=now,
+                expires_at=now + ttl,
+            )
+            self.provider_tokens[token.token] = token
+            tokenset.last_used_at = now
+            tokenset.expires_at = now + ttl
+            return token
+
+    def get_provider_token(self, token: str) -> ProviderToken | None:
+        """Return the provider token record, or None."""
+        with self.lock:
+            return self.provider_tokens.get(token)
+
+    def revoke_provider_tokens(
+        self, user_id: str | None = None, connection: str | None = None
+    ) -> int:
+        """Revoke provider tokens issued so far (filtered by user and connection); return count."""
+        with self.lock:
+            count = 0
+            for token in self.provider_tokens.values():
+                if user_id is not None and token.user_id != user_id:
+                    continue
+                if connection is not None and token.connection != connection:
+                    continue
+                if not token.revoked:
+                    token.revoked = True
+                    count += 1
+            return count
+
+    # -- fake provider data ---------------------------------------------------------------
+
+    def add_event(self, connection: str, account: str, event: CalendarEvent) -> None:
+        """Remember a calendar event created through a fake provider API."""
+        with self.lock:
+            self.created_events.setdefault((connection, account), []).append(event)
+
+    def events_created(self, connection: str, account: str) -> list[CalendarEvent]:
+        """Return the calendar events created for an account through a fake provider API."""
+        with self.lock:
+            return list(self.created_events.get((connection, account), []))
+
+    # -- faults ---------------------------------------------------------------------------
+
+    def add_fault(self, fault: Fault) -> None:
+        """Queue a fault; faults are tried in the order they were added."""
+        with self.lock:
+            self.faults.append(fault)
+
+    def clear_faults(self) -> None:
+        """Remove every fault."""
+        with self.lock:
+            self.faults.clear()
+
+    def take_fault(self, names: Iterable[str]) -> Fault | None:
+        """Return the first fault matching one of ``names`` and use up one of its ``times``."""
+        wanted = set(names)
+        with self.lock:
+            for fault in self.faults:
+                if fault.endpoint in wanted:
+                    if fault.times > 0:
+                        fault.times -= 1
+                        if fault.times == 0:
+                            self.faults.remove(fault)
+                    return fault
+            return None
+
+    # -- counters -------------------------------------------------------------------------
+
+    def record_token_request(self, grant_type: str) -> None:
+        """Count one request to the token endpoint."""
+        with self.lock:
+            self.counters.token_requests[grant_type or "(none)"] += 1
+
+    def record_exchange(self, user_id: str | None, connection: str | None, ok: bool) -> None:
+        """Count one Token Vault exchange, successful or not."""
+        with self.lock:
+            if ok and user_id and connection:
+                self.counters.exchanges_succeeded[(user_id, connection)] += 1
+            else:
+                self.counters.exchanges_failed += 1
+
+    def record_provider_call(self, provider: str, status: str) -> None:
+        """Count one call to a fake provider API by its answer's status."""
+        with self.lock:
+            self.counters.provider_calls.setdefault(provider, Counter())[status] += 1
+
+    def exchange_count(self, user_id: str | None = None, connection: str | None = None) -> int:
+        """Return how many Token Vault exchanges succeeded, optionally filtered."""
+        with self.lock:
+            return sum(
+                count
+                for (owner, name), count in self.counters.exchanges_succeeded.items()
+                if (user_id is None or owner == user_id)
+                and (connection is None or name == connection)
+            )
+
+    def stats(self) -> dict[str, Any]:
+        """Return the counters and sizes as the control API's stats document."""
+        with self.lock:
+            counters = self.counters
+            succeeded = sum(counters.exchanges_succeeded.values())
+            return {
+                "exchanges": {
+                    "total": succeeded + counters.exchanges_failed,
+                    "succeeded": succeeded,
+                    "failed": counters.exchanges_failed,
+                    "by_user_connection": [
+                        {"user_id": owner, "connection": name, "count": count}
+                        for (owner, name), count in sorted(counters.exchanges_succeeded.items())
+                    ],
+                },
+                "token_requests": dict(counters.token_requests),
+                "provider_calls": {
+                    provider: dict(by_status)
+                    for provider, by_status in counters.provider_calls.items()
+                },
+                "users": len(self.users),
+                "tokensets": len(self.tokensets),
+            }
+
+    # -- controls (used by the Python API and the control endpoints) ------------------------
+
+    def set_auto_login(
+        self,
+        email: str | None,
+        name: str | None = None,
+        account: str | None = None,
+        consent: bool = True,
+    ) -> None:
+        """Sign ``email`` in at /authorize without showing the page; None shows the page again."""
+        if email is None:
+            auto_login = None
+        else:
+            if "@" not in email:
+                raise ValueError(f"not an email address: {email!r}")
+            auto_login = AutoLogin(normalize_email(email), name, account, consent)
+        with self.lock:
+            self.auto_login = auto_login
+
+    def connect_account(
+        self,
+        email: str,
+        connection: str,
+        scopes: str | Iterable[str] = (),
+        account: str | None = None,
+    ) -> Tokenset:
+        """Create the user if needed and connect (or re-connect) an account without a browser."""
+        with self.lock:
+            user = self.ensure_user(email)
+            return self.connect(user, connection, split_scopes(scopes), account)
+
+    def issue_refresh_token_for(
+        self,
+        email: str,
+        scope: str = DEFAULT_LOGIN_SCOPE,
+        client_id: str = DEFAULT_CLIENT_ID,
+    ) -> RefreshToken:
+        """Create the user if needed and issue an Auth0 refresh token as a login would."""
+        with self.lock:
+            if client_id not in self.clients:
+                raise ValueError(f"unknown client {client_id!r}")
+            user = self.ensure_user(email)
+            return self.new_refresh_token(user, client_id, scope, None, secrets.token_urlsafe(16))
+
+    def revoke_provider_tokens_for(
+        self, email: str | None = None, connection: str | None = None
+    ) -> int:
+        """Revoke the provider tokens issued so far for a user (by email) and/or connection."""
+        user_id = None if email is None else user_id_for(email)
+        return self.revoke_provider_tokens(user_id, connection)
+
+    def break_provider_refresh(
+        self, email: str, connection: str, broken: bool = True, account: str | None = None
+    ) -> int:
+        """Make the provider refuse a user's stored refresh token (or accept it again)."""
+        changed = self.set_broken(user_id_for(email), connection, broken, account)
+        if changed == 0:
+            raise ValueError(f"{email} has no connected account on {connection!r}")
+        return changed
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _require_connection(self, name: str) -> Connection:
+        connection = self.connections.get(name)
+        if connection is None:
+            raise ValueError(f"unknown connection {name!r}")
+        return connection

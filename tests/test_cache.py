@@ -1,0 +1,310 @@
+"""Provider-token cache: one exchange per key under concurrency, expiry, freshness, hygiene."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from flask import Flask
+from flask.testing import FlaskClient
+
+from flask_token_vault import TokenVault, get_provider_token, provider_session
+from flask_token_vault.emulator import Emulator
+from flask_token_vault.testing import login_as
+
+from .conftest import CAL_READ, make_app
+from .redis_server import RedisServer
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    server = RedisServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    redis.Redis.from_url(redis_server.url).flushall()
+    return redis_server.url
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _cookie(client: FlaskClient) -> str:
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    return cookie.value
+
+
+def _hammer(app: Flask, cookie: str, n: int, path: str = "/calendar") -> list[int]:
+    barrier = threading.Barrier(n)
+    statuses: list[int] = [0] * n
+
+    def run(i: int) -> None:
+        client = app.test_client()
+        client.set_cookie("session", cookie)
+        barrier.wait()
+        statuses[i] = client.get(path).status_code
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return statuses
+
+
+def test_64_threads_cold_cache_one_exchange(app: Flask, emu: Emulator) -> None:
+    client = app.test_client()
+    login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
+    statuses = _hammer(app, _cookie(client), 64)
+    assert statuses == [200] * 64
+    assert emu.exchange_count() == 1
+
+
+def test_64_threads_on_redis_one_exchange(emu: Emulator, redis_url: str) -> None:
+    app = make_app(emu, TOKEN_VAULT_CACHE=redis_url)
+    client = app.test_client()
+    login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
+    assert _hammer(app, _cookie(client), 64) == [200] * 64
+    assert emu.exchange_count() == 1
+
+
+def _emulator_args(emu: Emulator) -> dict[str, str]:
+    return {
+        "url": emu.url,
+        "client_id": emu.client_id,
+        "client_secret": emu.client_secret,
+        "google_api_base": emu.google_api_base,
+        "graph_api_base": emu.graph_api_base,
+    }
+
+
+def _spawn(mode: str, args: dict[str, Any]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests._worker", mode, json.dumps(args)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+
+
+def test_4_processes_x_16_threads_share_one_exchange(emu: Emulator, redis_url: str) -> None:
+    app = make_app(emu, TOKEN_VAULT_CACHE=redis_url)
+    client = app.test_client()
+    login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
+    args = {
+        "emulator": _emulator_args(emu),
+        "redis_url": redis_url,
+        "cookie": _cookie(client),
+        "threads": 16,
+        "start_at": time.time() + 4.0,
+    }
+    workers = [_spawn("fetch", args) for _ in range(4)]
+    outputs = [json.loads(w.communicate(timeout=120)[0].strip().splitlines()[-1]) for w in workers]
+    statuses = [status for out in outputs for status, _ in out["results"]]
+    assert statuses == [200] * 64
+    bodies = {json.dumps(body, sort_keys=True) for out in outputs for _, body in out["results"]}
+    assert len(bodies) == 1
+    assert emu.exchange_count() == 1
+
+
+def test_killed_lock_holder_does_not_block_past_deadline(emu: Emulator, redis_url: str) -> None:
+    app = make_app(emu, TOKEN_VAULT_CACHE=redis_url, TOKEN_VAULT_LOCK_TIMEOUT=1.0)
+    client = app.test_client()
+    sub = login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
+    holder = _spawn(
+        "hold",
+        {
+            "emulator": _emulator_args(emu),
+            "redis_url": redis_url,
+            "sub": sub,
+            "scopes": [CAL_READ],
+            "config": {"TOKEN_VAULT_LOCK_TIMEOUT": 30.0},
+        },
+    )
+    assert holder.stdout is not None
+    assert json.loads(holder.stdout.readline()) == {"acquired": True}
+    holder.send_signal(signal.SIGKILL)
+    holder.wait(10)
+    holder.stdout.close()
+    started = time.monotonic()
+    answer = client.get("/calendar")
+    elapsed = time.monotonic() - started
+    assert answer.status_code == 200
+    # The dead holder's lock still exists (30 s), yet the waiter gave up after its 1 s deadline.
+    assert 0.9 <= elapsed < 5.0
+    assert emu.exchange_count() == 1
+
+
+def test_two_users_only_ever_get_their_own_token(app: Flask, emu: Emulator) -> None:
+    clients = {}
+    for email in ("alice@example.com", "bob@example.com"):
+        c = app.test_client()
+        login_as(c, emu, email, {"google-oauth2": [CAL_READ]})
+        clients[email] = _cookie(c)
+    wrong: list[str] = []
+
+    def run(email: str, rounds: int) -> None:
+        c = app.test_client()
+        c.set_cookie("session", clients[email])
+        for _ in range(rounds):
+            body = c.get("/calendar").get_json()
+            if body["items"][0]["id"] != email:
+                wrong.append(email)
+
+    threads = [
+        threading.Thread(target=run, args=(email, 50))
+        for email in ("alice@example.com", "bob@example.com")
+        for _ in range(4)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert wrong == []
+    assert emu.exchange_count() == 2
+
+
+def test_short_lived_token_is_used_and_expired_one_is_exchanged_again(
+    app: Flask, emu: Emulator
+) -> None:
+    emu.set_provider_token_ttl("google-oauth2", 30)
+    clock = FakeClock()
+    TokenVault.state(app).set_clock(clock)
+    client = app.test_client()
+    login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
+    assert client.get("/calendar").status_code == 200
+    clock.now += 20  # within 30 s minus the clamped leeway (7.5 s)
+    assert client.get("/calendar").status_code == 200
+    assert emu.exchange_count() == 1
+    clock.now += 11  # now past expiry
+    assert client.get("/calendar").status_code == 200
+    assert emu.exchange_count() == 2
+
+
+def test_ttl_is_never_zero_nor_past_expiry(app: Flask) -> None:
+    from flask_token_vault.exchange import ProviderToken
+
+    cache = TokenVault.state(app).cache
+    now = time.time()
+    tiny = ProviderToken("t", expires_at=now + 1, scopes=None, connection="c")
+    assert cache.ttl_for(tiny, issued_at=now) == 1
+    hour = ProviderToken("t", expires_at=now + 3600, scopes=None, connection="c")
+    assert 3530 <= cache.ttl_for(hour, issued_at=now) <= 3540
+
+
+def test_failed_exchange_leaves_nothing_cached(app: Flask, emu: Emulator) -> None:
+    @app.get("/force")
+    def force() -> str:
+        get_provider_token("google-oauth2", [CAL_READ], force_refresh=True)
+        return "ok"
+
+    client = app.test_client()
+    login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
+    assert client.get("/calendar").status_code == 200
+    backend = TokenVault.state(app).cache.backend
+    assert _live_token_keys(backend)
+    emu.add_fault("token:exchange", status=503, times=-1)
+    assert client.get("/force").status_code == 503
+    assert _live_token_keys(backend) == []
+    emu.clear_faults()
+    assert client.get("/calendar").status_code == 200
+    assert emu.exchange_count() == 2
+
+
+def _live_token_keys(backend: Any) -> list[str]:
+    return [k for k in list(backend._cache) if k.startswith("tv:t:") and backend.get(k)]
+
+
+def test_provider_401_triggers_exactly_one_new_exchange(app: Flask, emu: Emulator) -> None:
+    @app.get("/via-session")
+    def via_session() -> Any:
+        answer = provider_session("google-oauth2", [CAL_READ]).get(
+            emu.google_api_base + "/calendar/v3/users/me/calendarList"
+        )
+        return {"status": answer.status_code}
+
+    client = app.test_client()
+    login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
+    assert client.get("/via-session").get_json() == {"status": 200}
+    assert emu.exchange_count() == 1
+    emu.revoke_provider_tokens(email="alice@example.com", connection="google-oauth2")
+    assert client.get("/via-session").get_json() == {"status": 200}
+    assert emu.exchange_count() == 2
+    assert client.get("/via-session").get_json() == {"status": 200}
+    assert emu.exchange_count() == 2
+
+
+def test_cache_keys_and_values_reveal_nothing(emu: Emulator, redis_url: str) -> None:
+    app = make_app(emu, TOKEN_VAULT_CACHE=redis_url)
+    client = app.test_client()
+    sub = login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
+    assert client.get("/calendar").status_code == 200
+    r = redis.Redis.from_url(redis_url, decode_responses=True)
+    dump = ""
+    for key in r.scan_iter("*"):
+        dump += key
+        if r.type(key) == "hash":
+            dump += json.dumps(r.hgetall(key))
+        else:
+            dump += str(r.get(key))
+    tokens = list(emu.state.provider_tokens)
+    assert tokens
+    for secret in [sub, "alice", *tokens, *emu.state.refresh_tokens, emu.client_secret]:
+        assert secret not in dump
+
+
+def test_login_hint_selects_account_and_key(app: Flask, emu: Emulator) -> None:
+    emu.connect_account(
+        "alice@example.com", "google-oauth2", [CAL_READ], account="work@corp.example"
+    )
+    emu.connect_account("alice@example.com", "google-oauth2", [CAL_READ], account="me@home.example")
+
+    @app.get("/cal/<hint>")
+    def cal(hint: str) -> Any:
+        answer = provider_session("google-oauth2", [CAL_READ], login_hint=hint).get(
+            emu.google_api_base + "/calendar/v3/users/me/calendarList"
+        )
+        return answer.json()
+
+    client = app.test_client()
+    login_as(client, emu, "alice@example.com")
+    work = client.get("/cal/work@corp.example").get_json()
+    home = client.get("/cal/me@home.example").get_json()
+    assert work["items"][0]["id"] == "work@corp.example"
+    assert home["items"][0]["id"] == "me@home.example"
+    assert client.get("/cal/work@corp.example").get_json() == work
+    assert emu.exchange_count() == 2
+
+
+def test_logout_deletes_the_users_cache_entries(app: Flask, emu: Emulator) -> None:
+    client = app.test_client()
+    login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
+    assert client.get("/calendar").status_code == 200
+    backend = TokenVault.state(app).cache.backend
+    assert _live_token_keys(backend)
+    page = client.get("/auth/logout").get_data(as_text=True)
+    token = page.split('name="csrf_token" value="')[1].split('"')[0]
+    client.post("/auth/logout", data={"csrf_token": token})
+    assert _live_token_keys(backend) == []

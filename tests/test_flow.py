@@ -1,0 +1,224 @@
+"""The whole path: login with connection_scope, encrypted refresh token, exchange, provider API."""
+
+from __future__ import annotations
+
+import base64
+import json
+import zlib
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from flask_token_vault.emulator import Emulator
+
+from .conftest import (
+    CAL_READ,
+    CAL_WRITE,
+    browser_login,
+    follow_to_emulator,
+    make_app,
+    sign_in_via_page,
+)
+
+
+def _cookie_payload(client: FlaskClient) -> str:
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    value = cookie.value
+    compressed = value.startswith(".")
+    payload = value.lstrip(".").split(".")[0]
+    raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    return (zlib.decompress(raw) if compressed else raw).decode()
+
+
+def test_new_visitor_logs_in_with_connection_scope_and_sees_calendar(
+    client: FlaskClient, emu: Emulator
+) -> None:
+    authorize = follow_to_emulator(client, "/calendar")
+    query = parse_qs(urlsplit(authorize).query)
+    assert query["connection"] == ["google-oauth2"]
+    assert CAL_READ in query["connection_scope"][0].split(",")
+    assert query["access_type"] == ["offline"] and query["prompt"] == ["consent"]
+    assert "offline_access" in query["scope"][0].split()
+    assert query["code_challenge_method"] == ["S256"] and query["nonce"][0]
+
+    back = sign_in_via_page(client, authorize, "alice@example.com")
+    assert back.status_code == 302 and back.headers["Location"] == "/calendar"
+    page = client.get("/calendar")
+    assert page.status_code == 200, page.get_data(as_text=True)
+    items = page.get_json()["items"]
+    assert items and items[0]["id"] == "alice@example.com"
+    assert emu.exchange_count(connection="google-oauth2") == 1
+
+
+def test_refresh_token_is_not_readable_in_the_cookie(client: FlaskClient, emu: Emulator) -> None:
+    browser_login(client, "/calendar")
+    payload = _cookie_payload(client)
+    session = json.loads(payload)
+    assert session["_token_vault"]["sub"] == emu.user_id_for("alice@example.com")
+    issued = [rt for rt in emu.state.refresh_tokens]
+    assert issued, "the emulator issued a refresh token"
+    for refresh_token in issued:
+        assert refresh_token not in payload
+        assert refresh_token not in client.get_cookie("session").value  # type: ignore[union-attr]
+
+
+def test_second_call_in_request_and_next_request_reuse_the_token(
+    client: FlaskClient, emu: Emulator
+) -> None:
+    browser_login(client, "/calendar")
+    for _ in range(3):
+        assert client.get("/calendar").status_code == 200
+    # The decorator and the view share one exchange, and later requests hit the cache.
+    assert emu.exchange_count() == 1
+
+
+def test_async_view_is_supported(client: FlaskClient, emu: Emulator) -> None:
+    browser_login(client, "/calendar")
+    answer = client.get("/async-calendar")
+    assert answer.status_code == 200 and answer.get_json()["token_length"] > 10
+
+
+def test_not_logged_in_browser_is_sent_to_sign_in_through_the_connection(
+    client: FlaskClient,
+) -> None:
+    answer = client.get("/calendar?week=2")
+    assert answer.status_code == 302
+    target = urlsplit(answer.headers["Location"])
+    assert target.path == "/auth/connect/google-oauth2"
+    query = parse_qs(target.query)
+    assert query["next"] == ["/calendar?week=2"] and query["scope"] == [CAL_READ]
+
+
+def test_not_logged_in_json_client_gets_401(client: FlaskClient) -> None:
+    answer = client.get("/calendar", headers={"Accept": "application/json"})
+    assert answer.status_code == 401
+    body = answer.get_json()
+    assert body["error"] == "login_required"
+    assert body["connection"] == "google-oauth2"
+    assert body["required_scopes"] == [CAL_READ]
+    assert body["connect_url"].startswith("http://localhost/auth/connect/google-oauth2?")
+
+
+def test_account_not_connected_redirects_to_connect(client: FlaskClient, emu: Emulator) -> None:
+    browser_login(client, "/calendar")  # connects google only
+    answer = client.get("/me")
+    assert answer.status_code == 302
+    target = urlsplit(answer.headers["Location"])
+    assert target.path == "/auth/connect/windowslive"
+    assert parse_qs(target.query)["scope"] == ["User.Read"]
+    json_answer = client.get("/me", headers={"Accept": "application/json"})
+    assert json_answer.status_code == 401
+    body = json_answer.get_json()
+    assert body["error"] == "federated_connection_refresh_token_not_found"
+    assert body["connection"] == "windowslive" and body["required_scopes"] == ["User.Read"]
+    assert "/auth/connect/windowslive?" in body["connect_url"]
+
+
+def test_connecting_a_second_provider_then_calling_it(client: FlaskClient, emu: Emulator) -> None:
+    browser_login(client, "/calendar")
+    answer = browser_login(client, "/me")
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    assert answer.get_json()["mail"] == "alice@example.com"
+
+
+def test_missing_scope_asks_for_granted_plus_required(client: FlaskClient, emu: Emulator) -> None:
+    browser_login(client, "/calendar")
+    answer = client.get("/calendar/write")
+    assert answer.status_code == 302
+    query = parse_qs(urlsplit(answer.headers["Location"]).query)
+    asked = set(query["scope"][0].split())
+    assert {CAL_READ, CAL_WRITE, "openid", "email", "profile"} <= asked
+    body = client.get("/calendar/write", headers={"Accept": "application/json"}).get_json()
+    assert body["error"] == "insufficient_scope"
+    assert set(body["required_scopes"]) == asked
+    # Consenting brings the user back with both scopes.
+    callback = sign_in_via_page(client, follow_to_emulator(client, "/calendar/write"))
+    assert callback.headers["Location"] == "/calendar/write"
+    assert client.get("/calendar/write").get_json() == {"ok": True}
+
+
+def test_tampered_cookie_reads_as_logged_out(client: FlaskClient, emu: Emulator) -> None:
+    browser_login(client, "/calendar")
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    client.set_cookie("session", cookie.value[:-3] + "AAA")
+    answer = client.get("/calendar", headers={"Accept": "application/json"})
+    assert answer.status_code == 401 and answer.get_json()["error"] == "login_required"
+
+
+def test_cookie_from_another_secret_reads_as_logged_out(emu: Emulator) -> None:
+    first = make_app(emu)
+    other = make_app(emu, SECRET_KEY="another-secret-key-0123456789abcdef")
+    client = first.test_client()
+    browser_login(client, "/calendar")
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    stranger = other.test_client()
+    stranger.set_cookie("session", cookie.value)
+    answer = stranger.get("/calendar", headers={"Accept": "application/json"})
+    assert answer.status_code == 401
+
+
+def test_session_signed_but_with_foreign_refresh_token_reads_as_logged_out(
+    app: Flask, emu: Emulator
+) -> None:
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session["_token_vault"] = {"v": 1, "sub": "auth0|x", "rt": "gAAAAA-not-ours", "at": 1}
+    answer = client.get("/calendar", headers={"Accept": "application/json"})
+    assert answer.status_code == 401
+
+
+def test_logout_clears_session_and_goes_to_auth0(client: FlaskClient, emu: Emulator) -> None:
+    browser_login(client, "/calendar")
+    page = client.get("/auth/logout")
+    assert page.status_code == 200 and b"csrf_token" in page.data
+    token = page.get_data(as_text=True).split('name="csrf_token" value="')[1].split('"')[0]
+    answer = client.post("/auth/logout", data={"csrf_token": token})
+    assert answer.status_code == 302
+    target = urlsplit(answer.headers["Location"])
+    assert target.path == "/v2/logout"
+    assert parse_qs(target.query)["client_id"] == [emu.client_id]
+    assert client.get("/calendar", headers={"Accept": "application/json"}).status_code == 401
+
+
+def test_logout_without_token_is_refused(client: FlaskClient, emu: Emulator) -> None:
+    browser_login(client, "/calendar")
+    answer = client.post("/auth/logout", data={})
+    assert answer.status_code == 400 and b"csrf_failed" in answer.data
+    assert client.get("/calendar").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "next_value", ["//evil.example", "https://evil.example/", "/\\evil.example", "javascript:x"]
+)
+def test_login_refuses_offsite_next(client: FlaskClient, next_value: str) -> None:
+    answer = client.get("/auth/login", query_string={"next": next_value})
+    assert answer.status_code == 400
+
+
+def test_login_refuses_unsigned_extra_scope(client: FlaskClient) -> None:
+    answer = client.get(
+        "/auth/connect/google-oauth2", query_string={"scope": "https://mail.google.com/"}
+    )
+    assert answer.status_code == 400
+    assert b"not requested by this site" in answer.data
+
+
+def test_login_refuses_unknown_connection(client: FlaskClient) -> None:
+    assert client.get("/auth/connect/github").status_code == 400
+    assert client.get("/auth/login?connection=github").status_code == 400
+
+
+def test_forged_state_is_refused(client: FlaskClient, emu: Emulator) -> None:
+    answer = client.get("/auth/callback?code=abc&state=forged")
+    assert answer.status_code == 400 and b"state" in answer.data
+
+
+def test_denied_consent_is_a_clear_400(client: FlaskClient, emu: Emulator) -> None:
+    authorize = follow_to_emulator(client, "/calendar")
+    answer = sign_in_via_page(client, authorize, action="deny")
+    assert answer.status_code == 400 and b"access_denied" in answer.data
