@@ -247,6 +247,9 @@ class TokenCache:
     # single flight --------------------------------------------------------------------------
     def single_flight(self, key: str, produce: Callable[[], ProviderToken]) -> ProviderToken:
         """Return the cached token, or run ``produce`` once however many callers ask at once."""
+        cached = self.get(key)
+        if cached is not None:
+            return cached
         with self._flights_lock:
             flight = self._flights.get(key)
             leader = flight is None
@@ -271,6 +274,7 @@ class TokenCache:
             flight.done.set()
 
     def _across_processes(self, key: str, produce: Callable[[], ProviderToken]) -> ProviderToken:
+        # A leader that arrives just after another flight finished finds its result here.
         cached = self.get(key)
         if cached is not None:
             return cached

@@ -1,23 +1,39 @@
 """Keys, encryption and keyed hashes.
 
 Flask's session cookie is signed, not encrypted, so the refresh token is encrypted before it goes
-in. Keys are derived with HKDF-SHA256 from each configured secret, one purpose per label, so the
-session key, the cache key and the cache-key hash never coincide. Encryption is Fernet
-(AES-128-CBC + HMAC-SHA256); a list of secrets gives rotation: the first encrypts, all decrypt.
+in; cached provider tokens are encrypted before they reach the cache. Keys are derived with
+HKDF-SHA256 from each configured secret, one per purpose, so the session key, the cache key and
+the cache-key hash key never coincide.
+
+Encryption is AES-256-GCM (authenticated: a changed byte fails to decrypt). A sealed value is
+``version (1 byte) | key id (4 bytes) | nonce (12 bytes) | ciphertext and tag``, and the purpose
+is bound as associated data, so a value sealed for the cache does not open as a session value.
+A list of secrets gives rotation: the first encrypts, every one decrypts (found by key id).
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
+import os
 from collections.abc import Sequence
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 __all__ = ["Crypto", "InvalidToken"]
+
+_VERSION = b"\x01"
+_HEADER = 1 + 4 + 12
+_MIN_SEALED = _HEADER + 16
+
+
+class InvalidToken(ValueError):
+    """Raise when a sealed value was not made by one of our keys, or was altered."""
 
 
 def _derive(secret: bytes, label: str, length: int = 32) -> bytes:
@@ -26,44 +42,75 @@ def _derive(secret: bytes, label: str, length: int = 32) -> bytes:
     ).derive(secret)
 
 
+class _Sealer:
+    """AES-GCM with several keys: the first seals, each opens what it sealed."""
+
+    def __init__(self, secrets: Sequence[bytes], purpose: str) -> None:
+        self._aad = purpose.encode()
+        self._keys: dict[bytes, AESGCM] = {}
+        self._primary = b""
+        for secret in secrets:
+            key = _derive(secret, purpose)
+            key_id = hashlib.sha256(key).digest()[:4]
+            self._keys.setdefault(key_id, AESGCM(key))
+            self._primary = self._primary or key_id
+
+    def seal(self, data: bytes) -> bytes:
+        nonce = os.urandom(12)
+        body = self._keys[self._primary].encrypt(nonce, data, self._aad)
+        return _VERSION + self._primary + nonce + body
+
+    def open(self, sealed: bytes) -> bytes:
+        if len(sealed) < _MIN_SEALED or sealed[:1] != _VERSION:
+            raise InvalidToken("not a sealed value")
+        aead = self._keys.get(sealed[1:5])
+        if aead is None:
+            raise InvalidToken("sealed with a key that is not configured")
+        try:
+            return aead.decrypt(sealed[5:17], sealed[17:], self._aad)
+        except InvalidTag:
+            raise InvalidToken("altered or foreign value") from None
+
+
 class Crypto:
     """Encrypt, decrypt and hash with keys derived from the app's secrets."""
 
     def __init__(self, secrets: Sequence[bytes]) -> None:
         if not secrets:
             raise ValueError("at least one secret is required")
-        self._session = MultiFernet(
-            [Fernet(base64.urlsafe_b64encode(_derive(s, "session/v1"))) for s in secrets]
-        )
-        self._cache = MultiFernet(
-            [Fernet(base64.urlsafe_b64encode(_derive(s, "cache/v1"))) for s in secrets]
-        )
+        self._session = _Sealer(secrets, "session/v1")
+        self._cache = _Sealer(secrets, "cache/v1")
         self._hash_key = _derive(secrets[0], "cache-key/v1")
 
     def __repr__(self) -> str:
         return "Crypto(<keys hidden>)"
 
     def seal_session(self, plaintext: str) -> str:
-        """Encrypt a value for the session cookie."""
-        return self._session.encrypt(plaintext.encode()).decode("ascii")
+        """Encrypt a value for the session cookie (URL-safe base64, no padding)."""
+        sealed = self._session.seal(plaintext.encode())
+        return base64.urlsafe_b64encode(sealed).rstrip(b"=").decode("ascii")
 
     def open_session(self, token: str) -> str:
         """Decrypt a session value; raise :class:`InvalidToken` when it is not ours."""
-        return self._session.decrypt(token.encode("ascii")).decode()
+        try:
+            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+            return self._session.open(raw).decode()
+        except (binascii.Error, ValueError, UnicodeError) as exc:
+            if isinstance(exc, InvalidToken):
+                raise
+            raise InvalidToken("malformed value") from None
 
     def seal_cache(self, plaintext: bytes) -> bytes:
         """Encrypt a value before it reaches the cache."""
-        return self._cache.encrypt(plaintext)
+        return self._cache.seal(plaintext)
 
     def open_cache(self, token: bytes) -> bytes:
         """Decrypt a cached value; raise :class:`InvalidToken` when it is not ours."""
-        return self._cache.decrypt(token)
+        return self._cache.open(token)
 
     def keyed_hash(self, *parts: str) -> str:
         """Return an HMAC-SHA256 of the parts, unambiguously joined, as hex."""
-        mac = hmac.new(self._hash_key, digestmod=hashlib.sha256)
-        for part in parts:
-            data = part.encode()
-            mac.update(len(data).to_bytes(4, "big"))
-            mac.update(data)
-        return mac.hexdigest()
+        message = b"".join(
+            len(data).to_bytes(4, "big") + data for data in (part.encode() for part in parts)
+        )
+        return hmac.digest(self._hash_key, message, "sha256").hex()

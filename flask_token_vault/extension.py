@@ -152,9 +152,13 @@ def get_state(app: Flask | None = None) -> AppState:
 def _current_user() -> User | None:
     if not has_request_context():
         return None
-    if _G_USER not in g:
-        setattr(g, _G_USER, read_user(get_state().crypto))
-    return cast("User | None", g.get(_G_USER))
+    store = g._get_current_object()  # type: ignore[attr-defined]
+    try:
+        return cast("User | None", getattr(store, _G_USER))
+    except AttributeError:
+        user = read_user(get_state().crypto)
+        setattr(store, _G_USER, user)
+        return user
 
 
 #: The signed-in :class:`~flask_token_vault.session.User`, or ``None``.
@@ -187,6 +191,7 @@ def get_provider_token_set(
     memo: dict[tuple[str, str], list[ProviderToken]] = g.setdefault(_G_TOKENS, {})
     slot = memo.setdefault((connection, login_hint or ""), [])
     now = state.clock()
+    # Exchanging in this request is only needed when no earlier call left a usable token.
     if not force_refresh:
         for token in slot:
             if token.has_scopes(required) and token.expires_at > now:
