@@ -30,6 +30,7 @@ __all__ = [
     "InvalidRequest",
     "LoginRequired",
     "Misconfigured",
+    "ProviderUnavailable",
     "RateLimited",
     "ReconsentRequired",
     "TokenVaultError",
@@ -257,6 +258,14 @@ class RateLimited(TokenVaultError):
         body = super().to_dict()
         body["retry_after"] = self.retry_after
         return body
+
+
+class ProviderUnavailable(TokenVaultError):
+    """The provider's API could not be reached or did not answer in time."""
+
+    code = 502
+    default_error = "provider_unavailable"
+    default_remedy = "The provider did not answer; try again in a moment."
 
 
 class Auth0Unavailable(TokenVaultError):

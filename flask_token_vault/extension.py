@@ -152,7 +152,7 @@ def get_state(app: Flask | None = None) -> AppState:
 def _current_user() -> User | None:
     if not has_request_context():
         return None
-    store = g._get_current_object()  # type: ignore[attr-defined]
+    store = g._get_current_object()
     try:
         return cast("User | None", getattr(store, _G_USER))
     except AttributeError:

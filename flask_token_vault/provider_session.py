@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import logging
+import random
+import time
 from collections.abc import Iterable
 from typing import Any
 
 import requests
 
-from .extension import get_provider_token_set
+from .errors import ProviderUnavailable
+from .exchange import _retry_after
+from .extension import get_provider_token_set, get_state
 
 __all__ = ["ProviderSession", "provider_session"]
 
 log = logging.getLogger("flask_token_vault")
-DEFAULT_TIMEOUT = 10.0
 
 
 class ProviderSession(requests.Session):
@@ -22,7 +25,15 @@ class ProviderSession(requests.Session):
     Every request carries ``Authorization: Bearer <provider token>`` and a timeout. When the
     provider answers 401 (the token was revoked or expired early), the cached token is dropped,
     one new exchange is made and the request is sent once more.
+
+    Idempotent requests (GET, HEAD, OPTIONS, PUT, DELETE) that fail to connect, time out, or get
+    502/503/504 or a 429 are retried with backoff inside ``TOKEN_VAULT_DEADLINE``; a request that
+    still cannot reach the provider raises :class:`~flask_token_vault.ProviderUnavailable`. Any
+    other answer of the provider is returned as it is, for the app to read.
     """
+
+    IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+    RETRY_STATUS = frozenset({429, 502, 503, 504})
 
     def __init__(
         self,
@@ -30,7 +41,7 @@ class ProviderSession(requests.Session):
         scopes: Iterable[str] | None = None,
         login_hint: str | None = None,
         *,
-        timeout: float = DEFAULT_TIMEOUT,
+        timeout: float | None = None,
     ) -> None:
         super().__init__()
         self.connection = connection
@@ -45,9 +56,10 @@ class ProviderSession(requests.Session):
         self, method: str, url: str, *args: Any, **kwargs: Any
     ) -> requests.Response:
         """Send a request with the bearer token; on a 401, renew the token and retry once."""
-        kwargs.setdefault("timeout", self.timeout)
+        settings = get_state().settings
+        deadline = time.monotonic() + settings.deadline
         token = get_provider_token_set(self.connection, self.scopes, self.login_hint)
-        response = self._send_with(token.access_token, method, url, *args, **kwargs)
+        response = self._send(token.access_token, method, url, deadline, args, kwargs)
         if response.status_code != 401:
             return response
         log.info("provider answered 401; renewing the token once: connection=%s", self.connection)
@@ -55,15 +67,53 @@ class ProviderSession(requests.Session):
         fresh = get_provider_token_set(
             self.connection, self.scopes, self.login_hint, force_refresh=True
         )
-        return self._send_with(fresh.access_token, method, url, *args, **kwargs)
+        return self._send(fresh.access_token, method, url, deadline, args, kwargs)
 
-    def _send_with(
-        self, access_token: str, method: str, url: str, *args: Any, **kwargs: Any
+    def _send(
+        self,
+        access_token: str,
+        method: str,
+        url: str,
+        deadline: float,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
     ) -> requests.Response:
-        headers = dict(kwargs.pop("headers", None) or {})
+        headers = dict(kwargs.get("headers") or {})
         headers["Authorization"] = f"Bearer {access_token}"
-        kwargs["headers"] = headers
-        return super().request(method, url, *args, **kwargs)
+        retryable = method.upper() in self.IDEMPOTENT
+        attempt = 0
+        while True:
+            attempt += 1
+            remaining = deadline - time.monotonic()
+            call = {**kwargs, "headers": headers}
+            per_try = kwargs.get("timeout") or self.timeout or get_state().settings.http_timeout
+            call["timeout"] = min(float(per_try), max(remaining, 0.05))
+            failure: ProviderUnavailable | None = None
+            response: requests.Response | None = None
+            wait: float | None = None
+            try:
+                response = super().request(method, url, *args, **call)
+            except requests.RequestException as exc:
+                failure = ProviderUnavailable(
+                    f"The {self.connection} API could not be reached ({type(exc).__name__}).",
+                    error="timeout" if isinstance(exc, requests.Timeout) else "connection_error",
+                    connection=self.connection,
+                )
+            else:
+                if not retryable or response.status_code not in self.RETRY_STATUS:
+                    return response
+                if response.status_code == 429:
+                    wait = _retry_after(response, time.time())
+            if wait is None:
+                wait = random.uniform(0, min(2.0, 0.1 * 2**attempt))  # noqa: S311 - jitter
+            if not retryable or attempt > 3 or wait >= deadline - time.monotonic():
+                if response is not None:
+                    return response
+                assert failure is not None  # noqa: S101 - one of the two is set
+                raise failure
+            if response is not None:
+                response.close()
+            time.sleep(wait)
 
 
 def provider_session(
@@ -71,7 +121,7 @@ def provider_session(
     scopes: Iterable[str] | None = None,
     login_hint: str | None = None,
     *,
-    timeout: float = DEFAULT_TIMEOUT,
+    timeout: float | None = None,
 ) -> ProviderSession:
     """Return a :class:`ProviderSession` for the signed-in user at ``connection``."""
     return ProviderSession(connection, scopes, login_hint, timeout=timeout)

@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import requests
+from authlib.common.errors import AuthlibBaseError
 from authlib.common.security import generate_token
 from authlib.integrations.base_client import OAuthError
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
@@ -27,7 +28,7 @@ from werkzeug.wrappers import Response
 from . import signals
 from ._urls import safe_next
 from .config import is_valid_connection_name, is_valid_scope
-from .errors import Auth0Unavailable, CallbackError, InvalidRequest, Misconfigured
+from .errors import Auth0Unavailable, CallbackError, InvalidRequest, Misconfigured, RateLimited
 from .extension import AppState, get_state
 from .session import SESSION_KEY, read_user, write_user
 
@@ -209,22 +210,25 @@ def callback() -> Response:
     try:
         token = client.authorize_access_token()
     except OAuthError as exc:
+        code = str(exc.error or "oauth_error")[:100]
+        if code in ("too_many_requests", "rate_limit_exceeded"):
+            raise RateLimited("Auth0 is rate-limiting sign-ins.", error=code) from None
+        if code in ("server_error", "temporarily_unavailable"):
+            raise Auth0Unavailable("Auth0 failed to complete the sign-in.", error=code) from None
+        raise CallbackError(f"Auth0 refused the sign-in: {code}.", error=code) from None
+    except (JoseError, AuthlibBaseError) as exc:
         raise CallbackError(
-            f"Auth0 refused the sign-in: {exc.error}.", error=str(exc.error or "oauth_error")
-        ) from None
-    except JoseError as exc:
-        raise CallbackError(
-            f"The ID token is invalid ({exc.error}).", error="invalid_id_token"
+            f"The ID token is invalid ({type(exc).__name__}).", error="invalid_id_token"
         ) from None
     except requests.RequestException as exc:
         raise Auth0Unavailable(f"Auth0 could not be reached ({type(exc).__name__}).") from None
     except (ValueError, KeyError, TypeError) as exc:
-        raise CallbackError(
+        raise Auth0Unavailable(
             f"Auth0's answer could not be read ({type(exc).__name__}).", error="malformed_answer"
         ) from None
     userinfo = token.get("userinfo") if isinstance(token, dict) else None
     if not userinfo or not isinstance(userinfo.get("sub"), str):
-        raise CallbackError("Auth0 returned no ID token.", error="missing_id_token")
+        raise Auth0Unavailable("Auth0 answered without an ID token.", error="malformed_answer")
     refresh_token = token.get("refresh_token")
     if not isinstance(refresh_token, str) or not refresh_token:
         raise Misconfigured(

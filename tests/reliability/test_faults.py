@@ -1,0 +1,227 @@
+"""Fault matrix: every call site against every network or server fault of the emulator.
+
+For each cell: a typed error (or the provider's own answer, for provider calls) or a retry that
+succeeds, within the configured deadline; the session unchanged; nothing cached from the
+failure; and the next call after recovery succeeds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+from flask import Flask
+from flask.testing import FlaskClient
+
+from flask_token_vault import TokenVault, provider_session
+from flask_token_vault.emulator import Emulator
+from flask_token_vault.testing import login_as
+
+from ..conftest import CAL_READ, follow_to_emulator, make_app
+from .conftest import FAULT_TABLE
+
+TIMEOUT = 0.5
+DEADLINE = 1.0
+SLACK = 0.6  # scheduling noise on a shared 2-core machine
+
+# name -> add_fault kwargs (None: simulated outside the emulator)
+FAULTS: dict[str, dict[str, Any] | None] = {
+    "connection refused": None,
+    "connection dropped": {"drop": True},
+    "read timeout": {"status": 0, "delay": TIMEOUT + 0.3},
+    "slow past deadline": {"status": 503, "delay": DEADLINE * 0.7},
+    "500": {"status": 500, "error": "server_error"},
+    "502": {"status": 502, "body": "<html><h1>502 Bad Gateway</h1></html>",
+            "content_type": "text/html"},
+    "503": {"status": 503, "error": "temporarily_unavailable"},
+    "429 Retry-After": {"status": 429, "error": "too_many_requests",
+                        "headers": {"Retry-After": "30"}},
+    "malformed JSON": {"status": 200, "body": "{not json"},
+    "HTML error page": {"status": 500, "body": "<!doctype html><title>Oops</title>",
+                        "content_type": "text/html"},
+    "truncated body": {"status": 200, "body": '{"access_token": "abc'},
+    "wrong content type": {"status": 200, "body": '{"access_token": "x", "expires_in": 60}',
+                           "content_type": "text/plain"},
+}
+
+
+def _closed_port_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def _app(emu: Emulator) -> Flask:
+    return make_app(emu, TOKEN_VAULT_HTTP_TIMEOUT=TIMEOUT, TOKEN_VAULT_DEADLINE=DEADLINE)
+
+
+def _live_tokens(app: Flask) -> list[str]:
+    backend = TokenVault.state(app).cache.backend
+    return [k for k in list(backend._cache) if k.startswith("tv:t:") and backend.get(k)]
+
+
+def _cookie(client: FlaskClient) -> str | None:
+    cookie = client.get_cookie("session")
+    return cookie.value if cookie else None
+
+
+def _record(site: str, fault: str, ok: bool, text: str) -> None:
+    FAULT_TABLE[site][fault] = (ok, text)
+
+
+def _typed(answer: Any) -> str | None:
+    """Return the typed error code of an error answer, or None if it is not one of ours."""
+    if answer.status_code < 400 or answer.status_code == 500 and not answer.is_json:
+        return None
+    body = answer.get_json(silent=True) or {}
+    return body.get("error") if isinstance(body, dict) else None
+
+
+def _check(site: str, fault: str, run: Callable[[], tuple[bool, str]]) -> None:
+    started = time.monotonic()
+    ok, text = run()
+    elapsed = time.monotonic() - started
+    within = elapsed <= DEADLINE + SLACK
+    _record(site, fault, ok and within, f"{text} {elapsed:.2f}s")
+    assert ok, text
+    assert within, f"{elapsed:.2f}s is past the {DEADLINE}s deadline"
+
+
+def _inject(emu: Emulator, endpoint: str, fault: dict[str, Any]) -> None:
+    emu.add_fault(endpoint, times=-1, **fault)
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_token_vault_exchange(emu: Emulator, fault: str) -> None:
+    app = _app(emu)
+    client = app.test_client()
+    login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
+    before = _cookie(client)
+    spec = FAULTS[fault]
+    state = TokenVault.state(app)
+    good = state.exchanger.settings
+    if spec is None:
+        # The emulator cannot refuse connections while it runs: point the exchange elsewhere.
+        state.exchanger.settings = dataclasses.replace(good, base_url=_closed_port_url())
+    else:
+        _inject(emu, "token:exchange", spec)
+
+    def run() -> tuple[bool, str]:
+        answer = client.get("/calendar", headers={"Accept": "application/json"})
+        code = _typed(answer)
+        return code is not None and answer.status_code in (429, 502, 503), (
+            f"{answer.status_code} {code}"
+        )
+
+    _check("exchange", fault, run)
+    assert _cookie(client) == before, "the session changed"
+    assert _live_tokens(app) == [], "something was cached from the failure"
+    state.exchanger.settings = good
+    emu.clear_faults()
+    assert client.get("/calendar").status_code == 200
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_login_callback_code_exchange(emu: Emulator, fault: str) -> None:
+    app = _app(emu)
+    client = app.test_client()
+    emu.set_auto_login("alice@example.com")
+    spec = FAULTS[fault]
+    state = TokenVault.state(app)
+
+    def callback_url() -> str:
+        authorize = follow_to_emulator(client, "/calendar")
+        answer = requests.get(authorize, allow_redirects=False, timeout=5)
+        back = urlsplit(answer.headers["Location"])
+        return back.path + "?" + back.query
+
+    url = callback_url()
+    good_endpoint = state.oauth.server_metadata["token_endpoint"]
+    if spec is None:
+        # The emulator cannot refuse connections while it runs: point the code exchange elsewhere.
+        state.oauth.server_metadata["token_endpoint"] = _closed_port_url() + "/oauth/token"
+    else:
+        _inject(emu, "token:authorization_code", spec)
+
+    def run() -> tuple[bool, str]:
+        answer = client.get(url, headers={"Accept": "application/json"})
+        code = _typed(answer)
+        return code is not None and 400 <= answer.status_code < 600, (
+            f"{answer.status_code} {code}"
+        )
+
+    _check("login callback", fault, run)
+    with client.session_transaction() as session:
+        assert "_token_vault" not in session, "a user was written from a failed login"
+    state.oauth.server_metadata["token_endpoint"] = good_endpoint
+    emu.clear_faults()
+    recovered = client.get(callback_url())
+    assert recovered.status_code == 302 and recovered.headers["Location"] == "/calendar"
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_provider_api_via_provider_session(emu: Emulator, fault: str) -> None:
+    app = _app(emu)
+    base = {"url": emu.google_api_base}
+
+    @app.get("/events")
+    def events() -> Any:
+        answer = provider_session("google-oauth2", [CAL_READ]).get(
+            base["url"] + "/calendar/v3/users/me/calendarList"
+        )
+        return {"provider_status": answer.status_code}, 200
+
+    client = app.test_client()
+    login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
+    assert client.get("/events").get_json() == {"provider_status": 200}
+    before = _cookie(client)
+    spec = FAULTS[fault]
+    if spec is None:
+        base["url"] = _closed_port_url()
+    else:
+        _inject(emu, "google", spec)
+
+    def run() -> tuple[bool, str]:
+        answer = client.get("/events", headers={"Accept": "application/json"})
+        body = answer.get_json(silent=True) or {}
+        if "provider_status" in body:
+            return True, f"answer passed to the app ({body['provider_status']})"
+        code = _typed(answer)
+        return code == "provider_unavailable" or code == "timeout" or (
+            code == "connection_error"
+        ), f"{answer.status_code} {code}"
+
+    _check("provider API", fault, run)
+    assert _cookie(client) == before, "the session changed"
+    base["url"] = emu.google_api_base
+    emu.clear_faults()
+    assert client.get("/events").get_json() == {"provider_status": 200}
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 429])
+def test_one_transient_failure_is_retried_and_succeeds(emu: Emulator, status: int) -> None:
+    app = _app(emu)
+    client = app.test_client()
+    login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
+    headers = {"Retry-After": "0"} if status == 429 else None
+    emu.add_fault("token:exchange", status=status, times=1, headers=headers)
+    assert client.get("/calendar").status_code == 200
+    stats = emu.stats()["exchanges"]
+    assert stats["succeeded"] == 1 and stats["failed"] == 1
+
+
+def test_4xx_rejections_are_not_retried(emu: Emulator) -> None:
+    app = _app(emu)
+    client = app.test_client()
+    login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
+    emu.add_fault("token:exchange", status=403, error="unauthorized_client", times=-1)
+    answer = client.get("/calendar", headers={"Accept": "application/json"})
+    assert answer.status_code == 500 and answer.get_json()["error"] == "unauthorized_client"
+    assert emu.stats()["exchanges"]["failed"] == 1
