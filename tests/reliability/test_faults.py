@@ -37,17 +37,29 @@ FAULTS: dict[str, dict[str, Any] | None] = {
     "read timeout": {"status": 0, "delay": TIMEOUT + 0.3},
     "slow past deadline": {"status": 503, "delay": DEADLINE * 0.7},
     "500": {"status": 500, "error": "server_error"},
-    "502": {"status": 502, "body": "<html><h1>502 Bad Gateway</h1></html>",
-            "content_type": "text/html"},
+    "502": {
+        "status": 502,
+        "body": "<html><h1>502 Bad Gateway</h1></html>",
+        "content_type": "text/html",
+    },
     "503": {"status": 503, "error": "temporarily_unavailable"},
-    "429 Retry-After": {"status": 429, "error": "too_many_requests",
-                        "headers": {"Retry-After": "30"}},
+    "429 Retry-After": {
+        "status": 429,
+        "error": "too_many_requests",
+        "headers": {"Retry-After": "30"},
+    },
     "malformed JSON": {"status": 200, "body": "{not json"},
-    "HTML error page": {"status": 500, "body": "<!doctype html><title>Oops</title>",
-                        "content_type": "text/html"},
+    "HTML error page": {
+        "status": 500,
+        "body": "<!doctype html><title>Oops</title>",
+        "content_type": "text/html",
+    },
     "truncated body": {"status": 200, "body": '{"access_token": "abc'},
-    "wrong content type": {"status": 200, "body": '{"access_token": "x", "expires_in": 60}',
-                           "content_type": "text/plain"},
+    "wrong content type": {
+        "status": 200,
+        "body": '{"access_token": "x", "expires_in": 60}',
+        "content_type": "text/plain",
+    },
 }
 
 
@@ -63,7 +75,7 @@ def _app(emu: Emulator) -> Flask:
 
 
 def _live_tokens(app: Flask) -> list[str]:
-    backend = TokenVault.state(app).cache.backend
+    backend: Any = TokenVault.state(app).cache.backend
     return [k for k in list(backend._cache) if k.startswith("tv:t:") and backend.get(k)]
 
 
@@ -78,7 +90,7 @@ def _record(site: str, fault: str, ok: bool, text: str) -> None:
 
 def _typed(answer: Any) -> str | None:
     """Return the typed error code of an error answer, or None if it is not one of ours."""
-    if answer.status_code < 400 or answer.status_code == 500 and not answer.is_json:
+    if answer.status_code < 400 or (answer.status_code == 500 and not answer.is_json):
         return None
     body = answer.get_json(silent=True) or {}
     return body.get("error") if isinstance(body, dict) else None
