@@ -140,4 +140,4 @@ def _authorize_query(client: Any, redirect: Any) -> str:
     """Follow a connect redirect from the app to the emulator and return its query string."""
     location = redirect.headers["Location"]
     answer = client.get(location)
-    return urlsplit(answer.headers["Location"]).query
+    return str(urlsplit(answer.headers["Location"]).query)
