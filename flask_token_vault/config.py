@@ -294,9 +294,8 @@ def load_settings(config: Mapping[str, Any], options: Mapping[str, Any]) -> Sett
     merged: dict[str, Any] = dict(config)
     merged.update(options)
     base_url = parse_domain(merged.get("AUTH0_DOMAIN"))
-    client_id = _str(merged, "AUTH0_CLIENT_ID", required=True)
-    client_secret = _str(merged, "AUTH0_CLIENT_SECRET", required=True)
-    assert client_id is not None and client_secret is not None  # noqa: S101 - narrowed above
+    client_id = _str(merged, "AUTH0_CLIENT_ID", required=True) or ""
+    client_secret = _str(merged, "AUTH0_CLIENT_SECRET", required=True) or ""
     audience = _str(merged, "AUTH0_AUDIENCE", required=False)
     scopes = _scopes(merged.get("TOKEN_VAULT_SCOPES", DEFAULT_SCOPES), "TOKEN_VAULT_SCOPES")
     if "openid" not in scopes or "offline_access" not in scopes:

@@ -131,7 +131,7 @@ def _make_oauth_client(settings: Settings) -> FlaskOAuth2App:
         authorize_params=params or None,
         client_kwargs={
             "scope": " ".join(settings.scopes),
-            "token_endpoint_auth_method": "client_secret_post",
+            "token_endpoint_auth_method": "client_secret_post",  # nosec B105
             "default_timeout": settings.http_timeout,
         },
     )

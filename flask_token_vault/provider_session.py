@@ -105,12 +105,12 @@ class ProviderSession(requests.Session):
                 if response.status_code == 429:
                     wait = _retry_after(response, time.time())
             if wait is None:
-                wait = random.uniform(0, min(2.0, 0.1 * 2**attempt))  # noqa: S311 - jitter
+                wait = random.uniform(0, min(2.0, 0.1 * 2**attempt))  # noqa: S311  # nosec B311
             if not retryable or attempt > 3 or wait >= deadline - time.monotonic():
                 if response is not None:
                     return response
-                assert failure is not None  # noqa: S101 - one of the two is set
-                raise failure
+                if failure is not None:
+                    raise failure
             if response is not None:
                 response.close()
             time.sleep(wait)

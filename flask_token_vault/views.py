@@ -16,6 +16,7 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from flask import (
     Blueprint,
     current_app,
+    jsonify,
     redirect,
     render_template,
     request,
@@ -25,7 +26,7 @@ from flask import (
 from joserfc.errors import JoseError
 from werkzeug.wrappers import Response
 
-from . import signals
+from . import connected_accounts, signals
 from ._urls import safe_next
 from .config import is_valid_connection_name, is_valid_scope
 from .errors import Auth0Unavailable, CallbackError, InvalidRequest, Misconfigured, RateLimited
@@ -171,13 +172,43 @@ def login() -> Response:
 def connect(connection: str) -> Response:
     """Send the user to Auth0 to connect (or re-consent) an account at a provider."""
     state = get_state()
-    checked = _connection_from(state, connection)
-    assert checked is not None  # noqa: S101 - a path segment is never empty
+    checked = _connection_from(state, connection) or ""
     next_url = _next_from_request(state)
     scopes = _requested_scopes(state, checked, "scope")
+    if state.settings.connect_flow == "connected_accounts":
+        return connected_accounts.start_connect(state, checked, scopes, next_url, _login_hint())
     return _authorize(
         state, next_url=next_url, connection=checked, scopes=scopes, login_hint=_login_hint()
     )
+
+
+@blueprint.get("/connect/callback")
+def connect_callback() -> Response:
+    """Finish connecting an account through Connected Accounts, then go back to the page."""
+    return connected_accounts.finish_connect(get_state())
+
+
+@blueprint.post("/disconnect/<connection>")
+def disconnect(connection: str) -> Response:
+    """Remove the user's account at a provider from the vault (a form with the CSRF token)."""
+    state = get_state()
+    checked = _connection_from(state, connection)
+    assert checked is not None  # noqa: S101 - a path segment is never empty
+    sent = request.form.get("csrf_token", "")
+    expected = session.get(_CSRF_KEY)
+    if not isinstance(expected, str) or not hmac.compare_digest(sent, expected):
+        raise InvalidRequest(
+            "The disconnect form was not sent from this site.",
+            error="csrf_failed",
+            remedy="Use the site's own 'Disconnect' button.",
+        )
+    removed = connected_accounts.disconnect(checked)
+    if request.accept_mimetypes.best_match(["text/html", "application/json"]) == (
+        "application/json"
+    ):
+        return jsonify(connection=checked, removed=removed)
+    next_url = safe_next(request.form.get("next")) or state.settings.default_next
+    return redirect(next_url)
 
 
 @blueprint.get("/callback")
