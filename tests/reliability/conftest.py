@@ -19,23 +19,33 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     """Print the fault table, the hostile-input count and the secret-scan result."""
     write = terminalreporter.write_line
     if FAULT_TABLE:
+        sites = list(FAULT_TABLE)
         faults: list[str] = []
         for row in FAULT_TABLE.values():
-            for fault in row:
-                if fault not in faults:
-                    faults.append(fault)
+            faults.extend(f for f in row if f not in faults)
+        cells = {
+            (fault, site): "{} {}".format(*_cell(FAULT_TABLE[site].get(fault)))
+            for fault in faults
+            for site in sites
+        }
+        first = max(len("fault"), *(len(f) for f in faults))
+        widths = [max(len(site), *(len(cells[f, site]) for f in faults)) for site in sites]
         write("")
-        write("Fault matrix (call site x fault): outcome, ok = handled as specified")
-        width = max(len(site) for site in FAULT_TABLE) + 2
+        write("Fault matrix: call site x fault (ok = typed error, retried success, or the")
+        write("provider's own answer, within the deadline; session unchanged; nothing cached)")
+        write(
+            "  "
+            + "fault".ljust(first)
+            + " | "
+            + " | ".join(s.ljust(w) for s, w in zip(sites, widths, strict=True))
+        )
+        write("  " + "-" * first + "-+-" + "-+-".join("-" * w for w in widths))
         for fault in faults:
-            cells = []
-            for site, row in FAULT_TABLE.items():
-                ok, text = row.get(fault, (False, "not run"))
-                cells.append(f"{site}: {'ok' if ok else 'MISS'} {text}")
-            write(f"  {fault:<22}" + " | ".join(cells))
+            row = " | ".join(cells[fault, s].ljust(w) for s, w in zip(sites, widths, strict=True))
+            write("  " + fault.ljust(first) + " | " + row)
         handled = sum(ok for row in FAULT_TABLE.values() for ok, _ in row.values())
         total = sum(len(row) for row in FAULT_TABLE.values())
-        write(f"Fault cells handled: {handled}/{total} (width {width})")
+        write(f"Fault cells handled: {handled}/{total}")
     if HOSTILE:
         refused = sum(ok for ok, _ in HOSTILE.values())
         write(f"Hostile inputs tried: {len(HOSTILE)}, refused safely: {refused}")
@@ -47,6 +57,12 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             "Secret scan: {secrets} secrets searched in {chars} characters of logs, signals, "
             "errors, reprs, cache and URLs: {hits} hits".format(**SECRET_SCAN)
         )
+
+
+def _cell(entry: tuple[bool, str] | None) -> tuple[str, str]:
+    if entry is None:
+        return ("MISS", "not run")
+    return ("ok" if entry[0] else "MISS", entry[1])
 
 
 @pytest.fixture
