@@ -1,0 +1,199 @@
+"""Each error class from a real emulator answer: its code, message, remedy and status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask import Flask, jsonify
+
+from flask_token_vault import (
+    AccountNotConnected,
+    Auth0Unavailable,
+    ExchangeRejected,
+    InsufficientScope,
+    LoginRequired,
+    Misconfigured,
+    RateLimited,
+    ReconsentRequired,
+    TokenVault,
+    TokenVaultError,
+    get_provider_token,
+    signals,
+)
+from flask_token_vault.emulator import Emulator
+from flask_token_vault.session import SESSION_KEY, make_record
+from flask_token_vault.testing import login_as
+
+from .conftest import CAL_READ, CAL_WRITE, make_app
+
+
+@pytest.fixture
+def probe(emu: Emulator) -> Flask:
+    app = make_app(emu, TOKEN_VAULT_DEADLINE=1.0, TOKEN_VAULT_HTTP_TIMEOUT=0.5)
+
+    @app.get("/probe/<connection>")
+    def probe_view(connection: str) -> Any:
+        scopes = [CAL_WRITE] if connection == "google-oauth2" else None
+        try:
+            get_provider_token(connection, scopes)
+        except TokenVaultError as exc:
+            return jsonify(
+                cls=type(exc).__name__,
+                error=exc.error,
+                description=exc.description,
+                remedy=exc.remedy,
+                status=exc.code,
+                upstream=exc.upstream_status,
+            )
+        return jsonify(cls=None)
+
+    return app
+
+
+def _probe(app: Flask, emu: Emulator, connection: str = "windowslive") -> dict[str, Any]:
+    client = app.test_client()
+    login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
+    body = client.get(f"/probe/{connection}").get_json()
+    assert isinstance(body, dict)
+    return body
+
+
+def test_not_connected(probe: Flask, emu: Emulator) -> None:
+    body = _probe(probe, emu)
+    assert body["cls"] == AccountNotConnected.__name__
+    assert body["error"] == "federated_connection_refresh_token_not_found"
+    assert body["status"] == 401 and body["upstream"] == 401
+    assert "windowslive" in body["description"] and "Connect" in body["remedy"]
+
+
+def test_tokenset_not_found_is_also_not_connected(probe: Flask, emu: Emulator) -> None:
+    emu.add_fault("token:exchange", status=401, error="tokenset_not_found", error_description="x")
+    body = _probe(probe, emu)
+    assert (body["cls"], body["error"]) == (AccountNotConnected.__name__, "tokenset_not_found")
+
+
+def test_provider_refused_stored_grant(probe: Flask, emu: Emulator) -> None:
+    emu.connect_account("alice@example.com", "windowslive", ["User.Read"])
+    emu.break_provider_refresh("alice@example.com", "windowslive")
+    body = _probe(probe, emu)
+    assert body["cls"] == ReconsentRequired.__name__
+    assert body["error"] == "federated_connection_refresh_token_flow_failed"
+    assert "again" in body["remedy"]
+
+
+def test_missing_scopes(probe: Flask, emu: Emulator) -> None:
+    body = _probe(probe, emu, "google-oauth2")
+    assert body["cls"] == InsufficientScope.__name__
+    assert body["error"] == "insufficient_scope" and body["status"] == 403
+    assert CAL_WRITE in body["description"]
+
+
+def test_unknown_refresh_token_means_login_again(probe: Flask, emu: Emulator) -> None:
+    client = probe.test_client()
+    crypto = TokenVault.state(probe).crypto
+    with client.session_transaction() as session:
+        session[SESSION_KEY] = make_record(crypto, {"sub": "auth0|gone"}, "v1.emu.revoked")
+    body = client.get("/probe/windowslive").get_json()
+    assert body["cls"] == LoginRequired.__name__
+    assert body["error"] == "invalid_grant" and body["status"] == 401
+
+
+def test_client_without_the_grant_is_misconfigured(probe: Flask, emu: Emulator) -> None:
+    emu.add_fault(
+        "token:exchange",
+        status=403,
+        error="unauthorized_client",
+        error_description="Grant type not allowed for the client.",
+    )
+    body = _probe(probe, emu)
+    assert (body["cls"], body["error"]) == (Misconfigured.__name__, "unauthorized_client")
+    assert "doctor" in body["remedy"]
+
+
+def test_mfa_policy_is_named(probe: Flask, emu: Emulator) -> None:
+    emu.add_fault(
+        "token:exchange",
+        status=403,
+        error="access_denied",
+        error_description="Multifactor authentication required",
+    )
+    body = _probe(probe, emu)
+    assert body["cls"] == Misconfigured.__name__ and "MFA policy" in body["remedy"]
+
+
+def test_rate_limited_keeps_retry_after(probe: Flask, emu: Emulator) -> None:
+    emu.add_fault(
+        "token:exchange", status=429, error="too_many_requests", headers={"Retry-After": "120"}
+    )
+    client = probe.test_client()
+    login_as(client, emu, "alice@example.com", {"windowslive": ["User.Read"]})
+    answer = client.get("/me", headers={"Accept": "application/json"})
+    assert answer.status_code == 429
+    assert answer.headers["Retry-After"] == "120"
+    assert answer.get_json()["error"] == "too_many_requests"
+    assert answer.get_json()["retry_after"] == 120
+
+
+def test_auth0_down_is_unavailable(probe: Flask, emu: Emulator) -> None:
+    emu.add_fault("token:exchange", status=503, times=-1)
+    body = _probe(probe, emu)
+    assert body["cls"] == Auth0Unavailable.__name__ and body["status"] == 503
+
+
+def test_other_rejections_keep_the_code(probe: Flask, emu: Emulator) -> None:
+    emu.add_fault("token:exchange", status=400, error="invalid_request", error_description="bad")
+    body = _probe(probe, emu)
+    assert (body["cls"], body["error"]) == (ExchangeRejected.__name__, "invalid_request")
+    assert "bad" in body["description"]
+
+
+def test_unhandled_error_renders_a_page_not_a_traceback(probe: Flask, emu: Emulator) -> None:
+    @probe.get("/raw")
+    def raw() -> str:
+        return get_provider_token("windowslive")
+
+    client = probe.test_client()
+    login_as(client, emu, "alice@example.com")
+    page = client.get("/raw")
+    assert page.status_code == 401
+    text = page.get_data(as_text=True)
+    assert "No windowslive account is connected" in text and "Traceback" not in text
+    assert "federated_connection_refresh_token_not_found" in text
+
+
+def test_signals_carry_the_connection_and_error(probe: Flask, emu: Emulator) -> None:
+    seen: list[tuple[str, dict[str, Any]]] = []
+
+    def record(name: str) -> Any:
+        def receiver(sender: Flask, **kwargs: Any) -> None:
+            seen.append((name, kwargs))
+
+        return receiver
+
+    receivers = {
+        "exchanged": record("exchanged"),
+        "failed": record("failed"),
+        "reconsent": record("reconsent"),
+    }
+    signals.token_exchanged.connect(receivers["exchanged"], probe)
+    signals.exchange_failed.connect(receivers["failed"], probe)
+    signals.reconsent_required.connect(receivers["reconsent"], probe)
+    _probe(probe, emu, "windowslive")
+    client = probe.test_client()
+    login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
+    client.get("/probe/google-oauth2")
+    names = [name for name, _ in seen]
+    assert names == ["failed", "exchanged", "reconsent"]
+    assert seen[0][1]["connection"] == "windowslive"
+    assert isinstance(seen[0][1]["error"], AccountNotConnected)
+    assert seen[1][1]["scopes"] and seen[1][1]["expires_in"] > 3000
+    assert CAL_WRITE in seen[2][1]["required_scopes"]
+
+
+def test_rate_limited_is_a_tokenvaulterror_and_http_exception() -> None:
+    from werkzeug.exceptions import HTTPException
+
+    error = RateLimited("slow down", retry_after=3.2)
+    assert isinstance(error, TokenVaultError) and isinstance(error, HTTPException)
+    assert dict(error.get_headers())["Retry-After"] == "3"
