@@ -35,13 +35,18 @@ def _here() -> str:
     return path[:-1] if path.endswith("?") else path
 
 
-def challenge(error: TokenVaultError, connection: str, required: Iterable[str]) -> Response:
+def challenge(
+    error: TokenVaultError,
+    connection: str,
+    required: Iterable[str],
+    login_hint: str | None = None,
+) -> Response:
     """Turn a login/connect error into a redirect (browsers) or a 401 JSON body (API clients)."""
     scopes = sorted(set(required))
     if isinstance(error, InsufficientScope):
         scopes = list(error.union)
     here = _here()
-    connect = connect_url(connection, scopes, next=here, _external=True)
+    connect = connect_url(connection, scopes, next=here, login_hint=login_hint, _external=True)
     if wants_json():
         body = error.to_dict()
         body.update(
@@ -55,7 +60,7 @@ def challenge(error: TokenVaultError, connection: str, required: Iterable[str]) 
         response.headers["WWW-Authenticate"] = f'Bearer error="{error.error}"'
         return response
     # Signing in through the connection also connects it: one trip to Auth0, not two.
-    return redirect(connect_url(connection, scopes, next=here))
+    return redirect(connect_url(connection, scopes, next=here, login_hint=login_hint))
 
 
 def provider_token_required(
@@ -84,7 +89,7 @@ def provider_token_required(
             try:
                 get_provider_token_set(connection, required, hint)
             except (LoginRequired, AccountNotConnected, ReconsentRequired) as exc:
-                return cast(R, challenge(exc, connection, required))
+                return cast(R, challenge(exc, connection, required, hint))
             return cast(R, current_app.ensure_sync(view)(*args, **kwargs))
 
         return wrapper

@@ -222,3 +222,34 @@ def test_denied_consent_is_a_clear_400(client: FlaskClient, emu: Emulator) -> No
     authorize = follow_to_emulator(client, "/calendar")
     answer = sign_in_via_page(client, authorize, action="deny")
     assert answer.status_code == 400 and b"access_denied" in answer.data
+
+
+def test_decorator_login_hint_picks_the_account_and_goes_into_the_connect_link(
+    emu: Emulator,
+) -> None:
+    from flask import jsonify, request
+
+    from flask_token_vault import get_provider_token, provider_token_required
+    from flask_token_vault.testing import login_as
+
+    app = make_app(emu)
+
+    @app.get("/work-calendar")
+    @provider_token_required(
+        "google-oauth2", scopes=[CAL_READ], login_hint=lambda: request.args.get("account")
+    )
+    def work_calendar() -> object:
+        token = get_provider_token("google-oauth2", login_hint=request.args.get("account"))
+        return jsonify(length=len(token))
+
+    client = app.test_client()
+    login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
+    emu.connect_account("alice@example.com", "google-oauth2", [CAL_READ], account="w@corp.example")
+    assert client.get("/work-calendar?account=w@corp.example").status_code == 200
+    missing = client.get("/work-calendar?account=other@corp.example")
+    assert missing.status_code == 302
+    query = parse_qs(urlsplit(missing.headers["Location"]).query)
+    assert query["login_hint"] == ["other@corp.example"]
+    authorize = client.get(missing.headers["Location"]).headers["Location"]
+    assert parse_qs(urlsplit(authorize).query)["login_hint"] == ["other@corp.example"]
+    assert emu.exchange_count() == 1
