@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import zlib
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -238,7 +239,7 @@ def test_decorator_login_hint_picks_the_account_and_goes_into_the_connect_link(
     @provider_token_required(
         "google-oauth2", scopes=[CAL_READ], login_hint=lambda: request.args.get("account")
     )
-    def work_calendar() -> object:
+    def work_calendar() -> Any:
         token = get_provider_token("google-oauth2", login_hint=request.args.get("account"))
         return jsonify(length=len(token))
 
