@@ -24,12 +24,18 @@ __all__ = [
     "AccountNotConnected",
     "Auth0Unavailable",
     "CallbackError",
+    "ClientNotEligible",
     "ConfigurationError",
     "ExchangeRejected",
     "InsufficientScope",
     "InvalidRequest",
     "LoginRequired",
+    "ManagementError",
+    "ManagementForbidden",
+    "ManagementNotFound",
+    "ManagementRateLimited",
     "Misconfigured",
+    "MyAccountError",
     "ProviderUnavailable",
     "RateLimited",
     "ReconsentRequired",
@@ -41,7 +47,9 @@ class ConfigurationError(RuntimeError):
     """Raise at start-up when a configuration key is missing or malformed."""
 
     def __init__(self, key: str, problem: str) -> None:
+        #: The configuration key at fault, e.g. ``AUTH0_DOMAIN``.
         self.key = key
+        #: What is wrong with it and what it must be.
         self.problem = problem
         super().__init__(f"{key}: {problem}")
 
@@ -49,8 +57,11 @@ class ConfigurationError(RuntimeError):
 class TokenVaultError(HTTPException):
     """Base class of every error the extension raises while serving a request."""
 
-    #: HTTP status used when the error is not handled by the app.
-    code: int | None = 500
+    #: HTTP status used when the error is not handled by the app. ``None`` on this base class
+    #: on purpose: Flask files an ``errorhandler`` for an HTTPException class under its code,
+    #: so ``@app.errorhandler(TokenVaultError)`` only catches every subclass if this is None.
+    #: An instance of the base class itself answers 500.
+    code: int | None = None
     #: Machine-readable code used when no more specific one is known.
     default_error: ClassVar[str] = "token_vault_error"
     #: What the user or the developer should do about it.
@@ -66,8 +77,13 @@ class TokenVaultError(HTTPException):
         status: int | None = None,
     ) -> None:
         super().__init__(description or self.__class__.__doc__ or self.default_error)
+        if self.code is None:
+            self.code = 500
+        #: Machine-readable code: Auth0's own when it gave one, else :attr:`default_error`.
         self.error: str = error or self.default_error
+        #: What the user or the developer should do about it.
         self.remedy: str = remedy or self.default_remedy
+        #: The connection concerned, when there is one.
         self.connection: str | None = connection
         #: The HTTP status Auth0 answered with, when the error came from Auth0.
         self.upstream_status: int | None = status
@@ -189,7 +205,9 @@ class InsufficientScope(ReconsentRequired):
         required: Iterable[str] = (),
         error: str | None = None,
     ) -> None:
+        #: The scopes the provider token carries.
         self.granted: tuple[str, ...] = tuple(sorted(set(granted)))
+        #: The scopes the call needs.
         self.required: tuple[str, ...] = tuple(sorted(set(required)))
         #: What to ask for at re-consent: granted | required, so no earlier consent is lost.
         self.union: tuple[str, ...] = tuple(sorted(set(self.granted) | set(self.required)))
@@ -274,3 +292,158 @@ class Auth0Unavailable(TokenVaultError):
     code = 503
     default_error = "auth0_unavailable"
     default_remedy = "Auth0 did not answer properly; try again in a moment."
+
+
+class ManagementError(TokenVaultError):
+    """Auth0's Management API refused or failed a request.
+
+    Carries what Auth0 said: ``status_code`` (its ``statusCode``, or ``None`` when it did not
+    answer), ``error_code`` (its ``errorCode``) and ``message``.
+    """
+
+    code = 502
+    default_error = "management_error"
+    default_remedy = (
+        "Check the message; `flask token-vault doctor` checks the tenant's set-up for this app."
+    )
+
+    def __init__(
+        self,
+        description: str | None = None,
+        *,
+        status_code: int | None = None,
+        error_code: str | None = None,
+        message: str | None = None,
+        remedy: str | None = None,
+        connection: str | None = None,
+        http_status: int | None = None,
+    ) -> None:
+        #: Auth0's ``statusCode`` (the HTTP status it answered), if it answered.
+        self.status_code = status_code
+        #: Auth0's ``errorCode`` (or ``error``), or a code of ours such as ``timeout``.
+        self.error_code = error_code or self.default_error
+        #: Auth0's ``message``.
+        self.message = message or ""
+        super().__init__(
+            description or message,
+            error=self.error_code,
+            remedy=remedy,
+            connection=connection,
+            status=status_code,
+        )
+        if http_status is not None:
+            self.code = http_status
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON body, with Auth0's status code."""
+        body = super().to_dict()
+        body["status_code"] = self.status_code
+        return body
+
+
+class ManagementNotFound(ManagementError):
+    """The Management API has no such user, connection, client or tokenset."""
+
+    code = 404
+    default_error = "not_found"
+    default_remedy = "Check the id or name; `flask token-vault` lists what exists."
+
+
+class ManagementForbidden(ManagementError):
+    """The app's Management API token lacks the scope the request needs."""
+
+    code = 500
+    default_error = "insufficient_scope"
+    default_remedy = (
+        "Authorize this application for the Auth0 Management API with the scopes it needs "
+        "(Dashboard > Applications > APIs > Auth0 Management API > Machine To Machine "
+        "Applications)."
+    )
+
+
+class ManagementRateLimited(ManagementError):
+    """The Management API rate-limited the request and the wait would exceed the deadline."""
+
+    code = 429
+    default_error = "too_many_requests"
+    default_remedy = "Wait a moment and try again."
+
+    def __init__(
+        self, description: str | None = None, *, retry_after: float | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(description, **kwargs)
+        #: Seconds Auth0 asked us to wait, when it said.
+        self.retry_after = retry_after
+
+    def extra_headers(self) -> Headers:
+        """Pass Auth0's wait on to the client."""
+        if self.retry_after is None:
+            return Headers()
+        return Headers([("Retry-After", str(max(1, round(self.retry_after))))])
+
+
+class ClientNotEligible(Misconfigured):
+    """The application cannot use Token Vault as it is set up in Auth0."""
+
+    default_error = "client_not_eligible"
+    default_remedy = (
+        "Make the application a first-party, confidential (Regular Web Application), "
+        "OIDC-conformant client in the Auth0 Dashboard, then try again."
+    )
+
+    def __init__(self, client_id: str, problems: Iterable[str]) -> None:
+        #: The client that was checked.
+        self.client_id = client_id
+        #: One sentence per problem found.
+        self.problems: tuple[str, ...] = tuple(problems)
+        super().__init__(
+            f"The client {client_id} cannot use the Token Vault grant: "
+            + "; ".join(self.problems)
+            + "."
+        )
+
+
+class MyAccountError(TokenVaultError):
+    """Auth0's My Account API (Connected Accounts) refused or failed a request.
+
+    Carries its problem document: ``status_code``, ``error_type`` (``type``), ``title`` and
+    ``detail``.
+    """
+
+    code = 502
+    default_error = "my_account_error"
+    default_remedy = (
+        "Try connecting again; if it persists, check that Connected Accounts is enabled on the "
+        "connection and the My Account API is allowed for this application."
+    )
+
+    def __init__(
+        self,
+        description: str | None = None,
+        *,
+        status_code: int | None = None,
+        error_type: str | None = None,
+        title: str | None = None,
+        detail: str | None = None,
+        error: str | None = None,
+        remedy: str | None = None,
+        connection: str | None = None,
+        http_status: int | None = None,
+    ) -> None:
+        #: The HTTP status the My Account API answered, if it answered.
+        self.status_code = status_code
+        #: The problem ``type`` URI.
+        self.error_type = error_type
+        #: The problem ``title``.
+        self.title = title or ""
+        #: The problem ``detail``.
+        self.detail = detail or ""
+        super().__init__(
+            description or detail,
+            error=error,
+            remedy=remedy,
+            connection=connection,
+            status=status_code,
+        )
+        if http_status is not None:
+            self.code = http_status

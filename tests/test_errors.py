@@ -197,3 +197,29 @@ def test_rate_limited_is_a_tokenvaulterror_and_http_exception() -> None:
     error = RateLimited("slow down", retry_after=3.2)
     assert isinstance(error, TokenVaultError) and isinstance(error, HTTPException)
     assert dict(error.get_headers())["Retry-After"] == "3"
+
+
+def test_one_errorhandler_for_the_base_class_catches_every_error(
+    probe: Flask, emu: Emulator
+) -> None:
+    caught: list[str] = []
+
+    @probe.errorhandler(TokenVaultError)
+    def handle(error: TokenVaultError) -> tuple[str, int]:
+        caught.append(type(error).__name__)
+        return f"handled {error.error}", error.code or 500
+
+    @probe.get("/raise/<kind>")
+    def raise_kind(kind: str) -> str:
+        if kind == "login":
+            raise LoginRequired()
+        if kind == "scope":
+            raise InsufficientScope(connection="c", granted=["a"], required=["b"])
+        raise TokenVaultError("base")
+
+    client = probe.test_client()
+    assert client.get("/raise/login").get_data(as_text=True) == "handled login_required"
+    assert client.get("/raise/scope").status_code == 403
+    base = client.get("/raise/base")
+    assert base.status_code == 500 and base.get_data(as_text=True) == "handled token_vault_error"
+    assert caught == ["LoginRequired", "InsufficientScope", "TokenVaultError"]
