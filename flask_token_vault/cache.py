@@ -140,16 +140,16 @@ class TokenCache:
         return "tv:i:" + self.crypto.keyed_hash("index", sub)
 
     # values ---------------------------------------------------------------------------------
-    def _encode(self, token: ProviderToken, issued_at: float) -> bytes:
+    def _encode(self, key: str, token: ProviderToken, issued_at: float) -> bytes:
         data = token.to_dict()
         data["issued_at"] = issued_at
-        return self.crypto.seal_cache(json.dumps(data, separators=(",", ":")).encode())
+        return self.crypto.seal_cache(json.dumps(data, separators=(",", ":")).encode(), key)
 
-    def _decode(self, raw: Any) -> ProviderToken | None:
+    def _decode(self, key: str, raw: Any) -> ProviderToken | None:
         if not isinstance(raw, bytes):
             return None
         try:
-            data = json.loads(self.crypto.open_cache(raw))
+            data = json.loads(self.crypto.open_cache(raw, key))
             token = ProviderToken.from_dict(data)
             issued_at = float(data.get("issued_at", token.expires_at - 3600))
         except (InvalidToken, ValueError, KeyError, TypeError):
@@ -178,11 +178,11 @@ class TokenCache:
         except Exception as exc:  # a cache outage must not take the app down
             log.warning("cache read failed (%s); exchanging instead", type(exc).__name__)
             return None
-        return self._decode(raw)
+        return self._decode(key, raw)
 
     def set(self, key: str, token: ProviderToken, *, sub: str, issued_at: float) -> None:
         """Store ``token`` under ``key`` and remember the key in the user's index."""
-        value = self._encode(token, issued_at)
+        value = self._encode(key, token, issued_at)
         ttl = self.ttl_for(token, issued_at)
         index = self._index_key(sub)
         try:

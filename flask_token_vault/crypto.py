@@ -5,6 +5,9 @@ in; cached provider tokens are encrypted before they reach the cache. Keys are d
 HKDF-SHA256 from each configured secret, one per purpose, so the session key, the cache key and
 the cache-key hash key never coincide.
 
+A cached value is also bound to the cache key it is stored under (associated data), so an entry
+copied to another user's key by someone with write access to the cache does not decrypt.
+
 Encryption is AES-256-GCM (authenticated: a changed byte fails to decrypt). A sealed value is
 ``version (1 byte) | key id (4 bytes) | nonce (12 bytes) | ciphertext and tag``, and the purpose
 is bound as associated data, so a value sealed for the cache does not open as a session value.
@@ -55,19 +58,19 @@ class _Sealer:
             self._keys.setdefault(key_id, AESGCM(key))
             self._primary = self._primary or key_id
 
-    def seal(self, data: bytes) -> bytes:
+    def seal(self, data: bytes, context: bytes = b"") -> bytes:
         nonce = os.urandom(12)
-        body = self._keys[self._primary].encrypt(nonce, data, self._aad)
+        body = self._keys[self._primary].encrypt(nonce, data, self._aad + b"\0" + context)
         return _VERSION + self._primary + nonce + body
 
-    def open(self, sealed: bytes) -> bytes:
+    def open(self, sealed: bytes, context: bytes = b"") -> bytes:
         if len(sealed) < _MIN_SEALED or sealed[:1] != _VERSION:
             raise InvalidToken("not a sealed value")
         aead = self._keys.get(sealed[1:5])
         if aead is None:
             raise InvalidToken("sealed with a key that is not configured")
         try:
-            return aead.decrypt(sealed[5:17], sealed[17:], self._aad)
+            return aead.decrypt(sealed[5:17], sealed[17:], self._aad + b"\0" + context)
         except InvalidTag:
             raise InvalidToken("altered or foreign value") from None
 
@@ -100,13 +103,16 @@ class Crypto:
                 raise
             raise InvalidToken("malformed value") from None
 
-    def seal_cache(self, plaintext: bytes) -> bytes:
-        """Encrypt a value before it reaches the cache."""
-        return self._cache.seal(plaintext)
+    def seal_cache(self, plaintext: bytes, key: str = "") -> bytes:
+        """Encrypt a value before it reaches the cache, bound to the cache ``key`` it is stored at.
 
-    def open_cache(self, token: bytes) -> bytes:
-        """Decrypt a cached value; raise :class:`InvalidToken` when it is not ours."""
-        return self._cache.open(token)
+        Binding the key means an entry copied to another user's key does not decrypt there.
+        """
+        return self._cache.seal(plaintext, key.encode())
+
+    def open_cache(self, token: bytes, key: str = "") -> bytes:
+        """Decrypt a cached value stored at ``key``; raise :class:`InvalidToken` if it is not."""
+        return self._cache.open(token, key.encode())
 
     def keyed_hash(self, *parts: str) -> str:
         """Return an HMAC-SHA256 of the parts, unambiguously joined, as hex."""

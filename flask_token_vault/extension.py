@@ -239,6 +239,12 @@ def _exchange(
             user.refresh_token, connection, login_hint=login_hint, scopes=required
         )
     except TokenVaultError as exc:
+        if isinstance(exc, InsufficientScope) and not exc.required:
+            # Auth0's invalid_scope names no scopes: ask for the ones this call needs, so
+            # the re-consent link cannot come out empty and send the user round in a loop.
+            exc = InsufficientScope(
+                exc.description, connection=connection, required=required, error=exc.error
+            )
         state.cache.delete(key)
         log.info("exchange failed: connection=%s error=%s", connection, exc.error)
         signals.exchange_failed.send(app, user_id=user.sub, connection=connection, error=exc)
@@ -250,7 +256,7 @@ def _exchange(
                 required_scopes=required,
                 reason=exc.error,
             )
-        raise
+        raise exc from None
     state.cache.set(key, token, sub=user.sub, issued_at=issued_at)
     log.debug(
         "exchanged: connection=%s expires_in=%d scopes=%s",

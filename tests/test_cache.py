@@ -310,3 +310,17 @@ def test_logout_deletes_the_users_cache_entries(app: Flask, emu: Emulator) -> No
     token = page.split('name="csrf_token" value="')[1].split('"')[0]
     client.post("/auth/logout", data={"csrf_token": token})
     assert _live_token_keys(backend) == []
+
+
+def test_an_entry_copied_to_another_users_key_does_not_decrypt(app: Flask, emu: Emulator) -> None:
+    alice, bob = app.test_client(), app.test_client()
+    login_as(alice, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
+    bob_sub = login_as(bob, emu, "bob@example.com", {"google-oauth2": [CAL_READ]})
+    assert alice.get("/calendar").status_code == 200
+    cache = TokenVault.state(app).cache
+    backend: Any = cache.backend
+    (alice_key,) = [k for k in list(backend._cache) if k.startswith("tv:t:")]
+    bob_key = cache.key_for(bob_sub, "google-oauth2", None, (CAL_READ,))
+    backend.set(bob_key, backend.get(alice_key))
+    assert cache.get(bob_key) is None
+    assert bob.get("/calendar").get_json()["items"][0]["id"] == "bob@example.com"

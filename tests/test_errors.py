@@ -223,3 +223,14 @@ def test_one_errorhandler_for_the_base_class_catches_every_error(
     base = client.get("/raise/base")
     assert base.status_code == 500 and base.get_data(as_text=True) == "handled token_vault_error"
     assert caught == ["LoginRequired", "InsufficientScope", "TokenVaultError"]
+
+
+def test_invalid_scope_from_auth0_still_names_the_scopes_to_ask_for(emu: Emulator) -> None:
+    app = make_app(emu, TOKEN_VAULT_SEND_EXCHANGE_SCOPE=True)
+    client = app.test_client()
+    login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
+    assert client.get("/calendar").status_code == 200
+    answer = client.get("/calendar/write", headers={"Accept": "application/json"})
+    body = answer.get_json()
+    assert answer.status_code == 401 and body["error"] == "invalid_scope"
+    assert set(body["required_scopes"]) >= {CAL_READ, CAL_WRITE}
