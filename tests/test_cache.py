@@ -261,16 +261,15 @@ def test_cache_keys_and_values_reveal_nothing(emu: Emulator, redis_url: str) -> 
     client = app.test_client()
     sub = login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
     assert client.get("/calendar").status_code == 200
-    r = redis.Redis.from_url(redis_url)
+    r: Any = redis.Redis.from_url(redis_url)
     dump = b""
     for key in r.scan_iter("*"):
         dump += key
         if r.type(key) == b"hash":
-            for field, value in r.hgetall(key).items():
-                dump += field + value
+            for field, item in r.hgetall(key).items():
+                dump += field + item
         else:
-            value = r.get(key)
-            dump += value if isinstance(value, bytes) else b""
+            dump += r.get(key) or b""
     tokens = list(emu.state.provider_tokens)
     assert tokens
     for secret in [sub, "alice", *tokens, *emu.state.refresh_tokens, emu.client_secret]:
