@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 5000
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck check clean
+.PHONY: demo test reliability security e2e docs lint typecheck check clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -18,8 +18,26 @@ demo: $(STAMP)
 	PORT=$(PORT) $(BIN)/python -m example_app
 
 ## Run the whole test suite (emulator and Redis are started by the tests themselves).
+## The browser tests are left to `make e2e`.
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not e2e" --ignore=tests/reliability
+
+## Fault matrix, hostile input, secret scan, fuzz: prints the figures, fails on any miss.
+reliability: $(STAMP)
+	$(BIN)/python -m pytest tests/reliability -q
+
+## Static security checks of the package (bandit; every finding is fixed or explained inline).
+security: $(STAMP)
+	$(BIN)/bandit -q -r flask_token_vault
+
+## Drive the example app in a real Chromium (/usr/bin/chromium, or E2E_CHROMIUM=path).
+## Screenshots go to build/e2e/; the calendar one also to docs/_static/e2e-calendar.png.
+e2e: $(STAMP)
+	E2E_REQUIRE_BROWSER=1 $(BIN)/python -m pytest tests/e2e -m e2e
+
+## Build the HTML docs into docs/_build/html (offline; warnings are errors).
+docs: $(STAMP)
+	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
 
 ## ruff (lint + format check) and mypy --strict.
 lint: $(STAMP)
@@ -30,4 +48,4 @@ lint: $(STAMP)
 check: lint test
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache docs/_build

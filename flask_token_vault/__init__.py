@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+from .connected_accounts import disconnect, my_connected_accounts
 from .decorators import provider_token_required
 from .errors import (
     AccountNotConnected,
     Auth0Unavailable,
     CallbackError,
+    ClientNotEligible,
     ConfigurationError,
     ExchangeRejected,
     InsufficientScope,
     InvalidRequest,
     LoginRequired,
+    ManagementError,
+    ManagementForbidden,
+    ManagementNotFound,
+    ManagementRateLimited,
     Misconfigured,
+    MyAccountError,
     ProviderUnavailable,
     RateLimited,
     ReconsentRequired,
@@ -28,6 +35,7 @@ from .extension import (
     get_provider_token_set,
     login_url,
 )
+from .management import ConnectedAccount, ManagementClient, Tokenset, management_client
 from .provider_session import ProviderSession, provider_session
 from .session import User
 
@@ -35,12 +43,20 @@ __all__ = [
     "AccountNotConnected",
     "Auth0Unavailable",
     "CallbackError",
+    "ClientNotEligible",
     "ConfigurationError",
+    "ConnectedAccount",
     "ExchangeRejected",
     "InsufficientScope",
     "InvalidRequest",
     "LoginRequired",
+    "ManagementClient",
+    "ManagementError",
+    "ManagementForbidden",
+    "ManagementNotFound",
+    "ManagementRateLimited",
     "Misconfigured",
+    "MyAccountError",
     "ProviderSession",
     "ProviderToken",
     "ProviderUnavailable",
@@ -48,13 +64,17 @@ __all__ = [
     "ReconsentRequired",
     "TokenVault",
     "TokenVaultError",
+    "Tokenset",
     "User",
     "connect_url",
     "current_user",
+    "disconnect",
     "forget_provider_tokens",
     "get_provider_token",
     "get_provider_token_set",
     "login_url",
+    "management_client",
+    "my_connected_accounts",
     "provider_session",
     "provider_token_required",
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from flask.testing import FlaskClient
 
@@ -11,9 +11,26 @@ from .extension import get_state
 from .session import SESSION_KEY, make_record
 
 if TYPE_CHECKING:
-    from .emulator import Emulator
+    from .emulator import Emulator, Fault
 
-__all__ = ["login_as"]
+__all__ = [
+    "FailNextExchange",
+    "LoginAs",
+    "emulator_config",
+    "fail_next_exchange",
+    "login_as",
+]
+
+REFRESH_FLOW_FAILED = "federated_connection_refresh_token_flow_failed"
+
+# What Auth0 says alongside each error, so an injected failure reads like a real one.
+_DESCRIPTIONS = {
+    REFRESH_FLOW_FAILED: "Failed to refresh the federated connection access token.",
+    "federated_connection_refresh_token_not_found": "Federated connection Refresh Token not found.",  # nosec B105
+    "invalid_grant": "Unknown or invalid refresh token.",
+    "access_denied": "Token Vault is not enabled for this client.",
+    "too_many_requests": "Global limit has been reached.",
+}
 
 
 def login_as(
@@ -41,3 +58,69 @@ def login_as(
         session.clear()
         session[SESSION_KEY] = make_record(crypto, claims, refresh_token)
     return user_id
+
+
+def emulator_config(emulator: Emulator) -> dict[str, str]:
+    """Return the ``AUTH0_*`` config keys that point an app at ``emulator``.
+
+    Use it as ``app.config.update(emulator_config(emulator))``; the emulator must be started.
+    """
+    return {
+        "AUTH0_DOMAIN": emulator.url,
+        "AUTH0_CLIENT_ID": emulator.client_id,
+        "AUTH0_CLIENT_SECRET": emulator.client_secret,
+    }
+
+
+def fail_next_exchange(
+    emulator: Emulator,
+    error: str = REFRESH_FLOW_FAILED,
+    status: int = 401,
+    times: int = 1,
+    *,
+    description: str | None = None,
+) -> Fault:
+    """Make the emulator's next ``times`` Token Vault exchanges fail with ``error``.
+
+    The answer is what Auth0 sends: ``status`` with ``{"error", "error_description"}``. The
+    default, ``federated_connection_refresh_token_flow_failed`` with 401, is what Auth0 answers
+    when the provider no longer accepts the stored refresh token, and the extension turns it into
+    :class:`~flask_token_vault.ReconsentRequired`. ``times=-1`` fails every exchange until
+    ``emulator.clear_faults()`` or ``emulator.reset()``. Other requests are not affected.
+    Returns the emulator's fault record.
+    """
+    return emulator.add_fault(
+        "token:exchange",
+        status=status,
+        times=times,
+        error=error,
+        error_description=description or _DESCRIPTIONS.get(error, f"Injected failure: {error}."),
+    )
+
+
+class LoginAs(Protocol):
+    """The type of the ``token_vault_login_as`` fixture: :func:`login_as` bound to an emulator."""
+
+    def __call__(
+        self,
+        client: FlaskClient,
+        email: str = "alice@example.com",
+        connections: Mapping[str, Iterable[str]] | None = None,
+        *,
+        name: str | None = None,
+    ) -> str:
+        """Sign ``client`` in as ``email`` with these connected accounts; return the user id."""
+
+
+class FailNextExchange(Protocol):
+    """The type of the ``token_vault_fail_next_exchange`` fixture, bound to an emulator."""
+
+    def __call__(
+        self,
+        error: str = REFRESH_FLOW_FAILED,
+        status: int = 401,
+        times: int = 1,
+        *,
+        description: str | None = None,
+    ) -> Fault:
+        """Make the next ``times`` exchanges fail with ``error``; return the fault record."""

@@ -20,9 +20,9 @@ CAL_WRITE = "https://www.googleapis.com/auth/calendar.events"
 
 
 @pytest.fixture(scope="session")
-def emulator_server() -> Iterator[Emulator]:
-    with Emulator() as emu:
-        yield emu
+def emulator_server(token_vault_emulator: Emulator) -> Emulator:
+    # The package's own pytest plugin (flask_token_vault.pytest_plugin) runs the emulator.
+    return token_vault_emulator
 
 
 @pytest.fixture

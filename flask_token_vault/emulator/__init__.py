@@ -40,7 +40,15 @@ Faults (:meth:`Emulator.add_fault` or ``POST /__emulator/faults``) make the next
 endpoint fail: ``authorize``, ``login``, ``token`` (any ``/oauth/token``),
 ``token:authorization_code``, ``token:refresh_token``, ``token:exchange`` (the Token Vault
 grant), ``token:client_credentials``, ``userinfo``, ``discovery``, ``jwks``, ``logout``,
-``google``, ``microsoft`` or ``*`` (anything but the control API).
+``google``, ``microsoft``, ``management`` (``/api/v2``), ``my-account`` (``/me`` and the
+Connected Accounts page) or ``*`` (anything but the control API).
+
+Management API (``/api/v2``, see :mod:`.management`): tokensets, connections, clients, a user's
+connected accounts and the MFA policy, with Auth0's scopes and error bodies; the default client's
+client-credentials tokens carry every scope (:meth:`Emulator.add_client` with
+``management_scopes`` makes one with fewer). My Account API (``/me/v1``, see
+:mod:`.my_account`): Connected Accounts connect/complete/list/delete, with a consent page that
+honours auto-login. :meth:`Emulator.restore_tenant` undoes changes to clients and connections.
 """
 
 from .faults import Fault

@@ -37,6 +37,7 @@ from .constants import (
     REFRESH_TOKEN_TYPE,
     TOKEN_VAULT_GRANT,
 )
+from .management import MANAGEMENT_API_SCOPES
 from .state import (
     ACCESS_TOKEN_LIFETIME,
     ID_TOKEN_LIFETIME,
@@ -62,17 +63,6 @@ bp = Blueprint("auth0", __name__)
 
 DEFAULT_LOGIN_EMAIL = "alice@example.com"
 CODE_CHALLENGE_METHODS = ("S256", "plain")
-MANAGEMENT_API_SCOPES = (
-    "read:users",
-    "read:clients",
-    "update:clients",
-    "read:connections",
-    "update:connections",
-    "read:federated_connections_tokensets",
-    "update:federated_connections_tokensets",
-    "read:federated_connections_tokens",
-    "delete:federated_connections_tokens",
-)
 DENIED_DESCRIPTION = "User did not authorize the request"
 
 
@@ -293,6 +283,12 @@ def login() -> Response:
     """Take the login page's form: allow (the default action) or deny."""
     state = current_state()
     form = request.form
+    connect = state.connect_session_by_ticket(form.get("txn", ""))
+    if connect is not None:
+        # The Connected Accounts page reuses this form, with the ticket as its txn.
+        from .my_account import finish_connect_form
+
+        return finish_connect_form(state, connect)
     transaction = state.take_transaction(form.get("txn", ""))
     if transaction is None:
         return html_page(
@@ -385,7 +381,7 @@ def _signed_tokens(
         "access_token": state.signing_key.sign(access_claims),
         "expires_in": ACCESS_TOKEN_LIFETIME,
         "scope": " ".join(scopes),
-        "token_type": "Bearer",
+        "token_type": "Bearer",  # nosec B105
     }
     if "openid" in scopes:
         id_claims: dict[str, Any] = {
@@ -474,6 +470,9 @@ def grant_refresh_token(
     user = state.user_by_id(record.user_id) if record is not None else None
     if record is None or user is None or record.client_id != client.client_id:
         raise OAuthError(403, "invalid_grant", "Unknown or invalid refresh token.")
+    audience = params.get("audience") or None
+    if audience is not None and audience != record.audience:
+        return _multi_resource_tokens(state, client, user, record.sid, audience, params)
     granted = split_scopes(record.scope)
     requested = split_scopes(params.get("scope"))
     extra = [scope for scope in requested if scope not in granted]
@@ -491,6 +490,36 @@ def grant_refresh_token(
         audience=record.audience,
         nonce=None,
         sid=record.sid,
+    )
+
+
+def _multi_resource_tokens(
+    state: EmulatorState,
+    client: Client,
+    user: User,
+    sid: str,
+    audience: str,
+    params: dict[str, str],
+) -> dict[str, Any]:
+    """Use a refresh token for another API (Multi-Resource Refresh Token): only My Account."""
+    if audience != state.base_url + "/me/" or not client.my_account_scopes:
+        raise OAuthError(
+            403,
+            "access_denied",
+            f"The refresh token cannot be used for the audience '{audience}': no Multi-Resource "
+            "Refresh Token policy of the client allows it.",
+        )
+    requested = split_scopes(params.get("scope"))
+    granted = [scope for scope in requested if scope in client.my_account_scopes]
+    if not granted:
+        raise OAuthError(
+            403,
+            "access_denied",
+            "None of the requested scopes is allowed by the client's refresh token policy "
+            f"for '{audience}'.",
+        )
+    return _signed_tokens(
+        state, client, user, scope=" ".join(granted), audience=audience, nonce=None, sid=sid
     )
 
 
@@ -572,7 +601,7 @@ def grant_token_vault(
         "access_token": token.token,
         "expires_in": int(token.expires_at - token.issued_at),
         "scope": connection.scope_separator.join(token.scopes),
-        "token_type": "Bearer",
+        "token_type": "Bearer",  # nosec B105
         "issued_token_type": FEDERATED_TOKEN_TYPE,
     }
 
@@ -588,7 +617,16 @@ def grant_client_credentials(
             "access_denied",
             "No audience parameter was provided, and no default audience has been configured",
         )
-    scope = " ".join(MANAGEMENT_API_SCOPES) if audience == state.base_url + "/api/v2/" else ""
+    scope = ""
+    if audience == state.base_url + "/api/v2/":
+        allowed = (
+            list(MANAGEMENT_API_SCOPES)
+            if client.management_scopes is None
+            else list(client.management_scopes)
+        )
+        requested = split_scopes(params.get("scope"))
+        # Like Auth0: a requested scope list narrows the client grant; unknown ones are dropped.
+        scope = " ".join(s for s in allowed if not requested or s in requested)
     now = int(state.now())
     claims = {
         "iss": state.issuer,
@@ -605,7 +643,7 @@ def grant_client_credentials(
         "access_token": state.signing_key.sign(claims),
         "expires_in": ACCESS_TOKEN_LIFETIME,
         "scope": scope,
-        "token_type": "Bearer",
+        "token_type": "Bearer",  # nosec B105
     }
 
 

@@ -2,8 +2,8 @@
 
 # These are protocol identifiers, not secrets.
 TOKEN_VAULT_GRANT = (
-    "urn:auth0:params:oauth:grant-type:token-exchange:federated-connection-access-token"  # noqa: S105
+    "urn:auth0:params:oauth:grant-type:token-exchange:federated-connection-access-token"  # noqa: S105  # nosec B105
 )
-REFRESH_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:refresh_token"  # noqa: S105
-ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"  # noqa: S105
-FEDERATED_TOKEN_TYPE = "http://auth0.com/oauth/token-type/federated-connection-access-token"  # noqa: S105
+REFRESH_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:refresh_token"  # noqa: S105  # nosec B105
+ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"  # noqa: S105  # nosec B105
+FEDERATED_TOKEN_TYPE = "http://auth0.com/oauth/token-type/federated-connection-access-token"  # noqa: S105  # nosec B105

@@ -187,3 +187,49 @@ def user(email: str) -> Response:
             "tokensets": [tokenset.to_dict() for tokenset in state.tokensets_for(found.user_id)],
         }
     )
+
+
+@bp.post("/clients")
+def add_client() -> Response:
+    """Register a client: ``{"client_id", "client_secret", "grant_types", "management_scopes"}``."""
+    body = json_body()
+    lists: dict[str, list[str] | None] = {}
+    for name in ("grant_types", "management_scopes"):
+        value = body.get(name)
+        if value is not None and (
+            not isinstance(value, list) or not all(isinstance(s, str) for s in value)
+        ):
+            raise ControlError(f"'{name}' must be a list of strings")
+        lists[name] = value
+    client = current_state().add_client(
+        _required_text(body, "client_id"),
+        _required_text(body, "client_secret"),
+        _optional_text(body, "name") or "Emulator client",
+        grant_types=lists["grant_types"],
+        management_scopes=lists["management_scopes"],
+    )
+    return json_response({"client_id": client.client_id}, 201)
+
+
+@bp.post("/restore-tenant")
+def restore_tenant() -> Response:
+    """Put the default clients, connections and MFA policy back."""
+    current_state().restore_tenant()
+    return json_response({"ok": True})
+
+
+@bp.post("/tokenset-timestamps")
+def tokenset_timestamps() -> Response:
+    """Make the Management API write tokenset times as ``{"style": "epoch" | "iso"}``."""
+    current_state().set_tokenset_timestamps(_required_text(json_body(), "style"))
+    return json_response({"ok": True})
+
+
+@bp.post("/mfa-policy")
+def mfa_policy() -> Response:
+    """Set the tenant's MFA policy: ``{"always": true | false}``."""
+    always = json_body().get("always")
+    if not isinstance(always, bool):
+        raise ControlError("'always' must be true or false")
+    current_state().set_mfa_policy(always)
+    return json_response({"ok": True})

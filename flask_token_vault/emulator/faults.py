@@ -28,13 +28,15 @@ FAULT_ENDPOINTS = frozenset(
         "logout",
         "google",
         "microsoft",
+        "management",
+        "my-account",
         "*",
     }
 )
 
 _GRANT_FAULT_NAMES = {
     "authorization_code": "token:authorization_code",
-    "refresh_token": "token:refresh_token",
+    "refresh_token": "token:refresh_token",  # nosec B105
     TOKEN_VAULT_GRANT: "token:exchange",
     "client_credentials": "token:client_credentials",
 }
@@ -128,5 +130,9 @@ def fault_names(path: str, grant_type: str | None = None) -> list[str]:
         names.append("google")
     elif path == "/microsoft" or path.startswith("/microsoft/"):
         names.append("microsoft")
+    elif path.startswith("/api/v2/"):
+        names.append("management")
+    elif path.startswith(("/me/", "/connected-accounts/")):
+        names.append("my-account")
     names.append("*")
     return names

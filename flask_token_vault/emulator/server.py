@@ -12,7 +12,7 @@ from typing import Any
 from flask import Flask, Response, g, request
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from . import auth0, control, providers
+from . import auth0, control, management, my_account, providers
 from .constants import TOKEN_VAULT_GRANT
 from .faults import Fault, fault_names
 from .state import (
@@ -91,6 +91,8 @@ def create_app(state: EmulatorState) -> Flask:
     app = Flask(__name__)
     app.extensions[EXTENSION_KEY] = state
     app.register_blueprint(auth0.bp)
+    app.register_blueprint(management.bp)
+    app.register_blueprint(my_account.bp)
     app.register_blueprint(providers.google)
     app.register_blueprint(providers.microsoft)
     app.register_blueprint(control.bp)
@@ -100,7 +102,7 @@ def create_app(state: EmulatorState) -> Flask:
 
 
 def _url_host(host: str) -> str:
-    if host in ("", "0.0.0.0"):  # noqa: S104 - mapping a wildcard bind to a usable URL
+    if host in ("", "0.0.0.0"):  # noqa: S104  # nosec B104
         return "127.0.0.1"
     if host == "::":
         return "[::1]"
@@ -346,3 +348,49 @@ class Emulator:
     ) -> int:
         """Make the exchange fail with ``federated_connection_refresh_token_flow_failed``."""
         return self.state.break_provider_refresh(email, connection, broken, account)
+
+    # -- tenant configuration (what the Management API changes) ---------------------------
+
+    def add_client(
+        self,
+        client_id: str,
+        client_secret: str,
+        *,
+        name: str = "Emulator client",
+        grant_types: Iterable[str] | None = None,
+        management_scopes: Iterable[str] | None = None,
+    ) -> None:
+        """Register a client enabled on every connection.
+
+        ``management_scopes`` limits the scopes of its Management API tokens (default: every
+        scope), to test 403 answers.
+        """
+        self.state.add_client(
+            client_id,
+            client_secret,
+            name,
+            grant_types=grant_types,
+            management_scopes=management_scopes,
+        )
+
+    def add_connection(
+        self,
+        name: str,
+        strategy: str = "oauth2",
+        options: dict[str, Any] | None = None,
+        default_scopes: Iterable[str] = (),
+    ) -> str:
+        """Register a connection enabled for every client; return its ``con_...`` id."""
+        return self.state.add_connection(name, strategy, options, default_scopes).id
+
+    def restore_tenant(self) -> None:
+        """Put back the default clients, connections and MFA policy (:meth:`reset` keeps them)."""
+        self.state.restore_tenant()
+
+    def set_tokenset_timestamps(self, style: str) -> None:
+        """Make the Management API write tokenset times as ``"epoch"`` (default) or ``"iso"``."""
+        self.state.set_tokenset_timestamps(style)
+
+    def set_mfa_policy(self, always: bool) -> None:
+        """Set the tenant's MFA policy to "Always" (True) or "Never" (False)."""
+        self.state.set_mfa_policy(always)

@@ -7,6 +7,7 @@ the server and the test code driving the emulator can use it at the same time.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 import secrets
 import string
@@ -26,7 +27,8 @@ from .signing import SigningKey
 Clock = Callable[[], float]
 
 DEFAULT_CLIENT_ID = "emulator-client-id"
-DEFAULT_CLIENT_SECRET = "emulator-client-secret"  # noqa: S105 - a well-known local test secret
+# A well-known secret of the local emulator, printed on its start-up banner.
+DEFAULT_CLIENT_SECRET = "emulator-client-secret"  # noqa: S105  # nosec B105
 DEFAULT_CLIENT_NAME = "Token Vault Emulator App"
 DEFAULT_GRANT_TYPES = (
     "authorization_code",
@@ -35,6 +37,13 @@ DEFAULT_GRANT_TYPES = (
     "client_credentials",
 )
 DEFAULT_LOGIN_SCOPE = "openid profile email offline_access"
+#: The My Account API scopes of Connected Accounts (the default client's MRRT policy allows all).
+MY_ACCOUNT_SCOPES = (
+    "create:me:connected_accounts",
+    "read:me:connected_accounts",
+    "delete:me:connected_accounts",
+)
+CONNECT_SESSION_LIFETIME = 300
 DEFAULT_PROVIDER_TOKEN_TTL = 3600
 CODE_LIFETIME = 60
 LOGIN_TRANSACTION_LIFETIME = 600
@@ -110,6 +119,10 @@ class Client:
     )
     callbacks: list[str] = field(default_factory=list)
     allowed_logout_urls: list[str] = field(default_factory=list)
+    #: Management API scopes its client_credentials tokens get (None: every scope).
+    management_scopes: list[str] | None = None
+    #: My Account API scopes its refresh token may be used for (Multi-Resource Refresh Token).
+    my_account_scopes: list[str] = field(default_factory=lambda: list(MY_ACCOUNT_SCOPES))
 
     def allows_callback(self, url: str) -> bool:
         """Tell whether ``url`` may be used as redirect_uri (loopback, or listed in callbacks)."""
@@ -131,11 +144,19 @@ class Connection:
     scope_separator: str = " "
     enabled_clients: list[str] = field(default_factory=list)
     id: str = field(default_factory=lambda: "con_" + random_id(16))
+    #: The top-level ``connected_accounts`` setting (``{"active": true}`` turns the flow on).
+    connected_accounts: dict[str, Any] | None = None
 
     @property
     def vault_active(self) -> bool:
         """Tell whether Token Vault (federated connection access tokens) is on."""
         setting = self.options.get("federated_connections_access_tokens")
+        return isinstance(setting, dict) and setting.get("active") is True
+
+    @property
+    def connected_accounts_active(self) -> bool:
+        """Tell whether Connected Accounts (the My Account API connect flow) is on."""
+        setting = self.connected_accounts
         return isinstance(setting, dict) and setting.get("active") is True
 
     @property
@@ -168,6 +189,9 @@ class Tokenset:
     last_used_at: float | None = None
     broken: bool = False
     connected_seq: int = 0
+    #: The id the Connected Accounts APIs know this account by.
+    account_id: str = field(default_factory=lambda: "cac_" + random_id(20))
+    created_at: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """Return the tokenset the way the Management API lists it (epoch seconds)."""
@@ -248,6 +272,26 @@ class ProviderToken:
     issued_at: float
     expires_at: float
     revoked: bool = False
+
+
+@dataclass
+class ConnectSession:
+    """Hold a My Account ``connect`` request until the browser comes back and it is completed."""
+
+    auth_session: str
+    ticket: str
+    user_id: str
+    client_id: str
+    connection: str
+    redirect_uri: str
+    state: str
+    code_challenge: str
+    scopes: list[str]
+    login_hint: str | None
+    expires_at: float
+    connect_code: str | None = None
+    account: str | None = None
+    completed: bool = False
 
 
 @dataclass
@@ -333,6 +377,11 @@ class EmulatorState:
         self.auto_login: AutoLogin | None = None
         self.default_auto_login: AutoLogin | None = None
         self.counters = Counters()
+        self.connect_sessions: dict[str, ConnectSession] = {}
+        #: How the Management API writes tokenset times: ``"epoch"`` seconds or ``"iso"``.
+        self.tokenset_timestamps = "epoch"
+        #: The tenant's MFA policies (``["all-applications"]`` is the "Always" policy).
+        self.mfa_policies: list[str] = []
         self._seq = 0
 
     # -- tenant ---------------------------------------------------------------------------
@@ -364,6 +413,42 @@ class EmulatorState:
             self.faults.clear()
             self.auto_login = self.default_auto_login
             self.counters = Counters()
+            self.connect_sessions.clear()
+            self.tokenset_timestamps = "epoch"
+
+    def restore_tenant(self) -> None:
+        """Put the default clients, connections and MFA policy back, undoing tenant changes."""
+        with self.lock:
+            self.clients = default_clients()
+            self.connections = default_connections()
+            self.mfa_policies = []
+
+    def add_connection(
+        self,
+        name: str,
+        strategy: str = "oauth2",
+        options: dict[str, Any] | None = None,
+        default_scopes: Iterable[str] = (),
+        enabled_clients: Iterable[str] | None = None,
+    ) -> Connection:
+        """Register (or replace) a connection, by default enabled for every client."""
+        connection = Connection(
+            name=name,
+            strategy=strategy,
+            options=dict(options or {}),
+            default_scopes=list(default_scopes),
+        )
+        with self.lock:
+            connection.enabled_clients = (
+                list(self.clients) if enabled_clients is None else list(enabled_clients)
+            )
+            self.connections[name] = connection
+        return connection
+
+    def connection_by_id(self, connection_id: str) -> Connection | None:
+        """Return the connection with this ``con_...`` id, or None."""
+        with self.lock:
+            return next((c for c in self.connections.values() if c.id == connection_id), None)
 
     def add_client(
         self,
@@ -372,11 +457,17 @@ class EmulatorState:
         name: str = "Emulator client",
         grant_types: Iterable[str] | None = None,
         enable_connections: bool = True,
+        management_scopes: Iterable[str] | None = None,
     ) -> Client:
-        """Register (or replace) a client; by default enable it on every connection."""
+        """Register (or replace) a client; by default enable it on every connection.
+
+        ``management_scopes`` limits the scopes of its Management API tokens (default: all).
+        """
         client = Client(client_id, client_secret, name)
         if grant_types is not None:
             client.grant_types = list(grant_types)
+        if management_scopes is not None:
+            client.management_scopes = list(management_scopes)
         with self.lock:
             self.clients[client_id] = client
             if enable_connections:
@@ -455,6 +546,7 @@ class EmulatorState:
                     scopes=[],
                     issued_at=now,
                     expires_at=now,
+                    created_at=now,
                 )
                 self.tokensets[key] = tokenset
             tokenset.scopes = split_scopes([*tokenset.scopes, *connection.default_scopes, *scopes])
@@ -483,6 +575,58 @@ class EmulatorState:
         with self.lock:
             found = [t for t in self.tokensets.values() if t.user_id == user_id]
             return sorted(found, key=lambda t: t.connected_seq)
+
+    def delete_tokenset(self, user_id: str, tokenset_id: str) -> bool:
+        """Remove a connected account by its tokenset id or its ``cac_`` id; tell if it existed.
+
+        The provider's tokens are not revoked (Auth0 does not either), but the exchange no longer
+        finds the account.
+        """
+        with self.lock:
+            for key, tokenset in list(self.tokensets.items()):
+                if tokenset.user_id == user_id and tokenset_id in (
+                    tokenset.id,
+                    tokenset.account_id,
+                ):
+                    del self.tokensets[key]
+                    return True
+            return False
+
+    def start_connect_session(self, **fields: Any) -> ConnectSession:
+        """Record a My Account ``connect`` request; return it with a fresh session and ticket."""
+        session = ConnectSession(
+            auth_session=secrets.token_urlsafe(24),
+            ticket=secrets.token_urlsafe(24),
+            expires_at=self.now() + CONNECT_SESSION_LIFETIME,
+            **fields,
+        )
+        with self.lock:
+            now = self.now()
+            for key in [k for k, s in self.connect_sessions.items() if s.expires_at <= now]:
+                del self.connect_sessions[key]
+            self.connect_sessions[session.auth_session] = session
+        return session
+
+    def connect_session_by_ticket(self, ticket: str) -> ConnectSession | None:
+        """Return the pending connect session of a ticket, if it is unused and not expired."""
+        with self.lock:
+            for session in self.connect_sessions.values():
+                if (
+                    ticket
+                    and hmac.compare_digest(session.ticket, ticket)
+                    and session.connect_code is None
+                    and session.expires_at > self.now()
+                ):
+                    return session
+            return None
+
+    def get_connect_session(self, auth_session: str) -> ConnectSession | None:
+        """Return the connect session with this ``auth_session``, if it has not expired."""
+        with self.lock:
+            session = self.connect_sessions.get(auth_session)
+            if session is None or session.expires_at <= self.now():
+                return None
+            return session
 
     def set_broken(
         self, user_id: str, connection: str, broken: bool = True, account: str | None = None
@@ -765,6 +909,18 @@ class EmulatorState:
                 raise ValueError(f"unknown client {client_id!r}")
             user = self.ensure_user(email)
             return self.new_refresh_token(user, client_id, scope, None, secrets.token_urlsafe(16))
+
+    def set_tokenset_timestamps(self, style: str) -> None:
+        """Make the Management API write tokenset times as ``"epoch"`` seconds or ``"iso"``."""
+        if style not in ("epoch", "iso"):
+            raise ValueError("the tokenset timestamp style must be 'epoch' or 'iso'")
+        with self.lock:
+            self.tokenset_timestamps = style
+
+    def set_mfa_policy(self, always: bool) -> None:
+        """Set the tenant's MFA policy to "Always" (``all-applications``) or "Never"."""
+        with self.lock:
+            self.mfa_policies = ["all-applications"] if always else []
 
     def revoke_provider_tokens_for(
         self, email: str | None = None, connection: str | None = None

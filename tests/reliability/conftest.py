@@ -41,8 +41,8 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         )
         write("  " + "-" * first + "-+-" + "-+-".join("-" * w for w in widths))
         for fault in faults:
-            row = " | ".join(cells[fault, s].ljust(w) for s, w in zip(sites, widths, strict=True))
-            write("  " + fault.ljust(first) + " | " + row)
+            line = " | ".join(cells[fault, s].ljust(w) for s, w in zip(sites, widths, strict=True))
+            write("  " + fault.ljust(first) + " | " + line)
         handled = sum(ok for row in FAULT_TABLE.values() for ok, _ in row.values())
         total = sum(len(row) for row in FAULT_TABLE.values())
         write(f"Fault cells handled: {handled}/{total}")

@@ -1,0 +1,54 @@
+"""The quick start's app: sign in with Auth0 and list your next Google Calendar events."""
+
+from __future__ import annotations
+
+import os
+
+from flask import Flask, url_for
+from flask_token_vault import (
+    TokenVault,
+    current_user,
+    login_url,
+    provider_session,
+    provider_token_required,
+)
+from markupsafe import escape
+
+CALENDAR_READ = "https://www.googleapis.com/auth/calendar.readonly"
+GOOGLE_API = os.environ.get("GOOGLE_API_BASE", "https://www.googleapis.com")
+
+app = Flask(__name__)
+app.config.update(
+    SECRET_KEY=os.environ["SECRET_KEY"],
+    AUTH0_DOMAIN=os.environ["AUTH0_DOMAIN"],
+    AUTH0_CLIENT_ID=os.environ["AUTH0_CLIENT_ID"],
+    AUTH0_CLIENT_SECRET=os.environ["AUTH0_CLIENT_SECRET"],
+    TOKEN_VAULT_CONNECTIONS={"google-oauth2": {"scopes": ["openid", "email", "profile"]}},
+    SESSION_COOKIE_SAMESITE="Lax",  # sent on the redirect back from Auth0, not cross-site posts
+)
+vault = TokenVault(app)
+
+
+@app.get("/")
+def home() -> str:
+    """Greet the signed-in user, or offer to sign in."""
+    if not current_user:  # a proxy: test its truth, not `is None`
+        return f'<a href="{login_url(next="/")}">Sign in</a>'
+    return (
+        f"<p>Hello {escape(current_user.name or current_user.sub)}.</p>"
+        f'<p><a href="{url_for("calendar")}">My next events</a></p>'
+        f'<p><a href="{url_for("token_vault.logout")}">Sign out</a></p>'
+    )
+
+
+@app.get("/calendar")
+@provider_token_required("google-oauth2", scopes=[CALENDAR_READ])
+def calendar() -> dict[str, list[str]]:
+    """List the titles of the user's next ten events."""
+    google = provider_session("google-oauth2", scopes=[CALENDAR_READ])
+    answer = google.get(
+        f"{GOOGLE_API}/calendar/v3/calendars/primary/events",
+        params={"maxResults": "10", "singleEvents": "true", "orderBy": "startTime"},
+    )
+    answer.raise_for_status()
+    return {"events": [event.get("summary", "(no title)") for event in answer.json()["items"]]}

@@ -1,0 +1,237 @@
+"""The ``flask token-vault`` commands: manage tokensets, connections, the client; run ``doctor``.
+
+Registered through the ``flask.commands`` entry point, so any app using the extension has them::
+
+    flask token-vault tokensets list USER_ID [--json]
+    flask token-vault tokensets delete USER_ID TOKENSET_ID
+    flask token-vault connection enable NAME_OR_ID [--connected-accounts]
+    flask token-vault client enable [CLIENT_ID]
+    flask token-vault accounts list USER_ID [--json]
+    flask token-vault doctor [--json] [--processes N]
+
+They run in the app context and call the Management API with the app's own client (see
+:mod:`flask_token_vault.management`). Human output is an aligned table; ``--json`` prints JSON
+for scripts. Any failure prints what went wrong and what to do on stderr and exits non-zero.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable, Sequence
+from typing import Any, ParamSpec, TypeVar
+
+import click
+from flask.cli import AppGroup
+
+from .errors import TokenVaultError
+from .extension import get_state
+from .management import management_client
+
+__all__ = ["cli", "format_table"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+#: The ``flask token-vault`` command group.
+cli = AppGroup("token-vault", help="Manage Auth0 Token Vault for this app.")
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Return rows as text columns aligned under their headers."""
+    widths = [len(h) for h in headers]
+    for row in rows:
+        for i, cell in enumerate(row):
+            widths[i] = max(widths[i], len(cell))
+    lines = [
+        "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(line)).rstrip()
+        for line in (list(headers), *[list(r) for r in rows])
+    ]
+    return "\n".join(lines)
+
+
+def _handle_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Turn a typed error into a message and remedy on stderr and exit status 1."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except TokenVaultError as exc:
+            message = f"{exc.description} [{exc.error}]\n  fix: {exc.remedy}"
+            raise click.ClickException(message) from None
+
+    return wrapper
+
+
+def _echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=True))
+
+
+def _time(value: Any) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%SZ") if value is not None else "-"
+
+
+# -- tokensets --------------------------------------------------------------------------------
+
+
+@cli.group()
+def tokensets() -> None:
+    """List and delete the tokensets Token Vault holds for a user."""
+
+
+@tokensets.command("list")
+@click.argument("user_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@_handle_errors
+def tokensets_list(user_id: str, as_json: bool) -> None:
+    """List a user's tokensets (Management API)."""
+    found = management_client().list_tokensets(user_id)
+    if as_json:
+        _echo_json([t.to_dict() for t in found])
+        return
+    if not found:
+        click.echo(f"{user_id} has no tokensets.")
+        return
+    rows = [
+        [
+            t.id,
+            t.connection,
+            " ".join(t.scopes),
+            _time(t.issued_at),
+            _time(t.expires_at),
+            _time(t.last_used_at),
+        ]
+        for t in found
+    ]
+    click.echo(format_table(["ID", "CONNECTION", "SCOPES", "ISSUED", "EXPIRES", "LAST USED"], rows))
+
+
+@tokensets.command("delete")
+@click.argument("user_id")
+@click.argument("tokenset_id")
+@_handle_errors
+def tokensets_delete(user_id: str, tokenset_id: str) -> None:
+    """Delete a user's tokenset and drop the user's tokens for it from this app's cache."""
+    management = management_client()
+    connection = next(
+        (t.connection for t in management.list_tokensets(user_id) if t.id == tokenset_id), None
+    )
+    management.delete_tokenset(user_id, tokenset_id)
+    # Without this the app would keep serving the cached provider token until it expires.
+    dropped = get_state().cache.delete_user(user_id, connection)
+    click.echo(
+        f"Deleted tokenset {tokenset_id} of {user_id}"
+        + (f" ({connection})" if connection else "")
+        + f"; dropped {dropped} cached token(s)."
+    )
+
+
+# -- connections and client -------------------------------------------------------------------
+
+
+@cli.group()
+def connection() -> None:
+    """Set up a connection for Token Vault."""
+
+
+@connection.command("enable")
+@click.argument("name_or_id")
+@click.option(
+    "--connected-accounts",
+    is_flag=True,
+    help="Also turn on Connected Accounts (for TOKEN_VAULT_CONNECT_FLOW='connected_accounts').",
+)
+@_handle_errors
+def connection_enable(name_or_id: str, connected_accounts: bool) -> None:
+    """Turn Token Vault on for a connection, keeping every other option."""
+    management = management_client()
+    changed = management.enable_token_vault(name_or_id)
+    click.echo(f"Token Vault {'enabled' if changed else 'was already enabled'} on {name_or_id}.")
+    if connected_accounts:
+        changed = management.enable_connected_accounts(name_or_id)
+        click.echo(
+            f"Connected Accounts {'enabled' if changed else 'was already enabled'} on {name_or_id}."
+        )
+
+
+@cli.group()
+def client() -> None:
+    """Set up the application (client) for Token Vault."""
+
+
+@client.command("enable")
+@click.argument("client_id", required=False)
+@_handle_errors
+def client_enable(client_id: str | None) -> None:
+    """Add the Token Vault grant to a client (default: this app's), keeping its other grants."""
+    target = client_id or get_state().settings.client_id
+    changed = management_client().enable_token_vault_grant(target)
+    click.echo(
+        f"Token Vault grant {'enabled' if changed else 'was already enabled'} on client {target}."
+    )
+
+
+# -- connected accounts -----------------------------------------------------------------------
+
+
+@cli.group()
+def accounts() -> None:
+    """List the accounts users connected (Connected Accounts)."""
+
+
+@accounts.command("list")
+@click.argument("user_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@_handle_errors
+def accounts_list(user_id: str, as_json: bool) -> None:
+    """List a user's connected accounts (Management API)."""
+    found = management_client().list_connected_accounts(user_id)
+    if as_json:
+        _echo_json([a.to_dict() for a in found])
+        return
+    if not found:
+        click.echo(f"{user_id} has no connected accounts.")
+        return
+    rows = [
+        [a.id, a.connection, " ".join(a.scopes), _time(a.created_at), _time(a.expires_at)]
+        for a in found
+    ]
+    click.echo(format_table(["ID", "CONNECTION", "SCOPES", "CREATED", "EXPIRES"], rows))
+
+
+# -- doctor -----------------------------------------------------------------------------------
+
+_MARKS = {"pass": "[PASS]", "fail": "[FAIL]", "skip": "[SKIP]"}  # nosec B105 - report marks
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a report.")
+@click.option(
+    "--processes",
+    type=click.IntRange(min=1),
+    default=None,
+    help="How many processes serve the app (default: $WEB_CONCURRENCY, else 1).",
+)
+@_handle_errors
+def doctor(as_json: bool, processes: int | None) -> None:
+    """Check the tenant and the app's settings; name the fix for each fault."""
+    from .doctor import FAIL, run_doctor
+
+    checks = run_doctor(processes=processes)
+    failed = [c for c in checks if c.status == FAIL]
+    if as_json:
+        _echo_json([c.to_dict() for c in checks])
+    else:
+        for check in checks:
+            line = f"{_MARKS.get(check.status, check.status)} {check.name}"
+            if check.detail:
+                line += f": {check.detail}"
+            click.echo(line)
+            if check.fix and check.status != "pass":
+                click.echo(f"       fix: {check.fix}")
+        passed = sum(c.status == "pass" for c in checks)
+        skipped = len(checks) - passed - len(failed)
+        click.echo(f"\n{passed} passed, {len(failed)} failed, {skipped} skipped.")
+    if failed:
+        raise click.exceptions.Exit(1)

@@ -1,0 +1,483 @@
+"""Check that the Auth0 tenant and the app are set up for Token Vault, with a fix for each fault.
+
+:func:`run_doctor` (and ``flask token-vault doctor``) checks, each with a pass/fail result and,
+on failure, what to do:
+
+- the Auth0 domain answers and its discovery document is valid;
+- the app's client exists, is first-party, confidential and OIDC conformant, has the Token Vault
+  grant (with authorization_code and refresh_token) and refresh-token rotation off; with the
+  Connected Accounts flow, that it may use the My Account API (Multi-Resource Refresh Token);
+- ``offline_access`` is requested at login;
+- each configured connection exists, is enabled for the client and has Token Vault on (and
+  Connected Accounts, with that flow);
+- the tenant's MFA policy is not "Always";
+- ``SECRET_KEY`` and the session cookie settings fit production;
+- the provider-token cache is shared when the app runs several processes.
+
+The tenant checks use the Management API with the app's own client (scopes ``read:clients``,
+``read:connections``, ``read:mfa_policies``); without that access they are skipped and the
+"Management API access" check says how to grant it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from flask import Flask, current_app
+
+from .errors import ManagementForbidden, ManagementNotFound, TokenVaultError
+from .extension import get_state
+from .management import REQUIRED_GRANT_TYPES, VAULT_OPTION, ManagementClient, management_client
+
+__all__ = ["FAIL", "PASS", "SKIP", "Check", "run_doctor"]
+
+PASS = "pass"  # noqa: S105  # nosec B105 - a check status, not a password
+FAIL = "fail"
+SKIP = "skip"
+
+_MY_ACCOUNT_SCOPES = (
+    "create:me:connected_accounts",
+    "read:me:connected_accounts",
+    "delete:me:connected_accounts",
+)
+_WEAK_SECRETS = frozenset(
+    {"dev", "secret", "changeme", "change-me", "development", "test", "password", "s3cr3t"}
+)
+_DASHBOARD_APP = "Auth0 Dashboard > Applications > Applications > your application"
+
+
+@dataclass(frozen=True)
+class Check:
+    """The result of one doctor check."""
+
+    #: What was checked, e.g. ``client is first-party``.
+    name: str
+    #: ``pass``, ``fail`` or ``skip`` (could not be checked).
+    status: str
+    #: What was found.
+    detail: str = ""
+    #: What to do, when it failed (or was skipped).
+    fix: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """Return whether the check did not fail."""
+        return self.status != FAIL
+
+    def to_dict(self) -> dict[str, str]:
+        """Return the check as a JSON-ready dict."""
+        return {"name": self.name, "status": self.status, "detail": self.detail, "fix": self.fix}
+
+
+def _passed(name: str, detail: str = "") -> Check:
+    return Check(name, PASS, detail)
+
+
+def _failed(name: str, detail: str, fix: str) -> Check:
+    return Check(name, FAIL, detail, fix)
+
+
+def _skipped(name: str, detail: str, fix: str = "") -> Check:
+    return Check(name, SKIP, detail, fix)
+
+
+def run_doctor(app: Flask | None = None, *, processes: int | None = None) -> list[Check]:
+    """Run every check against the app's tenant and configuration; return the results.
+
+    ``processes`` is how many processes serve the app (default: ``WEB_CONCURRENCY``, else 1).
+    """
+    target: Flask = app if app is not None else current_app._get_current_object()  # type: ignore[attr-defined]
+    state = get_state(target)
+    settings = state.settings
+    management = management_client(target)
+    checks: list[Check] = [_discovery(management)]
+    client, access = _read_client(management, settings.client_id)
+    checks.extend(access)
+    checks.extend(_client_checks(client, settings.base_url, settings.connect_flow))
+    if "offline_access" in settings.scopes:
+        checks.append(_passed("offline_access requested", "TOKEN_VAULT_SCOPES has it"))
+    else:
+        checks.append(
+            _failed(
+                "offline_access requested",
+                "without offline_access Auth0 issues no refresh token",
+                "Add 'offline_access' to TOKEN_VAULT_SCOPES.",
+            )
+        )
+    for name in settings.connections:
+        checks.extend(
+            _connection_checks(
+                management, name, settings.client_id, settings.connect_flow, client is not None
+            )
+        )
+    checks.append(_mfa_check(management, client is not None))
+    checks.append(_secret_key_check(target.config))
+    checks.extend(_cookie_checks(target.config))
+    checks.append(_cache_check(state.cache.shared, type(state.cache.backend).__name__, processes))
+    return checks
+
+
+# -- tenant -----------------------------------------------------------------------------------
+
+
+def _discovery(management: ManagementClient) -> Check:
+    name = "domain reachable and discovery valid"
+    settings = management.settings
+    url = settings.base_url + "/.well-known/openid-configuration"
+    fix = (
+        "Set AUTH0_DOMAIN to your tenant's domain (e.g. tenant.us.auth0.com, or its custom "
+        "domain) and make sure this machine can reach it over HTTPS."
+    )
+    try:
+        response = management.http.get(url, timeout=settings.http_timeout)
+    except requests.RequestException as exc:
+        return _failed(
+            name, f"{settings.base_url} could not be reached ({type(exc).__name__})", fix
+        )
+    if response.status_code != 200:
+        return _failed(name, f"the discovery document answered {response.status_code}", fix)
+    try:
+        document = response.json()
+    except ValueError:
+        return _failed(name, "the discovery document is not JSON", fix)
+    if not isinstance(document, dict):
+        return _failed(name, "the discovery document is not a JSON object", fix)
+    if document.get("issuer") != settings.issuer:
+        return _failed(
+            name,
+            f"the issuer is {str(document.get('issuer'))[:200]!r}, not {settings.issuer!r}",
+            fix,
+        )
+    missing = [
+        key
+        for key in ("authorization_endpoint", "token_endpoint", "jwks_uri")
+        if not isinstance(document.get(key), str)
+    ]
+    if missing:
+        return _failed(name, f"the discovery document lacks {', '.join(missing)}", fix)
+    return _passed(name, f"issuer {settings.issuer}")
+
+
+_CLIENT_CHECKS = (
+    "client is first-party",
+    "client is confidential",
+    "client is OIDC conformant",
+    "Token Vault grant enabled",
+    "refresh-token rotation off",
+)
+_MRRT_CHECK = "My Account API allowed (Multi-Resource Refresh Token)"
+
+
+def _read_client(
+    management: ManagementClient, client_id: str
+) -> tuple[dict[str, Any] | None, list[Check]]:
+    access = "Management API access"
+    exists = "client exists"
+    grant_fix = (
+        "Authorize this application for the Auth0 Management API with the scopes "
+        "read:clients, read:connections and read:mfa_policies (Auth0 Dashboard > Applications > "
+        "APIs > Auth0 Management API > Machine To Machine Applications), and enable its Client "
+        "Credentials grant."
+    )
+    try:
+        client = management.get_client(client_id)
+    except ManagementNotFound:
+        return None, [
+            _passed(access),
+            _failed(
+                exists,
+                f"the tenant has no client {client_id}",
+                "Set AUTH0_CLIENT_ID to the client id of your Regular Web Application.",
+            ),
+        ]
+    except ManagementForbidden as exc:
+        return None, [
+            _failed(access, exc.message or str(exc.description), grant_fix),
+            _skipped(exists, "not checked: no Management API access"),
+        ]
+    except TokenVaultError as exc:
+        if exc.error == "invalid_client":
+            return None, [
+                _skipped(access, "not checked: the client credentials were refused"),
+                _failed(
+                    exists,
+                    "Auth0 refused AUTH0_CLIENT_ID / AUTH0_CLIENT_SECRET (invalid_client)",
+                    "Copy the client id and secret of your Regular Web Application from the "
+                    "Auth0 Dashboard into AUTH0_CLIENT_ID and AUTH0_CLIENT_SECRET.",
+                ),
+            ]
+        return None, [
+            _failed(access, str(exc.description), grant_fix),
+            _skipped(exists, "not checked: no Management API access"),
+        ]
+    return client, [_passed(access), _passed(exists, str(client.get("name") or client_id))]
+
+
+def _client_checks(client: Mapping[str, Any] | None, base_url: str, flow: str) -> list[Check]:
+    names = [*_CLIENT_CHECKS, *([_MRRT_CHECK] if flow == "connected_accounts" else [])]
+    if client is None:
+        return [_skipped(name, "not checked: the client could not be read") for name in names]
+    checks: list[Check] = []
+    if client.get("is_first_party") is False:
+        checks.append(
+            _failed(
+                names[0],
+                "it is a third-party application",
+                "Use a first-party application: third-party applications cannot use Token Vault; "
+                "create a Regular Web Application in the Auth0 Dashboard.",
+            )
+        )
+    else:
+        checks.append(_passed(names[0]))
+    method = client.get("token_endpoint_auth_method")
+    if method == "none":
+        checks.append(
+            _failed(
+                names[1],
+                "token_endpoint_auth_method is 'none' (a public client)",
+                f"Use a Regular Web Application with a client secret ({_DASHBOARD_APP} > "
+                "Credentials > Authentication Method: Client Secret (Post)).",
+            )
+        )
+    else:
+        checks.append(_passed(names[1], f"authenticates with {method}"))
+    if client.get("oidc_conformant") is not True:
+        checks.append(
+            _failed(
+                names[2],
+                "oidc_conformant is not true",
+                f"Turn on OIDC Conformant ({_DASHBOARD_APP} > Settings > Advanced Settings > "
+                "OAuth).",
+            )
+        )
+    else:
+        checks.append(_passed(names[2]))
+    grants = [g for g in client.get("grant_types") or [] if isinstance(g, str)]
+    missing = [g for g in REQUIRED_GRANT_TYPES if g not in grants]
+    if missing:
+        checks.append(
+            _failed(
+                names[3],
+                "missing grant types: " + ", ".join(missing),
+                "Run `flask token-vault client enable`, or enable Authorization Code, Refresh "
+                f"Token and Token Vault in {_DASHBOARD_APP} > Settings > Advanced Settings > "
+                "Grant Types.",
+            )
+        )
+    else:
+        checks.append(_passed(names[3]))
+    refresh = client.get("refresh_token")
+    rotation = refresh.get("rotation_type") if isinstance(refresh, Mapping) else None
+    if rotation == "rotating":
+        checks.append(
+            _failed(
+                names[4],
+                "refresh_token.rotation_type is 'rotating'",
+                f"Turn Refresh Token Rotation off ({_DASHBOARD_APP} > Settings > Refresh Token "
+                "Rotation): Token Vault does not support rotation.",
+            )
+        )
+    else:
+        checks.append(_passed(names[4], f"rotation_type is {rotation or 'not set'}"))
+    if flow == "connected_accounts":
+        checks.append(_mrrt_check(refresh, base_url))
+    return checks
+
+
+def _mrrt_check(refresh: Any, base_url: str) -> Check:
+    audience = base_url + "/me/"
+    policies = refresh.get("policies") if isinstance(refresh, Mapping) else None
+    granted: set[str] = set()
+    for policy in policies if isinstance(policies, list) else []:
+        if isinstance(policy, Mapping) and policy.get("audience") == audience:
+            scope = policy.get("scope")
+            if isinstance(scope, list):
+                granted.update(s for s in scope if isinstance(s, str))
+    missing = [s for s in _MY_ACCOUNT_SCOPES if s not in granted]
+    if missing:
+        return _failed(
+            _MRRT_CHECK,
+            f"no refresh-token policy for {audience} with " + ", ".join(missing),
+            "Enable Multi-Resource Refresh Token for the My Account API on the application, with "
+            "the scopes " + ", ".join(_MY_ACCOUNT_SCOPES) + " (TOKEN_VAULT_CONNECT_FLOW is "
+            "'connected_accounts').",
+        )
+    return _passed(_MRRT_CHECK, f"policy for {audience}")
+
+
+def _connection_checks(
+    management: ManagementClient, name: str, client_id: str, flow: str, available: bool
+) -> list[Check]:
+    exists = f"connection {name} exists"
+    enabled = f"connection {name} enabled for this client"
+    vault = f"connection {name} has Token Vault on"
+    names = [exists, enabled, vault]
+    if flow == "connected_accounts":
+        names.append(f"connection {name} has Connected Accounts on")
+    if not available:
+        return [_skipped(n, "not checked: no Management API access") for n in names]
+    try:
+        connection = management.find_connection(name)
+    except ManagementNotFound:
+        return [
+            _failed(
+                exists,
+                "the tenant has no connection by this name",
+                f"Create the {name} connection in the Auth0 Dashboard (Authentication > Social) "
+                "or fix its name in TOKEN_VAULT_CONNECTIONS.",
+            ),
+            *(_skipped(n, "not checked: the connection does not exist") for n in names[1:]),
+        ]
+    except TokenVaultError as exc:
+        return [_failed(exists, str(exc.description), exc.remedy)] + [
+            _skipped(n, "not checked: the connection could not be read") for n in names[1:]
+        ]
+    checks = [_passed(exists, str(connection.get("id", "")))]
+    clients = connection.get("enabled_clients")
+    if isinstance(clients, list) and client_id not in clients:
+        checks.append(
+            _failed(
+                enabled,
+                "the application is not among the connection's enabled applications",
+                f"Enable the {name} connection for the application (Auth0 Dashboard > "
+                "Authentication > Social > the connection > Applications).",
+            )
+        )
+    else:
+        checks.append(_passed(enabled))
+    options = connection.get("options")
+    setting = options.get(VAULT_OPTION) if isinstance(options, Mapping) else None
+    if isinstance(setting, Mapping) and setting.get("active") is True:
+        checks.append(_passed(vault))
+    else:
+        checks.append(
+            _failed(
+                vault,
+                f"options.{VAULT_OPTION}.active is not true",
+                f"Run `flask token-vault connection enable {name}`, or turn on Connected "
+                "Accounts for Token Vault on the connection in the Auth0 Dashboard.",
+            )
+        )
+    if flow == "connected_accounts":
+        ca = connection.get("connected_accounts")
+        if isinstance(ca, Mapping) and ca.get("active") is True:
+            checks.append(_passed(names[3]))
+        else:
+            checks.append(
+                _failed(
+                    names[3],
+                    "connected_accounts.active is not true",
+                    f"Run `flask token-vault connection enable {name} --connected-accounts`.",
+                )
+            )
+    return checks
+
+
+def _mfa_check(management: ManagementClient, available: bool) -> Check:
+    name = "MFA policy is not Always"
+    if not available:
+        return _skipped(name, "not checked: no Management API access")
+    try:
+        policies = management.get_mfa_policies()
+    except ManagementForbidden:
+        return _skipped(
+            name,
+            "not checked: the Management API token lacks read:mfa_policies",
+            "Grant read:mfa_policies to check it, or check Security > Multi-factor Auth yourself.",
+        )
+    except TokenVaultError as exc:
+        return _skipped(name, f"not checked: {exc.description}")
+    if "all-applications" in policies:
+        return _failed(
+            name,
+            "the tenant's MFA policy is 'Always': the Token Vault exchange fails under it",
+            "Set Security > Multi-factor Auth > Require Multi-factor Auth to 'Never' and "
+            "enforce MFA in a post-login Action instead.",
+        )
+    return _passed(name, "policy: " + (", ".join(policies) or "never"))
+
+
+# -- app configuration ------------------------------------------------------------------------
+
+
+def _secret_key_check(config: Mapping[str, Any]) -> Check:
+    name = "SECRET_KEY fit for production"
+    fix = (
+        "Set SECRET_KEY from the environment to a long random value, e.g. the output of "
+        "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`."
+    )
+    key = config.get("SECRET_KEY")
+    raw = key.decode("utf-8", "replace") if isinstance(key, bytes) else key
+    if not isinstance(raw, str) or not raw:
+        return _failed(name, "SECRET_KEY is not set", fix)
+    if raw.lower() in _WEAK_SECRETS or re.fullmatch(r"(.)\1*", raw):
+        return _failed(name, "SECRET_KEY is a well-known placeholder", fix)
+    if len(raw) < 32:
+        return _failed(name, f"SECRET_KEY is only {len(raw)} characters (use 32 or more)", fix)
+    if len(set(raw)) < 12:
+        return _failed(name, "SECRET_KEY has too little variety to be random", fix)
+    return _passed(name, f"{len(raw)} characters")
+
+
+def _cookie_checks(config: Mapping[str, Any]) -> list[Check]:
+    checks: list[Check] = []
+    if config.get("SESSION_COOKIE_SECURE") is True:
+        checks.append(_passed("session cookie Secure"))
+    else:
+        checks.append(
+            _failed(
+                "session cookie Secure",
+                "SESSION_COOKIE_SECURE is not True: the session cookie may travel over plain HTTP",
+                "Set SESSION_COOKIE_SECURE = True (and serve the app over HTTPS).",
+            )
+        )
+    if config.get("SESSION_COOKIE_HTTPONLY", True) is True:
+        checks.append(_passed("session cookie HttpOnly"))
+    else:
+        checks.append(
+            _failed(
+                "session cookie HttpOnly",
+                "SESSION_COOKIE_HTTPONLY is not True: scripts can read the session cookie",
+                "Set SESSION_COOKIE_HTTPONLY = True.",
+            )
+        )
+    samesite = config.get("SESSION_COOKIE_SAMESITE")
+    if isinstance(samesite, str) and samesite.lower() in ("lax", "strict"):
+        checks.append(_passed("session cookie SameSite", samesite))
+    else:
+        checks.append(
+            _failed(
+                "session cookie SameSite",
+                f"SESSION_COOKIE_SAMESITE is {samesite!r}",
+                "Set SESSION_COOKIE_SAMESITE = 'Lax' (the login callback is a top-level "
+                "navigation, which 'Lax' allows).",
+            )
+        )
+    return checks
+
+
+def _process_count(processes: int | None, environ: Callable[[str], str | None]) -> int:
+    if processes is not None:
+        return processes
+    raw = environ("WEB_CONCURRENCY") or ""
+    return int(raw) if raw.strip().isdigit() else 1
+
+
+def _cache_check(shared: bool, backend: str, processes: int | None) -> Check:
+    name = "cache shared between processes"
+    count = _process_count(processes, os.environ.get)
+    if shared:
+        return _passed(name, f"{backend} is shared")
+    if count > 1:
+        return _failed(
+            name,
+            f"{backend} lives in one process but the app runs {count} processes: each keeps its "
+            "own tokens and exchanges again",
+            "Set TOKEN_VAULT_CACHE to a shared cache, e.g. 'redis://HOST:6379/0'.",
+        )
+    return _passed(name, f"{backend} in one process (set --processes when there are more)")

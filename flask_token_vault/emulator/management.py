@@ -1,0 +1,530 @@
+"""Serve the part of Auth0's Management API (``/api/v2``) that Token Vault set-up needs.
+
+Requests need a Bearer token from the client credentials grant with the audience
+``{url}/api/v2/``; each endpoint asks for Auth0's scope (401 without a valid token, 403 without
+the scope). Errors are Auth0's JSON: ``{"statusCode", "error", "message", "errorCode"}``.
+
+- ``GET /api/v2/users/{id}/federated-connections-tokensets`` -> a list of ``{id, connection,
+  scope, issued_at, expires_at, last_used_at}`` (epoch seconds, or ISO date-times after
+  :meth:`Emulator.set_tokenset_timestamps`); ``DELETE .../{tokenset_id}`` -> 204.
+- ``GET /api/v2/users/{id}/connected-accounts?from=&take=`` -> ``{connected_accounts, next}``.
+- ``GET /api/v2/connections?name=&strategy=&fields=&page=&per_page=&include_totals=``,
+  ``GET``/``PATCH /api/v2/connections/{id}`` (``?fields=options``); a PATCH of ``options``
+  replaces the whole object, as Auth0 does.
+- ``GET``/``PATCH /api/v2/clients/{id}``.
+- ``GET``/``PUT /api/v2/guardian/policies`` (the tenant's MFA policy).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from flask import Blueprint, request
+from werkzeug.http import HTTP_STATUS_CODES
+from werkzeug.wrappers import Response
+
+from .constants import TOKEN_VAULT_GRANT
+from .state import Client, Connection, EmulatorState, Tokenset
+from .web import bearer_token, current_state, json_response
+
+bp = Blueprint("management", __name__, url_prefix="/api/v2")
+
+#: Every Management API scope the emulator knows (the default client's tokens get them all).
+MANAGEMENT_API_SCOPES = (
+    "read:users",
+    "read:clients",
+    "update:clients",
+    "read:connections",
+    "update:connections",
+    "read:federated_connections_tokensets",
+    "update:federated_connections_tokensets",
+    "read:federated_connections_tokens",
+    "delete:federated_connections_tokens",
+    "read:mfa_policies",
+    "update:mfa_policies",
+)
+KNOWN_GRANT_TYPES = frozenset(
+    {
+        "authorization_code",
+        "refresh_token",
+        "client_credentials",
+        "implicit",
+        "password",
+        TOKEN_VAULT_GRANT,
+        "urn:ietf:params:oauth:grant-type:device_code",
+    }
+)
+_CONNECTION_PATCHABLE = frozenset(
+    {
+        "options",
+        "enabled_clients",
+        "display_name",
+        "metadata",
+        "connected_accounts",
+        "is_domain_connection",
+        "show_as_button",
+        "realms",
+    }
+)
+_CLIENT_PATCHABLE = frozenset(
+    {
+        "name",
+        "app_type",
+        "grant_types",
+        "is_first_party",
+        "oidc_conformant",
+        "token_endpoint_auth_method",
+        "refresh_token",
+        "callbacks",
+        "allowed_logout_urls",
+    }
+)
+_AUTH_METHODS = frozenset({"none", "client_secret_post", "client_secret_basic"})
+
+
+class ManagementApiError(Exception):
+    """Stop handling a Management API request and answer Auth0's error document."""
+
+    def __init__(self, status: int, message: str, error_code: str | None = None) -> None:
+        """Describe the answer: HTTP status, human ``message`` and machine ``errorCode``."""
+        super().__init__(f"{status} {message}")
+        self.status = status
+        self.message = message
+        self.error_code = error_code
+
+    def response(self) -> Response:
+        """Return the JSON error answer."""
+        body: dict[str, Any] = {
+            "statusCode": self.status,
+            "error": HTTP_STATUS_CODES.get(self.status, "Error"),
+            "message": self.message,
+        }
+        if self.error_code:
+            body["errorCode"] = self.error_code
+        return json_response(body, self.status)
+
+
+@bp.errorhandler(ManagementApiError)
+def _management_error(error: ManagementApiError) -> Response:
+    return error.response()
+
+
+def _bad_body(message: str) -> ManagementApiError:
+    return ManagementApiError(400, f"Payload validation error: {message}", "invalid_body")
+
+
+def _bad_query(message: str) -> ManagementApiError:
+    return ManagementApiError(400, f"Query validation error: {message}", "invalid_query_string")
+
+
+def require_scope(state: EmulatorState, *any_of: str) -> dict[str, Any]:
+    """Return the claims of the request's Management API token if it has one of ``any_of``."""
+    raw = bearer_token()
+    if raw is None:
+        raise ManagementApiError(401, "Missing authentication")
+    claims = state.signing_key.verify(raw)
+    audience = state.base_url + "/api/v2/"
+    if claims is None or claims.get("iss") != state.issuer:
+        raise ManagementApiError(401, "Invalid token", "invalid_token")
+    aud = claims.get("aud")
+    if audience not in (aud if isinstance(aud, list) else [aud]):
+        raise ManagementApiError(401, f"Bad audience: {aud}", "invalid_token")
+    exp = claims.get("exp")
+    if not isinstance(exp, (int, float)) or exp <= state.now():
+        raise ManagementApiError(401, "Expired token", "token_expired")
+    granted = str(claims.get("scope", "")).split()
+    if not any(scope in granted for scope in any_of):
+        raise ManagementApiError(
+            403,
+            f"Insufficient scope, expected any of: {','.join(any_of)}",
+            "insufficient_scope",
+        )
+    return claims
+
+
+# -- query parameters -------------------------------------------------------------------------
+
+
+def _int_arg(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise _bad_query(f"Expected type integer but found string on property {name}") from None
+    if not low <= value <= high:
+        raise _bad_query(f"Value {value} is out of range ({low}-{high}) on property {name}")
+    return value
+
+
+def _bool_arg(name: str, default: bool) -> bool:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw not in ("true", "false"):
+        raise _bad_query(f"Expected type boolean but found type string on property {name}")
+    return raw == "true"
+
+
+def _pick_fields(document: dict[str, Any]) -> dict[str, Any]:
+    """Apply Auth0's ``fields`` / ``include_fields`` query parameters to one document."""
+    raw = request.args.get("fields")
+    if not raw:
+        return document
+    fields = {field.strip() for field in raw.split(",") if field.strip()}
+    if _bool_arg("include_fields", True):
+        return {k: v for k, v in document.items() if k in fields}
+    return {k: v for k, v in document.items() if k not in fields}
+
+
+def _page(items: list[dict[str, Any]], key: str) -> Response:
+    """Answer a list with Auth0's ``page`` / ``per_page`` / ``include_totals`` parameters."""
+    page = _int_arg("page", 0, 0, 10_000)
+    per_page = _int_arg("per_page", 50, 1, 100)
+    chosen = items[page * per_page : (page + 1) * per_page]
+    if _bool_arg("include_totals", False):
+        return json_response(
+            {key: chosen, "start": page * per_page, "limit": per_page, "total": len(items)}
+        )
+    return json_response(chosen)
+
+
+# -- documents --------------------------------------------------------------------------------
+
+
+def _iso(epoch: float) -> str:
+    moment = datetime.fromtimestamp(epoch, timezone.utc)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _time(state: EmulatorState, epoch: float | None) -> int | str | None:
+    if epoch is None:
+        return None
+    return _iso(epoch) if state.tokenset_timestamps == "iso" else int(epoch)
+
+
+def tokenset_document(state: EmulatorState, tokenset: Tokenset) -> dict[str, Any]:
+    """Return a tokenset as the Management API lists it."""
+    return {
+        "id": tokenset.id,
+        "connection": tokenset.connection,
+        "scope": " ".join(tokenset.scopes),
+        "issued_at": _time(state, tokenset.issued_at),
+        "expires_at": _time(state, tokenset.expires_at),
+        "last_used_at": _time(state, tokenset.last_used_at),
+    }
+
+
+def connected_account_document(
+    state: EmulatorState, tokenset: Tokenset, *, management: bool
+) -> dict[str, Any]:
+    """Return a connected account as the Management API (or the My Account API) lists it."""
+    document: dict[str, Any] = {
+        "id": tokenset.account_id,
+        "connection": tokenset.connection,
+    }
+    if management:
+        connection = state.get_connection(tokenset.connection)
+        document["connection_id"] = connection.id if connection else ""
+        document["strategy"] = connection.strategy if connection else ""
+    document.update(
+        access_type="offline",
+        scopes=list(tokenset.scopes),
+        created_at=_iso(tokenset.created_at),
+        expires_at=_iso(tokenset.expires_at),
+    )
+    return document
+
+
+def connection_document(connection: Connection) -> dict[str, Any]:
+    """Return a connection as the Management API describes it."""
+    document: dict[str, Any] = {
+        "id": connection.id,
+        "name": connection.name,
+        "display_name": connection.name,
+        "strategy": connection.strategy,
+        "options": connection.options,
+        "enabled_clients": list(connection.enabled_clients),
+        "is_domain_connection": False,
+        "realms": [connection.name],
+    }
+    if connection.connected_accounts is not None:
+        document["connected_accounts"] = connection.connected_accounts
+    return document
+
+
+def client_document(state: EmulatorState, client: Client) -> dict[str, Any]:
+    """Return a client as the Management API describes it (without its secret)."""
+    refresh_token = dict(client.refresh_token)
+    if client.my_account_scopes:
+        refresh_token["policies"] = [
+            {"audience": state.base_url + "/me/", "scope": list(client.my_account_scopes)}
+        ]
+    return {
+        "client_id": client.client_id,
+        "name": client.name,
+        "app_type": client.app_type,
+        "is_first_party": client.is_first_party,
+        "oidc_conformant": client.oidc_conformant,
+        "token_endpoint_auth_method": client.token_endpoint_auth_method,
+        "grant_types": list(client.grant_types),
+        "refresh_token": refresh_token,
+        "callbacks": list(client.callbacks),
+        "allowed_logout_urls": list(client.allowed_logout_urls),
+    }
+
+
+def _require_user(state: EmulatorState, user_id: str) -> None:
+    if state.user_by_id(user_id) is None:
+        raise ManagementApiError(404, "The user does not exist.", "inexistent_user")
+
+
+def _require_connection(state: EmulatorState, connection_id: str) -> Connection:
+    connection = state.connection_by_id(connection_id)
+    if connection is None:
+        raise ManagementApiError(404, "The connection does not exist", "inexistent_connection")
+    return connection
+
+
+def _require_client(state: EmulatorState, client_id: str) -> Client:
+    client = state.get_client(client_id)
+    if client is None:
+        raise ManagementApiError(404, "The client does not exist", "inexistent_client")
+    return client
+
+
+def _object_body() -> dict[str, Any]:
+    if not request.is_json:
+        raise _bad_body("Expected a JSON body (Content-Type: application/json)")
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise _bad_body("Expected type object but found another type")
+    return body
+
+
+def _only(body: Mapping[str, Any], allowed: Iterable[str]) -> None:
+    extra = sorted(set(body) - set(allowed))
+    if extra:
+        raise _bad_body(f"Additional properties not allowed: {','.join(extra)}")
+
+
+def _string_list(value: Any, name: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise _bad_body(f"Expected type array of strings on property {name}")
+    return list(value)
+
+
+# -- users: tokensets and connected accounts --------------------------------------------------
+
+
+@bp.get("/users/<user_id>/federated-connections-tokensets")
+def list_tokensets(user_id: str) -> Response:
+    """List a user's tokensets (Auth0 answers a plain list, whatever ``include_totals`` says)."""
+    state = current_state()
+    require_scope(
+        state, "read:federated_connections_tokensets", "read:federated_connections_tokens"
+    )
+    _require_user(state, user_id)
+    # Auth0 documents no pagination for this endpoint and answers an array; SDKs still send
+    # page/per_page/include_totals, which are checked and applied without changing the shape.
+    _bool_arg("include_totals", False)
+    page = _int_arg("page", 0, 0, 10_000)
+    per_page = _int_arg("per_page", 50, 1, 100)
+    tokensets = state.tokensets_for(user_id)[page * per_page : (page + 1) * per_page]
+    return json_response([tokenset_document(state, t) for t in tokensets])
+
+
+@bp.delete("/users/<user_id>/federated-connections-tokensets/<tokenset_id>")
+def delete_tokenset(user_id: str, tokenset_id: str) -> Response:
+    """Delete one of a user's tokensets: the exchange no longer finds that account."""
+    state = current_state()
+    require_scope(
+        state, "update:federated_connections_tokensets", "delete:federated_connections_tokens"
+    )
+    _require_user(state, user_id)
+    if not state.delete_tokenset(user_id, tokenset_id):
+        raise ManagementApiError(404, "The tokenset does not exist.", "inexistent_tokenset")
+    return Response(status=204)
+
+
+@bp.get("/users/<user_id>/connected-accounts")
+def list_connected_accounts(user_id: str) -> Response:
+    """List a user's connected accounts, ``take`` at a time from the id in ``from``."""
+    state = current_state()
+    require_scope(state, "read:users")
+    _require_user(state, user_id)
+    take = _int_arg("take", 10, 1, 100)
+    accounts = state.tokensets_for(user_id)
+    start = 0
+    after = request.args.get("from")
+    if after:
+        ids = [t.account_id for t in accounts]
+        if after not in ids:
+            raise _bad_query("'from' is not a connected account id of this user")
+        start = ids.index(after)
+    chosen = accounts[start : start + take]
+    body: dict[str, Any] = {
+        "connected_accounts": [
+            connected_account_document(state, t, management=True) for t in chosen
+        ]
+    }
+    if start + take < len(accounts):
+        body["next"] = accounts[start + take].account_id
+    return json_response(body)
+
+
+# -- connections ------------------------------------------------------------------------------
+
+
+@bp.get("/connections")
+def list_connections() -> Response:
+    """List connections, filtered by ``name`` and ``strategy``, paginated."""
+    state = current_state()
+    require_scope(state, "read:connections")
+    name = request.args.get("name")
+    strategies = set(request.args.getlist("strategy"))
+    with state.lock:
+        found = [
+            _pick_fields(connection_document(c))
+            for c in state.connections.values()
+            if (name is None or c.name == name) and (not strategies or c.strategy in strategies)
+        ]
+    return _page(found, "connections")
+
+
+@bp.get("/connections/<connection_id>")
+def get_connection(connection_id: str) -> Response:
+    """Describe one connection (``?fields=options`` for only its options)."""
+    state = current_state()
+    require_scope(state, "read:connections")
+    with state.lock:
+        document = connection_document(_require_connection(state, connection_id))
+    return json_response(_pick_fields(document))
+
+
+@bp.patch("/connections/<connection_id>")
+def update_connection(connection_id: str) -> Response:
+    """Update a connection; each given field (``options`` too) replaces the old value whole."""
+    state = current_state()
+    require_scope(state, "update:connections")
+    body = _object_body()
+    _only(body, _CONNECTION_PATCHABLE)
+    with state.lock:
+        connection = _require_connection(state, connection_id)
+        if "options" in body:
+            if not isinstance(body["options"], dict):
+                raise _bad_body("Expected type object but found another type on property options")
+            connection.options = body["options"]
+        if "connected_accounts" in body:
+            setting = body["connected_accounts"]
+            if not isinstance(setting, dict) or not isinstance(setting.get("active"), bool):
+                raise _bad_body("connected_accounts must be an object with a boolean 'active'")
+            connection.connected_accounts = setting
+        if "enabled_clients" in body:
+            connection.enabled_clients = _string_list(body["enabled_clients"], "enabled_clients")
+        document = connection_document(connection)
+    return json_response(document)
+
+
+# -- clients ----------------------------------------------------------------------------------
+
+
+@bp.get("/clients/<client_id>")
+def get_client(client_id: str) -> Response:
+    """Describe one client (never its secret: that needs ``read:client_keys``)."""
+    state = current_state()
+    require_scope(state, "read:clients")
+    with state.lock:
+        document = client_document(state, _require_client(state, client_id))
+    return json_response(_pick_fields(document))
+
+
+@bp.patch("/clients/<client_id>")
+def update_client(client_id: str) -> Response:
+    """Update a client; ``grant_types`` replaces the whole list."""
+    state = current_state()
+    require_scope(state, "update:clients")
+    body = _object_body()
+    _only(body, _CLIENT_PATCHABLE)
+    with state.lock:
+        client = _require_client(state, client_id)
+        if "grant_types" in body:
+            grants = _string_list(body["grant_types"], "grant_types")
+            unknown = sorted(set(grants) - KNOWN_GRANT_TYPES)
+            if unknown:
+                raise _bad_body(f"Unknown grant types: {', '.join(unknown)}")
+            client.grant_types = list(dict.fromkeys(grants))
+        for flag in ("is_first_party", "oidc_conformant"):
+            if flag in body:
+                if not isinstance(body[flag], bool):
+                    raise _bad_body(f"Expected type boolean on property {flag}")
+                setattr(client, flag, body[flag])
+        if "token_endpoint_auth_method" in body:
+            method = body["token_endpoint_auth_method"]
+            if method not in _AUTH_METHODS:
+                raise _bad_body("token_endpoint_auth_method must be none or client_secret_*")
+            client.token_endpoint_auth_method = method
+        if "refresh_token" in body:
+            _patch_refresh_token(state, client, body["refresh_token"])
+        for name in ("name", "app_type"):
+            if name in body:
+                if not isinstance(body[name], str) or not body[name]:
+                    raise _bad_body(f"Expected a non-empty string on property {name}")
+                setattr(client, name, body[name])
+        for name in ("callbacks", "allowed_logout_urls"):
+            if name in body:
+                setattr(client, name, _string_list(body[name], name))
+        document = client_document(state, client)
+    return json_response(document)
+
+
+def _patch_refresh_token(state: EmulatorState, client: Client, value: Any) -> None:
+    if not isinstance(value, dict):
+        raise _bad_body("Expected type object on property refresh_token")
+    settings = dict(client.refresh_token)
+    for key in ("rotation_type", "expiration_type"):
+        if key in value:
+            settings[key] = value[key]
+    if settings.get("rotation_type") not in ("rotating", "non-rotating"):
+        raise _bad_body("refresh_token.rotation_type must be rotating or non-rotating")
+    client.refresh_token = settings
+    if "policies" in value:
+        policies = value["policies"]
+        if not isinstance(policies, list):
+            raise _bad_body("refresh_token.policies must be an array")
+        scopes: list[str] = []
+        for policy in policies:
+            if not isinstance(policy, dict):
+                raise _bad_body("each refresh_token policy must be an object")
+            if policy.get("audience") == state.base_url + "/me/":
+                scopes.extend(_string_list(policy.get("scope", []), "scope"))
+        client.my_account_scopes = list(dict.fromkeys(scopes))
+
+
+# -- MFA policy -------------------------------------------------------------------------------
+
+
+@bp.get("/guardian/policies")
+def get_mfa_policies() -> Response:
+    """Answer the tenant's MFA policies (``["all-applications"]`` is "Always")."""
+    state = current_state()
+    require_scope(state, "read:mfa_policies")
+    with state.lock:
+        return json_response(list(state.mfa_policies))
+
+
+@bp.put("/guardian/policies")
+def set_mfa_policies() -> Response:
+    """Replace the tenant's MFA policies."""
+    state = current_state()
+    require_scope(state, "update:mfa_policies")
+    body = request.get_json(silent=True)
+    policies = _string_list(body, "policies")
+    if not set(policies) <= {"all-applications", "confidence-score"}:
+        raise _bad_body("policies may only be all-applications or confidence-score")
+    with state.lock:
+        state.mfa_policies = policies
+    return json_response(policies)

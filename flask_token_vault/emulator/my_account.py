@@ -1,0 +1,350 @@
+"""Serve the Connected Accounts part of Auth0's My Account API (``/me/v1``) and its consent page.
+
+Requests need a Bearer token for the audience ``{url}/me/`` (a refresh grant with that audience:
+Multi-Resource Refresh Token) carrying the endpoint's scope. Errors are JSON
+``{"type", "status", "title", "detail"}`` (with ``validation_errors`` for a bad body).
+
+- ``POST /me/v1/connected-accounts/connect`` (``create:me:connected_accounts``) ->
+  201 ``{connect_uri, auth_session, connect_params: {ticket}, expires_in}``.
+- ``GET /connected-accounts/connect?ticket=...``: the consent page (the login page's template,
+  posting to ``/u/login``); with auto-login it answers the redirect at once. Allow redirects to
+  ``redirect_uri?connect_code=...&state=...``, deny to ``redirect_uri?error=access_denied&...``.
+- ``POST /me/v1/connected-accounts/complete`` (``create:me:connected_accounts``) -> 201 account.
+- ``GET /me/v1/connected-accounts/accounts?connection=&from=&take=``
+  (``read:me:connected_accounts``) -> ``{accounts, next}``.
+- ``DELETE /me/v1/connected-accounts/accounts/{id}`` (``delete:me:connected_accounts``) -> 204.
+
+Connected accounts are the same vault entries as tokensets: an account connected here is used
+by the Token Vault exchange, and deleting it (or its tokenset) removes it from the vault.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from typing import Any
+
+from flask import Blueprint, redirect, render_template, request
+from werkzeug.http import HTTP_STATUS_CODES
+from werkzeug.wrappers import Response
+
+from .management import connected_account_document
+from .state import ConnectSession, EmulatorState, User, split_scopes
+from .web import bearer_token, current_state, html_page, json_response, with_query
+
+bp = Blueprint("my_account", __name__)
+
+CONNECT_SCOPE = "create:me:connected_accounts"
+READ_SCOPE = "read:me:connected_accounts"
+DELETE_SCOPE = "delete:me:connected_accounts"
+ALLOWED_AUTHORIZATION_PARAMS = frozenset(
+    {
+        "acr_values",
+        "audience",
+        "resource",
+        "display",
+        "id_token_hint",
+        "login_hint",
+        "max_age",
+        "prompt",
+        "ui_locales",
+    }
+)
+DENIED_DESCRIPTION = "The user did not allow the connection"
+PROBLEM_TYPE = "https://auth0.com/api-errors/"
+
+
+class MyAccountError(Exception):
+    """Stop handling a My Account API request and answer a problem document."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        kind: str = "invalid_request",
+        validation_errors: list[dict[str, str]] | None = None,
+    ) -> None:
+        """Describe the answer: HTTP status, ``detail``, a short ``kind`` for ``type``."""
+        super().__init__(f"{status} {detail}")
+        self.status = status
+        self.detail = detail
+        self.kind = kind
+        self.validation_errors = validation_errors
+
+    def response(self) -> Response:
+        """Return the JSON problem answer."""
+        body: dict[str, Any] = {
+            "type": PROBLEM_TYPE + self.kind,
+            "status": self.status,
+            "title": HTTP_STATUS_CODES.get(self.status, "Error"),
+            "detail": self.detail,
+        }
+        if self.validation_errors:
+            body["validation_errors"] = self.validation_errors
+        return json_response(body, self.status, {"Cache-Control": "no-store"})
+
+
+@bp.errorhandler(MyAccountError)
+def _problem(error: MyAccountError) -> Response:
+    return error.response()
+
+
+def _invalid(field: str, detail: str) -> MyAccountError:
+    return MyAccountError(
+        400,
+        "Invalid input based on schema.",
+        validation_errors=[
+            {"detail": detail, "field": field, "pointer": f"/{field}", "source": "body"}
+        ],
+    )
+
+
+def authenticate(state: EmulatorState, scope: str) -> tuple[User, str]:
+    """Return the user and client of the request's My Account token if it carries ``scope``."""
+    raw = bearer_token()
+    if raw is None:
+        raise MyAccountError(401, "Missing access token.", "unauthorized")
+    claims = state.signing_key.verify(raw)
+    audience = state.base_url + "/me/"
+    aud = (claims or {}).get("aud")
+    exp = (claims or {}).get("exp")
+    if (
+        claims is None
+        or claims.get("iss") != state.issuer
+        or audience not in (aud if isinstance(aud, list) else [aud])
+        or not isinstance(exp, (int, float))
+        or exp <= state.now()
+    ):
+        raise MyAccountError(401, "Invalid or expired access token.", "unauthorized")
+    if scope not in str(claims.get("scope", "")).split():
+        raise MyAccountError(403, f"The access token lacks the scope {scope}.", "forbidden")
+    user = state.user_by_id(str(claims.get("sub")))
+    if user is None:
+        raise MyAccountError(401, "The user of the access token does not exist.", "unauthorized")
+    return user, str(claims.get("azp", ""))
+
+
+def _body() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise MyAccountError(400, "Expected a JSON object body.")
+    return body
+
+
+def _text(body: dict[str, Any], name: str) -> str:
+    value = body.get(name)
+    if not isinstance(value, str) or not value:
+        raise _invalid(name, f"{name} is required and must be a non-empty string")
+    return value
+
+
+def _pkce_s256(verifier: str) -> str:
+    digest = hashlib.sha256(verifier.encode("ascii", "replace")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+# -- connect ----------------------------------------------------------------------------------
+
+
+@bp.post("/me/v1/connected-accounts/connect")
+def connect() -> Response:
+    """Start connecting an account: check the request, answer the consent page's ticket."""
+    state = current_state()
+    user, client_id = authenticate(state, CONNECT_SCOPE)
+    body = _body()
+    name = _text(body, "connection")
+    redirect_uri = _text(body, "redirect_uri")
+    app_state = _text(body, "state")
+    challenge = _text(body, "code_challenge")
+    if body.get("code_challenge_method") != "S256":
+        raise _invalid("code_challenge_method", "code_challenge_method must be S256")
+    scopes = body.get("scopes", [])
+    if not isinstance(scopes, list) or not all(isinstance(s, str) and s for s in scopes):
+        raise _invalid("scopes", "scopes must be an array of strings")
+    params = body.get("authorization_params", {})
+    if not isinstance(params, dict) or not all(isinstance(v, str) for v in params.values()):
+        raise _invalid("authorization_params", "authorization_params must map names to strings")
+    unknown = sorted(set(params) - ALLOWED_AUTHORIZATION_PARAMS)
+    if unknown:
+        raise _invalid(
+            "authorization_params", f"authorization_params may not contain {', '.join(unknown)}"
+        )
+    client = state.get_client(client_id)
+    if client is None or not client.allows_callback(redirect_uri):
+        raise _invalid("redirect_uri", "redirect_uri is not an allowed callback URL")
+    connection = state.get_connection(name)
+    if connection is None or client_id not in connection.enabled_clients:
+        raise MyAccountError(
+            400, f"The connection '{name}' does not exist or is not enabled for this client."
+        )
+    if not connection.connected_accounts_active or not connection.vault_active:
+        raise MyAccountError(
+            400,
+            f"Connected Accounts is not enabled on the connection '{name}'.",
+            "connected_accounts_disabled",
+        )
+    session = state.start_connect_session(
+        user_id=user.user_id,
+        client_id=client_id,
+        connection=name,
+        redirect_uri=redirect_uri,
+        state=app_state,
+        code_challenge=challenge,
+        scopes=split_scopes(scopes),
+        login_hint=params.get("login_hint"),
+    )
+    return json_response(
+        {
+            "connect_uri": state.base_url + "/connected-accounts/connect",
+            "auth_session": session.auth_session,
+            "connect_params": {"ticket": session.ticket},
+            "expires_in": int(session.expires_at - state.now()),
+        },
+        201,
+        {"Cache-Control": "no-store"},
+    )
+
+
+@bp.get("/connected-accounts/connect")
+def consent_page() -> Response:
+    """Show the consent page for a connect ticket, or answer at once in auto-login mode."""
+    state = current_state()
+    session = state.connect_session_by_ticket(request.args.get("ticket", ""))
+    if session is None:
+        return html_page(
+            "Connection expired",
+            "This connect link is unknown, was already used, or has expired. Start again "
+            "from the app.",
+            400,
+        )
+    auto = state.auto_login
+    if auto is not None:
+        return _finish(state, session, allow=auto.consent, account=auto.account)
+    user = state.user_by_id(session.user_id)
+    client = state.get_client(session.client_id)
+    connection = state.get_connection(session.connection)
+    html = render_template(
+        "authorize.html",
+        txn=session.ticket,
+        client_name=client.name if client else session.client_id,
+        connection=connection,
+        show_account=connection is not None and connection.provider is not None,
+        scopes=[],
+        connection_scopes=split_scopes(
+            [*(connection.default_scopes if connection else []), *session.scopes]
+        ),
+        email=user.email if user else "",
+        name=user.name if user else "",
+        account=session.login_hint or "",
+        error=None,
+    )
+    return Response(html, mimetype="text/html")
+
+
+def finish_connect_form(state: EmulatorState, session: ConnectSession) -> Response:
+    """Take the consent page's form (posted to ``/u/login``): allow or deny the connection."""
+    form = request.form
+    allow = form.get("action", "allow") != "deny"
+    account = form.get("account", "").strip() or None
+    return _finish(state, session, allow=allow, account=account)
+
+
+def _finish(
+    state: EmulatorState, session: ConnectSession, *, allow: bool, account: str | None
+) -> Response:
+    if not allow:
+        with state.lock:
+            state.connect_sessions.pop(session.auth_session, None)
+        params = {
+            "error": "access_denied",
+            "error_description": DENIED_DESCRIPTION,
+            "state": session.state,
+        }
+        return redirect(with_query(session.redirect_uri, params))
+    with state.lock:
+        session.connect_code = secrets.token_urlsafe(24)
+        session.account = account
+    return redirect(
+        with_query(
+            session.redirect_uri, {"connect_code": session.connect_code, "state": session.state}
+        )
+    )
+
+
+@bp.post("/me/v1/connected-accounts/complete")
+def complete() -> Response:
+    """Finish connecting: check the session, code, redirect URI and PKCE; store the account."""
+    state = current_state()
+    user, client_id = authenticate(state, CONNECT_SCOPE)
+    body = _body()
+    auth_session = _text(body, "auth_session")
+    connect_code = _text(body, "connect_code")
+    redirect_uri = _text(body, "redirect_uri")
+    verifier = _text(body, "code_verifier")
+    with state.lock:
+        session = state.get_connect_session(auth_session)
+        if (
+            session is None
+            or session.completed
+            or session.user_id != user.user_id
+            or session.client_id != client_id
+        ):
+            raise MyAccountError(400, "The auth_session is unknown, used or expired.")
+        if session.connect_code is None or not hmac.compare_digest(
+            session.connect_code, connect_code
+        ):
+            raise MyAccountError(400, "The connect_code is invalid.")
+        if redirect_uri != session.redirect_uri:
+            raise MyAccountError(400, "The redirect_uri does not match the connect request.")
+        if not hmac.compare_digest(_pkce_s256(verifier), session.code_challenge):
+            raise MyAccountError(400, "The code_verifier does not match the code_challenge.")
+        session.completed = True
+        tokenset = state.connect(user, session.connection, session.scopes, session.account)
+        document = connected_account_document(state, tokenset, management=False)
+    return json_response(document, 201, {"Cache-Control": "no-store"})
+
+
+# -- accounts ---------------------------------------------------------------------------------
+
+
+@bp.get("/me/v1/connected-accounts/accounts")
+def list_accounts() -> Response:
+    """List the user's connected accounts (optionally of one connection), ``take`` at a time."""
+    state = current_state()
+    user, _ = authenticate(state, READ_SCOPE)
+    raw_take = request.args.get("take", "10")
+    if not raw_take.isdigit() or not 1 <= int(raw_take) <= 20:
+        raise MyAccountError(400, "take must be an integer from 1 to 20.")
+    take = int(raw_take)
+    connections = set(request.args.getlist("connection"))
+    accounts = [
+        t
+        for t in state.tokensets_for(user.user_id)
+        if not connections or t.connection in connections
+    ]
+    start = 0
+    after = request.args.get("from")
+    if after:
+        ids = [t.account_id for t in accounts]
+        if after not in ids:
+            raise MyAccountError(400, "from is not a connected account id.")
+        start = ids.index(after)
+    chosen = accounts[start : start + take]
+    body: dict[str, Any] = {
+        "accounts": [connected_account_document(state, t, management=False) for t in chosen]
+    }
+    if start + take < len(accounts):
+        body["next"] = accounts[start + take].account_id
+    return json_response(body)
+
+
+@bp.delete("/me/v1/connected-accounts/accounts/<account_id>")
+def delete_account(account_id: str) -> Response:
+    """Remove one of the user's connected accounts from the vault (tokens are not revoked)."""
+    state = current_state()
+    user, _ = authenticate(state, DELETE_SCOPE)
+    if not account_id.startswith("cac_") or not state.delete_tokenset(user.user_id, account_id):
+        raise MyAccountError(404, "The connected account does not exist.", "not_found")
+    return Response(status=204)

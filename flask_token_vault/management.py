@@ -1,0 +1,772 @@
+"""A small Auth0 Management API client for setting up and managing Token Vault.
+
+:class:`ManagementClient` gets a Management API token with the client credentials grant
+(audience ``https://{domain}/api/v2/``), keeps it until shortly before it expires (one per
+client, shared by threads), and calls the API over its own pooled HTTP session. Every call has a
+timeout and one total deadline for all its attempts: a 429 waits for Auth0's ``Retry-After`` /
+``X-RateLimit-Reset`` when that fits, connection errors, timeouts and 5xx answers are retried
+with backoff and jitter, and a 401 renews the token once. Whatever still fails raises a
+:class:`~flask_token_vault.ManagementError` carrying Auth0's ``statusCode``, ``errorCode`` and
+``message``. No token or secret ever appears in a log line, an error or a URL.
+
+In an app, :func:`management_client` returns the app's client, built from its settings.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import quote
+
+import requests
+from flask import Flask
+from requests.adapters import HTTPAdapter
+
+from .config import Settings, split_scopes
+from .errors import (
+    Auth0Unavailable,
+    ClientNotEligible,
+    ManagementError,
+    ManagementForbidden,
+    ManagementNotFound,
+    ManagementRateLimited,
+    RateLimited,
+    TokenVaultError,
+)
+from .exchange import GRANT_TYPE, Exchanger, _clean, _retry_after
+
+__all__ = [
+    "REQUIRED_GRANT_TYPES",
+    "ConnectedAccount",
+    "ManagementClient",
+    "Tokenset",
+    "client_problems",
+    "management_client",
+    "parse_timestamp",
+]
+
+log = logging.getLogger("flask_token_vault")
+
+#: The grant types a client needs for Token Vault, added by :meth:`enable_token_vault_grant`.
+REQUIRED_GRANT_TYPES = ("authorization_code", "refresh_token", GRANT_TYPE)
+VAULT_OPTION = "federated_connections_access_tokens"
+_TRANSIENT_STATUS = frozenset({500, 502, 503, 504})
+_CONNECTION_ID = re.compile(r"^con_[A-Za-z0-9]{1,64}$")
+_EXTRA_KEY = "management"
+_BUILD_LOCK = threading.Lock()
+
+
+def parse_timestamp(value: Any) -> datetime | None:
+    """Read a Management API time: epoch seconds (or milliseconds) or an ISO 8601 date-time.
+
+    Returns an aware UTC datetime, or ``None`` for a missing or unreadable value.
+    """
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return None
+        if re.fullmatch(r"\d+(\.\d+)?", text):
+            value = float(text)
+        else:
+            try:
+                moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+            except ValueError:
+                return None
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=timezone.utc)
+            return moment.astimezone(timezone.utc)
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+        if seconds > 1e11:  # milliseconds
+            seconds /= 1000
+        try:
+            return datetime.fromtimestamp(seconds, timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            return None
+    return None
+
+
+def _iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def _scopes(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return split_scopes(value)
+    if isinstance(value, list):
+        return tuple(dict.fromkeys(s for s in value if isinstance(s, str) and s))
+    return ()
+
+
+@dataclass(frozen=True)
+class Tokenset:
+    """A set of provider tokens Token Vault holds for a user at one connection."""
+
+    #: Auth0's tokenset id.
+    id: str
+    #: The connection name, e.g. ``google-oauth2``.
+    connection: str
+    #: The scopes granted at the provider.
+    scopes: tuple[str, ...]
+    #: When the tokens were issued.
+    issued_at: datetime | None
+    #: When the provider access token expires (Auth0 refreshes it itself).
+    expires_at: datetime | None
+    #: When the tokenset was last used (Auth0 updates it at most once a day).
+    last_used_at: datetime | None
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> Tokenset:
+        """Build a tokenset from the Management API's JSON (epoch or date-time times)."""
+        return cls(
+            id=str(data.get("id", "")),
+            connection=str(data.get("connection", "")),
+            scopes=_scopes(data.get("scope", data.get("scopes"))),
+            issued_at=parse_timestamp(data.get("issued_at")),
+            expires_at=parse_timestamp(data.get("expires_at")),
+            last_used_at=parse_timestamp(data.get("last_used_at")),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict with ISO 8601 times."""
+        return {
+            "id": self.id,
+            "connection": self.connection,
+            "scopes": list(self.scopes),
+            "issued_at": _iso(self.issued_at),
+            "expires_at": _iso(self.expires_at),
+            "last_used_at": _iso(self.last_used_at),
+        }
+
+
+@dataclass(frozen=True)
+class ConnectedAccount:
+    """An account a user connected through Connected Accounts (My Account or Management API)."""
+
+    #: The account id (``cac_...``).
+    id: str
+    #: The connection name.
+    connection: str
+    #: The scopes granted at the provider.
+    scopes: tuple[str, ...]
+    #: ``offline`` for an account with a refresh token.
+    access_type: str | None = None
+    #: When the account was connected.
+    created_at: datetime | None = None
+    #: When the provider access token expires.
+    expires_at: datetime | None = None
+    #: The connection id (Management API only).
+    connection_id: str | None = None
+    #: The connection's strategy (Management API only).
+    strategy: str | None = None
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> ConnectedAccount:
+        """Build an account from the Management or My Account API's JSON."""
+
+        def text(name: str) -> str | None:
+            value = data.get(name)
+            return value if isinstance(value, str) and value else None
+
+        return cls(
+            id=str(data.get("id", "")),
+            connection=str(data.get("connection", "")),
+            scopes=_scopes(data.get("scopes", data.get("scope"))),
+            access_type=text("access_type"),
+            created_at=parse_timestamp(data.get("created_at")),
+            expires_at=parse_timestamp(data.get("expires_at")),
+            connection_id=text("connection_id"),
+            strategy=text("strategy"),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict with ISO 8601 times."""
+        return {
+            "id": self.id,
+            "connection": self.connection,
+            "scopes": list(self.scopes),
+            "access_type": self.access_type,
+            "created_at": _iso(self.created_at),
+            "expires_at": _iso(self.expires_at),
+            "connection_id": self.connection_id,
+            "strategy": self.strategy,
+        }
+
+
+def client_problems(client: Mapping[str, Any]) -> list[str]:
+    """Return why a client (Management API JSON) cannot use Token Vault; empty when it can."""
+    problems: list[str] = []
+    if client.get("is_first_party") is False:
+        problems.append("it is not a first-party application (is_first_party is false)")
+    if client.get("token_endpoint_auth_method") == "none":
+        problems.append(
+            "it is not confidential (token_endpoint_auth_method is 'none'; use a Regular Web "
+            "Application with a client secret)"
+        )
+    if client.get("oidc_conformant") is not True:
+        problems.append(
+            "it is not OIDC conformant (turn on 'OIDC Conformant' in Advanced Settings > OAuth)"
+        )
+    return problems
+
+
+def _json(response: requests.Response) -> Any:
+    ctype = response.headers.get("Content-Type", "").lower()
+    if not response.content or not (
+        ctype.startswith("application/json") or "+json" in ctype.split(";")[0]
+    ):
+        return None
+    try:
+        return json.loads(response.content)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+class _ApiBase:
+    """Send JSON requests to one Auth0 API with a timeout, a deadline and retries."""
+
+    #: Named in log lines and errors.
+    api_name = "Auth0 API"
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.monotonic = monotonic
+        self.sleep = sleep
+        self.http = requests.Session()
+        adapter = HTTPAdapter(pool_connections=2, pool_maxsize=16, max_retries=0)
+        self.http.mount("https://", adapter)
+        self.http.mount("http://", adapter)
+        self.http.headers["User-Agent"] = "Flask-Token-Vault"
+
+    def _error(self, status: int, body: Any, operation: str) -> TokenVaultError:
+        raise NotImplementedError
+
+    def _unavailable(
+        self, description: str, code: str, status: int | None, operation: str
+    ) -> TokenVaultError:
+        raise NotImplementedError
+
+    def _rate_limited(self, body: Any, wait: float | None, operation: str) -> TokenVaultError:
+        raise NotImplementedError
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        operation: str,
+        token: Callable[[], str],
+        renew: Callable[[str], None] | None = None,
+        params: Mapping[str, str] | None = None,
+        body: Any = None,
+    ) -> Any:
+        """Send one call, retrying within the deadline; return its JSON (None when empty)."""
+        deadline = self.monotonic() + self.settings.deadline
+        attempt = 0
+        renewed = renew is None
+        while True:
+            access_token = token()
+            remaining = deadline - self.monotonic()
+            retry_in: float | None = None
+            failure: TokenVaultError
+            headers = {"Authorization": f"Bearer {access_token}", "Accept": "application/json"}
+            try:
+                response = self.http.request(
+                    method,
+                    url,
+                    params=params,
+                    json=body,
+                    headers=headers,
+                    timeout=(min(self.settings.http_timeout, max(remaining, 0.05)),) * 2,
+                    allow_redirects=False,
+                )
+            except requests.Timeout:
+                failure = self._unavailable(
+                    f"The {self.api_name} did not answer in time.", "timeout", None, operation
+                )
+            except requests.RequestException as exc:
+                failure = self._unavailable(
+                    f"The {self.api_name} could not be reached ({type(exc).__name__}).",
+                    "connection_error",
+                    None,
+                    operation,
+                )
+            else:
+                status = response.status_code
+                data = _json(response)
+                if 200 <= status < 300:
+                    return data
+                if status == 401 and not renewed and renew is not None:
+                    # The cached token may have been revoked or expired early: renew it once.
+                    renewed = True
+                    renew(access_token)
+                    continue
+                if status == 429:
+                    retry_in = _retry_after(response, self.clock())
+                    failure = self._rate_limited(data, retry_in, operation)
+                elif status in _TRANSIENT_STATUS or (data is None and status >= 500):
+                    failure = self._unavailable(
+                        f"The {self.api_name} answered {status}.",
+                        f"http_{status}",
+                        status,
+                        operation,
+                    )
+                else:
+                    raise self._error(status, data, operation)
+            attempt += 1
+            if retry_in is None:
+                retry_in = random.uniform(0, min(2.0, 0.1 * 2**attempt))  # noqa: S311  # nosec B311
+            if attempt > self.settings.max_retries or retry_in >= deadline - self.monotonic():
+                log.warning(
+                    "%s call failed: operation=%s error=%s attempts=%d",
+                    self.api_name,
+                    operation,
+                    failure.error,
+                    attempt,
+                )
+                raise failure
+            log.info(
+                "%s call failed, retrying in %.2fs: operation=%s error=%s",
+                self.api_name,
+                retry_in,
+                operation,
+                failure.error,
+            )
+            self.sleep(retry_in)
+
+
+def _management_error(status: int, body: Any, operation: str) -> ManagementError:
+    data: Mapping[str, Any] = body if isinstance(body, Mapping) else {}
+    raw_code = data.get("errorCode") or data.get("error") or f"http_{status}"
+    code = _clean(raw_code, 100) or f"http_{status}"
+    message = _clean(data.get("message") or data.get("error_description"))
+    said = (message or code).rstrip(".")
+    description = f"The Management API refused {operation} ({status}): {said}."
+    kwargs: dict[str, Any] = {
+        "status_code": status,
+        "error_code": code,
+        "message": message,
+    }
+    if status == 404:
+        return ManagementNotFound(description, **kwargs)
+    if status == 403:
+        return ManagementForbidden(description, **kwargs)
+    if status == 401:
+        return ManagementError(
+            description,
+            remedy="Check AUTH0_CLIENT_ID / AUTH0_CLIENT_SECRET and that the application is "
+            "authorized for the Auth0 Management API.",
+            **kwargs,
+        )
+    return ManagementError(description, **kwargs)
+
+
+class ManagementClient(_ApiBase):
+    """Call Auth0's Management API (``/api/v2``) with a cached client-credentials token.
+
+    Build it from an app's settings (:func:`management_client` does, once per app) or with
+    :meth:`from_credentials`. Thread-safe: threads share the token and the HTTP pool.
+    """
+
+    api_name = "Management API"
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        exchanger: Exchanger | None = None,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        super().__init__(settings, clock=clock, monotonic=monotonic, sleep=sleep)
+        self.exchanger = exchanger or Exchanger(
+            settings, clock=clock, monotonic=monotonic, sleep=sleep
+        )
+        self.audience = settings.base_url + "/api/v2/"
+        self._token_lock = threading.Lock()
+        self._access_token: str | None = None
+        self._expires_at = 0.0
+        self._lifetime = 0.0
+
+    def __repr__(self) -> str:
+        return (
+            f"ManagementClient({self.settings.base_url!r}, client_id={self.settings.client_id!r})"
+        )
+
+    @classmethod
+    def from_credentials(
+        cls,
+        domain: str,
+        client_id: str,
+        client_secret: str,
+        *,
+        http_timeout: float = 10.0,
+        deadline: float = 15.0,
+        max_retries: int = 3,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> ManagementClient:
+        """Build a client for a tenant outside any app (``domain`` as ``AUTH0_DOMAIN`` takes it)."""
+        from .config import parse_domain
+
+        settings = Settings(
+            base_url=parse_domain(domain),
+            client_id=client_id,
+            client_secret=client_secret,
+            audience=None,
+            scopes=(),
+            connections={},
+            url_prefix="",
+            default_next="/",
+            logout_return_to=None,
+            http_timeout=http_timeout,
+            deadline=max(deadline, http_timeout),
+            encryption_keys=(),
+            cache_leeway=0.0,
+            cache=None,
+            lock_timeout=1.0,
+            connect_flow="authorize",
+            send_exchange_scope=False,
+            max_retries=max_retries,
+        )
+        return cls(settings, clock=clock, monotonic=monotonic, sleep=sleep)
+
+    # token ----------------------------------------------------------------------------------
+    def _token(self) -> str:
+        with self._token_lock:
+            now = self.clock()
+            leeway = min(60.0, self._lifetime / 4)
+            if self._access_token is not None and now < self._expires_at - leeway:
+                return self._access_token
+            data = {
+                "grant_type": "client_credentials",
+                "client_id": self.settings.client_id,
+                "client_secret": self.settings.client_secret,
+                "audience": self.audience,
+            }
+            try:
+                answer = self.exchanger.post_token(data)
+            except TokenVaultError as exc:
+                raise _token_error(exc) from None
+            token = answer.get("access_token")
+            if not isinstance(token, str) or not token:
+                raise ManagementError(
+                    "Auth0 answered the Management API token request without a token.",
+                    error_code="malformed_answer",
+                    http_status=503,
+                )
+            expires_in = answer.get("expires_in")
+            if isinstance(expires_in, bool) or not isinstance(expires_in, (int, float)):
+                expires_in = 86400
+            self._lifetime = max(float(expires_in), 1.0)
+            self._access_token = token
+            self._expires_at = now + self._lifetime
+            return token
+
+    def _drop_token(self, token: str) -> None:
+        with self._token_lock:
+            if self._access_token == token:
+                self._access_token = None
+
+    def clear_token(self) -> None:
+        """Forget the cached Management API token (the next call gets a new one)."""
+        with self._token_lock:
+            self._access_token = None
+
+    # transport ------------------------------------------------------------------------------
+    def _error(self, status: int, body: Any, operation: str) -> TokenVaultError:
+        return _management_error(status, body, operation)
+
+    def _unavailable(
+        self, description: str, code: str, status: int | None, operation: str
+    ) -> TokenVaultError:
+        return ManagementError(
+            f"{description} ({operation})",
+            status_code=status,
+            error_code=code,
+            remedy="Auth0 did not answer properly; try again in a moment.",
+            http_status=503,
+        )
+
+    def _rate_limited(self, body: Any, wait: float | None, operation: str) -> TokenVaultError:
+        error = _management_error(429, body, operation)
+        return ManagementRateLimited(
+            error.description,
+            retry_after=wait,
+            status_code=429,
+            error_code=error.error_code,
+            message=error.message,
+        )
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: Any = None,
+        operation: str | None = None,
+    ) -> Any:
+        """Call ``/api/v2{path}`` and return its JSON (``None`` for an empty answer)."""
+        return self._send(
+            method,
+            self.settings.base_url + "/api/v2" + path,
+            operation=operation or f"{method} {path.split('?')[0]}",
+            token=self._token,
+            renew=self._drop_token,
+            params=params,
+            body=body,
+        )
+
+    # tokensets ------------------------------------------------------------------------------
+    def list_tokensets(self, user_id: str) -> list[Tokenset]:
+        """Return the tokensets Token Vault holds for a user."""
+        data = self.request(
+            "GET",
+            f"/users/{_q(user_id)}/federated-connections-tokensets",
+            operation="listing tokensets",
+        )
+        if isinstance(data, Mapping):  # a paginated answer, should Auth0 give one
+            data = data.get("tokensets", [])
+        if not isinstance(data, list):
+            raise ManagementError(
+                "The Management API answered the tokenset list with something else.",
+                error_code="malformed_answer",
+                http_status=503,
+            )
+        return [Tokenset.from_api(item) for item in data if isinstance(item, Mapping)]
+
+    def delete_tokenset(self, user_id: str, tokenset_id: str) -> None:
+        """Delete one of a user's tokensets (the provider's tokens are not revoked)."""
+        self.request(
+            "DELETE",
+            f"/users/{_q(user_id)}/federated-connections-tokensets/{_q(tokenset_id)}",
+            operation="deleting a tokenset",
+        )
+
+    # connected accounts ---------------------------------------------------------------------
+    def list_connected_accounts(self, user_id: str) -> list[ConnectedAccount]:
+        """Return every account the user connected (all pages)."""
+        return list(self._iter_connected_accounts(user_id))
+
+    def _iter_connected_accounts(self, user_id: str) -> Iterator[ConnectedAccount]:
+        params: dict[str, str] = {"take": "20"}
+        for _ in range(500):  # a bound, should the API keep answering "next"
+            data = self.request(
+                "GET",
+                f"/users/{_q(user_id)}/connected-accounts",
+                params=params,
+                operation="listing connected accounts",
+            )
+            if not isinstance(data, Mapping):
+                return
+            for item in data.get("connected_accounts") or []:
+                if isinstance(item, Mapping):
+                    yield ConnectedAccount.from_api(item)
+            after = data.get("next")
+            if not isinstance(after, str) or not after or after == params.get("from"):
+                return
+            params["from"] = after
+
+    # connections ----------------------------------------------------------------------------
+    def find_connection(self, name_or_id: str) -> dict[str, Any]:
+        """Return a connection by its id (``con_...``) or its name."""
+        if _CONNECTION_ID.match(name_or_id):
+            try:
+                return self._connection_by_id(name_or_id)
+            except ManagementNotFound:
+                pass  # a connection may be *named* like an id
+        data = self.request(
+            "GET", "/connections", params={"name": name_or_id}, operation="finding a connection"
+        )
+        if isinstance(data, Mapping):
+            data = data.get("connections", [])
+        found = [c for c in data or [] if isinstance(c, Mapping) and c.get("name") == name_or_id]
+        if not found:
+            raise ManagementNotFound(
+                f"There is no connection named or with the id {name_or_id!r}.",
+                status_code=404,
+                error_code="inexistent_connection",
+                message="The connection does not exist",
+                connection=name_or_id,
+            )
+        return dict(found[0])
+
+    def _connection_by_id(
+        self, connection_id: str, fields: Sequence[str] | None = None
+    ) -> dict[str, Any]:
+        params = {"fields": ",".join(fields), "include_fields": "true"} if fields else None
+        data = self.request(
+            "GET",
+            f"/connections/{_q(connection_id)}",
+            params=params,
+            operation="reading a connection",
+        )
+        if not isinstance(data, Mapping):
+            raise ManagementError(
+                "The Management API answered with something that is not a connection.",
+                error_code="malformed_answer",
+                http_status=503,
+            )
+        return dict(data)
+
+    def enable_token_vault(self, connection: str) -> bool:
+        """Turn Token Vault on for a connection (by id or name); return whether anything changed.
+
+        Reads the connection's ``options`` and PATCHes the whole object back with
+        ``federated_connections_access_tokens.active`` set, every other option unchanged (a
+        PATCH of ``options`` replaces the object). A no-op when it is already on.
+        """
+        found = self.find_connection(connection)
+        connection_id = str(found.get("id", ""))
+        current = self._connection_by_id(connection_id, ["options"])
+        options = current.get("options")
+        options = dict(options) if isinstance(options, Mapping) else {}
+        setting = options.get(VAULT_OPTION)
+        if isinstance(setting, Mapping) and setting.get("active") is True:
+            return False
+        options[VAULT_OPTION] = {"active": True}
+        self.request(
+            "PATCH",
+            f"/connections/{_q(connection_id)}",
+            body={"options": options},
+            operation="enabling Token Vault on a connection",
+        )
+        log.info("Token Vault enabled on connection %s", found.get("name", connection_id))
+        return True
+
+    def enable_connected_accounts(self, connection: str) -> bool:
+        """Turn Connected Accounts on for a connection; return whether anything changed."""
+        found = self.find_connection(connection)
+        connection_id = str(found.get("id", ""))
+        current = self._connection_by_id(connection_id, ["connected_accounts"])
+        setting = current.get("connected_accounts")
+        if isinstance(setting, Mapping) and setting.get("active") is True:
+            return False
+        new = dict(setting) if isinstance(setting, Mapping) else {}
+        new["active"] = True
+        self.request(
+            "PATCH",
+            f"/connections/{_q(connection_id)}",
+            body={"connected_accounts": new},
+            operation="enabling Connected Accounts on a connection",
+        )
+        log.info("Connected Accounts enabled on connection %s", found.get("name", connection_id))
+        return True
+
+    # clients --------------------------------------------------------------------------------
+    def get_client(self, client_id: str | None = None) -> dict[str, Any]:
+        """Return a client's settings (default: this app's client)."""
+        data = self.request(
+            "GET",
+            f"/clients/{_q(client_id or self.settings.client_id)}",
+            operation="reading a client",
+        )
+        if not isinstance(data, Mapping):
+            raise ManagementError(
+                "The Management API answered with something that is not a client.",
+                error_code="malformed_answer",
+                http_status=503,
+            )
+        return dict(data)
+
+    def enable_token_vault_grant(self, client_id: str | None = None) -> bool:
+        """Add the Token Vault grant (and authorization_code, refresh_token) to a client.
+
+        Keeps the client's other grant types; returns whether anything changed. Raises
+        :class:`~flask_token_vault.ClientNotEligible` naming each problem when the client is
+        not first-party, not confidential or not OIDC conformant.
+        """
+        target = client_id or self.settings.client_id
+        client = self.get_client(target)
+        problems = client_problems(client)
+        if problems:
+            raise ClientNotEligible(target, problems)
+        grants = [g for g in client.get("grant_types") or [] if isinstance(g, str)]
+        missing = [g for g in REQUIRED_GRANT_TYPES if g not in grants]
+        if not missing:
+            return False
+        self.request(
+            "PATCH",
+            f"/clients/{_q(target)}",
+            body={"grant_types": grants + missing},
+            operation="enabling the Token Vault grant",
+        )
+        log.info("Token Vault grant enabled on client %s", target)
+        return True
+
+    # tenant ---------------------------------------------------------------------------------
+    def get_mfa_policies(self) -> list[str]:
+        """Return the tenant's MFA policies (``["all-applications"]`` is "Always")."""
+        data = self.request("GET", "/guardian/policies", operation="reading the MFA policy")
+        return [p for p in data or [] if isinstance(p, str)] if isinstance(data, list) else []
+
+
+def _q(value: str) -> str:
+    return quote(value, safe="")
+
+
+def _token_error(exc: TokenVaultError) -> ManagementError:
+    status = exc.upstream_status
+    code = exc.error
+    if isinstance(exc, RateLimited):
+        return ManagementRateLimited(
+            "Auth0 rate-limited the Management API token request.",
+            retry_after=exc.retry_after,
+            status_code=status,
+            error_code=code,
+        )
+    if isinstance(exc, Auth0Unavailable):
+        return ManagementError(
+            f"Auth0 did not answer the Management API token request ({code}).",
+            status_code=status,
+            error_code=code,
+            remedy="Auth0 did not answer properly; try again in a moment.",
+            http_status=503,
+        )
+    return ManagementError(
+        f"Auth0 refused a Management API token for this application ({code}).",
+        status_code=status,
+        error_code=code,
+        remedy="Enable the Client Credentials grant for the application and authorize it for "
+        "the Auth0 Management API (Dashboard > Applications > APIs > Auth0 Management API > "
+        "Machine To Machine Applications) with the scopes it needs.",
+    )
+
+
+def management_client(app: Flask | None = None) -> ManagementClient:
+    """Return the app's :class:`ManagementClient` (default: the current app), built once."""
+    from .extension import get_state
+
+    state = get_state(app)
+    existing = state.extra.get(_EXTRA_KEY)
+    if isinstance(existing, ManagementClient):
+        return existing
+    with _BUILD_LOCK:
+        existing = state.extra.get(_EXTRA_KEY)
+        if not isinstance(existing, ManagementClient):
+            existing = ManagementClient(state.settings, exchanger=state.exchanger)
+            state.extra[_EXTRA_KEY] = existing
+        return existing

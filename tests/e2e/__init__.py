@@ -1,0 +1,1 @@
+"""Browser end-to-end tests (make e2e)."""

@@ -1,0 +1,270 @@
+"""The ``flask token-vault`` commands, run with the app's CLI runner against the emulator."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from importlib.metadata import entry_points
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from flask import Flask
+from flask.cli import FlaskGroup, ScriptInfo
+
+from flask_token_vault import AccountNotConnected, TokenVault, get_provider_token
+from flask_token_vault.cli import cli, format_table
+from flask_token_vault.emulator import Emulator
+from flask_token_vault.management import REQUIRED_GRANT_TYPES
+from flask_token_vault.testing import login_as
+
+from .conftest import CAL_READ, make_app
+
+
+@pytest.fixture(scope="module")
+def tenant() -> Iterator[Emulator]:
+    # Its own emulator: these tests change clients and connections, which reset() keeps.
+    with Emulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def emu(tenant: Emulator) -> Iterator[Emulator]:
+    tenant.reset()
+    tenant.restore_tenant()
+    yield tenant
+    tenant.reset()
+    tenant.restore_tenant()
+
+
+@pytest.fixture
+def app(emu: Emulator) -> Flask:
+    app = make_app(emu)
+
+    @app.get("/raw-token")
+    def raw_token() -> Any:
+        try:
+            return {"token_length": len(get_provider_token("google-oauth2", [CAL_READ]))}
+        except AccountNotConnected as exc:
+            return {"error": exc.error, "type": type(exc).__name__}, 401
+
+    return app
+
+
+def run(app: Flask, *args: str) -> Any:
+    return app.test_cli_runner().invoke(cli, list(args))
+
+
+def test_the_group_is_registered_as_a_flask_command(app: Flask) -> None:
+    (entry,) = [e for e in entry_points(group="flask.commands") if e.name == "token-vault"]
+    assert entry.value == "flask_token_vault.cli:cli"
+    # The `flask` command itself finds it through the entry point.
+    group = FlaskGroup(create_app=lambda: app)
+    result = CliRunner().invoke(
+        group, ["token-vault", "--help"], obj=ScriptInfo(create_app=lambda: app)
+    )
+    assert result.exit_code == 0, result.output
+    for name in ("tokensets", "connection", "client", "accounts", "doctor"):
+        assert name in result.output
+
+
+def test_format_table_aligns_columns() -> None:
+    text = format_table(["ID", "NAME"], [["a", "long name"], ["longer id", "x"]])
+    lines = text.splitlines()
+    assert lines == ["ID         NAME", "a          long name", "longer id  x"]
+
+
+# -- tokensets --------------------------------------------------------------------------------
+
+
+def test_tokensets_list_prints_a_table(app: Flask, emu: Emulator) -> None:
+    tokenset_id = emu.connect_account("ada@example.com", "google-oauth2", [CAL_READ])
+    result = run(app, "tokensets", "list", emu.user_id_for("ada@example.com"))
+    assert result.exit_code == 0, result.output
+    header, row = result.output.splitlines()
+    assert header.split() == ["ID", "CONNECTION", "SCOPES", "ISSUED", "EXPIRES", "LAST", "USED"]
+    assert row.startswith(tokenset_id) and "google-oauth2" in row and CAL_READ in row
+    assert header.index("CONNECTION") == row.index("google-oauth2")
+
+
+@pytest.mark.parametrize("style", ["epoch", "iso"])
+def test_tokensets_list_json_for_scripts(app: Flask, emu: Emulator, style: str) -> None:
+    emu.set_tokenset_timestamps(style)
+    tokenset_id = emu.connect_account("bo@example.com", "windowslive", ["User.Read"])
+    result = run(app, "tokensets", "list", emu.user_id_for("bo@example.com"), "--json")
+    assert result.exit_code == 0, result.output
+    (item,) = json.loads(result.stdout)
+    assert item["id"] == tokenset_id and item["connection"] == "windowslive"
+    assert "User.Read" in item["scopes"]
+    assert item["issued_at"].endswith("Z") and item["last_used_at"] is None
+
+
+def test_tokensets_list_for_a_user_without_any(app: Flask, emu: Emulator) -> None:
+    emu.issue_refresh_token("cy@example.com")  # the user exists, nothing connected
+    result = run(app, "tokensets", "list", emu.user_id_for("cy@example.com"))
+    assert result.exit_code == 0 and "has no tokensets" in result.output
+
+
+def test_failure_exits_non_zero_with_the_reason_and_the_fix(app: Flask, emu: Emulator) -> None:
+    result = run(app, "tokensets", "list", "auth0|nobody")
+    assert result.exit_code == 1
+    assert "The user does not exist" in result.stderr
+    assert "inexistent_user" in result.stderr and "fix:" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_tokensets_delete_makes_the_next_token_call_fail_and_empties_the_cache(
+    app: Flask, emu: Emulator
+) -> None:
+    client = app.test_client()
+    user_id = login_as(client, emu, "dee@example.com", {"google-oauth2": [CAL_READ]})
+    assert client.get("/raw-token").status_code == 200
+    cache = TokenVault.state(app).cache
+    key = cache.key_for(user_id, "google-oauth2", None, (CAL_READ,))
+    assert cache.get(key) is not None
+    (tokenset,) = json.loads(run(app, "tokensets", "list", user_id, "--json").stdout)
+
+    result = run(app, "tokensets", "delete", user_id, tokenset["id"])
+    assert result.exit_code == 0, result.output
+    assert "google-oauth2" in result.output and "dropped 1 cached token" in result.output
+    assert cache.get(key) is None
+    answer = client.get("/raw-token")
+    assert answer.status_code == 401
+    assert answer.get_json() == {
+        "error": "federated_connection_refresh_token_not_found",
+        "type": "AccountNotConnected",
+    }
+    assert emu.exchange_count() == 1  # the second call asked Auth0 again, and was refused
+
+
+def test_tokensets_delete_of_an_unknown_tokenset_fails(app: Flask, emu: Emulator) -> None:
+    emu.connect_account("eli@example.com", "google-oauth2")
+    result = run(app, "tokensets", "delete", emu.user_id_for("eli@example.com"), "fcts_nope")
+    assert result.exit_code == 1 and "inexistent_tokenset" in result.stderr
+
+
+# -- connection and client --------------------------------------------------------------------
+
+
+def test_connection_enable_twice(app: Flask, emu: Emulator) -> None:
+    emu.add_connection("github", options={"client_id": "gh", "scope": ["repo"]})
+    first = run(app, "connection", "enable", "github")
+    assert first.exit_code == 0 and "Token Vault enabled on github" in first.output
+    options = dict(emu.state.connections["github"].options)
+    assert options == {
+        "client_id": "gh",
+        "scope": ["repo"],
+        "federated_connections_access_tokens": {"active": True},
+    }
+    second = run(app, "connection", "enable", "github")
+    assert second.exit_code == 0 and "already enabled" in second.output
+    assert emu.state.connections["github"].options == options
+
+
+def test_connection_enable_with_connected_accounts(app: Flask, emu: Emulator) -> None:
+    connection_id = emu.state.connections["google-oauth2"].id
+    result = run(app, "connection", "enable", connection_id, "--connected-accounts")
+    assert result.exit_code == 0, result.output
+    assert "Token Vault was already enabled" in result.output
+    assert "Connected Accounts enabled" in result.output
+    assert emu.state.connections["google-oauth2"].connected_accounts_active
+
+
+def test_connection_enable_unknown(app: Flask, emu: Emulator) -> None:
+    result = run(app, "connection", "enable", "nope")
+    assert result.exit_code == 1 and "no connection named" in result.stderr
+
+
+def test_client_enable_defaults_to_the_configured_client(app: Flask, emu: Emulator) -> None:
+    client = emu.state.clients[emu.client_id]
+    client.grant_types = ["client_credentials", "implicit"]
+    result = run(app, "client", "enable")
+    assert result.exit_code == 0, result.output
+    assert f"Token Vault grant enabled on client {emu.client_id}" in result.output
+    assert client.grant_types == ["client_credentials", "implicit", *REQUIRED_GRANT_TYPES]
+    again = run(app, "client", "enable", emu.client_id)
+    assert again.exit_code == 0 and "already enabled" in again.output
+
+
+def test_client_enable_refuses_a_public_client_precisely(app: Flask, emu: Emulator) -> None:
+    emu.add_client("spa", "spa-secret", grant_types=["authorization_code"])
+    emu.state.clients["spa"].token_endpoint_auth_method = "none"
+    result = run(app, "client", "enable", "spa")
+    assert result.exit_code == 1
+    assert "cannot use the Token Vault grant" in result.stderr
+    assert "not confidential (token_endpoint_auth_method is 'none'" in result.stderr
+    assert emu.state.clients["spa"].grant_types == ["authorization_code"]
+
+
+# -- connected accounts -----------------------------------------------------------------------
+
+
+def test_accounts_list_table_and_json(app: Flask, emu: Emulator) -> None:
+    emu.connect_account("flo@example.com", "google-oauth2", [CAL_READ])
+    emu.connect_account("flo@example.com", "windowslive", ["User.Read"])
+    user_id = emu.user_id_for("flo@example.com")
+    table = run(app, "accounts", "list", user_id)
+    assert table.exit_code == 0, table.output
+    lines = table.output.splitlines()
+    assert lines[0].split() == ["ID", "CONNECTION", "SCOPES", "CREATED", "EXPIRES"]
+    assert [line.split()[1] for line in lines[1:]] == ["google-oauth2", "windowslive"]
+    data = json.loads(run(app, "accounts", "list", user_id, "--json").stdout)
+    assert [a["connection"] for a in data] == ["google-oauth2", "windowslive"]
+    assert all(a["id"].startswith("cac_") and a["access_type"] == "offline" for a in data)
+
+
+# -- the seed's shell recipe gives the same state as the command ------------------------------
+
+SHELL_RECIPE = r"""
+set -euo pipefail
+TOKEN=$(jq -n --arg id "$CLIENT_ID" --arg secret "$CLIENT_SECRET" --arg aud "$DOMAIN/api/v2/" \
+    '{grant_type: "client_credentials", client_id: $id, client_secret: $secret, audience: $aud}' \
+  | curl -sS --fail -X POST "$DOMAIN/oauth/token" -H 'content-type: application/json' -d @- \
+  | jq -r .access_token)
+curl -sS --fail -H "Authorization: Bearer $TOKEN" \
+    "$DOMAIN/api/v2/connections/$CONNECTION_ID?fields=options" \
+  | jq '{options: (.options + {federated_connections_access_tokens: {active: true}})}' \
+  | curl -sS --fail -X PATCH -H "Authorization: Bearer $TOKEN" \
+      -H 'content-type: application/json' --data @- \
+      "$DOMAIN/api/v2/connections/$CONNECTION_ID" > /dev/null
+"""
+
+
+@pytest.mark.skipif(
+    shutil.which("jq") is None or shutil.which("curl") is None,
+    reason="the seed's recipe needs curl and jq on PATH (.ci/run installs jq with apt-get)",
+)
+def test_shell_recipe_and_connection_enable_give_the_same_connection(
+    app: Flask, emu: Emulator
+) -> None:
+    options = {
+        "client_id": "gh",
+        "scope": ["repo", "read:user"],
+        "upstream_params": {"screen_name": {"alias": "login_hint"}},
+        "federated_connections_access_tokens": {"active": False},
+    }
+    by_shell = emu.add_connection("github-shell", options=json.loads(json.dumps(options)))
+    emu.add_connection("github-cli", options=json.loads(json.dumps(options)))
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "DOMAIN": emu.url,
+        "CLIENT_ID": emu.client_id,
+        "CLIENT_SECRET": emu.client_secret,
+        "CONNECTION_ID": by_shell,
+    }
+    shell = subprocess.run(
+        ["bash", "-c", SHELL_RECIPE], env=env, capture_output=True, text=True, timeout=30
+    )
+    assert shell.returncode == 0, shell.stderr
+    result = run(app, "connection", "enable", "github-cli")
+    assert result.exit_code == 0, result.output
+
+    shell_state = emu.state.connections["github-shell"]
+    cli_state = emu.state.connections["github-cli"]
+    assert shell_state.options == cli_state.options
+    assert cli_state.options == {**options, "federated_connections_access_tokens": {"active": True}}
+    assert shell_state.enabled_clients == cli_state.enabled_clients
+    assert shell_state.connected_accounts == cli_state.connected_accounts

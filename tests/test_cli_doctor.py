@@ -1,0 +1,177 @@
+"""``flask token-vault doctor`` on a good tenant and on a deliberately misconfigured one."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from flask_token_vault import management_client
+from flask_token_vault.cli import cli
+from flask_token_vault.doctor import FAIL, PASS, SKIP, run_doctor
+from flask_token_vault.emulator import Emulator
+
+from .conftest import make_app
+
+
+@pytest.fixture(scope="module")
+def tenant() -> Iterator[Emulator]:
+    # Its own emulator: these tests break clients and connections, which reset() keeps.
+    with Emulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def emu(tenant: Emulator) -> Iterator[Emulator]:
+    tenant.reset()
+    tenant.restore_tenant()
+    yield tenant
+    tenant.reset()
+    tenant.restore_tenant()
+
+
+def production_app(emu: Emulator, tmp_path: Path, **config: Any) -> Flask:
+    settings: dict[str, Any] = {
+        "SECRET_KEY": secrets.token_urlsafe(48),
+        "SESSION_COOKIE_SECURE": True,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "TOKEN_VAULT_CACHE": str(tmp_path / "cache"),
+    }
+    settings.update(config)
+    return make_app(emu, **settings)
+
+
+def doctor_json(app: Flask, *args: str) -> tuple[int, dict[str, dict[str, str]]]:
+    result = app.test_cli_runner().invoke(cli, ["doctor", "--json", *args])
+    checks = json.loads(result.stdout)
+    return result.exit_code, {check["name"]: check for check in checks}
+
+
+def test_doctor_passes_everything_on_a_good_tenant(emu: Emulator, tmp_path: Path) -> None:
+    app = production_app(emu, tmp_path)
+    result = app.test_cli_runner().invoke(cli, ["doctor", "--processes", "4"])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("[")]
+    assert len(lines) == 21
+    assert all(line.startswith("[PASS]") for line in lines), result.output
+    assert "21 passed, 0 failed, 0 skipped." in result.output
+
+
+def test_doctor_passes_the_connected_accounts_checks_when_set_up(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    app = production_app(emu, tmp_path, TOKEN_VAULT_CONNECT_FLOW="connected_accounts")
+    with app.app_context():
+        for name in ("google-oauth2", "windowslive"):
+            management_client().enable_connected_accounts(name)
+    code, checks = doctor_json(app)
+    assert code == 0
+    assert {c["status"] for c in checks.values()} == {PASS}
+    assert checks["My Account API allowed (Multi-Resource Refresh Token)"]["status"] == PASS
+    assert checks["connection google-oauth2 has Connected Accounts on"]["status"] == PASS
+
+
+def test_doctor_names_every_fault_of_a_misconfigured_tenant(emu: Emulator, tmp_path: Path) -> None:
+    emu.add_fault("discovery", status=500, times=-1)
+    client = emu.state.clients[emu.client_id]
+    client.is_first_party = False
+    client.token_endpoint_auth_method = "none"
+    client.oidc_conformant = False
+    client.grant_types = ["authorization_code", "client_credentials"]
+    client.refresh_token = {"rotation_type": "rotating", "expiration_type": "expiring"}
+    client.my_account_scopes = []
+    emu.state.connections["google-oauth2"].options = {"scope": ["email"]}
+    emu.state.connections["windowslive"].enabled_clients = []
+    emu.set_mfa_policy(True)
+    app = make_app(
+        emu,
+        SECRET_KEY="changeme",
+        TOKEN_VAULT_ENCRYPTION_KEYS=["a-separate-encryption-key-0123456789"],
+        SESSION_COOKIE_HTTPONLY=False,
+        SESSION_COOKIE_SAMESITE="None",
+        TOKEN_VAULT_CONNECT_FLOW="connected_accounts",
+        TOKEN_VAULT_CONNECTIONS={
+            "google-oauth2": {"scopes": ["openid"]},
+            "windowslive": {"scopes": ["User.Read"]},
+            "github": {"scopes": ["repo"]},
+        },
+    )
+    code, checks = doctor_json(app, "--processes", "4")
+    assert code == 1
+    expected_faults = {
+        "domain reachable and discovery valid": "answered 500",
+        "client is first-party": "third-party",
+        "client is confidential": "'none'",
+        "client is OIDC conformant": "oidc_conformant",
+        "Token Vault grant enabled": "refresh_token",
+        "refresh-token rotation off": "rotating",
+        "My Account API allowed (Multi-Resource Refresh Token)": "create:me:connected_accounts",
+        "connection google-oauth2 has Token Vault on": "federated_connections_access_tokens",
+        "connection google-oauth2 has Connected Accounts on": "connected_accounts",
+        "connection windowslive enabled for this client": "not among",
+        "connection windowslive has Connected Accounts on": "connected_accounts",
+        "connection github exists": "no connection",
+        "MFA policy is not Always": "'Always'",
+        "SECRET_KEY fit for production": "placeholder",
+        "session cookie Secure": "SESSION_COOKIE_SECURE",
+        "session cookie HttpOnly": "SESSION_COOKIE_HTTPONLY",
+        "session cookie SameSite": "'None'",
+        "cache shared between processes": "4 processes",
+    }
+    failed = {name for name, check in checks.items() if check["status"] == FAIL}
+    assert failed == set(expected_faults)
+    for name, found in expected_faults.items():
+        assert found in checks[name]["detail"], (name, checks[name])
+        assert checks[name]["fix"], name
+    # What could not be checked is said, not silently passed.
+    assert checks["connection github has Token Vault on"]["status"] == SKIP
+    assert checks["Management API access"]["status"] == PASS
+    # The human report shows each fault with its fix.
+    report = app.test_cli_runner().invoke(cli, ["doctor", "--processes", "4"]).output
+    for name in expected_faults:
+        assert f"[FAIL] {name}" in report
+    assert report.count("       fix: ") >= len(expected_faults)
+    assert "flask token-vault client enable" in report
+
+
+def test_doctor_says_how_to_grant_management_access(emu: Emulator, tmp_path: Path) -> None:
+    emu.add_client("no-mgmt", "no-mgmt-secret", management_scopes=[])
+    app = production_app(
+        emu, tmp_path, AUTH0_CLIENT_ID="no-mgmt", AUTH0_CLIENT_SECRET="no-mgmt-secret"
+    )
+    code, checks = doctor_json(app)
+    assert code == 1
+    access = checks["Management API access"]
+    assert access["status"] == FAIL and "read:clients" in access["fix"]
+    assert checks["client exists"]["status"] == SKIP
+    assert checks["client is first-party"]["status"] == SKIP
+    assert checks["connection google-oauth2 exists"]["status"] == SKIP
+    assert checks["SECRET_KEY fit for production"]["status"] == PASS
+
+
+def test_doctor_reports_refused_client_credentials(emu: Emulator, tmp_path: Path) -> None:
+    app = production_app(emu, tmp_path, AUTH0_CLIENT_SECRET="wrong-secret-value")
+    code, checks = doctor_json(app)
+    assert code == 1
+    exists = checks["client exists"]
+    assert exists["status"] == FAIL and "invalid_client" in exists["detail"]
+    assert "wrong-secret-value" not in json.dumps(checks)
+
+
+def test_doctor_without_the_processes_option_reads_web_concurrency(
+    emu: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = production_app(emu, tmp_path, TOKEN_VAULT_CACHE=None)
+    with app.app_context():
+        one = {c.name: c for c in run_doctor()}["cache shared between processes"]
+        assert one.status == PASS
+        monkeypatch.setenv("WEB_CONCURRENCY", "3")
+        three = {c.name: c for c in run_doctor()}["cache shared between processes"]
+    assert three.status == FAIL and "3 processes" in three.detail
+    assert "redis://" in three.fix

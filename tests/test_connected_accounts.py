@@ -1,0 +1,461 @@
+"""Connected Accounts in the web flow (My Account API), and disconnecting from the app."""
+
+from __future__ import annotations
+
+import base64
+import json
+import zlib
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+from flask import Flask
+from flask.testing import FlaskClient
+
+from flask_token_vault import TokenVault, connect_url, disconnect, my_connected_accounts
+from flask_token_vault.emulator import Emulator
+from flask_token_vault.testing import login_as
+
+from .conftest import CAL_READ, CAL_WRITE, form_fields, make_app
+
+TIMEOUT = 10
+
+
+@pytest.fixture(scope="module")
+def tenant() -> Iterator[Emulator]:
+    # Its own emulator: these tests change connections and clients, which reset() keeps.
+    with Emulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def emu(tenant: Emulator) -> Iterator[Emulator]:
+    tenant.reset()
+    tenant.restore_tenant()
+    yield tenant
+    tenant.reset()
+    tenant.restore_tenant()
+
+
+def ca_app(emu: Emulator, **config: Any) -> Flask:
+    config.setdefault("TOKEN_VAULT_CONNECT_FLOW", "connected_accounts")
+    app = make_app(emu, **config)
+
+    @app.get("/accounts")
+    def accounts() -> Any:
+        return [a.to_dict() for a in my_connected_accounts()]
+
+    @app.get("/signed-connect")
+    def signed_connect() -> str:
+        return connect_url("google-oauth2", [CAL_READ, "https://extra.example/scope"], next="/")
+
+    @app.post("/drop/<connection>")
+    def drop(connection: str) -> Any:
+        return {"removed": disconnect(connection)}
+
+    return app
+
+
+def turn_on_connected_accounts(emu: Emulator, *names: str) -> None:
+    for name in names or ("google-oauth2", "windowslive"):
+        emu.state.connections[name].connected_accounts = {"active": True}
+
+
+def csrf(client: FlaskClient) -> str:
+    page = client.get("/auth/logout").get_data(as_text=True)
+    return page.split('name="csrf_token" value="')[1].split('"')[0]
+
+
+def to_emulator(client: FlaskClient, path: str) -> str:
+    """GET ``path`` on the app, following app redirects until one leaves for the emulator."""
+    answer = client.get(path)
+    for _ in range(5):
+        assert answer.status_code == 302, answer.get_data(as_text=True)
+        location = answer.headers["Location"]
+        if location.startswith("http"):
+            return location
+        answer = client.get(location)
+    raise AssertionError("no redirect to the emulator")
+
+
+def back_to_app(client: FlaskClient, emulator_answer: requests.Response) -> Any:
+    assert emulator_answer.status_code == 302, emulator_answer.text
+    back = urlsplit(emulator_answer.headers["Location"])
+    return client.get(back.path + "?" + back.query)
+
+
+def cookie_payload(client: FlaskClient) -> str:
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    value = cookie.value
+    payload = value.lstrip(".").split(".")[0]
+    raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    return (zlib.decompress(raw) if value.startswith(".") else raw).decode()
+
+
+# -- the whole flow ---------------------------------------------------------------------------
+
+
+def test_connect_complete_exchange_list_delete(emu: Emulator) -> None:
+    app = ca_app(emu)
+    with app.app_context():
+        from flask_token_vault import management_client
+
+        assert management_client().enable_connected_accounts("google-oauth2") is True
+    client = app.test_client()
+    user_id = login_as(client, emu, "gia@example.com")
+    emu.set_auto_login("gia@example.com")
+
+    # connect: the decorator sends the browser to connect, which asks the My Account API.
+    consent = to_emulator(client, "/calendar?week=3")
+    target = urlsplit(consent)
+    assert target.path == "/connected-accounts/connect"
+    assert "ticket" in parse_qs(target.query)
+    (session,) = emu.state.connect_sessions.values()
+    assert session.connection == "google-oauth2" and CAL_READ in session.scopes
+    assert session.redirect_uri == "http://localhost/auth/connect/callback"
+    # What the app keeps of the pending connection is encrypted in its cookie.
+    payload = cookie_payload(client)
+    assert session.auth_session not in payload and "verifier" not in payload
+
+    # complete: Auth0 sends the browser back with a connect_code; the app finishes the job.
+    done = back_to_app(client, requests.get(consent, allow_redirects=False, timeout=TIMEOUT))
+    assert done.status_code == 302 and done.headers["Location"] == "/calendar?week=3"
+
+    # exchange: the vault now holds the account.
+    page = client.get("/calendar?week=3")
+    assert page.status_code == 200, page.get_data(as_text=True)
+    assert page.get_json()["items"][0]["id"] == "gia@example.com"
+    assert emu.exchange_count(user_id, "google-oauth2") == 1
+
+    # list: through the My Account API, and the Management API sees the same account.
+    listed = client.get("/accounts").get_json()
+    assert [a["connection"] for a in listed] == ["google-oauth2"]
+    assert listed[0]["id"].startswith("cac_") and CAL_READ in listed[0]["scopes"]
+    assert emu.state.tokensets_for(user_id)[0].account_id == listed[0]["id"]
+
+    # delete: the disconnect button removes it from the vault and from the app's cache.
+    answer = client.post(
+        "/auth/disconnect/google-oauth2",
+        data={"csrf_token": csrf(client)},
+        headers={"Accept": "application/json"},
+    )
+    assert answer.status_code == 200 and answer.get_json() == {
+        "connection": "google-oauth2",
+        "removed": 1,
+    }
+    assert client.get("/accounts").get_json() == []
+    gone = client.get("/calendar", headers={"Accept": "application/json"})
+    assert gone.status_code == 401
+    assert gone.get_json()["error"] == "federated_connection_refresh_token_not_found"
+
+
+def test_consent_page_by_hand_with_another_account(emu: Emulator) -> None:
+    turn_on_connected_accounts(emu)
+    app = ca_app(emu)
+    client = app.test_client()
+    login_as(client, emu, "hal@example.com")
+    consent = to_emulator(client, "/calendar")
+    page = requests.get(consent, timeout=TIMEOUT)
+    assert page.status_code == 200 and "google-oauth2" in page.text
+    fields = form_fields(page.text)
+    assert fields["email"] == "hal@example.com" and "account" in fields
+    fields.update(account="hal.work@example.com", action="allow")
+    answer = requests.post(
+        emu.url + "/u/login", data=fields, allow_redirects=False, timeout=TIMEOUT
+    )
+    done = back_to_app(client, answer)
+    assert done.headers["Location"] == "/calendar"
+    assert client.get("/calendar").get_json()["items"][0]["id"] == "hal.work@example.com"
+    # The ticket was used up: the page cannot be submitted twice.
+    again = requests.post(emu.url + "/u/login", data=fields, timeout=TIMEOUT)
+    assert again.status_code == 400
+
+
+def test_denying_at_the_consent_page_is_a_clear_error(emu: Emulator) -> None:
+    turn_on_connected_accounts(emu)
+    app = ca_app(emu)
+    client = app.test_client()
+    login_as(client, emu, "ida@example.com")
+    emu.set_auto_login("ida@example.com", consent=False)
+    consent = to_emulator(client, "/calendar")
+    answer = back_to_app(client, requests.get(consent, allow_redirects=False, timeout=TIMEOUT))
+    assert answer.status_code == 400 and b"access_denied" in answer.data
+    assert emu.state.tokensets_for(emu.user_id_for("ida@example.com")) == []
+
+
+def test_a_forged_or_replayed_callback_is_refused(emu: Emulator) -> None:
+    turn_on_connected_accounts(emu)
+    app = ca_app(emu)
+    client = app.test_client()
+    login_as(client, emu, "jo@example.com")
+    emu.set_auto_login("jo@example.com")
+    consent = to_emulator(client, "/calendar")
+    back = urlsplit(
+        requests.get(consent, allow_redirects=False, timeout=TIMEOUT).headers["Location"]
+    )
+    query = parse_qs(back.query)
+    forged = client.get(
+        back.path, query_string={"connect_code": query["connect_code"][0], "state": "forged"}
+    )
+    assert forged.status_code == 400 and b"state_mismatch" in forged.data
+    assert client.get(back.path + "?" + back.query).status_code == 302
+    replay = client.get(back.path + "?" + back.query)
+    assert replay.status_code == 400 and b"state_mismatch" in replay.data
+    assert len(emu.state.tokensets_for(emu.user_id_for("jo@example.com"))) == 1
+
+
+def test_a_wrong_code_verifier_is_refused_by_auth0(emu: Emulator) -> None:
+    """The emulator checks PKCE: a completion with another verifier gets a 400 problem."""
+    turn_on_connected_accounts(emu)
+    app = ca_app(emu)
+    client = app.test_client()
+    login_as(client, emu, "kai@example.com")
+    emu.set_auto_login("kai@example.com")
+    consent = to_emulator(client, "/calendar")
+    back = urlsplit(
+        requests.get(consent, allow_redirects=False, timeout=TIMEOUT).headers["Location"]
+    )
+    (session,) = emu.state.connect_sessions.values()
+    token = requests.post(
+        emu.url + "/oauth/token",
+        data={
+            "grant_type": "refresh_token",
+            "client_id": emu.client_id,
+            "client_secret": emu.client_secret,
+            "refresh_token": emu.issue_refresh_token("kai@example.com"),
+            "audience": emu.url + "/me/",
+            "scope": "create:me:connected_accounts",
+        },
+        timeout=TIMEOUT,
+    ).json()["access_token"]
+    answer = requests.post(
+        emu.url + "/me/v1/connected-accounts/complete",
+        json={
+            "auth_session": session.auth_session,
+            "connect_code": parse_qs(back.query)["connect_code"][0],
+            "redirect_uri": session.redirect_uri,
+            "code_verifier": "not-the-verifier-" + "x" * 40,
+        },
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=TIMEOUT,
+    )
+    assert answer.status_code == 400
+    assert answer.json()["detail"] == "The code_verifier does not match the code_challenge."
+    assert emu.state.tokensets_for(emu.user_id_for("kai@example.com")) == []
+
+
+# -- the connect route's rules in this flow ---------------------------------------------------
+
+
+def test_reconsent_asks_for_granted_plus_required_through_connected_accounts(
+    emu: Emulator,
+) -> None:
+    turn_on_connected_accounts(emu)
+    app = ca_app(emu)
+    client = app.test_client()
+    login_as(client, emu, "lea@example.com", {"google-oauth2": [CAL_READ]})
+    emu.set_auto_login("lea@example.com")
+    consent = to_emulator(client, "/calendar/write")
+    assert urlsplit(consent).path == "/connected-accounts/connect"
+    (session,) = emu.state.connect_sessions.values()
+    assert {CAL_READ, CAL_WRITE} <= set(session.scopes)
+    done = back_to_app(client, requests.get(consent, allow_redirects=False, timeout=TIMEOUT))
+    assert done.headers["Location"] == "/calendar/write"
+    assert client.get("/calendar/write").get_json() == {"ok": True}
+
+
+def test_not_signed_in_connect_goes_through_login_first(emu: Emulator) -> None:
+    app = ca_app(emu)
+    answer = app.test_client().get("/auth/connect/google-oauth2?next=/calendar")
+    assert answer.status_code == 302
+    target = urlsplit(answer.headers["Location"])
+    assert target.path == "/auth/login"
+    assert parse_qs(target.query)["next"] == ["/auth/connect/google-oauth2?next=/calendar"]
+
+
+def test_unsigned_scopes_outside_the_configuration_are_refused(emu: Emulator) -> None:
+    turn_on_connected_accounts(emu)
+    app = ca_app(emu)
+    client = app.test_client()
+    login_as(client, emu, "max@example.com")
+    answer = client.get("/auth/connect/google-oauth2?scope=https://extra.example/scope")
+    assert answer.status_code == 400
+    assert emu.state.connect_sessions == {}
+    signed = client.get("/signed-connect").get_data(as_text=True)
+    assert client.get(signed).status_code == 302
+    (session,) = emu.state.connect_sessions.values()
+    assert "https://extra.example/scope" in session.scopes
+
+
+def test_without_a_my_account_policy_the_error_says_what_to_enable(emu: Emulator) -> None:
+    turn_on_connected_accounts(emu)
+    emu.state.clients[emu.client_id].my_account_scopes = []
+    app = ca_app(emu)
+    client = app.test_client()
+    login_as(client, emu, "ned@example.com")
+    answer = client.get("/auth/connect/google-oauth2", headers={"Accept": "application/json"})
+    assert answer.status_code == 500
+    body = answer.get_json()
+    assert body["error"] == "access_denied"
+    assert "Multi-Resource Refresh Token" in body["remedy"]
+    assert "My Account API token" in body["error_description"]
+
+
+def test_connected_accounts_off_on_the_connection_is_a_typed_error(emu: Emulator) -> None:
+    app = ca_app(emu)
+    client = app.test_client()
+    login_as(client, emu, "ola@example.com")
+    answer = client.get("/auth/connect/google-oauth2", headers={"Accept": "application/json"})
+    assert answer.status_code == 400
+    body = answer.get_json()
+    assert body["error"] == "connected_accounts_disabled"
+    assert "Connected Accounts is not enabled" in body["error_description"]
+
+
+def test_a_connect_drops_the_cached_tokens_of_that_connection(emu: Emulator) -> None:
+    turn_on_connected_accounts(emu)
+    app = ca_app(emu)
+    client = app.test_client()
+    user_id = login_as(client, emu, "pia@example.com", {"google-oauth2": [CAL_READ]})
+    assert client.get("/calendar").status_code == 200
+    cache = TokenVault.state(app).cache
+    key = cache.key_for(user_id, "google-oauth2", None, (CAL_READ,))
+    assert cache.get(key) is not None
+    emu.set_auto_login("pia@example.com")
+    consent = to_emulator(client, "/auth/connect/google-oauth2?next=/calendar")
+    back_to_app(client, requests.get(consent, allow_redirects=False, timeout=TIMEOUT))
+    assert cache.get(key) is None
+
+
+# -- disconnecting in the default (authorize) flow --------------------------------------------
+
+
+def test_disconnect_button_deletes_the_tokenset_and_the_cached_token(emu: Emulator) -> None:
+    app = make_app(emu)
+    client = app.test_client()
+    user_id = login_as(
+        client, emu, "quinn@example.com", {"google-oauth2": [CAL_READ], "windowslive": []}
+    )
+    assert client.get("/calendar").status_code == 200
+    cache = TokenVault.state(app).cache
+    key = cache.key_for(user_id, "google-oauth2", None, (CAL_READ,))
+    assert cache.get(key) is not None
+    answer = client.post(
+        "/auth/disconnect/google-oauth2", data={"csrf_token": csrf(client), "next": "/settings"}
+    )
+    assert answer.status_code == 302 and answer.headers["Location"] == "/settings"
+    assert cache.get(key) is None
+    assert [t.connection for t in emu.state.tokensets_for(user_id)] == ["windowslive"]
+    body = client.get("/calendar", headers={"Accept": "application/json"}).get_json()
+    assert body["error"] == "federated_connection_refresh_token_not_found"
+
+
+def test_disconnect_needs_the_form_token(emu: Emulator) -> None:
+    app = make_app(emu)
+    client = app.test_client()
+    user_id = login_as(client, emu, "ray@example.com", {"google-oauth2": [CAL_READ]})
+    answer = client.post("/auth/disconnect/google-oauth2", data={"csrf_token": "forged"})
+    assert answer.status_code == 400 and b"csrf_failed" in answer.data
+    assert len(emu.state.tokensets_for(user_id)) == 1
+
+
+def test_disconnect_refuses_connections_the_site_does_not_offer(emu: Emulator) -> None:
+    app = make_app(emu)
+    client = app.test_client()
+    login_as(client, emu, "sam@example.com", {"google-oauth2": [CAL_READ]})
+    answer = client.post("/auth/disconnect/github", data={"csrf_token": csrf(client)})
+    assert answer.status_code == 400
+
+
+def test_disconnect_signed_out_is_login_required(emu: Emulator) -> None:
+    app = make_app(emu)
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session["_token_vault_csrf"] = "t" * 43
+    answer = client.post(
+        "/auth/disconnect/google-oauth2",
+        data={"csrf_token": "t" * 43},
+        headers={"Accept": "application/json"},
+    )
+    assert answer.status_code == 401 and answer.get_json()["error"] == "login_required"
+
+
+def test_disconnect_helper_counts_what_it_removed(emu: Emulator) -> None:
+    app = ca_app(emu, TOKEN_VAULT_CONNECT_FLOW="authorize")
+    client = app.test_client()
+    login_as(client, emu, "tia@example.com", {"google-oauth2": [CAL_READ]})
+    emu.connect_account("tia@example.com", "google-oauth2", account="tia.work@example.com")
+    assert client.post("/drop/windowslive").get_json() == {"removed": 0}
+    assert client.post("/drop/google-oauth2").get_json() == {"removed": 2}
+    assert emu.state.tokensets_for(emu.user_id_for("tia@example.com")) == []
+
+
+def test_disconnect_without_management_access_is_a_typed_error(emu: Emulator) -> None:
+    emu.add_client("no-mgmt", "no-mgmt-secret", management_scopes=["read:clients"])
+    app = make_app(emu, AUTH0_CLIENT_ID="no-mgmt", AUTH0_CLIENT_SECRET="no-mgmt-secret")
+    client = app.test_client()
+    emu.connect_account("uma@example.com", "google-oauth2", [CAL_READ])
+    refresh_token = emu.issue_refresh_token("uma@example.com", client_id="no-mgmt")
+    from flask_token_vault.session import SESSION_KEY, make_record
+
+    with client.session_transaction() as session:
+        session[SESSION_KEY] = make_record(
+            TokenVault.state(app).crypto, {"sub": emu.user_id_for("uma@example.com")}, refresh_token
+        )
+    answer = client.post(
+        "/auth/disconnect/google-oauth2",
+        data={"csrf_token": csrf(client)},
+        headers={"Accept": "application/json"},
+    )
+    assert answer.status_code == 500
+    body = answer.get_json()
+    assert body["error"] == "insufficient_scope" and body["status_code"] == 403
+    assert "Management API" in body["remedy"]
+    assert json.dumps(body).find(refresh_token) == -1
+
+
+def test_my_account_api_checks_audience_and_scope(emu: Emulator) -> None:
+    refresh_token = emu.issue_refresh_token("val@example.com")
+
+    def token(**extra: str) -> str:
+        data = {
+            "grant_type": "refresh_token",
+            "client_id": emu.client_id,
+            "client_secret": emu.client_secret,
+            "refresh_token": refresh_token,
+            **extra,
+        }
+        answer = requests.post(emu.url + "/oauth/token", data=data, timeout=TIMEOUT)
+        assert answer.status_code == 200, answer.text
+        return str(answer.json()["access_token"])
+
+    url = emu.url + "/me/v1/connected-accounts/accounts"
+    login_token = token()
+    wrong = requests.get(url, headers={"Authorization": f"Bearer {login_token}"}, timeout=TIMEOUT)
+    assert wrong.status_code == 401 and wrong.json()["title"] == "Unauthorized"
+    read_only = token(audience=emu.url + "/me/", scope="read:me:connected_accounts")
+    listed = requests.get(url, headers={"Authorization": f"Bearer {read_only}"}, timeout=TIMEOUT)
+    assert listed.status_code == 200 and listed.json() == {"accounts": []}
+    refused = requests.delete(
+        url + "/cac_abc", headers={"Authorization": f"Bearer {read_only}"}, timeout=TIMEOUT
+    )
+    assert refused.status_code == 403
+    assert (
+        refused.json()["detail"] == "The access token lacks the scope delete:me:connected_accounts."
+    )
+    other = requests.post(
+        emu.url + "/oauth/token",
+        data={
+            "grant_type": "refresh_token",
+            "client_id": emu.client_id,
+            "client_secret": emu.client_secret,
+            "refresh_token": refresh_token,
+            "audience": "https://api.example.com/",
+            "scope": "read:things",
+        },
+        timeout=TIMEOUT,
+    )
+    assert other.status_code == 403 and other.json()["error"] == "access_denied"
