@@ -184,6 +184,19 @@ def error_from_answer(
     return ExchangeRejected(desc, **kwargs)
 
 
+def pooled_session(pool_maxsize: int = 64) -> requests.Session:
+    """Return a ``requests.Session`` that keeps connections to Auth0 open between calls.
+
+    Retries are ours (deadline-bounded), so urllib3's own are off.
+    """
+    http = requests.Session()
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_maxsize, max_retries=0)
+    http.mount("https://", adapter)
+    http.mount("http://", adapter)
+    http.headers["User-Agent"] = "Flask-Token-Vault"
+    return http
+
+
 class Exchanger:
     """Perform Token Vault exchanges for one app, over one pooled HTTP session."""
 
@@ -199,11 +212,7 @@ class Exchanger:
         self.clock = clock
         self.monotonic = monotonic
         self.sleep = sleep
-        self.http = requests.Session()
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=64, max_retries=0)
-        self.http.mount("https://", adapter)
-        self.http.mount("http://", adapter)
-        self.http.headers["User-Agent"] = "Flask-Token-Vault"
+        self.http = pooled_session()
 
     def __repr__(self) -> str:
         return f"Exchanger({self.settings.base_url!r})"

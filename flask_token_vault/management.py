@@ -28,7 +28,6 @@ from urllib.parse import quote
 
 import requests
 from flask import Flask
-from requests.adapters import HTTPAdapter
 
 from .config import Settings, split_scopes
 from .errors import (
@@ -41,7 +40,7 @@ from .errors import (
     RateLimited,
     TokenVaultError,
 )
-from .exchange import GRANT_TYPE, Exchanger, _clean, _retry_after
+from .exchange import GRANT_TYPE, Exchanger, _clean, _retry_after, pooled_session
 
 __all__ = [
     "REQUIRED_GRANT_TYPES",
@@ -252,11 +251,7 @@ class _ApiBase:
         self.clock = clock
         self.monotonic = monotonic
         self.sleep = sleep
-        self.http = requests.Session()
-        adapter = HTTPAdapter(pool_connections=2, pool_maxsize=16, max_retries=0)
-        self.http.mount("https://", adapter)
-        self.http.mount("http://", adapter)
-        self.http.headers["User-Agent"] = "Flask-Token-Vault"
+        self.http = pooled_session(16)
 
     def _error(self, status: int, body: Any, operation: str) -> TokenVaultError:
         raise NotImplementedError

@@ -52,6 +52,18 @@ def csrf_token() -> str:
     return token
 
 
+def _check_csrf(form: str, button: str) -> None:
+    """Refuse a state-changing POST that does not carry this session's form token."""
+    sent = request.form.get("csrf_token", "")
+    expected = session.get(_CSRF_KEY)
+    if not isinstance(expected, str) or not hmac.compare_digest(sent, expected):
+        raise InvalidRequest(
+            f"The {form} form was not sent from this site.",
+            error="csrf_failed",
+            remedy=f"Use the site's own '{button}' button.",
+        )
+
+
 @blueprint.app_context_processor
 def _csrf_context() -> dict[str, Any]:
     return {"token_vault_csrf_token": csrf_token}
@@ -193,14 +205,7 @@ def disconnect(connection: str) -> Response:
     """Remove the user's account at a provider from the vault (a form with the CSRF token)."""
     state = get_state()
     checked = _connection_from(state, connection) or ""
-    sent = request.form.get("csrf_token", "")
-    expected = session.get(_CSRF_KEY)
-    if not isinstance(expected, str) or not hmac.compare_digest(sent, expected):
-        raise InvalidRequest(
-            "The disconnect form was not sent from this site.",
-            error="csrf_failed",
-            remedy="Use the site's own 'Disconnect' button.",
-        )
+    _check_csrf("disconnect", "Disconnect")
     removed = connected_accounts.disconnect(checked)
     if request.accept_mimetypes.best_match(["text/html", "application/json"]) == (
         "application/json"
@@ -293,14 +298,7 @@ def logout() -> Response | str:
         if user is None and SESSION_KEY not in session:
             return redirect(state.settings.default_next)
         return render_template("token_vault/logout.html", csrf_token=csrf_token())
-    sent = request.form.get("csrf_token", "")
-    expected = session.get(_CSRF_KEY)
-    if not isinstance(expected, str) or not hmac.compare_digest(sent, expected):
-        raise InvalidRequest(
-            "The sign-out form was not sent from this site.",
-            error="csrf_failed",
-            remedy="Use the site's own 'Sign out' button.",
-        )
+    _check_csrf("sign-out", "Sign out")
     if user is not None:
         state.cache.delete_user(user.sub)
     session.clear()
