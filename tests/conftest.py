@@ -32,6 +32,23 @@ def emu(emulator_server: Emulator) -> Iterator[Emulator]:
     emulator_server.reset()
 
 
+@pytest.fixture(scope="module")
+def _private_tenant_server() -> Iterator[Emulator]:
+    with Emulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def private_tenant(_private_tenant_server: Emulator) -> Iterator[Emulator]:
+    """An emulator of this module's own, reset with its tenant restored around each test."""
+    server = _private_tenant_server
+    server.reset()
+    server.restore_tenant()
+    yield server
+    server.reset()
+    server.restore_tenant()
+
+
 def make_app(emu: Any, **config: Any) -> Flask:
     """Build a small app using the extension against the emulator, with a few provider routes."""
     app = Flask(__name__)

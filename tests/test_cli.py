@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -24,20 +23,10 @@ from flask_token_vault.testing import login_as
 from .conftest import CAL_READ, make_app
 
 
-@pytest.fixture(scope="module")
-def tenant() -> Iterator[Emulator]:
-    # Its own emulator: these tests change clients and connections, which reset() keeps.
-    with Emulator() as emulator:
-        yield emulator
-
-
 @pytest.fixture
-def emu(tenant: Emulator) -> Iterator[Emulator]:
-    tenant.reset()
-    tenant.restore_tenant()
-    yield tenant
-    tenant.reset()
-    tenant.restore_tenant()
+def emu(private_tenant: Emulator) -> Emulator:
+    # Its own emulator: these tests change clients and connections, which reset() keeps.
+    return private_tenant
 
 
 @pytest.fixture

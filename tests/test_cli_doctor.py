@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,20 +18,10 @@ from flask_token_vault.emulator import Emulator
 from .conftest import make_app
 
 
-@pytest.fixture(scope="module")
-def tenant() -> Iterator[Emulator]:
-    # Its own emulator: these tests break clients and connections, which reset() keeps.
-    with Emulator() as emulator:
-        yield emulator
-
-
 @pytest.fixture
-def emu(tenant: Emulator) -> Iterator[Emulator]:
-    tenant.reset()
-    tenant.restore_tenant()
-    yield tenant
-    tenant.reset()
-    tenant.restore_tenant()
+def emu(private_tenant: Emulator) -> Emulator:
+    # Its own emulator: these tests change clients and connections, which reset() keeps.
+    return private_tenant
 
 
 def production_app(emu: Emulator, tmp_path: Path, **config: Any) -> Flask:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import zlib
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -23,20 +22,10 @@ from .conftest import CAL_READ, CAL_WRITE, form_fields, make_app
 TIMEOUT = 10
 
 
-@pytest.fixture(scope="module")
-def tenant() -> Iterator[Emulator]:
-    # Its own emulator: these tests change connections and clients, which reset() keeps.
-    with Emulator() as emulator:
-        yield emulator
-
-
 @pytest.fixture
-def emu(tenant: Emulator) -> Iterator[Emulator]:
-    tenant.reset()
-    tenant.restore_tenant()
-    yield tenant
-    tenant.reset()
-    tenant.restore_tenant()
+def emu(private_tenant: Emulator) -> Emulator:
+    # Its own emulator: these tests change clients and connections, which reset() keeps.
+    return private_tenant
 
 
 def ca_app(emu: Emulator, **config: Any) -> Flask:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,19 +19,10 @@ TOKEN_VAULT_GRANT = (
 )
 
 
-@pytest.fixture(scope="module")
-def tenant() -> Iterator[Emulator]:
-    with Emulator() as emulator:
-        yield emulator
-
-
 @pytest.fixture
-def emu(tenant: Emulator) -> Iterator[Emulator]:
-    tenant.reset()
-    tenant.restore_tenant()
-    yield tenant
-    tenant.reset()
-    tenant.restore_tenant()
+def emu(private_tenant: Emulator) -> Emulator:
+    # Its own emulator: these tests change clients and connections, which reset() keeps.
+    return private_tenant
 
 
 def management_token(emu: Emulator, client_id: str = "", secret: str = "") -> str:
