@@ -309,14 +309,22 @@ class _ApiBase:
             else:
                 status = response.status_code
                 data = _json(response)
-                if 200 <= status < 300:
+                if 200 <= status < 300 and (data is not None or not response.content):
                     return data
-                if status == 401 and not renewed and renew is not None:
+                if 200 <= status < 300:
+                    # A success whose body is not JSON (cut short, HTML, wrong type): unreadable.
+                    failure = self._unavailable(
+                        f"The {self.api_name} answered {status} with a body that is not JSON.",
+                        "malformed_answer",
+                        status,
+                        operation,
+                    )
+                elif status == 401 and not renewed and renew is not None:
                     # The cached token may have been revoked or expired early: renew it once.
                     renewed = True
                     renew(access_token)
                     continue
-                if status == 429:
+                elif status == 429:
                     retry_in = _retry_after(response, self.clock())
                     failure = self._rate_limited(data, retry_in, operation)
                 elif status in _TRANSIENT_STATUS or (data is None and status >= 500):

@@ -19,8 +19,10 @@ import requests
 from flask import Flask
 from flask.testing import FlaskClient
 
-from flask_token_vault import TokenVault, provider_session
+from flask_token_vault import TokenVault, TokenVaultError, provider_session
+from flask_token_vault.connected_accounts import READ_SCOPE, my_account_client, my_account_token
 from flask_token_vault.emulator import Emulator
+from flask_token_vault.management import management_client
 from flask_token_vault.testing import login_as
 
 from ..conftest import CAL_READ, follow_to_emulator, make_app
@@ -215,6 +217,70 @@ def test_provider_api_via_provider_session(emu: Emulator, fault: str) -> None:
     base["url"] = emu.google_api_base
     emu.clear_faults()
     assert client.get("/events").get_json() == {"provider_status": 200}
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_management_api(emu: Emulator, fault: str) -> None:
+    app = _app(emu)
+    client = management_client(app)
+    user_id = emu.user_id_for("alice@example.com")
+    emu.connect_account("alice@example.com", "google-oauth2", [CAL_READ])
+    assert len(client.list_tokensets(user_id)) == 1  # the management token is now cached
+    spec = FAULTS[fault]
+    good = client.settings
+    if spec is None:
+        # The emulator cannot refuse connections while it runs: point the client elsewhere.
+        client.settings = dataclasses.replace(good, base_url=_closed_port_url())
+    else:
+        _inject(emu, "management", spec)
+
+    def run() -> tuple[bool, str]:
+        try:
+            client.list_tokensets(user_id)
+        except TokenVaultError as exc:
+            return exc.code in (429, 502, 503), f"{exc.code} {exc.error}"
+        return False, "no error"
+
+    _check("management API", fault, run)
+    client.settings = good
+    emu.clear_faults()
+    assert len(client.list_tokensets(user_id)) == 1
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_my_account_api(emu: Emulator, fault: str) -> None:
+    app = _app(emu)
+    account_client = my_account_client(app)
+
+    @app.get("/accounts")
+    def accounts() -> Any:
+        token = my_account_token([READ_SCOPE])
+        return {"accounts": len(account_client.list_accounts(token))}
+
+    client = app.test_client()
+    login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
+    assert client.get("/accounts").get_json() == {"accounts": 1}
+    before = _cookie(client)
+    spec = FAULTS[fault]
+    good = account_client.settings
+    if spec is None:
+        # The emulator cannot refuse connections while it runs: point the client elsewhere.
+        account_client.settings = dataclasses.replace(good, base_url=_closed_port_url())
+    else:
+        _inject(emu, "my-account", spec)
+
+    def run() -> tuple[bool, str]:
+        answer = client.get("/accounts", headers={"Accept": "application/json"})
+        code = _typed(answer)
+        return code is not None and answer.status_code in (429, 502, 503), (
+            f"{answer.status_code} {code}"
+        )
+
+    _check("My Account API", fault, run)
+    assert _cookie(client) == before, "the session changed"
+    account_client.settings = good
+    emu.clear_faults()
+    assert client.get("/accounts").get_json() == {"accounts": 1}
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 429])
