@@ -61,6 +61,8 @@ def token_vault_emulator() -> Iterator[Emulator]:
 
     Its state carries over from test to test; use ``token_vault_emulator_reset`` (or any other
     function-scoped ``token_vault_`` fixture) for a clean one.
+
+    :rtype: ~flask_token_vault.emulator.Emulator
     """
     from .emulator import Emulator
 
@@ -70,7 +72,10 @@ def token_vault_emulator() -> Iterator[Emulator]:
 
 @pytest.fixture
 def token_vault_emulator_reset(token_vault_emulator: Emulator) -> Iterator[Emulator]:
-    """Give the session's emulator, with users, accounts, counters and faults reset around it."""
+    """Give the session's emulator, with users, accounts, counters and faults reset around it.
+
+    :rtype: ~flask_token_vault.emulator.Emulator
+    """
     token_vault_emulator.reset()
     yield token_vault_emulator
     token_vault_emulator.reset()

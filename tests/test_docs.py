@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
+import os
 import pkgutil
 import re
 import shutil
@@ -20,7 +21,7 @@ from types import ModuleType
 import pytest
 
 import flask_token_vault
-from flask_token_vault import exchange, signals
+from flask_token_vault import exchange, pytest_plugin, signals
 from flask_token_vault.emulator import Emulator
 from flask_token_vault.errors import ConfigurationError, TokenVaultError
 from flask_token_vault.testing import login_as
@@ -32,7 +33,8 @@ PACKAGE = ROOT / "flask_token_vault"
 CAL_READ = "https://www.googleapis.com/auth/calendar.readonly"
 
 AUTODOC = re.compile(
-    r"^\.\. auto(?:class|function|data|exception|attribute|method|module)::\s+(\S+)\s*$",
+    r"^\.\. auto(?:class|function|data|exception|attribute|method|module)::\s+([\w.]+)"
+    r"(?:\(.*\))?\s*$",
     re.MULTILINE,
 )
 CONFIG_KEY = re.compile(r"\b(?:TOKEN_VAULT|AUTH0)_[A-Z][A-Z0-9_]*[A-Z0-9]\b")
@@ -146,10 +148,24 @@ def test_signal_is_in_the_api_reference(name: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["flask_token_vault.testing.login_as", "flask_token_vault.emulator.Emulator"]
+    "name",
+    [
+        "flask_token_vault.testing.login_as",
+        "flask_token_vault.testing.emulator_config",
+        "flask_token_vault.testing.fail_next_exchange",
+        "flask_token_vault.pytest_plugin",
+        "flask_token_vault.emulator.Emulator",
+    ],
 )
 def test_test_helper_is_in_the_api_reference(name: str) -> None:
     assert is_documented(name)
+
+
+@pytest.mark.parametrize("name", pytest_plugin.__all__)
+def test_plugin_fixture_is_documented(name: str) -> None:
+    """Each fixture has an API entry and a row in the testing guide's fixtures table."""
+    assert is_documented(f"flask_token_vault.pytest_plugin.{name}")
+    assert f"   * - ``{name}``\n" in read("guides/testing.rst")
 
 
 @pytest.mark.parametrize("dotted", sorted(documented_objects()))
@@ -228,14 +244,40 @@ def test_auth0_status_is_in_troubleshooting(status: str) -> None:
 # -- runnable samples ---------------------------------------------------------------------------
 
 
+SAMPLE_PROJECT = ("sample_app.py", "test_sample_app.py")
+
+
+def test_sample_tests_use_only_the_plugin() -> None:
+    """The sample's tests get the emulator from the plugin's fixtures, not from their own."""
+    text = (SAMPLES / "test_sample_app.py").read_text(encoding="utf-8")
+    assert "Emulator(" not in text
+    assert 'scope="session"' not in text
+    assert "flask_token_vault.testing import login_as" not in text
+    used = set(re.findall(r"\btoken_vault_[a-z_]+\b", text))
+    assert {
+        "token_vault_app_config",
+        "token_vault_emulator_reset",
+        "token_vault_login_as",
+        "token_vault_fail_next_exchange",
+    } <= used
+    assert used <= set(pytest_plugin.__all__)
+
+
 def test_sample_tests_pass(tmp_path: Path) -> None:
-    """The testing guide's sample app and its tests run green as a project of their own."""
-    for name in ("sample_app.py", "test_sample_app.py"):
+    """The testing guide's sample app and tests pass as a project that has only the plugin.
+
+    The project holds the two files and a pytest.ini, no conftest.py: the ``token_vault_*``
+    fixtures must come from the ``pytest11`` entry point that installing the package registers.
+    """
+    for name in SAMPLE_PROJECT:
         shutil.copy(SAMPLES / name, tmp_path / name)
     (tmp_path / "pytest.ini").write_text("[pytest]\nfilterwarnings = error\n", encoding="utf-8")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*SAMPLE_PROJECT, "pytest.ini"])
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_DISABLE_PLUGIN_AUTOLOAD"}
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
         cwd=tmp_path,
+        env=env,
         capture_output=True,
         text=True,
         timeout=300,
@@ -243,7 +285,8 @@ def test_sample_tests_pass(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     count = len(re.findall(r"^def test_", (SAMPLES / "test_sample_app.py").read_text(), re.M))
-    assert re.search(rf"\b{count} passed\b", result.stdout), result.stdout
+    assert count >= 5
+    assert re.search(rf"^{count} passed\b", result.stdout, re.M), result.stdout
 
 
 @pytest.fixture
