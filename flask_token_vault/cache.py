@@ -102,6 +102,7 @@ class TokenCache:
         *,
         leeway: float = 60.0,
         lock_timeout: float = 10.0,
+        local_ttl: float = 5.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.backend = backend
@@ -109,6 +110,9 @@ class TokenCache:
         self.leeway = leeway
         self.lock_timeout = lock_timeout
         self.clock = clock
+        self.local_ttl = local_ttl
+        # Near cache of this process: key -> (use until, token, user index key, connection).
+        self._local: dict[str, tuple[float, ProviderToken, str, str]] = {}
         self._flights: dict[str, _Flight] = {}
         self._flights_lock = threading.Lock()
         self._redis: Any = None
@@ -140,25 +144,30 @@ class TokenCache:
         return "tv:i:" + self.crypto.keyed_hash("index", sub)
 
     # values ---------------------------------------------------------------------------------
-    def _encode(self, key: str, token: ProviderToken, issued_at: float) -> bytes:
+    def _encode(self, key: str, token: ProviderToken, issued_at: float, index: str) -> bytes:
         data = token.to_dict()
         data["issued_at"] = issued_at
+        data["index"] = index
         return self.crypto.seal_cache(json.dumps(data, separators=(",", ":")).encode(), key)
 
-    def _decode(self, key: str, raw: Any) -> ProviderToken | None:
+    def _decode(self, key: str, raw: Any) -> tuple[ProviderToken, float, str] | None:
+        """Return the token, the time it stops being usable, and its user's index key."""
         if not isinstance(raw, bytes):
             return None
         try:
             data = json.loads(self.crypto.open_cache(raw, key))
             token = ProviderToken.from_dict(data)
             issued_at = float(data.get("issued_at", token.expires_at - 3600))
+            index = str(data.get("index", ""))
         except (InvalidToken, ValueError, KeyError, TypeError):
             log.info("ignored an unreadable cache entry")
             return None
-        lifetime = token.expires_at - issued_at
-        if self.clock() >= token.expires_at - effective_leeway(lifetime, self.leeway):
+        usable_until = token.expires_at - effective_leeway(
+            token.expires_at - issued_at, self.leeway
+        )
+        if self.clock() >= usable_until:
             return None
-        return token
+        return token, usable_until, index
 
     def ttl_for(self, token: ProviderToken, issued_at: float) -> int:
         """Return the backend TTL in whole seconds: never 0, never past expiry minus leeway."""
@@ -168,7 +177,17 @@ class TokenCache:
 
     # operations -----------------------------------------------------------------------------
     def get(self, key: str) -> ProviderToken | None:
-        """Return the cached token for ``key`` if it is still usable."""
+        """Return the cached token for ``key`` if it is still usable.
+
+        The process's near cache answers first; then the backend (one round trip), whose
+        answer the near cache keeps for ``local_ttl`` seconds at most (see :meth:`_remember`).
+        """
+        now = self.clock()
+        near = self._local.get(key)
+        if near is not None:
+            if now < near[0]:
+                return near[1]
+            self._local.pop(key, None)
         try:
             raw = (
                 self._redis.get(self._prefix + key)
@@ -178,13 +197,36 @@ class TokenCache:
         except Exception as exc:  # a cache outage must not take the app down
             log.warning("cache read failed (%s); exchanging instead", type(exc).__name__)
             return None
-        return self._decode(key, raw)
+        found = self._decode(key, raw)
+        if found is None:
+            return None
+        token, usable_until, index = found
+        self._remember(key, token, usable_until, index)
+        return token
+
+    def _remember(self, key: str, token: ProviderToken, usable_until: float, index: str) -> None:
+        """Keep a token in this process's near cache.
+
+        With an in-process backend the near cache is exact, so it keeps the token for its whole
+        usable life. With a shared backend it keeps it ``local_ttl`` seconds at most: a delete
+        made by another process (logout, disconnect) reaches this one within that time.
+        """
+        if self.local_ttl <= 0 and self.shared:
+            return
+        until = (
+            usable_until if not self.shared else min(usable_until, self.clock() + self.local_ttl)
+        )
+        if len(self._local) >= 10_000:
+            self._local.clear()  # a crude bound; entries are cheap to fetch again
+        self._local[key] = (until, token, index, token.connection)
 
     def set(self, key: str, token: ProviderToken, *, sub: str, issued_at: float) -> None:
         """Store ``token`` under ``key`` and remember the key in the user's index."""
-        value = self._encode(key, token, issued_at)
-        ttl = self.ttl_for(token, issued_at)
         index = self._index_key(sub)
+        value = self._encode(key, token, issued_at, index)
+        ttl = self.ttl_for(token, issued_at)
+        usable = token.expires_at - effective_leeway(token.expires_at - issued_at, self.leeway)
+        self._remember(key, token, usable, index)
         try:
             if self._redis is not None:
                 pipe = self._redis.pipeline(transaction=False)
@@ -210,6 +252,7 @@ class TokenCache:
 
     def delete(self, key: str) -> None:
         """Forget one cached token."""
+        self._local.pop(key, None)
         try:
             if self._redis is not None:
                 self._redis.delete(self._prefix + key)
@@ -221,6 +264,9 @@ class TokenCache:
     def delete_user(self, sub: str, connection: str | None = None) -> int:
         """Forget every cached token of a user (or of one of their connections); return how many."""
         index = self._index_key(sub)
+        for key, (_, _, owner, conn) in list(self._local.items()):
+            if owner == index and (connection is None or conn == connection):
+                self._local.pop(key, None)
         try:
             if self._redis is not None:
                 raw = self._redis.hgetall(self._prefix + index)
@@ -295,6 +341,10 @@ class TokenCache:
                 if cached is not None:
                     return cached
                 if not self._lock_held(key):
+                    # The holder may have stored its token between our read and its release.
+                    cached = self.get(key)
+                    if cached is not None:
+                        return cached
                     break
             log.info("lock wait ended without a cached token; exchanging")
             return produce()

@@ -143,6 +143,7 @@ class Settings:
     connect_flow: str
     send_exchange_scope: bool
     max_retries: int = 3
+    local_cache_ttl: float = 5.0
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -344,4 +345,5 @@ def load_settings(config: Mapping[str, Any], options: Mapping[str, Any]) -> Sett
         connect_flow=connect_flow,
         send_exchange_scope=send_scope,
         max_retries=retries,
+        local_cache_ttl=_number(merged, "TOKEN_VAULT_LOCAL_CACHE_TTL", 5.0),
     )

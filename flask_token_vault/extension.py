@@ -101,7 +101,11 @@ class TokenVault:
             crypto=crypto,
             exchanger=Exchanger(settings),
             cache=TokenCache(
-                backend, crypto, leeway=settings.cache_leeway, lock_timeout=settings.lock_timeout
+                backend,
+                crypto,
+                leeway=settings.cache_leeway,
+                lock_timeout=settings.lock_timeout,
+                local_ttl=settings.local_cache_ttl,
             ),
             oauth=_make_oauth_client(settings),
         )

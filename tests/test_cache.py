@@ -323,3 +323,53 @@ def test_an_entry_copied_to_another_users_key_does_not_decrypt(app: Flask, emu: 
     backend.set(bob_key, backend.get(alice_key))
     assert cache.get(bob_key) is None
     assert bob.get("/calendar").get_json()["items"][0]["id"] == "bob@example.com"
+
+
+def _redis_gets(url: str) -> int:
+    stats: Any = redis.Redis.from_url(url).info("commandstats")
+    return int(stats.get("cmdstat_get", {}).get("calls", 0))
+
+
+def test_near_cache_spares_the_redis_round_trip_within_its_ttl(
+    emu: Emulator, redis_url: str
+) -> None:
+    app = make_app(emu, TOKEN_VAULT_CACHE=redis_url, TOKEN_VAULT_LOCAL_CACHE_TTL=5)
+    client = app.test_client()
+    login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
+    assert client.get("/calendar").status_code == 200
+    before = _redis_gets(redis_url)
+    for _ in range(5):
+        assert client.get("/calendar").status_code == 200
+    assert _redis_gets(redis_url) == before
+    strict = make_app(emu, TOKEN_VAULT_CACHE=redis_url, TOKEN_VAULT_LOCAL_CACHE_TTL=0)
+    strict_client = strict.test_client()
+    strict_client.set_cookie("session", _cookie(client))
+    before = _redis_gets(redis_url)
+    for _ in range(5):
+        assert strict_client.get("/calendar").status_code == 200
+    assert _redis_gets(redis_url) == before + 5
+    assert emu.exchange_count() == 1
+
+
+def test_a_delete_elsewhere_reaches_the_near_cache_within_its_ttl(
+    emu: Emulator, redis_url: str
+) -> None:
+    clock = FakeClock()
+    worker_a = make_app(emu, TOKEN_VAULT_CACHE=redis_url, TOKEN_VAULT_LOCAL_CACHE_TTL=5)
+    worker_b = make_app(emu, TOKEN_VAULT_CACHE=redis_url, TOKEN_VAULT_LOCAL_CACHE_TTL=5)
+    TokenVault.state(worker_a).set_clock(clock)
+    TokenVault.state(worker_b).set_clock(clock)
+    client_a = worker_a.test_client()
+    sub = login_as(client_a, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
+    client_b = worker_b.test_client()
+    client_b.set_cookie("session", _cookie(client_a))
+    assert client_a.get("/calendar").status_code == 200
+    assert client_b.get("/calendar").status_code == 200
+    assert emu.exchange_count() == 1
+    # Worker B drops the user's tokens (as logout or disconnect does).
+    assert TokenVault.state(worker_b).cache.delete_user(sub) == 1
+    assert client_a.get("/calendar").status_code == 200
+    assert emu.exchange_count() == 1  # A still serves from its near cache...
+    clock.now += 6
+    assert client_a.get("/calendar").status_code == 200
+    assert emu.exchange_count() == 2  # ...and no longer after the near cache's 5 s.
