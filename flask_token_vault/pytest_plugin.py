@@ -19,9 +19,8 @@ Example::
 
     @pytest.fixture
     def app(token_vault_app_config):
-        app = create_app()
-        app.config.update(token_vault_app_config)
-        return app
+        # The extension reads its configuration in init_app: pass it to the factory.
+        return create_app({"SECRET_KEY": "test-secret-0123456789", **token_vault_app_config})
 
     def test_calendar(app, token_vault_login_as):
         client = app.test_client()
@@ -85,7 +84,7 @@ def token_vault_emulator_reset(token_vault_emulator: Emulator) -> Iterator[Emula
 def token_vault_app_config(token_vault_emulator_reset: Emulator) -> dict[str, str]:
     """Give ``AUTH0_DOMAIN``, ``AUTH0_CLIENT_ID`` and ``AUTH0_CLIENT_SECRET`` for the emulator.
 
-    A fresh dict per test: ``app.config.update(token_vault_app_config)``.
+    A fresh dict per test, to pass to the app factory before the extension reads its config.
     """
     from .testing import emulator_config
 
