@@ -5,13 +5,38 @@ BIN := $(VENV)/bin
 PORT ?= 5000
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test reliability security e2e docs lint typecheck check clean
+.PHONY: demo test reliability security e2e docs lint typecheck check clean bench
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $(STAMP)
+
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install -q -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+## Benchmarks (issue 7): warm-cache cost, stampede, gunicorn scale-out on Redis, cookie size,
+## and Auth0's server SDK as the peer. Prints ratios and counts measured side by side and
+## rewrites docs/benchmarks/ (page and plot). Uses Debian's wrk as the load generator, installing
+## it when missing; without apt-get (or root/sudo) a Python keep-alive generator is used.
+bench: $(BENCH_STAMP)
+	@if ! command -v wrk >/dev/null 2>&1; then \
+		sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo"; \
+		if command -v apt-get >/dev/null 2>&1 && { [ -z "$$sudo" ] || command -v sudo >/dev/null 2>&1; }; then \
+			echo "installing wrk (Debian) as the load generator"; \
+			DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q wrk >/dev/null 2>&1 \
+			|| { $$sudo apt-get update -q >/dev/null 2>&1 \
+			     && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q wrk >/dev/null 2>&1; } \
+			|| echo "wrk could not be installed: using the Python load generator"; \
+		else \
+			echo "no apt-get here: using the Python load generator"; \
+		fi; \
+	fi
+	$(BIN)/python -m bench
 
 ## Serve the example app on http://127.0.0.1:$(PORT) against the embedded Auth0 emulator.
 demo: $(STAMP)

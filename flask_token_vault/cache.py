@@ -61,8 +61,10 @@ def build_backend(value: Any) -> BaseCache:
                 key,
                 "a redis:// URL needs the redis package: pip install 'flask-token-vault[redis]'.",
             ) from None
-        client = redis.Redis.from_url(value)
-        return RedisCache(host=client, key_prefix="")
+        # A blocking pool waits for a free connection under load instead of failing the read
+        # (redis-py's default pool raises once its connections are all in use).
+        pool = redis.BlockingConnectionPool.from_url(value, max_connections=100, timeout=10)
+        return RedisCache(host=redis.Redis(connection_pool=pool), key_prefix="")
     if parts.scheme == "memcached":
         servers = [s for s in parts.netloc.split(",") if s]
         if not servers:
@@ -113,6 +115,8 @@ class TokenCache:
         self.local_ttl = local_ttl
         # Near cache of this process: key -> (use until, token, user index key, connection).
         self._local: dict[str, tuple[float, ProviderToken, str, str]] = {}
+        # Cache keys are HMACs: computed once per (user, connection, hint, scopes) here.
+        self._keys: dict[tuple[str, str, str | None, tuple[str, ...]], str] = {}
         self._flights: dict[str, _Flight] = {}
         self._flights_lock = threading.Lock()
         self._redis: Any = None
@@ -135,6 +139,19 @@ class TokenCache:
         self, sub: str, connection: str, login_hint: str | None, scopes: tuple[str, ...]
     ) -> str:
         """Return the cache key of one token set (an HMAC; reveals nothing)."""
+        memo_key = (sub, connection, login_hint, scopes)
+        found = self._keys.get(memo_key)
+        if found is not None:
+            return found
+        key = self._key_for(sub, connection, login_hint, scopes)
+        if len(self._keys) >= 4096:
+            self._keys.clear()
+        self._keys[memo_key] = key
+        return key
+
+    def _key_for(
+        self, sub: str, connection: str, login_hint: str | None, scopes: tuple[str, ...]
+    ) -> str:
         scope_part = " ".join(sorted(set(scopes)))
         return "tv:t:" + self.crypto.keyed_hash(
             "token", sub, connection, login_hint or "", scope_part
@@ -203,6 +220,14 @@ class TokenCache:
         token, usable_until, index = found
         self._remember(key, token, usable_until, index)
         return token
+
+    def forget_local(self, key: str) -> bool:
+        """Drop ``key`` from this process's near cache; return whether a shared read may differ.
+
+        Used when a near-cached token lacks scopes: another process may have stored a newer
+        token (after a re-consent) that this process has not read yet.
+        """
+        return self.shared and self._local.pop(key, None) is not None
 
     def _remember(self, key: str, token: ProviderToken, usable_until: float, index: str) -> None:
         """Keep a token in this process's near cache.
@@ -293,9 +318,10 @@ class TokenCache:
     # single flight --------------------------------------------------------------------------
     def single_flight(self, key: str, produce: Callable[[], ProviderToken]) -> ProviderToken:
         """Return the cached token, or run ``produce`` once however many callers ask at once."""
-        cached = self.get(key)
-        if cached is not None:
-            return cached
+        if key not in self._flights:  # when an exchange is under way here, join it instead
+            cached = self.get(key)
+            if cached is not None:
+                return cached
         with self._flights_lock:
             flight = self._flights.get(key)
             leader = flight is None

@@ -211,6 +211,9 @@ def get_provider_token_set(
         token = produce()
     else:
         token = cache.single_flight(key, produce)
+        if not token.has_scopes(required) and cache.forget_local(key):
+            # A re-consent handled by another process may have stored a broader token.
+            token = cache.single_flight(key, produce)
     slot[:] = [t for t in slot if t is not token]
     slot.append(token)
     if not token.has_scopes(required):

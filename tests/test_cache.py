@@ -22,7 +22,7 @@ from flask_token_vault import TokenVault, get_provider_token, provider_session
 from flask_token_vault.emulator import Emulator
 from flask_token_vault.testing import login_as
 
-from .conftest import CAL_READ, make_app
+from .conftest import CAL_READ, CAL_WRITE, make_app
 from .redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -373,3 +373,23 @@ def test_a_delete_elsewhere_reaches_the_near_cache_within_its_ttl(
     clock.now += 6
     assert client_a.get("/calendar").status_code == 200
     assert emu.exchange_count() == 2  # ...and no longer after the near cache's 5 s.
+
+
+def test_after_a_reconsent_elsewhere_the_near_cache_does_not_refuse_the_new_scopes(
+    emu: Emulator, redis_url: str
+) -> None:
+    worker_a = make_app(emu, TOKEN_VAULT_CACHE=redis_url, TOKEN_VAULT_LOCAL_CACHE_TTL=60)
+    worker_b = make_app(emu, TOKEN_VAULT_CACHE=redis_url, TOKEN_VAULT_LOCAL_CACHE_TTL=60)
+    client_a = worker_a.test_client()
+    sub = login_as(client_a, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
+    client_b = worker_b.test_client()
+    client_b.set_cookie("session", _cookie(client_a))
+    assert client_b.get("/calendar/write").status_code == 302  # write scope not granted yet
+    # The user consents to more through worker A (its callback drops the user's entries).
+    emu.connect_account("alice@example.com", "google-oauth2", [CAL_READ, CAL_WRITE])
+    TokenVault.state(worker_a).cache.delete_user(sub, "google-oauth2")
+    assert client_a.get("/calendar/write").status_code == 200
+    exchanges = emu.exchange_count()
+    # Worker B's near cache still holds the narrower token, but it reads the shared one.
+    assert client_b.get("/calendar/write").status_code == 200
+    assert emu.exchange_count() == exchanges
