@@ -37,6 +37,9 @@ __all__ = ["TokenCache", "build_backend", "effective_leeway"]
 
 log = logging.getLogger("flask_token_vault")
 
+# A user's index of cache keys outlives any token it lists (it is extended on every write).
+_INDEX_TTL = 86_400
+
 _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
@@ -257,13 +260,13 @@ class TokenCache:
                 pipe = self._redis.pipeline(transaction=False)
                 pipe.set(self._prefix + key, value, ex=ttl)
                 pipe.hset(self._prefix + index, key, token.connection)
-                pipe.expire(self._prefix + index, 86_400)
+                pipe.expire(self._prefix + index, max(_INDEX_TTL, ttl))
                 pipe.execute()
                 return
             self.backend.set(key, value, timeout=ttl)
             entries = self._read_index(index)
             entries[key] = token.connection
-            self.backend.set(index, json.dumps(entries), timeout=86_400)
+            self.backend.set(index, json.dumps(entries), timeout=max(_INDEX_TTL, ttl))
         except Exception as exc:
             log.warning("cache write failed (%s)", type(exc).__name__)
 
@@ -307,7 +310,7 @@ class TokenCache:
             else:
                 kept = {k: c for k, c in entries.items() if k not in doomed}
                 if kept:
-                    self.backend.set(index, json.dumps(kept), timeout=86_400)
+                    self.backend.set(index, json.dumps(kept), timeout=_INDEX_TTL)
                 else:
                     self.backend.delete(index)
             return len(doomed)

@@ -67,7 +67,9 @@ class AppState:
 
     def check_scope_signature(self, connection: str, scopes: Iterable[str], sig: str) -> bool:
         """Return whether ``sig`` signs exactly these scopes for this connection."""
-        return hmac.compare_digest(self.scope_signature(connection, scopes), sig)
+        # Bytes: compare_digest refuses str with non-ASCII characters, which visitors can send.
+        expected = self.scope_signature(connection, scopes).encode()
+        return hmac.compare_digest(expected, sig.encode("utf-8", "replace"))
 
 
 class TokenVault:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import session
+from flask import current_app, session
 
 from .crypto import Crypto, InvalidToken
 
@@ -65,6 +65,11 @@ def write_user(crypto: Crypto, claims: Mapping[str, Any], refresh_token: str) ->
     """
     record = make_record(crypto, claims, refresh_token)
     session.clear()
+    # Server-side sessions (Flask-Session) keep their id across clear(): give them a new one,
+    # or an id planted before the login would become the signed-in session.
+    regenerate = getattr(current_app.session_interface, "regenerate", None)
+    if callable(regenerate):
+        regenerate(session)
     session[SESSION_KEY] = record
     return _to_user(record, refresh_token)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
+import time
 from typing import Any
 from urllib.parse import urlencode
 
@@ -56,7 +57,10 @@ def _check_csrf(form: str, button: str) -> None:
     """Refuse a state-changing POST that does not carry this session's form token."""
     sent = request.form.get("csrf_token", "")
     expected = session.get(_CSRF_KEY)
-    if not isinstance(expected, str) or not hmac.compare_digest(sent, expected):
+    # Bytes: compare_digest refuses str with non-ASCII characters, which visitors can send.
+    if not isinstance(expected, str) or not hmac.compare_digest(
+        sent.encode("utf-8", "replace"), expected.encode()
+    ):
         raise InvalidRequest(
             f"The {form} form was not sent from this site.",
             error="csrf_failed",
@@ -122,6 +126,37 @@ def _login_hint() -> str | None:
     return hint
 
 
+_STATE_PREFIX = "_state_token_vault_"
+_MAX_PENDING_LOGINS = 3
+
+
+def _prune_pending_logins() -> None:
+    """Keep the session small: drop expired sign-ins and all but the newest few.
+
+    Every visit to the login route records a pending sign-in in the session; without a bound, a
+    visitor who starts many sign-ins (or a site that sends them here repeatedly) would grow the
+    cookie past the 4 KB browsers keep, and lose their session.
+    """
+    now = time.time()
+    pending = sorted(
+        (
+            (float(value.get("exp", 0)) if isinstance(value, dict) else 0.0, key)
+            for key, value in session.items()
+            if key.startswith(_STATE_PREFIX)
+        ),
+        reverse=True,
+    )
+    for position, (expires, key) in enumerate(pending):
+        if expires <= now or position >= _MAX_PENDING_LOGINS - 1:
+            session.pop(key, None)
+
+
+def _pending_login_expired(state_param: str) -> bool:
+    record = session.get(_STATE_PREFIX + state_param)
+    expires = record.get("exp") if isinstance(record, dict) else None
+    return not isinstance(expires, (int, float)) or expires <= time.time()
+
+
 def _authorize(
     state: AppState,
     *,
@@ -160,6 +195,7 @@ def _authorize(
         "next": next_url,
         "connection": connection,
     }
+    _prune_pending_logins()
     client.framework.set_state_data(session, rv["state"], data)
     return redirect(rv["url"])
 
@@ -224,6 +260,13 @@ def callback() -> Response:
     if not state_param or len(state_param) > 256:
         raise CallbackError("The sign-in answer carries no state.", error="missing_state")
     data = client.framework.get_state_data(session, state_param)
+    if isinstance(data, dict) and _pending_login_expired(state_param):
+        client.framework.clear_state_data(session, state_param)
+        raise CallbackError(
+            "The sign-in took too long and has expired.",
+            error="login_expired",
+            remedy="Start the sign-in again.",
+        )
     if not isinstance(data, dict):
         raise CallbackError(
             "The sign-in answer does not match a sign-in started here (state mismatch).",
@@ -262,7 +305,8 @@ def callback() -> Response:
             f"Auth0's answer could not be read ({type(exc).__name__}).", error="malformed_answer"
         ) from None
     userinfo = token.get("userinfo") if isinstance(token, dict) else None
-    if not userinfo or not isinstance(userinfo.get("sub"), str):
+    sub = userinfo.get("sub") if userinfo else None
+    if not userinfo or not isinstance(sub, str) or not 0 < len(sub) <= 512:
         raise Auth0Unavailable("Auth0 answered without an ID token.", error="malformed_answer")
     refresh_token = token.get("refresh_token")
     if not isinstance(refresh_token, str) or not refresh_token:

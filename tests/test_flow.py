@@ -254,3 +254,21 @@ def test_decorator_login_hint_picks_the_account_and_goes_into_the_connect_link(
     authorize = client.get(missing.headers["Location"]).headers["Location"]
     assert parse_qs(urlsplit(authorize).query)["login_hint"] == ["other@corp.example"]
     assert emu.exchange_count() == 1
+
+
+def test_login_asks_a_server_side_session_for_a_new_id(emu: Emulator) -> None:
+    """Session interfaces that can regenerate their id (Flask-Session) are asked to on login."""
+    from flask.sessions import SecureCookieSessionInterface, SessionMixin
+
+    regenerated: list[bool] = []
+
+    class RegeneratingInterface(SecureCookieSessionInterface):
+        def regenerate(self, session: SessionMixin) -> None:
+            regenerated.append(True)
+
+    app = make_app(emu)
+    app.session_interface = RegeneratingInterface()
+    client = app.test_client()
+    assert regenerated == []
+    browser_login(client, "/calendar")
+    assert regenerated == [True]  # one sign-in (through the connection), one new id

@@ -404,3 +404,61 @@ def test_session_is_renewed_on_login(client: FlaskClient, emu: Emulator) -> None
 def test_hostile_case_count() -> None:
     """The suite tries at least 40 hostile inputs (counted when the whole module runs)."""
     assert len(OPEN_REDIRECTS) * 2 + len(BAD_NAMES) + len(ID_TOKEN_ATTACKS) >= 40
+
+
+@pytest.mark.parametrize(
+    ("path", "data"),
+    [
+        ("/auth/logout", {"csrf_token": "é"}),
+        ("/auth/disconnect/google-oauth2", {"csrf_token": "é"}),
+    ],
+)
+def test_non_ascii_form_token_is_a_400(signed_in: FlaskClient, path: str, data: Any) -> None:
+    signed_in.get("/auth/logout")
+    _refused(f"non-ASCII token on {path}", signed_in.post(path, data=data), words="csrf_failed")
+
+
+def test_non_ascii_scope_signature_is_a_400(client: FlaskClient) -> None:
+    answer = client.get(
+        "/auth/connect/google-oauth2",
+        query_string={"scope": "https://www.googleapis.com/auth/drive", "sig": "é"},
+    )
+    _refused("non-ASCII scope signature", answer, words="not requested")
+
+
+def test_abandoned_sign_ins_do_not_grow_the_cookie(client: FlaskClient) -> None:
+    sizes = []
+    for _ in range(40):
+        assert client.get("/auth/login?next=/").status_code == 302
+        cookie = client.get_cookie("session")
+        assert cookie is not None
+        sizes.append(len(cookie.value))
+    ok = max(sizes) < 1500 and sizes[-1] <= sizes[5] + 50
+    HOSTILE["40 abandoned sign-ins"] = (ok, f"cookie {sizes[0]} -> {sizes[-1]} bytes")
+    assert ok
+
+
+def test_the_latest_sign_in_still_completes_after_many_abandoned(
+    client: FlaskClient, emu: Emulator
+) -> None:
+    for _ in range(10):
+        client.get("/auth/login?next=/")
+    emu.set_auto_login("alice@example.com")
+    url, _ = _authorize(client)
+    code, state = _code_for(url)
+    answer = client.get(f"/auth/callback?code={code}&state={state}")
+    assert answer.status_code == 302 and answer.headers["Location"] == "/calendar"
+
+
+def test_an_expired_sign_in_is_refused(client: FlaskClient, emu: Emulator) -> None:
+    emu.set_auto_login("alice@example.com")
+    url, _ = _authorize(client)
+    code, state = _code_for(url)
+    with client.session_transaction() as session:
+        record = dict(session["_state_token_vault_" + state])
+        record["exp"] = time.time() - 1
+        session["_state_token_vault_" + state] = record
+    answer = client.get(f"/auth/callback?code={code}&state={state}")
+    _refused("expired sign-in", answer, words="expired")
+    with client.session_transaction() as session:
+        assert "_token_vault" not in session
