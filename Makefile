@@ -44,7 +44,10 @@ demo: $(STAMP)
 
 ## Run the whole test suite (emulator and Redis are started by the tests themselves).
 ## The browser tests are left to `make e2e`.
+## jq and curl run the seed's shell recipe in tests/test_cli.py; installed when missing.
 test: $(STAMP)
+	tools/ensure-apt.sh jq jq curl
+	tools/ensure-apt.sh curl curl
 	$(BIN)/python -m pytest -m "not e2e" --ignore=tests/reliability
 
 ## Fault matrix, hostile input, secret scan, fuzz: prints the figures, fails on any miss.
@@ -58,6 +61,7 @@ security: $(STAMP)
 ## Drive the example app in a real Chromium (/usr/bin/chromium, or E2E_CHROMIUM=path).
 ## Screenshots go to build/e2e/; the calendar one also to docs/_static/e2e-calendar.png.
 e2e: $(STAMP)
+	tools/ensure-apt.sh /usr/bin/chromium chromium chromium-driver
 	E2E_REQUIRE_BROWSER=1 $(BIN)/python -m pytest tests/e2e -m e2e
 
 ## Build the HTML docs into docs/_build/html (offline; warnings are errors).
