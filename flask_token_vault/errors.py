@@ -361,8 +361,12 @@ class ManagementForbidden(ManagementError):
     )
 
 
-class ManagementRateLimited(ManagementError):
-    """The Management API rate-limited the request and the wait would exceed the deadline."""
+class ManagementRateLimited(ManagementError, RateLimited):
+    """The Management API rate-limited the request and the wait would exceed the deadline.
+
+    Also a :class:`RateLimited`, so one handler serves every rate limit; ``Retry-After`` and the
+    JSON body's ``retry_after`` come from there.
+    """
 
     code = 429
     default_error = "too_many_requests"
@@ -374,12 +378,6 @@ class ManagementRateLimited(ManagementError):
         super().__init__(description, **kwargs)
         #: Seconds Auth0 asked us to wait, when it said.
         self.retry_after = retry_after
-
-    def extra_headers(self) -> Headers:
-        """Pass Auth0's wait on to the client."""
-        if self.retry_after is None:
-            return Headers()
-        return Headers([("Retry-After", str(max(1, round(self.retry_after))))])
 
 
 class ClientNotEligible(Misconfigured):
