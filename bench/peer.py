@@ -233,24 +233,23 @@ def run() -> dict[str, Any]:
     return {"ours": ours, "peer": peer}
 
 
+def rows(results: dict[str, Any]) -> list[list[Any]]:
+    """Return one table row per library: for the printed report and the docs page alike."""
+    ours, peer = results["ours"], results["peer"]
+    return [
+        [label, r["exchanges"], r["connections"], f"{r['median_us']:.0f}", f"{r['mean_us']:.0f}"]
+        for label, r in (
+            ("Flask-Token-Vault", ours["cached"]),
+            (f"auth0-server-python {peer['version']}", peer["cached"]),
+            ("Flask-Token-Vault, force_refresh", ours["force_refresh"]),
+        )
+    ]
+
+
 def report(results: dict[str, Any]) -> str:
     """Return the printed summary."""
     ours, peer = results["ours"], results["peer"]
-    rows = []
-    for label, r in (
-        ("Flask-Token-Vault", ours["cached"]),
-        (f"auth0-server-python {peer['version']}", peer["cached"]),
-        ("Flask-Token-Vault, force_refresh", ours["force_refresh"]),
-    ):
-        rows.append(
-            [
-                label,
-                r["exchanges"],
-                r["connections"],
-                f"{r['median_us']:.0f}",
-                f"{r['mean_us']:.0f}",
-            ]
-        )
+    rows_ = rows(results)
     ratio = peer["cached"]["mean_us"] / ours["cached"]["mean_us"]
     per_exchange = peer["cached"]["mean_us"] / ours["force_refresh"]["mean_us"]
     head = f"(e) peer: {CALLS} calls for the same user's {CONNECTION} token, one process"
@@ -262,7 +261,7 @@ def report(results: dict[str, Any]) -> str:
             "median µs/call",
             "mean µs/call",
         ],
-        rows,
+        rows_,
     )
     tail = (
         f"  mean time per call, peer / ours: {ratio:.1f}x; per exchange (both exchanging "

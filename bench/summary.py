@@ -204,21 +204,7 @@ def _plot(results: dict[str, Any], path: Path) -> None:
 
 
 def _section_warm(results: dict[str, Any]) -> str:
-    rows = []
-    for name, r in results.items():
-        per = r["redis_commands_per_request"]
-        trips = ", ".join(f"{k.upper()} {v:g}" for k, v in sorted(per.items()))
-        trips = trips or ("0" if name == "redis" else "-")
-        rows.append(
-            [
-                name,
-                f"{r['bare_us']:.0f}",
-                f"{r['decorated_us']:.0f}",
-                f"{r['overhead_us']:.0f}",
-                f"{r['ratio']:.2f}",
-                trips,
-            ]
-        )
+    rows = warm_cache.rows(results)
     return markdown_table(
         ["cache", "bare µs", "decorated µs", "overhead µs", "ratio", "Redis commands / request"],
         rows,
@@ -330,21 +316,7 @@ def _section_cookie(results: dict[str, Any]) -> str:
 
 def _section_peer(results: dict[str, Any]) -> str:
     ours, theirs = results["ours"], results["peer"]
-    rows = []
-    for label, r in (
-        ("Flask-Token-Vault", ours["cached"]),
-        (f"auth0-server-python {theirs['version']}", theirs["cached"]),
-        ("Flask-Token-Vault with `force_refresh=True`", ours["force_refresh"]),
-    ):
-        rows.append(
-            [
-                label,
-                r["exchanges"],
-                r["connections"],
-                f"{r['median_us']:.0f}",
-                f"{r['mean_us']:.0f}",
-            ]
-        )
+    rows = peer.rows(results)
     return (
         markdown_table(
             [

@@ -76,14 +76,14 @@ def run() -> dict[str, dict[str, Any]]:
     return results
 
 
-def report(results: dict[str, dict[str, Any]]) -> str:
-    """Return the printed summary."""
-    rows = []
+def rows(results: dict[str, dict[str, Any]]) -> list[list[Any]]:
+    """Return one table row per cache: for the printed report and the docs page alike."""
+    out = []
     for name, r in results.items():
         per = r["redis_commands_per_request"]
-        trips = " ".join(f"{k.upper()} {v:g}" for k, v in sorted(per.items()))
+        trips = ", ".join(f"{k.upper()} {v:g}" for k, v in sorted(per.items()))
         trips = trips or ("0" if name == "redis" else "-")
-        rows.append(
+        out.append(
             [
                 name,
                 f"{r['bare_us']:.0f}",
@@ -93,9 +93,15 @@ def report(results: dict[str, dict[str, Any]]) -> str:
                 trips,
             ]
         )
+    return out
+
+
+def report(results: dict[str, dict[str, Any]]) -> str:
+    """Return the printed summary."""
+    rows_ = rows(results)
     head = f"(a) warm-cache cost per request (median of {ROUNDS} paired rounds x {PER_ROUND})"
     body = table(
-        ["cache", "bare µs", "decorated µs", "overhead µs", "ratio", "Redis cmds/request"], rows
+        ["cache", "bare µs", "decorated µs", "overhead µs", "ratio", "Redis cmds/request"], rows_
     )
     return head + "\n" + body
 
