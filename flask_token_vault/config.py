@@ -144,7 +144,6 @@ class Settings:
     send_exchange_scope: bool
     max_retries: int = 3
     local_cache_ttl: float = 5.0
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def issuer(self) -> str:

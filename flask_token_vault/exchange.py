@@ -343,10 +343,7 @@ class Exchanger:
                 else:
                     raise error_from_answer(response.status_code, body, connection)
             attempt += 1
-            if retry_in is None:
-                if isinstance(failure, RateLimited):
-                    # 429 without a wait: back off like any transient failure.
-                    pass
+            if retry_in is None:  # a 429 without a wait backs off like any transient failure
                 retry_in = random.uniform(0, min(2.0, 0.1 * 2**attempt))  # noqa: S311  # nosec B311
             remaining = deadline - self.monotonic()
             if attempt > s.max_retries or retry_in >= remaining:

@@ -17,7 +17,7 @@ from flask import current_app, session
 
 from .crypto import Crypto, InvalidToken
 
-__all__ = ["SESSION_KEY", "User", "clear_user", "make_record", "read_user", "write_user"]
+__all__ = ["SESSION_KEY", "User", "make_record", "read_user", "write_user"]
 
 SESSION_KEY = "_token_vault"
 _VERSION = 1
@@ -116,8 +116,3 @@ def read_user(crypto: Crypto) -> User | None:
     except (InvalidToken, UnicodeError, ValueError):
         return None
     return _to_user(record, refresh_token)
-
-
-def clear_user() -> None:
-    """Forget the signed-in user and everything else in the session."""
-    session.clear()

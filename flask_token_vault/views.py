@@ -30,6 +30,7 @@ from werkzeug.wrappers import Response
 from . import connected_accounts, signals
 from ._urls import safe_next
 from .config import is_valid_connection_name, is_valid_scope
+from .decorators import wants_json
 from .errors import Auth0Unavailable, CallbackError, InvalidRequest, Misconfigured, RateLimited
 from .extension import AppState, get_state
 from .session import SESSION_KEY, read_user, write_user
@@ -243,9 +244,7 @@ def disconnect(connection: str) -> Response:
     checked = _connection_from(state, connection) or ""
     _check_csrf("disconnect", "Disconnect")
     removed = connected_accounts.disconnect(checked)
-    if request.accept_mimetypes.best_match(["text/html", "application/json"]) == (
-        "application/json"
-    ):
+    if wants_json():
         return jsonify(connection=checked, removed=removed)
     next_url = safe_next(request.form.get("next")) or state.settings.default_next
     return redirect(next_url)
