@@ -56,7 +56,7 @@ reliability: $(STAMP)
 
 ## Static security checks of the package (bandit; every finding is fixed or explained inline).
 security: $(STAMP)
-	$(BIN)/bandit -q -r flask_token_vault
+	$(BIN)/bandit -q -r flask_token_vault flask_token_vault_pytest
 
 ## Drive the example app in a real Chromium (/usr/bin/chromium, or E2E_CHROMIUM=path).
 ## Screenshots go to build/e2e/; the calendar one also to docs/_static/e2e-calendar.png.

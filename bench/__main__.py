@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from types import ModuleType
 from typing import Any
 
-from bench import cookie_size, peer, scale_out, stampede, summary, warm_cache
+from bench import cookie_size, peer, plugin_import, scale_out, stampede, summary, warm_cache
 from bench.common import BUILD
 
 PARTS: dict[str, ModuleType] = {
@@ -28,6 +28,7 @@ PARTS: dict[str, ModuleType] = {
     "scale_out": scale_out,
     "cookie_size": cookie_size,
     "peer": peer,
+    "plugin_import": plugin_import,
 }
 
 

@@ -133,6 +133,17 @@ def targets(results: dict[str, Any]) -> list[Verdict]:
             ours["exchanges"] == 1,
         )
     )
+    plugin = results.get("plugin_import")
+    if plugin:
+        out.append(
+            Verdict(
+                "(e) pytest plugin import where its fixtures are not used",
+                f"< {plugin['target_ms']:g} ms",
+                f"{plugin['plugin_ms']:.2f} ms (the extension itself: "
+                f"{plugin['extension_ms']:.0f} ms)",
+                plugin["plugin_ms"] < plugin["target_ms"],
+            )
+        )
     return out
 
 

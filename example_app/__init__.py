@@ -14,8 +14,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import requests
-from flask import Flask, redirect, render_template, request, url_for
-from werkzeug.exceptions import HTTPException
+from flask import Flask, redirect, render_template, url_for
 from werkzeug.wrappers import Response
 
 from flask_token_vault import (
@@ -156,18 +155,8 @@ def _register_routes(app: Flask) -> None:
     def sign_in() -> Response:
         return redirect(url_for("token_vault.login", next="/"))
 
-    # Flask files a handler for an HTTPException subclass under that class's status code, so
-    # @app.errorhandler(TokenVaultError) would only see the 500s: take every HTTP error instead.
-    @app.errorhandler(HTTPException)
-    def token_vault_error(error: HTTPException) -> HTTPException | tuple[str, int]:
-        if not isinstance(error, TokenVaultError) or _wants_json():
-            return error
-        return render_template("error.html", error=error), error.code or 500
-
-
-def _wants_json() -> bool:
-    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
-    return best == "application/json"
+    # The extension's error pages use the template token_vault/error.html: this app's own
+    # (templates/token_vault/error.html) replaces it, in the app's layout. JSON clients get JSON.
 
 
 def _event(event: dict[str, Any]) -> dict[str, str]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .connected_accounts import disconnect, my_connected_accounts
+from ._urls import connect_url, login_url
+from .accounts import disconnect, management_client, my_connected_accounts
 from .decorators import provider_token_required
 from .errors import (
     AccountNotConnected,
@@ -26,18 +27,11 @@ from .errors import (
     TokenVaultError,
 )
 from .exchange import ProviderToken
-from .extension import (
-    TokenVault,
-    connect_url,
-    current_user,
-    forget_provider_tokens,
-    get_provider_token,
-    get_provider_token_set,
-    login_url,
-)
-from .management import ConnectedAccount, ManagementClient, Tokenset, management_client
+from .extension import TokenVault
+from .management import ConnectedAccount, ManagementClient, Tokenset
 from .provider_session import ProviderSession, provider_session
 from .session import User
+from .tokens import current_user, forget_provider_tokens, get_provider_token, get_provider_token_set
 
 __all__ = [
     "AccountNotConnected",

@@ -1,17 +1,25 @@
-"""Provider-token cache: keyed hashes, encrypted values, and one exchange at a time per key.
+"""Provider-token cache: keyed hashes, encrypted values, generations, one exchange at a time.
 
-* Keys are HMACs (with a key derived from the app's secret) of the user, connection, account
-  hint and requested scopes: no user id or token ever appears in a key.
-* Values are the token set encrypted with the cache key before they reach the backend.
-* TTL is the token's lifetime minus a leeway that is clamped to a quarter of that lifetime, so a
-  short-lived token is never expired on arrival, and never 0 (which cachelib reads as "forever").
-* Single flight: in one process, threads asking for the same key wait for one leader; across
-  processes sharing Redis, a lock taken with ``SET key value NX PX ttl`` does the same, and a
-  waiter gives up waiting at a deadline and exchanges itself rather than fail.
+(Layer: core, above the store and the exchange's :class:`ProviderToken`; knows nothing of Flask.)
 
-With a ``cachelib.RedisCache`` the extension talks to Redis directly for these operations (one
-``GET`` on a warm hit, raw bytes instead of pickle); any other ``BaseCache`` is used through the
-cachelib API.
+* A token is found by its :class:`Slot`: the user, the connection, the account hint and the
+  requested scopes. Its store key is an HMAC of the slot (with a key derived from the app's
+  secret) followed by the user's current *generation*: no user id or token ever appears in a
+  key. One round trip reads the generation and the token under it.
+* Each user has a generation, a random value in the store. Logout, disconnect and
+  :meth:`TokenCache.invalidate_user` replace it, so every key of the user's earlier tokens is
+  out of reach at once, on every backend, with no index to keep in step; old entries expire on
+  their own. An exchange still in flight when the generation changes stores its answer under the
+  old generation, where nothing reads it.
+* Values are the token encrypted with the store key as associated data before they reach the
+  store. TTL is the token's lifetime minus a leeway clamped to a quarter of that lifetime, so a
+  short-lived token is never expired on arrival, and never 0 (cachelib's "forever").
+* A near cache in the process answers warm lookups without a round trip: exact with an
+  in-process store, at most ``local_ttl`` seconds old with a shared one. Its lifetimes run on the
+  monotonic clock, so a step of the wall clock does not stretch them.
+* Single flight: in one process, threads asking for the same slot wait for one leader; across
+  processes sharing a store, a lock (``add`` with a TTL) does the same, and a waiter gives up
+  waiting at a deadline and exchanges itself rather than fail.
 """
 
 from __future__ import annotations
@@ -21,66 +29,36 @@ import logging
 import math
 import secrets
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
-from urllib.parse import urlsplit
+from typing import NamedTuple
 
-from cachelib import BaseCache, FileSystemCache, MemcachedCache, RedisCache, SimpleCache
-
+from ._clock import Clock
 from .crypto import Crypto, InvalidToken
-from .errors import ConfigurationError
 from .exchange import ProviderToken
+from .store import NO_GENERATION, Store
 
-__all__ = ["TokenCache", "build_backend", "effective_leeway"]
+__all__ = ["Slot", "TokenCache", "effective_leeway"]
 
 log = logging.getLogger("flask_token_vault")
 
-# A user's index of cache keys outlives any token it lists (it is extended on every write).
-_INDEX_TTL = 86_400
-
-_RELEASE = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
-return 0
-"""
+#: A user's generation outlives any token stored under it (token TTLs are capped below it).
+_GENERATION_TTL = 7 * 86_400
+_MAX_TOKEN_TTL = 86_400
+_MAX_NEAR_USERS = 10_000
 
 
-def build_backend(value: Any) -> BaseCache:
-    """Turn ``TOKEN_VAULT_CACHE`` into a cachelib backend."""
-    key = "TOKEN_VAULT_CACHE"
-    if value is None or value == "simple":
-        return SimpleCache(threshold=10_000)
-    if isinstance(value, BaseCache):
-        return value
-    if not isinstance(value, str):
-        raise ConfigurationError(key, "must be a cachelib BaseCache, a URL or a directory path.")
-    parts = urlsplit(value)
-    if parts.scheme in ("redis", "rediss", "unix"):
-        try:
-            import redis
-        except ImportError:
-            raise ConfigurationError(
-                key,
-                "a redis:// URL needs the redis package: pip install 'flask-token-vault[redis]'.",
-            ) from None
-        # A blocking pool waits for a free connection under load instead of failing the read
-        # (redis-py's default pool raises once its connections are all in use).
-        pool = redis.BlockingConnectionPool.from_url(value, max_connections=100, timeout=10)
-        return RedisCache(host=redis.Redis(connection_pool=pool), key_prefix="")
-    if parts.scheme == "memcached":
-        servers = [s for s in parts.netloc.split(",") if s]
-        if not servers:
-            raise ConfigurationError(key, "a memcached:// URL needs at least one host:port.")
-        return MemcachedCache(servers=servers)
-    if parts.scheme == "file":
-        return FileSystemCache(parts.path, threshold=10_000)
-    if parts.scheme == "" and value.startswith("/"):
-        return FileSystemCache(value, threshold=10_000)
-    raise ConfigurationError(
-        key,
-        f"unsupported value {value!r}: use redis://, memcached://, file:// or an absolute path.",
-    )
+class Slot(NamedTuple):
+    """What identifies one cached provider token."""
+
+    #: The Auth0 user id.
+    sub: str
+    #: The connection name.
+    connection: str
+    #: The account hint, if any.
+    login_hint: str | None
+    #: The requested scopes, sorted.
+    scopes: tuple[str, ...]
 
 
 def effective_leeway(lifetime: float, leeway: float) -> float:
@@ -89,12 +67,17 @@ def effective_leeway(lifetime: float, leeway: float) -> float:
 
 
 class _Flight:
-    __slots__ = ("done", "error", "result")
+    __slots__ = ("done", "error", "result", "stale")
 
     def __init__(self) -> None:
         self.done = threading.Event()
         self.result: ProviderToken | None = None
         self.error: BaseException | None = None
+        self.stale = False
+
+
+#: Produces a token and the wall-clock time its exchange started.
+Producer = Callable[[], tuple[ProviderToken, float]]
 
 
 class TokenCache:
@@ -102,305 +85,319 @@ class TokenCache:
 
     def __init__(
         self,
-        backend: BaseCache,
+        store: Store,
         crypto: Crypto,
+        clock: Clock,
         *,
         leeway: float = 60.0,
         lock_timeout: float = 10.0,
         local_ttl: float = 5.0,
-        clock: Callable[[], float] = time.time,
     ) -> None:
-        self.backend = backend
+        self.store = store
         self.crypto = crypto
+        self.clock = clock
         self.leeway = leeway
         self.lock_timeout = lock_timeout
-        self.clock = clock
         self.local_ttl = local_ttl
-        # Near cache of this process: key -> (use until, token, user index key, connection).
-        self._local: dict[str, tuple[float, ProviderToken, str, str]] = {}
-        # Cache keys are HMACs: computed once per (user, connection, hint, scopes) here.
-        self._keys: dict[tuple[str, str, str | None, tuple[str, ...]], str] = {}
-        self._flights: dict[str, _Flight] = {}
+        # Near cache: user -> slot -> (use until, on the monotonic clock; token).
+        self._near: dict[str, dict[Slot, tuple[float, ProviderToken]]] = {}
+        self._prefixes: dict[Slot, str] = {}
+        self._flights: dict[Slot, _Flight] = {}
         self._flights_lock = threading.Lock()
-        self._redis: Any = None
-        self._prefix = ""
-        if isinstance(backend, RedisCache):
-            self._redis = backend._write_client
-            self._prefix = str(backend.key_prefix or "")
-            self._release = self._redis.register_script(_RELEASE)
 
     def __repr__(self) -> str:
-        return f"TokenCache({type(self.backend).__name__})"
+        return f"TokenCache({self.store!r})"
 
     @property
     def shared(self) -> bool:
-        """Return whether the backend is shared between processes."""
-        return not isinstance(self.backend, SimpleCache)
+        """Return whether the store is shared between processes."""
+        return self.store.shared
 
     # keys -----------------------------------------------------------------------------------
-    def key_for(
-        self, sub: str, connection: str, login_hint: str | None, scopes: tuple[str, ...]
-    ) -> str:
-        """Return the cache key of one token set (an HMAC; reveals nothing)."""
-        memo_key = (sub, connection, login_hint, scopes)
-        found = self._keys.get(memo_key)
-        if found is not None:
-            return found
-        key = self._key_for(sub, connection, login_hint, scopes)
-        if len(self._keys) >= 4096:
-            self._keys.clear()
-        self._keys[memo_key] = key
-        return key
+    def _generation_key(self, sub: str) -> str:
+        return "tv:g:" + self.crypto.keyed_hash("generation", sub)
 
-    def _key_for(
-        self, sub: str, connection: str, login_hint: str | None, scopes: tuple[str, ...]
-    ) -> str:
-        scope_part = " ".join(sorted(set(scopes)))
-        return "tv:t:" + self.crypto.keyed_hash(
-            "token", sub, connection, login_hint or "", scope_part
-        )
+    def _slot_prefix(self, slot: Slot) -> str:
+        """Return the part of the slot's store keys that does not change: an HMAC, and ``:``."""
+        found = self._prefixes.get(slot)
+        if found is None:
+            found = (
+                "tv:t:"
+                + self.crypto.keyed_hash(
+                    "token", slot.sub, slot.connection, slot.login_hint or "", " ".join(slot.scopes)
+                )
+                + ":"
+            )
+            if len(self._prefixes) >= 4096:
+                self._prefixes.clear()
+            self._prefixes[slot] = found
+        return found
 
-    def _index_key(self, sub: str) -> str:
-        return "tv:i:" + self.crypto.keyed_hash("index", sub)
+    def generation(self, sub: str) -> str | None:
+        """Return the user's current generation, or ``None`` when the store cannot be read."""
+        try:
+            raw = self.store.get(self._generation_key(sub))
+        except Exception as exc:  # a cache outage must not take the app down
+            log.warning("cache read failed (%s); exchanging instead", type(exc).__name__)
+            return None
+        return raw.decode("ascii", "replace") if raw else NO_GENERATION
+
+    def key_for(self, slot: Slot, generation: str | None = None) -> str:
+        """Return the store key of ``slot`` under ``generation`` (default: the current one)."""
+        if generation is None:
+            generation = self.generation(slot.sub) or NO_GENERATION
+        return self._slot_prefix(slot) + generation
+
+    def _read_current(self, slot: Slot) -> tuple[str | None, tuple[ProviderToken, float] | None]:
+        """Return the user's generation and the slot's usable token under it, in one read."""
+        prefix = self._slot_prefix(slot)
+        try:
+            generation, raw = self.store.get_in_generation(self._generation_key(slot.sub), prefix)
+        except Exception as exc:  # a cache outage must not take the app down
+            log.warning("cache read failed (%s); exchanging instead", type(exc).__name__)
+            return None, None
+        return generation, self._decode(prefix + generation, raw)
 
     # values ---------------------------------------------------------------------------------
-    def _encode(self, key: str, token: ProviderToken, issued_at: float, index: str) -> bytes:
+    def _usable_until(self, token: ProviderToken, issued_at: float) -> float:
+        lifetime = token.expires_at - issued_at
+        return token.expires_at - effective_leeway(lifetime, self.leeway)
+
+    def _encode(self, key: str, token: ProviderToken, issued_at: float) -> bytes:
         data = token.to_dict()
         data["issued_at"] = issued_at
-        data["index"] = index
         return self.crypto.seal_cache(json.dumps(data, separators=(",", ":")).encode(), key)
 
-    def _decode(self, key: str, raw: Any) -> tuple[ProviderToken, float, str] | None:
-        """Return the token, the time it stops being usable, and its user's index key."""
-        if not isinstance(raw, bytes):
+    def _decode(self, key: str, raw: bytes | None) -> tuple[ProviderToken, float] | None:
+        """Return the token and the wall-clock time it stops being usable, if it still is."""
+        if raw is None:
             return None
         try:
             data = json.loads(self.crypto.open_cache(raw, key))
             token = ProviderToken.from_dict(data)
             issued_at = float(data.get("issued_at", token.expires_at - 3600))
-            index = str(data.get("index", ""))
         except (InvalidToken, ValueError, KeyError, TypeError):
             log.info("ignored an unreadable cache entry")
             return None
-        usable_until = token.expires_at - effective_leeway(
-            token.expires_at - issued_at, self.leeway
-        )
-        if self.clock() >= usable_until:
+        usable_until = self._usable_until(token, issued_at)
+        if not self.clock.time() < usable_until:
             return None
-        return token, usable_until, index
+        return token, usable_until
 
     def ttl_for(self, token: ProviderToken, issued_at: float) -> int:
-        """Return the backend TTL in whole seconds: never 0, never past expiry minus leeway."""
-        lifetime = token.expires_at - issued_at
-        usable = token.expires_at - effective_leeway(lifetime, self.leeway) - self.clock()
-        return max(1, math.floor(usable))
+        """Return the store TTL in whole seconds: never 0, never past expiry minus leeway."""
+        usable = self._usable_until(token, issued_at) - self.clock.time()
+        return max(1, min(_MAX_TOKEN_TTL, math.floor(usable)))
 
-    # operations -----------------------------------------------------------------------------
-    def get(self, key: str) -> ProviderToken | None:
-        """Return the cached token for ``key`` if it is still usable.
+    # near cache -----------------------------------------------------------------------------
+    def _near_get(self, slot: Slot) -> ProviderToken | None:
+        entries = self._near.get(slot.sub)
+        entry = entries.get(slot) if entries is not None else None
+        if entry is None:
+            return None
+        if self.clock.monotonic() < entry[0]:
+            return entry[1]
+        entries.pop(slot, None)  # type: ignore[union-attr]
+        return None
 
-        The process's near cache answers first; then the backend (one round trip), whose
-        answer the near cache keeps for ``local_ttl`` seconds at most (see :meth:`_remember`).
+    def _near_put(self, slot: Slot, token: ProviderToken, usable_until: float) -> None:
+        """Keep a token in this process's near cache.
+
+        With an in-process store the near cache is exact, so it keeps the token for its whole
+        usable life. With a shared store it keeps it ``local_ttl`` seconds at most: a change made
+        by another process (logout, disconnect) reaches this one within that time.
         """
-        now = self.clock()
-        near = self._local.get(key)
-        if near is not None:
-            if now < near[0]:
-                return near[1]
-            self._local.pop(key, None)
-        try:
-            raw = (
-                self._redis.get(self._prefix + key)
-                if self._redis is not None
-                else self.backend.get(key)
-            )
-        except Exception as exc:  # a cache outage must not take the app down
-            log.warning("cache read failed (%s); exchanging instead", type(exc).__name__)
-            return None
-        found = self._decode(key, raw)
-        if found is None:
-            return None
-        token, usable_until, index = found
-        self._remember(key, token, usable_until, index)
-        return token
+        life = usable_until - self.clock.time()
+        if self.shared:
+            life = min(life, self.local_ttl)
+        if life <= 0:
+            return
+        entries = self._near.get(slot.sub)
+        if entries is None:
+            if len(self._near) >= _MAX_NEAR_USERS:
+                # Drop the oldest user (insertion order): a bound on memory, not an LRU.
+                self._near.pop(next(iter(self._near)), None)
+            entries = self._near.setdefault(slot.sub, {})
+        entries[slot] = (self.clock.monotonic() + life, token)
 
-    def forget_local(self, key: str) -> bool:
-        """Drop ``key`` from this process's near cache; return whether a shared read may differ.
+    def forget_local(self, slot: Slot) -> bool:
+        """Drop ``slot`` from the near cache; return whether a shared read may differ.
 
         Used when a near-cached token lacks scopes: another process may have stored a newer
         token (after a re-consent) that this process has not read yet.
         """
-        return self.shared and self._local.pop(key, None) is not None
+        entries = self._near.get(slot.sub)
+        return self.shared and entries is not None and entries.pop(slot, None) is not None
 
-    def _remember(self, key: str, token: ProviderToken, usable_until: float, index: str) -> None:
-        """Keep a token in this process's near cache.
+    # operations -----------------------------------------------------------------------------
+    def get(self, slot: Slot) -> ProviderToken | None:
+        """Return the cached token of ``slot`` if it is still usable (near cache, then store)."""
+        near = self._near_get(slot)
+        if near is not None:
+            return near
+        _, found = self._read_current(slot)
+        if found is None:
+            return None
+        self._near_put(slot, *found)
+        return found[0]
 
-        With an in-process backend the near cache is exact, so it keeps the token for its whole
-        usable life. With a shared backend it keeps it ``local_ttl`` seconds at most: a delete
-        made by another process (logout, disconnect) reaches this one within that time.
-        """
-        if self.local_ttl <= 0 and self.shared:
-            return
-        until = (
-            usable_until if not self.shared else min(usable_until, self.clock() + self.local_ttl)
-        )
-        if len(self._local) >= 10_000:
-            self._local.clear()  # a crude bound; entries are cheap to fetch again
-        self._local[key] = (until, token, index, token.connection)
-
-    def set(self, key: str, token: ProviderToken, *, sub: str, issued_at: float) -> None:
-        """Store ``token`` under ``key`` and remember the key in the user's index."""
-        index = self._index_key(sub)
-        value = self._encode(key, token, issued_at, index)
-        ttl = self.ttl_for(token, issued_at)
-        usable = token.expires_at - effective_leeway(token.expires_at - issued_at, self.leeway)
-        self._remember(key, token, usable, index)
+    def _read(self, key: str) -> tuple[ProviderToken, float] | None:
         try:
-            if self._redis is not None:
-                pipe = self._redis.pipeline(transaction=False)
-                pipe.set(self._prefix + key, value, ex=ttl)
-                pipe.hset(self._prefix + index, key, token.connection)
-                pipe.expire(self._prefix + index, max(_INDEX_TTL, ttl))
-                pipe.execute()
-                return
-            self.backend.set(key, value, timeout=ttl)
-            entries = self._read_index(index)
-            entries[key] = token.connection
-            self.backend.set(index, json.dumps(entries), timeout=max(_INDEX_TTL, ttl))
+            raw = self.store.get(key)
+        except Exception as exc:  # a cache outage must not take the app down
+            log.warning("cache read failed (%s); exchanging instead", type(exc).__name__)
+            return None
+        return self._decode(key, raw)
+
+    def _write(self, key: str, token: ProviderToken, issued_at: float) -> None:
+        try:
+            self.store.set(key, self._encode(key, token, issued_at), self.ttl_for(token, issued_at))
         except Exception as exc:
             log.warning("cache write failed (%s)", type(exc).__name__)
 
-    def _read_index(self, index: str) -> dict[str, str]:
-        raw = self.backend.get(index)
+    def drop(self, slot: Slot) -> None:
+        """Forget one cached token (before a forced refresh, or after a failed exchange)."""
+        entries = self._near.get(slot.sub)
+        if entries is not None:
+            entries.pop(slot, None)
         try:
-            data = json.loads(raw) if isinstance(raw, str) else {}
-        except ValueError:
-            data = {}
-        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
-
-    def delete(self, key: str) -> None:
-        """Forget one cached token."""
-        self._local.pop(key, None)
-        try:
-            if self._redis is not None:
-                self._redis.delete(self._prefix + key)
-            else:
-                self.backend.delete(key)
+            self.store.delete(self.key_for(slot))
         except Exception as exc:
             log.warning("cache delete failed (%s)", type(exc).__name__)
 
-    def delete_user(self, sub: str, connection: str | None = None) -> int:
-        """Forget every cached token of a user (or of one of their connections); return how many."""
-        index = self._index_key(sub)
-        for key, (_, _, owner, conn) in list(self._local.items()):
-            if owner == index and (connection is None or conn == connection):
-                self._local.pop(key, None)
+    def invalidate_user(self, sub: str) -> None:
+        """Make every cached token of a user unreachable, here and in every process.
+
+        Replaces the user's generation in the store and empties this process's near cache for
+        them; exchanges of theirs still in flight here keep their answer to themselves.
+        """
+        self._near.pop(sub, None)
+        with self._flights_lock:
+            for slot, flight in self._flights.items():
+                if slot.sub == sub:
+                    flight.stale = True
         try:
-            if self._redis is not None:
-                raw = self._redis.hgetall(self._prefix + index)
-                entries = {k.decode(): v.decode() for k, v in raw.items()}
-            else:
-                entries = self._read_index(index)
-            doomed = [k for k, c in entries.items() if connection is None or c == connection]
-            for key in doomed:
-                self.delete(key)
-            if self._redis is not None:
-                if doomed:
-                    self._redis.hdel(self._prefix + index, *doomed)
-            else:
-                kept = {k: c for k, c in entries.items() if k not in doomed}
-                if kept:
-                    self.backend.set(index, json.dumps(kept), timeout=_INDEX_TTL)
-                else:
-                    self.backend.delete(index)
-            return len(doomed)
+            self.store.set(
+                self._generation_key(sub), secrets.token_hex(8).encode(), _GENERATION_TTL
+            )
         except Exception as exc:
-            log.warning("cache delete failed (%s)", type(exc).__name__)
-            return 0
+            log.warning(
+                "cache write failed (%s); tokens stay until they expire", type(exc).__name__
+            )
 
     # single flight --------------------------------------------------------------------------
-    def single_flight(self, key: str, produce: Callable[[], ProviderToken]) -> ProviderToken:
-        """Return the cached token, or run ``produce`` once however many callers ask at once."""
-        if key not in self._flights:  # when an exchange is under way here, join it instead
-            cached = self.get(key)
-            if cached is not None:
-                return cached
+    def fetch(self, slot: Slot, produce: Producer, *, refresh: bool = False) -> ProviderToken:
+        """Return the cached token of ``slot``, or ``produce`` one, once for all who ask at once.
+
+        What ``produce`` returns is stored here (callers do not write it back). With
+        ``refresh``, the cached token is dropped and a new one produced.
+        """
+        if refresh:
+            self.drop(slot)
+        elif slot not in self._flights:  # when an exchange is under way here, join it instead
+            near = self._near_get(slot)
+            if near is not None:
+                return near
         with self._flights_lock:
-            flight = self._flights.get(key)
+            flight = self._flights.get(slot)
             leader = flight is None
             if flight is None:
-                flight = self._flights[key] = _Flight()
+                flight = self._flights[slot] = _Flight()
         if not leader:
             flight.done.wait(self.lock_timeout + 60)
             if flight.error is not None:
                 raise flight.error
             if flight.result is not None:
                 return flight.result
-            return produce()
+            return self.fetch(slot, produce)
         try:
-            flight.result = self._across_processes(key, produce)
+            flight.result = self._lead(slot, produce, flight, refresh)
             return flight.result
         except BaseException as exc:
             flight.error = exc
             raise
         finally:
             with self._flights_lock:
-                self._flights.pop(key, None)
+                self._flights.pop(slot, None)
             flight.done.set()
 
-    def _across_processes(self, key: str, produce: Callable[[], ProviderToken]) -> ProviderToken:
-        # A leader that arrives just after another flight finished finds its result here.
-        cached = self.get(key)
-        if cached is not None:
-            return cached
-        if not self.shared:
-            return produce()
-        with self._lock(key) as acquired:
+    def _lead(self, slot: Slot, produce: Producer, flight: _Flight, refresh: bool) -> ProviderToken:
+        generation, found = self._read_current(slot)
+        key = self._slot_prefix(slot) + (generation or NO_GENERATION)
+        if found is not None and not refresh:
+            self._near_put(slot, *found)
+            return found[0]
+        if not self.shared or generation is None:
+            return self._produce(slot, key, generation, produce, flight)
+        with self.lock(key) as acquired:
             if acquired:
                 # Another process may have filled the cache between our read and our lock.
-                cached = self.get(key)
-                return cached if cached is not None else produce()
-            # Someone else is exchanging: wait for their result, up to the deadline.
-            deadline = time.monotonic() + self.lock_timeout
-            delay = 0.01
-            while time.monotonic() < deadline:
-                time.sleep(delay)
-                delay = min(delay * 1.5, 0.1)
-                cached = self.get(key)
-                if cached is not None:
-                    return cached
-                if not self._lock_held(key):
-                    # The holder may have stored its token between our read and its release.
-                    cached = self.get(key)
-                    if cached is not None:
-                        return cached
-                    break
+                found = None if refresh else self._read(key)
+                if found is not None:
+                    self._near_put(slot, *found)
+                    return found[0]
+                return self._produce(slot, key, generation, produce, flight)
+            found = self._wait_for_holder(key)
+            if found is not None:
+                self._near_put(slot, *found)
+                return found[0]
             log.info("lock wait ended without a cached token; exchanging")
-            return produce()
+            return self._produce(slot, key, generation, produce, flight)
+
+    def _produce(
+        self,
+        slot: Slot,
+        key: str,
+        generation: str | None,
+        produce: Producer,
+        flight: _Flight,
+    ) -> ProviderToken:
+        try:
+            token, issued_at = produce()
+        except BaseException:
+            self.drop(slot)
+            raise
+        if flight.stale:
+            return token  # invalidated while in flight: the answer is this caller's alone
+        if generation is not None:
+            self._write(key, token, issued_at)
+            if self.shared and self.generation(slot.sub) != generation:
+                return token  # invalidated elsewhere while in flight
+        self._near_put(slot, token, self._usable_until(token, issued_at))
+        return token
+
+    def _wait_for_holder(self, key: str) -> tuple[ProviderToken, float] | None:
+        """Wait for another process's exchange, up to the lock timeout."""
+        clock = self.clock
+        deadline = clock.monotonic() + self.lock_timeout
+        delay = 0.01
+        while clock.monotonic() < deadline:
+            clock.sleep(delay)
+            delay = min(delay * 1.5, 0.1)
+            found = self._read(key)
+            if found is not None:
+                return found
+            if not self._lock_held(key):
+                # The holder may have stored its token between our read and its release.
+                return self._read(key)
+        return None
 
     def _lock_key(self, key: str) -> str:
         return "tv:l:" + key.rsplit(":", 1)[-1]
 
     def _lock_held(self, key: str) -> bool:
         try:
-            if self._redis is not None:
-                return bool(self._redis.exists(self._prefix + self._lock_key(key)))
-            return self.backend.has(self._lock_key(key))
+            return self.store.exists(self._lock_key(key))
         except Exception:
             return False
 
     @contextmanager
-    def _lock(self, key: str) -> Iterator[bool]:
+    def lock(self, key: str) -> Iterator[bool]:
+        """Take the cross-process lock of a store key; yield whether this process holds it."""
         lock_key = self._lock_key(key)
-        token = secrets.token_hex(16)
-        ttl = max(1, math.ceil(self.lock_timeout))
+        token = secrets.token_hex(16).encode()
         try:
-            if self._redis is not None:
-                acquired = bool(
-                    self._redis.set(self._prefix + lock_key, token, nx=True, px=ttl * 1000)
-                )
-            else:
-                acquired = bool(self.backend.add(lock_key, token, timeout=ttl))
+            acquired = self.store.add(lock_key, token, self.lock_timeout)
         except Exception as exc:
             log.warning("cache lock failed (%s); exchanging without it", type(exc).__name__)
             yield True
@@ -410,9 +407,6 @@ class TokenCache:
         finally:
             if acquired:
                 try:
-                    if self._redis is not None:
-                        self._release(keys=[self._prefix + lock_key], args=[token])
-                    elif self.backend.get(lock_key) == token:
-                        self.backend.delete(lock_key)
+                    self.store.release(lock_key, token)
                 except Exception as exc:
                     log.warning("cache unlock failed (%s)", type(exc).__name__)

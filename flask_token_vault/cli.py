@@ -24,9 +24,9 @@ from typing import Any, ParamSpec, TypeVar
 import click
 from flask.cli import AppGroup
 
+from ._state import get_state
+from .accounts import management_client
 from .errors import TokenVaultError
-from .extension import get_state
-from .management import management_client
 
 __all__ = ["cli", "format_table"]
 
@@ -119,11 +119,18 @@ def tokensets_delete(user_id: str, tokenset_id: str) -> None:
     )
     management.delete_tokenset(user_id, tokenset_id)
     # Without this the app would keep serving the cached provider token until it expires.
-    dropped = get_state().cache.delete_user(user_id, connection)
+    state = get_state()
+    state.cache.invalidate_user(user_id)
     click.echo(
         f"Deleted tokenset {tokenset_id} of {user_id}"
         + (f" ({connection})" if connection else "")
-        + f"; dropped {dropped} cached token(s)."
+        + "; the user's cached provider tokens are dropped"
+        + (
+            f" (running processes let go within {state.settings.local_cache_ttl:g} s)."
+            if state.cache.shared
+            else " (from this process only: the cache is in-process, so a running app keeps"
+            " its own copy until it expires; use a shared cache such as Redis)."
+        )
     )
 
 

@@ -1,4 +1,4 @@
-"""The :func:`provider_token_required` view decorator."""
+"""The :func:`provider_token_required` view decorator (layer: views, above the token API)."""
 
 from __future__ import annotations
 
@@ -6,61 +6,16 @@ import functools
 from collections.abc import Callable, Iterable
 from typing import ParamSpec, TypeVar, cast
 
-from flask import current_app, jsonify, redirect, request
-from werkzeug.wrappers import Response
+from flask import current_app, request
 
-from .errors import (
-    AccountNotConnected,
-    InsufficientScope,
-    LoginRequired,
-    ReconsentRequired,
-    TokenVaultError,
-)
-from .extension import connect_url, get_provider_token_set, login_url
+from ._responses import challenge, wants_json
+from .errors import AccountNotConnected, LoginRequired, ReconsentRequired
+from .tokens import get_provider_token_set
 
 __all__ = ["provider_token_required", "wants_json"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-
-def wants_json() -> bool:
-    """Return whether the current client prefers JSON to HTML (API clients, fetch calls)."""
-    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
-    return best == "application/json"
-
-
-def _here() -> str:
-    path = request.full_path
-    return path[:-1] if path.endswith("?") else path
-
-
-def challenge(
-    error: TokenVaultError,
-    connection: str,
-    required: Iterable[str],
-    login_hint: str | None = None,
-) -> Response:
-    """Turn a login/connect error into a redirect (browsers) or a 401 JSON body (API clients)."""
-    scopes = sorted(set(required))
-    if isinstance(error, InsufficientScope):
-        scopes = list(error.union)
-    here = _here()
-    connect = connect_url(connection, scopes, next=here, login_hint=login_hint, _external=True)
-    if wants_json():
-        body = error.to_dict()
-        body.update(
-            connection=connection,
-            required_scopes=scopes,
-            connect_url=connect,
-            login_url=login_url(next=here, _external=True),
-        )
-        response = jsonify(body)
-        response.status_code = 401
-        response.headers["WWW-Authenticate"] = f'Bearer error="{error.error}"'
-        return response
-    # Signing in through the connection also connects it: one trip to Auth0, not two.
-    return redirect(connect_url(connection, scopes, next=here, login_hint=login_hint))
 
 
 def provider_token_required(

@@ -30,9 +30,9 @@ from typing import Any
 import requests
 from flask import Flask, current_app
 
+from ._state import get_state
 from .errors import ManagementForbidden, ManagementNotFound, TokenVaultError
-from .extension import get_state
-from .management import REQUIRED_GRANT_TYPES, VAULT_OPTION, ManagementClient, management_client
+from .management import REQUIRED_GRANT_TYPES, VAULT_OPTION, ManagementClient
 
 __all__ = ["FAIL", "PASS", "SKIP", "Check", "run_doctor"]
 
@@ -94,7 +94,7 @@ def run_doctor(app: Flask | None = None, *, processes: int | None = None) -> lis
     target: Flask = app if app is not None else current_app._get_current_object()  # type: ignore[attr-defined]
     state = get_state(target)
     settings = state.settings
-    management = management_client(target)
+    management = state.management
     checks: list[Check] = [_discovery(management)]
     client, access = _read_client(management, settings.client_id)
     checks.extend(access)
@@ -118,7 +118,7 @@ def run_doctor(app: Flask | None = None, *, processes: int | None = None) -> lis
     checks.append(_mfa_check(management, client is not None))
     checks.append(_secret_key_check(target.config))
     checks.extend(_cookie_checks(target.config))
-    checks.append(_cache_check(state.cache.shared, type(state.cache.backend).__name__, processes))
+    checks.append(_cache_check(state.cache.shared, state.cache.store.name, processes))
     return checks
 
 
@@ -134,7 +134,7 @@ def _discovery(management: ManagementClient) -> Check:
         "domain) and make sure this machine can reach it over HTTPS."
     )
     try:
-        response = management.http.get(url, timeout=settings.http_timeout)
+        response = management.transport.http.get(url, timeout=settings.http_timeout)
     except requests.RequestException as exc:
         return _failed(
             name, f"{settings.base_url} could not be reached ({type(exc).__name__})", fix

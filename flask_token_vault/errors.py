@@ -2,23 +2,24 @@
 
 Every error is a :class:`TokenVaultError`. Each carries a machine-readable ``error`` code (Auth0's
 own code when Auth0 gave one), a human ``description`` and a ``remedy`` that says what to do. Each
-is also a werkzeug :class:`~werkzeug.exceptions.HTTPException` with the HTTP status that fits, so
-an unhandled one becomes a clear error page (or a JSON body for JSON clients) instead of a 500,
-and apps can customise it with ``@app.errorhandler(SomeError)``.
+is also a werkzeug :class:`~werkzeug.exceptions.HTTPException` whose ``code`` is the HTTP status
+the app answers with, so apps can customise it with ``@app.errorhandler(SomeError)``; the status
+Auth0 (or a provider) answered is ``upstream_status`` on every class.
+
+Errors carry data only. The extension turns them into an HTML page or a JSON body in one place
+(the error handler that ``init_app`` registers); the CLI prints them its own way.
 
 No message, repr or body ever contains a token, a refresh token, a code or a client secret.
 """
 
 from __future__ import annotations
 
-import html
-import json
+import warnings
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException
-from werkzeug.wrappers.request import Request as WSGIRequest
 
 __all__ = [
     "AccountNotConnected",
@@ -74,10 +75,13 @@ class TokenVaultError(HTTPException):
         error: str | None = None,
         remedy: str | None = None,
         connection: str | None = None,
-        status: int | None = None,
+        upstream_status: int | None = None,
+        code: int | None = None,
     ) -> None:
         super().__init__(description or self.__class__.__doc__ or self.default_error)
-        if self.code is None:
+        if code is not None:
+            self.code = code
+        elif self.code is None:
             self.code = 500
         #: Machine-readable code: Auth0's own when it gave one, else :attr:`default_error`.
         self.error: str = error or self.default_error
@@ -85,8 +89,8 @@ class TokenVaultError(HTTPException):
         self.remedy: str = remedy or self.default_remedy
         #: The connection concerned, when there is one.
         self.connection: str | None = connection
-        #: The HTTP status Auth0 answered with, when the error came from Auth0.
-        self.upstream_status: int | None = status
+        #: The HTTP status Auth0 (or the provider) answered with, when it answered.
+        self.upstream_status: int | None = upstream_status
 
     def __repr__(self) -> str:
         extra = f", connection={self.connection!r}" if self.connection else ""
@@ -106,39 +110,9 @@ class TokenVaultError(HTTPException):
         }
         if self.connection:
             body["connection"] = self.connection
+        if self.upstream_status is not None:
+            body["upstream_status"] = self.upstream_status
         return body
-
-    def _wants_json(self, environ: Any) -> bool:
-        if environ is None:
-            return False
-        accept = WSGIRequest(environ).accept_mimetypes
-        return accept.best_match(["text/html", "application/json"]) == "application/json"
-
-    def get_headers(
-        self, environ: Any = None, scope: dict[str, Any] | None = None
-    ) -> list[tuple[str, str]]:
-        """Return the response headers, JSON or HTML by what the client accepts."""
-        ctype = "application/json" if self._wants_json(environ) else "text/html; charset=utf-8"
-        return [("Content-Type", ctype), *self.extra_headers().items()]
-
-    def get_body(self, environ: Any = None, scope: dict[str, Any] | None = None) -> str:
-        """Return a JSON body or a short HTML page naming the problem and the remedy."""
-        if self._wants_json(environ):
-            return json.dumps(self.to_dict())
-        title = html.escape(f"{self.code} {self.name}")
-        return (
-            "<!doctype html>\n<html lang=en><title>"
-            + title
-            + "</title>\n<h1>"
-            + title
-            + "</h1>\n<p>"
-            + html.escape(str(self.description))
-            + "</p>\n<p>"
-            + html.escape(self.remedy)
-            + "</p>\n<p><small>error: <code>"
-            + html.escape(self.error)
-            + "</code></small></p>\n"
-        )
 
     def extra_headers(self) -> Headers:
         """Return headers to add to the error response (``Retry-After``, ``WWW-Authenticate``)."""
@@ -297,7 +271,7 @@ class Auth0Unavailable(TokenVaultError):
 class ManagementError(TokenVaultError):
     """Auth0's Management API refused or failed a request.
 
-    Carries what Auth0 said: ``status_code`` (its ``statusCode``, or ``None`` when it did not
+    Carries what Auth0 said: ``upstream_status`` (its ``statusCode``, or ``None`` when it did not
     answer), ``error_code`` (its ``errorCode``) and ``message``.
     """
 
@@ -311,15 +285,13 @@ class ManagementError(TokenVaultError):
         self,
         description: str | None = None,
         *,
-        status_code: int | None = None,
+        upstream_status: int | None = None,
         error_code: str | None = None,
         message: str | None = None,
         remedy: str | None = None,
         connection: str | None = None,
-        http_status: int | None = None,
+        code: int | None = None,
     ) -> None:
-        #: Auth0's ``statusCode`` (the HTTP status it answered), if it answered.
-        self.status_code = status_code
         #: Auth0's ``errorCode`` (or ``error``), or a code of ours such as ``timeout``.
         self.error_code = error_code or self.default_error
         #: Auth0's ``message``.
@@ -329,16 +301,14 @@ class ManagementError(TokenVaultError):
             error=self.error_code,
             remedy=remedy,
             connection=connection,
-            status=status_code,
+            upstream_status=upstream_status,
+            code=code,
         )
-        if http_status is not None:
-            self.code = http_status
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return the JSON body, with Auth0's status code."""
-        body = super().to_dict()
-        body["status_code"] = self.status_code
-        return body
+    @property
+    def status_code(self) -> int | None:
+        """Return :attr:`upstream_status` (deprecated name)."""
+        return _deprecated_status(self)
 
 
 class ManagementNotFound(ManagementError):
@@ -404,7 +374,7 @@ class ClientNotEligible(Misconfigured):
 class MyAccountError(TokenVaultError):
     """Auth0's My Account API (Connected Accounts) refused or failed a request.
 
-    Carries its problem document: ``status_code``, ``error_type`` (``type``), ``title`` and
+    Carries its problem document: ``upstream_status``, ``error_type`` (``type``), ``title`` and
     ``detail``.
     """
 
@@ -419,17 +389,15 @@ class MyAccountError(TokenVaultError):
         self,
         description: str | None = None,
         *,
-        status_code: int | None = None,
+        upstream_status: int | None = None,
         error_type: str | None = None,
         title: str | None = None,
         detail: str | None = None,
         error: str | None = None,
         remedy: str | None = None,
         connection: str | None = None,
-        http_status: int | None = None,
+        code: int | None = None,
     ) -> None:
-        #: The HTTP status the My Account API answered, if it answered.
-        self.status_code = status_code
         #: The problem ``type`` URI.
         self.error_type = error_type
         #: The problem ``title``.
@@ -441,7 +409,21 @@ class MyAccountError(TokenVaultError):
             error=error,
             remedy=remedy,
             connection=connection,
-            status=status_code,
+            upstream_status=upstream_status,
+            code=code,
         )
-        if http_status is not None:
-            self.code = http_status
+
+    @property
+    def status_code(self) -> int | None:
+        """Return :attr:`upstream_status` (deprecated name)."""
+        return _deprecated_status(self)
+
+
+def _deprecated_status(error: TokenVaultError) -> int | None:
+    warnings.warn(
+        "'status_code' is deprecated: use 'upstream_status' (the status Auth0 answered); "
+        "'code' is the status the app answers with.",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return error.upstream_status

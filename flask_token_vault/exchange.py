@@ -1,26 +1,22 @@
-"""The Token Vault exchange on the wire: refresh token in, provider access token out.
+"""The Token Vault exchange and Auth0's token endpoint (layer: core, above the transport).
 
-One :class:`Exchanger` per app holds a pooled ``requests.Session``. Every request has a timeout,
-and all attempts of one call share one total deadline. Connection errors, timeouts, 5xx answers
-and unreadable answers are retried with exponential backoff and full jitter; a 429 waits for
-Auth0's ``Retry-After`` (or ``X-RateLimit-Reset``) when that fits in the deadline; nothing else
-is retried. Auth0's error code is kept on the typed error that comes out.
+:class:`Exchanger` posts to ``/oauth/token`` with the app's client authentication, over the app's
+:class:`~flask_token_vault._http.Transport` (timeouts, one deadline, retries, ``Retry-After``),
+and turns Auth0's error answers into the typed error that says what to do, keeping Auth0's own
+error code. :meth:`Exchanger.exchange` is the Token Vault exchange itself: the user's refresh
+token in, a :class:`ProviderToken` out.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from typing import Any
 
-import requests
-from requests.adapters import HTTPAdapter
-
+from ._clock import Clock
+from ._http import Failure, Transport, clean_text
 from .config import Settings, split_scopes
 from .errors import (
     AccountNotConnected,
@@ -51,7 +47,6 @@ SUBJECT_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:refresh_token"  # noqa: S
 _FCAT = "federated-connection-access-token"
 REQUESTED_TOKEN_TYPE = f"http://auth0.com/oauth/token-type/{_FCAT}"
 DEFAULT_EXPIRES_IN = 3600
-_TRANSIENT_STATUS = frozenset({500, 502, 503, 504})
 _NOT_CONNECTED = frozenset({"federated_connection_refresh_token_not_found", "tokenset_not_found"})
 
 
@@ -105,51 +100,14 @@ class ProviderToken:
         )
 
 
-def _retry_after(response: requests.Response, now: float) -> float | None:
-    value = response.headers.get("Retry-After")
-    if value:
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            try:
-                return max(0.0, parsedate_to_datetime(value).timestamp() - now)
-            except (TypeError, ValueError):
-                pass
-    reset = response.headers.get("X-RateLimit-Reset")
-    if reset:
-        try:
-            return max(0.0, float(reset) - now)
-        except ValueError:
-            return None
-    return None
-
-
-def _json_body(response: requests.Response) -> dict[str, Any] | None:
-    ctype = response.headers.get("Content-Type", "")
-    if not ctype.lower().startswith("application/json"):
-        return None
-    try:
-        body = json.loads(response.content)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return body if isinstance(body, dict) else None
-
-
-def _clean(text: Any, limit: int = 300) -> str:
-    """Keep an upstream description printable and short (it is shown to people)."""
-    if not isinstance(text, str):
-        return ""
-    return "".join(ch if ch.isprintable() else " " for ch in text)[:limit]
-
-
 def error_from_answer(
     status: int, body: Mapping[str, Any] | None, connection: str | None
 ) -> TokenVaultError:
     """Map an Auth0 error answer of the exchange to the typed error that says what to do."""
-    code = _clean((body or {}).get("error"), 100) or f"http_{status}"
-    text = _clean((body or {}).get("error_description"))
+    code = clean_text((body or {}).get("error"), 100) or f"http_{status}"
+    text = clean_text((body or {}).get("error_description"))
     desc = f"Auth0 refused the token exchange for {connection}: {text or code}."
-    kwargs: dict[str, Any] = {"error": code, "connection": connection, "status": status}
+    kwargs: dict[str, Any] = {"error": code, "connection": connection, "upstream_status": status}
     lowered = text.lower()
     if code in _NOT_CONNECTED:
         return AccountNotConnected(f"No {connection} account is connected for this user.", **kwargs)
@@ -184,38 +142,60 @@ def error_from_answer(
     return ExchangeRejected(desc, **kwargs)
 
 
-def pooled_session(pool_maxsize: int = 64) -> requests.Session:
-    """Return a ``requests.Session`` that keeps connections to Auth0 open between calls.
-
-    Retries are ours (deadline-bounded), so urllib3's own are off.
-    """
-    http = requests.Session()
-    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_maxsize, max_retries=0)
-    http.mount("https://", adapter)
-    http.mount("http://", adapter)
-    http.headers["User-Agent"] = "Flask-Token-Vault"
-    return http
+def token_failure(failure: Failure, connection: str | None = None) -> TokenVaultError:
+    """Turn a failed call to ``/oauth/token`` into the typed error that says what to do."""
+    if failure.kind == "timeout":
+        return Auth0Unavailable(
+            "Auth0 did not answer in time.", error="timeout", connection=connection
+        )
+    if failure.kind == "connection_error":
+        return Auth0Unavailable(
+            f"Auth0 could not be reached ({failure.reason}).",
+            error="connection_error",
+            connection=connection,
+        )
+    status = failure.status or 0
+    body = failure.body if isinstance(failure.body, Mapping) else None
+    if failure.kind == "malformed_answer":
+        return Auth0Unavailable(
+            f"Auth0 answered {status} with something that is not JSON.",
+            error="malformed_answer",
+            connection=connection,
+            upstream_status=status,
+        )
+    if status == 429:
+        error = error_from_answer(429, body, connection)
+        if isinstance(error, RateLimited):
+            error.retry_after = failure.retry_after
+        return error
+    if status >= 500:
+        return Auth0Unavailable(
+            f"Auth0 answered {status}.",
+            error=clean_text((body or {}).get("error"), 100) or failure.code,
+            connection=connection,
+            upstream_status=status,
+        )
+    return error_from_answer(status, body, connection)
 
 
 class Exchanger:
-    """Perform Token Vault exchanges for one app, over one pooled HTTP session."""
+    """Call Auth0's token endpoint for one app: the Token Vault exchange and other grants."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        clock: Callable[[], float] = time.time,
-        monotonic: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
+    def __init__(self, settings: Settings, transport: Transport) -> None:
         self.settings = settings
-        self.clock = clock
-        self.monotonic = monotonic
-        self.sleep = sleep
-        self.http = pooled_session()
+        self.transport = transport
 
     def __repr__(self) -> str:
         return f"Exchanger({self.settings.base_url!r})"
+
+    @property
+    def clock(self) -> Clock:
+        """Return the clock of the transport (the app's clock)."""
+        return self.transport.clock
+
+    def client_auth(self) -> dict[str, str]:
+        """Return the form fields that authenticate the app's client at ``/oauth/token``."""
+        return {"client_id": self.settings.client_id, "client_secret": self.settings.client_secret}
 
     def exchange(
         self,
@@ -226,11 +206,8 @@ class Exchanger:
         scopes: tuple[str, ...] = (),
     ) -> ProviderToken:
         """Exchange the user's refresh token for a provider access token."""
-        s = self.settings
         data = {
             "grant_type": GRANT_TYPE,
-            "client_id": s.client_id,
-            "client_secret": s.client_secret,
             "subject_token_type": SUBJECT_TOKEN_TYPE,
             "subject_token": refresh_token,
             "requested_token_type": REQUESTED_TOKEN_TYPE,
@@ -238,9 +215,9 @@ class Exchanger:
         }
         if login_hint:
             data["login_hint"] = login_hint
-        if scopes and s.send_exchange_scope:
+        if scopes and self.settings.send_exchange_scope:
             data["scope"] = " ".join(scopes)
-        started = self.clock()
+        started = self.clock.time()
         body = self.post_token(data, connection=connection)
         return self._parse_success(body, connection, login_hint, started)
 
@@ -278,91 +255,27 @@ class Exchanger:
     def post_token(
         self, data: Mapping[str, str], *, connection: str | None = None
     ) -> dict[str, Any]:
-        """POST form data to ``/oauth/token`` with retries; return the JSON answer or raise."""
-        s = self.settings
-        deadline = self.monotonic() + s.deadline
-        attempt = 0
+        """POST a grant to ``/oauth/token`` with the client's authentication; return the answer.
+
+        Retried inside the app's deadline; raises the typed error for whatever still fails.
+        """
         grant = data.get("grant_type", "")
-        while True:
-            remaining = deadline - self.monotonic()
-            failure: TokenVaultError
-            retry_in: float | None = None
-            try:
-                response = self.http.post(
-                    s.token_endpoint,
-                    data=data,
-                    headers={"Accept": "application/json"},
-                    timeout=(min(s.http_timeout, max(remaining, 0.05)),) * 2,
-                    allow_redirects=False,
-                )
-            except requests.Timeout:
-                failure = Auth0Unavailable(
-                    "Auth0 did not answer in time.", error="timeout", connection=connection
-                )
-            except requests.RequestException as exc:
-                failure = Auth0Unavailable(
-                    f"Auth0 could not be reached ({type(exc).__name__}).",
-                    error="connection_error",
-                    connection=connection,
-                )
-            else:
-                body = _json_body(response)
-                if response.status_code == 200:
-                    if body is not None:
-                        return body
-                    failure = Auth0Unavailable(
-                        "Auth0 answered with something that is not JSON.",
-                        error="malformed_answer",
-                        connection=connection,
-                        status=200,
-                    )
-                elif response.status_code == 429:
-                    wait = _retry_after(response, self.clock())
-                    failure = error_from_answer(429, body, connection)
-                    if isinstance(failure, RateLimited):
-                        failure.retry_after = wait
-                    retry_in = wait if wait is not None else None
-                elif response.status_code in _TRANSIENT_STATUS or (
-                    body is None and response.status_code >= 500
-                ):
-                    failure = Auth0Unavailable(
-                        f"Auth0 answered {response.status_code}.",
-                        error=str((body or {}).get("error") or f"http_{response.status_code}"),
-                        connection=connection,
-                        status=response.status_code,
-                    )
-                elif body is None:
-                    failure = Auth0Unavailable(
-                        f"Auth0 answered {response.status_code} with a body that is not JSON.",
-                        error="malformed_answer",
-                        connection=connection,
-                        status=response.status_code,
-                    )
-                    # A 4xx HTML page is not transient: do not retry it.
-                    raise failure
-                else:
-                    raise error_from_answer(response.status_code, body, connection)
-            attempt += 1
-            if retry_in is None:  # a 429 without a wait backs off like any transient failure
-                retry_in = random.uniform(0, min(2.0, 0.1 * 2**attempt))  # noqa: S311  # nosec B311
-            remaining = deadline - self.monotonic()
-            if attempt > s.max_retries or retry_in >= remaining:
-                log.warning(
-                    "token request failed: grant=%s connection=%s error=%s attempts=%d",
-                    _grant_name(grant),
-                    connection,
-                    failure.error,
-                    attempt,
-                )
-                raise failure
-            log.info(
-                "token request failed, retrying in %.2fs: grant=%s connection=%s error=%s",
-                retry_in,
-                _grant_name(grant),
-                connection,
-                failure.error,
+        what = f"token request (grant={_grant_name(grant)} connection={connection})"
+        reply = self.transport.call_json(
+            "POST",
+            self.settings.token_endpoint,
+            data={**data, **self.client_auth()},
+            error=lambda failure: token_failure(failure, connection),
+            what=what,
+        )
+        if not isinstance(reply.body, dict):
+            raise Auth0Unavailable(
+                "Auth0 answered with something that is not a JSON object.",
+                error="malformed_answer",
+                connection=connection,
+                upstream_status=reply.status,
             )
-            self.sleep(retry_in)
+        return reply.body
 
 
 def _grant_name(grant: str) -> str:

@@ -1,35 +1,33 @@
 """A small Auth0 Management API client for setting up and managing Token Vault.
 
+(Layer: core, Flask-free, above the transport and the token endpoint.)
+
 :class:`ManagementClient` gets a Management API token with the client credentials grant
 (audience ``https://{domain}/api/v2/``), keeps it until shortly before it expires (one per
-client, shared by threads), and calls the API over its own pooled HTTP session. Every call has a
-timeout and one total deadline for all its attempts: a 429 waits for Auth0's ``Retry-After`` /
-``X-RateLimit-Reset`` when that fits, connection errors, timeouts and 5xx answers are retried
-with backoff and jitter, and a 401 renews the token once. Whatever still fails raises a
-:class:`~flask_token_vault.ManagementError` carrying Auth0's ``statusCode``, ``errorCode`` and
-``message``. No token or secret ever appears in a log line, an error or a URL.
+client, shared by threads), and calls the API through the app's transport: a timeout on every
+try, one deadline for all of them, retries of transient failures and a wait for ``Retry-After``,
+and a 401 renews the token once. Whatever still fails raises a
+:class:`~flask_token_vault.ManagementError` carrying Auth0's ``statusCode`` (as
+``upstream_status``), ``errorCode`` and ``message``. No token or secret ever appears in a log
+line, an error or a URL.
 
-In an app, :func:`management_client` returns the app's client, built from its settings.
+In an app, :func:`~flask_token_vault.management_client` returns the app's client, built once.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import random
 import re
 import threading
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote
 
-import requests
-from flask import Flask
-
-from .config import Settings, split_scopes
+from ._clock import Clock, ClockSource
+from ._http import Failure, Transport, clean_text
+from .config import Settings, parse_domain, split_scopes
 from .errors import (
     Auth0Unavailable,
     ClientNotEligible,
@@ -40,7 +38,7 @@ from .errors import (
     RateLimited,
     TokenVaultError,
 )
-from .exchange import GRANT_TYPE, Exchanger, _clean, _retry_after, pooled_session
+from .exchange import GRANT_TYPE, Exchanger
 
 __all__ = [
     "REQUIRED_GRANT_TYPES",
@@ -48,7 +46,6 @@ __all__ = [
     "ManagementClient",
     "Tokenset",
     "client_problems",
-    "management_client",
     "parse_timestamp",
 ]
 
@@ -57,10 +54,7 @@ log = logging.getLogger("flask_token_vault")
 #: The grant types a client needs for Token Vault, added by :meth:`enable_token_vault_grant`.
 REQUIRED_GRANT_TYPES = ("authorization_code", "refresh_token", GRANT_TYPE)
 VAULT_OPTION = "federated_connections_access_tokens"
-_TRANSIENT_STATUS = frozenset({500, 502, 503, 504})
 _CONNECTION_ID = re.compile(r"^con_[A-Za-z0-9]{1,64}$")
-_EXTRA_KEY = "management"
-_BUILD_LOCK = threading.Lock()
 
 
 def parse_timestamp(value: Any) -> datetime | None:
@@ -221,152 +215,15 @@ def client_problems(client: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-def _json(response: requests.Response) -> Any:
-    ctype = response.headers.get("Content-Type", "").lower()
-    if not response.content or not (
-        ctype.startswith("application/json") or "+json" in ctype.split(";")[0]
-    ):
-        return None
-    try:
-        return json.loads(response.content)
-    except (ValueError, UnicodeDecodeError):
-        return None
-
-
-class _ApiBase:
-    """Send JSON requests to one Auth0 API with a timeout, a deadline and retries."""
-
-    #: Named in log lines and errors.
-    api_name = "Auth0 API"
-
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        clock: Callable[[], float] = time.time,
-        monotonic: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.settings = settings
-        self.clock = clock
-        self.monotonic = monotonic
-        self.sleep = sleep
-        self.http = pooled_session(16)
-
-    def _error(self, status: int, body: Any, operation: str) -> TokenVaultError:
-        raise NotImplementedError
-
-    def _unavailable(
-        self, description: str, code: str, status: int | None, operation: str
-    ) -> TokenVaultError:
-        raise NotImplementedError
-
-    def _rate_limited(self, body: Any, wait: float | None, operation: str) -> TokenVaultError:
-        raise NotImplementedError
-
-    def _send(
-        self,
-        method: str,
-        url: str,
-        *,
-        operation: str,
-        token: Callable[[], str],
-        renew: Callable[[str], None] | None = None,
-        params: Mapping[str, str] | None = None,
-        body: Any = None,
-    ) -> Any:
-        """Send one call, retrying within the deadline; return its JSON (None when empty)."""
-        deadline = self.monotonic() + self.settings.deadline
-        attempt = 0
-        renewed = renew is None
-        while True:
-            access_token = token()
-            remaining = deadline - self.monotonic()
-            retry_in: float | None = None
-            failure: TokenVaultError
-            headers = {"Authorization": f"Bearer {access_token}", "Accept": "application/json"}
-            try:
-                response = self.http.request(
-                    method,
-                    url,
-                    params=params,
-                    json=body,
-                    headers=headers,
-                    timeout=(min(self.settings.http_timeout, max(remaining, 0.05)),) * 2,
-                    allow_redirects=False,
-                )
-            except requests.Timeout:
-                failure = self._unavailable(
-                    f"The {self.api_name} did not answer in time.", "timeout", None, operation
-                )
-            except requests.RequestException as exc:
-                failure = self._unavailable(
-                    f"The {self.api_name} could not be reached ({type(exc).__name__}).",
-                    "connection_error",
-                    None,
-                    operation,
-                )
-            else:
-                status = response.status_code
-                data = _json(response)
-                if 200 <= status < 300 and (data is not None or not response.content):
-                    return data
-                if 200 <= status < 300:
-                    # A success whose body is not JSON (cut short, HTML, wrong type): unreadable.
-                    failure = self._unavailable(
-                        f"The {self.api_name} answered {status} with a body that is not JSON.",
-                        "malformed_answer",
-                        status,
-                        operation,
-                    )
-                elif status == 401 and not renewed and renew is not None:
-                    # The cached token may have been revoked or expired early: renew it once.
-                    renewed = True
-                    renew(access_token)
-                    continue
-                elif status == 429:
-                    retry_in = _retry_after(response, self.clock())
-                    failure = self._rate_limited(data, retry_in, operation)
-                elif status in _TRANSIENT_STATUS or (data is None and status >= 500):
-                    failure = self._unavailable(
-                        f"The {self.api_name} answered {status}.",
-                        f"http_{status}",
-                        status,
-                        operation,
-                    )
-                else:
-                    raise self._error(status, data, operation)
-            attempt += 1
-            if retry_in is None:
-                retry_in = random.uniform(0, min(2.0, 0.1 * 2**attempt))  # noqa: S311  # nosec B311
-            if attempt > self.settings.max_retries or retry_in >= deadline - self.monotonic():
-                log.warning(
-                    "%s call failed: operation=%s error=%s attempts=%d",
-                    self.api_name,
-                    operation,
-                    failure.error,
-                    attempt,
-                )
-                raise failure
-            log.info(
-                "%s call failed, retrying in %.2fs: operation=%s error=%s",
-                self.api_name,
-                retry_in,
-                operation,
-                failure.error,
-            )
-            self.sleep(retry_in)
-
-
 def _management_error(status: int, body: Any, operation: str) -> ManagementError:
     data: Mapping[str, Any] = body if isinstance(body, Mapping) else {}
     raw_code = data.get("errorCode") or data.get("error") or f"http_{status}"
-    code = _clean(raw_code, 100) or f"http_{status}"
-    message = _clean(data.get("message") or data.get("error_description"))
+    code = clean_text(raw_code, 100) or f"http_{status}"
+    message = clean_text(data.get("message") or data.get("error_description"))
     said = (message or code).rstrip(".")
     description = f"The Management API refused {operation} ({status}): {said}."
     kwargs: dict[str, Any] = {
-        "status_code": status,
+        "upstream_status": status,
         "error_code": code,
         "message": message,
     }
@@ -384,28 +241,68 @@ def _management_error(status: int, body: Any, operation: str) -> ManagementError
     return ManagementError(description, **kwargs)
 
 
-class ManagementClient(_ApiBase):
+def management_failure(failure: Failure, operation: str) -> ManagementError:
+    """Turn a failed Management API call into a :class:`ManagementError` naming the call."""
+    status = failure.status
+    if failure.kind in ("timeout", "connection_error"):
+        said = (
+            "did not answer in time"
+            if failure.kind == "timeout"
+            else (f"could not be reached ({failure.reason})")
+        )
+        return _unavailable(f"The Management API {said}.", failure.kind, None, operation)
+    if status is not None and status == 429:
+        error = _management_error(429, failure.body, operation)
+        return ManagementRateLimited(
+            error.description,
+            retry_after=failure.retry_after,
+            upstream_status=429,
+            error_code=error.error_code,
+            message=error.message,
+        )
+    if status is not None and (status >= 500 or 200 <= status < 300):
+        detail = "with a body that is not JSON" if failure.kind == "malformed_answer" else ""
+        return _unavailable(
+            f"The Management API answered {status}{' ' + detail if detail else ''}.",
+            "malformed_answer" if failure.kind == "malformed_answer" else f"http_{status}",
+            status,
+            operation,
+        )
+    return _management_error(status or 0, failure.body, operation)
+
+
+def _unavailable(
+    description: str, code: str, status: int | None, operation: str
+) -> ManagementError:
+    return ManagementError(
+        f"{description} ({operation})",
+        upstream_status=status,
+        error_code=code,
+        remedy="Auth0 did not answer properly; try again in a moment.",
+        code=503,
+    )
+
+
+class ManagementClient:
     """Call Auth0's Management API (``/api/v2``) with a cached client-credentials token.
 
-    Build it from an app's settings (:func:`management_client` does, once per app) or with
-    :meth:`from_credentials`. Thread-safe: threads share the token and the HTTP pool.
+    Build it from an app's settings (:func:`~flask_token_vault.management_client` gives the
+    app's own, built once) or with :meth:`from_credentials`. Thread-safe: threads share the token
+    and the app's transport.
     """
-
-    api_name = "Management API"
 
     def __init__(
         self,
         settings: Settings,
         *,
         exchanger: Exchanger | None = None,
-        clock: Callable[[], float] = time.time,
-        monotonic: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        transport: Transport | None = None,
     ) -> None:
-        super().__init__(settings, clock=clock, monotonic=monotonic, sleep=sleep)
-        self.exchanger = exchanger or Exchanger(
-            settings, clock=clock, monotonic=monotonic, sleep=sleep
-        )
+        self.settings = settings
+        if transport is None:
+            transport = exchanger.transport if exchanger is not None else _transport(settings)
+        self.transport = transport
+        self.exchanger = exchanger or Exchanger(settings, transport)
         self.audience = settings.base_url + "/api/v2/"
         self._token_lock = threading.Lock()
         self._access_token: str | None = None
@@ -417,6 +314,11 @@ class ManagementClient(_ApiBase):
             f"ManagementClient({self.settings.base_url!r}, client_id={self.settings.client_id!r})"
         )
 
+    @property
+    def clock(self) -> Clock:
+        """Return the clock the client reads (its transport's)."""
+        return self.transport.clock
+
     @classmethod
     def from_credentials(
         cls,
@@ -427,13 +329,13 @@ class ManagementClient(_ApiBase):
         http_timeout: float = 10.0,
         deadline: float = 15.0,
         max_retries: int = 3,
-        clock: Callable[[], float] = time.time,
-        monotonic: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        clock: ClockSource | Callable[[], float] | None = None,
     ) -> ManagementClient:
-        """Build a client for a tenant outside any app (``domain`` as ``AUTH0_DOMAIN`` takes it)."""
-        from .config import parse_domain
+        """Build a client for a tenant outside any app (``domain`` as ``AUTH0_DOMAIN`` takes it).
 
+        ``clock`` replaces the machine's clocks (in tests, a
+        :class:`~flask_token_vault.testing.FakeClock`).
+        """
         settings = Settings(
             base_url=parse_domain(domain),
             client_id=client_id,
@@ -454,21 +356,19 @@ class ManagementClient(_ApiBase):
             send_exchange_scope=False,
             max_retries=max_retries,
         )
-        return cls(settings, clock=clock, monotonic=monotonic, sleep=sleep)
+        transport = _transport(settings)
+        if clock is not None:
+            transport.clock.use(clock)
+        return cls(settings, transport=transport)
 
     # token ----------------------------------------------------------------------------------
     def _token(self) -> str:
         with self._token_lock:
-            now = self.clock()
+            now = self.clock.time()
             leeway = min(60.0, self._lifetime / 4)
             if self._access_token is not None and now < self._expires_at - leeway:
                 return self._access_token
-            data = {
-                "grant_type": "client_credentials",
-                "client_id": self.settings.client_id,
-                "client_secret": self.settings.client_secret,
-                "audience": self.audience,
-            }
+            data = {"grant_type": "client_credentials", "audience": self.audience}
             try:
                 answer = self.exchanger.post_token(data)
             except TokenVaultError as exc:
@@ -478,7 +378,7 @@ class ManagementClient(_ApiBase):
                 raise ManagementError(
                     "Auth0 answered the Management API token request without a token.",
                     error_code="malformed_answer",
-                    http_status=503,
+                    code=503,
                 )
             expires_in = answer.get("expires_in")
             if isinstance(expires_in, bool) or not isinstance(expires_in, (int, float)):
@@ -488,40 +388,15 @@ class ManagementClient(_ApiBase):
             self._expires_at = now + self._lifetime
             return token
 
-    def _drop_token(self, token: str) -> None:
+    def _drop_token(self, credential: str) -> None:
         with self._token_lock:
-            if self._access_token == token:
+            if credential == f"Bearer {self._access_token}":
                 self._access_token = None
 
     def clear_token(self) -> None:
         """Forget the cached Management API token (the next call gets a new one)."""
         with self._token_lock:
             self._access_token = None
-
-    # transport ------------------------------------------------------------------------------
-    def _error(self, status: int, body: Any, operation: str) -> TokenVaultError:
-        return _management_error(status, body, operation)
-
-    def _unavailable(
-        self, description: str, code: str, status: int | None, operation: str
-    ) -> TokenVaultError:
-        return ManagementError(
-            f"{description} ({operation})",
-            status_code=status,
-            error_code=code,
-            remedy="Auth0 did not answer properly; try again in a moment.",
-            http_status=503,
-        )
-
-    def _rate_limited(self, body: Any, wait: float | None, operation: str) -> TokenVaultError:
-        error = _management_error(429, body, operation)
-        return ManagementRateLimited(
-            error.description,
-            retry_after=wait,
-            status_code=429,
-            error_code=error.error_code,
-            message=error.message,
-        )
 
     def request(
         self,
@@ -533,15 +408,17 @@ class ManagementClient(_ApiBase):
         operation: str | None = None,
     ) -> Any:
         """Call ``/api/v2{path}`` and return its JSON (``None`` for an empty answer)."""
-        return self._send(
+        what = operation or f"{method} {path.split('?')[0]}"
+        return self.transport.call_json(
             method,
             self.settings.base_url + "/api/v2" + path,
-            operation=operation or f"{method} {path.split('?')[0]}",
-            token=self._token,
+            error=lambda failure: management_failure(failure, what),
+            what=f"Management API call ({what})",
+            auth=lambda: f"Bearer {self._token()}",
             renew=self._drop_token,
             params=params,
-            body=body,
-        )
+            json=body,
+        ).body
 
     # tokensets ------------------------------------------------------------------------------
     def list_tokensets(self, user_id: str) -> list[Tokenset]:
@@ -557,7 +434,7 @@ class ManagementClient(_ApiBase):
             raise ManagementError(
                 "The Management API answered the tokenset list with something else.",
                 error_code="malformed_answer",
-                http_status=503,
+                code=503,
             )
         return [Tokenset.from_api(item) for item in data if isinstance(item, Mapping)]
 
@@ -610,7 +487,7 @@ class ManagementClient(_ApiBase):
         if not found:
             raise ManagementNotFound(
                 f"There is no connection named or with the id {name_or_id!r}.",
-                status_code=404,
+                upstream_status=404,
                 error_code="inexistent_connection",
                 message="The connection does not exist",
                 connection=name_or_id,
@@ -631,7 +508,7 @@ class ManagementClient(_ApiBase):
             raise ManagementError(
                 "The Management API answered with something that is not a connection.",
                 error_code="malformed_answer",
-                http_status=503,
+                code=503,
             )
         return dict(data)
 
@@ -691,7 +568,7 @@ class ManagementClient(_ApiBase):
             raise ManagementError(
                 "The Management API answered with something that is not a client.",
                 error_code="malformed_answer",
-                http_status=503,
+                code=503,
             )
         return dict(data)
 
@@ -731,6 +608,15 @@ def _q(value: str) -> str:
     return quote(value, safe="")
 
 
+def _transport(settings: Settings) -> Transport:
+    return Transport(
+        http_timeout=settings.http_timeout,
+        deadline=settings.deadline,
+        max_retries=settings.max_retries,
+        pool_maxsize=16,
+    )
+
+
 def _token_error(exc: TokenVaultError) -> ManagementError:
     status = exc.upstream_status
     code = exc.error
@@ -738,38 +624,22 @@ def _token_error(exc: TokenVaultError) -> ManagementError:
         return ManagementRateLimited(
             "Auth0 rate-limited the Management API token request.",
             retry_after=exc.retry_after,
-            status_code=status,
+            upstream_status=status,
             error_code=code,
         )
     if isinstance(exc, Auth0Unavailable):
         return ManagementError(
             f"Auth0 did not answer the Management API token request ({code}).",
-            status_code=status,
+            upstream_status=status,
             error_code=code,
             remedy="Auth0 did not answer properly; try again in a moment.",
-            http_status=503,
+            code=503,
         )
     return ManagementError(
         f"Auth0 refused a Management API token for this application ({code}).",
-        status_code=status,
+        upstream_status=status,
         error_code=code,
         remedy="Enable the Client Credentials grant for the application and authorize it for "
         "the Auth0 Management API (Dashboard > Applications > APIs > Auth0 Management API > "
         "Machine To Machine Applications) with the scopes it needs.",
     )
-
-
-def management_client(app: Flask | None = None) -> ManagementClient:
-    """Return the app's :class:`ManagementClient` (default: the current app), built once."""
-    from .extension import get_state
-
-    state = get_state(app)
-    existing = state.extra.get(_EXTRA_KEY)
-    if isinstance(existing, ManagementClient):
-        return existing
-    with _BUILD_LOCK:
-        existing = state.extra.get(_EXTRA_KEY)
-        if not isinstance(existing, ManagementClient):
-            existing = ManagementClient(state.settings, exchanger=state.exchanger)
-            state.extra[_EXTRA_KEY] = existing
-        return existing

@@ -1,18 +1,20 @@
-"""A ``requests.Session`` that carries the user's provider token and renews it once on a 401."""
+"""A ``requests.Session`` that carries the user's provider token and renews it once on a 401.
+
+(Layer: request-time, above :mod:`flask_token_vault.tokens`; sends through the app's transport.)
+"""
 
 from __future__ import annotations
 
 import logging
-import random
-import time
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 import requests
 
+from ._http import RETRIED_BY_PROVIDER_CALLS, Failure
+from ._state import get_state
 from .errors import ProviderUnavailable
-from .exchange import _retry_after
-from .extension import get_provider_token_set, get_state
+from .tokens import get_provider_token_set
 
 __all__ = ["ProviderSession", "provider_session"]
 
@@ -22,9 +24,10 @@ log = logging.getLogger("flask_token_vault")
 class ProviderSession(requests.Session):
     """HTTP session for one provider connection, used inside a request of the signed-in user.
 
-    Every request carries ``Authorization: Bearer <provider token>`` and a timeout. When the
-    provider answers 401 (the token was revoked or expired early), the cached token is dropped,
-    one new exchange is made and the request is sent once more.
+    Every request carries ``Authorization: Bearer <provider token>`` and a timeout, and goes
+    through the app's transport (pooled connections, no cookie jar shared between users). When
+    the provider answers 401 (the token was revoked or expired early), the cached token is
+    dropped, one new exchange is made and the request is sent once more.
 
     Idempotent requests (GET, HEAD, OPTIONS, PUT, DELETE) that fail to connect, time out, or get
     502/503/504 or a 429 are retried with backoff inside ``TOKEN_VAULT_DEADLINE``; a request that
@@ -33,7 +36,7 @@ class ProviderSession(requests.Session):
     """
 
     IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
-    RETRY_STATUS = frozenset({429, 502, 503, 504})
+    RETRY_STATUS = RETRIED_BY_PROVIDER_CALLS
 
     def __init__(
         self,
@@ -48,72 +51,54 @@ class ProviderSession(requests.Session):
         self.scopes = tuple(sorted(set(scopes or ())))
         self.login_hint = login_hint
         self.timeout = timeout
+        self._fresh: str | None = None
 
     def __repr__(self) -> str:
         return f"ProviderSession({self.connection!r})"
+
+    def _credential(self, force_refresh: bool = False) -> str:
+        token = get_provider_token_set(
+            self.connection, self.scopes, self.login_hint, force_refresh=force_refresh
+        )
+        return f"Bearer {token.access_token}"
+
+    def _renew(self, credential: str) -> None:
+        log.info("provider answered 401; renewing the token once: connection=%s", self.connection)
+        self._fresh = self._credential(force_refresh=True)
+
+    def _unreachable(self, failure: Failure) -> ProviderUnavailable:
+        return ProviderUnavailable(
+            f"The {self.connection} API could not be reached ({failure.reason or failure.kind}).",
+            error=failure.kind,
+            connection=self.connection,
+        )
 
     def request(  # type: ignore[override]
         self, method: str, url: str, *args: Any, **kwargs: Any
     ) -> requests.Response:
         """Send a request with the bearer token; on a 401, renew the token and retry once."""
-        settings = get_state().settings
-        deadline = time.monotonic() + settings.deadline
-        token = get_provider_token_set(self.connection, self.scopes, self.login_hint)
-        response = self._send(token.access_token, method, url, deadline, args, kwargs)
-        if response.status_code != 401:
-            return response
-        log.info("provider answered 401; renewing the token once: connection=%s", self.connection)
-        response.close()
-        fresh = get_provider_token_set(
-            self.connection, self.scopes, self.login_hint, force_refresh=True
+        if args:
+            raise TypeError("pass the request's options by name (params=, json=, headers=...)")
+        self._fresh = None
+        idempotent = method.upper() in self.IDEMPOTENT
+        timeout = kwargs.pop("timeout", None) or self.timeout
+        if isinstance(timeout, tuple):  # requests' (connect, read): one bound for the try
+            timeout = max(t for t in timeout if t is not None)
+        return cast(
+            requests.Response,
+            get_state().transport.send(
+                method,
+                url,
+                error=self._unreachable,
+                what=f"{self.connection} API call",
+                auth=lambda: self._fresh or self._credential(),
+                renew=self._renew,
+                retry_status=self.RETRY_STATUS if idempotent else frozenset(),
+                retry_errors=idempotent,
+                timeout=float(timeout) if timeout else None,
+                **kwargs,
+            ),
         )
-        return self._send(fresh.access_token, method, url, deadline, args, kwargs)
-
-    def _send(
-        self,
-        access_token: str,
-        method: str,
-        url: str,
-        deadline: float,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-    ) -> requests.Response:
-        headers = dict(kwargs.get("headers") or {})
-        headers["Authorization"] = f"Bearer {access_token}"
-        retryable = method.upper() in self.IDEMPOTENT
-        attempt = 0
-        while True:
-            attempt += 1
-            remaining = deadline - time.monotonic()
-            call = {**kwargs, "headers": headers}
-            per_try = kwargs.get("timeout") or self.timeout or get_state().settings.http_timeout
-            call["timeout"] = min(float(per_try), max(remaining, 0.05))
-            failure: ProviderUnavailable | None = None
-            response: requests.Response | None = None
-            wait: float | None = None
-            try:
-                response = super().request(method, url, *args, **call)
-            except requests.RequestException as exc:
-                failure = ProviderUnavailable(
-                    f"The {self.connection} API could not be reached ({type(exc).__name__}).",
-                    error="timeout" if isinstance(exc, requests.Timeout) else "connection_error",
-                    connection=self.connection,
-                )
-            else:
-                if not retryable or response.status_code not in self.RETRY_STATUS:
-                    return response
-                if response.status_code == 429:
-                    wait = _retry_after(response, time.time())
-            if wait is None:
-                wait = random.uniform(0, min(2.0, 0.1 * 2**attempt))  # noqa: S311  # nosec B311
-            if not retryable or attempt > 3 or wait >= deadline - time.monotonic():
-                if response is not None:
-                    return response
-                if failure is not None:
-                    raise failure
-            if response is not None:
-                response.close()
-            time.sleep(wait)
 
 
 def provider_session(

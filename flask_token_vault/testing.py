@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Protocol
 
 from flask.testing import FlaskClient
 
-from .extension import get_state
+from ._state import get_state
 from .session import SESSION_KEY, make_record
 
 if TYPE_CHECKING:
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FailNextExchange",
+    "FakeClock",
     "LoginAs",
     "emulator_config",
     "fail_next_exchange",
@@ -31,6 +33,63 @@ _DESCRIPTIONS = {
     "access_denied": "Token Vault is not enabled for this client.",
     "too_many_requests": "Global limit has been reached.",
 }
+
+
+class FakeClock:
+    """A clock for tests that the test moves; sleeping moves it instead of waiting.
+
+    Frozen by default: time stands still until :meth:`advance`. With ``running=True`` it follows
+    the machine's clocks plus :attr:`offset` (useful for a server that must keep working, such
+    as the emulator: ``Emulator(clock=clock)``). Give it to an app with
+    ``TokenVault.state(app).set_clock(clock)``, or to a
+    :class:`~flask_token_vault.ManagementClient` with ``from_credentials(..., clock=clock)``:
+    token expiry, near-cache lifetimes, lock waits and retry back-offs all read it. Calling it
+    returns the wall-clock time. :attr:`sleeps` records every wait asked for.
+    """
+
+    def __init__(self, start: float | None = None, *, running: bool = False) -> None:
+        self._running = running
+        self._start = time.time() if start is None else start
+        #: Seconds added to the wall clock.
+        self.offset = 0.0
+        self._mono_offset = 0.0
+        #: Every ``sleep`` asked for, in order.
+        self.sleeps: list[float] = []
+
+    def __repr__(self) -> str:
+        return f"FakeClock(offset={self.offset:g}, running={self._running})"
+
+    def __call__(self) -> float:
+        """Return the wall-clock time (so the clock also serves where a function is asked)."""
+        return self.time()
+
+    def time(self) -> float:
+        """Return the wall-clock time, epoch seconds."""
+        return (time.time() if self._running else self._start) + self.offset
+
+    def monotonic(self) -> float:
+        """Return the monotonic time, seconds."""
+        return (time.monotonic() if self._running else 1_000.0) + self._mono_offset
+
+    def sleep(self, seconds: float) -> None:
+        """Record the wait and move the clock forward by it, without waiting."""
+        self.sleeps.append(seconds)
+        self.advance(seconds)
+
+    def advance(self, seconds: float) -> None:
+        """Move wall and monotonic time forward by ``seconds``."""
+        self.offset += seconds
+        self._mono_offset += seconds
+
+    def step_wall(self, seconds: float) -> None:
+        """Step only the wall clock, as an NTP correction does (negative goes back)."""
+        self.offset += seconds
+
+    def reset(self) -> None:
+        """Go back to where the clock started, and forget the recorded sleeps."""
+        self.offset = 0.0
+        self._mono_offset = 0.0
+        self.sleeps.clear()
 
 
 def login_as(

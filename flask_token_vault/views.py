@@ -1,13 +1,22 @@
-"""Routes: login, callback, logout, connect and disconnect, in one blueprint under a prefix."""
+"""Routes: login, callback, logout, connect and disconnect, in one blueprint under a prefix.
+
+(Layer: views, the top of the package.) With ``TOKEN_VAULT_CONNECT_FLOW = "connected_accounts"``
+the connect route does not send the user to ``/authorize``: it gets a My Account API token with
+the user's refresh token, asks ``POST /me/v1/connected-accounts/connect`` for a consent ticket
+with PKCE and a ``state``, and sends the browser to Auth0's consent page; the connect callback
+completes the connection. The pending connection is kept in the session *encrypted*.
+"""
 
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 import secrets
 import time
+from collections.abc import Iterable
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import requests
 from authlib.common.errors import AuthlibBaseError
@@ -27,13 +36,18 @@ from flask import (
 from joserfc.errors import JoseError
 from werkzeug.wrappers import Response
 
-from . import connected_accounts, signals
-from ._urls import safe_next
+from . import signals
+from ._responses import wants_json
+from ._state import AppState, get_state
+from ._urls import connect_url, current_path, login_url, safe_next
+from .accounts import disconnect as disconnect_connection
+from .accounts import my_account_token
 from .config import is_valid_connection_name, is_valid_scope
-from .decorators import wants_json
+from .crypto import InvalidToken
 from .errors import Auth0Unavailable, CallbackError, InvalidRequest, Misconfigured, RateLimited
-from .extension import AppState, get_state
+from .my_account import CONNECT_AUTHORIZATION_PARAMS, CONNECT_SCOPE
 from .session import SESSION_KEY, read_user, write_user
+from .tokens import forget_provider_tokens, forget_user, optional_user, require_user
 
 __all__ = ["blueprint", "csrf_token"]
 
@@ -70,8 +84,13 @@ def _check_csrf(form: str, button: str) -> None:
 
 
 @blueprint.app_context_processor
-def _csrf_context() -> dict[str, Any]:
-    return {"token_vault_csrf_token": csrf_token}
+def _template_context() -> dict[str, Any]:
+    return {
+        "token_vault_user": optional_user(),
+        "token_vault_connect_url": connect_url,
+        "token_vault_login_url": login_url,
+        "token_vault_csrf_token": csrf_token,
+    }
 
 
 def _next_from_request(state: AppState) -> str:
@@ -225,7 +244,7 @@ def connect(connection: str) -> Response:
     next_url = _next_from_request(state)
     scopes = _requested_scopes(state, checked, "scope")
     if state.settings.connect_flow == "connected_accounts":
-        return connected_accounts.start_connect(state, checked, scopes, next_url, _login_hint())
+        return _start_connected_account(state, checked, scopes, next_url, _login_hint())
     return _authorize(
         state, next_url=next_url, connection=checked, scopes=scopes, login_hint=_login_hint()
     )
@@ -234,7 +253,7 @@ def connect(connection: str) -> Response:
 @blueprint.get("/connect/callback")
 def connect_callback() -> Response:
     """Finish connecting an account through Connected Accounts, then go back to the page."""
-    return connected_accounts.finish_connect(get_state())
+    return _finish_connected_account(get_state())
 
 
 @blueprint.post("/disconnect/<connection>")
@@ -243,7 +262,7 @@ def disconnect(connection: str) -> Response:
     state = get_state()
     checked = _connection_from(state, connection) or ""
     _check_csrf("disconnect", "Disconnect")
-    removed = connected_accounts.disconnect(checked)
+    removed = disconnect_connection(checked)
     if wants_json():
         return jsonify(connection=checked, removed=removed)
     next_url = safe_next(request.form.get("next")) or state.settings.default_next
@@ -316,9 +335,10 @@ def callback() -> Response:
             "'Allow Offline Access' for this application in Auth0.",
         )
     user = write_user(state.crypto, userinfo, refresh_token)
+    forget_user()
     connection = data.get("connection")
     # A new connect may have changed the granted scopes: never serve a token from before it.
-    state.cache.delete_user(user.sub, connection if isinstance(connection, str) else None)
+    state.cache.invalidate_user(user.sub)
     signals.logged_in.send(
         current_app._get_current_object(),  # type: ignore[attr-defined]
         user_id=user.sub,
@@ -343,8 +363,9 @@ def logout() -> Response | str:
         return render_template("token_vault/logout.html", csrf_token=csrf_token())
     _check_csrf("sign-out", "Sign out")
     if user is not None:
-        state.cache.delete_user(user.sub)
+        state.cache.invalidate_user(user.sub)
     session.clear()
+    forget_user()
     if user is not None:
         signals.logged_out.send(
             current_app._get_current_object(),  # type: ignore[attr-defined]
@@ -355,3 +376,133 @@ def logout() -> Response | str:
     )
     query = urlencode({"client_id": state.settings.client_id, "returnTo": return_to})
     return redirect(f"{state.settings.base_url}/v2/logout?{query}")
+
+
+# -- Connected Accounts ------------------------------------------------------------------------
+
+_PENDING_KEY = "_token_vault_connect"
+_MAX_PENDING = 3
+_PENDING_LIFETIME = 900
+
+
+def _start_connected_account(
+    state: AppState,
+    connection: str,
+    scopes: Iterable[str],
+    next_url: str,
+    login_hint: str | None,
+) -> Response:
+    """Start a Connected Accounts connection and send the browser to Auth0's consent page."""
+    user = optional_user()
+    if user is None:
+        # Connecting needs a signed-in user (and their refresh token): sign in, then come back.
+        return redirect(login_url(next=current_path()))
+    conn = state.settings.connections[connection]
+    wanted = list(dict.fromkeys((*conn.scopes, *scopes)))
+    params = {
+        k: v for k, v in conn.authorization_params.items() if k in CONNECT_AUTHORIZATION_PARAMS
+    }
+    if login_hint:
+        params["login_hint"] = login_hint
+    verifier = generate_token(48)
+    state_param = secrets.token_urlsafe(24)
+    redirect_uri = url_for("token_vault.connect_callback", _external=True)
+    token = my_account_token([CONNECT_SCOPE])
+    answer = state.my_account.connect(
+        token,
+        connection=connection,
+        redirect_uri=redirect_uri,
+        state=state_param,
+        code_challenge=create_s256_code_challenge(verifier),
+        scopes=wanted,
+        authorization_params=params,
+    )
+    record = {
+        "sub": user.sub,
+        "connection": connection,
+        "auth_session": answer["auth_session"],
+        "verifier": verifier,
+        "redirect_uri": redirect_uri,
+        "next": next_url,
+        "at": time.time(),
+    }
+    pending = session.get(_PENDING_KEY)
+    pending = dict(pending) if isinstance(pending, dict) else {}
+    while len(pending) >= _MAX_PENDING:
+        pending.pop(next(iter(pending)))
+    pending[state_param] = state.crypto.seal_session(json.dumps(record))
+    session[_PENDING_KEY] = pending
+    connect_uri = str(answer["connect_uri"])
+    separator = "&" if urlsplit(connect_uri).query else "?"
+    ticket = str(answer["connect_params"]["ticket"])
+    log.info("connect started: connection=%s flow=connected_accounts", connection)
+    return redirect(connect_uri + separator + urlencode({"ticket": ticket}))
+
+
+def _take_pending(state: AppState, state_param: str) -> dict[str, Any]:
+    pending = session.get(_PENDING_KEY)
+    sealed = None
+    if isinstance(pending, dict):
+        pending = dict(pending)
+        sealed = pending.pop(state_param, None)
+        session[_PENDING_KEY] = pending
+    if not isinstance(sealed, str):
+        raise CallbackError(
+            "The connection answer does not match a connection started here (state mismatch).",
+            error="state_mismatch",
+        )
+    try:
+        record = json.loads(state.crypto.open_session(sealed))
+    except (InvalidToken, ValueError):
+        raise CallbackError(
+            "The pending connection could not be read.", error="state_mismatch"
+        ) from None
+    if not isinstance(record, dict):
+        raise CallbackError("The pending connection could not be read.", error="state_mismatch")
+    return record
+
+
+def _finish_connected_account(state: AppState) -> Response:
+    """Complete a Connected Accounts connection when Auth0 sends the browser back."""
+    state_param = request.args.get("state")
+    if not state_param or len(state_param) > 256:
+        raise CallbackError("The connection answer carries no state.", error="missing_state")
+    record = _take_pending(state, state_param)
+    user = require_user()
+    connection = str(record.get("connection", ""))
+    if record.get("sub") != user.sub:
+        raise CallbackError(
+            "This connection was started by another user of this browser.", error="state_mismatch"
+        )
+    started = record.get("at")
+    if not isinstance(started, (int, float)) or time.time() - started > _PENDING_LIFETIME:
+        raise CallbackError(
+            "The connection took too long and expired.",
+            error="expired",
+            remedy="Start connecting the account again.",
+        )
+    if request.args.get("error"):
+        error = request.args["error"][:100]
+        if error == "access_denied":
+            raise CallbackError(
+                "Access was not granted at the connection page.",
+                error="access_denied",
+                connection=connection,
+                remedy="Start again and allow access if you want to use this feature.",
+            )
+        raise CallbackError(f"Auth0 returned an error: {error}.", error=error)
+    connect_code = request.args.get("connect_code")
+    if not connect_code or len(connect_code) > 2048:
+        raise CallbackError("The connection answer carries no code.", error="missing_code")
+    account = state.my_account.complete(
+        my_account_token([CONNECT_SCOPE]),
+        auth_session=str(record.get("auth_session", "")),
+        connect_code=connect_code,
+        redirect_uri=str(record.get("redirect_uri", "")),
+        code_verifier=str(record.get("verifier", "")),
+    )
+    # The new grant may carry other scopes: never serve a token from before it.
+    forget_provider_tokens(account.connection or connection)
+    log.info("connected: connection=%s flow=connected_accounts", account.connection or connection)
+    next_url = safe_next(record.get("next")) or state.settings.default_next
+    return redirect(next_url)

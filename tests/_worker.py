@@ -14,7 +14,8 @@ import time
 from types import SimpleNamespace
 from typing import Any
 
-from tests.conftest import make_app
+from flask_token_vault.cache import Slot
+from tests.helpers import make_app
 
 
 def _app(args: dict[str, Any]) -> Any:
@@ -44,8 +45,8 @@ def fetch(args: dict[str, Any]) -> dict[str, Any]:
 def hold(args: dict[str, Any]) -> dict[str, Any]:
     app = _app(args)
     state = app.extensions["token_vault"]
-    key = state.cache.key_for(args["sub"], "google-oauth2", None, tuple(args["scopes"]))
-    with state.cache._lock(key) as acquired:
+    slot = Slot(args["sub"], "google-oauth2", None, tuple(sorted(args["scopes"])))
+    with state.cache.lock(state.cache.key_for(slot)) as acquired:
         print(json.dumps({"acquired": acquired}), flush=True)
         time.sleep(3600)
     return {}

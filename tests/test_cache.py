@@ -3,80 +3,51 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 import redis
+from cachelib import BaseCache, FileSystemCache
 from flask import Flask
 from flask.testing import FlaskClient
 
-from flask_token_vault import TokenVault, get_provider_token, provider_session
+from flask_token_vault import (
+    ProviderToken,
+    TokenVault,
+    forget_provider_tokens,
+    get_provider_token,
+    provider_session,
+)
+from flask_token_vault.cache import Slot, TokenCache
 from flask_token_vault.emulator import Emulator
-from flask_token_vault.testing import login_as
+from flask_token_vault.store import CachelibStore
+from flask_token_vault.testing import FakeClock, login_as
 
-from .conftest import CAL_READ, CAL_WRITE, make_app
-from .redis_server import RedisServer
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="session")
-def redis_server() -> Iterator[RedisServer]:
-    server = RedisServer()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def redis_url(redis_server: RedisServer) -> str:
-    redis.Redis.from_url(redis_server.url).flushall()
-    return redis_server.url
+from .helpers import (
+    CAL_READ,
+    CAL_WRITE,
+    cached_token,
+    emulator_args,
+    hammer,
+    make_app,
+    session_cookie,
+    spawn_worker,
+)
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def _cookie(client: FlaskClient) -> str:
-    cookie = client.get_cookie("session")
-    assert cookie is not None
-    return cookie.value
-
-
-def _hammer(app: Flask, cookie: str, n: int, path: str = "/calendar") -> list[int]:
-    barrier = threading.Barrier(n)
-    statuses: list[int] = [0] * n
-
-    def run(i: int) -> None:
-        client = app.test_client()
-        client.set_cookie("session", cookie)
-        barrier.wait()
-        statuses[i] = client.get(path).status_code
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return statuses
+def cookie(client: FlaskClient) -> str:
+    value = session_cookie(client)
+    assert value is not None
+    return value
 
 
 def test_64_threads_cold_cache_one_exchange(app: Flask, emu: Emulator) -> None:
     client = app.test_client()
     login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
-    statuses = _hammer(app, _cookie(client), 64)
+    statuses = hammer(app, cookie(client), 64)
     assert statuses == [200] * 64
     assert emu.exchange_count() == 1
 
@@ -85,28 +56,8 @@ def test_64_threads_on_redis_one_exchange(emu: Emulator, redis_url: str) -> None
     app = make_app(emu, TOKEN_VAULT_CACHE=redis_url)
     client = app.test_client()
     login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
-    assert _hammer(app, _cookie(client), 64) == [200] * 64
+    assert hammer(app, cookie(client), 64) == [200] * 64
     assert emu.exchange_count() == 1
-
-
-def _emulator_args(emu: Emulator) -> dict[str, str]:
-    return {
-        "url": emu.url,
-        "client_id": emu.client_id,
-        "client_secret": emu.client_secret,
-        "google_api_base": emu.google_api_base,
-        "graph_api_base": emu.graph_api_base,
-    }
-
-
-def _spawn(mode: str, args: dict[str, Any]) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "tests._worker", mode, json.dumps(args)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
 
 
 def test_4_processes_x_16_threads_share_one_exchange(emu: Emulator, redis_url: str) -> None:
@@ -114,13 +65,13 @@ def test_4_processes_x_16_threads_share_one_exchange(emu: Emulator, redis_url: s
     client = app.test_client()
     login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
     args = {
-        "emulator": _emulator_args(emu),
+        "emulator": emulator_args(emu),
         "redis_url": redis_url,
-        "cookie": _cookie(client),
+        "cookie": cookie(client),
         "threads": 16,
         "start_at": time.time() + 4.0,
     }
-    workers = [_spawn("fetch", args) for _ in range(4)]
+    workers = [spawn_worker("fetch", args) for _ in range(4)]
     outputs = [json.loads(w.communicate(timeout=120)[0].strip().splitlines()[-1]) for w in workers]
     statuses = [status for out in outputs for status, _ in out["results"]]
     assert statuses == [200] * 64
@@ -133,10 +84,10 @@ def test_killed_lock_holder_does_not_block_past_deadline(emu: Emulator, redis_ur
     app = make_app(emu, TOKEN_VAULT_CACHE=redis_url, TOKEN_VAULT_LOCK_TIMEOUT=1.0)
     client = app.test_client()
     sub = login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
-    holder = _spawn(
+    holder = spawn_worker(
         "hold",
         {
-            "emulator": _emulator_args(emu),
+            "emulator": emulator_args(emu),
             "redis_url": redis_url,
             "sub": sub,
             "scopes": [CAL_READ],
@@ -162,7 +113,7 @@ def test_two_users_only_ever_get_their_own_token(app: Flask, emu: Emulator) -> N
     for email in ("alice@example.com", "bob@example.com"):
         c = app.test_client()
         login_as(c, emu, email, {"google-oauth2": [CAL_READ]})
-        clients[email] = _cookie(c)
+        clients[email] = cookie(c)
     wrong: list[str] = []
 
     def run(email: str, rounds: int) -> None:
@@ -195,10 +146,10 @@ def test_short_lived_token_is_used_and_expired_one_is_exchanged_again(
     client = app.test_client()
     login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
     assert client.get("/calendar").status_code == 200
-    clock.now += 20  # within 30 s minus the clamped leeway (7.5 s)
+    clock.advance(20)  # within 30 s minus the clamped leeway (7.5 s)
     assert client.get("/calendar").status_code == 200
     assert emu.exchange_count() == 1
-    clock.now += 11  # now past expiry
+    clock.advance(11)  # now past expiry
     assert client.get("/calendar").status_code == 200
     assert emu.exchange_count() == 2
 
@@ -221,20 +172,15 @@ def test_failed_exchange_leaves_nothing_cached(app: Flask, emu: Emulator) -> Non
         return "ok"
 
     client = app.test_client()
-    login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
+    sub = login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
     assert client.get("/calendar").status_code == 200
-    backend = TokenVault.state(app).cache.backend
-    assert _live_token_keys(backend)
+    assert cached_token(app, sub, scopes=(CAL_READ,)) is not None
     emu.add_fault("token:exchange", status=503, times=-1)
     assert client.get("/force").status_code == 503
-    assert _live_token_keys(backend) == []
+    assert cached_token(app, sub, scopes=(CAL_READ,)) is None
     emu.clear_faults()
     assert client.get("/calendar").status_code == 200
     assert emu.exchange_count() == 2
-
-
-def _live_token_keys(backend: Any) -> list[str]:
-    return [k for k in list(backend._cache) if k.startswith("tv:t:") and backend.get(k)]
 
 
 def test_provider_401_triggers_exactly_one_new_exchange(app: Flask, emu: Emulator) -> None:
@@ -299,35 +245,38 @@ def test_login_hint_selects_account_and_key(app: Flask, emu: Emulator) -> None:
     assert emu.exchange_count() == 2
 
 
-def test_logout_deletes_the_users_cache_entries(app: Flask, emu: Emulator) -> None:
+def test_logout_drops_the_users_cached_tokens(app: Flask, emu: Emulator) -> None:
     client = app.test_client()
-    login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
+    sub = login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
     assert client.get("/calendar").status_code == 200
-    backend = TokenVault.state(app).cache.backend
-    assert _live_token_keys(backend)
+    assert cached_token(app, sub, scopes=(CAL_READ,)) is not None
     page = client.get("/auth/logout").get_data(as_text=True)
     token = page.split('name="csrf_token" value="')[1].split('"')[0]
     client.post("/auth/logout", data={"csrf_token": token})
-    assert _live_token_keys(backend) == []
+    assert cached_token(app, sub, scopes=(CAL_READ,)) is None
 
 
 def test_an_entry_copied_to_another_users_key_does_not_decrypt(app: Flask, emu: Emulator) -> None:
     alice, bob = app.test_client(), app.test_client()
-    login_as(alice, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
+    alice_sub = login_as(alice, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
     bob_sub = login_as(bob, emu, "bob@example.com", {"google-oauth2": [CAL_READ]})
     assert alice.get("/calendar").status_code == 200
     cache = TokenVault.state(app).cache
-    backend: Any = cache.backend
-    (alice_key,) = [k for k in list(backend._cache) if k.startswith("tv:t:")]
-    bob_key = cache.key_for(bob_sub, "google-oauth2", None, (CAL_READ,))
-    backend.set(bob_key, backend.get(alice_key))
-    assert cache.get(bob_key) is None
+    alice_key = cache.key_for(Slot(alice_sub, "google-oauth2", None, (CAL_READ,)))
+    bob_slot = Slot(bob_sub, "google-oauth2", None, (CAL_READ,))
+    stolen = cache.store.get(alice_key)
+    assert stolen is not None
+    cache.store.set(cache.key_for(bob_slot), stolen, 60)
+    assert cache.get(bob_slot) is None
     assert bob.get("/calendar").get_json()["items"][0]["id"] == "bob@example.com"
 
 
-def _redis_gets(url: str) -> int:
-    stats: Any = redis.Redis.from_url(url).info("commandstats")
-    return int(stats.get("cmdstat_get", {}).get("calls", 0))
+def _redis_reads(url: str) -> int:
+    """Count the reads clients sent (a lookup is one script call; its GETs count too)."""
+    client = redis.Redis.from_url(url)
+    stats: Any = client.info("commandstats")
+    client.close()
+    return sum(int(stats.get(f"cmdstat_{name}", {}).get("calls", 0)) for name in ("get", "evalsha"))
 
 
 def test_near_cache_spares_the_redis_round_trip_within_its_ttl(
@@ -337,17 +286,17 @@ def test_near_cache_spares_the_redis_round_trip_within_its_ttl(
     client = app.test_client()
     login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
     assert client.get("/calendar").status_code == 200
-    before = _redis_gets(redis_url)
+    before = _redis_reads(redis_url)
     for _ in range(5):
         assert client.get("/calendar").status_code == 200
-    assert _redis_gets(redis_url) == before
+    assert _redis_reads(redis_url) == before
     strict = make_app(emu, TOKEN_VAULT_CACHE=redis_url, TOKEN_VAULT_LOCAL_CACHE_TTL=0)
     strict_client = strict.test_client()
-    strict_client.set_cookie("session", _cookie(client))
-    before = _redis_gets(redis_url)
+    strict_client.set_cookie("session", cookie(client))
+    before = _redis_reads(redis_url)
     for _ in range(5):
         assert strict_client.get("/calendar").status_code == 200
-    assert _redis_gets(redis_url) == before + 5
+    assert _redis_reads(redis_url) == before + 5 * 3  # one script call (two GETs in it) each
     assert emu.exchange_count() == 1
 
 
@@ -362,15 +311,15 @@ def test_a_delete_elsewhere_reaches_the_near_cache_within_its_ttl(
     client_a = worker_a.test_client()
     sub = login_as(client_a, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
     client_b = worker_b.test_client()
-    client_b.set_cookie("session", _cookie(client_a))
+    client_b.set_cookie("session", cookie(client_a))
     assert client_a.get("/calendar").status_code == 200
     assert client_b.get("/calendar").status_code == 200
     assert emu.exchange_count() == 1
     # Worker B drops the user's tokens (as logout or disconnect does).
-    assert TokenVault.state(worker_b).cache.delete_user(sub) == 1
+    TokenVault.state(worker_b).cache.invalidate_user(sub)
     assert client_a.get("/calendar").status_code == 200
     assert emu.exchange_count() == 1  # A still serves from its near cache...
-    clock.now += 6
+    clock.advance(6)
     assert client_a.get("/calendar").status_code == 200
     assert emu.exchange_count() == 2  # ...and no longer after the near cache's 5 s.
 
@@ -383,13 +332,104 @@ def test_after_a_reconsent_elsewhere_the_near_cache_does_not_refuse_the_new_scop
     client_a = worker_a.test_client()
     sub = login_as(client_a, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
     client_b = worker_b.test_client()
-    client_b.set_cookie("session", _cookie(client_a))
+    client_b.set_cookie("session", cookie(client_a))
     assert client_b.get("/calendar/write").status_code == 302  # write scope not granted yet
     # The user consents to more through worker A (its callback drops the user's entries).
     emu.connect_account("alice@example.com", "google-oauth2", [CAL_READ, CAL_WRITE])
-    TokenVault.state(worker_a).cache.delete_user(sub, "google-oauth2")
+    TokenVault.state(worker_a).cache.invalidate_user(sub)
     assert client_a.get("/calendar/write").status_code == 200
     exchanges = emu.exchange_count()
     # Worker B's near cache still holds the narrower token, but it reads the shared one.
     assert client_b.get("/calendar/write").status_code == 200
     assert emu.exchange_count() == exchanges
+
+
+# -- invalidation is exact: per-user generations ---------------------------------------------
+
+
+def _token(name: str, lifetime: float = 3600) -> tuple[ProviderToken, float]:
+    now = time.time()
+    return ProviderToken(name, expires_at=now + lifetime, scopes=None, connection="c"), now
+
+
+def test_concurrent_writes_then_a_disconnect_leave_nothing_served_on_a_file_cache(
+    app: Flask, tmp_path: Path
+) -> None:
+    """25 tokens of one user written at once to a directory cache; after the drop, none is read."""
+    state = TokenVault.state(app)
+    store_dir = str(tmp_path / "cache")
+    writer = make_cache_like(state, FileSystemCache(store_dir, threshold=10_000))
+    slots = [Slot("auth0|ann", "google-oauth2", f"acct{i}@example.com", ()) for i in range(25)]
+    barrier = threading.Barrier(len(slots))
+
+    def write(slot: Slot) -> None:
+        barrier.wait()
+        writer.fetch(slot, lambda: _token(f"token-{slot.login_hint}"))
+
+    threads = [threading.Thread(target=write, args=(slot,)) for slot in slots]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # Another process's view of the same directory sees every token...
+    reader = make_cache_like(state, FileSystemCache(store_dir, threshold=10_000))
+    assert all(reader.get(slot) is not None for slot in slots)
+    writer.invalidate_user("auth0|ann")
+    # ...and after the drop, neither process serves any of them.
+    other = make_cache_like(state, FileSystemCache(store_dir, threshold=10_000))
+    assert [s for s in slots if writer.get(s) or other.get(s)] == []
+
+
+def make_cache_like(state: Any, backend: BaseCache) -> TokenCache:
+    """A TokenCache with the app's keys over another backend (another process's cache)."""
+    return TokenCache(CachelibStore(backend), state.crypto, state.clock, local_ttl=5.0)
+
+
+def _late_answer_app(emu: Emulator, **config: Any) -> Flask:
+    app = make_app(emu, **config)
+
+    @app.post("/forget")
+    def forget() -> str:
+        forget_provider_tokens()
+        return "forgotten"
+
+    return app
+
+
+def _exchange_during_a_drop(emu: Emulator, slow: Flask, dropper: Flask) -> FlaskClient:
+    """Start an exchange on ``slow`` that Auth0 answers late; drop the user's tokens meanwhile."""
+    client = slow.test_client()
+    login_as(client, emu, "lee@example.com", {"google-oauth2": [CAL_READ]})
+    emu.add_fault("token:exchange", status=0, delay=1.0)
+    statuses: list[int] = []
+    in_flight = threading.Thread(
+        target=lambda: statuses.append(client.get("/calendar").status_code)
+    )
+    in_flight.start()
+    time.sleep(0.4)  # the exchange is under way at the emulator
+    other = dropper.test_client()
+    other.set_cookie("session", cookie(client))
+    assert other.post("/forget").status_code == 200
+    in_flight.join(10)
+    assert statuses == [200]  # the request that asked still gets its answer
+    return client
+
+
+def test_an_exchange_answer_arriving_after_a_drop_is_not_served_in_process(emu: Emulator) -> None:
+    app = _late_answer_app(emu)
+    client = _exchange_during_a_drop(emu, app, app)
+    assert client.get("/calendar").status_code == 200
+    assert emu.exchange_count() == 2  # the late answer was not kept: a new exchange was made
+
+
+def test_an_exchange_answer_arriving_after_a_drop_elsewhere_is_not_served_on_redis(
+    emu: Emulator, redis_url: str
+) -> None:
+    worker_a = _late_answer_app(emu, TOKEN_VAULT_CACHE=redis_url)
+    worker_b = _late_answer_app(emu, TOKEN_VAULT_CACHE=redis_url)
+    client = _exchange_during_a_drop(emu, worker_a, worker_b)
+    assert client.get("/calendar").status_code == 200  # on worker A, near cache included
+    other = worker_b.test_client()
+    other.set_cookie("session", cookie(client))
+    assert other.get("/calendar").status_code == 200
+    assert emu.exchange_count() == 2

@@ -14,19 +14,13 @@ from click.testing import CliRunner
 from flask import Flask
 from flask.cli import FlaskGroup, ScriptInfo
 
-from flask_token_vault import AccountNotConnected, TokenVault, get_provider_token
+from flask_token_vault import AccountNotConnected, get_provider_token
 from flask_token_vault.cli import cli, format_table
 from flask_token_vault.emulator import Emulator
 from flask_token_vault.management import REQUIRED_GRANT_TYPES
 from flask_token_vault.testing import login_as
 
-from .conftest import CAL_READ, make_app
-
-
-@pytest.fixture
-def emu(private_tenant: Emulator) -> Emulator:
-    # Its own emulator: these tests change clients and connections, which reset() keeps.
-    return private_tenant
+from .helpers import CAL_READ, cached_token, make_app
 
 
 @pytest.fixture
@@ -111,15 +105,15 @@ def test_tokensets_delete_makes_the_next_token_call_fail_and_empties_the_cache(
     client = app.test_client()
     user_id = login_as(client, emu, "dee@example.com", {"google-oauth2": [CAL_READ]})
     assert client.get("/raw-token").status_code == 200
-    cache = TokenVault.state(app).cache
-    key = cache.key_for(user_id, "google-oauth2", None, (CAL_READ,))
-    assert cache.get(key) is not None
+    assert cached_token(app, user_id, scopes=(CAL_READ,)) is not None
     (tokenset,) = json.loads(run(app, "tokensets", "list", user_id, "--json").stdout)
 
     result = run(app, "tokensets", "delete", user_id, tokenset["id"])
     assert result.exit_code == 0, result.output
-    assert "google-oauth2" in result.output and "dropped 1 cached token" in result.output
-    assert cache.get(key) is None
+    assert (
+        "google-oauth2" in result.output and "cached provider tokens are dropped" in result.output
+    )
+    assert cached_token(app, user_id, scopes=(CAL_READ,)) is None
     answer = client.get("/raw-token")
     assert answer.status_code == 401
     assert answer.get_json() == {

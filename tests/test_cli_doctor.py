@@ -15,13 +15,7 @@ from flask_token_vault.cli import cli
 from flask_token_vault.doctor import FAIL, PASS, SKIP, run_doctor
 from flask_token_vault.emulator import Emulator
 
-from .conftest import make_app
-
-
-@pytest.fixture
-def emu(private_tenant: Emulator) -> Emulator:
-    # Its own emulator: these tests change clients and connections, which reset() keeps.
-    return private_tenant
+from .helpers import make_app
 
 
 def production_app(emu: Emulator, tmp_path: Path, **config: Any) -> Flask:

@@ -10,7 +10,7 @@ from flask_token_vault.crypto import Crypto, InvalidToken
 from flask_token_vault.emulator import Emulator
 from flask_token_vault.testing import login_as
 
-from .conftest import CAL_READ, make_app
+from .helpers import CAL_READ, make_app
 
 OLD = b"old-secret-key-0123456789abcdef"
 NEW = b"new-secret-key-0123456789abcdef"

@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -23,6 +23,7 @@ from joserfc.jwk import KeySet
 
 from flask_token_vault.emulator import Emulator
 from flask_token_vault.emulator.state import Connection
+from flask_token_vault.testing import FakeClock
 
 TOKEN_VAULT_GRANT = (
     "urn:auth0:params:oauth:grant-type:token-exchange:federated-connection-access-token"
@@ -34,39 +35,6 @@ CAL_READ = "https://www.googleapis.com/auth/calendar.readonly"
 CAL_EVENTS = "https://www.googleapis.com/auth/calendar.events"
 REDIRECT_URI = "http://127.0.0.1:5999/callback"
 TIMEOUT = 10
-
-
-class FakeClock:
-    """Real time plus an offset that tests move forward."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
-
-    def advance(self, seconds: float) -> None:
-        self.offset += seconds
-
-
-@pytest.fixture(scope="module")
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture(scope="module")
-def emulator_with_clock(clock: FakeClock) -> Iterator[Emulator]:
-    with Emulator(clock=clock) as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def emu(emulator_with_clock: Emulator, clock: FakeClock) -> Iterator[Emulator]:
-    emulator_with_clock.reset()
-    clock.offset = 0.0
-    yield emulator_with_clock
-    emulator_with_clock.reset()
-    clock.offset = 0.0
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -419,9 +387,9 @@ def test_code_cannot_be_replayed(emu: Emulator) -> None:
     assert body["error_description"] == "Invalid authorization code"
 
 
-def test_code_expires_after_sixty_seconds(emu: Emulator, clock: FakeClock) -> None:
+def test_code_expires_after_sixty_seconds(emu: Emulator, emulator_clock: FakeClock) -> None:
     code = login_code(emu)
-    clock.advance(61)
+    emulator_clock.advance(61)
     assert_error(code_grant(emu, code), 403, "invalid_grant")
 
 
@@ -470,14 +438,16 @@ def test_deny_button_redirects_with_access_denied(emu: Emulator) -> None:
     assert emu.stats()["users"] == 0 and emu.stats()["tokensets"] == 0
 
 
-def test_login_transaction_is_single_use_and_expires(emu: Emulator, clock: FakeClock) -> None:
+def test_login_transaction_is_single_use_and_expires(
+    emu: Emulator, emulator_clock: FakeClock
+) -> None:
     page = LoginPage(authorize(emu).text)
     assert submit(emu, page).status_code == 302
     reused = submit(emu, page)
     assert reused.status_code == 400 and "Login expired" in reused.text
 
     later = LoginPage(authorize(emu).text)
-    clock.advance(601)
+    emulator_clock.advance(601)
     assert submit(emu, later).status_code == 400
 
 
@@ -811,14 +781,16 @@ def test_exchange_scope_parameter_narrows_or_is_refused(emu: Emulator) -> None:
     assert_error(too_wide, 400, "invalid_scope")
 
 
-def test_provider_token_ttl_is_reported_and_enforced(emu: Emulator, clock: FakeClock) -> None:
+def test_provider_token_ttl_is_reported_and_enforced(
+    emu: Emulator, emulator_clock: FakeClock
+) -> None:
     emu.set_provider_token_ttl("google-oauth2", 120)
     emu.connect_account("abe@example.com", "google-oauth2", [CAL_READ])
     answer = exchange(emu, emu.issue_refresh_token("abe@example.com"))
     assert answer.json()["expires_in"] == 120
     token = answer.json()["access_token"]
     assert google_get(emu, "/calendar/v3/users/me/calendarList", token).status_code == 200
-    clock.advance(121)
+    emulator_clock.advance(121)
     assert google_get(emu, "/calendar/v3/users/me/calendarList", token).status_code == 401
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -19,19 +18,6 @@ FEDERATED_TOKEN_TYPE = "http://auth0.com/oauth/token-type/federated-connection-a
 CAL_READ = "https://www.googleapis.com/auth/calendar.readonly"
 REDIRECT_URI = "http://127.0.0.1:5998/callback"
 TIMEOUT = 10
-
-
-@pytest.fixture(scope="module")
-def sdk_emulator() -> Iterator[Emulator]:
-    with Emulator() as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def emu(sdk_emulator: Emulator) -> Iterator[Emulator]:
-    sdk_emulator.reset()
-    yield sdk_emulator
-    sdk_emulator.reset()
 
 
 @pytest.fixture

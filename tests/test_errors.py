@@ -25,7 +25,7 @@ from flask_token_vault.emulator import Emulator
 from flask_token_vault.session import SESSION_KEY, make_record
 from flask_token_vault.testing import login_as
 
-from .conftest import CAL_READ, CAL_WRITE, make_app
+from .helpers import CAL_READ, CAL_WRITE, make_app
 
 
 @pytest.fixture
@@ -196,7 +196,17 @@ def test_rate_limited_is_a_tokenvaulterror_and_http_exception() -> None:
 
     error = RateLimited("slow down", retry_after=3.2)
     assert isinstance(error, TokenVaultError) and isinstance(error, HTTPException)
-    assert dict(error.get_headers())["Retry-After"] == "3"
+    assert error.extra_headers()["Retry-After"] == "3"
+
+
+def test_the_app_answers_a_rate_limit_with_retry_after(probe: Flask) -> None:
+    @probe.get("/slow")
+    def slow() -> str:
+        raise RateLimited("slow down", retry_after=3.2)
+
+    answer = probe.test_client().get("/slow", headers={"Accept": "application/json"})
+    assert answer.status_code == 429 and answer.headers["Retry-After"] == "3"
+    assert answer.get_json()["retry_after"] == 3.2
 
 
 def test_one_errorhandler_for_the_base_class_catches_every_error(

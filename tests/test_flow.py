@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 
 from flask_token_vault.emulator import Emulator
 
-from .conftest import (
+from .helpers import (
     CAL_READ,
     CAL_WRITE,
     browser_login,

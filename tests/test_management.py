@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
 
@@ -22,6 +21,7 @@ from flask_token_vault import (
 )
 from flask_token_vault.emulator import Emulator
 from flask_token_vault.management import REQUIRED_GRANT_TYPES, parse_timestamp
+from flask_token_vault.testing import FakeClock
 
 CAL_READ = "https://www.googleapis.com/auth/calendar.readonly"
 TOKEN_VAULT_GRANT = (
@@ -30,48 +30,20 @@ TOKEN_VAULT_GRANT = (
 TIMEOUT = 10
 
 
-class FakeClock:
-    """Real time plus an offset that tests move forward."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
-
-
-@pytest.fixture(scope="module")
-def emulator_clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture(scope="module")
-def tenant(emulator_clock: FakeClock) -> Iterator[Emulator]:
-    # Its own emulator: these tests change clients and connections, which reset() keeps.
-    with Emulator(clock=emulator_clock) as emulator:
-        yield emulator
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(running=True)
 
 
 @pytest.fixture
-def emu(tenant: Emulator, emulator_clock: FakeClock) -> Iterator[Emulator]:
-    tenant.reset()
-    tenant.restore_tenant()
-    emulator_clock.offset = 0.0
-    yield tenant
-    emulator_clock.offset = 0.0
-    tenant.reset()
-    tenant.restore_tenant()
+def sleeps(clock: FakeClock) -> list[float]:
+    return clock.sleeps
 
 
 @pytest.fixture
-def sleeps() -> list[float]:
-    return []
-
-
-@pytest.fixture
-def mgmt(emu: Emulator, sleeps: list[float]) -> ManagementClient:
+def mgmt(emu: Emulator, clock: FakeClock) -> ManagementClient:
     return ManagementClient.from_credentials(
-        emu.url, emu.client_id, emu.client_secret, deadline=5.0, sleep=sleeps.append
+        emu.url, emu.client_id, emu.client_secret, deadline=5.0, clock=clock
     )
 
 
@@ -179,7 +151,7 @@ def test_management_token_is_fetched_once_and_shared(emu: Emulator, mgmt: Manage
 
 
 def test_management_token_is_renewed_shortly_before_it_expires(emu: Emulator) -> None:
-    clock = FakeClock()
+    clock = FakeClock(running=True)
     mgmt = ManagementClient.from_credentials(emu.url, emu.client_id, emu.client_secret, clock=clock)
     mgmt.get_client()
     clock.offset = 86400 - 120  # two minutes left: still used
@@ -228,7 +200,7 @@ def test_refused_client_credentials_give_a_typed_error_without_the_secret(
     with pytest.raises(ManagementError) as raised:
         mgmt.get_client()
     assert raised.value.error_code == "invalid_client"
-    assert raised.value.status_code == 401
+    assert raised.value.upstream_status == 401
     for text in (str(raised.value), repr(raised.value), repr(mgmt), caplog.text):
         assert secret not in text
 
@@ -292,10 +264,10 @@ def test_429_beyond_the_deadline_raises_rate_limited_with_auth0_fields(
     assert time.monotonic() - started < 3
     assert sleeps == []  # a two-minute wait does not fit in the five-second deadline
     error = raised.value
-    assert error.status_code == 429 and error.error_code == "too_many_requests"
+    assert error.upstream_status == 429 and error.error_code == "too_many_requests"
     assert error.message == "Global limit has been reached"
     assert error.retry_after is not None and 100 < error.retry_after <= 120
-    assert error.code == 429 and dict(error.get_headers())["Retry-After"]
+    assert error.code == 429 and error.extra_headers()["Retry-After"]
 
 
 def test_transient_5xx_is_retried_within_the_deadline(
@@ -312,7 +284,7 @@ def test_persistent_5xx_gives_a_typed_unavailable_error(
     emu.add_fault("management", status=503, times=-1)
     with pytest.raises(ManagementError) as raised:
         mgmt.get_client()
-    assert raised.value.status_code == 503 and raised.value.code == 503
+    assert raised.value.upstream_status == 503 and raised.value.code == 503
     assert len(sleeps) == 3  # TOKEN_VAULT_MAX_RETRIES
 
 
@@ -320,7 +292,7 @@ def test_4xx_is_not_retried(emu: Emulator, mgmt: ManagementClient, sleeps: list[
     with pytest.raises(ManagementNotFound) as raised:
         mgmt.list_tokensets("auth0|nobody")
     assert sleeps == []
-    assert raised.value.status_code == 404
+    assert raised.value.upstream_status == 404
     assert raised.value.error_code == "inexistent_user"
     assert raised.value.message == "The user does not exist."
 
@@ -332,7 +304,7 @@ def test_missing_scope_gives_forbidden_with_auth0_message(emu: Emulator) -> None
     with pytest.raises(ManagementForbidden) as raised:
         mgmt.enable_token_vault("google-oauth2")
     error = raised.value
-    assert error.status_code == 403 and error.error_code == "insufficient_scope"
+    assert error.upstream_status == 403 and error.error_code == "insufficient_scope"
     assert error.message == "Insufficient scope, expected any of: read:connections"
     assert "Management API" in error.remedy
 

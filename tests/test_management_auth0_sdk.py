@@ -19,12 +19,6 @@ TOKEN_VAULT_GRANT = (
 )
 
 
-@pytest.fixture
-def emu(private_tenant: Emulator) -> Emulator:
-    # Its own emulator: these tests change clients and connections, which reset() keeps.
-    return private_tenant
-
-
 def management_token(emu: Emulator, client_id: str = "", secret: str = "") -> str:
     get_token = GetToken(
         emu.domain,

@@ -1,4 +1,4 @@
-"""The pytest plugin shipped in the package (flask_token_vault.pytest_plugin) and its helpers."""
+"""The pytest plugin shipped in the package (flask_token_vault_pytest) and its helpers."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from flask_token_vault.testing import (
     login_as,
 )
 
-from .conftest import CAL_READ, make_app
+from .helpers import CAL_READ, make_app
 
 pytest_plugins = ["pytester"]
 
@@ -88,7 +88,7 @@ USER_TESTS = textwrap.dedent(
 
 def test_entry_point_registers_the_plugin() -> None:
     names = {ep.name: ep.value for ep in entry_points(group="pytest11")}
-    assert names.get("token_vault") == "flask_token_vault.pytest_plugin"
+    assert names.get("token_vault") == "flask_token_vault_pytest"
 
 
 def test_a_project_using_only_the_plugin_fixtures_passes(
@@ -176,10 +176,3 @@ def test_fixtures_drive_the_projects_own_app(
     # A cached token is served without asking the emulator, so the fault is never reached.
     assert client.get("/calendar", headers=JSON).status_code == 200
     assert token_vault_emulator_reset.exchange_count(user_id) == 1
-
-
-def test_session_emulator_is_the_projects_emulator(
-    token_vault_emulator: Emulator, emulator_server: Emulator
-) -> None:
-    assert token_vault_emulator is emulator_server
-    assert token_vault_emulator.running

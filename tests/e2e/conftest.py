@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from flask import Flask
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from example_app import create_app
 from flask_token_vault.emulator import Emulator
+
+from .browser import LiveApp, Shots
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "build" / "e2e"
@@ -71,46 +70,13 @@ def browser() -> Iterator[Browser]:
         chromium.close()
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        """Keep the test output free of access-log lines."""
-
-
-class LiveApp:
-    """The example app served on a free 127.0.0.1 port, with the emulator it talks to."""
-
-    def __init__(self, app: Flask, emulator: Emulator) -> None:
-        self.app = app
-        self.emulator = emulator
-        self._server: BaseWSGIServer = make_server(
-            "127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler
-        )
-        self.url = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
-        )
-
-    def start(self) -> LiveApp:
-        """Serve from a daemon thread."""
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and wait for the thread."""
-        self._server.shutdown()
-        self._thread.join(timeout=10)
-        self._server.server_close()
-
-
 @pytest.fixture
-def live_app(
-    token_vault_emulator_reset: Emulator, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[LiveApp]:
-    """Serve ``example_app.create_app`` against the plugin's (reset) emulator over real HTTP."""
+def live_app(emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveApp]:
+    """Serve ``example_app.create_app`` against the test session's emulator over real HTTP."""
     for key in ("AUTH0_DOMAIN", "AUTH0_CLIENT_ID", "AUTH0_CLIENT_SECRET", "AUTH0_AUDIENCE"):
         monkeypatch.delenv(key, raising=False)
-    app = create_app({"SECRET_KEY": "e2e-secret-key-0123456789abcdef"}, token_vault_emulator_reset)
-    server = LiveApp(app, token_vault_emulator_reset).start()
+    app = create_app({"SECRET_KEY": "e2e-secret-key-0123456789abcdef"}, emu)
+    server = LiveApp(app, emu).start()
     yield server
     server.stop()
 
@@ -125,31 +91,10 @@ def page(browser: Browser) -> Iterator[Page]:
     context.close()
 
 
-class Shots:
-    """Save numbered full-page screenshots of one test under build/e2e/<test>/."""
-
-    def __init__(self, page: Page, folder: Path) -> None:
-        self.page = page
-        self.folder = folder
-        self.count = 0
-
-    def __call__(self, name: str) -> Path:
-        """Save the page as ``NN-name.png`` and return the file."""
-        self.count += 1
-        path = self.folder / f"{self.count:02d}-{name}.png"
-        self.page.screenshot(path=str(path), full_page=True)
-        return path
-
-    def publish(self, shot: Path) -> None:
-        """Copy ``shot`` to docs/_static/e2e-calendar.png, the picture the README shows."""
-        README_SHOT.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(shot, README_SHOT)
-
-
 @pytest.fixture
 def shots(page: Page, request: pytest.FixtureRequest) -> Shots:
     """Give a screenshot taker writing to a clean build/e2e/<test name>/ folder."""
     folder = SHOTS / request.node.name
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    return Shots(page, folder)
+    return Shots(page, folder, README_SHOT)

@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from .conftest import LiveApp, Shots
+from .browser import LiveApp, Shots
 
 pytestmark = pytest.mark.e2e
 

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Any
 
 import pytest
 
-#: call site -> fault -> outcome text ("" while not run); filled by test_faults.py.
-FAULT_TABLE: dict[str, dict[str, tuple[bool, str]]] = defaultdict(dict)
-#: hostile input name -> (refused properly, detail); filled by test_hostile.py.
-HOSTILE: dict[str, tuple[bool, str]] = {}
-#: secret-scan results: what was scanned and the hits; filled by test_secrets.py.
-SECRET_SCAN: dict[str, Any] = {}
+from .figures import FAULT_TABLE, HOSTILE, SECRET_SCAN
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -19,14 +19,13 @@ import requests
 from flask import Flask
 from flask.testing import FlaskClient
 
-from flask_token_vault import TokenVault, TokenVaultError, provider_session
+from flask_token_vault import TokenVault, TokenVaultError, management_client, provider_session
 from flask_token_vault.connected_accounts import READ_SCOPE, my_account_client, my_account_token
 from flask_token_vault.emulator import Emulator
-from flask_token_vault.management import management_client
 from flask_token_vault.testing import login_as
 
-from ..conftest import CAL_READ, follow_to_emulator, make_app
-from .conftest import FAULT_TABLE
+from ..helpers import CAL_READ, follow_to_emulator, make_app
+from .figures import FAULT_TABLE
 
 TIMEOUT = 0.5
 DEADLINE = 1.0
@@ -77,8 +76,9 @@ def _app(emu: Emulator) -> Flask:
 
 
 def _live_tokens(app: Flask) -> list[str]:
-    backend: Any = TokenVault.state(app).cache.backend
-    return [k for k in list(backend._cache) if k.startswith("tv:t:") and backend.get(k)]
+    store: Any = TokenVault.state(app).cache.store
+    cache = store.cache  # the in-process SimpleCache
+    return [k for k in list(cache._cache) if k.startswith("tv:t:") and cache.get(k)]
 
 
 def _cookie(client: FlaskClient) -> str | None:

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from flask_token_vault.emulator import Emulator
 
-from ..conftest import make_app
+from ..helpers import make_app
 
 _APP: dict[str, Flask] = {}
 

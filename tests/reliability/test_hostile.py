@@ -24,8 +24,8 @@ from flask_token_vault.emulator import Emulator
 from flask_token_vault.emulator.signing import SigningKey, b64url_encode
 from flask_token_vault.testing import login_as
 
-from ..conftest import CAL_READ, follow_to_emulator, make_app
-from .conftest import HOSTILE
+from ..helpers import CAL_READ, follow_to_emulator, make_app
+from .figures import HOSTILE
 
 
 def _cookie(client: FlaskClient) -> str | None:

@@ -26,8 +26,8 @@ from flask_token_vault import (
 )
 from flask_token_vault.emulator import Emulator
 
-from ..conftest import CAL_WRITE, browser_login, make_app, sign_in_via_page
-from .conftest import SECRET_SCAN
+from ..helpers import CAL_WRITE, browser_login, make_app, sign_in_via_page
+from .figures import SECRET_SCAN
 
 
 def test_no_secret_anywhere_in_a_full_run(emu: Emulator, caplog: pytest.LogCaptureFixture) -> None:
@@ -70,7 +70,8 @@ def test_no_secret_anywhere_in_a_full_run(emu: Emulator, caplog: pytest.LogCaptu
             token,
             session,
             current_user,
-            state.vault,
+            state.transport,
+            state.management,
             answer.request.url,
         ]
         return jsonify([repr(o) + str(o) for o in objects])
@@ -82,7 +83,7 @@ def test_no_secret_anywhere_in_a_full_run(emu: Emulator, caplog: pytest.LogCaptu
             try:
                 get_provider_token(connection, scopes)
             except TokenVaultError as exc:
-                out.append(repr(exc) + str(exc) + exc.get_body() + str(exc.to_dict()))
+                out.append(repr(exc) + str(exc) + str(exc.to_dict()))
         return jsonify(out)
 
     client = app.test_client()
@@ -116,8 +117,8 @@ def test_no_secret_anywhere_in_a_full_run(emu: Emulator, caplog: pytest.LogCaptu
     token = page.split('name="csrf_token" value="')[1].split('"')[0]
     assert client.post("/auth/logout", data={"csrf_token": token}).status_code == 302
 
-    backend: Any = TokenVault.state(app).cache.backend
-    for key, value in list(backend._cache.items()):
+    store: Any = TokenVault.state(app).cache.store
+    for key, value in list(store.cache._cache.items()):
         captured.append(key + repr(value))
     captured.extend(r.getMessage() + repr(r.args) for r in caplog.records)
     captured.extend(caplog.text.splitlines())

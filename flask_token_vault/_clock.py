@@ -1,0 +1,89 @@
+"""One clock per app: wall time, monotonic time and sleeping (layer: bottom, beside settings).
+
+Every part of an app (the transport's deadlines, the cache's expiry and lock waits, the exchange's
+issue times) reads the same :class:`Clock`, so a test that replaces its source with
+:class:`~flask_token_vault.testing.FakeClock` moves all of them at once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
+
+__all__ = ["Clock", "ClockSource", "SystemClock"]
+
+
+@runtime_checkable
+class ClockSource(Protocol):
+    """Where a :class:`Clock` reads the time."""
+
+    def time(self) -> float:
+        """Return the wall-clock time in epoch seconds."""
+
+    def monotonic(self) -> float:
+        """Return a monotonic time in seconds (only differences mean anything)."""
+
+    def sleep(self, seconds: float) -> None:
+        """Wait ``seconds``."""
+
+
+class SystemClock:
+    """The machine's clocks."""
+
+    def time(self) -> float:
+        """Return ``time.time()``."""
+        return time.time()
+
+    def monotonic(self) -> float:
+        """Return ``time.monotonic()``."""
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep for real."""
+        time.sleep(seconds)
+
+
+class _WallOnly:
+    """Adapt a bare ``() -> epoch seconds`` callable (the old ``set_clock`` argument)."""
+
+    def __init__(self, wall: Callable[[], float]) -> None:
+        self._wall = wall
+
+    def time(self) -> float:
+        return self._wall()
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+class Clock:
+    """The clock an app's parts share; :meth:`use` points all of them at another source."""
+
+    __slots__ = ("_source",)
+
+    def __init__(self, source: ClockSource | None = None) -> None:
+        self._source: ClockSource = source or SystemClock()
+
+    def __repr__(self) -> str:
+        return f"Clock({type(self._source).__name__})"
+
+    def use(self, source: ClockSource | Callable[[], float]) -> None:
+        """Read time from ``source`` from now on: a :class:`ClockSource` or a wall-time function."""
+        self._source = source if isinstance(source, ClockSource) else _WallOnly(source)
+
+    def time(self) -> float:
+        """Return the wall-clock time in epoch seconds."""
+        return self._source.time()
+
+    def monotonic(self) -> float:
+        """Return the monotonic time in seconds."""
+        return self._source.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` (a fake source advances instead)."""
+        if seconds > 0:
+            self._source.sleep(seconds)

@@ -1,0 +1,340 @@
+"""The one HTTP transport of the package (layer: transport, above settings, clock and errors).
+
+Every call the extension makes (Auth0's token endpoint, the Management API, the My Account API,
+a provider's API through :func:`~flask_token_vault.provider_session`) goes through
+:meth:`Transport.send`:
+
+* pooled keep-alive connections, shared by every thread of the app, and no cookie jar (an answer
+  to one user's call never sets a cookie that another user's call would send);
+* a timeout on every try, and one deadline for all tries of a call;
+* connection errors, timeouts and transient statuses retried with exponential backoff and full
+  jitter, a 429 waiting for ``Retry-After`` / ``X-RateLimit-Reset`` when that fits the deadline;
+* an ``Authorization`` value asked for on every try and renewed once on a 401, when the caller
+  can renew it;
+* JSON answers parsed here; anything else that fails becomes a :class:`Failure` that the caller's
+  hook turns into its own typed error (nothing is retried outside this loop).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from http.cookiejar import CookieJar, DefaultCookiePolicy
+from typing import Any, cast
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from ._clock import Clock
+from .errors import TokenVaultError
+
+__all__ = [
+    "RETRIED_BY_AUTH0_CALLS",
+    "RETRIED_BY_PROVIDER_CALLS",
+    "Failure",
+    "Reply",
+    "Transport",
+    "clean_text",
+    "retry_after",
+]
+
+log = logging.getLogger("flask_token_vault")
+
+#: Statuses of Auth0's APIs that are worth another try.
+RETRIED_BY_AUTH0_CALLS = frozenset({429, 500, 502, 503, 504})
+#: Statuses of a provider's API that are worth another try (a 500 there is usually a bug).
+RETRIED_BY_PROVIDER_CALLS = frozenset({429, 502, 503, 504})
+_MAX_JSON_DEPTH = 64
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why a call failed, for the caller's hook to turn into its typed error."""
+
+    #: ``timeout``, ``connection_error``, ``status`` (an error answer) or ``malformed_answer``.
+    kind: str
+    #: The HTTP status, when there was an answer.
+    status: int | None = None
+    #: The answer's JSON body, when it had one.
+    body: Any = None
+    #: Seconds the server asked to wait (429), when it said.
+    retry_after: float | None = None
+    #: The exception's class name, for connection errors.
+    reason: str = ""
+
+    @property
+    def code(self) -> str:
+        """Return a machine-readable code for the failure when the body names none."""
+        if self.kind == "status":
+            return f"http_{self.status}"
+        return self.kind
+
+
+#: Turns a :class:`Failure` into the caller's typed error.
+ErrorHook = Callable[[Failure], TokenVaultError]
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A successful JSON answer."""
+
+    #: The HTTP status (2xx).
+    status: int
+    #: The parsed JSON body, or ``None`` for an empty answer.
+    body: Any
+    #: The response headers.
+    headers: Mapping[str, str]
+
+
+class _NoCookies(CookieJar):
+    """A cookie jar that never keeps a cookie."""
+
+    def __init__(self) -> None:
+        super().__init__(policy=DefaultCookiePolicy(allowed_domains=[]))
+
+
+def retry_after(headers: Mapping[str, str], now: float) -> float | None:
+    """Return the wait a 429 asks for, from ``Retry-After`` or ``X-RateLimit-Reset``."""
+    value = headers.get("Retry-After")
+    if value:
+        try:
+            return max(0.0, min(float(value), 86_400.0))
+        except ValueError:
+            try:
+                return max(0.0, parsedate_to_datetime(value).timestamp() - now)
+            except (TypeError, ValueError, OverflowError):
+                pass
+    reset = headers.get("X-RateLimit-Reset")
+    if reset:
+        try:
+            return max(0.0, min(float(reset) - now, 86_400.0))
+        except ValueError:
+            return None
+    return None
+
+
+def clean_text(text: Any, limit: int = 300) -> str:
+    """Keep an upstream description printable and short (it is shown to people)."""
+    if not isinstance(text, str):
+        return ""
+    return "".join(ch if ch.isprintable() else " " for ch in text)[:limit]
+
+
+def _too_deep(value: Any) -> bool:
+    """Return whether a parsed JSON value nests deeper than any real answer does."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > _MAX_JSON_DEPTH:
+            return True
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return False
+
+
+def parse_json(response: requests.Response) -> Any:
+    """Return the JSON body of an answer, or ``None`` when it is not readable JSON."""
+    ctype = response.headers.get("Content-Type", "").lower().split(";")[0].strip()
+    if not response.content or not (ctype == "application/json" or ctype.endswith("+json")):
+        return None
+    try:
+        body = json.loads(response.content)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+    return None if _too_deep(body) else body
+
+
+class Transport:
+    """Send HTTP calls with pooled connections, per-try timeouts, one deadline and retries.
+
+    One per app, shared by its threads (and by its Auth0 clients); a ``requests.Session`` per
+    thread over one connection pool, with no cookie jar.
+    """
+
+    def __init__(
+        self,
+        *,
+        http_timeout: float,
+        deadline: float,
+        max_retries: int,
+        clock: Clock | None = None,
+        pool_maxsize: int = 64,
+    ) -> None:
+        self.http_timeout = http_timeout
+        self.deadline = max(deadline, http_timeout)
+        self.max_retries = max_retries
+        self.clock = clock or Clock()
+        self._adapter = HTTPAdapter(pool_connections=8, pool_maxsize=pool_maxsize, max_retries=0)
+        self._local = threading.local()
+
+    def __repr__(self) -> str:
+        return f"Transport(deadline={self.deadline}, max_retries={self.max_retries})"
+
+    @property
+    def http(self) -> requests.Session:
+        """Return this thread's ``requests.Session`` (pooled connections, no cookies)."""
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            session.cookies = _NoCookies()  # type: ignore[assignment]
+            session.trust_env = False
+            session.mount("https://", self._adapter)
+            session.mount("http://", self._adapter)
+            session.headers["User-Agent"] = "Flask-Token-Vault"
+            self._local.session = session
+        return session
+
+    def close(self) -> None:
+        """Close the pooled connections."""
+        self._adapter.close()
+
+    def call_json(
+        self,
+        method: str,
+        url: str,
+        *,
+        error: ErrorHook,
+        what: str,
+        auth: Callable[[], str] | None = None,
+        renew: Callable[[str], None] | None = None,
+        retry: bool = True,
+        **kwargs: Any,
+    ) -> Reply:
+        """Send a call to an Auth0 API and return its 2xx JSON answer, or raise ``error(...)``.
+
+        ``auth`` gives the ``Authorization`` value for each try; on a 401, ``renew`` (if given)
+        is told the value that failed, once, and the call is sent again. ``what`` names the call
+        in log lines (never a token). ``kwargs`` go to ``requests`` (``data``, ``json``,
+        ``params``, ``headers``).
+        """
+        return cast(
+            Reply,
+            self.send(
+                method,
+                url,
+                error=error,
+                what=what,
+                auth=auth,
+                renew=renew,
+                retry_status=RETRIED_BY_AUTH0_CALLS if retry else frozenset(),
+                retry_errors=retry,
+                expect_json=True,
+                **kwargs,
+            ),
+        )
+
+    def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        error: ErrorHook,
+        what: str,
+        auth: Callable[[], str] | None = None,
+        renew: Callable[[str], None] | None = None,
+        retry_status: frozenset[int] = RETRIED_BY_AUTH0_CALLS,
+        retry_errors: bool = True,
+        expect_json: bool = False,
+        timeout: float | None = None,
+        **kwargs: Any,
+    ) -> Reply | requests.Response:
+        """Send one call inside one deadline, retrying what is worth retrying.
+
+        With ``expect_json``, return a :class:`Reply` for a 2xx JSON (or empty) answer and raise
+        ``error(Failure)`` for anything else. Without it, return the last
+        ``requests.Response`` whatever its status (the caller reads it), and raise only when no
+        answer came at all.
+        """
+        clock = self.clock
+        deadline = clock.monotonic() + self.deadline
+        per_try = min(timeout or self.http_timeout, self.deadline)
+        headers = dict(kwargs.pop("headers", None) or {})
+        kwargs.setdefault("allow_redirects", False)
+        if expect_json:
+            headers.setdefault("Accept", "application/json")
+        attempt = 0
+        renewed = renew is None
+        while True:
+            remaining = deadline - clock.monotonic()
+            credential = auth() if auth is not None else None
+            if credential is not None:
+                headers["Authorization"] = credential
+            failure: Failure
+            response: requests.Response | None = None
+            try:
+                response = self.http.request(
+                    method,
+                    url,
+                    headers=headers,
+                    timeout=max(min(per_try, remaining), 0.05),
+                    **kwargs,
+                )
+            except requests.Timeout:
+                failure = Failure("timeout")
+            except requests.RequestException as exc:
+                failure = Failure("connection_error", reason=type(exc).__name__)
+            else:
+                status = response.status_code
+                if status == 401 and not renewed and credential is not None and renew:
+                    renewed = True
+                    response.close()
+                    renew(credential)
+                    continue
+                if not expect_json:
+                    if status not in retry_status:
+                        return response
+                    failure = Failure(
+                        "status",
+                        status,
+                        retry_after=retry_after(response.headers, clock.time()),
+                    )
+                else:
+                    body = parse_json(response)
+                    readable = body is not None or not response.content
+                    if 200 <= status < 300:
+                        if readable:
+                            return Reply(status, body, response.headers)
+                        failure = Failure("malformed_answer", status)
+                    elif status in retry_status or (
+                        body is None and status >= 500 and retry_status
+                    ):
+                        failure = Failure(
+                            "status",
+                            status,
+                            body,
+                            retry_after=retry_after(response.headers, clock.time())
+                            if status == 429
+                            else None,
+                        )
+                    elif body is None:
+                        raise error(Failure("malformed_answer", status))
+                    else:
+                        raise error(Failure("status", status, body))
+            attempt += 1
+            wait = failure.retry_after
+            if wait is None:
+                wait = random.uniform(0, min(2.0, 0.1 * 2**attempt))  # noqa: S311  # nosec B311
+            retryable = retry_errors if failure.kind in ("timeout", "connection_error") else True
+            if not retryable or attempt > self.max_retries or wait >= deadline - clock.monotonic():
+                log.warning(
+                    "%s failed: error=%s attempts=%d", what, failure.status or failure.kind, attempt
+                )
+                if response is not None and not expect_json:
+                    return response
+                raise error(failure)
+            log.info(
+                "%s failed, retrying in %.2fs: error=%s",
+                what,
+                wait,
+                failure.status or failure.kind,
+            )
+            if response is not None:
+                response.close()
+            clock.sleep(wait)

@@ -1,0 +1,134 @@
+"""Connected accounts of the signed-in user, and the app's Auth0 API clients.
+
+(Layer: request-time, beside :mod:`flask_token_vault.tokens`.)
+
+:func:`my_connected_accounts` and :func:`disconnect` act for the signed-in user;
+:func:`management_client` and :func:`my_account_client` return the app's clients, built once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from urllib.parse import urlsplit
+
+from flask import Flask, g
+
+from ._state import get_state
+from .config import is_valid_connection_name
+from .errors import (
+    Auth0Unavailable,
+    InvalidRequest,
+    LoginRequired,
+    Misconfigured,
+    MyAccountError,
+    RateLimited,
+    TokenVaultError,
+)
+from .management import ConnectedAccount, ManagementClient
+from .my_account import DELETE_SCOPE, MRRT_REMEDY, READ_SCOPE, MyAccountClient
+from .tokens import forget_provider_tokens, require_user
+
+__all__ = [
+    "disconnect",
+    "management_client",
+    "my_account_client",
+    "my_account_token",
+    "my_connected_accounts",
+]
+
+log = logging.getLogger("flask_token_vault")
+_G_TOKENS = "_token_vault_my_account"
+
+
+def management_client(app: Flask | None = None) -> ManagementClient:
+    """Return the app's :class:`~flask_token_vault.ManagementClient` (default: the current app)."""
+    return get_state(app).management
+
+
+def my_account_client(app: Flask | None = None) -> MyAccountClient:
+    """Return the app's :class:`~flask_token_vault.my_account.MyAccountClient`, built once."""
+    return get_state(app).my_account
+
+
+def my_account_token(scopes: Iterable[str]) -> str:
+    """Return a My Account API access token for the signed-in user carrying ``scopes``.
+
+    Uses the session's refresh token with the audience ``https://{domain}/me/`` (Multi-Resource
+    Refresh Token); memoised for the request. Raises :class:`~flask_token_vault.LoginRequired`
+    when the refresh token is no longer valid and :class:`~flask_token_vault.Misconfigured` when
+    Auth0 will not issue the token.
+    """
+    state = get_state()
+    user = require_user()
+    wanted = " ".join(sorted(set(scopes)))
+    memo: dict[str, str] = g.setdefault(_G_TOKENS, {})
+    if wanted in memo:
+        return memo[wanted]
+    settings = state.settings
+    data = {
+        "grant_type": "refresh_token",
+        "refresh_token": user.refresh_token,
+        "audience": settings.base_url + "/me/",
+        "scope": wanted,
+    }
+    try:
+        answer = state.exchanger.post_token(data)
+    except (LoginRequired, RateLimited, Auth0Unavailable):
+        raise  # the error already says what to do
+    except TokenVaultError as exc:
+        raise Misconfigured(
+            f"Auth0 did not issue a My Account API token for Connected Accounts ({exc.error}).",
+            error=exc.error,
+            upstream_status=exc.upstream_status,
+            remedy=MRRT_REMEDY.replace("{domain}", urlsplit(settings.base_url).netloc),
+        ) from None
+    token = answer.get("access_token")
+    if not isinstance(token, str) or not token:
+        raise MyAccountError(
+            "Auth0 answered without a My Account API token.", error="malformed_answer", code=503
+        )
+    memo[wanted] = token
+    return token
+
+
+def my_connected_accounts(connection: str | None = None) -> list[ConnectedAccount]:
+    """Return the signed-in user's connected accounts (of one connection, or all).
+
+    Uses the My Account API (scope ``read:me:connected_accounts``).
+    """
+    return my_account_client().list_accounts(my_account_token([READ_SCOPE]), connection)
+
+
+def disconnect(connection: str) -> int:
+    """Remove the signed-in user's accounts at ``connection`` from the vault; return how many.
+
+    With ``TOKEN_VAULT_CONNECT_FLOW = "connected_accounts"`` this lists and deletes the user's
+    connected accounts through the My Account API; otherwise it lists and deletes their
+    tokensets through the Management API. Either way the user's cached provider tokens are
+    dropped, so the next :func:`~flask_token_vault.get_provider_token` asks Auth0 again (and
+    finds no account). The provider's own grant is not revoked.
+    """
+    if not is_valid_connection_name(connection):
+        raise InvalidRequest("This is not a connection name.")
+    state = get_state()
+    user = require_user()
+    removed = 0
+    try:
+        if state.settings.connect_flow == "connected_accounts":
+            token = my_account_token([READ_SCOPE, DELETE_SCOPE])
+            client = state.my_account
+            for account in client.list_accounts(token, connection):
+                if account.connection == connection:
+                    client.delete_account(token, account.id)
+                    removed += 1
+        else:
+            management = state.management
+            for tokenset in management.list_tokensets(user.sub):
+                if tokenset.connection == connection:
+                    management.delete_tokenset(user.sub, tokenset.id)
+                    removed += 1
+    finally:
+        forget_provider_tokens(connection)
+    log.info("disconnected: connection=%s removed=%d", connection, removed)
+    return removed

@@ -1,0 +1,247 @@
+"""A client of Auth0's My Account API for Connected Accounts (layer: core, Flask-free).
+
+:class:`MyAccountClient` calls ``/me/v1/connected-accounts`` with a user's My Account access
+token, through the app's transport (timeouts, one deadline, retries). Errors come out as
+:class:`~flask_token_vault.MyAccountError` carrying the API's problem document.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from ._http import Failure, Transport, clean_text
+from .config import Settings
+from .errors import InvalidRequest, MyAccountError
+from .management import ConnectedAccount
+
+__all__ = [
+    "CONNECT_AUTHORIZATION_PARAMS",
+    "CONNECT_SCOPE",
+    "DELETE_SCOPE",
+    "MRRT_REMEDY",
+    "READ_SCOPE",
+    "MyAccountClient",
+]
+
+#: My Account API scope to connect an account.
+CONNECT_SCOPE = "create:me:connected_accounts"
+#: My Account API scope to list connected accounts.
+READ_SCOPE = "read:me:connected_accounts"
+#: My Account API scope to delete a connected account.
+DELETE_SCOPE = "delete:me:connected_accounts"
+#: The only ``authorization_params`` the connect endpoint accepts.
+CONNECT_AUTHORIZATION_PARAMS = frozenset(
+    {
+        "acr_values",
+        "audience",
+        "resource",
+        "display",
+        "id_token_hint",
+        "login_hint",
+        "max_age",
+        "prompt",
+        "ui_locales",
+    }
+)
+#: What to do when Auth0 will not let the app use the My Account API.
+MRRT_REMEDY = (
+    "Let the application use the My Account API: enable Multi-Resource Refresh Token with a "
+    "policy for the audience https://{domain}/me/ and the scopes create:me:connected_accounts, "
+    "read:me:connected_accounts and delete:me:connected_accounts; `flask token-vault doctor` "
+    "checks it."
+)
+
+
+class MyAccountClient:
+    """Call the Connected Accounts endpoints of Auth0's My Account API (``/me/v1``).
+
+    Each call takes the user's My Account access token (see :func:`my_account_token`).
+    """
+
+    def __init__(self, settings: Settings, transport: Transport) -> None:
+        self.settings = settings
+        self.transport = transport
+
+    def __repr__(self) -> str:
+        return f"MyAccountClient({self.settings.base_url!r})"
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        access_token: str,
+        *,
+        operation: str,
+        params: Mapping[str, str] | None = None,
+        body: Any = None,
+    ) -> Any:
+        return self.transport.call_json(
+            method,
+            self.settings.base_url + "/me/v1/connected-accounts" + path,
+            error=lambda failure: self._failure(failure, operation),
+            what=f"My Account API call ({operation})",
+            auth=lambda: f"Bearer {access_token}",
+            params=params,
+            json=body,
+        ).body
+
+    def _failure(self, failure: Failure, operation: str) -> MyAccountError:
+        status = failure.status
+        if failure.kind in ("timeout", "connection_error") or (
+            status is not None and (status >= 500 or 200 <= status < 300)
+        ):
+            said = {
+                "timeout": "The My Account API did not answer in time",
+                "connection_error": f"The My Account API could not be reached ({failure.reason})",
+                "malformed_answer": f"The My Account API answered {status} with a body that is "
+                "not JSON",
+            }.get(failure.kind, f"The My Account API answered {status}")
+            return MyAccountError(
+                f"{said}. ({operation})",
+                upstream_status=status,
+                error="malformed_answer" if failure.kind == "malformed_answer" else failure.code,
+                remedy="Auth0 did not answer properly; try again in a moment.",
+                code=503,
+            )
+        data: Mapping[str, Any] = failure.body if isinstance(failure.body, Mapping) else {}
+        status = status or 0
+        kind = data.get("type")
+        kind = kind if isinstance(kind, str) else None
+        title = clean_text(data.get("title"), 100)
+        detail = clean_text(
+            data.get("detail") or data.get("message") or data.get("error_description")
+        )
+        code = clean_text(kind.rstrip("/").rsplit("/", 1)[-1], 100) if kind else ""
+        code = code or clean_text(data.get("error"), 100) or f"http_{status}"
+        remedy = None
+        answer_status = 502
+        if status in (400, 404, 409):
+            answer_status = status
+        elif status == 429:
+            answer_status = 429
+        elif status in (401, 403):
+            remedy = MRRT_REMEDY.replace("{domain}", urlsplit(self.settings.base_url).netloc)
+        return MyAccountError(
+            f"The My Account API refused {operation} ({status}): "
+            + (detail or title or code).rstrip(".")
+            + ".",
+            upstream_status=status,
+            error_type=kind,
+            title=title,
+            detail=detail,
+            error=code,
+            remedy=remedy,
+            code=answer_status,
+        )
+
+    def connect(
+        self,
+        access_token: str,
+        *,
+        connection: str,
+        redirect_uri: str,
+        state: str,
+        code_challenge: str,
+        scopes: Iterable[str] = (),
+        authorization_params: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Start connecting an account; return ``{connect_uri, auth_session, connect_params}``."""
+        params = dict(authorization_params or {})
+        refused = sorted(set(params) - CONNECT_AUTHORIZATION_PARAMS)
+        if refused:
+            raise InvalidRequest(f"Connected Accounts does not accept the parameters {refused}.")
+        body: dict[str, Any] = {
+            "connection": connection,
+            "redirect_uri": redirect_uri,
+            "state": state,
+            "code_challenge": code_challenge,
+            "code_challenge_method": "S256",
+            "scopes": list(scopes),
+        }
+        if params:
+            body["authorization_params"] = params
+        answer = self._call("POST", "/connect", access_token, operation="connect", body=body)
+        ticket = (answer or {}).get("connect_params", {}) if isinstance(answer, Mapping) else {}
+        if (
+            not isinstance(answer, Mapping)
+            or not isinstance(answer.get("connect_uri"), str)
+            or not isinstance(answer.get("auth_session"), str)
+            or not isinstance(ticket, Mapping)
+            or not isinstance(ticket.get("ticket"), str)
+        ):
+            raise MyAccountError(
+                "The My Account API answered the connect request without a ticket.",
+                error="malformed_answer",
+                code=503,
+                connection=connection,
+            )
+        return dict(answer)
+
+    def complete(
+        self,
+        access_token: str,
+        *,
+        auth_session: str,
+        connect_code: str,
+        redirect_uri: str,
+        code_verifier: str,
+    ) -> ConnectedAccount:
+        """Finish connecting an account; return it."""
+        answer = self._call(
+            "POST",
+            "/complete",
+            access_token,
+            operation="completing a connection",
+            body={
+                "auth_session": auth_session,
+                "connect_code": connect_code,
+                "redirect_uri": redirect_uri,
+                "code_verifier": code_verifier,
+            },
+        )
+        if not isinstance(answer, Mapping) or not isinstance(answer.get("id"), str):
+            raise MyAccountError(
+                "The My Account API answered the completion without an account.",
+                error="malformed_answer",
+                code=503,
+            )
+        return ConnectedAccount.from_api(answer)
+
+    def list_accounts(
+        self, access_token: str, connection: str | None = None
+    ) -> list[ConnectedAccount]:
+        """Return the user's connected accounts (of one connection, or all), every page."""
+        return list(self._iter_accounts(access_token, connection))
+
+    def _iter_accounts(
+        self, access_token: str, connection: str | None
+    ) -> Iterator[ConnectedAccount]:
+        params: dict[str, str] = {"take": "20"}
+        if connection:
+            params["connection"] = connection
+        for _ in range(500):  # a bound, should the API keep answering "next"
+            data = self._call(
+                "GET", "/accounts", access_token, operation="listing accounts", params=params
+            )
+            if not isinstance(data, Mapping):
+                return
+            for item in data.get("accounts") or []:
+                if isinstance(item, Mapping):
+                    yield ConnectedAccount.from_api(item)
+            after = data.get("next")
+            if not isinstance(after, str) or not after or after == params.get("from"):
+                return
+            params["from"] = after
+
+    def delete_account(self, access_token: str, account_id: str) -> None:
+        """Remove one connected account from the vault (its tokens are not revoked)."""
+        if not account_id.startswith("cac_") or not account_id.isascii():
+            raise InvalidRequest("A connected account id starts with 'cac_'.")
+        self._call(
+            "DELETE",
+            "/accounts/" + account_id,
+            access_token,
+            operation="deleting an account",
+        )

@@ -1,0 +1,215 @@
+"""Helpers the tests import: the test app, browser-like sign-in, cookies, concurrency, workers.
+
+Fixtures live in ``conftest.py``; everything here is plain functions and constants.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import zlib
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from flask import Flask, jsonify
+from flask.testing import FlaskClient
+
+from flask_token_vault import (
+    ProviderToken,
+    TokenVault,
+    get_provider_token,
+    provider_token_required,
+)
+from flask_token_vault.cache import Slot
+
+ROOT = Path(__file__).resolve().parent.parent
+CAL_READ = "https://www.googleapis.com/auth/calendar.readonly"
+CAL_WRITE = "https://www.googleapis.com/auth/calendar.events"
+TIMEOUT = 10
+
+
+def make_app(emu: Any, **config: Any) -> Flask:
+    """Build a small app using the extension against the emulator, with a few provider routes."""
+    app = Flask(__name__)
+    app.config.update(
+        TESTING=True,
+        SECRET_KEY="test-secret-key-0123456789abcdef",
+        AUTH0_DOMAIN=emu.url,
+        AUTH0_CLIENT_ID=emu.client_id,
+        AUTH0_CLIENT_SECRET=emu.client_secret,
+        TOKEN_VAULT_CONNECTIONS={
+            "google-oauth2": {"scopes": ["openid", "email", "profile"]},
+            "windowslive": {"scopes": ["User.Read"]},
+        },
+    )
+    app.config.update(config)
+    TokenVault(app)
+
+    @app.get("/")
+    def index() -> str:
+        return "home"
+
+    @app.get("/calendar")
+    @provider_token_required("google-oauth2", scopes=[CAL_READ])
+    def calendar() -> Any:
+        return _provider_json(emu.google_api_base + "/calendar/v3/users/me/calendarList", "google")
+
+    @app.get("/calendar/write")
+    @provider_token_required("google-oauth2", scopes=[CAL_READ, CAL_WRITE])
+    def calendar_write() -> Any:
+        return jsonify(ok=True)
+
+    @app.get("/async-calendar")
+    @provider_token_required("google-oauth2", scopes=[CAL_READ])
+    async def async_calendar() -> Any:
+        return jsonify(token_length=len(get_provider_token("google-oauth2")))
+
+    @app.get("/me")
+    @provider_token_required("windowslive", scopes=["User.Read"])
+    def me() -> Any:
+        return _provider_json(emu.graph_api_base + "/v1.0/me", "microsoft")
+
+    return app
+
+
+def _provider_json(url: str, provider: str) -> Any:
+    connection = "google-oauth2" if provider == "google" else "windowslive"
+    token = get_provider_token(connection)
+    answer = requests.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=TIMEOUT)
+    return jsonify(answer.json()), answer.status_code
+
+
+def cached_token(
+    app: Flask, user_id: str, connection: str = "google-oauth2", scopes: tuple[str, ...] = ()
+) -> ProviderToken | None:
+    """Return the token the app's cache holds for this slot (near cache, then store)."""
+    return TokenVault.state(app).cache.get(Slot(user_id, connection, None, tuple(sorted(scopes))))
+
+
+_INPUT = re.compile(r"<input\b[^>]*>", re.I)
+_ATTR = re.compile(r'(\w+)="([^"]*)"')
+
+
+def form_fields(html: str) -> dict[str, str]:
+    """Return the name -> value of every input in an HTML page."""
+    fields: dict[str, str] = {}
+    for tag in _INPUT.findall(html):
+        attrs = dict(_ATTR.findall(tag))
+        if "name" in attrs:
+            fields[attrs["name"]] = attrs.get("value", "")
+    return fields
+
+
+def csrf(client: FlaskClient) -> str:
+    """Return the session's form token, as the sign-out page shows it."""
+    return form_fields(client.get("/auth/logout").get_data(as_text=True))["csrf_token"]
+
+
+def follow_to_emulator(client: FlaskClient, path: str) -> str:
+    """GET ``path`` on the app and follow its redirects until one leaves for the emulator."""
+    response = client.get(path)
+    for _ in range(5):
+        assert response.status_code == 302, response.get_data(as_text=True)
+        location = response.headers["Location"]
+        if location.startswith("http"):
+            return location
+        response = client.get(location)
+    raise AssertionError("no redirect to the emulator")
+
+
+def back_to_app(client: FlaskClient, emulator_answer: requests.Response) -> Any:
+    """Follow the emulator's redirect back into the app."""
+    assert emulator_answer.status_code == 302, emulator_answer.text
+    back = urlsplit(emulator_answer.headers["Location"])
+    return client.get(back.path + "?" + back.query)
+
+
+def sign_in_via_page(
+    client: FlaskClient,
+    authorize_url: str,
+    email: str = "alice@example.com",
+    action: str = "allow",
+    account: str = "",
+) -> Any:
+    """Fill the emulator's login page like a person would and bring the answer back to the app."""
+    page = requests.get(authorize_url, timeout=TIMEOUT)
+    assert page.status_code == 200, page.text
+    fields = form_fields(page.text)
+    fields.update(email=email, name=email.split("@")[0].title(), action=action)
+    if "account" in fields or account:
+        fields["account"] = account
+    origin = "{0.scheme}://{0.netloc}".format(urlsplit(authorize_url))
+    answer = requests.post(origin + "/u/login", data=fields, allow_redirects=False, timeout=TIMEOUT)
+    return back_to_app(client, answer)
+
+
+def browser_login(
+    client: FlaskClient, path: str, email: str = "alice@example.com", account: str = ""
+) -> Any:
+    """Visit ``path``, go through login/connect on the emulator's page, return the final answer."""
+    callback = sign_in_via_page(client, follow_to_emulator(client, path), email, account=account)
+    assert callback.status_code == 302, callback.get_data(as_text=True)
+    return client.get(callback.headers["Location"])
+
+
+def session_cookie(client: FlaskClient) -> str | None:
+    """Return the value of the client's session cookie, if it has one."""
+    cookie = client.get_cookie("session")
+    return cookie.value if cookie is not None else None
+
+
+def cookie_payload(client: FlaskClient) -> str:
+    """Return the decoded (signed, not encrypted) payload of the session cookie."""
+    value = session_cookie(client)
+    assert value is not None
+    payload = value.lstrip(".").split(".")[0]
+    raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    return (zlib.decompress(raw) if value.startswith(".") else raw).decode()
+
+
+def hammer(app: Flask, cookie: str, n: int, path: str = "/calendar") -> list[int]:
+    """Send ``n`` requests at once from ``n`` threads with one session cookie; return statuses."""
+    barrier = threading.Barrier(n)
+    statuses: list[int] = [0] * n
+
+    def run(i: int) -> None:
+        client = app.test_client()
+        client.set_cookie("session", cookie)
+        barrier.wait()
+        statuses[i] = client.get(path).status_code
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return statuses
+
+
+def emulator_args(emu: Any) -> dict[str, str]:
+    """Return what a worker process needs to build :func:`make_app` for this emulator."""
+    return {
+        "url": emu.url,
+        "client_id": emu.client_id,
+        "client_secret": emu.client_secret,
+        "google_api_base": emu.google_api_base,
+        "graph_api_base": emu.graph_api_base,
+    }
+
+
+def spawn_worker(mode: str, args: dict[str, Any]) -> subprocess.Popen[str]:
+    """Start ``python -m tests._worker MODE ARGS`` in a process of its own."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests._worker", mode, json.dumps(args)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )

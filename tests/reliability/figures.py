@@ -1,0 +1,13 @@
+"""The figures the reliability tests fill in and ``conftest.py`` prints at the end of the run."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+#: call site -> fault -> outcome text ("" while not run); filled by test_faults.py.
+FAULT_TABLE: dict[str, dict[str, tuple[bool, str]]] = defaultdict(dict)
+#: hostile input name -> (refused properly, detail); filled by test_hostile.py.
+HOSTILE: dict[str, tuple[bool, str]] = {}
+#: secret-scan results: what was scanned and the hits; filled by test_secrets.py.
+SECRET_SCAN: dict[str, Any] = {}
