@@ -26,6 +26,7 @@ from flask.cli import AppGroup
 
 from ._state import get_state
 from .accounts import management_client
+from .doctor import FAIL, run_doctor
 from .errors import TokenVaultError
 
 __all__ = ["cli", "format_table"]
@@ -223,8 +224,6 @@ _MARKS = {"pass": "[PASS]", "fail": "[FAIL]", "skip": "[SKIP]"}  # nosec B105 - 
 @_handle_errors
 def doctor(as_json: bool, processes: int | None) -> None:
     """Check the tenant and the app's settings; name the fix for each fault."""
-    from .doctor import FAIL, run_doctor
-
     checks = run_doctor(processes=processes)
     failed = [c for c in checks if c.status == FAIL]
     if as_json:
