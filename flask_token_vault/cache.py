@@ -383,7 +383,8 @@ class TokenCache:
         return None
 
     def _lock_key(self, key: str) -> str:
-        return "tv:l:" + key.rsplit(":", 1)[-1]
+        # "tv:t:<hmac>:<generation>" -> "tv:l:<hmac>:<generation>": one lock per slot.
+        return "tv:l:" + key.removeprefix("tv:t:")
 
     def _lock_held(self, key: str) -> bool:
         try:

@@ -108,6 +108,34 @@ def test_killed_lock_holder_does_not_block_past_deadline(emu: Emulator, redis_ur
     assert emu.exchange_count() == 1
 
 
+def test_one_users_lock_does_not_hold_up_another_user(emu: Emulator, redis_url: str) -> None:
+    app = make_app(emu, TOKEN_VAULT_CACHE=redis_url, TOKEN_VAULT_LOCK_TIMEOUT=5.0)
+    alice, bob = app.test_client(), app.test_client()
+    alice_sub = login_as(alice, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
+    login_as(bob, emu, "bob@example.com", {"google-oauth2": [CAL_READ]})
+    holder = spawn_worker(
+        "hold",
+        {
+            "emulator": emulator_args(emu),
+            "redis_url": redis_url,
+            "sub": alice_sub,
+            "scopes": [CAL_READ],
+            "config": {"TOKEN_VAULT_LOCK_TIMEOUT": 30.0},
+        },
+    )
+    try:
+        assert holder.stdout is not None
+        assert json.loads(holder.stdout.readline()) == {"acquired": True}
+        started = time.monotonic()
+        assert bob.get("/calendar").status_code == 200
+        assert time.monotonic() - started < 2.0  # not the 5 s lock wait of Alice's slot
+    finally:
+        holder.kill()
+        holder.wait(10)
+        if holder.stdout is not None:
+            holder.stdout.close()
+
+
 def test_two_users_only_ever_get_their_own_token(app: Flask, emu: Emulator) -> None:
     clients = {}
     for email in ("alice@example.com", "bob@example.com"):
