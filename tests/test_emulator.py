@@ -22,6 +22,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from flask_token_vault.emulator import Emulator
+from flask_token_vault.emulator.__main__ import parse_args
 from flask_token_vault.emulator.state import Connection
 from flask_token_vault.testing import FakeClock
 
@@ -1203,3 +1204,86 @@ def test_command_line_prints_the_settings_and_stops_on_ctrl_c() -> None:
         for stream in (process.stdout, process.stderr):
             if stream is not None:
                 stream.close()
+
+
+# -- tenant shapes: a bare tenant, the two Token Vault switches, the My Account policy --------
+
+
+def test_a_bare_tenant_checks_callback_and_logout_urls_like_auth0(emu: Emulator) -> None:
+    emu.bare_tenant()
+    refused = authorize(emu)
+    assert refused.status_code == 400 and "Callback URL mismatch" in refused.text
+    logout = requests.get(
+        emu.url + "/v2/logout",
+        params={"client_id": emu.client_id, "returnTo": "http://localhost:5000/"},
+        allow_redirects=False,
+        timeout=TIMEOUT,
+    )
+    assert logout.status_code == 200 and "Logged out" in logout.text
+    client = emu.state.clients[emu.client_id]
+    client.callbacks = [REDIRECT_URI]
+    client.allowed_logout_urls = ["http://localhost:5000/"]
+    assert authorize(emu).status_code == 200
+    logout = requests.get(
+        emu.url + "/v2/logout",
+        params={"client_id": emu.client_id, "returnTo": "http://localhost:5000/"},
+        allow_redirects=False,
+        timeout=TIMEOUT,
+    )
+    assert logout.status_code == 302
+
+
+def test_a_bare_tenant_stores_nothing_at_sign_in_and_refuses_the_exchange(emu: Emulator) -> None:
+    emu.bare_tenant()
+    emu.state.clients[emu.client_id].callbacks = [REDIRECT_URI]
+    login_code(emu, "ann@example.com", connection="google-oauth2", connection_scope=CAL_READ)
+    assert emu.state.tokensets_for(emu.user_id_for("ann@example.com")) == []
+    emu.state.clients[emu.client_id].grant_types.append(TOKEN_VAULT_GRANT)
+    answer = exchange(emu, emu.issue_refresh_token("ann@example.com"))
+    assert_error(answer, 403, "access_denied")
+
+
+def test_connected_accounts_alone_lets_the_exchange_serve_the_vault(emu: Emulator) -> None:
+    """The 2026 switch is enough: accounts connected through it are exchanged."""
+    google = emu.state.connections["google-oauth2"]
+    google.options = {}
+    google.connected_accounts = {"active": True}
+    emu.connect_account("bob@example.com", "google-oauth2", [CAL_READ])
+    answer = exchange(emu, emu.issue_refresh_token("bob@example.com"))
+    assert answer.status_code == 200, answer.text
+    # Sign-in through the connection stores nothing without the 2025 switch.
+    login_code(emu, "cat@example.com", connection="google-oauth2", connection_scope=CAL_READ)
+    assert emu.state.tokensets_for(emu.user_id_for("cat@example.com")) == []
+
+
+def test_my_account_tokens_only_within_the_refresh_token_policy(emu: Emulator) -> None:
+    refresh_token = emu.issue_refresh_token("dan@example.com")
+
+    def my_account(scope: str | None) -> requests.Response:
+        return token_request(
+            emu,
+            {
+                "grant_type": "refresh_token",
+                "refresh_token": refresh_token,
+                "audience": emu.url + "/me/",
+                "scope": scope,
+            },
+        )
+
+    assert my_account("read:me:connected_accounts").json()["scope"] == (
+        "read:me:connected_accounts"
+    )
+    everything = my_account(None).json()["scope"].split()
+    assert sorted(everything) == sorted(emu.state.clients[emu.client_id].my_account_scopes)
+    emu.state.clients[emu.client_id].my_account_scopes = ["read:me:connected_accounts"]
+    outside = assert_error(
+        my_account("read:me:connected_accounts create:me:connected_accounts"), 403, "access_denied"
+    )
+    assert "create:me:connected_accounts" in outside["error_description"]
+    emu.state.clients[emu.client_id].my_account_scopes = []
+    assert_error(my_account("read:me:connected_accounts"), 403, "access_denied")
+
+
+def test_the_command_line_can_start_a_bare_tenant() -> None:
+    assert parse_args(["--bare"]).bare is True
+    assert parse_args([]).bare is False

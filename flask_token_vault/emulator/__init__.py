@@ -48,7 +48,15 @@ connected accounts and the MFA policy, with Auth0's scopes and error bodies; the
 client-credentials tokens carry every scope (:meth:`Emulator.add_client` with
 ``management_scopes`` makes one with fewer). My Account API (``/me/v1``, see
 :mod:`.my_account`): Connected Accounts connect/complete/list/delete, with a consent page that
-honours auto-login. :meth:`Emulator.restore_tenant` undoes changes to clients and connections.
+honours auto-login, and the list of connections a user can connect. :meth:`Emulator.restore_tenant`
+undoes changes to clients and connections.
+
+Tenant shapes: the default tenant is set up for Token Vault (the app has the grant and a My
+Account API policy, both connections have the 2025 Token Vault switch, loopback URLs pass as
+callback and logout URLs). :meth:`Emulator.bare_tenant` (``POST /__emulator/bare-tenant``) makes
+it a new tenant with nothing set up, as ``flask token-vault setup`` finds one;
+:meth:`Emulator.set_tenant_features` (``POST /__emulator/tenant-features``) removes the tokenset
+endpoints or the connections' Connected Accounts switch.
 """
 
 from .faults import Fault

@@ -25,6 +25,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="sign EMAIL in at /authorize without showing the login page",
     )
     parser.add_argument(
+        "--bare",
+        action="store_true",
+        help="start as a new tenant with nothing set up (for `flask token-vault setup`)",
+    )
+    parser.add_argument(
         "--quiet", action="store_true", help="do not write an access log line per request"
     )
     return parser.parse_args(argv)
@@ -37,6 +42,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         host=args.host, port=args.port, auto_login=args.auto_login, log_requests=not args.quiet
     )
     emulator.start()
+    if args.bare:
+        emulator.bare_tenant()
     auto_login = args.auto_login or "off (the login page is shown)"
     print(
         f"Auth0 Token Vault emulator running at {emulator.url}\n"
@@ -47,6 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"  Google API:    {emulator.google_api_base}\n"
         f"  Graph API:     {emulator.graph_api_base}\n"
         f"  auto-login:    {auto_login}\n"
+        f"  tenant:        {'bare (run `flask token-vault setup`)' if args.bare else 'set up'}\n"
         "For local testing only: never expose it to the internet. Press Ctrl-C to stop.",
         flush=True,
     )

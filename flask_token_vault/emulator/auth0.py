@@ -11,7 +11,8 @@ The Token Vault grant answers, in the order it checks:
   API Client), or anything but a refresh token; ``subject_token`` missing; ``requested_token_type``
   not the federated connection access token type; ``audience`` or ``resource`` present;
   ``connection`` missing, unknown, or not enabled for the client.
-- 403 ``access_denied``: Token Vault is not active on the connection.
+- 403 ``access_denied``: Token Vault is not active on the connection (neither
+  ``connected_accounts.active`` nor ``options.federated_connections_access_tokens.active``).
 - 401 ``invalid_grant``: the subject token is not a refresh token of this client.
 - 401 ``federated_connection_refresh_token_not_found``: no connected account (for ``login_hint``).
 - 401 ``federated_connection_refresh_token_flow_failed``: the provider refuses the stored token.
@@ -509,17 +510,17 @@ def _multi_resource_tokens(
             f"The refresh token cannot be used for the audience '{audience}': no Multi-Resource "
             "Refresh Token policy of the client allows it.",
         )
-    requested = split_scopes(params.get("scope"))
-    granted = [scope for scope in requested if scope in client.my_account_scopes]
-    if not granted:
+    requested = split_scopes(params.get("scope")) or list(client.my_account_scopes)
+    outside = [scope for scope in requested if scope not in client.my_account_scopes]
+    if outside:
         raise OAuthError(
             403,
             "access_denied",
-            "None of the requested scopes is allowed by the client's refresh token policy "
-            f"for '{audience}'.",
+            f"The client's refresh token policy for '{audience}' does not allow the scopes: "
+            + " ".join(outside),
         )
     return _signed_tokens(
-        state, client, user, scope=" ".join(granted), audience=audience, nonce=None, sid=sid
+        state, client, user, scope=" ".join(requested), audience=audience, nonce=None, sid=sid
     )
 
 
@@ -565,12 +566,12 @@ def grant_token_vault(
             "invalid_request",
             f"Connection '{connection_name}' does not exist or is not enabled for this client.",
         )
-    if not connection.vault_active:
+    if not connection.stores_tokens:
         raise OAuthError(
             403,
             "access_denied",
-            f"Token Vault (federated_connections_access_tokens) is not active on "
-            f"connection '{connection_name}'.",
+            f"Token Vault is not active on connection '{connection_name}' (neither "
+            "connected_accounts nor options.federated_connections_access_tokens).",
         )
     record = state.get_refresh_token(subject_token)
     if record is None or record.client_id != client.client_id:
@@ -718,9 +719,8 @@ def userinfo() -> Response:
 def _logged_out(
     return_to: str | None, client: Client | None, extra: dict[str, str | None] | None = None
 ) -> Response:
-    if return_to and (
-        is_loopback_url(return_to) or (client is not None and client.allows_logout_url(return_to))
-    ):
+    allowed = client.allows_logout_url if client is not None else is_loopback_url
+    if return_to and allowed(return_to):
         return redirect(with_query(return_to, extra or {}))
     return html_page("Logged out", "You are signed out of the Auth0 emulator.")
 

@@ -218,6 +218,33 @@ def restore_tenant() -> Response:
     return json_response({"ok": True})
 
 
+@bp.post("/bare-tenant")
+def bare_tenant() -> Response:
+    """Make the tenant a new, unconfigured one (what ``flask token-vault setup`` starts from)."""
+    current_state().make_bare()
+    return json_response({"ok": True})
+
+
+@bp.post("/tenant-features")
+def tenant_features() -> Response:
+    """Switch tenant features: ``{"tokenset_endpoints", "connected_accounts_switch"}`` (bools)."""
+    body = json_body()
+    unknown = sorted(set(body) - {"tokenset_endpoints", "connected_accounts_switch"})
+    if unknown:
+        raise ControlError(f"unknown tenant features: {', '.join(unknown)}")
+    flags: dict[str, bool | None] = {}
+    for name in ("tokenset_endpoints", "connected_accounts_switch"):
+        value = body.get(name)
+        if value is not None and not isinstance(value, bool):
+            raise ControlError(f"'{name}' must be true or false")
+        flags[name] = value
+    current_state().set_tenant_features(
+        tokenset_endpoints=flags["tokenset_endpoints"],
+        connected_accounts_switch=flags["connected_accounts_switch"],
+    )
+    return json_response({"ok": True})
+
+
 @bp.post("/tokenset-timestamps")
 def tokenset_timestamps() -> Response:
     """Make the Management API write tokenset times as ``{"style": "epoch" | "iso"}``."""

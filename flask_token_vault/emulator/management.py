@@ -6,12 +6,16 @@ the scope). Errors are Auth0's JSON: ``{"statusCode", "error", "message", "error
 
 - ``GET /api/v2/users/{id}/federated-connections-tokensets`` -> a list of ``{id, connection,
   scope, issued_at, expires_at, last_used_at}`` (epoch seconds, or ISO date-times after
-  :meth:`Emulator.set_tokenset_timestamps`); ``DELETE .../{tokenset_id}`` -> 204.
+  :meth:`Emulator.set_tokenset_timestamps`); ``DELETE .../{tokenset_id}`` -> 204. Both answer
+  404 ``Not Found`` once :meth:`Emulator.set_tenant_features` removes them (Auth0 dropped them
+  from its spec in 2026-07).
 - ``GET /api/v2/users/{id}/connected-accounts?from=&take=`` -> ``{connected_accounts, next}``.
 - ``GET /api/v2/connections?name=&strategy=&fields=&page=&per_page=&include_totals=``,
   ``GET``/``PATCH /api/v2/connections/{id}`` (``?fields=options``); a PATCH of ``options``
   replaces the whole object, as Auth0 does.
-- ``GET``/``PATCH /api/v2/clients/{id}``.
+- ``GET``/``PATCH /api/v2/clients/{id}``; a PATCH of ``refresh_token`` replaces the whole
+  object (``rotation_type`` and ``expiration_type`` required, ``policies`` for Multi-Resource
+  Refresh Token).
 - ``GET``/``PUT /api/v2/guardian/policies`` (the tenant's MFA policy).
 """
 
@@ -239,8 +243,12 @@ def connected_account_document(
     return document
 
 
-def connection_document(connection: Connection) -> dict[str, Any]:
-    """Return a connection as the Management API describes it."""
+def connection_document(connection: Connection, with_switch: bool = True) -> dict[str, Any]:
+    """Return a connection as the Management API describes it.
+
+    ``with_switch=False`` leaves out the top-level ``connected_accounts`` (a tenant from before
+    Connected Accounts).
+    """
     document: dict[str, Any] = {
         "id": connection.id,
         "name": connection.name,
@@ -251,7 +259,7 @@ def connection_document(connection: Connection) -> dict[str, Any]:
         "is_domain_connection": False,
         "realms": [connection.name],
     }
-    if connection.connected_accounts is not None:
+    if with_switch and connection.connected_accounts is not None:
         document["connected_accounts"] = connection.connected_accounts
     return document
 
@@ -259,10 +267,13 @@ def connection_document(connection: Connection) -> dict[str, Any]:
 def client_document(state: EmulatorState, client: Client) -> dict[str, Any]:
     """Return a client as the Management API describes it (without its secret)."""
     refresh_token = dict(client.refresh_token)
+    policies = [dict(policy) for policy in client.other_refresh_policies]
     if client.my_account_scopes:
-        refresh_token["policies"] = [
+        policies.append(
             {"audience": state.base_url + "/me/", "scope": list(client.my_account_scopes)}
-        ]
+        )
+    if policies:
+        refresh_token["policies"] = policies
     return {
         "client_id": client.client_id,
         "name": client.name,
@@ -320,10 +331,17 @@ def _string_list(value: Any, name: str) -> list[str]:
 # -- users: tokensets and connected accounts --------------------------------------------------
 
 
+def _tokenset_endpoints(state: EmulatorState) -> None:
+    """Answer 404 as for an unknown route when the tenant no longer has the tokenset endpoints."""
+    if not state.tokenset_endpoints:
+        raise ManagementApiError(404, "Not Found")
+
+
 @bp.get("/users/<user_id>/federated-connections-tokensets")
 def list_tokensets(user_id: str) -> Response:
     """List a user's tokensets (Auth0 answers a plain list, whatever ``include_totals`` says)."""
     state = current_state()
+    _tokenset_endpoints(state)
     require_scope(
         state, "read:federated_connections_tokensets", "read:federated_connections_tokens"
     )
@@ -341,6 +359,7 @@ def list_tokensets(user_id: str) -> Response:
 def delete_tokenset(user_id: str, tokenset_id: str) -> Response:
     """Delete one of a user's tokensets: the exchange no longer finds that account."""
     state = current_state()
+    _tokenset_endpoints(state)
     require_scope(
         state, "update:federated_connections_tokensets", "delete:federated_connections_tokens"
     )
@@ -388,7 +407,7 @@ def list_connections() -> Response:
     strategies = set(request.args.getlist("strategy"))
     with state.lock:
         found = [
-            _pick_fields(connection_document(c))
+            _pick_fields(connection_document(c, state.connected_accounts_switch))
             for c in state.connections.values()
             if (name is None or c.name == name) and (not strategies or c.strategy in strategies)
         ]
@@ -401,7 +420,8 @@ def get_connection(connection_id: str) -> Response:
     state = current_state()
     require_scope(state, "read:connections")
     with state.lock:
-        document = connection_document(_require_connection(state, connection_id))
+        connection = _require_connection(state, connection_id)
+        document = connection_document(connection, state.connected_accounts_switch)
     return json_response(_pick_fields(document))
 
 
@@ -411,7 +431,10 @@ def update_connection(connection_id: str) -> Response:
     state = current_state()
     require_scope(state, "update:connections")
     body = _object_body()
-    _only(body, _CONNECTION_PATCHABLE)
+    allowed = _CONNECTION_PATCHABLE
+    if not state.connected_accounts_switch:
+        allowed = allowed - {"connected_accounts"}
+    _only(body, allowed)
     with state.lock:
         connection = _require_connection(state, connection_id)
         if "options" in body:
@@ -425,7 +448,7 @@ def update_connection(connection_id: str) -> Response:
             connection.connected_accounts = setting
         if "enabled_clients" in body:
             connection.enabled_clients = _string_list(body["enabled_clients"], "enabled_clients")
-        document = connection_document(connection)
+        document = connection_document(connection, state.connected_accounts_switch)
     return json_response(document)
 
 
@@ -482,26 +505,32 @@ def update_client(client_id: str) -> Response:
 
 
 def _patch_refresh_token(state: EmulatorState, client: Client, value: Any) -> None:
+    """Replace the client's refresh-token settings whole, as Auth0 does for this object."""
     if not isinstance(value, dict):
         raise _bad_body("Expected type object on property refresh_token")
-    settings = dict(client.refresh_token)
-    for key in ("rotation_type", "expiration_type"):
-        if key in value:
-            settings[key] = value[key]
-    if settings.get("rotation_type") not in ("rotating", "non-rotating"):
+    missing = [key for key in ("rotation_type", "expiration_type") if key not in value]
+    if missing:
+        raise _bad_body(f"Missing required property: refresh_token.{missing[0]}")
+    if value["rotation_type"] not in ("rotating", "non-rotating"):
         raise _bad_body("refresh_token.rotation_type must be rotating or non-rotating")
-    client.refresh_token = settings
-    if "policies" in value:
-        policies = value["policies"]
-        if not isinstance(policies, list):
-            raise _bad_body("refresh_token.policies must be an array")
-        scopes: list[str] = []
-        for policy in policies:
-            if not isinstance(policy, dict):
-                raise _bad_body("each refresh_token policy must be an object")
-            if policy.get("audience") == state.base_url + "/me/":
-                scopes.extend(_string_list(policy.get("scope", []), "scope"))
-        client.my_account_scopes = list(dict.fromkeys(scopes))
+    if value["expiration_type"] not in ("expiring", "non-expiring"):
+        raise _bad_body("refresh_token.expiration_type must be expiring or non-expiring")
+    policies = value.get("policies", [])
+    if not isinstance(policies, list):
+        raise _bad_body("refresh_token.policies must be an array")
+    my_account: list[str] = []
+    others: list[dict[str, Any]] = []
+    for policy in policies:
+        if not isinstance(policy, dict) or not isinstance(policy.get("audience"), str):
+            raise _bad_body("each refresh_token policy must be an object with an audience")
+        scopes = _string_list(policy.get("scope", []), "scope")
+        if policy["audience"] == state.base_url + "/me/":
+            my_account.extend(scopes)
+        else:
+            others.append({"audience": policy["audience"], "scope": scopes})
+    client.refresh_token = {k: v for k, v in value.items() if k != "policies"}
+    client.my_account_scopes = list(dict.fromkeys(my_account))
+    client.other_refresh_policies = others
 
 
 # -- MFA policy -------------------------------------------------------------------------------

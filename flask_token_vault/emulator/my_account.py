@@ -1,15 +1,23 @@
 """Serve the Connected Accounts part of Auth0's My Account API (``/me/v1``) and its consent page.
 
 Requests need a Bearer token for the audience ``{url}/me/`` (a refresh grant with that audience:
-Multi-Resource Refresh Token) carrying the endpoint's scope. Errors are JSON
-``{"type", "status", "title", "detail"}`` (with ``validation_errors`` for a bad body).
+Multi-Resource Refresh Token) carrying the endpoint's scope. Every error, unknown paths and
+methods under ``/me/`` included, is the API's problem document ``{"type", "status", "title",
+"detail"}`` (with ``validation_errors`` for a body that breaks the schema; 415 for a body that is
+not JSON).
 
 - ``POST /me/v1/connected-accounts/connect`` (``create:me:connected_accounts``) ->
-  201 ``{connect_uri, auth_session, connect_params: {ticket}, expires_in}``.
+  201 ``{connect_uri, auth_session, connect_params: {ticket}, expires_in}``; only on a
+  connection with Connected Accounts on (``connected_accounts.active``), ``redirect_uri`` an
+  allowed callback URL, ``scopes`` (when sent) 1 to 100 items.
 - ``GET /connected-accounts/connect?ticket=...``: the consent page (the login page's template,
   posting to ``/u/login``); with auto-login it answers the redirect at once. Allow redirects to
   ``redirect_uri?connect_code=...&state=...``, deny to ``redirect_uri?error=access_denied&...``.
-- ``POST /me/v1/connected-accounts/complete`` (``create:me:connected_accounts``) -> 201 account.
+- ``POST /me/v1/connected-accounts/complete`` (``create:me:connected_accounts``) -> 201 account;
+  409 when the request was completed already.
+- ``GET /me/v1/connected-accounts/connections?from=&take=`` (``read:me:connected_accounts``) ->
+  ``{connections: [{name, strategy, scopes}], next}``: the connections with Connected Accounts
+  on (``connected_accounts.active``) that are enabled for the app.
 - ``GET /me/v1/connected-accounts/accounts?connection=&from=&take=``
   (``read:me:connected_accounts``) -> ``{accounts, next}``.
 - ``DELETE /me/v1/connected-accounts/accounts/{id}`` (``delete:me:connected_accounts``) -> 204.
@@ -27,6 +35,7 @@ import secrets
 from typing import Any
 
 from flask import Blueprint, redirect, render_template, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.wrappers import Response
 
@@ -53,6 +62,8 @@ ALLOWED_AUTHORIZATION_PARAMS = frozenset(
     }
 )
 DENIED_DESCRIPTION = "The user did not allow the connection"
+#: How many scopes one connect request may ask for (the API's schema: 1 to 100).
+MAX_CONNECT_SCOPES = 100
 PROBLEM_TYPE = "https://auth0.com/api-errors/"
 
 
@@ -91,6 +102,17 @@ def _problem(error: MyAccountError) -> Response:
     return error.response()
 
 
+@bp.app_errorhandler(NotFound)
+@bp.app_errorhandler(MethodNotAllowed)
+def _routing_problem(error: HTTPException) -> Response | HTTPException:
+    """Answer unknown paths and methods under ``/me/`` with the API's problem document."""
+    if not request.path.startswith("/me/"):
+        return error
+    status = error.code or 404
+    kind = "not_found" if status == 404 else "method_not_allowed"
+    return MyAccountError(status, HTTP_STATUS_CODES.get(status, "Error") + ".", kind).response()
+
+
 def _invalid(field: str, detail: str) -> MyAccountError:
     return MyAccountError(
         400,
@@ -127,17 +149,33 @@ def authenticate(state: EmulatorState, scope: str) -> tuple[User, str]:
 
 
 def _body() -> dict[str, Any]:
+    if not request.is_json:
+        raise MyAccountError(415, "The body must be application/json.", "unsupported_media_type")
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise MyAccountError(400, "Expected a JSON object body.")
     return body
 
 
-def _text(body: dict[str, Any], name: str) -> str:
+def _text(body: dict[str, Any], name: str, low: int = 1, high: int = 2048) -> str:
     value = body.get(name)
     if not isinstance(value, str) or not value:
         raise _invalid(name, f"{name} is required and must be a non-empty string")
+    if not low <= len(value) <= high:
+        raise _invalid(name, f"{name} must be {low} to {high} characters long")
     return value
+
+
+def _scopes(body: dict[str, Any]) -> list[str] | None:
+    """Return the ``scopes`` of a connect request: absent, or 1 to 100 non-empty strings."""
+    if "scopes" not in body:
+        return None
+    scopes = body["scopes"]
+    if not isinstance(scopes, list) or not all(isinstance(s, str) and s for s in scopes):
+        raise _invalid("scopes", "scopes must be an array of strings")
+    if not 1 <= len(scopes) <= MAX_CONNECT_SCOPES:
+        raise _invalid("scopes", f"scopes must have 1 to {MAX_CONNECT_SCOPES} items")
+    return scopes
 
 
 def _pkce_s256(verifier: str) -> str:
@@ -160,9 +198,7 @@ def connect() -> Response:
     challenge = _text(body, "code_challenge")
     if body.get("code_challenge_method") != "S256":
         raise _invalid("code_challenge_method", "code_challenge_method must be S256")
-    scopes = body.get("scopes", [])
-    if not isinstance(scopes, list) or not all(isinstance(s, str) and s for s in scopes):
-        raise _invalid("scopes", "scopes must be an array of strings")
+    scopes = _scopes(body)
     params = body.get("authorization_params", {})
     if not isinstance(params, dict) or not all(isinstance(v, str) for v in params.values()):
         raise _invalid("authorization_params", "authorization_params must map names to strings")
@@ -179,7 +215,7 @@ def connect() -> Response:
         raise MyAccountError(
             400, f"The connection '{name}' does not exist or is not enabled for this client."
         )
-    if not connection.connected_accounts_active or not connection.vault_active:
+    if not connection.connected_accounts_active:
         raise MyAccountError(
             400,
             f"Connected Accounts is not enabled on the connection '{name}'.",
@@ -192,7 +228,8 @@ def connect() -> Response:
         redirect_uri=redirect_uri,
         state=app_state,
         code_challenge=challenge,
-        scopes=split_scopes(scopes),
+        scopes=split_scopes(scopes or []),
+        scopes_sent=scopes is not None,
         login_hint=params.get("login_hint"),
     )
     return json_response(
@@ -279,19 +316,18 @@ def complete() -> Response:
     state = current_state()
     user, client_id = authenticate(state, CONNECT_SCOPE)
     body = _body()
-    auth_session = _text(body, "auth_session")
-    connect_code = _text(body, "connect_code")
+    auth_session = _text(body, "auth_session", high=64)
+    connect_code = _text(body, "connect_code", high=46)
     redirect_uri = _text(body, "redirect_uri")
-    verifier = _text(body, "code_verifier")
+    verifier = _text(body, "code_verifier", low=43, high=128)
     with state.lock:
         session = state.get_connect_session(auth_session)
-        if (
-            session is None
-            or session.completed
-            or session.user_id != user.user_id
-            or session.client_id != client_id
-        ):
-            raise MyAccountError(400, "The auth_session is unknown, used or expired.")
+        if session is None or session.user_id != user.user_id or session.client_id != client_id:
+            raise MyAccountError(400, "The auth_session is unknown or expired.")
+        if session.completed:
+            raise MyAccountError(
+                409, "This connected account request was already completed.", "conflict"
+            )
         if session.connect_code is None or not hmac.compare_digest(
             session.connect_code, connect_code
         ):
@@ -306,6 +342,48 @@ def complete() -> Response:
     return json_response(document, 201, {"Cache-Control": "no-store"})
 
 
+# -- connections ------------------------------------------------------------------------------
+
+
+def _take() -> int:
+    raw = request.args.get("take", "10")
+    if not raw.isdigit() or not 1 <= int(raw) <= 20:
+        raise MyAccountError(400, "take must be an integer from 1 to 20.")
+    return int(raw)
+
+
+@bp.get("/me/v1/connected-accounts/connections")
+def list_connections() -> Response:
+    """List the connections the user can connect: Connected Accounts on, enabled for the app."""
+    state = current_state()
+    _, client_id = authenticate(state, READ_SCOPE)
+    take = _take()
+    with state.lock:
+        offered = sorted(
+            (
+                c
+                for c in state.connections.values()
+                if c.connected_accounts_active and client_id in c.enabled_clients
+            ),
+            key=lambda c: c.name,
+        )
+        documents = [
+            {"name": c.name, "strategy": c.strategy, "scopes": list(c.default_scopes)}
+            for c in offered
+        ]
+        ids = [c.id for c in offered]
+    start = 0
+    after = request.args.get("from")
+    if after:
+        if after not in ids:
+            raise MyAccountError(400, "from is not a connection of this list.")
+        start = ids.index(after)
+    body: dict[str, Any] = {"connections": documents[start : start + take]}
+    if start + take < len(documents):
+        body["next"] = ids[start + take]
+    return json_response(body)
+
+
 # -- accounts ---------------------------------------------------------------------------------
 
 
@@ -314,10 +392,7 @@ def list_accounts() -> Response:
     """List the user's connected accounts (optionally of one connection), ``take`` at a time."""
     state = current_state()
     user, _ = authenticate(state, READ_SCOPE)
-    raw_take = request.args.get("take", "10")
-    if not raw_take.isdigit() or not 1 <= int(raw_take) <= 20:
-        raise MyAccountError(400, "take must be an integer from 1 to 20.")
-    take = int(raw_take)
+    take = _take()
     connections = set(request.args.getlist("connection"))
     accounts = [
         t

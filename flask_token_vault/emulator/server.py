@@ -387,6 +387,33 @@ class Emulator:
         """Put back the default clients, connections and MFA policy (:meth:`reset` keeps them)."""
         self.state.restore_tenant()
 
+    def bare_tenant(self) -> None:
+        """Make the tenant a new one: the app and its connections exist, nothing is set up.
+
+        The default client lacks the Token Vault grant, rotates refresh tokens, has no
+        refresh-token policy for the My Account API and no callback or logout URL (loopback
+        URLs are refused like any unlisted URL); no connection has either Token Vault switch.
+        It may still call the Management API. :meth:`restore_tenant` undoes it.
+        """
+        self.state.make_bare()
+
+    def set_tenant_features(
+        self,
+        *,
+        tokenset_endpoints: bool | None = None,
+        connected_accounts_switch: bool | None = None,
+    ) -> None:
+        """Switch tenant features (``None`` leaves one as it is; :meth:`restore_tenant` resets).
+
+        ``tokenset_endpoints=False``: the Management API's tokenset endpoints answer 404, as on
+        tenants after Auth0 dropped them (2026-07). ``connected_accounts_switch=False``: a tenant
+        from before Connected Accounts, whose connections refuse ``connected_accounts``.
+        """
+        self.state.set_tenant_features(
+            tokenset_endpoints=tokenset_endpoints,
+            connected_accounts_switch=connected_accounts_switch,
+        )
+
     def set_tokenset_timestamps(self, style: str) -> None:
         """Make the Management API write tokenset times as ``"epoch"`` (default) or ``"iso"``."""
         self.state.set_tokenset_timestamps(style)

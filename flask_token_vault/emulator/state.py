@@ -36,6 +36,9 @@ DEFAULT_GRANT_TYPES = (
     TOKEN_VAULT_GRANT,
     "client_credentials",
 )
+#: The grant types of a Regular Web Application just created in the Auth0 Dashboard (no Token
+#: Vault; Client Credentials so the app may call the Management API once it is authorized to).
+NEW_APP_GRANT_TYPES = ("authorization_code", "implicit", "refresh_token", "client_credentials")
 DEFAULT_LOGIN_SCOPE = "openid profile email offline_access"
 #: The My Account API scopes of Connected Accounts (the default client's MRRT policy allows all).
 MY_ACCOUNT_SCOPES = (
@@ -123,14 +126,20 @@ class Client:
     management_scopes: list[str] | None = None
     #: My Account API scopes its refresh token may be used for (Multi-Resource Refresh Token).
     my_account_scopes: list[str] = field(default_factory=lambda: list(MY_ACCOUNT_SCOPES))
+    #: The client's refresh-token policies for other audiences (kept as given, never used).
+    other_refresh_policies: list[dict[str, Any]] = field(default_factory=list)
+    #: Whether loopback URLs pass as callback and logout URLs without being listed. The default
+    #: tenant allows them so local tests need no set-up; a bare tenant checks the lists as Auth0
+    #: does.
+    allow_loopback: bool = True
 
     def allows_callback(self, url: str) -> bool:
-        """Tell whether ``url`` may be used as redirect_uri (loopback, or listed in callbacks)."""
-        return is_loopback_url(url) or url in self.callbacks
+        """Tell whether ``url`` may be used as redirect_uri (listed in callbacks, or loopback)."""
+        return url in self.callbacks or (self.allow_loopback and is_loopback_url(url))
 
     def allows_logout_url(self, url: str) -> bool:
-        """Tell whether ``url`` may be used as returnTo (loopback, or an allowed logout URL)."""
-        return is_loopback_url(url) or url in self.allowed_logout_urls
+        """Tell whether ``url`` may be used as returnTo (an allowed logout URL, or loopback)."""
+        return url in self.allowed_logout_urls or (self.allow_loopback and is_loopback_url(url))
 
 
 @dataclass
@@ -158,6 +167,11 @@ class Connection:
         """Tell whether Connected Accounts (the My Account API connect flow) is on."""
         setting = self.connected_accounts
         return isinstance(setting, dict) and setting.get("active") is True
+
+    @property
+    def stores_tokens(self) -> bool:
+        """Tell whether Token Vault keeps this connection's tokens (either switch is on)."""
+        return self.vault_active or self.connected_accounts_active
 
     @property
     def provider(self) -> str | None:
@@ -289,6 +303,8 @@ class ConnectSession:
     scopes: list[str]
     login_hint: str | None
     expires_at: float
+    #: Whether the connect request carried a ``scopes`` field at all.
+    scopes_sent: bool = True
     connect_code: str | None = None
     account: str | None = None
     completed: bool = False
@@ -322,11 +338,29 @@ def default_clients() -> dict[str, Client]:
     return {client.client_id: client}
 
 
-def default_connections() -> dict[str, Connection]:
-    """Return the tenant's connections as a fresh emulator has them."""
+def bare_clients() -> dict[str, Client]:
+    """Return the clients of a new tenant: the app as the Dashboard creates it, nothing more.
+
+    No Token Vault grant, refresh-token rotation on, no refresh-token policy for the My Account
+    API, no callback or logout URL, and loopback URLs get no free pass.
+    """
+    client = Client(
+        DEFAULT_CLIENT_ID,
+        DEFAULT_CLIENT_SECRET,
+        DEFAULT_CLIENT_NAME,
+        grant_types=list(NEW_APP_GRANT_TYPES),
+        refresh_token={"rotation_type": "rotating", "expiration_type": "expiring", "leeway": 0},
+        my_account_scopes=[],
+        allow_loopback=False,
+    )
+    return {client.client_id: client}
+
+
+def default_connections(vault: bool = True) -> dict[str, Connection]:
+    """Return the tenant's connections as a fresh emulator has them (``vault=False``: bare)."""
 
     def vault_on() -> dict[str, Any]:
-        return {"federated_connections_access_tokens": {"active": True}}
+        return {"federated_connections_access_tokens": {"active": True}} if vault else {}
 
     connections = [
         Connection(
@@ -382,6 +416,12 @@ class EmulatorState:
         self.tokenset_timestamps = "epoch"
         #: The tenant's MFA policies (``["all-applications"]`` is the "Always" policy).
         self.mfa_policies: list[str] = []
+        #: Whether the Management API still has the tokenset endpoints (Auth0 dropped them
+        #: from its spec in 2026-07; ``False`` answers them 404 like an unknown route).
+        self.tokenset_endpoints = True
+        #: Whether connections know the top-level ``connected_accounts`` switch (``False``: a
+        #: tenant from before Connected Accounts, whose Management API refuses the property).
+        self.connected_accounts_switch = True
         self._seq = 0
 
     # -- tenant ---------------------------------------------------------------------------
@@ -422,6 +462,35 @@ class EmulatorState:
             self.clients = default_clients()
             self.connections = default_connections()
             self.mfa_policies = []
+            self.tokenset_endpoints = True
+            self.connected_accounts_switch = True
+
+    def make_bare(self) -> None:
+        """Make the tenant a new one: the app and the connections exist, nothing is set up.
+
+        What ``flask token-vault setup`` must do is left undone: no Token Vault grant, rotation
+        on, no My Account API policy, no callback or logout URL (loopback gets no free pass),
+        and neither Token Vault switch on any connection. The app may call the Management API.
+        """
+        with self.lock:
+            self.clients = bare_clients()
+            self.connections = default_connections(vault=False)
+            self.mfa_policies = []
+            self.tokenset_endpoints = True
+            self.connected_accounts_switch = True
+
+    def set_tenant_features(
+        self,
+        *,
+        tokenset_endpoints: bool | None = None,
+        connected_accounts_switch: bool | None = None,
+    ) -> None:
+        """Switch tenant features: the tokenset endpoints, the connections' Connected Accounts."""
+        with self.lock:
+            if tokenset_endpoints is not None:
+                self.tokenset_endpoints = tokenset_endpoints
+            if connected_accounts_switch is not None:
+                self.connected_accounts_switch = connected_accounts_switch
 
     def add_connection(
         self,
@@ -531,7 +600,7 @@ class EmulatorState:
         account_key = normalize_email(account) if account and account.strip() else user.email
         with self.lock:
             connection = self._require_connection(connection_name)
-            if not connection.vault_active:
+            if not connection.stores_tokens:
                 raise ValueError(f"Token Vault is not active on connection {connection_name!r}")
             now = self.now()
             self._seq += 1
