@@ -2,7 +2,8 @@
 
 (Layer: request-time, beside :mod:`flask_token_vault.tokens`.)
 
-:func:`my_connected_accounts` and :func:`disconnect` act for the signed-in user;
+:func:`my_connected_accounts`, :func:`my_connectable_connections` and :func:`disconnect` act for
+the signed-in user;
 :func:`management_client` and :func:`my_account_client` return the app's clients, built once.
 """
 
@@ -26,7 +27,14 @@ from .errors import (
     TokenVaultError,
 )
 from .management import ConnectedAccount, ManagementClient
-from .my_account import DELETE_SCOPE, MRRT_REMEDY, READ_SCOPE, MyAccountClient
+from .my_account import (
+    DELETE_SCOPE,
+    MRRT_REMEDY,
+    READ_SCOPE,
+    ConnectableConnection,
+    MyAccountClient,
+)
+from .session import forget_connected
 from .tokens import forget_provider_tokens, require_user
 
 __all__ = [
@@ -34,6 +42,7 @@ __all__ = [
     "management_client",
     "my_account_client",
     "my_account_token",
+    "my_connectable_connections",
     "my_connected_accounts",
 ]
 
@@ -100,14 +109,26 @@ def my_connected_accounts(connection: str | None = None) -> list[ConnectedAccoun
     return my_account_client().list_accounts(my_account_token([READ_SCOPE]), connection)
 
 
+def my_connectable_connections() -> list[ConnectableConnection]:
+    """Return the connections the signed-in user can connect an account at, every page.
+
+    Asks the My Account API (``GET /me/v1/connected-accounts/connections``, scope
+    ``read:me:connected_accounts``), which lists the tenant's connections that have Connected
+    Accounts on and are enabled for this app. Needs the Multi-Resource Refresh Token policy
+    for the My Account API (``flask token-vault setup`` adds it).
+    """
+    return my_account_client().list_connections(my_account_token([READ_SCOPE]))
+
+
 def disconnect(connection: str) -> int:
     """Remove the signed-in user's accounts at ``connection`` from the vault; return how many.
 
     With ``TOKEN_VAULT_CONNECT_FLOW = "connected_accounts"`` this lists and deletes the user's
     connected accounts through the My Account API; otherwise it lists and deletes their
-    tokensets through the Management API. Either way the user's cached provider tokens are
-    dropped, so the next :func:`~flask_token_vault.get_provider_token` asks Auth0 again (and
-    finds no account). The provider's own grant is not revoked.
+    tokensets through the Management API (on a tenant without the tokenset endpoints that
+    raises :class:`~flask_token_vault.TokensetsGone`). Either way the user's cached provider
+    tokens are dropped, so the next :func:`~flask_token_vault.get_provider_token` asks Auth0
+    again (and finds no account). The provider's own grant is not revoked.
     """
     if not is_valid_connection_name(connection):
         raise InvalidRequest("This is not a connection name.")
@@ -130,5 +151,6 @@ def disconnect(connection: str) -> int:
                     removed += 1
     finally:
         forget_provider_tokens(connection)
+        forget_connected(connection)
     log.info("disconnected: connection=%s removed=%d", connection, removed)
     return removed

@@ -41,6 +41,7 @@ __all__ = [
     "RateLimited",
     "ReconsentRequired",
     "TokenVaultError",
+    "TokensetsGone",
 ]
 
 
@@ -317,6 +318,24 @@ class ManagementNotFound(ManagementError):
     code = 404
     default_error = "not_found"
     default_remedy = "Check the id or name; `flask token-vault` lists what exists."
+
+
+class TokensetsGone(ManagementNotFound):
+    """The tenant has no tokenset endpoints any more: its vault is managed as Connected Accounts.
+
+    Auth0 dropped ``/api/v2/users/{id}/federated-connections-tokensets`` from the Management
+    API in 2026-07; on such a tenant they answer 404 like an unknown route.
+    """
+
+    code = 500
+    default_error = "tokensets_gone"
+    default_remedy = (
+        "Use the Connected Accounts equivalents: list a user's accounts with `flask token-vault "
+        "accounts list USER_ID` (ManagementClient.list_connected_accounts, GET "
+        "/api/v2/users/{id}/connected-accounts); for the signed-in user set "
+        "TOKEN_VAULT_CONNECT_FLOW = 'connected_accounts', then my_connected_accounts() lists and "
+        "disconnect() deletes through the My Account API (/me/v1/connected-accounts/accounts)."
+    )
 
 
 class ManagementForbidden(ManagementError):

@@ -36,17 +36,22 @@ from .errors import (
     ManagementNotFound,
     ManagementRateLimited,
     RateLimited,
+    TokensetsGone,
     TokenVaultError,
 )
 from .exchange import GRANT_TYPE, Exchanger
 
 __all__ = [
+    "MY_ACCOUNT_POLICY_SCOPES",
     "REQUIRED_GRANT_TYPES",
     "ConnectedAccount",
     "ManagementClient",
     "Tokenset",
+    "VaultSwitches",
     "client_problems",
+    "missing_my_account_scopes",
     "parse_timestamp",
+    "vault_switches",
 ]
 
 log = logging.getLogger("flask_token_vault")
@@ -54,7 +59,81 @@ log = logging.getLogger("flask_token_vault")
 #: The grant types a client needs for Token Vault, added by :meth:`enable_token_vault_grant`.
 REQUIRED_GRANT_TYPES = ("authorization_code", "refresh_token", GRANT_TYPE)
 VAULT_OPTION = "federated_connections_access_tokens"
+#: The My Account API scopes the client's refresh-token policy must allow for Connected Accounts.
+MY_ACCOUNT_POLICY_SCOPES = (
+    "create:me:connected_accounts",
+    "read:me:connected_accounts",
+    "delete:me:connected_accounts",
+)
 _CONNECTION_ID = re.compile(r"^con_[A-Za-z0-9]{1,64}$")
+# Auth0's codes for a 404 about the thing asked for; any other 404 is a route the tenant lacks.
+_KNOWN_MISSING = frozenset({"inexistent_user", "inexistent_tokenset"})
+
+
+@dataclass(frozen=True)
+class VaultSwitches:
+    """Which of the two Token Vault switches a connection (Management API JSON) has on."""
+
+    #: ``connected_accounts.active``: Connected Accounts through the My Account API (2026).
+    #: ``None`` when the record has no such field (a tenant from before Connected Accounts, or
+    #: one where it was never set).
+    connected_accounts: bool | None
+    #: ``options.federated_connections_access_tokens.active``: the 2025 switch, with which
+    #: signing in through the connection (``connection_scope``) fills the vault.
+    sign_in: bool
+
+    @property
+    def flows(self) -> tuple[str, ...]:
+        """Return the ``TOKEN_VAULT_CONNECT_FLOW`` values the switches allow."""
+        found = []
+        if self.connected_accounts:
+            found.append("connected_accounts")
+        if self.sign_in:
+            found.append("authorize")
+        return tuple(found)
+
+    def describe(self) -> str:
+        """Return which way the connection fills the vault, in words."""
+        if self.connected_accounts and self.sign_in:
+            return (
+                "Connected Accounts (connected_accounts.active) and sign-in "
+                f"(options.{VAULT_OPTION}.active)"
+            )
+        if self.connected_accounts:
+            return "Connected Accounts (connected_accounts.active)"
+        if self.sign_in:
+            return f"sign-in with connection_scope (options.{VAULT_OPTION}.active, the 2025 switch)"
+        return "neither: connected_accounts.active and options." + VAULT_OPTION + ".active are off"
+
+
+def vault_switches(connection: Mapping[str, Any]) -> VaultSwitches:
+    """Read a connection's Token Vault switches (Management API JSON)."""
+    options = connection.get("options")
+    option = options.get(VAULT_OPTION) if isinstance(options, Mapping) else None
+    setting = connection.get("connected_accounts")
+    return VaultSwitches(
+        connected_accounts=(setting.get("active") is True)
+        if isinstance(setting, Mapping)
+        else None,
+        sign_in=isinstance(option, Mapping) and option.get("active") is True,
+    )
+
+
+def missing_my_account_scopes(client: Mapping[str, Any], base_url: str) -> list[str]:
+    """Return the My Account scopes the client's refresh-token policies do not allow.
+
+    Empty when the client may get My Account API tokens for Connected Accounts (a policy for
+    ``{base_url}/me/`` with every scope of :data:`MY_ACCOUNT_POLICY_SCOPES`).
+    """
+    granted: set[str] = set()
+    refresh = client.get("refresh_token")
+    policies = refresh.get("policies") if isinstance(refresh, Mapping) else None
+    for policy in policies if isinstance(policies, list) else []:
+        if isinstance(policy, Mapping) and policy.get("audience") == base_url + "/me/":
+            scope = policy.get("scope")
+            if isinstance(scope, list):
+                granted.update(s for s in scope if isinstance(s, str))
+    return [s for s in MY_ACCOUNT_POLICY_SCOPES if s not in granted]
 
 
 def parse_timestamp(value: Any) -> datetime | None:
@@ -421,12 +500,31 @@ class ManagementClient:
         ).body
 
     # tokensets ------------------------------------------------------------------------------
+    def _tokensets_call(self, method: str, path: str, operation: str) -> Any:
+        try:
+            return self.request(method, path, operation=operation)
+        except ManagementNotFound as exc:
+            if exc.error_code in _KNOWN_MISSING:
+                raise
+            raise TokensetsGone(
+                f"The tokenset endpoints are gone on this tenant: the Management API answered "
+                f"404 ({exc.message or exc.error_code}) to {operation}. Auth0 dropped them in "
+                "2026-07; what the vault holds is managed as Connected Accounts.",
+                upstream_status=404,
+                error_code="tokensets_gone",
+                message=exc.message,
+            ) from None
+
     def list_tokensets(self, user_id: str) -> list[Tokenset]:
-        """Return the tokensets Token Vault holds for a user."""
-        data = self.request(
+        """Return the tokensets Token Vault holds for a user.
+
+        Raises :class:`~flask_token_vault.TokensetsGone` on a tenant without the tokenset
+        endpoints (use :meth:`list_connected_accounts` there).
+        """
+        data = self._tokensets_call(
             "GET",
             f"/users/{_q(user_id)}/federated-connections-tokensets",
-            operation="listing tokensets",
+            "listing tokensets",
         )
         if isinstance(data, Mapping):  # a paginated answer, should Auth0 give one
             data = data.get("tokensets", [])
@@ -439,11 +537,15 @@ class ManagementClient:
         return [Tokenset.from_api(item) for item in data if isinstance(item, Mapping)]
 
     def delete_tokenset(self, user_id: str, tokenset_id: str) -> None:
-        """Delete one of a user's tokensets (the provider's tokens are not revoked)."""
-        self.request(
+        """Delete one of a user's tokensets (the provider's tokens are not revoked).
+
+        Raises :class:`~flask_token_vault.TokensetsGone` on a tenant without the tokenset
+        endpoints (delete through the My Account API there).
+        """
+        self._tokensets_call(
             "DELETE",
             f"/users/{_q(user_id)}/federated-connections-tokensets/{_q(tokenset_id)}",
-            operation="deleting a tokenset",
+            "deleting a tokenset",
         )
 
     # connected accounts ---------------------------------------------------------------------
@@ -596,6 +698,89 @@ class ManagementClient:
         )
         log.info("Token Vault grant enabled on client %s", target)
         return True
+
+    def _refresh_token_settings(self, client: Mapping[str, Any]) -> dict[str, Any]:
+        settings = client.get("refresh_token")
+        return dict(settings) if isinstance(settings, Mapping) else {}
+
+    def _patch_refresh_token(self, target: str, settings: Mapping[str, Any], what: str) -> None:
+        # Auth0 takes refresh_token as one object: send every field back, not only the change.
+        body = dict(settings)
+        body.setdefault("rotation_type", "non-rotating")
+        body.setdefault("expiration_type", "non-expiring")
+        self.request(
+            "PATCH", f"/clients/{_q(target)}", body={"refresh_token": body}, operation=what
+        )
+
+    def allow_my_account(self, client_id: str | None = None) -> bool:
+        """Let a client's refresh token get My Account API tokens; return whether it changed.
+
+        Adds (or widens) the Multi-Resource Refresh Token policy for ``https://{domain}/me/``
+        with :data:`MY_ACCOUNT_POLICY_SCOPES`, keeping the client's other policies and every
+        other refresh-token setting. A no-op when the policy already allows them.
+        """
+        target = client_id or self.settings.client_id
+        client = self.get_client(target)
+        audience = self.settings.base_url + "/me/"
+        if not missing_my_account_scopes(client, self.settings.base_url):
+            return False
+        settings = self._refresh_token_settings(client)
+        raw = settings.get("policies")
+        policies = [dict(p) for p in raw if isinstance(p, Mapping)] if isinstance(raw, list) else []
+        mine = [p for p in policies if p.get("audience") == audience]
+        if mine:
+            scope = mine[0].get("scope")
+            kept = [s for s in scope if isinstance(s, str)] if isinstance(scope, list) else []
+            mine[0]["scope"] = list(dict.fromkeys([*kept, *MY_ACCOUNT_POLICY_SCOPES]))
+        else:
+            policies.append({"audience": audience, "scope": list(MY_ACCOUNT_POLICY_SCOPES)})
+        settings["policies"] = policies
+        self._patch_refresh_token(target, settings, "allowing the My Account API")
+        log.info("My Account API policy added to client %s", target)
+        return True
+
+    def disable_refresh_token_rotation(self, client_id: str | None = None) -> bool:
+        """Turn refresh-token rotation off (Token Vault does not support it); return if changed.
+
+        Keeps every other refresh-token setting, the policies included.
+        """
+        target = client_id or self.settings.client_id
+        settings = self._refresh_token_settings(self.get_client(target))
+        if settings.get("rotation_type") != "rotating":
+            return False
+        settings["rotation_type"] = "non-rotating"
+        self._patch_refresh_token(target, settings, "turning refresh-token rotation off")
+        log.info("Refresh-token rotation turned off on client %s", target)
+        return True
+
+    def add_client_urls(
+        self,
+        *,
+        callbacks: Sequence[str] = (),
+        logout_urls: Sequence[str] = (),
+        client_id: str | None = None,
+    ) -> list[str]:
+        """Add Allowed Callback and Allowed Logout URLs to a client; return the ones added.
+
+        Keeps the URLs already there (the Management API replaces each list whole).
+        """
+        target = client_id or self.settings.client_id
+        client = self.get_client(target)
+        body: dict[str, list[str]] = {}
+        added: list[str] = []
+        for field_name, wanted in (("callbacks", callbacks), ("allowed_logout_urls", logout_urls)):
+            raw = client.get(field_name)
+            current = [u for u in raw if isinstance(u, str)] if isinstance(raw, list) else []
+            missing = [u for u in dict.fromkeys(wanted) if u not in current]
+            if missing:
+                body[field_name] = current + missing
+                added.extend(missing)
+        if body:
+            self.request(
+                "PATCH", f"/clients/{_q(target)}", body=body, operation="adding the app's URLs"
+            )
+            log.info("URLs added to client %s: %d", target, len(added))
+        return added
 
     # tenant ---------------------------------------------------------------------------------
     def get_mfa_policies(self) -> list[str]:

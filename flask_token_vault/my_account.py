@@ -8,6 +8,7 @@ token, through the app's transport (timeouts, one deadline, retries). Errors com
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,9 +21,12 @@ __all__ = [
     "CONNECT_AUTHORIZATION_PARAMS",
     "CONNECT_SCOPE",
     "DELETE_SCOPE",
+    "MAX_CONNECT_SCOPES",
     "MRRT_REMEDY",
     "READ_SCOPE",
+    "ConnectableConnection",
     "MyAccountClient",
+    "connect_scopes",
 ]
 
 #: My Account API scope to connect an account.
@@ -45,6 +49,8 @@ CONNECT_AUTHORIZATION_PARAMS = frozenset(
         "ui_locales",
     }
 )
+#: How many scopes one connect request may carry (the API takes 1 to 100, never an empty list).
+MAX_CONNECT_SCOPES = 100
 #: What to do when Auth0 will not let the app use the My Account API.
 MRRT_REMEDY = (
     "Let the application use the My Account API: enable Multi-Resource Refresh Token with a "
@@ -52,6 +58,60 @@ MRRT_REMEDY = (
     "read:me:connected_accounts and delete:me:connected_accounts; `flask token-vault doctor` "
     "checks it."
 )
+#: What to do when the My Account API refuses to start a connection.
+CONNECT_REMEDY = (
+    "Make sure Connected Accounts is on for the connection (connected_accounts.active) and the "
+    "app's connect callback is an Allowed Callback URL: `flask token-vault setup` does both, and "
+    "`flask token-vault doctor` says which way this tenant fills the vault. If the tenant fills "
+    "it by sign-in only, set TOKEN_VAULT_CONNECT_FLOW = 'authorize'."
+)
+
+
+def connect_scopes(scopes: Iterable[str], connection: str | None = None) -> list[str]:
+    """Return the scopes of a connect request, refusing more than the API takes.
+
+    Raises :class:`~flask_token_vault.InvalidRequest` (before any HTTP call) for more than
+    :data:`MAX_CONNECT_SCOPES`; an empty list means the ``scopes`` field is left out.
+    """
+    wanted = list(dict.fromkeys(s for s in scopes if s))
+    if len(wanted) > MAX_CONNECT_SCOPES:
+        raise InvalidRequest(
+            f"Connecting {connection or 'an account'} would ask for {len(wanted)} scopes; the "
+            f"My Account API takes at most {MAX_CONNECT_SCOPES}.",
+            error="too_many_scopes",
+            connection=connection,
+            remedy="Ask for fewer scopes: trim TOKEN_VAULT_CONNECTIONS or the scopes the view "
+            "requires.",
+        )
+    return wanted
+
+
+@dataclass(frozen=True)
+class ConnectableConnection:
+    """A connection the signed-in user can connect an account at (My Account API)."""
+
+    #: The connection name, e.g. ``google-oauth2``.
+    name: str
+    #: Its strategy, e.g. ``google-oauth2`` or ``oauth2``.
+    strategy: str
+    #: The scopes the connection offers.
+    scopes: tuple[str, ...] = ()
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> ConnectableConnection:
+        """Build a connection from the My Account API's JSON."""
+        raw = data.get("scopes")
+        scopes = tuple(s for s in raw if isinstance(s, str) and s) if isinstance(raw, list) else ()
+        strategy = data.get("strategy")
+        return cls(
+            name=str(data.get("name", "")),
+            strategy=strategy if isinstance(strategy, str) else "",
+            scopes=tuple(dict.fromkeys(scopes)),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        return {"name": self.name, "strategy": self.strategy, "scopes": list(self.scopes)}
 
 
 class MyAccountClient:
@@ -119,6 +179,10 @@ class MyAccountClient:
         answer_status = 502
         if status in (400, 404, 409):
             answer_status = status
+            if status == 400 and operation == "connect":
+                remedy = CONNECT_REMEDY
+            elif status == 409:
+                remedy = "The account is connected already; go back to the page you were on."
         elif status == 429:
             answer_status = 429
         elif status in (401, 403):
@@ -147,7 +211,13 @@ class MyAccountClient:
         scopes: Iterable[str] = (),
         authorization_params: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
-        """Start connecting an account; return ``{connect_uri, auth_session, connect_params}``."""
+        """Start connecting an account; return ``{connect_uri, auth_session, connect_params}``.
+
+        ``scopes`` is sent only when there are some (the API refuses an empty list); more than
+        :data:`MAX_CONNECT_SCOPES` raise :class:`~flask_token_vault.InvalidRequest` before any
+        HTTP call.
+        """
+        wanted = connect_scopes(scopes, connection)
         params = dict(authorization_params or {})
         refused = sorted(set(params) - CONNECT_AUTHORIZATION_PARAMS)
         if refused:
@@ -158,8 +228,9 @@ class MyAccountClient:
             "state": state,
             "code_challenge": code_challenge,
             "code_challenge_method": "S256",
-            "scopes": list(scopes),
         }
+        if wanted:
+            body["scopes"] = wanted
         if params:
             body["authorization_params"] = params
         answer = self._call("POST", "/connect", access_token, operation="connect", body=body)
@@ -208,6 +279,35 @@ class MyAccountClient:
                 code=503,
             )
         return ConnectedAccount.from_api(answer)
+
+    def list_connections(self, access_token: str) -> list[ConnectableConnection]:
+        """Return the connections the user can connect an account at, every page.
+
+        ``GET /me/v1/connected-accounts/connections`` (scope ``read:me:connected_accounts``):
+        the connections with Connected Accounts on that are enabled for this app.
+        """
+        found: list[ConnectableConnection] = []
+        params: dict[str, str] = {"take": "20"}
+        for _ in range(500):  # a bound, should the API keep answering "next"
+            data = self._call(
+                "GET",
+                "/connections",
+                access_token,
+                operation="listing the connections to connect",
+                params=params,
+            )
+            if not isinstance(data, Mapping):
+                break
+            found.extend(
+                ConnectableConnection.from_api(item)
+                for item in data.get("connections") or []
+                if isinstance(item, Mapping) and isinstance(item.get("name"), str)
+            )
+            after = data.get("next")
+            if not isinstance(after, str) or not after or after == params.get("from"):
+                break
+            params["from"] = after
+        return found
 
     def list_accounts(
         self, access_token: str, connection: str | None = None

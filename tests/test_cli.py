@@ -50,7 +50,7 @@ def test_the_group_is_registered_as_a_flask_command(app: Flask) -> None:
         group, ["token-vault", "--help"], obj=ScriptInfo(create_app=lambda: app)
     )
     assert result.exit_code == 0, result.output
-    for name in ("tokensets", "connection", "client", "accounts", "doctor"):
+    for name in ("setup", "tokensets", "connection", "client", "accounts", "doctor"):
         assert name in result.output
 
 
@@ -254,3 +254,36 @@ def test_shell_recipe_and_connection_enable_give_the_same_connection(
     assert cli_state.options == {**options, "federated_connections_access_tokens": {"active": True}}
     assert shell_state.enabled_clients == cli_state.enabled_clients
     assert shell_state.connected_accounts == cli_state.connected_accounts
+
+
+def test_tokensets_on_a_tenant_without_them_point_to_connected_accounts(
+    app: Flask, emu: Emulator
+) -> None:
+    emu.connect_account("kim@example.com", "google-oauth2", [CAL_READ])
+    emu.set_tenant_features(tokenset_endpoints=False)
+    result = run(app, "tokensets", "list", emu.user_id_for("kim@example.com"))
+    assert result.exit_code == 1
+    assert "tokenset endpoints are gone on this tenant" in result.output
+    assert "[tokensets_gone]" in result.output
+    assert "flask token-vault accounts list USER_ID" in result.output
+    listed = run(app, "accounts", "list", emu.user_id_for("kim@example.com"))
+    assert listed.exit_code == 0 and "google-oauth2" in listed.output
+
+
+def test_disconnect_in_the_sign_in_flow_on_a_tenant_without_tokensets(
+    app: Flask, emu: Emulator
+) -> None:
+    client = app.test_client()
+    login_as(client, emu, "lou@example.com", {"google-oauth2": [CAL_READ]})
+    emu.set_tenant_features(tokenset_endpoints=False)
+    page = client.get("/auth/logout").get_data(as_text=True)
+    token = page.split('name="csrf_token" value="')[1].split('"')[0]
+    answer = client.post(
+        "/auth/disconnect/google-oauth2",
+        data={"csrf_token": token},
+        headers={"Accept": "application/json"},
+    )
+    assert answer.status_code == 500
+    body = answer.get_json()
+    assert body["error"] == "tokensets_gone" and body["upstream_status"] == 404
+    assert "TOKEN_VAULT_CONNECT_FLOW = 'connected_accounts'" in body["remedy"]
