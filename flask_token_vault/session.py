@@ -17,9 +17,22 @@ from flask import current_app, session
 
 from .crypto import Crypto, InvalidToken
 
-__all__ = ["SESSION_KEY", "User", "make_record", "read_user", "write_user"]
+__all__ = [
+    "SESSION_KEY",
+    "User",
+    "forget_connected",
+    "make_record",
+    "note_connected",
+    "read_user",
+    "take_connected",
+    "write_user",
+]
 
 SESSION_KEY = "_token_vault"
+#: How long after a connect round trip an empty vault means the tenant refused it (seconds).
+CONNECT_GRACE = 300
+_CONNECTED_KEY = "_token_vault_connected"
+_MAX_CONNECTED = 5
 _VERSION = 1
 _CLAIMS = ("sub", "name", "email", "picture")
 _MAX_CLAIM = 512
@@ -116,3 +129,38 @@ def read_user(crypto: Crypto) -> User | None:
     except (InvalidToken, UnicodeError, ValueError):
         return None
     return _to_user(record, refresh_token)
+
+
+def note_connected(connection: str) -> None:
+    """Record that the browser just came back from connecting ``connection``.
+
+    The next view needing that connection checks it (:func:`take_connected`): if the vault still
+    holds no account there, the tenant did not store one, and sending the browser to connect
+    again would only go round in a loop.
+    """
+    raw = session.get(_CONNECTED_KEY)
+    marks = {k: v for k, v in raw.items() if isinstance(v, int)} if isinstance(raw, dict) else {}
+    marks.pop(connection, None)
+    marks[connection] = int(time.time())
+    while len(marks) > _MAX_CONNECTED:
+        marks.pop(next(iter(marks)))
+    session[_CONNECTED_KEY] = marks
+
+
+def take_connected(connection: str) -> bool:
+    """Forget the mark of a connect round trip for ``connection``; return whether it was fresh."""
+    raw = session.get(_CONNECTED_KEY)
+    if not isinstance(raw, dict) or connection not in raw:
+        return False
+    marks = dict(raw)
+    at = marks.pop(connection)
+    if marks:
+        session[_CONNECTED_KEY] = marks
+    else:
+        session.pop(_CONNECTED_KEY, None)
+    return isinstance(at, int) and 0 <= time.time() - at <= CONNECT_GRACE
+
+
+def forget_connected(connection: str) -> None:
+    """Forget the mark of a connect round trip for ``connection`` (after a disconnect)."""
+    take_connected(connection)

@@ -45,8 +45,8 @@ from .accounts import my_account_token
 from .config import is_valid_connection_name, is_valid_scope
 from .crypto import InvalidToken
 from .errors import Auth0Unavailable, CallbackError, InvalidRequest, Misconfigured, RateLimited
-from .my_account import CONNECT_AUTHORIZATION_PARAMS, CONNECT_SCOPE
-from .session import SESSION_KEY, read_user, write_user
+from .my_account import CONNECT_AUTHORIZATION_PARAMS, CONNECT_SCOPE, connect_scopes
+from .session import SESSION_KEY, note_connected, read_user, write_user
 from .tokens import forget_provider_tokens, forget_user, optional_user, require_user
 
 __all__ = ["blueprint", "csrf_token"]
@@ -337,6 +337,8 @@ def callback() -> Response:
     user = write_user(state.crypto, userinfo, refresh_token)
     forget_user()
     connection = data.get("connection")
+    if isinstance(connection, str) and connection:
+        note_connected(connection)
     # A new connect may have changed the granted scopes: never serve a token from before it.
     state.cache.invalidate_user(user.sub)
     signals.logged_in.send(
@@ -398,7 +400,9 @@ def _start_connected_account(
         # Connecting needs a signed-in user (and their refresh token): sign in, then come back.
         return redirect(login_url(next=current_path()))
     conn = state.settings.connections[connection]
-    wanted = list(dict.fromkeys((*conn.scopes, *scopes)))
+    # Checked before any call to Auth0: the API takes at most 100 scopes, and none is "leave
+    # the field out", never an empty list.
+    wanted = connect_scopes((*conn.scopes, *scopes), connection)
     params = {
         k: v for k, v in conn.authorization_params.items() if k in CONNECT_AUTHORIZATION_PARAMS
     }
@@ -503,6 +507,7 @@ def _finish_connected_account(state: AppState) -> Response:
     )
     # The new grant may carry other scopes: never serve a token from before it.
     forget_provider_tokens(account.connection or connection)
+    note_connected(account.connection or connection)
     log.info("connected: connection=%s flow=connected_accounts", account.connection or connection)
     next_url = safe_next(record.get("next")) or state.settings.default_next
     return redirect(next_url)

@@ -8,11 +8,19 @@ import zlib
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 import requests
 from flask import Flask
 from flask.testing import FlaskClient
 
-from flask_token_vault import TokenVault, connect_url, disconnect, my_connected_accounts
+from flask_token_vault import (
+    InvalidRequest,
+    TokenVault,
+    connect_url,
+    disconnect,
+    my_connectable_connections,
+    my_connected_accounts,
+)
 from flask_token_vault.emulator import Emulator
 from flask_token_vault.testing import login_as
 
@@ -437,3 +445,239 @@ def test_my_account_api_checks_audience_and_scope(emu: Emulator) -> None:
         timeout=TIMEOUT,
     )
     assert other.status_code == 403 and other.json()["error"] == "access_denied"
+
+
+# -- the connect request's scopes -------------------------------------------------------------
+
+
+def test_connect_without_configured_scopes_sends_no_scopes_field(emu: Emulator) -> None:
+    turn_on_connected_accounts(emu)
+    app = ca_app(emu, TOKEN_VAULT_CONNECTIONS={"windowslive": {}})
+    client = app.test_client()
+    login_as(client, emu, "wes@example.com")
+    answer = client.get("/auth/connect/windowslive")
+    assert answer.status_code == 302, answer.get_data(as_text=True)
+    (session,) = emu.state.connect_sessions.values()
+    assert session.scopes_sent is False and session.scopes == []
+
+
+def test_the_emulator_refuses_an_empty_scopes_list_as_auth0_does(emu: Emulator) -> None:
+    turn_on_connected_accounts(emu)
+    token = my_account_access_token(emu, "xia@example.com", "create:me:connected_accounts")
+    body = {
+        "connection": "google-oauth2",
+        "redirect_uri": "http://localhost/auth/connect/callback",
+        "state": "s" * 20,
+        "code_challenge": "c" * 43,
+        "code_challenge_method": "S256",
+    }
+    for scopes, status in (([], 400), (["x"] * 101, 400), (["openid"], 201)):
+        answer = requests.post(
+            emu.url + "/me/v1/connected-accounts/connect",
+            json={**body, "scopes": scopes},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=TIMEOUT,
+        )
+        assert answer.status_code == status, answer.text
+        if status == 400:
+            problem = answer.json()
+            assert problem["validation_errors"][0]["field"] == "scopes"
+            assert set(problem) == {"type", "status", "title", "detail", "validation_errors"}
+
+
+def test_connect_with_101_scopes_fails_before_any_http_call(emu: Emulator) -> None:
+    turn_on_connected_accounts(emu)
+    many = [f"https://example.com/scope/{i}" for i in range(101)]
+    app = ca_app(emu, TOKEN_VAULT_CONNECTIONS={"google-oauth2": {"scopes": many}})
+    client = app.test_client()
+    login_as(client, emu, "yan@example.com")
+    # A fault any request to Auth0 would use up: it must still be there afterwards.
+    emu.add_fault("*", status=503, times=1)
+    answer = client.get("/auth/connect/google-oauth2", headers={"Accept": "application/json"})
+    assert answer.status_code == 400
+    body = answer.get_json()
+    assert body["error"] == "too_many_scopes" and "101 scopes" in body["error_description"]
+    assert len(emu.state.faults) == 1
+    assert emu.stats()["token_requests"] == {}
+    # The client refuses it too, before calling the API.
+    with pytest.raises(InvalidRequest, match="at most 100"):
+        TokenVault.state(app).my_account.connect(
+            "not-a-token",
+            connection="google-oauth2",
+            redirect_uri="http://localhost/auth/connect/callback",
+            state="s",
+            code_challenge="c",
+            scopes=many,
+        )
+    assert len(emu.state.faults) == 1
+
+
+def my_account_access_token(emu: Emulator, email: str, scope: str) -> str:
+    answer = requests.post(
+        emu.url + "/oauth/token",
+        data={
+            "grant_type": "refresh_token",
+            "client_id": emu.client_id,
+            "client_secret": emu.client_secret,
+            "refresh_token": emu.issue_refresh_token(email),
+            "audience": emu.url + "/me/",
+            "scope": scope,
+        },
+        timeout=TIMEOUT,
+    )
+    assert answer.status_code == 200, answer.text
+    return str(answer.json()["access_token"])
+
+
+# -- connections the user can connect ---------------------------------------------------------
+
+
+def test_my_connectable_connections_follows_every_page(emu: Emulator) -> None:
+    turn_on_connected_accounts(emu)
+    for i in range(23):
+        emu.add_connection(f"extra-{i:02d}", default_scopes=["read"])
+        emu.state.connections[f"extra-{i:02d}"].connected_accounts = {"active": True}
+    emu.add_connection("not-offered")  # Connected Accounts off: not listed
+    app = ca_app(emu)
+
+    @app.get("/connectable")
+    def connectable() -> Any:
+        return [c.to_dict() for c in my_connectable_connections()]
+
+    client = app.test_client()
+    login_as(client, emu, "zed@example.com")
+    listed = client.get("/connectable").get_json()
+    names = [c["name"] for c in listed]
+    assert len(names) == 25 and names == sorted(names)
+    assert "not-offered" not in names and "Username-Password-Authentication" not in names
+    google = next(c for c in listed if c["name"] == "google-oauth2")
+    assert google == {
+        "name": "google-oauth2",
+        "strategy": "google-oauth2",
+        "scopes": ["openid", "email", "profile"],
+    }
+
+
+def test_the_connections_listing_pages_and_checks_its_scope(emu: Emulator) -> None:
+    turn_on_connected_accounts(emu)
+    url = emu.url + "/me/v1/connected-accounts/connections"
+    read = my_account_access_token(emu, "amy@example.com", "read:me:connected_accounts")
+    first = requests.get(
+        url, params={"take": "1"}, headers={"Authorization": f"Bearer {read}"}, timeout=TIMEOUT
+    ).json()
+    assert [c["name"] for c in first["connections"]] == ["google-oauth2"]
+    second = requests.get(
+        url,
+        params={"take": "1", "from": first["next"]},
+        headers={"Authorization": f"Bearer {read}"},
+        timeout=TIMEOUT,
+    ).json()
+    assert [c["name"] for c in second["connections"]] == ["windowslive"] and "next" not in second
+    create = my_account_access_token(emu, "amy@example.com", "create:me:connected_accounts")
+    refused = requests.get(url, headers={"Authorization": f"Bearer {create}"}, timeout=TIMEOUT)
+    assert refused.status_code == 403 and refused.json()["status"] == 403
+
+
+# -- the My Account API's answers -------------------------------------------------------------
+
+
+def test_completing_twice_is_a_409_conflict(emu: Emulator) -> None:
+    turn_on_connected_accounts(emu)
+    app = ca_app(emu)
+    client = app.test_client()
+    login_as(client, emu, "bo@example.com")
+    emu.set_auto_login("bo@example.com")
+    consent = to_emulator(client, "/calendar")
+    back = urlsplit(
+        requests.get(consent, allow_redirects=False, timeout=TIMEOUT).headers["Location"]
+    )
+    (session,) = emu.state.connect_sessions.values()
+    verifier_body = {
+        "auth_session": session.auth_session,
+        "connect_code": parse_qs(back.query)["connect_code"][0],
+        "redirect_uri": session.redirect_uri,
+    }
+    assert client.get(back.path + "?" + back.query).status_code == 302  # the app completes it
+    token = my_account_access_token(emu, "bo@example.com", "create:me:connected_accounts")
+    again = requests.post(
+        emu.url + "/me/v1/connected-accounts/complete",
+        json={**verifier_body, "code_verifier": "v" * 43},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=TIMEOUT,
+    )
+    assert again.status_code == 409
+    assert again.json() == {
+        "type": "https://auth0.com/api-errors/conflict",
+        "status": 409,
+        "title": "Conflict",
+        "detail": "This connected account request was already completed.",
+    }
+
+
+def test_every_my_account_error_is_the_problem_document(emu: Emulator) -> None:
+    token = my_account_access_token(emu, "cy@example.com", "create:me:connected_accounts")
+    auth = {"Authorization": f"Bearer {token}"}
+    base = emu.url + "/me/v1/connected-accounts"
+    answers = {
+        404: requests.get(base + "/nowhere", headers=auth, timeout=TIMEOUT),
+        405: requests.put(base + "/connect", headers=auth, timeout=TIMEOUT),
+        415: requests.post(base + "/connect", data="x=1", headers=auth, timeout=TIMEOUT),
+        401: requests.get(base + "/accounts", timeout=TIMEOUT),
+    }
+    for status, answer in answers.items():
+        assert answer.status_code == status, answer.text
+        assert answer.headers["Content-Type"].startswith("application/json")
+        problem = answer.json()
+        assert set(problem) == {"type", "status", "title", "detail"}
+        assert problem["status"] == status and problem["type"].startswith("https://")
+
+
+# -- a tenant that refuses the chosen flow: a clear error, not a loop -------------------------
+
+
+def test_sign_in_flow_on_a_connected_accounts_tenant_stops_with_the_fix(emu: Emulator) -> None:
+    """The tenant stores nothing at sign-in: the second trip to connect is an error page."""
+    for connection in emu.state.connections.values():
+        connection.options = {}
+        connection.connected_accounts = {"active": True}
+    emu.set_auto_login("dee@example.com")
+    app = make_app(emu)
+    client = app.test_client()
+    authorize = to_emulator(client, "/calendar")
+    assert parse_qs(urlsplit(authorize).query)["connection"] == ["google-oauth2"]
+    done = back_to_app(client, requests.get(authorize, allow_redirects=False, timeout=TIMEOUT))
+    assert done.headers["Location"] == "/calendar"
+    page = client.get("/calendar")
+    assert page.status_code == 500
+    assert b"connect_not_stored" in page.data
+    assert b"TOKEN_VAULT_CONNECT_FLOW = &#39;connected_accounts&#39;" in page.data
+    as_json = client.get("/calendar", headers={"Accept": "application/json"})
+    # The mark is used up: the next visit may try connecting again.
+    assert as_json.status_code == 401
+
+
+def test_a_connect_that_stores_the_account_clears_the_mark(emu: Emulator) -> None:
+    turn_on_connected_accounts(emu)
+    app = ca_app(emu)
+    client = app.test_client()
+    login_as(client, emu, "eve@example.com")
+    emu.set_auto_login("eve@example.com")
+    consent = to_emulator(client, "/calendar")
+    back_to_app(client, requests.get(consent, allow_redirects=False, timeout=TIMEOUT))
+    assert "_token_vault_connected" in cookie_payload(client)
+    assert client.get("/calendar").status_code == 200
+    assert "_token_vault_connected" not in cookie_payload(client)
+    # Disconnected later: connecting again is offered, no error.
+    assert client.post("/drop/google-oauth2").get_json() == {"removed": 1}
+    assert client.get("/calendar").status_code == 302
+
+
+def test_connect_refused_by_the_tenant_names_the_fix(emu: Emulator) -> None:
+    app = ca_app(emu)  # Connected Accounts is off on the default tenant's connections
+    client = app.test_client()
+    login_as(client, emu, "fay@example.com")
+    body = client.get("/calendar/write", headers={"Accept": "application/json"}).get_json()
+    connect = client.get(body["connect_url"], headers={"Accept": "application/json"})
+    assert connect.status_code == 400
+    remedy = connect.get_json()["remedy"]
+    assert "flask token-vault setup" in remedy and "'authorize'" in remedy
