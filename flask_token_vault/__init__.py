@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from ._urls import connect_url, login_url
-from .accounts import disconnect, management_client, my_connected_accounts
+from .accounts import (
+    disconnect,
+    management_client,
+    my_connectable_connections,
+    my_connected_accounts,
+)
 from .decorators import provider_token_required
 from .errors import (
     AccountNotConnected,
@@ -24,13 +29,16 @@ from .errors import (
     ProviderUnavailable,
     RateLimited,
     ReconsentRequired,
+    TokensetsGone,
     TokenVaultError,
 )
 from .exchange import ProviderToken
 from .extension import TokenVault
 from .management import ConnectedAccount, ManagementClient, Tokenset
+from .my_account import ConnectableConnection
 from .provider_session import ProviderSession, provider_session
 from .session import User
+from .tenant_setup import SetupItem, SetupPlan, SetupResult, plan_setup, setup_tenant
 from .tokens import current_user, forget_provider_tokens, get_provider_token, get_provider_token_set
 
 __all__ = [
@@ -39,6 +47,7 @@ __all__ = [
     "CallbackError",
     "ClientNotEligible",
     "ConfigurationError",
+    "ConnectableConnection",
     "ConnectedAccount",
     "ExchangeRejected",
     "InsufficientScope",
@@ -56,9 +65,13 @@ __all__ = [
     "ProviderUnavailable",
     "RateLimited",
     "ReconsentRequired",
+    "SetupItem",
+    "SetupPlan",
+    "SetupResult",
     "TokenVault",
     "TokenVaultError",
     "Tokenset",
+    "TokensetsGone",
     "User",
     "connect_url",
     "current_user",
@@ -68,7 +81,10 @@ __all__ = [
     "get_provider_token_set",
     "login_url",
     "management_client",
+    "my_connectable_connections",
     "my_connected_accounts",
+    "plan_setup",
     "provider_session",
     "provider_token_required",
+    "setup_tenant",
 ]

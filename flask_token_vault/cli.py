@@ -2,6 +2,7 @@
 
 Registered through the ``flask.commands`` entry point, so any app using the extension has them::
 
+    flask token-vault setup [--base-url URL] [--dry-run] [--json]
     flask token-vault tokensets list USER_ID [--json]
     flask token-vault tokensets delete USER_ID TOKENSET_ID
     flask token-vault connection enable NAME_OR_ID [--connected-accounts]
@@ -27,7 +28,8 @@ from flask.cli import AppGroup
 from ._state import get_state
 from .accounts import management_client
 from .doctor import FAIL, run_doctor
-from .errors import TokenVaultError
+from .errors import ConfigurationError, TokenVaultError
+from .tenant_setup import CHANGED, NOT_MADE, PLANNED, SKIPPED, UNCHANGED, setup_tenant
 
 __all__ = ["cli", "format_table"]
 
@@ -71,6 +73,64 @@ def _echo_json(data: Any) -> None:
 
 def _time(value: Any) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%SZ") if value is not None else "-"
+
+
+# -- setup ------------------------------------------------------------------------------------
+
+_SETUP_MARKS = {
+    PLANNED: "[would change]",
+    CHANGED: "[changed]",
+    UNCHANGED: "[unchanged]",
+    SKIPPED: "[skipped]",
+    NOT_MADE: "[not made]",
+}
+
+
+@cli.command()
+@click.option(
+    "--base-url",
+    metavar="URL",
+    default=None,
+    help="The app's public address, e.g. https://app.example.com, for its callback and logout "
+    "URLs (default: SERVER_NAME from the config).",
+)
+@click.option("--dry-run", is_flag=True, help="Print what would change; change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a report.")
+@_handle_errors
+def setup(base_url: str | None, dry_run: bool, as_json: bool) -> None:
+    """Set the tenant up for this app: grant, switches, My Account policy, rotation, URLs.
+
+    Idempotent: what is already right is left alone. Exits 1 when a change could not be made.
+    """
+    state = get_state()
+    try:
+        result = setup_tenant(base_url=base_url, dry_run=dry_run)
+    except ConfigurationError as exc:
+        raise click.BadParameter(exc.problem, param_hint="--base-url") from None
+    if as_json:
+        _echo_json(result.to_list())
+    else:
+        settings = state.settings
+        click.echo(
+            f"Tenant {settings.base_url}, client {settings.client_id}, "
+            f"TOKEN_VAULT_CONNECT_FLOW = {settings.connect_flow!r}"
+            + (" (dry run: nothing is changed)" if dry_run else "")
+        )
+        width = max(len(mark) for mark in _SETUP_MARKS.values())
+        for item in result.items:
+            mark = _SETUP_MARKS.get(item.status, item.status).ljust(width)
+            click.echo(f"{mark} {item.target}: {item.step}: {item.detail}")
+            if item.status == NOT_MADE:
+                if item.dashboard:
+                    click.echo(f"{'':{width}} by hand: {item.dashboard}")
+                if item.fix:
+                    click.echo(f"{'':{width}} fix: {item.fix}")
+        labels = [(PLANNED, "to change")] if dry_run else [(CHANGED, "changed")]
+        labels += [(UNCHANGED, "unchanged"), (SKIPPED, "skipped"), (NOT_MADE, "not made")]
+        counts = [f"{len(result.with_status(status))} {label}" for status, label in labels]
+        click.echo("\n" + ", ".join(counts) + ".")
+    if not result.ok:
+        raise click.exceptions.Exit(1)
 
 
 # -- tokensets --------------------------------------------------------------------------------

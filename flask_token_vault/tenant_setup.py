@@ -1,0 +1,598 @@
+"""Bring the Auth0 tenant to a working state for this app (``flask token-vault setup``).
+
+(Layer: beside ``cli`` and ``doctor`` at the top: it reads the app's settings and URLs, and calls
+the Management API with the app's own client.)
+
+Setting up is a short list of steps (:data:`SETUP_STEPS`). Each step reads the tenant through a
+:class:`SetupContext` and returns :class:`SetupAction` objects: a :class:`SetupItem` saying what
+it found and, when something must change, a function that makes the change. :func:`plan_setup`
+runs the steps and changes nothing (the dry run); :meth:`SetupPlan.apply` makes the changes, each
+of which reads the tenant again before writing, so running it twice changes nothing the second
+time. A change that cannot be made is reported with the Dashboard path to make it by hand.
+
+A further step (a back-channel logout URL, a key to register) is a class with a ``name`` and a
+``plan(context)`` method, added to :data:`SETUP_STEPS` or passed as ``steps=``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from flask import Flask, current_app, request, url_for
+
+from ._state import AppState, get_state
+from .errors import ConfigurationError, ManagementError, ManagementNotFound, TokenVaultError
+from .management import (
+    MY_ACCOUNT_POLICY_SCOPES,
+    REQUIRED_GRANT_TYPES,
+    ManagementClient,
+    client_problems,
+    missing_my_account_scopes,
+    vault_switches,
+)
+
+__all__ = [
+    "CHANGED",
+    "NOT_MADE",
+    "PLANNED",
+    "SETUP_STEPS",
+    "SKIPPED",
+    "UNCHANGED",
+    "AppUrls",
+    "SetupAction",
+    "SetupContext",
+    "SetupItem",
+    "SetupPlan",
+    "SetupResult",
+    "SetupStep",
+    "plan_setup",
+    "setup_tenant",
+]
+
+#: A change the plan would make (dry run).
+PLANNED = "planned"
+#: A change that was made.
+CHANGED = "changed"
+#: Already as it should be: nothing to do.
+UNCHANGED = "unchanged"
+#: Not needed on this tenant or with this app's settings (says why).
+SKIPPED = "skipped"
+#: A change that could not be made: do it by hand (``dashboard``) or as ``fix`` says.
+NOT_MADE = "not_made"
+
+_DASHBOARD = "Auth0 Dashboard"
+
+
+@dataclass(frozen=True)
+class SetupItem:
+    """One line of a set-up plan or result: what was checked, found, changed or left to do."""
+
+    #: The step, e.g. ``Token Vault grant``.
+    step: str
+    #: What it acts on, e.g. ``client abc123`` or ``connection google-oauth2``.
+    target: str
+    #: :data:`PLANNED`, :data:`CHANGED`, :data:`UNCHANGED`, :data:`SKIPPED` or :data:`NOT_MADE`.
+    status: str
+    #: What was found or done.
+    detail: str
+    #: Where to make the same change by hand in the Auth0 Dashboard.
+    dashboard: str = ""
+    #: What to do when it was not made (besides the Dashboard path).
+    fix: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        """Return the item as a JSON-ready dict."""
+        return {
+            "step": self.step,
+            "target": self.target,
+            "status": self.status,
+            "detail": self.detail,
+            "dashboard": self.dashboard,
+            "fix": self.fix,
+        }
+
+
+@dataclass(frozen=True)
+class SetupAction:
+    """A planned item, with the function that makes its change (``None``: nothing to make)."""
+
+    #: What the step found and plans.
+    item: SetupItem
+    #: Makes the change and returns what it did; raises a TokenVaultError when it cannot.
+    apply: Callable[[], str] | None = None
+
+
+@dataclass(frozen=True)
+class AppUrls:
+    """The app's own URLs that Auth0 must allow, as the app builds them."""
+
+    #: Where Auth0 sends the browser back after sign-in (``token_vault.callback``).
+    callback: str
+    #: Where it comes back after connecting an account (``token_vault.connect_callback``).
+    connect_callback: str
+    #: The ``returnTo`` of sign-out (``TOKEN_VAULT_LOGOUT_RETURN_TO``, else the default page).
+    logout: str
+
+
+class SetupContext:
+    """What the steps read: the app, its settings and client, the tenant (each record once)."""
+
+    def __init__(self, app: Flask, base_url: str | None = None) -> None:
+        #: The app being set up.
+        self.app = app
+        #: Its per-app state.
+        self.state: AppState = get_state(app)
+        #: The app's Management API client.
+        self.management: ManagementClient = self.state.management
+        self._base_url = base_url
+        self._client: dict[str, Any] | TokenVaultError | None = None
+        self._connections: dict[str, dict[str, Any] | TokenVaultError] = {}
+
+    @property
+    def client_id(self) -> str:
+        """Return the app's client id."""
+        return self.state.settings.client_id
+
+    @property
+    def flow(self) -> str:
+        """Return ``TOKEN_VAULT_CONNECT_FLOW``."""
+        return self.state.settings.connect_flow
+
+    def client(self) -> dict[str, Any]:
+        """Return the app's client record (read once); raise what reading it raised."""
+        if self._client is None:
+            try:
+                self._client = self.management.get_client(self.client_id)
+            except TokenVaultError as exc:
+                self._client = exc
+        if isinstance(self._client, TokenVaultError):
+            raise self._client
+        return self._client
+
+    def app_dashboard(self) -> str:
+        """Return the Dashboard path of the app's settings."""
+        name = self.client_id
+        with contextlib.suppress(TokenVaultError):
+            name = str(self.client().get("name") or name)
+        return f"{_DASHBOARD} > Applications > Applications > {name}"
+
+    def connection(self, name: str) -> dict[str, Any]:
+        """Return a connection record by name (read once); raise what reading it raised."""
+        if name not in self._connections:
+            try:
+                self._connections[name] = self.management.find_connection(name)
+            except TokenVaultError as exc:
+                self._connections[name] = exc
+        found = self._connections[name]
+        if isinstance(found, TokenVaultError):
+            raise found
+        return found
+
+    def app_urls(self) -> AppUrls | None:
+        """Return the app's URLs, or ``None`` when its address is unknown.
+
+        The address is ``base_url`` when given, else ``PREFERRED_URL_SCHEME://SERVER_NAME`` +
+        ``APPLICATION_ROOT`` from the app's config; the URLs are what ``url_for(...,
+        _external=True)`` gives under it, so a URL prefix or a mount point is included.
+        """
+        base = self._base_url
+        config = self.app.config
+        if base is None and config.get("SERVER_NAME"):
+            root = str(config.get("APPLICATION_ROOT") or "/").rstrip("/")
+            base = f"{config.get('PREFERRED_URL_SCHEME') or 'http'}://{config['SERVER_NAME']}{root}"
+        if base is None:
+            return None
+        settings = self.state.settings
+        with self.app.test_request_context("/", base_url=base):
+            return AppUrls(
+                callback=url_for("token_vault.callback", _external=True),
+                connect_callback=url_for("token_vault.connect_callback", _external=True),
+                # As the logout route builds returnTo.
+                logout=settings.logout_return_to
+                or request.host_url.rstrip("/") + settings.default_next,
+            )
+
+
+class SetupStep(Protocol):
+    """One step of the set-up: reads the tenant, says what it would change and how."""
+
+    #: A short name, e.g. ``Token Vault grant``.
+    name: str
+
+    def plan(self, context: SetupContext) -> Iterable[SetupAction]:
+        """Return what this step finds and would change; change nothing."""
+        ...
+
+
+def _not_made(
+    step: str, target: str, error: TokenVaultError, dashboard: str, fix: str = ""
+) -> SetupAction:
+    return SetupAction(
+        SetupItem(step, target, NOT_MADE, str(error.description), dashboard, fix or error.remedy)
+    )
+
+
+class TokenVaultGrant:
+    """Give the app's client the Token Vault grant (with Authorization Code and Refresh Token)."""
+
+    name = "Token Vault grant"
+
+    def plan(self, context: SetupContext) -> Iterable[SetupAction]:
+        """Plan adding the missing grant types, or say why the client cannot have them."""
+        target = f"client {context.client_id}"
+        dashboard = f"{context.app_dashboard()} > Settings > Advanced Settings > Grant Types"
+        try:
+            client = context.client()
+        except TokenVaultError as exc:
+            return [_not_made(self.name, target, exc, dashboard)]
+        problems = client_problems(client)
+        if problems:
+            return [
+                SetupAction(
+                    SetupItem(
+                        self.name,
+                        target,
+                        NOT_MADE,
+                        "the client cannot use Token Vault: " + "; ".join(problems),
+                        f"{context.app_dashboard()} > Settings",
+                        "Use a first-party, OIDC-conformant Regular Web Application that "
+                        "authenticates with a client secret.",
+                    )
+                )
+            ]
+        grants = [g for g in client.get("grant_types") or [] if isinstance(g, str)]
+        missing = [g for g in REQUIRED_GRANT_TYPES if g not in grants]
+        if not missing:
+            return [SetupAction(SetupItem(self.name, target, UNCHANGED, "has the grant types"))]
+
+        def apply() -> str:
+            context.management.enable_token_vault_grant(context.client_id)
+            return "added " + ", ".join(missing)
+
+        return [
+            SetupAction(
+                SetupItem(self.name, target, PLANNED, "add " + ", ".join(missing), dashboard),
+                apply,
+            )
+        ]
+
+
+class RotationOff:
+    """Turn refresh-token rotation off on the app's client (Token Vault does not support it)."""
+
+    name = "refresh-token rotation off"
+
+    def plan(self, context: SetupContext) -> Iterable[SetupAction]:
+        """Plan turning rotation off, keeping every other refresh-token setting."""
+        target = f"client {context.client_id}"
+        dashboard = f"{context.app_dashboard()} > Settings > Refresh Token Rotation: off"
+        try:
+            client = context.client()
+        except TokenVaultError as exc:
+            return [_not_made(self.name, target, exc, dashboard)]
+        settings = client.get("refresh_token")
+        rotation = settings.get("rotation_type") if isinstance(settings, dict) else None
+        if rotation != "rotating":
+            detail = f"rotation_type is {rotation or 'not set'}"
+            return [SetupAction(SetupItem(self.name, target, UNCHANGED, detail))]
+
+        def apply() -> str:
+            context.management.disable_refresh_token_rotation(context.client_id)
+            return "rotation_type set to non-rotating (other refresh-token settings kept)"
+
+        detail = "set rotation_type to non-rotating"
+        return [SetupAction(SetupItem(self.name, target, PLANNED, detail, dashboard), apply)]
+
+
+class MyAccountPolicy:
+    """Let the app's refresh token get My Account API tokens (Multi-Resource Refresh Token)."""
+
+    name = "My Account API policy"
+
+    def plan(self, context: SetupContext) -> Iterable[SetupAction]:
+        """Plan the refresh-token policy for ``https://{domain}/me/``, keeping the others."""
+        target = f"client {context.client_id}"
+        audience = context.state.settings.base_url + "/me/"
+        dashboard = (
+            f"{context.app_dashboard()} > Settings > Multi-Resource Refresh Token > Edit "
+            f"Configuration: allow the Auth0 My Account API ({audience}) with "
+            + ", ".join(MY_ACCOUNT_POLICY_SCOPES)
+        )
+        try:
+            client = context.client()
+        except TokenVaultError as exc:
+            return [_not_made(self.name, target, exc, dashboard)]
+        missing = missing_my_account_scopes(client, context.state.settings.base_url)
+        if not missing:
+            detail = f"the policy for {audience} allows Connected Accounts"
+            return [SetupAction(SetupItem(self.name, target, UNCHANGED, detail))]
+
+        def apply() -> str:
+            context.management.allow_my_account(context.client_id)
+            return f"policy for {audience} allows " + ", ".join(MY_ACCOUNT_POLICY_SCOPES)
+
+        detail = f"allow {audience} with " + ", ".join(missing) + " (other policies kept)"
+        return [SetupAction(SetupItem(self.name, target, PLANNED, detail, dashboard), apply)]
+
+
+class ConnectionVault:
+    """Turn Token Vault on for each configured connection: both switches the tenant has."""
+
+    name = "Token Vault on the connection"
+
+    def plan(self, context: SetupContext) -> Iterable[SetupAction]:
+        """Plan both switches on every connection in ``TOKEN_VAULT_CONNECTIONS``."""
+        actions: list[SetupAction] = []
+        for name in context.state.settings.connections:
+            actions.extend(self._plan_one(context, name))
+        return actions
+
+    def _plan_one(self, context: SetupContext, name: str) -> list[SetupAction]:
+        target = f"connection {name}"
+        page = f"{_DASHBOARD} > Authentication > Social > {name}"
+        try:
+            connection = context.connection(name)
+        except ManagementNotFound as exc:
+            return [
+                _not_made(
+                    "connection exists",
+                    target,
+                    exc,
+                    f"{_DASHBOARD} > Authentication > Social > Create Connection",
+                    f"Create the {name} connection, or fix its name in TOKEN_VAULT_CONNECTIONS.",
+                )
+            ]
+        except TokenVaultError as exc:
+            return [_not_made(self.name, target, exc, page)]
+        actions: list[SetupAction] = []
+        clients = connection.get("enabled_clients")
+        if isinstance(clients, list) and context.client_id not in clients:
+            # Auth0 moves this setting to its own endpoint; the Dashboard is the sure way.
+            actions.append(
+                SetupAction(
+                    SetupItem(
+                        "connection enabled for the app",
+                        target,
+                        NOT_MADE,
+                        "the app is not among the connection's applications",
+                        f"{page} > Applications: turn on {context.client_id}",
+                    )
+                )
+            )
+        switches = vault_switches(connection)
+        actions.append(self._connected_accounts(context, name, switches.connected_accounts, page))
+        actions.append(self._sign_in(context, name, switches.sign_in, page))
+        return actions
+
+    def _connected_accounts(
+        self, context: SetupContext, name: str, active: bool | None, page: str
+    ) -> SetupAction:
+        step, target = "Connected Accounts switch", f"connection {name}"
+        dashboard = f"{page} > Purpose: Connected Accounts for Token Vault"
+        if active:
+            return SetupAction(SetupItem(step, target, UNCHANGED, "connected_accounts.active"))
+
+        def apply() -> str:
+            try:
+                context.management.enable_connected_accounts(name)
+            except ManagementError as exc:
+                if exc.upstream_status != 400:
+                    raise
+                if context.flow != "connected_accounts":
+                    # A tenant from before Connected Accounts refuses the property: fine for
+                    # the sign-in flow, which the other switch serves.
+                    raise _NotOnThisTenant(exc) from None
+                raise ManagementError(
+                    f"{exc.description} This tenant may not have Connected Accounts yet.",
+                    upstream_status=400,
+                    error_code=exc.error_code,
+                    message=exc.message,
+                    remedy="Turn Connected Accounts on in the Dashboard if the connection shows "
+                    "the switch; otherwise set TOKEN_VAULT_CONNECT_FLOW = 'authorize' (this "
+                    "tenant fills the vault by sign-in).",
+                ) from None
+            return "connected_accounts.active set"
+
+        detail = "set connected_accounts.active"
+        return SetupAction(SetupItem(step, target, PLANNED, detail, dashboard), apply)
+
+    def _sign_in(self, context: SetupContext, name: str, active: bool, page: str) -> SetupAction:
+        step, target = "Token Vault switch (2025)", f"connection {name}"
+        option = "options.federated_connections_access_tokens.active"
+        dashboard = f"{page} > Purpose: Connected Accounts for Token Vault (the 2025 Dashboard)"
+        if active:
+            return SetupAction(SetupItem(step, target, UNCHANGED, option))
+
+        def apply() -> str:
+            context.management.enable_token_vault(name)
+            return f"{option} set (every other option kept)"
+
+        return SetupAction(SetupItem(step, target, PLANNED, f"set {option}", dashboard), apply)
+
+
+class _NotOnThisTenant(Exception):
+    """A change the tenant does not know, and the app's flow does not need."""
+
+    def __init__(self, cause: TokenVaultError) -> None:
+        self.description = f"this tenant has no such switch ({cause.description})"
+        super().__init__(self.description)
+
+
+class AppUrlsRegistered:
+    """Register the app's callback, connect-callback and logout URLs on its client."""
+
+    name = "app URLs allowed"
+
+    def plan(self, context: SetupContext) -> Iterable[SetupAction]:
+        """Plan adding the app's URLs the client does not list yet (keeping the others)."""
+        target = f"client {context.client_id}"
+        uris = f"{context.app_dashboard()} > Settings > Application URIs"
+        dashboard = f"{uris} > Allowed Callback URLs and Allowed Logout URLs"
+        urls = context.app_urls()
+        if urls is None:
+            return [
+                SetupAction(
+                    SetupItem(
+                        self.name,
+                        target,
+                        NOT_MADE,
+                        "the app's address is unknown: no base URL given and no SERVER_NAME",
+                        dashboard,
+                        "Run `flask token-vault setup --base-url https://YOUR-HOST` (or set "
+                        "SERVER_NAME), or add YOUR-HOST/auth/callback and "
+                        "YOUR-HOST/auth/connect/callback as callback URLs by hand.",
+                    )
+                )
+            ]
+        try:
+            client = context.client()
+        except TokenVaultError as exc:
+            return [_not_made(self.name, target, exc, dashboard)]
+        wanted = {
+            "callbacks": [urls.callback, urls.connect_callback],
+            "allowed_logout_urls": [urls.logout],
+        }
+        missing: list[str] = []
+        for key, values in wanted.items():
+            raw = client.get(key)
+            present = raw if isinstance(raw, list) else []
+            missing.extend(u for u in values if u not in present)
+        if not missing:
+            listed = ", ".join([*wanted["callbacks"], *wanted["allowed_logout_urls"]])
+            return [SetupAction(SetupItem(self.name, target, UNCHANGED, "listed: " + listed))]
+
+        def apply() -> str:
+            added = context.management.add_client_urls(
+                callbacks=wanted["callbacks"],
+                logout_urls=wanted["allowed_logout_urls"],
+                client_id=context.client_id,
+            )
+            return "added " + ", ".join(added)
+
+        detail = "add " + ", ".join(missing)
+        return [SetupAction(SetupItem(self.name, target, PLANNED, detail, dashboard), apply)]
+
+
+#: The steps of ``flask token-vault setup``, in order. Add a step object to extend it.
+SETUP_STEPS: list[SetupStep] = [
+    TokenVaultGrant(),
+    RotationOff(),
+    MyAccountPolicy(),
+    ConnectionVault(),
+    AppUrlsRegistered(),
+]
+
+
+@dataclass(frozen=True)
+class SetupResult:
+    """What a set-up did (or, for a dry run, would do), item by item."""
+
+    #: Every item, in the order of the steps.
+    items: tuple[SetupItem, ...]
+    #: Whether nothing was changed (a dry run).
+    dry_run: bool = False
+
+    def with_status(self, status: str) -> list[SetupItem]:
+        """Return the items with this status."""
+        return [item for item in self.items if item.status == status]
+
+    @property
+    def ok(self) -> bool:
+        """Return whether every change could be made (nothing is :data:`NOT_MADE`)."""
+        return not self.with_status(NOT_MADE)
+
+    def to_list(self) -> list[dict[str, str]]:
+        """Return the items as JSON-ready dicts."""
+        return [item.to_dict() for item in self.items]
+
+
+@dataclass(frozen=True)
+class SetupPlan:
+    """What :func:`plan_setup` found: items, and the changes :meth:`apply` would make."""
+
+    #: Each step's actions, in order.
+    actions: tuple[SetupAction, ...] = field(default_factory=tuple)
+
+    @property
+    def items(self) -> tuple[SetupItem, ...]:
+        """Return the planned items (:data:`PLANNED` for each change to make)."""
+        return tuple(action.item for action in self.actions)
+
+    def result(self) -> SetupResult:
+        """Return the plan as a dry-run result (nothing changed)."""
+        return SetupResult(self.items, dry_run=True)
+
+    def apply(self) -> SetupResult:
+        """Make every planned change; return what was changed and what could not be."""
+        done: list[SetupItem] = []
+        for action in self.actions:
+            item = action.item
+            if action.apply is None or item.status != PLANNED:
+                done.append(item)
+                continue
+            try:
+                detail = action.apply()
+            except _NotOnThisTenant as exc:
+                done.append(_replace(item, SKIPPED, str(exc.description)))
+            except TokenVaultError as exc:
+                done.append(_replace(item, NOT_MADE, str(exc.description), exc.remedy))
+            else:
+                done.append(_replace(item, CHANGED, detail))
+        return SetupResult(tuple(done))
+
+
+def _replace(item: SetupItem, status: str, detail: str, fix: str = "") -> SetupItem:
+    return SetupItem(item.step, item.target, status, detail, item.dashboard, fix)
+
+
+def plan_setup(
+    app: Flask | None = None,
+    *,
+    base_url: str | None = None,
+    steps: Sequence[SetupStep] | None = None,
+) -> SetupPlan:
+    """Read the tenant and plan what would bring it to a working state for the app.
+
+    Changes nothing. ``base_url`` is the app's public address (e.g.
+    ``https://app.example.com``), used to build its callback and logout URLs; without it
+    ``SERVER_NAME`` is used, and without either the URLs are left for you to add. ``steps``
+    replaces :data:`SETUP_STEPS`.
+    """
+    target: Flask = app if app is not None else current_app._get_current_object()  # type: ignore[attr-defined]
+    if base_url is not None:
+        base_url = _check_base_url(base_url)
+    context = SetupContext(target, base_url)
+    actions: list[SetupAction] = []
+    for step in SETUP_STEPS if steps is None else steps:
+        actions.extend(step.plan(context))
+    return SetupPlan(tuple(actions))
+
+
+def setup_tenant(
+    app: Flask | None = None,
+    *,
+    base_url: str | None = None,
+    dry_run: bool = False,
+    steps: Sequence[SetupStep] | None = None,
+) -> SetupResult:
+    """Bring the Auth0 tenant to a working state for the app; return what was done.
+
+    Idempotent: what is already right is left alone, so a second run changes nothing. With
+    ``dry_run`` nothing is changed and the result lists the plan. See :func:`plan_setup` for
+    ``base_url`` and ``steps``.
+    """
+    plan = plan_setup(app, base_url=base_url, steps=steps)
+    return plan.result() if dry_run else plan.apply()
+
+
+def _check_base_url(value: str) -> str:
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ConfigurationError(
+            "base_url", f"must be the app's address, e.g. 'https://app.example.com', not {value!r}."
+        )
+    return value.strip().rstrip("/")
