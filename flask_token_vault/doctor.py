@@ -8,8 +8,11 @@ on failure, what to do:
   grant (with authorization_code and refresh_token) and refresh-token rotation off; with the
   Connected Accounts flow, that it may use the My Account API (Multi-Resource Refresh Token);
 - ``offline_access`` is requested at login;
-- each configured connection exists, is enabled for the client and has Token Vault on (and
-  Connected Accounts, with that flow);
+- each configured connection exists, is enabled for the client, and which way it fills the
+  vault: Connected Accounts (``connected_accounts.active``), sign-in with ``connection_scope``
+  (the 2025 switch ``options.federated_connections_access_tokens.active``), both or neither;
+- whether ``TOKEN_VAULT_CONNECT_FLOW`` matches the way the tenant fills the vault, with the
+  exact fix when it does not;
 - the tenant's MFA policy is not "Always";
 - ``SECRET_KEY`` and the session cookie settings fit production;
 - the provider-token cache is shared when the app runs several processes.
@@ -32,7 +35,14 @@ from flask import Flask, current_app
 
 from ._state import get_state
 from .errors import ManagementForbidden, ManagementNotFound, TokenVaultError
-from .management import REQUIRED_GRANT_TYPES, VAULT_OPTION, ManagementClient
+from .management import (
+    MY_ACCOUNT_POLICY_SCOPES,
+    REQUIRED_GRANT_TYPES,
+    ManagementClient,
+    VaultSwitches,
+    missing_my_account_scopes,
+    vault_switches,
+)
 
 __all__ = ["FAIL", "PASS", "SKIP", "Check", "run_doctor"]
 
@@ -40,11 +50,6 @@ PASS = "pass"  # noqa: S105  # nosec B105 - a check status, not a password
 FAIL = "fail"
 SKIP = "skip"
 
-_MY_ACCOUNT_SCOPES = (
-    "create:me:connected_accounts",
-    "read:me:connected_accounts",
-    "delete:me:connected_accounts",
-)
 _WEAK_SECRETS = frozenset(
     {"dev", "secret", "changeme", "change-me", "development", "test", "password", "s3cr3t"}
 )
@@ -109,12 +114,15 @@ def run_doctor(app: Flask | None = None, *, processes: int | None = None) -> lis
                 "Add 'offline_access' to TOKEN_VAULT_SCOPES.",
             )
         )
+    found: dict[str, VaultSwitches] = {}
     for name in settings.connections:
-        checks.extend(
-            _connection_checks(
-                management, name, settings.client_id, settings.connect_flow, client is not None
-            )
+        connection_checks, switches = _connection_checks(
+            management, name, settings.client_id, client is not None
         )
+        checks.extend(connection_checks)
+        if switches is not None:
+            found[name] = switches
+    checks.append(_flow_check(settings.connect_flow, client, settings.base_url, found))
     checks.append(_mfa_check(management, client is not None))
     checks.append(_secret_key_check(target.config))
     checks.extend(_cookie_checks(target.config))
@@ -264,7 +272,7 @@ def _client_checks(client: Mapping[str, Any] | None, base_url: str, flow: str) -
             _failed(
                 names[3],
                 "missing grant types: " + ", ".join(missing),
-                "Run `flask token-vault client enable`, or enable Authorization Code, Refresh "
+                "Run `flask token-vault setup`, or enable Authorization Code, Refresh "
                 f"Token and Token Vault in {_DASHBOARD_APP} > Settings > Advanced Settings > "
                 "Grant Types.",
             )
@@ -278,49 +286,49 @@ def _client_checks(client: Mapping[str, Any] | None, base_url: str, flow: str) -
             _failed(
                 names[4],
                 "refresh_token.rotation_type is 'rotating'",
-                f"Turn Refresh Token Rotation off ({_DASHBOARD_APP} > Settings > Refresh Token "
-                "Rotation): Token Vault does not support rotation.",
+                f"Run `flask token-vault setup`, or turn Refresh Token Rotation off "
+                f"({_DASHBOARD_APP} > Settings > Refresh Token Rotation): Token Vault does not "
+                "support rotation.",
             )
         )
     else:
         checks.append(_passed(names[4], f"rotation_type is {rotation or 'not set'}"))
     if flow == "connected_accounts":
-        checks.append(_mrrt_check(refresh, base_url))
+        checks.append(_mrrt_check(client, base_url))
     return checks
 
 
-def _mrrt_check(refresh: Any, base_url: str) -> Check:
+def _mrrt_check(client: Mapping[str, Any], base_url: str) -> Check:
     audience = base_url + "/me/"
-    policies = refresh.get("policies") if isinstance(refresh, Mapping) else None
-    granted: set[str] = set()
-    for policy in policies if isinstance(policies, list) else []:
-        if isinstance(policy, Mapping) and policy.get("audience") == audience:
-            scope = policy.get("scope")
-            if isinstance(scope, list):
-                granted.update(s for s in scope if isinstance(s, str))
-    missing = [s for s in _MY_ACCOUNT_SCOPES if s not in granted]
+    missing = missing_my_account_scopes(client, base_url)
     if missing:
         return _failed(
             _MRRT_CHECK,
             f"no refresh-token policy for {audience} with " + ", ".join(missing),
-            "Enable Multi-Resource Refresh Token for the My Account API on the application, with "
-            "the scopes " + ", ".join(_MY_ACCOUNT_SCOPES) + " (TOKEN_VAULT_CONNECT_FLOW is "
-            "'connected_accounts').",
+            "Run `flask token-vault setup`, or enable Multi-Resource Refresh Token for the My "
+            "Account API on the application with the scopes "
+            + ", ".join(MY_ACCOUNT_POLICY_SCOPES)
+            + " (TOKEN_VAULT_CONNECT_FLOW is 'connected_accounts').",
         )
     return _passed(_MRRT_CHECK, f"policy for {audience}")
 
 
+_SETUP = "Run `flask token-vault setup`"
+_CA_PAGE = (
+    "Auth0 Dashboard > Authentication > Social > {name} > Purpose: Connected Accounts for Token "
+    "Vault"
+)
+
+
 def _connection_checks(
-    management: ManagementClient, name: str, client_id: str, flow: str, available: bool
-) -> list[Check]:
+    management: ManagementClient, name: str, client_id: str, available: bool
+) -> tuple[list[Check], VaultSwitches | None]:
     exists = f"connection {name} exists"
     enabled = f"connection {name} enabled for this client"
-    vault = f"connection {name} has Token Vault on"
+    vault = f"connection {name} fills the vault"
     names = [exists, enabled, vault]
-    if flow == "connected_accounts":
-        names.append(f"connection {name} has Connected Accounts on")
     if not available:
-        return [_skipped(n, "not checked: no Management API access") for n in names]
+        return [_skipped(n, "not checked: no Management API access") for n in names], None
     try:
         connection = management.find_connection(name)
     except ManagementNotFound:
@@ -332,11 +340,11 @@ def _connection_checks(
                 "or fix its name in TOKEN_VAULT_CONNECTIONS.",
             ),
             *(_skipped(n, "not checked: the connection does not exist") for n in names[1:]),
-        ]
+        ], None
     except TokenVaultError as exc:
         return [_failed(exists, str(exc.description), exc.remedy)] + [
             _skipped(n, "not checked: the connection could not be read") for n in names[1:]
-        ]
+        ], None
     checks = [_passed(exists, str(connection.get("id", "")))]
     clients = connection.get("enabled_clients")
     if isinstance(clients, list) and client_id not in clients:
@@ -350,32 +358,78 @@ def _connection_checks(
         )
     else:
         checks.append(_passed(enabled))
-    options = connection.get("options")
-    setting = options.get(VAULT_OPTION) if isinstance(options, Mapping) else None
-    if isinstance(setting, Mapping) and setting.get("active") is True:
-        checks.append(_passed(vault))
+    switches = vault_switches(connection)
+    if switches.flows:
+        checks.append(_passed(vault, switches.describe()))
     else:
         checks.append(
             _failed(
                 vault,
-                f"options.{VAULT_OPTION}.active is not true",
-                f"Run `flask token-vault connection enable {name}`, or turn on Connected "
-                "Accounts for Token Vault on the connection in the Auth0 Dashboard.",
+                switches.describe(),
+                f"{_SETUP} (it turns both switches on), or turn on "
+                + _CA_PAGE.format(name=name)
+                + ".",
             )
         )
+    return checks, switches
+
+
+_FLOW_CHECK = "TOKEN_VAULT_CONNECT_FLOW matches the tenant"
+
+
+def _flow_check(
+    flow: str,
+    client: Mapping[str, Any] | None,
+    base_url: str,
+    found: Mapping[str, VaultSwitches],
+) -> Check:
+    """Say which way the tenant fills the vault and whether the app's flow is that one."""
+    if client is None or not found:
+        return _skipped(_FLOW_CHECK, "not checked: the client or the connections could not be read")
+    names = sorted(found)
+    by_ca = [n for n in names if found[n].connected_accounts]
+    by_sign_in = [n for n in names if found[n].sign_in]
+    policy = not missing_my_account_scopes(client, base_url)
+    ca_ready = len(by_ca) == len(names) and policy
+    sign_in_ready = len(by_sign_in) == len(names)
+    parts = [
+        "Connected Accounts on " + (", ".join(by_ca) or "no connection"),
+        "sign-in (2025 switch) on " + (", ".join(by_sign_in) or "no connection"),
+        "My Account API policy " + ("present" if policy else "missing"),
+        f"TOKEN_VAULT_CONNECT_FLOW is {flow!r}",
+    ]
+    detail = "tenant: " + "; ".join(parts)
     if flow == "connected_accounts":
-        ca = connection.get("connected_accounts")
-        if isinstance(ca, Mapping) and ca.get("active") is True:
-            checks.append(_passed(names[3]))
-        else:
-            checks.append(
-                _failed(
-                    names[3],
-                    "connected_accounts.active is not true",
-                    f"Run `flask token-vault connection enable {name} --connected-accounts`.",
-                )
+        if ca_ready:
+            return _passed(_FLOW_CHECK, "the tenant uses Connected Accounts; " + detail)
+        if sign_in_ready:
+            fix = (
+                f"{_SETUP} to turn on Connected Accounts and the My Account API policy, or set "
+                "TOKEN_VAULT_CONNECT_FLOW = 'authorize': this tenant fills the vault by sign-in."
             )
-    return checks
+        else:
+            fix = f"{_SETUP}: it turns on Connected Accounts and the My Account API policy."
+        detail = "the tenant is not set up for Connected Accounts; " + detail
+        return _failed(_FLOW_CHECK, detail, fix)
+    if sign_in_ready:
+        note = (
+            " (Connected Accounts is on too: Auth0's current tenants then store tokens only "
+            "through it, so 'connected_accounts' is the safer choice)"
+            if ca_ready
+            else ""
+        )
+        return _passed(_FLOW_CHECK, "the tenant fills the vault by sign-in; " + detail + note)
+    if ca_ready:
+        fix = (
+            "Set TOKEN_VAULT_CONNECT_FLOW = 'connected_accounts': this tenant fills the vault "
+            "through Connected Accounts."
+        )
+        return _failed(_FLOW_CHECK, "the tenant uses Connected Accounts; " + detail, fix)
+    fix = (
+        f"{_SETUP}, then set TOKEN_VAULT_CONNECT_FLOW = 'connected_accounts' (Auth0's current "
+        "way; 'authorize' also works once the 2025 switch is on)."
+    )
+    return _failed(_FLOW_CHECK, "the tenant fills the vault in neither way; " + detail, fix)
 
 
 def _mfa_check(management: ManagementClient, available: bool) -> Check:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from flask_token_vault import management_client
+from flask_token_vault import management_client, setup_tenant
 from flask_token_vault.cli import cli
 from flask_token_vault.doctor import FAIL, PASS, SKIP, run_doctor
 from flask_token_vault.emulator import Emulator
@@ -41,9 +41,9 @@ def test_doctor_passes_everything_on_a_good_tenant(emu: Emulator, tmp_path: Path
     result = app.test_cli_runner().invoke(cli, ["doctor", "--processes", "4"])
     assert result.exit_code == 0, result.output
     lines = [line for line in result.output.splitlines() if line.startswith("[")]
-    assert len(lines) == 21
+    assert len(lines) == 22
     assert all(line.startswith("[PASS]") for line in lines), result.output
-    assert "21 passed, 0 failed, 0 skipped." in result.output
+    assert "22 passed, 0 failed, 0 skipped." in result.output
 
 
 def test_doctor_passes_the_connected_accounts_checks_when_set_up(
@@ -57,7 +57,7 @@ def test_doctor_passes_the_connected_accounts_checks_when_set_up(
     assert code == 0
     assert {c["status"] for c in checks.values()} == {PASS}
     assert checks["My Account API allowed (Multi-Resource Refresh Token)"]["status"] == PASS
-    assert checks["connection google-oauth2 has Connected Accounts on"]["status"] == PASS
+    assert "Connected Accounts" in checks["connection google-oauth2 fills the vault"]["detail"]
 
 
 def test_doctor_names_every_fault_of_a_misconfigured_tenant(emu: Emulator, tmp_path: Path) -> None:
@@ -95,10 +95,9 @@ def test_doctor_names_every_fault_of_a_misconfigured_tenant(emu: Emulator, tmp_p
         "Token Vault grant enabled": "refresh_token",
         "refresh-token rotation off": "rotating",
         "My Account API allowed (Multi-Resource Refresh Token)": "create:me:connected_accounts",
-        "connection google-oauth2 has Token Vault on": "federated_connections_access_tokens",
-        "connection google-oauth2 has Connected Accounts on": "connected_accounts",
+        "connection google-oauth2 fills the vault": "neither",
         "connection windowslive enabled for this client": "not among",
-        "connection windowslive has Connected Accounts on": "connected_accounts",
+        "TOKEN_VAULT_CONNECT_FLOW matches the tenant": "not set up for Connected Accounts",
         "connection github exists": "no connection",
         "MFA policy is not Always": "'Always'",
         "SECRET_KEY fit for production": "placeholder",
@@ -113,14 +112,14 @@ def test_doctor_names_every_fault_of_a_misconfigured_tenant(emu: Emulator, tmp_p
         assert found in checks[name]["detail"], (name, checks[name])
         assert checks[name]["fix"], name
     # What could not be checked is said, not silently passed.
-    assert checks["connection github has Token Vault on"]["status"] == SKIP
+    assert checks["connection github fills the vault"]["status"] == SKIP
     assert checks["Management API access"]["status"] == PASS
     # The human report shows each fault with its fix.
     report = app.test_cli_runner().invoke(cli, ["doctor", "--processes", "4"]).output
     for name in expected_faults:
         assert f"[FAIL] {name}" in report
     assert report.count("       fix: ") >= len(expected_faults)
-    assert "flask token-vault client enable" in report
+    assert "flask token-vault setup" in report
 
 
 def test_doctor_says_how_to_grant_management_access(emu: Emulator, tmp_path: Path) -> None:
@@ -158,3 +157,109 @@ def test_doctor_without_the_processes_option_reads_web_concurrency(
         three = {c.name: c for c in run_doctor()}["cache shared between processes"]
     assert three.status == FAIL and "3 processes" in three.detail
     assert "redis://" in three.fix
+
+
+# -- which way the tenant fills the vault -----------------------------------------------------
+
+FLOW = "TOKEN_VAULT_CONNECT_FLOW matches the tenant"
+
+
+def shape_tenant(emu: Emulator, shape: str) -> None:
+    """Set the emulator up for one flow, for the other, or for neither (a bare tenant)."""
+    if shape == "neither":
+        emu.bare_tenant()
+        return
+    for connection in emu.state.connections.values():
+        if shape == "connected_accounts":
+            connection.connected_accounts = {"active": True}
+            connection.options.pop("federated_connections_access_tokens", None)
+
+
+@pytest.mark.parametrize(
+    ("shape", "flow", "status", "verdict", "fix"),
+    [
+        ("authorize", "authorize", PASS, "fills the vault by sign-in", ""),
+        (
+            "authorize",
+            "connected_accounts",
+            FAIL,
+            "not set up for Connected Accounts",
+            "Run `flask token-vault setup` to turn on Connected Accounts and the My Account API "
+            "policy, or set TOKEN_VAULT_CONNECT_FLOW = 'authorize': this tenant fills the vault "
+            "by sign-in.",
+        ),
+        ("connected_accounts", "connected_accounts", PASS, "uses Connected Accounts", ""),
+        (
+            "connected_accounts",
+            "authorize",
+            FAIL,
+            "uses Connected Accounts",
+            "Set TOKEN_VAULT_CONNECT_FLOW = 'connected_accounts': this tenant fills the vault "
+            "through Connected Accounts.",
+        ),
+        (
+            "neither",
+            "authorize",
+            FAIL,
+            "fills the vault in neither way",
+            "Run `flask token-vault setup`, then set TOKEN_VAULT_CONNECT_FLOW = "
+            "'connected_accounts' (Auth0's current way; 'authorize' also works once the 2025 "
+            "switch is on).",
+        ),
+        (
+            "neither",
+            "connected_accounts",
+            FAIL,
+            "not set up for Connected Accounts",
+            "Run `flask token-vault setup`: it turns on Connected Accounts and the My Account "
+            "API policy.",
+        ),
+    ],
+)
+def test_doctor_says_which_flow_the_tenant_uses_and_the_fix(
+    emu: Emulator, tmp_path: Path, shape: str, flow: str, status: str, verdict: str, fix: str
+) -> None:
+    shape_tenant(emu, shape)
+    app = production_app(emu, tmp_path, TOKEN_VAULT_CONNECT_FLOW=flow)
+    _, checks = doctor_json(app)
+    check = checks[FLOW]
+    assert check["status"] == status, check
+    assert verdict in check["detail"] and f"TOKEN_VAULT_CONNECT_FLOW is {flow!r}" in check["detail"]
+    assert check["fix"] == fix
+    fills = checks["connection google-oauth2 fills the vault"]
+    expected = {
+        "authorize": "sign-in with connection_scope",
+        "connected_accounts": "Connected Accounts (connected_accounts.active)",
+        "neither": "neither",
+    }[shape]
+    assert expected in fills["detail"]
+    assert fills["status"] == (FAIL if shape == "neither" else PASS)
+    if shape == "neither":
+        assert "flask token-vault setup" in fills["fix"]
+
+
+def test_doctor_after_setup_on_a_bare_tenant_passes_for_either_flow(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    emu.bare_tenant()
+    for flow in ("connected_accounts", "authorize"):
+        app = production_app(emu, tmp_path, TOKEN_VAULT_CONNECT_FLOW=flow)
+        with app.app_context():
+            setup_tenant(base_url="https://app.example.com")
+        code, checks = doctor_json(app)
+        assert code == 0, {n: c for n, c in checks.items() if c["status"] != PASS}
+        detail = checks[FLOW]["detail"]
+        assert "Connected Accounts on google-oauth2, windowslive" in detail
+        assert "My Account API policy present" in detail
+
+
+def test_connected_accounts_on_without_the_my_account_policy_is_not_ready(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    shape_tenant(emu, "connected_accounts")
+    emu.state.clients[emu.client_id].my_account_scopes = []
+    app = production_app(emu, tmp_path, TOKEN_VAULT_CONNECT_FLOW="connected_accounts")
+    code, checks = doctor_json(app)
+    assert code == 1
+    assert checks[FLOW]["status"] == FAIL and "policy missing" in checks[FLOW]["detail"]
+    assert checks[FLOW]["fix"].startswith("Run `flask token-vault setup`")
