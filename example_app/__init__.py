@@ -2,8 +2,14 @@
 
 With ``AUTH0_DOMAIN`` (and ``AUTH0_CLIENT_ID``, ``AUTH0_CLIENT_SECRET``) in the environment it
 talks to that Auth0 tenant and the real Google and Microsoft APIs. Without it, it starts the
-bundled Auth0 emulator on a free port and uses the emulator's fake provider APIs, so it runs
-offline with no Auth0 account.
+bundled Auth0 emulator on a free port, sets its tenant up for the app (what ``flask token-vault
+setup`` does) and uses the emulator's fake provider APIs, so it runs offline with no Auth0
+account.
+
+Accounts are connected through Auth0's Connected Accounts (``TOKEN_VAULT_CONNECT_FLOW =
+"connected_accounts"``, the default here) or by signing in through the connection
+(``TOKEN_VAULT_CONNECT_FLOW=authorize`` in the environment). With Connected Accounts the home
+page lists what the tenant lets the user connect (:func:`my_connectable_connections`).
 """
 
 from __future__ import annotations
@@ -26,7 +32,9 @@ from flask_token_vault import (
     current_user,
     get_provider_token,
     get_provider_token_set,
+    my_connectable_connections,
     provider_token_required,
+    setup_tenant,
 )
 from flask_token_vault.emulator import Emulator
 
@@ -62,19 +70,37 @@ def create_app(config: dict[str, Any] | None = None, emulator: Emulator | None =
             "google-oauth2": {"label": "Google", "scopes": ["openid", "email", "profile"]},
             "windowslive": {"label": "Microsoft", "scopes": [GRAPH_USER_READ]},
         },
+        # How accounts are connected; `flask token-vault doctor` says which one a tenant uses.
+        TOKEN_VAULT_CONNECT_FLOW="connected_accounts",  # noqa: S106 - a flow name, not a secret
     )
-    for key in ("AUTH0_DOMAIN", "AUTH0_CLIENT_ID", "AUTH0_CLIENT_SECRET", "AUTH0_AUDIENCE"):
+    for key in (
+        "AUTH0_DOMAIN",
+        "AUTH0_CLIENT_ID",
+        "AUTH0_CLIENT_SECRET",
+        "AUTH0_AUDIENCE",
+        "TOKEN_VAULT_CONNECT_FLOW",
+    ):
         if os.environ.get(key):
             app.config[key] = os.environ[key]
     if config:
         app.config.update(config)
+    own_emulator = False
     if not app.config.get("AUTH0_DOMAIN"):
+        own_emulator = emulator is None
         emulator = emulator or Emulator().start()
         app.config.update(_emulator_config(emulator))
         app.extensions["example_emulator"] = emulator
         print(f" * No AUTH0_DOMAIN set: using the bundled Auth0 emulator at {emulator.url}")
     vault.init_app(app)
     _register_routes(app)
+    if own_emulator:
+        # What `flask token-vault setup` does, so either connect flow works on the emulator.
+        port = os.environ.get("PORT", "5000")
+        result = setup_tenant(app, base_url=f"http://127.0.0.1:{port}")
+        print(
+            f" * Emulator tenant set up for this app: {len(result.with_status('changed'))} "
+            f"changed, {len(result.with_status('unchanged'))} already right"
+        )
     return app
 
 
@@ -90,27 +116,33 @@ def _register_routes(app: Flask) -> None:
 
     @app.get("/")
     def index() -> str:
-        connections = []
+        connections: list[dict[str, Any]] = []
+        offered_by = None
         if current_user:
-            for name, conn in vault.state().settings.connections.items():
-                entry: dict[str, Any] = {"name": name, "label": conn.label, "connected": False}
+            settings = vault.state().settings
+            names = list(settings.connections)
+            not_offered: list[str] = []
+            if settings.connect_flow == "connected_accounts":
+                # What the tenant lets this user connect (Connected Accounts on, enabled for
+                # the app), in the tenant's order; this app shows those it is configured for.
+                offered_by = "Auth0's My Account API"
                 try:
-                    token = get_provider_token_set(name)
-                except AccountNotConnected:
-                    entry["connect_url"] = connect_url(name, conn.scopes, next="/")
-                except ReconsentRequired:
-                    entry["connect_url"] = connect_url(name, conn.scopes, next="/")
-                    entry["problem"] = "needs to be connected again"
+                    offered = [c.name for c in my_connectable_connections()]
                 except TokenVaultError as exc:
-                    entry["problem"] = exc.description
-                else:
-                    entry.update(
-                        connected=True,
-                        scopes=sorted(token.scopes or ()),
-                        expires=_expires(token.expires_in()),
-                    )
-                connections.append(entry)
-        return render_template("index.html", connections=connections)
+                    offered, offered_by = [], f"Auth0's My Account API ({exc.description})"
+                names = [n for n in offered if n in settings.connections]
+                not_offered = [n for n in settings.connections if n not in offered]
+            connections = [_connection_entry(name) for name in names]
+            connections += [
+                {
+                    "name": name,
+                    "label": settings.connections[name].label,
+                    "connected": False,
+                    "problem": "not offered by the tenant: run flask token-vault setup",
+                }
+                for name in not_offered
+            ]
+        return render_template("index.html", connections=connections, offered_by=offered_by)
 
     @app.get("/calendar")
     @provider_token_required("google-oauth2", scopes=[CAL_READ])
@@ -157,6 +189,28 @@ def _register_routes(app: Flask) -> None:
 
     # The extension's error pages use the template token_vault/error.html: this app's own
     # (templates/token_vault/error.html) replaces it, in the app's layout. JSON clients get JSON.
+
+
+def _connection_entry(name: str) -> dict[str, Any]:
+    """Describe one connection for the home page: connected (with its token) or how to connect."""
+    conn = vault.state().settings.connections[name]
+    entry: dict[str, Any] = {"name": name, "label": conn.label, "connected": False}
+    try:
+        token = get_provider_token_set(name)
+    except AccountNotConnected:
+        entry["connect_url"] = connect_url(name, conn.scopes, next="/")
+    except ReconsentRequired:
+        entry["connect_url"] = connect_url(name, conn.scopes, next="/")
+        entry["problem"] = "needs to be connected again"
+    except TokenVaultError as exc:
+        entry["problem"] = exc.description
+    else:
+        entry.update(
+            connected=True,
+            scopes=sorted(token.scopes or ()),
+            expires=_expires(token.expires_in()),
+        )
+    return entry
 
 
 def _event(event: dict[str, Any]) -> dict[str, str]:

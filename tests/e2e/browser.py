@@ -41,9 +41,10 @@ class LiveApp:
         return self
 
     def stop(self) -> None:
-        """Stop serving and wait for the thread."""
-        self._server.shutdown()
-        self._thread.join(timeout=10)
+        """Stop serving (if it was started) and wait for the thread."""
+        if self._thread.is_alive():
+            self._server.shutdown()
+            self._thread.join(timeout=10)
         self._server.server_close()
 
 

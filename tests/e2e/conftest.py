@@ -70,13 +70,32 @@ def browser() -> Iterator[Browser]:
         chromium.close()
 
 
+def _example_app(emu: Emulator, monkeypatch: pytest.MonkeyPatch, flow: str) -> LiveApp:
+    """Build the example app against the session's emulator, ready to serve (not started)."""
+    for key in (
+        "AUTH0_DOMAIN",
+        "AUTH0_CLIENT_ID",
+        "AUTH0_CLIENT_SECRET",
+        "AUTH0_AUDIENCE",
+        "TOKEN_VAULT_CONNECT_FLOW",
+    ):
+        monkeypatch.delenv(key, raising=False)
+    config = {"SECRET_KEY": "e2e-secret-key-0123456789abcdef", "TOKEN_VAULT_CONNECT_FLOW": flow}
+    return LiveApp(create_app(config, emu), emu)
+
+
 @pytest.fixture
 def live_app(emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveApp]:
-    """Serve ``example_app.create_app`` against the test session's emulator over real HTTP."""
-    for key in ("AUTH0_DOMAIN", "AUTH0_CLIENT_ID", "AUTH0_CLIENT_SECRET", "AUTH0_AUDIENCE"):
-        monkeypatch.delenv(key, raising=False)
-    app = create_app({"SECRET_KEY": "e2e-secret-key-0123456789abcdef"}, emu)
-    server = LiveApp(app, emu).start()
+    """Serve the example app, signing in through the connection, on the emulator's tenant."""
+    server = _example_app(emu, monkeypatch, "authorize").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def unstarted_app(emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveApp]:
+    """The example app with Connected Accounts, its address known, not serving yet."""
+    server = _example_app(emu, monkeypatch, "connected_accounts")
     yield server
     server.stop()
 

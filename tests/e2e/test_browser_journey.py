@@ -7,6 +7,8 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
+from flask_token_vault.cli import cli
+
 from .browser import LiveApp, Shots
 
 pytestmark = pytest.mark.e2e
@@ -111,3 +113,55 @@ def test_denying_consent_shows_an_error_page(page: Page, live_app: LiveApp, shot
     expect(page.locator(".card code")).to_have_text("access_denied")
     expect(page.locator("#sign-in")).to_be_visible()
     shots("denied")
+
+
+def test_setup_on_a_bare_tenant_then_the_connected_accounts_journey(
+    page: Page, unstarted_app: LiveApp, shots: Shots
+) -> None:
+    """A new tenant, `flask token-vault setup`, then sign in, connect, calendar, disconnect."""
+    emulator = unstarted_app.emulator
+    emulator.bare_tenant()
+    setup = unstarted_app.app.test_cli_runner().invoke(
+        cli, ["setup", "--base-url", unstarted_app.url]
+    )
+    assert setup.exit_code == 0, setup.output
+    assert "8 changed, 0 unchanged, 0 skipped, 0 not made." in setup.output
+    live = unstarted_app.start()
+
+    page.goto(live.url + "/")
+    page.click("#sign-in")
+    allow_on_emulator(page, live, shots, "ca-emulator-sign-in")
+    # The home page lists what the tenant lets this user connect (My Account API).
+    expect(page.locator("#offered-by")).to_contain_text("My Account API")
+    expect(page.locator("#connection-google-oauth2")).to_contain_text("not connected")
+    expect(page.locator("#connection-windowslive")).to_contain_text("not connected")
+    shots("ca-signed-in")
+
+    # Connect Google through Connected Accounts: Auth0's consent page, not a sign-in.
+    page.click("#nav-calendar")
+    expect(page).to_have_url(
+        re.compile("^" + re.escape(emulator.url) + "/connected-accounts/connect\\?ticket=")
+    )
+    expect(page.locator("#connection")).to_have_text("google-oauth2")
+    expect(page.locator("#connection-scopes")).to_contain_text("calendar.readonly")
+    shots("ca-emulator-consent")
+    page.click("#allow")
+    expect(page).to_have_url(live.url + "/calendar")
+    expect(page.locator("#events li").first).to_be_visible()
+    shots("ca-calendar")
+    assert emulator.exchange_count(emulator.user_id_for(EMAIL), "google-oauth2") >= 1
+
+    page.goto(live.url + "/")
+    card = page.locator("#connection-google-oauth2")
+    expect(card.locator(".pill")).to_have_text("connected")
+    expect(card).to_contain_text("calendar.readonly")
+    card.locator("#disconnect-google-oauth2").click()
+    expect(page).to_have_url(live.url + "/")
+    expect(card.locator(".pill")).to_have_text("not connected")
+    shots("ca-disconnected")
+    assert emulator.state.tokensets_for(emulator.user_id_for(EMAIL)) == []
+
+    # The logout URL setup registered is where Auth0 sends the browser back.
+    page.click("#sign-out")
+    expect(page).to_have_url(live.url + "/")
+    expect(page.locator("#sign-in")).to_be_visible()
