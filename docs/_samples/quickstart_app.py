@@ -24,6 +24,10 @@ app.config.update(
     AUTH0_CLIENT_ID=os.environ["AUTH0_CLIENT_ID"],
     AUTH0_CLIENT_SECRET=os.environ["AUTH0_CLIENT_SECRET"],
     TOKEN_VAULT_CONNECTIONS={"google-oauth2": {"scopes": ["openid", "email", "profile"]}},
+    # How accounts are connected: Auth0's Connected Accounts (its current way), or "authorize"
+    # (signing in through the connection) for a tenant set up that way. `flask token-vault
+    # doctor` says which one your tenant uses.
+    TOKEN_VAULT_CONNECT_FLOW="connected_accounts",  # noqa: S106 - a flow name, not a secret
     SESSION_COOKIE_SAMESITE="Lax",  # sent on the redirect back from Auth0, not cross-site posts
 )
 vault = TokenVault(app)
