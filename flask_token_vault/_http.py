@@ -11,6 +11,9 @@ a provider's API through :func:`~flask_token_vault.provider_session`) goes throu
   jitter, a 429 waiting for ``Retry-After`` / ``X-RateLimit-Reset`` when that fits the deadline;
 * an ``Authorization`` value asked for on every try and renewed once on a 401, when the caller
   can renew it;
+* a :class:`TryHook` that adds what must be new on every try (a DPoP proof, a client assertion:
+  each carries its own ``jti``) and may ask, once, for one more try when an answer says so (a
+  ``use_dpop_nonce`` answer carrying the nonce to use);
 * JSON answers parsed here; anything else that fails becomes a :class:`Failure` that the caller's
   hook turns into its own typed error (nothing is retried outside this loop).
 """
@@ -22,10 +25,10 @@ import logging
 import random
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from http.cookiejar import CookieJar, DefaultCookiePolicy
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -36,9 +39,11 @@ from .errors import TokenVaultError
 __all__ = [
     "RETRIED_BY_AUTH0_CALLS",
     "RETRIED_BY_PROVIDER_CALLS",
+    "Attempt",
     "Failure",
     "Reply",
     "Transport",
+    "TryHook",
     "clean_text",
     "retry_after",
 ]
@@ -89,6 +94,35 @@ class Reply:
     body: Any
     #: The response headers.
     headers: Mapping[str, str]
+
+
+@dataclass
+class Attempt:
+    """One try of a call, as a :class:`TryHook` sees it: it may add headers and form fields."""
+
+    #: The HTTP method.
+    method: str
+    #: The URL (with its query, if any).
+    url: str
+    #: The headers of this try (``Authorization`` already set).
+    headers: dict[str, str]
+    #: The form fields of this try, when the call sends a form.
+    data: dict[str, Any] | None = None
+    #: The ``Authorization`` value of this try, if any.
+    credential: str | None = field(default=None, repr=False)
+
+
+class TryHook(Protocol):
+    """What a call adds to each of its tries, and whether an answer asks for one more."""
+
+    def prepare(self, attempt: Attempt) -> None:
+        """Add this try's headers or form fields (each try gets its own, e.g. a fresh jti)."""
+
+    def retry(self, response: requests.Response) -> bool:
+        """Read an answer; return whether it asks for the call to be sent again at once.
+
+        The transport honours this once per call.
+        """
 
 
 class _NoCookies(CookieJar):
@@ -205,14 +239,15 @@ class Transport:
         auth: Callable[[], str] | None = None,
         renew: Callable[[str], None] | None = None,
         retry: bool = True,
+        hook: TryHook | None = None,
         **kwargs: Any,
     ) -> Reply:
         """Send a call to an Auth0 API and return its 2xx JSON answer, or raise ``error(...)``.
 
         ``auth`` gives the ``Authorization`` value for each try; on a 401, ``renew`` (if given)
-        is told the value that failed, once, and the call is sent again. ``what`` names the call
-        in log lines (never a token). ``kwargs`` go to ``requests`` (``data``, ``json``,
-        ``params``, ``headers``).
+        is told the value that failed, once, and the call is sent again. ``hook`` finishes each
+        try (see :class:`TryHook`). ``what`` names the call in log lines (never a token).
+        ``kwargs`` go to ``requests`` (``data``, ``json``, ``params``, ``headers``).
         """
         return cast(
             Reply,
@@ -223,6 +258,7 @@ class Transport:
                 what=what,
                 auth=auth,
                 renew=renew,
+                hook=hook,
                 retry_status=RETRIED_BY_AUTH0_CALLS if retry else frozenset(),
                 retry_errors=retry,
                 expect_json=True,
@@ -239,6 +275,7 @@ class Transport:
         what: str,
         auth: Callable[[], str] | None = None,
         renew: Callable[[str], None] | None = None,
+        hook: TryHook | None = None,
         retry_status: frozenset[int] = RETRIED_BY_AUTH0_CALLS,
         retry_errors: bool = True,
         expect_json: bool = False,
@@ -257,22 +294,34 @@ class Transport:
         per_try = min(timeout or self.http_timeout, self.deadline)
         headers = dict(kwargs.pop("headers", None) or {})
         kwargs.setdefault("allow_redirects", False)
+        form = kwargs.pop("data", None)
         if expect_json:
             headers.setdefault("Accept", "application/json")
         attempt = 0
         renewed = renew is None
+        hook_retried = hook is None
         while True:
             remaining = deadline - clock.monotonic()
             credential = auth() if auth is not None else None
             if credential is not None:
                 headers["Authorization"] = credential
+            this_try = Attempt(
+                method,
+                url,
+                dict(headers),
+                dict(form) if isinstance(form, Mapping) else None,
+                credential,
+            )
+            if hook is not None:
+                hook.prepare(this_try)
             failure: Failure
             response: requests.Response | None = None
             try:
                 response = self.http.request(
                     method,
                     url,
-                    headers=headers,
+                    headers=this_try.headers,
+                    data=this_try.data if this_try.data is not None else form,
                     timeout=max(min(per_try, remaining), 0.05),
                     **kwargs,
                 )
@@ -282,6 +331,10 @@ class Transport:
                 failure = Failure("connection_error", reason=type(exc).__name__)
             else:
                 status = response.status_code
+                if hook is not None and hook.retry(response) and not hook_retried:
+                    hook_retried = True
+                    response.close()
+                    continue
                 if status == 401 and not renewed and credential is not None and renew:
                     renewed = True
                     response.close()

@@ -21,6 +21,7 @@ from ._http import Transport
 from .cache import TokenCache
 from .config import Settings
 from .crypto import Crypto
+from .dpop import DPoP
 from .exchange import Exchanger
 from .management import ManagementClient
 from .my_account import MyAccountClient
@@ -48,8 +49,10 @@ class AppState:
             max_retries=settings.max_retries,
             clock=self.clock,
         )
+        #: DPoP proofs and the nonces Auth0 hands out, when ``TOKEN_VAULT_DPOP_KEY`` is set.
+        self.dpop = DPoP(settings.dpop_key, self.clock) if settings.dpop_key else None
         #: Auth0's token endpoint: the Token Vault exchange and other grants.
-        self.exchanger = Exchanger(settings, self.transport)
+        self.exchanger = Exchanger(settings, self.transport, self.dpop)
         #: The provider-token cache.
         self.cache = TokenCache(
             build_store(settings.cache),
@@ -59,7 +62,8 @@ class AppState:
             lock_timeout=settings.lock_timeout,
             local_ttl=settings.local_cache_ttl,
         )
-        #: authlib's OAuth client for the sign-in (discovery, code exchange, ID token).
+        #: authlib's OAuth client for the sign-in (discovery, authorize URL, ID token). The code
+        #: exchange goes through :attr:`exchanger`, like every other call to ``/oauth/token``.
         self.oauth = _oauth_client(settings)
         self._lock = threading.Lock()
         self._management: ManagementClient | None = None
@@ -83,7 +87,9 @@ class AppState:
         if self._my_account is None:
             with self._lock:
                 if self._my_account is None:
-                    self._my_account = MyAccountClient(self.settings, self.transport)
+                    self._my_account = MyAccountClient(
+                        self.settings, self.transport, dpop=self.dpop
+                    )
         return self._my_account
 
     def set_clock(self, clock: ClockSource | Callable[[], float]) -> None:
@@ -115,12 +121,10 @@ def _oauth_client(settings: Settings) -> FlaskOAuth2App:
         FlaskIntegration("token_vault"),
         "token_vault",
         client_id=settings.client_id,
-        client_secret=settings.client_secret,
         server_metadata_url=settings.base_url + "/.well-known/openid-configuration",
         authorize_params=params or None,
         client_kwargs={
             "scope": " ".join(settings.scopes),
-            "token_endpoint_auth_method": "client_secret_post",  # nosec B105
             "default_timeout": settings.http_timeout,
         },
     )

@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import ConfigurationError
+from .keys import ClientKey, DPoPKey
 
 __all__ = ["ConnectionSettings", "Settings", "parse_domain", "split_scopes"]
 
@@ -144,6 +145,10 @@ class Settings:
     send_exchange_scope: bool
     max_retries: int = 3
     local_cache_ttl: float = 5.0
+    #: The client key (``AUTH0_CLIENT_PRIVATE_KEY``): ``private_key_jwt`` instead of a secret.
+    client_key: ClientKey | None = None
+    #: The DPoP key (``TOKEN_VAULT_DPOP_KEY``): tokens bound to it, when set.
+    dpop_key: DPoPKey | None = None
 
     @property
     def issuer(self) -> str:
@@ -295,7 +300,7 @@ def load_settings(config: Mapping[str, Any], options: Mapping[str, Any]) -> Sett
     merged.update(options)
     base_url = parse_domain(merged.get("AUTH0_DOMAIN"))
     client_id = _str(merged, "AUTH0_CLIENT_ID", required=True) or ""
-    client_secret = _str(merged, "AUTH0_CLIENT_SECRET", required=True) or ""
+    client_secret, client_key = _client_credentials(merged)
     audience = _str(merged, "AUTH0_AUDIENCE", required=False)
     scopes = _scopes(merged.get("TOKEN_VAULT_SCOPES", DEFAULT_SCOPES), "TOKEN_VAULT_SCOPES")
     if "openid" not in scopes or "offline_access" not in scopes:
@@ -345,4 +350,35 @@ def load_settings(config: Mapping[str, Any], options: Mapping[str, Any]) -> Sett
         send_exchange_scope=send_scope,
         max_retries=retries,
         local_cache_ttl=_number(merged, "TOKEN_VAULT_LOCAL_CACHE_TTL", 5.0),
+        client_key=client_key,
+        dpop_key=_dpop_key(merged),
     )
+
+
+def _client_credentials(config: Mapping[str, Any]) -> tuple[str, ClientKey | None]:
+    """Return the client secret or the client key: exactly one of them must be configured."""
+    secret = _str(config, "AUTH0_CLIENT_SECRET", required=False)
+    raw_key = config.get("AUTH0_CLIENT_PRIVATE_KEY")
+    if raw_key is None or raw_key == "":
+        if not secret:
+            raise ConfigurationError(
+                "AUTH0_CLIENT_SECRET",
+                "is required, or set AUTH0_CLIENT_PRIVATE_KEY to authenticate with a key "
+                "(private_key_jwt) instead of a secret.",
+            )
+        return secret, None
+    if secret:
+        raise ConfigurationError(
+            "AUTH0_CLIENT_SECRET",
+            "must not be set together with AUTH0_CLIENT_PRIVATE_KEY: the client authenticates "
+            "with one or the other; remove the secret once the key is registered.",
+        )
+    algorithm = config.get("AUTH0_CLIENT_PRIVATE_KEY_ALG", "RS256")
+    return "", ClientKey.from_config(raw_key, algorithm)
+
+
+def _dpop_key(config: Mapping[str, Any]) -> DPoPKey | None:
+    raw = config.get("TOKEN_VAULT_DPOP_KEY")
+    if raw is None or raw == "" or raw is False:
+        return None
+    return DPoPKey.from_config(raw)

@@ -4,7 +4,14 @@
 :class:`~flask_token_vault._http.Transport` (timeouts, one deadline, retries, ``Retry-After``),
 and turns Auth0's error answers into the typed error that says what to do, keeping Auth0's own
 error code. :meth:`Exchanger.exchange` is the Token Vault exchange itself: the user's refresh
-token in, a :class:`ProviderToken` out.
+token in, a :class:`ProviderToken` out; :meth:`Exchanger.privileged_exchange` is the Privileged
+Worker exchange, for background jobs: a user id in (as a subject token the client key signs), a
+:class:`ProviderToken` out.
+
+Client authentication is a client secret, or with ``AUTH0_CLIENT_PRIVATE_KEY`` a
+``private_key_jwt`` assertion signed anew for every try of every call (its ``jti`` is single
+use). With ``TOKEN_VAULT_DPOP_KEY``, the calls that issue or use the user's tokens (code
+exchange, refresh, the Token Vault exchange) carry a DPoP proof, also new for every try.
 """
 
 from __future__ import annotations
@@ -15,12 +22,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import requests
+
 from ._clock import Clock
-from ._http import Failure, Transport, clean_text
+from ._http import Attempt, Failure, Transport, clean_text
 from .config import Settings, split_scopes
+from .dpop import DPoP
 from .errors import (
     AccountNotConnected,
     Auth0Unavailable,
+    CallbackError,
     ExchangeRejected,
     InsufficientScope,
     LoginRequired,
@@ -29,11 +40,14 @@ from .errors import (
     ReconsentRequired,
     TokenVaultError,
 )
+from .keys import ASSERTION_TYPE
 
 __all__ = [
     "GRANT_TYPE",
     "REQUESTED_TOKEN_TYPE",
     "SUBJECT_TOKEN_TYPE",
+    "WORKER_REQUESTED_TOKEN_TYPE",
+    "WORKER_SUBJECT_TOKEN_TYPE",
     "Exchanger",
     "ProviderToken",
     "error_from_answer",
@@ -46,6 +60,10 @@ GRANT_TYPE = "urn:auth0:params:oauth:grant-type:token-exchange:federated-connect
 SUBJECT_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:refresh_token"  # noqa: S105  # nosec B105
 _FCAT = "federated-connection-access-token"
 REQUESTED_TOKEN_TYPE = f"http://auth0.com/oauth/token-type/{_FCAT}"
+#: The Privileged Worker exchange's subject: a JWT the client key signs.
+WORKER_SUBJECT_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:jwt"  # noqa: S105  # nosec B105
+#: What the Privileged Worker exchange asks for.
+WORKER_REQUESTED_TOKEN_TYPE = "http://auth0.com/oauth/token-type/token-vault-access-token"  # noqa: S105  # nosec B105
 DEFAULT_EXPIRES_IN = 3600
 _NOT_CONNECTED = frozenset({"federated_connection_refresh_token_not_found", "tokenset_not_found"})
 
@@ -178,12 +196,41 @@ def token_failure(failure: Failure, connection: str | None = None) -> TokenVault
     return error_from_answer(status, body, connection)
 
 
+def _binds_user_tokens(data: Mapping[str, str]) -> bool:
+    """Return whether a grant issues or uses the user's tokens (those DPoP binds)."""
+    grant = data.get("grant_type")
+    if grant in ("authorization_code", "refresh_token"):
+        return True
+    return grant == GRANT_TYPE and data.get("subject_token_type") == SUBJECT_TOKEN_TYPE
+
+
+class _TokenHook:
+    """Finish each try of a token request: a fresh client assertion, a fresh DPoP proof."""
+
+    def __init__(self, exchanger: Exchanger, dpop: DPoP | None) -> None:
+        self.exchanger = exchanger
+        self.dpop = dpop
+
+    def prepare(self, attempt: Attempt) -> None:
+        if attempt.data is not None:
+            attempt.data.update(self.exchanger.client_auth())
+        if self.dpop is not None:
+            self.dpop.prepare(attempt)
+
+    def retry(self, response: requests.Response) -> bool:
+        return self.dpop is not None and self.dpop.retry(response)
+
+
 class Exchanger:
     """Call Auth0's token endpoint for one app: the Token Vault exchange and other grants."""
 
-    def __init__(self, settings: Settings, transport: Transport) -> None:
+    def __init__(self, settings: Settings, transport: Transport, dpop: DPoP | None = None) -> None:
         self.settings = settings
         self.transport = transport
+        if dpop is None and settings.dpop_key is not None:
+            dpop = DPoP(settings.dpop_key, transport.clock)
+        #: The app's DPoP proofs, when ``TOKEN_VAULT_DPOP_KEY`` is set.
+        self.dpop = dpop
 
     def __repr__(self) -> str:
         return f"Exchanger({self.settings.base_url!r})"
@@ -194,8 +241,104 @@ class Exchanger:
         return self.transport.clock
 
     def client_auth(self) -> dict[str, str]:
-        """Return the form fields that authenticate the app's client at ``/oauth/token``."""
-        return {"client_id": self.settings.client_id, "client_secret": self.settings.client_secret}
+        """Return the form fields that authenticate the app's client at ``/oauth/token``.
+
+        With a client key, a new assertion each time (call it once per try).
+        """
+        settings = self.settings
+        key = settings.client_key
+        if key is None:
+            return {"client_id": settings.client_id, "client_secret": settings.client_secret}
+        return {
+            "client_id": settings.client_id,
+            "client_assertion_type": ASSERTION_TYPE,
+            "client_assertion": key.client_assertion(
+                settings.client_id, settings.issuer, self.clock.time()
+            ),
+        }
+
+    def exchange_code(self, code: str, redirect_uri: str, code_verifier: str) -> dict[str, Any]:
+        """Exchange the login's authorization code (PKCE) for the user's tokens.
+
+        A refused code becomes a :class:`~flask_token_vault.CallbackError`; rate limits and
+        outages keep their own types.
+        """
+        data = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": redirect_uri,
+            "code_verifier": code_verifier,
+        }
+        try:
+            return self.post_token(data)
+        except (RateLimited, Auth0Unavailable):
+            raise
+        except TokenVaultError as exc:
+            raise CallbackError(
+                f"Auth0 refused the sign-in: {exc.error}.",
+                error=exc.error,
+                upstream_status=exc.upstream_status,
+            ) from None
+
+    def privileged_exchange(
+        self,
+        user_id: str,
+        connection: str,
+        *,
+        login_hint: str | None = None,
+        scopes: tuple[str, ...] = (),
+    ) -> ProviderToken:
+        """Get a user's provider token with no session: Auth0's Privileged Worker exchange.
+
+        The subject token is a ``token-vault-req+jwt`` the client key signs for ``user_id``;
+        the client authenticates with ``private_key_jwt``.
+        """
+        settings = self.settings
+        key = settings.client_key
+        if key is None:
+            raise Misconfigured(
+                "Background tokens (the Privileged Worker exchange) need the client key.",
+                error="client_key_required",
+                connection=connection,
+                remedy="Set AUTH0_CLIENT_PRIVATE_KEY and register its public key with "
+                "`flask token-vault worker setup`.",
+            )
+        started = self.clock.time()
+        data = {
+            "grant_type": GRANT_TYPE,
+            "subject_token_type": WORKER_SUBJECT_TOKEN_TYPE,
+            "subject_token": key.subject_token(
+                settings.client_id, settings.issuer, user_id, started
+            ),
+            "requested_token_type": WORKER_REQUESTED_TOKEN_TYPE,
+            "connection": connection,
+        }
+        if login_hint:
+            data["login_hint"] = login_hint
+        if scopes:
+            data["scope"] = " ".join(scopes)
+        try:
+            body = self.post_token(data, connection=connection)
+        except LoginRequired as exc:
+            # No session is involved: a refused subject token is the job's setup, not a login.
+            raise ExchangeRejected(
+                f"Auth0 refused the background token request for {connection}: {exc.error}.",
+                error=exc.error,
+                connection=connection,
+                upstream_status=exc.upstream_status,
+                remedy="Check that the user exists, that this machine's clock is right (Auth0 "
+                "refuses a subject token older than 60 s) and that the client key is allowed "
+                "privileged access (`flask token-vault worker setup`).",
+            ) from None
+        except InsufficientScope as exc:
+            raise Misconfigured(
+                f"Auth0 refused the scopes asked of {connection} in the background.",
+                error=exc.error,
+                connection=connection,
+                remedy="Ask only for scopes the user granted and that token_vault_privileged_"
+                "access allows for this connection (`flask token-vault worker setup`).",
+            ) from None
+        return self._parse_success(body, connection, login_hint, started)
 
     def exchange(
         self,
@@ -253,20 +396,28 @@ class Exchanger:
         )
 
     def post_token(
-        self, data: Mapping[str, str], *, connection: str | None = None
+        self,
+        data: Mapping[str, str],
+        *,
+        connection: str | None = None,
+        dpop: bool | None = None,
     ) -> dict[str, Any]:
         """POST a grant to ``/oauth/token`` with the client's authentication; return the answer.
 
-        Retried inside the app's deadline; raises the typed error for whatever still fails.
+        Retried inside the app's deadline, each try with its own client assertion and DPoP
+        proof; raises the typed error for whatever still fails. ``dpop`` (default: for the
+        grants that issue or use the user's tokens) sends a DPoP proof when a key is set.
         """
         grant = data.get("grant_type", "")
         what = f"token request (grant={_grant_name(grant)} connection={connection})"
+        bind = _binds_user_tokens(data) if dpop is None else dpop
         reply = self.transport.call_json(
             "POST",
             self.settings.token_endpoint,
-            data={**data, **self.client_auth()},
+            data=dict(data),
             error=lambda failure: token_failure(failure, connection),
             what=what,
+            hook=_TokenHook(self, self.dpop if bind else None),
         )
         if not isinstance(reply.body, dict):
             raise Auth0Unavailable(

@@ -1,8 +1,10 @@
 """A client of Auth0's My Account API for Connected Accounts (layer: core, Flask-free).
 
 :class:`MyAccountClient` calls ``/me/v1/connected-accounts`` with a user's My Account access
-token, through the app's transport (timeouts, one deadline, retries). Errors come out as
-:class:`~flask_token_vault.MyAccountError` carrying the API's problem document.
+token, through the app's transport (timeouts, one deadline, retries). With DPoP on, the token
+is bound to the app's key: each try sends ``Authorization: DPoP <token>`` and a proof carrying
+the token's hash (``ath``). Errors come out as :class:`~flask_token_vault.MyAccountError`
+carrying the API's problem document.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from urllib.parse import urlsplit
 
 from ._http import Failure, Transport, clean_text
 from .config import Settings
+from .dpop import DPoP
 from .errors import InvalidRequest, MyAccountError
 from .management import ConnectedAccount
 
@@ -120,9 +123,11 @@ class MyAccountClient:
     Each call takes the user's My Account access token (see :func:`my_account_token`).
     """
 
-    def __init__(self, settings: Settings, transport: Transport) -> None:
+    def __init__(self, settings: Settings, transport: Transport, dpop: DPoP | None = None) -> None:
         self.settings = settings
         self.transport = transport
+        #: The app's DPoP proofs: My Account tokens are bound to its key when set.
+        self.dpop = dpop
 
     def __repr__(self) -> str:
         return f"MyAccountClient({self.settings.base_url!r})"
@@ -137,12 +142,14 @@ class MyAccountClient:
         params: Mapping[str, str] | None = None,
         body: Any = None,
     ) -> Any:
+        scheme = "DPoP" if self.dpop is not None else "Bearer"
         return self.transport.call_json(
             method,
             self.settings.base_url + "/me/v1/connected-accounts" + path,
             error=lambda failure: self._failure(failure, operation),
             what=f"My Account API call ({operation})",
-            auth=lambda: f"Bearer {access_token}",
+            auth=lambda: f"{scheme} {access_token}",
+            hook=self.dpop,
             params=params,
             json=body,
         ).body

@@ -21,7 +21,6 @@ from urllib.parse import urlencode, urlsplit
 import requests
 from authlib.common.errors import AuthlibBaseError
 from authlib.common.security import generate_token
-from authlib.integrations.base_client import OAuthError
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from flask import (
     Blueprint,
@@ -44,7 +43,7 @@ from .accounts import disconnect as disconnect_connection
 from .accounts import my_account_token
 from .config import is_valid_connection_name, is_valid_scope
 from .crypto import InvalidToken
-from .errors import Auth0Unavailable, CallbackError, InvalidRequest, Misconfigured, RateLimited
+from .errors import Auth0Unavailable, CallbackError, InvalidRequest, Misconfigured
 from .my_account import CONNECT_AUTHORIZATION_PARAMS, CONNECT_SCOPE, connect_scopes
 from .session import SESSION_KEY, note_connected, read_user, write_user
 from .tokens import forget_provider_tokens, forget_user, optional_user, require_user
@@ -303,15 +302,15 @@ def callback() -> Response:
     if not request.args.get("code"):
         client.framework.clear_state_data(session, state_param)
         raise CallbackError("The sign-in answer carries no code.", error="missing_code")
+    client.framework.clear_state_data(session, state_param)
+    # The code goes to /oauth/token through the app's exchanger, like every other grant: one
+    # place for the client assertion, the DPoP proof and its nonce retry, timeouts and errors.
+    # authlib keeps what it does best here: the ID token's signature and claims.
+    token = state.exchanger.exchange_code(
+        request.args["code"], str(data.get("redirect_uri", "")), str(data.get("code_verifier", ""))
+    )
     try:
-        token = client.authorize_access_token()
-    except OAuthError as exc:
-        code = str(exc.error or "oauth_error")[:100]
-        if code in ("too_many_requests", "rate_limit_exceeded"):
-            raise RateLimited("Auth0 is rate-limiting sign-ins.", error=code) from None
-        if code in ("server_error", "temporarily_unavailable"):
-            raise Auth0Unavailable("Auth0 failed to complete the sign-in.", error=code) from None
-        raise CallbackError(f"Auth0 refused the sign-in: {code}.", error=code) from None
+        userinfo = client.parse_id_token(token, nonce=data.get("nonce"), leeway=120)
     except (JoseError, AuthlibBaseError) as exc:
         raise CallbackError(
             f"The ID token is invalid ({type(exc).__name__}).", error="invalid_id_token"
@@ -322,7 +321,6 @@ def callback() -> Response:
         raise Auth0Unavailable(
             f"Auth0's answer could not be read ({type(exc).__name__}).", error="malformed_answer"
         ) from None
-    userinfo = token.get("userinfo") if isinstance(token, dict) else None
     sub = userinfo.get("sub") if userinfo else None
     if not userinfo or not isinstance(sub, str) or not 0 < len(sub) <= 512:
         raise Auth0Unavailable("Auth0 answered without an ID token.", error="malformed_answer")

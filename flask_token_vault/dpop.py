@@ -1,0 +1,82 @@
+"""DPoP proofs for the app's calls to Auth0 (layer: core, above the transport; Flask-free).
+
+:class:`DPoP` is the app's :class:`~flask_token_vault._http.TryHook` for DPoP (RFC 9449): every
+try of a call gets its own proof (a fresh ``jti``, ``htm``, ``htu``, ``iat``, the server's
+latest ``nonce``, and ``ath`` when the call carries a ``DPoP`` access token). It remembers the
+``DPoP-Nonce`` each server sends, and when an answer is ``use_dpop_nonce`` it asks the transport
+for one more try, which then carries the new nonce. The key is the app's
+(``TOKEN_VAULT_DPOP_KEY``); nothing of it is kept anywhere else.
+"""
+
+from __future__ import annotations
+
+import threading
+from urllib.parse import urlsplit
+
+import requests
+
+from ._clock import Clock
+from ._http import Attempt, parse_json
+from .keys import DPoPKey
+
+__all__ = ["DPoP", "asks_for_nonce"]
+
+_NONCE_HEADER = "DPoP-Nonce"
+_MAX_NONCE = 512
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def asks_for_nonce(response: requests.Response) -> bool:
+    """Return whether an answer is ``use_dpop_nonce`` (a token endpoint's 400 or an API's 401)."""
+    if response.status_code not in (400, 401) or not response.headers.get(_NONCE_HEADER):
+        return False
+    if "use_dpop_nonce" in response.headers.get("WWW-Authenticate", ""):
+        return True
+    body = parse_json(response)
+    return isinstance(body, dict) and body.get("error") == "use_dpop_nonce"
+
+
+class DPoP:
+    """Sign a DPoP proof for each try of a call and keep the nonces servers hand out."""
+
+    def __init__(self, key: DPoPKey, clock: Clock) -> None:
+        self.key = key
+        self.clock = clock
+        self._nonces: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"DPoP({self.key!r})"
+
+    @property
+    def thumbprint(self) -> str:
+        """Return the key's thumbprint (the ``cnf.jkt`` of the tokens bound to it)."""
+        return self.key.thumbprint
+
+    def proof(self, method: str, url: str, access_token: str | None = None) -> str:
+        """Return a proof for one request, with the server's latest nonce if it gave one."""
+        with self._lock:
+            nonce = self._nonces.get(_origin(url))
+        return self.key.proof(
+            method, url, self.clock.time(), nonce=nonce, access_token=access_token
+        )
+
+    def prepare(self, attempt: Attempt) -> None:
+        """Add this try's ``DPoP`` header (with ``ath`` for a ``DPoP`` access token)."""
+        token = None
+        if attempt.credential is not None and attempt.credential.startswith("DPoP "):
+            token = attempt.credential[5:]
+        attempt.headers["DPoP"] = self.proof(attempt.method, attempt.url, token)
+
+    def retry(self, response: requests.Response) -> bool:
+        """Remember the answer's nonce; return whether it asks for a try with that nonce."""
+        nonce = response.headers.get(_NONCE_HEADER)
+        if nonce and len(nonce) <= _MAX_NONCE and nonce.isascii() and nonce.isprintable():
+            with self._lock:
+                self._nonces[_origin(response.url or "")] = nonce
+            return asks_for_nonce(response)
+        return False

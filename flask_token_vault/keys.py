@@ -1,0 +1,231 @@
+"""The keys the app holds instead of secrets: its client key and its DPoP key.
+
+(Layer: settings, beside ``config`` and ``crypto``; knows nothing of HTTP or Flask.)
+
+* :class:`ClientKey` is the private half of a key pair whose public half is registered as a
+  credential of the app's Auth0 client. It signs ``private_key_jwt`` client assertions (RS256,
+  RS384 or PS256, a fresh ``jti``, a one-minute ``exp``) and the Privileged Worker's
+  ``token-vault-req+jwt`` subject tokens.
+* :class:`DPoPKey` is an EC P-256 key that signs DPoP proofs (RFC 9449, ES256) so the tokens
+  Auth0 issues are bound to it.
+
+Both are read from PEM text or from the path of a PEM file, once, at start-up; neither ever
+appears in a repr, a log line or an error message (errors name the configuration key only).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from joserfc import jwt
+from joserfc.jwk import ECKey, RSAKey
+
+from .errors import ConfigurationError
+
+__all__ = [
+    "ASSERTION_LIFETIME",
+    "ASSERTION_TYPE",
+    "CLIENT_KEY_ALGORITHMS",
+    "SUBJECT_TOKEN_LIFETIME",
+    "ClientKey",
+    "DPoPKey",
+    "access_token_hash",
+    "read_pem",
+]
+
+#: ``client_assertion_type`` of a ``private_key_jwt`` assertion.
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+#: The algorithms Auth0 accepts for client credentials.
+CLIENT_KEY_ALGORITHMS = ("RS256", "RS384", "PS256")
+#: Seconds a client assertion stays valid (Auth0 allows at most five minutes).
+ASSERTION_LIFETIME = 60
+#: Seconds a Privileged Worker subject token stays valid (Auth0 refuses one older than 60 s).
+SUBJECT_TOKEN_LIFETIME = 60
+_MIN_RSA_BITS = 2048
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def access_token_hash(token: str) -> str:
+    """Return the DPoP ``ath`` of an access token: base64url(SHA-256(token))."""
+    return _b64url(hashlib.sha256(token.encode("ascii", "replace")).digest())
+
+
+def read_pem(value: Any, key: str) -> bytes:
+    """Return PEM bytes from PEM text or the path of a PEM file; name ``key`` when it is neither.
+
+    The message never quotes the value: it may be the key itself.
+    """
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigurationError(key, "must be PEM text or the path of a PEM file.")
+    text = value.strip()
+    if text.startswith("-----BEGIN"):
+        return text.encode()
+    path = Path(text).expanduser()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigurationError(
+            key,
+            f"is neither PEM text nor a readable file ({type(exc).__name__}); give the PEM "
+            "text itself or the path of the PEM file.",
+        ) from None
+    if b"-----BEGIN" not in data:
+        raise ConfigurationError(key, "names a file that holds no PEM key.")
+    return data
+
+
+def _import(pem: bytes, kind: type[RSAKey] | type[ECKey], key: str, what: str) -> Any:
+    try:
+        imported = kind.import_key(pem)
+    except Exception:  # joserfc raises several types for unreadable or other keys
+        raise ConfigurationError(
+            key, f"is not a readable unencrypted {what} private key in PEM form."
+        ) from None
+    if not imported.is_private:
+        raise ConfigurationError(key, f"is a public key; give the {what} *private* key.")
+    return imported
+
+
+class ClientKey:
+    """The app's client key: signs client assertions and Privileged Worker subject tokens."""
+
+    def __init__(self, pem: bytes, algorithm: str = "RS256", *, key: str = "") -> None:
+        name = key or "AUTH0_CLIENT_PRIVATE_KEY"
+        if algorithm not in CLIENT_KEY_ALGORITHMS:
+            raise ConfigurationError(
+                "AUTH0_CLIENT_PRIVATE_KEY_ALG",
+                f"must be one of {', '.join(CLIENT_KEY_ALGORITHMS)}, not {algorithm!r}.",
+            )
+        self._key: RSAKey = _import(pem, RSAKey, name, "RSA")
+        raw = self._key.private_key
+        if not isinstance(raw, rsa.RSAPrivateKey) or raw.key_size < _MIN_RSA_BITS:
+            raise ConfigurationError(name, f"must be an RSA key of at least {_MIN_RSA_BITS} bits.")
+        #: The signing algorithm (``RS256``, ``RS384`` or ``PS256``).
+        self.algorithm = algorithm
+        #: The key's RFC 7638 thumbprint (SHA-256, base64url): how this package names it.
+        self.kid: str = self._key.thumbprint()
+
+    def __repr__(self) -> str:
+        return f"ClientKey(alg={self.algorithm}, kid={self.kid[:8]}...)"
+
+    @classmethod
+    def from_config(cls, value: Any, algorithm: Any = "RS256") -> ClientKey:
+        """Read ``AUTH0_CLIENT_PRIVATE_KEY`` (PEM text or path)."""
+        if not isinstance(algorithm, str):
+            raise ConfigurationError(
+                "AUTH0_CLIENT_PRIVATE_KEY_ALG", "must be RS256, RS384 or PS256."
+            )
+        return cls(read_pem(value, "AUTH0_CLIENT_PRIVATE_KEY"), algorithm)
+
+    def public_pem(self) -> str:
+        """Return the public key as PEM text (what is registered as the client's credential)."""
+        return self._key.as_pem(private=False).decode("ascii")
+
+    def public_jwk(self) -> dict[str, Any]:
+        """Return the public key as a JWK."""
+        return dict(self._key.as_dict(private=False))
+
+    def sign(self, claims: dict[str, Any], typ: str = "JWT") -> str:
+        """Return a compact JWS of ``claims`` with this key."""
+        header = {"alg": self.algorithm, "typ": typ, "kid": self.kid}
+        return str(jwt.encode(header, claims, self._key, algorithms=[self.algorithm]))
+
+    def client_assertion(self, client_id: str, audience: str, now: float) -> str:
+        """Return a ``private_key_jwt`` assertion: ``iss`` = ``sub`` = client id, fresh ``jti``."""
+        issued = int(now)
+        return self.sign(
+            {
+                "iss": client_id,
+                "sub": client_id,
+                "aud": audience,
+                "iat": issued,
+                "exp": issued + ASSERTION_LIFETIME,
+                "jti": secrets.token_urlsafe(24),
+            }
+        )
+
+    def subject_token(
+        self,
+        client_id: str,
+        audience: str,
+        user_id: str,
+        now: float,
+        *,
+        audit_context: dict[str, Any] | None = None,
+        org_id: str | None = None,
+    ) -> str:
+        """Return a Privileged Worker subject token (``typ: token-vault-req+jwt``) for a user."""
+        issued = int(now)
+        claims: dict[str, Any] = {
+            "iss": client_id,
+            "sub": user_id,
+            "aud": audience,
+            "iat": issued,
+            "exp": issued + SUBJECT_TOKEN_LIFETIME,
+            "jti": secrets.token_urlsafe(24),
+        }
+        if audit_context:
+            claims["audit_context"] = audit_context
+        if org_id:
+            claims["org_id"] = org_id
+        return self.sign(claims, typ="token-vault-req+jwt")
+
+
+class DPoPKey:
+    """The app's DPoP key (EC P-256): signs the proofs that bind Auth0's tokens to the app."""
+
+    algorithm = "ES256"
+
+    def __init__(self, pem: bytes, *, key: str = "TOKEN_VAULT_DPOP_KEY") -> None:
+        self._key: ECKey = _import(pem, ECKey, key, "EC P-256")
+        raw = self._key.private_key
+        if not isinstance(raw, ec.EllipticCurvePrivateKey) or raw.curve.name != "secp256r1":
+            raise ConfigurationError(
+                key,
+                "must be an EC P-256 key (ES256, the curve Auth0 supports for DPoP): "
+                "openssl ecparam -name prime256v1 -genkey -noout -out dpop-key.pem",
+            )
+        self._jwk = dict(self._key.as_dict(private=False))
+        #: The RFC 7638 thumbprint of the public key: the ``cnf.jkt`` of bound tokens.
+        self.thumbprint: str = self._key.thumbprint()
+
+    def __repr__(self) -> str:
+        return f"DPoPKey(jkt={self.thumbprint[:8]}...)"
+
+    @classmethod
+    def from_config(cls, value: Any) -> DPoPKey:
+        """Read ``TOKEN_VAULT_DPOP_KEY`` (PEM text or path)."""
+        return cls(read_pem(value, "TOKEN_VAULT_DPOP_KEY"))
+
+    def proof(
+        self,
+        method: str,
+        url: str,
+        now: float,
+        *,
+        nonce: str | None = None,
+        access_token: str | None = None,
+    ) -> str:
+        """Return a DPoP proof for one HTTP request (``htu`` without query or fragment)."""
+        claims: dict[str, Any] = {
+            "jti": secrets.token_urlsafe(24),
+            "htm": method.upper(),
+            "htu": url.split("?", 1)[0].split("#", 1)[0],
+            "iat": int(now),
+        }
+        if nonce:
+            claims["nonce"] = nonce
+        if access_token:
+            claims["ath"] = access_token_hash(access_token)
+        header = {"typ": "dpop+jwt", "alg": self.algorithm, "jwk": self._jwk}
+        return str(jwt.encode(header, claims, self._key, algorithms=[self.algorithm]))
