@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from flask import Flask
@@ -15,6 +16,7 @@ from ._state import EXTENSION_KEY, AppState, get_state
 from ._urls import connect_url, login_url
 from .config import load_settings
 from .errors import TokenVaultError
+from .exchange import ProviderToken
 from .tokens import (
     current_user,
     forget_provider_tokens,
@@ -22,6 +24,7 @@ from .tokens import (
     get_provider_token_set,
 )
 from .views import blueprint
+from .worker import worker_token
 
 __all__ = [
     "AppState",
@@ -69,3 +72,31 @@ class TokenVault:
     def state(app: Flask | None = None) -> AppState:
         """Return the per-app state of ``app`` (default: the current app)."""
         return get_state(app)
+
+    def worker_token(
+        self,
+        user_id: str,
+        connection: str,
+        scopes: Iterable[str] | None = None,
+        *,
+        login_hint: str | None = None,
+        app: Flask | None = None,
+        force_refresh: bool = False,
+    ) -> ProviderToken:
+        """Return a user's provider token with no session: for background jobs and commands.
+
+        Works wherever an app is at hand (a Celery or RQ task, a ``flask`` command): pass
+        ``app`` or call it inside ``app.app_context()``. Needs ``AUTH0_CLIENT_PRIVATE_KEY``
+        and the client's Privileged Worker access (``flask token-vault worker setup``); uses
+        the app's cache and single flight, and raises the same errors as
+        :func:`~flask_token_vault.get_provider_token_set`. Read ``.access_token`` for the
+        token itself.
+        """
+        return worker_token(
+            user_id,
+            connection,
+            scopes,
+            login_hint=login_hint,
+            app=app,
+            force_refresh=force_refresh,
+        )

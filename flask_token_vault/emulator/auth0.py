@@ -17,6 +17,27 @@ The Token Vault grant answers, in the order it checks:
 - 401 ``federated_connection_refresh_token_not_found``: no connected account (for ``login_hint``).
 - 401 ``federated_connection_refresh_token_flow_failed``: the provider refuses the stored token.
 - 400 ``invalid_scope``: ``scope`` asks for more than was granted.
+
+Client authentication is a secret (body or HTTP Basic) or a ``private_key_jwt`` assertion checked
+against the client's registered public keys (see :mod:`.proofs`): bad signature, wrong ``aud``,
+expired, ``exp`` more than 5 minutes ahead or a ``jti`` seen before answer 401
+``invalid_client``. A client that authenticates with keys (``token_endpoint_auth_method`` null)
+no longer accepts its secret.
+
+DPoP (RFC 9449): a valid ``DPoP`` proof binds what the grant issues to the proof's key (access
+tokens get ``cnf.jkt`` and ``token_type: DPoP``; refresh tokens remember the key). A bound
+refresh token is refused without a proof of the same key (400 ``invalid_dpop_proof``), and a
+client with ``require_proof_of_possession`` gets no token without a proof. A bad proof answers
+400 ``invalid_dpop_proof``; when the tenant asks for a nonce (:meth:`EmulatorState.
+require_dpop_nonce`), a proof without it answers 400 ``use_dpop_nonce`` with ``DPoP-Nonce``.
+
+The Privileged Worker exchange (same grant, ``subject_token_type`` JWT) answers, in order: 401
+``invalid_client`` unless the client used ``private_key_jwt``; 403 ``unauthorized_client``
+without ``token_vault_privileged_access``; 403 ``access_denied`` from an address outside its
+``ip_allowlist``; 401 ``invalid_grant`` for a subject token that is not ``token-vault-req+jwt``,
+not signed by an allowed credential, has the wrong ``iss`` or ``aud``, is older than 60 s, was
+seen before or names no user; 403 ``access_denied`` for a connection or scopes the grants do not
+allow; then as the refresh-token exchange (no account, provider refusal).
 """
 
 from __future__ import annotations
@@ -24,25 +45,30 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import secrets
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote_plus
 
-from flask import Blueprint, redirect, render_template, request
+from flask import Blueprint, g, redirect, render_template, request
 from werkzeug.wrappers import Response
 
 from .constants import (
     ACCESS_TOKEN_TYPE,
     FEDERATED_TOKEN_TYPE,
+    JWT_TOKEN_TYPE,
     REFRESH_TOKEN_TYPE,
     TOKEN_VAULT_GRANT,
+    VAULT_ACCESS_TOKEN_TYPE,
 )
 from .management import MANAGEMENT_API_SCOPES
+from .proofs import DPoPRefused, client_by_assertion, dpop_thumbprint, worker_subject
 from .state import (
     ACCESS_TOKEN_LIFETIME,
     ID_TOKEN_LIFETIME,
     Client,
+    Connection,
     EmulatorState,
     LoginTransaction,
     User,
@@ -103,7 +129,8 @@ def discovery() -> Response:
                 "client_secret_post",
                 "private_key_jwt",
             ],
-            "token_endpoint_auth_signing_alg_values_supported": ["RS256"],
+            "token_endpoint_auth_signing_alg_values_supported": ["RS256", "RS384", "PS256"],
+            "dpop_signing_alg_values_supported": ["ES256", "RS256", "PS256"],
             "grant_types_supported": [
                 "authorization_code",
                 "refresh_token",
@@ -325,10 +352,17 @@ def _missing(name: str) -> OAuthError:
 
 
 def authenticate_client(state: EmulatorState, params: dict[str, str]) -> Client:
-    """Return the client authenticated by HTTP Basic or by client_id/client_secret in the body."""
+    """Return the client authenticated by a secret (Basic or body) or a private_key_jwt assertion.
+
+    The method used is kept in ``g.emulator_client_auth``.
+    """
     headers: dict[str, str] = {}
     header = request.headers.get("Authorization", "")
     scheme, _, credentials = header.partition(" ")
+    if "client_assertion" in params or "client_assertion_type" in params:
+        client = client_by_assertion(state, params)
+        g.emulator_client_auth = "private_key_jwt"
+        return client
     if scheme.lower() == "basic":
         headers = {"WWW-Authenticate": 'Basic realm="Auth0 emulator"'}
         try:
@@ -339,19 +373,52 @@ def authenticate_client(state: EmulatorState, params: dict[str, str]) -> Client:
             ) from None
         raw_id, _, raw_secret = decoded.partition(":")
         client_id, secret = unquote_plus(raw_id), unquote_plus(raw_secret)
-    elif "client_assertion" in params:
+    else:
+        client_id, secret = params.get("client_id", ""), params.get("client_secret", "")
+    found = state.get_client(client_id)
+    if found is None or not secret or not hmac.compare_digest(secret, found.client_secret):
+        raise OAuthError(401, "invalid_client", "Client authentication failed.", headers)
+    if found.token_endpoint_auth_method is None:
         raise OAuthError(
             401,
             "invalid_client",
-            "private_key_jwt is not available in the emulator; use client_secret_post "
-            "or client_secret_basic.",
+            "This client authenticates with private_key_jwt: send a client assertion.",
+            headers,
         )
-    else:
-        client_id, secret = params.get("client_id", ""), params.get("client_secret", "")
-    client = state.get_client(client_id)
-    if client is None or not secret or not hmac.compare_digest(secret, client.client_secret):
-        raise OAuthError(401, "invalid_client", "Client authentication failed.", headers)
-    return client
+    g.emulator_client_auth = "client_secret"
+    return found
+
+
+def _bound(answer: dict[str, Any], jkt: str | None) -> dict[str, Any]:
+    """Mark a token answer as DPoP-bound (the access token already carries ``cnf.jkt``)."""
+    if jkt is not None:
+        answer["token_type"] = "DPoP"  # noqa: S105  # nosec B105
+    return answer
+
+
+def _proof_key() -> str | None:
+    """Return the thumbprint of the DPoP key this token request proved, if any."""
+    value = g.get("emulator_dpop_jkt")
+    return value if isinstance(value, str) else None
+
+
+def _require_bound_key(jkt: str | None) -> None:
+    """Refuse a request for a bound token that does not prove its key."""
+    if jkt is None:
+        return
+    proved = _proof_key()
+    if proved is None:
+        raise OAuthError(
+            400,
+            "invalid_dpop_proof",
+            "The refresh token is bound to a DPoP key: send a DPoP proof signed with it.",
+        )
+    if proved != jkt:
+        raise OAuthError(
+            400,
+            "invalid_dpop_proof",
+            "The DPoP proof's key is not the key the refresh token is bound to.",
+        )
 
 
 def _signed_tokens(
@@ -363,12 +430,16 @@ def _signed_tokens(
     audience: str | None,
     nonce: str | None,
     sid: str,
+    jkt: str | None = None,
 ) -> dict[str, Any]:
-    """Return a token answer with an access token, and an id_token when ``openid`` is in scope."""
+    """Return a token answer with an access token, and an id_token when ``openid`` is in scope.
+
+    With ``jkt`` the access token is bound to that DPoP key (``cnf.jkt``, ``token_type: DPoP``).
+    """
     now = int(state.now())
     scopes = split_scopes(scope)
     userinfo_url = state.base_url + "/userinfo"
-    access_claims = {
+    access_claims: dict[str, Any] = {
         "iss": state.issuer,
         "sub": user.user_id,
         "aud": [audience, userinfo_url] if audience else userinfo_url,
@@ -378,6 +449,8 @@ def _signed_tokens(
         "azp": client.client_id,
         "jti": secrets.token_urlsafe(12),
     }
+    if jkt is not None:
+        access_claims["cnf"] = {"jkt": jkt}
     answer: dict[str, Any] = {
         "access_token": state.signing_key.sign(access_claims),
         "expires_in": ACCESS_TOKEN_LIFETIME,
@@ -397,7 +470,7 @@ def _signed_tokens(
             id_claims["nonce"] = nonce
         id_claims.update(_profile_claims(user, scopes))
         answer["id_token"] = state.signing_key.sign(id_claims)
-    return answer
+    return _bound(answer, jkt)
 
 
 def _profile_claims(user: User, scopes: list[str]) -> dict[str, Any]:
@@ -451,10 +524,11 @@ def grant_authorization_code(
         audience=record.audience,
         nonce=record.nonce,
         sid=record.sid,
+        jkt=_proof_key(),
     )
     if "offline_access" in split_scopes(record.scope):
         refresh = state.new_refresh_token(
-            user, client.client_id, record.scope, record.audience, record.sid
+            user, client.client_id, record.scope, record.audience, record.sid, _proof_key()
         )
         answer["refresh_token"] = refresh.token
     return answer
@@ -471,6 +545,7 @@ def grant_refresh_token(
     user = state.user_by_id(record.user_id) if record is not None else None
     if record is None or user is None or record.client_id != client.client_id:
         raise OAuthError(403, "invalid_grant", "Unknown or invalid refresh token.")
+    _require_bound_key(record.jkt)
     audience = params.get("audience") or None
     if audience is not None and audience != record.audience:
         return _multi_resource_tokens(state, client, user, record.sid, audience, params)
@@ -491,6 +566,7 @@ def grant_refresh_token(
         audience=record.audience,
         nonce=None,
         sid=record.sid,
+        jkt=_proof_key(),
     )
 
 
@@ -520,7 +596,14 @@ def _multi_resource_tokens(
             + " ".join(outside),
         )
     return _signed_tokens(
-        state, client, user, scope=" ".join(requested), audience=audience, nonce=None, sid=sid
+        state,
+        client,
+        user,
+        scope=" ".join(requested),
+        audience=audience,
+        nonce=None,
+        sid=sid,
+        jkt=_proof_key(),
     )
 
 
@@ -531,6 +614,8 @@ def grant_token_vault(
     subject_token_type = params.get("subject_token_type")
     if not subject_token_type:
         raise _missing("subject_token_type")
+    if subject_token_type == JWT_TOKEN_TYPE:
+        return grant_privileged_worker(state, client, params)
     if subject_token_type == ACCESS_TOKEN_TYPE:
         raise OAuthError(
             400,
@@ -556,6 +641,15 @@ def grant_token_vault(
                 "invalid_request",
                 f"The '{forbidden}' parameter is not allowed for this grant.",
             )
+    connection = _vault_connection(state, client, params)
+    record = state.get_refresh_token(subject_token)
+    if record is None or record.client_id != client.client_id:
+        raise OAuthError(401, "invalid_grant", "Unknown or invalid refresh token.")
+    _require_bound_key(record.jkt)
+    return _provider_answer(state, record.user_id, connection, params, FEDERATED_TOKEN_TYPE)
+
+
+def _vault_connection(state: EmulatorState, client: Client, params: dict[str, str]) -> Connection:
     connection_name = params.get("connection")
     if not connection_name:
         raise _missing("connection")
@@ -573,10 +667,91 @@ def grant_token_vault(
             f"Token Vault is not active on connection '{connection_name}' (neither "
             "connected_accounts nor options.federated_connections_access_tokens).",
         )
-    record = state.get_refresh_token(subject_token)
-    if record is None or record.client_id != client.client_id:
-        raise OAuthError(401, "invalid_grant", "Unknown or invalid refresh token.")
-    tokenset = state.find_tokenset(record.user_id, connection.name, params.get("login_hint"))
+    return connection
+
+
+def grant_privileged_worker(
+    state: EmulatorState, client: Client, params: dict[str, str]
+) -> dict[str, Any]:
+    """Give a background job a user's provider token: the Privileged Worker exchange."""
+    if g.get("emulator_client_auth") != "private_key_jwt":
+        raise OAuthError(
+            401,
+            "invalid_client",
+            "The Privileged Worker exchange requires private_key_jwt client authentication.",
+        )
+    access = client.token_vault_privileged_access
+    if not access:
+        raise OAuthError(
+            403,
+            "unauthorized_client",
+            "The client is not configured for Token Vault privileged access.",
+        )
+    allowlist = [str(item) for item in access.get("ip_allowlist") or []]
+    if allowlist and not _address_allowed(request.remote_addr or "", allowlist):
+        raise OAuthError(
+            403, "access_denied", "The request's address is not in the client's ip_allowlist."
+        )
+    requested_type = params.get("requested_token_type")
+    if requested_type not in (VAULT_ACCESS_TOKEN_TYPE, FEDERATED_TOKEN_TYPE):
+        raise OAuthError(
+            400, "invalid_request", f"requested_token_type must be {VAULT_ACCESS_TOKEN_TYPE}"
+        )
+    subject_token = params.get("subject_token")
+    if not subject_token:
+        raise _missing("subject_token")
+    user_id = worker_subject(state, client, subject_token)
+    connection = _vault_connection(state, client, params)
+    grants = [
+        item
+        for item in access.get("grants") or []
+        if isinstance(item, dict) and item.get("connection") == connection.name
+    ]
+    if not grants:
+        raise OAuthError(
+            403,
+            "access_denied",
+            f"Privileged access is not granted for connection '{connection.name}'.",
+        )
+    allowed = split_scopes(grants[0].get("scopes") or [])
+    requested = split_scopes(params.get("scope"))
+    beyond = [scope for scope in requested if scope not in allowed]
+    if beyond:
+        raise OAuthError(
+            403,
+            "access_denied",
+            f"Privileged access does not allow the scopes: {' '.join(beyond)}",
+        )
+    return _provider_answer(
+        state, user_id, connection, params, str(requested_type), allowed=allowed
+    )
+
+
+def _address_allowed(address: str, allowlist: list[str]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    for item in allowlist:
+        try:
+            if ip in ipaddress.ip_network(item, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def _provider_answer(
+    state: EmulatorState,
+    user_id: str,
+    connection: Connection,
+    params: dict[str, str],
+    issued_type: str,
+    *,
+    allowed: list[str] | None = None,
+) -> dict[str, Any]:
+    """Issue the provider token of a user's connected account (the end of both exchanges)."""
+    tokenset = state.find_tokenset(user_id, connection.name, params.get("login_hint"))
     if tokenset is None:
         raise OAuthError(
             401,
@@ -596,14 +771,17 @@ def grant_token_vault(
         raise OAuthError(
             400, "invalid_scope", f"Scopes not granted on the connection: {' '.join(extra)}"
         )
-    token = state.issue_provider_token(tokenset, requested or None)
-    state.record_exchange(record.user_id, connection.name, ok=True)
+    scopes: list[str] | None = requested or None
+    if scopes is None and allowed is not None:
+        scopes = [scope for scope in tokenset.scopes if scope in allowed]
+    token = state.issue_provider_token(tokenset, scopes)
+    state.record_exchange(user_id, connection.name, ok=True)
     return {
         "access_token": token.token,
         "expires_in": int(token.expires_at - token.issued_at),
         "scope": connection.scope_separator.join(token.scopes),
         "token_type": "Bearer",  # nosec B105
-        "issued_token_type": FEDERATED_TOKEN_TYPE,
+        "issued_token_type": issued_type,
     }
 
 
@@ -675,12 +853,34 @@ def token() -> Response:
             raise OAuthError(
                 403, "unauthorized_client", f"Grant type '{grant_type}' not allowed for the client."
             )
+        try:
+            g.emulator_dpop_jkt = dpop_thumbprint(state)
+        except DPoPRefused as refused:
+            headers = {"DPoP-Nonce": refused.nonce} if refused.nonce else None
+            raise OAuthError(400, refused.error, refused.description, headers) from None
+        if client.require_proof_of_possession and g.emulator_dpop_jkt is None:
+            raise OAuthError(
+                400,
+                "invalid_request",
+                "This client requires sender-constrained tokens: send a DPoP proof.",
+            )
         answer = handler(state, client, params)
     except OAuthError as error:
         if grant_type == TOKEN_VAULT_GRANT:
             state.record_exchange(None, None, ok=False)
-        return error.response()
-    return json_response(answer, 200, NO_STORE_HEADERS)
+        response = error.response()
+        _add_nonce(state, response.headers)
+        return response
+    response = json_response(answer, 200, NO_STORE_HEADERS)
+    _add_nonce(state, response.headers)
+    return response
+
+
+def _add_nonce(state: EmulatorState, headers: Any) -> None:
+    """Hand out the current DPoP nonce on every token answer, as Auth0 does once it asks."""
+    nonce = state.current_dpop_nonce()
+    if nonce is not None:
+        headers.setdefault("DPoP-Nonce", nonce)
 
 
 # -- userinfo and logout ----------------------------------------------------------------------

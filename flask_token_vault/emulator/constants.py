@@ -7,3 +7,5 @@ TOKEN_VAULT_GRANT = (
 REFRESH_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:refresh_token"  # noqa: S105  # nosec B105
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"  # noqa: S105  # nosec B105
 FEDERATED_TOKEN_TYPE = "http://auth0.com/oauth/token-type/federated-connection-access-token"  # noqa: S105  # nosec B105
+JWT_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:jwt"  # noqa: S105  # nosec B105
+VAULT_ACCESS_TOKEN_TYPE = "http://auth0.com/oauth/token-type/token-vault-access-token"  # noqa: S105  # nosec B105

@@ -15,7 +15,12 @@ the scope). Errors are Auth0's JSON: ``{"statusCode", "error", "message", "error
   replaces the whole object, as Auth0 does.
 - ``GET``/``PATCH /api/v2/clients/{id}``; a PATCH of ``refresh_token`` replaces the whole
   object (``rotation_type`` and ``expiration_type`` required, ``policies`` for Multi-Resource
-  Refresh Token).
+  Refresh Token); also ``client_authentication_methods``, ``require_proof_of_possession`` and,
+  with its own scope, ``token_vault_privileged_access``.
+- ``GET``/``POST /api/v2/clients/{id}/credentials``: public keys (``{credential_type:
+  "public_key", name, pem, alg}`` -> 201 ``{id, name, kid, alg, credential_type, created_at,
+  updated_at}``; the PEM is never listed). The emulator's ``kid`` is the key's RFC 7638
+  thumbprint.
 - ``GET``/``PUT /api/v2/guardian/policies`` (the tenant's MFA policy).
 """
 
@@ -48,6 +53,9 @@ MANAGEMENT_API_SCOPES = (
     "delete:federated_connections_tokens",
     "read:mfa_policies",
     "update:mfa_policies",
+    "read:client_credentials",
+    "create:client_credentials",
+    "update:client_token_vault_privileged_access",
 )
 KNOWN_GRANT_TYPES = frozenset(
     {
@@ -83,6 +91,9 @@ _CLIENT_PATCHABLE = frozenset(
         "refresh_token",
         "callbacks",
         "allowed_logout_urls",
+        "client_authentication_methods",
+        "require_proof_of_possession",
+        "token_vault_privileged_access",
     }
 )
 _AUTH_METHODS = frozenset({"none", "client_secret_post", "client_secret_basic"})
@@ -285,6 +296,9 @@ def client_document(state: EmulatorState, client: Client) -> dict[str, Any]:
         "refresh_token": refresh_token,
         "callbacks": list(client.callbacks),
         "allowed_logout_urls": list(client.allowed_logout_urls),
+        "client_authentication_methods": client.client_authentication_methods,
+        "require_proof_of_possession": client.require_proof_of_possession,
+        "token_vault_privileged_access": client.token_vault_privileged_access,
     }
 
 
@@ -487,9 +501,22 @@ def update_client(client_id: str) -> Response:
                 setattr(client, flag, body[flag])
         if "token_endpoint_auth_method" in body:
             method = body["token_endpoint_auth_method"]
-            if method not in _AUTH_METHODS:
-                raise _bad_body("token_endpoint_auth_method must be none or client_secret_*")
+            if method is not None and method not in _AUTH_METHODS:
+                raise _bad_body("token_endpoint_auth_method must be none, client_secret_* or null")
             client.token_endpoint_auth_method = method
+        if "client_authentication_methods" in body:
+            client.client_authentication_methods = _auth_methods(
+                client, body["client_authentication_methods"]
+            )
+        if "require_proof_of_possession" in body:
+            if not isinstance(body["require_proof_of_possession"], bool):
+                raise _bad_body("Expected type boolean on property require_proof_of_possession")
+            client.require_proof_of_possession = body["require_proof_of_possession"]
+        if "token_vault_privileged_access" in body:
+            require_scope(state, "update:client_token_vault_privileged_access")
+            client.token_vault_privileged_access = _privileged_access(
+                client, body["token_vault_privileged_access"]
+            )
         if "refresh_token" in body:
             _patch_refresh_token(state, client, body["refresh_token"])
         for name in ("name", "app_type"):
@@ -502,6 +529,101 @@ def update_client(client_id: str) -> Response:
                 setattr(client, name, _string_list(body[name], name))
         document = client_document(state, client)
     return json_response(document)
+
+
+def _credential_refs(client: Client, value: Any, name: str) -> list[dict[str, str]]:
+    if not isinstance(value, list) or not value:
+        raise _bad_body(f"{name}.credentials must be a non-empty array of {{id}}")
+    known = {c.id for c in client.credentials}
+    refs: list[dict[str, str]] = []
+    for item in value:
+        if not isinstance(item, dict) or item.get("id") not in known:
+            raise _bad_body(f"{name}.credentials names a credential the client does not have")
+        refs.append({"id": str(item["id"])})
+    return refs
+
+
+def _auth_methods(client: Client, value: Any) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or set(value) - {"private_key_jwt"}:
+        raise _bad_body("client_authentication_methods may only hold private_key_jwt")
+    jwt_method = value.get("private_key_jwt")
+    if not isinstance(jwt_method, dict):
+        raise _bad_body("client_authentication_methods.private_key_jwt must be an object")
+    refs = _credential_refs(client, jwt_method.get("credentials"), "private_key_jwt")
+    return {"private_key_jwt": {"credentials": refs}}
+
+
+def _privileged_access(client: Client, value: Any) -> dict[str, Any] | None:
+    name = "token_vault_privileged_access"
+    if value is None:
+        return None
+    if not isinstance(value, dict) or set(value) - {"credentials", "ip_allowlist", "grants"}:
+        raise _bad_body(f"{name} may only hold credentials, ip_allowlist and grants")
+    result: dict[str, Any] = {
+        "credentials": _credential_refs(client, value.get("credentials"), name)
+    }
+    allowlist = value.get("ip_allowlist", [])
+    result["ip_allowlist"] = _string_list(allowlist, "ip_allowlist")
+    grants = value.get("grants", [])
+    if not isinstance(grants, list):
+        raise _bad_body(f"{name}.grants must be an array")
+    seen: set[str] = set()
+    total = 0
+    checked: list[dict[str, Any]] = []
+    for grant in grants:
+        if not isinstance(grant, dict) or not isinstance(grant.get("connection"), str):
+            raise _bad_body(f"each {name}.grants item needs a connection")
+        scopes = _string_list(grant.get("scopes", []), "scopes")
+        if grant["connection"] in seen:
+            raise _bad_body(f"{name}.grants names {grant['connection']} twice")
+        seen.add(grant["connection"])
+        total += len(scopes)
+        checked.append({"connection": grant["connection"], "scopes": scopes})
+    if total > 20:
+        raise _bad_body(f"{name}.grants may hold at most 20 scopes in all")
+    result["grants"] = checked
+    return result
+
+
+# -- client credentials -----------------------------------------------------------------------
+
+
+@bp.get("/clients/<client_id>/credentials")
+def list_credentials(client_id: str) -> Response:
+    """List a client's public keys (never their PEM)."""
+    state = current_state()
+    require_scope(state, "read:client_credentials")
+    with state.lock:
+        client = _require_client(state, client_id)
+        return json_response([c.document() for c in client.credentials])
+
+
+@bp.post("/clients/<client_id>/credentials")
+def create_credential(client_id: str) -> Response:
+    """Register a public key on a client (201); it is used once the client names it."""
+    state = current_state()
+    require_scope(state, "create:client_credentials")
+    body = _object_body()
+    _only(body, {"credential_type", "name", "pem", "alg", "expires_at", "parse_expiry_from_cert"})
+    if body.get("credential_type") != "public_key":
+        raise _bad_body("credential_type must be public_key")
+    pem = body.get("pem")
+    alg = body.get("alg", "RS256")
+    if alg not in ("RS256", "RS384", "PS256"):
+        raise _bad_body("alg must be RS256, RS384 or PS256")
+    name = body.get("name", "")
+    if not isinstance(pem, str) or not isinstance(name, str):
+        raise _bad_body("pem and name must be strings")
+    _require_client(state, client_id)
+    if len(_require_client(state, client_id).credentials) >= 2:
+        raise ManagementApiError(409, "The client already has the maximum of 2 credentials.")
+    try:
+        credential = state.add_credential(client_id, pem, alg, name)
+    except ValueError:
+        raise _bad_body("pem must be a PEM public key (SPKI or PKCS#1)") from None
+    return json_response(credential.document(), 201)
 
 
 def _patch_refresh_token(state: EmulatorState, client: Client, value: Any) -> None:

@@ -40,8 +40,9 @@ from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.wrappers import Response
 
 from .management import connected_account_document
+from .proofs import DPoPRefused, dpop_thumbprint
 from .state import ConnectSession, EmulatorState, User, split_scopes
-from .web import bearer_token, current_state, html_page, json_response, with_query
+from .web import current_state, html_page, json_response, with_query
 
 bp = Blueprint("my_account", __name__)
 
@@ -76,6 +77,7 @@ class MyAccountError(Exception):
         detail: str,
         kind: str = "invalid_request",
         validation_errors: list[dict[str, str]] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         """Describe the answer: HTTP status, ``detail``, a short ``kind`` for ``type``."""
         super().__init__(f"{status} {detail}")
@@ -83,6 +85,7 @@ class MyAccountError(Exception):
         self.detail = detail
         self.kind = kind
         self.validation_errors = validation_errors
+        self.headers = dict(headers or {})
 
     def response(self) -> Response:
         """Return the JSON problem answer."""
@@ -94,7 +97,7 @@ class MyAccountError(Exception):
         }
         if self.validation_errors:
             body["validation_errors"] = self.validation_errors
-        return json_response(body, self.status, {"Cache-Control": "no-store"})
+        return json_response(body, self.status, {"Cache-Control": "no-store", **self.headers})
 
 
 @bp.errorhandler(MyAccountError)
@@ -123,11 +126,59 @@ def _invalid(field: str, detail: str) -> MyAccountError:
     )
 
 
+def _access_token() -> tuple[str, str] | None:
+    """Return the scheme (``bearer`` or ``dpop``) and token of the Authorization header."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    token = token.strip()
+    if scheme.lower() not in ("bearer", "dpop") or not token:
+        return None
+    return scheme.lower(), token
+
+
+def _check_binding(state: EmulatorState, scheme: str, token: str, claims: dict[str, Any]) -> None:
+    """Refuse a DPoP-bound token sent as Bearer, without a proof, or with another key's proof."""
+    cnf = claims.get("cnf")
+    jkt = cnf.get("jkt") if isinstance(cnf, dict) else None
+    if jkt is None:
+        if scheme == "dpop":
+            raise MyAccountError(401, "The access token is not DPoP-bound.", "unauthorized")
+        return
+    challenge = {"WWW-Authenticate": 'DPoP error="invalid_token", algs="ES256 RS256 PS256"'}
+    if scheme != "dpop":
+        raise MyAccountError(
+            401,
+            "A DPoP-bound token must be sent as Authorization: DPoP.",
+            "unauthorized",
+            None,
+            challenge,
+        )
+    try:
+        proved = dpop_thumbprint(state, access_token=token)
+    except DPoPRefused as refused:
+        headers = {"WWW-Authenticate": f'DPoP error="{refused.error}"'}
+        if refused.nonce:
+            headers["DPoP-Nonce"] = refused.nonce
+        raise MyAccountError(401, refused.description, "unauthorized", None, headers) from None
+    if proved != jkt:
+        raise MyAccountError(
+            401,
+            "The DPoP proof is missing or signed by another key than the token's.",
+            "unauthorized",
+            None,
+            challenge,
+        )
+
+
 def authenticate(state: EmulatorState, scope: str) -> tuple[User, str]:
-    """Return the user and client of the request's My Account token if it carries ``scope``."""
-    raw = bearer_token()
-    if raw is None:
+    """Return the user and client of the request's My Account token if it carries ``scope``.
+
+    A DPoP-bound token (``cnf.jkt``) must come as ``Authorization: DPoP`` with a proof of its
+    key carrying the token's ``ath``.
+    """
+    sent = _access_token()
+    if sent is None:
         raise MyAccountError(401, "Missing access token.", "unauthorized")
+    scheme, raw = sent
     claims = state.signing_key.verify(raw)
     audience = state.base_url + "/me/"
     aud = (claims or {}).get("aud")
@@ -140,6 +191,7 @@ def authenticate(state: EmulatorState, scope: str) -> tuple[User, str]:
         or exp <= state.now()
     ):
         raise MyAccountError(401, "Invalid or expired access token.", "unauthorized")
+    _check_binding(state, scheme, raw, claims)
     if scope not in str(claims.get("scope", "")).split():
         raise MyAccountError(403, f"The access token lacks the scope {scope}.", "forbidden")
     user = state.user_by_id(str(claims.get("sub")))

@@ -383,6 +383,47 @@ class Emulator:
         """Register a connection enabled for every client; return its ``con_...`` id."""
         return self.state.add_connection(name, strategy, options, default_scopes).id
 
+    def add_credential(
+        self, public_pem: str, alg: str = "RS256", name: str = "", client_id: str | None = None
+    ) -> str:
+        """Register a public key on a client (default: the default client); return its id."""
+        return self.state.add_credential(client_id or self.client_id, public_pem, alg, name).id
+
+    def use_private_key_jwt(self, credential_id: str, client_id: str | None = None) -> None:
+        """Make a client authenticate with ``private_key_jwt`` only (its secret stops working)."""
+        with self.state.lock:
+            client = self.state.clients[client_id or self.client_id]
+            client.client_authentication_methods = {
+                "private_key_jwt": {"credentials": [{"id": credential_id}]}
+            }
+            client.token_endpoint_auth_method = None
+
+    def set_privileged_access(
+        self,
+        credential_id: str,
+        grants: dict[str, list[str]],
+        ip_allowlist: Iterable[str] = (),
+        client_id: str | None = None,
+    ) -> None:
+        """Allow a client's key to sign Privileged Worker requests for these connections."""
+        with self.state.lock:
+            self.state.clients[client_id or self.client_id].token_vault_privileged_access = {
+                "credentials": [{"id": credential_id}],
+                "ip_allowlist": list(ip_allowlist),
+                "grants": [{"connection": c, "scopes": list(s)} for c, s in grants.items()],
+            }
+
+    def require_proof_of_possession(
+        self, required: bool = True, client_id: str | None = None
+    ) -> None:
+        """Make a client's token requests need a DPoP proof ("Require Sender Constraining")."""
+        with self.state.lock:
+            self.state.clients[client_id or self.client_id].require_proof_of_possession = required
+
+    def require_dpop_nonce(self, required: bool = True) -> str | None:
+        """Make DPoP proofs carry a server nonce (a new one each call); return it."""
+        return self.state.require_dpop_nonce(required)
+
     def restore_tenant(self) -> None:
         """Put back the default clients, connections and MFA policy (:meth:`reset` keeps them)."""
         self.state.restore_tenant()

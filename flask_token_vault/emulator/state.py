@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from joserfc.jwk import RSAKey
+
 from .constants import TOKEN_VAULT_GRANT
 from .fake_data import CalendarEvent
 from .faults import Fault
@@ -106,6 +108,36 @@ def is_loopback_url(url: str) -> bool:
 
 
 @dataclass
+class Credential:
+    """A public key registered on a client (``POST /api/v2/clients/{id}/credentials``)."""
+
+    id: str
+    name: str
+    alg: str
+    pem: str
+    kid: str
+    created_at: float
+    credential_type: str = "public_key"
+
+    def public_key(self) -> Any:
+        """Return the key as joserfc reads it."""
+        return RSAKey.import_key(self.pem)
+
+    def document(self) -> dict[str, Any]:
+        """Return the credential as the Management API lists it (never its PEM)."""
+        when = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(self.created_at))
+        return {
+            "id": self.id,
+            "name": self.name,
+            "kid": self.kid,
+            "alg": self.alg,
+            "credential_type": self.credential_type,
+            "created_at": when,
+            "updated_at": when,
+        }
+
+
+@dataclass
 class Client:
     """Describe an Auth0 application (client) of the emulated tenant."""
 
@@ -116,7 +148,8 @@ class Client:
     grant_types: list[str] = field(default_factory=lambda: list(DEFAULT_GRANT_TYPES))
     is_first_party: bool = True
     oidc_conformant: bool = True
-    token_endpoint_auth_method: str = "client_secret_post"  # noqa: S105 - a method name
+    #: ``None`` once the client authenticates with ``private_key_jwt`` (Auth0 sets it so).
+    token_endpoint_auth_method: str | None = "client_secret_post"  # noqa: S105 - a method name
     refresh_token: dict[str, Any] = field(
         default_factory=lambda: {"rotation_type": "non-rotating", "expiration_type": "non-expiring"}
     )
@@ -132,6 +165,30 @@ class Client:
     #: tenant allows them so local tests need no set-up; a bare tenant checks the lists as Auth0
     #: does.
     allow_loopback: bool = True
+    #: Public keys registered on the client.
+    credentials: list[Credential] = field(default_factory=list)
+    #: ``client_authentication_methods`` (``{"private_key_jwt": {"credentials": [{"id"}]}}``).
+    client_authentication_methods: dict[str, Any] | None = None
+    #: Whether every token request must carry a DPoP proof ("Require Sender Constraining").
+    require_proof_of_possession: bool = False
+    #: ``{credentials: [{id}], ip_allowlist: [..], grants: [{connection, scopes}]}``.
+    token_vault_privileged_access: dict[str, Any] | None = None
+
+    def _credentials_named(self, setting: Any) -> list[Credential]:
+        wanted: set[str] = set()
+        for item in (setting or {}).get("credentials") or []:
+            if isinstance(item, dict) and isinstance(item.get("id"), str):
+                wanted.add(item["id"])
+        return [c for c in self.credentials if c.id in wanted]
+
+    def private_key_jwt_credentials(self) -> list[Credential]:
+        """Return the credentials enabled for ``private_key_jwt``."""
+        methods = self.client_authentication_methods or {}
+        return self._credentials_named(methods.get("private_key_jwt"))
+
+    def privileged_credentials(self) -> list[Credential]:
+        """Return the credentials allowed to sign Privileged Worker subject tokens."""
+        return self._credentials_named(self.token_vault_privileged_access)
 
     def allows_callback(self, url: str) -> bool:
         """Tell whether ``url`` may be used as redirect_uri (listed in callbacks, or loopback)."""
@@ -271,6 +328,8 @@ class RefreshToken:
     audience: str | None
     sid: str
     issued_at: float
+    #: The thumbprint of the DPoP key the token is bound to (``None``: not bound).
+    jkt: str | None = None
 
 
 @dataclass
@@ -422,6 +481,10 @@ class EmulatorState:
         #: Whether connections know the top-level ``connected_accounts`` switch (``False``: a
         #: tenant from before Connected Accounts, whose Management API refuses the property).
         self.connected_accounts_switch = True
+        #: Every ``jti`` accepted (assertions, DPoP proofs, subject tokens) -> until when.
+        self.used_jtis: dict[tuple[str, str, str], float] = {}
+        #: The nonce DPoP proofs must carry, or ``None`` when no nonce is asked for.
+        self.dpop_nonce: str | None = None
         self._seq = 0
 
     # -- tenant ---------------------------------------------------------------------------
@@ -455,6 +518,8 @@ class EmulatorState:
             self.counters = Counters()
             self.connect_sessions.clear()
             self.tokenset_timestamps = "epoch"
+            self.used_jtis.clear()
+            self.dpop_nonce = None
 
     def restore_tenant(self) -> None:
         """Put the default clients, connections and MFA policy back, undoing tenant changes."""
@@ -491,6 +556,55 @@ class EmulatorState:
                 self.tokenset_endpoints = tokenset_endpoints
             if connected_accounts_switch is not None:
                 self.connected_accounts_switch = connected_accounts_switch
+
+    def use_jti(self, kind: str, issuer: str, jti: str, until: float) -> bool:
+        """Record a ``jti``; return False when it was already used (a replay)."""
+        key = (kind, issuer, jti)
+        with self.lock:
+            now = self.now()
+            if len(self.used_jtis) > 10_000:
+                for old in [k for k, t in self.used_jtis.items() if t < now]:
+                    del self.used_jtis[old]
+            if key in self.used_jtis:
+                return False
+            self.used_jtis[key] = max(until, now + 1)
+            return True
+
+    def current_dpop_nonce(self) -> str | None:
+        """Return the nonce DPoP proofs must carry, if the tenant asks for one."""
+        with self.lock:
+            return self.dpop_nonce
+
+    def require_dpop_nonce(self, required: bool = True) -> str | None:
+        """Ask for a nonce in DPoP proofs (a new one each call) or stop asking; return it."""
+        with self.lock:
+            self.dpop_nonce = secrets.token_urlsafe(16) if required else None
+            return self.dpop_nonce
+
+    def add_credential(
+        self, client_id: str, pem: str, alg: str = "RS256", name: str = ""
+    ) -> Credential:
+        """Register a public key on a client (not yet enabled for any use)."""
+        try:
+            key = RSAKey.import_key(pem)
+        except Exception:  # joserfc and cryptography raise several types for a bad PEM
+            raise ValueError("not a PEM RSA public key") from None
+        if key.is_private:
+            raise ValueError("a credential is a public key")
+        credential = Credential(
+            id="cred_" + random_id(22),
+            name=name,
+            alg=alg,
+            pem=key.as_pem(private=False).decode("ascii"),
+            kid=str(key.thumbprint()),
+            created_at=self.now(),
+        )
+        with self.lock:
+            client = self.clients.get(client_id)
+            if client is None:
+                raise ValueError(f"unknown client {client_id!r}")
+            client.credentials.append(credential)
+        return credential
 
     def add_connection(
         self,
@@ -777,9 +891,15 @@ class EmulatorState:
     # -- tokens ---------------------------------------------------------------------------
 
     def new_refresh_token(
-        self, user: User, client_id: str, scope: str, audience: str | None, sid: str
+        self,
+        user: User,
+        client_id: str,
+        scope: str,
+        audience: str | None,
+        sid: str,
+        jkt: str | None = None,
     ) -> RefreshToken:
-        """Issue an opaque, non-rotating Auth0 refresh token."""
+        """Issue an opaque, non-rotating Auth0 refresh token (bound to a DPoP key with ``jkt``)."""
         token = RefreshToken(
             token="v1.emu." + secrets.token_urlsafe(32),
             user_id=user.user_id,
@@ -788,6 +908,7 @@ class EmulatorState:
             audience=audience,
             sid=sid,
             issued_at=self.now(),
+            jkt=jkt,
         )
         with self.lock:
             self.refresh_tokens[token.token] = token

@@ -1,0 +1,97 @@
+"""Provider tokens for background work, with no session (layer: request-time API, beside tokens).
+
+:func:`worker_token` needs an app, not a request: a Celery or RQ task, a ``flask`` CLI command
+or a thread can call it. It asks Auth0's Privileged Worker exchange for the user's provider
+token (a subject token signed with the client key names the user), through the same cache,
+single flight and typed errors as :func:`~flask_token_vault.get_provider_token_set`: a token
+cached by a web request serves a job and the other way round, and however many jobs ask for
+one user's token at once, across processes sharing the cache, one exchange is made.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from flask import Flask, current_app, has_app_context
+
+from . import signals
+from ._state import AppState, get_state
+from .cache import Slot
+from .errors import InsufficientScope, InvalidRequest, TokenVaultError
+from .exchange import ProviderToken
+
+__all__ = ["worker_token"]
+
+log = logging.getLogger("flask_token_vault")
+_MAX_USER_ID = 512
+
+
+def worker_token(
+    user_id: str,
+    connection: str,
+    scopes: Iterable[str] | None = None,
+    *,
+    login_hint: str | None = None,
+    app: Flask | None = None,
+    force_refresh: bool = False,
+) -> ProviderToken:
+    """Return a user's provider token for ``connection`` without a session (background jobs).
+
+    ``user_id`` is the Auth0 user id (``auth0|...``, the ``sub`` of the user's ID token).
+    ``app`` defaults to the current app. Raises the same errors as the request path:
+    :class:`~flask_token_vault.AccountNotConnected`, :class:`~flask_token_vault.InsufficientScope`
+    (the token lacks ``scopes``: the user must connect again),
+    :class:`~flask_token_vault.Misconfigured`, :class:`~flask_token_vault.RateLimited`,
+    :class:`~flask_token_vault.Auth0Unavailable`, and
+    :class:`~flask_token_vault.ExchangeRejected` when Auth0 refuses the subject token.
+    """
+    if app is None and not has_app_context():
+        raise RuntimeError(
+            "worker_token() needs an app: pass app=..., or call it inside app.app_context()."
+        )
+    target: Flask = app if app is not None else current_app._get_current_object()  # type: ignore[attr-defined]
+    if not isinstance(user_id, str) or not 0 < len(user_id) <= _MAX_USER_ID:
+        raise InvalidRequest("A user id is a non-empty string (the user's Auth0 'sub').")
+    state = get_state(target)
+    required = tuple(sorted(set(scopes or ())))
+    slot = Slot(user_id, connection, login_hint, required)
+
+    def produce() -> tuple[ProviderToken, float]:
+        return _exchange(target, state, slot)
+
+    cache = state.cache
+    token = cache.fetch(slot, produce, refresh=force_refresh)
+    if not token.has_scopes(required) and cache.forget_local(slot):
+        token = cache.fetch(slot, produce)
+    if not token.has_scopes(required):
+        raise InsufficientScope(
+            connection=connection, granted=token.scopes or (), required=required
+        )
+    return token
+
+
+def _exchange(app: Flask, state: AppState, slot: Slot) -> tuple[ProviderToken, float]:
+    issued_at = state.clock.time()
+    try:
+        token = state.exchanger.privileged_exchange(
+            slot.sub, slot.connection, login_hint=slot.login_hint, scopes=slot.scopes
+        )
+    except TokenVaultError as exc:
+        log.info("background exchange failed: connection=%s error=%s", slot.connection, exc.error)
+        signals.exchange_failed.send(app, user_id=slot.sub, connection=slot.connection, error=exc)
+        raise
+    log.debug(
+        "background exchange: connection=%s expires_in=%d",
+        slot.connection,
+        token.expires_at - issued_at,
+    )
+    signals.token_exchanged.send(
+        app,
+        user_id=slot.sub,
+        connection=slot.connection,
+        login_hint=slot.login_hint,
+        scopes=token.scopes,
+        expires_in=token.expires_at - issued_at,
+    )
+    return token, issued_at
