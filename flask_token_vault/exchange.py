@@ -330,14 +330,6 @@ class Exchanger:
                 "refuses a subject token older than 60 s) and that the client key is allowed "
                 "privileged access (`flask token-vault worker setup`).",
             ) from None
-        except InsufficientScope as exc:
-            raise Misconfigured(
-                f"Auth0 refused the scopes asked of {connection} in the background.",
-                error=exc.error,
-                connection=connection,
-                remedy="Ask only for scopes the user granted and that token_vault_privileged_"
-                "access allows for this connection (`flask token-vault worker setup`).",
-            ) from None
         return self._parse_success(body, connection, login_hint, started)
 
     def exchange(

@@ -78,9 +78,14 @@ def _exchange(app: Flask, state: AppState, slot: Slot) -> tuple[ProviderToken, f
             slot.sub, slot.connection, login_hint=slot.login_hint, scopes=slot.scopes
         )
     except TokenVaultError as exc:
+        if isinstance(exc, InsufficientScope) and not exc.required:
+            # Auth0's invalid_scope names no scopes: say which ones this job needs.
+            exc = InsufficientScope(
+                exc.description, connection=slot.connection, required=slot.scopes, error=exc.error
+            )
         log.info("background exchange failed: connection=%s error=%s", slot.connection, exc.error)
         signals.exchange_failed.send(app, user_id=slot.sub, connection=slot.connection, error=exc)
-        raise
+        raise exc from None
     log.debug(
         "background exchange: connection=%s expires_in=%d",
         slot.connection,
