@@ -43,6 +43,19 @@ CAL_WRITE = "https://www.googleapis.com/auth/calendar.events"
 GRAPH_USER_READ = "User.Read"
 
 vault = TokenVault()
+#: Settings read from the environment (a worker process gets all it needs this way).
+_FROM_ENVIRONMENT = (
+    "AUTH0_DOMAIN",
+    "AUTH0_CLIENT_ID",
+    "AUTH0_CLIENT_SECRET",
+    "AUTH0_CLIENT_PRIVATE_KEY",
+    "AUTH0_AUDIENCE",
+    "TOKEN_VAULT_CONNECT_FLOW",
+    "TOKEN_VAULT_DPOP_KEY",
+    "TOKEN_VAULT_CACHE",
+    "GOOGLE_API_BASE",
+    "GRAPH_API_BASE",
+)
 
 
 def _emulator_config(emulator: Emulator) -> dict[str, Any]:
@@ -73,13 +86,7 @@ def create_app(config: dict[str, Any] | None = None, emulator: Emulator | None =
         # How accounts are connected; `flask token-vault doctor` says which one a tenant uses.
         TOKEN_VAULT_CONNECT_FLOW="connected_accounts",  # noqa: S106 - a flow name, not a secret
     )
-    for key in (
-        "AUTH0_DOMAIN",
-        "AUTH0_CLIENT_ID",
-        "AUTH0_CLIENT_SECRET",
-        "AUTH0_AUDIENCE",
-        "TOKEN_VAULT_CONNECT_FLOW",
-    ):
+    for key in _FROM_ENVIRONMENT:
         if os.environ.get(key):
             app.config[key] = os.environ[key]
     if config:
