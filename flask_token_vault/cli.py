@@ -7,6 +7,8 @@ Registered through the ``flask.commands`` entry point, so any app using the exte
     flask token-vault tokensets delete USER_ID TOKENSET_ID
     flask token-vault connection enable NAME_OR_ID [--connected-accounts]
     flask token-vault client enable [CLIENT_ID]
+    flask token-vault client credentials add [--key PEM_OR_PATH] [--alg RS256] [--yes]
+    flask token-vault worker setup [--grant CONNECTION=SCOPE,SCOPE ...] [--ip CIDR ...] [--yes]
     flask token-vault accounts list USER_ID [--json]
     flask token-vault doctor [--json] [--processes N]
 
@@ -27,8 +29,11 @@ from flask.cli import AppGroup
 
 from ._state import get_state
 from .accounts import management_client
+from .config import split_scopes
 from .doctor import FAIL, run_doctor
 from .errors import ConfigurationError, TokenVaultError
+from .keys import ClientKey
+from .management import ManagementClient
 from .tenant_setup import CHANGED, NOT_MADE, PLANNED, SKIPPED, UNCHANGED, setup_tenant
 
 __all__ = ["cli", "format_table"]
@@ -237,6 +242,142 @@ def client_enable(client_id: str | None) -> None:
     changed = management_client().enable_token_vault_grant(target)
     click.echo(
         f"Token Vault grant {'enabled' if changed else 'was already enabled'} on client {target}."
+    )
+
+
+@client.group()
+def credentials() -> None:
+    """Authenticate the application with a key instead of its secret (private_key_jwt)."""
+
+
+def _client_key(key: str | None, alg: str | None) -> ClientKey:
+    """Return the key given on the command line, or the app's AUTH0_CLIENT_PRIVATE_KEY."""
+    configured = get_state().settings.client_key
+    if key is None:
+        if configured is None:
+            raise click.ClickException(
+                "No key: pass --key PATH (the private key's PEM file) or set "
+                "AUTH0_CLIENT_PRIVATE_KEY."
+            )
+        return configured
+    try:
+        return ClientKey.from_config(key, alg or "RS256")
+    except ConfigurationError as exc:
+        raise click.ClickException(f"--key: {exc.problem}") from None
+
+
+def _credential_name(key: ClientKey) -> str:
+    return f"flask-token-vault-{key.kid[:12]}"
+
+
+def _ensure_credential(management: ManagementClient, key: ClientKey) -> str:
+    """Return the id of the client's credential for ``key``, registering it when missing."""
+    name = _credential_name(key)
+    for credential in management.list_credentials():
+        if credential.get("name") == name or credential.get("kid") == key.kid:
+            click.echo(f"The public key is registered already: credential {credential['id']}.")
+            return str(credential["id"])
+    created = management.add_credential(key.public_pem(), key.algorithm, name)
+    click.echo(f"Registered the public key as credential {created['id']} ({key.algorithm}).")
+    return str(created["id"])
+
+
+_KEY_OPTION = click.option(
+    "--key",
+    default=None,
+    help="The private key (PEM text or file path); default: AUTH0_CLIENT_PRIVATE_KEY. "
+    "Only its public half is sent.",
+)
+_ALG_OPTION = click.option(
+    "--alg",
+    type=click.Choice(["RS256", "RS384", "PS256"]),
+    default=None,
+    help="Signing algorithm for --key (default RS256).",
+)
+
+
+@credentials.command("add")
+@_KEY_OPTION
+@_ALG_OPTION
+@click.option("--yes", is_flag=True, help="Do not ask before switching the client to the key.")
+@_handle_errors
+def credentials_add(key: str | None, alg: str | None, yes: bool) -> None:
+    """Register the key's public half on this app's client and authenticate with it."""
+    client_key = _client_key(key, alg)
+    management = management_client()
+    credential = _ensure_credential(management, client_key)
+    if not yes:
+        click.confirm(
+            "The client will then authenticate with this key only: its client secret stops "
+            "working at once. Switch it now?",
+            abort=True,
+        )
+    changed = management.enable_private_key_jwt(credential)
+    click.echo(
+        ("The client now authenticates with private_key_jwt." if changed else "Nothing to do.")
+        + " Set AUTH0_CLIENT_PRIVATE_KEY and remove AUTH0_CLIENT_SECRET from the app's settings."
+    )
+
+
+@cli.group()
+def worker() -> None:
+    """Set up background tokens (Auth0's Privileged Worker exchange)."""
+
+
+def _grants(given: Sequence[str]) -> list[dict[str, Any]]:
+    if not given:
+        connections = get_state().settings.connections
+        return [{"connection": name, "scopes": list(c.scopes)} for name, c in connections.items()]
+    grants: list[dict[str, Any]] = []
+    for item in given:
+        connection, sep, scopes = item.partition("=")
+        if not sep or not connection.strip():
+            raise click.BadParameter(
+                f"{item!r}: write CONNECTION=SCOPE,SCOPE", param_hint="--grant"
+            )
+        grants.append({"connection": connection.strip(), "scopes": list(split_scopes(scopes))})
+    return grants
+
+
+@worker.command("setup")
+@click.option(
+    "--grant",
+    "grant",
+    multiple=True,
+    help="CONNECTION=SCOPE,SCOPE that jobs may ask for (repeat per connection); default: "
+    "TOKEN_VAULT_CONNECTIONS with their scopes.",
+)
+@click.option("--ip", "ips", multiple=True, help="An address or CIDR range jobs call from.")
+@_KEY_OPTION
+@_ALG_OPTION
+@click.option("--yes", is_flag=True, help="Apply without asking (after printing the block).")
+@_handle_errors
+def worker_setup(
+    grant: tuple[str, ...], ips: tuple[str, ...], key: str | None, alg: str | None, yes: bool
+) -> None:
+    """Register the client key and give it Privileged Worker access, after you review it."""
+    client_key = _client_key(key, alg)
+    management = management_client()
+    credential = _ensure_credential(management, client_key)
+    block = {
+        "credentials": [{"id": credential}],
+        "ip_allowlist": list(ips),
+        "grants": _grants(grant),
+    }
+    click.echo(
+        "\nReview the token_vault_privileged_access block below. Whoever holds this key can "
+        "get, for ANY user of this tenant, the provider tokens of these connections and scopes, "
+        "with no sign-in:\n"
+    )
+    _echo_json({"token_vault_privileged_access": block})
+    if not ips:
+        click.echo("\nNo --ip given: calls are allowed from any address.")
+    if not yes:
+        click.confirm("Apply it to the client?", abort=True)
+    management.set_privileged_access(block)
+    click.echo(
+        "Privileged access set. Background jobs can now call vault.worker_token(user_id, "
+        "connection, scopes=...)."
     )
 
 

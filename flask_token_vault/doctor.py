@@ -15,7 +15,9 @@ on failure, what to do:
   exact fix when it does not;
 - the tenant's MFA policy is not "Always";
 - ``SECRET_KEY`` and the session cookie settings fit production;
-- the provider-token cache is shared when the app runs several processes.
+- the provider-token cache is shared when the app runs several processes;
+- with ``AUTH0_CLIENT_PRIVATE_KEY``: Auth0 accepts the key (it matches a credential of the
+  client) and whether background jobs have Privileged Worker access.
 
 The tenant checks use the Management API with the app's own client (scopes ``read:clients``,
 ``read:connections``, ``read:mfa_policies``); without that access they are skipped and the
@@ -34,6 +36,7 @@ import requests
 from flask import Flask, current_app
 
 from ._state import get_state
+from .config import Settings
 from .errors import ManagementForbidden, ManagementNotFound, TokenVaultError
 from .management import (
     MY_ACCOUNT_POLICY_SCOPES,
@@ -104,6 +107,7 @@ def run_doctor(app: Flask | None = None, *, processes: int | None = None) -> lis
     client, access = _read_client(management, settings.client_id)
     checks.extend(access)
     checks.extend(_client_checks(client, settings.base_url, settings.connect_flow))
+    checks.extend(_key_checks(management, client, settings))
     if "offline_access" in settings.scopes:
         checks.append(_passed("offline_access requested", "TOKEN_VAULT_SCOPES has it"))
     else:
@@ -210,14 +214,22 @@ def _read_client(
         ]
     except TokenVaultError as exc:
         if exc.error == "invalid_client":
+            if management.settings.client_key is not None:
+                said = "Auth0 refused the assertion signed with AUTH0_CLIENT_PRIVATE_KEY"
+                fix = (
+                    "Register the key's public half on the client: run `flask token-vault "
+                    "client credentials add --key PATH` with the app still on its secret, or set "
+                    "AUTH0_CLIENT_PRIVATE_KEY to the key registered for this client."
+                )
+            else:
+                said = "Auth0 refused AUTH0_CLIENT_ID / AUTH0_CLIENT_SECRET"
+                fix = (
+                    "Copy the client id and secret of your Regular Web Application from the "
+                    "Auth0 Dashboard into AUTH0_CLIENT_ID and AUTH0_CLIENT_SECRET."
+                )
             return None, [
                 _skipped(access, "not checked: the client credentials were refused"),
-                _failed(
-                    exists,
-                    "Auth0 refused AUTH0_CLIENT_ID / AUTH0_CLIENT_SECRET (invalid_client)",
-                    "Copy the client id and secret of your Regular Web Application from the "
-                    "Auth0 Dashboard into AUTH0_CLIENT_ID and AUTH0_CLIENT_SECRET.",
-                ),
+                _failed(exists, f"{said} (invalid_client)", fix),
             ]
         return None, [
             _failed(access, str(exc.description), grant_fix),
@@ -295,6 +307,56 @@ def _client_checks(client: Mapping[str, Any] | None, base_url: str, flow: str) -
         checks.append(_passed(names[4], f"rotation_type is {rotation or 'not set'}"))
     if flow == "connected_accounts":
         checks.append(_mrrt_check(client, base_url))
+    return checks
+
+
+def _key_checks(
+    management: ManagementClient, client: Mapping[str, Any] | None, settings: Settings
+) -> list[Check]:
+    """Check the client key, background-token access and DPoP against the client."""
+    checks: list[Check] = []
+    key = settings.client_key
+    if settings.dpop_key is not None:
+        checks.append(_passed("DPoP", "tokens are bound to TOKEN_VAULT_DPOP_KEY"))
+    if key is None:
+        return checks
+    name = "client key matches a credential"
+    if client is None:
+        checks.append(_skipped(name, "not checked: the client could not be read"))
+        return checks
+    found: dict[str, Any] | None = None
+    try:
+        found = next((c for c in management.list_credentials() if c.get("kid") == key.kid), None)
+    except TokenVaultError:
+        found = None  # without read:client_credentials, Auth0's acceptance is the proof
+    if found is not None and found.get("alg") not in (None, key.algorithm):
+        checks.append(
+            _failed(
+                name,
+                f"credential {found.get('id')} is registered for {found.get('alg')}",
+                f"Set AUTH0_CLIENT_PRIVATE_KEY_ALG to {found.get('alg')}.",
+            )
+        )
+    elif found is not None:
+        checks.append(_passed(name, f"credential {found.get('id')} ({key.algorithm})"))
+    else:
+        # The Management API token behind every check above was asked for with this key.
+        checks.append(_passed(name, "Auth0 accepted an assertion signed with it"))
+    access = client.get("token_vault_privileged_access")
+    worker = "background tokens (Privileged Worker)"
+    if isinstance(access, Mapping) and access.get("credentials"):
+        grants = [
+            str(g.get("connection")) for g in access.get("grants") or [] if isinstance(g, Mapping)
+        ]
+        checks.append(_passed(worker, "allowed for " + (", ".join(grants) or "no connection")))
+    else:
+        checks.append(
+            _skipped(
+                worker,
+                "not set up: jobs cannot call worker_token()",
+                "Run `flask token-vault worker setup` if background jobs need provider tokens.",
+            )
+        )
     return checks
 
 

@@ -782,6 +782,74 @@ class ManagementClient:
             log.info("URLs added to client %s: %d", target, len(added))
         return added
 
+    # client credentials (keys instead of secrets) -------------------------------------------
+    def list_credentials(self, client_id: str | None = None) -> list[dict[str, Any]]:
+        """Return a client's credentials (public keys; Auth0 never returns the key itself)."""
+        data = self.request(
+            "GET",
+            f"/clients/{_q(client_id or self.settings.client_id)}/credentials",
+            operation="listing client credentials",
+        )
+        return [dict(c) for c in data or [] if isinstance(c, Mapping)]
+
+    def add_credential(
+        self, public_pem: str, alg: str, name: str, client_id: str | None = None
+    ) -> dict[str, Any]:
+        """Register a public key on a client; it is used once the client names it."""
+        data = self.request(
+            "POST",
+            f"/clients/{_q(client_id or self.settings.client_id)}/credentials",
+            body={"credential_type": "public_key", "name": name, "pem": public_pem, "alg": alg},
+            operation="registering a client credential",
+        )
+        if not isinstance(data, Mapping) or not isinstance(data.get("id"), str):
+            raise ManagementError(
+                "The Management API answered the new credential without its id.",
+                error_code="malformed_answer",
+                code=503,
+            )
+        return dict(data)
+
+    def enable_private_key_jwt(self, credential_id: str, client_id: str | None = None) -> bool:
+        """Make a client authenticate with ``private_key_jwt`` using a credential (and no secret).
+
+        Keeps the credentials already enabled; returns whether anything changed.
+        """
+        target = client_id or self.settings.client_id
+        client = self.get_client(target)
+        methods = client.get("client_authentication_methods")
+        current = (methods or {}).get("private_key_jwt") if isinstance(methods, Mapping) else None
+        ids = [
+            str(c["id"])
+            for c in (current or {}).get("credentials") or []
+            if isinstance(c, Mapping) and isinstance(c.get("id"), str)
+        ]
+        if credential_id in ids and client.get("token_endpoint_auth_method") is None:
+            return False
+        wanted = [*ids, *([] if credential_id in ids else [credential_id])]
+        self.request(
+            "PATCH",
+            f"/clients/{_q(target)}",
+            body={
+                "token_endpoint_auth_method": None,
+                "client_authentication_methods": {
+                    "private_key_jwt": {"credentials": [{"id": i} for i in wanted]}
+                },
+            },
+            operation="enabling private_key_jwt",
+        )
+        log.info("private_key_jwt enabled on client %s", target)
+        return True
+
+    def set_privileged_access(self, block: Mapping[str, Any], client_id: str | None = None) -> None:
+        """Set a client's ``token_vault_privileged_access`` (the Privileged Worker's rights)."""
+        self.request(
+            "PATCH",
+            f"/clients/{_q(client_id or self.settings.client_id)}",
+            body={"token_vault_privileged_access": dict(block)},
+            operation="setting Token Vault privileged access",
+        )
+
     # tenant ---------------------------------------------------------------------------------
     def get_mfa_policies(self) -> list[str]:
         """Return the tenant's MFA policies (``["all-applications"]`` is "Always")."""
