@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from .figures import FAULT_TABLE, HOSTILE, SECRET_SCAN
+from .figures import FAULT_TABLE, HOSTILE, KEY_SCAN, SECRET_SCAN
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
@@ -50,6 +50,13 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         write(
             "Secret scan: {secrets} secrets searched in {chars} characters of logs, signals, "
             "errors, reprs, cache and URLs: {hits} hits".format(**SECRET_SCAN)
+        )
+    if KEY_SCAN:
+        write(
+            "Key scan: {secrets} keys, assertions, DPoP proofs and subject tokens searched in "
+            "{chars} characters of a keyed run (DPoP, background tokens): {hits} hits".format(
+                **KEY_SCAN
+            )
         )
 
 

@@ -11,3 +11,5 @@ FAULT_TABLE: dict[str, dict[str, tuple[bool, str]]] = defaultdict(dict)
 HOSTILE: dict[str, tuple[bool, str]] = {}
 #: secret-scan results: what was scanned and the hits; filled by test_secrets.py.
 SECRET_SCAN: dict[str, Any] = {}
+#: the same for a run with the client key, DPoP and background tokens; filled by test_secrets.py.
+KEY_SCAN: dict[str, Any] = {}

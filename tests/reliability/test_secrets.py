@@ -13,7 +13,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 from flask import Flask, Response, jsonify
+from joserfc.jwk import ECKey, RSAKey
 
 from flask_token_vault import (
     TokenVault,
@@ -21,13 +23,25 @@ from flask_token_vault import (
     current_user,
     get_provider_token,
     get_provider_token_set,
+    my_connected_accounts,
     provider_session,
     signals,
 )
 from flask_token_vault.emulator import Emulator
+from flask_token_vault.keys import ClientKey, DPoPKey
 
-from ..helpers import CAL_WRITE, browser_login, make_app, sign_in_via_page
-from .figures import SECRET_SCAN
+from ..helpers import (
+    CAL_READ,
+    CAL_WRITE,
+    browser_login,
+    ec_key_pem,
+    keyed_config,
+    make_app,
+    register_client_key,
+    rsa_key_pem,
+    sign_in_via_page,
+)
+from .figures import KEY_SCAN, SECRET_SCAN
 
 
 def test_no_secret_anywhere_in_a_full_run(emu: Emulator, caplog: pytest.LogCaptureFixture) -> None:
@@ -142,3 +156,89 @@ def _authorize_query(client: Any, redirect: Any) -> str:
     location = redirect.headers["Location"]
     answer = client.get(location)
     return str(urlsplit(answer.headers["Location"]).query)
+
+
+def _key_material(pem: str) -> list[str]:
+    """Return what would give a private key away: its PEM lines and its private JWK members."""
+    lines = [line for line in pem.splitlines() if line and not line.startswith("-----")]
+    key = ECKey.import_key(pem) if "EC" in type(load_pem(pem)).__name__ else RSAKey.import_key(pem)
+    private = key.as_dict(private=True)
+    return [*lines, *(str(private[m]) for m in ("d", "p", "q") if m in private)]
+
+
+def load_pem(pem: str) -> Any:
+    return serialization.load_pem_private_key(pem.encode(), password=None)
+
+
+def test_no_key_or_assertion_anywhere_in_a_keyed_run(
+    emu: Emulator, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Private keys, client assertions, DPoP proofs and subject tokens stay out of everything."""
+    caplog.set_level(logging.DEBUG)
+    sent: list[str] = []  # every assertion, proof and subject token the app signed
+
+    def spy(cls: Any, name: str) -> None:
+        real = getattr(cls, name)
+
+        def recording(self: Any, *args: Any, **kwargs: Any) -> Any:
+            value = real(self, *args, **kwargs)
+            sent.append(value)
+            return value
+
+        monkeypatch.setattr(cls, name, recording)
+
+    spy(ClientKey, "client_assertion")
+    spy(ClientKey, "subject_token")
+    spy(DPoPKey, "proof")
+    credential = register_client_key(emu)
+    emu.set_privileged_access(credential, {"google-oauth2": [CAL_READ]})
+    emu.require_dpop_nonce()
+    app = make_app(emu, **keyed_config(TOKEN_VAULT_DPOP_KEY=ec_key_pem()))
+    captured: list[str] = []
+
+    def on_signal(sender: Any, **kwargs: Any) -> None:
+        captured.append(repr(sender) + repr(kwargs) + str(kwargs))
+
+    for sig in (signals.token_exchanged, signals.exchange_failed, signals.logged_in):
+        sig.connect(on_signal, app)
+
+    @app.after_request
+    def record(response: Response) -> Response:
+        captured.append(str(response.headers))
+        if not response.direct_passthrough:
+            captured.append(response.get_data(as_text=True))
+        return response
+
+    @app.get("/accounts")
+    def accounts() -> Any:
+        return jsonify([a.connection for a in my_connected_accounts()])
+
+    client = app.test_client()
+    assert browser_login(client, "/calendar").status_code == 200
+    assert client.get("/accounts").status_code == 200
+    vault = TokenVault()
+    user_id = emu.user_id_for("alice@example.com")
+    TokenVault.state(app).cache.invalidate_user(user_id)
+    assert vault.worker_token(user_id, "google-oauth2", [CAL_READ], app=app).access_token
+    for who, connection in (("auth0|nobody", "google-oauth2"), (user_id, "windowslive")):
+        try:
+            vault.worker_token(who, connection, [CAL_READ], app=app)
+        except TokenVaultError as exc:
+            captured.append(repr(exc) + str(exc) + str(exc.to_dict()) + exc.remedy)
+    state = TokenVault.state(app)
+    objects = [state, state.settings, state.exchanger, state.dpop, state.my_account]
+    objects += [state.settings.client_key, state.settings.dpop_key, state.transport]
+    captured.extend(repr(o) + str(o) for o in objects)
+    result = app.test_cli_runner().invoke(args=["token-vault", "worker", "setup", "--yes"])
+    captured.append(result.output)
+    store: Any = state.cache.store
+    captured.extend(key + repr(value) for key, value in list(store.cache._cache.items()))
+    captured.extend(r.getMessage() + repr(r.args) for r in caplog.records)
+    captured.extend(caplog.text.splitlines())
+
+    secrets = [*_key_material(rsa_key_pem()), *_key_material(ec_key_pem()), *sent]
+    assert len(sent) >= 6, "the run must have signed assertions, proofs and subject tokens"
+    text = "\n".join(captured)
+    hits = [s[:6] + "..." for s in secrets if s in text]
+    KEY_SCAN.update(secrets=len(secrets), chars=len(text), hits=len(hits))
+    assert hits == []
