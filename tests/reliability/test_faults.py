@@ -157,10 +157,10 @@ def test_login_callback_code_exchange(emu: Emulator, fault: str) -> None:
         return back.path + "?" + back.query
 
     url = callback_url()
-    good_endpoint = state.oauth.server_metadata["token_endpoint"]
+    good = state.exchanger.settings
     if spec is None:
         # The emulator cannot refuse connections while it runs: point the code exchange elsewhere.
-        state.oauth.server_metadata["token_endpoint"] = _closed_port_url() + "/oauth/token"
+        state.exchanger.settings = dataclasses.replace(good, base_url=_closed_port_url())
     else:
         _inject(emu, "token:authorization_code", spec)
 
@@ -174,7 +174,7 @@ def test_login_callback_code_exchange(emu: Emulator, fault: str) -> None:
     _check("login callback", fault, run)
     with client.session_transaction() as session:
         assert "_token_vault" not in session, "a user was written from a failed login"
-    state.oauth.server_metadata["token_endpoint"] = good_endpoint
+    state.exchanger.settings = good
     emu.clear_faults()
     recovered = client.get(callback_url())
     assert recovered.status_code == 302 and recovered.headers["Location"] == "/calendar"
