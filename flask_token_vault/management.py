@@ -831,7 +831,7 @@ class ManagementClient:
             "PATCH",
             f"/clients/{_q(target)}",
             body={
-                "token_endpoint_auth_method": None,
+                "token_endpoint_auth_method": None,  # nosec B105 - clears the secret method
                 "client_authentication_methods": {
                     "private_key_jwt": {"credentials": [{"id": i} for i in wanted]}
                 },
