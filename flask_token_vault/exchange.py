@@ -270,7 +270,9 @@ class Exchanger:
             "code_verifier": code_verifier,
         }
         try:
-            return self.post_token(data)
+            # Sent once: a code is redeemed once, and a second try after a lost answer could
+            # make Auth0 revoke the tokens the first one issued.
+            return self.post_token(data, retry=False)
         except (RateLimited, Auth0Unavailable):
             raise
         except TokenVaultError as exc:
@@ -393,12 +395,15 @@ class Exchanger:
         *,
         connection: str | None = None,
         dpop: bool | None = None,
+        retry: bool = True,
     ) -> dict[str, Any]:
         """POST a grant to ``/oauth/token`` with the client's authentication; return the answer.
 
         Retried inside the app's deadline, each try with its own client assertion and DPoP
         proof; raises the typed error for whatever still fails. ``dpop`` (default: for the
         grants that issue or use the user's tokens) sends a DPoP proof when a key is set.
+        ``retry=False`` sends a grant once (a DPoP nonce answer still gets its one more try,
+        since Auth0 refused the request before looking at the grant).
         """
         grant = data.get("grant_type", "")
         what = f"token request (grant={_grant_name(grant)} connection={connection})"
@@ -410,6 +415,7 @@ class Exchanger:
             error=lambda failure: token_failure(failure, connection),
             what=what,
             hook=_TokenHook(self, self.dpop if bind else None),
+            retry=retry,
         )
         if not isinstance(reply.body, dict):
             raise Auth0Unavailable(

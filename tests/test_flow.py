@@ -272,3 +272,14 @@ def test_login_asks_a_server_side_session_for_a_new_id(emu: Emulator) -> None:
     assert regenerated == []
     browser_login(client, "/calendar")
     assert regenerated == [True]  # one sign-in (through the connection), one new id
+
+
+def test_the_code_exchange_is_sent_once_even_when_auth0_fails(
+    client: FlaskClient, emu: Emulator
+) -> None:
+    """A code is redeemed once: a failed code exchange is reported, not sent again."""
+    authorize = follow_to_emulator(client, "/calendar")
+    emu.add_fault("token:authorization_code", status=503, times=1, error="temporarily_unavailable")
+    answer = sign_in_via_page(client, authorize, "alice@example.com")
+    assert answer.status_code == 503
+    assert emu.stats()["token_requests"].get("authorization_code", 0) == 1  # asked once
