@@ -149,9 +149,11 @@ def test_consent_page_by_hand_with_another_account(emu: Emulator) -> None:
     login_as(client, emu, "hal@example.com")
     consent = to_emulator(client, "/calendar")
     page = requests.get(consent, timeout=TIMEOUT)
-    assert page.status_code == 200 and "google-oauth2" in page.text
+    assert page.status_code == 200 and "Connect google-oauth2" in page.text
     fields = form_fields(page.text)
-    assert fields["email"] == "hal@example.com" and "account" in fields
+    # The user is the one the app signed in; the page only asks which Google account.
+    assert "Signed in as <strong>hal@example.com</strong>" in page.text
+    assert "email" not in fields and "account" in fields
     fields.update(account="hal.work@example.com", action="allow")
     answer = requests.post(
         emu.url + "/u/login", data=fields, allow_redirects=False, timeout=TIMEOUT

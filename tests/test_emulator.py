@@ -1191,8 +1191,14 @@ def test_command_line_prints_the_settings_and_stops_on_ctrl_c() -> None:
         first = process.stdout.readline()
         assert first.startswith("Auth0 Token Vault emulator running at http://127.0.0.1:")
         url = first.rsplit(" ", 1)[1].strip()
-        rest = "".join(process.stdout.readline() for _ in range(8))
-        assert "emulator-client-id" in rest and "emulator-client-secret" in rest
+        rest = [process.stdout.readline().rstrip("\n") for _ in range(13)]
+        assert "emulator-client-id" in "\n".join(rest) and "emulator-client-secret" in "\n".join(
+            rest
+        )
+        # The exact value to paste: with http://, since a bare host:port would mean https.
+        assert f"  export AUTH0_DOMAIN={url}" in rest
+        assert "  export AUTH0_CLIENT_ID=emulator-client-id" in rest
+        assert not any(line.strip().startswith("domain:") for line in rest)
         discovery = requests.get(url + "/.well-known/openid-configuration", timeout=TIMEOUT)
         assert discovery.json()["issuer"] == url + "/"
         process.send_signal(signal.SIGINT)
@@ -1287,3 +1293,121 @@ def test_my_account_tokens_only_within_the_refresh_token_policy(emu: Emulator) -
 def test_the_command_line_can_start_a_bare_tenant() -> None:
     assert parse_args(["--bare"]).bare is True
     assert parse_args([]).bare is False
+
+
+# -- the emulator's own sign-in session (a cookie, as Auth0 keeps one) --------------------------
+
+
+def browser_authorize(browser: requests.Session, emu: Emulator, **params: str) -> LoginPage:
+    """Open /authorize in a browser (a session keeping the emulator's cookie); read the page."""
+    query = {
+        "client_id": emu.client_id,
+        "redirect_uri": REDIRECT_URI,
+        "response_type": "code",
+        "scope": "openid profile email offline_access",
+        "state": "state-123",
+        **params,
+    }
+    answer = browser.get(emu.url + "/authorize", params=query, allow_redirects=False, timeout=10)
+    assert answer.status_code == 200, answer.text
+    return LoginPage(answer.text)
+
+
+def browser_submit(browser: requests.Session, emu: Emulator, page: LoginPage, **fields: str) -> str:
+    """Submit the page in the browser; return the user the code was issued for."""
+    answer = browser.post(
+        emu.url + "/u/login", data={**page.fields, **fields}, allow_redirects=False, timeout=10
+    )
+    code = redirect_query(answer)["code"]
+    return emu.state.codes[code].user_id
+
+
+def test_a_connect_keeps_the_user_signed_in_at_the_emulator(emu: Emulator) -> None:
+    browser = requests.Session()
+    first = browser_authorize(browser, emu)
+    assert first.title == "Auth0 emulator — sign in"
+    ivy = browser_submit(browser, emu, first, email="ivy@example.com")
+    assert ivy == emu.user_id_for("ivy@example.com")
+    assert browser.cookies.get("auth0")
+
+    connect = browser_authorize(browser, emu, connection="google-oauth2", connection_scope=CAL_READ)
+    assert connect.title == "Auth0 emulator — connect"
+    assert {"signed-in-as", "account", "switch-user"} <= connect.ids
+    assert "email" not in connect.fields  # who connects is not the page's to change
+    assert connect.buttons["allow"] == ("action", "allow", "Allow")
+    # Even a form that names someone else connects the signed-in user's account.
+    assert browser_submit(browser, emu, connect, email="mallory@example.com") == ivy
+    [tokenset] = emu.state.tokensets_for(ivy)
+    assert CAL_READ in tokenset.scopes
+    assert emu.state.users_by_email("mallory@example.com") == []
+
+
+def test_the_connect_page_names_the_signed_in_user(emu: Emulator) -> None:
+    browser = requests.Session()
+    browser_submit(browser, emu, browser_authorize(browser, emu), email="ivy@example.com")
+    query = {"connection": "google-oauth2", "connection_scope": CAL_READ}
+    answer = browser.get(
+        emu.url + "/authorize",
+        params={
+            "client_id": emu.client_id,
+            "redirect_uri": REDIRECT_URI,
+            "response_type": "code",
+            **query,
+        },
+        timeout=10,
+    )
+    assert '<h1 id="page-title">Connect google-oauth2</h1>' in answer.text
+    assert "Signed in as <strong>ivy@example.com</strong>" in answer.text
+
+
+def test_sign_in_page_is_filled_in_with_the_signed_in_user(emu: Emulator) -> None:
+    browser = requests.Session()
+    browser_submit(browser, emu, browser_authorize(browser, emu), email="ivy@example.com")
+    again = browser_authorize(browser, emu)
+    assert again.title == "Auth0 emulator — sign in"
+    assert again.fields["email"] == "ivy@example.com"
+
+
+def test_prompt_login_and_logout_forget_the_signed_in_user(emu: Emulator) -> None:
+    browser = requests.Session()
+    browser_submit(browser, emu, browser_authorize(browser, emu), email="ivy@example.com")
+    switch = browser_authorize(browser, emu, connection="google-oauth2", prompt="login")
+    assert switch.title == "Auth0 emulator — sign in" and "email" in switch.fields
+    jay = browser_submit(browser, emu, switch, email="jay@example.com")
+    assert jay == emu.user_id_for("jay@example.com")
+
+    out = browser.get(
+        emu.url + "/v2/logout",
+        params={"client_id": emu.client_id, "returnTo": REDIRECT_URI},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert out.status_code == 302 and not browser.cookies.get("auth0")
+    after = browser_authorize(browser, emu, connection="google-oauth2")
+    assert after.title == "Auth0 emulator — sign in"
+    assert after.fields["email"] == "alice@example.com"
+
+
+def test_prompt_none_signs_in_the_signed_in_user(emu: Emulator) -> None:
+    browser = requests.Session()
+    ivy = browser_submit(browser, emu, browser_authorize(browser, emu), email="ivy@example.com")
+    answer = browser.get(
+        emu.url + "/authorize",
+        params={
+            "client_id": emu.client_id,
+            "redirect_uri": REDIRECT_URI,
+            "response_type": "code",
+            "scope": "openid",
+            "prompt": "none",
+        },
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert emu.state.codes[redirect_query(answer)["code"]].user_id == ivy
+
+
+def test_an_unknown_session_cookie_is_ignored(emu: Emulator) -> None:
+    browser = requests.Session()
+    browser.cookies.set("auth0", "forged")
+    page = browser_authorize(browser, emu, connection="google-oauth2")
+    assert page.title == "Auth0 emulator — sign in"

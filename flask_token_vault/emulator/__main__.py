@@ -35,6 +35,38 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def app_environment(emulator: Emulator) -> dict[str, str]:
+    """Return the environment variables that point an app (the quick start's) at ``emulator``."""
+    return {
+        # With http://: a bare host:port would mean https, which the emulator does not speak.
+        "AUTH0_DOMAIN": emulator.url,
+        "AUTH0_CLIENT_ID": emulator.client_id,
+        "AUTH0_CLIENT_SECRET": emulator.client_secret,
+    }
+
+
+def banner(emulator: Emulator, auto_login: str | None = None, *, bare: bool = False) -> str:
+    """Return what the emulator prints at start-up: where it is and the lines to paste."""
+    exports = "\n".join(
+        f"  export {key}={value}" for key, value in app_environment(emulator).items()
+    )
+    return (
+        f"Auth0 Token Vault emulator running at {emulator.url}\n"
+        f"  issuer:        {emulator.issuer}\n"
+        f"  client id:     {emulator.client_id}\n"
+        f"  client secret: {emulator.client_secret}\n"
+        f"  Google API:    {emulator.google_api_base}\n"
+        f"  Graph API:     {emulator.graph_api_base}\n"
+        f"  auto-login:    {auto_login or 'off (the login page is shown)'}\n"
+        f"  tenant:        {'bare (run `flask token-vault setup`)' if bare else 'set up'}\n"
+        "Point your app at it: paste these lines into the shell that runs the app\n"
+        "(AUTH0_DOMAIN keeps its http://: a bare host:port would mean https; with it,\n"
+        "Google and Microsoft API calls go to the fake APIs above):\n"
+        f"{exports}\n"
+        "For local testing only: never expose it to the internet. Press Ctrl-C to stop."
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Start the emulator, print how to use it, and serve until interrupted."""
     args = parse_args(argv)
@@ -44,20 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     emulator.start()
     if args.bare:
         emulator.bare_tenant()
-    auto_login = args.auto_login or "off (the login page is shown)"
-    print(
-        f"Auth0 Token Vault emulator running at {emulator.url}\n"
-        f"  domain:        {emulator.domain}  (http, not https)\n"
-        f"  issuer:        {emulator.issuer}\n"
-        f"  client id:     {emulator.client_id}\n"
-        f"  client secret: {emulator.client_secret}\n"
-        f"  Google API:    {emulator.google_api_base}\n"
-        f"  Graph API:     {emulator.graph_api_base}\n"
-        f"  auto-login:    {auto_login}\n"
-        f"  tenant:        {'bare (run `flask token-vault setup`)' if args.bare else 'set up'}\n"
-        "For local testing only: never expose it to the internet. Press Ctrl-C to stop.",
-        flush=True,
-    )
+    print(banner(emulator, args.auto_login, bare=args.bare), flush=True)
     try:
         threading.Event().wait()
     except KeyboardInterrupt:

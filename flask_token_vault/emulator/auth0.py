@@ -88,6 +88,8 @@ from .web import (
 
 bp = Blueprint("auth0", __name__)
 
+#: The emulator's sign-in session cookie (Auth0 keeps one of the same name on its domain).
+SESSION_COOKIE = "auth0"
 DEFAULT_LOGIN_EMAIL = "alice@example.com"
 CODE_CHALLENGE_METHODS = ("S256", "plain")
 DENIED_DESCRIPTION = "User did not authorize the request"
@@ -165,6 +167,11 @@ def jwks() -> Response:
 # -- login ------------------------------------------------------------------------------------
 
 
+def _session_user(state: EmulatorState) -> User | None:
+    """Return who is signed in at the emulator in this browser (its session cookie), if anyone."""
+    return state.browser_session_user(request.cookies.get(SESSION_COOKIE))
+
+
 def _render_login(
     state: EmulatorState,
     transaction: LoginTransaction,
@@ -182,18 +189,21 @@ def _render_login(
         connection_scopes = split_scopes(
             [*connection.default_scopes, *transaction.connection_scopes]
         )
+    bound = state.user_by_id(transaction.user_id) if transaction.user_id else None
     html = render_template(
         "authorize.html",
+        mode="connect" if bound is not None else "sign-in",
         txn=transaction.txn,
         client_name=client.name if client else transaction.client_id,
         connection=connection,
         show_account=connection is not None and connection.provider is not None,
         scopes=split_scopes(transaction.scope),
         connection_scopes=connection_scopes,
-        email=email,
-        name=name,
+        email=bound.email if bound is not None else email,
+        name=bound.name if bound is not None else name,
         account=account,
         error=error,
+        switch_url=with_query(request.url, {"prompt": "login"}) if bound is not None else None,
     )
     return Response(html, status=status, mimetype="text/html")
 
@@ -216,13 +226,25 @@ def _finish_login(
         }
         return redirect(with_query(transaction.redirect_uri, params))
     with state.lock:
-        user = state.ensure_user(email, name or None)
+        bound = state.user_by_id(transaction.user_id) if transaction.user_id else None
+        # A connect keeps the user signed in here, whatever the form says.
+        user = bound or state.ensure_user(email, name or None)
         connection = state.get_connection(transaction.connection)
         if connection is not None and connection.vault_active:
             state.connect(user, connection.name, transaction.connection_scopes, account)
         code = state.issue_code(transaction, user)
-    return redirect(
+        session = state.start_browser_session(user) if bound is None else None
+    response = redirect(
         with_query(transaction.redirect_uri, {"code": code.code, "state": transaction.state})
+    )
+    if session is not None:
+        _set_session_cookie(response, session.sid, session.expires_at - state.now())
+    return response
+
+
+def _set_session_cookie(response: Response, sid: str, max_age: float) -> None:
+    response.set_cookie(
+        SESSION_COOKIE, sid, max_age=int(max_age), httponly=True, samesite="Lax", path="/"
     )
 
 
@@ -273,6 +295,10 @@ def authorize() -> Response:
         if client.client_id not in connection.enabled_clients:
             return fail("invalid_request", f"the connection is not enabled: {connection_name}")
 
+    prompt = args.get("prompt") or None
+    signed_in = _session_user(state) if prompt != "login" else None
+    vault_connection = state.get_connection(connection_name)
+    connecting = vault_connection is not None and vault_connection.vault_active
     transaction = state.start_transaction(
         client_id=client.client_id,
         redirect_uri=redirect_uri,
@@ -285,10 +311,11 @@ def authorize() -> Response:
         connection_scopes=split_scopes(args.get("connection_scope")),
         audience=args.get("audience") or None,
         login_hint=args.get("login_hint") or None,
-        prompt=args.get("prompt") or None,
+        prompt=prompt,
         access_type=args.get("access_type") or None,
         screen_hint=args.get("screen_hint") or None,
         store=False,
+        user_id=signed_in.user_id if signed_in is not None and connecting else None,
     )
     auto = state.auto_login
     if auto is not None:
@@ -301,9 +328,14 @@ def authorize() -> Response:
             account=auto.account,
         )
     if transaction.prompt == "none":
-        return fail("login_required", "Login required")
+        if signed_in is None:
+            return fail("login_required", "Login required")
+        return _finish_login(
+            state, transaction, allow=True, email=signed_in.email, name=None, account=None
+        )
     state.save_transaction(transaction)
-    return _render_login(state, transaction, email=transaction.login_hint or DEFAULT_LOGIN_EMAIL)
+    email = transaction.login_hint or (signed_in.email if signed_in else DEFAULT_LOGIN_EMAIL)
+    return _render_login(state, transaction, email=email)
 
 
 @bp.post("/u/login")
@@ -328,7 +360,8 @@ def login() -> Response:
     email = form.get("email", "").strip()
     name = form.get("name", "").strip()
     account = form.get("account", "").strip()
-    if allow and ("@" not in email or email.startswith("@") or email.endswith("@")):
+    bad_email = "@" not in email or email.startswith("@") or email.endswith("@")
+    if allow and transaction.user_id is None and bad_email:
         state.save_transaction(transaction)
         return _render_login(
             state,
@@ -925,12 +958,18 @@ def _logged_out(
     return html_page("Logged out", "You are signed out of the Auth0 emulator.")
 
 
+def _end_session(state: EmulatorState, response: Response) -> Response:
+    state.end_browser_session(request.cookies.get(SESSION_COOKIE))
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="Lax")
+    return response
+
+
 @bp.get("/v2/logout")
 def logout() -> Response:
     """Sign out (Auth0's classic logout) and go to ``returnTo`` when it is allowed."""
     state = current_state()
     client = state.get_client(request.args.get("client_id"))
-    return _logged_out(request.args.get("returnTo"), client)
+    return _end_session(state, _logged_out(request.args.get("returnTo"), client))
 
 
 @bp.get("/oidc/logout")
@@ -944,4 +983,4 @@ def oidc_logout() -> Response:
         client_id = str(claims.get("aud", ""))
     target = request.args.get("post_logout_redirect_uri")
     extra = {"state": request.args.get("state") or None}
-    return _logged_out(target, state.get_client(client_id), extra)
+    return _end_session(state, _logged_out(target, state.get_client(client_id), extra))

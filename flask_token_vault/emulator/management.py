@@ -10,6 +10,8 @@ the scope). Errors are Auth0's JSON: ``{"statusCode", "error", "message", "error
   404 ``Not Found`` once :meth:`Emulator.set_tenant_features` removes them (Auth0 dropped them
   from its spec in 2026-07).
 - ``GET /api/v2/users/{id}/connected-accounts?from=&take=`` -> ``{connected_accounts, next}``.
+- ``GET /api/v2/users-by-email?email=`` -> a list of users (``read:users``); Auth0 matches the
+  address case-insensitively.
 - ``GET /api/v2/connections?name=&strategy=&fields=&page=&per_page=&include_totals=``,
   ``GET``/``PATCH /api/v2/connections/{id}`` (``?fields=options``); a PATCH of ``options``
   replaces the whole object, as Auth0 does.
@@ -35,7 +37,7 @@ from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.wrappers import Response
 
 from .constants import TOKEN_VAULT_GRANT
-from .state import Client, Connection, EmulatorState, Tokenset
+from .state import DATABASE_CONNECTION, Client, Connection, EmulatorState, Tokenset, User
 from .web import bearer_token, current_state, json_response
 
 bp = Blueprint("management", __name__, url_prefix="/api/v2")
@@ -349,6 +351,39 @@ def _tokenset_endpoints(state: EmulatorState) -> None:
     """Answer 404 as for an unknown route when the tenant no longer has the tokenset endpoints."""
     if not state.tokenset_endpoints:
         raise ManagementApiError(404, "Not Found")
+
+
+def user_document(user: User) -> dict[str, Any]:
+    """Return a user as the Management API describes one."""
+    created = _iso(user.created_at)
+    return {
+        "user_id": user.user_id,
+        "email": user.email,
+        "email_verified": True,
+        "name": user.name,
+        "nickname": user.email.split("@", 1)[0],
+        "created_at": created,
+        "updated_at": created,
+        "identities": [
+            {
+                "connection": DATABASE_CONNECTION,
+                "provider": "auth0",
+                "user_id": user.user_id.split("|", 1)[-1],
+                "isSocial": False,
+            }
+        ],
+    }
+
+
+@bp.get("/users-by-email")
+def users_by_email() -> Response:
+    """Find users by email address (a list: Auth0 may hold several users with one address)."""
+    state = current_state()
+    require_scope(state, "read:users")
+    email = request.args.get("email", "").strip()
+    if not email:
+        raise _bad_query("Missing required property: email")
+    return json_response([_pick_fields(user_document(u)) for u in state.users_by_email(email)])
 
 
 @bp.get("/users/<user_id>/federated-connections-tokensets")

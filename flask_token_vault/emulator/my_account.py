@@ -316,6 +316,8 @@ def consent_page() -> Response:
     connection = state.get_connection(session.connection)
     html = render_template(
         "authorize.html",
+        mode="connect",
+        switch_url=None,
         txn=session.ticket,
         client_name=client.name if client else session.client_id,
         connection=connection,

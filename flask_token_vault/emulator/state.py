@@ -52,6 +52,8 @@ CONNECT_SESSION_LIFETIME = 300
 DEFAULT_PROVIDER_TOKEN_TTL = 3600
 CODE_LIFETIME = 60
 LOGIN_TRANSACTION_LIFETIME = 600
+#: How long the emulator remembers who signed in on its page (Auth0's default is 3 days).
+BROWSER_SESSION_LIFETIME = 3 * 86400
 ACCESS_TOKEN_LIFETIME = 86400
 ID_TOKEN_LIFETIME = 36000
 
@@ -297,6 +299,8 @@ class LoginTransaction:
     access_type: str | None
     screen_hint: str | None
     expires_at: float
+    #: The user signed in at the emulator when this is a connect (the page cannot change it).
+    user_id: str | None = None
 
 
 @dataclass
@@ -367,6 +371,15 @@ class ConnectSession:
     connect_code: str | None = None
     account: str | None = None
     completed: bool = False
+
+
+@dataclass
+class BrowserSession:
+    """Remember who signed in on the emulator's page in one browser (its session cookie)."""
+
+    sid: str
+    user_id: str
+    expires_at: float
 
 
 @dataclass
@@ -471,6 +484,8 @@ class EmulatorState:
         self.default_auto_login: AutoLogin | None = None
         self.counters = Counters()
         self.connect_sessions: dict[str, ConnectSession] = {}
+        #: Who is signed in at the emulator, by its session cookie (Auth0's own session).
+        self.browser_sessions: dict[str, BrowserSession] = {}
         #: How the Management API writes tokenset times: ``"epoch"`` seconds or ``"iso"``.
         self.tokenset_timestamps = "epoch"
         #: The tenant's MFA policies (``["all-applications"]`` is the "Always" policy).
@@ -517,6 +532,7 @@ class EmulatorState:
             self.auto_login = self.default_auto_login
             self.counters = Counters()
             self.connect_sessions.clear()
+            self.browser_sessions.clear()
             self.tokenset_timestamps = "epoch"
             self.used_jtis.clear()
             self.dpop_nonce = None
@@ -826,6 +842,41 @@ class EmulatorState:
             for tokenset in matches:
                 tokenset.broken = broken
             return len(matches)
+
+    # -- the emulator's own sign-in session (a cookie, as Auth0 keeps one) -----------------
+
+    def start_browser_session(self, user: User) -> BrowserSession:
+        """Record that ``user`` signed in on the emulator's page; return the new session."""
+        with self.lock:
+            now = self.now()
+            for sid in [k for k, v in self.browser_sessions.items() if v.expires_at <= now]:
+                del self.browser_sessions[sid]
+            session = BrowserSession(
+                secrets.token_urlsafe(24), user.user_id, now + BROWSER_SESSION_LIFETIME
+            )
+            self.browser_sessions[session.sid] = session
+            return session
+
+    def browser_session_user(self, sid: str | None) -> User | None:
+        """Return the user signed in by this session cookie, if it is known and current."""
+        if not sid:
+            return None
+        with self.lock:
+            session = self.browser_sessions.get(sid)
+            if session is None or session.expires_at <= self.now():
+                return None
+            return self.user_by_id(session.user_id)
+
+    def end_browser_session(self, sid: str | None) -> None:
+        """Forget a sign-in session (logout)."""
+        with self.lock:
+            self.browser_sessions.pop(sid or "", None)
+
+    def users_by_email(self, email: str) -> list[User]:
+        """Return the users with this email address (Auth0 may have several; here, one)."""
+        with self.lock:
+            user = self.users.get(normalize_email(email))
+            return [user] if user is not None else []
 
     # -- login transactions and codes -----------------------------------------------------
 
