@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import re
 from collections.abc import Mapping
@@ -12,10 +13,103 @@ from urllib.parse import urlsplit
 from .errors import ConfigurationError
 from .keys import ClientKey, DPoPKey
 
-__all__ = ["ConnectionSettings", "Settings", "parse_domain", "split_scopes"]
+__all__ = [
+    "CONFIG_KEYS",
+    "PLACEHOLDER_SECRET_KEYS",
+    "ConnectionSettings",
+    "Settings",
+    "is_placeholder_secret",
+    "parse_domain",
+    "split_scopes",
+]
+
+#: Every configuration key the extension reads. Any other ``TOKEN_VAULT_*`` key in the app's
+#: config is a typo, and ``init_app`` says so rather than ignore it.
+CONFIG_KEYS = frozenset(
+    {
+        "AUTH0_DOMAIN",
+        "AUTH0_CLIENT_ID",
+        "AUTH0_CLIENT_SECRET",
+        "AUTH0_AUDIENCE",
+        "SECRET_KEY",
+        "SECRET_KEY_FALLBACKS",
+        "TOKEN_VAULT_CONNECTIONS",
+        "TOKEN_VAULT_SCOPES",
+        "TOKEN_VAULT_URL_PREFIX",
+        "TOKEN_VAULT_DEFAULT_NEXT",
+        "TOKEN_VAULT_LOGOUT_RETURN_TO",
+        "TOKEN_VAULT_ENCRYPTION_KEYS",
+        "TOKEN_VAULT_CACHE",
+        "TOKEN_VAULT_CACHE_LEEWAY",
+        "TOKEN_VAULT_LOCAL_CACHE_TTL",
+        "TOKEN_VAULT_LOCK_TIMEOUT",
+        "TOKEN_VAULT_HTTP_TIMEOUT",
+        "TOKEN_VAULT_DEADLINE",
+        "TOKEN_VAULT_MAX_RETRIES",
+        "TOKEN_VAULT_SEND_EXCHANGE_SCOPE",
+        "TOKEN_VAULT_CONNECT_FLOW",
+    }
+)
+_KEY_PREFIX = "TOKEN_VAULT_"
+
+#: ``SECRET_KEY`` values copied from documentation and tutorials (this project's included).
+#: Anyone can read them, so a session signed with one can be forged. ``doctor`` reports them;
+#: compare with :func:`is_placeholder_secret`, which also catches one repeated character.
+PLACEHOLDER_SECRET_KEYS = frozenset(
+    {
+        "dev",
+        "development",
+        "test",
+        "testing",
+        "secret",
+        "secret-key",
+        "secret_key",
+        "secretkey",
+        "mysecret",
+        "my-secret-key",
+        "your-secret-key",
+        "your_secret_key",
+        "supersecret",
+        "super-secret",
+        "super-secret-key",
+        "changeme",
+        "change-me",
+        "change_me",
+        "changeit",
+        "change-this",
+        "replace-me",
+        "password",
+        "s3cr3t",
+        "dev-secret",
+        "dev-secret-key",
+        "not-a-secret",
+        "change-me-to-a-long-random-string",
+        "a-test-secret-of-at-least-16-characters",
+    }
+)
+
+
+def is_placeholder_secret(value: str | bytes) -> bool:
+    """Return whether ``value`` is a well-known placeholder secret or one repeated character."""
+    raw = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+    text = raw.strip().lower()
+    return text in PLACEHOLDER_SECRET_KEYS or bool(re.fullmatch(r"(.)\1*", text))
+
 
 #: Parameters that Google needs to hand Auth0 a refresh token of its own.
 GOOGLE_DEFAULTS: dict[str, str] = {"access_type": "offline", "prompt": "consent"}
+#: Where the providers' APIs live, for connections that do not set ``api_base``.
+DEFAULT_API_BASES: dict[str, str] = {
+    "google-oauth2": "https://www.googleapis.com",
+    "windowslive": "https://graph.microsoft.com",
+}
+#: Where the bundled emulator serves its fake copy of each API, under its own URL. Used as the
+#: default when ``AUTH0_DOMAIN`` is an http:// URL on this machine (only an emulator can be),
+#: so an app written for the real APIs runs offline with nothing but ``AUTH0_*`` changed.
+EMULATED_API_PATHS: dict[str, str] = {"google-oauth2": "/google", "windowslive": "/microsoft"}
+_CONNECTION_OPTIONS = frozenset(
+    {"scopes", "authorization_params", "scope_separator", "label", "api_base"}
+)
 DEFAULT_SCOPES = ("openid", "profile", "email", "offline_access")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _SCOPE_RE = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]{1,512}$")  # RFC 6749 scope-token
@@ -61,6 +155,51 @@ def is_valid_connection_name(name: str) -> bool:
     return bool(_NAME_RE.match(name))
 
 
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def is_loopback_host(host: str) -> bool:
+    """Return whether ``host`` is this machine (``localhost``, ``127.0.0.1``, ``::1``...)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_api_base(value: Any, key: str) -> str:
+    """Turn a provider's ``api_base`` into an absolute URL with no trailing slash.
+
+    https anywhere; plain http only on loopback, for the emulator's fake APIs
+    (``http://127.0.0.1:8100/google``). A path is kept; a query or fragment is refused.
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigurationError(key, "must be a URL such as 'https://www.googleapis.com'.")
+    raw = value.strip().rstrip("/")
+    parts = urlsplit(raw)
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError:
+        raise ConfigurationError(key, "has an invalid port.") from None
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ConfigurationError(
+            key, f"must be an absolute https URL such as 'https://www.googleapis.com', not {raw!r}."
+        )
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ConfigurationError(key, "must have no query, fragment or credentials.")
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        raise ConfigurationError(
+            key, "plain http is only allowed on 127.0.0.1 or localhost (the emulator's APIs)."
+        )
+    return raw
+
+
 def parse_domain(value: Any, key: str = "AUTH0_DOMAIN") -> str:
     """Turn ``AUTH0_DOMAIN`` into a base URL with no trailing slash.
 
@@ -86,14 +225,9 @@ def parse_domain(value: Any, key: str = "AUTH0_DOMAIN") -> str:
         port = parts.port
     except ValueError:
         raise ConfigurationError(key, "has an invalid port.") from None
-    loopback = host == "localhost"
-    if not loopback:
-        try:
-            loopback = ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            loopback = False
-            if not _HOST_RE.match(host):
-                raise ConfigurationError(key, f"{host!r} is not a valid host name.") from None
+    loopback = is_loopback_host(host)
+    if not loopback and not _is_ip(host) and not _HOST_RE.match(host):
+        raise ConfigurationError(key, f"{host!r} is not a valid host name.")
     if parts.scheme == "http" and not loopback:
         raise ConfigurationError(
             key,
@@ -120,6 +254,9 @@ class ConnectionSettings:
     scope_separator: str = ","
     #: A label to show people.
     label: str = ""
+    #: Where the provider's API lives (``provider_api_url`` and relative ``provider_session``
+    #: URLs start here); ``None`` when neither configured nor known.
+    api_base: str | None = None
 
 
 @dataclass(frozen=True)
@@ -205,7 +342,16 @@ def _scopes(value: Any, key: str) -> tuple[str, ...]:
     return scopes
 
 
-def _connections(value: Any) -> dict[str, ConnectionSettings]:
+def default_api_base(connection: str, base_url: str) -> str | None:
+    """Return the API base of a known provider: the real API, or the emulator's fake one."""
+    parts = urlsplit(base_url)
+    if parts.scheme == "http" and is_loopback_host(parts.hostname or ""):
+        path = EMULATED_API_PATHS.get(connection)
+        return base_url + path if path else None
+    return DEFAULT_API_BASES.get(connection)
+
+
+def _connections(value: Any, base_url: str) -> dict[str, ConnectionSettings]:
     key = "TOKEN_VAULT_CONNECTIONS"
     if value is None:
         return {}
@@ -224,9 +370,13 @@ def _connections(value: Any) -> dict[str, ConnectionSettings]:
             options = {}
         if not isinstance(options, Mapping):
             raise ConfigurationError(where, "must be a dict of options.")
-        unknown = set(options) - {"scopes", "authorization_params", "scope_separator", "label"}
+        unknown = set(options) - _CONNECTION_OPTIONS
         if unknown:
-            raise ConfigurationError(where, f"has unknown options: {sorted(unknown)!r}.")
+            raise ConfigurationError(
+                where,
+                f"has unknown options: {sorted(unknown)!r}; the options are "
+                f"{sorted(_CONNECTION_OPTIONS)!r}.",
+            )
         params = dict(GOOGLE_DEFAULTS) if name == "google-oauth2" else {}
         given = options.get("authorization_params", {})
         if not isinstance(given, Mapping) or not all(
@@ -248,12 +398,18 @@ def _connections(value: Any) -> dict[str, ConnectionSettings]:
         label = options.get("label", name)
         if not isinstance(label, str):
             raise ConfigurationError(where + "['label']", "must be a string.")
+        api_base = options.get("api_base")
         result[name] = ConnectionSettings(
             name=name,
             scopes=_scopes(options.get("scopes", ()), where + "['scopes']"),
             authorization_params=params,
             scope_separator=separator,
             label=label,
+            api_base=(
+                default_api_base(name, base_url)
+                if api_base is None
+                else parse_api_base(api_base, where + "['api_base']")
+            ),
         )
     return result
 
@@ -294,8 +450,39 @@ def _prefix(config: Mapping[str, Any]) -> str:
     return value.rstrip("/")
 
 
+def _did_you_mean(key: str) -> str:
+    # Compared without the shared prefix, which would make every key look alike.
+    by_name = {known.removeprefix(_KEY_PREFIX): known for known in CONFIG_KEYS}
+    close = difflib.get_close_matches(key.removeprefix(_KEY_PREFIX), sorted(by_name), 1, 0.75)
+    return f" Did you mean {by_name[close[0]]}?" if close else ""
+
+
+def check_keys(config: Mapping[str, Any], options: Mapping[str, Any]) -> None:
+    """Refuse ``TOKEN_VAULT_*`` keys the extension does not know, and unknown options.
+
+    A misspelt key would otherwise be ignored and its default used without a word.
+    """
+    for key in sorted(k for k in options if k not in CONFIG_KEYS):
+        raise ConfigurationError(
+            key,
+            "is not a setting TokenVault() accepts; its options are the configuration keys "
+            f"(see the configuration reference).{_did_you_mean(key)}",
+        )
+    for key in sorted(
+        k
+        for k in config
+        if isinstance(k, str) and k.startswith(_KEY_PREFIX) and k not in CONFIG_KEYS
+    ):
+        raise ConfigurationError(
+            key,
+            "is not a Flask-Token-Vault setting, so it would be ignored (see the configuration "
+            f"reference for the keys).{_did_you_mean(key)}",
+        )
+
+
 def load_settings(config: Mapping[str, Any], options: Mapping[str, Any]) -> Settings:
     """Build :class:`Settings` from ``app.config``, overridden by the extension's own options."""
+    check_keys(config, options)
     merged: dict[str, Any] = dict(config)
     merged.update(options)
     base_url = parse_domain(merged.get("AUTH0_DOMAIN"))
@@ -336,7 +523,7 @@ def load_settings(config: Mapping[str, Any], options: Mapping[str, Any]) -> Sett
         client_secret=client_secret,
         audience=audience,
         scopes=scopes,
-        connections=_connections(merged.get("TOKEN_VAULT_CONNECTIONS")),
+        connections=_connections(merged.get("TOKEN_VAULT_CONNECTIONS"), base_url),
         url_prefix=_prefix(merged),
         default_next=default_next,
         logout_return_to=logout_return_to,

@@ -1,5 +1,8 @@
 """A ``requests.Session`` that carries the user's provider token and renews it once on a 401.
 
+Also :func:`provider_api_url`, which places a path on a connection's ``api_base`` (the real API,
+or the emulator's fake one when configured so).
+
 (Layer: request-time, above :mod:`flask_token_vault.tokens`; sends through the app's transport.)
 """
 
@@ -13,10 +16,10 @@ import requests
 
 from ._http import RETRIED_BY_PROVIDER_CALLS, Failure
 from ._state import get_state
-from .errors import ProviderUnavailable
+from .errors import ConfigurationError, ProviderUnavailable
 from .tokens import get_provider_token_set
 
-__all__ = ["ProviderSession", "provider_session"]
+__all__ = ["ProviderSession", "provider_api_url", "provider_session"]
 
 log = logging.getLogger("flask_token_vault")
 
@@ -33,6 +36,9 @@ class ProviderSession(requests.Session):
     502/503/504 or a 429 are retried with backoff inside ``TOKEN_VAULT_DEADLINE``; a request that
     still cannot reach the provider raises :class:`~flask_token_vault.ProviderUnavailable`. Any
     other answer of the provider is returned as it is, for the app to read.
+
+    A URL without a scheme, such as ``"/calendar/v3/users/me/calendarList"``, is a path on the
+    connection's ``api_base`` (see :func:`provider_api_url`).
     """
 
     IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
@@ -79,6 +85,8 @@ class ProviderSession(requests.Session):
         """Send a request with the bearer token; on a 401, renew the token and retry once."""
         if args:
             raise TypeError("pass the request's options by name (params=, json=, headers=...)")
+        if not url.lower().startswith(("https://", "http://")):
+            url = provider_api_url(self.connection, url)
         self._fresh = None
         idempotent = method.upper() in self.IDEMPOTENT
         timeout = kwargs.pop("timeout", None) or self.timeout
@@ -110,3 +118,33 @@ def provider_session(
 ) -> ProviderSession:
     """Return a :class:`ProviderSession` for the signed-in user at ``connection``."""
     return ProviderSession(connection, scopes, login_hint, timeout=timeout)
+
+
+def provider_api_url(connection: str, path: str = "") -> str:
+    """Return ``path`` on the API of ``connection``: its ``api_base`` joined with ``path``.
+
+    ``api_base`` comes from the connection's options in ``TOKEN_VAULT_CONNECTIONS``. Google
+    (``google-oauth2``: ``https://www.googleapis.com``) and Microsoft (``windowslive``:
+    ``https://graph.microsoft.com``) have defaults, which become the bundled emulator's fake
+    APIs (``http://127.0.0.1:8100/google``, ``.../microsoft``) when ``AUTH0_DOMAIN`` is the
+    emulator, so the same code runs offline. Raises
+    :class:`~flask_token_vault.ConfigurationError` when the connection is not configured or
+    has no ``api_base``.
+    """
+    settings = get_state().settings
+    key = "TOKEN_VAULT_CONNECTIONS"
+    conn = settings.connections.get(connection)
+    if conn is None:
+        raise ConfigurationError(
+            key,
+            f"{connection!r} is not configured; add it (with its scopes and api_base) "
+            f"to use its API. Configured: {sorted(settings.connections)!r}.",
+        )
+    if conn.api_base is None:
+        raise ConfigurationError(
+            f"{key}[{connection!r}]['api_base']",
+            "is not set: give the provider API's base URL, e.g. 'https://api.example.com'.",
+        )
+    if path.lower().startswith(("https://", "http://", "//")):
+        raise ValueError("provider_api_url takes a path on the API, not a whole URL")
+    return conn.api_base + "/" + path.lstrip("/") if path else conn.api_base

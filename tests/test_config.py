@@ -148,3 +148,117 @@ def test_extension_not_initialised_gives_clear_message() -> None:
     app = Flask(__name__)
     with app.app_context(), pytest.raises(RuntimeError, match="not initialised"):
         TokenVault.state()
+
+
+# -- unknown keys ---------------------------------------------------------------------------------
+
+
+def test_a_misspelt_key_stops_the_app_and_suggests_the_right_one() -> None:
+    with pytest.raises(
+        ConfigurationError,
+        match=r"^TOKEN_VAULT_CONECTIONS: is not a Flask-Token-Vault setting.*"
+        r"Did you mean TOKEN_VAULT_CONNECTIONS\?",
+    ):
+        TokenVault(_app(TOKEN_VAULT_CONECTIONS={"google-oauth2": {}}))
+
+
+def test_an_unknown_key_without_a_close_match_is_still_refused() -> None:
+    with pytest.raises(ConfigurationError, match=r"^TOKEN_VAULT_FROBNICATE: .*ignored") as caught:
+        TokenVault(_app(TOKEN_VAULT_FROBNICATE=True))
+    assert "Did you mean" not in str(caught.value)
+
+
+def test_keys_of_other_extensions_are_left_alone() -> None:
+    TokenVault(_app(AUTH0_MANAGEMENT_AUDIENCE="x", VAULT_ADDR="https://vault", TOKEN_TTL=3))
+
+
+def test_an_unknown_option_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match=r"^URL_PREFIX: .*TOKEN_VAULT_URL_PREFIX"):
+        TokenVault(_app(), URL_PREFIX="/login")
+
+
+def test_every_key_the_package_reads_is_known() -> None:
+    """A key added to the code but not to CONFIG_KEYS would be refused as unknown."""
+    from flask_token_vault.config import CONFIG_KEYS
+
+    from .test_docs import config_keys_in_code
+
+    assert config_keys_in_code() - {"TOKEN_VAULT_GRANT"} <= CONFIG_KEYS
+
+
+# -- api_base -------------------------------------------------------------------------------------
+
+
+def _connection(app: Flask, name: str) -> Any:
+    return TokenVault.state(app).settings.connections[name]
+
+
+def test_known_providers_default_to_their_real_apis() -> None:
+    app = _app(TOKEN_VAULT_CONNECTIONS=["google-oauth2", "windowslive", "github"])
+    TokenVault(app)
+    assert _connection(app, "google-oauth2").api_base == "https://www.googleapis.com"
+    assert _connection(app, "windowslive").api_base == "https://graph.microsoft.com"
+    assert _connection(app, "github").api_base is None
+
+
+def test_on_the_emulator_known_providers_default_to_its_fake_apis() -> None:
+    app = _app(
+        AUTH0_DOMAIN="http://127.0.0.1:8100",
+        TOKEN_VAULT_CONNECTIONS=["google-oauth2", "windowslive", "github"],
+    )
+    TokenVault(app)
+    assert _connection(app, "google-oauth2").api_base == "http://127.0.0.1:8100/google"
+    assert _connection(app, "windowslive").api_base == "http://127.0.0.1:8100/microsoft"
+    assert _connection(app, "github").api_base is None
+
+
+def test_api_base_can_be_set() -> None:
+    app = _app(
+        AUTH0_DOMAIN="http://127.0.0.1:8100",
+        TOKEN_VAULT_CONNECTIONS={
+            "google-oauth2": {"api_base": "https://www.googleapis.com/"},
+            "github": {"api_base": "https://api.github.com"},
+        },
+    )
+    TokenVault(app)
+    assert _connection(app, "google-oauth2").api_base == "https://www.googleapis.com"
+    assert _connection(app, "github").api_base == "https://api.github.com"
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("http://api.example.com", "plain http"),
+        ("api.example.com", "absolute https URL"),
+        ("https://api.example.com/?x=1", "no query"),
+        ("", "must be a URL"),
+        (3, "must be a URL"),
+    ],
+)
+def test_bad_api_base_is_named(value: Any, message: str) -> None:
+    with pytest.raises(
+        ConfigurationError,
+        match=rf"TOKEN_VAULT_CONNECTIONS\['github'\]\['api_base'\]: .*{message}",
+    ):
+        TokenVault(_app(TOKEN_VAULT_CONNECTIONS={"github": {"api_base": value}}))
+
+
+# -- placeholder secrets ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["change-me-to-a-long-random-string", "CHANGEME", " dev ", b"secret", "x" * 40, "dev-secret"],
+)
+def test_placeholder_secrets_are_recognised(value: str | bytes) -> None:
+    from flask_token_vault.config import is_placeholder_secret
+
+    assert is_placeholder_secret(value)
+
+
+def test_a_random_secret_is_not_a_placeholder() -> None:
+    import secrets
+
+    from flask_token_vault.config import is_placeholder_secret
+
+    assert not is_placeholder_secret(secrets.token_urlsafe(32))
