@@ -4,20 +4,47 @@
 :class:`~flask_token_vault.TokenVaultError` (registered by ``init_app`` unless the app has its
 own): a JSON body for clients that prefer JSON, else the ``token_vault/error.html`` page, which
 an app can override with a template of the same name. :func:`challenge` answers a view that
-needs a sign-in or a connection: a redirect for a browser, a 401 JSON body for an API client.
+needs a sign-in or a connection: the app's ``unauthorized_handler`` when it registered one, else
+a redirect for a browser and a 401 JSON body for an API client.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, TypeAlias
 
-from flask import jsonify, redirect, render_template, request
+from flask import jsonify, make_response, redirect, render_template, request
 from werkzeug.wrappers import Response
 
+from ._state import get_state
 from ._urls import connect_url, current_path, login_url
-from .errors import InsufficientScope, TokenVaultError
+from .errors import (
+    AccountNotConnected,
+    Auth0Unavailable,
+    CallbackError,
+    ExchangeRejected,
+    InsufficientScope,
+    InvalidRequest,
+    LoginRequired,
+    ManagementError,
+    Misconfigured,
+    MyAccountError,
+    ProviderUnavailable,
+    RateLimited,
+    ReconsentRequired,
+    TokenVaultError,
+)
+from .tokens import optional_user
 
-__all__ = ["challenge", "error_response", "wants_json"]
+__all__ = [
+    "Challenge",
+    "UnauthorizedHandler",
+    "challenge",
+    "error_response",
+    "error_title",
+    "wants_json",
+]
 
 
 def wants_json() -> bool:
@@ -26,14 +53,58 @@ def wants_json() -> bool:
     return best == "application/json"
 
 
+# Headings for people: an error page never shows a bare "400 Bad Request". The most specific
+# match wins: the error code, then the class (walking up its bases).
+_TITLES_BY_CODE = {
+    "access_denied": "Access not granted",
+    "login_expired": "The sign-in took too long",
+    "account_mismatch": "That account belongs to someone else",
+    "csrf_failed": "This form could not be accepted",
+}
+_TITLES_BY_CLASS: tuple[tuple[type[TokenVaultError], str], ...] = (
+    (LoginRequired, "Please sign in"),
+    (AccountNotConnected, "Account not connected"),
+    (InsufficientScope, "More access needed"),
+    (ReconsentRequired, "Please connect your account again"),
+    (CallbackError, "The sign-in was not completed"),
+    (InvalidRequest, "This link did not work"),
+    (RateLimited, "Too many requests"),
+    (Auth0Unavailable, "Sign-in is unavailable right now"),
+    (ProviderUnavailable, "The provider did not answer"),
+    (MyAccountError, "The account could not be connected"),
+    (ManagementError, "The account service failed"),
+    (Misconfigured, "This site is not set up correctly"),
+    (ExchangeRejected, "Access could not be renewed"),
+)
+
+
+def error_title(error: TokenVaultError) -> str:
+    """Return a short heading for people describing ``error`` (the error page's title)."""
+    by_code = _TITLES_BY_CODE.get(error.error)
+    if by_code is not None:
+        return by_code
+    for cls, title in _TITLES_BY_CLASS:
+        if isinstance(error, cls):
+            return title
+    return "Something went wrong"
+
+
 def error_response(error: TokenVaultError) -> Response:
     """Turn an error into its response: JSON or an HTML page, with its status and headers."""
     response: Response
     if wants_json():
         response = jsonify(error.to_dict())
     else:
+        settings = get_state().settings
+        signed_in = optional_user() is not None
         response = Response(
-            render_template("token_vault/error.html", error=error),
+            render_template(
+                "token_vault/error.html",
+                error=error,
+                title=error_title(error),
+                home_url=settings.default_next,
+                login_url=None if signed_in else login_url(next=settings.default_next),
+            ),
             mimetype="text/html",
         )
     response.status_code = error.code or 500
@@ -41,30 +112,89 @@ def error_response(error: TokenVaultError) -> Response:
     return response
 
 
+@dataclass(frozen=True)
+class Challenge:
+    """What a view needs before it can run: a sign-in, a connected account, or more scopes.
+
+    An app's :meth:`~flask_token_vault.TokenVault.unauthorized_handler` receives one.
+    """
+
+    #: Why: :class:`~flask_token_vault.LoginRequired`,
+    #: :class:`~flask_token_vault.AccountNotConnected`,
+    #: :class:`~flask_token_vault.ReconsentRequired` or
+    #: :class:`~flask_token_vault.InsufficientScope`.
+    error: TokenVaultError
+    #: The connection the view needs, or ``None`` for :func:`~flask_token_vault.login_required`.
+    connection: str | None
+    #: The scopes to ask for when connecting: those granted before plus those the view needs.
+    required_scopes: tuple[str, ...]
+    #: The page to come back to afterwards (path and query of this request).
+    next: str
+    #: Where to sign in, coming back to :attr:`next`.
+    login_url: str
+    #: Where to connect :attr:`connection` with :attr:`required_scopes`, coming back to
+    #: :attr:`next` (``None`` when no connection is needed). Signing in through it also signs in.
+    connect_url: str | None
+
+    @property
+    def url(self) -> str:
+        """Return where the default response sends a browser: connect if needed, else sign in."""
+        return self.connect_url or self.login_url
+
+
+#: What :meth:`~flask_token_vault.TokenVault.unauthorized_handler` accepts: a function of a
+#: :class:`Challenge` returning a response (anything a view may return), or ``None`` for the
+#: default response.
+UnauthorizedHandler: TypeAlias = Callable[[Challenge], Any]
+
+
 def challenge(
     error: TokenVaultError,
-    connection: str,
-    required: Iterable[str],
+    connection: str | None,
+    required: Iterable[str] = (),
     login_hint: str | None = None,
 ) -> Response:
-    """Turn a login/connect error into a redirect (browsers) or a 401 JSON body (API clients)."""
+    """Answer a view that needs a sign-in or a connection.
+
+    The app's unauthorized handler decides when it has one (and returns something); otherwise
+    browsers are redirected to connect (or sign in) and come back, and API clients get a 401
+    JSON body naming what to do.
+    """
     scopes = sorted(set(required))
     if isinstance(error, InsufficientScope):
         scopes = list(error.union)
     here = current_path()
+    found = Challenge(
+        error=error,
+        connection=connection,
+        required_scopes=tuple(scopes),
+        next=here,
+        login_url=login_url(next=here),
+        connect_url=(
+            connect_url(connection, scopes, next=here, login_hint=login_hint)
+            if connection is not None
+            else None
+        ),
+    )
+    handler = get_state().hooks.unauthorized
+    if handler is not None:
+        answer = handler(found)
+        if answer is not None:
+            return make_response(answer)
     if wants_json():
         body = error.to_dict()
-        body.update(
-            connection=connection,
-            required_scopes=scopes,
-            connect_url=connect_url(
-                connection, scopes, next=here, login_hint=login_hint, _external=True
-            ),
-            login_url=login_url(next=here, _external=True),
-        )
+        if connection is not None:
+            body.update(
+                connection=connection,
+                required_scopes=scopes,
+                connect_url=connect_url(
+                    connection, scopes, next=here, login_hint=login_hint, _external=True
+                ),
+            )
+        body["login_url"] = login_url(next=here, _external=True)
         response = jsonify(body)
         response.status_code = 401
         response.headers["WWW-Authenticate"] = f'Bearer error="{error.error}"'
         return response
     # Signing in through the connection also connects it: one trip to Auth0, not two.
-    return redirect(connect_url(connection, scopes, next=here, login_hint=login_hint))
+    return redirect(found.url)

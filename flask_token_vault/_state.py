@@ -11,7 +11,7 @@ from __future__ import annotations
 import hmac
 import threading
 from collections.abc import Callable, Iterable
-from typing import cast
+from typing import Any, cast
 
 from authlib.integrations.flask_client import FlaskIntegration, FlaskOAuth2App
 from flask import Flask, current_app
@@ -27,17 +27,37 @@ from .management import ManagementClient
 from .my_account import MyAccountClient
 from .store import build_store
 
-__all__ = ["EXTENSION_KEY", "AppState", "get_state"]
+__all__ = ["EXTENSION_KEY", "AppState", "Hooks", "get_state"]
 
 EXTENSION_KEY = "token_vault"
+
+
+class Hooks:
+    """Callbacks registered on a :class:`~flask_token_vault.TokenVault` object.
+
+    One object is shared by every app the extension object serves, so a callback registered
+    after ``init_app`` (``vault = TokenVault(app)`` then ``@vault.unauthorized_handler``) applies.
+    """
+
+    def __init__(self) -> None:
+        #: Called with a :class:`~flask_token_vault.Challenge` when a view needs a sign-in or a
+        #: connection; what it returns is the response (``None``: the default response).
+        self.unauthorized: Callable[[Any], Any] | None = None
 
 
 class AppState:
     """Everything the extension built for one app (``app.extensions["token_vault"]``)."""
 
-    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+    def __init__(
+        self, settings: Settings, clock: Clock | None = None, hooks: Hooks | None = None
+    ) -> None:
         #: The resolved settings.
         self.settings = settings
+        #: The callbacks registered on the extension object.
+        self.hooks = hooks or Hooks()
+        #: Whether the app's views were checked against the configured connections (done on
+        #: the first request, once every route is registered).
+        self.views_checked = False
         #: The one clock every part reads.
         self.clock = clock or Clock()
         #: Encryption and keyed hashes.

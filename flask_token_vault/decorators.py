@@ -1,4 +1,11 @@
-"""The :func:`provider_token_required` view decorator (layer: views, above the token API)."""
+"""The view decorators :func:`login_required` and :func:`provider_token_required`.
+
+(Layer: views, above the token API.) Both answer through :func:`~._responses.challenge`, so an
+app's ``unauthorized_handler`` sees every case. The connections the decorators name are checked
+against ``TOKEN_VAULT_CONNECTIONS`` on the app's first request (:func:`check_views`), once every
+route is registered, so a misspelt name stops the app with a message for the developer instead
+of showing visitors "This connection is not offered by this site".
+"""
 
 from __future__ import annotations
 
@@ -6,18 +13,46 @@ import functools
 from collections.abc import Callable, Iterable
 from typing import ParamSpec, TypeVar, cast
 
-from flask import current_app, request
+from flask import Flask, current_app, request
 
 from ._responses import challenge, wants_json
 from ._state import get_state
-from .errors import AccountNotConnected, LoginRequired, Misconfigured, ReconsentRequired
+from .config import ConnectionSettings
+from .errors import (
+    AccountNotConnected,
+    ConfigurationError,
+    LoginRequired,
+    Misconfigured,
+    ReconsentRequired,
+)
 from .session import take_connected
-from .tokens import get_provider_token_set
+from .tokens import get_provider_token_set, optional_user
 
-__all__ = ["provider_token_required", "wants_json"]
+__all__ = ["check_views", "login_required", "provider_token_required", "wants_json"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+#: The attribute a decorated view carries: the connections its decorators name.
+CONNECTIONS_ATTR = "token_vault_connections"
+
+
+def login_required(view: Callable[P, R]) -> Callable[P, R]:
+    """Require a signed-in user before running the view.
+
+    Not signed in: redirect to sign in and come back; clients that prefer JSON get a 401 JSON
+    body with ``error`` and ``login_url``. The app's
+    :meth:`~flask_token_vault.TokenVault.unauthorized_handler` may answer instead. Works on
+    sync and async views; ``OPTIONS`` requests pass through.
+    """
+
+    @functools.wraps(view)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        if request.method != "OPTIONS" and optional_user() is None:
+            return cast(R, challenge(LoginRequired("Sign in to continue."), None))
+        return cast(R, current_app.ensure_sync(view)(*args, **kwargs))
+
+    return wrapper
 
 
 def provider_token_required(
@@ -32,6 +67,7 @@ def provider_token_required(
     Account not connected, stored grant refused or scopes missing: redirect to connect, asking
     for the granted scopes plus the required ones, and back. Clients that prefer JSON get a 401
     JSON body with ``error``, ``connection``, ``required_scopes`` and ``connect_url`` instead.
+    The app's :meth:`~flask_token_vault.TokenVault.unauthorized_handler` may answer instead.
     Works on sync and async views; ``OPTIONS`` requests pass through. Inside the view,
     :func:`get_provider_token` returns the token without another exchange.
 
@@ -39,6 +75,9 @@ def provider_token_required(
     ``connection``, the tenant refused the way ``TOKEN_VAULT_CONNECT_FLOW`` fills it: that
     raises :class:`~flask_token_vault.Misconfigured` (``connect_not_stored``) naming the fix,
     instead of sending the browser round to connect again.
+
+    ``connection`` must be one of ``TOKEN_VAULT_CONNECTIONS``: the app's first request fails
+    with a :class:`~flask_token_vault.ConfigurationError` naming the view otherwise.
     """
     required = tuple(sorted(set(scopes)))
 
@@ -47,6 +86,7 @@ def provider_token_required(
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             if request.method == "OPTIONS":
                 return cast(R, current_app.ensure_sync(view)(*args, **kwargs))
+            _require_configured(get_state().settings.connections, connection, view)
             hint = login_hint() if callable(login_hint) else login_hint
             try:
                 get_provider_token_set(connection, required, hint)
@@ -59,6 +99,9 @@ def provider_token_required(
             take_connected(connection)
             return cast(R, current_app.ensure_sync(view)(*args, **kwargs))
 
+        # functools.wraps copied the inner decorators' names; add this one.
+        named = getattr(wrapper, CONNECTIONS_ATTR, ())
+        setattr(wrapper, CONNECTIONS_ATTR, (*named, connection))
         return wrapper
 
     return decorator
@@ -92,3 +135,48 @@ def _connect_not_stored(connection: str, cause: AccountNotConnected) -> Misconfi
         connection=connection,
         upstream_status=cause.upstream_status,
     )
+
+
+def _require_configured(
+    configured: Iterable[str], connection: str, view: Callable[..., object]
+) -> None:
+    if connection not in configured:
+        raise ConfigurationError(
+            "TOKEN_VAULT_CONNECTIONS",
+            f"the view {getattr(view, '__qualname__', view)!r} needs the connection "
+            f"{connection!r}, which is not configured (configured: {sorted(configured)!r}). "
+            "Add it to TOKEN_VAULT_CONNECTIONS or fix the name in the decorator.",
+        )
+
+
+def unconfigured_views(
+    app: Flask, connections: dict[str, ConnectionSettings] | Iterable[str]
+) -> list[tuple[str, str]]:
+    """Return ``(endpoint, connection)`` for each decorated view naming an unknown connection."""
+    configured = set(connections)
+    found: list[tuple[str, str]] = []
+    for endpoint, view in sorted(app.view_functions.items()):
+        for name in getattr(view, CONNECTIONS_ATTR, ()):
+            if name not in configured:
+                found.append((endpoint, name))
+    return found
+
+
+def check_views(app: Flask) -> None:
+    """Raise :class:`~flask_token_vault.ConfigurationError` if a view names an unknown connection.
+
+    Runs on the app's first request (``init_app`` registers it), when every route exists.
+    """
+    state = get_state(app)
+    if state.views_checked:
+        return
+    bad = unconfigured_views(app, state.settings.connections)
+    if bad:
+        listed = ", ".join(f"{endpoint} needs {name!r}" for endpoint, name in bad)
+        raise ConfigurationError(
+            "TOKEN_VAULT_CONNECTIONS",
+            f"views name connections that are not configured: {listed} (configured: "
+            f"{sorted(state.settings.connections)!r}). Add them to TOKEN_VAULT_CONNECTIONS or "
+            "fix the names in the decorators.",
+        )
+    state.views_checked = True

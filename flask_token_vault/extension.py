@@ -1,7 +1,8 @@
 """The :class:`TokenVault` extension object (layer: the top; it wires the others into an app).
 
 ``init_app`` reads the configuration once, builds the typed per-app state
-(:class:`~flask_token_vault._state.AppState`), registers the blueprint and the error handler.
+(:class:`~flask_token_vault._state.AppState`), registers the blueprint, the error handler and
+a first-request check of the views' connections.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from typing import Any
 
 from flask import Flask
 
-from ._responses import error_response
-from ._state import EXTENSION_KEY, AppState, get_state
+from ._responses import UnauthorizedHandler, error_response
+from ._state import EXTENSION_KEY, AppState, Hooks, get_state
 from ._urls import connect_url, login_url
 from .config import load_settings
+from .decorators import check_views
 from .errors import TokenVaultError
 from .exchange import ProviderToken
 from .tokens import (
@@ -49,6 +51,7 @@ class TokenVault:
 
     def __init__(self, app: Flask | None = None, **options: Any) -> None:
         self._options = options
+        self._hooks = Hooks()
         if app is not None:
             self.init_app(app)
 
@@ -62,11 +65,30 @@ class TokenVault:
                 "Flask-Token-Vault is already registered on this app; call init_app once per app."
             )
         settings = load_settings(app.config, self._options)
-        app.extensions[EXTENSION_KEY] = AppState(settings)
+        app.extensions[EXTENSION_KEY] = AppState(settings, hooks=self._hooks)
         app.register_blueprint(blueprint, url_prefix=settings.url_prefix or None)
         # The app's own handler, registered before or after this, wins over ours.
         if TokenVaultError not in app.error_handler_spec[None][None]:
             app.register_error_handler(TokenVaultError, error_response)
+
+        # Routes are usually added after init_app: check their connections once all exist.
+        def _check_views() -> None:
+            check_views(app)
+
+        app.before_request(_check_views)
+
+    def unauthorized_handler(self, callback: UnauthorizedHandler) -> UnauthorizedHandler:
+        """Register what to answer when a view needs a sign-in or a connection (a decorator).
+
+        ``callback`` receives a :class:`~flask_token_vault.Challenge` (why, which connection,
+        the scopes to ask for and the URLs to sign in or connect) and returns a response, or
+        ``None`` to give the default one (a redirect for browsers, a 401 JSON body for API
+        clients). :func:`~flask_token_vault.login_required` and
+        :func:`~flask_token_vault.provider_token_required` both use it, in every app this
+        object serves. Flask-Login's ``unauthorized_handler`` is the model.
+        """
+        self._hooks.unauthorized = callback
+        return callback
 
     @staticmethod
     def state(app: Flask | None = None) -> AppState:
