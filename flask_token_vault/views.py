@@ -41,7 +41,7 @@ from ._state import AppState, get_state
 from ._urls import connect_url, current_path, login_url, safe_next
 from .accounts import disconnect as disconnect_connection
 from .accounts import my_account_token
-from .config import is_valid_connection_name, is_valid_scope
+from .config import is_loopback_host, is_valid_connection_name, is_valid_scope
 from .crypto import InvalidToken
 from .errors import Auth0Unavailable, CallbackError, InvalidRequest, Misconfigured
 from .my_account import CONNECT_AUTHORIZATION_PARAMS, CONNECT_SCOPE, connect_scopes
@@ -205,18 +205,37 @@ def _authorize(
         rv = client.create_authorization_url(redirect_uri, **params)
     except (requests.RequestException, ValueError) as exc:
         raise Auth0Unavailable(
-            f"Auth0's discovery document could not be read ({type(exc).__name__})."
+            f"Auth0's discovery document could not be read ({type(exc).__name__}).",
+            remedy=_discovery_remedy(settings.base_url, exc),
         ) from None
+    current = optional_user() if connection is not None else None
     data = {
         "redirect_uri": redirect_uri,
         "code_verifier": code_verifier,
         "nonce": rv.get("nonce"),
         "next": next_url,
         "connection": connection,
+        # A connect keeps the signed-in user: the callback refuses an answer for anyone else.
+        "sub": current.sub if current is not None else None,
     }
     _prune_pending_logins()
     client.framework.set_state_data(session, rv["state"], data)
     return redirect(rv["url"])
+
+
+def _discovery_remedy(base_url: str, exc: Exception) -> str | None:
+    """Name the usual cause when https to this machine fails: a local emulator speaks http."""
+    parts = urlsplit(base_url)
+    if (
+        isinstance(exc, requests.exceptions.SSLError)
+        and parts.scheme == "https"
+        and is_loopback_host(parts.hostname or "")
+    ):
+        return (
+            f"AUTH0_DOMAIN names this machine over https ({base_url}); the bundled emulator "
+            f"speaks plain http: set AUTH0_DOMAIN=http://{parts.netloc}."
+        )
+    return None
 
 
 @blueprint.get("/login")
@@ -324,6 +343,15 @@ def callback() -> Response:
     sub = userinfo.get("sub") if userinfo else None
     if not userinfo or not isinstance(sub, str) or not 0 < len(sub) <= 512:
         raise Auth0Unavailable("Auth0 answered without an ID token.", error="malformed_answer")
+    connecting_as = data.get("sub")
+    if isinstance(connecting_as, str) and connecting_as != sub:
+        raise CallbackError(
+            "The account you connected belongs to another user of this site, so nothing was "
+            "changed: you are still signed in as before.",
+            error="account_mismatch",
+            connection=data.get("connection") if isinstance(data.get("connection"), str) else None,
+            remedy="Connect an account of your own, or sign out first to use the other one.",
+        )
     refresh_token = token.get("refresh_token")
     if not isinstance(refresh_token, str) or not refresh_token:
         raise Misconfigured(
@@ -349,6 +377,19 @@ def callback() -> Response:
     return redirect(next_url)
 
 
+def _cancel_url(state: AppState) -> str:
+    """Return where "Cancel" on the sign-out page goes: ``next``, the page before, or home."""
+    wanted = safe_next(request.args.get("next"))
+    if wanted is not None:
+        return wanted
+    referrer = urlsplit(request.referrer or "")
+    if referrer.netloc == request.host and referrer.path != request.path:
+        back = safe_next(referrer.path + ("?" + referrer.query if referrer.query else ""))
+        if back is not None:
+            return back
+    return state.settings.default_next
+
+
 @blueprint.route("/logout", methods=["GET", "POST"])
 def logout() -> Response | str:
     """Sign out: GET shows a confirmation form, POST (with its token) clears the session.
@@ -360,7 +401,12 @@ def logout() -> Response | str:
     if request.method == "GET":
         if user is None and SESSION_KEY not in session:
             return redirect(state.settings.default_next)
-        return render_template("token_vault/logout.html", csrf_token=csrf_token())
+        return render_template(
+            "token_vault/logout.html",
+            csrf_token=csrf_token(),
+            user=user,
+            cancel_url=_cancel_url(state),
+        )
     _check_csrf("sign-out", "Sign out")
     if user is not None:
         state.cache.invalidate_user(user.sub)

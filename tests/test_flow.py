@@ -283,3 +283,113 @@ def test_the_code_exchange_is_sent_once_even_when_auth0_fails(
     answer = sign_in_via_page(client, authorize, "alice@example.com")
     assert answer.status_code == 503
     assert emu.stats()["token_requests"].get("authorization_code", 0) == 1  # asked once
+
+
+# -- the provider's API base ---------------------------------------------------------------------
+
+
+def test_provider_api_url_places_a_path_on_the_emulated_api(emu: Emulator) -> None:
+    from flask_token_vault import ConfigurationError, provider_api_url
+
+    app = make_app(
+        emu,
+        TOKEN_VAULT_CONNECTIONS={
+            "google-oauth2": {},
+            "windowslive": {},
+            "github": {},
+            "gitlab": {"api_base": "https://gitlab.example.com/api/v4"},
+        },
+    )
+    with app.app_context():
+        assert (
+            provider_api_url("google-oauth2", "/calendar/v3/x") == emu.url + "/google/calendar/v3/x"
+        )
+        assert provider_api_url("windowslive", "v1.0/me") == emu.url + "/microsoft/v1.0/me"
+        assert provider_api_url("gitlab", "/user") == "https://gitlab.example.com/api/v4/user"
+        assert provider_api_url("gitlab") == "https://gitlab.example.com/api/v4"
+        with pytest.raises(ConfigurationError, match=r"\['github'\]\['api_base'\]: is not set"):
+            provider_api_url("github", "/user")
+        with pytest.raises(ConfigurationError, match="'dropbox' is not configured"):
+            provider_api_url("dropbox", "/files")
+        with pytest.raises(ValueError, match="a path"):
+            provider_api_url("google-oauth2", "https://evil.example/steal")
+
+
+def test_provider_session_takes_paths_on_the_api(emu: Emulator) -> None:
+    from flask import jsonify
+
+    from flask_token_vault import provider_session
+    from flask_token_vault.testing import login_as
+
+    app = make_app(emu)
+
+    @app.get("/events")
+    def events() -> Any:
+        google = provider_session("google-oauth2", [CAL_READ])
+        answer = google.get("/calendar/v3/calendars/primary/events")
+        return jsonify(status=answer.status_code, url=answer.url, items=answer.json()["items"])
+
+    client = app.test_client()
+    login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
+    body = client.get("/events").get_json()
+    assert body["status"] == 200 and body["items"]
+    assert body["url"] == emu.url + "/google/calendar/v3/calendars/primary/events"
+
+
+# -- a connect keeps the signed-in user ----------------------------------------------------------
+
+
+def test_connect_while_signed_in_keeps_the_user(client: FlaskClient, emu: Emulator) -> None:
+    """The demo's snag: "Connect Google" must not sign the app in as someone else."""
+    import requests
+
+    from .helpers import back_to_app, form_fields
+
+    browser = requests.Session()  # keeps the emulator's cookie, as a browser does
+    signed_in = client.get("/auth/login?next=/")
+    page = browser.get(signed_in.headers["Location"], timeout=10)
+    fields = {**form_fields(page.text), "email": "casey@example.com", "action": "allow"}
+    back_to_app(client, browser.post(emu.url + "/u/login", data=fields, allow_redirects=False))
+    casey = emu.user_id_for("casey@example.com")
+
+    connect = follow_to_emulator(client, "/calendar")
+    page = browser.get(connect, timeout=10)
+    assert "Connect google-oauth2" in page.text
+    assert "Signed in as <strong>casey@example.com</strong>" in page.text
+    fields = {**form_fields(page.text), "action": "allow"}
+    answer = back_to_app(
+        client, browser.post(emu.url + "/u/login", data=fields, allow_redirects=False)
+    )
+    assert answer.headers["Location"] == "/calendar"
+    with client.session_transaction() as session:
+        assert session["_token_vault"]["sub"] == casey
+    assert client.get("/calendar").get_json()["items"][0]["id"] == "casey@example.com"
+
+
+def test_a_connect_answered_for_another_user_is_refused(client: FlaskClient, emu: Emulator) -> None:
+    """Whatever the identity provider does, the app does not switch users during a connect."""
+    from flask_token_vault.testing import login_as
+
+    alice = login_as(client, emu, "alice@example.com")
+    authorize = follow_to_emulator(client, "/calendar")
+    # No emulator cookie here: the page lets anyone sign in, as Google would for another account.
+    answer = sign_in_via_page(client, authorize, "mallory@example.com")
+    assert answer.status_code == 400
+    assert b"account_mismatch" in answer.data
+    assert b"That account belongs to someone else" in answer.data
+    with client.session_transaction() as session:
+        assert session["_token_vault"]["sub"] == alice
+    json_answer = client.get("/calendar", headers={"Accept": "application/json"})
+    assert json_answer.get_json()["error"] == "federated_connection_refresh_token_not_found"
+
+
+def test_signing_in_again_may_switch_users(client: FlaskClient, emu: Emulator) -> None:
+    """A plain sign-in (not a connect) is how a user changes accounts: it is not refused."""
+    from flask_token_vault.testing import login_as
+
+    login_as(client, emu, "alice@example.com")
+    start = client.get("/auth/login?next=/")
+    answer = sign_in_via_page(client, start.headers["Location"], "bob@example.com")
+    assert answer.status_code == 302
+    with client.session_transaction() as session:
+        assert session["_token_vault"]["sub"] == emu.user_id_for("bob@example.com")
