@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ._responses import Challenge
 from ._urls import connect_url, login_url
 from .accounts import (
     disconnect,
@@ -9,7 +10,7 @@ from .accounts import (
     my_connectable_connections,
     my_connected_accounts,
 )
-from .decorators import provider_token_required
+from .decorators import login_required, provider_token_required
 from .errors import (
     AccountNotConnected,
     Auth0Unavailable,
@@ -34,9 +35,9 @@ from .errors import (
 )
 from .exchange import ProviderToken
 from .extension import TokenVault
-from .management import ConnectedAccount, ManagementClient, Tokenset
+from .management import Auth0User, ConnectedAccount, ManagementClient, Tokenset
 from .my_account import ConnectableConnection
-from .provider_session import ProviderSession, provider_session
+from .provider_session import ProviderSession, provider_api_url, provider_session
 from .session import User
 from .tenant_setup import SetupItem, SetupPlan, SetupResult, plan_setup, setup_tenant
 from .tokens import current_user, forget_provider_tokens, get_provider_token, get_provider_token_set
@@ -44,7 +45,9 @@ from .tokens import current_user, forget_provider_tokens, get_provider_token, ge
 __all__ = [
     "AccountNotConnected",
     "Auth0Unavailable",
+    "Auth0User",
     "CallbackError",
+    "Challenge",
     "ClientNotEligible",
     "ConfigurationError",
     "ConnectableConnection",
@@ -79,11 +82,13 @@ __all__ = [
     "forget_provider_tokens",
     "get_provider_token",
     "get_provider_token_set",
+    "login_required",
     "login_url",
     "management_client",
     "my_connectable_connections",
     "my_connected_accounts",
     "plan_setup",
+    "provider_api_url",
     "provider_session",
     "provider_token_required",
     "setup_tenant",

@@ -3,8 +3,9 @@
 Registered through the ``flask.commands`` entry point, so any app using the extension has them::
 
     flask token-vault setup [--base-url URL] [--dry-run] [--json]
+    flask token-vault users find EMAIL [--json]
     flask token-vault tokensets list USER_ID [--json]
-    flask token-vault tokensets delete USER_ID TOKENSET_ID
+    flask token-vault tokensets delete USER_ID TOKENSET_ID [--yes]
     flask token-vault connection enable NAME_OR_ID [--connected-accounts]
     flask token-vault client enable [CLIENT_ID]
     flask token-vault client credentials add [--key PEM_OR_PATH] [--alg RS256] [--yes]
@@ -29,7 +30,7 @@ from flask.cli import AppGroup
 
 from ._state import get_state
 from .accounts import management_client
-from .config import split_scopes
+from .config import Settings, split_scopes
 from .doctor import FAIL, run_doctor
 from .errors import ConfigurationError, TokenVaultError
 from .keys import ClientKey
@@ -176,28 +177,83 @@ def tokensets_list(user_id: str, as_json: bool) -> None:
 @tokensets.command("delete")
 @click.argument("user_id")
 @click.argument("tokenset_id")
+@click.option("--yes", "-y", is_flag=True, help="Delete without asking for confirmation.")
 @_handle_errors
-def tokensets_delete(user_id: str, tokenset_id: str) -> None:
-    """Delete a user's tokenset and drop the user's tokens for it from this app's cache."""
+def tokensets_delete(user_id: str, tokenset_id: str, yes: bool) -> None:
+    """Delete a user's tokenset and drop the user's tokens from this app's cache.
+
+    Asks for confirmation first (``--yes`` skips it).
+    """
     management = management_client()
-    connection = next(
-        (t.connection for t in management.list_tokensets(user_id) if t.id == tokenset_id), None
-    )
+    found = next((t for t in management.list_tokensets(user_id) if t.id == tokenset_id), None)
+    # An id not in the list goes straight to Auth0, whose 404 says it does not exist.
+    if found is not None and not yes:
+        click.confirm(
+            f"Delete tokenset {tokenset_id} ({found.connection}: "
+            f"{' '.join(found.scopes) or 'no scopes'}) of {user_id}? This app can then get no "
+            f"{found.connection} token for the user until they connect again.",
+            abort=True,
+        )
     management.delete_tokenset(user_id, tokenset_id)
     # Without this the app would keep serving the cached provider token until it expires.
     state = get_state()
     state.cache.invalidate_user(user_id)
     click.echo(
         f"Deleted tokenset {tokenset_id} of {user_id}"
-        + (f" ({connection})" if connection else "")
-        + "; the user's cached provider tokens are dropped"
-        + (
-            f" (running processes let go within {state.settings.local_cache_ttl:g} s)."
-            if state.cache.shared
-            else " (from this process only: the cache is in-process, so a running app keeps"
-            " its own copy until it expires; use a shared cache such as Redis)."
-        )
+        + (f" ({found.connection})." if found else ".")
     )
+    click.echo(_cache_notice(state.cache.shared, state.cache.store.name, state.settings))
+    click.echo(
+        "The provider's own tokens are not revoked: one already handed out stays valid at the "
+        "provider until it expires."
+    )
+
+
+def _cache_notice(shared: bool, backend: str, settings: Settings) -> str:
+    """Say honestly which copies of the user's cached tokens this command could drop."""
+    if shared:
+        return (
+            f"This app's shared cache ({backend}) no longer serves the user's tokens; running "
+            f"processes drop the copy they keep in memory within {settings.local_cache_ttl:g} s."
+        )
+    return (
+        f"This app's cache ({backend}) lives inside each running process, which this command "
+        "cannot reach: a running app keeps using a token it already holds until that token "
+        "expires (typically within an hour) or the user signs out; its next exchange then "
+        "fails. Set TOKEN_VAULT_CACHE to a shared cache (e.g. 'redis://HOST:6379/0') for this "
+        "to take effect at once."
+    )
+
+
+# -- users ------------------------------------------------------------------------------------
+
+
+@cli.group()
+def users() -> None:
+    """Find users of the tenant."""
+
+
+@users.command("find")
+@click.argument("email")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@_handle_errors
+def users_find(email: str, as_json: bool) -> None:
+    """Find the user id of an email address (Management API, scope read:users).
+
+    Exits 1 when no user has the address.
+    """
+    found = management_client().users_by_email(email)
+    if as_json:
+        _echo_json([u.to_dict() for u in found])
+    elif found:
+        rows = [
+            [u.user_id, u.email or "-", u.name or "-", ", ".join(u.connections) or "-"]
+            for u in found
+        ]
+        click.echo(format_table(["USER ID", "EMAIL", "NAME", "CONNECTIONS"], rows))
+    if not found:
+        click.echo(f"No user of the tenant has the email address {email}.", err=True)
+        raise click.exceptions.Exit(1)
 
 
 # -- connections and client -------------------------------------------------------------------

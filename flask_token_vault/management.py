@@ -44,6 +44,7 @@ from .exchange import GRANT_TYPE, Exchanger
 __all__ = [
     "MY_ACCOUNT_POLICY_SCOPES",
     "REQUIRED_GRANT_TYPES",
+    "Auth0User",
     "ConnectedAccount",
     "ManagementClient",
     "Tokenset",
@@ -220,6 +221,50 @@ class Tokenset:
             "issued_at": _iso(self.issued_at),
             "expires_at": _iso(self.expires_at),
             "last_used_at": _iso(self.last_used_at),
+        }
+
+
+@dataclass(frozen=True)
+class Auth0User:
+    """A user of the tenant, as the Management API describes one (the fields a CLI needs)."""
+
+    #: The Auth0 user id, e.g. ``google-oauth2|1234`` or ``auth0|abc``.
+    user_id: str
+    #: The email address.
+    email: str | None
+    #: The display name.
+    name: str | None
+    #: The connections the user signs in with (from their identities).
+    connections: tuple[str, ...]
+    #: When the user was created.
+    created_at: datetime | None
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> Auth0User:
+        """Build a user from the Management API's JSON."""
+        identities = data.get("identities")
+        connections = tuple(
+            str(item["connection"])
+            for item in (identities if isinstance(identities, list) else [])
+            if isinstance(item, Mapping) and isinstance(item.get("connection"), str)
+        )
+        email, name = data.get("email"), data.get("name")
+        return cls(
+            user_id=str(data.get("user_id", "")),
+            email=email if isinstance(email, str) else None,
+            name=name if isinstance(name, str) else None,
+            connections=connections,
+            created_at=parse_timestamp(data.get("created_at")),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict with ISO 8601 times."""
+        return {
+            "user_id": self.user_id,
+            "email": self.email,
+            "name": self.name,
+            "connections": list(self.connections),
+            "created_at": _iso(self.created_at),
         }
 
 
@@ -547,6 +592,23 @@ class ManagementClient:
             f"/users/{_q(user_id)}/federated-connections-tokensets/{_q(tokenset_id)}",
             "deleting a tokenset",
         )
+
+    # users ----------------------------------------------------------------------------------
+    def users_by_email(self, email: str) -> list[Auth0User]:
+        """Return the users with this email address (scope ``read:users``; there may be several).
+
+        ``GET /api/v2/users-by-email``: Auth0 matches the address case-insensitively.
+        """
+        data = self.request(
+            "GET", "/users-by-email", params={"email": email}, operation="finding users by email"
+        )
+        if not isinstance(data, list):
+            raise ManagementError(
+                "The Management API answered the user search with something else.",
+                error_code="malformed_answer",
+                code=503,
+            )
+        return [Auth0User.from_api(item) for item in data if isinstance(item, Mapping)]
 
     # connected accounts ---------------------------------------------------------------------
     def list_connected_accounts(self, user_id: str) -> list[ConnectedAccount]:

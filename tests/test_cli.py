@@ -37,8 +37,8 @@ def app(emu: Emulator) -> Flask:
     return app
 
 
-def run(app: Flask, *args: str) -> Any:
-    return app.test_cli_runner().invoke(cli, list(args))
+def run(app: Flask, *args: str, input: str | None = None) -> Any:
+    return app.test_cli_runner().invoke(cli, list(args), input=input)
 
 
 def test_the_group_is_registered_as_a_flask_command(app: Flask) -> None:
@@ -50,7 +50,7 @@ def test_the_group_is_registered_as_a_flask_command(app: Flask) -> None:
         group, ["token-vault", "--help"], obj=ScriptInfo(create_app=lambda: app)
     )
     assert result.exit_code == 0, result.output
-    for name in ("setup", "tokensets", "connection", "client", "accounts", "doctor"):
+    for name in ("setup", "users", "tokensets", "connection", "client", "accounts", "doctor"):
         assert name in result.output
 
 
@@ -108,11 +108,9 @@ def test_tokensets_delete_makes_the_next_token_call_fail_and_empties_the_cache(
     assert cached_token(app, user_id, scopes=(CAL_READ,)) is not None
     (tokenset,) = json.loads(run(app, "tokensets", "list", user_id, "--json").stdout)
 
-    result = run(app, "tokensets", "delete", user_id, tokenset["id"])
+    result = run(app, "tokensets", "delete", user_id, tokenset["id"], "--yes")
     assert result.exit_code == 0, result.output
-    assert (
-        "google-oauth2" in result.output and "cached provider tokens are dropped" in result.output
-    )
+    assert f"Deleted tokenset {tokenset['id']} of {user_id} (google-oauth2)." in result.output
     assert cached_token(app, user_id, scopes=(CAL_READ,)) is None
     answer = client.get("/raw-token")
     assert answer.status_code == 401
@@ -127,6 +125,71 @@ def test_tokensets_delete_of_an_unknown_tokenset_fails(app: Flask, emu: Emulator
     emu.connect_account("eli@example.com", "google-oauth2")
     result = run(app, "tokensets", "delete", emu.user_id_for("eli@example.com"), "fcts_nope")
     assert result.exit_code == 1 and "inexistent_tokenset" in result.stderr
+
+
+def test_tokensets_delete_asks_first_and_no_keeps_the_tokenset(app: Flask, emu: Emulator) -> None:
+    emu.connect_account("fay@example.com", "google-oauth2", [CAL_READ])
+    user_id = emu.user_id_for("fay@example.com")
+    (tokenset,) = emu.state.tokensets_for(user_id)
+    refused = run(app, "tokensets", "delete", user_id, tokenset.id, input="n\n")
+    assert refused.exit_code == 1 and "Aborted" in refused.output
+    assert f"Delete tokenset {tokenset.id} (google-oauth2: " in refused.output
+    assert CAL_READ in refused.output and "until they connect again" in refused.output
+    assert emu.state.tokensets_for(user_id) == [tokenset]
+    # No answer at all (a script, an empty stdin) is a no as well.
+    assert run(app, "tokensets", "delete", user_id, tokenset.id).exit_code == 1
+    assert emu.state.tokensets_for(user_id) == [tokenset]
+
+    accepted = run(app, "tokensets", "delete", user_id, tokenset.id, input="y\n")
+    assert accepted.exit_code == 0, accepted.output
+    assert emu.state.tokensets_for(user_id) == []
+
+
+def test_tokensets_delete_says_a_running_app_keeps_an_in_process_token(
+    app: Flask, emu: Emulator
+) -> None:
+    emu.connect_account("gus@example.com", "google-oauth2", [CAL_READ])
+    user_id = emu.user_id_for("gus@example.com")
+    (tokenset,) = emu.state.tokensets_for(user_id)
+    output = run(app, "tokensets", "delete", user_id, tokenset.id, "-y").output
+    # The CLI's process cannot reach a running app's memory: it says so, and what to do.
+    assert "lives inside each running process, which this command cannot reach" in output
+    assert "keeps using a token it already holds until that token expires" in output
+    assert "TOKEN_VAULT_CACHE" in output
+    assert "dropped" not in output
+    assert "The provider's own tokens are not revoked" in output
+
+
+def test_tokensets_delete_with_a_shared_cache_says_it_reaches_running_apps(
+    emu: Emulator, redis_url: str
+) -> None:
+    app = make_app(emu, TOKEN_VAULT_CACHE=redis_url, TOKEN_VAULT_LOCAL_CACHE_TTL=3)
+    emu.connect_account("hal@example.com", "google-oauth2", [CAL_READ])
+    user_id = emu.user_id_for("hal@example.com")
+    (tokenset,) = emu.state.tokensets_for(user_id)
+    output = run(app, "tokensets", "delete", user_id, tokenset.id, "--yes").output
+    assert "shared cache (redis) no longer serves the user's tokens" in output
+    assert "within 3 s" in output
+
+
+# -- users ----------------------------------------------------------------------------------------
+
+
+def test_users_find_gives_the_user_id_of_an_email(app: Flask, emu: Emulator) -> None:
+    emu.connect_account("ida@example.com", "google-oauth2")
+    table = run(app, "users", "find", "IDA@example.com")
+    assert table.exit_code == 0, table.output
+    header, row = table.output.splitlines()
+    assert header.split() == ["USER", "ID", "EMAIL", "NAME", "CONNECTIONS"]
+    assert row.split()[:2] == [emu.user_id_for("ida@example.com"), "ida@example.com"]
+    data = json.loads(run(app, "users", "find", "ida@example.com", "--json").stdout)
+    assert [user["user_id"] for user in data] == [emu.user_id_for("ida@example.com")]
+
+
+def test_users_find_without_a_match_exits_1(app: Flask, emu: Emulator) -> None:
+    result = run(app, "users", "find", "nobody@example.com")
+    assert result.exit_code == 1
+    assert "No user of the tenant has the email address nobody@example.com." in result.stderr
 
 
 # -- connection and client --------------------------------------------------------------------
@@ -199,7 +262,7 @@ def test_accounts_list_table_and_json(app: Flask, emu: Emulator) -> None:
     assert all(a["id"].startswith("cac_") and a["access_type"] == "offline" for a in data)
 
 
-# -- the seed's shell recipe gives the same state as the command ------------------------------
+# -- Auth0's documented shell recipe gives the same state as the command --------------------
 
 SHELL_RECIPE = r"""
 set -euo pipefail
@@ -222,7 +285,7 @@ def test_shell_recipe_and_connection_enable_give_the_same_connection(
     missing = [tool for tool in ("jq", "curl") if shutil.which(tool) is None]
     if missing:
         # `make test` installs both on Debian; in CI their absence is a failure, not a skip.
-        message = f"the seed's shell recipe needs {' and '.join(missing)} on PATH"
+        message = f"Auth0's documented shell recipe needs {' and '.join(missing)} on PATH"
         if os.environ.get("CI"):
             pytest.fail(message, pytrace=False)
         pytest.skip(message + " (`make test` installs them with apt-get)")

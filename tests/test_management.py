@@ -689,3 +689,30 @@ def test_a_tenant_without_the_switch_refuses_it_and_does_not_show_it(
     with pytest.raises(ManagementError, match="connected_accounts") as refused:
         mgmt.enable_connected_accounts("windowslive")
     assert refused.value.upstream_status == 400
+
+
+# -- users by email -------------------------------------------------------------------------------
+
+
+def test_users_by_email_finds_the_user_id(emu: Emulator, mgmt: ManagementClient) -> None:
+    emu.connect_account("Nora.Quinn@example.com", "google-oauth2", [CAL_READ])
+    (user,) = mgmt.users_by_email("NORA.quinn@example.com")  # Auth0 ignores the case
+    assert user.user_id == emu.user_id_for("nora.quinn@example.com")
+    assert user.email == "nora.quinn@example.com" and user.name == "Nora Quinn"
+    assert user.connections == ("Username-Password-Authentication",)
+    assert user.created_at is not None
+    assert user.to_dict()["user_id"] == user.user_id
+    assert mgmt.users_by_email("nobody@example.com") == []
+
+
+def test_users_by_email_needs_read_users(emu: Emulator) -> None:
+    emu.add_client("narrow", "narrow-secret", management_scopes=["read:clients"])
+    narrow = ManagementClient.from_credentials(emu.url, "narrow", "narrow-secret", deadline=5.0)
+    with pytest.raises(ManagementForbidden, match="read:users"):
+        narrow.users_by_email("nora@example.com")
+
+
+def test_emulator_users_by_email_wants_an_email(emu: Emulator, mgmt: ManagementClient) -> None:
+    with pytest.raises(ManagementError, match="email") as caught:
+        mgmt.request("GET", "/users-by-email")
+    assert caught.value.upstream_status == 400
