@@ -3,7 +3,8 @@
 :func:`run_doctor` (and ``flask token-vault doctor``) checks, each with a pass/fail result and,
 on failure, what to do:
 
-- the Auth0 domain answers and its discovery document is valid;
+- the Auth0 domain answers and its discovery document is valid (and, when a domain on this
+  machine fails over https but answers over http, that ``AUTH0_DOMAIN`` needs ``http://``);
 - the app's client exists, is first-party, confidential and OIDC conformant, has the Token Vault
   grant (with authorization_code and refresh_token) and refresh-token rotation off; with the
   Connected Accounts flow, that it may use the My Account API (Multi-Resource Refresh Token);
@@ -14,7 +15,9 @@ on failure, what to do:
 - whether ``TOKEN_VAULT_CONNECT_FLOW`` matches the way the tenant fills the vault, with the
   exact fix when it does not;
 - the tenant's MFA policy is not "Always";
-- ``SECRET_KEY`` and the session cookie settings fit production;
+- the views' decorators name only configured connections;
+- ``SECRET_KEY`` (not a placeholder from documentation) and the session cookie settings fit
+  production;
 - the provider-token cache is shared when the app runs several processes;
 - with ``AUTH0_CLIENT_PRIVATE_KEY``: Auth0 accepts the key (it matches a credential of the
   client) and whether background jobs have Privileged Worker access.
@@ -27,16 +30,17 @@ The tenant checks use the Management API with the app's own client (scopes ``rea
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from flask import Flask, current_app
 
 from ._state import get_state
-from .config import Settings
+from .config import Settings, is_loopback_host, is_placeholder_secret
+from .decorators import unconfigured_views
 from .errors import ManagementForbidden, ManagementNotFound, TokenVaultError
 from .management import (
     MY_ACCOUNT_POLICY_SCOPES,
@@ -53,9 +57,6 @@ PASS = "pass"  # noqa: S105  # nosec B105 - a check status, not a password
 FAIL = "fail"
 SKIP = "skip"
 
-_WEAK_SECRETS = frozenset(
-    {"dev", "secret", "changeme", "change-me", "development", "test", "password", "s3cr3t"}
-)
 _DASHBOARD_APP = "Auth0 Dashboard > Applications > Applications > your application"
 
 
@@ -128,6 +129,7 @@ def run_doctor(app: Flask | None = None, *, processes: int | None = None) -> lis
             found[name] = switches
     checks.append(_flow_check(settings.connect_flow, client, settings.base_url, found))
     checks.append(_mfa_check(management, client is not None))
+    checks.append(_views_check(target, settings.connections))
     checks.append(_secret_key_check(target.config))
     checks.extend(_cookie_checks(target.config))
     checks.append(_cache_check(state.cache.shared, state.cache.store.name, processes))
@@ -148,6 +150,15 @@ def _discovery(management: ManagementClient) -> Check:
     try:
         response = management.transport.http.get(url, timeout=settings.http_timeout)
     except requests.RequestException as exc:
+        plain = _plain_http_instead(management)
+        if plain is not None:
+            return _failed(
+                name,
+                f"{settings.base_url} fails over https ({type(exc).__name__}), but {plain} "
+                "answers over plain http: it is a local emulator, and a bare AUTH0_DOMAIN "
+                "means https",
+                f"Set AUTH0_DOMAIN={plain} (with http://), as the emulator's banner prints it.",
+            )
         return _failed(
             name, f"{settings.base_url} could not be reached ({type(exc).__name__})", fix
         )
@@ -173,6 +184,28 @@ def _discovery(management: ManagementClient) -> Check:
     if missing:
         return _failed(name, f"the discovery document lacks {', '.join(missing)}", fix)
     return _passed(name, f"issuer {settings.issuer}")
+
+
+def _plain_http_instead(management: ManagementClient) -> str | None:
+    """Return the http:// URL of a server on this machine that AUTH0_DOMAIN reaches over https.
+
+    Only loopback hosts are tried: plain http is accepted for them alone (a local emulator).
+    """
+    settings = management.settings
+    parts = urlsplit(settings.base_url)
+    if parts.scheme != "https" or not is_loopback_host(parts.hostname or ""):
+        return None
+    plain = f"http://{parts.netloc}"
+    try:
+        answer = management.transport.http.get(
+            plain + "/.well-known/openid-configuration", timeout=settings.http_timeout
+        )
+        document = answer.json() if answer.status_code == 200 else None
+    except (requests.RequestException, ValueError):
+        return None
+    if isinstance(document, dict) and document.get("issuer") == plain + "/":
+        return plain
+    return None
 
 
 _CLIENT_CHECKS = (
@@ -521,6 +554,20 @@ def _mfa_check(management: ManagementClient, available: bool) -> Check:
 # -- app configuration ------------------------------------------------------------------------
 
 
+def _views_check(app: Flask, connections: Mapping[str, Any]) -> Check:
+    name = "views name configured connections"
+    bad = unconfigured_views(app, connections)
+    if bad:
+        return _failed(
+            name,
+            "; ".join(f"{endpoint} needs {conn!r}" for endpoint, conn in bad)
+            + f" (configured: {', '.join(sorted(connections)) or 'none'})",
+            "Add the connection to TOKEN_VAULT_CONNECTIONS or fix its name in the decorator: "
+            "the app refuses to serve requests until then.",
+        )
+    return _passed(name, f"{len(app.view_functions)} views checked")
+
+
 def _secret_key_check(config: Mapping[str, Any]) -> Check:
     name = "SECRET_KEY fit for production"
     fix = (
@@ -531,8 +578,13 @@ def _secret_key_check(config: Mapping[str, Any]) -> Check:
     raw = key.decode("utf-8", "replace") if isinstance(key, bytes) else key
     if not isinstance(raw, str) or not raw:
         return _failed(name, "SECRET_KEY is not set", fix)
-    if raw.lower() in _WEAK_SECRETS or re.fullmatch(r"(.)\1*", raw):
-        return _failed(name, "SECRET_KEY is a well-known placeholder", fix)
+    if is_placeholder_secret(raw):
+        return _failed(
+            name,
+            "SECRET_KEY is a placeholder copied from documentation: anyone can read it and "
+            "forge sessions",
+            fix,
+        )
     if len(raw) < 32:
         return _failed(name, f"SECRET_KEY is only {len(raw)} characters (use 32 or more)", fix)
     if len(set(raw)) < 12:

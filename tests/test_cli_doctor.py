@@ -41,9 +41,9 @@ def test_doctor_passes_everything_on_a_good_tenant(emu: Emulator, tmp_path: Path
     result = app.test_cli_runner().invoke(cli, ["doctor", "--processes", "4"])
     assert result.exit_code == 0, result.output
     lines = [line for line in result.output.splitlines() if line.startswith("[")]
-    assert len(lines) == 22
+    assert len(lines) == 23
     assert all(line.startswith("[PASS]") for line in lines), result.output
-    assert "22 passed, 0 failed, 0 skipped." in result.output
+    assert "23 passed, 0 failed, 0 skipped." in result.output
 
 
 def test_doctor_passes_the_connected_accounts_checks_when_set_up(
@@ -263,3 +263,47 @@ def test_connected_accounts_on_without_the_my_account_policy_is_not_ready(
     assert code == 1
     assert checks[FLOW]["status"] == FAIL and "policy missing" in checks[FLOW]["detail"]
     assert checks[FLOW]["fix"].startswith("Run `flask token-vault setup`")
+
+
+# -- what a newcomer runs into ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "secret", ["change-me-to-a-long-random-string", "a-test-secret-of-at-least-16-characters"]
+)
+def test_doctor_refuses_the_docs_placeholder_secret(
+    emu: Emulator, tmp_path: Path, secret: str
+) -> None:
+    code, checks = doctor_json(production_app(emu, tmp_path, SECRET_KEY=secret))
+    assert code == 1
+    check = checks["SECRET_KEY fit for production"]
+    assert check["status"] == FAIL and "placeholder" in check["detail"]
+
+
+def test_doctor_recognises_the_emulator_reached_over_https(emu: Emulator, tmp_path: Path) -> None:
+    """AUTH0_DOMAIN=127.0.0.1:PORT (the old banner's value) means https, which fails."""
+    app = production_app(emu, tmp_path, AUTH0_DOMAIN=emu.domain, TOKEN_VAULT_MAX_RETRIES=0)
+    code, checks = doctor_json(app)
+    assert code == 1
+    check = checks["domain reachable and discovery valid"]
+    assert check["status"] == FAIL
+    assert "SSLError" in check["detail"] and "answers over plain http" in check["detail"]
+    assert check["fix"].startswith(f"Set AUTH0_DOMAIN={emu.url} (with http://)")
+
+
+def test_signing_in_through_https_to_the_emulator_names_the_fix(emu: Emulator) -> None:
+    app = make_app(emu, AUTH0_DOMAIN=emu.domain)
+    answer = app.test_client().get("/auth/login", headers={"Accept": "application/json"})
+    assert answer.status_code == 503
+    assert f"set AUTH0_DOMAIN={emu.url}" in answer.get_json()["remedy"]
+
+
+def test_doctor_names_views_that_need_unconfigured_connections(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    app = production_app(emu, tmp_path, TOKEN_VAULT_CONNECTIONS={"google-oauth2": {}})
+    code, checks = doctor_json(app)
+    assert code == 1
+    check = checks["views name configured connections"]
+    assert check["status"] == FAIL
+    assert check["detail"] == "me needs 'windowslive' (configured: google-oauth2)"
