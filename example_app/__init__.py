@@ -3,8 +3,8 @@
 With ``AUTH0_DOMAIN`` (and ``AUTH0_CLIENT_ID``, ``AUTH0_CLIENT_SECRET``) in the environment it
 talks to that Auth0 tenant and the real Google and Microsoft APIs. Without it, it starts the
 bundled Auth0 emulator on a free port, sets its tenant up for the app (what ``flask token-vault
-setup`` does) and uses the emulator's fake provider APIs, so it runs offline with no Auth0
-account.
+setup`` does), and with ``AUTH0_DOMAIN`` at the emulator the extension sends Google and Microsoft
+API calls to the emulator's fake APIs, so it runs offline with no Auth0 account.
 
 Accounts are connected through Auth0's Connected Accounts (``TOKEN_VAULT_CONNECT_FLOW =
 "connected_accounts"``, the default here) or by signing in through the connection
@@ -19,7 +19,6 @@ import secrets
 from datetime import datetime, timezone
 from typing import Any
 
-import requests
 from flask import Flask, redirect, render_template, url_for
 from werkzeug.wrappers import Response
 
@@ -30,9 +29,9 @@ from flask_token_vault import (
     TokenVaultError,
     connect_url,
     current_user,
-    get_provider_token,
     get_provider_token_set,
     my_connectable_connections,
+    provider_session,
     provider_token_required,
     setup_tenant,
 )
@@ -63,8 +62,6 @@ def _emulator_config(emulator: Emulator) -> dict[str, Any]:
         "AUTH0_DOMAIN": emulator.url,
         "AUTH0_CLIENT_ID": emulator.client_id,
         "AUTH0_CLIENT_SECRET": emulator.client_secret,
-        "GOOGLE_API_BASE": emulator.google_api_base,
-        "GRAPH_API_BASE": emulator.graph_api_base,
         "EMULATOR_URL": emulator.url,
     }
 
@@ -76,11 +73,15 @@ def create_app(config: dict[str, Any] | None = None, emulator: Emulator | None =
         SECRET_KEY=os.environ.get("SECRET_KEY") or secrets.token_urlsafe(32),
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_HTTPONLY=True,
-        GOOGLE_API_BASE="https://www.googleapis.com",
-        GRAPH_API_BASE="https://graph.microsoft.com",
         EMULATOR_URL=None,
+        # The scopes the pages need are asked for when the user connects, so opening the
+        # calendar right after connecting Google needs no second consent. Writing events is
+        # asked for only when the user wants it (the calendar page's step-up button).
         TOKEN_VAULT_CONNECTIONS={
-            "google-oauth2": {"label": "Google", "scopes": ["openid", "email", "profile"]},
+            "google-oauth2": {
+                "label": "Google",
+                "scopes": ["openid", "email", "profile", CAL_READ],
+            },
             "windowslive": {"label": "Microsoft", "scopes": [GRAPH_USER_READ]},
         },
         # How accounts are connected; `flask token-vault doctor` says which one a tenant uses.
@@ -97,7 +98,12 @@ def create_app(config: dict[str, Any] | None = None, emulator: Emulator | None =
         emulator = emulator or Emulator().start()
         app.config.update(_emulator_config(emulator))
         app.extensions["example_emulator"] = emulator
-        print(f" * No AUTH0_DOMAIN set: using the bundled Auth0 emulator at {emulator.url}")
+        print(
+            f" * No AUTH0_DOMAIN set: using the bundled Auth0 emulator at {emulator.url}\n"
+            f"   (another app can use it too: AUTH0_DOMAIN={emulator.url} "
+            f"AUTH0_CLIENT_ID={emulator.client_id} "
+            f"AUTH0_CLIENT_SECRET={emulator.client_secret})"
+        )
     vault.init_app(app)
     _register_routes(app)
     if own_emulator:
@@ -117,6 +123,11 @@ def _expires(seconds: float) -> str:
 
 
 def _register_routes(app: Flask) -> None:
+    # The extension shows its errors with the template token_vault/error.html: this app's
+    # templates/token_vault/error.html replaces it, in the app's layout (JSON clients get JSON).
+    # To handle them in code instead, one @app.errorhandler(TokenVaultError) catches every
+    # one of them, whatever its status (401, 403, 429, 502...), not only the 500s.
+
     @app.context_processor
     def _globals() -> dict[str, Any]:
         return {"emulator_url": app.config.get("EMULATOR_URL"), "user": current_user}
@@ -154,14 +165,10 @@ def _register_routes(app: Flask) -> None:
     @app.get("/calendar")
     @provider_token_required("google-oauth2", scopes=[CAL_READ])
     def calendar() -> str:
-        token = get_provider_token("google-oauth2")
-        base = app.config["GOOGLE_API_BASE"]
-        headers = {"Authorization": f"Bearer {token}"}
-        answer = requests.get(
-            f"{base}/calendar/v3/calendars/primary/events",
+        # A path: the extension puts it on the Google API (or the emulator's fake one).
+        answer = provider_session("google-oauth2", [CAL_READ]).get(
+            "/calendar/v3/calendars/primary/events",
             params={"maxResults": "10", "singleEvents": "true", "orderBy": "startTime"},
-            headers=headers,
-            timeout=10,
         )
         events = answer.json().get("items", []) if answer.ok else []
         can_write = get_provider_token_set("google-oauth2").has_scopes([CAL_WRITE])
@@ -180,12 +187,7 @@ def _register_routes(app: Flask) -> None:
     @app.get("/profile")
     @provider_token_required("windowslive", scopes=[GRAPH_USER_READ])
     def profile() -> str:
-        token = get_provider_token("windowslive")
-        answer = requests.get(
-            f"{app.config['GRAPH_API_BASE']}/v1.0/me",
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=10,
-        )
+        answer = provider_session("windowslive", [GRAPH_USER_READ]).get("/v1.0/me")
         return render_template(
             "profile.html", profile=answer.json() if answer.ok else {}, status=answer.status_code
         )
@@ -193,9 +195,6 @@ def _register_routes(app: Flask) -> None:
     @app.get("/sign-in")
     def sign_in() -> Response:
         return redirect(url_for("token_vault.login", next="/"))
-
-    # The extension's error pages use the template token_vault/error.html: this app's own
-    # (templates/token_vault/error.html) replaces it, in the app's layout. JSON clients get JSON.
 
 
 def _connection_entry(name: str) -> dict[str, Any]:

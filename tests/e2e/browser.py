@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import threading
 from pathlib import Path
@@ -64,7 +65,15 @@ class Shots:
         self.page.screenshot(path=str(path), full_page=True)
         return path
 
-    def publish(self, shot: Path) -> None:
-        """Copy ``shot`` to docs/_static/e2e-calendar.png, the picture the README shows."""
+    def publish(self, shot: Path) -> bool:
+        """Copy ``shot`` to docs/_static/e2e-calendar.png (the README's picture) when asked.
+
+        Only with ``E2E_PUBLISH_SCREENSHOT=1`` (``make e2e-screenshot``): a plain test run
+        leaves the tracked picture, and so the working tree, untouched. Return whether it
+        copied.
+        """
+        if os.environ.get("E2E_PUBLISH_SCREENSHOT") != "1":
+            return False
         self.readme_shot.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(shot, self.readme_shot)
+        return True

@@ -36,7 +36,7 @@ CHROMIUM_ARGS = [
 TIMEOUT_MS = 15_000
 
 try:
-    from playwright.sync_api import Browser, Page, sync_playwright
+    from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 except ImportError:  # pragma: no cover - only without the dev extra
     HAVE_PLAYWRIGHT = False
 else:
@@ -108,6 +108,31 @@ def page(browser: Browser) -> Iterator[Page]:
     tab = context.new_page()
     yield tab
     context.close()
+
+
+#: A phone's screen (an iPhone 12 to 15 is 390 CSS pixels wide).
+PHONE: ViewportSize = {"width": 390, "height": 844}
+
+
+@pytest.fixture
+def phone(browser: Browser) -> Iterator[Page]:
+    """Open a page in a fresh phone-sized context (390 px wide, a mobile viewport)."""
+    context = browser.new_context(
+        viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=2, locale="en-GB"
+    )
+    context.set_default_timeout(TIMEOUT_MS)
+    tab = context.new_page()
+    yield tab
+    context.close()
+
+
+@pytest.fixture
+def phone_shots(phone: Page, request: pytest.FixtureRequest) -> Shots:
+    """Give a screenshot taker for the phone page, writing to build/e2e/<test name>/."""
+    folder = SHOTS / request.node.name
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return Shots(phone, folder, README_SHOT)
 
 
 @pytest.fixture
