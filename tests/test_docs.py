@@ -299,7 +299,6 @@ def quickstart(emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     monkeypatch.setenv("AUTH0_DOMAIN", emu.url)
     monkeypatch.setenv("AUTH0_CLIENT_ID", emu.client_id)
     monkeypatch.setenv("AUTH0_CLIENT_SECRET", emu.client_secret)
-    monkeypatch.setenv("GOOGLE_API_BASE", emu.google_api_base)
     spec = importlib.util.spec_from_file_location("quickstart_app", SAMPLES / "quickstart_app.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

@@ -1,10 +1,8 @@
-"""The quick start's app: sign in with Auth0 and list your next Google Calendar events."""
-
-from __future__ import annotations
+"""Sign in with Auth0 and list your next Google Calendar events, through Auth0 Token Vault."""
 
 import os
 
-from flask import Flask, url_for
+from flask import Flask
 from flask_token_vault import (
     TokenVault,
     current_user,
@@ -15,7 +13,6 @@ from flask_token_vault import (
 from markupsafe import escape
 
 CALENDAR_READ = "https://www.googleapis.com/auth/calendar.readonly"
-GOOGLE_API = os.environ.get("GOOGLE_API_BASE", "https://www.googleapis.com")
 
 app = Flask(__name__)
 app.config.update(
@@ -23,14 +20,14 @@ app.config.update(
     AUTH0_DOMAIN=os.environ["AUTH0_DOMAIN"],
     AUTH0_CLIENT_ID=os.environ["AUTH0_CLIENT_ID"],
     AUTH0_CLIENT_SECRET=os.environ["AUTH0_CLIENT_SECRET"],
+    SESSION_COOKIE_SAMESITE="Lax",  # sent on the redirect back from Auth0, not cross-site posts
     TOKEN_VAULT_CONNECTIONS={"google-oauth2": {"scopes": ["openid", "email", "profile"]}},
     # How accounts are connected: Auth0's Connected Accounts (its current way), or "authorize"
     # (signing in through the connection) for a tenant set up that way. `flask token-vault
     # doctor` says which one your tenant uses.
     TOKEN_VAULT_CONNECT_FLOW="connected_accounts",  # noqa: S106 - a flow name, not a secret
-    SESSION_COOKIE_SAMESITE="Lax",  # sent on the redirect back from Auth0, not cross-site posts
 )
-vault = TokenVault(app)
+vault = TokenVault(app)  # or TokenVault() and vault.init_app(app) in an app factory
 
 
 @app.get("/")
@@ -40,8 +37,7 @@ def home() -> str:
         return f'<a href="{login_url(next="/")}">Sign in</a>'
     return (
         f"<p>Hello {escape(current_user.name or current_user.sub)}.</p>"
-        f'<p><a href="{url_for("calendar")}">My next events</a></p>'
-        f'<p><a href="{url_for("token_vault.logout")}">Sign out</a></p>'
+        '<p><a href="/calendar">My next events</a> · <a href="/auth/logout">Sign out</a></p>'
     )
 
 
@@ -50,8 +46,8 @@ def home() -> str:
 def calendar() -> dict[str, list[str]]:
     """List the titles of the user's next ten events."""
     google = provider_session("google-oauth2", scopes=[CALENDAR_READ])
-    answer = google.get(
-        f"{GOOGLE_API}/calendar/v3/calendars/primary/events",
+    answer = google.get(  # a path on Google's API, or on the emulator's copy of it
+        "/calendar/v3/calendars/primary/events",
         params={"maxResults": "10", "singleEvents": "true", "orderBy": "startTime"},
     )
     answer.raise_for_status()

@@ -14,7 +14,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app; ``config`` overrides the settings (the tests point it at the emulator)."""
     app = Flask(__name__)
     app.config.update(
-        GOOGLE_API_BASE="https://www.googleapis.com",
         TOKEN_VAULT_CONNECTIONS={"google-oauth2": {"scopes": ["openid", "email", "profile"]}},
     )
     app.config.from_prefixed_env()  # FLASK_SECRET_KEY, FLASK_AUTH0_DOMAIN, ...
@@ -25,7 +24,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     @provider_token_required("google-oauth2", scopes=[CALENDAR_READ])
     def calendars() -> dict[str, list[str]]:
         google = provider_session("google-oauth2", scopes=[CALENDAR_READ])
-        answer = google.get(app.config["GOOGLE_API_BASE"] + "/calendar/v3/users/me/calendarList")
+        # A path on Google's API, or on the emulator's fake one when AUTH0_DOMAIN is the emulator.
+        answer = google.get("/calendar/v3/users/me/calendarList")
         answer.raise_for_status()
         return {"calendars": [item["summary"] for item in answer.json()["items"]]}
 

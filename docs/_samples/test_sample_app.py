@@ -24,14 +24,13 @@ GOOGLE = "google-oauth2"
 
 
 @pytest.fixture
-def app(token_vault_app_config: dict[str, str], token_vault_emulator: Emulator) -> Flask:
-    """Build a fresh app per test, pointed at the plugin's emulator (reset for each test)."""
+def app(token_vault_app_config: dict[str, str]) -> Flask:
+    """Build a fresh app per test, pointed at the plugin's emulator and its fake Google API."""
     return create_app(
         {
             "TESTING": True,
             "SECRET_KEY": "a-test-secret-of-at-least-16-characters",
             **token_vault_app_config,  # AUTH0_DOMAIN, AUTH0_CLIENT_ID, AUTH0_CLIENT_SECRET
-            "GOOGLE_API_BASE": token_vault_emulator.google_api_base,
             "TOKEN_VAULT_MAX_RETRIES": 0,  # fail fast when a test injects a fault
         }
     )
