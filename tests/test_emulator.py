@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import os
+import re
 import secrets
 import select
 import signal
@@ -1358,6 +1360,25 @@ def test_the_connect_page_names_the_signed_in_user(emu: Emulator) -> None:
     )
     assert '<h1 id="page-title">Connect google-oauth2</h1>' in answer.text
     assert "Signed in as <strong>ivy@example.com</strong>" in answer.text
+
+
+def test_sign_in_as_someone_else_leaves_the_connect_page(emu: Emulator) -> None:
+    browser = requests.Session()
+    browser_submit(browser, emu, browser_authorize(browser, emu), email="ivy@example.com")
+    query = {
+        "client_id": emu.client_id,
+        "redirect_uri": REDIRECT_URI,
+        "response_type": "code",
+        "connection": "google-oauth2",
+        "prompt": "consent",  # what the extension sends for Google
+    }
+    connect = browser.get(emu.url + "/authorize", params=query, timeout=TIMEOUT)
+    link = re.search(r'<a href="([^"]+)" id="switch-user">', connect.text)
+    assert link, connect.text
+    switch = browser.get(html.unescape(link.group(1)), timeout=TIMEOUT)
+    page = LoginPage(switch.text)
+    assert page.title == "Auth0 emulator — sign in" and "email" in page.fields
+    assert parse_qs(urlsplit(switch.url).query)["prompt"] == ["login"]
 
 
 def test_sign_in_page_is_filled_in_with_the_signed_in_user(emu: Emulator) -> None:

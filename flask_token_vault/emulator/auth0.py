@@ -172,6 +172,12 @@ def _session_user(state: EmulatorState) -> User | None:
     return state.browser_session_user(request.cookies.get(SESSION_COOKIE))
 
 
+def _switch_user_url() -> str:
+    """Return this /authorize request with ``prompt=login`` (replacing Google's ``consent``)."""
+    params = {name: value for name, value in request.args.items() if name != "prompt"}
+    return with_query(request.base_url, {**params, "prompt": "login"})
+
+
 def _render_login(
     state: EmulatorState,
     transaction: LoginTransaction,
@@ -203,7 +209,7 @@ def _render_login(
         name=bound.name if bound is not None else name,
         account=account,
         error=error,
-        switch_url=with_query(request.url, {"prompt": "login"}) if bound is not None else None,
+        switch_url=_switch_user_url() if bound is not None else None,
     )
     return Response(html, status=status, mimetype="text/html")
 
