@@ -33,6 +33,7 @@ from .errors import (
     ProviderUnavailable,
     RateLimited,
     ReconsentRequired,
+    TokensetsGone,
     TokenVaultError,
 )
 from .tokens import optional_user
@@ -72,6 +73,7 @@ _TITLES_BY_CLASS: tuple[tuple[type[TokenVaultError], str], ...] = (
     (Auth0Unavailable, "Sign-in is unavailable right now"),
     (ProviderUnavailable, "The provider did not answer"),
     (MyAccountError, "The account could not be connected"),
+    (TokensetsGone, "This site is not set up correctly"),
     (ManagementError, "The account service failed"),
     (Misconfigured, "This site is not set up correctly"),
     (ExchangeRejected, "Access could not be renewed"),

@@ -454,7 +454,8 @@ def test_my_account_api_checks_audience_and_scope(emu: Emulator) -> None:
 
 def test_connect_without_configured_scopes_sends_no_scopes_field(emu: Emulator) -> None:
     turn_on_connected_accounts(emu)
-    app = ca_app(emu, TOKEN_VAULT_CONNECTIONS={"windowslive": {}})
+    # Google configured too: the test app's views need it.
+    app = ca_app(emu, TOKEN_VAULT_CONNECTIONS={"windowslive": {}, "google-oauth2": {}})
     client = app.test_client()
     login_as(client, emu, "wes@example.com")
     answer = client.get("/auth/connect/windowslive")
@@ -490,7 +491,9 @@ def test_the_emulator_refuses_an_empty_scopes_list_as_auth0_does(emu: Emulator) 
 def test_connect_with_101_scopes_fails_before_any_http_call(emu: Emulator) -> None:
     turn_on_connected_accounts(emu)
     many = [f"https://example.com/scope/{i}" for i in range(101)]
-    app = ca_app(emu, TOKEN_VAULT_CONNECTIONS={"google-oauth2": {"scopes": many}})
+    app = ca_app(
+        emu, TOKEN_VAULT_CONNECTIONS={"google-oauth2": {"scopes": many}, "windowslive": {}}
+    )
     client = app.test_client()
     login_as(client, emu, "yan@example.com")
     # A fault any request to Auth0 would use up: it must still be there afterwards.

@@ -29,6 +29,7 @@ from flask_token_vault.errors import (
     ProviderUnavailable,
     RateLimited,
     ReconsentRequired,
+    TokensetsGone,
     TokenVaultError,
 )
 from flask_token_vault.testing import login_as
@@ -89,6 +90,7 @@ ERRORS: list[TokenVaultError] = [
     ManagementRateLimited(),
     ClientNotEligible("cid", ["it is public"]),
     MyAccountError(),
+    TokensetsGone(),
 ]
 
 
