@@ -22,6 +22,8 @@ from typing import Any
 import requests
 from flask import Flask
 
+from flask_token_vault import provider_api_url
+
 from . import CAL_READ, create_app, vault
 
 __all__ = ["enqueue_calendar_refresh", "refresh_calendar", "worker_app"]
@@ -44,9 +46,9 @@ def refresh_calendar(user_id: str) -> dict[str, Any]:
     app = worker_app()
     with app.app_context():
         token = vault.worker_token(user_id, "google-oauth2", [CAL_READ])
-        base = app.config["GOOGLE_API_BASE"]
         answer = requests.get(
-            f"{base}/calendar/v3/calendars/primary/events",
+            # Google's API, or the emulator's fake one when AUTH0_DOMAIN is the emulator.
+            provider_api_url("google-oauth2", "/calendar/v3/calendars/primary/events"),
             headers={"Authorization": f"Bearer {token.access_token}"},
             params={"maxResults": "10", "singleEvents": "true", "orderBy": "startTime"},
             timeout=10,

@@ -42,7 +42,6 @@ def test_20_users_x_3_jobs_cost_20_exchanges(emu: Emulator, redis_url: str) -> N
         "AUTH0_CLIENT_ID": emu.client_id,
         "AUTH0_CLIENT_PRIVATE_KEY": rsa_key_pem(),
         "TOKEN_VAULT_CACHE": redis_url,
-        "GOOGLE_API_BASE": emu.google_api_base,
     }
     env.pop("AUTH0_CLIENT_SECRET", None)
     workers = [
