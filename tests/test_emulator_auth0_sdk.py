@@ -146,3 +146,51 @@ def test_sdk_sees_bad_client_credentials(emu: Emulator) -> None:
         wrong.refresh_token(emu.issue_refresh_token("fred@example.com"))
     assert raised.value.status_code == 401
     assert raised.value.error_code == "invalid_client"
+
+
+ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
+
+
+def test_sdk_verifies_an_api_access_token_against_the_jwks(emu: Emulator) -> None:
+    token = emu.issue_access_token("gina@example.com", scope="read:calendar")
+    verifier = AsymmetricSignatureVerifier(emu.url + "/.well-known/jwks.json")
+    claims = verifier.verify_signature(token)
+    assert claims["aud"] == emu.api_identifier
+    assert claims["sub"] == emu.user_id_for("gina@example.com")
+
+
+def test_sdk_access_token_exchange_as_the_custom_api_client(emu: Emulator) -> None:
+    emu.connect_account("hank@example.com", "google-oauth2", [CAL_READ])
+    api_client = GetToken(
+        domain=emu.domain,
+        client_id=emu.api_client_id,
+        client_secret=emu.api_client_secret,
+        protocol="http",
+    )
+    answer: dict[str, Any] = api_client.access_token_for_connection(
+        subject_token_type=ACCESS_TOKEN_TYPE,
+        subject_token=emu.issue_access_token("hank@example.com", scope="read:calendar"),
+        requested_token_type=FEDERATED_TOKEN_TYPE,
+        connection="google-oauth2",
+    )
+    assert answer["issued_token_type"] == FEDERATED_TOKEN_TYPE
+    assert CAL_READ in answer["scope"].split(" ")
+    with pytest.raises(Auth0Error) as expired:
+        api_client.access_token_for_connection(
+            subject_token_type=ACCESS_TOKEN_TYPE,
+            subject_token=emu.issue_access_token("hank@example.com", claims={"exp": 1}),
+            requested_token_type=FEDERATED_TOKEN_TYPE,
+            connection="google-oauth2",
+        )
+    assert expired.value.status_code == 401 and expired.value.error_code == "invalid_grant"
+    with pytest.raises(Auth0Error) as not_linked:
+        api_client.access_token_for_connection(
+            subject_token_type=ACCESS_TOKEN_TYPE,
+            subject_token=emu.issue_access_token(
+                "hank@example.com", claims={"aud": "https://other.example.com/"}
+            ),
+            requested_token_type=FEDERATED_TOKEN_TYPE,
+            connection="google-oauth2",
+        )
+    assert not_linked.value.status_code == 403
+    assert not_linked.value.error_code == "unauthorized_client"

@@ -37,7 +37,7 @@ def sdk(emu: Emulator, token: str | None = None) -> Auth0:
         token or management_token(emu),
         rest_options=RestClientOptions(retries=0, telemetry=False),
     )
-    for part in (auth0.users, auth0.connections, auth0.clients):
+    for part in (auth0.users, auth0.connections, auth0.clients, auth0.resource_servers):
         part.protocol = "http"
     return auth0
 
@@ -175,3 +175,36 @@ def test_sdk_raises_rate_limit_error_with_reset(emu: Emulator) -> None:
     assert raised.value.reset_at == 1700000000
     assert raised.value.error_code == "too_many_requests"
     assert raised.value.message == "Global limit has been reached"
+
+
+def test_sdk_reads_an_api_and_creates_its_custom_api_client(emu: Emulator) -> None:
+    auth0 = sdk(emu)
+    emu.add_api("https://sdk.example.com/", ["read:things"], name="SDK API")
+    server = auth0.resource_servers.get("https://sdk.example.com/")
+    assert server["name"] == "SDK API" and server["signing_alg"] == "RS256"
+    created = auth0.clients.create(
+        {
+            "name": "SDK API (Custom API Client)",
+            "app_type": "resource_server",
+            "resource_server_identifier": "https://sdk.example.com/",
+            "grant_types": [TOKEN_VAULT_GRANT],
+        }
+    )
+    assert created["client_secret"] and created["app_type"] == "resource_server"
+    listed = auth0.clients.all(
+        fields=["client_id", "resource_server_identifier"],
+        extra_params={"app_type": "resource_server"},
+    )
+    assert {
+        "client_id": created["client_id"],
+        "resource_server_identifier": "https://sdk.example.com/",
+    } in listed
+    with pytest.raises(Auth0Error) as conflict:
+        auth0.clients.create(
+            {
+                "name": "again",
+                "app_type": "resource_server",
+                "resource_server_identifier": "https://sdk.example.com/",
+            }
+        )
+    assert conflict.value.status_code == 409

@@ -43,8 +43,18 @@ grant), ``token:client_credentials``, ``userinfo``, ``discovery``, ``jwks``, ``l
 ``google``, ``microsoft``, ``management`` (``/api/v2``), ``my-account`` (``/me`` and the
 Connected Accounts page) or ``*`` (anything but the control API).
 
-Management API (``/api/v2``, see :mod:`.management`): tokensets, connections, clients, a user's
-connected accounts and the MFA policy, with Auth0's scopes and error bodies; the default client's
+APIs: the tenant has one, ``emu.api_identifier`` (``https://api.example.com/``, scopes
+``read:calendar`` and ``write:calendar``), with its Custom API Client (``emu.api_client_id``,
+``emu.api_client_secret``) that exchanges callers' access tokens at Token Vault, and a public
+SPA client (``emu.spa_client_id``: PKCE, no secret; the token endpoint and the My Account API
+answer CORS for loopback pages). ``/authorize`` with an ``audience`` issues an RS256 JWT for
+that API; :meth:`Emulator.issue_access_token` signs one directly (claims may be overridden, to
+make tokens a test wants refused), :meth:`Emulator.add_api` adds an API and
+:meth:`Emulator.rotate_signing_key` starts signing with a new key.
+
+Management API (``/api/v2``, see :mod:`.management`): tokensets, connections, clients (Custom API
+Clients included), APIs, a user's connected accounts and the MFA policy, with Auth0's scopes and
+error bodies; the default client's
 client-credentials tokens carry every scope (:meth:`Emulator.add_client` with
 ``management_scopes`` makes one with fewer). My Account API (``/me/v1``, see
 :mod:`.my_account`): Connected Accounts connect/complete/list/delete, with a consent page that

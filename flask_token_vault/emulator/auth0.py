@@ -3,17 +3,27 @@
 Token endpoint answers follow Auth0: JSON ``{"error", "error_description"}`` with
 ``Cache-Control: no-store``; bad client credentials 401 ``invalid_client``; a grant the client may
 not use 403 ``unauthorized_client``; a bad code, code verifier or refresh token 403
-``invalid_grant``.
+``invalid_grant``. A public client (``token_endpoint_auth_method: none``, the SPA client)
+authenticates with its ``client_id`` alone and must use PKCE.
+
+``/authorize`` with an ``audience`` needs an API of the tenant (else ``access_denied``,
+"Service not found"); the access token is then an RS256 JWT for that API whose ``scope`` keeps
+the OpenID scopes and the API's own scopes that were asked for (and ``permissions`` when the
+API's ``token_dialect`` is ``access_token_authz``), living the API's ``token_lifetime``.
 
 The Token Vault grant answers, in the order it checks:
 
-- 400 ``invalid_request``: ``subject_token_type`` missing, an access token (that needs a Custom
-  API Client), or anything but a refresh token; ``subject_token`` missing; ``requested_token_type``
-  not the federated connection access token type; ``audience`` or ``resource`` present;
-  ``connection`` missing, unknown, or not enabled for the client.
+- 400 ``invalid_request``: ``subject_token_type`` missing, an access token from a client that is
+  not a Custom API Client (or a refresh token from one that is), or another type;
+  ``subject_token`` missing; ``requested_token_type`` not the federated connection access token
+  type; ``audience`` or ``resource`` present; ``connection`` missing, unknown, or (for a refresh
+  token) not enabled for the client.
 - 403 ``access_denied``: Token Vault is not active on the connection (neither
   ``connected_accounts.active`` nor ``options.federated_connections_access_tokens.active``).
-- 401 ``invalid_grant``: the subject token is not a refresh token of this client.
+- 401 ``invalid_grant``: the subject token is not a refresh token of this client; or not an
+  access token of this tenant (signature, issuer), expired, or for no user.
+- 403 ``unauthorized_client``: the access token is not for the API the Custom API Client is
+  linked to (the client is not linked to any audience of the token).
 - 401 ``federated_connection_refresh_token_not_found``: no connected account (for ``login_hint``).
 - 401 ``federated_connection_refresh_token_flow_failed``: the provider refuses the stored token.
 - 400 ``invalid_scope``: ``scope`` asks for more than was granted.
@@ -67,6 +77,7 @@ from .proofs import DPoPRefused, client_by_assertion, dpop_thumbprint, worker_su
 from .state import (
     ACCESS_TOKEN_LIFETIME,
     ID_TOKEN_LIFETIME,
+    OIDC_SCOPES,
     Client,
     Connection,
     EmulatorState,
@@ -160,8 +171,10 @@ def discovery() -> Response:
 
 @bp.get("/.well-known/jwks.json")
 def jwks() -> Response:
-    """Answer the JSON Web Key Set holding the signing key."""
-    return json_response(current_state().signing_key.jwks())
+    """Answer the JSON Web Key Set holding the signing key (counted: ``jwks_requests``)."""
+    state = current_state()
+    state.record_jwks_request()
+    return json_response(state.signing_key.jwks())
 
 
 # -- login ------------------------------------------------------------------------------------
@@ -293,6 +306,9 @@ def authorize() -> Response:
         method = method or "plain"
         if method not in CODE_CHALLENGE_METHODS:
             return fail("invalid_request", f"Unsupported code_challenge_method: {method}")
+    audience = args.get("audience") or None
+    if audience is not None and not state.is_known_audience(audience):
+        return fail("access_denied", f"Service not found: {audience}")
     connection_name = args.get("connection") or None
     if connection_name is not None:
         connection = state.get_connection(connection_name)
@@ -315,7 +331,7 @@ def authorize() -> Response:
         code_challenge_method=method if code_challenge else None,
         connection=connection_name,
         connection_scopes=split_scopes(args.get("connection_scope")),
-        audience=args.get("audience") or None,
+        audience=audience,
         login_hint=args.get("login_hint") or None,
         prompt=prompt,
         access_type=args.get("access_type") or None,
@@ -415,6 +431,9 @@ def authenticate_client(state: EmulatorState, params: dict[str, str]) -> Client:
     else:
         client_id, secret = params.get("client_id", ""), params.get("client_secret", "")
     found = state.get_client(client_id)
+    if found is not None and found.is_public and not secret:
+        g.emulator_client_auth = "none"
+        return found  # a SPA: PKCE stands in for the secret
     if found is None or not secret or not hmac.compare_digest(secret, found.client_secret):
         raise OAuthError(401, "invalid_client", "Client authentication failed.", headers)
     if found.token_endpoint_auth_method is None:
@@ -478,22 +497,31 @@ def _signed_tokens(
     now = int(state.now())
     scopes = split_scopes(scope)
     userinfo_url = state.base_url + "/userinfo"
+    api = state.get_resource_server(audience) if audience else None
+    lifetime = ACCESS_TOKEN_LIFETIME
+    granted = scopes
+    if api is not None:
+        # Like Auth0: an API's token keeps the OpenID scopes and the API's own, nothing else.
+        granted = [s for s in scopes if s in OIDC_SCOPES or s in api.scopes]
+        lifetime = api.token_lifetime
     access_claims: dict[str, Any] = {
         "iss": state.issuer,
         "sub": user.user_id,
         "aud": [audience, userinfo_url] if audience else userinfo_url,
         "iat": now,
-        "exp": now + ACCESS_TOKEN_LIFETIME,
-        "scope": " ".join(scopes),
+        "exp": now + lifetime,
+        "scope": " ".join(granted),
         "azp": client.client_id,
         "jti": secrets.token_urlsafe(12),
     }
     if jkt is not None:
         access_claims["cnf"] = {"jkt": jkt}
+    if api is not None and api.rbac:
+        access_claims["permissions"] = [s for s in granted if s in api.scopes]
     answer: dict[str, Any] = {
         "access_token": state.signing_key.sign(access_claims),
-        "expires_in": ACCESS_TOKEN_LIFETIME,
-        "scope": " ".join(scopes),
+        "expires_in": lifetime,
+        "scope": " ".join(granted),
         "token_type": "Bearer",  # nosec B105
     }
     if "openid" in scopes:
@@ -546,6 +574,8 @@ def grant_authorization_code(
         raise OAuthError(403, "invalid_grant", "Invalid authorization code")
     if params.get("redirect_uri") != record.redirect_uri:
         raise OAuthError(403, "invalid_grant", "Redirect URI mismatch.")
+    if record.code_challenge is None and client.is_public:
+        raise OAuthError(403, "invalid_grant", "A public client must use PKCE (code_challenge).")
     if record.code_challenge is not None:
         verifier = params.get("code_verifier", "")
         if not verifier or not _pkce_matches(
@@ -649,20 +679,31 @@ def _multi_resource_tokens(
 def grant_token_vault(
     state: EmulatorState, client: Client, params: dict[str, str]
 ) -> dict[str, Any]:
-    """Exchange the user's Auth0 refresh token for a provider access token (Token Vault)."""
+    """Exchange the user's Auth0 refresh (or access) token for a provider access token.
+
+    A refresh token comes from the user's login at this client; an access token comes from an
+    API's caller and this client must be the API's Custom API Client.
+    """
     subject_token_type = params.get("subject_token_type")
     if not subject_token_type:
         raise _missing("subject_token_type")
     if subject_token_type == JWT_TOKEN_TYPE:
         return grant_privileged_worker(state, client, params)
-    if subject_token_type == ACCESS_TOKEN_TYPE:
+    if subject_token_type == ACCESS_TOKEN_TYPE and not client.is_custom_api_client:
         raise OAuthError(
             400,
             "invalid_request",
             "Exchanging an access token requires a Custom API Client; "
             f"this client can only exchange a refresh token ({REFRESH_TOKEN_TYPE}).",
         )
-    if subject_token_type != REFRESH_TOKEN_TYPE:
+    if subject_token_type == REFRESH_TOKEN_TYPE and client.is_custom_api_client:
+        raise OAuthError(
+            400,
+            "invalid_request",
+            "A Custom API Client exchanges access tokens "
+            f"({ACCESS_TOKEN_TYPE}), not refresh tokens.",
+        )
+    if subject_token_type not in (REFRESH_TOKEN_TYPE, ACCESS_TOKEN_TYPE):
         raise OAuthError(
             400, "invalid_request", f"Unsupported subject_token_type: {subject_token_type}"
         )
@@ -681,11 +722,17 @@ def grant_token_vault(
                 f"The '{forbidden}' parameter is not allowed for this grant.",
             )
     connection = _vault_connection(state, client, params)
-    record = state.get_refresh_token(subject_token)
-    if record is None or record.client_id != client.client_id:
-        raise OAuthError(401, "invalid_grant", "Unknown or invalid refresh token.")
-    _require_bound_key(record.jkt)
-    return _provider_answer(state, record.user_id, connection, params, FEDERATED_TOKEN_TYPE)
+    if subject_token_type == ACCESS_TOKEN_TYPE:
+        user_id = _access_token_subject(state, client, subject_token)
+    else:
+        record = state.get_refresh_token(subject_token)
+        if record is None or record.client_id != client.client_id:
+            raise OAuthError(401, "invalid_grant", "Unknown or invalid refresh token.")
+        _require_bound_key(record.jkt)
+        user_id = record.user_id
+    return _provider_answer(
+        state, user_id, connection, params, FEDERATED_TOKEN_TYPE, subject_type=subject_token_type
+    )
 
 
 def _vault_connection(state: EmulatorState, client: Client, params: dict[str, str]) -> Connection:
@@ -693,7 +740,12 @@ def _vault_connection(state: EmulatorState, client: Client, params: dict[str, st
     if not connection_name:
         raise _missing("connection")
     connection = state.get_connection(connection_name)
-    if connection is None or client.client_id not in connection.enabled_clients:
+    # A Custom API Client logs nobody in: the connection is enabled for the apps users sign in
+    # with, not for it.
+    enabled = connection is not None and (
+        client.is_custom_api_client or client.client_id in connection.enabled_clients
+    )
+    if connection is None or not enabled:
         raise OAuthError(
             400,
             "invalid_request",
@@ -788,6 +840,7 @@ def _provider_answer(
     issued_type: str,
     *,
     allowed: list[str] | None = None,
+    subject_type: str | None = None,
 ) -> dict[str, Any]:
     """Issue the provider token of a user's connected account (the end of both exchanges)."""
     tokenset = state.find_tokenset(user_id, connection.name, params.get("login_hint"))
@@ -814,7 +867,7 @@ def _provider_answer(
     if scopes is None and allowed is not None:
         scopes = [scope for scope in tokenset.scopes if scope in allowed]
     token = state.issue_provider_token(tokenset, scopes)
-    state.record_exchange(user_id, connection.name, ok=True)
+    state.record_exchange(user_id, connection.name, ok=True, subject_token_type=subject_type)
     return {
         "access_token": token.token,
         "expires_in": int(token.expires_at - token.issued_at),
@@ -822,6 +875,29 @@ def _provider_answer(
         "token_type": "Bearer",  # nosec B105
         "issued_token_type": issued_type,
     }
+
+
+def _access_token_subject(state: EmulatorState, client: Client, subject_token: str) -> str:
+    """Return the user of an access token a Custom API Client exchanges, as Auth0 checks it."""
+    claims = state.signing_key.verify(subject_token)
+    if claims is None or claims.get("iss") != state.issuer:
+        raise OAuthError(401, "invalid_grant", "Invalid subject token.")
+    exp = claims.get("exp")
+    if not isinstance(exp, (int, float)) or exp <= state.now():
+        raise OAuthError(401, "invalid_grant", "The subject token has expired.")
+    audience = claims.get("aud")
+    audiences = audience if isinstance(audience, list) else [audience]
+    if client.resource_server_identifier not in audiences:
+        raise OAuthError(
+            403,
+            "unauthorized_client",
+            "The client is not linked to any audience of the subject token: a Custom API Client "
+            "exchanges access tokens for the API it is linked to.",
+        )
+    user = state.user_by_id(str(claims.get("sub", "")))
+    if user is None:
+        raise OAuthError(401, "invalid_grant", "The subject token names no user of the tenant.")
+    return user.user_id
 
 
 def grant_client_credentials(

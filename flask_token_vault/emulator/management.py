@@ -23,11 +23,17 @@ the scope). Errors are Auth0's JSON: ``{"statusCode", "error", "message", "error
   "public_key", name, pem, alg}`` -> 201 ``{id, name, kid, alg, credential_type, created_at,
   updated_at}``; the PEM is never listed). The emulator's ``kid`` is the key's RFC 7638
   thumbprint.
+- ``GET /api/v2/clients?app_type=&fields=&page=&per_page=&include_totals=``; ``POST
+  /api/v2/clients`` -> 201 with the new client's secret (a Custom API Client: ``app_type:
+  "resource_server"`` with ``resource_server_identifier``, one per API, 409 for a second).
+- ``GET /api/v2/resource-servers``, ``GET /api/v2/resource-servers/{id or identifier}`` (the
+  identifier URL-encoded), ``POST /api/v2/resource-servers``: the tenant's APIs.
 - ``GET``/``PUT /api/v2/guardian/policies`` (the tenant's MFA policy).
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
@@ -37,7 +43,16 @@ from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.wrappers import Response
 
 from .constants import TOKEN_VAULT_GRANT
-from .state import DATABASE_CONNECTION, Client, Connection, EmulatorState, Tokenset, User
+from .state import (
+    DATABASE_CONNECTION,
+    Client,
+    Connection,
+    EmulatorState,
+    ResourceServer,
+    Tokenset,
+    User,
+    random_id,
+)
 from .web import bearer_token, current_state, json_response
 
 bp = Blueprint("management", __name__, url_prefix="/api/v2")
@@ -46,7 +61,10 @@ bp = Blueprint("management", __name__, url_prefix="/api/v2")
 MANAGEMENT_API_SCOPES = (
     "read:users",
     "read:clients",
+    "create:clients",
     "update:clients",
+    "read:resource_servers",
+    "create:resource_servers",
     "read:connections",
     "update:connections",
     "read:federated_connections_tokensets",
@@ -301,6 +319,11 @@ def client_document(state: EmulatorState, client: Client) -> dict[str, Any]:
         "client_authentication_methods": client.client_authentication_methods,
         "require_proof_of_possession": client.require_proof_of_possession,
         "token_vault_privileged_access": client.token_vault_privileged_access,
+        **(
+            {"resource_server_identifier": client.resource_server_identifier}
+            if client.resource_server_identifier
+            else {}
+        ),
     }
 
 
@@ -504,6 +527,99 @@ def update_connection(connection_id: str) -> Response:
 # -- clients ----------------------------------------------------------------------------------
 
 
+_CLIENT_CREATABLE = frozenset(
+    {
+        "name",
+        "description",
+        "app_type",
+        "resource_server_identifier",
+        "grant_types",
+        "is_first_party",
+        "oidc_conformant",
+        "token_endpoint_auth_method",
+        "callbacks",
+        "allowed_logout_urls",
+    }
+)
+_APP_TYPES = frozenset({"regular_web", "spa", "native", "non_interactive", "resource_server"})
+
+
+@bp.get("/clients")
+def list_clients() -> Response:
+    """List clients (``app_type`` filters, comma-separated), paginated, never with secrets."""
+    state = current_state()
+    require_scope(state, "read:clients")
+    wanted = {t for t in request.args.get("app_type", "").split(",") if t}
+    with state.lock:
+        found = [
+            _pick_fields(client_document(state, c))
+            for c in state.clients.values()
+            if not wanted or c.app_type in wanted
+        ]
+    return _page(found, "clients")
+
+
+@bp.post("/clients")
+def create_client() -> Response:
+    """Create a client; a Custom API Client is linked to an existing API, one per API."""
+    state = current_state()
+    require_scope(state, "create:clients")
+    body = _object_body()
+    _only(body, _CLIENT_CREATABLE)
+    name = body.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise _bad_body("Missing required property: name")
+    app_type = body.get("app_type", "regular_web")
+    if app_type not in _APP_TYPES:
+        raise _bad_body(f"app_type must be one of {', '.join(sorted(_APP_TYPES))}")
+    identifier = body.get("resource_server_identifier")
+    if identifier is not None and app_type != "resource_server":
+        raise _bad_body("resource_server_identifier is only allowed with app_type resource_server")
+    if app_type == "resource_server":
+        if not isinstance(identifier, str) or not identifier:
+            raise _bad_body("app_type resource_server requires resource_server_identifier")
+        if state.get_resource_server(identifier) is None:
+            raise ManagementApiError(
+                404,
+                f"No resource server with identifier {identifier}",
+                "inexistent_resource_server",
+            )
+        if state.api_client_for(identifier) is not None:
+            raise ManagementApiError(
+                409, "A client is already linked to this resource server.", "conflict"
+            )
+    grants = _string_list(body.get("grant_types", ["authorization_code"]), "grant_types")
+    unknown = sorted(set(grants) - KNOWN_GRANT_TYPES)
+    if unknown:
+        raise _bad_body(f"Unknown grant types: {', '.join(unknown)}")
+    method = body.get("token_endpoint_auth_method", "client_secret_post")
+    if method not in _AUTH_METHODS:
+        raise _bad_body("token_endpoint_auth_method must be none or client_secret_*")
+    client = Client(
+        client_id=random_id(32),
+        client_secret=secrets.token_urlsafe(48),
+        name=name.strip(),
+        app_type=app_type,
+        grant_types=list(dict.fromkeys(grants)),
+        token_endpoint_auth_method=method,
+        my_account_scopes=[],
+        resource_server_identifier=identifier,
+    )
+    for flag in ("is_first_party", "oidc_conformant"):
+        if flag in body:
+            if not isinstance(body[flag], bool):
+                raise _bad_body(f"Expected type boolean on property {flag}")
+            setattr(client, flag, body[flag])
+    for field_name in ("callbacks", "allowed_logout_urls"):
+        if field_name in body:
+            setattr(client, field_name, _string_list(body[field_name], field_name))
+    with state.lock:
+        state.clients[client.client_id] = client
+        document = client_document(state, client)
+    document["client_secret"] = client.client_secret
+    return json_response(document, 201)
+
+
 @bp.get("/clients/<client_id>")
 def get_client(client_id: str) -> Response:
     """Describe one client (never its secret: that needs ``read:client_keys``)."""
@@ -688,6 +804,68 @@ def _patch_refresh_token(state: EmulatorState, client: Client, value: Any) -> No
     client.refresh_token = {k: v for k, v in value.items() if k != "policies"}
     client.my_account_scopes = list(dict.fromkeys(my_account))
     client.other_refresh_policies = others
+
+
+# -- APIs (resource servers) ------------------------------------------------------------------
+
+
+@bp.get("/resource-servers")
+def list_resource_servers() -> Response:
+    """List the tenant's APIs, paginated."""
+    state = current_state()
+    require_scope(state, "read:resource_servers")
+    with state.lock:
+        found = [_pick_fields(r.to_dict()) for r in state.resource_servers.values()]
+    return _page(found, "resource_servers")
+
+
+@bp.get("/resource-servers/<path:id_or_identifier>")
+def get_resource_server(id_or_identifier: str) -> Response:
+    """Describe one API, found by its id or by its identifier (URL-encoded)."""
+    state = current_state()
+    require_scope(state, "read:resource_servers")
+    server = state.get_resource_server(id_or_identifier)
+    if server is None:
+        raise ManagementApiError(
+            404, "The resource server does not exist", "inexistent_resource_server"
+        )
+    return json_response(_pick_fields(server.to_dict()))
+
+
+@bp.post("/resource-servers")
+def create_resource_server() -> Response:
+    """Create an API: ``{identifier, name, scopes: [{value, description}], signing_alg, ...}``."""
+    state = current_state()
+    require_scope(state, "create:resource_servers")
+    body = _object_body()
+    _only(body, {"identifier", "name", "scopes", "signing_alg", "token_dialect", "token_lifetime"})
+    identifier = body.get("identifier")
+    if not isinstance(identifier, str) or not identifier:
+        raise _bad_body("Missing required property: identifier")
+    if state.get_resource_server(identifier) is not None:
+        raise ManagementApiError(
+            409, "A resource server with the same identifier already exists", "conflict"
+        )
+    scopes = body.get("scopes", [])
+    if not isinstance(scopes, list) or not all(
+        isinstance(item, dict) and isinstance(item.get("value"), str) for item in scopes
+    ):
+        raise _bad_body("scopes must be an array of {value, description}")
+    name = body.get("name", identifier)
+    try:
+        server: ResourceServer = state.add_resource_server(
+            identifier,
+            name if isinstance(name, str) else identifier,
+            [item["value"] for item in scopes],
+            signing_alg=body.get("signing_alg", "RS256"),
+            rbac=body.get("token_dialect") == "access_token_authz",
+        )
+    except ValueError as exc:
+        raise _bad_body(str(exc)) from None
+    lifetime = body.get("token_lifetime")
+    if isinstance(lifetime, int) and not isinstance(lifetime, bool) and lifetime > 0:
+        server.token_lifetime = lifetime
+    return json_response(server.to_dict(), 201)
 
 
 # -- MFA policy -------------------------------------------------------------------------------

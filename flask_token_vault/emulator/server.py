@@ -16,12 +16,18 @@ from . import auth0, control, management, my_account, providers
 from .constants import TOKEN_VAULT_GRANT
 from .faults import Fault, fault_names
 from .state import (
+    ACCESS_TOKEN_LIFETIME,
+    DEFAULT_API_CLIENT_ID,
+    DEFAULT_API_CLIENT_SECRET,
+    DEFAULT_API_IDENTIFIER,
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
     DEFAULT_LOGIN_SCOPE,
+    DEFAULT_SPA_CLIENT_ID,
     AutoLogin,
     Clock,
     EmulatorState,
+    is_loopback_url,
 )
 from .state import user_id_for as _user_id_for
 from .web import EXTENSION_KEY, current_state, request_params
@@ -52,6 +58,8 @@ def _drop_connection() -> bool:
 
 def apply_faults() -> Response | None:
     """Count token requests, then answer with the first matching fault, if any."""
+    if request.method == "OPTIONS":
+        return None  # a CORS preflight is not the call: it neither counts nor uses up a fault
     state = current_state()
     grant_type = None
     if request.path == "/oauth/token" and request.method == "POST":
@@ -86,6 +94,28 @@ def count_provider_calls(response: Response) -> Response:
     return response
 
 
+#: Paths a single-page app calls from the browser (Auth0 answers them with CORS headers).
+_CORS_PREFIXES = ("/oauth/token", "/me/v1/", "/.well-known/", "/userinfo")
+
+
+def allow_loopback_origins(response: Response) -> Response:
+    """Let pages on 127.0.0.1/localhost call the token endpoint and the My Account API.
+
+    Auth0 allows the origins listed as a client's Allowed Web Origins; the emulator allows any
+    loopback origin, the only ones a local app has.
+    """
+    origin = request.headers.get("Origin")
+    if not origin or not request.path.startswith(_CORS_PREFIXES) or not is_loopback_url(origin):
+        return response
+    response.headers["Access-Control-Allow-Origin"] = origin
+    response.headers.add("Vary", "Origin")
+    if request.method == "OPTIONS":
+        response.headers["Access-Control-Allow-Methods"] = "GET, POST, DELETE, PATCH"
+        response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+        response.headers["Access-Control-Max-Age"] = "600"
+    return response
+
+
 def create_app(state: EmulatorState) -> Flask:
     """Build the emulator's Flask app around a tenant state."""
     app = Flask(__name__)
@@ -98,6 +128,7 @@ def create_app(state: EmulatorState) -> Flask:
     app.register_blueprint(control.bp)
     app.before_request(apply_faults)
     app.after_request(count_provider_calls)
+    app.after_request(allow_loopback_origins)
     return app
 
 
@@ -230,6 +261,26 @@ class Emulator:
         return DEFAULT_CLIENT_SECRET
 
     @property
+    def api_identifier(self) -> str:
+        """Return the identifier (audience) of the tenant's default API."""
+        return DEFAULT_API_IDENTIFIER
+
+    @property
+    def api_client_id(self) -> str:
+        """Return the id of the default API's Custom API Client."""
+        return DEFAULT_API_CLIENT_ID
+
+    @property
+    def api_client_secret(self) -> str:
+        """Return the secret of the default API's Custom API Client."""
+        return DEFAULT_API_CLIENT_SECRET
+
+    @property
+    def spa_client_id(self) -> str:
+        """Return the id of the public single-page application client (PKCE, no secret)."""
+        return DEFAULT_SPA_CLIENT_ID
+
+    @property
     def google_api_base(self) -> str:
         """Return the fake ``https://www.googleapis.com`` base URL."""
         return self.url + "/google"
@@ -329,6 +380,30 @@ class Emulator:
         """Create the user if needed and return an Auth0 refresh token for them."""
         return self.state.issue_refresh_token_for(email, scope, client_id).token
 
+    def issue_access_token(
+        self,
+        email: str,
+        audience: str = DEFAULT_API_IDENTIFIER,
+        scope: str = "",
+        *,
+        client_id: str = DEFAULT_SPA_CLIENT_ID,
+        expires_in: int = ACCESS_TOKEN_LIFETIME,
+        claims: dict[str, Any] | None = None,
+    ) -> str:
+        """Create the user if needed and return an access token for an API, as a SPA gets one.
+
+        ``claims`` replace claims (``None`` removes one): the token stays signed by the tenant,
+        so a test can check each claim on its own.
+        """
+        return self.state.issue_access_token_for(
+            email, audience, scope, client_id=client_id, expires_in=expires_in, claims=claims
+        )
+
+    def rotate_signing_key(self) -> str:
+        """Sign tokens with a new key from now on (the old one stays published); return its kid."""
+        with self.state.lock:
+            return self.state.signing_key.rotate()
+
     def user_id_for(self, email: str) -> str:
         """Return the Auth0 user id the emulator gives (or will give) the user with this email."""
         return _user_id_for(email)
@@ -372,6 +447,24 @@ class Emulator:
             grant_types=grant_types,
             management_scopes=management_scopes,
         )
+
+    def add_api(
+        self,
+        identifier: str,
+        scopes: Iterable[str] = (),
+        *,
+        name: str | None = None,
+        signing_alg: str = "RS256",
+        rbac: bool = False,
+    ) -> str:
+        """Register an API (resource server) with the scopes it defines; return its id.
+
+        ``rbac`` puts the granted API scopes in a ``permissions`` claim too (Auth0's "Add
+        Permissions in the Access Token").
+        """
+        return self.state.add_resource_server(
+            identifier, name, scopes, signing_alg=signing_alg, rbac=rbac
+        ).id
 
     def add_connection(
         self,
@@ -425,7 +518,10 @@ class Emulator:
         return self.state.require_dpop_nonce(required)
 
     def restore_tenant(self) -> None:
-        """Put back the default clients, connections and MFA policy (:meth:`reset` keeps them)."""
+        """Put back the default clients, APIs, connections and MFA policy; forget retired keys.
+
+        :meth:`reset` keeps all of these.
+        """
         self.state.restore_tenant()
 
     def bare_tenant(self) -> None:

@@ -1,4 +1,9 @@
-"""Sign and verify the emulator's RS256 JSON Web Tokens and publish the key as a JWKS."""
+"""Sign and verify the emulator's RS256 JSON Web Tokens and publish the keys as a JWKS.
+
+:meth:`SigningKey.rotate` makes a new key the signing one and keeps the old one published and
+trusted, as Auth0 does while a rotation settles: tokens signed before still verify, and an
+API that cached the key set meets a key id it has not seen.
+"""
 
 from __future__ import annotations
 
@@ -38,22 +43,38 @@ class SigningKey:
         """Generate the key pair and its key id."""
         self._private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.kid = secrets.token_urlsafe(16)
+        self._previous: dict[str, rsa.RSAPublicKey] = {}
 
-    def public_jwk(self) -> dict[str, str]:
-        """Return the public key as a JWK."""
-        numbers = self._private_key.public_key().public_numbers()
+    def rotate(self) -> str:
+        """Sign with a new key from now on, still publishing and trusting the old one."""
+        self._previous[self.kid] = self._private_key.public_key()
+        self._private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.kid = secrets.token_urlsafe(16)
+        return self.kid
+
+    def forget_previous(self) -> None:
+        """Stop publishing and trusting the keys that :meth:`rotate` retired."""
+        self._previous.clear()
+
+    def _jwk(self, kid: str, key: rsa.RSAPublicKey) -> dict[str, str]:
+        numbers = key.public_numbers()
         return {
             "kty": "RSA",
             "use": "sig",
             "alg": self.algorithm,
-            "kid": self.kid,
+            "kid": kid,
             "n": _int_to_b64url(numbers.n),
             "e": _int_to_b64url(numbers.e),
         }
 
+    def public_jwk(self) -> dict[str, str]:
+        """Return the signing public key as a JWK."""
+        return self._jwk(self.kid, self._private_key.public_key())
+
     def jwks(self) -> dict[str, list[dict[str, str]]]:
-        """Return the JWKS document that lists the public key."""
-        return {"keys": [self.public_jwk()]}
+        """Return the JWKS document that lists the public keys (the signing one first)."""
+        older = [self._jwk(kid, key) for kid, key in self._previous.items()]
+        return {"keys": [self.public_jwk(), *older]}
 
     def sign(self, claims: dict[str, Any]) -> str:
         """Return a compact RS256 JWT carrying ``claims``, with ``kid`` in its header."""
@@ -80,10 +101,14 @@ class SigningKey:
             return None
         if not isinstance(header, dict) or not isinstance(claims, dict):
             return None
-        if header.get("alg") != self.algorithm or header.get("kid") != self.kid:
+        kid = header.get("kid")
+        public_key = self._private_key.public_key() if kid == self.kid else None
+        if isinstance(kid, str) and public_key is None:
+            public_key = self._previous.get(kid)
+        if header.get("alg") != self.algorithm or public_key is None:
             return None
         try:
-            self._private_key.public_key().verify(
+            public_key.verify(
                 signature,
                 f"{parts[0]}.{parts[1]}".encode("ascii"),
                 padding.PKCS1v15(),

@@ -1,4 +1,4 @@
-"""Hold the emulated tenant: clients, connections, users, connected accounts, tokens and counters.
+"""Hold the emulated tenant: clients, APIs, connections, users, accounts, tokens and counters.
 
 Every public method of :class:`EmulatorState` takes the state's lock, so the request threads of
 the server and the test code driving the emulator can use it at the same time.
@@ -42,6 +42,17 @@ DEFAULT_GRANT_TYPES = (
 #: Vault; Client Credentials so the app may call the Management API once it is authorized to).
 NEW_APP_GRANT_TYPES = ("authorization_code", "implicit", "refresh_token", "client_credentials")
 DEFAULT_LOGIN_SCOPE = "openid profile email offline_access"
+#: The tenant's API (resource server) that a fresh emulator has, and its Custom API Client.
+DEFAULT_API_IDENTIFIER = "https://api.example.com/"
+DEFAULT_API_NAME = "Example API"
+DEFAULT_API_SCOPES = ("read:calendar", "write:calendar")
+DEFAULT_API_CLIENT_ID = "emulator-api-client-id"
+# Well-known credentials of the local emulator, like the default client's.
+DEFAULT_API_CLIENT_SECRET = "emulator-api-client-secret"  # noqa: S105  # nosec B105
+#: A public single-page application client (no secret; PKCE), for the SPA flow.
+DEFAULT_SPA_CLIENT_ID = "emulator-spa-client-id"
+#: Scopes that are not an API's: Auth0 keeps them in an API access token's ``scope``.
+OIDC_SCOPES = ("openid", "profile", "email", "offline_access")
 #: The My Account API scopes of Connected Accounts (the default client's MRRT policy allows all).
 MY_ACCOUNT_SCOPES = (
     "create:me:connected_accounts",
@@ -192,6 +203,19 @@ class Client:
         """Return the credentials allowed to sign Privileged Worker subject tokens."""
         return self._credentials_named(self.token_vault_privileged_access)
 
+    #: For a Custom API Client (``app_type`` ``resource_server``): the API it is linked to.
+    resource_server_identifier: str | None = None
+
+    @property
+    def is_public(self) -> bool:
+        """Tell whether the client has no secret (a SPA or native app: PKCE only)."""
+        return self.token_endpoint_auth_method == "none"  # noqa: S105 - a method name
+
+    @property
+    def is_custom_api_client(self) -> bool:
+        """Tell whether the client is an API's Custom API Client."""
+        return self.app_type == "resource_server" and bool(self.resource_server_identifier)
+
     def allows_callback(self, url: str) -> bool:
         """Tell whether ``url`` may be used as redirect_uri (listed in callbacks, or loopback)."""
         return url in self.callbacks or (self.allow_loopback and is_loopback_url(url))
@@ -199,6 +223,34 @@ class Client:
     def allows_logout_url(self, url: str) -> bool:
         """Tell whether ``url`` may be used as returnTo (an allowed logout URL, or loopback)."""
         return url in self.allowed_logout_urls or (self.allow_loopback and is_loopback_url(url))
+
+
+@dataclass
+class ResourceServer:
+    """Describe an API (resource server) of the emulated tenant."""
+
+    identifier: str
+    name: str
+    scopes: list[str] = field(default_factory=list)
+    signing_alg: str = "RS256"
+    #: "Add permissions in the access token" (``token_dialect`` ``access_token_authz``).
+    rbac: bool = False
+    token_lifetime: int = 86400
+    id: str = field(default_factory=lambda: random_id(24).lower())
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the API as the Management API describes it."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "identifier": self.identifier,
+            "scopes": [{"value": scope, "description": scope} for scope in self.scopes],
+            "signing_alg": self.signing_alg,
+            "token_dialect": "access_token_authz" if self.rbac else "access_token",
+            "token_lifetime": self.token_lifetime,
+            "allow_offline_access": False,
+            "skip_consent_for_verifiable_first_party_clients": True,
+        }
 
 
 @dataclass
@@ -399,15 +451,45 @@ class Counters:
     token_requests: Counter[str] = field(default_factory=Counter)
     exchanges_succeeded: Counter[tuple[str, str]] = field(default_factory=Counter)
     exchanges_failed: int = 0
+    exchanges_by_subject: Counter[str] = field(default_factory=Counter)
+    jwks_requests: int = 0
     provider_calls: dict[str, Counter[str]] = field(
         default_factory=lambda: {"google": Counter(), "microsoft": Counter()}
     )
 
 
 def default_clients() -> dict[str, Client]:
-    """Return the tenant's clients as a fresh emulator has them."""
-    client = Client(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_CLIENT_NAME)
-    return {client.client_id: client}
+    """Return the tenant's clients as a fresh emulator has them.
+
+    The web application, the Custom API Client of the default API, and a public SPA client.
+    """
+    clients = [
+        Client(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_CLIENT_NAME),
+        Client(
+            DEFAULT_API_CLIENT_ID,
+            DEFAULT_API_CLIENT_SECRET,
+            f"{DEFAULT_API_NAME} (Custom API Client)",
+            app_type="resource_server",
+            grant_types=[TOKEN_VAULT_GRANT],
+            my_account_scopes=[],
+            resource_server_identifier=DEFAULT_API_IDENTIFIER,
+        ),
+        Client(
+            DEFAULT_SPA_CLIENT_ID,
+            "",
+            "Token Vault Emulator SPA",
+            app_type="spa",
+            grant_types=["authorization_code", "refresh_token"],
+            token_endpoint_auth_method="none",  # noqa: S106 - a method name
+        ),
+    ]
+    return {client.client_id: client for client in clients}
+
+
+def default_resource_servers() -> dict[str, ResourceServer]:
+    """Return the tenant's APIs as a fresh emulator has them: one, with two scopes."""
+    api = ResourceServer(DEFAULT_API_IDENTIFIER, DEFAULT_API_NAME, list(DEFAULT_API_SCOPES))
+    return {api.identifier: api}
 
 
 def bare_clients() -> dict[str, Client]:
@@ -471,6 +553,7 @@ class EmulatorState:
         self.signing_key = SigningKey()
         self.clients = default_clients()
         self.connections = default_connections()
+        self.resource_servers = default_resource_servers()
         self.users: dict[str, User] = {}
         self.tokensets: dict[tuple[str, str, str], Tokenset] = {}
         self.transactions: dict[str, LoginTransaction] = {}
@@ -538,16 +621,18 @@ class EmulatorState:
             self.dpop_nonce = None
 
     def restore_tenant(self) -> None:
-        """Put the default clients, connections and MFA policy back, undoing tenant changes."""
+        """Put the default clients, APIs, connections and MFA policy back (undo tenant changes)."""
         with self.lock:
             self.clients = default_clients()
             self.connections = default_connections()
+            self.resource_servers = default_resource_servers()
+            self.signing_key.forget_previous()
             self.mfa_policies = []
             self.tokenset_endpoints = True
             self.connected_accounts_switch = True
 
     def make_bare(self) -> None:
-        """Make the tenant a new one: the app and the connections exist, nothing is set up.
+        """Make the tenant a new one: the app and the connections exist (no API), nothing is set up.
 
         What ``flask token-vault setup`` must do is left undone: no Token Vault grant, rotation
         on, no My Account API policy, no callback or logout URL (loopback gets no free pass),
@@ -556,6 +641,7 @@ class EmulatorState:
         with self.lock:
             self.clients = bare_clients()
             self.connections = default_connections(vault=False)
+            self.resource_servers = {}
             self.mfa_policies = []
             self.tokenset_endpoints = True
             self.connected_accounts_switch = True
@@ -674,6 +760,97 @@ class EmulatorState:
                     if client_id not in connection.enabled_clients:
                         connection.enabled_clients.append(client_id)
         return client
+
+    def add_resource_server(
+        self,
+        identifier: str,
+        name: str | None = None,
+        scopes: Iterable[str] = (),
+        *,
+        signing_alg: str = "RS256",
+        rbac: bool = False,
+    ) -> ResourceServer:
+        """Register (or replace) an API with the scopes it defines."""
+        if not identifier:
+            raise ValueError("an API needs an identifier")
+        if signing_alg not in ("RS256", "HS256"):
+            raise ValueError("signing_alg must be RS256 or HS256")
+        server = ResourceServer(
+            identifier,
+            name or identifier,
+            split_scopes(scopes),
+            signing_alg=signing_alg,
+            rbac=rbac,
+        )
+        with self.lock:
+            self.resource_servers[identifier] = server
+        return server
+
+    def get_resource_server(self, id_or_identifier: str | None) -> ResourceServer | None:
+        """Return the API with this identifier (its audience) or id, or None."""
+        with self.lock:
+            found = self.resource_servers.get(id_or_identifier or "")
+            if found is None:
+                found = next(
+                    (r for r in self.resource_servers.values() if r.id == id_or_identifier), None
+                )
+            return found
+
+    def is_known_audience(self, audience: str) -> bool:
+        """Tell whether ``audience`` is one of the tenant's APIs (My Account, Management too)."""
+        builtin = (self.base_url + "/me/", self.base_url + "/api/v2/")
+        return audience in builtin or self.get_resource_server(audience) is not None
+
+    def api_client_for(self, identifier: str) -> Client | None:
+        """Return the Custom API Client linked to the API ``identifier``, if there is one."""
+        with self.lock:
+            return next(
+                (
+                    c
+                    for c in self.clients.values()
+                    if c.is_custom_api_client and c.resource_server_identifier == identifier
+                ),
+                None,
+            )
+
+    def issue_access_token_for(
+        self,
+        email: str,
+        audience: str = DEFAULT_API_IDENTIFIER,
+        scope: str = "",
+        *,
+        client_id: str = DEFAULT_SPA_CLIENT_ID,
+        expires_in: int = ACCESS_TOKEN_LIFETIME,
+        claims: dict[str, Any] | None = None,
+    ) -> str:
+        """Create the user if needed and sign an access token for an API, as a login would.
+
+        ``claims`` replace or add claims (a ``None`` value removes one), to make tokens a test
+        wants refused: another ``iss``, ``aud`` or ``exp``. The token is signed with the
+        tenant's key whatever it says.
+        """
+        with self.lock:
+            user = self.ensure_user(email)
+            server = self.get_resource_server(audience)
+            now = int(self.now())
+            body: dict[str, Any] = {
+                "iss": self.issuer,
+                "sub": user.user_id,
+                "aud": audience,
+                "iat": now,
+                "exp": now + expires_in,
+                "scope": " ".join(split_scopes(scope)),
+                "azp": client_id,
+                "jti": secrets.token_urlsafe(12),
+            }
+            if server is not None and server.rbac:
+                body["permissions"] = [s for s in split_scopes(scope) if s in server.scopes]
+            for name, value in (claims or {}).items():
+                if value is None:
+                    body.pop(name, None)
+                else:
+                    body[name] = value
+            return self.signing_key.sign(body)
 
     def get_client(self, client_id: str | None) -> Client | None:
         """Return the client with this id, or None."""
@@ -1060,13 +1237,27 @@ class EmulatorState:
         with self.lock:
             self.counters.token_requests[grant_type or "(none)"] += 1
 
-    def record_exchange(self, user_id: str | None, connection: str | None, ok: bool) -> None:
-        """Count one Token Vault exchange, successful or not."""
+    def record_exchange(
+        self,
+        user_id: str | None,
+        connection: str | None,
+        ok: bool,
+        subject_token_type: str | None = None,
+    ) -> None:
+        """Count one Token Vault exchange, successful or not (and its subject token type)."""
         with self.lock:
             if ok and user_id and connection:
                 self.counters.exchanges_succeeded[(user_id, connection)] += 1
+                if subject_token_type:
+                    short = subject_token_type.rsplit(":", 1)[-1]
+                    self.counters.exchanges_by_subject[short] += 1
             else:
                 self.counters.exchanges_failed += 1
+
+    def record_jwks_request(self) -> None:
+        """Count one fetch of the JSON Web Key Set."""
+        with self.lock:
+            self.counters.jwks_requests += 1
 
     def record_provider_call(self, provider: str, status: str) -> None:
         """Count one call to a fake provider API by its answer's status."""
@@ -1097,7 +1288,9 @@ class EmulatorState:
                         {"user_id": owner, "connection": name, "count": count}
                         for (owner, name), count in sorted(counters.exchanges_succeeded.items())
                     ],
+                    "by_subject_token_type": dict(counters.exchanges_by_subject),
                 },
+                "jwks_requests": counters.jwks_requests,
                 "token_requests": dict(counters.token_requests),
                 "provider_calls": {
                     provider: dict(by_status)
