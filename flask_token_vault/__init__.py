@@ -10,15 +10,19 @@ from .accounts import (
     my_connectable_connections,
     my_connected_accounts,
 )
+from .bearer import AccessToken
 from .decorators import login_required, provider_token_required
 from .errors import (
     AccountNotConnected,
+    ApiClientMisconfigured,
     Auth0Unavailable,
     CallbackError,
     ClientNotEligible,
     ConfigurationError,
     ExchangeRejected,
+    InsufficientApiScope,
     InsufficientScope,
+    InvalidAccessToken,
     InvalidRequest,
     LoginRequired,
     ManagementError,
@@ -40,10 +44,18 @@ from .my_account import ConnectableConnection
 from .provider_session import ProviderSession, provider_api_url, provider_session
 from .session import User
 from .tenant_setup import SetupItem, SetupPlan, SetupResult, plan_setup, setup_tenant
-from .tokens import current_user, forget_provider_tokens, get_provider_token, get_provider_token_set
+from .tokens import (
+    current_access_token,
+    current_user,
+    forget_provider_tokens,
+    get_provider_token,
+    get_provider_token_set,
+)
 
 __all__ = [
+    "AccessToken",
     "AccountNotConnected",
+    "ApiClientMisconfigured",
     "Auth0Unavailable",
     "Auth0User",
     "CallbackError",
@@ -53,7 +65,9 @@ __all__ = [
     "ConnectableConnection",
     "ConnectedAccount",
     "ExchangeRejected",
+    "InsufficientApiScope",
     "InsufficientScope",
+    "InvalidAccessToken",
     "InvalidRequest",
     "LoginRequired",
     "ManagementClient",
@@ -77,6 +91,7 @@ __all__ = [
     "TokensetsGone",
     "User",
     "connect_url",
+    "current_access_token",
     "current_user",
     "disconnect",
     "forget_provider_tokens",

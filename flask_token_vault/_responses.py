@@ -2,10 +2,12 @@
 
 :func:`error_response` is the app's error handler for every
 :class:`~flask_token_vault.TokenVaultError` (registered by ``init_app`` unless the app has its
-own): a JSON body for clients that prefer JSON, else the ``token_vault/error.html`` page, which
-an app can override with a template of the same name. :func:`challenge` answers a view that
-needs a sign-in or a connection: the app's ``unauthorized_handler`` when it registered one, else
-a redirect for a browser and a 401 JSON body for an API client.
+own): a JSON body for clients that prefer JSON and for every API call (a request carrying
+``Authorization: Bearer``), else the ``token_vault/error.html`` page, which an app can override
+with a template of the same name. :func:`challenge` answers a view that needs a sign-in or a
+connection: the app's ``unauthorized_handler`` when it registered one, else a redirect for a
+browser and a 401 JSON body for a JSON client; an API call gets a 401 JSON body saying how its
+front end connects the account through the My Account API.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ from .errors import (
     Auth0Unavailable,
     CallbackError,
     ExchangeRejected,
+    InsufficientApiScope,
     InsufficientScope,
+    InvalidAccessToken,
     InvalidRequest,
     LoginRequired,
     ManagementError,
@@ -36,20 +40,26 @@ from .errors import (
     TokensetsGone,
     TokenVaultError,
 )
-from .tokens import optional_user
+from .tokens import is_api_call, optional_user
 
 __all__ = [
     "Challenge",
     "UnauthorizedHandler",
     "challenge",
+    "connect_instructions",
     "error_response",
     "error_title",
     "wants_json",
 ]
 
+#: The My Account API scope a front end needs to connect an account.
+MY_ACCOUNT_CONNECT_SCOPE = "create:me:connected_accounts"
+
 
 def wants_json() -> bool:
-    """Return whether the current client prefers JSON to HTML (API clients, fetch calls)."""
+    """Return whether the current client prefers JSON to HTML (API calls, fetch calls)."""
+    if is_api_call():
+        return True
     best = request.accept_mimetypes.best_match(["text/html", "application/json"])
     return best == "application/json"
 
@@ -64,6 +74,8 @@ _TITLES_BY_CODE = {
 }
 _TITLES_BY_CLASS: tuple[tuple[type[TokenVaultError], str], ...] = (
     (LoginRequired, "Please sign in"),
+    (InvalidAccessToken, "Access token not accepted"),
+    (InsufficientApiScope, "More API permissions needed"),
     (AccountNotConnected, "Account not connected"),
     (InsufficientScope, "More access needed"),
     (ReconsentRequired, "Please connect your account again"),
@@ -160,11 +172,17 @@ def challenge(
 
     The app's unauthorized handler decides when it has one (and returns something); otherwise
     browsers are redirected to connect (or sign in) and come back, and API clients get a 401
-    JSON body naming what to do.
+    JSON body naming what to do. An API call (``Authorization: Bearer``) that needs an account
+    connected gets the My Account API call that connects it (:func:`connect_instructions`),
+    without asking the handler.
     """
     scopes = sorted(set(required))
     if isinstance(error, InsufficientScope):
         scopes = list(error.union)
+    if connection is not None and is_api_call():
+        # The caller is a program with no session here: it connects through the My Account
+        # API itself, so neither a redirect nor the app's (browser-minded) handler fits.
+        return _api_challenge(error, connection, scopes, login_hint)
     here = current_path()
     found = Challenge(
         error=error,
@@ -200,3 +218,48 @@ def challenge(
         return response
     # Signing in through the connection also connects it: one trip to Auth0, not two.
     return redirect(found.url)
+
+
+def connect_instructions(
+    connection: str, scopes: Iterable[str], login_hint: str | None = None
+) -> dict[str, Any]:
+    """Return how a front end connects ``connection`` itself: the My Account API's connect call.
+
+    An API call has no session to send through this app's connect route; the single-page app
+    that made it connects the account with a My Account API token of its own (audience
+    ``https://{domain}/me/``, scope ``create:me:connected_accounts``), then calls again.
+    """
+    base = get_state().settings.base_url
+    body: dict[str, Any] = {"connection": connection}
+    wanted = sorted(set(scopes))
+    if wanted:
+        body["scopes"] = wanted  # the My Account API refuses an empty list
+    if login_hint:
+        body["authorization_params"] = {"login_hint": login_hint}
+    return {
+        "method": "POST",
+        "url": base + "/me/v1/connected-accounts/connect",
+        "audience": base + "/me/",
+        "scope": MY_ACCOUNT_CONNECT_SCOPE,
+        "body": body,
+    }
+
+
+def _api_challenge(
+    error: TokenVaultError, connection: str, scopes: list[str], login_hint: str | None
+) -> Response:
+    body = error.to_dict()
+    body.update(
+        connection=connection,
+        required_scopes=scopes,
+        remedy=(
+            f"Connect the {connection} account from the app that called: get a My Account API "
+            f"token ({MY_ACCOUNT_CONNECT_SCOPE}) and follow 'connect' (Connected Accounts), "
+            "then call again."
+        ),
+        connect=connect_instructions(connection, scopes, login_hint),
+    )
+    response = jsonify(body)
+    response.status_code = 401
+    response.headers["WWW-Authenticate"] = f'Bearer error="{error.error}"'
+    return response

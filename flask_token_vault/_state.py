@@ -3,7 +3,9 @@
 :class:`AppState` is built once by :meth:`TokenVault.init_app
 <flask_token_vault.TokenVault.init_app>` and kept in ``app.extensions["token_vault"]``. It holds
 the settings, the keys, the clock, the one transport, the exchange and the cache; the Management
-and My Account clients are built the first time they are needed, once, under a lock.
+and My Account clients, and the API mode's parts (the access-token validator with its cached
+key set, the Custom API Client's exchanger), are built the first time they are needed, once,
+under a lock.
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ from flask import Flask, current_app
 
 from ._clock import Clock, ClockSource
 from ._http import Transport
+from .bearer import BearerValidator
 from .cache import TokenCache
 from .config import Settings
 from .crypto import Crypto
 from .dpop import DPoP
+from .errors import ApiClientMisconfigured, InvalidAccessToken
 from .exchange import Exchanger
 from .management import ManagementClient
 from .my_account import MyAccountClient
@@ -88,6 +92,8 @@ class AppState:
         self._lock = threading.Lock()
         self._management: ManagementClient | None = None
         self._my_account: MyAccountClient | None = None
+        self._bearer: BearerValidator | None = None
+        self._api_exchanger: Exchanger | None = None
 
     def __repr__(self) -> str:
         return f"<token_vault AppState {self.settings.base_url}>"
@@ -111,6 +117,55 @@ class AppState:
                         self.settings, self.transport, dpop=self.dpop
                     )
         return self._my_account
+
+    @property
+    def bearer(self) -> BearerValidator:
+        """Return the validator of callers' access tokens (its key set is fetched on first use).
+
+        Raises :class:`~flask_token_vault.InvalidAccessToken` when ``AUTH0_AUDIENCE`` is not
+        set: with no API identifier, no access token can be for this app.
+        """
+        if self._bearer is None:
+            audience = self.settings.audience
+            if not audience:
+                raise InvalidAccessToken(
+                    "This app accepts no access tokens: it serves no API (AUTH0_AUDIENCE is "
+                    "not set)."
+                )
+            with self._lock:
+                if self._bearer is None:
+                    self._bearer = BearerValidator(
+                        issuer=self.settings.issuer,
+                        audience=audience,
+                        jwks_uri=self.settings.base_url + "/.well-known/jwks.json",
+                        transport=self.transport,
+                    )
+        return self._bearer
+
+    @property
+    def api_exchanger(self) -> Exchanger:
+        """Return the exchanger of callers' access tokens: the API's Custom API Client's.
+
+        Raises :class:`~flask_token_vault.ApiClientMisconfigured` when
+        ``TOKEN_VAULT_API_CLIENT_ID`` is not set.
+        """
+        if self._api_exchanger is None:
+            settings = self.settings
+            if not settings.api_client_id or not settings.api_client_secret:
+                raise ApiClientMisconfigured(
+                    "This API cannot exchange access tokens at Token Vault: no Custom API Client "
+                    "is configured (TOKEN_VAULT_API_CLIENT_ID, TOKEN_VAULT_API_CLIENT_SECRET).",
+                    error="api_client_not_configured",
+                )
+            with self._lock:
+                if self._api_exchanger is None:
+                    self._api_exchanger = Exchanger(
+                        settings,
+                        self.transport,
+                        client_id=settings.api_client_id,
+                        client_secret=settings.api_client_secret,
+                    )
+        return self._api_exchanger
 
     def set_clock(self, clock: ClockSource | Callable[[], float]) -> None:
         """Read time from ``clock`` everywhere in this app: for tests and simulations.

@@ -2,10 +2,12 @@
 
 (Layer: core, above the store and the exchange's :class:`ProviderToken`; knows nothing of Flask.)
 
-* A token is found by its :class:`Slot`: the user, the connection, the account hint and the
-  requested scopes. Its store key is an HMAC of the slot (with a key derived from the app's
-  secret) followed by the user's current *generation*: no user id or token ever appears in a
-  key. One round trip reads the generation and the token under it.
+* A token is found by its :class:`Slot`: the user, the connection, the account hint, the
+  requested scopes and how it was obtained (a session's refresh token, or an API caller's access
+  token: Auth0 authorizes each exchange for its own client). Its store key is an HMAC of the
+  slot (with a key derived from the app's secret) followed by the user's current *generation*:
+  no user id or token ever appears in a key. One round trip reads the generation and the token
+  under it.
 * Each user has a generation, a random value in the store. Logout, disconnect and
   :meth:`TokenCache.invalidate_user` replace it, so every key of the user's earlier tokens is
   out of reach at once, on every backend, with no index to keep in step; old entries expire on
@@ -59,6 +61,8 @@ class Slot(NamedTuple):
     login_hint: str | None
     #: The requested scopes, sorted.
     scopes: tuple[str, ...]
+    #: How the token is obtained: ``"session"`` (refresh token) or ``"api"`` (access token).
+    via: str = "session"
 
 
 def effective_leeway(lifetime: float, leeway: float) -> float:
@@ -121,13 +125,10 @@ class TokenCache:
         """Return the part of the slot's store keys that does not change: an HMAC, and ``:``."""
         found = self._prefixes.get(slot)
         if found is None:
-            found = (
-                "tv:t:"
-                + self.crypto.keyed_hash(
-                    "token", slot.sub, slot.connection, slot.login_hint or "", " ".join(slot.scopes)
-                )
-                + ":"
-            )
+            parts = [slot.sub, slot.connection, slot.login_hint or "", " ".join(slot.scopes)]
+            if slot.via != "session":
+                parts.append(slot.via)
+            found = "tv:t:" + self.crypto.keyed_hash("token", *parts) + ":"
             if len(self._prefixes) >= 4096:
                 self._prefixes.clear()
             self._prefixes[slot] = found

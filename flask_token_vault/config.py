@@ -51,6 +51,8 @@ CONFIG_KEYS = frozenset(
         "TOKEN_VAULT_SEND_EXCHANGE_SCOPE",
         "TOKEN_VAULT_CONNECT_FLOW",
         "TOKEN_VAULT_DPOP_KEY",
+        "TOKEN_VAULT_API_CLIENT_ID",
+        "TOKEN_VAULT_API_CLIENT_SECRET",
     }
 )
 _KEY_PREFIX = "TOKEN_VAULT_"
@@ -289,6 +291,9 @@ class Settings:
     client_key: ClientKey | None = None
     #: The DPoP key (``TOKEN_VAULT_DPOP_KEY``): tokens bound to it, when set.
     dpop_key: DPoPKey | None = None
+    #: The Custom API Client that exchanges callers' access tokens (API mode), if any.
+    api_client_id: str | None = None
+    api_client_secret: str | None = None
 
     @property
     def issuer(self) -> str:
@@ -518,6 +523,7 @@ def load_settings(config: Mapping[str, Any], options: Mapping[str, Any]) -> Sett
     send_scope = merged.get("TOKEN_VAULT_SEND_EXCHANGE_SCOPE", False)
     if not isinstance(send_scope, bool):
         raise ConfigurationError("TOKEN_VAULT_SEND_EXCHANGE_SCOPE", "must be True or False.")
+    api_client_id, api_client_secret = _api_client(merged, audience)
     http_timeout = _number(merged, "TOKEN_VAULT_HTTP_TIMEOUT", 10.0, minimum=0.05)
     deadline = _number(merged, "TOKEN_VAULT_DEADLINE", 15.0, minimum=0.05)
     return Settings(
@@ -542,6 +548,8 @@ def load_settings(config: Mapping[str, Any], options: Mapping[str, Any]) -> Sett
         local_cache_ttl=_number(merged, "TOKEN_VAULT_LOCAL_CACHE_TTL", 5.0),
         client_key=client_key,
         dpop_key=_dpop_key(merged),
+        api_client_id=api_client_id,
+        api_client_secret=api_client_secret,
     )
 
 
@@ -572,3 +580,33 @@ def _dpop_key(config: Mapping[str, Any]) -> DPoPKey | None:
     if raw is None or raw == "" or raw is False:
         return None
     return DPoPKey.from_config(raw)
+
+
+def _api_client(config: Mapping[str, Any], audience: str | None) -> tuple[str | None, str | None]:
+    """Return the Custom API Client's id and secret: both or neither, and only with an API."""
+    client_id = _str(config, "TOKEN_VAULT_API_CLIENT_ID", required=False)
+    secret = _str(config, "TOKEN_VAULT_API_CLIENT_SECRET", required=False)
+    if client_id and not secret:
+        raise ConfigurationError(
+            "TOKEN_VAULT_API_CLIENT_SECRET",
+            "is required with TOKEN_VAULT_API_CLIENT_ID: the Custom API Client authenticates "
+            "with its client secret.",
+        )
+    if secret and not client_id:
+        raise ConfigurationError(
+            "TOKEN_VAULT_API_CLIENT_ID",
+            "is required with TOKEN_VAULT_API_CLIENT_SECRET: the id of the Custom API Client.",
+        )
+    if client_id and not audience:
+        raise ConfigurationError(
+            "AUTH0_AUDIENCE",
+            "is required with TOKEN_VAULT_API_CLIENT_ID: set it to the identifier of the API "
+            "the Custom API Client is linked to (callers' access tokens are checked against it).",
+        )
+    if client_id and client_id == config.get("AUTH0_CLIENT_ID"):
+        raise ConfigurationError(
+            "TOKEN_VAULT_API_CLIENT_ID",
+            "must be the API's Custom API Client, not the web application (AUTH0_CLIENT_ID); "
+            "`flask token-vault api-client enable` creates it.",
+        )
+    return client_id, secret

@@ -21,12 +21,18 @@ from .config import ConnectionSettings
 from .errors import (
     AccountNotConnected,
     ConfigurationError,
+    InsufficientApiScope,
     LoginRequired,
     Misconfigured,
     ReconsentRequired,
 )
 from .session import take_connected
-from .tokens import get_provider_token_set, optional_user
+from .tokens import (
+    get_provider_token_set,
+    optional_access_token,
+    optional_user,
+    require_access_token,
+)
 
 __all__ = ["check_views", "login_required", "provider_token_required", "wants_json"]
 
@@ -42,13 +48,19 @@ def login_required(view: Callable[P, R]) -> Callable[P, R]:
 
     Not signed in: redirect to sign in and come back; clients that prefer JSON get a 401 JSON
     body with ``error`` and ``login_url``. The app's
-    :meth:`~flask_token_vault.TokenVault.unauthorized_handler` may answer instead. Works on
-    sync and async views; ``OPTIONS`` requests pass through.
+    :meth:`~flask_token_vault.TokenVault.unauthorized_handler` may answer instead. An API call
+    (``Authorization: Bearer``) is signed in by its valid access token; a bad one gets 401
+    ``invalid_token`` whatever session came along. Works on sync and async views; ``OPTIONS``
+    requests pass through.
     """
 
     @functools.wraps(view)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        if request.method != "OPTIONS" and optional_user() is None:
+        if (
+            request.method != "OPTIONS"
+            and optional_access_token() is None
+            and optional_user() is None
+        ):
             return cast(R, challenge(LoginRequired("Sign in to continue."), None))
         return cast(R, current_app.ensure_sync(view)(*args, **kwargs))
 
@@ -60,6 +72,7 @@ def provider_token_required(
     scopes: Iterable[str] = (),
     *,
     login_hint: str | Callable[[], str | None] | None = None,
+    api_scopes: Iterable[str] = (),
 ) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Require a provider token for ``connection`` carrying ``scopes`` before running the view.
 
@@ -68,6 +81,15 @@ def provider_token_required(
     for the granted scopes plus the required ones, and back. Clients that prefer JSON get a 401
     JSON body with ``error``, ``connection``, ``required_scopes`` and ``connect_url`` instead.
     The app's :meth:`~flask_token_vault.TokenVault.unauthorized_handler` may answer instead.
+
+    A request carrying ``Authorization: Bearer`` is an API call: its Auth0 access token is
+    validated (401 ``invalid_token`` when it is not valid, never a redirect and never the
+    session instead), must carry every one of ``api_scopes`` (403 ``insufficient_scope``), and
+    is exchanged for the provider token; not connected or scopes missing answer 401 JSON with
+    ``connection``, ``required_scopes`` and ``connect``, the My Account API call that connects
+    the account. With ``api_scopes`` the route is an API route: a request without an access
+    token gets 401 ``access_token_required`` (a session alone does not carry API permissions).
+
     Works on sync and async views; ``OPTIONS`` requests pass through. Inside the view,
     :func:`get_provider_token` returns the token without another exchange.
 
@@ -80,6 +102,7 @@ def provider_token_required(
     with a :class:`~flask_token_vault.ConfigurationError` naming the view otherwise.
     """
     required = tuple(sorted(set(scopes)))
+    required_api = tuple(sorted(set(api_scopes)))
 
     def decorator(view: Callable[P, R]) -> Callable[P, R]:
         @functools.wraps(view)
@@ -87,16 +110,23 @@ def provider_token_required(
             if request.method == "OPTIONS":
                 return cast(R, current_app.ensure_sync(view)(*args, **kwargs))
             _require_configured(get_state().settings.connections, connection, view)
+            caller = optional_access_token()  # a bad bearer is refused before anything else
+            if required_api:
+                caller = require_access_token()
+                if not caller.has_scopes(required_api):
+                    raise InsufficientApiScope(granted=caller.scopes, required=required_api)
             hint = login_hint() if callable(login_hint) else login_hint
             try:
                 get_provider_token_set(connection, required, hint)
             except AccountNotConnected as exc:
-                if take_connected(connection):
+                # An API call never reads the session, where the mark of a connect trip lives.
+                if caller is None and take_connected(connection):
                     raise _connect_not_stored(connection, exc) from None
                 return cast(R, challenge(exc, connection, required, hint))
             except (LoginRequired, ReconsentRequired) as exc:
                 return cast(R, challenge(exc, connection, required, hint))
-            take_connected(connection)
+            if caller is None:
+                take_connected(connection)
             return cast(R, current_app.ensure_sync(view)(*args, **kwargs))
 
         # functools.wraps copied the inner decorators' names; add this one.

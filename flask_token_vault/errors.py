@@ -23,12 +23,15 @@ from werkzeug.exceptions import HTTPException
 
 __all__ = [
     "AccountNotConnected",
+    "ApiClientMisconfigured",
     "Auth0Unavailable",
     "CallbackError",
     "ClientNotEligible",
     "ConfigurationError",
     "ExchangeRejected",
+    "InsufficientApiScope",
     "InsufficientScope",
+    "InvalidAccessToken",
     "InvalidRequest",
     "LoginRequired",
     "ManagementError",
@@ -148,6 +151,89 @@ class LoginRequired(TokenVaultError):
         return Headers([("WWW-Authenticate", 'Bearer error="login_required"')])
 
 
+def _challenge_text(text: str) -> str:
+    """Keep a value fit for a quoted ``WWW-Authenticate`` parameter (RFC 6750 section 3)."""
+    return "".join(ch for ch in text if 0x20 <= ord(ch) <= 0x7E and ch not in '"\\')[:200]
+
+
+class InvalidAccessToken(TokenVaultError):
+    """The request's ``Authorization: Bearer`` access token is missing, malformed or not valid.
+
+    Answered 401 with ``WWW-Authenticate: Bearer error="invalid_token"`` (RFC 6750), never with
+    a redirect: the caller is a program, and only it can get a new token. A route that needs
+    API scopes answers a request without any access token the same status, with
+    ``error`` ``access_token_required`` and a bare ``Bearer`` challenge.
+    """
+
+    code = 401
+    default_error = "invalid_token"
+    default_remedy = "Send a valid access token for this API: get a new one from Auth0."
+
+    def extra_headers(self) -> Headers:
+        """Tell the caller, as RFC 6750 says, that its token was refused (or is needed)."""
+        if self.error != "invalid_token":
+            return Headers([("WWW-Authenticate", "Bearer")])
+        description = _challenge_text(str(self.description))
+        return Headers(
+            [
+                (
+                    "WWW-Authenticate",
+                    f'Bearer error="invalid_token", error_description="{description}"',
+                )
+            ]
+        )
+
+
+class InsufficientApiScope(TokenVaultError):
+    """The caller's access token is valid but lacks API scopes (permissions) the route needs.
+
+    Answered 403 with ``WWW-Authenticate: Bearer error="insufficient_scope", scope="..."``
+    naming the missing scopes. Not to be confused with :class:`InsufficientScope`, which is
+    about the *provider* token's scopes.
+    """
+
+    code = 403
+    default_error = "insufficient_scope"
+    default_remedy = (
+        "Ask Auth0 for an access token carrying the missing scopes (request them with the "
+        "API's audience, or grant the permissions to the user in Auth0)."
+    )
+
+    def __init__(
+        self,
+        description: str | None = None,
+        *,
+        granted: Iterable[str] = (),
+        required: Iterable[str] = (),
+    ) -> None:
+        #: The API scopes the access token carries.
+        self.granted: tuple[str, ...] = tuple(sorted(set(granted)))
+        #: The API scopes the route needs.
+        self.required: tuple[str, ...] = tuple(sorted(set(required)))
+        super().__init__(
+            description or f"The access token lacks the API scopes: {' '.join(self.missing)}."
+        )
+
+    @property
+    def missing(self) -> tuple[str, ...]:
+        """Return the required API scopes the token does not carry."""
+        return tuple(sorted(set(self.required) - set(self.granted)))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON body, naming the missing API scopes."""
+        body = super().to_dict()
+        body["required_api_scopes"] = list(self.required)
+        body["missing_api_scopes"] = list(self.missing)
+        return body
+
+    def extra_headers(self) -> Headers:
+        """Name the missing scopes in the challenge, as RFC 6750 section 3 allows."""
+        scope = _challenge_text(" ".join(self.missing))
+        return Headers(
+            [("WWW-Authenticate", f'Bearer error="insufficient_scope", scope="{scope}"')]
+        )
+
+
 class AccountNotConnected(TokenVaultError):
     """The user has not connected their account at this provider (nothing in the vault)."""
 
@@ -215,6 +301,26 @@ class Misconfigured(TokenVaultError):
         "Enable the Token Vault grant on the application and Token Vault on the connection, "
         "make sure refresh-token rotation is off and the MFA policy is not 'Always'; "
         "`flask token-vault doctor` checks all of these."
+    )
+
+
+class ApiClientMisconfigured(Misconfigured):
+    """The API cannot exchange callers' access tokens: its Custom API Client is missing or wrong.
+
+    Raised when ``TOKEN_VAULT_API_CLIENT_ID`` is not set, or when Auth0 refuses the Custom API
+    Client (not linked to the API of the caller's token, no Token Vault grant, wrong secret).
+    Answered 503, not 500: nothing crashed and the caller did nothing wrong; the API cannot
+    serve this until its operator fixes the set-up (502 would blame Auth0, which answered
+    correctly).
+    """
+
+    code = 503
+    default_error = "api_client_misconfigured"
+    default_remedy = (
+        "Create or find the API's Custom API Client with `flask token-vault api-client enable` "
+        "(it links a client to AUTH0_AUDIENCE and gives it the Token Vault grant), then set "
+        "TOKEN_VAULT_API_CLIENT_ID and TOKEN_VAULT_API_CLIENT_SECRET; `flask token-vault "
+        "doctor` checks the set-up."
     )
 
 

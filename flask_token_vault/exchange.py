@@ -4,9 +4,10 @@
 :class:`~flask_token_vault._http.Transport` (timeouts, one deadline, retries, ``Retry-After``),
 and turns Auth0's error answers into the typed error that says what to do, keeping Auth0's own
 error code. :meth:`Exchanger.exchange` is the Token Vault exchange itself: the user's refresh
-token in, a :class:`ProviderToken` out; :meth:`Exchanger.privileged_exchange` is the Privileged
-Worker exchange, for background jobs: a user id in (as a subject token the client key signs), a
-:class:`ProviderToken` out.
+token in (or, for an API, the caller's access token, with the API's Custom API Client as the
+exchanger's client), a :class:`ProviderToken` out; :meth:`Exchanger.privileged_exchange` is the
+Privileged Worker exchange, for background jobs: a user id in (as a subject token the client key
+signs), a :class:`ProviderToken` out.
 
 Client authentication is a client secret, or with ``AUTH0_CLIENT_PRIVATE_KEY`` a
 ``private_key_jwt`` assertion signed anew for every try of every call (its ``jti`` is single
@@ -30,10 +31,12 @@ from .config import Settings, split_scopes
 from .dpop import DPoP
 from .errors import (
     AccountNotConnected,
+    ApiClientMisconfigured,
     Auth0Unavailable,
     CallbackError,
     ExchangeRejected,
     InsufficientScope,
+    InvalidAccessToken,
     LoginRequired,
     Misconfigured,
     RateLimited,
@@ -43,6 +46,7 @@ from .errors import (
 from .keys import ASSERTION_TYPE
 
 __all__ = [
+    "ACCESS_TOKEN_SUBJECT_TYPE",
     "GRANT_TYPE",
     "REQUESTED_TOKEN_TYPE",
     "SUBJECT_TOKEN_TYPE",
@@ -58,6 +62,8 @@ log = logging.getLogger("flask_token_vault")
 GRANT_TYPE = "urn:auth0:params:oauth:grant-type:token-exchange:federated-connection-access-token"
 # Token *type* URNs, not secrets (bandit B105 and ruff S105 match on the word "TOKEN").
 SUBJECT_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:refresh_token"  # noqa: S105  # nosec B105
+#: The subject token type of the access-token exchange (an API exchanging its caller's token).
+ACCESS_TOKEN_SUBJECT_TYPE = "urn:ietf:params:oauth:token-type:access_token"  # noqa: S105  # nosec B105
 _FCAT = "federated-connection-access-token"
 REQUESTED_TOKEN_TYPE = f"http://auth0.com/oauth/token-type/{_FCAT}"
 #: The Privileged Worker exchange's subject: a JWT the client key signs.
@@ -119,14 +125,33 @@ class ProviderToken:
 
 
 def error_from_answer(
-    status: int, body: Mapping[str, Any] | None, connection: str | None
+    status: int,
+    body: Mapping[str, Any] | None,
+    connection: str | None,
+    *,
+    subject: str = SUBJECT_TOKEN_TYPE,
 ) -> TokenVaultError:
-    """Map an Auth0 error answer of the exchange to the typed error that says what to do."""
+    """Map an Auth0 error answer of the exchange to the typed error that says what to do.
+
+    ``subject`` is the subject token type: the access-token exchange maps Auth0's 401 for the
+    token to :class:`~flask_token_vault.InvalidAccessToken` and a refused client to
+    :class:`~flask_token_vault.ApiClientMisconfigured`.
+    """
     code = clean_text((body or {}).get("error"), 100) or f"http_{status}"
     text = clean_text((body or {}).get("error_description"))
     desc = f"Auth0 refused the token exchange for {connection}: {text or code}."
     kwargs: dict[str, Any] = {"error": code, "connection": connection, "upstream_status": status}
     lowered = text.lower()
+    mfa = "mfa" in lowered or "multifactor" in lowered or "multi-factor" in lowered
+    if (
+        subject == ACCESS_TOKEN_SUBJECT_TYPE
+        and code not in _NOT_CONNECTED
+        and code not in ("federated_connection_refresh_token_flow_failed", "mfa_required")
+        and not mfa
+    ):
+        api_error = _access_token_error(status, code, desc, kwargs)
+        if api_error is not None:
+            return api_error
     if code in _NOT_CONNECTED:
         return AccountNotConnected(f"No {connection} account is connected for this user.", **kwargs)
     if code == "federated_connection_refresh_token_flow_failed":
@@ -139,12 +164,7 @@ def error_from_answer(
         return ReconsentRequired(desc, **kwargs)
     if code == "invalid_scope":
         return InsufficientScope(desc, connection=connection, error=code)
-    if (
-        "mfa" in lowered
-        or "multifactor" in lowered
-        or "multi-factor" in lowered
-        or code == "mfa_required"
-    ):
+    if mfa or code == "mfa_required":
         return Misconfigured(
             desc,
             remedy="Set the tenant's MFA policy to 'Never' and enforce MFA in an Action; "
@@ -160,7 +180,27 @@ def error_from_answer(
     return ExchangeRejected(desc, **kwargs)
 
 
-def token_failure(failure: Failure, connection: str | None = None) -> TokenVaultError:
+def _access_token_error(
+    status: int, code: str, desc: str, kwargs: dict[str, Any]
+) -> TokenVaultError | None:
+    """Return the access-token exchange's own reading of an error, or None for the shared one."""
+    if code == "invalid_client" or status == 403 or code in ("unauthorized_client",):
+        return ApiClientMisconfigured(desc, **kwargs)
+    if status == 401 or code == "invalid_grant":
+        # Auth0 refused the caller's token after it passed the API's own checks (revoked, or
+        # expired inside the leeway): to the caller it is an invalid token like any other.
+        return InvalidAccessToken(
+            "Auth0 refused the access token for the exchange: get a new one.",
+            error="invalid_token",
+            connection=kwargs["connection"],
+            upstream_status=status,
+        )
+    return None
+
+
+def token_failure(
+    failure: Failure, connection: str | None = None, subject: str = SUBJECT_TOKEN_TYPE
+) -> TokenVaultError:
     """Turn a failed call to ``/oauth/token`` into the typed error that says what to do."""
     if failure.kind == "timeout":
         return Auth0Unavailable(
@@ -182,7 +222,7 @@ def token_failure(failure: Failure, connection: str | None = None) -> TokenVault
             upstream_status=status,
         )
     if status == 429:
-        error = error_from_answer(429, body, connection)
+        error = error_from_answer(429, body, connection, subject=subject)
         if isinstance(error, RateLimited):
             error.retry_after = failure.retry_after
         return error
@@ -193,7 +233,7 @@ def token_failure(failure: Failure, connection: str | None = None) -> TokenVault
             connection=connection,
             upstream_status=status,
         )
-    return error_from_answer(status, body, connection)
+    return error_from_answer(status, body, connection, subject=subject)
 
 
 def _binds_user_tokens(data: Mapping[str, str]) -> bool:
@@ -222,18 +262,35 @@ class _TokenHook:
 
 
 class Exchanger:
-    """Call Auth0's token endpoint for one app: the Token Vault exchange and other grants."""
+    """Call Auth0's token endpoint for one client: the Token Vault exchange and other grants.
 
-    def __init__(self, settings: Settings, transport: Transport, dpop: DPoP | None = None) -> None:
+    The client is the app's own (``AUTH0_CLIENT_ID``) unless ``client_id`` and
+    ``client_secret`` name another, such as an API's Custom API Client (which authenticates
+    with its secret).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        transport: Transport,
+        dpop: DPoP | None = None,
+        *,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+    ) -> None:
         self.settings = settings
         self.transport = transport
         if dpop is None and settings.dpop_key is not None:
             dpop = DPoP(settings.dpop_key, transport.clock)
         #: The app's DPoP proofs, when ``TOKEN_VAULT_DPOP_KEY`` is set.
         self.dpop = dpop
+        #: The client that authenticates at the token endpoint.
+        self.client_id = client_id or settings.client_id
+        # Another client than the app's: authenticated by its own secret, not the app's key.
+        self._other_secret = client_secret if client_id else None
 
     def __repr__(self) -> str:
-        return f"Exchanger({self.settings.base_url!r})"
+        return f"Exchanger({self.settings.base_url!r}, client_id={self.client_id!r})"
 
     @property
     def clock(self) -> Clock:
@@ -246,6 +303,8 @@ class Exchanger:
         With a client key, a new assertion each time (call it once per try).
         """
         settings = self.settings
+        if self._other_secret is not None:
+            return {"client_id": self.client_id, "client_secret": self._other_secret}
         key = settings.client_key
         if key is None:
             return {"client_id": settings.client_id, "client_secret": settings.client_secret}
@@ -336,17 +395,23 @@ class Exchanger:
 
     def exchange(
         self,
-        refresh_token: str,
+        subject_token: str,
         connection: str,
         *,
         login_hint: str | None = None,
         scopes: tuple[str, ...] = (),
+        subject_token_type: str = SUBJECT_TOKEN_TYPE,
     ) -> ProviderToken:
-        """Exchange the user's refresh token for a provider access token."""
+        """Exchange the user's refresh token (or an API caller's access token) at Token Vault.
+
+        With ``subject_token_type`` :data:`ACCESS_TOKEN_SUBJECT_TYPE`, ``subject_token`` is the
+        caller's Auth0 access token and this exchanger's client must be the API's Custom API
+        Client.
+        """
         data = {
             "grant_type": GRANT_TYPE,
-            "subject_token_type": SUBJECT_TOKEN_TYPE,
-            "subject_token": refresh_token,
+            "subject_token_type": subject_token_type,
+            "subject_token": subject_token,
             "requested_token_type": REQUESTED_TOKEN_TYPE,
             "connection": connection,
         }
@@ -355,7 +420,7 @@ class Exchanger:
         if scopes and self.settings.send_exchange_scope:
             data["scope"] = " ".join(scopes)
         started = self.clock.time()
-        body = self.post_token(data, connection=connection)
+        body = self.post_token(data, connection=connection, subject=subject_token_type)
         return self._parse_success(body, connection, login_hint, started)
 
     def _parse_success(
@@ -396,6 +461,7 @@ class Exchanger:
         connection: str | None = None,
         dpop: bool | None = None,
         retry: bool = True,
+        subject: str = SUBJECT_TOKEN_TYPE,
     ) -> dict[str, Any]:
         """POST a grant to ``/oauth/token`` with the client's authentication; return the answer.
 
@@ -403,7 +469,9 @@ class Exchanger:
         proof; raises the typed error for whatever still fails. ``dpop`` (default: for the
         grants that issue or use the user's tokens) sends a DPoP proof when a key is set.
         ``retry=False`` sends a grant once (a DPoP nonce answer still gets its one more try,
-        since Auth0 refused the request before looking at the grant).
+        since Auth0 refused the request before looking at the grant). ``subject`` is the
+        exchange's subject token type: the access-token exchange reads Auth0's refusals its own
+        way (:func:`error_from_answer`).
         """
         grant = data.get("grant_type", "")
         what = f"token request (grant={_grant_name(grant)} connection={connection})"
@@ -412,7 +480,7 @@ class Exchanger:
             "POST",
             self.settings.token_endpoint,
             data=dict(data),
-            error=lambda failure: token_failure(failure, connection),
+            error=lambda failure: token_failure(failure, connection, subject),
             what=what,
             hook=_TokenHook(self, self.dpop if bind else None),
             retry=retry,

@@ -1,8 +1,19 @@
 """The request-time token API (layer: request-time, above the per-app state).
 
-:data:`current_user`, :func:`get_provider_token`, :func:`get_provider_token_set` and
-:func:`forget_provider_tokens` work inside a request of the app; they read the session through
-:mod:`flask_token_vault.session` and fetch tokens through the app's cache and exchange.
+:data:`current_user`, :data:`current_access_token`, :func:`get_provider_token`,
+:func:`get_provider_token_set` and :func:`forget_provider_tokens` work inside a request of the
+app; they read the session through :mod:`flask_token_vault.session` and fetch tokens through
+the app's cache and exchange.
+
+One rule tells the two kinds of caller apart: a request that carries ``Authorization: Bearer``
+is an API call. Its access token alone decides who calls: it is validated (once per request),
+the session is not read at all (:data:`current_user` is ``None``), and a bad token is refused
+with 401, never answered from a session cookie that came along. Its provider tokens come from
+the access-token exchange with the API's Custom API Client, cached per user (``sub``),
+connection, account hint and scopes, apart from the ones a session gets: Auth0 authorizes each
+exchange for its own client, so an API call must not be served a token only the web app's
+client was allowed to get. The user's cache generation is shared, so a logout, a disconnect or
+:func:`forget_provider_tokens` drops both.
 """
 
 from __future__ import annotations
@@ -11,33 +22,115 @@ import logging
 from collections.abc import Iterable
 from typing import cast
 
-from flask import current_app, g, has_request_context
+from flask import current_app, g, has_request_context, request
 from werkzeug.local import LocalProxy
 
 from . import signals
 from ._state import AppState, get_state
+from .bearer import AccessToken
 from .cache import Slot
-from .errors import InsufficientScope, LoginRequired, TokenVaultError
-from .exchange import ProviderToken
+from .errors import (
+    InsufficientScope,
+    InvalidAccessToken,
+    LoginRequired,
+    Misconfigured,
+    TokenVaultError,
+)
+from .exchange import ACCESS_TOKEN_SUBJECT_TYPE, SUBJECT_TOKEN_TYPE, Exchanger, ProviderToken
 from .session import User, read_user
 
 __all__ = [
+    "bearer_credential",
+    "current_access_token",
     "current_user",
     "forget_provider_tokens",
     "get_provider_token",
     "get_provider_token_set",
+    "is_api_call",
+    "optional_access_token",
     "optional_user",
+    "require_access_token",
     "require_user",
 ]
 
 log = logging.getLogger("flask_token_vault")
 _G_TOKENS = "_token_vault_tokens"
 _G_USER = "_token_vault_user"
+_G_BEARER = "_token_vault_bearer"
+
+
+def bearer_credential() -> str | None:
+    """Return the request's ``Authorization: Bearer`` token: ``None`` without one, ``""`` if empty.
+
+    Only the ``Bearer`` scheme (any case) counts; another scheme (``Basic`` from a proxy, say)
+    leaves the request a browser request.
+    """
+    header = request.headers.get("Authorization")
+    if header is None:
+        return None
+    scheme, _, rest = header.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return rest.strip()
+
+
+def is_api_call() -> bool:
+    """Return whether this request is an API call: it carries ``Authorization: Bearer``."""
+    return has_request_context() and bearer_credential() is not None
+
+
+def optional_access_token() -> AccessToken | None:
+    """Return this API call's validated access token, or ``None`` when it is not an API call.
+
+    Validated once per request. Raises :class:`~flask_token_vault.InvalidAccessToken` when the
+    request carries a token that is not valid (never falling back to the session).
+    """
+    if not has_request_context():
+        return None
+    raw = bearer_credential()
+    if raw is None:
+        return None
+    store = g._get_current_object()
+    found = getattr(store, _G_BEARER, None)
+    if isinstance(found, InvalidAccessToken):
+        raise found
+    if isinstance(found, AccessToken):
+        return found
+    try:
+        if not raw:
+            raise InvalidAccessToken("The Authorization header carries no access token.")
+        token = get_state().bearer.validate(raw)
+    except InvalidAccessToken as exc:
+        setattr(store, _G_BEARER, exc)
+        log.info("access token refused: %s", exc.description)
+        raise
+    setattr(store, _G_BEARER, token)
+    return token
+
+
+#: The validated access token of this API call (``Authorization: Bearer``), or ``None``.
+current_access_token: AccessToken | None = cast(
+    "AccessToken | None", LocalProxy(optional_access_token)
+)
+
+
+def require_access_token() -> AccessToken:
+    """Return this API call's access token; raise :class:`~flask_token_vault.InvalidAccessToken`."""
+    token = optional_access_token()
+    if token is None:
+        raise InvalidAccessToken(
+            "This route needs an access token for the API (Authorization: Bearer).",
+            error="access_token_required",
+        )
+    return token
 
 
 def optional_user() -> User | None:
-    """Return the signed-in user of this request (read once per request), or ``None``."""
-    if not has_request_context():
+    """Return the signed-in user of this request (read once per request), or ``None``.
+
+    Always ``None`` in an API call: the session is not read for a request carrying a bearer.
+    """
+    if not has_request_context() or is_api_call():
         return None
     store = g._get_current_object()
     try:
@@ -79,11 +172,16 @@ def get_provider_token_set(
 
     Looks in this request's memo, then the cache, and exchanges the user's refresh token at
     Auth0 only when neither has a usable token (one exchange however many callers ask at once).
-    Raises :class:`~flask_token_vault.InsufficientScope` when ``scopes`` are required but not
-    granted.
+    In an API call (``Authorization: Bearer``) the caller's validated access token is exchanged
+    instead, with the API's Custom API Client; one user's many access tokens share one cached
+    provider token. Raises :class:`~flask_token_vault.InsufficientScope` when ``scopes`` are
+    required but not granted, :class:`~flask_token_vault.LoginRequired` without a signed-in
+    user, :class:`~flask_token_vault.InvalidAccessToken` for a bad access token.
     """
     state = get_state()
-    user = require_user()
+    caller = optional_access_token()
+    user = require_user() if caller is None else None
+    sub = caller.sub if caller is not None else cast(User, user).sub
     required = tuple(sorted(set(scopes or ())))
     memo: dict[tuple[str, str], list[ProviderToken]] = g.setdefault(_G_TOKENS, {})
     slot_memo = memo.setdefault((connection, login_hint or ""), [])
@@ -94,12 +192,28 @@ def get_provider_token_set(
             if token.has_scopes(required) and token.expires_at > now:
                 return token
     cache = state.cache
-    slot = Slot(user.sub, connection, login_hint, required)
+    exchanged: list[bool] = []
+    exchanger: Exchanger
+    if caller is None:
+        exchanger, subject = state.exchanger, cast(User, user).refresh_token
+        subject_type = SUBJECT_TOKEN_TYPE
+    else:
+        exchanger, subject = state.api_exchanger, caller.token
+        subject_type = ACCESS_TOKEN_SUBJECT_TYPE
+    slot = Slot(sub, connection, login_hint, required, "session" if caller is None else "api")
 
     def produce() -> tuple[ProviderToken, float]:
-        return _exchange(state, user, slot)
+        exchanged.append(True)
+        return _exchange(state, exchanger, sub, subject, subject_type, slot)
 
-    token = cache.fetch(slot, produce, refresh=force_refresh)
+    try:
+        token = cache.fetch(slot, produce, refresh=force_refresh)
+    except InvalidAccessToken:
+        if caller is None or exchanged:
+            raise
+        # Another request of the same user led the exchange with its own access token and
+        # Auth0 refused that one; this caller's token passed the checks here: ask with it.
+        token = cache.fetch(slot, produce)
     if not token.has_scopes(required) and cache.forget_local(slot):
         # A re-consent handled by another process may have stored a broader token.
         token = cache.fetch(slot, produce)
@@ -111,7 +225,7 @@ def get_provider_token_set(
         )
         signals.reconsent_required.send(
             current_app._get_current_object(),  # type: ignore[attr-defined]
-            user_id=user.sub,
+            user_id=sub,
             connection=connection,
             required_scopes=error.union,
             reason=error.error,
@@ -120,13 +234,24 @@ def get_provider_token_set(
     return token
 
 
-def _exchange(state: AppState, user: User, slot: Slot) -> tuple[ProviderToken, float]:
+def _exchange(
+    state: AppState,
+    exchanger: Exchanger,
+    sub: str,
+    subject_token: str,
+    subject_type: str,
+    slot: Slot,
+) -> tuple[ProviderToken, float]:
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     connection, login_hint, required = slot.connection, slot.login_hint, slot.scopes
     issued_at = state.clock.time()
     try:
-        token = state.exchanger.exchange(
-            user.refresh_token, connection, login_hint=login_hint, scopes=required
+        token = exchanger.exchange(
+            subject_token,
+            connection,
+            login_hint=login_hint,
+            scopes=required,
+            subject_token_type=subject_type,
         )
     except TokenVaultError as exc:
         if isinstance(exc, InsufficientScope) and not exc.required:
@@ -135,12 +260,17 @@ def _exchange(state: AppState, user: User, slot: Slot) -> tuple[ProviderToken, f
             exc = InsufficientScope(
                 exc.description, connection=connection, required=required, error=exc.error
             )
-        log.info("exchange failed: connection=%s error=%s", connection, exc.error)
-        signals.exchange_failed.send(app, user_id=user.sub, connection=connection, error=exc)
+        if isinstance(exc, Misconfigured):
+            log.warning(
+                "exchange failed: connection=%s error=%s fix: %s", connection, exc.error, exc.remedy
+            )
+        else:
+            log.info("exchange failed: connection=%s error=%s", connection, exc.error)
+        signals.exchange_failed.send(app, user_id=sub, connection=connection, error=exc)
         if exc.error in ("reconsent_required", "federated_connection_refresh_token_flow_failed"):
             signals.reconsent_required.send(
                 app,
-                user_id=user.sub,
+                user_id=sub,
                 connection=connection,
                 required_scopes=required,
                 reason=exc.error,
@@ -154,7 +284,7 @@ def _exchange(state: AppState, user: User, slot: Slot) -> tuple[ProviderToken, f
     )
     signals.token_exchanged.send(
         app,
-        user_id=user.sub,
+        user_id=sub,
         connection=connection,
         login_hint=login_hint,
         scopes=token.scopes,
@@ -180,17 +310,29 @@ def get_provider_token(
 
 
 def forget_provider_tokens(connection: str | None = None) -> None:
-    """Drop the signed-in user's cached provider tokens, in this process and every other.
+    """Drop the signed-in user's (or API caller's) cached provider tokens, everywhere.
 
     The user's cache generation changes, so every token cached for them (whatever the
     connection) is out of reach at once; ``connection`` narrows only this request's memo.
     Other processes' near caches let go within ``TOKEN_VAULT_LOCAL_CACHE_TTL`` seconds.
     """
-    user = optional_user()
-    if user is None:
+    sub = _current_sub()
+    if sub is None:
         return
     memo: dict[tuple[str, str], list[ProviderToken]] = g.setdefault(_G_TOKENS, {})
     for key in list(memo):
         if connection is None or key[0] == connection:
             del memo[key]
-    get_state().cache.invalidate_user(user.sub)
+    get_state().cache.invalidate_user(sub)
+
+
+def _current_sub() -> str | None:
+    """Return the user of this request: the API caller's, else the signed-in one's."""
+    if is_api_call():
+        try:
+            caller = optional_access_token()
+        except InvalidAccessToken:
+            return None
+        return caller.sub if caller is not None else None
+    user = optional_user()
+    return user.sub if user is not None else None

@@ -26,7 +26,10 @@ from flask.testing import FlaskClient
 from flask_token_vault import (
     ProviderToken,
     TokenVault,
+    current_access_token,
+    current_user,
     get_provider_token,
+    login_required,
     provider_token_required,
 )
 from flask_token_vault.cache import Slot
@@ -79,6 +82,59 @@ def make_app(emu: Any, **config: Any) -> Flask:
         return _provider_json(emu.graph_api_base + "/v1.0/me", "microsoft")
 
     return app
+
+
+API_READ = "read:calendar"
+
+
+def make_api_app(emu: Any, **config: Any) -> Flask:
+    """Build :func:`make_app` as an API too: the emulator's API and its Custom API Client.
+
+    ``/api/calendar`` needs the API scope ``read:calendar`` and a Google token with the calendar
+    scope, and answers Google's calendar list with the caller's ``sub``; ``/api/open`` needs no
+    API scope (a session or an access token will do) and answers who called; ``/api/whoami`` is
+    only ``login_required``.
+    """
+    settings: dict[str, Any] = {
+        "AUTH0_AUDIENCE": emu.api_identifier,
+        "TOKEN_VAULT_API_CLIENT_ID": emu.api_client_id,
+        "TOKEN_VAULT_API_CLIENT_SECRET": emu.api_client_secret,
+    }
+    settings.update(config)
+    app = make_app(emu, **{k: v for k, v in settings.items() if v is not None})
+
+    @app.get("/api/calendar")
+    @provider_token_required("google-oauth2", scopes=[CAL_READ], api_scopes=[API_READ])
+    def api_calendar() -> Any:
+        token = get_provider_token("google-oauth2", [CAL_READ])
+        url = emu.google_api_base + "/calendar/v3/users/me/calendarList"
+        answer = requests.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=TIMEOUT)
+        caller = current_access_token
+        return jsonify(sub=caller.sub if caller else None, calendars=answer.json())
+
+    @app.get("/api/whoami")
+    @login_required
+    def api_whoami() -> Any:
+        caller, user = current_access_token, current_user
+        return jsonify(bearer=caller.sub if caller else None, session=user.sub if user else None)
+
+    @app.get("/api/open")
+    @provider_token_required("google-oauth2", scopes=[CAL_READ])
+    def api_open() -> Any:
+        caller = current_access_token
+        user = current_user
+        return jsonify(
+            bearer=caller.sub if caller else None,
+            session=user.sub if user else None,
+            token_length=len(get_provider_token("google-oauth2", [CAL_READ])),
+        )
+
+    return app
+
+
+def bearer(token: str) -> dict[str, str]:
+    """Return the headers of an API call carrying ``token``."""
+    return {"Authorization": f"Bearer {token}"}
 
 
 def _provider_json(url: str, provider: str) -> Any:

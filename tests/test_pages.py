@@ -13,11 +13,14 @@ from flask_token_vault._responses import error_title
 from flask_token_vault.emulator import Emulator
 from flask_token_vault.errors import (
     AccountNotConnected,
+    ApiClientMisconfigured,
     Auth0Unavailable,
     CallbackError,
     ClientNotEligible,
     ExchangeRejected,
+    InsufficientApiScope,
     InsufficientScope,
+    InvalidAccessToken,
     InvalidRequest,
     LoginRequired,
     ManagementError,
@@ -91,6 +94,9 @@ ERRORS: list[TokenVaultError] = [
     ClientNotEligible("cid", ["it is public"]),
     MyAccountError(),
     TokensetsGone(),
+    InvalidAccessToken(),
+    InsufficientApiScope(granted=["read:a"], required=["read:b"]),
+    ApiClientMisconfigured(),
 ]
 
 
