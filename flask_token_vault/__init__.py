@@ -39,7 +39,13 @@ from .errors import (
 )
 from .exchange import ProviderToken
 from .extension import TokenVault
-from .management import Auth0User, ConnectedAccount, ManagementClient, Tokenset
+from .management import (
+    Auth0User,
+    ConnectedAccount,
+    CustomApiClient,
+    ManagementClient,
+    Tokenset,
+)
 from .my_account import ConnectableConnection
 from .provider_session import ProviderSession, provider_api_url, provider_session
 from .session import User
@@ -64,6 +70,7 @@ __all__ = [
     "ConfigurationError",
     "ConnectableConnection",
     "ConnectedAccount",
+    "CustomApiClient",
     "ExchangeRejected",
     "InsufficientApiScope",
     "InsufficientScope",

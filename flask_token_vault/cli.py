@@ -10,6 +10,7 @@ Registered through the ``flask.commands`` entry point, so any app using the exte
     flask token-vault client enable [CLIENT_ID]
     flask token-vault client credentials add [--key PEM_OR_PATH] [--alg RS256] [--yes]
     flask token-vault worker setup [--grant CONNECTION=SCOPE,SCOPE ...] [--ip CIDR ...] [--yes]
+    flask token-vault api-client enable [IDENTIFIER] [--name NAME] [--show-secret] [--json]
     flask token-vault accounts list USER_ID [--json]
     flask token-vault doctor [--json] [--processes N]
 
@@ -435,6 +436,54 @@ def worker_setup(
         "Privileged access set. Background jobs can now call vault.worker_token(user_id, "
         "connection, scopes=...)."
     )
+
+
+@cli.group("api-client")
+def api_client() -> None:
+    """Set up the Custom API Client an API exchanges callers' access tokens with."""
+
+
+@api_client.command("enable")
+@click.argument("identifier", required=False)
+@click.option("--name", default=None, help="Name of the client, when it is created.")
+@click.option(
+    "--show-secret",
+    is_flag=True,
+    help="Print the new client's secret (Auth0 gives it only when the client is created).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@_handle_errors
+def api_client_enable(
+    identifier: str | None, name: str | None, show_secret: bool, as_json: bool
+) -> None:
+    """Create or find the Custom API Client of an API (default: AUTH0_AUDIENCE), idempotently.
+
+    The client is linked to the API (``app_type: resource_server``) and has the Token Vault
+    grant. Its secret is printed only with --show-secret (keep it out of shared logs).
+    """
+    found = management_client().enable_api_client(identifier, name=name)
+    secret = found.client_secret if show_secret else None
+    if as_json:
+        data = found.to_dict()
+        if secret:
+            data["client_secret"] = secret
+        _echo_json(data)
+        return
+    action = "Created" if found.created else "Found"
+    click.echo(
+        f"{action} the Custom API Client {found.client_id} ({found.name}) of "
+        f"{found.resource_server_identifier}, with the Token Vault grant."
+    )
+    click.echo(f"TOKEN_VAULT_API_CLIENT_ID={found.client_id}")
+    if secret:
+        click.echo(f"TOKEN_VAULT_API_CLIENT_SECRET={secret}")
+    elif found.created:
+        click.echo(
+            "Its secret is in the Dashboard (Applications > the client > Credentials); "
+            "--show-secret prints it when the client is created."
+        )
+    else:
+        click.echo("Its secret is in the Dashboard (Applications > the client > Credentials).")
 
 
 # -- connected accounts -----------------------------------------------------------------------

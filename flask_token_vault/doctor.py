@@ -15,6 +15,9 @@ on failure, what to do:
 - whether ``TOKEN_VAULT_CONNECT_FLOW`` matches the way the tenant fills the vault, with the
   exact fix when it does not;
 - the tenant's MFA policy is not "Always";
+- with ``AUTH0_AUDIENCE`` (API mode): the API exists and signs with RS256, and the Custom API
+  Client (``TOKEN_VAULT_API_CLIENT_ID``) exists, is linked to that API and has the Token Vault
+  grant;
 - the views' decorators name only configured connections;
 - ``SECRET_KEY`` (not a placeholder from documentation) and the session cookie settings fit
   production;
@@ -23,8 +26,9 @@ on failure, what to do:
   client) and whether background jobs have Privileged Worker access.
 
 The tenant checks use the Management API with the app's own client (scopes ``read:clients``,
-``read:connections``, ``read:mfa_policies``); without that access they are skipped and the
-"Management API access" check says how to grant it.
+``read:connections``, ``read:mfa_policies``, and ``read:resource_servers`` for the API);
+without that access they are skipped and the "Management API access" check says how to grant
+it.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from ._state import get_state
 from .config import Settings, is_loopback_host, is_placeholder_secret
 from .decorators import unconfigured_views
 from .errors import ManagementForbidden, ManagementNotFound, TokenVaultError
+from .exchange import GRANT_TYPE
 from .management import (
     MY_ACCOUNT_POLICY_SCOPES,
     REQUIRED_GRANT_TYPES,
@@ -129,6 +134,7 @@ def run_doctor(app: Flask | None = None, *, processes: int | None = None) -> lis
             found[name] = switches
     checks.append(_flow_check(settings.connect_flow, client, settings.base_url, found))
     checks.append(_mfa_check(management, client is not None))
+    checks.extend(_api_checks(management, settings, client is not None))
     checks.append(_views_check(target, settings.connections))
     checks.append(_secret_key_check(target.config))
     checks.extend(_cookie_checks(target.config))
@@ -549,6 +555,114 @@ def _mfa_check(management: ManagementClient, available: bool) -> Check:
             "enforce MFA in a post-login Action instead.",
         )
     return _passed(name, "policy: " + (", ".join(policies) or "never"))
+
+
+_API_CLIENT_FIX = (
+    "Run `flask token-vault api-client enable` (it creates or finds the Custom API Client of "
+    "AUTH0_AUDIENCE, with the Token Vault grant), then set TOKEN_VAULT_API_CLIENT_ID and "
+    "TOKEN_VAULT_API_CLIENT_SECRET to its credentials."
+)
+
+
+def _api_checks(management: ManagementClient, settings: Settings, available: bool) -> list[Check]:
+    """Check API mode: the API (AUTH0_AUDIENCE) and its Custom API Client."""
+    identifier = settings.audience
+    if not identifier:
+        return []
+    exists, rs256 = f"API {identifier} exists", "API signs access tokens with RS256"
+    configured = "Custom API Client configured"
+    linked, grant = (
+        "Custom API Client linked to the API",
+        "Custom API Client has the Token Vault grant",
+    )
+    client_names = [linked, grant]
+    checks: list[Check] = []
+    if not available:
+        checks = [_skipped(n, "not checked: no Management API access") for n in (exists, rs256)]
+    else:
+        try:
+            server = management.get_resource_server(identifier)
+        except ManagementNotFound as exc:
+            checks = [
+                _failed(exists, "the tenant has no API with this identifier", exc.remedy),
+                _skipped(rs256, "not checked: the API does not exist"),
+            ]
+        except ManagementForbidden:
+            fix = "Grant read:resource_servers to this application for the Management API."
+            checks = [
+                _skipped(exists, "not checked: the token lacks read:resource_servers", fix),
+                _skipped(rs256, "not checked: the API could not be read"),
+            ]
+        except TokenVaultError as exc:
+            checks = [
+                _failed(exists, str(exc.description), exc.remedy),
+                _skipped(rs256, "not checked: the API could not be read"),
+            ]
+        else:
+            checks.append(_passed(exists, str(server.get("name") or server.get("id") or "")))
+            alg = server.get("signing_alg")
+            if alg == "RS256":
+                checks.append(_passed(rs256))
+            else:
+                checks.append(
+                    _failed(
+                        rs256,
+                        f"signing_alg is {str(alg)[:20]!r}",
+                        "Set the API's Signing Algorithm to RS256 (Dashboard > Applications > "
+                        "APIs > the API > Settings): access tokens are checked against the "
+                        "tenant's public keys, which HS256 tokens do not use.",
+                    )
+                )
+    client_id = settings.api_client_id
+    if not client_id:
+        checks.append(
+            _skipped(
+                configured,
+                "TOKEN_VAULT_API_CLIENT_ID is not set: calls with an access token cannot be "
+                "exchanged (they answer 503)",
+                _API_CLIENT_FIX,
+            )
+        )
+        return checks
+    checks.append(_passed(configured, client_id))
+    if not available:
+        return [
+            *checks,
+            *(_skipped(n, "not checked: no Management API access") for n in client_names),
+        ]
+    try:
+        client = management.get_client(client_id)
+    except ManagementNotFound:
+        return [
+            *checks,
+            _failed(linked, f"the tenant has no client {client_id}", _API_CLIENT_FIX),
+            _skipped(grant, "not checked: the client does not exist"),
+        ]
+    except TokenVaultError as exc:
+        return [
+            *checks,
+            _failed(linked, str(exc.description), exc.remedy),
+            _skipped(grant, "not checked: the client could not be read"),
+        ]
+    linked_to = client.get("resource_server_identifier")
+    if client.get("app_type") == "resource_server" and linked_to == identifier:
+        checks.append(_passed(linked, identifier))
+    else:
+        found = f"app_type is {client.get('app_type')!r}, linked to {linked_to!r}"
+        checks.append(_failed(linked, found, _API_CLIENT_FIX))
+    grants = [g for g in client.get("grant_types") or [] if isinstance(g, str)]
+    if GRANT_TYPE in grants:
+        checks.append(_passed(grant))
+    else:
+        checks.append(
+            _failed(
+                grant,
+                "the Token Vault grant is not among its grant types",
+                "Run `flask token-vault api-client enable` (it adds the grant), or enable Token "
+                "Vault in the client's Advanced Settings > Grant Types.",
+            )
+        )
+    return checks
 
 
 # -- app configuration ------------------------------------------------------------------------

@@ -20,7 +20,7 @@ import logging
 import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote
@@ -46,6 +46,7 @@ __all__ = [
     "REQUIRED_GRANT_TYPES",
     "Auth0User",
     "ConnectedAccount",
+    "CustomApiClient",
     "ManagementClient",
     "Tokenset",
     "VaultSwitches",
@@ -319,6 +320,47 @@ class ConnectedAccount:
             "expires_at": _iso(self.expires_at),
             "connection_id": self.connection_id,
             "strategy": self.strategy,
+        }
+
+
+@dataclass(frozen=True)
+class CustomApiClient:
+    """An API's Custom API Client: the client that exchanges callers' access tokens."""
+
+    #: The client id (``TOKEN_VAULT_API_CLIENT_ID``).
+    client_id: str
+    #: Its name in the Dashboard.
+    name: str
+    #: The identifier of the API it is linked to (``AUTH0_AUDIENCE``).
+    resource_server_identifier: str
+    #: Its grant types (the Token Vault grant among them).
+    grant_types: tuple[str, ...]
+    #: Whether :meth:`ManagementClient.enable_api_client` created it just now.
+    created: bool = False
+    #: Its secret: only known right after creating it (``TOKEN_VAULT_API_CLIENT_SECRET``).
+    client_secret: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any], *, created: bool = False) -> CustomApiClient:
+        """Build one from the Management API's client JSON."""
+        secret = data.get("client_secret")
+        return cls(
+            client_id=str(data.get("client_id", "")),
+            name=str(data.get("name", "")),
+            resource_server_identifier=str(data.get("resource_server_identifier", "")),
+            grant_types=tuple(g for g in data.get("grant_types") or [] if isinstance(g, str)),
+            created=created,
+            client_secret=secret if isinstance(secret, str) and secret else None,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict (without the secret)."""
+        return {
+            "client_id": self.client_id,
+            "name": self.name,
+            "resource_server_identifier": self.resource_server_identifier,
+            "grant_types": list(self.grant_types),
+            "created": self.created,
         }
 
 
@@ -911,6 +953,114 @@ class ManagementClient:
             body={"token_vault_privileged_access": dict(block)},
             operation="setting Token Vault privileged access",
         )
+
+    # APIs and their Custom API Clients ------------------------------------------------------
+    def get_resource_server(self, identifier: str) -> dict[str, Any]:
+        """Return an API (resource server) by its identifier (its audience) or its id."""
+        try:
+            data = self.request(
+                "GET", f"/resource-servers/{_q(identifier)}", operation="reading an API"
+            )
+        except ManagementNotFound as exc:
+            raise ManagementNotFound(
+                f"The tenant has no API with the identifier {identifier!r}.",
+                upstream_status=exc.upstream_status,
+                error_code=exc.error_code,
+                message=exc.message,
+                remedy="Create the API in the Auth0 Dashboard (Applications > APIs), signing "
+                "with RS256, or fix AUTH0_AUDIENCE to the identifier of an existing one.",
+            ) from None
+        if not isinstance(data, Mapping):
+            raise ManagementError(
+                "The Management API answered with something that is not an API.",
+                error_code="malformed_answer",
+                code=503,
+            )
+        return dict(data)
+
+    def find_api_client(self, identifier: str) -> CustomApiClient | None:
+        """Return the Custom API Client linked to the API ``identifier``, or ``None``."""
+        fields = "client_id,name,app_type,resource_server_identifier,grant_types"
+        per_page = 100
+        for page in range(100):  # a bound, should the API keep answering full pages
+            data = self.request(
+                "GET",
+                "/clients",
+                params={
+                    "app_type": "resource_server",
+                    "fields": fields,
+                    "include_fields": "true",
+                    "page": str(page),
+                    "per_page": str(per_page),
+                },
+                operation="listing Custom API Clients",
+            )
+            if isinstance(data, Mapping):
+                data = data.get("clients", [])
+            items = [c for c in data or [] if isinstance(c, Mapping)]
+            for item in items:
+                if (
+                    item.get("app_type") == "resource_server"
+                    and item.get("resource_server_identifier") == identifier
+                ):
+                    return CustomApiClient.from_api(item)
+            if len(items) < per_page:
+                return None
+        return None
+
+    def enable_api_client(
+        self, identifier: str | None = None, *, name: str | None = None
+    ) -> CustomApiClient:
+        """Create or find the Custom API Client of an API, with the Token Vault grant.
+
+        ``identifier`` defaults to ``AUTH0_AUDIENCE``. Idempotent: an existing client linked to
+        the API is returned (given the Token Vault grant if it lacked it, keeping its other
+        grants); otherwise ``POST /api/v2/clients`` creates one (``app_type:
+        "resource_server"``) and the answer carries its secret, which Auth0 shows only then.
+        Raises :class:`~flask_token_vault.ManagementNotFound` when the tenant has no such API.
+        """
+        target = identifier or self.settings.audience
+        if not target:
+            raise ManagementError(
+                "No API identifier: pass one, or set AUTH0_AUDIENCE.",
+                error_code="invalid_request",
+                remedy="Set AUTH0_AUDIENCE to the identifier of your API.",
+                code=400,
+            )
+        server = self.get_resource_server(target)
+        found = self.find_api_client(target)
+        if found is not None:
+            if GRANT_TYPE in found.grant_types:
+                return found
+            grants = [*found.grant_types, GRANT_TYPE]
+            answer = self.request(
+                "PATCH",
+                f"/clients/{_q(found.client_id)}",
+                body={"grant_types": grants},
+                operation="enabling the Token Vault grant on the Custom API Client",
+            )
+            log.info("Token Vault grant enabled on Custom API Client %s", found.client_id)
+            return CustomApiClient.from_api(answer if isinstance(answer, Mapping) else {})
+        label = str(server.get("name") or target)
+        answer = self.request(
+            "POST",
+            "/clients",
+            body={
+                "name": name or f"{label} (Custom API Client)"[:120],
+                "app_type": "resource_server",
+                "resource_server_identifier": target,
+                "grant_types": [GRANT_TYPE],
+            },
+            operation="creating the Custom API Client",
+        )
+        if not isinstance(answer, Mapping) or not answer.get("client_id"):
+            raise ManagementError(
+                "The Management API answered the new client with something else.",
+                error_code="malformed_answer",
+                code=503,
+            )
+        log.info("Custom API Client %s created for an API", answer.get("client_id"))
+        return CustomApiClient.from_api(answer, created=True)
 
     # tenant ---------------------------------------------------------------------------------
     def get_mfa_policies(self) -> list[str]:
