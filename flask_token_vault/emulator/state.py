@@ -511,10 +511,15 @@ def bare_clients() -> dict[str, Client]:
 
 
 def default_connections(vault: bool = True) -> dict[str, Connection]:
-    """Return the tenant's connections as a fresh emulator has them (``vault=False``: bare)."""
+    """Return the tenant's connections as a fresh emulator has them (``vault=False``: bare).
+
+    Each is enabled for the web app, and for the SPA client unless the tenant is bare (no SPA).
+    """
 
     def vault_on() -> dict[str, Any]:
         return {"federated_connections_access_tokens": {"active": True}} if vault else {}
+
+    enabled = [DEFAULT_CLIENT_ID, DEFAULT_SPA_CLIENT_ID] if vault else [DEFAULT_CLIENT_ID]
 
     connections = [
         Connection(
@@ -522,21 +527,21 @@ def default_connections(vault: bool = True) -> dict[str, Connection]:
             strategy="google-oauth2",
             options=vault_on(),
             default_scopes=["openid", "email", "profile"],
-            enabled_clients=[DEFAULT_CLIENT_ID],
+            enabled_clients=list(enabled),
         ),
         Connection(
             name=MICROSOFT_CONNECTION,
             strategy="windowslive",
             options=vault_on(),
             default_scopes=["openid", "profile", "email", "offline_access", "User.Read"],
-            enabled_clients=[DEFAULT_CLIENT_ID],
+            enabled_clients=list(enabled),
         ),
         Connection(
             name=DATABASE_CONNECTION,
             strategy="auth0",
             options={},
             default_scopes=[],
-            enabled_clients=[DEFAULT_CLIENT_ID],
+            enabled_clients=list(enabled),
         ),
     ]
     return {connection.name: connection for connection in connections}
