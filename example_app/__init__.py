@@ -10,6 +10,12 @@ Accounts are connected through Auth0's Connected Accounts (``TOKEN_VAULT_CONNECT
 "connected_accounts"``, the default here) or by signing in through the connection
 (``TOKEN_VAULT_CONNECT_FLOW=authorize`` in the environment). With Connected Accounts the home
 page lists what the tenant lets the user connect (:func:`my_connectable_connections`).
+
+It is also an API: ``/spa`` is a single-page screen (plain JavaScript, ``static/spa.js``) that
+signs in with its own public client, gets an access token for the API (``AUTH0_AUDIENCE``) and
+calls ``/api/calendar`` with it; the API exchanges that token at Token Vault with its Custom
+API Client (``TOKEN_VAULT_API_CLIENT_ID``). On a real tenant, set ``AUTH0_AUDIENCE``,
+``TOKEN_VAULT_API_CLIENT_ID``, ``TOKEN_VAULT_API_CLIENT_SECRET`` and ``SPA_CLIENT_ID`` too.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import secrets
 from datetime import datetime, timezone
 from typing import Any
 
-from flask import Flask, redirect, render_template, url_for
+from flask import Flask, jsonify, redirect, render_template, url_for
 from werkzeug.wrappers import Response
 
 from flask_token_vault import (
@@ -28,8 +34,10 @@ from flask_token_vault import (
     TokenVault,
     TokenVaultError,
     connect_url,
+    current_access_token,
     current_user,
     get_provider_token_set,
+    management_client,
     my_connectable_connections,
     provider_session,
     provider_token_required,
@@ -40,7 +48,8 @@ from flask_token_vault.emulator import Emulator
 CAL_READ = "https://www.googleapis.com/auth/calendar.readonly"
 CAL_WRITE = "https://www.googleapis.com/auth/calendar.events"
 GRAPH_USER_READ = "User.Read"
-
+#: The API scope the single-page screen asks for, and /api/calendar needs.
+API_READ = "read:calendar"
 vault = TokenVault()
 #: Settings read from the environment (a worker process gets all it needs this way).
 _FROM_ENVIRONMENT = (
@@ -52,6 +61,9 @@ _FROM_ENVIRONMENT = (
     "TOKEN_VAULT_CONNECT_FLOW",
     "TOKEN_VAULT_DPOP_KEY",
     "TOKEN_VAULT_CACHE",
+    "TOKEN_VAULT_API_CLIENT_ID",
+    "TOKEN_VAULT_API_CLIENT_SECRET",
+    "SPA_CLIENT_ID",
 )
 
 
@@ -61,6 +73,11 @@ def _emulator_config(emulator: Emulator) -> dict[str, Any]:
         "AUTH0_CLIENT_ID": emulator.client_id,
         "AUTH0_CLIENT_SECRET": emulator.client_secret,
         "EMULATOR_URL": emulator.url,
+        # The emulator's API, its Custom API Client and its public SPA client.
+        "AUTH0_AUDIENCE": emulator.api_identifier,
+        "TOKEN_VAULT_API_CLIENT_ID": emulator.api_client_id,
+        "TOKEN_VAULT_API_CLIENT_SECRET": emulator.api_client_secret,
+        "SPA_CLIENT_ID": emulator.spa_client_id,
     }
 
 
@@ -72,6 +89,7 @@ def create_app(config: dict[str, Any] | None = None, emulator: Emulator | None =
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_HTTPONLY=True,
         EMULATOR_URL=None,
+        SPA_CLIENT_ID=None,
         # The scopes the pages need are asked for when the user connects, so opening the
         # calendar right after connecting Google needs no second consent. Writing events is
         # asked for only when the user wants it (the calendar page's step-up button).
@@ -103,6 +121,12 @@ def create_app(config: dict[str, Any] | None = None, emulator: Emulator | None =
             f"AUTH0_CLIENT_SECRET={emulator.client_secret})"
         )
     vault.init_app(app)
+    if app.extensions.get("example_emulator") is not None:
+        # The SPA connects Google itself, through the My Account API: switch Connected
+        # Accounts on for the connection, as `flask token-vault connection enable
+        # google-oauth2 --connected-accounts` does on a real tenant.
+        with app.app_context():
+            management_client().enable_connected_accounts("google-oauth2")
     _register_routes(app)
     if own_emulator:
         # What `flask token-vault setup` does, so either connect flow works on the emulator.
@@ -188,6 +212,37 @@ def _register_routes(app: Flask) -> None:
         answer = provider_session("windowslive", [GRAPH_USER_READ]).get("/v1.0/me")
         return render_template(
             "profile.html", profile=answer.json() if answer.ok else {}, status=answer.status_code
+        )
+
+    @app.get("/spa")
+    def spa() -> str:
+        settings = vault.state().settings
+        config = {
+            "domain": settings.base_url,
+            "clientId": app.config.get("SPA_CLIENT_ID"),
+            "audience": settings.audience,
+            "scope": f"openid profile email offline_access {API_READ}",
+            "api": url_for("api_calendar"),
+        }
+        ready = bool(config["clientId"] and config["audience"] and settings.api_client_id)
+        return render_template("spa.html", config=config, ready=ready)
+
+    # One decorator for both callers: a browser session, or (here) a bearer access token that
+    # must carry the API scope read:calendar; the provider token comes from the access-token
+    # exchange with the API's Custom API Client.
+    @app.get("/api/calendar")
+    @provider_token_required("google-oauth2", scopes=[CAL_READ], api_scopes=[API_READ])
+    def api_calendar() -> Any:
+        answer = provider_session("google-oauth2", [CAL_READ]).get(
+            "/calendar/v3/calendars/primary/events",
+            params={"maxResults": "10", "singleEvents": "true", "orderBy": "startTime"},
+        )
+        events = answer.json().get("items", []) if answer.ok else []
+        caller = current_access_token
+        return jsonify(
+            user=caller.sub if caller else None,
+            status=answer.status_code,
+            events=[_event(e) for e in events],
         )
 
     @app.get("/sign-in")

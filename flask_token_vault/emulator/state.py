@@ -637,7 +637,7 @@ class EmulatorState:
             self.connected_accounts_switch = True
 
     def make_bare(self) -> None:
-        """Make the tenant a new one: the app and the connections exist (no API), nothing is set up.
+        """Make the tenant a new one: the app, the connections and the API exist; nothing is set up.
 
         What ``flask token-vault setup`` must do is left undone: no Token Vault grant, rotation
         on, no My Account API policy, no callback or logout URL (loopback gets no free pass),
@@ -646,7 +646,7 @@ class EmulatorState:
         with self.lock:
             self.clients = bare_clients()
             self.connections = default_connections(vault=False)
-            self.resource_servers = {}
+            self.resource_servers = default_resource_servers()
             self.mfa_policies = []
             self.tokenset_endpoints = True
             self.connected_accounts_switch = True

@@ -1,0 +1,73 @@
+"""The example's single-page screen in a real Chromium: an access token, the API, Token Vault."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from .browser import LiveApp, Shots
+
+pytestmark = pytest.mark.e2e
+
+EMAIL = "sam@example.com"
+
+
+def test_spa_signs_in_connects_google_and_calls_the_api_with_its_token(
+    page: Page, live_app: LiveApp, shots: Shots
+) -> None:
+    emulator = live_app.emulator
+    api_calls: list[dict[str, str]] = []
+    page.on(
+        "request",
+        lambda request: (
+            api_calls.append(request.headers)
+            if request.url.startswith(live_app.url + "/api/")
+            else None
+        ),
+    )
+    page.goto(live_app.url + "/spa")
+    expect(page.locator("#spa-status")).to_have_text("Not signed in.")
+    shots("spa")
+
+    # Sign in with the SPA's own client: the emulator's login page, then back with a code.
+    page.click("#spa-sign-in")
+    expect(page).to_have_url(re.compile("^" + re.escape(emulator.url) + "/authorize"))
+    assert "audience=" in page.url and "client_id=" + emulator.spa_client_id in page.url
+    page.fill("#email", EMAIL)
+    shots("emulator-sign-in")
+    page.click("#allow")
+
+    # The API answers 401 with how to connect Google: the page offers to.
+    expect(page.locator("#spa-connect")).to_be_visible()
+    expect(page.locator("#spa-status")).to_contain_text("401")
+    expect(page.locator("#spa-answer")).to_contain_text("connected-accounts/connect")
+    shots("not-connected")
+
+    # Connect Google through the My Account API, on the emulator's consent page.
+    page.click("#spa-connect")
+    expect(page).to_have_url(
+        re.compile("^" + re.escape(emulator.url) + "/connected-accounts/connect")
+    )
+    expect(page.locator("#connection-scopes")).to_contain_text("calendar.readonly")
+    shots("emulator-connect")
+    page.click("#allow")
+
+    # Back on the page: the API answers with the calendar, through Token Vault.
+    events = page.locator("#spa-events li")
+    expect(events.first).to_be_visible()
+    assert events.count() > 0
+    expect(page.locator("#spa-status")).to_contain_text("answered 200")
+    expect(page.locator("#spa-answer")).to_be_hidden()
+    shots("calendar")
+
+    user_id = emulator.user_id_for(EMAIL)
+    assert emulator.stats()["exchanges"]["by_subject_token_type"] == {"access_token": 1}
+    assert emulator.exchange_count(user_id, "google-oauth2") == 1
+    assert api_calls and all(h["authorization"].startswith("Bearer ey") for h in api_calls)
+
+    # A second call is served from the cache: no new exchange.
+    page.click("#spa-call")
+    expect(page.locator("#spa-status")).to_contain_text("answered 200")
+    assert emulator.exchange_count(user_id, "google-oauth2") == 1
