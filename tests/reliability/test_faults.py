@@ -24,7 +24,7 @@ from flask_token_vault.connected_accounts import READ_SCOPE, my_account_client, 
 from flask_token_vault.emulator import Emulator
 from flask_token_vault.testing import login_as
 
-from ..helpers import CAL_READ, follow_to_emulator, make_app
+from ..helpers import API_READ, CAL_READ, bearer, follow_to_emulator, make_api_app, make_app
 from .figures import FAULT_TABLE
 
 TIMEOUT = 0.5
@@ -140,6 +140,88 @@ def test_token_vault_exchange(emu: Emulator, fault: str) -> None:
     state.exchanger.settings = good
     emu.clear_faults()
     assert client.get("/calendar").status_code == 200
+
+
+def _api_app(emu: Emulator) -> Flask:
+    return make_api_app(emu, TOKEN_VAULT_HTTP_TIMEOUT=TIMEOUT, TOKEN_VAULT_DEADLINE=DEADLINE)
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_access_token_exchange(emu: Emulator, fault: str) -> None:
+    app = _api_app(emu)
+    client = app.test_client()
+    emu.connect_account("alice@example.com", "google-oauth2", [CAL_READ])
+    headers = bearer(emu.issue_access_token("alice@example.com", scope=API_READ))
+    assert client.get("/api/calendar", headers=headers).status_code == 200  # keys fetched
+    TokenVault.state(app).cache.invalidate_user(emu.user_id_for("alice@example.com"))
+    cached = _live_tokens(app)  # the first token, out of reach under the old generation
+    spec = FAULTS[fault]
+    exchanger = TokenVault.state(app).api_exchanger
+    good = exchanger.settings
+    if spec is None:
+        # The emulator cannot refuse connections while it runs: point the exchange elsewhere.
+        exchanger.settings = dataclasses.replace(good, base_url=_closed_port_url())
+    else:
+        _inject(emu, "token:exchange", spec)
+
+    def run() -> tuple[bool, str]:
+        answer = client.get("/api/calendar", headers=headers)
+        code = _typed(answer)
+        return code is not None and answer.status_code in (429, 502, 503), (
+            f"{answer.status_code} {code}"
+        )
+
+    _check("access-token exchange", fault, run)
+    assert _live_tokens(app) == cached, "something was cached from the failure"
+    exchanger.settings = good
+    emu.clear_faults()
+    assert client.get("/api/calendar", headers=headers).status_code == 200
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_jwks_fetch(emu: Emulator, fault: str) -> None:
+    app = _api_app(emu)
+    client = app.test_client()
+    emu.connect_account("alice@example.com", "google-oauth2", [CAL_READ])
+    headers = bearer(emu.issue_access_token("alice@example.com", scope=API_READ))
+    spec = FAULTS[fault]
+    validator = TokenVault.state(app).bearer
+    good = validator.jwks_uri
+    if spec is None:
+        validator.jwks_uri = _closed_port_url() + "/.well-known/jwks.json"
+    else:
+        _inject(emu, "jwks", spec)
+
+    def run() -> tuple[bool, str]:
+        answer = client.get("/api/calendar", headers=headers)
+        code = _typed(answer)
+        # The token may be fine: without keys the API is unavailable, it is not a 401.
+        return code == "jwks_unavailable" and answer.status_code == 503, (
+            f"{answer.status_code} {code}"
+        )
+
+    _check("JWKS fetch", fault, run)
+    assert emu.exchange_count() == 0
+    validator.jwks_uri = good
+    emu.clear_faults()
+    TokenVault.state(app).clock.use(_Later(6.0))  # past the retry wait after a failed fetch
+    assert client.get("/api/calendar", headers=headers).status_code == 200
+
+
+class _Later:
+    """The machine's clocks, ``offset`` seconds ahead."""
+
+    def __init__(self, offset: float) -> None:
+        self.offset = offset
+
+    def time(self) -> float:
+        return time.time() + self.offset
+
+    def monotonic(self) -> float:
+        return time.monotonic() + self.offset
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
 
 
 @pytest.mark.parametrize("fault", list(FAULTS))

@@ -24,8 +24,12 @@ from flask_token_vault.emulator import Emulator
 from flask_token_vault.emulator.signing import SigningKey, b64url_encode
 from flask_token_vault.testing import login_as
 
-from ..helpers import CAL_READ, follow_to_emulator, make_app
+from ..helpers import CAL_READ, follow_to_emulator, make_api_app, make_app
 from .figures import HOSTILE
+
+TOKEN_VAULT_GRANT = (
+    "urn:auth0:params:oauth:grant-type:token-exchange:federated-connection-access-token"
+)
 
 
 def _cookie(client: FlaskClient) -> str | None:
@@ -462,3 +466,33 @@ def test_an_expired_sign_in_is_refused(client: FlaskClient, emu: Emulator) -> No
     _refused("expired sign-in", answer, words="expired")
     with client.session_transaction() as session:
         assert "_token_vault" not in session
+
+
+# -- Authorization headers of API calls --------------------------------------------------------
+
+HOSTILE_AUTHORIZATION = {
+    "empty bearer": "Bearer ",
+    "bearer with spaces only": "Bearer    ",
+    "two tokens": "Bearer a.b.c d.e.f",
+    "non-ASCII token": "Bearer eyJ\u00e9.eyJ.sig",
+    "100 KB token": "Bearer " + "A" * 100_000,
+    "JSON header that is a list": "Bearer " + b64url_encode(b"[1,2]") + ".e30.",
+    "header not JSON": "Bearer " + b64url_encode(b"\xff\xfe") + ".e30.c2ln",
+    "kid not a string": "Bearer "
+    + b64url_encode(json.dumps({"alg": "RS256", "kid": {"$ne": ""}}).encode())
+    + ".e30.c2ln",
+    "lower-case scheme, garbage": "bearer %%%",
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE_AUTHORIZATION))
+def test_hostile_bearer_headers_get_401(emu: Emulator, case: str) -> None:
+    app = make_api_app(emu)
+    client = app.test_client()
+    login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
+    before = _cookie(client)
+    answer = client.get("/api/open", headers={"Authorization": HOSTILE_AUTHORIZATION[case]})
+    _refused(f"Authorization: {case}", answer, words="access token")
+    assert answer.status_code == 401 and "Location" not in answer.headers
+    assert _cookie(client) == before
+    assert emu.stats()["token_requests"].get(TOKEN_VAULT_GRANT, 0) == 0

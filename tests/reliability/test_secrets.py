@@ -31,11 +31,14 @@ from flask_token_vault.emulator import Emulator
 from flask_token_vault.keys import ClientKey, DPoPKey
 
 from ..helpers import (
+    API_READ,
     CAL_READ,
     CAL_WRITE,
+    bearer,
     browser_login,
     ec_key_pem,
     keyed_config,
+    make_api_app,
     make_app,
     register_client_key,
     rsa_key_pem,
@@ -48,7 +51,7 @@ def test_no_secret_anywhere_in_a_full_run(emu: Emulator, caplog: pytest.LogCaptu
     caplog.set_level(logging.DEBUG)
     captured: list[str] = []
     codes: list[str] = []
-    app: Flask = make_app(emu, TOKEN_VAULT_HTTP_TIMEOUT=0.5, TOKEN_VAULT_DEADLINE=1.0)
+    app: Flask = make_api_app(emu, TOKEN_VAULT_HTTP_TIMEOUT=0.5, TOKEN_VAULT_DEADLINE=1.0)
 
     def on_signal(sender: Any, **kwargs: Any) -> None:
         captured.append(repr(sender) + repr(kwargs) + str(kwargs))
@@ -86,6 +89,8 @@ def test_no_secret_anywhere_in_a_full_run(emu: Emulator, caplog: pytest.LogCaptu
             current_user,
             state.transport,
             state.management,
+            state.api_exchanger,
+            state.bearer,
             answer.request.url,
         ]
         return jsonify([repr(o) + str(o) for o in objects])
@@ -127,6 +132,20 @@ def test_no_secret_anywhere_in_a_full_run(emu: Emulator, caplog: pytest.LogCaptu
         "token:exchange", status=429, headers={"Retry-After": "60"}, error="too_many_requests"
     )
     client.get("/me", headers={"Accept": "application/json"})
+    # API calls with Auth0 access tokens: served, refused, not connected, refused by Auth0.
+    access_tokens = [
+        emu.issue_access_token("alice@example.com", scope=API_READ),
+        emu.issue_access_token("alice@example.com", scope=API_READ, claims={"exp": 1}),
+        emu.issue_access_token("nobody@example.com", scope=API_READ),
+        emu.issue_access_token("alice@example.com", scope="openid"),
+    ]
+    api = app.test_client()
+    for access_token in access_tokens:
+        api.get("/api/calendar", headers=bearer(access_token))
+    emu.add_fault("token:exchange", status=401, error="invalid_grant")
+    TokenVault.state(app).cache.invalidate_user(emu.user_id_for("alice@example.com"))
+    api.get("/api/calendar", headers=bearer(access_tokens[0]))
+    api.get("/api/calendar", headers=bearer(access_tokens[0]))
     page = client.get("/auth/logout").get_data(as_text=True)
     token = page.split('name="csrf_token" value="')[1].split('"')[0]
     assert client.post("/auth/logout", data={"csrf_token": token}).status_code == 302
@@ -139,6 +158,8 @@ def test_no_secret_anywhere_in_a_full_run(emu: Emulator, caplog: pytest.LogCaptu
 
     secrets = [
         emu.client_secret,
+        emu.api_client_secret,
+        *access_tokens,
         *emu.state.refresh_tokens,
         *emu.state.provider_tokens,
         *codes,
