@@ -209,7 +209,7 @@ class Client:
     @property
     def is_public(self) -> bool:
         """Tell whether the client has no secret (a SPA or native app: PKCE only)."""
-        return self.token_endpoint_auth_method == "none"  # noqa: S105 - a method name
+        return self.token_endpoint_auth_method == "none"  # noqa: S105  # nosec B105 - a method name
 
     @property
     def is_custom_api_client(self) -> bool:
@@ -480,7 +480,7 @@ def default_clients() -> dict[str, Client]:
             "Token Vault Emulator SPA",
             app_type="spa",
             grant_types=["authorization_code", "refresh_token"],
-            token_endpoint_auth_method="none",  # noqa: S106 - a method name
+            token_endpoint_auth_method="none",  # noqa: S106  # nosec B106 - a method name
         ),
     ]
     return {client.client_id: client for client in clients}
