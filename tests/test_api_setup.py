@@ -10,7 +10,12 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from flask_token_vault import ConfigurationError, ManagementClient, ManagementNotFound
+from flask_token_vault import (
+    ConfigurationError,
+    ManagementClient,
+    ManagementNotFound,
+    TokenVault,
+)
 from flask_token_vault.cli import cli
 from flask_token_vault.doctor import FAIL, PASS, SKIP
 from flask_token_vault.emulator import Emulator
@@ -54,8 +59,6 @@ def test_api_client_settings_are_checked_at_start_up(
 
 
 def test_api_client_secret_stays_out_of_reprs(emu: Emulator) -> None:
-    from flask_token_vault import TokenVault
-
     state = TokenVault.state(make_api_app(emu))
     shown = repr(state.settings) + repr(state.api_exchanger) + repr(state.bearer)
     assert emu.api_client_secret not in shown
