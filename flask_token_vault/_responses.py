@@ -42,6 +42,7 @@ __all__ = [
     "Challenge",
     "UnauthorizedHandler",
     "challenge",
+    "deny_framing",
     "error_response",
     "error_title",
     "wants_json",
@@ -91,6 +92,16 @@ def error_title(error: TokenVaultError) -> str:
     return "Something went wrong"
 
 
+def deny_framing(response: Response) -> Response:
+    """Forbid other sites to frame the page (clickjacking of the sign-out and error pages).
+
+    Headers the app set itself are kept.
+    """
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Content-Security-Policy", "frame-ancestors 'none'")
+    return response
+
+
 def error_response(error: TokenVaultError) -> Response:
     """Turn an error into its response: JSON or an HTML page, with its status and headers."""
     response: Response
@@ -111,7 +122,7 @@ def error_response(error: TokenVaultError) -> Response:
         )
     response.status_code = error.code or 500
     response.headers.extend(error.extra_headers())
-    return response
+    return deny_framing(response)
 
 
 @dataclass(frozen=True)
@@ -163,8 +174,10 @@ def challenge(
     JSON body naming what to do.
     """
     scopes = sorted(set(required))
-    if isinstance(error, InsufficientScope):
-        scopes = list(error.union)
+    if isinstance(error, InsufficientScope) and connection is not None:
+        # Granted scopes the app never declared (consented elsewhere) are not asked again.
+        declared = get_state().declared_scopes(connection)
+        scopes = [scope for scope in error.union if scope in declared or scope in scopes]
     here = current_path()
     found = Challenge(
         error=error,

@@ -17,9 +17,15 @@ from werkzeug.local import LocalProxy
 from . import signals
 from ._state import AppState, get_state
 from .cache import Slot
-from .errors import InsufficientScope, LoginRequired, TokenVaultError
+from .errors import (
+    AccountNotConnected,
+    InsufficientScope,
+    LoginRequired,
+    RateLimited,
+    TokenVaultError,
+)
 from .exchange import ProviderToken
-from .session import User, read_user
+from .session import User, end_session, read_user
 
 __all__ = [
     "current_user",
@@ -33,17 +39,27 @@ __all__ = [
 log = logging.getLogger("flask_token_vault")
 _G_TOKENS = "_token_vault_tokens"
 _G_USER = "_token_vault_user"
+_G_RATE_LIMITED = "_token_vault_rate_limited"
 
 
 def optional_user() -> User | None:
-    """Return the signed-in user of this request (read once per request), or ``None``."""
+    """Return the signed-in user of this request (read once per request), or ``None``.
+
+    A session past its lifetime, or ended by a back-channel logout, reads as ``None`` and is
+    removed from the cookie.
+    """
     if not has_request_context():
         return None
     store = g._get_current_object()
     try:
         return cast("User | None", getattr(store, _G_USER))
     except AttributeError:
-        user = read_user(get_state().crypto)
+        state = get_state()
+        user = read_user(state)
+        if user is not None and state.revocations.ended(user.sub, user.sid, user.logged_in_at):
+            end_session("ended by a back-channel logout")
+            state.cache.invalidate_user(user.sub)
+            user = None
         setattr(store, _G_USER, user)
         return user
 
@@ -97,7 +113,26 @@ def get_provider_token_set(
     slot = Slot(user.sub, connection, login_hint, required)
 
     def produce() -> tuple[ProviderToken, float]:
-        return _exchange(state, user, slot)
+        limited = g.get(_G_RATE_LIMITED)
+        if isinstance(limited, RateLimited):
+            # Auth0 already refused this request once: answer now rather than ask again.
+            raise limited
+        if not force_refresh and cache.known_absent(user.sub, connection, login_hint):
+            raise AccountNotConnected(
+                f"No {connection} account is connected for this user.",
+                error="federated_connection_refresh_token_not_found",
+                connection=connection,
+            )
+        try:
+            return _exchange(state, user, slot)
+        except AccountNotConnected:
+            cache.remember_absent(
+                user.sub, connection, login_hint, state.settings.not_connected_ttl
+            )
+            raise
+        except RateLimited as exc:
+            setattr(g._get_current_object(), _G_RATE_LIMITED, exc)
+            raise
 
     token = cache.fetch(slot, produce, refresh=force_refresh)
     if not token.has_scopes(required) and cache.forget_local(slot):
