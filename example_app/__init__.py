@@ -97,6 +97,8 @@ def create_app(config: dict[str, Any] | None = None, emulator: Emulator | None =
             "google-oauth2": {
                 "label": "Google",
                 "scopes": ["openid", "email", "profile", CAL_READ],
+                # Asked for later, from the calendar's "allow adding events" link.
+                "optional_scopes": [CAL_WRITE],
             },
             "windowslive": {"label": "Microsoft", "scopes": [GRAPH_USER_READ]},
         },

@@ -8,7 +8,8 @@ a provider's API through :func:`~flask_token_vault.provider_session`) goes throu
   to one user's call never sets a cookie that another user's call would send);
 * a timeout on every try, and one deadline for all tries of a call;
 * connection errors, timeouts and transient statuses retried with exponential backoff and full
-  jitter, a 429 waiting for ``Retry-After`` / ``X-RateLimit-Reset`` when that fits the deadline;
+  jitter, a 429 waiting for ``Retry-After`` / ``X-RateLimit-Reset`` when that fits the deadline
+  and the transport's ``rate_limit_wait`` (a request held on a rate limit holds a worker);
 * an ``Authorization`` value asked for on every try and renewed once on a 401, when the caller
   can renew it;
 * a :class:`TryHook` that adds what must be new on every try (a DPoP proof, a client assertion:
@@ -200,8 +201,11 @@ class Transport:
         max_retries: int,
         clock: Clock | None = None,
         pool_maxsize: int = 64,
+        rate_limit_wait: float | None = None,
     ) -> None:
         self.http_timeout = http_timeout
+        #: The most one call sleeps on 429s in all (``None``: whatever fits the deadline).
+        self.rate_limit_wait = rate_limit_wait
         self.deadline = max(deadline, http_timeout)
         self.max_retries = max_retries
         self.clock = clock or Clock()
@@ -298,6 +302,7 @@ class Transport:
         if expect_json:
             headers.setdefault("Accept", "application/json")
         attempt = 0
+        rate_waited = 0.0
         renewed = renew is None
         hook_retried = hook is None
         while True:
@@ -374,7 +379,13 @@ class Transport:
             wait = failure.retry_after
             if wait is None:
                 wait = random.uniform(0, min(2.0, 0.1 * 2**attempt))  # noqa: S311  # nosec B311
-            retryable = retry_errors if failure.kind in ("timeout", "connection_error") else True
+            # Without retries (a code exchange), an unreadable answer is not asked again either.
+            unsure = ("timeout", "connection_error", "malformed_answer")
+            retryable = retry_errors if failure.kind in unsure else True
+            if failure.status == 429 and self.rate_limit_wait is not None:
+                # A request that waits on Auth0's rate limit holds a worker: answer instead.
+                retryable = retryable and rate_waited + wait <= self.rate_limit_wait
+                rate_waited += wait
             if not retryable or attempt > self.max_retries or wait >= deadline - clock.monotonic():
                 log.warning(
                     "%s failed: error=%s attempts=%d", what, failure.status or failure.kind, attempt

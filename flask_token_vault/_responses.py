@@ -47,6 +47,7 @@ __all__ = [
     "UnauthorizedHandler",
     "challenge",
     "connect_instructions",
+    "deny_framing",
     "error_response",
     "error_title",
     "wants_json",
@@ -103,6 +104,16 @@ def error_title(error: TokenVaultError) -> str:
     return "Something went wrong"
 
 
+def deny_framing(response: Response) -> Response:
+    """Forbid other sites to frame the page (clickjacking of the sign-out and error pages).
+
+    Headers the app set itself are kept.
+    """
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Content-Security-Policy", "frame-ancestors 'none'")
+    return response
+
+
 def error_response(error: TokenVaultError) -> Response:
     """Turn an error into its response: JSON or an HTML page, with its status and headers."""
     response: Response
@@ -123,7 +134,7 @@ def error_response(error: TokenVaultError) -> Response:
         )
     response.status_code = error.code or 500
     response.headers.extend(error.extra_headers())
-    return response
+    return deny_framing(response)
 
 
 @dataclass(frozen=True)
@@ -177,12 +188,18 @@ def challenge(
     without asking the handler.
     """
     scopes = sorted(set(required))
-    if isinstance(error, InsufficientScope):
-        scopes = list(error.union)
     if connection is not None and is_api_call():
         # The caller is a program with no session here: it connects through the My Account
-        # API itself, so neither a redirect nor the app's (browser-minded) handler fits.
+        # API itself, so neither a redirect nor the app's (browser-minded) handler fits. Its
+        # request is not a signed link: it asks for every granted scope too, so none is lost.
+        if isinstance(error, InsufficientScope):
+            scopes = list(error.union)
         return _api_challenge(error, connection, scopes, login_hint)
+    if isinstance(error, InsufficientScope) and connection is not None:
+        # Granted scopes the app never declared (consented elsewhere) are not signed into a
+        # link that could be handed on: only the app's own are asked again.
+        declared = get_state().declared_scopes(connection)
+        scopes = [scope for scope in error.union if scope in declared or scope in scopes]
     here = current_path()
     found = Challenge(
         error=error,

@@ -2,17 +2,23 @@
 
 :class:`AppState` is built once by :meth:`TokenVault.init_app
 <flask_token_vault.TokenVault.init_app>` and kept in ``app.extensions["token_vault"]``. It holds
-the settings, the keys, the clock, the one transport, the exchange and the cache; the Management
-and My Account clients, and the API mode's parts (the access-token validator with its cached
-key set, the Custom API Client's exchanger), are built the first time they are needed, once,
-under a lock.
+the settings, the keys, the clock, the one transport, the exchange, the store with the token
+cache and the session revocations on it, and the tenant's checked discovery document and keys;
+the Management and My Account clients, the background revoker, and the API mode's parts (the
+access-token validator with its cached key set, the Custom API Client's exchanger) are built the
+first time they are needed, once, under a lock.
 """
 
 from __future__ import annotations
 
 import hmac
+import json
+import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_for_futures
 from typing import Any, cast
 
 from authlib.integrations.flask_client import FlaskIntegration, FlaskOAuth2App
@@ -25,15 +31,23 @@ from .cache import TokenCache
 from .config import Settings
 from .crypto import Crypto
 from .dpop import DPoP
-from .errors import ApiClientMisconfigured, InvalidAccessToken
+from .errors import ApiClientMisconfigured, InvalidAccessToken, TokenVaultError
 from .exchange import Exchanger
 from .management import ManagementClient
 from .my_account import MyAccountClient
+from .oidc import TenantKeys, TenantMetadata
+from .revocation import SessionRevocations
 from .store import build_store
 
 __all__ = ["EXTENSION_KEY", "AppState", "Hooks", "get_state"]
 
+log = logging.getLogger("flask_token_vault")
+
 EXTENSION_KEY = "token_vault"
+# Revocation records outlive any session they could end; without an absolute lifetime, a year.
+_NO_LIFETIME_RECORD_TTL = 366 * 86_400
+# Logouts whose revocation is still queued; beyond this, revocations are dropped (logged).
+_MAX_PENDING_REVOCATIONS = 256
 
 
 class Hooks:
@@ -72,28 +86,51 @@ class AppState:
             deadline=settings.deadline,
             max_retries=settings.max_retries,
             clock=self.clock,
+            rate_limit_wait=settings.rate_limit_wait,
         )
         #: DPoP proofs and the nonces Auth0 hands out, when ``TOKEN_VAULT_DPOP_KEY`` is set.
         self.dpop = DPoP(settings.dpop_key, self.clock) if settings.dpop_key else None
         #: Auth0's token endpoint: the Token Vault exchange and other grants.
         self.exchanger = Exchanger(settings, self.transport, self.dpop)
+        store = build_store(settings.cache)
+        # Keys are bound to the tenant and client: another app with the same SECRET_KEY (another
+        # tenant, another client) never reads or ends this one's entries.
+        namespace = json.dumps([settings.issuer, settings.client_id])
         #: The provider-token cache.
         self.cache = TokenCache(
-            build_store(settings.cache),
+            store,
             self.crypto,
             self.clock,
             leeway=settings.cache_leeway,
             lock_timeout=settings.lock_timeout,
             local_ttl=settings.local_cache_ttl,
+            namespace=namespace,
         )
-        #: authlib's OAuth client for the sign-in (discovery, authorize URL, ID token). The code
-        #: exchange goes through :attr:`exchanger`, like every other call to ``/oauth/token``.
-        self.oauth = _oauth_client(settings)
+        #: Sessions ended by a back-channel logout, and logout tokens already used.
+        self.revocations = SessionRevocations(
+            store,
+            self.crypto,
+            self.clock,
+            namespace=namespace,
+            record_ttl=settings.session_lifetime or _NO_LIFETIME_RECORD_TTL,
+            local_ttl=settings.local_cache_ttl,
+        )
+        #: The tenant's discovery document, checked against ``AUTH0_DOMAIN``.
+        self.metadata = TenantMetadata(settings, self.transport)
+        #: The tenant's signing keys.
+        self.keys = TenantKeys(self.metadata)
+        #: authlib's OAuth client for the sign-in (authorize URL, ID token), reading discovery
+        #: and keys from the two above. The code exchange goes through :attr:`exchanger`, like
+        #: every other call to ``/oauth/token``.
+        self.oauth = _oauth_client(settings, self.metadata, self.keys)
         self._lock = threading.Lock()
         self._management: ManagementClient | None = None
         self._my_account: MyAccountClient | None = None
         self._bearer: BearerValidator | None = None
         self._api_exchanger: Exchanger | None = None
+        self._revoker: ThreadPoolExecutor | None = None
+        self._revoking: set[Future[None]] = set()
+        self._declared: tuple[int, dict[str, frozenset[str]]] = (-1, {})
 
     def __repr__(self) -> str:
         return f"<token_vault AppState {self.settings.base_url}>"
@@ -167,6 +204,67 @@ class AppState:
                     )
         return self._api_exchanger
 
+    def revoke_later(self, refresh_token: str) -> None:
+        """Revoke a refresh token at Auth0 from a background thread: the caller does not wait.
+
+        A logout answers at once even when Auth0 is slow or down; the revocation runs inside
+        the transport's deadline and a failure is logged (without the token).
+        """
+        with self._lock:
+            if len(self._revoking) >= _MAX_PENDING_REVOCATIONS:
+                log.warning("refresh token revocation dropped: too many are waiting")
+                return
+            if self._revoker is None:
+                self._revoker = ThreadPoolExecutor(
+                    max_workers=2, thread_name_prefix="token-vault-revoke"
+                )
+            future = self._revoker.submit(self._revoke, refresh_token)
+            self._revoking.add(future)
+        future.add_done_callback(self._revoked)
+
+    def _revoke(self, refresh_token: str) -> None:
+        try:
+            self.exchanger.revoke(refresh_token)
+        except TokenVaultError as exc:
+            log.warning("refresh token revocation failed: error=%s", exc.error)
+        else:
+            log.info("refresh token revoked")
+
+    def _revoked(self, future: Future[None]) -> None:
+        with self._lock:
+            self._revoking.discard(future)
+
+    def wait_for_revocations(self, timeout: float = 30.0) -> bool:
+        """Wait until the background revocations queued so far are done; return whether they are.
+
+        For tests, and for a clean shutdown.
+        """
+        with self._lock:
+            pending = set(self._revoking)
+        _, not_done = wait_for_futures(pending, timeout=timeout)
+        return not not_done
+
+    def declared_scopes(self, connection: str) -> frozenset[str]:
+        """Return the scopes this app declares for ``connection``.
+
+        That is the connection's configured ``scopes`` and ``optional_scopes`` and the scopes
+        its views require with :func:`~flask_token_vault.provider_token_required`. Only these
+        may be signed into a connect link: never scopes Auth0 reports as granted elsewhere.
+        """
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        views = app.view_functions
+        count, found = self._declared
+        if count != len(views):
+            declared: dict[str, set[str]] = {}
+            for view in list(views.values()):
+                for name, scopes in getattr(view, "_token_vault_requires", ()):
+                    declared.setdefault(name, set()).update(scopes)
+            found = {name: frozenset(scopes) for name, scopes in declared.items()}
+            self._declared = (len(views), found)
+        conn = self.settings.connections.get(connection)
+        configured = (*conn.scopes, *conn.optional_scopes) if conn is not None else ()
+        return found.get(connection, frozenset()) | frozenset(configured)
+
     def set_clock(self, clock: ClockSource | Callable[[], float]) -> None:
         """Read time from ``clock`` everywhere in this app: for tests and simulations.
 
@@ -175,28 +273,59 @@ class AppState:
         """
         self.clock.use(clock)
 
-    def scope_signature(self, connection: str, scopes: Iterable[str]) -> str:
-        """Sign a connection's scope list so a link can carry it without being forged."""
-        return self.crypto.keyed_hash("connect-scope", connection, " ".join(sorted(set(scopes))))[
-            :32
-        ]
+    def scope_signature(
+        self, connection: str, scopes: Iterable[str], user: str = "", expires: int = 0
+    ) -> str:
+        """Sign a connect link: its connection, scopes, user (``""``: nobody) and expiry."""
+        return self.crypto.keyed_hash(
+            "connect-scope/v2",
+            connection,
+            " ".join(sorted(set(scopes))),
+            user,
+            str(int(expires)),
+        )[:32]
 
-    def check_scope_signature(self, connection: str, scopes: Iterable[str], sig: str) -> bool:
-        """Return whether ``sig`` signs exactly these scopes for this connection."""
+    def check_scope_signature(
+        self, connection: str, scopes: Iterable[str], sig: str, user: str = "", expires: int = 0
+    ) -> bool:
+        """Return whether ``sig`` signs exactly this connect link."""
         # Bytes: compare_digest refuses str with non-ASCII characters, which visitors can send.
-        expected = self.scope_signature(connection, scopes).encode()
+        expected = self.scope_signature(connection, scopes, user, expires).encode()
         return hmac.compare_digest(expected, sig.encode("utf-8", "replace"))
 
 
-def _oauth_client(settings: Settings) -> FlaskOAuth2App:
+class _TenantOAuth(FlaskOAuth2App):  # type: ignore[misc]  # authlib is untyped
+    """authlib's Flask client, reading discovery and keys through the app's checked copies."""
+
+    def __init__(
+        self, metadata: TenantMetadata, keys: TenantKeys, *args: Any, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self._tenant_metadata = metadata
+        self._tenant_keys = keys
+
+    def load_server_metadata(self) -> dict[str, Any]:
+        """Return the discovery document, checked against ``AUTH0_DOMAIN`` (pinned to RS256)."""
+        if "_loaded_at" not in self.server_metadata:
+            self.server_metadata.update(self._tenant_metadata.get())
+            self.server_metadata["_loaded_at"] = time.time()
+        return cast("dict[str, Any]", self.server_metadata)
+
+    def fetch_jwk_set(self, force: bool = False) -> dict[str, Any]:
+        """Return the tenant's JWKS (fetched again on an unknown key, at most every 30 s)."""
+        return self._tenant_keys.get(force)
+
+
+def _oauth_client(settings: Settings, metadata: TenantMetadata, keys: TenantKeys) -> FlaskOAuth2App:
     params: dict[str, str] = {}
     if settings.audience:
         params["audience"] = settings.audience
-    return FlaskOAuth2App(
+    return _TenantOAuth(
+        metadata,
+        keys,
         FlaskIntegration("token_vault"),
         "token_vault",
         client_id=settings.client_id,
-        server_metadata_url=settings.base_url + "/.well-known/openid-configuration",
         authorize_params=params or None,
         client_kwargs={
             "scope": " ".join(settings.scopes),

@@ -1,19 +1,24 @@
 """URLs: the extension's own links, and validation of redirect targets from query strings.
 
 (Layer: request-time, above the per-app state: the connect link's scope list is signed with the
-app's keys.)
+app's keys, for the signed-in user, until an expiry.)
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
+from typing import Any
 from urllib.parse import unquote, urlencode, urlsplit
 
 from flask import request, url_for
 
 from ._state import get_state
+from .tokens import optional_user
 
-__all__ = ["connect_url", "current_path", "login_url", "safe_next"]
+__all__ = ["connect_url", "current_path", "external_url", "login_url", "safe_next"]
+
+log = logging.getLogger("flask_token_vault")
 
 _MAX_NEXT = 2048
 
@@ -54,24 +59,62 @@ def connect_url(
 ) -> str:
     """Return the URL that sends the user to connect ``connection`` asking for ``scopes``.
 
-    The scope list is signed, so the link cannot be altered to ask for other scopes.
+    Only scopes the app declares for the connection (its configured ``scopes`` and
+    ``optional_scopes``, and those its views require with
+    :func:`~flask_token_vault.provider_token_required`) go into the link; others are left out
+    and logged. Beyond the configured ``scopes``, the list is signed for the signed-in user (or
+    for nobody) until ``TOKEN_VAULT_CONNECT_LINK_LIFETIME`` seconds from now, so the link cannot
+    be altered, used by someone else, or used later.
     """
     state = get_state()
     params: dict[str, str] = {}
+    declared = state.declared_scopes(connection)
     wanted = sorted(set(scopes or ()))
+    dropped = [scope for scope in wanted if scope not in declared]
+    if dropped:
+        log.warning(
+            "connect link for %s: left out scopes the app does not declare: %s",
+            connection,
+            " ".join(dropped),
+        )
+        wanted = [scope for scope in wanted if scope in declared]
     if wanted:
         params["scope"] = " ".join(wanted)
-        params["sig"] = state.scope_signature(connection, wanted)
+        conn = state.settings.connections.get(connection)
+        if conn is None or not set(wanted) <= set(conn.scopes):
+            user = optional_user()
+            expires = int(state.clock.time() + state.settings.connect_link_lifetime)
+            params["exp"] = str(expires)
+            params["sig"] = state.scope_signature(
+                connection, wanted, user.sub if user is not None else "", expires
+            )
     if next:
         params["next"] = next
     if login_hint:
         params["login_hint"] = login_hint
-    base = url_for("token_vault.connect", connection=connection, _external=_external)
+    base = (
+        external_url("token_vault.connect", connection=connection)
+        if _external
+        else url_for("token_vault.connect", connection=connection)
+    )
     return base + ("?" + urlencode(params) if params else "")
+
+
+def external_url(endpoint: str, **values: Any) -> str:
+    """Return the absolute URL of one of the app's endpoints.
+
+    On ``TOKEN_VAULT_EXTERNAL_URL`` when it is set (behind a proxy that rewrites the Host),
+    else as Flask builds it (``SERVER_NAME`` and ``PREFERRED_URL_SCHEME``, or the request).
+    """
+    origin = get_state().settings.external_url
+    if origin:
+        return origin + url_for(endpoint, **values)
+    values["_external"] = True
+    return url_for(endpoint, **values)
 
 
 def login_url(next: str | None = None, *, _external: bool = False) -> str:
     """Return the URL of the login route, coming back to ``next`` afterwards."""
     params = {"next": next} if next else {}
-    base = url_for("token_vault.login", _external=_external)
+    base = external_url("token_vault.login") if _external else url_for("token_vault.login")
     return base + ("?" + urlencode(params) if params else "")

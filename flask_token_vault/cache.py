@@ -5,9 +5,12 @@
 * A token is found by its :class:`Slot`: the user, the connection, the account hint, the
   requested scopes and how it was obtained (a session's refresh token, or an API caller's access
   token: Auth0 authorizes each exchange for its own client). Its store key is an HMAC of the
-  slot (with a key derived from the app's secret) followed by the user's current *generation*:
-  no user id or token ever appears in a key. One round trip reads the generation and the token
-  under it.
+  slot and of the cache's *namespace* (the app's tenant and client, so two apps sharing a store
+  and a secret never meet), with a key derived from the app's secret, followed by the user's
+  current *generation*: no user id or token ever appears in a key. One round trip reads the
+  generation and the token under it.
+* Auth0's answer "no account at this connection" is kept a short while under the generation
+  too (:meth:`TokenCache.known_absent`), so connecting forgets it at once.
 * Each user has a generation, a random value in the store. Logout, disconnect and
   :meth:`TokenCache.invalidate_user` replace it, so every key of the user's earlier tokens is
   out of reach at once, on every backend, with no index to keep in step; old entries expire on
@@ -96,8 +99,11 @@ class TokenCache:
         leeway: float = 60.0,
         lock_timeout: float = 10.0,
         local_ttl: float = 5.0,
+        namespace: str = "",
     ) -> None:
         self.store = store
+        #: What every key is bound to besides the user: the tenant and client of the app.
+        self.namespace = namespace
         self.crypto = crypto
         self.clock = clock
         self.leeway = leeway
@@ -119,13 +125,19 @@ class TokenCache:
 
     # keys -----------------------------------------------------------------------------------
     def _generation_key(self, sub: str) -> str:
-        return "tv:g:" + self.crypto.keyed_hash("generation", sub)
+        return "tv:g:" + self.crypto.keyed_hash("generation", self.namespace, sub)
 
     def _slot_prefix(self, slot: Slot) -> str:
         """Return the part of the slot's store keys that does not change: an HMAC, and ``:``."""
         found = self._prefixes.get(slot)
         if found is None:
-            parts = [slot.sub, slot.connection, slot.login_hint or "", " ".join(slot.scopes)]
+            parts = [
+                self.namespace,
+                slot.sub,
+                slot.connection,
+                slot.login_hint or "",
+                " ".join(slot.scopes),
+            ]
             if slot.via != "session":
                 parts.append(slot.via)
             found = "tv:t:" + self.crypto.keyed_hash("token", *parts) + ":"
@@ -285,6 +297,46 @@ class TokenCache:
             log.warning(
                 "cache write failed (%s); tokens stay until they expire", type(exc).__name__
             )
+
+    # "not connected" answers ---------------------------------------------------------------
+    def _absent_prefix(self, sub: str, connection: str, login_hint: str | None) -> str:
+        digest = self.crypto.keyed_hash(
+            "not-connected", self.namespace, sub, connection, login_hint or ""
+        )
+        return "tv:n:" + digest + ":"
+
+    def known_absent(self, sub: str, connection: str, login_hint: str | None) -> bool:
+        """Return whether Auth0 said lately that the user has no account at ``connection``.
+
+        The answer is kept under the user's generation, so a new connection (which replaces the
+        generation) forgets it at once, in every process.
+        """
+        try:
+            _, raw = self.store.get_in_generation(
+                self._generation_key(sub), self._absent_prefix(sub, connection, login_hint)
+            )
+        except Exception as exc:  # a cache outage must not take the app down
+            log.warning("cache read failed (%s); exchanging instead", type(exc).__name__)
+            return False
+        return raw is not None
+
+    def remember_absent(
+        self, sub: str, connection: str, login_hint: str | None, ttl: float
+    ) -> None:
+        """Remember for ``ttl`` seconds that the user has no account at ``connection``."""
+        if ttl <= 0:
+            return
+        generation = self.generation(sub)
+        if generation is None:
+            return
+        try:
+            self.store.set(
+                self._absent_prefix(sub, connection, login_hint) + generation,
+                b"1",
+                max(1, math.ceil(ttl)),
+            )
+        except Exception as exc:
+            log.warning("cache write failed (%s)", type(exc).__name__)
 
     # single flight --------------------------------------------------------------------------
     def fetch(self, slot: Slot, produce: Producer, *, refresh: bool = False) -> ProviderToken:

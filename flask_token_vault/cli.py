@@ -11,6 +11,7 @@ Registered through the ``flask.commands`` entry point, so any app using the exte
     flask token-vault client credentials add [--key PEM_OR_PATH] [--alg RS256] [--yes]
     flask token-vault worker setup [--grant CONNECTION=SCOPE,SCOPE ...] [--ip CIDR ...] [--yes]
     flask token-vault api-client enable [IDENTIFIER] [--name NAME] [--show-secret] [--json]
+    flask token-vault client backchannel [--url URL] [CLIENT_ID]
     flask token-vault accounts list USER_ID [--json]
     flask token-vault doctor [--json] [--processes N]
 
@@ -27,6 +28,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, ParamSpec, TypeVar
 
 import click
+from flask import current_app, url_for
 from flask.cli import AppGroup
 
 from ._state import get_state
@@ -484,6 +486,45 @@ def api_client_enable(
         )
     else:
         click.echo("Its secret is in the Dashboard (Applications > the client > Credentials).")
+
+
+@client.command("backchannel")
+@click.argument("client_id", required=False)
+@click.option(
+    "--url",
+    help="The URL Auth0 posts logout tokens to (default: TOKEN_VAULT_EXTERNAL_URL or "
+    "SERVER_NAME + the extension's back-channel logout route).",
+)
+@_handle_errors
+def client_backchannel(client_id: str | None, url: str | None) -> None:
+    """Register the app's back-channel logout URL on a client, keeping its other logout settings."""
+    state = get_state()
+    target = client_id or state.settings.client_id
+    if url is None:
+        url = _backchannel_url()
+    try:
+        changed = management_client().add_backchannel_logout_url(url, target)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--url") from None
+    click.echo(
+        f"Back-channel logout URL {url} "
+        f"{'registered' if changed else 'was already registered'} on client {target}."
+    )
+
+
+def _backchannel_url() -> str:
+    """Return the back-channel logout route's absolute URL from the app's own settings."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    origin = get_state().settings.external_url
+    if origin is None and not app.config.get("SERVER_NAME"):
+        raise click.UsageError(
+            "Give --url, or set TOKEN_VAULT_EXTERNAL_URL (e.g. https://app.example.com) so the "
+            "URL Auth0 must call is known."
+        )
+    with app.test_request_context():
+        if origin is not None:
+            return origin + url_for("token_vault.backchannel_logout")
+        return url_for("token_vault.backchannel_logout", _external=True)
 
 
 # -- connected accounts -----------------------------------------------------------------------

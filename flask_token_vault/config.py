@@ -53,6 +53,13 @@ CONFIG_KEYS = frozenset(
         "TOKEN_VAULT_DPOP_KEY",
         "TOKEN_VAULT_API_CLIENT_ID",
         "TOKEN_VAULT_API_CLIENT_SECRET",
+        "TOKEN_VAULT_SESSION_LIFETIME",
+        "TOKEN_VAULT_SESSION_IDLE_TIMEOUT",
+        "TOKEN_VAULT_REVOKE_ON_LOGOUT",
+        "TOKEN_VAULT_EXTERNAL_URL",
+        "TOKEN_VAULT_CONNECT_LINK_LIFETIME",
+        "TOKEN_VAULT_NOT_CONNECTED_TTL",
+        "TOKEN_VAULT_RATE_LIMIT_WAIT",
     }
 )
 _KEY_PREFIX = "TOKEN_VAULT_"
@@ -113,9 +120,10 @@ DEFAULT_API_BASES: dict[str, str] = {
 #: so an app written for the real APIs runs offline with nothing but ``AUTH0_*`` changed.
 EMULATED_API_PATHS: dict[str, str] = {"google-oauth2": "/google", "windowslive": "/microsoft"}
 _CONNECTION_OPTIONS = frozenset(
-    {"scopes", "authorization_params", "scope_separator", "label", "api_base"}
+    {"scopes", "optional_scopes", "authorization_params", "scope_separator", "label", "api_base"}
 )
 DEFAULT_SCOPES = ("openid", "profile", "email", "offline_access")
+_MIN_SECRET_BYTES = 32
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _SCOPE_RE = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]{1,512}$")  # RFC 6749 scope-token
 _HOST_RE = re.compile(
@@ -262,6 +270,8 @@ class ConnectionSettings:
     #: Where the provider's API lives (``provider_api_url`` and relative ``provider_session``
     #: URLs start here); ``None`` when neither configured nor known.
     api_base: str | None = None
+    #: Scopes the app may ask for later (step-up) but not at every connect.
+    optional_scopes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -294,6 +304,20 @@ class Settings:
     #: The Custom API Client that exchanges callers' access tokens (API mode), if any.
     api_client_id: str | None = None
     api_client_secret: str | None = None
+    #: Seconds a session lives after sign-in (0: no limit).
+    session_lifetime: float = 259_200.0
+    #: Seconds a session lives without a request (0: no limit).
+    session_idle_timeout: float = 86_400.0
+    #: Revoke the user's Auth0 refresh token at logout.
+    revoke_on_logout: bool = True
+    #: The site's own origin (``https://app.example.com``), when configured.
+    external_url: str | None = None
+    #: Seconds a signed connect link stays valid.
+    connect_link_lifetime: float = 3600.0
+    #: Seconds the answer "this account is not connected" is remembered.
+    not_connected_ttl: float = 30.0
+    #: The most seconds one call waits for Auth0's rate limit before answering 503.
+    rate_limit_wait: float = 1.0
 
     @property
     def issuer(self) -> str:
@@ -410,6 +434,9 @@ def _connections(value: Any, base_url: str) -> dict[str, ConnectionSettings]:
         result[name] = ConnectionSettings(
             name=name,
             scopes=_scopes(options.get("scopes", ()), where + "['scopes']"),
+            optional_scopes=_scopes(
+                options.get("optional_scopes", ()), where + "['optional_scopes']"
+            ),
             authorization_params=params,
             scope_separator=separator,
             label=label,
@@ -448,6 +475,67 @@ def _keys(config: Mapping[str, Any]) -> tuple[bytes, ...]:
             )
         keys.append(item)
     return tuple(keys)
+
+
+def check_secret_key(config: Mapping[str, Any]) -> None:
+    """Refuse a ``SECRET_KEY`` that is a known placeholder or short, unless DEBUG or TESTING.
+
+    The key signs the session cookie: with a guessable one anybody can make a session of
+    their own choosing, so a production app must not start with it.
+    """
+    if config.get("DEBUG") or config.get("TESTING"):
+        return
+    secret = config.get("SECRET_KEY")
+    if not secret:
+        return  # _keys names a missing key; Flask refuses sessions without one
+    raw = secret.decode("utf-8", "replace") if isinstance(secret, bytes) else str(secret)
+    fix = (
+        "set it from the environment to a long random value, e.g. the output of "
+        "`python -c 'import secrets; print(secrets.token_urlsafe(48))'` (placeholders and short "
+        "keys are accepted only with DEBUG or TESTING on)."
+    )
+    if is_placeholder_secret(raw):
+        raise ConfigurationError("SECRET_KEY", "is a well-known placeholder: " + fix)
+    size = len(raw.encode())
+    if size < _MIN_SECRET_BYTES:
+        raise ConfigurationError(
+            "SECRET_KEY", f"is only {size} bytes long (at least {_MIN_SECRET_BYTES}): " + fix
+        )
+
+
+def _lifetime(config: Mapping[str, Any], key: str, default: float) -> float:
+    """Read a lifetime in seconds; ``0`` or ``None`` turns the limit off."""
+    if config.get(key, default) is None:
+        return 0.0
+    return _number(config, key, default)
+
+
+def _external_url(config: Mapping[str, Any]) -> str | None:
+    key = "TOKEN_VAULT_EXTERNAL_URL"
+    value = _str(config, key, required=False)
+    if value is None:
+        return None
+    parts = urlsplit(value.rstrip("/"))
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.path
+        or parts.query
+        or parts.fragment
+        or parts.username
+        or parts.password
+    ):
+        raise ConfigurationError(
+            key, "must be the site's origin, such as 'https://app.example.com', with no path."
+        )
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _bool(config: Mapping[str, Any], key: str, default: bool) -> bool:
+    value = config.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigurationError(key, "must be True or False.")
+    return value
 
 
 def _prefix(config: Mapping[str, Any]) -> str:
@@ -520,9 +608,8 @@ def load_settings(config: Mapping[str, Any], options: Mapping[str, Any]) -> Sett
     retries = merged.get("TOKEN_VAULT_MAX_RETRIES", 3)
     if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 10:
         raise ConfigurationError("TOKEN_VAULT_MAX_RETRIES", "must be an integer from 0 to 10.")
-    send_scope = merged.get("TOKEN_VAULT_SEND_EXCHANGE_SCOPE", False)
-    if not isinstance(send_scope, bool):
-        raise ConfigurationError("TOKEN_VAULT_SEND_EXCHANGE_SCOPE", "must be True or False.")
+    send_scope = _bool(merged, "TOKEN_VAULT_SEND_EXCHANGE_SCOPE", False)
+    check_secret_key(merged)
     api_client_id, api_client_secret = _api_client(merged, audience)
     http_timeout = _number(merged, "TOKEN_VAULT_HTTP_TIMEOUT", 10.0, minimum=0.05)
     deadline = _number(merged, "TOKEN_VAULT_DEADLINE", 15.0, minimum=0.05)
@@ -550,6 +637,15 @@ def load_settings(config: Mapping[str, Any], options: Mapping[str, Any]) -> Sett
         dpop_key=_dpop_key(merged),
         api_client_id=api_client_id,
         api_client_secret=api_client_secret,
+        session_lifetime=_lifetime(merged, "TOKEN_VAULT_SESSION_LIFETIME", 259_200.0),
+        session_idle_timeout=_lifetime(merged, "TOKEN_VAULT_SESSION_IDLE_TIMEOUT", 86_400.0),
+        revoke_on_logout=_bool(merged, "TOKEN_VAULT_REVOKE_ON_LOGOUT", True),
+        external_url=_external_url(merged),
+        connect_link_lifetime=_number(
+            merged, "TOKEN_VAULT_CONNECT_LINK_LIFETIME", 3600.0, minimum=1.0
+        ),
+        not_connected_ttl=_number(merged, "TOKEN_VAULT_NOT_CONNECTED_TTL", 30.0),
+        rate_limit_wait=_number(merged, "TOKEN_VAULT_RATE_LIMIT_WAIT", 1.0),
     )
 
 

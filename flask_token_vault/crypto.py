@@ -88,16 +88,20 @@ class Crypto:
     def __repr__(self) -> str:
         return "Crypto(<keys hidden>)"
 
-    def seal_session(self, plaintext: str) -> str:
-        """Encrypt a value for the session cookie (URL-safe base64, no padding)."""
-        sealed = self._session.seal(plaintext.encode())
+    def seal_session(self, plaintext: str, context: str = "") -> str:
+        """Encrypt a value for the session cookie (URL-safe base64, no padding).
+
+        ``context`` is bound as associated data: the value opens only with the same context
+        (the refresh token is bound to its tenant, client and user this way).
+        """
+        sealed = self._session.seal(plaintext.encode(), context.encode())
         return base64.urlsafe_b64encode(sealed).rstrip(b"=").decode("ascii")
 
-    def open_session(self, token: str) -> str:
+    def open_session(self, token: str, context: str = "") -> str:
         """Decrypt a session value; raise :class:`InvalidToken` when it is not ours."""
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-            return self._session.open(raw).decode()
+            return self._session.open(raw, context.encode()).decode()
         except (binascii.Error, ValueError, UnicodeError) as exc:
             if isinstance(exc, InvalidToken):
                 raise

@@ -132,6 +132,11 @@ def provider_token_required(
         # functools.wraps copied the inner decorators' names; add this one.
         named = getattr(wrapper, CONNECTIONS_ATTR, ())
         setattr(wrapper, CONNECTIONS_ATTR, (*named, connection))
+        # Declares the scopes to the app: only declared scopes are signed into connect links.
+        wrapper._token_vault_requires = (  # type: ignore[attr-defined]
+            *getattr(view, "_token_vault_requires", ()),
+            (connection, required),
+        )
         return wrapper
 
     return decorator

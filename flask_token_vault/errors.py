@@ -333,11 +333,17 @@ class ExchangeRejected(TokenVaultError):
 
 
 class RateLimited(TokenVaultError):
-    """Auth0 rate-limited the request and the wait would exceed the deadline."""
+    """Auth0 rate-limited the request and waiting would hold the request too long.
 
-    code = 429
+    The app answers 503 with ``Retry-After``: the visitor did nothing wrong, the app is
+    briefly unable to serve them (``TOKEN_VAULT_RATE_LIMIT_WAIT`` bounds the wait).
+    """
+
+    code = 503
     default_error = "too_many_requests"
     default_remedy = "Wait a moment and try again."
+    #: ``Retry-After`` sent when Auth0 did not say how long to wait.
+    default_retry_after = 5
 
     def __init__(
         self, description: str | None = None, *, retry_after: float | None = None, **kwargs: Any
@@ -347,10 +353,9 @@ class RateLimited(TokenVaultError):
         self.retry_after = retry_after
 
     def extra_headers(self) -> Headers:
-        """Pass Auth0's wait on to the client."""
-        if self.retry_after is None:
-            return Headers()
-        return Headers([("Retry-After", str(max(1, round(self.retry_after))))])
+        """Pass Auth0's wait on to the client (a default one when Auth0 did not say)."""
+        wait = self.default_retry_after if self.retry_after is None else self.retry_after
+        return Headers([("Retry-After", str(max(1, round(wait))))])
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON body, with the wait in seconds."""

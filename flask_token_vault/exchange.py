@@ -18,6 +18,7 @@ exchange, refresh, the Token Vault exchange) carry a DPoP proof, also new for ev
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -71,6 +72,8 @@ WORKER_SUBJECT_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:jwt"  # noqa: S105
 #: What the Privileged Worker exchange asks for.
 WORKER_REQUESTED_TOKEN_TYPE = "http://auth0.com/oauth/token-type/token-vault-access-token"  # noqa: S105  # nosec B105
 DEFAULT_EXPIRES_IN = 3600
+#: The longest ``expires_in`` believed (a year); anything longer is a malformed answer.
+MAX_EXPIRES_IN = 366 * 86_400
 _NOT_CONNECTED = frozenset({"federated_connection_refresh_token_not_found", "tokenset_not_found"})
 
 
@@ -433,25 +436,28 @@ class Exchanger:
                 error="malformed_answer",
                 connection=connection,
             )
-        expires_in = body.get("expires_in", DEFAULT_EXPIRES_IN)
-        if isinstance(expires_in, str) and expires_in.isdigit():
-            expires_in = int(expires_in)
-        if (
-            isinstance(expires_in, bool)
-            or not isinstance(expires_in, (int, float))
-            or expires_in <= 0
-        ):
-            expires_in = DEFAULT_EXPIRES_IN
+        expires_in = checked_expires_in(body.get("expires_in"), connection)
         raw_scope = body.get("scope")
         scopes = split_scopes(raw_scope) if isinstance(raw_scope, str) else None
         token_type = body.get("token_type")
         return ProviderToken(
             access_token=token,
-            expires_at=started + float(expires_in),
+            expires_at=started + expires_in,
             scopes=scopes,
             connection=connection,
             login_hint=login_hint,
             token_type=token_type if isinstance(token_type, str) and token_type else "Bearer",
+        )
+
+    def revoke(self, refresh_token: str) -> None:
+        """Revoke a refresh token at Auth0 (``POST /oauth/revoke``); raise the typed error."""
+        self.transport.call_json(
+            "POST",
+            self.settings.base_url + "/oauth/revoke",
+            data={"token": refresh_token},
+            error=lambda failure: token_failure(failure),
+            what="refresh token revocation",
+            hook=_TokenHook(self, None),  # the client's authentication, anew on each try
         )
 
     def post_token(
@@ -493,6 +499,31 @@ class Exchanger:
                 upstream_status=reply.status,
             )
         return reply.body
+
+
+def checked_expires_in(value: Any, connection: str | None = None) -> float:
+    """Return Auth0's ``expires_in`` as seconds: finite, positive, at most a year.
+
+    Missing means the default hour. ``Infinity``, ``NaN``, ``1e400``, a 400-digit integer or
+    anything that is not a number is a malformed answer, not a 500.
+    """
+    if value is None:
+        return float(DEFAULT_EXPIRES_IN)
+    if isinstance(value, str) and value.isdigit() and len(value) <= 12:
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        seconds = math.nan
+    elif isinstance(value, int):
+        seconds = float(value) if abs(value) <= MAX_EXPIRES_IN else math.inf
+    else:
+        seconds = value
+    if not math.isfinite(seconds) or not 0 < seconds <= MAX_EXPIRES_IN:
+        raise Auth0Unavailable(
+            "Auth0 answered the exchange with an unusable 'expires_in'.",
+            error="malformed_answer",
+            connection=connection,
+        )
+    return float(seconds)
 
 
 def _grant_name(grant: str) -> str:

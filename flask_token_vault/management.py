@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from ._clock import Clock, ClockSource
 from ._http import Failure, Transport, clean_text
@@ -1061,6 +1061,37 @@ class ManagementClient:
             )
         log.info("Custom API Client %s created for an API", answer.get("client_id"))
         return CustomApiClient.from_api(answer, created=True)
+
+    def add_backchannel_logout_url(self, url: str, client_id: str | None = None) -> bool:
+        """Register ``url`` as a back-channel logout URL of a client (default: this app's).
+
+        Reads the client's ``oidc_logout`` and PATCHes it back whole with ``url`` added to
+        ``backchannel_logout_urls``, every other value unchanged (a PATCH of ``oidc_logout``
+        replaces the object). Returns whether anything changed. ``url`` must be https (plain
+        http only on a loopback address).
+        """
+        parts = urlsplit(url)
+        loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
+        if not parts.hostname or not (
+            parts.scheme == "https" or (parts.scheme == "http" and loopback)
+        ):
+            raise ValueError(f"a back-channel logout URL must be an https URL, not {url!r}")
+        target = client_id or self.settings.client_id
+        current = self.get_client(target).get("oidc_logout")
+        settings = dict(current) if isinstance(current, Mapping) else {}
+        found = settings.get("backchannel_logout_urls")
+        urls = [u for u in found if isinstance(u, str)] if isinstance(found, list) else []
+        if url in urls:
+            return False
+        settings["backchannel_logout_urls"] = [*urls, url]
+        self.request(
+            "PATCH",
+            f"/clients/{_q(target)}",
+            body={"oidc_logout": settings},
+            operation="registering a back-channel logout URL",
+        )
+        log.info("back-channel logout URL registered on client %s", target)
+        return True
 
     # tenant ---------------------------------------------------------------------------------
     def get_mfa_policies(self) -> list[str]:

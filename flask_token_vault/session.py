@@ -1,25 +1,34 @@
 """What the extension keeps in Flask's session, and how it reads it back safely.
 
-The session holds one small dict under ``SESSION_KEY``: a format version, the user's claims
-(``sub``, ``name``, ``email``, ``picture``) and the Auth0 refresh token *encrypted* with the
-extension's session key. Anything unexpected (a tampered, truncated or foreign value, a value
-encrypted with a key we no longer hold) reads as "not signed in", never as an error.
+(Layer: request-time, above the per-app state.)
+
+The session holds one small dict under ``SESSION_KEY``: a format version, the tenant and client
+it was made for (``iss``, ``aud``), the sign-in time (``at``) and the time of the last request
+(``seen``), Auth0's session id (``sid``), the user's claims (``sub``, ``name``, ``email``,
+``picture``) and the Auth0 refresh token *encrypted* with the extension's session key and bound
+to the tenant, client and user. Anything unexpected (a tampered, truncated or foreign value, a
+value made for another tenant or client, a value encrypted with a key we no longer hold) reads
+as "not signed in", never as an error; a session past its absolute or idle lifetime is ended.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from flask import current_app, session
 
-from .crypto import Crypto, InvalidToken
+from ._state import AppState
+from .crypto import InvalidToken
 
 __all__ = [
     "SESSION_KEY",
     "User",
+    "end_session",
     "forget_connected",
     "make_record",
     "note_connected",
@@ -28,15 +37,20 @@ __all__ = [
     "write_user",
 ]
 
+log = logging.getLogger("flask_token_vault")
+
 SESSION_KEY = "_token_vault"
 #: How long after a connect round trip an empty vault means the tenant refused it (seconds).
 CONNECT_GRACE = 300
 _CONNECTED_KEY = "_token_vault_connected"
 _MAX_CONNECTED = 5
-_VERSION = 1
+_VERSION = 2
 _CLAIMS = ("sub", "name", "email", "picture")
 _MAX_CLAIM = 512
+_MAX_SID = 256
 _MAX_SEALED = 4096
+# ``seen`` is rewritten (and the cookie sent again) at most this often.
+_SEEN_EVERY = 300.0
 
 
 @dataclass(frozen=True)
@@ -53,6 +67,8 @@ class User:
     picture: str | None = None
     #: When the user signed in (epoch seconds).
     logged_in_at: float = 0.0
+    #: Auth0's session id (the ID token's ``sid``), which a back-channel logout names.
+    sid: str | None = None
     _refresh_token: str = field(default="", repr=False, compare=False)
 
     @property
@@ -70,13 +86,18 @@ class User:
         return out
 
 
-def write_user(crypto: Crypto, claims: Mapping[str, Any], refresh_token: str) -> User:
+def _binding(state: AppState, sub: str) -> str:
+    """Return what the sealed refresh token is bound to: this tenant, this client, this user."""
+    return json.dumps([state.settings.issuer, state.settings.client_id, sub])
+
+
+def write_user(state: AppState, claims: Mapping[str, Any], refresh_token: str) -> User:
     """Replace the session's content with a freshly signed-in user.
 
     The whole session is cleared first so nothing from before the login survives (session
-    fixation), then the claims and the encrypted refresh token are written in one assignment.
+    fixation), then the record is written in one assignment.
     """
-    record = make_record(crypto, claims, refresh_token)
+    record = make_record(state, claims, refresh_token)
     session.clear()
     # Server-side sessions (Flask-Session) keep their id across clear(): give them a new one,
     # or an id planted before the login would become the signed-in session.
@@ -87,14 +108,27 @@ def write_user(crypto: Crypto, claims: Mapping[str, Any], refresh_token: str) ->
     return _to_user(record, refresh_token)
 
 
-def make_record(crypto: Crypto, claims: Mapping[str, Any], refresh_token: str) -> dict[str, Any]:
-    """Return the session record for a user: their claims and the encrypted refresh token."""
-    record: dict[str, Any] = {"v": _VERSION, "at": int(time.time())}
+def make_record(
+    state: AppState, claims: Mapping[str, Any], refresh_token: str, *, now: float | None = None
+) -> dict[str, Any]:
+    """Return the session record for a user signed in at ``now`` (default: the app's clock)."""
+    moment = int(state.clock.time() if now is None else now)
+    settings = state.settings
+    record: dict[str, Any] = {
+        "v": _VERSION,
+        "iss": settings.issuer,
+        "aud": settings.client_id,
+        "at": moment,
+        "seen": moment,
+    }
     for name in _CLAIMS:
         value = claims.get(name)
         if isinstance(value, str) and value and len(value) <= _MAX_CLAIM:
             record[name] = value
-    record["rt"] = crypto.seal_session(refresh_token)
+    sid = claims.get("sid")
+    if isinstance(sid, str) and sid and len(sid) <= _MAX_SID:
+        record["sid"] = sid
+    record["rt"] = state.crypto.seal_session(refresh_token, _binding(state, str(record["sub"])))
     return record
 
 
@@ -105,29 +139,73 @@ def _to_user(record: Mapping[str, Any], refresh_token: str) -> User:
         email=record.get("email"),
         picture=record.get("picture"),
         logged_in_at=float(record.get("at", 0)),
+        sid=record.get("sid"),
         _refresh_token=refresh_token,
     )
 
 
-def read_user(crypto: Crypto) -> User | None:
-    """Return the signed-in user, or ``None`` for anything that is not a valid record of ours."""
-    record = session.get(SESSION_KEY)
+def _well_formed(record: Any) -> bool:
     if not isinstance(record, dict) or record.get("v") != _VERSION:
-        return None
+        return False
     sub, sealed = record.get("sub"), record.get("rt")
     if not isinstance(sub, str) or not sub or not isinstance(sealed, str):
-        return None
+        return False
     if len(sealed) > _MAX_SEALED:
-        return None
-    for name in ("name", "email", "picture"):
+        return False
+    for name in ("name", "email", "picture", "sid", "iss", "aud"):
         if name in record and not isinstance(record[name], str):
-            return None
-    if not isinstance(record.get("at", 0), (int, float)):
+            return False
+    return all(
+        isinstance(record.get(name), (int, float)) and not isinstance(record.get(name), bool)
+        for name in ("at", "seen")
+    )
+
+
+def _expired(state: AppState, record: Mapping[str, Any], now: float) -> str | None:
+    """Return why the session is past its lifetime, or ``None`` while it is alive."""
+    settings = state.settings
+    if settings.session_lifetime and now - float(record["at"]) >= settings.session_lifetime:
+        return "absolute lifetime"
+    if settings.session_idle_timeout and now - float(record["seen"]) >= (
+        settings.session_idle_timeout
+    ):
+        return "idle timeout"
+    return None
+
+
+def end_session(reason: str) -> None:
+    """Remove the user's record from the session (the rest of the session stays)."""
+    if SESSION_KEY in session:
+        session.pop(SESSION_KEY, None)
+        log.info("session ended: %s", reason)
+
+
+def read_user(state: AppState) -> User | None:
+    """Return the signed-in user, or ``None`` for anything that is not a live record of ours.
+
+    A record made for another tenant or client is ignored; one past its absolute or idle
+    lifetime is removed from the session. A live record's ``seen`` time is renewed every few
+    minutes (which sends the cookie again).
+    """
+    found = session.get(SESSION_KEY)
+    if not _well_formed(found):
+        return None
+    record = cast("dict[str, Any]", found)
+    settings = state.settings
+    if record.get("iss") != settings.issuer or record.get("aud") != settings.client_id:
+        return None
+    now = state.clock.time()
+    reason = _expired(state, record, now)
+    if reason is not None:
+        end_session(reason)
         return None
     try:
-        refresh_token = crypto.open_session(sealed)
+        refresh_token = state.crypto.open_session(record["rt"], _binding(state, record["sub"]))
     except (InvalidToken, UnicodeError, ValueError):
         return None
+    idle = settings.session_idle_timeout
+    if idle and now - float(record["seen"]) >= min(_SEEN_EVERY, idle / 10):
+        session[SESSION_KEY] = {**record, "seen": int(now)}
     return _to_user(record, refresh_token)
 
 

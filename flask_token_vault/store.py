@@ -11,6 +11,7 @@ The token cache above never asks which one it holds.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -43,6 +44,9 @@ class Store(Protocol):
 
     def get(self, key: str) -> bytes | None:
         """Return the value at ``key``, or ``None``."""
+
+    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """Return the values at ``keys`` (``None`` for each miss), in one round trip."""
 
     def get_in_generation(self, generation_key: str, prefix: str) -> tuple[str, bytes | None]:
         """Return the generation at ``generation_key`` and the value at ``prefix + generation``.
@@ -85,6 +89,11 @@ class RedisStore:
         """Return the value at ``key``, or ``None``."""
         value = self.client.get(self.prefix + key)
         return value if isinstance(value, bytes) else None
+
+    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """``MGET`` the keys."""
+        values = self.client.mget([self.prefix + key for key in keys])
+        return [value if isinstance(value, bytes) else None for value in values]
 
     def get_in_generation(self, generation_key: str, prefix: str) -> tuple[str, bytes | None]:
         """Read the generation and the value under it in one round trip (a script)."""
@@ -131,6 +140,11 @@ class CachelibStore:
         """Return the value at ``key``, or ``None`` (cachelib answers ``None`` on a miss)."""
         value = self.cache.get(key)
         return value if isinstance(value, bytes) else None
+
+    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """Return the values at ``keys`` (one call of the backend's ``get_many``)."""
+        values = self.cache.get_many(*keys) if keys else []
+        return [value if isinstance(value, bytes) else None for value in values]
 
     def get_in_generation(self, generation_key: str, prefix: str) -> tuple[str, bytes | None]:
         """Read the generation, then the value under it."""

@@ -10,8 +10,8 @@ runs the steps and changes nothing (the dry run); :meth:`SetupPlan.apply` makes 
 of which reads the tenant again before writing, so running it twice changes nothing the second
 time. A change that cannot be made is reported with the Dashboard path to make it by hand.
 
-A further step (a back-channel logout URL, a key to register) is a class with a ``name`` and a
-``plan(context)`` method, added to :data:`SETUP_STEPS` or passed as ``steps=``.
+A further step (a key to register, say) is a class with a ``name`` and a ``plan(context)``
+method, added to :data:`SETUP_STEPS` or passed as ``steps=``.
 """
 
 from __future__ import annotations
@@ -116,6 +116,8 @@ class AppUrls:
     connect_callback: str
     #: The ``returnTo`` of sign-out (``TOKEN_VAULT_LOGOUT_RETURN_TO``, else the default page).
     logout: str
+    #: Where Auth0 posts back-channel logout tokens (``token_vault.backchannel_logout``).
+    backchannel_logout: str = ""
 
 
 class SetupContext:
@@ -175,11 +177,12 @@ class SetupContext:
     def app_urls(self) -> AppUrls | None:
         """Return the app's URLs, or ``None`` when its address is unknown.
 
-        The address is ``base_url`` when given, else ``PREFERRED_URL_SCHEME://SERVER_NAME`` +
-        ``APPLICATION_ROOT`` from the app's config; the URLs are what ``url_for(...,
-        _external=True)`` gives under it, so a URL prefix or a mount point is included.
+        The address is ``base_url`` when given, else ``TOKEN_VAULT_EXTERNAL_URL``, else
+        ``PREFERRED_URL_SCHEME://SERVER_NAME`` + ``APPLICATION_ROOT`` from the app's config; the
+        URLs are what ``url_for(..., _external=True)`` gives under it, so a URL prefix or a
+        mount point is included.
         """
-        base = self._base_url
+        base = self._base_url or self.state.settings.external_url
         config = self.app.config
         if base is None and config.get("SERVER_NAME"):
             root = str(config.get("APPLICATION_ROOT") or "/").rstrip("/")
@@ -194,6 +197,7 @@ class SetupContext:
                 # As the logout route builds returnTo.
                 logout=settings.logout_return_to
                 or request.host_url.rstrip("/") + settings.default_next,
+                backchannel_logout=url_for("token_vault.backchannel_logout", _external=True),
             )
 
 
@@ -477,6 +481,67 @@ class AppUrlsRegistered:
         return [SetupAction(SetupItem(self.name, target, PLANNED, detail, dashboard), apply)]
 
 
+class BackchannelLogoutUrl:
+    """Register the app's back-channel logout URL on its client (the other ones are kept)."""
+
+    name = "back-channel logout URL"
+
+    def plan(self, context: SetupContext) -> Iterable[SetupAction]:
+        """Plan adding the URL to ``oidc_logout.backchannel_logout_urls``."""
+        target = f"client {context.client_id}"
+        dashboard = (
+            f"{context.app_dashboard()} > Settings > OpenID Connect Back-Channel Logout > "
+            "Back-Channel Logout URI"
+        )
+        urls = context.app_urls()
+        if urls is None:
+            return [
+                SetupAction(
+                    SetupItem(
+                        self.name,
+                        target,
+                        NOT_MADE,
+                        "the app's address is unknown: no base URL given, no "
+                        "TOKEN_VAULT_EXTERNAL_URL and no SERVER_NAME",
+                        dashboard,
+                        "Run `flask token-vault setup --base-url https://YOUR-HOST`, or "
+                        "`flask token-vault client backchannel --url "
+                        "https://YOUR-HOST/auth/backchannel-logout`.",
+                    )
+                )
+            ]
+        url = urls.backchannel_logout
+        parts = urlsplit(url)
+        if parts.scheme != "https" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+            return [
+                SetupAction(
+                    SetupItem(
+                        self.name,
+                        target,
+                        NOT_MADE,
+                        f"Auth0 posts logout tokens to https URLs only, not to {url}",
+                        dashboard,
+                        "Serve the app over https and run setup with its https address.",
+                    )
+                )
+            ]
+        try:
+            client = context.client()
+        except TokenVaultError as exc:
+            return [_not_made(self.name, target, exc, dashboard)]
+        settings = client.get("oidc_logout")
+        found = settings.get("backchannel_logout_urls") if isinstance(settings, dict) else None
+        if isinstance(found, list) and url in found:
+            return [SetupAction(SetupItem(self.name, target, UNCHANGED, "listed: " + url))]
+
+        def apply() -> str:
+            context.management.add_backchannel_logout_url(url, context.client_id)
+            return "added " + url
+
+        item = SetupItem(self.name, target, PLANNED, "add " + url, dashboard)
+        return [SetupAction(item, apply)]
+
+
 #: The steps of ``flask token-vault setup``, in order. Add a step object to extend it.
 SETUP_STEPS: list[SetupStep] = [
     TokenVaultGrant(),
@@ -484,6 +549,7 @@ SETUP_STEPS: list[SetupStep] = [
     MyAccountPolicy(),
     ConnectionVault(),
     AppUrlsRegistered(),
+    BackchannelLogoutUrl(),
 ]
 
 

@@ -104,18 +104,24 @@ def login_as(
 
     ``connections`` maps a connection name to the scopes the user granted there, e.g.
     ``{"google-oauth2": ["https://www.googleapis.com/auth/calendar.readonly"]}``. The emulator
-    records those accounts in its vault and issues a real refresh token, which is put in the
-    client's session exactly as the login callback would. Returns the user's Auth0 user id.
+    records those accounts in its vault and issues a real refresh token in a new Auth0 session,
+    which is put in the client's session exactly as the login callback would (with the
+    session's ``sid``, so :meth:`Emulator.backchannel_logout
+    <flask_token_vault.emulator.Emulator.backchannel_logout>` can end it). Returns the user's
+    Auth0 user id.
     """
     for connection, scopes in (connections or {}).items():
         emulator.connect_account(email, connection, list(scopes))
     refresh_token = emulator.issue_refresh_token(email)
     user_id = emulator.user_id_for(email)
-    crypto = get_state(client.application).crypto
+    state = get_state(client.application)
     claims = {"sub": user_id, "email": email, "name": name or email.split("@")[0].title()}
+    sid = emulator.session_id_of(refresh_token)
+    if sid is not None:
+        claims["sid"] = sid
     with client.session_transaction() as session:
         session.clear()
-        session[SESSION_KEY] = make_record(crypto, claims, refresh_token)
+        session[SESSION_KEY] = make_record(state, claims, refresh_token)
     return user_id
 
 

@@ -30,14 +30,16 @@ from ._state import AppState, get_state
 from .bearer import AccessToken
 from .cache import Slot
 from .errors import (
+    AccountNotConnected,
     InsufficientScope,
     InvalidAccessToken,
     LoginRequired,
     Misconfigured,
+    RateLimited,
     TokenVaultError,
 )
 from .exchange import ACCESS_TOKEN_SUBJECT_TYPE, SUBJECT_TOKEN_TYPE, Exchanger, ProviderToken
-from .session import User, read_user
+from .session import User, end_session, read_user
 
 __all__ = [
     "bearer_credential",
@@ -57,6 +59,7 @@ log = logging.getLogger("flask_token_vault")
 _G_TOKENS = "_token_vault_tokens"
 _G_USER = "_token_vault_user"
 _G_BEARER = "_token_vault_bearer"
+_G_RATE_LIMITED = "_token_vault_rate_limited"
 
 
 def bearer_credential() -> str | None:
@@ -129,6 +132,8 @@ def optional_user() -> User | None:
     """Return the signed-in user of this request (read once per request), or ``None``.
 
     Always ``None`` in an API call: the session is not read for a request carrying a bearer.
+    A session past its lifetime, or ended by a back-channel logout, reads as ``None`` and is
+    removed from the cookie.
     """
     if not has_request_context() or is_api_call():
         return None
@@ -136,7 +141,12 @@ def optional_user() -> User | None:
     try:
         return cast("User | None", getattr(store, _G_USER))
     except AttributeError:
-        user = read_user(get_state().crypto)
+        state = get_state()
+        user = read_user(state)
+        if user is not None and state.revocations.ended(user.sub, user.sid, user.logged_in_at):
+            end_session("ended by a back-channel logout")
+            state.cache.invalidate_user(user.sub)
+            user = None
         setattr(store, _G_USER, user)
         return user
 
@@ -203,8 +213,30 @@ def get_provider_token_set(
     slot = Slot(sub, connection, login_hint, required, "session" if caller is None else "api")
 
     def produce() -> tuple[ProviderToken, float]:
+        limited = g.get(_G_RATE_LIMITED)
+        if isinstance(limited, RateLimited):
+            # Auth0 already refused this request once: answer now rather than ask again.
+            raise limited
+        # "Not connected" is remembered for sessions only: a session's user connects through
+        # this app, which forgets the answer then; an API's caller connects on its own, through
+        # the My Account API, and must find its account at once.
+        remember = caller is None
+        if remember and not force_refresh and cache.known_absent(sub, connection, login_hint):
+            raise AccountNotConnected(
+                f"No {connection} account is connected for this user.",
+                error="federated_connection_refresh_token_not_found",
+                connection=connection,
+            )
         exchanged.append(True)
-        return _exchange(state, exchanger, sub, subject, subject_type, slot)
+        try:
+            return _exchange(state, exchanger, sub, subject, subject_type, slot)
+        except AccountNotConnected:
+            if remember:
+                cache.remember_absent(sub, connection, login_hint, state.settings.not_connected_ttl)
+            raise
+        except RateLimited as exc:
+            setattr(g._get_current_object(), _G_RATE_LIMITED, exc)
+            raise
 
     try:
         token = cache.fetch(slot, produce, refresh=force_refresh)

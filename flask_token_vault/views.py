@@ -1,10 +1,14 @@
-"""Routes: login, callback, logout, connect and disconnect, in one blueprint under a prefix.
+"""Routes: login, callback, logout, back-channel logout, connect and disconnect, in one blueprint.
 
 (Layer: views, the top of the package.) With ``TOKEN_VAULT_CONNECT_FLOW = "connected_accounts"``
 the connect route does not send the user to ``/authorize``: it gets a My Account API token with
 the user's refresh token, asks ``POST /me/v1/connected-accounts/connect`` for a consent ticket
 with PKCE and a ``state``, and sends the browser to Auth0's consent page; the connect callback
 completes the connection. The pending connection is kept in the session *encrypted*.
+
+What a pending sign-in or connection keeps in the session is capped, and the oldest are dropped
+while the session cookie would not fit in what browsers keep (a cookie the browser drops would
+leave the visitor unable to sign in). Every page of the blueprint refuses to be framed.
 """
 
 from __future__ import annotations
@@ -30,21 +34,28 @@ from flask import (
     render_template,
     request,
     session,
-    url_for,
 )
+from flask.sessions import SecureCookieSessionInterface
 from joserfc.errors import JoseError
 from werkzeug.wrappers import Response
 
 from . import signals
-from ._responses import wants_json
+from ._responses import deny_framing, wants_json
 from ._state import AppState, get_state
-from ._urls import connect_url, current_path, login_url, safe_next
+from ._urls import connect_url, current_path, external_url, login_url, safe_next
 from .accounts import disconnect as disconnect_connection
 from .accounts import my_account_token
-from .config import is_loopback_host, is_valid_connection_name, is_valid_scope
+from .config import is_valid_connection_name, is_valid_scope
 from .crypto import InvalidToken
-from .errors import Auth0Unavailable, CallbackError, InvalidRequest, Misconfigured
+from .errors import (
+    Auth0Unavailable,
+    CallbackError,
+    InvalidRequest,
+    Misconfigured,
+    TokenVaultError,
+)
 from .my_account import CONNECT_AUTHORIZATION_PARAMS, CONNECT_SCOPE, connect_scopes
+from .oidc import verify_logout_token
 from .session import SESSION_KEY, note_connected, read_user, write_user
 from .tokens import forget_provider_tokens, forget_user, optional_user, require_user
 
@@ -56,6 +67,18 @@ blueprint = Blueprint("token_vault", __name__, template_folder="templates")
 
 _CSRF_KEY = "_token_vault_csrf"
 _MAX_SCOPES = 50
+# A signed connect link that does not verify for whoever (if anyone) is signed in.
+_LINK_INVALID = "connect_link_invalid"
+# What a pending sign-in or connection may keep of its ``next`` (longer: the default page).
+_MAX_PENDING_NEXT = 1024
+# The session cookie's value is kept below this: browsers keep 4096 bytes per cookie, name and
+# attributes included, and drop a bigger one without a word.
+_COOKIE_BUDGET = 3500
+
+
+@blueprint.after_request
+def _no_framing(response: Response) -> Response:
+    return deny_framing(response)
 
 
 def csrf_token() -> str:
@@ -107,6 +130,11 @@ def _next_from_request(state: AppState) -> str:
 
 
 def _requested_scopes(state: AppState, connection: str, param: str) -> tuple[str, ...]:
+    """Return the scopes a link asks for: configured ones as they are, others only if signed.
+
+    A signed link carries ``sig`` over the connection, the scopes, the user it was made for
+    (or nobody) and its expiry ``exp``; its scopes must also be ones the app declares.
+    """
     raw = request.args.get(param)
     if raw is None:
         return ()
@@ -116,11 +144,27 @@ def _requested_scopes(state: AppState, connection: str, param: str) -> tuple[str
     allowed = set(state.settings.connections[connection].scopes)
     if set(scopes) <= allowed:
         return scopes
-    sig = request.args.get("sig", "")
-    if not sig or not state.check_scope_signature(connection, scopes, sig):
+    refused = "These scopes were not requested by this site for you."
+    remedy = "Use the site's own 'connect' link; scope lists in links cannot be edited."
+    sig, expires = request.args.get("sig", ""), request.args.get("exp", "")
+    if (
+        not sig
+        or not expires.isdigit()
+        or len(expires) > 12
+        or not set(scopes) <= state.declared_scopes(connection)
+    ):
+        raise InvalidRequest(refused, remedy=remedy)
+    user = optional_user()
+    for who in ("",) if user is None else (user.sub, ""):
+        if state.check_scope_signature(connection, scopes, sig, who, int(expires)):
+            break
+    else:
+        raise InvalidRequest(refused, error=_LINK_INVALID, remedy=remedy)
+    if int(expires) <= state.clock.time():
         raise InvalidRequest(
-            "These scopes were not requested by this site.",
-            remedy="Use the site's own 'connect' link; scope lists in links cannot be edited.",
+            "This connect link has expired.",
+            error="link_expired",
+            remedy="Go back to the page, reload it and use its link again.",
         )
     return scopes
 
@@ -170,6 +214,50 @@ def _prune_pending_logins() -> None:
             session.pop(key, None)
 
 
+def _cookie_size() -> int:
+    """Return the size the session cookie would have now (0 for server-side sessions)."""
+    interface = current_app.session_interface
+    if not isinstance(interface, SecureCookieSessionInterface):
+        return 0
+    serializer = interface.get_signing_serializer(current_app)
+    if serializer is None:
+        return 0
+    return len(serializer.dumps(dict(session)))
+
+
+def _fit_cookie(keep: str) -> None:
+    """Drop the oldest pending sign-ins, then connections, until the session cookie fits.
+
+    ``keep`` (the one just added) stays.
+    """
+    while _cookie_size() > _COOKIE_BUDGET:
+        logins = sorted(
+            (
+                (float(value.get("exp", 0)) if isinstance(value, dict) else 0.0, key)
+                for key, value in session.items()
+                if key.startswith(_STATE_PREFIX) and key != keep
+            ),
+        )
+        if logins:
+            session.pop(logins[0][1], None)
+            continue
+        pending = session.get(_PENDING_KEY)
+        others = [key for key in pending if key != keep] if isinstance(pending, dict) else []
+        if not others or not isinstance(pending, dict):
+            return
+        session[_PENDING_KEY] = {k: v for k, v in pending.items() if k != others[0]}
+        if not session[_PENDING_KEY]:
+            session.pop(_PENDING_KEY, None)
+
+
+def _pending_next(state: AppState, next_url: str) -> str:
+    """Return what a pending sign-in keeps of ``next``: itself, or the default when too long."""
+    if len(next_url) <= _MAX_PENDING_NEXT:
+        return next_url
+    log.info("the page to go back to is too long to keep; going to the default page after")
+    return state.settings.default_next
+
+
 def _pending_login_expired(state_param: str) -> bool:
     record = session.get(_STATE_PREFIX + state_param)
     expires = record.get("exp") if isinstance(record, dict) else None
@@ -199,43 +287,29 @@ def _authorize(
     code_verifier = generate_token(48)
     params["code_challenge"] = create_s256_code_challenge(code_verifier)
     params["code_challenge_method"] = "S256"
-    redirect_uri = url_for("token_vault.callback", _external=True)
+    redirect_uri = external_url("token_vault.callback")
     client = state.oauth
     try:
+        # Discovery is read (and checked) through the transport: its failures are typed there.
         rv = client.create_authorization_url(redirect_uri, **params)
     except (requests.RequestException, ValueError) as exc:
         raise Auth0Unavailable(
-            f"Auth0's discovery document could not be read ({type(exc).__name__}).",
-            remedy=_discovery_remedy(settings.base_url, exc),
+            f"Auth0's discovery document could not be read ({type(exc).__name__})."
         ) from None
     current = optional_user() if connection is not None else None
     data = {
         "redirect_uri": redirect_uri,
         "code_verifier": code_verifier,
         "nonce": rv.get("nonce"),
-        "next": next_url,
+        "next": _pending_next(state, next_url),
         "connection": connection,
         # A connect keeps the signed-in user: the callback refuses an answer for anyone else.
         "sub": current.sub if current is not None else None,
     }
     _prune_pending_logins()
     client.framework.set_state_data(session, rv["state"], data)
+    _fit_cookie(_STATE_PREFIX + rv["state"])
     return redirect(rv["url"])
-
-
-def _discovery_remedy(base_url: str, exc: Exception) -> str | None:
-    """Name the usual cause when https to this machine fails: a local emulator speaks http."""
-    parts = urlsplit(base_url)
-    if (
-        isinstance(exc, requests.exceptions.SSLError)
-        and parts.scheme == "https"
-        and is_loopback_host(parts.hostname or "")
-    ):
-        return (
-            f"AUTH0_DOMAIN names this machine over https ({base_url}); the bundled emulator "
-            f"speaks plain http: set AUTH0_DOMAIN=http://{parts.netloc}."
-        )
-    return None
 
 
 @blueprint.get("/login")
@@ -260,7 +334,13 @@ def connect(connection: str) -> Response:
     state = get_state()
     checked = _connection_from(state, connection) or ""
     next_url = _next_from_request(state)
-    scopes = _requested_scopes(state, checked, "scope")
+    try:
+        scopes = _requested_scopes(state, checked, "scope")
+    except InvalidRequest as exc:
+        if exc.error != _LINK_INVALID or optional_user() is not None:
+            raise
+        # Perhaps their session ended since the link was made: sign in, then try it again.
+        return redirect(login_url(next=current_path()))
     if state.settings.connect_flow == "connected_accounts":
         return _start_connected_account(state, checked, scopes, next_url, _login_hint())
     return _authorize(
@@ -308,6 +388,14 @@ def callback() -> Response:
             "The sign-in answer does not match a sign-in started here (state mismatch).",
             error="state_mismatch",
         )
+    issuer = request.args.get("iss")
+    if issuer is not None and issuer.lower() != state.settings.issuer.lower():
+        # RFC 9207: an answer naming another issuer is a mix-up; its code is not ours to use.
+        client.framework.clear_state_data(session, state_param)
+        raise CallbackError(
+            "The sign-in answer comes from another issuer than this site's Auth0 tenant.",
+            error="issuer_mismatch",
+        )
     if request.args.get("error"):
         client.framework.clear_state_data(session, state_param)
         error = request.args["error"][:100]
@@ -336,7 +424,9 @@ def callback() -> Response:
         ) from None
     except requests.RequestException as exc:
         raise Auth0Unavailable(f"Auth0 could not be reached ({type(exc).__name__}).") from None
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, OverflowError, RecursionError) as exc:
+        # Claims authlib cannot compare (an exp of 1e400, a JSON nested thousands deep) are a
+        # malformed answer, not a 500.
         raise Auth0Unavailable(
             f"Auth0's answer could not be read ({type(exc).__name__}).", error="malformed_answer"
         ) from None
@@ -360,7 +450,7 @@ def callback() -> Response:
             remedy="Request the 'offline_access' scope and enable the Refresh Token grant and "
             "'Allow Offline Access' for this application in Auth0.",
         )
-    user = write_user(state.crypto, userinfo, refresh_token)
+    user = write_user(state, userinfo, refresh_token)
     forget_user()
     connection = data.get("connection")
     if isinstance(connection, str) and connection:
@@ -397,7 +487,7 @@ def logout() -> Response | str:
     Logging out by a plain GET would let any other site log users out (logout CSRF).
     """
     state = get_state()
-    user = read_user(state.crypto)
+    user = read_user(state)
     if request.method == "GET":
         if user is None and SESSION_KEY not in session:
             return redirect(state.settings.default_next)
@@ -410,6 +500,10 @@ def logout() -> Response | str:
     _check_csrf("sign-out", "Sign out")
     if user is not None:
         state.cache.invalidate_user(user.sub)
+        _end_copies(state, user.sid)
+        if state.settings.revoke_on_logout:
+            # A copy of the cookie made before stays signed; revoked, its refresh token is dead.
+            state.revoke_later(user.refresh_token)
     session.clear()
     forget_user()
     if user is not None:
@@ -417,11 +511,102 @@ def logout() -> Response | str:
             current_app._get_current_object(),  # type: ignore[attr-defined]
             user_id=user.sub,
         )
-    return_to = state.settings.logout_return_to or (
-        request.host_url.rstrip("/") + state.settings.default_next
-    )
-    query = urlencode({"client_id": state.settings.client_id, "returnTo": return_to})
-    return redirect(f"{state.settings.base_url}/v2/logout?{query}")
+    params = {"client_id": state.settings.client_id}
+    return_to = _logout_return_to(state)
+    if return_to is not None:
+        params["returnTo"] = return_to
+    return redirect(f"{state.settings.base_url}/v2/logout?{urlencode(params)}")
+
+
+def _end_copies(state: AppState, sid: str | None) -> None:
+    """End every copy of this sign-in's cookie, as a back-channel logout of its ``sid`` would.
+
+    A copy made before the logout (a stolen cookie) is still signed; recorded as ended, it
+    reads as signed out on its next request, in every process sharing the cache.
+    """
+    if not sid:
+        return
+    try:
+        state.revocations.end(sid=sid)
+    except Exception as exc:  # signing out must not fail because the cache does
+        log.warning(
+            "logout not recorded for copies of the session: cache error %s", type(exc).__name__
+        )
+
+
+_warned_no_return_to: set[str] = set()
+
+
+def _logout_return_to(state: AppState) -> str | None:
+    """Return where Auth0 sends the browser after logout, from trusted settings only.
+
+    The Host header is the visitor's to choose: it is used only when Flask checks it
+    (``TRUSTED_HOSTS``) or on a loopback address (development). Otherwise, with nothing
+    configured, ``returnTo`` is left out and Auth0 uses the application's first Allowed Logout
+    URL.
+    """
+    settings = state.settings
+    if settings.logout_return_to:
+        return settings.logout_return_to
+    if settings.external_url:
+        return settings.external_url + settings.default_next
+    config = current_app.config
+    if config.get("SERVER_NAME"):
+        scheme = config.get("PREFERRED_URL_SCHEME") or "http"
+        return f"{scheme}://{config['SERVER_NAME']}{settings.default_next}"
+    if config.get("TRUSTED_HOSTS") or _is_loopback(request.host):
+        return request.host_url.rstrip("/") + settings.default_next
+    if settings.client_id not in _warned_no_return_to:
+        _warned_no_return_to.add(settings.client_id)
+        log.warning(
+            "logout: no TOKEN_VAULT_EXTERNAL_URL, TOKEN_VAULT_LOGOUT_RETURN_TO or SERVER_NAME; "
+            "Auth0 will send users to the application's first Allowed Logout URL"
+        )
+    return None
+
+
+def _is_loopback(host: str) -> bool:
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    return name.strip("[]") in ("127.0.0.1", "localhost", "::1")
+
+
+@blueprint.post("/backchannel-logout")
+def backchannel_logout() -> Response:
+    """Take Auth0's back-channel logout token and end the sessions it names.
+
+    400 for a bad or replayed token, 200 when the sessions are ended (on their next request,
+    in every process sharing the cache), 503 when the shared cache cannot record it.
+    """
+    state = get_state()
+    raw = request.form.get("logout_token", "")
+    claims = verify_logout_token(raw, state.keys, state.settings, state.clock.time())
+    try:
+        first = state.revocations.first_use(
+            claims.jti, claims.expires_at - state.clock.time() + 120
+        )
+        if first:
+            # With a sid, only that Auth0 session ends; with a sub alone, every one of the user's.
+            state.revocations.end(sid=claims.sid, sub=claims.sub)
+    except Exception as exc:  # the store is down: say so, Auth0 will not retry anyway
+        log.warning("back-channel logout not recorded: cache error %s", type(exc).__name__)
+        raise TokenVaultError(
+            "The logout could not be recorded.",
+            error="cache_unavailable",
+            remedy="Check the cache (TOKEN_VAULT_CACHE) is reachable.",
+            code=503,
+        ) from None
+    if not first:
+        raise InvalidRequest(
+            "The logout token was already used.",
+            error="invalid_logout_token",
+            remedy="Only Auth0 sends logout tokens here; nothing to do if this was not Auth0.",
+        )
+    if claims.sub:
+        state.cache.invalidate_user(claims.sub)
+    log.info("back-channel logout: session ended (by %s)", "sid" if claims.sid else "sub")
+    response = Response(status=200)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 # -- Connected Accounts ------------------------------------------------------------------------
@@ -454,7 +639,7 @@ def _start_connected_account(
         params["login_hint"] = login_hint
     verifier = generate_token(48)
     state_param = secrets.token_urlsafe(24)
-    redirect_uri = url_for("token_vault.connect_callback", _external=True)
+    redirect_uri = external_url("token_vault.connect_callback")
     token = my_account_token([CONNECT_SCOPE])
     answer = state.my_account.connect(
         token,
@@ -471,7 +656,7 @@ def _start_connected_account(
         "auth_session": answer["auth_session"],
         "verifier": verifier,
         "redirect_uri": redirect_uri,
-        "next": next_url,
+        "next": _pending_next(state, next_url),
         "at": time.time(),
     }
     pending = session.get(_PENDING_KEY)
@@ -480,6 +665,7 @@ def _start_connected_account(
         pending.pop(next(iter(pending)))
     pending[state_param] = state.crypto.seal_session(json.dumps(record))
     session[_PENDING_KEY] = pending
+    _fit_cookie(state_param)
     connect_uri = str(answer["connect_uri"])
     separator = "&" if urlsplit(connect_uri).query else "?"
     ticket = str(answer["connect_params"]["ticket"])

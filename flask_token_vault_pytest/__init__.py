@@ -24,7 +24,9 @@ Example::
     @pytest.fixture
     def app(token_vault_app_config):
         # The extension reads its configuration in init_app: pass it to the factory.
-        return create_app({"SECRET_KEY": "test-secret-0123456789", **token_vault_app_config})
+        return create_app(
+            {"TESTING": True, "SECRET_KEY": "test-secret-0123456789", **token_vault_app_config}
+        )
 
     def test_calendar(app, token_vault_login_as):
         client = app.test_client()

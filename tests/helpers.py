@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from flask import Flask, jsonify
 from flask.testing import FlaskClient
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from flask_token_vault import (
     ProviderToken,
@@ -33,6 +34,7 @@ from flask_token_vault import (
     provider_token_required,
 )
 from flask_token_vault.cache import Slot
+from flask_token_vault.testing import FakeClock
 
 ROOT = Path(__file__).resolve().parent.parent
 CAL_READ = "https://www.googleapis.com/auth/calendar.readonly"
@@ -60,6 +62,12 @@ def make_app(emu: Any, **config: Any) -> Flask:
     @app.get("/")
     def index() -> str:
         return "home"
+
+    @app.get("/whoami")
+    def whoami() -> Any:
+        if not current_user:
+            return jsonify(sub=None, sid=None)
+        return jsonify(sub=current_user.sub, sid=getattr(current_user, "sid", None))
 
     @app.get("/calendar")
     @provider_token_required("google-oauth2", scopes=[CAL_READ])
@@ -322,3 +330,46 @@ def keyed_config(private_pem: str | None = None, **config: Any) -> dict[str, Any
         "AUTH0_CLIENT_PRIVATE_KEY": private_pem or rsa_key_pem(),
         **config,
     }
+
+
+def app_clock(app: Flask) -> FakeClock:
+    """Give ``app`` a running fake clock (real time plus what the test advances) and return it."""
+    clock = FakeClock(running=True)
+    TokenVault.state(app).set_clock(clock)
+    return clock
+
+
+def whoami(client: FlaskClient) -> str | None:
+    """Return the ``sub`` the app sees signed in for ``client``, or ``None``."""
+    answer = client.get("/whoami")
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    sub = answer.get_json()["sub"]
+    return sub if isinstance(sub, str) else None
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """Keep the test output free of access-log lines."""
+
+
+class LiveServer:
+    """Serve an app over real HTTP on a free 127.0.0.1 port (for the emulator to call it)."""
+
+    def __init__(self, app: Flask) -> None:
+        self._server: BaseWSGIServer = make_server(
+            "127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler
+        )
+        #: The server's base URL, e.g. ``http://127.0.0.1:PORT``.
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    def __enter__(self) -> LiveServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._thread.join(timeout=10)
+        self._server.server_close()

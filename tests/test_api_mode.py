@@ -433,7 +433,7 @@ def test_a_custom_api_client_without_the_grant_answers_503(emu: Emulator, api: F
         (401, "invalid_grant", 401, "invalid_token"),
         (401, "invalid_client", 503, "invalid_client"),
         (403, "access_denied", 503, "access_denied"),
-        (429, "too_many_requests", 429, "too_many_requests"),
+        (429, "too_many_requests", 503, "too_many_requests"),
         (503, "temporarily_unavailable", 503, "temporarily_unavailable"),
     ],
 )

@@ -31,6 +31,17 @@ TIMEOUT = 10
 
 def ca_app(emu: Emulator, **config: Any) -> Flask:
     config.setdefault("TOKEN_VAULT_CONNECT_FLOW", "connected_accounts")
+    # The extra scope is declared (optional): only declared scopes go into signed links.
+    config.setdefault(
+        "TOKEN_VAULT_CONNECTIONS",
+        {
+            "google-oauth2": {
+                "scopes": ["openid", "email", "profile"],
+                "optional_scopes": ["https://extra.example/scope"],
+            },
+            "windowslive": {"scopes": ["User.Read"]},
+        },
+    )
     app = make_app(emu, **config)
 
     @app.get("/accounts")
@@ -391,7 +402,7 @@ def test_disconnect_without_management_access_is_a_typed_error(emu: Emulator) ->
 
     with client.session_transaction() as session:
         session[SESSION_KEY] = make_record(
-            TokenVault.state(app).crypto, {"sub": emu.user_id_for("uma@example.com")}, refresh_token
+            TokenVault.state(app), {"sub": emu.user_id_for("uma@example.com")}, refresh_token
         )
     answer = client.post(
         "/auth/disconnect/google-oauth2",

@@ -295,7 +295,7 @@ def test_sample_tests_pass(tmp_path: Path) -> None:
 @pytest.fixture
 def quickstart(emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     """Import the quick start's app.py with the environment the quick start sets."""
-    monkeypatch.setenv("SECRET_KEY", "quick-start-secret-0123456789")
+    monkeypatch.setenv("SECRET_KEY", "quick-start-secret-0123456789-abcdefgh")
     monkeypatch.setenv("AUTH0_DOMAIN", emu.url)
     monkeypatch.setenv("AUTH0_CLIENT_ID", emu.client_id)
     monkeypatch.setenv("AUTH0_CLIENT_SECRET", emu.client_secret)

@@ -91,9 +91,9 @@ def test_missing_scopes(probe: Flask, emu: Emulator) -> None:
 
 def test_unknown_refresh_token_means_login_again(probe: Flask, emu: Emulator) -> None:
     client = probe.test_client()
-    crypto = TokenVault.state(probe).crypto
+    state = TokenVault.state(probe)
     with client.session_transaction() as session:
-        session[SESSION_KEY] = make_record(crypto, {"sub": "auth0|gone"}, "v1.emu.revoked")
+        session[SESSION_KEY] = make_record(state, {"sub": "auth0|gone"}, "v1.emu.revoked")
     body = client.get("/probe/windowslive").get_json()
     assert body["cls"] == LoginRequired.__name__
     assert body["error"] == "invalid_grant" and body["status"] == 401
@@ -129,7 +129,7 @@ def test_rate_limited_keeps_retry_after(probe: Flask, emu: Emulator) -> None:
     client = probe.test_client()
     login_as(client, emu, "alice@example.com", {"windowslive": ["User.Read"]})
     answer = client.get("/me", headers={"Accept": "application/json"})
-    assert answer.status_code == 429
+    assert answer.status_code == 503
     assert answer.headers["Retry-After"] == "120"
     assert answer.get_json()["error"] == "too_many_requests"
     assert answer.get_json()["retry_after"] == 120
@@ -205,7 +205,7 @@ def test_the_app_answers_a_rate_limit_with_retry_after(probe: Flask) -> None:
         raise RateLimited("slow down", retry_after=3.2)
 
     answer = probe.test_client().get("/slow", headers={"Accept": "application/json"})
-    assert answer.status_code == 429 and answer.headers["Retry-After"] == "3"
+    assert answer.status_code == 503 and answer.headers["Retry-After"] == "3"
     assert answer.get_json()["retry_after"] == 3.2
 
 

@@ -140,6 +140,7 @@ def test_every_signing_algorithm_auth0_accepts_works(emu: Emulator) -> None:
 def _configure(emu: Emulator, **config: Any) -> None:
     app = Flask("keys")
     app.config.update(
+        TESTING=True,  # a placeholder SECRET_KEY is refused outside tests
         SECRET_KEY="k" * 32,
         AUTH0_DOMAIN=emu.url,
         AUTH0_CLIENT_ID=emu.client_id,

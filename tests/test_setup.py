@@ -116,7 +116,7 @@ def test_setup_on_a_bare_tenant_then_the_connected_accounts_journey(emu: Emulato
     app = ca_app(emu)
     result = run(app, "--base-url", BASE)
     assert result.exit_code == 0, result.output
-    assert "8 changed, 0 unchanged, 0 skipped, 0 not made." in result.output
+    assert "9 changed, 0 unchanged, 0 skipped, 0 not made." in result.output
 
     client = app.test_client()
     signed_in = back(client, to_emulator(client, "/auth/login?next=/"))
@@ -139,7 +139,7 @@ def test_setup_a_second_time_changes_nothing(emu: Emulator) -> None:
     after_first = tenant_snapshot(emu)
     again = run(app, "--base-url", BASE)
     assert again.exit_code == 0, again.output
-    assert "0 changed, 8 unchanged, 0 skipped, 0 not made." in again.output
+    assert "0 changed, 9 unchanged, 0 skipped, 0 not made." in again.output
     assert "[changed]" not in again.output
     assert tenant_snapshot(emu) == after_first
 
@@ -158,6 +158,7 @@ def test_what_setup_writes_to_the_tenant(emu: Emulator) -> None:
     assert client.my_account_scopes == list(MY_ACCOUNT_POLICY_SCOPES)
     assert client.callbacks == CALLBACKS
     assert client.allowed_logout_urls == [BASE + "/"]
+    assert client.backchannel_logout_urls == [BASE + "/auth/backchannel-logout"]
     for name in ("google-oauth2", "windowslive"):
         connection = emu.state.connections[name]
         assert connection.connected_accounts == {"active": True}
@@ -214,8 +215,8 @@ def test_dry_run_prints_the_plan_and_changes_nothing(emu: Emulator) -> None:
     result = run(app, "--dry-run", "--base-url", BASE)
     assert result.exit_code == 0, result.output
     assert "dry run: nothing is changed" in result.output
-    assert result.output.count("[would change]") == 8
-    assert "8 to change, 0 unchanged, 0 skipped, 0 not made." in result.output
+    assert result.output.count("[would change]") == 9
+    assert "9 to change, 0 unchanged, 0 skipped, 0 not made." in result.output
     assert tenant_snapshot(emu) == before
 
 
@@ -253,7 +254,7 @@ def test_without_the_apps_address_the_urls_are_left_with_the_dashboard_path(
     assert "[not made]" in result.output and "app's address is unknown" in result.output
     assert "Allowed Callback URLs" in result.output and "--base-url" in result.output
     # Every other change was still made.
-    assert "7 changed, 0 unchanged, 0 skipped, 1 not made." in result.output
+    assert "7 changed, 0 unchanged, 0 skipped, 2 not made." in result.output
 
 
 def test_the_urls_come_from_server_name_and_the_url_prefix(emu: Emulator) -> None:
@@ -392,3 +393,34 @@ def test_the_sign_in_flow_works_after_setup_too(emu: Emulator) -> None:
     assert client.get("/calendar").status_code == 200
     assert SKIPPED not in {i.status for i in setup_tenant(app, base_url=BASE).items}
     assert CAL_READ in emu.state.tokensets_for(emu.user_id_for("oli@example.com"))[0].scopes
+
+
+def test_setup_registers_the_back_channel_logout_url_keeping_the_others(emu: Emulator) -> None:
+    emu.bare_tenant()
+    client = emu.state.clients[emu.client_id]
+    client.oidc_logout = {
+        "backchannel_logout_urls": ["https://other.example.com/logout"],
+        "backchannel_logout_initiators": {"mode": "all"},
+    }
+    app = ca_app(emu, TOKEN_VAULT_EXTERNAL_URL="https://app.example.com")
+    with app.app_context():
+        result = setup_tenant()
+    item = next(i for i in result.items if i.step == "back-channel logout URL")
+    assert item.status == CHANGED
+    assert client.oidc_logout == {
+        "backchannel_logout_urls": [
+            "https://other.example.com/logout",
+            "https://app.example.com/auth/backchannel-logout",
+        ],
+        "backchannel_logout_initiators": {"mode": "all"},
+    }
+
+
+def test_setup_does_not_register_a_plain_http_back_channel_url(emu: Emulator) -> None:
+    emu.bare_tenant()
+    app = ca_app(emu)
+    with app.app_context():
+        result = setup_tenant(base_url="http://app.example.com")
+    item = next(i for i in result.items if i.step == "back-channel logout URL")
+    assert item.status == NOT_MADE and "https" in item.detail
+    assert emu.state.clients[emu.client_id].backchannel_logout_urls == []

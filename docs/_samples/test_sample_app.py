@@ -135,13 +135,13 @@ def test_refused_google_grant_tells_an_api_client_to_reconnect(
 def test_auth0_rate_limit_is_passed_on(
     client: FlaskClient, token_vault_login_as: LoginAs, token_vault_emulator_reset: Emulator
 ) -> None:
-    """A 429 from Auth0 with a long Retry-After becomes a 429 for the client."""
+    """A 429 from Auth0 with a long Retry-After becomes a 503 with Retry-After, at once."""
     token_vault_login_as(client, "alice@example.com", {GOOGLE: [CALENDAR_READ]})
     token_vault_emulator_reset.add_fault(
         "token:exchange", status=429, headers={"Retry-After": "60"}, error="too_many_requests"
     )
     response = client.get("/calendars", headers={"Accept": "application/json"})
-    assert response.status_code == 429
+    assert response.status_code == 503
     assert response.headers["Retry-After"] == "60"
 
 

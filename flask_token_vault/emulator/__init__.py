@@ -40,8 +40,9 @@ Faults (:meth:`Emulator.add_fault` or ``POST /__emulator/faults``) make the next
 endpoint fail: ``authorize``, ``login``, ``token`` (any ``/oauth/token``),
 ``token:authorization_code``, ``token:refresh_token``, ``token:exchange`` (the Token Vault
 grant), ``token:client_credentials``, ``userinfo``, ``discovery``, ``jwks``, ``logout``,
-``google``, ``microsoft``, ``management`` (``/api/v2``), ``my-account`` (``/me`` and the
-Connected Accounts page) or ``*`` (anything but the control API).
+``revoke`` (``/oauth/revoke``), ``google``, ``microsoft``, ``management`` (``/api/v2``),
+``my-account`` (``/me`` and the Connected Accounts page) or ``*`` (anything but the control
+API).
 
 APIs: the tenant has one, ``emu.api_identifier`` (``https://api.example.com/``, scopes
 ``read:calendar`` and ``write:calendar``), with its Custom API Client (``emu.api_client_id``,
@@ -67,6 +68,14 @@ callback and logout URLs). :meth:`Emulator.bare_tenant` (``POST /__emulator/bare
 it a new tenant with nothing set up, as ``flask token-vault setup`` finds one;
 :meth:`Emulator.set_tenant_features` (``POST /__emulator/tenant-features``) removes the tokenset
 endpoints or the connections' Connected Accounts switch.
+
+Sessions and logout: a login starts an Auth0 session whose ``sid`` is in the ID token;
+``POST /oauth/revoke`` revokes a refresh token; logging out (``/v2/logout``, ``/oidc/logout``)
+ends the browser's session and sends a back-channel logout token to each client's
+``oidc_logout.backchannel_logout_urls`` (set with the Management API's client PATCH or
+:meth:`Emulator.set_backchannel_logout_urls`). :meth:`Emulator.backchannel_logout` (or
+``POST /__emulator/backchannel-logout``) does the same for a user without a browser, and
+:meth:`Emulator.logout_token` makes a token for a test to send itself.
 """
 
 from .faults import Fault

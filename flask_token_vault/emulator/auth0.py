@@ -1,5 +1,10 @@
 """Serve the Auth0 endpoints: discovery, JWKS, login, token (with Token Vault), userinfo, logout.
 
+A login starts an Auth0 session (its ``sid`` is in the ID token) kept in the browser's ``auth0``
+cookie; a later login in the same browser joins it. Logging out (``/v2/logout``,
+``/oidc/logout``) ends it and sends a back-channel logout token to every client of the session
+that registered a URL (:mod:`.backchannel`). ``POST /oauth/revoke`` revokes a refresh token.
+
 Token endpoint answers follow Auth0: JSON ``{"error", "error_description"}`` with
 ``Cache-Control: no-store``; bad client credentials 401 ``invalid_client``; a grant the client may
 not use 403 ``unauthorized_client``; a bad code, code verifier or refresh token 403
@@ -64,6 +69,7 @@ from urllib.parse import unquote_plus
 from flask import Blueprint, g, redirect, render_template, request
 from werkzeug.wrappers import Response
 
+from . import backchannel
 from .constants import (
     ACCESS_TOKEN_TYPE,
     FEDERATED_TOKEN_TYPE,
@@ -122,6 +128,9 @@ def discovery() -> Response:
             "userinfo_endpoint": base + "/userinfo",
             "jwks_uri": base + "/.well-known/jwks.json",
             "end_session_endpoint": base + "/oidc/logout",
+            "revocation_endpoint": base + "/oauth/revoke",
+            "backchannel_logout_supported": True,
+            "backchannel_logout_session_supported": True,
             "scopes_supported": [
                 "openid",
                 "profile",
@@ -251,12 +260,20 @@ def _finish_login(
         connection = state.get_connection(transaction.connection)
         if connection is not None and connection.vault_active:
             state.connect(user, connection.name, transaction.connection_scopes, account)
-        code = state.issue_code(transaction, user)
-        session = state.start_browser_session(user) if bound is None else None
+        if bound is None:
+            session = state.start_browser_session(user)
+            fresh = True
+        else:
+            # A connect for the signed-in user goes on in their Auth0 session.
+            found = state.browser_session(request.cookies.get(SESSION_COOKIE))
+            fresh = found is None
+            session = found or state.start_browser_session(user)
+        state.join_browser_session(session, transaction.client_id)
+        code = state.issue_code(transaction, user, session.sid)
     response = redirect(
         with_query(transaction.redirect_uri, {"code": code.code, "state": transaction.state})
     )
-    if session is not None:
+    if fresh:
         _set_session_cookie(response, session.sid, session.expires_at - state.now())
     return response
 
@@ -998,6 +1015,28 @@ def _add_nonce(state: EmulatorState, headers: Any) -> None:
         headers.setdefault("DPoP-Nonce", nonce)
 
 
+# -- revocation -------------------------------------------------------------------------------
+
+
+@bp.post("/oauth/revoke")
+def revoke() -> Response:
+    """Revoke a refresh token (form-encoded or JSON): 200 with an empty body, as Auth0 answers.
+
+    Like RFC 7009, an unknown token (or one of another client) also answers 200.
+    """
+    state = current_state()
+    params = request_params()
+    try:
+        client = authenticate_client(state, params)
+        token = params.get("token")
+        if not token:
+            raise _missing("token")
+        state.revoke_refresh_token(token, client.client_id)
+    except OAuthError as error:
+        return error.response()
+    return Response(b"", status=200, headers=NO_STORE_HEADERS)
+
+
 # -- userinfo and logout ----------------------------------------------------------------------
 
 
@@ -1037,11 +1076,17 @@ def _logged_out(
     allowed = client.allows_logout_url if client is not None else is_loopback_url
     if return_to and allowed(return_to):
         return redirect(with_query(return_to, extra or {}))
+    if return_to is None and client is not None and client.allowed_logout_urls:
+        # Auth0 sends the browser to the first Allowed Logout URL when returnTo is left out.
+        return redirect(client.allowed_logout_urls[0])
     return html_page("Logged out", "You are signed out of the Auth0 emulator.")
 
 
 def _end_session(state: EmulatorState, response: Response) -> Response:
-    state.end_browser_session(request.cookies.get(SESSION_COOKIE))
+    """End the browser's Auth0 session and tell its clients through the back channel."""
+    session = state.end_browser_session(request.cookies.get(SESSION_COOKIE))
+    if session is not None:
+        backchannel.deliver(state, sub=session.user_id, sid=session.sid, client_ids=session.clients)
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="Lax")
     return response
 

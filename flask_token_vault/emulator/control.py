@@ -11,6 +11,7 @@ from typing import Any
 
 from flask import Blueprint, Response
 
+from . import backchannel
 from .faults import Fault
 from .state import DEFAULT_CLIENT_ID, DEFAULT_LOGIN_SCOPE, user_id_for
 from .web import current_state, json_body, json_response
@@ -250,6 +251,22 @@ def tokenset_timestamps() -> Response:
     """Make the Management API write tokenset times as ``{"style": "epoch" | "iso"}``."""
     current_state().set_tokenset_timestamps(_required_text(json_body(), "style"))
     return json_response({"ok": True})
+
+
+@bp.post("/backchannel-logout")
+def backchannel_logout() -> Response:
+    """End a user's Auth0 sessions and send logout tokens: ``{"email", "sid", "client_id"}``.
+
+    Without ``sid``, every session of the user ends. Answers what each URL answered.
+    """
+    body = json_body()
+    deliveries = backchannel.end_sessions(
+        current_state(),
+        user_id_for(_required_text(body, "email")),
+        sid=_optional_text(body, "sid"),
+        client_id=_optional_text(body, "client_id"),
+    )
+    return json_response({"deliveries": [d.to_dict() for d in deliveries]})
 
 
 @bp.post("/mfa-policy")

@@ -26,6 +26,7 @@ FAULT_ENDPOINTS = frozenset(
         "discovery",
         "jwks",
         "logout",
+        "revoke",
         "google",
         "microsoft",
         "management",
@@ -49,6 +50,7 @@ _PATH_FAULT_NAMES = {
     "/.well-known/jwks.json": "jwks",
     "/v2/logout": "logout",
     "/oidc/logout": "logout",
+    "/oauth/revoke": "revoke",
 }
 
 CONTROL_PREFIX = "/__emulator"

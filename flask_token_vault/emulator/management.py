@@ -17,8 +17,9 @@ the scope). Errors are Auth0's JSON: ``{"statusCode", "error", "message", "error
   replaces the whole object, as Auth0 does.
 - ``GET``/``PATCH /api/v2/clients/{id}``; a PATCH of ``refresh_token`` replaces the whole
   object (``rotation_type`` and ``expiration_type`` required, ``policies`` for Multi-Resource
-  Refresh Token); also ``client_authentication_methods``, ``require_proof_of_possession`` and,
-  with its own scope, ``token_vault_privileged_access``.
+  Refresh Token), and so does one of ``oidc_logout`` (back-channel logout URLs); also
+  ``client_authentication_methods``, ``require_proof_of_possession`` and, with its own scope,
+  ``token_vault_privileged_access``.
 - ``GET``/``POST /api/v2/clients/{id}/credentials``: public keys (``{credential_type:
   "public_key", name, pem, alg}`` -> 201 ``{id, name, kid, alg, credential_type, created_at,
   updated_at}``; the PEM is never listed). The emulator's ``kid`` is the key's RFC 7638
@@ -51,6 +52,7 @@ from .state import (
     ResourceServer,
     Tokenset,
     User,
+    is_loopback_url,
     random_id,
 )
 from .web import bearer_token, current_state, json_response
@@ -114,6 +116,7 @@ _CLIENT_PATCHABLE = frozenset(
         "client_authentication_methods",
         "require_proof_of_possession",
         "token_vault_privileged_access",
+        "oidc_logout",
     }
 )
 _AUTH_METHODS = frozenset({"none", "client_secret_post", "client_secret_basic"})
@@ -324,6 +327,7 @@ def client_document(state: EmulatorState, client: Client) -> dict[str, Any]:
             if client.resource_server_identifier
             else {}
         ),
+        "oidc_logout": dict(client.oidc_logout),
     }
 
 
@@ -678,6 +682,8 @@ def update_client(client_id: str) -> Response:
         for name in ("callbacks", "allowed_logout_urls"):
             if name in body:
                 setattr(client, name, _string_list(body[name], name))
+        if "oidc_logout" in body:
+            client.oidc_logout = _oidc_logout(body["oidc_logout"])
         document = client_document(state, client)
     return json_response(document)
 
@@ -775,6 +781,23 @@ def create_credential(client_id: str) -> Response:
     except ValueError:
         raise _bad_body("pem must be a PEM public key (SPKI or PKCS#1)") from None
     return json_response(credential.document(), 201)
+
+
+def _oidc_logout(value: Any) -> dict[str, Any]:
+    """Check an ``oidc_logout`` object: back-channel URLs must be https (or loopback http)."""
+    if not isinstance(value, dict):
+        raise _bad_body("Expected type object on property oidc_logout")
+    unknown = sorted(set(value) - {"backchannel_logout_urls", "backchannel_logout_initiators"})
+    if unknown:
+        raise _bad_body(f"Additional properties not allowed: {', '.join(unknown)}")
+    urls = _string_list(value.get("backchannel_logout_urls", []), "backchannel_logout_urls")
+    for url in urls:
+        if not (url.startswith("https://") or is_loopback_url(url)):
+            raise _bad_body(f"backchannel_logout_urls must be https URLs: {url}")
+    initiators = value.get("backchannel_logout_initiators")
+    if initiators is not None and not isinstance(initiators, dict):
+        raise _bad_body("Expected type object on property backchannel_logout_initiators")
+    return dict(value, backchannel_logout_urls=urls)
 
 
 def _patch_refresh_token(state: EmulatorState, client: Client, value: Any) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 from flask import Flask, Response, g, request
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from . import auth0, control, management, my_account, providers
+from . import auth0, backchannel, control, management, my_account, providers
 from .constants import TOKEN_VAULT_GRANT
 from .faults import Fault, fault_names
 from .state import (
@@ -25,6 +25,7 @@ from .state import (
     DEFAULT_LOGIN_SCOPE,
     DEFAULT_SPA_CLIENT_ID,
     AutoLogin,
+    BackchannelDelivery,
     Clock,
     EmulatorState,
     is_loopback_url,
@@ -407,6 +408,63 @@ class Emulator:
     def user_id_for(self, email: str) -> str:
         """Return the Auth0 user id the emulator gives (or will give) the user with this email."""
         return _user_id_for(email)
+
+    def session_id_of(self, refresh_token: str) -> str | None:
+        """Return the ``sid`` of the Auth0 session a refresh token was issued in, if known."""
+        record = self.state.get_refresh_token(refresh_token)
+        return record.sid if record is not None else None
+
+    def sessions_for(self, email: str) -> list[str]:
+        """Return the ``sid`` of each signed-in Auth0 session of a user, oldest first."""
+        return [session.sid for session in self.state.sessions_of(_user_id_for(email))]
+
+    def refresh_token_active(self, refresh_token: str) -> bool:
+        """Tell whether a refresh token is still valid (not revoked)."""
+        return self.state.get_refresh_token(refresh_token) is not None
+
+    def set_backchannel_logout_urls(
+        self, urls: Iterable[str], client_id: str = DEFAULT_CLIENT_ID
+    ) -> None:
+        """Set a client's ``oidc_logout.backchannel_logout_urls`` (as the Management API does)."""
+        client = self.state.get_client(client_id)
+        if client is None:
+            raise ValueError(f"unknown client {client_id!r}")
+        with self.state.lock:
+            client.oidc_logout = {**client.oidc_logout, "backchannel_logout_urls": list(urls)}
+
+    def backchannel_logout(
+        self, email: str, *, sid: str | None = None, client_id: str | None = None
+    ) -> list[BackchannelDelivery]:
+        """End a user's Auth0 session ``sid`` (default: all of theirs) and send logout tokens.
+
+        Each client of the session with back-channel logout URLs gets a token; a user with no
+        session gets one naming only ``sub``. Returns what each URL answered.
+        """
+        return backchannel.end_sessions(
+            self.state, _user_id_for(email), sid=sid, client_id=client_id
+        )
+
+    def logout_token(
+        self,
+        email: str | None = None,
+        *,
+        sid: str | None = None,
+        client_id: str = DEFAULT_CLIENT_ID,
+        **overrides: Any,
+    ) -> str:
+        """Return a signed back-channel logout token, for a test to send itself.
+
+        It names the user ``email`` (``sub``) and/or the session ``sid``; ``overrides`` replace
+        claims (``None`` removes one), to make tokens a client must refuse.
+        """
+        sub = _user_id_for(email) if email is not None else None
+        return self.state.logout_token(client_id, sub=sub, sid=sid, **overrides)
+
+    @property
+    def backchannel_deliveries(self) -> list[BackchannelDelivery]:
+        """Return every logout token sent to a back-channel URL so far, oldest first."""
+        with self.state.lock:
+            return list(self.state.backchannel_deliveries)
 
     def set_provider_token_ttl(self, connection: str, seconds: int) -> None:
         """Set ``expires_in`` of the provider tokens the exchange issues for ``connection``."""

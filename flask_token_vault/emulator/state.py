@@ -67,6 +67,11 @@ LOGIN_TRANSACTION_LIFETIME = 600
 BROWSER_SESSION_LIFETIME = 3 * 86400
 ACCESS_TOKEN_LIFETIME = 86400
 ID_TOKEN_LIFETIME = 36000
+LOGOUT_TOKEN_LIFETIME = 120
+#: The ``events`` member of a back-channel logout token.
+BACKCHANNEL_LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
+#: How long Auth0 waits for an application's back-channel logout URL to answer.
+BACKCHANNEL_TIMEOUT = 5.0
 
 GOOGLE_CONNECTION = "google-oauth2"
 MICROSOFT_CONNECTION = "windowslive"
@@ -216,6 +221,15 @@ class Client:
         """Tell whether the client is an API's Custom API Client."""
         return self.app_type == "resource_server" and bool(self.resource_server_identifier)
 
+    #: OIDC logout settings; ``backchannel_logout_urls`` get a logout token when a session ends.
+    oidc_logout: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def backchannel_logout_urls(self) -> list[str]:
+        """Return the URLs that get a logout token when a session of this client ends."""
+        urls = self.oidc_logout.get("backchannel_logout_urls")
+        return [url for url in urls if isinstance(url, str)] if isinstance(urls, list) else []
+
     def allows_callback(self, url: str) -> bool:
         """Tell whether ``url`` may be used as redirect_uri (listed in callbacks, or loopback)."""
         return url in self.callbacks or (self.allow_loopback and is_loopback_url(url))
@@ -356,6 +370,31 @@ class LoginTransaction:
 
 
 @dataclass
+class BackchannelDelivery:
+    """Record one logout token sent to a client's back-channel logout URL."""
+
+    url: str
+    client_id: str
+    sid: str | None
+    sub: str | None
+    #: The HTTP status the application answered, or 0 when it did not answer.
+    status: int
+    #: Why there was no answer (the exception's class name), or "".
+    error: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the delivery as a JSON-ready dict."""
+        return {
+            "url": self.url,
+            "client_id": self.client_id,
+            "sid": self.sid,
+            "sub": self.sub,
+            "status": self.status,
+            "error": self.error,
+        }
+
+
+@dataclass
 class AuthorizationCode:
     """Hold an issued authorization code and what it is bound to."""
 
@@ -427,11 +466,19 @@ class ConnectSession:
 
 @dataclass
 class BrowserSession:
-    """Remember who signed in on the emulator's page in one browser (its session cookie)."""
+    """Remember who signed in on the emulator's page in one browser (its session cookie).
+
+    This is Auth0's own session: its ``sid`` goes into the ID tokens issued in it, and a
+    back-channel logout names it.
+    """
 
     sid: str
     user_id: str
     expires_at: float
+    #: The clients signed in through it (each gets a logout token when it ends).
+    clients: list[str] = field(default_factory=list)
+    #: When it started.
+    created_at: float = 0.0
 
 
 @dataclass
@@ -449,6 +496,7 @@ class Counters:
     """Count requests and outcomes for the stats endpoint."""
 
     token_requests: Counter[str] = field(default_factory=Counter)
+    revocations: int = 0
     exchanges_succeeded: Counter[tuple[str, str]] = field(default_factory=Counter)
     exchanges_failed: int = 0
     exchanges_by_subject: Counter[str] = field(default_factory=Counter)
@@ -572,8 +620,11 @@ class EmulatorState:
         self.default_auto_login: AutoLogin | None = None
         self.counters = Counters()
         self.connect_sessions: dict[str, ConnectSession] = {}
-        #: Who is signed in at the emulator, by its session cookie (Auth0's own session).
+        #: Who is signed in at the emulator, by its session cookie (Auth0's own session; its
+        #: ``sid`` is the ID tokens' ``sid``).
         self.browser_sessions: dict[str, BrowserSession] = {}
+        #: Every logout token sent to a back-channel logout URL, oldest first.
+        self.backchannel_deliveries: list[BackchannelDelivery] = []
         #: How the Management API writes tokenset times: ``"epoch"`` seconds or ``"iso"``.
         self.tokenset_timestamps = "epoch"
         #: The tenant's MFA policies (``["all-applications"]`` is the "Always" policy).
@@ -621,6 +672,7 @@ class EmulatorState:
             self.counters = Counters()
             self.connect_sessions.clear()
             self.browser_sessions.clear()
+            self.backchannel_deliveries.clear()
             self.tokenset_timestamps = "epoch"
             self.used_jtis.clear()
             self.dpop_nonce = None
@@ -1034,7 +1086,10 @@ class EmulatorState:
             for sid in [k for k, v in self.browser_sessions.items() if v.expires_at <= now]:
                 del self.browser_sessions[sid]
             session = BrowserSession(
-                secrets.token_urlsafe(24), user.user_id, now + BROWSER_SESSION_LIFETIME
+                secrets.token_urlsafe(24),
+                user.user_id,
+                now + BROWSER_SESSION_LIFETIME,
+                created_at=now,
             )
             self.browser_sessions[session.sid] = session
             return session
@@ -1049,10 +1104,10 @@ class EmulatorState:
                 return None
             return self.user_by_id(session.user_id)
 
-    def end_browser_session(self, sid: str | None) -> None:
-        """Forget a sign-in session (logout)."""
+    def end_browser_session(self, sid: str | None) -> BrowserSession | None:
+        """Forget a sign-in session (logout); return it, if it existed."""
         with self.lock:
-            self.browser_sessions.pop(sid or "", None)
+            return self.browser_sessions.pop(sid or "", None)
 
     def users_by_email(self, email: str) -> list[User]:
         """Return the users with this email address (Auth0 may have several; here, one)."""
@@ -1090,7 +1145,74 @@ class EmulatorState:
                 return None
             return transaction
 
-    def issue_code(self, transaction: LoginTransaction, user: User) -> AuthorizationCode:
+    def join_browser_session(self, session: BrowserSession, client_id: str) -> None:
+        """Record that ``client_id`` signed in through ``session`` (it is told of its end)."""
+        with self.lock:
+            if client_id not in session.clients:
+                session.clients.append(client_id)
+
+    def browser_session(self, sid: str | None) -> BrowserSession | None:
+        """Return the current session of this cookie, if it is known and not expired."""
+        with self.lock:
+            session = self.browser_sessions.get(sid or "")
+            return session if session is not None and session.expires_at > self.now() else None
+
+    def sessions_of(self, user_id: str) -> list[BrowserSession]:
+        """Return the user's current Auth0 sessions, oldest first."""
+        with self.lock:
+            now = self.now()
+            found = [
+                s
+                for s in self.browser_sessions.values()
+                if s.user_id == user_id and s.expires_at > now
+            ]
+            return sorted(found, key=lambda s: s.created_at)
+
+    def logout_token(
+        self, client_id: str, *, sub: str | None, sid: str | None, **overrides: Any
+    ) -> str:
+        """Return a signed back-channel logout token for a client (``overrides`` change claims).
+
+        An override of ``None`` removes the claim, to make malformed tokens for tests.
+        """
+        now = int(self.now())
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "aud": client_id,
+            "iat": now,
+            "exp": now + LOGOUT_TOKEN_LIFETIME,
+            "jti": secrets.token_urlsafe(16),
+            "events": {BACKCHANNEL_LOGOUT_EVENT: {}},
+        }
+        if sub is not None:
+            claims["sub"] = sub
+        if sid is not None:
+            claims["sid"] = sid
+        for name, value in overrides.items():
+            if value is None:
+                claims.pop(name, None)
+            else:
+                claims[name] = value
+        return self.signing_key.sign(claims)
+
+    def record_delivery(self, delivery: BackchannelDelivery) -> None:
+        """Remember a logout token sent to a back-channel logout URL."""
+        with self.lock:
+            self.backchannel_deliveries.append(delivery)
+
+    def revoke_refresh_token(self, token: str, client_id: str) -> bool:
+        """Revoke a refresh token issued to ``client_id``; tell whether it existed."""
+        with self.lock:
+            self.counters.revocations += 1
+            record = self.refresh_tokens.get(token)
+            if record is None or record.client_id != client_id:
+                return False
+            del self.refresh_tokens[token]
+            return True
+
+    def issue_code(
+        self, transaction: LoginTransaction, user: User, sid: str | None = None
+    ) -> AuthorizationCode:
         """Issue a single-use authorization code bound to the login's parameters."""
         code = AuthorizationCode(
             code=secrets.token_urlsafe(24),
@@ -1102,7 +1224,7 @@ class EmulatorState:
             nonce=transaction.nonce,
             code_challenge=transaction.code_challenge,
             code_challenge_method=transaction.code_challenge_method,
-            sid=secrets.token_urlsafe(16),
+            sid=sid or secrets.token_urlsafe(16),
             expires_at=self.now() + CODE_LIFETIME,
         )
         with self.lock:
@@ -1297,6 +1419,8 @@ class EmulatorState:
                 },
                 "jwks_requests": counters.jwks_requests,
                 "token_requests": dict(counters.token_requests),
+                "revocations": counters.revocations,
+                "backchannel_deliveries": [d.to_dict() for d in self.backchannel_deliveries],
                 "provider_calls": {
                     provider: dict(by_status)
                     for provider, by_status in counters.provider_calls.items()
@@ -1347,7 +1471,9 @@ class EmulatorState:
             if client_id not in self.clients:
                 raise ValueError(f"unknown client {client_id!r}")
             user = self.ensure_user(email)
-            return self.new_refresh_token(user, client_id, scope, None, secrets.token_urlsafe(16))
+            session = self.start_browser_session(user)
+            self.join_browser_session(session, client_id)
+            return self.new_refresh_token(user, client_id, scope, None, session.sid)
 
     def set_tokenset_timestamps(self, style: str) -> None:
         """Make the Management API write tokenset times as ``"epoch"`` seconds or ``"iso"``."""

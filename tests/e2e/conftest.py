@@ -80,7 +80,10 @@ def _example_app(emu: Emulator, monkeypatch: pytest.MonkeyPatch, flow: str) -> L
         "TOKEN_VAULT_CONNECT_FLOW",
     ):
         monkeypatch.delenv(key, raising=False)
-    config = {"SECRET_KEY": "e2e-secret-key-0123456789abcdef", "TOKEN_VAULT_CONNECT_FLOW": flow}
+    config = {
+        "SECRET_KEY": "e2e-secret-key-0123456789abcdef-0123",
+        "TOKEN_VAULT_CONNECT_FLOW": flow,
+    }
     return LiveApp(create_app(config, emu), emu)
 
 

@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from .figures import FAULT_TABLE, HOSTILE, KEY_SCAN, SECRET_SCAN
+from .figures import FAULT_TABLE, HOSTILE, KEY_SCAN, SECRET_SCAN, SESSIONS
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """Print the fault table, the hostile-input count and the secret-scan result."""
+    """Print the fault table, the hostile-input count, the secret scan and the session figures."""
     write = terminalreporter.write_line
     if FAULT_TABLE:
         sites = list(FAULT_TABLE)
@@ -26,7 +26,8 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         widths = [max(len(site), *(len(cells[f, site]) for f in faults)) for site in sites]
         write("")
         write("Fault matrix: call site x fault (ok = typed error, retried success, or the")
-        write("provider's own answer, within the deadline; session unchanged; nothing cached)")
+        write("provider's own answer, within the deadline; session unchanged; nothing cached;")
+        write("for logout: signed out at once, the revocation left to a background thread)")
         write(
             "  "
             + "fault".ljust(first)
@@ -58,6 +59,10 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
                 **KEY_SCAN
             )
         )
+    if SESSIONS:
+        write("Sessions that end (measured in this run):")
+        for name, text in SESSIONS.items():
+            write(f"  {name}: {text}")
 
 
 def _cell(entry: tuple[bool, str] | None) -> tuple[str, str]:

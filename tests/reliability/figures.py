@@ -13,3 +13,5 @@ HOSTILE: dict[str, tuple[bool, str]] = {}
 SECRET_SCAN: dict[str, Any] = {}
 #: the same for a run with the client key, DPoP and background tokens; filled by test_secrets.py.
 KEY_SCAN: dict[str, Any] = {}
+#: session protection -> what was measured; filled by test_sessions.py.
+SESSIONS: dict[str, str] = {}

@@ -365,6 +365,38 @@ def test_my_account_api(emu: Emulator, fault: str) -> None:
     assert client.get("/accounts").get_json() == {"accounts": 1}
 
 
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_logout_revocation(emu: Emulator, fault: str) -> None:
+    """Signing out answers at once whatever /oauth/revoke does; the revocation runs behind."""
+    app = _app(emu)
+    client = app.test_client()
+    login_as(client, emu, "alice@example.com")
+    spec = FAULTS[fault]
+    state = TokenVault.state(app)
+    good = state.exchanger.settings
+    if spec is None:
+        # The emulator cannot refuse connections while it runs: point the revocation elsewhere.
+        state.exchanger.settings = dataclasses.replace(good, base_url=_closed_port_url())
+    else:
+        _inject(emu, "revoke", spec)
+    page = client.get("/auth/logout").get_data(as_text=True)
+    token = page.split('name="csrf_token" value="')[1].split('"')[0]
+
+    def run() -> tuple[bool, str]:
+        started = time.monotonic()
+        answer = client.post("/auth/logout", data={"csrf_token": token})
+        took = time.monotonic() - started
+        with client.session_transaction() as session:
+            cleared = "_token_vault" not in session
+        ok = answer.status_code == 302 and cleared and took < TIMEOUT
+        return ok, f"{answer.status_code} signed out"
+
+    _check("logout (revoke)", fault, run)
+    assert state.wait_for_revocations(timeout=30)
+    state.exchanger.settings = good
+    emu.clear_faults()
+
+
 @pytest.mark.parametrize("status", [500, 502, 503, 429])
 def test_one_transient_failure_is_retried_and_succeeds(emu: Emulator, status: int) -> None:
     app = _app(emu)

@@ -146,9 +146,17 @@ def test_no_secret_anywhere_in_a_full_run(emu: Emulator, caplog: pytest.LogCaptu
     TokenVault.state(app).cache.invalidate_user(emu.user_id_for("alice@example.com"))
     api.get("/api/calendar", headers=bearer(access_tokens[0]))
     api.get("/api/calendar", headers=bearer(access_tokens[0]))
+    # Sign out (the refresh token is revoked at Auth0 in the background), then a back-channel
+    # logout for the session.
+    issued = list(emu.state.refresh_tokens)
+    sid = client.get("/whoami").get_json()["sid"]
     page = client.get("/auth/logout").get_data(as_text=True)
     token = page.split('name="csrf_token" value="')[1].split('"')[0]
     assert client.post("/auth/logout", data={"csrf_token": token}).status_code == 302
+    assert TokenVault.state(app).wait_for_revocations()
+    logout_token = emu.logout_token("alice@example.com", sid=sid)
+    answer = client.post("/auth/backchannel-logout", data={"logout_token": logout_token})
+    assert answer.status_code == 200
 
     store: Any = TokenVault.state(app).cache.store
     for key, value in list(store.cache._cache.items()):
@@ -160,7 +168,7 @@ def test_no_secret_anywhere_in_a_full_run(emu: Emulator, caplog: pytest.LogCaptu
         emu.client_secret,
         emu.api_client_secret,
         *access_tokens,
-        *emu.state.refresh_tokens,
+        *dict.fromkeys([*issued, *emu.state.refresh_tokens]),
         *emu.state.provider_tokens,
         *codes,
     ]
