@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -60,6 +61,7 @@ CONFIG_KEYS = frozenset(
         "TOKEN_VAULT_CONNECT_LINK_LIFETIME",
         "TOKEN_VAULT_NOT_CONNECTED_TTL",
         "TOKEN_VAULT_RATE_LIMIT_WAIT",
+        "TOKEN_VAULT_DEFAULT_EXPIRES_IN",
     }
 )
 _KEY_PREFIX = "TOKEN_VAULT_"
@@ -318,6 +320,8 @@ class Settings:
     not_connected_ttl: float = 30.0
     #: The most seconds one call waits for Auth0's rate limit before answering 503.
     rate_limit_wait: float = 1.0
+    #: Seconds a provider token is taken to live when Auth0 gives no usable ``expires_in``.
+    default_expires_in: float = 300.0
 
     @property
     def issuer(self) -> str:
@@ -350,12 +354,20 @@ def _str(
     return value.strip()
 
 
-def _number(config: Mapping[str, Any], key: str, default: float, *, minimum: float = 0.0) -> float:
+def _number(
+    config: Mapping[str, Any],
+    key: str,
+    default: float,
+    *,
+    minimum: float = 0.0,
+    maximum: float = math.inf,
+) -> float:
     value = config.get(key, default)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigurationError(key, f"must be a number of seconds, not {value!r}.")
-    if value < minimum:
-        raise ConfigurationError(key, f"must be at least {minimum}, not {value!r}.")
+    if not minimum <= value <= maximum:  # also refuses NaN
+        bound = f"from {minimum:g} to {maximum:g}" if maximum < math.inf else f"at least {minimum}"
+        raise ConfigurationError(key, f"must be {bound}, not {value!r}.")
     return float(value)
 
 
@@ -646,6 +658,9 @@ def load_settings(config: Mapping[str, Any], options: Mapping[str, Any]) -> Sett
         ),
         not_connected_ttl=_number(merged, "TOKEN_VAULT_NOT_CONNECTED_TTL", 30.0),
         rate_limit_wait=_number(merged, "TOKEN_VAULT_RATE_LIMIT_WAIT", 1.0),
+        default_expires_in=_number(
+            merged, "TOKEN_VAULT_DEFAULT_EXPIRES_IN", 300.0, minimum=1, maximum=86_400
+        ),
     )
 
 

@@ -55,6 +55,7 @@ __all__ = [
     "WORKER_SUBJECT_TOKEN_TYPE",
     "Exchanger",
     "ProviderToken",
+    "checked_expires_in",
     "error_from_answer",
 ]
 
@@ -71,7 +72,8 @@ REQUESTED_TOKEN_TYPE = f"http://auth0.com/oauth/token-type/{_FCAT}"
 WORKER_SUBJECT_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:jwt"  # noqa: S105  # nosec B105
 #: What the Privileged Worker exchange asks for.
 WORKER_REQUESTED_TOKEN_TYPE = "http://auth0.com/oauth/token-type/token-vault-access-token"  # noqa: S105  # nosec B105
-DEFAULT_EXPIRES_IN = 3600
+#: What a missing ``expires_in`` means unless told otherwise (``TOKEN_VAULT_DEFAULT_EXPIRES_IN``).
+DEFAULT_EXPIRES_IN = 300
 #: The longest ``expires_in`` believed (a year); anything longer is a malformed answer.
 MAX_EXPIRES_IN = 366 * 86_400
 _NOT_CONNECTED = frozenset({"federated_connection_refresh_token_not_found", "tokenset_not_found"})
@@ -436,7 +438,17 @@ class Exchanger:
                 error="malformed_answer",
                 connection=connection,
             )
-        expires_in = checked_expires_in(body.get("expires_in"), connection)
+        raw_expires_in = body.get("expires_in")
+        expires_in = checked_expires_in(
+            raw_expires_in, connection, default=self.settings.default_expires_in
+        )
+        if raw_expires_in is None:
+            log.info(
+                "Auth0 gave no expires_in: connection=%s taking=%gs "
+                "(TOKEN_VAULT_DEFAULT_EXPIRES_IN)",
+                connection,
+                expires_in,
+            )
         raw_scope = body.get("scope")
         scopes = split_scopes(raw_scope) if isinstance(raw_scope, str) else None
         token_type = body.get("token_type")
@@ -501,14 +513,18 @@ class Exchanger:
         return reply.body
 
 
-def checked_expires_in(value: Any, connection: str | None = None) -> float:
+def checked_expires_in(
+    value: Any, connection: str | None = None, *, default: float = DEFAULT_EXPIRES_IN
+) -> float:
     """Return Auth0's ``expires_in`` as seconds: finite, positive, at most a year.
 
-    Missing means the default hour. ``Infinity``, ``NaN``, ``1e400``, a 400-digit integer or
-    anything that is not a number is a malformed answer, not a 500.
+    Missing (or ``null``) means ``default`` (``TOKEN_VAULT_DEFAULT_EXPIRES_IN`` for the
+    exchange: a conservative guess; a token that dies sooner is dropped on the provider's first
+    401). ``Infinity``, ``NaN``, ``1e400``, a 400-digit integer or anything
+    that is not a number is a malformed answer, not a 500.
     """
     if value is None:
-        return float(DEFAULT_EXPIRES_IN)
+        return float(default)
     if isinstance(value, str) and value.isdigit() and len(value) <= 12:
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, (int, float)):

@@ -39,7 +39,7 @@ from .errors import (
     TokensetsGone,
     TokenVaultError,
 )
-from .exchange import GRANT_TYPE, Exchanger
+from .exchange import GRANT_TYPE, Exchanger, checked_expires_in
 
 __all__ = [
     "MY_ACCOUNT_POLICY_SCOPES",
@@ -537,6 +537,8 @@ class ManagementClient:
             data = {"grant_type": "client_credentials", "audience": self.audience}
             try:
                 answer = self.exchanger.post_token(data)
+                # Auth0's Management API tokens live a day unless the API's settings say so.
+                lifetime = checked_expires_in(answer.get("expires_in"), default=86_400.0)
             except TokenVaultError as exc:
                 raise _token_error(exc) from None
             token = answer.get("access_token")
@@ -546,10 +548,7 @@ class ManagementClient:
                     error_code="malformed_answer",
                     code=503,
                 )
-            expires_in = answer.get("expires_in")
-            if isinstance(expires_in, bool) or not isinstance(expires_in, (int, float)):
-                expires_in = 86400
-            self._lifetime = max(float(expires_in), 1.0)
+            self._lifetime = max(lifetime, 1.0)
             self._access_token = token
             self._expires_at = now + self._lifetime
             return token

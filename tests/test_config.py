@@ -85,6 +85,9 @@ def test_missing_required_key_is_named(key: str) -> None:
         ({"TOKEN_VAULT_CONNECT_FLOW": "popup"}, "TOKEN_VAULT_CONNECT_FLOW"),
         ({"TOKEN_VAULT_CACHE": 42}, "TOKEN_VAULT_CACHE"),
         ({"TOKEN_VAULT_CACHE": "ftp://cache"}, "TOKEN_VAULT_CACHE"),
+        ({"TOKEN_VAULT_DEFAULT_EXPIRES_IN": 0}, "TOKEN_VAULT_DEFAULT_EXPIRES_IN"),
+        ({"TOKEN_VAULT_DEFAULT_EXPIRES_IN": 10**6}, "TOKEN_VAULT_DEFAULT_EXPIRES_IN"),
+        ({"TOKEN_VAULT_DEFAULT_EXPIRES_IN": float("inf")}, "TOKEN_VAULT_DEFAULT_EXPIRES_IN"),
     ],
 )
 def test_malformed_key_is_named(config: dict[str, Any], key: str) -> None:

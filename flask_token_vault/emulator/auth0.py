@@ -83,6 +83,7 @@ from .proofs import DPoPRefused, client_by_assertion, dpop_thumbprint, worker_su
 from .state import (
     ACCESS_TOKEN_LIFETIME,
     ID_TOKEN_LIFETIME,
+    MISSING,
     OIDC_SCOPES,
     Client,
     Connection,
@@ -885,13 +886,21 @@ def _provider_answer(
         scopes = [scope for scope in tokenset.scopes if scope in allowed]
     token = state.issue_provider_token(tokenset, scopes)
     state.record_exchange(user_id, connection.name, ok=True, subject_token_type=subject_type)
-    return {
+    answer: dict[str, Any] = {
         "access_token": token.token,
         "expires_in": int(token.expires_at - token.issued_at),
         "scope": connection.scope_separator.join(token.scopes),
         "token_type": "Bearer",  # nosec B105
         "issued_token_type": issued_type,
     }
+    with state.lock:
+        if connection.name in state.reported_expires_in:
+            reported = state.reported_expires_in[connection.name]
+            if reported is MISSING:
+                del answer["expires_in"]
+            else:
+                answer["expires_in"] = reported
+    return answer
 
 
 def _access_token_subject(state: EmulatorState, client: Client, subject_token: str) -> str:

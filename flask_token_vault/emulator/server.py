@@ -24,6 +24,7 @@ from .state import (
     DEFAULT_CLIENT_SECRET,
     DEFAULT_LOGIN_SCOPE,
     DEFAULT_SPA_CLIENT_ID,
+    MISSING,
     AutoLogin,
     BackchannelDelivery,
     Clock,
@@ -469,6 +470,15 @@ class Emulator:
     def set_provider_token_ttl(self, connection: str, seconds: int) -> None:
         """Set ``expires_in`` of the provider tokens the exchange issues for ``connection``."""
         self.state.set_provider_ttl(connection, seconds)
+
+    def misreport_expires_in(self, connection: str, value: Any = MISSING) -> None:
+        """Make the exchange for ``connection`` report ``expires_in`` = ``value`` (default: none).
+
+        The tokens keep their real lifetime (:meth:`set_provider_token_ttl`): the answer lies
+        about it, as a broken upstream would (``float("inf")`` is sent as ``Infinity``).
+        ``reset()`` puts the truth back.
+        """
+        self.state.misreport_expires_in(connection, value)
 
     def revoke_provider_tokens(
         self, email: str | None = None, connection: str | None = None

@@ -28,6 +28,8 @@ from .signing import SigningKey
 
 Clock = Callable[[], float]
 
+#: Stands for "leave the field out" in :meth:`EmulatorState.misreport_expires_in`.
+MISSING: Any = object()
 DEFAULT_CLIENT_ID = "emulator-client-id"
 # A well-known secret of the local emulator, printed on its start-up banner.
 DEFAULT_CLIENT_SECRET = "emulator-client-secret"  # noqa: S105  # nosec B105
@@ -615,6 +617,9 @@ class EmulatorState:
         self.provider_tokens: dict[str, ProviderToken] = {}
         self.created_events: dict[tuple[str, str], list[CalendarEvent]] = {}
         self.provider_token_ttl: dict[str, int] = {}
+        #: connection -> what the exchange reports as ``expires_in`` instead of the truth
+        #: (``MISSING`` leaves it out).
+        self.reported_expires_in: dict[str, Any] = {}
         self.faults: list[Fault] = []
         self.auto_login: AutoLogin | None = None
         self.default_auto_login: AutoLogin | None = None
@@ -667,6 +672,7 @@ class EmulatorState:
             self.provider_tokens.clear()
             self.created_events.clear()
             self.provider_token_ttl.clear()
+            self.reported_expires_in.clear()
             self.faults.clear()
             self.auto_login = self.default_auto_login
             self.counters = Counters()
@@ -923,6 +929,18 @@ class EmulatorState:
         """Return the lifetime in seconds of provider tokens issued for ``connection``."""
         with self.lock:
             return self.provider_token_ttl.get(connection, DEFAULT_PROVIDER_TOKEN_TTL)
+
+    def misreport_expires_in(self, connection: str, value: Any) -> None:
+        """Make the exchange for ``connection`` report ``expires_in`` = ``value`` (or none).
+
+        ``MISSING`` leaves the field out.
+
+        The tokens keep their real lifetime (:meth:`provider_ttl`): this is an upstream that
+        misstates it.
+        """
+        with self.lock:
+            self._require_connection(connection)
+            self.reported_expires_in[connection] = value
 
     def set_provider_ttl(self, connection: str, seconds: int) -> None:
         """Set the lifetime in seconds of provider tokens issued for ``connection``."""
