@@ -56,6 +56,7 @@ from .tokens import (
     forget_provider_tokens,
     get_provider_token,
     get_provider_token_set,
+    reject_provider_token,
 )
 
 __all__ = [
@@ -113,5 +114,6 @@ __all__ = [
     "provider_api_url",
     "provider_session",
     "provider_token_required",
+    "reject_provider_token",
     "setup_tenant",
 ]

@@ -22,8 +22,9 @@ from concurrent.futures import wait as wait_for_futures
 from typing import Any, cast
 
 from authlib.integrations.flask_client import FlaskIntegration, FlaskOAuth2App
-from flask import Flask, current_app
+from flask import Flask, current_app, has_app_context
 
+from . import signals
 from ._clock import Clock, ClockSource
 from ._http import Transport
 from .bearer import BearerValidator
@@ -92,7 +93,13 @@ class AppState:
         self.dpop = DPoP(settings.dpop_key, self.clock) if settings.dpop_key else None
         #: Auth0's token endpoint: the Token Vault exchange and other grants.
         self.exchanger = Exchanger(settings, self.transport, self.dpop)
-        store = build_store(settings.cache)
+        store = build_store(
+            settings.cache,
+            clock=self.clock,
+            timeout=settings.cache_timeout,
+            cooldown=settings.cache_cooldown,
+            listener=_cache_breaker_changed,
+        )
         # Keys are bound to the tenant and client: another app with the same SECRET_KEY (another
         # tenant, another client) never reads or ends this one's entries.
         namespace = json.dumps([settings.issuer, settings.client_id])
@@ -105,6 +112,7 @@ class AppState:
             lock_timeout=settings.lock_timeout,
             local_ttl=settings.local_cache_ttl,
             namespace=namespace,
+            deadline=self.transport.deadline,
         )
         #: Sessions ended by a back-channel logout, and logout tokens already used.
         self.revocations = SessionRevocations(
@@ -292,6 +300,18 @@ class AppState:
         # Bytes: compare_digest refuses str with non-ASCII characters, which visitors can send.
         expected = self.scope_signature(connection, scopes, user, expires).encode()
         return hmac.compare_digest(expected, sig.encode("utf-8", "replace"))
+
+
+def _cache_breaker_changed(opened: bool, error: str, retry_in: float) -> None:
+    """Send :data:`~flask_token_vault.signals.cache_unavailable` or ``cache_recovered``."""
+    # The breaker changes inside a cache call, so inside the app's request or CLI command.
+    if not has_app_context():
+        return
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if opened:
+        signals.cache_unavailable.send(app, error=error, retry_in=retry_in)
+    else:
+        signals.cache_recovered.send(app)
 
 
 class _TenantOAuth(FlaskOAuth2App):  # type: ignore[misc]  # authlib is untyped

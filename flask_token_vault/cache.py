@@ -12,19 +12,26 @@
 * Auth0's answer "no account at this connection" is kept a short while under the generation
   too (:meth:`TokenCache.known_absent`), so connecting forgets it at once.
 * Each user has a generation, a random value in the store. Logout, disconnect and
-  :meth:`TokenCache.invalidate_user` replace it, so every key of the user's earlier tokens is
-  out of reach at once, on every backend, with no index to keep in step; old entries expire on
-  their own. An exchange still in flight when the generation changes stores its answer under the
-  old generation, where nothing reads it.
+  :meth:`TokenCache.invalidate_user` replace it, under the key derived from *every* secret the
+  app accepts (so an app still on an older key stops finding the user's tokens too): every key
+  of the user's earlier tokens is out of reach at once, on every backend, with no index to keep
+  in step; old entries expire on their own. An exchange still in flight when the generation
+  changes stores its answer under the old generation, where nothing reads it.
 * Values are the token encrypted with the store key as associated data before they reach the
   store. TTL is the token's lifetime minus a leeway clamped to a quarter of that lifetime, so a
   short-lived token is never expired on arrival, and never 0 (cachelib's "forever").
+* Local lifetimes run on the monotonic clock: a token this process exchanged is usable until
+  the monotonic time its exchange started plus its lifetime, less the leeway; one read from the
+  store until the earlier of its wall-clock expiry and the store's own TTL. A step of the wall
+  clock (an NTP correction) therefore neither keeps a token past its life here nor in the
+  in-process store. Shared entries keep their wall-clock expiry, checked with the leeway.
 * A near cache in the process answers warm lookups without a round trip: exact with an
-  in-process store, at most ``local_ttl`` seconds old with a shared one. Its lifetimes run on the
-  monotonic clock, so a step of the wall clock does not stretch them.
+  in-process store, at most ``local_ttl`` seconds old with a shared one.
 * Single flight: in one process, threads asking for the same slot wait for one leader; across
-  processes sharing a store, a lock (``add`` with a TTL) does the same, and a waiter gives up
-  waiting at a deadline and exchanges itself rather than fail.
+  processes sharing a store, a lock (``add`` with a TTL of the holder's own deadline) does the
+  same. A waiter stops waiting at the lock timeout or at its own deadline, whichever comes
+  first (counted from when it started looking), and exchanges itself rather than fail; when the
+  store cannot be read or locked, it exchanges at once.
 """
 
 from __future__ import annotations
@@ -34,16 +41,16 @@ import logging
 import math
 import secrets
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import NamedTuple
 
 from ._clock import Clock
 from .crypto import Crypto, InvalidToken
 from .exchange import ProviderToken
-from .store import NO_GENERATION, Store
+from .store import NO_GENERATION, Entry, Store, StoreUnavailable
 
-__all__ = ["Slot", "TokenCache", "effective_leeway"]
+__all__ = ["CachedToken", "Slot", "TokenCache", "effective_leeway"]
 
 log = logging.getLogger("flask_token_vault")
 
@@ -51,6 +58,8 @@ log = logging.getLogger("flask_token_vault")
 _GENERATION_TTL = 7 * 86_400
 _MAX_TOKEN_TTL = 86_400
 _MAX_NEAR_USERS = 10_000
+# A lock outlives its holder's deadline by this much (its store calls before and after).
+_LOCK_MARGIN = 1.0
 
 
 class Slot(NamedTuple):
@@ -68,6 +77,16 @@ class Slot(NamedTuple):
     via: str = "session"
 
 
+class CachedToken(NamedTuple):
+    """A token and the monotonic time until which this process may use it."""
+
+    #: The provider token.
+    token: ProviderToken
+    #: :meth:`Clock.monotonic <flask_token_vault._clock.Clock.monotonic>` time at which it stops
+    #: being usable (its expiry less the leeway).
+    until: float
+
+
 def effective_leeway(lifetime: float, leeway: float) -> float:
     """Return the leeway to apply to a token living ``lifetime`` seconds (at most a quarter)."""
     return max(0.0, min(leeway, lifetime / 4))
@@ -78,9 +97,16 @@ class _Flight:
 
     def __init__(self) -> None:
         self.done = threading.Event()
-        self.result: ProviderToken | None = None
+        self.result: CachedToken | None = None
         self.error: BaseException | None = None
         self.stale = False
+
+
+class _Near(NamedTuple):
+    """A near-cache entry: kept until ``keep`` (monotonic), usable until ``cached.until``."""
+
+    keep: float
+    cached: CachedToken
 
 
 #: Produces a token and the wall-clock time its exchange started.
@@ -99,6 +125,7 @@ class TokenCache:
         leeway: float = 60.0,
         lock_timeout: float = 10.0,
         local_ttl: float = 5.0,
+        deadline: float = 15.0,
         namespace: str = "",
     ) -> None:
         self.store = store
@@ -109,8 +136,11 @@ class TokenCache:
         self.leeway = leeway
         self.lock_timeout = lock_timeout
         self.local_ttl = local_ttl
-        # Near cache: user -> slot -> (use until, on the monotonic clock; token).
-        self._near: dict[str, dict[Slot, tuple[float, ProviderToken]]] = {}
+        #: How long one exchange may take (the transport's deadline): the lock's TTL follows it,
+        #: and a waiter never waits past it.
+        self.deadline = deadline
+        # Near cache: user -> slot -> entry (monotonic times).
+        self._near: dict[str, dict[Slot, _Near]] = {}
         self._prefixes: dict[Slot, str] = {}
         self._flights: dict[Slot, _Flight] = {}
         self._flights_lock = threading.Lock()
@@ -151,7 +181,7 @@ class TokenCache:
         try:
             raw = self.store.get(self._generation_key(sub))
         except Exception as exc:  # a cache outage must not take the app down
-            log.warning("cache read failed (%s); exchanging instead", type(exc).__name__)
+            _failed("read", exc)
             return None
         return raw.decode("ascii", "replace") if raw else NO_GENERATION
 
@@ -161,69 +191,75 @@ class TokenCache:
             generation = self.generation(slot.sub) or NO_GENERATION
         return self._slot_prefix(slot) + generation
 
-    def _read_current(self, slot: Slot) -> tuple[str | None, tuple[ProviderToken, float] | None]:
+    def _read_current(self, slot: Slot) -> tuple[str | None, CachedToken | None]:
         """Return the user's generation and the slot's usable token under it, in one read."""
         prefix = self._slot_prefix(slot)
         try:
-            generation, raw = self.store.get_in_generation(self._generation_key(slot.sub), prefix)
+            generation, entry = self.store.get_in_generation(self._generation_key(slot.sub), prefix)
         except Exception as exc:  # a cache outage must not take the app down
-            log.warning("cache read failed (%s); exchanging instead", type(exc).__name__)
+            _failed("read", exc)
             return None, None
-        return generation, self._decode(prefix + generation, raw)
+        return generation, self._decode(prefix + generation, entry)
 
     # values ---------------------------------------------------------------------------------
-    def _usable_until(self, token: ProviderToken, issued_at: float) -> float:
-        lifetime = token.expires_at - issued_at
-        return token.expires_at - effective_leeway(lifetime, self.leeway)
+    def _usable_life(self, lifetime: float) -> float:
+        return lifetime - effective_leeway(lifetime, self.leeway)
 
     def _encode(self, key: str, token: ProviderToken, issued_at: float) -> bytes:
         data = token.to_dict()
         data["issued_at"] = issued_at
         return self.crypto.seal_cache(json.dumps(data, separators=(",", ":")).encode(), key)
 
-    def _decode(self, key: str, raw: bytes | None) -> tuple[ProviderToken, float] | None:
-        """Return the token and the wall-clock time it stops being usable, if it still is."""
-        if raw is None:
+    def _decode(self, key: str, entry: Entry | None) -> CachedToken | None:
+        """Return the stored token and until when it is usable here, if it still is.
+
+        Usable means before its wall-clock expiry less the leeway, and (when the store can tell)
+        before the store drops it: the local deadline is the earlier of the two, on the
+        monotonic clock.
+        """
+        if entry is None:
             return None
         try:
-            data = json.loads(self.crypto.open_cache(raw, key))
+            data = json.loads(self.crypto.open_cache(entry.value, key))
             token = ProviderToken.from_dict(data)
             issued_at = float(data.get("issued_at", token.expires_at - 3600))
         except (InvalidToken, ValueError, KeyError, TypeError):
             log.info("ignored an unreadable cache entry")
             return None
-        usable_until = self._usable_until(token, issued_at)
-        if not self.clock.time() < usable_until:
+        left = issued_at + self._usable_life(token.expires_at - issued_at) - self.clock.time()
+        if entry.ttl is not None:
+            left = min(left, entry.ttl)
+        if not left > 0:
             return None
-        return token, usable_until
+        return CachedToken(token, self.clock.monotonic() + left)
 
-    def ttl_for(self, token: ProviderToken, issued_at: float) -> int:
-        """Return the store TTL in whole seconds: never 0, never past expiry minus leeway."""
-        usable = self._usable_until(token, issued_at) - self.clock.time()
-        return max(1, min(_MAX_TOKEN_TTL, math.floor(usable)))
+    def ttl_for(self, life: float) -> int:
+        """Return the store TTL for a token usable ``life`` more seconds: whole, never 0."""
+        return max(1, min(_MAX_TOKEN_TTL, math.floor(life)))
 
     # near cache -----------------------------------------------------------------------------
-    def _near_get(self, slot: Slot) -> ProviderToken | None:
+    def _near_get(self, slot: Slot) -> CachedToken | None:
         entries = self._near.get(slot.sub)
         entry = entries.get(slot) if entries is not None else None
         if entry is None:
             return None
-        if self.clock.monotonic() < entry[0]:
-            return entry[1]
+        if self.clock.monotonic() < entry.keep:
+            return entry.cached
         entries.pop(slot, None)  # type: ignore[union-attr]
         return None
 
-    def _near_put(self, slot: Slot, token: ProviderToken, usable_until: float) -> None:
+    def _near_put(self, slot: Slot, cached: CachedToken) -> None:
         """Keep a token in this process's near cache.
 
         With an in-process store the near cache is exact, so it keeps the token for its whole
         usable life. With a shared store it keeps it ``local_ttl`` seconds at most: a change made
         by another process (logout, disconnect) reaches this one within that time.
         """
-        life = usable_until - self.clock.time()
+        now = self.clock.monotonic()
+        keep = cached.until
         if self.shared:
-            life = min(life, self.local_ttl)
-        if life <= 0:
+            keep = min(keep, now + self.local_ttl)
+        if keep <= now:
             return
         entries = self._near.get(slot.sub)
         if entries is None:
@@ -231,7 +267,7 @@ class TokenCache:
                 # Drop the oldest user (insertion order): a bound on memory, not an LRU.
                 self._near.pop(next(iter(self._near)), None)
             entries = self._near.setdefault(slot.sub, {})
-        entries[slot] = (self.clock.monotonic() + life, token)
+        entries[slot] = _Near(keep, cached)
 
     def forget_local(self, slot: Slot) -> bool:
         """Drop ``slot`` from the near cache; return whether a shared read may differ.
@@ -247,26 +283,26 @@ class TokenCache:
         """Return the cached token of ``slot`` if it is still usable (near cache, then store)."""
         near = self._near_get(slot)
         if near is not None:
-            return near
+            return near.token
         _, found = self._read_current(slot)
         if found is None:
             return None
-        self._near_put(slot, *found)
-        return found[0]
+        self._near_put(slot, found)
+        return found.token
 
-    def _read(self, key: str) -> tuple[ProviderToken, float] | None:
+    def _read(self, key: str) -> CachedToken | None:
         try:
-            raw = self.store.get(key)
+            entry = self.store.read(key)
         except Exception as exc:  # a cache outage must not take the app down
-            log.warning("cache read failed (%s); exchanging instead", type(exc).__name__)
+            _failed("read", exc)
             return None
-        return self._decode(key, raw)
+        return self._decode(key, entry)
 
-    def _write(self, key: str, token: ProviderToken, issued_at: float) -> None:
+    def _write(self, key: str, token: ProviderToken, issued_at: float, life: float) -> None:
         try:
-            self.store.set(key, self._encode(key, token, issued_at), self.ttl_for(token, issued_at))
+            self.store.set(key, self._encode(key, token, issued_at), self.ttl_for(life))
         except Exception as exc:
-            log.warning("cache write failed (%s)", type(exc).__name__)
+            _failed("write", exc)
 
     def drop(self, slot: Slot) -> None:
         """Forget one cached token (before a forced refresh, or after a failed exchange)."""
@@ -276,27 +312,63 @@ class TokenCache:
         try:
             self.store.delete(self.key_for(slot))
         except Exception as exc:
-            log.warning("cache delete failed (%s)", type(exc).__name__)
+            _failed("delete", exc)
+
+    def reject(self, sub: str, connection: str, access_token: str, slots: Iterable[Slot]) -> int:
+        """Drop a token the provider refused, here and in the shared store; return slots dropped.
+
+        ``slots`` are the slots the caller knows the token came from; the near cache adds the
+        user's other slots of ``connection`` that hold the same token. A store entry is deleted
+        only while it still holds that token (another process may already have stored a new
+        one). When no slot is known at all, the user's whole generation is replaced instead.
+        """
+        found = set(slots)
+        entries = self._near.get(sub) or {}
+        for slot, near in list(entries.items()):
+            if slot.connection == connection and near.cached.token.access_token == access_token:
+                found.add(slot)
+        if not found:
+            self.invalidate_user(sub)
+            return 0
+        for slot in found:
+            entries.pop(slot, None)
+            prefix = self._slot_prefix(slot)
+            try:
+                generation, entry = self.store.get_in_generation(self._generation_key(sub), prefix)
+                cached = self._decode(prefix + generation, entry)
+                if (
+                    entry is not None
+                    and cached is not None
+                    and cached.token.access_token == access_token
+                ):
+                    self.store.release(prefix + generation, entry.value)
+            except Exception as exc:
+                _failed("delete", exc)
+        return len(found)
 
     def invalidate_user(self, sub: str) -> None:
         """Make every cached token of a user unreachable, here and in every process.
 
-        Replaces the user's generation in the store and empties this process's near cache for
-        them; exchanges of theirs still in flight here keep their answer to themselves.
+        Replaces the user's generation in the store, under the key derived from each secret the
+        app accepts, and empties this process's near cache for them; exchanges of theirs still
+        in flight here keep their answer to themselves.
         """
         self._near.pop(sub, None)
         with self._flights_lock:
             for slot, flight in self._flights.items():
                 if slot.sub == sub:
                     flight.stale = True
-        try:
-            self.store.set(
-                self._generation_key(sub), secrets.token_hex(8).encode(), _GENERATION_TTL
-            )
-        except Exception as exc:
-            log.warning(
-                "cache write failed (%s); tokens stay until they expire", type(exc).__name__
-            )
+        generation = secrets.token_hex(8).encode()
+        for digest in self.crypto.keyed_hashes("generation", self.namespace, sub):
+            try:
+                self.store.set("tv:g:" + digest, generation, _GENERATION_TTL)
+            except Exception as exc:
+                # Always a warning, breaker open or not: other processes keep serving the
+                # user's tokens until they expire.
+                log.warning(
+                    "cache write failed (%s); the user's cached tokens stay until they expire",
+                    type(exc).__name__,
+                )
 
     # "not connected" answers ---------------------------------------------------------------
     def _absent_prefix(self, sub: str, connection: str, login_hint: str | None) -> str:
@@ -312,13 +384,13 @@ class TokenCache:
         generation) forgets it at once, in every process.
         """
         try:
-            _, raw = self.store.get_in_generation(
+            _, found = self.store.get_in_generation(
                 self._generation_key(sub), self._absent_prefix(sub, connection, login_hint)
             )
         except Exception as exc:  # a cache outage must not take the app down
-            log.warning("cache read failed (%s); exchanging instead", type(exc).__name__)
+            _failed("read", exc)
             return False
-        return raw is not None
+        return found is not None
 
     def remember_absent(
         self, sub: str, connection: str, login_hint: str | None, ttl: float
@@ -336,7 +408,7 @@ class TokenCache:
                 max(1, math.ceil(ttl)),
             )
         except Exception as exc:
-            log.warning("cache write failed (%s)", type(exc).__name__)
+            _failed("write", exc)
 
     # single flight --------------------------------------------------------------------------
     def fetch(self, slot: Slot, produce: Producer, *, refresh: bool = False) -> ProviderToken:
@@ -345,26 +417,32 @@ class TokenCache:
         What ``produce`` returns is stored here (callers do not write it back). With
         ``refresh``, the cached token is dropped and a new one produced.
         """
+        return self.fetch_entry(slot, produce, refresh=refresh).token
+
+    def fetch_entry(self, slot: Slot, produce: Producer, *, refresh: bool = False) -> CachedToken:
+        """Do what :meth:`fetch` does; also return until when the token is usable here."""
         if refresh:
             self.drop(slot)
         elif slot not in self._flights:  # when an exchange is under way here, join it instead
             near = self._near_get(slot)
             if near is not None:
                 return near
+        started = self.clock.monotonic()
         with self._flights_lock:
             flight = self._flights.get(slot)
             leader = flight is None
             if flight is None:
                 flight = self._flights[slot] = _Flight()
         if not leader:
-            flight.done.wait(self.lock_timeout + 60)
+            # The leader is bounded: its lock wait, its exchange, and a few store timeouts.
+            flight.done.wait(self.lock_timeout + self.deadline + 10)
             if flight.error is not None:
                 raise flight.error
             if flight.result is not None:
                 return flight.result
-            return self.fetch(slot, produce)
+            return self.fetch_entry(slot, produce)
         try:
-            flight.result = self._lead(slot, produce, flight, refresh)
+            flight.result = self._lead(slot, produce, flight, refresh, started)
             return flight.result
         except BaseException as exc:
             flight.error = exc
@@ -374,12 +452,14 @@ class TokenCache:
                 self._flights.pop(slot, None)
             flight.done.set()
 
-    def _lead(self, slot: Slot, produce: Producer, flight: _Flight, refresh: bool) -> ProviderToken:
+    def _lead(
+        self, slot: Slot, produce: Producer, flight: _Flight, refresh: bool, started: float
+    ) -> CachedToken:
         generation, found = self._read_current(slot)
         key = self._slot_prefix(slot) + (generation or NO_GENERATION)
         if found is not None and not refresh:
-            self._near_put(slot, *found)
-            return found[0]
+            self._near_put(slot, found)
+            return found
         if not self.shared or generation is None:
             return self._produce(slot, key, generation, produce, flight)
         with self.lock(key) as acquired:
@@ -387,13 +467,13 @@ class TokenCache:
                 # Another process may have filled the cache between our read and our lock.
                 found = None if refresh else self._read(key)
                 if found is not None:
-                    self._near_put(slot, *found)
-                    return found[0]
+                    self._near_put(slot, found)
+                    return found
                 return self._produce(slot, key, generation, produce, flight)
-            found = self._wait_for_holder(key)
+            found = self._wait_for_holder(key, started + min(self.lock_timeout, self.deadline))
             if found is not None:
-                self._near_put(slot, *found)
-                return found[0]
+                self._near_put(slot, found)
+                return found
             log.info("lock wait ended without a cached token; exchanging")
             return self._produce(slot, key, generation, produce, flight)
 
@@ -404,56 +484,65 @@ class TokenCache:
         generation: str | None,
         produce: Producer,
         flight: _Flight,
-    ) -> ProviderToken:
+    ) -> CachedToken:
+        started = self.clock.monotonic()
         try:
             token, issued_at = produce()
         except BaseException:
             self.drop(slot)
             raise
+        # Measured from the monotonic start of the exchange: a wall-clock step changes nothing.
+        cached = CachedToken(token, started + self._usable_life(token.expires_at - issued_at))
         if flight.stale:
-            return token  # invalidated while in flight: the answer is this caller's alone
+            return cached  # invalidated while in flight: the answer is this caller's alone
         if generation is not None:
-            self._write(key, token, issued_at)
+            self._write(key, token, issued_at, cached.until - self.clock.monotonic())
             if self.shared and self.generation(slot.sub) != generation:
-                return token  # invalidated elsewhere while in flight
-        self._near_put(slot, token, self._usable_until(token, issued_at))
-        return token
+                return cached  # invalidated elsewhere while in flight
+        self._near_put(slot, cached)
+        return cached
 
-    def _wait_for_holder(self, key: str) -> tuple[ProviderToken, float] | None:
-        """Wait for another process's exchange, up to the lock timeout."""
+    def _wait_for_holder(self, key: str, until: float) -> CachedToken | None:
+        """Wait for another process's exchange until ``until`` (monotonic), reading the store."""
         clock = self.clock
-        deadline = clock.monotonic() + self.lock_timeout
         delay = 0.01
-        while clock.monotonic() < deadline:
-            clock.sleep(delay)
+        while True:
+            left = until - clock.monotonic()
+            if left <= 0:
+                return None
+            clock.sleep(min(delay, left))
             delay = min(delay * 1.5, 0.1)
-            found = self._read(key)
+            try:
+                entry = self.store.read(key)
+                if entry is None and not self.store.exists(self._lock_key(key)):
+                    # The holder let go: it may have stored its token just before.
+                    entry = self.store.read(key)
+                    return self._decode(key, entry)
+            except Exception as exc:
+                _failed("read", exc)
+                return None  # the store cannot tell us anything: exchange now
+            found = self._decode(key, entry)
             if found is not None:
                 return found
-            if not self._lock_held(key):
-                # The holder may have stored its token between our read and its release.
-                return self._read(key)
-        return None
 
     def _lock_key(self, key: str) -> str:
         # "tv:t:<hmac>:<generation>" -> "tv:l:<hmac>:<generation>": one lock per slot.
         return "tv:l:" + key.removeprefix("tv:t:")
 
-    def _lock_held(self, key: str) -> bool:
-        try:
-            return self.store.exists(self._lock_key(key))
-        except Exception:
-            return False
-
     @contextmanager
     def lock(self, key: str) -> Iterator[bool]:
-        """Take the cross-process lock of a store key; yield whether this process holds it."""
+        """Take the cross-process lock of a store key; yield whether this process holds it.
+
+        The lock lives as long as its holder may need it (the exchange's deadline); only its
+        holder can release it. When the store cannot take it, yield ``True``: the caller
+        exchanges at once instead of waiting for a lock nobody holds.
+        """
         lock_key = self._lock_key(key)
         token = secrets.token_hex(16).encode()
         try:
-            acquired = self.store.add(lock_key, token, self.lock_timeout)
+            acquired = self.store.add(lock_key, token, self.deadline + _LOCK_MARGIN)
         except Exception as exc:
-            log.warning("cache lock failed (%s); exchanging without it", type(exc).__name__)
+            _failed("lock", exc)
             yield True
             return
         try:
@@ -463,4 +552,12 @@ class TokenCache:
                 try:
                     self.store.release(lock_key, token)
                 except Exception as exc:
-                    log.warning("cache unlock failed (%s)", type(exc).__name__)
+                    _failed("unlock", exc)
+
+
+def _failed(what: str, exc: Exception) -> None:
+    """Log a failed store call (quietly while the breaker is open: it logged once already)."""
+    if isinstance(exc, StoreUnavailable):
+        log.debug("cache %s skipped: the cache is not being asked for a while", what)
+    else:
+        log.warning("cache %s failed (%s); going on without it", what, type(exc).__name__)

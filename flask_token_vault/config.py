@@ -62,6 +62,8 @@ CONFIG_KEYS = frozenset(
         "TOKEN_VAULT_NOT_CONNECTED_TTL",
         "TOKEN_VAULT_RATE_LIMIT_WAIT",
         "TOKEN_VAULT_DEFAULT_EXPIRES_IN",
+        "TOKEN_VAULT_CACHE_TIMEOUT",
+        "TOKEN_VAULT_CACHE_COOLDOWN",
     }
 )
 _KEY_PREFIX = "TOKEN_VAULT_"
@@ -320,6 +322,10 @@ class Settings:
     not_connected_ttl: float = 30.0
     #: The most seconds one call waits for Auth0's rate limit before answering 503.
     rate_limit_wait: float = 1.0
+    #: Seconds each call to a Redis cache may take (socket and connect timeouts).
+    cache_timeout: float = 0.5
+    #: Seconds the extension stops asking a cache that failed 3 times in a row.
+    cache_cooldown: float = 5.0
     #: Seconds a provider token is taken to live when Auth0 gives no usable ``expires_in``.
     default_expires_in: float = 300.0
 
@@ -625,6 +631,11 @@ def load_settings(config: Mapping[str, Any], options: Mapping[str, Any]) -> Sett
     api_client_id, api_client_secret = _api_client(merged, audience)
     http_timeout = _number(merged, "TOKEN_VAULT_HTTP_TIMEOUT", 10.0, minimum=0.05)
     deadline = _number(merged, "TOKEN_VAULT_DEADLINE", 15.0, minimum=0.05)
+    deadline = max(deadline, http_timeout)
+    # Well inside the deadline whatever is configured: a hung cache costs a request one timeout.
+    cache_timeout = min(
+        _number(merged, "TOKEN_VAULT_CACHE_TIMEOUT", 0.5, minimum=0.01), deadline / 4
+    )
     return Settings(
         base_url=base_url,
         client_id=client_id,
@@ -636,7 +647,7 @@ def load_settings(config: Mapping[str, Any], options: Mapping[str, Any]) -> Sett
         default_next=default_next,
         logout_return_to=logout_return_to,
         http_timeout=http_timeout,
-        deadline=max(deadline, http_timeout),
+        deadline=deadline,
         encryption_keys=_keys(merged),
         cache_leeway=_number(merged, "TOKEN_VAULT_CACHE_LEEWAY", 60.0),
         cache=merged.get("TOKEN_VAULT_CACHE"),
@@ -658,6 +669,8 @@ def load_settings(config: Mapping[str, Any], options: Mapping[str, Any]) -> Sett
         ),
         not_connected_ttl=_number(merged, "TOKEN_VAULT_NOT_CONNECTED_TTL", 30.0),
         rate_limit_wait=_number(merged, "TOKEN_VAULT_RATE_LIMIT_WAIT", 1.0),
+        cache_timeout=cache_timeout,
+        cache_cooldown=_number(merged, "TOKEN_VAULT_CACHE_COOLDOWN", 5.0, minimum=0.1),
         default_expires_in=_number(
             merged, "TOKEN_VAULT_DEFAULT_EXPIRES_IN", 300.0, minimum=1, maximum=86_400
         ),

@@ -83,7 +83,10 @@ class Crypto:
             raise ValueError("at least one secret is required")
         self._session = _Sealer(secrets, "session/v1")
         self._cache = _Sealer(secrets, "cache/v1")
-        self._hash_key = _derive(secrets[0], "cache-key/v1")
+        # One hash key per secret: keys are made with the first, and logout reaches entries
+        # made under the others (an app not yet rotated still uses one of them).
+        self._hash_keys = tuple(dict.fromkeys(_derive(s, "cache-key/v1") for s in secrets))
+        self._hash_key = self._hash_keys[0]
 
     def __repr__(self) -> str:
         return "Crypto(<keys hidden>)"
@@ -120,7 +123,19 @@ class Crypto:
 
     def keyed_hash(self, *parts: str) -> str:
         """Return an HMAC-SHA256 of the parts, unambiguously joined, as hex."""
-        message = b"".join(
-            len(data).to_bytes(4, "big") + data for data in (part.encode() for part in parts)
-        )
-        return hmac.digest(self._hash_key, message, "sha256").hex()
+        return hmac.digest(self._hash_key, _joined(parts), "sha256").hex()
+
+    def keyed_hashes(self, *parts: str) -> tuple[str, ...]:
+        """Return :meth:`keyed_hash` of the parts under each configured secret, the first first.
+
+        An app with ``SECRET_KEY_FALLBACKS`` (or several ``TOKEN_VAULT_ENCRYPTION_KEYS``) finds
+        here the keys that apps still on an older secret use.
+        """
+        message = _joined(parts)
+        return tuple(hmac.digest(key, message, "sha256").hex() for key in self._hash_keys)
+
+
+def _joined(parts: Sequence[str]) -> bytes:
+    return b"".join(
+        len(data).to_bytes(4, "big") + data for data in (part.encode() for part in parts)
+    )

@@ -17,7 +17,7 @@ import requests
 from ._http import RETRIED_BY_PROVIDER_CALLS, Failure
 from ._state import get_state
 from .errors import ConfigurationError, ProviderUnavailable
-from .tokens import get_provider_token_set
+from .tokens import get_provider_token_set, reject_provider_token
 
 __all__ = ["ProviderSession", "provider_api_url", "provider_session"]
 
@@ -29,8 +29,10 @@ class ProviderSession(requests.Session):
 
     Every request carries ``Authorization: Bearer <provider token>`` and a timeout, and goes
     through the app's transport (pooled connections, no cookie jar shared between users). When
-    the provider answers 401 (the token was revoked or expired early), the cached token is
-    dropped, one new exchange is made and the request is sent once more.
+    the provider answers 401 (the token was revoked or expired early), the token is dropped for
+    every process (:func:`~flask_token_vault.reject_provider_token`), a new one is fetched (one
+    exchange, unless another process has just stored a new token) and the request is sent once
+    more.
 
     Idempotent requests (GET, HEAD, OPTIONS, PUT, DELETE) that fail to connect, time out, or get
     502/503/504 or a 429 are retried with backoff inside ``TOKEN_VAULT_DEADLINE``; a request that
@@ -62,15 +64,14 @@ class ProviderSession(requests.Session):
     def __repr__(self) -> str:
         return f"ProviderSession({self.connection!r})"
 
-    def _credential(self, force_refresh: bool = False) -> str:
-        token = get_provider_token_set(
-            self.connection, self.scopes, self.login_hint, force_refresh=force_refresh
-        )
+    def _credential(self) -> str:
+        token = get_provider_token_set(self.connection, self.scopes, self.login_hint)
         return f"Bearer {token.access_token}"
 
     def _renew(self, credential: str) -> None:
         log.info("provider answered 401; renewing the token once: connection=%s", self.connection)
-        self._fresh = self._credential(force_refresh=True)
+        reject_provider_token(self.connection, credential.removeprefix("Bearer "))
+        self._fresh = self._credential()
 
     def _unreachable(self, failure: Failure) -> ProviderUnavailable:
         return ProviderUnavailable(

@@ -19,7 +19,7 @@ from typing import Any
 
 from ._clock import Clock
 from .crypto import Crypto
-from .store import Store
+from .store import Store, StoreUnavailable
 
 __all__ = ["SessionRevocations"]
 
@@ -87,7 +87,8 @@ class SessionRevocations:
         try:
             values = self.store.get_many(keys)
         except Exception as exc:  # an outage must not take every session down
-            log.warning("session revocation check failed (%s)", type(exc).__name__)
+            if not isinstance(exc, StoreUnavailable):  # the breaker logged once already
+                log.warning("session revocation check failed (%s)", type(exc).__name__)
             return False
         for raw in values:
             when = _time(raw)

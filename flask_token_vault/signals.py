@@ -9,6 +9,8 @@ from __future__ import annotations
 from blinker import Namespace
 
 __all__ = [
+    "cache_recovered",
+    "cache_unavailable",
     "exchange_failed",
     "logged_in",
     "logged_out",
@@ -35,3 +37,12 @@ logged_in = _signals.signal("logged-in")
 
 #: Sent after a user signs out. Arguments: ``user_id``.
 logged_out = _signals.signal("logged-out")
+
+#: Sent once when the shared cache stops answering (3 timeouts or refused connections in a row)
+#: and the extension stops asking it for ``TOKEN_VAULT_CACHE_COOLDOWN`` seconds, serving tokens
+#: from each process's memory and exchanging directly meanwhile. Arguments: ``error`` (the
+#: exception's class name), ``retry_in`` (seconds until it asks the cache again).
+cache_unavailable = _signals.signal("cache-unavailable")
+
+#: Sent once when the shared cache answers again after :data:`cache_unavailable`. No arguments.
+cache_recovered = _signals.signal("cache-recovered")

@@ -1,37 +1,77 @@
-"""Where cached provider tokens live: a small store interface and its two implementations.
+"""Where cached provider tokens live: a small store interface and its implementations.
 
 (Layer: core, beside the transport; knows nothing of Flask or of tokens.)
 
 :class:`RedisStore` talks to Redis natively (``SET NX PX`` locks, a compare-and-delete release in
-one script). :class:`CachelibStore` uses any cachelib ``BaseCache`` through cachelib's public API
-(in-process ``SimpleCache``, a directory, memcached, or a ``RedisCache`` the app already has).
-The token cache above never asks which one it holds.
+one script, every call bounded by a socket and connect timeout and never retried by the client).
+:class:`MemoryStore` is the default in-process store; its entries expire on the monotonic clock,
+so a step of the wall clock neither stretches nor cuts them. :class:`CachelibStore` uses any
+cachelib ``BaseCache`` through cachelib's public API (a directory, memcached, or a ``RedisCache``
+the app already has). A shared store is wrapped in a :class:`GuardedStore`: after a few failures
+in a row it stops calling the backend for a while (a :class:`Breaker`), so a hung Redis costs a
+request at most one timeout. The token cache above never asks which one it holds.
 """
 
 from __future__ import annotations
 
+import logging
 import math
-from collections.abc import Sequence
-from typing import Any, Protocol
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from cachelib import BaseCache, FileSystemCache, MemcachedCache, SimpleCache
 
+from ._clock import Clock
 from .errors import ConfigurationError
 
-__all__ = ["NO_GENERATION", "CachelibStore", "RedisStore", "Store", "build_store"]
+__all__ = [
+    "NO_GENERATION",
+    "Breaker",
+    "CachelibStore",
+    "Entry",
+    "GuardedStore",
+    "MemoryStore",
+    "RedisStore",
+    "Store",
+    "StoreUnavailable",
+    "build_store",
+]
+
+log = logging.getLogger("flask_token_vault")
 
 _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
 """
-# Read a generation and the value stored under it in one round trip.
+# Read a generation, the value stored under it and that value's TTL in one round trip.
 _GET_IN_GENERATION = """
 local generation = redis.call('get', KEYS[1]) or ARGV[2]
-return {generation, redis.call('get', ARGV[1] .. generation)}
+local key = ARGV[1] .. generation
+return {generation, redis.call('get', key), redis.call('pttl', key)}
+"""
+_GET_WITH_TTL = """
+return {redis.call('get', KEYS[1]), redis.call('pttl', KEYS[1])}
 """
 #: The generation of a user who has none stored yet.
 NO_GENERATION = "0"
+#: Seconds each Redis call may take (socket and connect timeouts), unless configured.
+DEFAULT_TIMEOUT = 0.5
+_T = TypeVar("_T")
+
+
+class Entry(NamedTuple):
+    """A value read from a store, with the seconds it has left there when the store can tell."""
+
+    #: The stored bytes.
+    value: bytes
+    #: Seconds until the store drops it (its own clock), or ``None`` when the store cannot say.
+    ttl: float | None = None
+
+
+class StoreUnavailable(ConnectionError):
+    """Raise instead of calling a store that keeps failing (its :class:`Breaker` is open)."""
 
 
 class Store(Protocol):
@@ -39,7 +79,7 @@ class Store(Protocol):
 
     #: Whether other processes see what this one writes.
     shared: bool
-    #: A short name for reports (``doctor``), e.g. ``redis`` or ``SimpleCache``.
+    #: A short name for reports (``doctor``), e.g. ``redis`` or ``FileSystemCache``.
     name: str
 
     def get(self, key: str) -> bytes | None:
@@ -48,8 +88,11 @@ class Store(Protocol):
     def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         """Return the values at ``keys`` (``None`` for each miss), in one round trip."""
 
-    def get_in_generation(self, generation_key: str, prefix: str) -> tuple[str, bytes | None]:
-        """Return the generation at ``generation_key`` and the value at ``prefix + generation``.
+    def read(self, key: str) -> Entry | None:
+        """Return the value at ``key`` with its time left, or ``None``."""
+
+    def get_in_generation(self, generation_key: str, prefix: str) -> tuple[str, Entry | None]:
+        """Return the generation at ``generation_key`` and the entry at ``prefix + generation``.
 
         A missing generation reads as :data:`NO_GENERATION`.
         """
@@ -70,6 +113,10 @@ class Store(Protocol):
         """Return whether ``key`` holds a value."""
 
 
+def _ttl_from_millis(millis: Any) -> float | None:
+    return millis / 1000 if isinstance(millis, int) and millis >= 0 else None
+
+
 class RedisStore:
     """A :class:`Store` on a ``redis.Redis`` client."""
 
@@ -77,10 +124,19 @@ class RedisStore:
     name = "redis"
 
     def __init__(self, client: Any, prefix: str = "") -> None:
+        import redis.exceptions
+
         self.client = client
         self.prefix = prefix
         self._release = client.register_script(_RELEASE)
         self._get_in_generation = client.register_script(_GET_IN_GENERATION)
+        self._get_with_ttl = client.register_script(_GET_WITH_TTL)
+        #: What a Redis that cannot be reached raises (an error *answer* is not among them).
+        self.unreachable: tuple[type[BaseException], ...] = (
+            redis.exceptions.ConnectionError,
+            redis.exceptions.TimeoutError,
+            OSError,
+        )
 
     def __repr__(self) -> str:
         return "RedisStore()"
@@ -95,13 +151,19 @@ class RedisStore:
         values = self.client.mget([self.prefix + key for key in keys])
         return [value if isinstance(value, bytes) else None for value in values]
 
-    def get_in_generation(self, generation_key: str, prefix: str) -> tuple[str, bytes | None]:
-        """Read the generation and the value under it in one round trip (a script)."""
-        generation, value = self._get_in_generation(
+    def read(self, key: str) -> Entry | None:
+        """Return the value and its remaining TTL (``PTTL``) in one round trip (a script)."""
+        value, millis = self._get_with_ttl(keys=[self.prefix + key])
+        return Entry(value, _ttl_from_millis(millis)) if isinstance(value, bytes) else None
+
+    def get_in_generation(self, generation_key: str, prefix: str) -> tuple[str, Entry | None]:
+        """Read the generation, the entry under it and its TTL in one round trip (a script)."""
+        generation, value, millis = self._get_in_generation(
             keys=[self.prefix + generation_key], args=[self.prefix + prefix, NO_GENERATION]
         )
         text = generation.decode("ascii", "replace") if isinstance(generation, bytes) else ""
-        return text or NO_GENERATION, value if isinstance(value, bytes) else None
+        entry = Entry(value, _ttl_from_millis(millis)) if isinstance(value, bytes) else None
+        return text or NO_GENERATION, entry
 
     def set(self, key: str, value: bytes, ttl: int) -> None:
         """Store ``value`` with an expiry."""
@@ -125,8 +187,106 @@ class RedisStore:
         return bool(self.client.exists(self.prefix + key))
 
 
+class MemoryStore:
+    """The in-process :class:`Store`: a bounded dict whose entries expire on the monotonic clock.
+
+    Not shared: each process has its own. Entries live by :meth:`Clock.monotonic
+    <flask_token_vault._clock.Clock.monotonic>`, so a step of the wall clock (an NTP correction)
+    does not keep a token past its lifetime. Past ``threshold`` keys, expired entries are swept,
+    then the oldest dropped.
+    """
+
+    shared = False
+    name = "in-process"
+
+    def __init__(self, clock: Clock | None = None, threshold: int = 10_000) -> None:
+        self.clock = clock or Clock()
+        self.threshold = threshold
+        self._data: dict[str, tuple[float, bytes]] = {}
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return "MemoryStore()"
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def items(self) -> list[tuple[str, bytes]]:
+        """Return the live keys and values (for inspection in tests and debugging)."""
+        now = self.clock.monotonic()
+        return [(k, v) for k, (until, v) in list(self._data.items()) if now < until]
+
+    def _entry(self, key: str) -> Entry | None:
+        found = self._data.get(key)
+        if found is None:
+            return None
+        left = found[0] - self.clock.monotonic()
+        if left <= 0:
+            self._data.pop(key, None)
+            return None
+        return Entry(found[1], left)
+
+    def get(self, key: str) -> bytes | None:
+        """Return the value at ``key``, or ``None``."""
+        entry = self._entry(key)
+        return entry.value if entry is not None else None
+
+    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """Return the values at ``keys`` (``None`` for each miss)."""
+        return [self.get(key) for key in keys]
+
+    def read(self, key: str) -> Entry | None:
+        """Return the value at ``key`` and its seconds left, or ``None``."""
+        return self._entry(key)
+
+    def get_in_generation(self, generation_key: str, prefix: str) -> tuple[str, Entry | None]:
+        """Read the generation, then the entry under it."""
+        raw = self.get(generation_key)
+        generation = raw.decode("ascii", "replace") if raw else NO_GENERATION
+        return generation, self._entry(prefix + generation)
+
+    def _put(self, key: str, value: bytes, ttl: float) -> None:
+        if key not in self._data and len(self._data) >= self.threshold:
+            now = self.clock.monotonic()
+            for old in [k for k, (until, _) in list(self._data.items()) if until <= now]:
+                self._data.pop(old, None)
+            while len(self._data) >= self.threshold:
+                self._data.pop(next(iter(self._data)), None)
+        self._data[key] = (self.clock.monotonic() + ttl, value)
+
+    def set(self, key: str, value: bytes, ttl: int) -> None:
+        """Store ``value`` for ``ttl`` seconds (at least 1)."""
+        with self._lock:
+            self._put(key, value, max(1, int(ttl)))
+
+    def delete(self, key: str) -> None:
+        """Remove ``key``."""
+        self._data.pop(key, None)
+
+    def add(self, key: str, value: bytes, ttl: float) -> bool:
+        """Store only if absent or expired, atomically."""
+        with self._lock:
+            if self._entry(key) is not None:
+                return False
+            self._put(key, value, max(ttl, 0.001))
+            return True
+
+    def release(self, key: str, value: bytes) -> None:
+        """Delete ``key`` if it still holds ``value``, atomically."""
+        with self._lock:
+            if self.get(key) == value:
+                self._data.pop(key, None)
+
+    def exists(self, key: str) -> bool:
+        """Return whether ``key`` holds a live value."""
+        return self._entry(key) is not None
+
+
 class CachelibStore:
     """A :class:`Store` on any cachelib ``BaseCache``, through its public API."""
+
+    #: cachelib backends swallow most errors themselves; whatever still escapes counts.
+    unreachable: tuple[type[BaseException], ...] = (Exception,)
 
     def __init__(self, cache: BaseCache) -> None:
         self.cache = cache
@@ -146,11 +306,16 @@ class CachelibStore:
         values = self.cache.get_many(*keys) if keys else []
         return [value if isinstance(value, bytes) else None for value in values]
 
-    def get_in_generation(self, generation_key: str, prefix: str) -> tuple[str, bytes | None]:
+    def read(self, key: str) -> Entry | None:
+        """Return the value at ``key`` (cachelib cannot tell the time left)."""
+        value = self.get(key)
+        return Entry(value) if value is not None else None
+
+    def get_in_generation(self, generation_key: str, prefix: str) -> tuple[str, Entry | None]:
         """Read the generation, then the value under it."""
         raw = self.get(generation_key)
         generation = raw.decode("ascii", "replace") if raw else NO_GENERATION
-        return generation, self.get(prefix + generation)
+        return generation, self.read(prefix + generation)
 
     def set(self, key: str, value: bytes, ttl: int) -> None:
         """Store with a timeout that is never 0 (cachelib's "forever")."""
@@ -174,37 +339,303 @@ class CachelibStore:
         return bool(self.cache.has(key))
 
 
-def build_store(value: Any) -> Store:
+#: Told when a breaker opens (``True``, the error's class name, seconds until it tries again)
+#: or closes again (``False``, ``""``, ``0.0``).
+BreakerListener = Callable[[bool, str, float], None]
+
+
+class Breaker:
+    """Stop calling a backend that keeps failing, for a while (a small circuit breaker).
+
+    Closed, every call goes through; ``threshold`` failures in a row open it. Open, calls are
+    refused at once for ``cooldown`` seconds; then one call goes through as a probe: if it
+    succeeds the breaker closes, if it fails it stays open for another ``cooldown``. Opening is
+    logged once (a warning) and closing once (info); ``listener`` hears both.
+
+    While closed, :meth:`allow` and :meth:`succeeded` read no clock and take no lock.
+    """
+
+    def __init__(
+        self,
+        clock: Clock | None = None,
+        *,
+        threshold: int = 3,
+        cooldown: float = 5.0,
+        what: str = "the cache",
+        listener: BreakerListener | None = None,
+    ) -> None:
+        self.clock = clock or Clock()
+        self.threshold = max(1, threshold)
+        self.cooldown = cooldown
+        self.what = what
+        self.listener = listener
+        self._failures = 0
+        self._open_until = 0.0  # 0.0 while closed
+        self._probing = False
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"Breaker({'open' if self.is_open else 'closed'})"
+
+    @property
+    def is_open(self) -> bool:
+        """Return whether calls are being refused (or only a probe let through)."""
+        return bool(self._open_until)
+
+    def allow(self) -> bool:
+        """Return whether a call may go to the backend now."""
+        if not self._open_until:
+            return True
+        with self._lock:
+            if self._probing or self.clock.monotonic() < self._open_until:
+                return False
+            self._probing = True  # this caller is the probe; the others keep waiting
+            return True
+
+    def succeeded(self) -> None:
+        """Record a call the backend answered."""
+        if not self._failures and not self._open_until:
+            return
+        with self._lock:
+            was_open = bool(self._open_until)
+            self._failures = 0
+            self._open_until = 0.0
+            self._probing = False
+        if was_open:
+            log.info("%s answers again; using it", self.what)
+            self._tell(False, "", 0.0)
+
+    def failed(self, exc: BaseException) -> None:
+        """Record a call the backend did not answer (a timeout, a refused connection)."""
+        with self._lock:
+            self._failures += 1
+            was_open = bool(self._open_until)
+            if not was_open and self._failures < self.threshold:
+                return
+            self._open_until = self.clock.monotonic() + self.cooldown
+            self._probing = False
+            failures = self._failures
+        if was_open:
+            log.debug("%s still does not answer; next try in %.1fs", self.what, self.cooldown)
+            return
+        log.warning(
+            "%s did not answer %d times in a row (%s); not asking it for %.1fs, "
+            "serving from memory and exchanging directly meanwhile",
+            self.what,
+            failures,
+            type(exc).__name__,
+            self.cooldown,
+        )
+        self._tell(True, type(exc).__name__, self.cooldown)
+
+    def _tell(self, opened: bool, error: str, retry_in: float) -> None:
+        if self.listener is None:
+            return
+        try:
+            self.listener(opened, error, retry_in)
+        except Exception:  # a listener's bug must not break the cache call that tripped it
+            log.exception("cache breaker listener failed")
+
+
+class GuardedStore:
+    """A :class:`Store` that calls another through a :class:`Breaker`.
+
+    While the breaker is open every call raises :class:`StoreUnavailable` at once, without
+    touching the backend. Only the backend's "cannot be reached" errors (its ``unreachable``
+    attribute: timeouts, refused or reset connections) count as failures; an error *answer*
+    (Redis out of memory, say) shows the backend is there.
+    """
+
+    def __init__(self, inner: Store, breaker: Breaker) -> None:
+        self.inner = inner
+        self.breaker = breaker
+        self.shared: bool = inner.shared
+        self.name: str = inner.name
+        self._unreachable: tuple[type[BaseException], ...] = getattr(
+            inner, "unreachable", (Exception,)
+        )
+
+    def __repr__(self) -> str:
+        return f"GuardedStore({self.inner!r}, {self.breaker!r})"
+
+    def _call(self, method: Callable[..., _T], *args: Any) -> _T:
+        breaker = self.breaker
+        if not breaker.allow():
+            raise StoreUnavailable(f"{self.name} is not being asked for a while")
+        try:
+            result = method(*args)
+        except self._unreachable as exc:
+            breaker.failed(exc)
+            raise
+        except Exception:
+            breaker.succeeded()
+            raise
+        breaker.succeeded()
+        return result
+
+    def get(self, key: str) -> bytes | None:
+        """Return the value at ``key``, or ``None``."""
+        return self._call(self.inner.get, key)
+
+    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """Return the values at ``keys`` (``None`` for each miss)."""
+        return self._call(self.inner.get_many, keys)
+
+    def read(self, key: str) -> Entry | None:
+        """Return the value at ``key`` with its time left, or ``None``."""
+        return self._call(self.inner.read, key)
+
+    def get_in_generation(self, generation_key: str, prefix: str) -> tuple[str, Entry | None]:
+        """Return the generation and the entry under it."""
+        return self._call(self.inner.get_in_generation, generation_key, prefix)
+
+    def set(self, key: str, value: bytes, ttl: int) -> None:
+        """Store ``value`` at ``key`` for ``ttl`` seconds."""
+        self._call(self.inner.set, key, value, ttl)
+
+    def delete(self, key: str) -> None:
+        """Remove ``key``."""
+        self._call(self.inner.delete, key)
+
+    def add(self, key: str, value: bytes, ttl: float) -> bool:
+        """Store only if absent; return whether it was stored."""
+        return self._call(self.inner.add, key, value, ttl)
+
+    def release(self, key: str, value: bytes) -> None:
+        """Remove ``key`` only while it holds ``value``."""
+        self._call(self.inner.release, key, value)
+
+    def exists(self, key: str) -> bool:
+        """Return whether ``key`` holds a value."""
+        return self._call(self.inner.exists, key)
+
+
+# Connection settings that may be carried from an app's own redis.Redis client to the pool the
+# extension opens with its own timeouts (pool-bound helpers of newer redis-py are left behind).
+_CLIENT_SETTINGS = frozenset(
+    {
+        "host",
+        "port",
+        "db",
+        "path",
+        "username",
+        "password",
+        "credential_provider",
+        "client_name",
+        "protocol",
+        "socket_keepalive",
+        "socket_keepalive_options",
+        "socket_type",
+    }
+)
+
+
+def _bounded(kwargs: dict[str, Any], timeout: float) -> dict[str, Any]:
+    """Return connection settings with every call bounded by ``timeout`` and never retried.
+
+    Whatever the redis-py version: before 8 it sets no socket timeout at all (a hung Redis holds
+    the call for as long as it hangs), and from 6 on it retries a failed call three times with
+    backoff by default.
+    """
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    bounded = dict(kwargs)
+    for name in ("socket_timeout", "socket_connect_timeout"):
+        given = bounded.get(name)
+        if not isinstance(given, (int, float)) or not 0 < given <= timeout:
+            bounded[name] = timeout
+    bounded["retry"] = Retry(NoBackoff(), 0)
+    bounded["retry_on_timeout"] = False
+    bounded["decode_responses"] = False
+    return bounded
+
+
+def redis_client(value: Any, timeout: float = DEFAULT_TIMEOUT) -> Any:
+    """Return a ``redis.Redis`` for a URL or another client, each call bounded by ``timeout``.
+
+    The client has a blocking pool of 100 connections whose wait for a free connection is also
+    ``timeout``. Given a client, its address and credentials are used with a pool of the
+    extension's own, so the app's client (and its other uses) keep their settings.
+    """
+    import redis
+
+    if isinstance(value, str):
+        pool = redis.BlockingConnectionPool.from_url(value, max_connections=100, timeout=timeout)
+        pool.connection_kwargs.update(_bounded(pool.connection_kwargs, timeout))
+        return redis.Redis(connection_pool=pool)
+    source = getattr(value, "connection_pool", None)
+    if source is None or type(source) not in (redis.ConnectionPool, redis.BlockingConnectionPool):
+        # Sentinel, cluster or custom pools cannot be rebuilt safely: use the client as it is.
+        log.warning(
+            "TOKEN_VAULT_CACHE: this Redis client's pool cannot be given timeouts; make sure "
+            "it has socket_timeout and socket_connect_timeout well under the deadline"
+        )
+        return value
+    kwargs = {
+        k: v
+        for k, v in source.connection_kwargs.items()
+        if k in _CLIENT_SETTINGS or k.startswith("ssl")
+    }
+    blocking_pool: Any = redis.BlockingConnectionPool  # untyped in some redis-py versions
+    pool = blocking_pool(
+        connection_class=source.connection_class,
+        max_connections=100,
+        timeout=timeout,
+        **_bounded(kwargs, timeout),
+    )
+    return redis.Redis(connection_pool=pool)
+
+
+def build_store(
+    value: Any,
+    *,
+    clock: Clock | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    cooldown: float = 5.0,
+    listener: BreakerListener | None = None,
+) -> Store:
     """Turn ``TOKEN_VAULT_CACHE`` into a :class:`Store`.
 
-    Accepts nothing (an in-process cache), a cachelib ``BaseCache``, a ``redis.Redis`` client,
-    a ``redis://``, ``rediss://`` or ``unix://`` URL, a ``memcached://host:port`` URL, or a
-    ``file://`` URL or absolute path of a directory.
+    Accepts nothing (an in-process :class:`MemoryStore`), a cachelib ``BaseCache``, a
+    ``redis.Redis`` client, a ``redis://``, ``rediss://`` or ``unix://`` URL, a
+    ``memcached://host:port`` URL, or a ``file://`` URL or absolute path of a directory.
+    Redis calls are bounded by ``timeout`` seconds. A shared store is guarded by a
+    :class:`Breaker` that stops calling it for ``cooldown`` seconds after 3 failures in a row
+    and tells ``listener``.
     """
     key = "TOKEN_VAULT_CACHE"
+    clock = clock or Clock()
+    store: Any
     if value is None or value == "simple":
-        return CachelibStore(SimpleCache(threshold=10_000))
+        return MemoryStore(clock)
     if isinstance(value, BaseCache):
-        return CachelibStore(value)
-    if hasattr(value, "register_script") and hasattr(value, "set"):
-        return RedisStore(value)
-    if not isinstance(value, str):
+        store = CachelibStore(value)
+    elif hasattr(value, "register_script") and hasattr(value, "set"):
+        store = RedisStore(redis_client(value, timeout))
+    elif not isinstance(value, str):
         raise ConfigurationError(
             key, "must be a cachelib BaseCache, a redis.Redis client, a URL or a directory path."
         )
+    else:
+        store = _store_from_string(key, value, timeout)
+    if not store.shared:
+        return store  # type: ignore[no-any-return]
+    breaker = Breaker(clock, cooldown=cooldown, what=f"the cache ({store.name})", listener=listener)
+    return GuardedStore(store, breaker)
+
+
+def _store_from_string(key: str, value: str, timeout: float) -> Any:
     parts = urlsplit(value)
     if parts.scheme in ("redis", "rediss", "unix"):
         try:
-            import redis
+            import redis  # noqa: F401
         except ImportError:
             raise ConfigurationError(
                 key,
                 "a redis:// URL needs the redis package: pip install 'flask-token-vault[redis]'.",
             ) from None
-        # A blocking pool waits for a free connection under load instead of failing the read
-        # (redis-py's default pool raises once its connections are all in use).
-        pool = redis.BlockingConnectionPool.from_url(value, max_connections=100, timeout=10)
-        return RedisStore(redis.Redis(connection_pool=pool))
+        return RedisStore(redis_client(value, timeout))
     if parts.scheme == "memcached":
         servers = [s for s in parts.netloc.split(",") if s]
         if not servers:

@@ -1,9 +1,9 @@
 """The request-time token API (layer: request-time, above the per-app state).
 
 :data:`current_user`, :data:`current_access_token`, :func:`get_provider_token`,
-:func:`get_provider_token_set` and :func:`forget_provider_tokens` work inside a request of the
-app; they read the session through :mod:`flask_token_vault.session` and fetch tokens through
-the app's cache and exchange.
+:func:`get_provider_token_set`, :func:`forget_provider_tokens` and :func:`reject_provider_token`
+work inside a request of the app; they read the session through :mod:`flask_token_vault.session`
+and fetch tokens through the app's cache and exchange.
 
 One rule tells the two kinds of caller apart: a request that carries ``Authorization: Bearer``
 is an API call. Its access token alone decides who calls: it is validated (once per request),
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import cast
+from typing import NamedTuple, cast
 
 from flask import current_app, g, has_request_context, request
 from werkzeug.local import LocalProxy
@@ -28,7 +28,7 @@ from werkzeug.local import LocalProxy
 from . import signals
 from ._state import AppState, get_state
 from .bearer import AccessToken
-from .cache import Slot
+from .cache import CachedToken, Slot
 from .errors import (
     AccountNotConnected,
     InsufficientScope,
@@ -51,6 +51,7 @@ __all__ = [
     "is_api_call",
     "optional_access_token",
     "optional_user",
+    "reject_provider_token",
     "require_access_token",
     "require_user",
 ]
@@ -60,6 +61,18 @@ _G_TOKENS = "_token_vault_tokens"
 _G_USER = "_token_vault_user"
 _G_BEARER = "_token_vault_bearer"
 _G_RATE_LIMITED = "_token_vault_rate_limited"
+
+
+class _Memo(NamedTuple):
+    """A token this request already holds: usable until ``until`` (monotonic), from ``slot``."""
+
+    until: float
+    slot: Slot
+    token: ProviderToken
+
+
+#: This request's tokens, by (connection, login hint).
+_MemoTable = dict[tuple[str, str], list[_Memo]]
 
 
 def bearer_credential() -> str | None:
@@ -193,14 +206,15 @@ def get_provider_token_set(
     user = require_user() if caller is None else None
     sub = caller.sub if caller is not None else cast(User, user).sub
     required = tuple(sorted(set(scopes or ())))
-    memo: dict[tuple[str, str], list[ProviderToken]] = g.setdefault(_G_TOKENS, {})
+    memo: _MemoTable = g.setdefault(_G_TOKENS, {})
     slot_memo = memo.setdefault((connection, login_hint or ""), [])
-    now = state.clock.time()
-    # Exchanging in this request is only needed when no earlier call left a usable token.
-    if not force_refresh:
-        for token in slot_memo:
-            if token.has_scopes(required) and token.expires_at > now:
-                return token
+    # Exchanging in this request is only needed when no earlier call left a usable token. The
+    # monotonic clock: a step of the wall clock must not make an expired token look fresh.
+    if not force_refresh and slot_memo:
+        now = state.clock.monotonic()
+        for held in slot_memo:
+            if held.token.has_scopes(required) and now < held.until:
+                return held.token
     cache = state.cache
     exchanged: list[bool] = []
     exchanger: Exchanger
@@ -238,19 +252,21 @@ def get_provider_token_set(
             setattr(g._get_current_object(), _G_RATE_LIMITED, exc)
             raise
 
+    cached: CachedToken
     try:
-        token = cache.fetch(slot, produce, refresh=force_refresh)
+        cached = cache.fetch_entry(slot, produce, refresh=force_refresh)
     except InvalidAccessToken:
         if caller is None or exchanged:
             raise
         # Another request of the same user led the exchange with its own access token and
         # Auth0 refused that one; this caller's token passed the checks here: ask with it.
-        token = cache.fetch(slot, produce)
-    if not token.has_scopes(required) and cache.forget_local(slot):
+        cached = cache.fetch_entry(slot, produce)
+    if not cached.token.has_scopes(required) and cache.forget_local(slot):
         # A re-consent handled by another process may have stored a broader token.
-        token = cache.fetch(slot, produce)
-    slot_memo[:] = [t for t in slot_memo if t is not token]
-    slot_memo.append(token)
+        cached = cache.fetch_entry(slot, produce)
+    token = cached.token
+    slot_memo[:] = [held for held in slot_memo if held.token is not token]
+    slot_memo.append(_Memo(cached.until, slot, token))
     if not token.has_scopes(required):
         error = InsufficientScope(
             connection=connection, granted=token.scopes or (), required=required
@@ -351,11 +367,39 @@ def forget_provider_tokens(connection: str | None = None) -> None:
     sub = _current_sub()
     if sub is None:
         return
-    memo: dict[tuple[str, str], list[ProviderToken]] = g.setdefault(_G_TOKENS, {})
+    memo: _MemoTable = g.setdefault(_G_TOKENS, {})
     for key in list(memo):
         if connection is None or key[0] == connection:
             del memo[key]
     get_state().cache.invalidate_user(sub)
+
+
+def reject_provider_token(connection: str, access_token: str | ProviderToken) -> None:
+    """Drop a token the provider refused (it answered 401), for every process of the app.
+
+    Call it when your own call to the provider's API with a token from
+    :func:`get_provider_token` comes back 401 (revoked, or expired earlier than Auth0 said);
+    then ask :func:`get_provider_token` again for a new one.
+    :class:`~flask_token_vault.ProviderSession` does this by itself. The token leaves this
+    request's memo, this process's near cache and the shared cache (unless another process has
+    already replaced it there); other processes' near caches let go of it within
+    ``TOKEN_VAULT_LOCAL_CACHE_TTL`` seconds. A token this request did not get from the extension
+    drops all of the user's cached tokens instead, as :func:`forget_provider_tokens` does.
+    Works for a signed-in user and for an API caller alike.
+    """
+    sub = _current_sub()
+    if sub is None:
+        return
+    rejected = access_token if isinstance(access_token, str) else access_token.access_token
+    memo: _MemoTable = g.setdefault(_G_TOKENS, {})
+    slots: set[Slot] = set()
+    for key, held in memo.items():
+        if key[0] != connection:
+            continue
+        slots.update(h.slot for h in held if h.token.access_token == rejected)
+        held[:] = [h for h in held if h.token.access_token != rejected]
+    log.info("provider refused a token; dropping it: connection=%s", connection)
+    get_state().cache.reject(sub, connection, rejected, slots)
 
 
 def _current_sub() -> str | None:

@@ -78,3 +78,11 @@ def redis_url(redis_server: RedisServer) -> str:
     client.flushall()
     client.close()
     return redis_server.url
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    """A redis-server process of this test's own, to freeze, pause, fill or kill."""
+    server = RedisServer()
+    yield server
+    server.stop()

@@ -270,15 +270,32 @@ def emulator_args(emu: Any) -> dict[str, str]:
     }
 
 
-def spawn_worker(mode: str, args: dict[str, Any]) -> subprocess.Popen[str]:
-    """Start ``python -m tests._worker MODE ARGS`` in a process of its own."""
+def spawn_worker(
+    mode: str, args: dict[str, Any], *, first_on_path: str | None = None
+) -> subprocess.Popen[str]:
+    """Start ``python -m tests._worker MODE ARGS`` in a process of its own.
+
+    ``first_on_path`` goes before everything on ``sys.path`` (another version of a package).
+    """
+    path = [first_on_path] if first_on_path else []
     return subprocess.Popen(
         [sys.executable, "-m", "tests._worker", mode, json.dumps(args)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([*path, str(ROOT)])},
     )
+
+
+def worker_output(worker: subprocess.Popen[str], timeout: float = 120) -> Any:
+    """Wait for a worker and return the JSON of its last line of output (kill it if late)."""
+    try:
+        out, _ = worker.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        worker.communicate()
+        raise
+    return json.loads(out.strip().splitlines()[-1])
 
 
 _KEYS: dict[str, str] = {}

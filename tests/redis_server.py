@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -67,8 +68,18 @@ class RedisServer:
         """Return the redis:// URL of the server."""
         return f"redis://127.0.0.1:{self.port}/0"
 
+    def freeze(self) -> None:
+        """Stop the process (SIGSTOP): connections are accepted by the kernel, never answered."""
+        self.process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        """Let a frozen server run again (SIGCONT)."""
+        self.process.send_signal(signal.SIGCONT)
+
     def stop(self) -> None:
         """Stop the server and remove its folder."""
+        if self.process.poll() is None:
+            self.thaw()  # a frozen process would not act on SIGTERM
         self.process.terminate()
         try:
             self.process.wait(5)

@@ -486,7 +486,7 @@ def test_the_access_token_never_reaches_logs_keys_or_answers(
     TokenVault.state(api).cache.invalidate_user(emu.user_id_for(ALICE))
     bodies.append(client.get("/api/calendar", headers=bearer(good)).get_data(as_text=True))
     store: Any = TokenVault.state(api).cache.store
-    keys = " ".join(key + repr(value) for key, value in store.cache._cache.items())
+    keys = " ".join(key + repr(value) for key, value in store.items())
     with api.test_request_context("/", headers=bearer(good)):
         shown = repr(current_access_token) + str(current_access_token)
     for secret in (good, expired):

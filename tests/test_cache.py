@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
 import threading
 import time
 from pathlib import Path
@@ -73,38 +72,10 @@ def test_4_processes_x_16_threads_share_one_exchange(emu: Emulator, redis_url: s
     }
     workers = [spawn_worker("fetch", args) for _ in range(4)]
     outputs = [json.loads(w.communicate(timeout=120)[0].strip().splitlines()[-1]) for w in workers]
-    statuses = [status for out in outputs for status, _ in out["results"]]
+    statuses = [status for out in outputs for status, *_ in out["results"]]
     assert statuses == [200] * 64
-    bodies = {json.dumps(body, sort_keys=True) for out in outputs for _, body in out["results"]}
+    bodies = {json.dumps(r[1], sort_keys=True) for out in outputs for r in out["results"]}
     assert len(bodies) == 1
-    assert emu.exchange_count() == 1
-
-
-def test_killed_lock_holder_does_not_block_past_deadline(emu: Emulator, redis_url: str) -> None:
-    app = make_app(emu, TOKEN_VAULT_CACHE=redis_url, TOKEN_VAULT_LOCK_TIMEOUT=1.0)
-    client = app.test_client()
-    sub = login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
-    holder = spawn_worker(
-        "hold",
-        {
-            "emulator": emulator_args(emu),
-            "redis_url": redis_url,
-            "sub": sub,
-            "scopes": [CAL_READ],
-            "config": {"TOKEN_VAULT_LOCK_TIMEOUT": 30.0},
-        },
-    )
-    assert holder.stdout is not None
-    assert json.loads(holder.stdout.readline()) == {"acquired": True}
-    holder.send_signal(signal.SIGKILL)
-    holder.wait(10)
-    holder.stdout.close()
-    started = time.monotonic()
-    answer = client.get("/calendar")
-    elapsed = time.monotonic() - started
-    assert answer.status_code == 200
-    # The dead holder's lock still exists (30 s), yet the waiter gave up after its 1 s deadline.
-    assert 0.9 <= elapsed < 5.0
     assert emu.exchange_count() == 1
 
 
@@ -183,14 +154,10 @@ def test_short_lived_token_is_used_and_expired_one_is_exchanged_again(
 
 
 def test_ttl_is_never_zero_nor_past_expiry(app: Flask) -> None:
-    from flask_token_vault.exchange import ProviderToken
-
     cache = TokenVault.state(app).cache
-    now = time.time()
-    tiny = ProviderToken("t", expires_at=now + 1, scopes=None, connection="c")
-    assert cache.ttl_for(tiny, issued_at=now) == 1
-    hour = ProviderToken("t", expires_at=now + 3600, scopes=None, connection="c")
-    assert 3530 <= cache.ttl_for(hour, issued_at=now) <= 3540
+    assert cache.ttl_for(0.4) == 1
+    assert cache.ttl_for(3540.9) == 3540
+    assert cache.ttl_for(10**9) == 86_400
 
 
 def test_failed_exchange_leaves_nothing_cached(app: Flask, emu: Emulator) -> None:

@@ -85,6 +85,9 @@ def test_missing_required_key_is_named(key: str) -> None:
         ({"TOKEN_VAULT_CONNECT_FLOW": "popup"}, "TOKEN_VAULT_CONNECT_FLOW"),
         ({"TOKEN_VAULT_CACHE": 42}, "TOKEN_VAULT_CACHE"),
         ({"TOKEN_VAULT_CACHE": "ftp://cache"}, "TOKEN_VAULT_CACHE"),
+        ({"TOKEN_VAULT_CACHE_TIMEOUT": 0}, "TOKEN_VAULT_CACHE_TIMEOUT"),
+        ({"TOKEN_VAULT_CACHE_TIMEOUT": float("nan")}, "TOKEN_VAULT_CACHE_TIMEOUT"),
+        ({"TOKEN_VAULT_CACHE_COOLDOWN": "5"}, "TOKEN_VAULT_CACHE_COOLDOWN"),
         ({"TOKEN_VAULT_DEFAULT_EXPIRES_IN": 0}, "TOKEN_VAULT_DEFAULT_EXPIRES_IN"),
         ({"TOKEN_VAULT_DEFAULT_EXPIRES_IN": 10**6}, "TOKEN_VAULT_DEFAULT_EXPIRES_IN"),
         ({"TOKEN_VAULT_DEFAULT_EXPIRES_IN": float("inf")}, "TOKEN_VAULT_DEFAULT_EXPIRES_IN"),
@@ -265,3 +268,14 @@ def test_a_random_secret_is_not_a_placeholder() -> None:
     from flask_token_vault.config import is_placeholder_secret
 
     assert not is_placeholder_secret(secrets.token_urlsafe(32))
+
+
+def test_the_cache_timeout_stays_well_inside_the_deadline() -> None:
+    app = _app(TOKEN_VAULT_DEADLINE=1.0, TOKEN_VAULT_HTTP_TIMEOUT=0.5, TOKEN_VAULT_CACHE_TIMEOUT=5)
+    TokenVault(app)
+    assert TokenVault.state(app).settings.cache_timeout == 0.25
+    defaults = _app()
+    TokenVault(defaults)
+    settings = TokenVault.state(defaults).settings
+    assert (settings.cache_timeout, settings.cache_cooldown) == (0.5, 5.0)
+    assert settings.default_expires_in == 300

@@ -1,30 +1,46 @@
-"""The cache store interface, driven directly: Redis natively, and a cachelib directory cache."""
+"""The cache store interface, driven directly: Redis natively, a cachelib directory, in-process."""
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
 from cachelib import FileSystemCache, SimpleCache
+from redis.backoff import ConstantBackoff
+from redis.retry import Retry
 
+from flask_token_vault.emulator import Emulator
 from flask_token_vault.errors import ConfigurationError
 from flask_token_vault.store import (
     NO_GENERATION,
-    CachelibStore,
+    Entry,
+    GuardedStore,
+    MemoryStore,
     RedisStore,
     Store,
     build_store,
 )
+from flask_token_vault.testing import login_as
+
+from .helpers import CAL_READ, ROOT, emulator_args, make_app, spawn_worker, worker_output
+from .redis_server import RedisServer
 
 
-@pytest.fixture(params=["redis", "directory"])
+@pytest.fixture(params=["redis", "directory", "memory"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     if request.param == "redis":
         yield build_store(request.getfixturevalue("redis_url"))
-    else:
+    elif request.param == "directory":
         yield build_store(str(tmp_path / "cache"))
+    else:
+        yield build_store(None)
 
 
 def test_a_value_is_stored_read_and_deleted(store: Store) -> None:
@@ -49,27 +65,140 @@ def test_release_deletes_only_a_lock_still_held_by_its_owner(store: Store) -> No
     assert store.get("lock") is None
 
 
+def _value(found: tuple[str, Entry | None]) -> tuple[str, bytes | None]:
+    return found[0], found[1].value if found[1] is not None else None
+
+
 def test_generation_and_value_come_back_together(store: Store) -> None:
     assert store.get_in_generation("gen", "tok:") == (NO_GENERATION, None)
     store.set("tok:" + NO_GENERATION, b"old", 60)
-    assert store.get_in_generation("gen", "tok:") == (NO_GENERATION, b"old")
+    assert _value(store.get_in_generation("gen", "tok:")) == (NO_GENERATION, b"old")
     store.set("gen", b"g2", 60)
     assert store.get_in_generation("gen", "tok:") == ("g2", None)
     store.set("tok:g2", b"new", 60)
-    assert store.get_in_generation("gen", "tok:") == ("g2", b"new")
+    assert _value(store.get_in_generation("gen", "tok:")) == ("g2", b"new")
 
 
 def test_only_the_in_process_cache_is_not_shared(tmp_path: Path, redis_url: str) -> None:
-    assert build_store(None).shared is False
+    assert isinstance(build_store(None), MemoryStore) and build_store(None).shared is False
     assert build_store(SimpleCache()).shared is False
     assert build_store(FileSystemCache(str(tmp_path))).shared is True
     redis_store = build_store(redis_url)
-    assert isinstance(redis_store, RedisStore) and redis_store.shared
-    assert isinstance(build_store(redis.Redis.from_url(redis_url)), RedisStore)
-    assert isinstance(build_store("file://" + str(tmp_path)), CachelibStore)
+    assert isinstance(redis_store, GuardedStore) and redis_store.shared
+    assert isinstance(redis_store.inner, RedisStore)
+    from_client = build_store(redis.Redis.from_url(redis_url))
+    assert isinstance(from_client, GuardedStore) and isinstance(from_client.inner, RedisStore)
+    assert isinstance(build_store("file://" + str(tmp_path)), GuardedStore)
 
 
 @pytest.mark.parametrize("value", ["ftp://cache", "relative/path", 42, "memcached://"])
 def test_an_unusable_cache_setting_names_the_key(value: object) -> None:
     with pytest.raises(ConfigurationError, match="TOKEN_VAULT_CACHE"):
         build_store(value)
+
+
+# -- every Redis call bounded, whatever the redis-py version ------------------------------------
+
+
+def _bounded_values(url: str) -> dict[str, Any]:
+    return {
+        "url": url,
+        "url asking for more": url + "?socket_timeout=30&socket_connect_timeout=30"
+        "&retry_on_timeout=true",
+        "client without timeouts": redis.Redis.from_url(
+            url,
+            socket_timeout=None,
+            socket_connect_timeout=None,
+            retry=Retry(ConstantBackoff(0.5), 5),
+        ),
+    }
+
+
+@pytest.mark.parametrize("how", ["url", "url asking for more", "client without timeouts"])
+def test_every_redis_call_is_bounded_and_never_retried(own_redis: RedisServer, how: str) -> None:
+    store = build_store(_bounded_values(own_redis.url)[how], timeout=0.2)
+    assert store.get("k") is None  # it works while Redis answers
+    own_redis.freeze()
+    started = time.monotonic()
+    try:
+        with pytest.raises(redis.exceptions.TimeoutError):
+            store.get("k")
+    finally:
+        own_redis.thaw()
+    assert 0.15 <= time.monotonic() - started < 0.39  # one timeout; a retry would be 0.4
+
+
+def test_the_app_s_own_client_keeps_its_settings(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url, socket_timeout=None)
+    store = build_store(client, timeout=0.2)
+    assert isinstance(store, GuardedStore) and isinstance(store.inner, RedisStore)
+    assert store.inner.client is not client
+    assert client.connection_pool.connection_kwargs.get("socket_timeout") is None
+    client.close()
+
+
+def _floor_version() -> str:
+    """Return the lowest redis-py the project allows (``redis>=X`` in ``pyproject.toml``)."""
+    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    found = re.search(r'^redis = \["redis>=([0-9.]+)"\]', text, re.MULTILINE)
+    assert found, "pyproject.toml names no lower bound for the redis extra"
+    return found.group(1)
+
+
+@pytest.fixture(scope="session")
+def redis_floor_wheel() -> Path:
+    """The wheel of the lowest redis-py allowed, downloaded once into ``build/redis-floor``.
+
+    A pure-Python wheel is importable as it is (zipimport), so a worker process can put it first
+    on its path and run the app with that redis-py instead of the installed one.
+    """
+    version = _floor_version()
+    folder = ROOT / "build" / "redis-floor"
+    wheels = sorted(folder.glob(f"redis-{version}*-py3-none-any.whl"))
+    if not wheels:
+        pip = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:"]
+        done = subprocess.run(
+            [*pip, "-q", "-d", str(folder), f"redis=={version}"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        wheels = sorted(folder.glob(f"redis-{version}*-py3-none-any.whl"))
+        if not wheels:
+            pytest.skip(
+                f"redis=={version} could not be downloaded (offline?): {done.stderr[-300:]}"
+            )
+    return wheels[0]
+
+
+def test_a_hung_redis_is_bounded_with_the_oldest_redis_py_allowed(
+    emu: Emulator, own_redis: RedisServer, redis_floor_wheel: Path
+) -> None:
+    """redis-py before 8 has no socket timeout at all: ours must hold all the same."""
+    app = make_app(emu, TOKEN_VAULT_CACHE=own_redis.url)
+    client = app.test_client()
+    login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    args = {
+        "emulator": emulator_args(emu),
+        "redis_url": own_redis.url,
+        "config": {"TOKEN_VAULT_CACHE_TIMEOUT": 0.3, "TOKEN_VAULT_LOCAL_CACHE_TTL": 0},
+        "cookie": cookie.value,
+        "requests": 5,
+    }
+    warm = worker_output(spawn_worker("timed", args, first_on_path=str(redis_floor_wheel)))
+    assert warm["version"] == _floor_version() or warm["version"].startswith(_floor_version() + ".")
+    assert warm["statuses"] == [200] * 5
+    own_redis.freeze()
+    try:
+        worker = spawn_worker("timed", args, first_on_path=str(redis_floor_wheel))
+        hung = worker_output(worker, timeout=60)
+    finally:
+        own_redis.thaw()
+    assert hung["statuses"] == [200] * 5
+    # Three calls pay one 0.3 s timeout each (a request makes two: the session's revocation
+    # check and the token read); then the breaker opens and no request waits at all.
+    assert max(hung["latencies"]) < 1.0, hung["latencies"]
+    assert max(hung["latencies"][2:]) < 0.25, hung["latencies"]

@@ -76,9 +76,8 @@ def _app(emu: Emulator) -> Flask:
 
 
 def _live_tokens(app: Flask) -> list[str]:
-    store: Any = TokenVault.state(app).cache.store
-    cache = store.cache  # the in-process SimpleCache
-    return [k for k in list(cache._cache) if k.startswith("tv:t:") and cache.get(k)]
+    store: Any = TokenVault.state(app).cache.store  # the in-process MemoryStore
+    return [k for k, _ in store.items() if k.startswith("tv:t:")]
 
 
 def _cookie(client: FlaskClient) -> str | None:

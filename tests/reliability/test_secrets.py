@@ -159,7 +159,7 @@ def test_no_secret_anywhere_in_a_full_run(emu: Emulator, caplog: pytest.LogCaptu
     assert answer.status_code == 200
 
     store: Any = TokenVault.state(app).cache.store
-    for key, value in list(store.cache._cache.items()):
+    for key, value in store.items():
         captured.append(key + repr(value))
     captured.extend(r.getMessage() + repr(r.args) for r in caplog.records)
     captured.extend(caplog.text.splitlines())
@@ -261,7 +261,7 @@ def test_no_key_or_assertion_anywhere_in_a_keyed_run(
     result = app.test_cli_runner().invoke(args=["token-vault", "worker", "setup", "--yes"])
     captured.append(result.output)
     store: Any = state.cache.store
-    captured.extend(key + repr(value) for key, value in list(store.cache._cache.items()))
+    captured.extend(key + repr(value) for key, value in store.items())
     captured.extend(r.getMessage() + repr(r.args) for r in caplog.records)
     captured.extend(caplog.text.splitlines())
 
