@@ -3,7 +3,8 @@
 Usage: python -m tests._worker MODE JSON_ARGS. Prints one JSON line with the results.
 Modes: ``fetch`` (N threads GET /calendar at a given wall-clock time), ``hold`` (take the
 Redis single-flight lock for the user's key and sleep until killed, or ``hold_seconds`` then let
-go), ``load`` (one thread per session cookie GETs /calendar at a steady pace for a while),
+go), ``load`` (one thread per session cookie GETs /calendar at a steady pace for a while,
+starting when the test says, see ``helpers.start_together``),
 ``peek`` (count the users' tokens this app still finds in the cache) and ``timed`` (requests in
 a row, with their latencies and the redis-py version in use).
 """
@@ -67,7 +68,10 @@ def load(args: dict[str, Any]) -> dict[str, Any]:
     )
     cookies: list[str] = args["cookies"]
     results: list[list[list[float]]] = [[] for _ in cookies]
-    start_at, duration, pace = args["start_at"], args["duration"], args["pace"]
+    # Ready: the test answers with the wall-clock time at which every worker starts.
+    print(json.dumps({"ready": True}), flush=True)
+    start_at = float(sys.stdin.readline())
+    duration, pace = args["duration"], args["pace"]
 
     def run(i: int) -> None:
         client = app.test_client()

@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 import zlib
 from pathlib import Path
 from typing import Any
@@ -271,20 +272,39 @@ def emulator_args(emu: Any) -> dict[str, str]:
 
 
 def spawn_worker(
-    mode: str, args: dict[str, Any], *, first_on_path: str | None = None
+    mode: str, args: dict[str, Any], *, first_on_path: str | None = None, stdin: bool = False
 ) -> subprocess.Popen[str]:
     """Start ``python -m tests._worker MODE ARGS`` in a process of its own.
 
-    ``first_on_path`` goes before everything on ``sys.path`` (another version of a package).
+    ``first_on_path`` goes before everything on ``sys.path`` (another version of a package);
+    with ``stdin`` the test can write to the worker (see :func:`start_together`).
     """
     path = [first_on_path] if first_on_path else []
     return subprocess.Popen(
         [sys.executable, "-m", "tests._worker", mode, json.dumps(args)],
         cwd=ROOT,
+        stdin=subprocess.PIPE if stdin else None,
         stdout=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONPATH": os.pathsep.join([*path, str(ROOT)])},
     )
+
+
+def start_together(workers: list[subprocess.Popen[str]], delay: float = 0.3) -> float:
+    """Wait until every worker says it is ready, then tell all of them when to start.
+
+    However long each took to import and build its app on a busy machine, they start at the
+    same wall-clock time, which is returned.
+    """
+    for worker in workers:
+        assert worker.stdout is not None
+        assert json.loads(worker.stdout.readline()) == {"ready": True}
+    start_at = time.time() + delay
+    for worker in workers:
+        assert worker.stdin is not None
+        worker.stdin.write(f"{start_at}\n")
+        worker.stdin.flush()
+    return start_at
 
 
 def worker_output(worker: subprocess.Popen[str], timeout: float = 120) -> Any:

@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from .figures import FAULT_TABLE, HOSTILE, KEY_SCAN, SECRET_SCAN, SESSIONS
+from .figures import BOUNDED, FAULT_TABLE, HOSTILE, KEY_SCAN, SECRET_SCAN, SESSIONS
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """Print the fault table, the hostile-input count, the secret scan and the session figures."""
+    """Print the fault table, the hostile inputs, the scans, the session figures and bounds."""
     write = terminalreporter.write_line
     if FAULT_TABLE:
         sites = list(FAULT_TABLE)
@@ -63,6 +63,10 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         write("Sessions that end (measured in this run):")
         for name, text in SESSIONS.items():
             write(f"  {name}: {text}")
+    if BOUNDED:
+        write("Bounded by the deadline (real redis-server, a stepped clock, two processes):")
+        for name, measured, target, met in BOUNDED:
+            write(f"  {name}: {measured} (target: {target}) {'met' if met else 'MISSED'}")
 
 
 def _cell(entry: tuple[bool, str] | None) -> tuple[str, str]:

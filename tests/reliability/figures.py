@@ -15,3 +15,5 @@ SECRET_SCAN: dict[str, Any] = {}
 KEY_SCAN: dict[str, Any] = {}
 #: session protection -> what was measured; filled by test_sessions.py.
 SESSIONS: dict[str, str] = {}
+#: (scenario, figure measured, target, met); filled by test_bounded.py.
+BOUNDED: list[tuple[str, str, str, bool]] = []
