@@ -49,8 +49,9 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
                 write(f"  MISS {name}: {detail}")
     if SECRET_SCAN:
         write(
-            "Secret scan: {secrets} secrets searched in {chars} characters of logs, signals, "
-            "errors, reprs, cache and URLs: {hits} hits".format(**SECRET_SCAN)
+            "Secret scan: {secrets} secrets (and their {fragments} 12-character fragments) "
+            "searched in {chars} characters of logs, stdout, stderr, signals, errors, reprs, "
+            "cache and URLs: {hits} hits".format(**SECRET_SCAN)
         )
     if KEY_SCAN:
         write(

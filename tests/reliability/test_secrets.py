@@ -1,9 +1,11 @@
 """Secret hygiene: a whole run at DEBUG level leaks no token, refresh token, code or secret.
 
-Everything the run produces is captured: every log record of every logger, every signal's
-arguments, every error's message, repr and body, every response's headers and body (Location
-and Set-Cookie included), the reprs of the extension's objects, and the cache's keys and values.
-Then every secret the emulator issued during the run is searched for in all of it.
+Everything the run produces is captured: every log record of every logger, whatever reached
+stdout and stderr (file descriptors 1 and 2, so a stray ``print`` too), every signal's arguments,
+every error's message, repr and body, every response's headers and body (Location and Set-Cookie
+included), the reprs of the extension's objects, and the cache's keys and values. Then every
+secret the emulator issued during the run is searched for in all of it, whole and by every
+12-character piece of it (a token's first characters in a log line are a leak too).
 """
 
 from __future__ import annotations
@@ -46,8 +48,37 @@ from ..helpers import (
 )
 from .figures import KEY_SCAN, SECRET_SCAN
 
+FRAGMENT = 12
 
-def test_no_secret_anywhere_in_a_full_run(emu: Emulator, caplog: pytest.LogCaptureFixture) -> None:
+
+def fragments(secret: str, public: list[str]) -> set[str]:
+    """Return every ``FRAGMENT``-character piece of ``secret`` that no public value contains."""
+    if len(secret) <= FRAGMENT:
+        return {secret}
+    pieces = {secret[i : i + FRAGMENT] for i in range(len(secret) - FRAGMENT + 1)}
+    return {p for p in pieces if not any(p in value for value in public)}
+
+
+def leaked(secrets: list[str], text: str, public: list[str]) -> list[str]:
+    """Return a safe label for each secret found in ``text``, whole or by a fragment."""
+    windows = {text[i : i + FRAGMENT] for i in range(len(text) - FRAGMENT + 1)}
+    return [s[:4] + "..." for s in secrets if fragments(s, public) & windows or s in text]
+
+
+def test_the_scan_finds_a_fragment_and_ignores_public_text() -> None:
+    secret = "v1.emu.Zq8XkLmN0pQrStUvWxYz1234"
+    assert leaked([secret], f"debug: token={secret[:12]} was used", []) == ["v1.e..."]
+    assert leaked([secret], "nothing here", []) == []
+    # "emulator-client-secret" shares "emulator-cli" with the public client id: not a leak.
+    assert (
+        leaked(["emulator-client-secret"], "client emulator-client-id", ["emulator-client-id"])
+        == []
+    )
+
+
+def test_no_secret_anywhere_in_a_full_run(
+    emu: Emulator, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
     caplog.set_level(logging.DEBUG)
     captured: list[str] = []
     codes: list[str] = []
@@ -163,6 +194,8 @@ def test_no_secret_anywhere_in_a_full_run(emu: Emulator, caplog: pytest.LogCaptu
         captured.append(key + repr(value))
     captured.extend(r.getMessage() + repr(r.args) for r in caplog.records)
     captured.extend(caplog.text.splitlines())
+    out, err = capfd.readouterr()
+    captured.extend([out, err])
 
     secrets = [
         emu.client_secret,
@@ -174,8 +207,10 @@ def test_no_secret_anywhere_in_a_full_run(emu: Emulator, caplog: pytest.LogCaptu
     ]
     assert len(secrets) >= 6 and codes, "the run must have issued tokens and codes"
     text = "\n".join(captured)
-    hits = [s[:6] + "..." for s in secrets if s in text]
-    SECRET_SCAN.update(secrets=len(secrets), chars=len(text), hits=len(hits))
+    public = [emu.client_id, emu.api_client_id, emu.url]
+    hits = leaked(secrets, text, public)
+    pieces = sum(len(fragments(s, public)) for s in secrets)
+    SECRET_SCAN.update(secrets=len(secrets), fragments=pieces, chars=len(text), hits=len(hits))
     assert hits == []
     assert any(r.name == "flask_token_vault" for r in caplog.records), "our logs were captured"
 
@@ -200,7 +235,10 @@ def load_pem(pem: str) -> Any:
 
 
 def test_no_key_or_assertion_anywhere_in_a_keyed_run(
-    emu: Emulator, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    emu: Emulator,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     """Private keys, client assertions, DPoP proofs and subject tokens stay out of everything."""
     caplog.set_level(logging.DEBUG)
@@ -264,10 +302,13 @@ def test_no_key_or_assertion_anywhere_in_a_keyed_run(
     captured.extend(key + repr(value) for key, value in store.items())
     captured.extend(r.getMessage() + repr(r.args) for r in caplog.records)
     captured.extend(caplog.text.splitlines())
+    captured.extend(capfd.readouterr())
 
     secrets = [*_key_material(rsa_key_pem()), *_key_material(ec_key_pem()), *sent]
     assert len(sent) >= 6, "the run must have signed assertions, proofs and subject tokens"
     text = "\n".join(captured)
-    hits = [s[:6] + "..." for s in secrets if s in text]
+    # A signed JWT's header and claims are public; its signature is what must not leak.
+    pieces = [s.rsplit(".", 1)[-1] if s.count(".") == 2 else s for s in secrets]
+    hits = leaked(pieces, text, [])
     KEY_SCAN.update(secrets=len(secrets), chars=len(text), hits=len(hits))
     assert hits == []
