@@ -5,6 +5,7 @@ from __future__ import annotations
 import string
 from urllib.parse import unquote, urlsplit
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -62,6 +63,15 @@ def test_safe_next_only_returns_same_site_paths(value: str) -> None:
         assert candidate.startswith("/") and not candidate.startswith("//")
         assert "\\" not in candidate
         assert all(ord(ch) >= 0x20 and ord(ch) != 0x7F for ch in candidate)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["/%2F/evil.example", "/%2f%2fevil.example", "/%5Cevil.example", "/x%0d%0aSet-Cookie:a"],
+)
+def test_safe_next_refuses_what_is_dangerous_only_once_decoded(value: str) -> None:
+    assert unquote(value) != value and safe_next(unquote(value)) is None  # the decoded form is bad
+    assert safe_next(value) is None
 
 
 @given(st.from_regex(r"/[a-z0-9/_-]{0,40}(\?[a-z0-9=&]{0,20})?", fullmatch=True))

@@ -90,6 +90,28 @@ def test_open_redirects_are_refused(signed_in: FlaskClient, target: str, param: 
     assert _cookie(signed_in) == before
 
 
+# Targets that are harmless as they arrive and dangerous once percent-decoded (a proxy or a
+# browser may decode once more): sent so that the app receives them still encoded.
+ENCODED_REDIRECTS = [
+    "/%2F/evil.example",
+    "/%2f%2fevil.example",
+    "/%5Cevil.example",
+    "/%0d%0aSet-Cookie:%20x=y",
+    "/%09/evil.example",
+    "/%2F%5Cevil.example",
+]
+
+
+@pytest.mark.parametrize("target", ENCODED_REDIRECTS)
+def test_open_redirects_hidden_by_one_more_encoding_are_refused(
+    signed_in: FlaskClient, target: str
+) -> None:
+    before = _cookie(signed_in)
+    answer = signed_in.get(f"/auth/login?next={quote(target, safe='')}")
+    _refused(f"login next={target[:30]!r} (encoded once more)", answer, words="path on this site")
+    assert _cookie(signed_in) == before
+
+
 # -- connection and scope names ----------------------------------------------------------------
 
 BAD_NAMES = ["github", "x" * 300, "google-oauth2\x00", "google%0aoauth2", "../google-oauth2", ""]
@@ -407,7 +429,10 @@ def test_session_is_renewed_on_login(client: FlaskClient, emu: Emulator) -> None
 
 def test_hostile_case_count() -> None:
     """The suite tries at least 40 hostile inputs (counted when the whole module runs)."""
-    assert len(OPEN_REDIRECTS) * 2 + len(BAD_NAMES) + len(ID_TOKEN_ATTACKS) >= 40
+    assert (
+        len(OPEN_REDIRECTS) * 2 + len(ENCODED_REDIRECTS) + len(BAD_NAMES) + len(ID_TOKEN_ATTACKS)
+        >= 40
+    )
 
 
 @pytest.mark.parametrize(
