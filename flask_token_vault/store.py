@@ -197,7 +197,7 @@ class MemoryStore:
     """
 
     shared = False
-    name = "in-process"
+    name = "MemoryStore"
 
     def __init__(self, clock: Clock | None = None, threshold: int = 10_000) -> None:
         self.clock = clock or Clock()
@@ -371,7 +371,6 @@ class Breaker:
         self.listener = listener
         self._failures = 0
         self._open_until = 0.0  # 0.0 while closed
-        self._probing = False
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -387,9 +386,14 @@ class Breaker:
         if not self._open_until:
             return True
         with self._lock:
-            if self._probing or self.clock.monotonic() < self._open_until:
+            if not self._open_until:
+                return True  # closed meanwhile
+            now = self.clock.monotonic()
+            if now < self._open_until:
                 return False
-            self._probing = True  # this caller is the probe; the others keep waiting
+            # This caller is the probe. The others keep being refused for another cooldown,
+            # after which another probe goes, should this one never report back.
+            self._open_until = now + self.cooldown
             return True
 
     def succeeded(self) -> None:
@@ -400,7 +404,6 @@ class Breaker:
             was_open = bool(self._open_until)
             self._failures = 0
             self._open_until = 0.0
-            self._probing = False
         if was_open:
             log.info("%s answers again; using it", self.what)
             self._tell(False, "", 0.0)
@@ -413,7 +416,6 @@ class Breaker:
             if not was_open and self._failures < self.threshold:
                 return
             self._open_until = self.clock.monotonic() + self.cooldown
-            self._probing = False
             failures = self._failures
         if was_open:
             log.debug("%s still does not answer; next try in %.1fs", self.what, self.cooldown)

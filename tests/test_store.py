@@ -16,18 +16,21 @@ from cachelib import FileSystemCache, SimpleCache
 from redis.backoff import ConstantBackoff
 from redis.retry import Retry
 
+from flask_token_vault._clock import Clock
 from flask_token_vault.emulator import Emulator
 from flask_token_vault.errors import ConfigurationError
 from flask_token_vault.store import (
     NO_GENERATION,
+    Breaker,
     Entry,
     GuardedStore,
     MemoryStore,
     RedisStore,
     Store,
+    StoreUnavailable,
     build_store,
 )
-from flask_token_vault.testing import login_as
+from flask_token_vault.testing import FakeClock, login_as
 
 from .helpers import CAL_READ, ROOT, emulator_args, make_app, spawn_worker, worker_output
 from .redis_server import RedisServer
@@ -202,3 +205,47 @@ def test_a_hung_redis_is_bounded_with_the_oldest_redis_py_allowed(
     # check and the token read); then the breaker opens and no request waits at all.
     assert max(hung["latencies"]) < 1.0, hung["latencies"]
     assert max(hung["latencies"][2:]) < 0.25, hung["latencies"]
+
+
+def test_error_answers_do_not_open_the_breaker_and_outages_do(own_redis: RedisServer) -> None:
+    store = build_store(own_redis.url, timeout=0.2)
+    assert isinstance(store, GuardedStore)
+    admin: Any = redis.Redis.from_url(own_redis.url)
+    admin.config_set("maxmemory-policy", "noeviction")
+    admin.config_set("maxmemory", 1)
+    admin.close()
+    for _ in range(5):  # Redis is there: it answers "out of memory"
+        with pytest.raises(redis.exceptions.ResponseError):
+            store.set("k", b"v", 60)
+    assert not store.breaker.is_open and store.get("k") is None
+    own_redis.stop()
+    for _ in range(3):  # Redis is gone: refused connections
+        with pytest.raises(redis.exceptions.ConnectionError):
+            store.get("k")
+    assert store.breaker.is_open
+    with pytest.raises(StoreUnavailable):  # not asked any more
+        store.get("k")
+
+
+def test_the_breaker_probes_once_per_cooldown_and_closes_on_an_answer() -> None:
+    clock = FakeClock()
+    told: list[tuple[bool, str, float]] = []
+    breaker = Breaker(Clock(clock), threshold=3, cooldown=5.0, listener=lambda *a: told.append(a))
+    for _ in range(2):
+        breaker.failed(TimeoutError())
+    assert breaker.allow() and not breaker.is_open  # two failures: still closed
+    breaker.failed(TimeoutError())
+    assert breaker.is_open and not breaker.allow()
+    assert told == [(True, "TimeoutError", 5.0)]
+    clock.advance(5)
+    assert breaker.allow()  # the probe
+    assert not breaker.allow()  # everyone else waits for it
+    clock.advance(5)
+    assert breaker.allow()  # the probe never reported back: another one goes
+    breaker.failed(TimeoutError())  # it failed: open for another cooldown, nothing told again
+    assert not breaker.allow() and len(told) == 1
+    clock.advance(5)
+    assert breaker.allow()
+    breaker.succeeded()
+    assert not breaker.is_open and breaker.allow()
+    assert told[-1] == (False, "", 0.0)
