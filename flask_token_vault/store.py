@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, Protocol, TypeVar
 from urllib.parse import urlsplit
@@ -565,7 +566,7 @@ def redis_client(value: Any, timeout: float = DEFAULT_TIMEOUT) -> Any:
     if isinstance(value, str):
         pool = redis.BlockingConnectionPool.from_url(value, max_connections=100, timeout=timeout)
         pool.connection_kwargs.update(_bounded(pool.connection_kwargs, timeout))
-        return redis.Redis(connection_pool=pool)
+        return _closing(redis.Redis(connection_pool=pool))
     source = getattr(value, "connection_pool", None)
     if source is None or type(source) not in (redis.ConnectionPool, redis.BlockingConnectionPool):
         # Sentinel, cluster or custom pools cannot be rebuilt safely: use the client as it is.
@@ -586,7 +587,27 @@ def redis_client(value: Any, timeout: float = DEFAULT_TIMEOUT) -> Any:
         timeout=timeout,
         **_bounded(kwargs, timeout),
     )
-    return redis.Redis(connection_pool=pool)
+    return _closing(redis.Redis(connection_pool=pool))
+
+
+def _closing(client: Any) -> Any:
+    """Close the client's connections when it is collected, before their sockets are.
+
+    An app is full of reference cycles, so its Redis client, pool, connections and sockets are
+    collected together, their finalizers in no set order: a socket finalized before its
+    connection closes it says "unclosed socket" (a ResourceWarning, an error in a test run,
+    at whichever test the collection happens to run). A ``weakref.finalize`` callback runs
+    before any finalizer of the collected objects, as urllib3 does for its pools.
+    """
+    weakref.finalize(client, _disconnect, client.connection_pool)
+    return client
+
+
+def _disconnect(pool: Any) -> None:
+    try:
+        pool.disconnect()
+    except Exception:  # best effort while the interpreter collects or exits
+        log.debug("closing the cache's Redis connections failed", exc_info=True)
 
 
 def build_store(

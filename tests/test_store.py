@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import re
 import subprocess
 import sys
+import threading
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -205,6 +208,36 @@ def test_a_hung_redis_is_bounded_with_the_oldest_redis_py_allowed(
     # check and the token read); then the breaker opens and no request waits at all.
     assert max(hung["latencies"]) < 1.0, hung["latencies"]
     assert max(hung["latencies"][2:]) < 0.25, hung["latencies"]
+
+
+def _use_from_two_apps(emu: Emulator, url: str) -> None:
+    apps = [make_app(emu, TOKEN_VAULT_CACHE=url) for _ in range(2)]
+    client = apps[0].test_client()
+    login_as(client, emu, "lee@example.com", {"google-oauth2": [CAL_READ]})
+    in_a_thread = threading.Thread(target=lambda: client.get("/calendar"))
+    in_a_thread.start()
+    in_a_thread.join(10)
+    other = apps[1].test_client()
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    other.set_cookie("session", cookie.value)
+    assert other.get("/calendar").status_code == 200
+
+
+def test_apps_that_go_away_close_their_redis_sockets(emu: Emulator, redis_url: str) -> None:
+    """Collected with the app's reference cycles, no Redis socket is left unclosed.
+
+    Before, a socket could be finalized before its connection closed it: a ResourceWarning
+    that ``filterwarnings = error`` turned into a failure of whichever test (or the session's
+    end) the garbage collector happened to run in.
+    """
+    gc.collect()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        for _ in range(5):
+            _use_from_two_apps(emu, redis_url)
+        gc.collect()
+    assert [str(w.message)[:80] for w in caught if w.category is ResourceWarning] == []
 
 
 def test_error_answers_do_not_open_the_breaker_and_outages_do(own_redis: RedisServer) -> None:
