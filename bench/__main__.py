@@ -19,16 +19,30 @@ from datetime import datetime, timezone
 from types import ModuleType
 from typing import Any
 
-from bench import cookie_size, peer, plugin_import, scale_out, stampede, summary, warm_cache
+from bench import (
+    cookie_size,
+    crowd,
+    hot_path,
+    memory,
+    peer,
+    plugin_import,
+    scale_out,
+    stampede,
+    summary,
+    warm_cache,
+)
 from bench.common import BUILD
 
 PARTS: dict[str, ModuleType] = {
     "warm_cache": warm_cache,
+    "hot_path": hot_path,
     "stampede": stampede,
     "scale_out": scale_out,
     "cookie_size": cookie_size,
     "peer": peer,
     "plugin_import": plugin_import,
+    "memory": memory,
+    "crowd": crowd,
 }
 
 

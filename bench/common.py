@@ -15,10 +15,11 @@ from types import TracebackType
 from typing import Any
 
 import redis as redis_lib
-from flask import Flask, jsonify
+from flask import Flask, abort, jsonify, session
 
 from flask_token_vault import TokenVault, get_provider_token, provider_token_required
 from flask_token_vault.emulator import Emulator
+from flask_token_vault.session import SESSION_KEY
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "benchmarks"
@@ -84,14 +85,22 @@ class KeepAliveEmulator:
 
 
 def add_bench_routes(app: Flask) -> None:
-    """Add ``/bare`` and ``/decorated``: the same view, without and with a provider token.
+    """Add ``/bare``, ``/signed-in`` and ``/decorated``: one view, three ways.
 
-    The decorated view asks for the token twice (decorator, then the view), as real views do:
-    the second call is the per-request memo. Neither view calls the provider, so the difference
-    is the extension's own cost.
+    ``/bare`` reads no session (hello world). ``/signed-in`` is the baseline a real app has: a
+    minimal "signed-in" check that reads the same session (the Flask-Login pattern: the user's
+    id from the session, 401 without one). ``/decorated`` asks for the provider token twice
+    (decorator, then the view), as real views do: the second call is the per-request memo.
+    None calls the provider, so the differences are the session's cost and the extension's.
     """
 
     def bare() -> Any:
+        return jsonify(ok=True)
+
+    def signed_in() -> Any:
+        record = session.get(SESSION_KEY)
+        if not isinstance(record, dict) or not record.get("sub"):
+            abort(401)
         return jsonify(ok=True)
 
     @provider_token_required(CONNECTION, scopes=[CAL_READ])
@@ -100,6 +109,7 @@ def add_bench_routes(app: Flask) -> None:
         return jsonify(ok=True)
 
     app.add_url_rule("/bare", "bench_bare", bare)
+    app.add_url_rule("/signed-in", "bench_signed_in", signed_in)
     app.add_url_rule("/decorated", "bench_decorated", decorated)
 
 
