@@ -33,6 +33,8 @@ __all__ = ["Crypto", "InvalidToken"]
 _VERSION = b"\x01"
 _HEADER = 1 + 4 + 12
 _MIN_SEALED = _HEADER + 16
+# The shortest URL-safe base64 text (unpadded) of a sealed value.
+_MIN_SESSION_CHARS = (_MIN_SEALED * 4 + 2) // 3
 
 
 class InvalidToken(ValueError):
@@ -62,6 +64,10 @@ class _Sealer:
         nonce = os.urandom(12)
         body = self._keys[self._primary].encrypt(nonce, data, self._aad + b"\0" + context)
         return _VERSION + self._primary + nonce + body
+
+    def knows(self, head: bytes) -> bool:
+        """Return whether ``head`` (a sealed value's first bytes) names one of these keys."""
+        return head[:1] == _VERSION and head[1:5] in self._keys
 
     def open(self, sealed: bytes, context: bytes = b"") -> bytes:
         if len(sealed) < _MIN_SEALED or sealed[:1] != _VERSION:
@@ -99,6 +105,20 @@ class Crypto:
         """
         sealed = self._session.seal(plaintext.encode(), context.encode())
         return base64.urlsafe_b64encode(sealed).rstrip(b"=").decode("ascii")
+
+    def session_key_known(self, token: str) -> bool:
+        """Return whether a session value was sealed by one of our keys, without opening it.
+
+        Reads only its version and key id: cheap enough for every request, so that the value
+        itself is decrypted only when it is needed.
+        """
+        if not isinstance(token, str) or len(token) < _MIN_SESSION_CHARS:
+            return False
+        try:
+            head = base64.urlsafe_b64decode(token[:8])
+        except (binascii.Error, ValueError):
+            return False
+        return self._session.knows(head)
 
     def open_session(self, token: str, context: str = "") -> str:
         """Decrypt a session value; raise :class:`InvalidToken` when it is not ours."""

@@ -5,10 +5,11 @@ app's store (Redis in production) as *when* it happened, under an HMAC of the na
 session of that ``sid`` (or, without one, of that ``sub``) signed in at or before that time ends
 on its next request, in whichever process serves it. Sessions signed in later are not touched.
 
-Reading the records costs one round trip per request of a signed-in user. With an in-process
-store the answer is exact; with a shared one, each process may keep a "still alive" answer for
-``local_ttl`` seconds (the near cache of :mod:`flask_token_vault.cache`), so a logout reaches
-every process within that time. Records expire once no session they could end can be alive.
+Each process keeps its "still alive" answers: with an in-process store until a logout is
+recorded here (exact, and no read at all on most requests); with a shared one for ``local_ttl``
+seconds (as the near cache of :mod:`flask_token_vault.cache` does), so a logout reaches every
+process within that time at the cost of one round trip per user and process every ``local_ttl``.
+Records expire once no session they could end can be alive.
 """
 
 from __future__ import annotations
@@ -47,15 +48,24 @@ class SessionRevocations:
         self.namespace = namespace
         self.record_ttl = max(1, int(record_ttl))
         self.local_ttl = local_ttl
-        # (sub, sid) -> until when (monotonic) "not ended" may be answered without a read.
-        self._alive: dict[tuple[str, str], float] = {}
+        # (sub, sid) -> (epoch, until when on the monotonic clock) "not ended" may be answered
+        # without a read. The epoch moves on at every logout recorded by this process.
+        self._alive: dict[tuple[str, str], tuple[int, float]] = {}
+        self._epoch = 0
+        self._keys: dict[tuple[str, str], str] = {}
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"SessionRevocations({self.store!r})"
 
     def _key(self, kind: str, value: str) -> str:
-        return f"tv:r:{kind}:" + self.crypto.keyed_hash("ended", self.namespace, kind, value)
+        found = self._keys.get((kind, value))
+        if found is None:
+            found = f"tv:r:{kind}:" + self.crypto.keyed_hash("ended", self.namespace, kind, value)
+            if len(self._keys) >= _MAX_NEAR:
+                self._keys.clear()
+            self._keys[(kind, value)] = found
+        return found
 
     def end(self, *, sid: str | None = None, sub: str | None = None) -> None:
         """Record that the session ``sid`` (or every session of ``sub``) ended now.
@@ -68,6 +78,7 @@ class SessionRevocations:
         elif sub:
             self.store.set(self._key("sub", sub), now, self.record_ttl)
         with self._lock:
+            self._epoch += 1
             self._alive.clear()
 
     def ended(self, sub: str, sid: str | None, signed_in_at: float) -> bool:
@@ -77,10 +88,10 @@ class SessionRevocations:
         not sign everybody out.
         """
         near = (sub, sid or "")
-        if self.store.shared and self.local_ttl > 0:
-            until = self._alive.get(near)
-            if until is not None and self.clock.monotonic() < until:
-                return False
+        known = self._alive.get(near)
+        if known is not None and known[0] == self._epoch and self.clock.monotonic() < known[1]:
+            return False
+        epoch = self._epoch  # taken before the read: a logout during it makes the answer stale
         keys = [self._key("sub", sub)]
         if sid:
             keys.append(self._key("sid", sid))
@@ -94,11 +105,13 @@ class SessionRevocations:
             when = _time(raw)
             if when is not None and signed_in_at <= when:
                 return True
-        if self.store.shared and self.local_ttl > 0:
+        if not self.store.shared or self.local_ttl > 0:
+            # In-process: exact until this process records a logout. Shared: for local_ttl.
+            life = self.local_ttl if self.store.shared else float("inf")
             with self._lock:
                 if len(self._alive) >= _MAX_NEAR:
                     self._alive.clear()
-                self._alive[near] = self.clock.monotonic() + self.local_ttl
+                self._alive[near] = (epoch, self.clock.monotonic() + life)
         return False
 
     def first_use(self, jti: str, ttl: float) -> bool:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -24,6 +24,7 @@ from flask import current_app, session
 
 from ._state import AppState
 from .crypto import InvalidToken
+from .errors import LoginRequired
 
 __all__ = [
     "SESSION_KEY",
@@ -53,6 +54,26 @@ _MAX_SEALED = 4096
 _SEEN_EVERY = 300.0
 
 
+class _Secret:
+    """A secret opened the first time it is asked for, then kept (for this request only)."""
+
+    __slots__ = ("_open", "_value")
+
+    def __init__(self, value: str | None = None, opener: Callable[[], str] | None = None) -> None:
+        self._value = value
+        self._open = opener
+
+    def __repr__(self) -> str:
+        return "<hidden>"
+
+    def get(self) -> str:
+        if self._value is None:
+            if self._open is None:
+                return ""
+            self._value = self._open()
+        return self._value
+
+
 @dataclass(frozen=True)
 class User:
     """The signed-in user, as the session records them."""
@@ -69,12 +90,16 @@ class User:
     logged_in_at: float = 0.0
     #: Auth0's session id (the ID token's ``sid``), which a back-channel logout names.
     sid: str | None = None
-    _refresh_token: str = field(default="", repr=False, compare=False)
+    _secret: _Secret = field(default_factory=_Secret, repr=False, compare=False)
 
     @property
     def refresh_token(self) -> str:
-        """Return the decrypted Auth0 refresh token (never log it)."""
-        return self._refresh_token
+        """Return the decrypted Auth0 refresh token (never log it).
+
+        It is decrypted here, the first time it is asked for: a request served from the cache
+        never decrypts it. Raises :class:`~flask_token_vault.LoginRequired` when it cannot be.
+        """
+        return self._secret.get()
 
     def claims(self) -> dict[str, str]:
         """Return the user's claims as a dict."""
@@ -105,7 +130,7 @@ def write_user(state: AppState, claims: Mapping[str, Any], refresh_token: str) -
     if callable(regenerate):
         regenerate(session)
     session[SESSION_KEY] = record
-    return _to_user(record, refresh_token)
+    return _to_user(record, _Secret(refresh_token))
 
 
 def make_record(
@@ -132,7 +157,7 @@ def make_record(
     return record
 
 
-def _to_user(record: Mapping[str, Any], refresh_token: str) -> User:
+def _to_user(record: Mapping[str, Any], secret: _Secret) -> User:
     return User(
         sub=record["sub"],
         name=record.get("name"),
@@ -140,8 +165,22 @@ def _to_user(record: Mapping[str, Any], refresh_token: str) -> User:
         picture=record.get("picture"),
         logged_in_at=float(record.get("at", 0)),
         sid=record.get("sid"),
-        _refresh_token=refresh_token,
+        _secret=secret,
     )
+
+
+def _opener(state: AppState, sealed: str, sub: str) -> Callable[[], str]:
+    def open_refresh_token() -> str:
+        try:
+            return state.crypto.open_session(sealed, _binding(state, sub))
+        except (InvalidToken, UnicodeError, ValueError):
+            raise LoginRequired(
+                "The session's refresh token cannot be read.",
+                error="session_unreadable",
+                remedy="Sign in again.",
+            ) from None
+
+    return open_refresh_token
 
 
 def _well_formed(record: Any) -> bool:
@@ -199,14 +238,14 @@ def read_user(state: AppState) -> User | None:
     if reason is not None:
         end_session(reason)
         return None
-    try:
-        refresh_token = state.crypto.open_session(record["rt"], _binding(state, record["sub"]))
-    except (InvalidToken, UnicodeError, ValueError):
+    # A value sealed by a key the app does not hold reads as signed out; the refresh token is
+    # decrypted only when an exchange needs it (User.refresh_token).
+    if not state.crypto.session_key_known(record["rt"]):
         return None
     idle = settings.session_idle_timeout
     if idle and now - float(record["seen"]) >= min(_SEEN_EVERY, idle / 10):
         session[SESSION_KEY] = {**record, "seen": int(now)}
-    return _to_user(record, refresh_token)
+    return _to_user(record, _Secret(opener=_opener(state, record["rt"], record["sub"])))
 
 
 def note_connected(connection: str) -> None:

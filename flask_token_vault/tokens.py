@@ -19,7 +19,7 @@ client was allowed to get. The user's cache generation is shared, so a logout, a
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import NamedTuple, cast
 
 from flask import current_app, g, has_request_context, request
@@ -218,11 +218,14 @@ def get_provider_token_set(
     cache = state.cache
     exchanged: list[bool] = []
     exchanger: Exchanger
+    subject: Callable[[], str]
     if caller is None:
-        exchanger, subject = state.exchanger, cast(User, user).refresh_token
+        # The refresh token is decrypted only when an exchange needs it.
+        exchanger, subject = state.exchanger, lambda: cast(User, user).refresh_token
         subject_type = SUBJECT_TOKEN_TYPE
     else:
-        exchanger, subject = state.api_exchanger, caller.token
+        token_of_caller = caller.token
+        exchanger, subject = state.api_exchanger, lambda: token_of_caller
         subject_type = ACCESS_TOKEN_SUBJECT_TYPE
     slot = Slot(sub, connection, login_hint, required, "session" if caller is None else "api")
 
@@ -243,7 +246,7 @@ def get_provider_token_set(
             )
         exchanged.append(True)
         try:
-            return _exchange(state, exchanger, sub, subject, subject_type, slot)
+            return _exchange(state, exchanger, sub, subject(), subject_type, slot)
         except AccountNotConnected:
             if remember:
                 cache.remember_absent(sub, connection, login_hint, state.settings.not_connected_ttl)

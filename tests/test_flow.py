@@ -12,7 +12,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from flask_token_vault import TokenVault
 from flask_token_vault.emulator import Emulator
+from flask_token_vault.testing import login_as
 
 from .helpers import (
     CAL_READ,
@@ -393,3 +395,37 @@ def test_signing_in_again_may_switch_users(client: FlaskClient, emu: Emulator) -
     assert answer.status_code == 302
     with client.session_transaction() as session:
         assert session["_token_vault"]["sub"] == emu.user_id_for("bob@example.com")
+
+
+def test_a_refresh_token_sealed_with_another_key_reads_as_signed_out(emu: Emulator) -> None:
+    other = make_app(emu, TOKEN_VAULT_ENCRYPTION_KEYS=["another-encryption-key-0123456789"])
+    client = other.test_client()
+    login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
+    app = make_app(emu)  # the same SECRET_KEY signs the cookie; other keys encrypt
+    mine = app.test_client()
+    mine.set_cookie("session", client.get_cookie("session").value)  # type: ignore[union-attr]
+    answer = mine.get("/calendar", headers={"Accept": "application/json"})
+    assert answer.status_code == 401 and answer.get_json()["error"] == "login_required"
+
+
+def test_the_refresh_token_is_decrypted_only_when_an_exchange_needs_it(
+    app: Flask, emu: Emulator
+) -> None:
+    client = app.test_client()
+    sub = login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
+    assert client.get("/calendar").status_code == 200
+    with client.session_transaction() as session:
+        record = dict(session["_token_vault"])
+        sealed = record["rt"]
+        middle = len(sealed) // 2  # past the key id: the value still names our key
+        record["rt"] = (
+            sealed[:middle] + ("A" if sealed[middle] != "A" else "B") + sealed[middle + 1 :]
+        )
+        session["_token_vault"] = record
+    # A warm request is served without opening the refresh token...
+    assert client.get("/calendar").status_code == 200
+    # ...and a cold one, which must exchange it, finds out and asks to sign in again.
+    TokenVault.state(app).cache.invalidate_user(sub)
+    answer = client.get("/calendar", headers={"Accept": "application/json"})
+    assert answer.status_code == 401 and answer.get_json()["error"] == "session_unreadable"
+    assert emu.exchange_count() == 1
