@@ -29,19 +29,11 @@ class ClockSource(Protocol):
 
 
 class SystemClock:
-    """The machine's clocks."""
+    """The machine's clocks: ``time.time``, ``time.monotonic`` and ``time.sleep`` themselves."""
 
-    def time(self) -> float:
-        """Return ``time.time()``."""
-        return time.time()
-
-    def monotonic(self) -> float:
-        """Return ``time.monotonic()``."""
-        return time.monotonic()
-
-    def sleep(self, seconds: float) -> None:
-        """Sleep for real."""
-        time.sleep(seconds)
+    monotonic = staticmethod(time.monotonic)
+    sleep = staticmethod(time.sleep)
+    time = staticmethod(time.time)  # last: from here on, "time" in this body is this attribute
 
 
 class _WallOnly:
@@ -63,25 +55,25 @@ class _WallOnly:
 class Clock:
     """The clock an app's parts share; :meth:`use` points all of them at another source."""
 
-    __slots__ = ("_source",)
+    __slots__ = ("_source", "monotonic", "time")
 
     def __init__(self, source: ClockSource | None = None) -> None:
-        self._source: ClockSource = source or SystemClock()
+        self._bind(source or SystemClock())
 
     def __repr__(self) -> str:
         return f"Clock({type(self._source).__name__})"
 
+    def _bind(self, source: ClockSource) -> None:
+        self._source = source
+        # Bound once here, read on every request: no call through this object on the hot path.
+        #: Return the wall-clock time in epoch seconds.
+        self.time: Callable[[], float] = source.time
+        #: Return the monotonic time in seconds.
+        self.monotonic: Callable[[], float] = source.monotonic
+
     def use(self, source: ClockSource | Callable[[], float]) -> None:
         """Read time from ``source`` from now on: a :class:`ClockSource` or a wall-time function."""
-        self._source = source if isinstance(source, ClockSource) else _WallOnly(source)
-
-    def time(self) -> float:
-        """Return the wall-clock time in epoch seconds."""
-        return self._source.time()
-
-    def monotonic(self) -> float:
-        """Return the monotonic time in seconds."""
-        return self._source.monotonic()
+        self._bind(source if isinstance(source, ClockSource) else _WallOnly(source))
 
     def sleep(self, seconds: float) -> None:
         """Wait ``seconds`` (a fake source advances instead)."""

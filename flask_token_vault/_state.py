@@ -113,6 +113,7 @@ class AppState:
             local_ttl=settings.local_cache_ttl,
             namespace=namespace,
             deadline=self.transport.deadline,
+            max_users=settings.local_cache_max_users,
         )
         #: Sessions ended by a back-channel logout, and logout tokens already used.
         self.revocations = SessionRevocations(
@@ -139,6 +140,10 @@ class AppState:
         self._revoker: ThreadPoolExecutor | None = None
         self._revoking: set[Future[None]] = set()
         self._declared: tuple[int, dict[str, frozenset[str]]] = (-1, {})
+        #: Session records already checked, by their sealed refresh token (see
+        #: :func:`flask_token_vault.session.read_user`); at most
+        #: ``TOKEN_VAULT_LOCAL_CACHE_MAX_USERS`` of them.
+        self.sessions_seen: dict[str, tuple[tuple[object, ...], object]] = {}
 
     def __repr__(self) -> str:
         return f"<token_vault AppState {self.settings.base_url}>"
@@ -356,7 +361,8 @@ def _oauth_client(settings: Settings, metadata: TenantMetadata, keys: TenantKeys
 
 def get_state(app: Flask | None = None) -> AppState:
     """Return the per-app state, with a clear message when the extension is not set up."""
-    target = app if app is not None else current_app
+    # The proxy's object, not the proxy: each attribute read through a proxy costs its lookup.
+    target = app if app is not None else current_app._get_current_object()  # type: ignore[attr-defined]
     try:
         return cast(AppState, target.extensions[EXTENSION_KEY])
     except KeyError:

@@ -57,7 +57,6 @@ log = logging.getLogger("flask_token_vault")
 #: A user's generation outlives any token stored under it (token TTLs are capped below it).
 _GENERATION_TTL = 7 * 86_400
 _MAX_TOKEN_TTL = 86_400
-_MAX_NEAR_USERS = 10_000
 # A lock outlives its holder's deadline by this much (its store calls before and after).
 _LOCK_MARGIN = 1.0
 
@@ -127,6 +126,7 @@ class TokenCache:
         local_ttl: float = 5.0,
         deadline: float = 15.0,
         namespace: str = "",
+        max_users: int = 10_000,
     ) -> None:
         self.store = store
         #: What every key is bound to besides the user: the tenant and client of the app.
@@ -136,6 +136,8 @@ class TokenCache:
         self.leeway = leeway
         self.lock_timeout = lock_timeout
         self.local_ttl = local_ttl
+        #: How many users' tokens the near cache keeps at most (the oldest user goes first).
+        self.max_users = max(1, max_users)
         #: How long one exchange may take (the transport's deadline): the lock's TTL follows it,
         #: and a waiter never waits past it.
         self.deadline = deadline
@@ -263,7 +265,7 @@ class TokenCache:
             return
         entries = self._near.get(slot.sub)
         if entries is None:
-            if len(self._near) >= _MAX_NEAR_USERS:
+            if len(self._near) >= self.max_users:
                 # Drop the oldest user (insertion order): a bound on memory, not an LRU.
                 self._near.pop(next(iter(self._near)), None)
             entries = self._near.setdefault(slot.sub, {})
@@ -411,6 +413,15 @@ class TokenCache:
             _failed("write", exc)
 
     # single flight --------------------------------------------------------------------------
+    def near(self, slot: Slot) -> CachedToken | None:
+        """Return the slot's token from this process's near cache (none while one is on its way).
+
+        The warm path: no store round trip, no hashing, no lock.
+        """
+        if slot in self._flights:
+            return None
+        return self._near_get(slot)
+
     def fetch(self, slot: Slot, produce: Producer, *, refresh: bool = False) -> ProviderToken:
         """Return the cached token of ``slot``, or ``produce`` one, once for all who ask at once.
 

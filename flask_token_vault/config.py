@@ -45,6 +45,7 @@ CONFIG_KEYS = frozenset(
         "TOKEN_VAULT_CACHE",
         "TOKEN_VAULT_CACHE_LEEWAY",
         "TOKEN_VAULT_LOCAL_CACHE_TTL",
+        "TOKEN_VAULT_LOCAL_CACHE_MAX_USERS",
         "TOKEN_VAULT_LOCK_TIMEOUT",
         "TOKEN_VAULT_HTTP_TIMEOUT",
         "TOKEN_VAULT_DEADLINE",
@@ -301,6 +302,8 @@ class Settings:
     send_exchange_scope: bool
     max_retries: int = 3
     local_cache_ttl: float = 5.0
+    #: How many users a process keeps near-cached tokens and checked session records of.
+    local_cache_max_users: int = 10_000
     #: The client key (``AUTH0_CLIENT_PRIVATE_KEY``): ``private_key_jwt`` instead of a secret.
     client_key: ClientKey | None = None
     #: The DPoP key (``TOKEN_VAULT_DPOP_KEY``): tokens bound to it, when set.
@@ -594,6 +597,13 @@ def check_keys(config: Mapping[str, Any], options: Mapping[str, Any]) -> None:
         )
 
 
+def _count(config: Mapping[str, Any], key: str, default: int) -> int:
+    value = config.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigurationError(key, f"must be a whole number of at least 1, not {value!r}.")
+    return value
+
+
 def load_settings(config: Mapping[str, Any], options: Mapping[str, Any]) -> Settings:
     """Build :class:`Settings` from ``app.config``, overridden by the extension's own options."""
     check_keys(config, options)
@@ -656,6 +666,7 @@ def load_settings(config: Mapping[str, Any], options: Mapping[str, Any]) -> Sett
         send_exchange_scope=send_scope,
         max_retries=retries,
         local_cache_ttl=_number(merged, "TOKEN_VAULT_LOCAL_CACHE_TTL", 5.0),
+        local_cache_max_users=_count(merged, "TOKEN_VAULT_LOCAL_CACHE_MAX_USERS", 10_000),
         client_key=client_key,
         dpop_key=_dpop_key(merged),
         api_client_id=api_client_id,

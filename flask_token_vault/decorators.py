@@ -10,6 +10,7 @@ of showing visitors "This connection is not offered by this site".
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable, Iterable
 from typing import ParamSpec, TypeVar, cast
 
@@ -28,10 +29,12 @@ from .errors import (
 )
 from .session import take_connected
 from .tokens import (
-    get_provider_token_set,
+    caller_of,
     optional_access_token,
     optional_user,
+    request_state,
     require_access_token,
+    token_set,
 )
 
 __all__ = ["check_views", "login_required", "provider_token_required", "wants_json"]
@@ -62,9 +65,20 @@ def login_required(view: Callable[P, R]) -> Callable[P, R]:
             and optional_user() is None
         ):
             return cast(R, challenge(LoginRequired("Sign in to continue."), None))
-        return cast(R, current_app.ensure_sync(view)(*args, **kwargs))
+        return run(*args, **kwargs)
 
+    run = _runner(view)
     return wrapper
+
+
+def _runner(view: Callable[P, R]) -> Callable[P, R]:
+    """Return how to call ``view``: directly when it is a plain function, else Flask's way."""
+    if inspect.iscoroutinefunction(view):
+        return cast(
+            "Callable[P, R]",
+            lambda *args, **kwargs: current_app.ensure_sync(view)(*args, **kwargs),
+        )
+    return view
 
 
 def provider_token_required(
@@ -105,19 +119,24 @@ def provider_token_required(
     required_api = tuple(sorted(set(api_scopes)))
 
     def decorator(view: Callable[P, R]) -> Callable[P, R]:
+        run = _runner(view)
+
         @functools.wraps(view)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            if request.method == "OPTIONS":
-                return cast(R, current_app.ensure_sync(view)(*args, **kwargs))
-            _require_configured(get_state().settings.connections, connection, view)
-            caller = optional_access_token()  # a bad bearer is refused before anything else
+            current = request._get_current_object()  # type: ignore[attr-defined]
+            if current.method == "OPTIONS":
+                return run(*args, **kwargs)
+            rq = request_state(current)
+            if connection not in rq.state.settings.connections:
+                _require_configured(rq.state.settings.connections, connection, view)
+            caller = caller_of(rq)  # a bad bearer is refused before anything else
             if required_api:
                 caller = require_access_token()
                 if not caller.has_scopes(required_api):
                     raise InsufficientApiScope(granted=caller.scopes, required=required_api)
             hint = login_hint() if callable(login_hint) else login_hint
             try:
-                get_provider_token_set(connection, required, hint)
+                token_set(rq, connection, required, hint)
             except AccountNotConnected as exc:
                 # An API call never reads the session, where the mark of a connect trip lives.
                 if caller is None and take_connected(connection):
@@ -126,8 +145,8 @@ def provider_token_required(
             except (LoginRequired, ReconsentRequired) as exc:
                 return cast(R, challenge(exc, connection, required, hint))
             if caller is None:
-                take_connected(connection)
-            return cast(R, current_app.ensure_sync(view)(*args, **kwargs))
+                take_connected(connection, rq.session)
+            return run(*args, **kwargs)
 
         # functools.wraps copied the inner decorators' names; add this one.
         named = getattr(wrapper, CONNECTIONS_ATTR, ())

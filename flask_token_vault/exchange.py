@@ -95,6 +95,14 @@ class ProviderToken:
     login_hint: str | None = None
     #: The token type Auth0 named (``Bearer``).
     token_type: str = "Bearer"  # noqa: S105 - a token type name
+    # The scopes as a set, made once: every request checks them.
+    _scope_set: frozenset[str] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        if self.scopes is not None:
+            object.__setattr__(self, "_scope_set", frozenset(self.scopes))
 
     def expires_in(self, now: float | None = None) -> float:
         """Return the seconds left before the token expires."""
@@ -102,7 +110,12 @@ class ProviderToken:
 
     def has_scopes(self, required: tuple[str, ...] | frozenset[str] | list[str]) -> bool:
         """Return whether the token carries every required scope (unknown scopes count as yes)."""
-        return self.scopes is None or set(required) <= set(self.scopes)
+        granted = self._scope_set
+        if granted is None:
+            return True
+        if not required:
+            return True
+        return granted.issuperset(required)
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-serialisable dict (includes the token: encrypt before storing)."""

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from flask import current_app, session
+from flask.sessions import SessionMixin
 
 from ._state import AppState
 from .crypto import InvalidToken
@@ -54,8 +55,9 @@ _MAX_SEALED = 4096
 _SEEN_EVERY = 300.0
 
 
+
 class _Secret:
-    """A secret opened the first time it is asked for, then kept (for this request only)."""
+    """A secret given as it is, or opened each time it is asked for (and never kept)."""
 
     __slots__ = ("_open", "_value")
 
@@ -67,11 +69,9 @@ class _Secret:
         return "<hidden>"
 
     def get(self) -> str:
-        if self._value is None:
-            if self._open is None:
-                return ""
-            self._value = self._open()
-        return self._value
+        if self._value is not None:
+            return self._value
+        return self._open() if self._open is not None else ""
 
 
 @dataclass(frozen=True)
@@ -96,8 +96,8 @@ class User:
     def refresh_token(self) -> str:
         """Return the decrypted Auth0 refresh token (never log it).
 
-        It is decrypted here, the first time it is asked for: a request served from the cache
-        never decrypts it. Raises :class:`~flask_token_vault.LoginRequired` when it cannot be.
+        It is decrypted here, when asked for, and not kept: a request served from the cache never
+        decrypts it. Raises :class:`~flask_token_vault.LoginRequired` when it cannot be.
         """
         return self._secret.get()
 
@@ -219,33 +219,87 @@ def end_session(reason: str) -> None:
         log.info("session ended: %s", reason)
 
 
-def read_user(state: AppState) -> User | None:
+def read_user(state: AppState, store: SessionMixin | None = None) -> User | None:
     """Return the signed-in user, or ``None`` for anything that is not a live record of ours.
 
     A record made for another tenant or client is ignored; one past its absolute or idle
     lifetime is removed from the session. A live record's ``seen`` time is renewed every few
     minutes (which sends the cookie again).
+
+    A record is checked in full the first time this process sees it; the user read from it is
+    then kept (by its sealed refresh token, which names one sign-in; without the refresh token
+    in clear) for the next requests of that session, which only check its lifetimes. At most
+    ``TOKEN_VAULT_LOCAL_CACHE_MAX_USERS`` are kept. ``store`` is the session, when the caller
+    already holds it.
     """
-    found = session.get(SESSION_KEY)
-    if not _well_formed(found):
+    if store is None:
+        store = _session()
+    found = store.get(SESSION_KEY)
+    if type(found) is not dict:
         return None
     record = cast("dict[str, Any]", found)
+    sealed = record.get("rt")
+    fields = _identity(record)
+    seen = state.sessions_seen.get(sealed) if type(sealed) is str else None
+    user: User | None
+    if seen is not None and seen[0] == fields:
+        user = cast(User, seen[1])
+    else:
+        user = _check(state, record)
+        if user is None:
+            return None
+        kept = state.sessions_seen
+        if len(kept) >= state.settings.local_cache_max_users:
+            kept.pop(next(iter(kept)), None)  # the oldest: a bound on memory, not an LRU
+        kept[record["rt"]] = (fields, user)
+    last = record.get("seen")
+    if type(last) is not int and type(last) is not float:
+        return None
+    last = cast(float, last)
+    settings = state.settings
+    now = state.clock.time()
+    lifetime, idle = settings.session_lifetime, settings.session_idle_timeout
+    if (lifetime and now - record["at"] >= lifetime) or (idle and now - last >= idle):
+        end_session(_expired(state, record, now) or "lifetime")
+        return None
+    if idle and now - last >= min(_SEEN_EVERY, idle / 10):
+        store[SESSION_KEY] = {**record, "seen": int(now)}
+    return user
+
+
+def _identity(record: dict[str, Any]) -> tuple[object, ...]:
+    """Return what a kept record must still say for the user read from it to stand."""
+    get = record.get
+    return (
+        get("v"),
+        get("iss"),
+        get("aud"),
+        get("sub"),
+        get("at"),
+        get("sid"),
+        get("name"),
+        get("email"),
+        get("picture"),
+    )
+
+
+def _check(state: AppState, record: dict[str, Any]) -> User | None:
+    """Return the user of a record that is well formed, ours and sealed by a key we hold."""
+    if not _well_formed(record):
+        return None
     settings = state.settings
     if record.get("iss") != settings.issuer or record.get("aud") != settings.client_id:
-        return None
-    now = state.clock.time()
-    reason = _expired(state, record, now)
-    if reason is not None:
-        end_session(reason)
         return None
     # A value sealed by a key the app does not hold reads as signed out; the refresh token is
     # decrypted only when an exchange needs it (User.refresh_token).
     if not state.crypto.session_key_known(record["rt"]):
         return None
-    idle = settings.session_idle_timeout
-    if idle and now - float(record["seen"]) >= min(_SEEN_EVERY, idle / 10):
-        session[SESSION_KEY] = {**record, "seen": int(now)}
     return _to_user(record, _Secret(opener=_opener(state, record["rt"], record["sub"])))
+
+
+def _session() -> SessionMixin:
+    """Return the session object itself (reading through the proxy costs a lookup each time)."""
+    return cast(SessionMixin, session._get_current_object())  # type: ignore[attr-defined]
 
 
 def note_connected(connection: str) -> None:
@@ -264,17 +318,22 @@ def note_connected(connection: str) -> None:
     session[_CONNECTED_KEY] = marks
 
 
-def take_connected(connection: str) -> bool:
-    """Forget the mark of a connect round trip for ``connection``; return whether it was fresh."""
-    raw = session.get(_CONNECTED_KEY)
-    if not isinstance(raw, dict) or connection not in raw:
+def take_connected(connection: str, store: SessionMixin | None = None) -> bool:
+    """Forget the mark of a connect round trip for ``connection``; return whether it was fresh.
+
+    ``store`` is the session, when the caller already holds it.
+    """
+    if store is None:
+        store = _session()
+    raw = store.get(_CONNECTED_KEY)
+    if raw is None or not isinstance(raw, dict) or connection not in raw:
         return False
     marks = dict(raw)
     at = marks.pop(connection)
     if marks:
-        session[_CONNECTED_KEY] = marks
+        store[_CONNECTED_KEY] = marks
     else:
-        session.pop(_CONNECTED_KEY, None)
+        store.pop(_CONNECTED_KEY, None)
     return isinstance(at, int) and 0 <= time.time() - at <= CONNECT_GRACE
 
 

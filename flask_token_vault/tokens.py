@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from typing import NamedTuple, cast
+from typing import Any, NamedTuple, cast
 
-from flask import current_app, g, has_request_context, request
+from flask import Request, current_app, has_request_context, request, session
+from flask.sessions import SessionMixin
 from werkzeug.local import LocalProxy
 
 from . import signals
@@ -57,10 +58,7 @@ __all__ = [
 ]
 
 log = logging.getLogger("flask_token_vault")
-_G_TOKENS = "_token_vault_tokens"
-_G_USER = "_token_vault_user"
-_G_BEARER = "_token_vault_bearer"
-_G_RATE_LIMITED = "_token_vault_rate_limited"
+_MISSING: Any = object()
 
 
 class _Memo(NamedTuple):
@@ -75,13 +73,37 @@ class _Memo(NamedTuple):
 _MemoTable = dict[tuple[str, str], list[_Memo]]
 
 
-def bearer_credential() -> str | None:
-    """Return the request's ``Authorization: Bearer`` token: ``None`` without one, ``""`` if empty.
+class _Request:
+    """What the extension knows of one request, worked out once and kept on the request.
 
-    Only the ``Bearer`` scheme (any case) counts; another scheme (``Basic`` from a proxy, say)
-    leaves the request a browser request.
+    The app's state, the ``Authorization: Bearer`` value, the validated caller or signed-in user,
+    and the tokens already handed out: every later call in the request reads them from here.
     """
-    header = request.headers.get("Authorization")
+
+    __slots__ = (
+        "bearer",
+        "caller",
+        "memo",
+        "my_account",
+        "rate_limited",
+        "session",
+        "state",
+        "user",
+    )
+
+    def __init__(self, state: AppState, authorization: str | None) -> None:
+        self.state = state
+        self.bearer = _bearer_of(authorization)
+        self.caller: AccessToken | InvalidAccessToken | None = None
+        self.user: User | None = _MISSING
+        self.memo: _MemoTable = {}
+        self.rate_limited: RateLimited | None = None
+        self.my_account: dict[str, str] = {}
+        #: The session object, once read (not the proxy).
+        self.session: SessionMixin | None = None
+
+
+def _bearer_of(header: str | None) -> str | None:
     if header is None:
         return None
     scheme, _, rest = header.strip().partition(" ")
@@ -90,9 +112,54 @@ def bearer_credential() -> str | None:
     return rest.strip()
 
 
+def request_state(current: Request | None = None) -> _Request:
+    """Return this request's :class:`_Request` (made on first use); only inside a request.
+
+    ``current`` is the request object, when the caller already holds it.
+    """
+    if current is None:
+        current = cast(Request, request._get_current_object())  # type: ignore[attr-defined]
+    found = current.__dict__.get("_token_vault")
+    if found is None:
+        found = _Request(get_state(), current.environ.get("HTTP_AUTHORIZATION"))
+        current.__dict__["_token_vault"] = found
+    return cast(_Request, found)
+
+
+def bearer_credential() -> str | None:
+    """Return the request's ``Authorization: Bearer`` token: ``None`` without one, ``""`` if empty.
+
+    Only the ``Bearer`` scheme (any case) counts; another scheme (``Basic`` from a proxy, say)
+    leaves the request a browser request.
+    """
+    return request_state().bearer
+
+
 def is_api_call() -> bool:
     """Return whether this request is an API call: it carries ``Authorization: Bearer``."""
-    return has_request_context() and bearer_credential() is not None
+    return has_request_context() and request_state().bearer is not None
+
+
+def caller_of(rq: _Request) -> AccessToken | None:
+    """Return the request's validated access token (validated once), or ``None`` without one."""
+    raw = rq.bearer
+    if raw is None:
+        return None
+    found = rq.caller
+    if isinstance(found, InvalidAccessToken):
+        raise found
+    if found is not None:
+        return found
+    try:
+        if not raw:
+            raise InvalidAccessToken("The Authorization header carries no access token.")
+        token = rq.state.bearer.validate(raw)
+    except InvalidAccessToken as exc:
+        rq.caller = exc
+        log.info("access token refused: %s", exc.description)
+        raise
+    rq.caller = token
+    return token
 
 
 def optional_access_token() -> AccessToken | None:
@@ -103,25 +170,7 @@ def optional_access_token() -> AccessToken | None:
     """
     if not has_request_context():
         return None
-    raw = bearer_credential()
-    if raw is None:
-        return None
-    store = g._get_current_object()
-    found = getattr(store, _G_BEARER, None)
-    if isinstance(found, InvalidAccessToken):
-        raise found
-    if isinstance(found, AccessToken):
-        return found
-    try:
-        if not raw:
-            raise InvalidAccessToken("The Authorization header carries no access token.")
-        token = get_state().bearer.validate(raw)
-    except InvalidAccessToken as exc:
-        setattr(store, _G_BEARER, exc)
-        log.info("access token refused: %s", exc.description)
-        raise
-    setattr(store, _G_BEARER, token)
-    return token
+    return caller_of(request_state())
 
 
 #: The validated access token of this API call (``Authorization: Bearer``), or ``None``.
@@ -141,6 +190,25 @@ def require_access_token() -> AccessToken:
     return token
 
 
+def user_of(rq: _Request) -> User | None:
+    """Return the request's signed-in user (read once), or ``None``; never in an API call."""
+    user = rq.user
+    if user is not _MISSING:
+        return user
+    if rq.bearer is not None:
+        user = None  # an API call never reads the session
+    else:
+        state = rq.state
+        rq.session = session._get_current_object()  # type: ignore[attr-defined]
+        user = read_user(state, rq.session)
+        if user is not None and state.revocations.ended(user.sub, user.sid, user.logged_in_at):
+            end_session("ended by a back-channel logout")
+            state.cache.invalidate_user(user.sub)
+            user = None
+    rq.user = user
+    return user
+
+
 def optional_user() -> User | None:
     """Return the signed-in user of this request (read once per request), or ``None``.
 
@@ -148,20 +216,9 @@ def optional_user() -> User | None:
     A session past its lifetime, or ended by a back-channel logout, reads as ``None`` and is
     removed from the cookie.
     """
-    if not has_request_context() or is_api_call():
+    if not has_request_context():
         return None
-    store = g._get_current_object()
-    try:
-        return cast("User | None", getattr(store, _G_USER))
-    except AttributeError:
-        state = get_state()
-        user = read_user(state)
-        if user is not None and state.revocations.ended(user.sub, user.sid, user.logged_in_at):
-            end_session("ended by a back-channel logout")
-            state.cache.invalidate_user(user.sub)
-            user = None
-        setattr(store, _G_USER, user)
-        return user
+    return user_of(request_state())
 
 
 #: The signed-in :class:`~flask_token_vault.session.User`, or ``None``.
@@ -178,10 +235,9 @@ def require_user() -> User:
 
 def forget_user() -> None:
     """Forget this request's memo of the user and their tokens (after sign-in or sign-out)."""
-    store = g._get_current_object()
-    for name in (_G_USER, _G_TOKENS):
-        if hasattr(store, name):
-            delattr(store, name)
+    rq = request_state()
+    rq.user = _MISSING
+    rq.memo.clear()
 
 
 def get_provider_token_set(
@@ -201,21 +257,45 @@ def get_provider_token_set(
     required but not granted, :class:`~flask_token_vault.LoginRequired` without a signed-in
     user, :class:`~flask_token_vault.InvalidAccessToken` for a bad access token.
     """
-    state = get_state()
-    caller = optional_access_token()
-    user = require_user() if caller is None else None
-    sub = caller.sub if caller is not None else cast(User, user).sub
-    required = tuple(sorted(set(scopes or ())))
-    memo: _MemoTable = g.setdefault(_G_TOKENS, {})
-    slot_memo = memo.setdefault((connection, login_hint or ""), [])
+    required = tuple(sorted(set(scopes))) if scopes else ()
+    return token_set(request_state(), connection, required, login_hint, force_refresh)
+
+
+def token_set(
+    rq: _Request,
+    connection: str,
+    required: tuple[str, ...],
+    login_hint: str | None,
+    force_refresh: bool = False,
+) -> ProviderToken:
+    """Do what :func:`get_provider_token_set` does, with ``required`` already sorted."""
+    state = rq.state
+    caller = caller_of(rq)
+    if caller is None:
+        user = user_of(rq)
+        if user is None:
+            raise LoginRequired("Sign in to continue.")
+        sub = user.sub
+    else:
+        user, sub = None, caller.sub
+    slot_memo = rq.memo.get((connection, login_hint or ""))
+    if slot_memo is None:
+        slot_memo = rq.memo[(connection, login_hint or "")] = []
     # Exchanging in this request is only needed when no earlier call left a usable token. The
     # monotonic clock: a step of the wall clock must not make an expired token look fresh.
-    if not force_refresh and slot_memo:
+    elif not force_refresh:
         now = state.clock.monotonic()
         for held in slot_memo:
             if held.token.has_scopes(required) and now < held.until:
                 return held.token
     cache = state.cache
+    slot = Slot(sub, connection, login_hint, required, "session" if caller is None else "api")
+    if not force_refresh:
+        # The warm path: this process's near cache, before anything else is set up.
+        near = cache.near(slot)
+        if near is not None and near.token.has_scopes(required):
+            slot_memo.append(_Memo(near.until, slot, near.token))
+            return near.token
     exchanged: list[bool] = []
     exchanger: Exchanger
     subject: Callable[[], str]
@@ -227,13 +307,11 @@ def get_provider_token_set(
         token_of_caller = caller.token
         exchanger, subject = state.api_exchanger, lambda: token_of_caller
         subject_type = ACCESS_TOKEN_SUBJECT_TYPE
-    slot = Slot(sub, connection, login_hint, required, "session" if caller is None else "api")
 
     def produce() -> tuple[ProviderToken, float]:
-        limited = g.get(_G_RATE_LIMITED)
-        if isinstance(limited, RateLimited):
+        if rq.rate_limited is not None:
             # Auth0 already refused this request once: answer now rather than ask again.
-            raise limited
+            raise rq.rate_limited
         # "Not connected" is remembered for sessions only: a session's user connects through
         # this app, which forgets the answer then; an API's caller connects on its own, through
         # the My Account API, and must find its account at once.
@@ -252,7 +330,7 @@ def get_provider_token_set(
                 cache.remember_absent(sub, connection, login_hint, state.settings.not_connected_ttl)
             raise
         except RateLimited as exc:
-            setattr(g._get_current_object(), _G_RATE_LIMITED, exc)
+            rq.rate_limited = exc
             raise
 
     cached: CachedToken
@@ -268,7 +346,8 @@ def get_provider_token_set(
         # A re-consent handled by another process may have stored a broader token.
         cached = cache.fetch_entry(slot, produce)
     token = cached.token
-    slot_memo[:] = [held for held in slot_memo if held.token is not token]
+    if slot_memo:
+        slot_memo[:] = [held for held in slot_memo if held.token is not token]
     slot_memo.append(_Memo(cached.until, slot, token))
     if not token.has_scopes(required):
         error = InsufficientScope(
@@ -370,7 +449,7 @@ def forget_provider_tokens(connection: str | None = None) -> None:
     sub = _current_sub()
     if sub is None:
         return
-    memo: _MemoTable = g.setdefault(_G_TOKENS, {})
+    memo = request_state().memo
     for key in list(memo):
         if connection is None or key[0] == connection:
             del memo[key]
@@ -394,7 +473,7 @@ def reject_provider_token(connection: str, access_token: str | ProviderToken) ->
     if sub is None:
         return
     rejected = access_token if isinstance(access_token, str) else access_token.access_token
-    memo: _MemoTable = g.setdefault(_G_TOKENS, {})
+    memo = request_state().memo
     slots: set[Slot] = set()
     for key, held in memo.items():
         if key[0] != connection:
@@ -407,11 +486,14 @@ def reject_provider_token(connection: str, access_token: str | ProviderToken) ->
 
 def _current_sub() -> str | None:
     """Return the user of this request: the API caller's, else the signed-in one's."""
-    if is_api_call():
+    if not has_request_context():
+        return None
+    rq = request_state()
+    if rq.bearer is not None:
         try:
-            caller = optional_access_token()
+            caller = caller_of(rq)
         except InvalidAccessToken:
             return None
         return caller.sub if caller is not None else None
-    user = optional_user()
+    user = user_of(rq)
     return user.sub if user is not None else None
