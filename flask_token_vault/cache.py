@@ -416,11 +416,16 @@ class TokenCache:
     def near(self, slot: Slot) -> CachedToken | None:
         """Return the slot's token from this process's near cache (none while one is on its way).
 
-        The warm path: no store round trip, no hashing, no lock.
+        The warm path: no store round trip, no hashing, no lock. ``slot`` may be a plain tuple
+        of the same five values (it hashes and compares as the :class:`Slot`).
         """
-        if slot in self._flights:
+        if self._flights and slot in self._flights:
             return None
-        return self._near_get(slot)
+        entries = self._near.get(slot[0])
+        entry = entries.get(slot) if entries is not None else None
+        if entry is not None and self.clock.monotonic() < entry.keep:
+            return entry.cached
+        return None
 
     def fetch(self, slot: Slot, produce: Producer, *, refresh: bool = False) -> ProviderToken:
         """Return the cached token of ``slot``, or ``produce`` one, once for all who ask at once.

@@ -96,9 +96,7 @@ class ProviderToken:
     #: The token type Auth0 named (``Bearer``).
     token_type: str = "Bearer"  # noqa: S105 - a token type name
     # The scopes as a set, made once: every request checks them.
-    _scope_set: frozenset[str] | None = field(
-        default=None, init=False, repr=False, compare=False
-    )
+    _scope_set: frozenset[str] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.scopes is not None:

@@ -55,7 +55,6 @@ _MAX_SEALED = 4096
 _SEEN_EVERY = 300.0
 
 
-
 class _Secret:
     """A secret given as it is, or opened each time it is asked for (and never kept)."""
 
@@ -239,7 +238,10 @@ def read_user(state: AppState, store: SessionMixin | None = None) -> User | None
         return None
     record = cast("dict[str, Any]", found)
     sealed = record.get("rt")
-    fields = _identity(record)
+    get = record.get
+    # What a kept record must still say for the user read from it to stand (the sealed
+    # refresh token already names one sign-in of one user; the claims come with it).
+    fields = (get("v"), get("iss"), get("aud"), get("sub"), get("at"), get("sid"))
     seen = state.sessions_seen.get(sealed) if type(sealed) is str else None
     user: User | None
     if seen is not None and seen[0] == fields:
@@ -265,22 +267,6 @@ def read_user(state: AppState, store: SessionMixin | None = None) -> User | None
     if idle and now - last >= min(_SEEN_EVERY, idle / 10):
         store[SESSION_KEY] = {**record, "seen": int(now)}
     return user
-
-
-def _identity(record: dict[str, Any]) -> tuple[object, ...]:
-    """Return what a kept record must still say for the user read from it to stand."""
-    get = record.get
-    return (
-        get("v"),
-        get("iss"),
-        get("aud"),
-        get("sub"),
-        get("at"),
-        get("sid"),
-        get("name"),
-        get("email"),
-        get("picture"),
-    )
 
 
 def _check(state: AppState, record: dict[str, Any]) -> User | None:

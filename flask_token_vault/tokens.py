@@ -78,29 +78,29 @@ class _Request:
 
     The app's state, the ``Authorization: Bearer`` value, the validated caller or signed-in user,
     and the tokens already handed out: every later call in the request reads them from here.
+    The class attributes are the defaults; a request sets only what it learns.
     """
 
-    __slots__ = (
-        "bearer",
-        "caller",
-        "memo",
-        "my_account",
-        "rate_limited",
-        "session",
-        "state",
-        "user",
-    )
+    #: The validated access token of an API call, or why it was refused.
+    caller: AccessToken | InvalidAccessToken | None = None
+    #: The signed-in user, once read (``_MISSING`` before).
+    user: User | None = _MISSING
+    #: The tokens this request was given, by (connection, login hint); made on first use.
+    memo: _MemoTable | None = None
+    #: Auth0's rate limit, once this request met it.
+    rate_limited: RateLimited | None = None
+    #: The session object, once read (not the proxy).
+    session: SessionMixin | None = None
 
     def __init__(self, state: AppState, authorization: str | None) -> None:
         self.state = state
         self.bearer = _bearer_of(authorization)
-        self.caller: AccessToken | InvalidAccessToken | None = None
-        self.user: User | None = _MISSING
-        self.memo: _MemoTable = {}
-        self.rate_limited: RateLimited | None = None
-        self.my_account: dict[str, str] = {}
-        #: The session object, once read (not the proxy).
-        self.session: SessionMixin | None = None
+
+    def tokens(self) -> _MemoTable:
+        """Return this request's memo of tokens (made on first use)."""
+        if self.memo is None:
+            self.memo = {}
+        return self.memo
 
 
 def _bearer_of(header: str | None) -> str | None:
@@ -237,7 +237,7 @@ def forget_user() -> None:
     """Forget this request's memo of the user and their tokens (after sign-in or sign-out)."""
     rq = request_state()
     rq.user = _MISSING
-    rq.memo.clear()
+    rq.memo = None
 
 
 def get_provider_token_set(
@@ -270,17 +270,21 @@ def token_set(
 ) -> ProviderToken:
     """Do what :func:`get_provider_token_set` does, with ``required`` already sorted."""
     state = rq.state
-    caller = caller_of(rq)
+    caller = caller_of(rq) if rq.bearer is not None else None
     if caller is None:
-        user = user_of(rq)
+        user = rq.user
+        if user is _MISSING:
+            user = user_of(rq)
         if user is None:
             raise LoginRequired("Sign in to continue.")
         sub = user.sub
     else:
         user, sub = None, caller.sub
-    slot_memo = rq.memo.get((connection, login_hint or ""))
+    memo = rq.memo if rq.memo is not None else rq.tokens()
+    memo_key = (connection, login_hint or "")
+    slot_memo = memo.get(memo_key)
     if slot_memo is None:
-        slot_memo = rq.memo[(connection, login_hint or "")] = []
+        slot_memo = memo[memo_key] = []
     # Exchanging in this request is only needed when no earlier call left a usable token. The
     # monotonic clock: a step of the wall clock must not make an expired token look fresh.
     elif not force_refresh:
@@ -289,13 +293,15 @@ def token_set(
             if held.token.has_scopes(required) and now < held.until:
                 return held.token
     cache = state.cache
-    slot = Slot(sub, connection, login_hint, required, "session" if caller is None else "api")
+    # A plain tuple equal to the Slot (a NamedTuple hashes and compares as one): cheaper to make
+    # on the warm path, where the near cache is all that is read.
+    key = (sub, connection, login_hint, required, "session" if caller is None else "api")
     if not force_refresh:
-        # The warm path: this process's near cache, before anything else is set up.
-        near = cache.near(slot)
+        near = cache.near(cast(Slot, key))
         if near is not None and near.token.has_scopes(required):
-            slot_memo.append(_Memo(near.until, slot, near.token))
+            slot_memo.append(_Memo(near.until, Slot(*key), near.token))
             return near.token
+    slot = Slot(*key)
     exchanged: list[bool] = []
     exchanger: Exchanger
     subject: Callable[[], str]
@@ -449,7 +455,7 @@ def forget_provider_tokens(connection: str | None = None) -> None:
     sub = _current_sub()
     if sub is None:
         return
-    memo = request_state().memo
+    memo = request_state().tokens()
     for key in list(memo):
         if connection is None or key[0] == connection:
             del memo[key]
@@ -473,7 +479,7 @@ def reject_provider_token(connection: str, access_token: str | ProviderToken) ->
     if sub is None:
         return
     rejected = access_token if isinstance(access_token, str) else access_token.access_token
-    memo = request_state().memo
+    memo = request_state().tokens()
     slots: set[Slot] = set()
     for key, held in memo.items():
         if key[0] != connection:
