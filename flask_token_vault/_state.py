@@ -144,6 +144,8 @@ class AppState:
         #: :func:`flask_token_vault.session.read_user`); at most
         #: ``TOKEN_VAULT_LOCAL_CACHE_MAX_USERS`` of them.
         self.sessions_seen: dict[str, tuple[tuple[object, ...], object]] = {}
+        #: Held while a record is added to :attr:`sessions_seen` (reading it needs no lock).
+        self.sessions_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"<token_vault AppState {self.settings.base_url}>"

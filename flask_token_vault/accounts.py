@@ -13,7 +13,7 @@ import logging
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
-from flask import Flask, g
+from flask import Flask
 
 from ._state import get_state
 from .config import is_valid_connection_name
@@ -35,7 +35,7 @@ from .my_account import (
     MyAccountClient,
 )
 from .session import forget_connected
-from .tokens import forget_provider_tokens, require_user
+from .tokens import forget_provider_tokens, request_state, require_user
 
 __all__ = [
     "disconnect",
@@ -47,7 +47,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("flask_token_vault")
-_G_TOKENS = "_token_vault_my_account"
 
 
 def management_client(app: Flask | None = None) -> ManagementClient:
@@ -71,9 +70,11 @@ def my_account_token(scopes: Iterable[str]) -> str:
     state = get_state()
     user = require_user()
     wanted = " ".join(sorted(set(scopes)))
-    memo: dict[str, str] = g.setdefault(_G_TOKENS, {})
-    if wanted in memo:
-        return memo[wanted]
+    # On this request, for this user: never a token another request or user was given.
+    memo = request_state().my_account_tokens()
+    key = (user.sub, wanted)
+    if key in memo:
+        return memo[key]
     settings = state.settings
     data = {
         "grant_type": "refresh_token",
@@ -97,7 +98,7 @@ def my_account_token(scopes: Iterable[str]) -> str:
         raise MyAccountError(
             "Auth0 answered without a My Account API token.", error="malformed_answer", code=503
         )
-    memo[wanted] = token
+    memo[key] = token
     return token
 
 

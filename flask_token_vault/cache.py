@@ -48,7 +48,7 @@ from typing import NamedTuple
 from ._clock import Clock
 from .crypto import Crypto, InvalidToken
 from .exchange import ProviderToken
-from .store import NO_GENERATION, Entry, Store, StoreUnavailable
+from .store import NO_GENERATION, Entry, Store, StoreUnavailable, drop_oldest
 
 __all__ = ["CachedToken", "Slot", "TokenCache", "effective_leeway"]
 
@@ -250,7 +250,9 @@ class TokenCache:
         entries.pop(slot, None)  # type: ignore[union-attr]
         return None
 
-    def _near_put(self, slot: Slot, cached: CachedToken) -> None:
+    def _near_put(
+        self, slot: Slot, cached: CachedToken, unless_stale: _Flight | None = None
+    ) -> None:
         """Keep a token in this process's near cache.
 
         With an in-process store the near cache is exact, so it keeps the token for its whole
@@ -263,13 +265,16 @@ class TokenCache:
             keep = min(keep, now + self.local_ttl)
         if keep <= now:
             return
-        entries = self._near.get(slot.sub)
-        if entries is None:
-            if len(self._near) >= self.max_users:
-                # Drop the oldest user (insertion order): a bound on memory, not an LRU.
-                self._near.pop(next(iter(self._near)), None)
-            entries = self._near.setdefault(slot.sub, {})
-        entries[slot] = _Near(keep, cached)
+        with self._flights_lock:  # every change to the near cache: readers need no lock
+            if unless_stale is not None and unless_stale.stale:
+                return  # invalidated between the exchange and now (checked under the lock)
+            entries = self._near.get(slot.sub)
+            if entries is None:
+                if len(self._near) >= self.max_users:
+                    # Drop the oldest user (insertion order): a bound on memory, not an LRU.
+                    drop_oldest(self._near)
+                entries = self._near.setdefault(slot.sub, {})
+            entries[slot] = _Near(keep, cached)
 
     def forget_local(self, slot: Slot) -> bool:
         """Drop ``slot`` from the near cache; return whether a shared read may differ.
@@ -355,8 +360,8 @@ class TokenCache:
         app accepts, and empties this process's near cache for them; exchanges of theirs still
         in flight here keep their answer to themselves.
         """
-        self._near.pop(sub, None)
         with self._flights_lock:
+            self._near.pop(sub, None)
             for slot, flight in self._flights.items():
                 if slot.sub == sub:
                     flight.stale = True
@@ -379,29 +384,39 @@ class TokenCache:
         )
         return "tv:n:" + digest + ":"
 
-    def known_absent(self, sub: str, connection: str, login_hint: str | None) -> bool:
+    def known_absent(
+        self, sub: str, connection: str, login_hint: str | None
+    ) -> tuple[bool, str | None]:
         """Return whether Auth0 said lately that the user has no account at ``connection``.
 
-        The answer is kept under the user's generation, so a new connection (which replaces the
-        generation) forgets it at once, in every process.
+        Also returns the user's generation read with it (``None`` when the store could not be
+        read), for :meth:`remember_absent`. The answer is kept under that generation, so a new
+        connection (which replaces the generation) forgets it at once, in every process.
         """
         try:
-            _, found = self.store.get_in_generation(
+            generation, found = self.store.get_in_generation(
                 self._generation_key(sub), self._absent_prefix(sub, connection, login_hint)
             )
         except Exception as exc:  # a cache outage must not take the app down
             _failed("read", exc)
-            return False
-        return found is not None
+            return False, None
+        return found is not None, generation
 
     def remember_absent(
-        self, sub: str, connection: str, login_hint: str | None, ttl: float
+        self,
+        sub: str,
+        connection: str,
+        login_hint: str | None,
+        ttl: float,
+        generation: str | None,
     ) -> None:
-        """Remember for ``ttl`` seconds that the user has no account at ``connection``."""
-        if ttl <= 0:
-            return
-        generation = self.generation(sub)
-        if generation is None:
+        """Remember for ``ttl`` seconds that the user has no account at ``connection``.
+
+        Kept under ``generation``, the one read before asking Auth0 (:meth:`known_absent`):
+        an answer that arrives after the user connected (a new generation) is kept where no
+        one reads it.
+        """
+        if ttl <= 0 or generation is None:
             return
         try:
             self.store.set(
@@ -515,7 +530,7 @@ class TokenCache:
             self._write(key, token, issued_at, cached.until - self.clock.monotonic())
             if self.shared and self.generation(slot.sub) != generation:
                 return cached  # invalidated elsewhere while in flight
-        self._near_put(slot, cached)
+        self._near_put(slot, cached, unless_stale=flight)
         return cached
 
     def _wait_for_holder(self, key: str, until: float) -> CachedToken | None:

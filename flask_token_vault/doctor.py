@@ -747,7 +747,7 @@ def _process_count(processes: int | None, environ: Callable[[str], str | None]) 
     if processes is not None:
         return processes
     raw = environ("WEB_CONCURRENCY") or ""
-    return int(raw) if raw.strip().isdigit() else 1
+    return int(raw) if raw.strip().isascii() and raw.strip().isdigit() else 1
 
 
 def _cache_check(shared: bool, backend: str, processes: int | None) -> Check:

@@ -536,7 +536,7 @@ def checked_expires_in(
     """
     if value is None:
         return float(default)
-    if isinstance(value, str) and value.isdigit() and len(value) <= 12:
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 12:
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         seconds = math.nan

@@ -25,7 +25,7 @@ from .tokens import (
     get_provider_token,
     get_provider_token_set,
 )
-from .views import blueprint
+from .views import backchannel_logout, blueprint
 from .worker import worker_token
 
 __all__ = [
@@ -67,6 +67,11 @@ class TokenVault:
         settings = load_settings(app.config, self._options)
         app.extensions[EXTENSION_KEY] = AppState(settings, hooks=self._hooks)
         app.register_blueprint(blueprint, url_prefix=settings.url_prefix or None)
+        # Auth0's servers post logout tokens, with no form token: a CSRF extension already on
+        # the app (Flask-WTF's CSRFProtect) must let that one route through.
+        csrf = app.extensions.get("csrf")
+        if csrf is not None and callable(getattr(csrf, "exempt", None)):
+            csrf.exempt(backchannel_logout)
         # The app's own handler, registered before or after this, wins over ours.
         if TokenVaultError not in app.error_handler_spec[None][None]:
             app.register_error_handler(TokenVaultError, error_response)

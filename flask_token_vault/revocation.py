@@ -5,10 +5,11 @@ app's store (Redis in production) as *when* it happened, under an HMAC of the na
 session of that ``sid`` (or, without one, of that ``sub``) signed in at or before that time ends
 on its next request, in whichever process serves it. Sessions signed in later are not touched.
 
-Each process keeps its "still alive" answers: with an in-process store until a logout is
-recorded here (exact, and no read at all on most requests); with a shared one for ``local_ttl``
-seconds (as the near cache of :mod:`flask_token_vault.cache` does), so a logout reaches every
-process within that time at the cost of one round trip per user and process every ``local_ttl``.
+Each process keeps what it read (the latest end recorded for a sid or a user, compared with each
+session's own sign-in time): with an in-process store until a logout is recorded here (exact,
+and no read at all on most requests); with a shared one for ``local_ttl`` seconds (as the near
+cache of :mod:`flask_token_vault.cache` does), so a logout reaches every process within that
+time at the cost of one round trip per user and process every ``local_ttl``.
 Records expire once no session they could end can be alive.
 """
 
@@ -48,9 +49,10 @@ class SessionRevocations:
         self.namespace = namespace
         self.record_ttl = max(1, int(record_ttl))
         self.local_ttl = local_ttl
-        # (sub, sid) -> (epoch, until when on the monotonic clock) "not ended" may be answered
-        # without a read. The epoch moves on at every logout recorded by this process.
-        self._alive: dict[tuple[str, str], tuple[int, float]] = {}
+        # (sub, sid) -> (epoch, until when on the monotonic clock it may be used, the latest end
+        # recorded for them or -inf): the answer for any session of theirs, without a read.
+        # The epoch moves on at every logout recorded by this process.
+        self._known: dict[tuple[str, str], tuple[int, float, float]] = {}
         self._epoch = 0
         self._keys: dict[tuple[str, str], str] = {}
         self._lock = threading.Lock()
@@ -79,7 +81,7 @@ class SessionRevocations:
             self.store.set(self._key("sub", sub), now, self.record_ttl)
         with self._lock:
             self._epoch += 1
-            self._alive.clear()
+            self._known.clear()
 
     def ended(self, sub: str, sid: str | None, signed_in_at: float) -> bool:
         """Return whether a session of ``sub`` (with ``sid``) signed in then has been ended.
@@ -88,9 +90,11 @@ class SessionRevocations:
         not sign everybody out.
         """
         near = (sub, sid or "")
-        known = self._alive.get(near)
+        known = self._known.get(near)
         if known is not None and known[0] == self._epoch and self.clock.monotonic() < known[1]:
-            return False
+            # The latest end recorded for this sid or user: any session signed in before it
+            # ended, whichever session's request put it here.
+            return signed_in_at <= known[2]
         epoch = self._epoch  # taken before the read: a logout during it makes the answer stale
         keys = [self._key("sub", sub)]
         if sid:
@@ -101,18 +105,17 @@ class SessionRevocations:
             if not isinstance(exc, StoreUnavailable):  # the breaker logged once already
                 log.warning("session revocation check failed (%s)", type(exc).__name__)
             return False
-        for raw in values:
-            when = _time(raw)
-            if when is not None and signed_in_at <= when:
-                return True
+        latest = max(
+            (when for when in map(_time, values) if when is not None), default=float("-inf")
+        )
         if not self.store.shared or self.local_ttl > 0:
             # In-process: exact until this process records a logout. Shared: for local_ttl.
             life = self.local_ttl if self.store.shared else float("inf")
             with self._lock:
-                if len(self._alive) >= _MAX_NEAR:
-                    self._alive.clear()
-                self._alive[near] = (epoch, self.clock.monotonic() + life)
-        return False
+                if len(self._known) >= _MAX_NEAR:
+                    self._known.clear()
+                self._known[near] = (epoch, self.clock.monotonic() + life, latest)
+        return signed_in_at <= latest
 
     def first_use(self, jti: str, ttl: float) -> bool:
         """Record a logout token's ``jti``; return ``False`` when it was seen before (a replay)."""

@@ -26,6 +26,7 @@ from flask.sessions import SessionMixin
 from ._state import AppState
 from .crypto import InvalidToken
 from .errors import LoginRequired
+from .store import drop_oldest
 
 __all__ = [
     "SESSION_KEY",
@@ -251,9 +252,10 @@ def read_user(state: AppState, store: SessionMixin | None = None) -> User | None
         if user is None:
             return None
         kept = state.sessions_seen
-        if len(kept) >= state.settings.local_cache_max_users:
-            kept.pop(next(iter(kept)), None)  # the oldest: a bound on memory, not an LRU
-        kept[record["rt"]] = (fields, user)
+        with state.sessions_lock:
+            if len(kept) >= state.settings.local_cache_max_users:
+                drop_oldest(kept)  # a bound on memory, not an LRU
+            kept[record["rt"]] = (fields, user)
     last = record.get("seen")
     if type(last) is not int and type(last) is not float:
         return None

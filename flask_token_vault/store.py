@@ -38,6 +38,7 @@ __all__ = [
     "Store",
     "StoreUnavailable",
     "build_store",
+    "drop_oldest",
 ]
 
 log = logging.getLogger("flask_token_vault")
@@ -60,6 +61,16 @@ NO_GENERATION = "0"
 #: Seconds each Redis call may take (socket and connect timeouts), unless configured.
 DEFAULT_TIMEOUT = 0.5
 _T = TypeVar("_T")
+
+
+def drop_oldest(entries: dict[Any, Any]) -> None:
+    """Remove the oldest entry (insertion order) of a dict other threads may change meanwhile."""
+    while entries:
+        try:
+            entries.pop(next(iter(entries)), None)
+            return
+        except (RuntimeError, StopIteration):  # changed under us: look again
+            continue
 
 
 class Entry(NamedTuple):
@@ -252,7 +263,7 @@ class MemoryStore:
             for old in [k for k, (until, _) in list(self._data.items()) if until <= now]:
                 self._data.pop(old, None)
             while len(self._data) >= self.threshold:
-                self._data.pop(next(iter(self._data)), None)
+                drop_oldest(self._data)
         self._data[key] = (self.clock.monotonic() + ttl, value)
 
     def set(self, key: str, value: bytes, ttl: int) -> None:
@@ -262,7 +273,8 @@ class MemoryStore:
 
     def delete(self, key: str) -> None:
         """Remove ``key``."""
-        self._data.pop(key, None)
+        with self._lock:
+            self._data.pop(key, None)
 
     def add(self, key: str, value: bytes, ttl: float) -> bool:
         """Store only if absent or expired, atomically."""
@@ -670,5 +682,7 @@ def _store_from_string(key: str, value: str, timeout: float) -> Any:
         return CachelibStore(FileSystemCache(value, threshold=10_000))
     raise ConfigurationError(
         key,
-        f"unsupported value {value!r}: use redis://, memcached://, file:// or an absolute path.",
+        # The scheme only: a URL may carry a password.
+        f"unsupported value (a {parts.scheme + ':// URL' if parts.scheme else 'relative path'}): "
+        "use redis://, memcached://, file:// or an absolute path.",
     )

@@ -91,6 +91,8 @@ class _Request:
     rate_limited: RateLimited | None = None
     #: The session object, once read (not the proxy).
     session: SessionMixin | None = None
+    #: My Account API tokens given in this request, by (user, scopes); made on first use.
+    my_account: dict[tuple[str, str], str] | None = None
 
     def __init__(self, state: AppState, authorization: str | None) -> None:
         self.state = state
@@ -101,6 +103,12 @@ class _Request:
         if self.memo is None:
             self.memo = {}
         return self.memo
+
+    def my_account_tokens(self) -> dict[tuple[str, str], str]:
+        """Return this request's My Account API tokens (made on first use)."""
+        if self.my_account is None:
+            self.my_account = {}
+        return self.my_account
 
 
 def _bearer_of(header: str | None) -> str | None:
@@ -202,8 +210,9 @@ def user_of(rq: _Request) -> User | None:
         rq.session = session._get_current_object()  # type: ignore[attr-defined]
         user = read_user(state, rq.session)
         if user is not None and state.revocations.ended(user.sub, user.sid, user.logged_in_at):
+            # The logout that recorded the end dropped the user's cached tokens already: a
+            # replayed old cookie must not make every live session of theirs exchange again.
             end_session("ended by a back-channel logout")
-            state.cache.invalidate_user(user.sub)
             user = None
     rq.user = user
     return user
@@ -322,18 +331,23 @@ def token_set(
         # this app, which forgets the answer then; an API's caller connects on its own, through
         # the My Account API, and must find its account at once.
         remember = caller is None
-        if remember and not force_refresh and cache.known_absent(sub, connection, login_hint):
-            raise AccountNotConnected(
-                f"No {connection} account is connected for this user.",
-                error="federated_connection_refresh_token_not_found",
-                connection=connection,
-            )
+        generation: str | None = None
+        if remember:
+            absent, generation = cache.known_absent(sub, connection, login_hint)
+            if absent and not force_refresh:
+                raise AccountNotConnected(
+                    f"No {connection} account is connected for this user.",
+                    error="federated_connection_refresh_token_not_found",
+                    connection=connection,
+                )
         exchanged.append(True)
         try:
             return _exchange(state, exchanger, sub, subject(), subject_type, slot)
         except AccountNotConnected:
             if remember:
-                cache.remember_absent(sub, connection, login_hint, state.settings.not_connected_ttl)
+                cache.remember_absent(
+                    sub, connection, login_hint, state.settings.not_connected_ttl, generation
+                )
             raise
         except RateLimited as exc:
             rq.rate_limited = exc

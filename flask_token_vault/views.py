@@ -149,7 +149,7 @@ def _requested_scopes(state: AppState, connection: str, param: str) -> tuple[str
     sig, expires = request.args.get("sig", ""), request.args.get("exp", "")
     if (
         not sig
-        or not expires.isdigit()
+        or not (expires.isascii() and expires.isdigit())
         or len(expires) > 12
         or not set(scopes) <= state.declared_scopes(connection)
     ):

@@ -13,13 +13,14 @@ import pytest
 import requests
 from flask import Flask
 from flask.testing import FlaskClient
+from flask_wtf.csrf import CSRFProtect
 
-from flask_token_vault import TokenVault, management_client
+from flask_token_vault import TokenVault, current_user, management_client
 from flask_token_vault.cli import cli
 from flask_token_vault.emulator import Emulator
 from flask_token_vault.emulator.signing import SigningKey, b64url_encode
 from flask_token_vault.session import SESSION_KEY
-from flask_token_vault.testing import login_as
+from flask_token_vault.testing import emulator_config, login_as
 
 from .helpers import CAL_READ, LiveServer, app_clock, cached_token, make_app, whoami
 
@@ -307,3 +308,24 @@ def test_the_cli_takes_a_url_or_says_what_it_needs(app: Flask, emu: Emulator) ->
 def test_state_has_the_tenant_keys(app: Flask) -> None:
     keys = TokenVault.state(app).keys.get()
     assert keys["keys"] and TokenVault.state(app).keys.get() is keys
+
+
+def test_flask_wtfs_csrf_protection_lets_logout_tokens_through(emu: Emulator) -> None:
+    """Auth0 posts logout tokens without a form token: an app-wide CSRFProtect lets them in."""
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY="test-secret-key-0123456789abcdef",
+        TOKEN_VAULT_CONNECTIONS=["google-oauth2"],
+        **emulator_config(emu),
+    )
+    CSRFProtect(app)  # set up first, as apps usually do
+    TokenVault(app)
+
+    @app.get("/who")
+    def who() -> Any:
+        return {"sub": current_user.sub if current_user else None}
+
+    client, sid = _signed_in(app, emu)
+    assert client.get("/who").get_json()["sub"] is not None
+    assert _post(app.test_client(), emu.logout_token(ALICE, sid=sid)).status_code == 200
+    assert client.get("/who").get_json()["sub"] is None

@@ -401,7 +401,7 @@ def complete() -> Response:
 
 def _take() -> int:
     raw = request.args.get("take", "10")
-    if not raw.isdigit() or not 1 <= int(raw) <= 20:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 20:
         raise MyAccountError(400, "take must be an integer from 1 to 20.")
     return int(raw)
 
