@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 import zlib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -153,6 +154,35 @@ def _provider_json(url: str, provider: str) -> Any:
     return jsonify(answer.json()), answer.status_code
 
 
+def token_request(emu: Any, body: Mapping[str, str]) -> requests.Response:
+    """POST to the emulator's token endpoint, as the test app's client unless ``body`` says."""
+    sent = {"client_id": emu.client_id, "client_secret": emu.client_secret, **body}
+    return requests.post(emu.url + "/oauth/token", data=sent, timeout=TIMEOUT)
+
+
+def access_token(emu: Any, body: Mapping[str, str]) -> str:
+    """Return the access token the emulator's token endpoint issues for ``body``."""
+    answer = token_request(emu, body)
+    assert answer.status_code == 200, answer.text
+    return str(answer.json()["access_token"])
+
+
+def management_token(emu: Any) -> str:
+    """Return a Management API access token for the test app's client (client credentials)."""
+    return access_token(emu, {"grant_type": "client_credentials", "audience": emu.url + "/api/v2/"})
+
+
+def my_account_access_token(emu: Any, email: str, scope: str) -> str:
+    """Return a My Account API access token for ``email`` with ``scope`` (refresh-token grant)."""
+    body = {
+        "grant_type": "refresh_token",
+        "refresh_token": emu.issue_refresh_token(email),
+        "audience": emu.url + "/me/",
+        "scope": scope,
+    }
+    return access_token(emu, body)
+
+
 def cached_token(
     app: Flask, user_id: str, connection: str = "google-oauth2", scopes: tuple[str, ...] = ()
 ) -> ProviderToken | None:
@@ -192,10 +222,23 @@ def follow_to_emulator(client: FlaskClient, path: str) -> str:
 
 
 def back_to_app(client: FlaskClient, emulator_answer: requests.Response) -> Any:
-    """Follow the emulator's redirect back into the app."""
+    """Follow the emulator's redirect back into the app (the test client's ``localhost``)."""
     assert emulator_answer.status_code == 302, emulator_answer.text
     back = urlsplit(emulator_answer.headers["Location"])
+    assert back.netloc == "localhost", emulator_answer.headers["Location"]
     return client.get(back.path + "?" + back.query)
+
+
+def emulator_redirect(url: str) -> str:
+    """Let the emulator answer ``url`` (auto-login on) and return where it sends the browser."""
+    answer = requests.get(url, allow_redirects=False, timeout=TIMEOUT)
+    assert answer.status_code == 302, answer.text
+    return str(answer.headers["Location"])
+
+
+def through_emulator(client: FlaskClient, url: str) -> Any:
+    """Let the emulator answer ``url`` (auto-login on) and follow its redirect into the app."""
+    return back_to_app(client, requests.get(url, allow_redirects=False, timeout=TIMEOUT))
 
 
 def sign_in_via_page(

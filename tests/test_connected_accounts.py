@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import base64
 import json
-import zlib
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import SplitResult, parse_qs, urlsplit
 
 import pytest
 import requests
@@ -24,9 +22,24 @@ from flask_token_vault import (
 from flask_token_vault.emulator import Emulator
 from flask_token_vault.testing import login_as
 
-from .helpers import CAL_READ, CAL_WRITE, cached_token, form_fields, make_app
-
-TIMEOUT = 10
+from .helpers import (
+    CAL_READ,
+    CAL_WRITE,
+    TIMEOUT,
+    access_token,
+    back_to_app,
+    bearer,
+    cached_token,
+    cookie_payload,
+    csrf,
+    emulator_redirect,
+    follow_to_emulator,
+    form_fields,
+    make_app,
+    my_account_access_token,
+    through_emulator,
+    token_request,
+)
 
 
 def ca_app(emu: Emulator, **config: Any) -> Flask:
@@ -64,36 +77,45 @@ def turn_on_connected_accounts(emu: Emulator, *names: str) -> None:
         emu.state.connections[name].connected_accounts = {"active": True}
 
 
-def csrf(client: FlaskClient) -> str:
-    page = client.get("/auth/logout").get_data(as_text=True)
-    return page.split('name="csrf_token" value="')[1].split('"')[0]
+def signed_in(
+    emu: Emulator,
+    email: str,
+    grants: dict[str, list[str]] | None = None,
+    *,
+    auto_login: bool = True,
+    consent: bool = True,
+) -> tuple[Flask, FlaskClient]:
+    """Turn Connected Accounts on and sign ``email`` in to a new app (auto-login at Auth0)."""
+    turn_on_connected_accounts(emu)
+    app = ca_app(emu)
+    client = app.test_client()
+    login_as(client, emu, email, grants)
+    if auto_login:
+        emu.set_auto_login(email, consent=consent)
+    return app, client
 
 
-def to_emulator(client: FlaskClient, path: str) -> str:
-    """GET ``path`` on the app, following app redirects until one leaves for the emulator."""
-    answer = client.get(path)
-    for _ in range(5):
-        assert answer.status_code == 302, answer.get_data(as_text=True)
-        location = answer.headers["Location"]
-        if location.startswith("http"):
-            return location
-        answer = client.get(location)
-    raise AssertionError("no redirect to the emulator")
+def connect_callback(client: FlaskClient, path: str) -> SplitResult:
+    """Visit ``path`` until the app asks to connect; return where the emulator sends the user."""
+    return urlsplit(emulator_redirect(follow_to_emulator(client, path)))
 
 
-def back_to_app(client: FlaskClient, emulator_answer: requests.Response) -> Any:
-    assert emulator_answer.status_code == 302, emulator_answer.text
-    back = urlsplit(emulator_answer.headers["Location"])
-    return client.get(back.path + "?" + back.query)
-
-
-def cookie_payload(client: FlaskClient) -> str:
-    cookie = client.get_cookie("session")
-    assert cookie is not None
-    value = cookie.value
-    payload = value.lstrip(".").split(".")[0]
-    raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
-    return (zlib.decompress(raw) if value.startswith(".") else raw).decode()
+def complete_by_hand(
+    emu: Emulator, session: Any, back: SplitResult, email: str, code_verifier: str
+) -> requests.Response:
+    """Complete the pending ``session`` at the My Account API directly, with ``code_verifier``."""
+    token = my_account_access_token(emu, email, "create:me:connected_accounts")
+    return requests.post(
+        emu.url + "/me/v1/connected-accounts/complete",
+        json={
+            "auth_session": session.auth_session,
+            "connect_code": parse_qs(back.query)["connect_code"][0],
+            "redirect_uri": session.redirect_uri,
+            "code_verifier": code_verifier,
+        },
+        headers=bearer(token),
+        timeout=TIMEOUT,
+    )
 
 
 # -- the whole flow ---------------------------------------------------------------------------
@@ -110,7 +132,7 @@ def test_connect_complete_exchange_list_delete(emu: Emulator) -> None:
     emu.set_auto_login("gia@example.com")
 
     # connect: the decorator sends the browser to connect, which asks the My Account API.
-    consent = to_emulator(client, "/calendar?week=3")
+    consent = follow_to_emulator(client, "/calendar?week=3")
     target = urlsplit(consent)
     assert target.path == "/connected-accounts/connect"
     assert "ticket" in parse_qs(target.query)
@@ -122,7 +144,7 @@ def test_connect_complete_exchange_list_delete(emu: Emulator) -> None:
     assert session.auth_session not in payload and "verifier" not in payload
 
     # complete: Auth0 sends the browser back with a connect_code; the app finishes the job.
-    done = back_to_app(client, requests.get(consent, allow_redirects=False, timeout=TIMEOUT))
+    done = through_emulator(client, consent)
     assert done.status_code == 302 and done.headers["Location"] == "/calendar?week=3"
 
     # exchange: the vault now holds the account.
@@ -154,11 +176,8 @@ def test_connect_complete_exchange_list_delete(emu: Emulator) -> None:
 
 
 def test_consent_page_by_hand_with_another_account(emu: Emulator) -> None:
-    turn_on_connected_accounts(emu)
-    app = ca_app(emu)
-    client = app.test_client()
-    login_as(client, emu, "hal@example.com")
-    consent = to_emulator(client, "/calendar")
+    _, client = signed_in(emu, "hal@example.com", auto_login=False)
+    consent = follow_to_emulator(client, "/calendar")
     page = requests.get(consent, timeout=TIMEOUT)
     assert page.status_code == 200 and "Connect google-oauth2" in page.text
     fields = form_fields(page.text)
@@ -178,27 +197,16 @@ def test_consent_page_by_hand_with_another_account(emu: Emulator) -> None:
 
 
 def test_denying_at_the_consent_page_is_a_clear_error(emu: Emulator) -> None:
-    turn_on_connected_accounts(emu)
-    app = ca_app(emu)
-    client = app.test_client()
-    login_as(client, emu, "ida@example.com")
-    emu.set_auto_login("ida@example.com", consent=False)
-    consent = to_emulator(client, "/calendar")
-    answer = back_to_app(client, requests.get(consent, allow_redirects=False, timeout=TIMEOUT))
+    _, client = signed_in(emu, "ida@example.com", consent=False)
+    consent = follow_to_emulator(client, "/calendar")
+    answer = through_emulator(client, consent)
     assert answer.status_code == 400 and b"access_denied" in answer.data
     assert emu.state.tokensets_for(emu.user_id_for("ida@example.com")) == []
 
 
 def test_a_forged_or_replayed_callback_is_refused(emu: Emulator) -> None:
-    turn_on_connected_accounts(emu)
-    app = ca_app(emu)
-    client = app.test_client()
-    login_as(client, emu, "jo@example.com")
-    emu.set_auto_login("jo@example.com")
-    consent = to_emulator(client, "/calendar")
-    back = urlsplit(
-        requests.get(consent, allow_redirects=False, timeout=TIMEOUT).headers["Location"]
-    )
+    _, client = signed_in(emu, "jo@example.com")
+    back = connect_callback(client, "/calendar")
     query = parse_qs(back.query)
     forged = client.get(
         back.path, query_string={"connect_code": query["connect_code"][0], "state": "forged"}
@@ -212,39 +220,11 @@ def test_a_forged_or_replayed_callback_is_refused(emu: Emulator) -> None:
 
 def test_a_wrong_code_verifier_is_refused_by_auth0(emu: Emulator) -> None:
     """The emulator checks PKCE: a completion with another verifier gets a 400 problem."""
-    turn_on_connected_accounts(emu)
-    app = ca_app(emu)
-    client = app.test_client()
-    login_as(client, emu, "kai@example.com")
-    emu.set_auto_login("kai@example.com")
-    consent = to_emulator(client, "/calendar")
-    back = urlsplit(
-        requests.get(consent, allow_redirects=False, timeout=TIMEOUT).headers["Location"]
-    )
+    _, client = signed_in(emu, "kai@example.com")
+    back = connect_callback(client, "/calendar")
     (session,) = emu.state.connect_sessions.values()
-    token = requests.post(
-        emu.url + "/oauth/token",
-        data={
-            "grant_type": "refresh_token",
-            "client_id": emu.client_id,
-            "client_secret": emu.client_secret,
-            "refresh_token": emu.issue_refresh_token("kai@example.com"),
-            "audience": emu.url + "/me/",
-            "scope": "create:me:connected_accounts",
-        },
-        timeout=TIMEOUT,
-    ).json()["access_token"]
-    answer = requests.post(
-        emu.url + "/me/v1/connected-accounts/complete",
-        json={
-            "auth_session": session.auth_session,
-            "connect_code": parse_qs(back.query)["connect_code"][0],
-            "redirect_uri": session.redirect_uri,
-            "code_verifier": "not-the-verifier-" + "x" * 40,
-        },
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=TIMEOUT,
-    )
+    verifier = "not-the-verifier-" + "x" * 40
+    answer = complete_by_hand(emu, session, back, "kai@example.com", verifier)
     assert answer.status_code == 400
     assert answer.json()["detail"] == "The code_verifier does not match the code_challenge."
     assert emu.state.tokensets_for(emu.user_id_for("kai@example.com")) == []
@@ -256,16 +236,12 @@ def test_a_wrong_code_verifier_is_refused_by_auth0(emu: Emulator) -> None:
 def test_reconsent_asks_for_granted_plus_required_through_connected_accounts(
     emu: Emulator,
 ) -> None:
-    turn_on_connected_accounts(emu)
-    app = ca_app(emu)
-    client = app.test_client()
-    login_as(client, emu, "lea@example.com", {"google-oauth2": [CAL_READ]})
-    emu.set_auto_login("lea@example.com")
-    consent = to_emulator(client, "/calendar/write")
+    _, client = signed_in(emu, "lea@example.com", {"google-oauth2": [CAL_READ]})
+    consent = follow_to_emulator(client, "/calendar/write")
     assert urlsplit(consent).path == "/connected-accounts/connect"
     (session,) = emu.state.connect_sessions.values()
     assert {CAL_READ, CAL_WRITE} <= set(session.scopes)
-    done = back_to_app(client, requests.get(consent, allow_redirects=False, timeout=TIMEOUT))
+    done = through_emulator(client, consent)
     assert done.headers["Location"] == "/calendar/write"
     assert client.get("/calendar/write").get_json() == {"ok": True}
 
@@ -280,10 +256,7 @@ def test_not_signed_in_connect_goes_through_login_first(emu: Emulator) -> None:
 
 
 def test_unsigned_scopes_outside_the_configuration_are_refused(emu: Emulator) -> None:
-    turn_on_connected_accounts(emu)
-    app = ca_app(emu)
-    client = app.test_client()
-    login_as(client, emu, "max@example.com")
+    _, client = signed_in(emu, "max@example.com", auto_login=False)
     answer = client.get("/auth/connect/google-oauth2?scope=https://extra.example/scope")
     assert answer.status_code == 400
     assert emu.state.connect_sessions == {}
@@ -294,11 +267,8 @@ def test_unsigned_scopes_outside_the_configuration_are_refused(emu: Emulator) ->
 
 
 def test_without_a_my_account_policy_the_error_says_what_to_enable(emu: Emulator) -> None:
-    turn_on_connected_accounts(emu)
     emu.state.clients[emu.client_id].my_account_scopes = []
-    app = ca_app(emu)
-    client = app.test_client()
-    login_as(client, emu, "ned@example.com")
+    _, client = signed_in(emu, "ned@example.com", auto_login=False)
     answer = client.get("/auth/connect/google-oauth2", headers={"Accept": "application/json"})
     assert answer.status_code == 500
     body = answer.get_json()
@@ -326,8 +296,8 @@ def test_a_connect_drops_the_cached_tokens_of_that_connection(emu: Emulator) -> 
     assert client.get("/calendar").status_code == 200
     assert cached_token(app, user_id, scopes=(CAL_READ,)) is not None
     emu.set_auto_login("pia@example.com")
-    consent = to_emulator(client, "/auth/connect/google-oauth2?next=/calendar")
-    back_to_app(client, requests.get(consent, allow_redirects=False, timeout=TIMEOUT))
+    consent = follow_to_emulator(client, "/auth/connect/google-oauth2?next=/calendar")
+    through_emulator(client, consent)
     assert cached_token(app, user_id, scopes=(CAL_READ,)) is None
 
 
@@ -417,45 +387,26 @@ def test_disconnect_without_management_access_is_a_typed_error(emu: Emulator) ->
 
 
 def test_my_account_api_checks_audience_and_scope(emu: Emulator) -> None:
-    refresh_token = emu.issue_refresh_token("val@example.com")
-
-    def token(**extra: str) -> str:
-        data = {
-            "grant_type": "refresh_token",
-            "client_id": emu.client_id,
-            "client_secret": emu.client_secret,
-            "refresh_token": refresh_token,
-            **extra,
-        }
-        answer = requests.post(emu.url + "/oauth/token", data=data, timeout=TIMEOUT)
-        assert answer.status_code == 200, answer.text
-        return str(answer.json()["access_token"])
-
+    refresh = {
+        "grant_type": "refresh_token",
+        "refresh_token": emu.issue_refresh_token("val@example.com"),
+    }
     url = emu.url + "/me/v1/connected-accounts/accounts"
-    login_token = token()
-    wrong = requests.get(url, headers={"Authorization": f"Bearer {login_token}"}, timeout=TIMEOUT)
+    login_token = access_token(emu, refresh)
+    wrong = requests.get(url, headers=bearer(login_token), timeout=TIMEOUT)
     assert wrong.status_code == 401 and wrong.json()["title"] == "Unauthorized"
-    read_only = token(audience=emu.url + "/me/", scope="read:me:connected_accounts")
-    listed = requests.get(url, headers={"Authorization": f"Bearer {read_only}"}, timeout=TIMEOUT)
-    assert listed.status_code == 200 and listed.json() == {"accounts": []}
-    refused = requests.delete(
-        url + "/cac_abc", headers={"Authorization": f"Bearer {read_only}"}, timeout=TIMEOUT
+    read_only = access_token(
+        emu, {**refresh, "audience": emu.url + "/me/", "scope": "read:me:connected_accounts"}
     )
+    listed = requests.get(url, headers=bearer(read_only), timeout=TIMEOUT)
+    assert listed.status_code == 200 and listed.json() == {"accounts": []}
+    refused = requests.delete(url + "/cac_abc", headers=bearer(read_only), timeout=TIMEOUT)
     assert refused.status_code == 403
     assert (
         refused.json()["detail"] == "The access token lacks the scope delete:me:connected_accounts."
     )
-    other = requests.post(
-        emu.url + "/oauth/token",
-        data={
-            "grant_type": "refresh_token",
-            "client_id": emu.client_id,
-            "client_secret": emu.client_secret,
-            "refresh_token": refresh_token,
-            "audience": "https://api.example.com/",
-            "scope": "read:things",
-        },
-        timeout=TIMEOUT,
+    other = token_request(
+        emu, {**refresh, "audience": "https://api.example.com/", "scope": "read:things"}
     )
     assert other.status_code == 403 and other.json()["error"] == "access_denied"
 
@@ -489,7 +440,7 @@ def test_the_emulator_refuses_an_empty_scopes_list_as_auth0_does(emu: Emulator) 
         answer = requests.post(
             emu.url + "/me/v1/connected-accounts/connect",
             json={**body, "scopes": scopes},
-            headers={"Authorization": f"Bearer {token}"},
+            headers=bearer(token),
             timeout=TIMEOUT,
         )
         assert answer.status_code == status, answer.text
@@ -528,23 +479,6 @@ def test_connect_with_101_scopes_fails_before_any_http_call(emu: Emulator) -> No
     assert len(emu.state.faults) == 1
 
 
-def my_account_access_token(emu: Emulator, email: str, scope: str) -> str:
-    answer = requests.post(
-        emu.url + "/oauth/token",
-        data={
-            "grant_type": "refresh_token",
-            "client_id": emu.client_id,
-            "client_secret": emu.client_secret,
-            "refresh_token": emu.issue_refresh_token(email),
-            "audience": emu.url + "/me/",
-            "scope": scope,
-        },
-        timeout=TIMEOUT,
-    )
-    assert answer.status_code == 200, answer.text
-    return str(answer.json()["access_token"])
-
-
 # -- connections the user can connect ---------------------------------------------------------
 
 
@@ -578,19 +512,17 @@ def test_the_connections_listing_pages_and_checks_its_scope(emu: Emulator) -> No
     turn_on_connected_accounts(emu)
     url = emu.url + "/me/v1/connected-accounts/connections"
     read = my_account_access_token(emu, "amy@example.com", "read:me:connected_accounts")
-    first = requests.get(
-        url, params={"take": "1"}, headers={"Authorization": f"Bearer {read}"}, timeout=TIMEOUT
-    ).json()
+    first = requests.get(url, params={"take": "1"}, headers=bearer(read), timeout=TIMEOUT).json()
     assert [c["name"] for c in first["connections"]] == ["google-oauth2"]
     second = requests.get(
         url,
         params={"take": "1", "from": first["next"]},
-        headers={"Authorization": f"Bearer {read}"},
+        headers=bearer(read),
         timeout=TIMEOUT,
     ).json()
     assert [c["name"] for c in second["connections"]] == ["windowslive"] and "next" not in second
     create = my_account_access_token(emu, "amy@example.com", "create:me:connected_accounts")
-    refused = requests.get(url, headers={"Authorization": f"Bearer {create}"}, timeout=TIMEOUT)
+    refused = requests.get(url, headers=bearer(create), timeout=TIMEOUT)
     assert refused.status_code == 403 and refused.json()["status"] == 403
 
 
@@ -598,29 +530,11 @@ def test_the_connections_listing_pages_and_checks_its_scope(emu: Emulator) -> No
 
 
 def test_completing_twice_is_a_409_conflict(emu: Emulator) -> None:
-    turn_on_connected_accounts(emu)
-    app = ca_app(emu)
-    client = app.test_client()
-    login_as(client, emu, "bo@example.com")
-    emu.set_auto_login("bo@example.com")
-    consent = to_emulator(client, "/calendar")
-    back = urlsplit(
-        requests.get(consent, allow_redirects=False, timeout=TIMEOUT).headers["Location"]
-    )
+    _, client = signed_in(emu, "bo@example.com")
+    back = connect_callback(client, "/calendar")
     (session,) = emu.state.connect_sessions.values()
-    verifier_body = {
-        "auth_session": session.auth_session,
-        "connect_code": parse_qs(back.query)["connect_code"][0],
-        "redirect_uri": session.redirect_uri,
-    }
     assert client.get(back.path + "?" + back.query).status_code == 302  # the app completes it
-    token = my_account_access_token(emu, "bo@example.com", "create:me:connected_accounts")
-    again = requests.post(
-        emu.url + "/me/v1/connected-accounts/complete",
-        json={**verifier_body, "code_verifier": "v" * 43},
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=TIMEOUT,
-    )
+    again = complete_by_hand(emu, session, back, "bo@example.com", "v" * 43)
     assert again.status_code == 409
     assert again.json() == {
         "type": "https://auth0.com/api-errors/conflict",
@@ -632,7 +546,7 @@ def test_completing_twice_is_a_409_conflict(emu: Emulator) -> None:
 
 def test_every_my_account_error_is_the_problem_document(emu: Emulator) -> None:
     token = my_account_access_token(emu, "cy@example.com", "create:me:connected_accounts")
-    auth = {"Authorization": f"Bearer {token}"}
+    auth = bearer(token)
     base = emu.url + "/me/v1/connected-accounts"
     answers = {
         404: requests.get(base + "/nowhere", headers=auth, timeout=TIMEOUT),
@@ -659,9 +573,9 @@ def test_sign_in_flow_on_a_connected_accounts_tenant_stops_with_the_fix(emu: Emu
     emu.set_auto_login("dee@example.com")
     app = make_app(emu)
     client = app.test_client()
-    authorize = to_emulator(client, "/calendar")
+    authorize = follow_to_emulator(client, "/calendar")
     assert parse_qs(urlsplit(authorize).query)["connection"] == ["google-oauth2"]
-    done = back_to_app(client, requests.get(authorize, allow_redirects=False, timeout=TIMEOUT))
+    done = through_emulator(client, authorize)
     assert done.headers["Location"] == "/calendar"
     page = client.get("/calendar")
     assert page.status_code == 500
@@ -673,13 +587,9 @@ def test_sign_in_flow_on_a_connected_accounts_tenant_stops_with_the_fix(emu: Emu
 
 
 def test_a_connect_that_stores_the_account_clears_the_mark(emu: Emulator) -> None:
-    turn_on_connected_accounts(emu)
-    app = ca_app(emu)
-    client = app.test_client()
-    login_as(client, emu, "eve@example.com")
-    emu.set_auto_login("eve@example.com")
-    consent = to_emulator(client, "/calendar")
-    back_to_app(client, requests.get(consent, allow_redirects=False, timeout=TIMEOUT))
+    _, client = signed_in(emu, "eve@example.com")
+    consent = follow_to_emulator(client, "/calendar")
+    through_emulator(client, consent)
     assert "_token_vault_connected" in cookie_payload(client)
     assert client.get("/calendar").status_code == 200
     assert "_token_vault_connected" not in cookie_payload(client)

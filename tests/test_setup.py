@@ -10,7 +10,6 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 from flask import Flask
-from flask.testing import FlaskClient
 
 from flask_token_vault import (
     ConfigurationError,
@@ -33,7 +32,7 @@ from flask_token_vault.tenant_setup import (
     SetupContext,
 )
 
-from .helpers import CAL_READ, TIMEOUT, make_app
+from .helpers import CAL_READ, TIMEOUT, follow_to_emulator, make_app, through_emulator
 
 BASE = "http://localhost"
 CALLBACKS = [BASE + "/auth/callback", BASE + "/auth/connect/callback"]
@@ -82,31 +81,11 @@ def tenant_snapshot(emu: Emulator) -> str:
 # -- the journey ------------------------------------------------------------------------------
 
 
-def to_emulator(client: FlaskClient, path: str) -> str:
-    answer = client.get(path)
-    for _ in range(5):
-        assert answer.status_code == 302, answer.get_data(as_text=True)
-        location = answer.headers["Location"]
-        if location.startswith("http"):
-            return location
-        answer = client.get(location)
-    raise AssertionError("no redirect to the emulator")
-
-
-def back(client: FlaskClient, url: str) -> Any:
-    """Let the emulator answer ``url`` (auto-login) and follow its redirect into the app."""
-    answer = requests.get(url, allow_redirects=False, timeout=TIMEOUT)
-    assert answer.status_code == 302, answer.text
-    target = urlsplit(answer.headers["Location"])
-    assert target.netloc == "localhost", answer.headers["Location"]
-    return client.get(target.path + "?" + target.query)
-
-
 def test_a_bare_tenant_refuses_the_app_until_setup(emu: Emulator) -> None:
     """The bare tenant really is bare: the sign-in's callback URL is not allowed yet."""
     emu.bare_tenant()
     app = ca_app(emu)
-    answer = requests.get(to_emulator(app.test_client(), "/auth/login"), timeout=TIMEOUT)
+    answer = requests.get(follow_to_emulator(app.test_client(), "/auth/login"), timeout=TIMEOUT)
     assert answer.status_code == 400 and "Callback URL mismatch" in answer.text
 
 
@@ -119,12 +98,12 @@ def test_setup_on_a_bare_tenant_then_the_connected_accounts_journey(emu: Emulato
     assert "9 changed, 0 unchanged, 0 skipped, 0 not made." in result.output
 
     client = app.test_client()
-    signed_in = back(client, to_emulator(client, "/auth/login?next=/"))
+    signed_in = through_emulator(client, follow_to_emulator(client, "/auth/login?next=/"))
     assert signed_in.status_code == 302 and signed_in.headers["Location"] == "/"
     # Connect Google through Connected Accounts, as the calendar asks.
-    consent = to_emulator(client, "/calendar")
+    consent = follow_to_emulator(client, "/calendar")
     assert urlsplit(consent).path == "/connected-accounts/connect"
-    done = back(client, consent)
+    done = through_emulator(client, consent)
     assert done.status_code == 302 and done.headers["Location"] == "/calendar"
     page = client.get("/calendar")
     assert page.status_code == 200 and page.get_json()["items"][0]["id"] == "nia@example.com"
@@ -386,9 +365,9 @@ def test_the_sign_in_flow_works_after_setup_too(emu: Emulator) -> None:
     app = make_app(emu)
     assert run(app, "--base-url", BASE).exit_code == 0
     client = app.test_client()
-    location = to_emulator(client, "/calendar")
+    location = follow_to_emulator(client, "/calendar")
     assert parse_qs(urlsplit(location).query)["connection"] == ["google-oauth2"]
-    done = back(client, location)
+    done = through_emulator(client, location)
     assert done.headers["Location"] == "/calendar"
     assert client.get("/calendar").status_code == 200
     assert SKIPPED not in {i.status for i in setup_tenant(app, base_url=BASE).items}
