@@ -5,20 +5,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import requests
-
 from flask_token_vault import TokenVault, management_client
 from flask_token_vault.cli import cli
 from flask_token_vault.emulator import Emulator
 
 from .helpers import (
     CAL_READ,
-    TIMEOUT,
     ec_key_pem,
     keyed_config,
     make_app,
     register_client_key,
     rsa_key_pem,
+    token_request,
 )
 from .test_cli_doctor import doctor_json, production_app
 
@@ -38,15 +36,8 @@ def test_credentials_add_moves_the_app_from_its_secret_to_a_key(
     # The secret no longer works; the key does.
     keyed = make_app(emu, **keyed_config())
     assert management_client(keyed).get_client()["token_endpoint_auth_method"] is None
-    refused = requests.post(
-        emu.url + "/oauth/token",
-        data={
-            "grant_type": "client_credentials",
-            "audience": emu.url + "/api/v2/",
-            "client_id": emu.client_id,
-            "client_secret": emu.client_secret,
-        },
-        timeout=TIMEOUT,
+    refused = token_request(
+        emu, {"grant_type": "client_credentials", "audience": emu.url + "/api/v2/"}
     )
     assert refused.status_code == 401
 

@@ -4,21 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-import requests
 from flask import jsonify
 
 from flask_token_vault import MyAccountError, TokenVault, my_connected_accounts
 from flask_token_vault.emulator import Emulator
 from flask_token_vault.emulator.constants import (
-    FEDERATED_TOKEN_TYPE,
-    REFRESH_TOKEN_TYPE,
     TOKEN_VAULT_GRANT,
 )
 from flask_token_vault.keys import DPoPKey
 from flask_token_vault.my_account import READ_SCOPE, MyAccountClient
 
 from .helpers import (
-    TIMEOUT,
     browser_login,
     ec_key_pem,
     follow_to_emulator,
@@ -26,6 +22,8 @@ from .helpers import (
     make_app,
     register_client_key,
     sign_in_via_page,
+    token_request,
+    vault_exchange,
 )
 
 
@@ -33,23 +31,6 @@ def _only_refresh_token(emu: Emulator) -> Any:
     records = list(emu.state.refresh_tokens.values())
     assert len(records) == 1
     return records[0]
-
-
-def _exchange(emu: Emulator, refresh_token: str, **headers: str) -> requests.Response:
-    return requests.post(
-        emu.url + "/oauth/token",
-        data={
-            "grant_type": TOKEN_VAULT_GRANT,
-            "subject_token_type": REFRESH_TOKEN_TYPE,
-            "subject_token": refresh_token,
-            "requested_token_type": FEDERATED_TOKEN_TYPE,
-            "connection": "google-oauth2",
-            "client_id": emu.client_id,
-            "client_secret": emu.client_secret,
-        },
-        headers=headers,
-        timeout=TIMEOUT,
-    )
 
 
 def test_a_bound_refresh_token_replayed_without_the_key_is_refused(emu: Emulator) -> None:
@@ -61,13 +42,14 @@ def test_a_bound_refresh_token_replayed_without_the_key_is_refused(emu: Emulator
     key = TokenVault.state(app).settings.dpop_key
     assert key is not None and record.jkt == key.thumbprint
     # The refresh token as someone who copied it out of a session would hold it: no key.
-    stolen = _exchange(emu, record.token)
+    stolen = vault_exchange(emu, record.token)
     assert stolen.status_code == 400
     assert stolen.json()["error"] in ("invalid_dpop_proof", "invalid_request")
     # Nor with a proof of a key of their own.
     other = DPoPKey(ec_key_pem("thief").encode())
     url = emu.url + "/oauth/token"
-    with_other_key = _exchange(emu, record.token, DPoP=other.proof("POST", url, emu.state.now()))
+    proof = other.proof("POST", url, emu.state.now())
+    with_other_key = vault_exchange(emu, record.token, headers={"DPoP": proof})
     assert with_other_key.status_code == 400
     assert with_other_key.json()["error"] == "invalid_dpop_proof"
     # The app, which holds the key, still gets tokens.
@@ -79,15 +61,8 @@ def test_a_bound_refresh_token_needs_its_key_even_when_the_client_does_not_insis
 ) -> None:
     app = make_app(emu, TOKEN_VAULT_DPOP_KEY=ec_key_pem())
     assert browser_login(app.test_client(), "/calendar").status_code == 200
-    refused = requests.post(
-        emu.url + "/oauth/token",
-        data={
-            "grant_type": "refresh_token",
-            "refresh_token": _only_refresh_token(emu).token,
-            "client_id": emu.client_id,
-            "client_secret": emu.client_secret,
-        },
-        timeout=TIMEOUT,
+    refused = token_request(
+        emu, {"grant_type": "refresh_token", "refresh_token": _only_refresh_token(emu).token}
     )
     assert refused.status_code == 400
     assert refused.json()["error"] == "invalid_dpop_proof"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 import html
 import os
 import re
@@ -13,7 +12,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -21,23 +19,30 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 from joserfc import jwt
-from joserfc.jwk import KeySet
 
 from flask_token_vault.emulator import Emulator
 from flask_token_vault.emulator.__main__ import parse_args
 from flask_token_vault.emulator.state import Connection
 from flask_token_vault.testing import FakeClock
 
-TOKEN_VAULT_GRANT = (
-    "urn:auth0:params:oauth:grant-type:token-exchange:federated-connection-access-token"
+from .helpers import (
+    ACCESS_TOKEN_TYPE,
+    CAL_READ,
+    FEDERATED_TOKEN_TYPE,
+    REDIRECT_URI,
+    TIMEOUT,
+    TOKEN_VAULT_GRANT,
+    assert_error,
+    authorize_request,
+    code_grant,
+    keyset,
+    pkce_pair,
+    redirect_query,
+    token_request,
+    vault_exchange,
 )
-REFRESH_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:refresh_token"
-ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
-FEDERATED_TOKEN_TYPE = "http://auth0.com/oauth/token-type/federated-connection-access-token"
-CAL_READ = "https://www.googleapis.com/auth/calendar.readonly"
+
 CAL_EVENTS = "https://www.googleapis.com/auth/calendar.events"
-REDIRECT_URI = "http://127.0.0.1:5999/callback"
-TIMEOUT = 10
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -98,39 +103,12 @@ class LoginPage(HTMLParser):
         self._text.append(data)
 
 
-def pkce_pair() -> tuple[str, str]:
-    verifier = secrets.token_urlsafe(48)
-    digest = hashlib.sha256(verifier.encode()).digest()
-    return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-
-
-def authorize(emu: Emulator, **params: str | None) -> requests.Response:
-    query: dict[str, str | None] = {
-        "client_id": emu.client_id,
-        "redirect_uri": REDIRECT_URI,
-        "response_type": "code",
-        "scope": "openid profile email offline_access",
-        "state": "state-123",
-        "nonce": "nonce-123",
-    }
-    query.update(params)
-    sent = {name: value for name, value in query.items() if value is not None}
-    return requests.get(emu.url + "/authorize", params=sent, allow_redirects=False, timeout=TIMEOUT)
-
-
 def submit(emu: Emulator, page: LoginPage, **fields: str) -> requests.Response:
     data = dict(page.fields)
     data.update(fields)
     return requests.post(
         emu.url + page.form_action, data=data, allow_redirects=False, timeout=TIMEOUT
     )
-
-
-def redirect_query(response: requests.Response) -> dict[str, str]:
-    assert response.status_code == 302, response.text
-    location = response.headers["Location"]
-    assert location.startswith(REDIRECT_URI + "?"), location
-    return {name: values[0] for name, values in parse_qs(urlsplit(location).query).items()}
 
 
 def login_code(
@@ -143,65 +121,11 @@ def login_code(
     """Go through the login page and return the authorization code."""
     if challenge is not None:
         params.update(code_challenge=challenge, code_challenge_method="S256")
-    page = LoginPage(authorize(emu, **params).text)
+    page = LoginPage(authorize_request(emu, **params).text)
     fields = {"email": email, "action": "allow"}
     if "account" in page.fields:
         fields["account"] = account
     return redirect_query(submit(emu, page, **fields))["code"]
-
-
-def token_request(
-    emu: Emulator, body: Mapping[str, str | None], *, as_json: bool = False, basic: bool = False
-) -> requests.Response:
-    sent = {name: value for name, value in body.items() if value is not None}
-    auth = None
-    if basic:
-        auth = (emu.client_id, emu.client_secret)
-    else:
-        sent.setdefault("client_id", emu.client_id)
-        sent.setdefault("client_secret", emu.client_secret)
-    if as_json:
-        return requests.post(emu.url + "/oauth/token", json=sent, auth=auth, timeout=TIMEOUT)
-    return requests.post(emu.url + "/oauth/token", data=sent, auth=auth, timeout=TIMEOUT)
-
-
-def code_grant(emu: Emulator, code: str, verifier: str | None = None) -> requests.Response:
-    body = {
-        "grant_type": "authorization_code",
-        "code": code,
-        "redirect_uri": REDIRECT_URI,
-        "code_verifier": verifier,
-    }
-    return token_request(emu, body)
-
-
-def exchange(
-    emu: Emulator,
-    refresh_token: str,
-    connection: str | None = "google-oauth2",
-    *,
-    as_json: bool = False,
-    basic: bool = False,
-    **extra: str | None,
-) -> requests.Response:
-    body: dict[str, str | None] = {
-        "grant_type": TOKEN_VAULT_GRANT,
-        "subject_token_type": REFRESH_TOKEN_TYPE,
-        "subject_token": refresh_token,
-        "requested_token_type": FEDERATED_TOKEN_TYPE,
-        "connection": connection,
-    }
-    body.update(extra)
-    return token_request(emu, body, as_json=as_json, basic=basic)
-
-
-def assert_error(response: requests.Response, status: int, error: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["Content-Type"].startswith("application/json")
-    body: dict[str, Any] = response.json()
-    assert body["error"] == error, body
-    assert isinstance(body["error_description"], str)
-    return body
 
 
 def provider_token(
@@ -211,7 +135,7 @@ def provider_token(
     scopes: tuple[str, ...] = (CAL_READ,),
 ) -> str:
     emu.connect_account(email, connection, scopes)
-    answer = exchange(emu, emu.issue_refresh_token(email), connection)
+    answer = vault_exchange(emu, emu.issue_refresh_token(email), connection)
     assert answer.status_code == 200, answer.text
     token: str = answer.json()["access_token"]
     return token
@@ -225,12 +149,6 @@ def google_get(emu: Emulator, path: str, token: str | None, **params: str) -> re
 def graph_get(emu: Emulator, path: str, token: str | None) -> requests.Response:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     return requests.get(emu.graph_api_base + path, headers=headers, timeout=TIMEOUT)
-
-
-def keyset(emu: Emulator) -> KeySet:
-    jwks = requests.get(emu.url + "/.well-known/jwks.json", timeout=TIMEOUT).json()
-    keys: KeySet = KeySet.import_key_set(jwks)
-    return keys
 
 
 # -- discovery and keys ------------------------------------------------------------------------
@@ -280,7 +198,7 @@ def test_emulator_addresses_and_defaults(emu: Emulator) -> None:
 
 def test_login_page_flow_gives_tokens_that_verify_against_jwks(emu: Emulator) -> None:
     verifier, challenge = pkce_pair()
-    answer = authorize(emu, code_challenge=challenge, code_challenge_method="S256")
+    answer = authorize_request(emu, code_challenge=challenge, code_challenge_method="S256")
     assert answer.status_code == 200
     assert answer.headers["Content-Type"].startswith("text/html")
     page = LoginPage(answer.text)
@@ -326,7 +244,7 @@ def test_login_page_flow_gives_tokens_that_verify_against_jwks(emu: Emulator) ->
 
 
 def test_login_page_shows_connection_scopes_and_account_field(emu: Emulator) -> None:
-    answer = authorize(
+    answer = authorize_request(
         emu,
         connection="google-oauth2",
         connection_scope=f"{CAL_READ},{CAL_EVENTS}",
@@ -407,31 +325,33 @@ def test_code_needs_the_same_redirect_uri(emu: Emulator) -> None:
 
 
 def test_authorize_refuses_a_redirect_uri_that_is_not_allowed(emu: Emulator) -> None:
-    answer = authorize(emu, redirect_uri="https://evil.example.com/callback")
+    answer = authorize_request(emu, redirect_uri="https://evil.example.com/callback")
     assert answer.status_code == 400
     assert "Location" not in answer.headers
     assert "Callback URL mismatch" in answer.text
-    assert authorize(emu, redirect_uri="http://localhost:3000/cb").status_code == 200
+    assert authorize_request(emu, redirect_uri="http://localhost:3000/cb").status_code == 200
 
 
 def test_authorize_refuses_an_unknown_client(emu: Emulator) -> None:
-    answer = authorize(emu, client_id="nobody")
+    answer = authorize_request(emu, client_id="nobody")
     assert answer.status_code == 400 and "Location" not in answer.headers
     assert answer.headers["Content-Type"].startswith("text/html")
 
 
 def test_authorize_redirects_back_bad_requests(emu: Emulator) -> None:
-    wrong_type = redirect_query(authorize(emu, response_type="token"))
+    wrong_type = redirect_query(authorize_request(emu, response_type="token"))
     assert wrong_type["error"] == "unsupported_response_type"
     assert wrong_type["state"] == "state-123"
-    unknown = redirect_query(authorize(emu, connection="myspace"))
+    unknown = redirect_query(authorize_request(emu, connection="myspace"))
     assert unknown["error"] == "invalid_request"
-    bad_method = redirect_query(authorize(emu, code_challenge="abc", code_challenge_method="MD5"))
+    bad_method = redirect_query(
+        authorize_request(emu, code_challenge="abc", code_challenge_method="MD5")
+    )
     assert bad_method["error"] == "invalid_request"
 
 
 def test_deny_button_redirects_with_access_denied(emu: Emulator) -> None:
-    page = LoginPage(authorize(emu, connection="google-oauth2").text)
+    page = LoginPage(authorize_request(emu, connection="google-oauth2").text)
     answer = submit(emu, page, action="deny")
     assert answer.status_code == 302
     assert answer.headers["Location"] == (
@@ -444,18 +364,18 @@ def test_deny_button_redirects_with_access_denied(emu: Emulator) -> None:
 def test_login_transaction_is_single_use_and_expires(
     emu: Emulator, emulator_clock: FakeClock
 ) -> None:
-    page = LoginPage(authorize(emu).text)
+    page = LoginPage(authorize_request(emu).text)
     assert submit(emu, page).status_code == 302
     reused = submit(emu, page)
     assert reused.status_code == 400 and "Login expired" in reused.text
 
-    later = LoginPage(authorize(emu).text)
+    later = LoginPage(authorize_request(emu).text)
     emulator_clock.advance(601)
     assert submit(emu, later).status_code == 400
 
 
 def test_login_form_asks_again_for_a_bad_email(emu: Emulator) -> None:
-    page = LoginPage(authorize(emu).text)
+    page = LoginPage(authorize_request(emu).text)
     again = submit(emu, page, email="not-an-email")
     assert again.status_code == 400
     retry = LoginPage(again.text)
@@ -470,7 +390,7 @@ def test_login_form_asks_again_for_a_bad_email(emu: Emulator) -> None:
 def test_auto_login_redirects_at_once_and_connects_the_account(emu: Emulator) -> None:
     emu.set_auto_login("hank@example.com", name="Hank", account="hank.work@example.com")
     verifier, challenge = pkce_pair()
-    answer = authorize(
+    answer = authorize_request(
         emu,
         connection="google-oauth2",
         connection_scope=CAL_READ,
@@ -482,14 +402,14 @@ def test_auto_login_redirects_at_once_and_connects_the_account(emu: Emulator) ->
     tokens = code_grant(emu, back["code"], verifier).json()
     claims = jwt.decode(tokens["id_token"], keyset(emu)).claims
     assert claims["email"] == "hank@example.com" and claims["name"] == "Hank"
-    token = exchange(emu, tokens["refresh_token"]).json()["access_token"]
+    token = vault_exchange(emu, tokens["refresh_token"]).json()["access_token"]
     who = google_get(emu, "/oauth2/v3/userinfo", token).json()
     assert who["email"] == "hank.work@example.com"
 
 
 def test_auto_login_without_consent_denies(emu: Emulator) -> None:
     emu.set_auto_login("ivy@example.com", consent=False)
-    assert redirect_query(authorize(emu))["error"] == "access_denied"
+    assert redirect_query(authorize_request(emu))["error"] == "access_denied"
 
 
 def test_auto_login_over_the_control_api(emu: Emulator) -> None:
@@ -497,30 +417,21 @@ def test_auto_login_over_the_control_api(emu: Emulator) -> None:
         emu.url + "/__emulator/auto-login", json={"email": "jo@example.com"}, timeout=TIMEOUT
     )
     assert set_it.status_code == 200
-    assert redirect_query(authorize(emu))["code"]
+    assert redirect_query(authorize_request(emu))["code"]
     clear = requests.post(emu.url + "/__emulator/auto-login", json={"email": None}, timeout=TIMEOUT)
     assert clear.status_code == 200
-    assert authorize(emu).status_code == 200  # the page again
+    assert authorize_request(emu).status_code == 200  # the page again
 
 
 def test_prompt_none_without_auto_login_needs_login(emu: Emulator) -> None:
-    assert redirect_query(authorize(emu, prompt="none"))["error"] == "login_required"
+    assert redirect_query(authorize_request(emu, prompt="none"))["error"] == "login_required"
 
 
 def test_auto_login_given_to_the_constructor_survives_reset() -> None:
     with Emulator(auto_login="kim@example.com") as emulator:
         emulator.reset()
         assert emulator.auto_login is not None and emulator.auto_login.email == "kim@example.com"
-        answer = requests.get(
-            emulator.url + "/authorize",
-            params={
-                "client_id": emulator.client_id,
-                "redirect_uri": REDIRECT_URI,
-                "response_type": "code",
-            },
-            allow_redirects=False,
-            timeout=TIMEOUT,
-        )
+        answer = authorize_request(emulator, scope=None, state=None, nonce=None)
         assert answer.status_code == 302 and "code=" in answer.headers["Location"]
 
 
@@ -611,7 +522,7 @@ def test_exchange_succeeds_with_form_json_and_basic_auth(
 ) -> None:
     emu.connect_account("nora@example.com", "google-oauth2", [CAL_READ])
     refresh_token = emu.issue_refresh_token("nora@example.com")
-    answer = exchange(emu, refresh_token, as_json=as_json, basic=basic)
+    answer = vault_exchange(emu, refresh_token, as_json=as_json, basic=basic)
     assert answer.status_code == 200, answer.text
     assert answer.headers["Cache-Control"] == "no-store"
     body = answer.json()
@@ -634,11 +545,11 @@ def test_scopes_merge_across_connects(emu: Emulator) -> None:
     code = login_code(emu, "pat@example.com", connection="google-oauth2", connection_scope=CAL_READ)
     refresh_token = code_grant(emu, code).json()["refresh_token"]
     login_code(emu, "pat@example.com", connection="google-oauth2", connection_scope=CAL_EVENTS)
-    scopes = exchange(emu, refresh_token).json()["scope"].split(" ")
+    scopes = vault_exchange(emu, refresh_token).json()["scope"].split(" ")
     assert scopes == ["openid", "email", "profile", CAL_READ, CAL_EVENTS]
 
     emu.connect_account("pat@example.com", "google-oauth2", "")  # asks for nothing new
-    assert exchange(emu, refresh_token).json()["scope"].split(" ") == scopes
+    assert vault_exchange(emu, refresh_token).json()["scope"].split(" ") == scopes
 
 
 def test_connection_scope_may_be_space_separated(emu: Emulator) -> None:
@@ -663,7 +574,7 @@ def test_exchange_joins_scopes_with_the_connection_separator(emu: Emulator) -> N
     )
     try:
         emu.connect_account("ruth@example.com", "github", "repo,gist")
-        answer = exchange(emu, emu.issue_refresh_token("ruth@example.com"), "github")
+        answer = vault_exchange(emu, emu.issue_refresh_token("ruth@example.com"), "github")
         assert answer.json()["scope"] == "read:user,repo,gist"
     finally:
         del emu.state.connections["github"]
@@ -679,22 +590,22 @@ def test_login_hint_picks_the_account(emu: Emulator) -> None:
         email: str = google_get(emu, "/oauth2/v3/userinfo", token).json()["email"]
         return email
 
-    assert account_of(exchange(emu, refresh_token, login_hint="sam@work.example")) == (
+    assert account_of(vault_exchange(emu, refresh_token, login_hint="sam@work.example")) == (
         "sam@work.example"
     )
-    assert account_of(exchange(emu, refresh_token)) == "sam@home.example"  # most recent
-    work = exchange(emu, refresh_token, login_hint="sam@work.example").json()
+    assert account_of(vault_exchange(emu, refresh_token)) == "sam@home.example"  # most recent
+    work = vault_exchange(emu, refresh_token, login_hint="sam@work.example").json()
     assert CAL_READ in work["scope"].split()
-    home = exchange(emu, refresh_token, login_hint="sam@home.example").json()
+    home = vault_exchange(emu, refresh_token, login_hint="sam@home.example").json()
     assert CAL_READ not in home["scope"].split()
-    unknown = exchange(emu, refresh_token, login_hint="sam@elsewhere.example")
+    unknown = vault_exchange(emu, refresh_token, login_hint="sam@elsewhere.example")
     assert_error(unknown, 401, "federated_connection_refresh_token_not_found")
 
 
 def test_exchange_without_connected_account_is_401_not_found(emu: Emulator) -> None:
     refresh_token = emu.issue_refresh_token("tom@example.com")
     body = assert_error(
-        exchange(emu, refresh_token), 401, "federated_connection_refresh_token_not_found"
+        vault_exchange(emu, refresh_token), 401, "federated_connection_refresh_token_not_found"
     )
     assert body["error_description"] == "Federated connection Refresh Token not found."
     assert emu.stats()["exchanges"]["failed"] == 1
@@ -706,10 +617,10 @@ def test_broken_provider_refresh_is_401_flow_failed(emu: Emulator) -> None:
     refresh_token = emu.issue_refresh_token("uma@example.com")
     emu.break_provider_refresh("uma@example.com", "google-oauth2")
     assert_error(
-        exchange(emu, refresh_token), 401, "federated_connection_refresh_token_flow_failed"
+        vault_exchange(emu, refresh_token), 401, "federated_connection_refresh_token_flow_failed"
     )
     emu.break_provider_refresh("uma@example.com", "google-oauth2", broken=False)
-    assert exchange(emu, refresh_token).status_code == 200
+    assert vault_exchange(emu, refresh_token).status_code == 200
     with pytest.raises(ValueError, match="no connected account"):
         emu.break_provider_refresh("uma@example.com", "windowslive")
 
@@ -717,26 +628,30 @@ def test_broken_provider_refresh_is_401_flow_failed(emu: Emulator) -> None:
 def test_exchange_refuses_bad_subject_tokens(emu: Emulator) -> None:
     emu.connect_account("vic@example.com", "google-oauth2", [CAL_READ])
     refresh_token = emu.issue_refresh_token("vic@example.com")
-    assert_error(exchange(emu, "v1.emu.made-up"), 401, "invalid_grant")
-    access_type = exchange(emu, refresh_token, subject_token_type=ACCESS_TOKEN_TYPE)
+    assert_error(vault_exchange(emu, "v1.emu.made-up"), 401, "invalid_grant")
+    access_type = vault_exchange(emu, refresh_token, subject_token_type=ACCESS_TOKEN_TYPE)
     assert (
         "Custom API Client"
         in assert_error(access_type, 400, "invalid_request")["error_description"]
     )
-    assert_error(exchange(emu, refresh_token, subject_token_type="urn:x"), 400, "invalid_request")
-    assert_error(exchange(emu, refresh_token, requested_token_type="x"), 400, "invalid_request")
-    assert_error(exchange(emu, refresh_token, subject_token=None), 400, "invalid_request")
+    assert_error(
+        vault_exchange(emu, refresh_token, subject_token_type="urn:x"), 400, "invalid_request"
+    )
+    assert_error(
+        vault_exchange(emu, refresh_token, requested_token_type="x"), 400, "invalid_request"
+    )
+    assert_error(vault_exchange(emu, refresh_token, subject_token=None), 400, "invalid_request")
 
     emu.state.add_client("second-client", "second-secret")
     foreign = emu.issue_refresh_token("vic@example.com", client_id="second-client")
-    assert_error(exchange(emu, foreign), 401, "invalid_grant")
+    assert_error(vault_exchange(emu, foreign), 401, "invalid_grant")
 
 
 def test_exchange_refuses_bad_connections(emu: Emulator) -> None:
     refresh_token = emu.issue_refresh_token("wes@example.com")
-    assert_error(exchange(emu, refresh_token, connection=None), 400, "invalid_request")
-    assert_error(exchange(emu, refresh_token, connection="myspace"), 400, "invalid_request")
-    no_vault = exchange(emu, refresh_token, connection="Username-Password-Authentication")
+    assert_error(vault_exchange(emu, refresh_token, connection=None), 400, "invalid_request")
+    assert_error(vault_exchange(emu, refresh_token, connection="myspace"), 400, "invalid_request")
+    no_vault = vault_exchange(emu, refresh_token, connection="Username-Password-Authentication")
     assert_error(no_vault, 403, "access_denied")
 
 
@@ -745,9 +660,9 @@ def test_exchange_refuses_audience_and_resource(emu: Emulator, parameter: str) -
     emu.connect_account("xena@example.com", "google-oauth2", [CAL_READ])
     refresh_token = emu.issue_refresh_token("xena@example.com")
     if parameter == "audience":
-        answer = exchange(emu, refresh_token, audience="https://api.example.com")
+        answer = vault_exchange(emu, refresh_token, audience="https://api.example.com")
     else:
-        answer = exchange(emu, refresh_token, resource="https://api.example.com")
+        answer = vault_exchange(emu, refresh_token, resource="https://api.example.com")
     assert parameter in assert_error(answer, 400, "invalid_request")["error_description"]
 
 
@@ -757,7 +672,7 @@ def test_exchange_is_refused_to_a_client_without_the_grant(emu: Emulator) -> Non
     )
     emu.connect_account("yan@example.com", "google-oauth2", [CAL_READ])
     refresh_token = emu.issue_refresh_token("yan@example.com", client_id="no-vault-client")
-    answer = exchange(
+    answer = vault_exchange(
         emu, refresh_token, client_id="no-vault-client", client_secret="no-vault-secret"
     )
     body = assert_error(answer, 403, "unauthorized_client")
@@ -769,7 +684,7 @@ def test_exchange_is_refused_to_a_client_without_the_grant(emu: Emulator) -> Non
 def test_exchange_scope_parameter_narrows_or_is_refused(emu: Emulator) -> None:
     emu.connect_account("zoe@example.com", "google-oauth2", [CAL_READ, CAL_EVENTS])
     refresh_token = emu.issue_refresh_token("zoe@example.com")
-    narrow = exchange(emu, refresh_token, scope=CAL_READ)
+    narrow = vault_exchange(emu, refresh_token, scope=CAL_READ)
     assert narrow.json()["scope"] == CAL_READ
     token = narrow.json()["access_token"]
     assert google_get(emu, "/calendar/v3/users/me/calendarList", token).status_code == 200
@@ -780,7 +695,7 @@ def test_exchange_scope_parameter_narrows_or_is_refused(emu: Emulator) -> None:
         timeout=TIMEOUT,
     )
     assert created.status_code == 403  # the narrowed token has no write scope
-    too_wide = exchange(emu, refresh_token, scope=f"{CAL_READ} https://mail.google.com/")
+    too_wide = vault_exchange(emu, refresh_token, scope=f"{CAL_READ} https://mail.google.com/")
     assert_error(too_wide, 400, "invalid_scope")
 
 
@@ -789,7 +704,7 @@ def test_provider_token_ttl_is_reported_and_enforced(
 ) -> None:
     emu.set_provider_token_ttl("google-oauth2", 120)
     emu.connect_account("abe@example.com", "google-oauth2", [CAL_READ])
-    answer = exchange(emu, emu.issue_refresh_token("abe@example.com"))
+    answer = vault_exchange(emu, emu.issue_refresh_token("abe@example.com"))
     assert answer.json()["expires_in"] == 120
     token = answer.json()["access_token"]
     assert google_get(emu, "/calendar/v3/users/me/calendarList", token).status_code == 200
@@ -914,12 +829,12 @@ def test_graph_answers_401_and_403_in_its_own_shape(emu: Emulator) -> None:
 def test_revoked_provider_tokens_get_401_until_a_new_exchange(emu: Emulator) -> None:
     emu.connect_account("gus@example.com", "google-oauth2", [CAL_READ])
     refresh_token = emu.issue_refresh_token("gus@example.com")
-    token = exchange(emu, refresh_token).json()["access_token"]
+    token = vault_exchange(emu, refresh_token).json()["access_token"]
     other = provider_token(emu, "hal@example.com")
     assert emu.revoke_provider_tokens(email="gus@example.com") == 1
     assert google_get(emu, "/calendar/v3/users/me/calendarList", token).status_code == 401
     assert google_get(emu, "/calendar/v3/users/me/calendarList", other).status_code == 200
-    fresh = exchange(emu, refresh_token).json()["access_token"]
+    fresh = vault_exchange(emu, refresh_token).json()["access_token"]
     assert fresh != token
     assert google_get(emu, "/calendar/v3/users/me/calendarList", fresh).status_code == 200
 
@@ -932,10 +847,10 @@ def test_fault_answers_status_and_body_for_the_given_times(emu: Emulator) -> Non
     refresh_token = emu.issue_refresh_token("ida@example.com")
     emu.add_fault("token:exchange", status=503, body={"error": "temporarily_unavailable"}, times=2)
     for _ in range(2):
-        answer = exchange(emu, refresh_token)
+        answer = vault_exchange(emu, refresh_token)
         assert answer.status_code == 503
         assert answer.json() == {"error": "temporarily_unavailable"}
-    assert exchange(emu, refresh_token).status_code == 200
+    assert vault_exchange(emu, refresh_token).status_code == 200
     stats = emu.stats()["exchanges"]
     assert (stats["succeeded"], stats["failed"], stats["total"]) == (1, 2, 3)
 
@@ -1025,7 +940,7 @@ def test_faults_over_the_control_api(emu: Emulator) -> None:
     assert added.status_code == 201
     listed = requests.get(emu.url + "/__emulator/faults", timeout=TIMEOUT).json()["faults"]
     assert [fault["endpoint"] for fault in listed] == ["authorize"]
-    assert authorize(emu).text == "down"
+    assert authorize_request(emu).text == "down"
     bad = requests.post(
         emu.url + "/__emulator/faults", json={"endpoint": "nowhere"}, timeout=TIMEOUT
     )
@@ -1041,7 +956,7 @@ def test_stats_count_exchanges_requests_and_provider_calls(emu: Emulator) -> Non
     token = provider_token(emu, "lou@example.com")
     provider_token(emu, "lou@example.com")
     provider_token(emu, "max@example.com", "windowslive", ())
-    exchange(emu, emu.issue_refresh_token("ned@example.com"))  # not connected: fails
+    vault_exchange(emu, emu.issue_refresh_token("ned@example.com"))  # not connected: fails
     google_get(emu, "/calendar/v3/users/me/calendarList", token)
     google_get(emu, "/calendar/v3/users/me/calendarList", "nope")
 
@@ -1075,7 +990,7 @@ def test_reset_forgets_everything_but_the_tenant_config(emu: Emulator) -> None:
         assert emu.stats()["exchanges"]["total"] == 0
         assert emu.auto_login is None
         assert requests.get(emu.url + "/.well-known/jwks.json", timeout=TIMEOUT).status_code == 200
-        assert_error(exchange(emu, refresh_token), 401, "invalid_grant")
+        assert_error(vault_exchange(emu, refresh_token), 401, "invalid_grant")
         assert google_get(emu, "/calendar/v3/users/me/calendarList", token).status_code == 401
         assert emu.state.get_client("kept-client") is not None
         assert set(emu.state.connections) >= {"google-oauth2", "windowslive"}
@@ -1098,7 +1013,7 @@ def test_control_api_drives_accounts_tokens_ttl_and_revocation(emu: Emulator) ->
     refresh_token = issued.json()["refresh_token"]
     ttl = control("provider-token-ttl", {"connection": "google-oauth2", "seconds": 60})
     assert ttl.status_code == 200
-    answer = exchange(emu, refresh_token)
+    answer = vault_exchange(emu, refresh_token)
     assert answer.json()["expires_in"] == 60
     token = answer.json()["access_token"]
 
@@ -1110,7 +1025,7 @@ def test_control_api_drives_accounts_tokens_ttl_and_revocation(emu: Emulator) ->
     )
     assert broken.status_code == 200
     assert_error(
-        exchange(emu, refresh_token), 401, "federated_connection_refresh_token_flow_failed"
+        vault_exchange(emu, refresh_token), 401, "federated_connection_refresh_token_flow_failed"
     )
 
     user = requests.get(emu.url + "/__emulator/users/pia@example.com", timeout=TIMEOUT).json()
@@ -1219,7 +1134,7 @@ def test_command_line_prints_the_settings_and_stops_on_ctrl_c() -> None:
 
 def test_a_bare_tenant_checks_callback_and_logout_urls_like_auth0(emu: Emulator) -> None:
     emu.bare_tenant()
-    refused = authorize(emu)
+    refused = authorize_request(emu)
     assert refused.status_code == 400 and "Callback URL mismatch" in refused.text
     logout = requests.get(
         emu.url + "/v2/logout",
@@ -1231,7 +1146,7 @@ def test_a_bare_tenant_checks_callback_and_logout_urls_like_auth0(emu: Emulator)
     client = emu.state.clients[emu.client_id]
     client.callbacks = [REDIRECT_URI]
     client.allowed_logout_urls = ["http://localhost:5000/"]
-    assert authorize(emu).status_code == 200
+    assert authorize_request(emu).status_code == 200
     logout = requests.get(
         emu.url + "/v2/logout",
         params={"client_id": emu.client_id, "returnTo": "http://localhost:5000/"},
@@ -1247,7 +1162,7 @@ def test_a_bare_tenant_stores_nothing_at_sign_in_and_refuses_the_exchange(emu: E
     login_code(emu, "ann@example.com", connection="google-oauth2", connection_scope=CAL_READ)
     assert emu.state.tokensets_for(emu.user_id_for("ann@example.com")) == []
     emu.state.clients[emu.client_id].grant_types.append(TOKEN_VAULT_GRANT)
-    answer = exchange(emu, emu.issue_refresh_token("ann@example.com"))
+    answer = vault_exchange(emu, emu.issue_refresh_token("ann@example.com"))
     assert_error(answer, 403, "access_denied")
 
 
@@ -1257,7 +1172,7 @@ def test_connected_accounts_alone_lets_the_exchange_serve_the_vault(emu: Emulato
     google.options = {}
     google.connected_accounts = {"active": True}
     emu.connect_account("bob@example.com", "google-oauth2", [CAL_READ])
-    answer = exchange(emu, emu.issue_refresh_token("bob@example.com"))
+    answer = vault_exchange(emu, emu.issue_refresh_token("bob@example.com"))
     assert answer.status_code == 200, answer.text
     # Sign-in through the connection stores nothing without the 2025 switch.
     login_code(emu, "cat@example.com", connection="google-oauth2", connection_scope=CAL_READ)
@@ -1302,15 +1217,7 @@ def test_the_command_line_can_start_a_bare_tenant() -> None:
 
 def browser_authorize(browser: requests.Session, emu: Emulator, **params: str) -> LoginPage:
     """Open /authorize in a browser (a session keeping the emulator's cookie); read the page."""
-    query = {
-        "client_id": emu.client_id,
-        "redirect_uri": REDIRECT_URI,
-        "response_type": "code",
-        "scope": "openid profile email offline_access",
-        "state": "state-123",
-        **params,
-    }
-    answer = browser.get(emu.url + "/authorize", params=query, allow_redirects=False, timeout=10)
+    answer = authorize_request(emu, browser, nonce=None, **params)
     assert answer.status_code == 200, answer.text
     return LoginPage(answer.text)
 
@@ -1348,16 +1255,7 @@ def test_the_connect_page_names_the_signed_in_user(emu: Emulator) -> None:
     browser = requests.Session()
     browser_submit(browser, emu, browser_authorize(browser, emu), email="ivy@example.com")
     query = {"connection": "google-oauth2", "connection_scope": CAL_READ}
-    answer = browser.get(
-        emu.url + "/authorize",
-        params={
-            "client_id": emu.client_id,
-            "redirect_uri": REDIRECT_URI,
-            "response_type": "code",
-            **query,
-        },
-        timeout=10,
-    )
+    answer = authorize_request(emu, browser, scope=None, state=None, nonce=None, **query)
     assert '<h1 id="page-title">Connect google-oauth2</h1>' in answer.text
     assert "Signed in as <strong>ivy@example.com</strong>" in answer.text
 
@@ -1365,14 +1263,15 @@ def test_the_connect_page_names_the_signed_in_user(emu: Emulator) -> None:
 def test_sign_in_as_someone_else_leaves_the_connect_page(emu: Emulator) -> None:
     browser = requests.Session()
     browser_submit(browser, emu, browser_authorize(browser, emu), email="ivy@example.com")
-    query = {
-        "client_id": emu.client_id,
-        "redirect_uri": REDIRECT_URI,
-        "response_type": "code",
-        "connection": "google-oauth2",
-        "prompt": "consent",  # what the extension sends for Google
-    }
-    connect = browser.get(emu.url + "/authorize", params=query, timeout=TIMEOUT)
+    connect = authorize_request(
+        emu,
+        browser,
+        scope=None,
+        state=None,
+        nonce=None,
+        connection="google-oauth2",
+        prompt="consent",  # what the extension sends for Google
+    )
     link = re.search(r'<a href="([^"]+)" id="switch-user">', connect.text)
     assert link, connect.text
     switch = browser.get(html.unescape(link.group(1)), timeout=TIMEOUT)
@@ -1412,18 +1311,7 @@ def test_prompt_login_and_logout_forget_the_signed_in_user(emu: Emulator) -> Non
 def test_prompt_none_signs_in_the_signed_in_user(emu: Emulator) -> None:
     browser = requests.Session()
     ivy = browser_submit(browser, emu, browser_authorize(browser, emu), email="ivy@example.com")
-    answer = browser.get(
-        emu.url + "/authorize",
-        params={
-            "client_id": emu.client_id,
-            "redirect_uri": REDIRECT_URI,
-            "response_type": "code",
-            "scope": "openid",
-            "prompt": "none",
-        },
-        allow_redirects=False,
-        timeout=10,
-    )
+    answer = authorize_request(emu, browser, scope="openid", state=None, nonce=None, prompt="none")
     assert emu.state.codes[redirect_query(answer)["code"]].user_id == ivy
 
 

@@ -6,57 +6,40 @@ access-token exchange and its errors, the Management endpoints for APIs and clie
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import secrets
-from collections.abc import Mapping
 from typing import Any
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import quote
 
 import pytest
 import requests
 from joserfc import jwt
-from joserfc.jwk import KeySet
 
 from flask_token_vault.emulator import Emulator
 
-from .helpers import CAL_READ, TIMEOUT
-
-TOKEN_VAULT_GRANT = (
-    "urn:auth0:params:oauth:grant-type:token-exchange:federated-connection-access-token"
+from .helpers import (
+    ACCESS_TOKEN_TYPE,
+    CAL_READ,
+    FEDERATED_TOKEN_TYPE,
+    REFRESH_TOKEN_TYPE,
+    TIMEOUT,
+    TOKEN_VAULT_GRANT,
+    assert_error,
+    authorize_request,
+    bearer,
+    code_grant,
+    keyset,
+    management_token,
+    pkce_pair,
+    redirect_query,
+    token_request,
 )
-REFRESH_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:refresh_token"
-ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
-FEDERATED_TOKEN_TYPE = "http://auth0.com/oauth/token-type/federated-connection-access-token"
-REDIRECT_URI = "http://127.0.0.1:5999/callback"
+
 API = "https://api.example.com/"
-
-
-def pkce_pair() -> tuple[str, str]:
-    verifier = secrets.token_urlsafe(48)
-    digest = hashlib.sha256(verifier.encode()).digest()
-    return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
 def authorize(emu: Emulator, **params: str | None) -> dict[str, str]:
     """Sign alice in at /authorize (auto-login) and return the query she is sent back with."""
     emu.set_auto_login("alice@example.com")
-    query: dict[str, str | None] = {
-        "client_id": emu.client_id,
-        "redirect_uri": REDIRECT_URI,
-        "response_type": "code",
-        "scope": "openid profile email offline_access",
-        "state": "state-123",
-        **params,
-    }
-    sent = {name: value for name, value in query.items() if value is not None}
-    answer = requests.get(
-        emu.url + "/authorize", params=sent, allow_redirects=False, timeout=TIMEOUT
-    )
-    assert answer.status_code == 302, answer.text
-    location = answer.headers["Location"]
-    assert location.startswith(REDIRECT_URI + "?"), location
-    return {name: values[0] for name, values in parse_qs(urlsplit(location).query).items()}
+    return redirect_query(authorize_request(emu, nonce=None, **params))
 
 
 def spa_code(emu: Emulator, challenge: str | None, **params: str) -> str:
@@ -66,29 +49,14 @@ def spa_code(emu: Emulator, challenge: str | None, **params: str) -> str:
     return authorize(emu, **query)["code"]
 
 
-def token_request(emu: Emulator, body: Mapping[str, str]) -> requests.Response:
-    """POST to the token endpoint as the web client unless the body names another."""
-    sent = {"client_id": emu.client_id, "client_secret": emu.client_secret, **body}
-    return requests.post(emu.url + "/oauth/token", data=sent, timeout=TIMEOUT)
-
-
-def assert_error(response: requests.Response, status: int, error: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    assert body["error"] == error, body
-    return body
-
-
-def keyset(emu: Emulator) -> KeySet:
-    jwks = requests.get(emu.url + "/.well-known/jwks.json", timeout=TIMEOUT).json()
-    keys: KeySet = KeySet.import_key_set(jwks)
-    return keys
+def spa_client(emu: Emulator) -> dict[str, str | None]:
+    """Return the token request fields of the public SPA client: its client_id, no secret."""
+    return {"client_id": emu.spa_client_id, "client_secret": None}
 
 
 def spa_token_request(emu: Emulator, body: dict[str, str]) -> requests.Response:
     """POST to the token endpoint as a public client: client_id, no secret."""
-    sent = {"client_id": emu.spa_client_id, **body}
-    return requests.post(emu.url + "/oauth/token", data=sent, timeout=TIMEOUT)
+    return token_request(emu, {**spa_client(emu), **body})
 
 
 def access_exchange(
@@ -114,15 +82,8 @@ def access_exchange(
     )
 
 
-def management_token(emu: Emulator) -> str:
-    answer = token_request(
-        emu, {"grant_type": "client_credentials", "audience": emu.url + "/api/v2/"}
-    )
-    return str(answer.json()["access_token"])
-
-
 def management(emu: Emulator, method: str, path: str, **kwargs: Any) -> requests.Response:
-    headers = {"Authorization": f"Bearer {management_token(emu)}"}
+    headers = bearer(management_token(emu))
     return requests.request(
         method, emu.url + "/api/v2" + path, headers=headers, timeout=TIMEOUT, **kwargs
     )
@@ -146,15 +107,7 @@ def test_an_audience_gives_an_rs256_jwt_for_the_api_with_its_scopes(emu: Emulato
         audience=API,
         scope="openid profile read:calendar delete:everything",
     )["code"]
-    answer = token_request(
-        emu,
-        {
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": REDIRECT_URI,
-            "code_verifier": verifier,
-        },
-    )
+    answer = code_grant(emu, code, verifier)
     assert answer.status_code == 200, answer.text
     token = answer.json()["access_token"]
     decoded = jwt.decode(token, keyset(emu), algorithms=["RS256"])
@@ -169,15 +122,7 @@ def test_an_audience_gives_an_rs256_jwt_for_the_api_with_its_scopes(emu: Emulato
 def test_the_spa_client_gets_tokens_with_pkce_and_no_secret(emu: Emulator) -> None:
     verifier, challenge = pkce_pair()
     code = spa_code(emu, challenge, scope="openid offline_access read:calendar")
-    answer = spa_token_request(
-        emu,
-        {
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": REDIRECT_URI,
-            "code_verifier": verifier,
-        },
-    )
+    answer = code_grant(emu, code, verifier, **spa_client(emu))
     assert answer.status_code == 200, answer.text
     body = answer.json()
     claims = jwt.decode(body["access_token"], keyset(emu)).claims
@@ -198,14 +143,7 @@ def test_the_spa_client_gets_tokens_with_pkce_and_no_secret(emu: Emulator) -> No
 
 def test_the_spa_client_must_use_pkce(emu: Emulator) -> None:
     code = spa_code(emu, None)
-    answer = spa_token_request(
-        emu,
-        {
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": REDIRECT_URI,
-        },
-    )
+    answer = code_grant(emu, code, **spa_client(emu))
     assert_error(answer, 403, "invalid_grant")
 
 

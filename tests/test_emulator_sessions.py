@@ -8,11 +8,10 @@ import pytest
 import requests
 from flask import Flask, request
 from joserfc import jwt
-from joserfc.jwk import KeySet
 
 from flask_token_vault.emulator import Emulator
 
-from .helpers import TIMEOUT, LiveServer
+from .helpers import TIMEOUT, LiveServer, keyset, management_token, token_request
 
 ALICE = "alice@example.com"
 EVENT = "http://schemas.openid.net/event/backchannel-logout"
@@ -32,22 +31,8 @@ def _receiver() -> tuple[Flask, list[str]]:
 
 
 def _claims(emu: Emulator, token: str) -> dict[str, Any]:
-    keys = KeySet.import_key_set(requests.get(emu.url + "/.well-known/jwks.json", timeout=5).json())
+    keys = keyset(emu)
     return dict(jwt.decode(token, keys, algorithms=["RS256"]).claims)
-
-
-def _management_token(emu: Emulator) -> str:
-    answer = requests.post(
-        emu.url + "/oauth/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": emu.client_id,
-            "client_secret": emu.client_secret,
-            "audience": emu.url + "/api/v2/",
-        },
-        timeout=TIMEOUT,
-    )
-    return str(answer.json()["access_token"])
 
 
 def _revoke(emu: Emulator, **data: str) -> requests.Response:
@@ -60,16 +45,7 @@ def test_revoke_a_refresh_token(emu: Emulator) -> None:
     assert answer.status_code == 200 and answer.content == b""
     assert not emu.refresh_token_active(token)
     # The exchange with it then fails, as Auth0's does.
-    exchange = requests.post(
-        emu.url + "/oauth/token",
-        data={
-            "grant_type": "refresh_token",
-            "refresh_token": token,
-            "client_id": emu.client_id,
-            "client_secret": emu.client_secret,
-        },
-        timeout=TIMEOUT,
-    )
+    exchange = token_request(emu, {"grant_type": "refresh_token", "refresh_token": token})
     assert exchange.status_code == 403 and exchange.json()["error"] == "invalid_grant"
 
 
@@ -177,14 +153,14 @@ def test_the_client_patch_checks_oidc_logout(emu: Emulator, value: Any, message:
     answer = requests.patch(
         f"{emu.url}/api/v2/clients/{emu.client_id}",
         json={"oidc_logout": value},
-        headers={"Authorization": "Bearer " + _management_token(emu)},
+        headers={"Authorization": "Bearer " + management_token(emu)},
         timeout=TIMEOUT,
     )
     assert answer.status_code == 400 and message in answer.json()["message"]
 
 
 def test_the_client_patch_replaces_oidc_logout_whole(emu: Emulator) -> None:
-    headers = {"Authorization": "Bearer " + _management_token(emu)}
+    headers = {"Authorization": "Bearer " + management_token(emu)}
     url = f"{emu.url}/api/v2/clients/{emu.client_id}"
     first = {
         "backchannel_logout_urls": ["https://a.example/logout"],

@@ -29,11 +29,16 @@ from flask_token_vault.management import (
 )
 from flask_token_vault.testing import FakeClock
 
-CAL_READ = "https://www.googleapis.com/auth/calendar.readonly"
-TOKEN_VAULT_GRANT = (
-    "urn:auth0:params:oauth:grant-type:token-exchange:federated-connection-access-token"
+from .helpers import (
+    CAL_READ,
+    MANAGEMENT_RATE_LIMITED,
+    TIMEOUT,
+    TOKEN_VAULT_GRANT,
+    access_token,
+    management_token,
+    token_request,
+    vault_exchange,
 )
-TIMEOUT = 10
 
 
 @pytest.fixture
@@ -55,24 +60,6 @@ def mgmt(emu: Emulator, clock: FakeClock) -> ManagementClient:
 
 def client_credentials_requests(emu: Emulator) -> int:
     return int(emu.stats()["token_requests"].get("client_credentials", 0))
-
-
-def exchange(emu: Emulator, refresh_token: str, connection: str) -> requests.Response:
-    return requests.post(
-        emu.url + "/oauth/token",
-        data={
-            "grant_type": TOKEN_VAULT_GRANT,
-            "client_id": emu.client_id,
-            "client_secret": emu.client_secret,
-            "subject_token_type": "urn:ietf:params:oauth:token-type:refresh_token",
-            "subject_token": refresh_token,
-            "requested_token_type": (
-                "http://auth0.com/oauth/token-type/federated-connection-access-token"
-            ),
-            "connection": connection,
-        },
-        timeout=TIMEOUT,
-    )
 
 
 # -- timestamps and typed objects -------------------------------------------------------------
@@ -123,16 +110,7 @@ def test_list_tokensets_returns_typed_tokensets_in_both_time_styles(
 def test_raw_answer_really_differs_between_time_styles(emu: Emulator) -> None:
     """The emulator switch changes the wire format, so both parsers above are exercised."""
     emu.connect_account("ben@example.com", "google-oauth2")
-    token = requests.post(
-        emu.url + "/oauth/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": emu.client_id,
-            "client_secret": emu.client_secret,
-            "audience": emu.url + "/api/v2/",
-        },
-        timeout=TIMEOUT,
-    ).json()["access_token"]
+    token = management_token(emu)
     url = f"{emu.url}/api/v2/users/{emu.user_id_for('ben@example.com')}"
     url += "/federated-connections-tokensets"
     headers = {"Authorization": f"Bearer {token}"}
@@ -236,12 +214,7 @@ def test_429_waits_for_retry_after_then_succeeds(
     emu.add_fault(
         "management",
         status=429,
-        body={
-            "statusCode": 429,
-            "error": "Too Many Requests",
-            "message": "Global limit has been reached",
-            "errorCode": "too_many_requests",
-        },
+        body=MANAGEMENT_RATE_LIMITED,
         headers={"Retry-After": "1"},
     )
     assert mgmt.get_client()["client_id"] == emu.client_id
@@ -256,12 +229,7 @@ def test_429_beyond_the_deadline_raises_rate_limited_with_auth0_fields(
         "management",
         status=429,
         times=-1,
-        body={
-            "statusCode": 429,
-            "error": "Too Many Requests",
-            "message": "Global limit has been reached",
-            "errorCode": "too_many_requests",
-        },
+        body=MANAGEMENT_RATE_LIMITED,
         headers={"X-RateLimit-Reset": str(reset), "X-RateLimit-Remaining": "0"},
     )
     started = time.monotonic()
@@ -336,10 +304,10 @@ def test_delete_tokenset_makes_the_exchange_answer_not_found(
     keep = emu.connect_account("dan@example.com", "windowslive", ["User.Read"])
     refresh_token = emu.issue_refresh_token("dan@example.com")
     user_id = emu.user_id_for("dan@example.com")
-    assert exchange(emu, refresh_token, "google-oauth2").status_code == 200
+    assert vault_exchange(emu, refresh_token, "google-oauth2").status_code == 200
     google = next(t for t in mgmt.list_tokensets(user_id) if t.connection == "google-oauth2")
     mgmt.delete_tokenset(user_id, google.id)
-    answer = exchange(emu, refresh_token, "google-oauth2")
+    answer = vault_exchange(emu, refresh_token, "google-oauth2")
     assert answer.status_code == 401
     assert answer.json()["error"] == "federated_connection_refresh_token_not_found"
     assert [t.id for t in mgmt.list_tokensets(user_id)] == [keep]
@@ -494,15 +462,14 @@ def test_control_api_drives_clients_time_style_mfa_and_tenant_restore(emu: Emula
         {"client_id": "ops", "client_secret": "ops-secret", "management_scopes": ["read:users"]},
     )
     assert added.status_code == 201
-    token = requests.post(
-        emu.url + "/oauth/token",
-        data={
+    token = token_request(
+        emu,
+        {
             "grant_type": "client_credentials",
             "client_id": "ops",
             "client_secret": "ops-secret",
             "audience": emu.url + "/api/v2/",
         },
-        timeout=TIMEOUT,
     ).json()
     assert token["scope"] == "read:users"
     assert control("tokenset-timestamps", {"style": "iso"}).status_code == 200
@@ -527,16 +494,7 @@ def test_management_api_needs_a_management_token(emu: Emulator) -> None:
     }
     # A token for another audience (here, the user's userinfo) is refused.
     refresh_token = emu.issue_refresh_token("gus@example.com")
-    user_token = requests.post(
-        emu.url + "/oauth/token",
-        data={
-            "grant_type": "refresh_token",
-            "client_id": emu.client_id,
-            "client_secret": emu.client_secret,
-            "refresh_token": refresh_token,
-        },
-        timeout=TIMEOUT,
-    ).json()["access_token"]
+    user_token = access_token(emu, {"grant_type": "refresh_token", "refresh_token": refresh_token})
     wrong = requests.get(url, headers={"Authorization": f"Bearer {user_token}"}, timeout=TIMEOUT)
     assert wrong.status_code == 401 and wrong.json()["errorCode"] == "invalid_token"
 

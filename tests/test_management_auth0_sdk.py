@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-import requests
 from auth0.authentication import GetToken
 from auth0.exceptions import Auth0Error, RateLimitError
 from auth0.management import Auth0
@@ -13,10 +12,7 @@ from auth0.rest import RestClientOptions
 
 from flask_token_vault.emulator import Emulator
 
-CAL_READ = "https://www.googleapis.com/auth/calendar.readonly"
-TOKEN_VAULT_GRANT = (
-    "urn:auth0:params:oauth:grant-type:token-exchange:federated-connection-access-token"
-)
+from .helpers import CAL_READ, MANAGEMENT_RATE_LIMITED, TOKEN_VAULT_GRANT, vault_exchange
 
 
 def management_token(emu: Emulator, client_id: str = "", secret: str = "") -> str:
@@ -54,21 +50,7 @@ def test_sdk_lists_and_deletes_tokensets(emu: Emulator) -> None:
     assert auth0.users.delete_tokenset_by_id(user_id, tokenset_id) == ""  # 204, empty body
     assert auth0.users.list_tokensets(user_id) == []
     refresh_token = emu.issue_refresh_token("ann@example.com")
-    answer = requests.post(
-        emu.url + "/oauth/token",
-        data={
-            "grant_type": TOKEN_VAULT_GRANT,
-            "client_id": emu.client_id,
-            "client_secret": emu.client_secret,
-            "subject_token_type": "urn:ietf:params:oauth:token-type:refresh_token",
-            "subject_token": refresh_token,
-            "requested_token_type": (
-                "http://auth0.com/oauth/token-type/federated-connection-access-token"
-            ),
-            "connection": "google-oauth2",
-        },
-        timeout=10,
-    )
+    answer = vault_exchange(emu, refresh_token)
     assert answer.json()["error"] == "federated_connection_refresh_token_not_found"
 
 
@@ -162,12 +144,7 @@ def test_sdk_raises_rate_limit_error_with_reset(emu: Emulator) -> None:
     emu.add_fault(
         "management",
         status=429,
-        body={
-            "statusCode": 429,
-            "error": "Too Many Requests",
-            "message": "Global limit has been reached",
-            "errorCode": "too_many_requests",
-        },
+        body=MANAGEMENT_RATE_LIMITED,
         headers={"X-RateLimit-Reset": "1700000000", "X-RateLimit-Limit": "10"},
     )
     with pytest.raises(RateLimitError) as raised:

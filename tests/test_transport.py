@@ -14,6 +14,8 @@ from flask_token_vault.emulator import Emulator
 from flask_token_vault.errors import TokenVaultError
 from flask_token_vault.testing import FakeClock
 
+from .helpers import management_token
+
 
 class Refused(TokenVaultError):
     """What the test's error hook raises, carrying the failure."""
@@ -116,7 +118,7 @@ def test_a_401_renews_the_credential_once(emu: Emulator) -> None:
     issued: list[str] = []
 
     def credential() -> str:
-        issued.append("bad" if not issued else token_for(emu))
+        issued.append("bad" if not issued else management_token(emu))
         return f"Bearer {issued[-1]}"
 
     renewed: list[str] = []
@@ -130,20 +132,6 @@ def test_a_401_renews_the_credential_once(emu: Emulator) -> None:
     )
     assert reply.body["client_id"] == emu.client_id
     assert renewed == ["Bearer bad"] and len(issued) == 2
-
-
-def token_for(emu: Emulator) -> str:
-    answer = requests.post(
-        emu.url + "/oauth/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": emu.client_id,
-            "client_secret": emu.client_secret,
-            "audience": emu.url + "/api/v2/",
-        },
-        timeout=5,
-    )
-    return str(answer.json()["access_token"])
 
 
 def test_without_json_the_last_answer_is_returned_as_it_is(emu: Emulator) -> None:

@@ -24,12 +24,8 @@ from flask_token_vault.emulator import Emulator
 from flask_token_vault.emulator.signing import SigningKey, b64url_encode
 from flask_token_vault.testing import login_as
 
-from ..helpers import CAL_READ, follow_to_emulator, make_api_app, make_app
+from ..helpers import CAL_READ, TOKEN_VAULT_GRANT, follow_to_emulator, make_api_app, make_app
 from .figures import HOSTILE
-
-TOKEN_VAULT_GRANT = (
-    "urn:auth0:params:oauth:grant-type:token-exchange:federated-connection-access-token"
-)
 
 
 def _cookie(client: FlaskClient) -> str | None:
