@@ -39,7 +39,7 @@ from flask_token_vault import (
     provider_token_required,
 )
 from flask_token_vault.cache import Slot
-from flask_token_vault.testing import FakeClock
+from flask_token_vault.testing import FakeClock, login_as
 
 ROOT = Path(__file__).resolve().parent.parent
 CAL_READ = "https://www.googleapis.com/auth/calendar.readonly"
@@ -400,6 +400,13 @@ def browser_login(
     callback = sign_in_via_page(client, follow_to_emulator(client, path), email, account=account)
     assert callback.status_code == 302, callback.get_data(as_text=True)
     return client.get(callback.headers["Location"])
+
+
+def alice_client(app: Flask, emu: Any) -> FlaskClient:
+    """Return a test client of ``app`` signed in as alice, who connected Google (calendar read)."""
+    client = app.test_client()
+    login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
+    return client
 
 
 def session_cookie(client: FlaskClient) -> str | None:

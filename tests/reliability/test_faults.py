@@ -11,7 +11,7 @@ import dataclasses
 import socket
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import pytest
@@ -24,12 +24,28 @@ from flask_token_vault.connected_accounts import READ_SCOPE, my_account_client, 
 from flask_token_vault.emulator import Emulator
 from flask_token_vault.testing import login_as
 
-from ..helpers import API_READ, CAL_READ, bearer, follow_to_emulator, make_api_app, make_app
+from ..helpers import (
+    API_READ,
+    CAL_READ,
+    alice_client,
+    bearer,
+    csrf,
+    follow_to_emulator,
+    make_api_app,
+    make_app,
+    session_cookie,
+)
 from .figures import FAULT_TABLE
 
 TIMEOUT = 0.5
 DEADLINE = 1.0
 SLACK = 0.6  # scheduling noise on a shared 2-core machine
+
+
+def _html(status: int, page: str) -> dict[str, Any]:
+    """Return the fault of an HTML page where JSON was expected (a proxy's, a crashed server's)."""
+    return {"status": status, "body": page, "content_type": "text/html"}
+
 
 # name -> add_fault kwargs (None: simulated outside the emulator)
 FAULTS: dict[str, dict[str, Any] | None] = {
@@ -38,11 +54,7 @@ FAULTS: dict[str, dict[str, Any] | None] = {
     "read timeout": {"status": 0, "delay": TIMEOUT + 0.3},
     "slow past deadline": {"status": 503, "delay": DEADLINE * 0.7},
     "500": {"status": 500, "error": "server_error"},
-    "502": {
-        "status": 502,
-        "body": "<html><h1>502 Bad Gateway</h1></html>",
-        "content_type": "text/html",
-    },
+    "502": _html(502, "<html><h1>502 Bad Gateway</h1></html>"),
     "503": {"status": 503, "error": "temporarily_unavailable"},
     "429 Retry-After": {
         "status": 429,
@@ -50,11 +62,7 @@ FAULTS: dict[str, dict[str, Any] | None] = {
         "headers": {"Retry-After": "30"},
     },
     "malformed JSON": {"status": 200, "body": "{not json"},
-    "HTML error page": {
-        "status": 500,
-        "body": "<!doctype html><title>Oops</title>",
-        "content_type": "text/html",
-    },
+    "HTML error page": _html(500, "<!doctype html><title>Oops</title>"),
     "truncated body": {"status": 200, "body": '{"access_token": "abc'},
     "wrong content type": {
         "status": 200,
@@ -80,11 +88,6 @@ def _live_tokens(app: Flask) -> list[str]:
     return [k for k, _ in store.items() if k.startswith("tv:t:")]
 
 
-def _cookie(client: FlaskClient) -> str | None:
-    cookie = client.get_cookie("session")
-    return cookie.value if cookie else None
-
-
 def _record(site: str, fault: str, ok: bool, text: str) -> None:
     FAULT_TABLE[site][fault] = (ok, text)
 
@@ -107,89 +110,86 @@ def _check(site: str, fault: str, run: Callable[[], tuple[bool, str]]) -> None:
     assert within, f"{elapsed:.2f}s is past the {DEADLINE}s deadline"
 
 
-def _inject(emu: Emulator, endpoint: str, fault: dict[str, Any]) -> None:
-    emu.add_fault(endpoint, times=-1, **fault)
+class _HasSettings(Protocol):
+    settings: Any
+
+
+def _break(emu: Emulator, fault: str, endpoint: str, caller: _HasSettings) -> Callable[[], None]:
+    """Make ``caller``'s calls to ``endpoint`` meet ``fault``; return what undoes it."""
+    good = caller.settings
+    spec = FAULTS[fault]
+    if spec is None:
+        # The emulator cannot refuse connections while it runs: point the caller elsewhere.
+        caller.settings = dataclasses.replace(good, base_url=_closed_port_url())
+    else:
+        emu.add_fault(endpoint, times=-1, **spec)
+
+    def repair() -> None:
+        caller.settings = good
+        emu.clear_faults()
+
+    return repair
+
+
+def _unavailable(answer: Any) -> tuple[bool, str]:
+    """Say whether ``answer`` is a typed 429, 502 or 503 error, and what it was."""
+    code = _typed(answer)
+    ok = code is not None and answer.status_code in (429, 502, 503)
+    return ok, f"{answer.status_code} {code}"
 
 
 @pytest.mark.parametrize("fault", list(FAULTS))
 def test_token_vault_exchange(emu: Emulator, fault: str) -> None:
     app = _app(emu)
-    client = app.test_client()
-    login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
-    before = _cookie(client)
-    spec = FAULTS[fault]
-    state = TokenVault.state(app)
-    good = state.exchanger.settings
-    if spec is None:
-        # The emulator cannot refuse connections while it runs: point the exchange elsewhere.
-        state.exchanger.settings = dataclasses.replace(good, base_url=_closed_port_url())
-    else:
-        _inject(emu, "token:exchange", spec)
+    client = alice_client(app, emu)
+    before = session_cookie(client)
+    repair = _break(emu, fault, "token:exchange", TokenVault.state(app).exchanger)
 
     def run() -> tuple[bool, str]:
-        answer = client.get("/calendar", headers={"Accept": "application/json"})
-        code = _typed(answer)
-        return code is not None and answer.status_code in (429, 502, 503), (
-            f"{answer.status_code} {code}"
-        )
+        return _unavailable(client.get("/calendar", headers={"Accept": "application/json"}))
 
     _check("exchange", fault, run)
-    assert _cookie(client) == before, "the session changed"
+    assert session_cookie(client) == before, "the session changed"
     assert _live_tokens(app) == [], "something was cached from the failure"
-    state.exchanger.settings = good
-    emu.clear_faults()
+    repair()
     assert client.get("/calendar").status_code == 200
 
 
-def _api_app(emu: Emulator) -> Flask:
-    return make_api_app(emu, TOKEN_VAULT_HTTP_TIMEOUT=TIMEOUT, TOKEN_VAULT_DEADLINE=DEADLINE)
+def _api_caller(emu: Emulator) -> tuple[Flask, FlaskClient, dict[str, str]]:
+    """Build the API app; return it, a client and headers with alice's access token."""
+    app = make_api_app(emu, TOKEN_VAULT_HTTP_TIMEOUT=TIMEOUT, TOKEN_VAULT_DEADLINE=DEADLINE)
+    emu.connect_account("alice@example.com", "google-oauth2", [CAL_READ])
+    headers = bearer(emu.issue_access_token("alice@example.com", scope=API_READ))
+    return app, app.test_client(), headers
 
 
 @pytest.mark.parametrize("fault", list(FAULTS))
 def test_access_token_exchange(emu: Emulator, fault: str) -> None:
-    app = _api_app(emu)
-    client = app.test_client()
-    emu.connect_account("alice@example.com", "google-oauth2", [CAL_READ])
-    headers = bearer(emu.issue_access_token("alice@example.com", scope=API_READ))
+    app, client, headers = _api_caller(emu)
     assert client.get("/api/calendar", headers=headers).status_code == 200  # keys fetched
     TokenVault.state(app).cache.invalidate_user(emu.user_id_for("alice@example.com"))
     cached = _live_tokens(app)  # the first token, out of reach under the old generation
-    spec = FAULTS[fault]
-    exchanger = TokenVault.state(app).api_exchanger
-    good = exchanger.settings
-    if spec is None:
-        # The emulator cannot refuse connections while it runs: point the exchange elsewhere.
-        exchanger.settings = dataclasses.replace(good, base_url=_closed_port_url())
-    else:
-        _inject(emu, "token:exchange", spec)
+    repair = _break(emu, fault, "token:exchange", TokenVault.state(app).api_exchanger)
 
     def run() -> tuple[bool, str]:
-        answer = client.get("/api/calendar", headers=headers)
-        code = _typed(answer)
-        return code is not None and answer.status_code in (429, 502, 503), (
-            f"{answer.status_code} {code}"
-        )
+        return _unavailable(client.get("/api/calendar", headers=headers))
 
     _check("access-token exchange", fault, run)
     assert _live_tokens(app) == cached, "something was cached from the failure"
-    exchanger.settings = good
-    emu.clear_faults()
+    repair()
     assert client.get("/api/calendar", headers=headers).status_code == 200
 
 
 @pytest.mark.parametrize("fault", list(FAULTS))
 def test_jwks_fetch(emu: Emulator, fault: str) -> None:
-    app = _api_app(emu)
-    client = app.test_client()
-    emu.connect_account("alice@example.com", "google-oauth2", [CAL_READ])
-    headers = bearer(emu.issue_access_token("alice@example.com", scope=API_READ))
+    app, client, headers = _api_caller(emu)
     spec = FAULTS[fault]
     validator = TokenVault.state(app).bearer
     good = validator.jwks_uri
     if spec is None:
         validator.jwks_uri = _closed_port_url() + "/.well-known/jwks.json"
     else:
-        _inject(emu, "jwks", spec)
+        emu.add_fault("jwks", times=-1, **spec)
 
     def run() -> tuple[bool, str]:
         answer = client.get("/api/calendar", headers=headers)
@@ -228,7 +228,6 @@ def test_login_callback_code_exchange(emu: Emulator, fault: str) -> None:
     app = _app(emu)
     client = app.test_client()
     emu.set_auto_login("alice@example.com")
-    spec = FAULTS[fault]
     state = TokenVault.state(app)
 
     def callback_url() -> str:
@@ -238,12 +237,7 @@ def test_login_callback_code_exchange(emu: Emulator, fault: str) -> None:
         return back.path + "?" + back.query
 
     url = callback_url()
-    good = state.exchanger.settings
-    if spec is None:
-        # The emulator cannot refuse connections while it runs: point the code exchange elsewhere.
-        state.exchanger.settings = dataclasses.replace(good, base_url=_closed_port_url())
-    else:
-        _inject(emu, "token:authorization_code", spec)
+    repair = _break(emu, fault, "token:authorization_code", state.exchanger)
 
     def run() -> tuple[bool, str]:
         answer = client.get(url, headers={"Accept": "application/json"})
@@ -255,8 +249,7 @@ def test_login_callback_code_exchange(emu: Emulator, fault: str) -> None:
     _check("login callback", fault, run)
     with client.session_transaction() as session:
         assert "_token_vault" not in session, "a user was written from a failed login"
-    state.exchanger.settings = good
-    emu.clear_faults()
+    repair()
     recovered = client.get(callback_url())
     assert recovered.status_code == 302 and recovered.headers["Location"] == "/calendar"
 
@@ -273,15 +266,14 @@ def test_provider_api_via_provider_session(emu: Emulator, fault: str) -> None:
         )
         return {"provider_status": answer.status_code}, 200
 
-    client = app.test_client()
-    login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
+    client = alice_client(app, emu)
     assert client.get("/events").get_json() == {"provider_status": 200}
-    before = _cookie(client)
+    before = session_cookie(client)
     spec = FAULTS[fault]
     if spec is None:
         base["url"] = _closed_port_url()
     else:
-        _inject(emu, "google", spec)
+        emu.add_fault("google", times=-1, **spec)
 
     def run() -> tuple[bool, str]:
         answer = client.get("/events", headers={"Accept": "application/json"})
@@ -294,7 +286,7 @@ def test_provider_api_via_provider_session(emu: Emulator, fault: str) -> None:
         ), f"{answer.status_code} {code}"
 
     _check("provider API", fault, run)
-    assert _cookie(client) == before, "the session changed"
+    assert session_cookie(client) == before, "the session changed"
     base["url"] = emu.google_api_base
     emu.clear_faults()
     assert client.get("/events").get_json() == {"provider_status": 200}
@@ -307,13 +299,7 @@ def test_management_api(emu: Emulator, fault: str) -> None:
     user_id = emu.user_id_for("alice@example.com")
     emu.connect_account("alice@example.com", "google-oauth2", [CAL_READ])
     assert len(client.list_tokensets(user_id)) == 1  # the management token is now cached
-    spec = FAULTS[fault]
-    good = client.settings
-    if spec is None:
-        # The emulator cannot refuse connections while it runs: point the client elsewhere.
-        client.settings = dataclasses.replace(good, base_url=_closed_port_url())
-    else:
-        _inject(emu, "management", spec)
+    repair = _break(emu, fault, "management", client)
 
     def run() -> tuple[bool, str]:
         try:
@@ -323,8 +309,7 @@ def test_management_api(emu: Emulator, fault: str) -> None:
         return False, "no error"
 
     _check("management API", fault, run)
-    client.settings = good
-    emu.clear_faults()
+    repair()
     assert len(client.list_tokensets(user_id)) == 1
 
 
@@ -338,29 +323,17 @@ def test_my_account_api(emu: Emulator, fault: str) -> None:
         token = my_account_token([READ_SCOPE])
         return {"accounts": len(account_client.list_accounts(token))}
 
-    client = app.test_client()
-    login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
+    client = alice_client(app, emu)
     assert client.get("/accounts").get_json() == {"accounts": 1}
-    before = _cookie(client)
-    spec = FAULTS[fault]
-    good = account_client.settings
-    if spec is None:
-        # The emulator cannot refuse connections while it runs: point the client elsewhere.
-        account_client.settings = dataclasses.replace(good, base_url=_closed_port_url())
-    else:
-        _inject(emu, "my-account", spec)
+    before = session_cookie(client)
+    repair = _break(emu, fault, "my-account", account_client)
 
     def run() -> tuple[bool, str]:
-        answer = client.get("/accounts", headers={"Accept": "application/json"})
-        code = _typed(answer)
-        return code is not None and answer.status_code in (429, 502, 503), (
-            f"{answer.status_code} {code}"
-        )
+        return _unavailable(client.get("/accounts", headers={"Accept": "application/json"}))
 
     _check("My Account API", fault, run)
-    assert _cookie(client) == before, "the session changed"
-    account_client.settings = good
-    emu.clear_faults()
+    assert session_cookie(client) == before, "the session changed"
+    repair()
     assert client.get("/accounts").get_json() == {"accounts": 1}
 
 
@@ -370,16 +343,9 @@ def test_logout_revocation(emu: Emulator, fault: str) -> None:
     app = _app(emu)
     client = app.test_client()
     login_as(client, emu, "alice@example.com")
-    spec = FAULTS[fault]
     state = TokenVault.state(app)
-    good = state.exchanger.settings
-    if spec is None:
-        # The emulator cannot refuse connections while it runs: point the revocation elsewhere.
-        state.exchanger.settings = dataclasses.replace(good, base_url=_closed_port_url())
-    else:
-        _inject(emu, "revoke", spec)
-    page = client.get("/auth/logout").get_data(as_text=True)
-    token = page.split('name="csrf_token" value="')[1].split('"')[0]
+    repair = _break(emu, fault, "revoke", state.exchanger)
+    token = csrf(client)
 
     def run() -> tuple[bool, str]:
         started = time.monotonic()
@@ -392,15 +358,13 @@ def test_logout_revocation(emu: Emulator, fault: str) -> None:
 
     _check("logout (revoke)", fault, run)
     assert state.wait_for_revocations(timeout=30)
-    state.exchanger.settings = good
-    emu.clear_faults()
+    repair()
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 429])
 def test_one_transient_failure_is_retried_and_succeeds(emu: Emulator, status: int) -> None:
     app = _app(emu)
-    client = app.test_client()
-    login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
+    client = alice_client(app, emu)
     headers = {"Retry-After": "0"} if status == 429 else None
     emu.add_fault("token:exchange", status=status, times=1, headers=headers)
     assert client.get("/calendar").status_code == 200
@@ -410,8 +374,7 @@ def test_one_transient_failure_is_retried_and_succeeds(emu: Emulator, status: in
 
 def test_4xx_rejections_are_not_retried(emu: Emulator) -> None:
     app = _app(emu)
-    client = app.test_client()
-    login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
+    client = alice_client(app, emu)
     emu.add_fault("token:exchange", status=403, error="unauthorized_client", times=-1)
     answer = client.get("/calendar", headers={"Accept": "application/json"})
     assert answer.status_code == 500 and answer.get_json()["error"] == "unauthorized_client"

@@ -22,15 +22,16 @@ from flask.testing import FlaskClient
 from flask_token_vault import TokenVault
 from flask_token_vault.emulator import Emulator
 from flask_token_vault.emulator.signing import SigningKey, b64url_encode
-from flask_token_vault.testing import login_as
 
-from ..helpers import CAL_READ, TOKEN_VAULT_GRANT, follow_to_emulator, make_api_app, make_app
+from ..helpers import (
+    TOKEN_VAULT_GRANT,
+    alice_client,
+    follow_to_emulator,
+    make_api_app,
+    make_app,
+    session_cookie,
+)
 from .figures import HOSTILE
-
-
-def _cookie(client: FlaskClient) -> str | None:
-    cookie = client.get_cookie("session")
-    return cookie.value if cookie else None
 
 
 def _refused(name: str, answer: Any, *, words: str | None = None) -> None:
@@ -51,9 +52,7 @@ def _refused(name: str, answer: Any, *, words: str | None = None) -> None:
 
 @pytest.fixture
 def signed_in(app: Flask, emu: Emulator) -> FlaskClient:
-    client = app.test_client()
-    login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
-    return client
+    return alice_client(app, emu)
 
 
 # -- redirect targets --------------------------------------------------------------------------
@@ -80,10 +79,10 @@ OPEN_REDIRECTS = [
 @pytest.mark.parametrize("target", OPEN_REDIRECTS)
 @pytest.mark.parametrize("param", ["next", "returnTo"])
 def test_open_redirects_are_refused(signed_in: FlaskClient, target: str, param: str) -> None:
-    before = _cookie(signed_in)
+    before = session_cookie(signed_in)
     answer = signed_in.get(f"/auth/login?{param}={quote(target, safe='%')}")
     _refused(f"login {param}={target[:30]!r}", answer, words="path on this site")
-    assert _cookie(signed_in) == before
+    assert session_cookie(signed_in) == before
 
 
 # Targets that are harmless as they arrive and dangerous once percent-decoded (a proxy or a
@@ -102,10 +101,10 @@ ENCODED_REDIRECTS = [
 def test_open_redirects_hidden_by_one_more_encoding_are_refused(
     signed_in: FlaskClient, target: str
 ) -> None:
-    before = _cookie(signed_in)
+    before = session_cookie(signed_in)
     answer = signed_in.get(f"/auth/login?next={quote(target, safe='')}")
     _refused(f"login next={target[:30]!r} (encoded once more)", answer, words="path on this site")
-    assert _cookie(signed_in) == before
+    assert session_cookie(signed_in) == before
 
 
 # -- connection and scope names ----------------------------------------------------------------
@@ -115,14 +114,14 @@ BAD_NAMES = ["github", "x" * 300, "google-oauth2\x00", "google%0aoauth2", "../go
 
 @pytest.mark.parametrize("name", BAD_NAMES)
 def test_unknown_or_malformed_connection(signed_in: FlaskClient, name: str) -> None:
-    before = _cookie(signed_in)
+    before = session_cookie(signed_in)
     answer = signed_in.get("/auth/login", query_string={"connection": name, "next": "/"})
     if name == "":
         # An empty connection means "no connection": a plain login, sent to Auth0.
         assert answer.status_code == 302
         return
     _refused(f"connection {name[:20]!r}", answer, words="not offered")
-    assert _cookie(signed_in) == before
+    assert session_cookie(signed_in) == before
     answer = signed_in.get(f"/auth/connect/{quote(name, safe='')}")
     assert answer.status_code in (400, 404)
 
@@ -138,10 +137,10 @@ def test_unknown_or_malformed_connection(signed_in: FlaskClient, name: str) -> N
     ],
 )
 def test_scopes_not_allowed(signed_in: FlaskClient, scope: str) -> None:
-    before = _cookie(signed_in)
+    before = session_cookie(signed_in)
     answer = signed_in.get("/auth/connect/google-oauth2", query_string={"scope": scope})
     _refused(f"scope {scope[:20]!r}", answer)
-    assert _cookie(signed_in) == before
+    assert session_cookie(signed_in) == before
 
 
 def test_scope_signature_for_another_connection_is_refused(
@@ -198,10 +197,10 @@ def _code_for(url: str) -> tuple[str, str]:
 
 def test_forged_state(client: FlaskClient, emu: Emulator) -> None:
     _authorize(client)
-    before = _cookie(client)
+    before = session_cookie(client)
     answer = client.get("/auth/callback?code=x&state=forged")
     _refused("forged state", answer, words="state")
-    assert _cookie(client) == before
+    assert session_cookie(client) == before
 
 
 def test_missing_state(client: FlaskClient) -> None:
@@ -342,7 +341,7 @@ def _json_401(client: FlaskClient) -> Any:
 def test_mangled_cookie_reads_as_logged_out(
     signed_in: FlaskClient, mangle: Callable[[str], str], request: pytest.FixtureRequest
 ) -> None:
-    value = _cookie(signed_in)
+    value = session_cookie(signed_in)
     assert value is not None
     signed_in.set_cookie("session", mangle(value))
     answer = _json_401(signed_in)
@@ -351,7 +350,7 @@ def test_mangled_cookie_reads_as_logged_out(
 
 def test_cookie_from_another_app_key(emu: Emulator, signed_in: FlaskClient) -> None:
     other = make_app(emu, SECRET_KEY="a-different-secret-key-0123456789").test_client()
-    other.set_cookie("session", _cookie(signed_in) or "")
+    other.set_cookie("session", session_cookie(signed_in) or "")
     _refused("cookie signed by a foreign key", _json_401(other), words="login_required")
 
 
@@ -399,13 +398,13 @@ def test_cross_site_get_does_not_log_out(signed_in: FlaskClient) -> None:
 def test_logout_post_without_valid_token(signed_in: FlaskClient, token: str | None) -> None:
     signed_in.get("/auth/logout")
     data = {} if token is None else {"csrf_token": token}
-    before = _cookie(signed_in)
+    before = session_cookie(signed_in)
     _refused(
         f"logout POST token={token!r}",
         signed_in.post("/auth/logout", data=data),
         words="not sent from this site",
     )
-    assert _cookie(signed_in) == before
+    assert session_cookie(signed_in) == before
     assert signed_in.get("/calendar").status_code == 200
 
 
@@ -509,11 +508,10 @@ HOSTILE_AUTHORIZATION = {
 @pytest.mark.parametrize("case", list(HOSTILE_AUTHORIZATION))
 def test_hostile_bearer_headers_get_401(emu: Emulator, case: str) -> None:
     app = make_api_app(emu)
-    client = app.test_client()
-    login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
-    before = _cookie(client)
+    client = alice_client(app, emu)
+    before = session_cookie(client)
     answer = client.get("/api/open", headers={"Authorization": HOSTILE_AUTHORIZATION[case]})
     _refused(f"Authorization: {case}", answer, words="access token")
     assert answer.status_code == 401 and "Location" not in answer.headers
-    assert _cookie(client) == before
+    assert session_cookie(client) == before
     assert emu.stats()["token_requests"].get(TOKEN_VAULT_GRANT, 0) == 0
