@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from . import errors
 from ._responses import Challenge
 from ._urls import connect_url, login_url
 from .accounts import (
@@ -12,31 +13,7 @@ from .accounts import (
 )
 from .bearer import AccessToken
 from .decorators import login_required, provider_token_required
-from .errors import (
-    AccountNotConnected,
-    ApiClientMisconfigured,
-    Auth0Unavailable,
-    CallbackError,
-    ClientNotEligible,
-    ConfigurationError,
-    ExchangeRejected,
-    InsufficientApiScope,
-    InsufficientScope,
-    InvalidAccessToken,
-    InvalidRequest,
-    LoginRequired,
-    ManagementError,
-    ManagementForbidden,
-    ManagementNotFound,
-    ManagementRateLimited,
-    Misconfigured,
-    MyAccountError,
-    ProviderUnavailable,
-    RateLimited,
-    ReconsentRequired,
-    TokensetsGone,
-    TokenVaultError,
-)
+from .errors import *  # noqa: F403  (every error class is public; errors.__all__ lists them)
 from .exchange import ProviderToken
 from .extension import TokenVault
 from .management import (
@@ -61,42 +38,19 @@ from .tokens import (
 
 __all__ = [
     "AccessToken",
-    "AccountNotConnected",
-    "ApiClientMisconfigured",
-    "Auth0Unavailable",
     "Auth0User",
-    "CallbackError",
     "Challenge",
-    "ClientNotEligible",
-    "ConfigurationError",
     "ConnectableConnection",
     "ConnectedAccount",
     "CustomApiClient",
-    "ExchangeRejected",
-    "InsufficientApiScope",
-    "InsufficientScope",
-    "InvalidAccessToken",
-    "InvalidRequest",
-    "LoginRequired",
     "ManagementClient",
-    "ManagementError",
-    "ManagementForbidden",
-    "ManagementNotFound",
-    "ManagementRateLimited",
-    "Misconfigured",
-    "MyAccountError",
     "ProviderSession",
     "ProviderToken",
-    "ProviderUnavailable",
-    "RateLimited",
-    "ReconsentRequired",
     "SetupItem",
     "SetupPlan",
     "SetupResult",
     "TokenVault",
-    "TokenVaultError",
     "Tokenset",
-    "TokensetsGone",
     "User",
     "connect_url",
     "current_access_token",
@@ -117,3 +71,4 @@ __all__ = [
     "reject_provider_token",
     "setup_tenant",
 ]
+__all__ += errors.__all__

@@ -8,33 +8,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from flask_token_vault import TokenVault
+from flask_token_vault import TokenVault, errors
 from flask_token_vault._responses import error_title
 from flask_token_vault.emulator import Emulator
-from flask_token_vault.errors import (
-    AccountNotConnected,
-    ApiClientMisconfigured,
-    Auth0Unavailable,
-    CallbackError,
-    ClientNotEligible,
-    ExchangeRejected,
-    InsufficientApiScope,
-    InsufficientScope,
-    InvalidAccessToken,
-    InvalidRequest,
-    LoginRequired,
-    ManagementError,
-    ManagementForbidden,
-    ManagementNotFound,
-    ManagementRateLimited,
-    Misconfigured,
-    MyAccountError,
-    ProviderUnavailable,
-    RateLimited,
-    ReconsentRequired,
-    TokensetsGone,
-    TokenVaultError,
-)
+from flask_token_vault.errors import TokenVaultError
 from flask_token_vault.testing import login_as
 
 from .helpers import follow_to_emulator, form_fields, make_app, sign_in_via_page
@@ -76,27 +53,27 @@ def test_json_clients_still_get_json(client: FlaskClient) -> None:
 
 # Every class the package defines, built with what its constructor needs.
 ERRORS: list[TokenVaultError] = [
-    LoginRequired(),
-    AccountNotConnected(),
-    ReconsentRequired(),
-    InsufficientScope(connection="c", granted=["a"], required=["b"]),
-    Misconfigured(),
-    ExchangeRejected(),
-    RateLimited(),
-    Auth0Unavailable(),
-    ProviderUnavailable(),
-    InvalidRequest(),
-    CallbackError(),
-    ManagementError(),
-    ManagementNotFound(),
-    ManagementForbidden(),
-    ManagementRateLimited(),
-    ClientNotEligible("cid", ["it is public"]),
-    MyAccountError(),
-    TokensetsGone(),
-    InvalidAccessToken(),
-    InsufficientApiScope(granted=["read:a"], required=["read:b"]),
-    ApiClientMisconfigured(),
+    errors.LoginRequired(),
+    errors.AccountNotConnected(),
+    errors.ReconsentRequired(),
+    errors.InsufficientScope(connection="c", granted=["a"], required=["b"]),
+    errors.Misconfigured(),
+    errors.ExchangeRejected(),
+    errors.RateLimited(),
+    errors.Auth0Unavailable(),
+    errors.ProviderUnavailable(),
+    errors.InvalidRequest(),
+    errors.CallbackError(),
+    errors.ManagementError(),
+    errors.ManagementNotFound(),
+    errors.ManagementForbidden(),
+    errors.ManagementRateLimited(),
+    errors.ClientNotEligible("cid", ["it is public"]),
+    errors.MyAccountError(),
+    errors.TokensetsGone(),
+    errors.InvalidAccessToken(),
+    errors.InsufficientApiScope(granted=["read:a"], required=["read:b"]),
+    errors.ApiClientMisconfigured(),
 ]
 
 
