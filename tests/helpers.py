@@ -30,11 +30,13 @@ from joserfc.jwk import KeySet
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from flask_token_vault import (
+    AccountNotConnected,
     ProviderToken,
     TokenVault,
     current_access_token,
     current_user,
     get_provider_token,
+    get_provider_token_set,
     login_required,
     provider_token_required,
 )
@@ -557,6 +559,47 @@ def app_clock(app: Flask) -> FakeClock:
     clock = FakeClock(running=True)
     TokenVault.state(app).set_clock(clock)
     return clock
+
+
+def add_overview(app: Flask) -> Flask:
+    """Add a page that shows each connection, as the example app's home page does."""
+
+    @app.get("/overview")
+    def overview() -> Any:
+        found = {}
+        for name in ("google-oauth2", "windowslive"):
+            try:
+                found[name] = bool(get_provider_token_set(name).access_token)
+            except AccountNotConnected:
+                found[name] = False
+        return jsonify(found)
+
+    return app
+
+
+def exchange_requests(emu: Any) -> int:
+    """Return how many Token Vault exchanges (of any subject) the emulator was asked for."""
+    token_requests = emu.stats()["token_requests"]
+    return sum(n for grant, n in token_requests.items() if "token-exchange" in grant)
+
+
+def overview_under_rate_limit(app: Flask, emu: Any) -> tuple[Any, FakeClock]:
+    """Load :func:`add_overview`'s page for alice, two accounts connected, while Auth0 answers 429.
+
+    Returns the JSON answer and the app's clock (whose ``sleeps`` say how long it waited).
+    """
+    clock = app_clock(app)
+    client = app.test_client()
+    grants = {"google-oauth2": [CAL_READ], "windowslive": ["User.Read"]}
+    login_as(client, emu, "alice@example.com", grants)
+    emu.add_fault(
+        "token:exchange",
+        status=429,
+        error="too_many_requests",
+        headers={"Retry-After": "2"},
+        times=-1,
+    )
+    return client.get("/overview", headers={"Accept": "application/json"}), clock
 
 
 def whoami(client: FlaskClient) -> str | None:

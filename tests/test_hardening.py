@@ -10,15 +10,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from flask import Flask, jsonify
+from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.wrappers import Response
 
 from flask_token_vault import (
-    AccountNotConnected,
     ConfigurationError,
     TokenVault,
-    get_provider_token_set,
 )
 from flask_token_vault.emulator import Emulator
 from flask_token_vault.emulator.signing import b64url_encode
@@ -26,11 +24,14 @@ from flask_token_vault.testing import login_as
 
 from .helpers import (
     CAL_READ,
+    add_overview,
     app_clock,
     browser_login,
     csrf,
+    exchange_requests,
     follow_to_emulator,
     make_app,
+    overview_under_rate_limit,
     whoami,
 )
 
@@ -382,18 +383,7 @@ def test_a_random_secret_key_starts(emu: Emulator) -> None:
 @pytest.fixture
 def overview(app: Flask) -> Flask:
     """Add a page that shows each connection, as the example app's home page does."""
-
-    @app.get("/overview")
-    def page() -> Any:
-        found = {}
-        for name in ("google-oauth2", "windowslive"):
-            try:
-                found[name] = bool(get_provider_token_set(name).access_token)
-            except AccountNotConnected:
-                found[name] = False
-        return jsonify(found)
-
-    return app
+    return add_overview(app)
 
 
 def _failed_exchanges(emu: Emulator) -> int:
@@ -432,26 +422,11 @@ def test_the_not_connected_answer_can_be_turned_off(emu: Emulator) -> None:
     assert _failed_exchanges(emu) == 3
 
 
-def _exchange_requests(emu: Emulator) -> int:
-    token_requests = emu.stats()["token_requests"]
-    return sum(n for grant, n in token_requests.items() if "token-exchange" in grant)
-
-
 def test_a_rate_limited_view_answers_503_at_once(overview: Flask, emu: Emulator) -> None:
-    clock = app_clock(overview)
-    client = overview.test_client()
-    login_as(client, emu, ALICE, {"google-oauth2": [CAL_READ], "windowslive": ["User.Read"]})
-    emu.add_fault(
-        "token:exchange",
-        status=429,
-        error="too_many_requests",
-        headers={"Retry-After": "2"},
-        times=-1,
-    )
-    answer = client.get("/overview", headers={"Accept": "application/json"})
+    answer, clock = overview_under_rate_limit(overview, emu)
     assert answer.status_code == 503 and answer.headers["Retry-After"] == "2"
     assert answer.get_json()["error"] == "too_many_requests"
-    assert _exchange_requests(emu) == 1  # the second connection did not ask again
+    assert exchange_requests(emu) == 1  # the second connection did not ask again
     assert sum(clock.sleeps) == 0
 
 
@@ -463,7 +438,7 @@ def test_a_short_rate_limit_is_waited_out(app: Flask, emu: Emulator) -> None:
         "token:exchange", status=429, error="too_many_requests", headers={"Retry-After": "1"}
     )
     assert client.get("/calendar").status_code == 200
-    assert clock.sleeps == [1.0] and _exchange_requests(emu) == 2
+    assert clock.sleeps == [1.0] and exchange_requests(emu) == 2
 
 
 def test_the_rate_limit_wait_is_configurable(emu: Emulator) -> None:

@@ -13,14 +13,24 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from flask import Flask, jsonify
+from flask import Flask
 from flask.testing import FlaskClient
 
-from flask_token_vault import AccountNotConnected, TokenVault, get_provider_token_set
+from flask_token_vault import TokenVault
 from flask_token_vault.emulator import Emulator
 from flask_token_vault.testing import login_as
 
-from ..helpers import CAL_READ, app_clock, csrf, make_app, session_cookie, whoami
+from ..helpers import (
+    CAL_READ,
+    add_overview,
+    app_clock,
+    csrf,
+    exchange_requests,
+    make_app,
+    overview_under_rate_limit,
+    session_cookie,
+    whoami,
+)
 from .figures import HOSTILE, SESSIONS
 
 ALICE = "alice@example.com"
@@ -171,30 +181,14 @@ def test_auth0_cookie_of_another_client_or_tenant(emu: Emulator) -> None:
         _record(name, status == 401, str(status))
 
 
-def _overview(app: Flask) -> None:
-    @app.get("/overview")
-    def page() -> Any:
-        found = {}
-        for name in ("google-oauth2", "windowslive"):
-            try:
-                found[name] = bool(get_provider_token_set(name).access_token)
-            except AccountNotConnected:
-                found[name] = False
-        return jsonify(found)
-
-
-def _exchanges(emu: Emulator) -> int:
-    return sum(n for grant, n in emu.stats()["token_requests"].items() if "token-exchange" in grant)
-
-
 def test_a_page_for_a_user_with_nothing_connected(app: Flask, emu: Emulator) -> None:
-    _overview(app)
+    add_overview(app)
     client = app.test_client()
     login_as(client, emu, ALICE)
     views = 20
     for _ in range(views):
         assert client.get("/overview").status_code == 200
-    exchanges = _exchanges(emu)
+    exchanges = exchange_requests(emu)
     assert exchanges == 2
     SESSIONS["user with nothing connected"] = (
         f"{views} views of a page showing 2 connections: {exchanges} exchanges "
@@ -203,19 +197,8 @@ def test_a_page_for_a_user_with_nothing_connected(app: Flask, emu: Emulator) -> 
 
 
 def test_a_page_under_auth0_rate_limits(app: Flask, emu: Emulator) -> None:
-    _overview(app)
-    clock = app_clock(app)
-    client = app.test_client()
-    login_as(client, emu, ALICE, {"google-oauth2": [CAL_READ], "windowslive": ["User.Read"]})
-    emu.add_fault(
-        "token:exchange",
-        status=429,
-        error="too_many_requests",
-        headers={"Retry-After": "2"},
-        times=-1,
-    )
-    answer = client.get("/overview", headers={"Accept": "application/json"})
-    requests_made, waited = _exchanges(emu), sum(clock.sleeps)
+    answer, clock = overview_under_rate_limit(add_overview(app), emu)
+    requests_made, waited = exchange_requests(emu), sum(clock.sleeps)
     assert answer.status_code == 503 and answer.headers["Retry-After"] == "2"
     assert requests_made == 1 and waited == 0
     SESSIONS["page of 2 connections, Auth0 answering 429 (Retry-After 2 s)"] = (
