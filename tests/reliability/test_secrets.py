@@ -11,10 +11,12 @@ secret the emulator issued during the run is searched for in all of it, whole an
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from blinker import NamedSignal
 from cryptography.hazmat.primitives import serialization
 from flask import Flask, Response, jsonify
 from joserfc.jwk import ECKey, RSAKey
@@ -65,6 +67,30 @@ def leaked(secrets: list[str], text: str, public: list[str]) -> list[str]:
     return [s[:4] + "..." for s in secrets if fragments(s, public) & windows or s in text]
 
 
+def _record_signals_and_responses(
+    app: Flask, captured: list[str], *watched: NamedSignal
+) -> Callable[..., None]:
+    """Add to ``captured`` what ``watched`` signals carry and each response's headers and body.
+
+    Returns the signals' receiver: blinker holds receivers weakly, so the caller keeps it.
+    """
+
+    def on_signal(sender: Any, **kwargs: Any) -> None:
+        captured.append(repr(sender) + repr(kwargs) + str(kwargs))
+
+    for sig in watched:
+        sig.connect(on_signal, app)
+
+    @app.after_request
+    def record(response: Response) -> Response:
+        captured.append(str(response.headers))
+        if not response.direct_passthrough:
+            captured.append(response.get_data(as_text=True))
+        return response
+
+    return on_signal
+
+
 def test_the_scan_finds_a_fragment_and_ignores_public_text() -> None:
     secret = "v1.emu.Zq8XkLmN0pQrStUvWxYz1234"
     assert leaked([secret], f"debug: token={secret[:12]} was used", []) == ["v1.e..."]
@@ -83,25 +109,15 @@ def test_no_secret_anywhere_in_a_full_run(
     captured: list[str] = []
     codes: list[str] = []
     app: Flask = make_api_app(emu, TOKEN_VAULT_HTTP_TIMEOUT=0.5, TOKEN_VAULT_DEADLINE=1.0)
-
-    def on_signal(sender: Any, **kwargs: Any) -> None:
-        captured.append(repr(sender) + repr(kwargs) + str(kwargs))
-
-    for sig in (
+    _receiver = _record_signals_and_responses(  # kept: blinker holds receivers weakly
+        app,
+        captured,
         signals.token_exchanged,
         signals.exchange_failed,
         signals.reconsent_required,
         signals.logged_in,
         signals.logged_out,
-    ):
-        sig.connect(on_signal, app)
-
-    @app.after_request
-    def record(response: Response) -> Response:
-        captured.append(str(response.headers))
-        if not response.direct_passthrough:
-            captured.append(response.get_data(as_text=True))
-        return response
+    )
 
     @app.get("/reprs")
     def reprs() -> Any:
@@ -262,19 +278,9 @@ def test_no_key_or_assertion_anywhere_in_a_keyed_run(
     emu.require_dpop_nonce()
     app = make_app(emu, **keyed_config(TOKEN_VAULT_DPOP_KEY=ec_key_pem()))
     captured: list[str] = []
-
-    def on_signal(sender: Any, **kwargs: Any) -> None:
-        captured.append(repr(sender) + repr(kwargs) + str(kwargs))
-
-    for sig in (signals.token_exchanged, signals.exchange_failed, signals.logged_in):
-        sig.connect(on_signal, app)
-
-    @app.after_request
-    def record(response: Response) -> Response:
-        captured.append(str(response.headers))
-        if not response.direct_passthrough:
-            captured.append(response.get_data(as_text=True))
-        return response
+    _receiver = _record_signals_and_responses(  # kept: blinker holds receivers weakly
+        app, captured, signals.token_exchanged, signals.exchange_failed, signals.logged_in
+    )
 
     @app.get("/accounts")
     def accounts() -> Any:
