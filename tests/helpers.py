@@ -18,7 +18,7 @@ import time
 import zlib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import requests
@@ -615,6 +615,9 @@ class _QuietHandler(WSGIRequestHandler):
         """Keep the test output free of access-log lines."""
 
 
+_Served = TypeVar("_Served", bound="LiveServer")
+
+
 class LiveServer:
     """Serve an app over real HTTP on a free 127.0.0.1 port (for the emulator to call it)."""
 
@@ -628,11 +631,20 @@ class LiveServer:
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
 
-    def __enter__(self) -> LiveServer:
+    def start(self: _Served) -> _Served:
+        """Serve from a daemon thread."""
         self._thread.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._thread.join(timeout=10)
+    def stop(self) -> None:
+        """Stop serving (if it was started) and wait for the thread."""
+        if self._thread.is_alive():
+            self._server.shutdown()
+            self._thread.join(timeout=10)
         self._server.server_close()
+
+    def __enter__(self: _Served) -> _Served:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

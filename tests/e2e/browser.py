@@ -4,49 +4,26 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from flask import Flask
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from flask_token_vault.emulator import Emulator
+
+from ..helpers import LiveServer
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        """Keep the test output free of access-log lines."""
-
-
-class LiveApp:
+class LiveApp(LiveServer):
     """The example app served on a free 127.0.0.1 port, with the emulator it talks to."""
 
     def __init__(self, app: Flask, emulator: Emulator) -> None:
+        super().__init__(app)
         self.app = app
         self.emulator = emulator
-        self._server: BaseWSGIServer = make_server(
-            "127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler
-        )
-        self.url = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
-        )
-
-    def start(self) -> LiveApp:
-        """Serve from a daemon thread."""
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving (if it was started) and wait for the thread."""
-        if self._thread.is_alive():
-            self._server.shutdown()
-            self._thread.join(timeout=10)
-        self._server.server_close()
 
 
 class Shots:

@@ -12,6 +12,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -103,14 +104,26 @@ def unstarted_app(emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[Li
     server.stop()
 
 
+def _tab(browser: Browser, viewport: ViewportSize, **options: Any) -> Iterator[Page]:
+    """Open a page in a fresh browser context (no cookies); close the context afterwards."""
+    context = browser.new_context(viewport=viewport, locale="en-GB", **options)
+    context.set_default_timeout(TIMEOUT_MS)
+    yield context.new_page()
+    context.close()
+
+
+def _shots(page: Page, request: pytest.FixtureRequest) -> Shots:
+    """Give a screenshot taker for ``page`` writing to a clean build/e2e/<test name>/ folder."""
+    folder = SHOTS / request.node.name
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return Shots(page, folder, README_SHOT)
+
+
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
     """Open a page in a fresh browser context (no cookies), closed after the test."""
-    context = browser.new_context(viewport={"width": 960, "height": 640}, locale="en-GB")
-    context.set_default_timeout(TIMEOUT_MS)
-    tab = context.new_page()
-    yield tab
-    context.close()
+    yield from _tab(browser, {"width": 960, "height": 640})
 
 
 #: A phone's screen (an iPhone 12 to 15 is 390 CSS pixels wide).
@@ -120,28 +133,16 @@ PHONE: ViewportSize = {"width": 390, "height": 844}
 @pytest.fixture
 def phone(browser: Browser) -> Iterator[Page]:
     """Open a page in a fresh phone-sized context (390 px wide, a mobile viewport)."""
-    context = browser.new_context(
-        viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=2, locale="en-GB"
-    )
-    context.set_default_timeout(TIMEOUT_MS)
-    tab = context.new_page()
-    yield tab
-    context.close()
+    yield from _tab(browser, PHONE, is_mobile=True, has_touch=True, device_scale_factor=2)
 
 
 @pytest.fixture
 def phone_shots(phone: Page, request: pytest.FixtureRequest) -> Shots:
     """Give a screenshot taker for the phone page, writing to build/e2e/<test name>/."""
-    folder = SHOTS / request.node.name
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    return Shots(phone, folder, README_SHOT)
+    return _shots(phone, request)
 
 
 @pytest.fixture
 def shots(page: Page, request: pytest.FixtureRequest) -> Shots:
     """Give a screenshot taker writing to a clean build/e2e/<test name>/ folder."""
-    folder = SHOTS / request.node.name
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    return Shots(page, folder, README_SHOT)
+    return _shots(page, request)
