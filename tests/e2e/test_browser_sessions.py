@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -11,6 +9,7 @@ from flask_token_vault import TokenVault, management_client
 from flask_token_vault.testing import FakeClock
 
 from .browser import LiveApp, Shots
+from .steps import expect_signed_out, expect_url_starting
 
 pytestmark = pytest.mark.e2e
 
@@ -22,7 +21,7 @@ def sign_in(page: Page, live_app: LiveApp, shots: Shots) -> None:
     """Sign in from the home page on the emulator's page, as a person would."""
     page.goto(live_app.url + "/")
     page.click("#sign-in")
-    expect(page).to_have_url(re.compile("^" + re.escape(live_app.emulator.url) + "/authorize"))
+    expect_url_starting(page, live_app.emulator.url + "/authorize")
     page.fill("#email", EMAIL)
     page.click("#allow")
     expect(page.locator("#sign-out")).to_be_visible()
@@ -41,14 +40,13 @@ def test_an_old_session_cookie_is_refused(page: Page, live_app: LiveApp, shots: 
         expect(page.locator("#sign-out")).to_be_visible()
     clock.advance(12 * HOUR + 1)
     page.reload()
-    expect(page.locator("#sign-in")).to_be_visible()
-    expect(page.locator("#sign-out")).to_have_count(0)
+    expect_signed_out(page)
     shots("session-ended")
     # The cookie as it was at sign-in (a stolen copy) is refused as well.
     page.context.clear_cookies()
     page.context.add_cookies([cookie])  # type: ignore[list-item]
     page.reload()
-    expect(page.locator("#sign-in")).to_be_visible()
+    expect_signed_out(page)
 
 
 def test_back_channel_logout_ends_the_open_session(
@@ -63,7 +61,7 @@ def test_back_channel_logout_ends_the_open_session(
     (delivery,) = emulator.backchannel_logout(EMAIL)
     assert (delivery.url, delivery.status) == (url, 200)
     page.reload()
-    expect(page.locator("#sign-in")).to_be_visible()
+    expect_signed_out(page)
     shots("ended-by-auth0")
 
 
@@ -80,5 +78,5 @@ def test_signing_out_at_auth0_signs_out_of_the_app(
     other.close()
     assert [d.status for d in emulator.backchannel_deliveries] == [200]
     page.reload()
-    expect(page.locator("#sign-in")).to_be_visible()
+    expect_signed_out(page)
     shots("signed-out-at-auth0")

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
 from playwright.sync_api import Page, expect
 
 from .browser import LiveApp, Shots
+from .steps import allow_calendar_on_connect_page, expect_url_starting
 
 pytestmark = pytest.mark.e2e
 
@@ -33,7 +32,7 @@ def test_spa_signs_in_connects_google_and_calls_the_api_with_its_token(
 
     # Sign in with the SPA's own client: the emulator's login page, then back with a code.
     page.click("#spa-sign-in")
-    expect(page).to_have_url(re.compile("^" + re.escape(emulator.url) + "/authorize"))
+    expect_url_starting(page, emulator.url + "/authorize")
     assert "audience=" in page.url and "client_id=" + emulator.spa_client_id in page.url
     page.fill("#email", EMAIL)
     shots("emulator-sign-in")
@@ -47,12 +46,7 @@ def test_spa_signs_in_connects_google_and_calls_the_api_with_its_token(
 
     # Connect Google through the My Account API, on the emulator's consent page.
     page.click("#spa-connect")
-    expect(page).to_have_url(
-        re.compile("^" + re.escape(emulator.url) + "/connected-accounts/connect")
-    )
-    expect(page.locator("#connection-scopes")).to_contain_text("calendar.readonly")
-    shots("emulator-connect")
-    page.click("#allow")
+    allow_calendar_on_connect_page(page, emulator.url, shots, "emulator-connect")
 
     # Back on the page: the API answers with the calendar, through Token Vault.
     events = page.locator("#spa-events li")
