@@ -288,6 +288,11 @@ def assert_error(response: requests.Response, status: int, error: str) -> dict[s
     return body
 
 
+def sdk_error(error: Any) -> tuple[Any, Any, Any]:
+    """Return what an Auth0 SDK error says (status, error code, message), to compare at once."""
+    return error.status_code, error.error_code, error.message
+
+
 def keyset(emu: Any) -> KeySet:
     """Return the emulator's signing keys, as its JWKS document publishes them."""
     jwks = requests.get(emu.url + "/.well-known/jwks.json", timeout=TIMEOUT).json()

@@ -13,11 +13,17 @@ from auth0.exceptions import Auth0Error, RateLimitError
 
 from flask_token_vault.emulator import Emulator
 
-REFRESH_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:refresh_token"
-FEDERATED_TOKEN_TYPE = "http://auth0.com/oauth/token-type/federated-connection-access-token"
-CAL_READ = "https://www.googleapis.com/auth/calendar.readonly"
+from .helpers import (
+    ACCESS_TOKEN_TYPE,
+    CAL_READ,
+    FEDERATED_TOKEN_TYPE,
+    REFRESH_TOKEN_TYPE,
+    TIMEOUT,
+    authorize_request,
+    sdk_error,
+)
+
 REDIRECT_URI = "http://127.0.0.1:5998/callback"
-TIMEOUT = 10
 
 
 @pytest.fixture
@@ -33,21 +39,26 @@ def get_token(emu: Emulator) -> GetToken:
 def auto_login_code(emu: Emulator, email: str, **params: str) -> str:
     """Sign ``email`` in without the page and return the authorization code."""
     emu.set_auto_login(email)
-    query = {
-        "client_id": emu.client_id,
-        "redirect_uri": REDIRECT_URI,
-        "response_type": "code",
-        "scope": "openid profile email offline_access",
-        "state": "xyz",
-        "nonce": "n-0S6_WzA2Mj",
-        **params,
-    }
-    answer = requests.get(
-        emu.url + "/authorize", params=query, allow_redirects=False, timeout=TIMEOUT
+    answer = authorize_request(
+        emu, redirect_uri=REDIRECT_URI, state="xyz", nonce="n-0S6_WzA2Mj", **params
     )
     assert answer.status_code == 302, answer.text
     code: str = parse_qs(urlsplit(answer.headers["Location"]).query)["code"][0]
     return code
+
+
+def sdk_exchange(
+    get_token: GetToken, subject: str, subject_type: str = REFRESH_TOKEN_TYPE, **extra: str
+) -> dict[str, Any]:
+    """Ask for a Google token with the SDK's ``access_token_for_connection``."""
+    answer: dict[str, Any] = get_token.access_token_for_connection(
+        subject_token_type=subject_type,
+        subject_token=subject,
+        requested_token_type=FEDERATED_TOKEN_TYPE,
+        connection="google-oauth2",
+        **extra,
+    )
+    return answer
 
 
 def test_sdk_authorization_code_grant_and_token_verifier(
@@ -82,13 +93,7 @@ def test_sdk_access_token_for_connection(emu: Emulator, get_token: GetToken) -> 
         emu, "carol@example.com", connection="google-oauth2", connection_scope=CAL_READ
     )
     refresh_token = get_token.authorization_code(code, REDIRECT_URI)["refresh_token"]
-    answer: dict[str, Any] = get_token.access_token_for_connection(
-        subject_token_type=REFRESH_TOKEN_TYPE,
-        subject_token=refresh_token,
-        requested_token_type=FEDERATED_TOKEN_TYPE,
-        connection="google-oauth2",
-        login_hint="carol@example.com",
-    )
+    answer = sdk_exchange(get_token, refresh_token, login_hint="carol@example.com")
     assert answer["issued_token_type"] == FEDERATED_TOKEN_TYPE
     assert answer["token_type"] == "Bearer" and answer["expires_in"] == 3600
     assert CAL_READ in answer["scope"].split(" ")
@@ -106,15 +111,12 @@ def test_sdk_raises_typed_error_for_an_account_not_connected(
 ) -> None:
     refresh_token = emu.issue_refresh_token("dave@example.com")
     with pytest.raises(Auth0Error) as raised:
-        get_token.access_token_for_connection(
-            subject_token_type=REFRESH_TOKEN_TYPE,
-            subject_token=refresh_token,
-            requested_token_type=FEDERATED_TOKEN_TYPE,
-            connection="google-oauth2",
-        )
-    assert raised.value.status_code == 401
-    assert raised.value.error_code == "federated_connection_refresh_token_not_found"
-    assert raised.value.message == "Federated connection Refresh Token not found."
+        sdk_exchange(get_token, refresh_token)
+    assert sdk_error(raised.value) == (
+        401,
+        "federated_connection_refresh_token_not_found",
+        "Federated connection Refresh Token not found.",
+    )
 
 
 def test_sdk_raises_rate_limit_error_for_a_429_fault(emu: Emulator, get_token: GetToken) -> None:
@@ -128,12 +130,7 @@ def test_sdk_raises_rate_limit_error_for_a_429_fault(emu: Emulator, get_token: G
         headers={"X-RateLimit-Reset": "1700000000", "Retry-After": "1"},
     )
     with pytest.raises(RateLimitError) as raised:
-        get_token.access_token_for_connection(
-            subject_token_type=REFRESH_TOKEN_TYPE,
-            subject_token=refresh_token,
-            requested_token_type=FEDERATED_TOKEN_TYPE,
-            connection="google-oauth2",
-        )
+        sdk_exchange(get_token, refresh_token)
     assert raised.value.reset_at == 1700000000
     assert raised.value.error_code == "too_many_requests"
 
@@ -146,9 +143,6 @@ def test_sdk_sees_bad_client_credentials(emu: Emulator) -> None:
         wrong.refresh_token(emu.issue_refresh_token("fred@example.com"))
     assert raised.value.status_code == 401
     assert raised.value.error_code == "invalid_client"
-
-
-ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 
 
 def test_sdk_verifies_an_api_access_token_against_the_jwks(emu: Emulator) -> None:
@@ -167,30 +161,17 @@ def test_sdk_access_token_exchange_as_the_custom_api_client(emu: Emulator) -> No
         client_secret=emu.api_client_secret,
         protocol="http",
     )
-    answer: dict[str, Any] = api_client.access_token_for_connection(
-        subject_token_type=ACCESS_TOKEN_TYPE,
-        subject_token=emu.issue_access_token("hank@example.com", scope="read:calendar"),
-        requested_token_type=FEDERATED_TOKEN_TYPE,
-        connection="google-oauth2",
-    )
+    token = emu.issue_access_token("hank@example.com", scope="read:calendar")
+    answer = sdk_exchange(api_client, token, ACCESS_TOKEN_TYPE)
     assert answer["issued_token_type"] == FEDERATED_TOKEN_TYPE
     assert CAL_READ in answer["scope"].split(" ")
     with pytest.raises(Auth0Error) as expired:
-        api_client.access_token_for_connection(
-            subject_token_type=ACCESS_TOKEN_TYPE,
-            subject_token=emu.issue_access_token("hank@example.com", claims={"exp": 1}),
-            requested_token_type=FEDERATED_TOKEN_TYPE,
-            connection="google-oauth2",
-        )
+        expired_token = emu.issue_access_token("hank@example.com", claims={"exp": 1})
+        sdk_exchange(api_client, expired_token, ACCESS_TOKEN_TYPE)
     assert expired.value.status_code == 401 and expired.value.error_code == "invalid_grant"
     with pytest.raises(Auth0Error) as not_linked:
-        api_client.access_token_for_connection(
-            subject_token_type=ACCESS_TOKEN_TYPE,
-            subject_token=emu.issue_access_token(
-                "hank@example.com", claims={"aud": "https://other.example.com/"}
-            ),
-            requested_token_type=FEDERATED_TOKEN_TYPE,
-            connection="google-oauth2",
-        )
+        other_api = {"aud": "https://other.example.com/"}
+        other_token = emu.issue_access_token("hank@example.com", claims=other_api)
+        sdk_exchange(api_client, other_token, ACCESS_TOKEN_TYPE)
     assert not_linked.value.status_code == 403
     assert not_linked.value.error_code == "unauthorized_client"

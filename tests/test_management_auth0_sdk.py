@@ -12,7 +12,13 @@ from auth0.rest import RestClientOptions
 
 from flask_token_vault.emulator import Emulator
 
-from .helpers import CAL_READ, MANAGEMENT_RATE_LIMITED, TOKEN_VAULT_GRANT, vault_exchange
+from .helpers import (
+    CAL_READ,
+    MANAGEMENT_RATE_LIMITED,
+    TOKEN_VAULT_GRANT,
+    sdk_error,
+    vault_exchange,
+)
 
 
 def management_token(emu: Emulator, client_id: str = "", secret: str = "") -> str:
@@ -104,9 +110,7 @@ def test_sdk_sees_404_with_auth0_error_code(emu: Emulator) -> None:
     auth0 = sdk(emu)
     with pytest.raises(Auth0Error) as raised:
         auth0.users.list_tokensets("auth0|nobody")
-    assert raised.value.status_code == 404
-    assert raised.value.error_code == "inexistent_user"
-    assert raised.value.message == "The user does not exist."
+    assert sdk_error(raised.value) == (404, "inexistent_user", "The user does not exist.")
     with pytest.raises(Auth0Error) as missing:
         auth0.connections.get("con_000000000000")
     assert missing.value.error_code == "inexistent_connection"
@@ -118,18 +122,18 @@ def test_sdk_sees_403_for_a_token_without_the_scope(emu: Emulator) -> None:
     assert auth0.clients.get("reader")["client_id"] == "reader"
     with pytest.raises(Auth0Error) as raised:
         auth0.connections.update("con_x", {"options": {}})
-    assert raised.value.status_code == 403
-    assert raised.value.error_code == "insufficient_scope"
-    assert raised.value.message == "Insufficient scope, expected any of: update:connections"
+    assert sdk_error(raised.value) == (
+        403,
+        "insufficient_scope",
+        "Insufficient scope, expected any of: update:connections",
+    )
 
 
 def test_sdk_sees_401_for_a_bad_token(emu: Emulator) -> None:
     auth0 = sdk(emu, "not-a-token")
     with pytest.raises(Auth0Error) as raised:
         auth0.clients.get(emu.client_id)
-    assert raised.value.status_code == 401
-    assert raised.value.error_code == "invalid_token"
-    assert raised.value.message == "Invalid token"
+    assert sdk_error(raised.value) == (401, "invalid_token", "Invalid token")
 
 
 def test_sdk_sees_payload_validation_errors(emu: Emulator) -> None:
@@ -150,8 +154,7 @@ def test_sdk_raises_rate_limit_error_with_reset(emu: Emulator) -> None:
     with pytest.raises(RateLimitError) as raised:
         auth0.clients.get(emu.client_id)
     assert raised.value.reset_at == 1700000000
-    assert raised.value.error_code == "too_many_requests"
-    assert raised.value.message == "Global limit has been reached"
+    assert sdk_error(raised.value) == (429, "too_many_requests", "Global limit has been reached")
 
 
 def test_sdk_reads_an_api_and_creates_its_custom_api_client(emu: Emulator) -> None:
