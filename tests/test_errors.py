@@ -67,12 +67,6 @@ def test_not_connected(probe: Flask, emu: Emulator) -> None:
     assert "windowslive" in body["description"] and "Connect" in body["remedy"]
 
 
-def test_tokenset_not_found_is_also_not_connected(probe: Flask, emu: Emulator) -> None:
-    emu.add_fault("token:exchange", status=401, error="tokenset_not_found", error_description="x")
-    body = _probe(probe, emu)
-    assert (body["cls"], body["error"]) == (AccountNotConnected.__name__, "tokenset_not_found")
-
-
 def test_provider_refused_stored_grant(probe: Flask, emu: Emulator) -> None:
     emu.connect_account("alice@example.com", "windowslive", ["User.Read"])
     emu.break_provider_refresh("alice@example.com", "windowslive")
@@ -99,27 +93,40 @@ def test_unknown_refresh_token_means_login_again(probe: Flask, emu: Emulator) ->
     assert body["error"] == "invalid_grant" and body["status"] == 401
 
 
-def test_client_without_the_grant_is_misconfigured(probe: Flask, emu: Emulator) -> None:
-    emu.add_fault(
-        "token:exchange",
-        status=403,
-        error="unauthorized_client",
-        error_description="Grant type not allowed for the client.",
-    )
-    body = _probe(probe, emu)
-    assert (body["cls"], body["error"]) == (Misconfigured.__name__, "unauthorized_client")
-    assert "doctor" in body["remedy"]
+# Auth0's refusal (status, error, description) -> the class, and what its body must mention.
+REFUSALS = {
+    "tokenset_not_found is also not connected": (
+        (401, "tokenset_not_found", "x"),
+        AccountNotConnected,
+        None,
+    ),
+    "a client without the grant is misconfigured": (
+        (403, "unauthorized_client", "Grant type not allowed for the client."),
+        Misconfigured,
+        ("remedy", "doctor"),
+    ),
+    "the MFA policy is named": (
+        (403, "access_denied", "Multifactor authentication required"),
+        Misconfigured,
+        ("remedy", "MFA policy"),
+    ),
+    "other rejections keep the code": (
+        (400, "invalid_request", "bad"),
+        ExchangeRejected,
+        ("description", "bad"),
+    ),
+}
 
 
-def test_mfa_policy_is_named(probe: Flask, emu: Emulator) -> None:
-    emu.add_fault(
-        "token:exchange",
-        status=403,
-        error="access_denied",
-        error_description="Multifactor authentication required",
-    )
+@pytest.mark.parametrize("case", list(REFUSALS))
+def test_an_exchange_refusal_becomes_its_error(probe: Flask, emu: Emulator, case: str) -> None:
+    (status, error, description), cls, mention = REFUSALS[case]
+    emu.add_fault("token:exchange", status=status, error=error, error_description=description)
     body = _probe(probe, emu)
-    assert body["cls"] == Misconfigured.__name__ and "MFA policy" in body["remedy"]
+    assert (body["cls"], body["error"]) == (cls.__name__, error)
+    if mention is not None:
+        field, text = mention
+        assert text in body[field]
 
 
 def test_rate_limited_keeps_retry_after(probe: Flask, emu: Emulator) -> None:
@@ -139,13 +146,6 @@ def test_auth0_down_is_unavailable(probe: Flask, emu: Emulator) -> None:
     emu.add_fault("token:exchange", status=503, times=-1)
     body = _probe(probe, emu)
     assert body["cls"] == Auth0Unavailable.__name__ and body["status"] == 503
-
-
-def test_other_rejections_keep_the_code(probe: Flask, emu: Emulator) -> None:
-    emu.add_fault("token:exchange", status=400, error="invalid_request", error_description="bad")
-    body = _probe(probe, emu)
-    assert (body["cls"], body["error"]) == (ExchangeRejected.__name__, "invalid_request")
-    assert "bad" in body["description"]
 
 
 def test_unhandled_error_renders_a_page_not_a_traceback(probe: Flask, emu: Emulator) -> None:
