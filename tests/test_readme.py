@@ -277,17 +277,21 @@ def test_no_internal_words_in_user_facing_text() -> None:
         assert not INTERNAL.search(text), text
 
 
-def test_make_demo_installs_only_the_runtime_dependencies(tmp_path: Path) -> None:
-    if shutil.which("make") is None:
-        pytest.fail("make is needed: the README's first commands are make targets")
-    venv = tmp_path / "venv"
-    plan = subprocess.run(
-        ["make", "-n", "-C", str(ROOT), "demo", f"VENV={venv}"],
+def make_plan(target: str, venv: Path) -> str:
+    """Return what ``make -n TARGET`` would run, with its virtualenv at ``venv``."""
+    return subprocess.run(
+        ["make", "-n", "-C", str(ROOT), target, f"VENV={venv}"],
         capture_output=True,
         text=True,
         timeout=60,
         check=True,
     ).stdout
+
+
+def test_make_demo_installs_only_the_runtime_dependencies(tmp_path: Path) -> None:
+    if shutil.which("make") is None:
+        pytest.fail("make is needed: the README's first commands are make targets")
+    plan = make_plan("demo", tmp_path / "venv")
     installs = [line for line in plan.splitlines() if "pip install" in line]
     assert installs and all(line.rstrip().endswith("-e .") for line in installs), plan
     assert "[dev]" not in plan and "--upgrade pip" not in plan
@@ -296,13 +300,7 @@ def test_make_demo_installs_only_the_runtime_dependencies(tmp_path: Path) -> Non
 def test_make_e2e_leaves_the_tracked_screenshot_alone(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    plan = subprocess.run(
-        ["make", "-n", "-C", str(ROOT), "e2e", f"VENV={tmp_path / 'venv'}"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    ).stdout
+    plan = make_plan("e2e", tmp_path / "venv")
     assert "E2E_PUBLISH_SCREENSHOT" not in plan and "docs/_static" not in plan
     shot = tmp_path / "shot.png"
     shot.write_bytes(b"png")
