@@ -28,6 +28,7 @@ from flask_token_vault.testing import FakeClock, login_as
 from .helpers import (
     CAL_READ,
     CAL_WRITE,
+    alice_client,
     cached_token,
     emulator_args,
     hammer,
@@ -44,8 +45,7 @@ def cookie(client: FlaskClient) -> str:
 
 
 def test_64_threads_cold_cache_one_exchange(app: Flask, emu: Emulator) -> None:
-    client = app.test_client()
-    login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
+    client = alice_client(app, emu)
     statuses = hammer(app, cookie(client), 64)
     assert statuses == [200] * 64
     assert emu.exchange_count() == 1
@@ -53,16 +53,14 @@ def test_64_threads_cold_cache_one_exchange(app: Flask, emu: Emulator) -> None:
 
 def test_64_threads_on_redis_one_exchange(emu: Emulator, redis_url: str) -> None:
     app = make_app(emu, TOKEN_VAULT_CACHE=redis_url)
-    client = app.test_client()
-    login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
+    client = alice_client(app, emu)
     assert hammer(app, cookie(client), 64) == [200] * 64
     assert emu.exchange_count() == 1
 
 
 def test_4_processes_x_16_threads_share_one_exchange(emu: Emulator, redis_url: str) -> None:
     app = make_app(emu, TOKEN_VAULT_CACHE=redis_url)
-    client = app.test_client()
-    login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
+    client = alice_client(app, emu)
     args = {
         "emulator": emulator_args(emu),
         "redis_url": redis_url,
@@ -142,8 +140,7 @@ def test_short_lived_token_is_used_and_expired_one_is_exchanged_again(
     emu.set_provider_token_ttl("google-oauth2", 30)
     clock = FakeClock()
     TokenVault.state(app).set_clock(clock)
-    client = app.test_client()
-    login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
+    client = alice_client(app, emu)
     assert client.get("/calendar").status_code == 200
     clock.advance(20)  # within 30 s minus the clamped leeway (7.5 s)
     assert client.get("/calendar").status_code == 200
@@ -186,8 +183,7 @@ def test_provider_401_triggers_exactly_one_new_exchange(app: Flask, emu: Emulato
         )
         return {"status": answer.status_code}
 
-    client = app.test_client()
-    login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
+    client = alice_client(app, emu)
     assert client.get("/via-session").get_json() == {"status": 200}
     assert emu.exchange_count() == 1
     emu.revoke_provider_tokens(email="alice@example.com", connection="google-oauth2")
@@ -278,8 +274,7 @@ def test_near_cache_spares_the_redis_round_trip_within_its_ttl(
     emu: Emulator, redis_url: str
 ) -> None:
     app = make_app(emu, TOKEN_VAULT_CACHE=redis_url, TOKEN_VAULT_LOCAL_CACHE_TTL=5)
-    client = app.test_client()
-    login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
+    client = alice_client(app, emu)
     assert client.get("/calendar").status_code == 200
     before = _redis_reads(redis_url)
     for _ in range(5):

@@ -37,6 +37,7 @@ from flask_token_vault.testing import FakeClock, login_as
 from .helpers import (
     CAL_READ,
     TIMEOUT,
+    alice_client,
     cached_token,
     csrf,
     emulator_args,
@@ -92,8 +93,7 @@ def test_a_hung_redis_costs_a_request_one_timeout_then_is_not_asked(
     clock = FakeClock(running=True)
     TokenVault.state(app).set_clock(clock)
     events = _listen(app)
-    client = app.test_client()
-    login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
+    client = alice_client(app, emu)
     assert client.get("/calendar").status_code == 200
     own_redis.freeze()
     try:
@@ -116,8 +116,7 @@ def test_a_hung_redis_costs_a_request_one_timeout_then_is_not_asked(
 def test_a_dead_redis_is_read_around(emu: Emulator, own_redis: RedisServer) -> None:
     """A refused connection on the read is caught: the request exchanges directly."""
     app = make_app(emu, TOKEN_VAULT_CACHE=own_redis.url, TOKEN_VAULT_LOCAL_CACHE_TTL=0)
-    client = app.test_client()
-    login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
+    client = alice_client(app, emu)
     assert client.get("/calendar").status_code == 200
     own_redis.stop()
     status, elapsed = _timed(client)
@@ -138,8 +137,7 @@ def test_a_redis_that_refuses_the_lock_means_exchanging_at_once(
     )
     clock = FakeClock(running=True)  # records every wait the app asks for
     TokenVault.state(app).set_clock(clock)
-    client = app.test_client()
-    login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
+    client = alice_client(app, emu)
     admin: Any = redis.Redis.from_url(own_redis.url)
     admin.config_set("maxmemory-policy", "noeviction")
     admin.config_set("maxmemory", 1)
@@ -324,8 +322,7 @@ def test_a_backward_step_of_the_wall_clock_keeps_no_token_past_its_life(
     clock = FakeClock()
     TokenVault.state(app).set_clock(clock)
     emu.set_provider_token_ttl("google-oauth2", 4)  # usable 3 s
-    client = app.test_client()
-    login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
+    client = alice_client(app, emu)
     assert client.get("/calendar").status_code == 200
     clock.step_wall(-40)
     for _ in range(5):
@@ -352,8 +349,7 @@ def test_the_request_memo_runs_on_the_monotonic_clock(
         second = get_provider_token("google-oauth2", [CAL_READ])
         return {"same": first == second}
 
-    client = app.test_client()
-    login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
+    client = alice_client(app, emu)
     assert client.get("/twice").get_json() == {"same": False}
     assert emu.exchange_count() == 2
 
@@ -458,8 +454,7 @@ def test_a_token_that_dies_before_auth0_said_is_dropped_on_the_providers_401(
         token = get_provider_token_set("google-oauth2", [CAL_READ])
         return {"status": answer.status_code, "lifetime": round(token.expires_in())}
 
-    client = app.test_client()
-    login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
+    client = alice_client(app, emu)
     first = client.get("/via-session").get_json()
     assert first == {"status": 200, "lifetime": 300}  # TOKEN_VAULT_DEFAULT_EXPIRES_IN
     emulator_clock.advance(6)

@@ -17,6 +17,7 @@ from flask.cli import FlaskGroup, ScriptInfo
 from flask_token_vault import AccountNotConnected, get_provider_token
 from flask_token_vault.cli import cli, format_table
 from flask_token_vault.emulator import Emulator
+from flask_token_vault.emulator.state import Tokenset
 from flask_token_vault.management import REQUIRED_GRANT_TYPES
 from flask_token_vault.testing import login_as
 
@@ -99,6 +100,14 @@ def test_failure_exits_non_zero_with_the_reason_and_the_fix(app: Flask, emu: Emu
     assert "Traceback" not in result.output
 
 
+def google_tokenset(emu: Emulator, email: str) -> tuple[str, Tokenset]:
+    """Connect Google (calendar read) for ``email``; return the user id and the vault's tokenset."""
+    emu.connect_account(email, "google-oauth2", [CAL_READ])
+    user_id = emu.user_id_for(email)
+    (tokenset,) = emu.state.tokensets_for(user_id)
+    return user_id, tokenset
+
+
 def test_tokensets_delete_makes_the_next_token_call_fail_and_empties_the_cache(
     app: Flask, emu: Emulator
 ) -> None:
@@ -128,9 +137,7 @@ def test_tokensets_delete_of_an_unknown_tokenset_fails(app: Flask, emu: Emulator
 
 
 def test_tokensets_delete_asks_first_and_no_keeps_the_tokenset(app: Flask, emu: Emulator) -> None:
-    emu.connect_account("fay@example.com", "google-oauth2", [CAL_READ])
-    user_id = emu.user_id_for("fay@example.com")
-    (tokenset,) = emu.state.tokensets_for(user_id)
+    user_id, tokenset = google_tokenset(emu, "fay@example.com")
     refused = run(app, "tokensets", "delete", user_id, tokenset.id, input="n\n")
     assert refused.exit_code == 1 and "Aborted" in refused.output
     assert f"Delete tokenset {tokenset.id} (google-oauth2: " in refused.output
@@ -148,9 +155,7 @@ def test_tokensets_delete_asks_first_and_no_keeps_the_tokenset(app: Flask, emu: 
 def test_tokensets_delete_says_a_running_app_keeps_an_in_process_token(
     app: Flask, emu: Emulator
 ) -> None:
-    emu.connect_account("gus@example.com", "google-oauth2", [CAL_READ])
-    user_id = emu.user_id_for("gus@example.com")
-    (tokenset,) = emu.state.tokensets_for(user_id)
+    user_id, tokenset = google_tokenset(emu, "gus@example.com")
     output = run(app, "tokensets", "delete", user_id, tokenset.id, "-y").output
     # The CLI's process cannot reach a running app's memory: it says so, and what to do.
     assert "lives inside each running process, which this command cannot reach" in output
@@ -164,9 +169,7 @@ def test_tokensets_delete_with_a_shared_cache_says_it_reaches_running_apps(
     emu: Emulator, redis_url: str
 ) -> None:
     app = make_app(emu, TOKEN_VAULT_CACHE=redis_url, TOKEN_VAULT_LOCAL_CACHE_TTL=3)
-    emu.connect_account("hal@example.com", "google-oauth2", [CAL_READ])
-    user_id = emu.user_id_for("hal@example.com")
-    (tokenset,) = emu.state.tokensets_for(user_id)
+    user_id, tokenset = google_tokenset(emu, "hal@example.com")
     output = run(app, "tokensets", "delete", user_id, tokenset.id, "--yes").output
     assert "shared cache (redis) no longer serves the user's tokens" in output
     assert "within 3 s" in output

@@ -12,7 +12,7 @@ from flask_token_vault import TokenVault, connect_url
 from flask_token_vault.emulator import Emulator
 from flask_token_vault.testing import login_as
 
-from .helpers import CAL_READ, CAL_WRITE, app_clock, make_app
+from .helpers import CAL_READ, CAL_WRITE, alice_client, app_clock, make_app
 
 GMAIL = "https://mail.google.com/"
 
@@ -133,8 +133,7 @@ def test_a_link_made_for_a_visitor_works_before_and_after_sign_in(
 
 def test_a_link_expires(app: Flask, emu: Emulator) -> None:
     clock = app_clock(app)
-    client = app.test_client()
-    login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
+    client = alice_client(app, emu)
     link = _relative(_link(client))
     clock.advance(3599)
     assert client.get(link).status_code == 302
@@ -144,8 +143,7 @@ def test_a_link_expires(app: Flask, emu: Emulator) -> None:
 
 
 def test_the_expiry_cannot_be_edited(app: Flask, emu: Emulator) -> None:
-    client = app.test_client()
-    login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
+    client = alice_client(app, emu)
     link = _relative(_link(client))
     query = parse_qs(urlsplit(link).query)
     edited = link.replace("exp=" + query["exp"][0], "exp=" + str(int(query["exp"][0]) + 86400))

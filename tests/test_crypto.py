@@ -8,9 +8,8 @@ from flask import Flask
 from flask_token_vault import TokenVault
 from flask_token_vault.crypto import Crypto, InvalidToken
 from flask_token_vault.emulator import Emulator
-from flask_token_vault.testing import login_as
 
-from .helpers import CAL_READ, make_app
+from .helpers import alice_client, make_app
 
 OLD = b"old-secret-key-0123456789abcdef"
 NEW = b"new-secret-key-0123456789abcdef"
@@ -57,8 +56,7 @@ def test_flipped_bit_is_detected() -> None:
 
 def test_secret_key_fallbacks_keep_users_signed_in(emu: Emulator) -> None:
     before = make_app(emu, SECRET_KEY=OLD.decode())
-    client = before.test_client()
-    login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
+    client = alice_client(before, emu)
     cookie = client.get_cookie("session")
     assert cookie is not None
     after = make_app(emu, SECRET_KEY=NEW.decode(), SECRET_KEY_FALLBACKS=[OLD.decode()])
@@ -69,8 +67,7 @@ def test_secret_key_fallbacks_keep_users_signed_in(emu: Emulator) -> None:
 
 def test_configured_encryption_keys_rotate(emu: Emulator) -> None:
     before: Flask = make_app(emu, TOKEN_VAULT_ENCRYPTION_KEYS=[OLD.decode()])
-    client = before.test_client()
-    login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
+    client = alice_client(before, emu)
     cookie = client.get_cookie("session")
     assert cookie is not None
     after = make_app(emu, TOKEN_VAULT_ENCRYPTION_KEYS=[NEW.decode(), OLD.decode()])

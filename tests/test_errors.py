@@ -25,7 +25,7 @@ from flask_token_vault.emulator import Emulator
 from flask_token_vault.session import SESSION_KEY, make_record
 from flask_token_vault.testing import login_as
 
-from .helpers import CAL_READ, CAL_WRITE, make_app
+from .helpers import CAL_READ, CAL_WRITE, alice_client, make_app
 
 
 @pytest.fixture
@@ -52,8 +52,7 @@ def probe(emu: Emulator) -> Flask:
 
 
 def _probe(app: Flask, emu: Emulator, connection: str = "windowslive") -> dict[str, Any]:
-    client = app.test_client()
-    login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
+    client = alice_client(app, emu)
     body = client.get(f"/probe/{connection}").get_json()
     assert isinstance(body, dict)
     return body
@@ -180,8 +179,7 @@ def test_signals_carry_the_connection_and_error(probe: Flask, emu: Emulator) -> 
     signals.exchange_failed.connect(receivers["failed"], probe)
     signals.reconsent_required.connect(receivers["reconsent"], probe)
     _probe(probe, emu, "windowslive")
-    client = probe.test_client()
-    login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
+    client = alice_client(probe, emu)
     client.get("/probe/google-oauth2")
     names = [name for name, _ in seen]
     assert names == ["failed", "exchanged", "reconsent"]
@@ -237,8 +235,7 @@ def test_one_errorhandler_for_the_base_class_catches_every_error(
 
 def test_invalid_scope_from_auth0_still_names_the_scopes_to_ask_for(emu: Emulator) -> None:
     app = make_app(emu, TOKEN_VAULT_SEND_EXCHANGE_SCOPE=True)
-    client = app.test_client()
-    login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
+    client = alice_client(app, emu)
     assert client.get("/calendar").status_code == 200
     answer = client.get("/calendar/write", headers={"Accept": "application/json"})
     body = answer.get_json()

@@ -13,9 +13,8 @@ from flask import Flask
 
 from flask_token_vault import ManagementError, get_provider_token_set, management_client
 from flask_token_vault.emulator import Emulator
-from flask_token_vault.testing import login_as
 
-from .helpers import CAL_READ, make_app
+from .helpers import alice_client, make_app
 
 
 def _lifetime_route(app: Flask) -> None:
@@ -31,8 +30,7 @@ def test_a_missing_expires_in_means_the_conservative_default(
     _lifetime_route(app)
     answer = '{"access_token": "ya29.x", "token_type": "Bearer"' + body + "}"
     emu.add_fault("token:exchange", status=200, body=answer)
-    client = app.test_client()
-    login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
+    client = alice_client(app, emu)
     for _ in range(2):  # the exchange's answer, then the cached token
         assert client.get("/lifetime").get_json() == {"seconds": 300}
     assert sum(emu.stats()["token_requests"].values()) == 1
@@ -42,8 +40,7 @@ def test_the_default_lifetime_is_configurable(emu: Emulator) -> None:
     app = make_app(emu, TOKEN_VAULT_DEFAULT_EXPIRES_IN=60)
     _lifetime_route(app)
     emu.misreport_expires_in("google-oauth2")  # real tokens, no expires_in
-    client = app.test_client()
-    login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
+    client = alice_client(app, emu)
     assert client.get("/lifetime").get_json() == {"seconds": 60}
 
 

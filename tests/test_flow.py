@@ -19,6 +19,7 @@ from flask_token_vault.testing import login_as
 from .helpers import (
     CAL_READ,
     CAL_WRITE,
+    alice_client,
     browser_login,
     follow_to_emulator,
     make_app,
@@ -233,7 +234,6 @@ def test_decorator_login_hint_picks_the_account_and_goes_into_the_connect_link(
     from flask import jsonify, request
 
     from flask_token_vault import get_provider_token, provider_token_required
-    from flask_token_vault.testing import login_as
 
     app = make_app(emu)
 
@@ -245,8 +245,7 @@ def test_decorator_login_hint_picks_the_account_and_goes_into_the_connect_link(
         token = get_provider_token("google-oauth2", login_hint=request.args.get("account"))
         return jsonify(length=len(token))
 
-    client = app.test_client()
-    login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
+    client = alice_client(app, emu)
     emu.connect_account("alice@example.com", "google-oauth2", [CAL_READ], account="w@corp.example")
     assert client.get("/work-calendar?account=w@corp.example").status_code == 200
     missing = client.get("/work-calendar?account=other@corp.example")
@@ -321,7 +320,6 @@ def test_provider_session_takes_paths_on_the_api(emu: Emulator) -> None:
     from flask import jsonify
 
     from flask_token_vault import provider_session
-    from flask_token_vault.testing import login_as
 
     app = make_app(emu)
 
@@ -331,8 +329,7 @@ def test_provider_session_takes_paths_on_the_api(emu: Emulator) -> None:
         answer = google.get("/calendar/v3/calendars/primary/events")
         return jsonify(status=answer.status_code, url=answer.url, items=answer.json()["items"])
 
-    client = app.test_client()
-    login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
+    client = alice_client(app, emu)
     body = client.get("/events").get_json()
     assert body["status"] == 200 and body["items"]
     assert body["url"] == emu.url + "/google/calendar/v3/calendars/primary/events"
@@ -399,8 +396,7 @@ def test_signing_in_again_may_switch_users(client: FlaskClient, emu: Emulator) -
 
 def test_a_refresh_token_sealed_with_another_key_reads_as_signed_out(emu: Emulator) -> None:
     other = make_app(emu, TOKEN_VAULT_ENCRYPTION_KEYS=["another-encryption-key-0123456789"])
-    client = other.test_client()
-    login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
+    client = alice_client(other, emu)
     app = make_app(emu)  # the same SECRET_KEY signs the cookie; other keys encrypt
     mine = app.test_client()
     mine.set_cookie("session", client.get_cookie("session").value)  # type: ignore[union-attr]

@@ -35,7 +35,15 @@ from flask_token_vault.store import (
 )
 from flask_token_vault.testing import FakeClock, login_as
 
-from .helpers import CAL_READ, ROOT, emulator_args, make_app, spawn_worker, worker_output
+from .helpers import (
+    CAL_READ,
+    ROOT,
+    alice_client,
+    emulator_args,
+    make_app,
+    spawn_worker,
+    worker_output,
+)
 from .redis_server import RedisServer
 
 
@@ -183,8 +191,7 @@ def test_a_hung_redis_is_bounded_with_the_oldest_redis_py_allowed(
 ) -> None:
     """redis-py before 8 has no socket timeout at all: ours must hold all the same."""
     app = make_app(emu, TOKEN_VAULT_CACHE=own_redis.url)
-    client = app.test_client()
-    login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
+    client = alice_client(app, emu)
     cookie = client.get_cookie("session")
     assert cookie is not None
     args = {
