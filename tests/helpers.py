@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import os
 import re
@@ -41,6 +42,7 @@ from flask_token_vault import (
     provider_token_required,
 )
 from flask_token_vault.cache import Slot
+from flask_token_vault.emulator.signing import b64url_encode
 from flask_token_vault.testing import FakeClock, login_as
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -291,6 +293,15 @@ def assert_error(response: requests.Response, status: int, error: str) -> dict[s
 def sdk_error(error: Any) -> tuple[Any, Any, Any]:
     """Return what an Auth0 SDK error says (status, error code, message), to compare at once."""
     return error.status_code, error.error_code, error.message
+
+
+def hs256_with_public_key(emu: Any, claims: dict[str, Any]) -> str:
+    """Forge a JWT signed HS256 with the emulator's public key as the secret (alg confusion)."""
+    header = {"alg": "HS256", "typ": "JWT", "kid": emu.state.signing_key.kid}
+    signing_input = ".".join(b64url_encode(json.dumps(p).encode()) for p in (header, claims))
+    key = json.dumps(emu.state.signing_key.public_jwk()).encode()
+    signature = hmac.new(key, signing_input.encode(), hashlib.sha256).digest()
+    return signing_input + "." + b64url_encode(signature)
 
 
 def keyset(emu: Any) -> KeySet:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import time
 from collections.abc import Callable
@@ -22,7 +20,15 @@ from flask_token_vault.emulator.signing import SigningKey, b64url_encode
 from flask_token_vault.session import SESSION_KEY
 from flask_token_vault.testing import emulator_config, login_as
 
-from .helpers import CAL_READ, LiveServer, app_clock, cached_token, make_app, whoami
+from .helpers import (
+    CAL_READ,
+    LiveServer,
+    app_clock,
+    cached_token,
+    hs256_with_public_key,
+    make_app,
+    whoami,
+)
 
 ALICE = "alice@example.com"
 ROUTE = "/auth/backchannel-logout"
@@ -105,14 +111,6 @@ def test_a_replayed_logout_token_is_refused(app: Flask, emu: Emulator) -> None:
     assert "already used" in answer.get_json()["error_description"]
 
 
-def _hs256(emu: Emulator, claims: dict[str, Any]) -> str:
-    header = {"alg": "HS256", "typ": "JWT", "kid": emu.state.signing_key.kid}
-    signing_input = ".".join(b64url_encode(json.dumps(p).encode()) for p in (header, claims))
-    key = json.dumps(emu.state.signing_key.public_jwk()).encode()
-    signature = hmac.new(key, signing_input.encode(), hashlib.sha256).digest()
-    return signing_input + "." + b64url_encode(signature)
-
-
 def _claims(emu: Emulator, sid: str) -> dict[str, Any]:
     now = int(time.time())
     return {
@@ -164,7 +162,7 @@ BAD_TOKENS: dict[str, Callable[[Emulator, str], str | None]] = {
     "signed with another key": lambda e, s: SigningKey().sign(_claims(e, s)),
     "another key, same kid": lambda e, s: _same_kid(e).sign(_claims(e, s)),
     "alg none": lambda e, s: _none(_claims(e, s)),
-    "alg HS256 with the public key": lambda e, s: _hs256(e, _claims(e, s)),
+    "alg HS256 with the public key": lambda e, s: hs256_with_public_key(e, _claims(e, s)),
 }
 
 

@@ -1044,20 +1044,22 @@ def test_control_api_drives_accounts_tokens_ttl_and_revocation(emu: Emulator) ->
 # -- logout ------------------------------------------------------------------------------------
 
 
+def v2_logout(
+    emu: Emulator, return_to: str, browser: requests.Session | None = None
+) -> requests.Response:
+    """Sign out at the emulator's /v2/logout, asking to be sent to ``return_to``."""
+    return (browser or requests).get(
+        emu.url + "/v2/logout",
+        params={"client_id": emu.client_id, "returnTo": return_to},
+        allow_redirects=False,
+        timeout=TIMEOUT,
+    )
+
+
 def test_logout_redirects_to_allowed_return_urls_only(emu: Emulator) -> None:
-    back = requests.get(
-        emu.url + "/v2/logout",
-        params={"client_id": emu.client_id, "returnTo": "http://localhost:5000/"},
-        allow_redirects=False,
-        timeout=TIMEOUT,
-    )
+    back = v2_logout(emu, "http://localhost:5000/")
     assert back.status_code == 302 and back.headers["Location"] == "http://localhost:5000/"
-    stranger = requests.get(
-        emu.url + "/v2/logout",
-        params={"client_id": emu.client_id, "returnTo": "https://evil.example.com/"},
-        allow_redirects=False,
-        timeout=TIMEOUT,
-    )
+    stranger = v2_logout(emu, "https://evil.example.com/")
     assert stranger.status_code == 200 and "Logged out" in stranger.text
     oidc = requests.get(
         emu.url + "/oidc/logout",
@@ -1136,23 +1138,13 @@ def test_a_bare_tenant_checks_callback_and_logout_urls_like_auth0(emu: Emulator)
     emu.bare_tenant()
     refused = authorize_request(emu)
     assert refused.status_code == 400 and "Callback URL mismatch" in refused.text
-    logout = requests.get(
-        emu.url + "/v2/logout",
-        params={"client_id": emu.client_id, "returnTo": "http://localhost:5000/"},
-        allow_redirects=False,
-        timeout=TIMEOUT,
-    )
+    logout = v2_logout(emu, "http://localhost:5000/")
     assert logout.status_code == 200 and "Logged out" in logout.text
     client = emu.state.clients[emu.client_id]
     client.callbacks = [REDIRECT_URI]
     client.allowed_logout_urls = ["http://localhost:5000/"]
     assert authorize_request(emu).status_code == 200
-    logout = requests.get(
-        emu.url + "/v2/logout",
-        params={"client_id": emu.client_id, "returnTo": "http://localhost:5000/"},
-        allow_redirects=False,
-        timeout=TIMEOUT,
-    )
+    logout = v2_logout(emu, "http://localhost:5000/")
     assert logout.status_code == 302
 
 
@@ -1296,12 +1288,7 @@ def test_prompt_login_and_logout_forget_the_signed_in_user(emu: Emulator) -> Non
     jay = browser_submit(browser, emu, switch, email="jay@example.com")
     assert jay == emu.user_id_for("jay@example.com")
 
-    out = browser.get(
-        emu.url + "/v2/logout",
-        params={"client_id": emu.client_id, "returnTo": REDIRECT_URI},
-        allow_redirects=False,
-        timeout=10,
-    )
+    out = v2_logout(emu, REDIRECT_URI, browser)
     assert out.status_code == 302 and not browser.cookies.get("auth0")
     after = browser_authorize(browser, emu, connection="google-oauth2")
     assert after.title == "Auth0 emulator — sign in"

@@ -6,8 +6,6 @@ Never a 500, never a changed session. Every case is recorded for the reliability
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import json
 import time
 from collections.abc import Callable
@@ -27,6 +25,7 @@ from ..helpers import (
     TOKEN_VAULT_GRANT,
     alice_client,
     follow_to_emulator,
+    hs256_with_public_key,
     make_api_app,
     make_app,
     session_cookie,
@@ -281,14 +280,6 @@ def _unsigned(header: dict[str, Any], claims: dict[str, Any], signature: bytes =
     return ".".join(parts) + "." + b64url_encode(signature)
 
 
-def _hs256_with_public_key(emu: Emulator, claims: dict[str, Any]) -> str:
-    header = {"alg": "HS256", "typ": "JWT", "kid": emu.state.signing_key.kid}
-    signing_input = ".".join(b64url_encode(json.dumps(p).encode()) for p in (header, claims))
-    key = json.dumps(emu.state.signing_key.public_jwk()).encode()
-    sig = hmac.new(key, signing_input.encode(), hashlib.sha256).digest()
-    return signing_input + "." + b64url_encode(sig)
-
-
 def _other_key_same_kid(emu: Emulator) -> SigningKey:
     other = SigningKey()
     other.kid = emu.state.signing_key.kid
@@ -306,7 +297,7 @@ ID_TOKEN_ATTACKS: dict[str, Callable[[Emulator, dict[str, Any]], str]] = {
     "signed with another key": lambda e, c: SigningKey().sign(c),
     "another key, same kid": lambda e, c: _other_key_same_kid(e).sign(c),
     "alg none": lambda e, c: _unsigned({"alg": "none", "typ": "JWT"}, c),
-    "alg HS256 with public key": _hs256_with_public_key,
+    "alg HS256 with public key": hs256_with_public_key,
     "garbage": lambda e, c: "not.a.jwt",
 }
 
