@@ -44,6 +44,7 @@ from flask_token_vault import (
     setup_tenant,
 )
 from flask_token_vault.emulator import Emulator
+from flask_token_vault.testing import emulator_config
 
 CAL_READ = "https://www.googleapis.com/auth/calendar.readonly"
 CAL_WRITE = "https://www.googleapis.com/auth/calendar.events"
@@ -69,9 +70,7 @@ _FROM_ENVIRONMENT = (
 
 def _emulator_config(emulator: Emulator) -> dict[str, Any]:
     return {
-        "AUTH0_DOMAIN": emulator.url,
-        "AUTH0_CLIENT_ID": emulator.client_id,
-        "AUTH0_CLIENT_SECRET": emulator.client_secret,
+        **emulator_config(emulator),
         "EMULATOR_URL": emulator.url,
         # The emulator's API, its Custom API Client and its public SPA client.
         "AUTH0_AUDIENCE": emulator.api_identifier,

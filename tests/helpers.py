@@ -461,15 +461,16 @@ def hammer(app: Flask, cookie: str, n: int, path: str = "/calendar") -> list[int
     return statuses
 
 
+#: The emulator's attributes :func:`make_app` reads.
+_APP_READS = ("url", "client_id", "client_secret", "google_api_base", "graph_api_base")
+
+
 def emulator_args(emu: Any) -> dict[str, str]:
-    """Return what a worker process needs to build :func:`make_app` for this emulator."""
-    return {
-        "url": emu.url,
-        "client_id": emu.client_id,
-        "client_secret": emu.client_secret,
-        "google_api_base": emu.google_api_base,
-        "graph_api_base": emu.graph_api_base,
-    }
+    """Return what a worker process needs to build :func:`make_app` for this emulator.
+
+    The worker stands them up as the emulator (a namespace with these attributes).
+    """
+    return {name: getattr(emu, name) for name in _APP_READS}
 
 
 def spawn_worker(
