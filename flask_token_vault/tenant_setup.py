@@ -220,107 +220,145 @@ def _not_made(
     )
 
 
-class TokenVaultGrant:
+class _ClientStep:
+    """A step that changes the app's client, reading its record first.
+
+    When the record cannot be read (no Management API access, say), the step plans a NOT_MADE
+    item that points at its page of the Dashboard.
+    """
+
+    #: A short name, e.g. ``Token Vault grant``.
+    name: str
+    #: Where the app's settings page of the Dashboard shows this step's setting.
+    page: str
+
+    def target(self, context: SetupContext) -> str:
+        """Return what the step acts on: ``client ID``."""
+        return f"client {context.client_id}"
+
+    def dashboard(self, context: SetupContext) -> str:
+        """Return where to make this step's change by hand in the Auth0 Dashboard."""
+        return f"{context.app_dashboard()} > {self.page}"
+
+    def plan(self, context: SetupContext) -> Iterable[SetupAction]:
+        """Plan this step's change; a client record that cannot be read is NOT_MADE."""
+        try:
+            return self.plan_client(context)
+        except TokenVaultError as exc:  # what reading the client record raised
+            return [_not_made(self.name, self.target(context), exc, self.dashboard(context))]
+
+    def plan_client(self, context: SetupContext) -> list[SetupAction]:
+        """Read the client (``context.client()``) and plan this step's change to it."""
+        raise NotImplementedError
+
+    def unchanged(self, context: SetupContext, found: str) -> list[SetupAction]:
+        """Plan nothing: the client is as it should be (``found`` says how)."""
+        return [SetupAction(SetupItem(self.name, self.target(context), UNCHANGED, found))]
+
+    def planned(
+        self, context: SetupContext, change: str, apply: Callable[[], str]
+    ) -> list[SetupAction]:
+        """Plan ``change``, which ``apply`` makes."""
+        item = SetupItem(self.name, self.target(context), PLANNED, change, self.dashboard(context))
+        return [SetupAction(item, apply)]
+
+    def adding(
+        self, context: SetupContext, missing: list[str], add: Callable[[], object]
+    ) -> list[SetupAction]:
+        """Plan adding ``missing`` to the client, which ``add`` does."""
+
+        def apply() -> str:
+            add()
+            return "added " + ", ".join(missing)
+
+        return self.planned(context, "add " + ", ".join(missing), apply)
+
+    def refused(
+        self, context: SetupContext, why: str, fix: str, dashboard: str | None = None
+    ) -> list[SetupAction]:
+        """Plan a change that cannot be made: ``why``, and what to do (``fix``, the Dashboard)."""
+        where = dashboard or self.dashboard(context)
+        return [SetupAction(SetupItem(self.name, self.target(context), NOT_MADE, why, where, fix))]
+
+
+class TokenVaultGrant(_ClientStep):
     """Give the app's client the Token Vault grant (with Authorization Code and Refresh Token)."""
 
     name = "Token Vault grant"
+    page = "Settings > Advanced Settings > Grant Types"
 
-    def plan(self, context: SetupContext) -> Iterable[SetupAction]:
+    def plan_client(self, context: SetupContext) -> list[SetupAction]:
         """Plan adding the missing grant types, or say why the client cannot have them."""
-        target = f"client {context.client_id}"
-        dashboard = f"{context.app_dashboard()} > Settings > Advanced Settings > Grant Types"
-        try:
-            client = context.client()
-        except TokenVaultError as exc:
-            return [_not_made(self.name, target, exc, dashboard)]
+        client = context.client()
         problems = client_problems(client)
         if problems:
-            return [
-                SetupAction(
-                    SetupItem(
-                        self.name,
-                        target,
-                        NOT_MADE,
-                        "the client cannot use Token Vault: " + "; ".join(problems),
-                        f"{context.app_dashboard()} > Settings",
-                        "Use a first-party, OIDC-conformant Regular Web Application that "
-                        "authenticates with a client secret.",
-                    )
-                )
-            ]
+            return self.refused(
+                context,
+                "the client cannot use Token Vault: " + "; ".join(problems),
+                "Use a first-party, OIDC-conformant Regular Web Application that "
+                "authenticates with a client secret.",
+                dashboard=f"{context.app_dashboard()} > Settings",
+            )
         grants = [g for g in client.get("grant_types") or [] if isinstance(g, str)]
         missing = [g for g in REQUIRED_GRANT_TYPES if g not in grants]
         if not missing:
-            return [SetupAction(SetupItem(self.name, target, UNCHANGED, "has the grant types"))]
-
-        def apply() -> str:
-            context.management.enable_token_vault_grant(context.client_id)
-            return "added " + ", ".join(missing)
-
-        return [
-            SetupAction(
-                SetupItem(self.name, target, PLANNED, "add " + ", ".join(missing), dashboard),
-                apply,
-            )
-        ]
+            return self.unchanged(context, "has the grant types")
+        return self.adding(
+            context, missing, lambda: context.management.enable_token_vault_grant(context.client_id)
+        )
 
 
-class RotationOff:
+class RotationOff(_ClientStep):
     """Turn refresh-token rotation off on the app's client (Token Vault does not support it)."""
 
     name = "refresh-token rotation off"
+    page = "Settings > Refresh Token Rotation: off"
 
-    def plan(self, context: SetupContext) -> Iterable[SetupAction]:
+    def plan_client(self, context: SetupContext) -> list[SetupAction]:
         """Plan turning rotation off, keeping every other refresh-token setting."""
-        target = f"client {context.client_id}"
-        dashboard = f"{context.app_dashboard()} > Settings > Refresh Token Rotation: off"
-        try:
-            client = context.client()
-        except TokenVaultError as exc:
-            return [_not_made(self.name, target, exc, dashboard)]
-        settings = client.get("refresh_token")
+        settings = context.client().get("refresh_token")
         rotation = settings.get("rotation_type") if isinstance(settings, dict) else None
         if rotation != "rotating":
-            detail = f"rotation_type is {rotation or 'not set'}"
-            return [SetupAction(SetupItem(self.name, target, UNCHANGED, detail))]
+            return self.unchanged(context, f"rotation_type is {rotation or 'not set'}")
 
         def apply() -> str:
             context.management.disable_refresh_token_rotation(context.client_id)
             return "rotation_type set to non-rotating (other refresh-token settings kept)"
 
-        detail = "set rotation_type to non-rotating"
-        return [SetupAction(SetupItem(self.name, target, PLANNED, detail, dashboard), apply)]
+        return self.planned(context, "set rotation_type to non-rotating", apply)
 
 
-class MyAccountPolicy:
+class MyAccountPolicy(_ClientStep):
     """Let the app's refresh token get My Account API tokens (Multi-Resource Refresh Token)."""
 
     name = "My Account API policy"
 
-    def plan(self, context: SetupContext) -> Iterable[SetupAction]:
-        """Plan the refresh-token policy for ``https://{domain}/me/``, keeping the others."""
-        target = f"client {context.client_id}"
-        audience = context.state.settings.base_url + "/me/"
-        dashboard = (
+    def dashboard(self, context: SetupContext) -> str:
+        """Return the client's Multi-Resource Refresh Token page, and what to allow there."""
+        return (
             f"{context.app_dashboard()} > Settings > Multi-Resource Refresh Token > Edit "
-            f"Configuration: allow the Auth0 My Account API ({audience}) with "
+            f"Configuration: allow the Auth0 My Account API ({_my_account(context)}) with "
             + ", ".join(MY_ACCOUNT_POLICY_SCOPES)
         )
-        try:
-            client = context.client()
-        except TokenVaultError as exc:
-            return [_not_made(self.name, target, exc, dashboard)]
-        missing = missing_my_account_scopes(client, context.state.settings.base_url)
+
+    def plan_client(self, context: SetupContext) -> list[SetupAction]:
+        """Plan the refresh-token policy for ``https://{domain}/me/``, keeping the others."""
+        audience = _my_account(context)
+        missing = missing_my_account_scopes(context.client(), context.state.settings.base_url)
         if not missing:
-            detail = f"the policy for {audience} allows Connected Accounts"
-            return [SetupAction(SetupItem(self.name, target, UNCHANGED, detail))]
+            return self.unchanged(context, f"the policy for {audience} allows Connected Accounts")
 
         def apply() -> str:
             context.management.allow_my_account(context.client_id)
             return f"policy for {audience} allows " + ", ".join(MY_ACCOUNT_POLICY_SCOPES)
 
-        detail = f"allow {audience} with " + ", ".join(missing) + " (other policies kept)"
-        return [SetupAction(SetupItem(self.name, target, PLANNED, detail, dashboard), apply)]
+        change = f"allow {audience} with " + ", ".join(missing) + " (other policies kept)"
+        return self.planned(context, change, apply)
+
+
+def _my_account(context: SetupContext) -> str:
+    """Return the My Account API's audience on the app's tenant."""
+    return context.state.settings.base_url + "/me/"
 
 
 class ConnectionVault:
@@ -426,36 +464,42 @@ class _NotOnThisTenant(Exception):
         super().__init__(self.description)
 
 
-class AppUrlsRegistered:
+class _AppUrlStep(_ClientStep):
+    """A step that registers some of the app's own URLs on its client: it needs their address."""
+
+    #: What to do when the app's address is unknown.
+    no_address_fix: str
+
+    def plan_client(self, context: SetupContext) -> list[SetupAction]:
+        """Plan registering the URLs, or say that the app's address is unknown."""
+        urls = context.app_urls()
+        if urls is None:
+            why = (
+                "the app's address is unknown: no base URL given, no TOKEN_VAULT_EXTERNAL_URL "
+                "and no SERVER_NAME"
+            )
+            return self.refused(context, why, self.no_address_fix)
+        return self.plan_urls(context, urls)
+
+    def plan_urls(self, context: SetupContext, urls: AppUrls) -> list[SetupAction]:
+        """Plan registering this step's ``urls`` on the client (keeping the others)."""
+        raise NotImplementedError
+
+
+class AppUrlsRegistered(_AppUrlStep):
     """Register the app's callback, connect-callback and logout URLs on its client."""
 
     name = "app URLs allowed"
+    page = "Settings > Application URIs > Allowed Callback URLs and Allowed Logout URLs"
+    no_address_fix = (
+        "Run `flask token-vault setup --base-url https://YOUR-HOST` (or set SERVER_NAME), or "
+        "add YOUR-HOST/auth/callback and YOUR-HOST/auth/connect/callback as callback URLs by "
+        "hand."
+    )
 
-    def plan(self, context: SetupContext) -> Iterable[SetupAction]:
+    def plan_urls(self, context: SetupContext, urls: AppUrls) -> list[SetupAction]:
         """Plan adding the app's URLs the client does not list yet (keeping the others)."""
-        target = f"client {context.client_id}"
-        uris = f"{context.app_dashboard()} > Settings > Application URIs"
-        dashboard = f"{uris} > Allowed Callback URLs and Allowed Logout URLs"
-        urls = context.app_urls()
-        if urls is None:
-            return [
-                SetupAction(
-                    SetupItem(
-                        self.name,
-                        target,
-                        NOT_MADE,
-                        "the app's address is unknown: no base URL given and no SERVER_NAME",
-                        dashboard,
-                        "Run `flask token-vault setup --base-url https://YOUR-HOST` (or set "
-                        "SERVER_NAME), or add YOUR-HOST/auth/callback and "
-                        "YOUR-HOST/auth/connect/callback as callback URLs by hand.",
-                    )
-                )
-            ]
-        try:
-            client = context.client()
-        except TokenVaultError as exc:
-            return [_not_made(self.name, target, exc, dashboard)]
+        client = context.client()
         wanted = {
             "callbacks": [urls.callback, urls.connect_callback],
             "allowed_logout_urls": [urls.logout],
@@ -467,7 +511,7 @@ class AppUrlsRegistered:
             missing.extend(u for u in values if u not in present)
         if not missing:
             listed = ", ".join([*wanted["callbacks"], *wanted["allowed_logout_urls"]])
-            return [SetupAction(SetupItem(self.name, target, UNCHANGED, "listed: " + listed))]
+            return self.unchanged(context, "listed: " + listed)
 
         def apply() -> str:
             added = context.management.add_client_urls(
@@ -477,69 +521,35 @@ class AppUrlsRegistered:
             )
             return "added " + ", ".join(added)
 
-        detail = "add " + ", ".join(missing)
-        return [SetupAction(SetupItem(self.name, target, PLANNED, detail, dashboard), apply)]
+        return self.planned(context, "add " + ", ".join(missing), apply)
 
 
-class BackchannelLogoutUrl:
+class BackchannelLogoutUrl(_AppUrlStep):
     """Register the app's back-channel logout URL on its client (the other ones are kept)."""
 
     name = "back-channel logout URL"
+    page = "Settings > OpenID Connect Back-Channel Logout > Back-Channel Logout URI"
+    no_address_fix = (
+        "Run `flask token-vault setup --base-url https://YOUR-HOST`, or `flask token-vault "
+        "client backchannel --url https://YOUR-HOST/auth/backchannel-logout`."
+    )
 
-    def plan(self, context: SetupContext) -> Iterable[SetupAction]:
+    def plan_urls(self, context: SetupContext, urls: AppUrls) -> list[SetupAction]:
         """Plan adding the URL to ``oidc_logout.backchannel_logout_urls``."""
-        target = f"client {context.client_id}"
-        dashboard = (
-            f"{context.app_dashboard()} > Settings > OpenID Connect Back-Channel Logout > "
-            "Back-Channel Logout URI"
-        )
-        urls = context.app_urls()
-        if urls is None:
-            return [
-                SetupAction(
-                    SetupItem(
-                        self.name,
-                        target,
-                        NOT_MADE,
-                        "the app's address is unknown: no base URL given, no "
-                        "TOKEN_VAULT_EXTERNAL_URL and no SERVER_NAME",
-                        dashboard,
-                        "Run `flask token-vault setup --base-url https://YOUR-HOST`, or "
-                        "`flask token-vault client backchannel --url "
-                        "https://YOUR-HOST/auth/backchannel-logout`.",
-                    )
-                )
-            ]
         url = urls.backchannel_logout
         parts = urlsplit(url)
         if parts.scheme != "https" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
-            return [
-                SetupAction(
-                    SetupItem(
-                        self.name,
-                        target,
-                        NOT_MADE,
-                        f"Auth0 posts logout tokens to https URLs only, not to {url}",
-                        dashboard,
-                        "Serve the app over https and run setup with its https address.",
-                    )
-                )
-            ]
-        try:
-            client = context.client()
-        except TokenVaultError as exc:
-            return [_not_made(self.name, target, exc, dashboard)]
-        settings = client.get("oidc_logout")
+            return self.refused(
+                context,
+                f"Auth0 posts logout tokens to https URLs only, not to {url}",
+                "Serve the app over https and run setup with its https address.",
+            )
+        settings = context.client().get("oidc_logout")
         found = settings.get("backchannel_logout_urls") if isinstance(settings, dict) else None
         if isinstance(found, list) and url in found:
-            return [SetupAction(SetupItem(self.name, target, UNCHANGED, "listed: " + url))]
-
-        def apply() -> str:
-            context.management.add_backchannel_logout_url(url, context.client_id)
-            return "added " + url
-
-        item = SetupItem(self.name, target, PLANNED, "add " + url, dashboard)
-        return [SetupAction(item, apply)]
+            return self.unchanged(context, "listed: " + url)
+        add = context.management.add_backchannel_logout_url
+        return self.adding(context, [url], lambda: add(url, context.client_id))
 
 
 #: The steps of ``flask token-vault setup``, in order. Add a step object to extend it.
