@@ -6,8 +6,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterable
-from types import TracebackType
-from typing import Any
+from typing import Any, Final
 
 from flask import Flask, Response, g, request
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
@@ -220,12 +219,7 @@ class Emulator:
     def __enter__(self) -> Emulator:
         return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     # -- addresses and credentials --------------------------------------------------------
@@ -252,35 +246,18 @@ class Emulator:
         """Return the issuer: the base URL with a trailing slash, as Auth0 writes it."""
         return self.url + "/"
 
-    @property
-    def client_id(self) -> str:
-        """Return the default client's id."""
-        return DEFAULT_CLIENT_ID
-
-    @property
-    def client_secret(self) -> str:
-        """Return the default client's secret."""
-        return DEFAULT_CLIENT_SECRET
-
-    @property
-    def api_identifier(self) -> str:
-        """Return the identifier (audience) of the tenant's default API."""
-        return DEFAULT_API_IDENTIFIER
-
-    @property
-    def api_client_id(self) -> str:
-        """Return the id of the default API's Custom API Client."""
-        return DEFAULT_API_CLIENT_ID
-
-    @property
-    def api_client_secret(self) -> str:
-        """Return the secret of the default API's Custom API Client."""
-        return DEFAULT_API_CLIENT_SECRET
-
-    @property
-    def spa_client_id(self) -> str:
-        """Return the id of the public single-page application client (PKCE, no secret)."""
-        return DEFAULT_SPA_CLIENT_ID
+    #: The default client's id.
+    client_id: Final = DEFAULT_CLIENT_ID
+    #: The default client's secret.
+    client_secret: Final = DEFAULT_CLIENT_SECRET
+    #: The identifier (audience) of the tenant's default API.
+    api_identifier: Final = DEFAULT_API_IDENTIFIER
+    #: The id of the default API's Custom API Client.
+    api_client_id: Final = DEFAULT_API_CLIENT_ID
+    #: The secret of the default API's Custom API Client.
+    api_client_secret: Final = DEFAULT_API_CLIENT_SECRET
+    #: The id of the public single-page application client (PKCE, no secret).
+    spa_client_id: Final = DEFAULT_SPA_CLIENT_ID
 
     @property
     def google_api_base(self) -> str:
