@@ -7,7 +7,6 @@ a first-request check of the views' connections.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from flask import Flask
@@ -18,7 +17,6 @@ from ._urls import connect_url, login_url
 from .config import load_settings
 from .decorators import check_views
 from .errors import TokenVaultError
-from .exchange import ProviderToken
 from .tokens import (
     current_user,
     forget_provider_tokens,
@@ -100,30 +98,5 @@ class TokenVault:
         """Return the per-app state of ``app`` (default: the current app)."""
         return get_state(app)
 
-    def worker_token(
-        self,
-        user_id: str,
-        connection: str,
-        scopes: Iterable[str] | None = None,
-        *,
-        login_hint: str | None = None,
-        app: Flask | None = None,
-        force_refresh: bool = False,
-    ) -> ProviderToken:
-        """Return a user's provider token with no session: for background jobs and commands.
-
-        Works wherever an app is at hand (a Celery or RQ task, a ``flask`` command): pass
-        ``app`` or call it inside ``app.app_context()``. Needs ``AUTH0_CLIENT_PRIVATE_KEY``
-        and the client's Privileged Worker access (``flask token-vault worker setup``); uses
-        the app's cache and single flight, and raises the same errors as
-        :func:`~flask_token_vault.get_provider_token_set`. Read ``.access_token`` for the
-        token itself.
-        """
-        return worker_token(
-            user_id,
-            connection,
-            scopes,
-            login_hint=login_hint,
-            app=app,
-            force_refresh=force_refresh,
-        )
+    # The function of worker.py itself: its signature and docstring are the method's.
+    worker_token = staticmethod(worker_token)

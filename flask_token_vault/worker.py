@@ -36,10 +36,18 @@ def worker_token(
     app: Flask | None = None,
     force_refresh: bool = False,
 ) -> ProviderToken:
-    """Return a user's provider token for ``connection`` without a session (background jobs).
+    """Return a user's provider token with no session: for background jobs and commands.
 
+    Works wherever an app is at hand (a Celery or RQ task, a ``flask`` command): pass
+    ``app`` or call it inside ``app.app_context()`` (``app`` defaults to the current app).
     ``user_id`` is the Auth0 user id (``auth0|...``, the ``sub`` of the user's ID token).
-    ``app`` defaults to the current app. Raises the same errors as the request path:
+    Needs ``AUTH0_CLIENT_PRIVATE_KEY`` and the client's Privileged Worker access (``flask
+    token-vault worker setup``); uses the app's cache and single flight. Read
+    ``.access_token`` for the token itself. :meth:`TokenVault.worker_token
+    <flask_token_vault.TokenVault.worker_token>` is this function.
+
+    Raises the same errors as the request path
+    (:func:`~flask_token_vault.get_provider_token_set`):
     :class:`~flask_token_vault.AccountNotConnected`, :class:`~flask_token_vault.InsufficientScope`
     (the token lacks ``scopes``: the user must connect again),
     :class:`~flask_token_vault.Misconfigured`, :class:`~flask_token_vault.RateLimited`,
