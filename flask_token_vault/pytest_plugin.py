@@ -7,18 +7,7 @@ extension.
 
 from __future__ import annotations
 
-from flask_token_vault_pytest import (
-    token_vault_app_config,
-    token_vault_emulator,
-    token_vault_emulator_reset,
-    token_vault_fail_next_exchange,
-    token_vault_login_as,
-)
+import flask_token_vault_pytest
+from flask_token_vault_pytest import *  # noqa: F403  (the plugin's __all__ names the fixtures)
 
-__all__ = [
-    "token_vault_app_config",
-    "token_vault_emulator",
-    "token_vault_emulator_reset",
-    "token_vault_fail_next_exchange",
-    "token_vault_login_as",
-]
+__all__ = flask_token_vault_pytest.__all__
