@@ -25,7 +25,7 @@ import json
 import logging
 import random
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from http.cookiejar import CookieJar, DefaultCookiePolicy
@@ -46,6 +46,7 @@ __all__ = [
     "Transport",
     "TryHook",
     "clean_text",
+    "cursor_pages",
     "retry_after",
 ]
 
@@ -158,6 +159,29 @@ def clean_text(text: Any, limit: int = 300) -> str:
     if not isinstance(text, str):
         return ""
     return "".join(ch if ch.isprintable() else " " for ch in text)[:limit]
+
+
+def cursor_pages(
+    fetch: Callable[[dict[str, str]], Any], key: str, **params: str
+) -> Iterator[Mapping[str, Any]]:
+    """Yield the objects under ``key`` on every page of an Auth0 listing with a ``next`` cursor.
+
+    ``fetch`` is given each page's query: ``params``, ``take=20`` and, after the first page,
+    ``from`` (the previous page's ``next``). The listing ends at a page without a new ``next``,
+    or at an answer that is not a JSON object.
+    """
+    query = {"take": "20", **params}
+    for _ in range(500):  # a bound, should the API keep answering "next"
+        data = fetch(dict(query))
+        if not isinstance(data, Mapping):
+            return
+        for item in data.get(key) or []:
+            if isinstance(item, Mapping):
+                yield item
+        after = data.get("next")
+        if not isinstance(after, str) or not after or after == query.get("from"):
+            return
+        query["from"] = after
 
 
 def _too_deep(value: Any) -> bool:

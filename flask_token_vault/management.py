@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from ._clock import Clock, ClockSource
-from ._http import Failure, Transport, clean_text
+from ._http import Failure, Transport, clean_text, cursor_pages
 from .config import Settings, parse_domain, split_scopes
 from .errors import (
     Auth0Unavailable,
@@ -657,23 +657,12 @@ class ManagementClient:
         return list(self._iter_connected_accounts(user_id))
 
     def _iter_connected_accounts(self, user_id: str) -> Iterator[ConnectedAccount]:
-        params: dict[str, str] = {"take": "20"}
-        for _ in range(500):  # a bound, should the API keep answering "next"
-            data = self.request(
-                "GET",
-                f"/users/{_q(user_id)}/connected-accounts",
-                params=params,
-                operation="listing connected accounts",
-            )
-            if not isinstance(data, Mapping):
-                return
-            for item in data.get("connected_accounts") or []:
-                if isinstance(item, Mapping):
-                    yield ConnectedAccount.from_api(item)
-            after = data.get("next")
-            if not isinstance(after, str) or not after or after == params.get("from"):
-                return
-            params["from"] = after
+        def page(query: dict[str, str]) -> Any:
+            path = f"/users/{_q(user_id)}/connected-accounts"
+            return self.request("GET", path, params=query, operation="listing connected accounts")
+
+        for item in cursor_pages(page, "connected_accounts"):
+            yield ConnectedAccount.from_api(item)
 
     # connections ----------------------------------------------------------------------------
     def find_connection(self, name_or_id: str) -> dict[str, Any]:

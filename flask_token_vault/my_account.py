@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from ._http import Failure, Transport, clean_text
+from ._http import Failure, Transport, clean_text, cursor_pages
 from .config import Settings
 from .dpop import DPoP
 from .errors import InvalidRequest, MyAccountError
@@ -293,28 +293,18 @@ class MyAccountClient:
         ``GET /me/v1/connected-accounts/connections`` (scope ``read:me:connected_accounts``):
         the connections with Connected Accounts on that are enabled for this app.
         """
-        found: list[ConnectableConnection] = []
-        params: dict[str, str] = {"take": "20"}
-        for _ in range(500):  # a bound, should the API keep answering "next"
-            data = self._call(
-                "GET",
-                "/connections",
-                access_token,
-                operation="listing the connections to connect",
-                params=params,
+
+        def page(query: dict[str, str]) -> Any:
+            operation = "listing the connections to connect"
+            return self._call(
+                "GET", "/connections", access_token, operation=operation, params=query
             )
-            if not isinstance(data, Mapping):
-                break
-            found.extend(
-                ConnectableConnection.from_api(item)
-                for item in data.get("connections") or []
-                if isinstance(item, Mapping) and isinstance(item.get("name"), str)
-            )
-            after = data.get("next")
-            if not isinstance(after, str) or not after or after == params.get("from"):
-                break
-            params["from"] = after
-        return found
+
+        return [
+            ConnectableConnection.from_api(item)
+            for item in cursor_pages(page, "connections")
+            if isinstance(item.get("name"), str)
+        ]
 
     def list_accounts(
         self, access_token: str, connection: str | None = None
@@ -325,22 +315,14 @@ class MyAccountClient:
     def _iter_accounts(
         self, access_token: str, connection: str | None
     ) -> Iterator[ConnectedAccount]:
-        params: dict[str, str] = {"take": "20"}
-        if connection:
-            params["connection"] = connection
-        for _ in range(500):  # a bound, should the API keep answering "next"
-            data = self._call(
-                "GET", "/accounts", access_token, operation="listing accounts", params=params
+        def page(query: dict[str, str]) -> Any:
+            return self._call(
+                "GET", "/accounts", access_token, operation="listing accounts", params=query
             )
-            if not isinstance(data, Mapping):
-                return
-            for item in data.get("accounts") or []:
-                if isinstance(item, Mapping):
-                    yield ConnectedAccount.from_api(item)
-            after = data.get("next")
-            if not isinstance(after, str) or not after or after == params.get("from"):
-                return
-            params["from"] = after
+
+        filters = {"connection": connection} if connection else {}
+        for item in cursor_pages(page, "accounts", **filters):
+            yield ConnectedAccount.from_api(item)
 
     def delete_account(self, access_token: str, account_id: str) -> None:
         """Remove one connected account from the vault (its tokens are not revoked)."""
