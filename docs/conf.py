@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+from typing import Any
 
 project = "Flask-Token-Vault"
 author = "Flask-Token-Vault contributors"
@@ -35,3 +36,13 @@ html_title = f"Flask-Token-Vault {release}"
 html_show_sourcelink = False
 html_static_path = ["_static"]
 html_css_files = ["custom.css"]
+
+
+def _public_bases(app: object, name: str, obj: object, options: object, bases: list[type]) -> None:
+    """Leave private helper classes (``_JsonRecord``...) out of a class's listed bases."""
+    bases[:] = [base for base in bases if not base.__name__.startswith("_")] or [object]
+
+
+def setup(app: Any) -> None:
+    """Connect the base-class filter to autodoc."""
+    app.connect("autodoc-process-bases", _public_bases)

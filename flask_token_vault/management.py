@@ -20,9 +20,9 @@ import logging
 import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
 
 from ._clock import Clock, ClockSource
@@ -176,6 +176,36 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat().replace("+00:00", "Z")
 
 
+class _JsonRecord:
+    """A record of the Management API that gives its fields back as JSON (see :meth:`to_dict`)."""
+
+    #: Fields :meth:`to_dict` leaves out (secrets).
+    _leave_out: ClassVar[tuple[str, ...]] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict of the fields: ISO 8601 times, lists for tuples, no secret."""
+        body: dict[str, Any] = {}
+        for item in fields(self):  # type: ignore[arg-type]  # every subclass is a dataclass
+            if item.name not in self._leave_out:
+                value = getattr(self, item.name)
+                if isinstance(value, datetime):
+                    value = _iso(value)
+                body[item.name] = list(value) if isinstance(value, tuple) else value
+        return body
+
+
+def _malformed(description: str) -> ManagementError:
+    """Return the error for an answer that is not what the Management API documents."""
+    return ManagementError(description, error_code="malformed_answer", code=503)
+
+
+def _record(data: Any, what: str) -> dict[str, Any]:
+    """Return an answer that must be one JSON object (``what``, e.g. ``a client``) as a dict."""
+    if not isinstance(data, Mapping):
+        raise _malformed(f"The Management API answered with something that is not {what}.")
+    return dict(data)
+
+
 def _scopes(value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         return split_scopes(value)
@@ -185,7 +215,7 @@ def _scopes(value: Any) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True)
-class Tokenset:
+class Tokenset(_JsonRecord):
     """A set of provider tokens Token Vault holds for a user at one connection."""
 
     #: Auth0's tokenset id.
@@ -213,20 +243,9 @@ class Tokenset:
             last_used_at=parse_timestamp(data.get("last_used_at")),
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict with ISO 8601 times."""
-        return {
-            "id": self.id,
-            "connection": self.connection,
-            "scopes": list(self.scopes),
-            "issued_at": _iso(self.issued_at),
-            "expires_at": _iso(self.expires_at),
-            "last_used_at": _iso(self.last_used_at),
-        }
-
 
 @dataclass(frozen=True)
-class Auth0User:
+class Auth0User(_JsonRecord):
     """A user of the tenant, as the Management API describes one (the fields a CLI needs)."""
 
     #: The Auth0 user id, e.g. ``google-oauth2|1234`` or ``auth0|abc``.
@@ -258,19 +277,9 @@ class Auth0User:
             created_at=parse_timestamp(data.get("created_at")),
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict with ISO 8601 times."""
-        return {
-            "user_id": self.user_id,
-            "email": self.email,
-            "name": self.name,
-            "connections": list(self.connections),
-            "created_at": _iso(self.created_at),
-        }
-
 
 @dataclass(frozen=True)
-class ConnectedAccount:
+class ConnectedAccount(_JsonRecord):
     """An account a user connected through Connected Accounts (My Account or Management API)."""
 
     #: The account id (``cac_...``).
@@ -309,22 +318,9 @@ class ConnectedAccount:
             strategy=text("strategy"),
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict with ISO 8601 times."""
-        return {
-            "id": self.id,
-            "connection": self.connection,
-            "scopes": list(self.scopes),
-            "access_type": self.access_type,
-            "created_at": _iso(self.created_at),
-            "expires_at": _iso(self.expires_at),
-            "connection_id": self.connection_id,
-            "strategy": self.strategy,
-        }
-
 
 @dataclass(frozen=True)
-class CustomApiClient:
+class CustomApiClient(_JsonRecord):
     """An API's Custom API Client: the client that exchanges callers' access tokens."""
 
     #: The client id (``TOKEN_VAULT_API_CLIENT_ID``).
@@ -340,6 +336,8 @@ class CustomApiClient:
     #: Its secret: only known right after creating it (``TOKEN_VAULT_API_CLIENT_SECRET``).
     client_secret: str | None = field(default=None, repr=False)
 
+    _leave_out = ("client_secret",)
+
     @classmethod
     def from_api(cls, data: Mapping[str, Any], *, created: bool = False) -> CustomApiClient:
         """Build one from the Management API's client JSON."""
@@ -352,16 +350,6 @@ class CustomApiClient:
             created=created,
             client_secret=secret if isinstance(secret, str) and secret else None,
         )
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict (without the secret)."""
-        return {
-            "client_id": self.client_id,
-            "name": self.name,
-            "resource_server_identifier": self.resource_server_identifier,
-            "grant_types": list(self.grant_types),
-            "created": self.created,
-        }
 
 
 def client_problems(client: Mapping[str, Any]) -> list[str]:
@@ -543,11 +531,7 @@ class ManagementClient:
                 raise _token_error(exc) from None
             token = answer.get("access_token")
             if not isinstance(token, str) or not token:
-                raise ManagementError(
-                    "Auth0 answered the Management API token request without a token.",
-                    error_code="malformed_answer",
-                    code=503,
-                )
+                raise _malformed("Auth0 answered the Management API token request without a token.")
             self._lifetime = max(lifetime, 1.0)
             self._access_token = token
             self._expires_at = now + self._lifetime
@@ -615,11 +599,7 @@ class ManagementClient:
         if isinstance(data, Mapping):  # a paginated answer, should Auth0 give one
             data = data.get("tokensets", [])
         if not isinstance(data, list):
-            raise ManagementError(
-                "The Management API answered the tokenset list with something else.",
-                error_code="malformed_answer",
-                code=503,
-            )
+            raise _malformed("The Management API answered the tokenset list with something else.")
         return [Tokenset.from_api(item) for item in data if isinstance(item, Mapping)]
 
     def delete_tokenset(self, user_id: str, tokenset_id: str) -> None:
@@ -644,11 +624,7 @@ class ManagementClient:
             "GET", "/users-by-email", params={"email": email}, operation="finding users by email"
         )
         if not isinstance(data, list):
-            raise ManagementError(
-                "The Management API answered the user search with something else.",
-                error_code="malformed_answer",
-                code=503,
-            )
+            raise _malformed("The Management API answered the user search with something else.")
         return [Auth0User.from_api(item) for item in data if isinstance(item, Mapping)]
 
     # connected accounts ---------------------------------------------------------------------
@@ -698,13 +674,7 @@ class ManagementClient:
             params=params,
             operation="reading a connection",
         )
-        if not isinstance(data, Mapping):
-            raise ManagementError(
-                "The Management API answered with something that is not a connection.",
-                error_code="malformed_answer",
-                code=503,
-            )
-        return dict(data)
+        return _record(data, "a connection")
 
     def enable_token_vault(self, connection: str) -> bool:
         """Turn Token Vault on for a connection (by id or name); return whether anything changed.
@@ -758,13 +728,7 @@ class ManagementClient:
             f"/clients/{_q(client_id or self.settings.client_id)}",
             operation="reading a client",
         )
-        if not isinstance(data, Mapping):
-            raise ManagementError(
-                "The Management API answered with something that is not a client.",
-                error_code="malformed_answer",
-                code=503,
-            )
-        return dict(data)
+        return _record(data, "a client")
 
     def enable_token_vault_grant(self, client_id: str | None = None) -> bool:
         """Add the Token Vault grant (and authorization_code, refresh_token) to a client.
@@ -895,11 +859,7 @@ class ManagementClient:
             operation="registering a client credential",
         )
         if not isinstance(data, Mapping) or not isinstance(data.get("id"), str):
-            raise ManagementError(
-                "The Management API answered the new credential without its id.",
-                error_code="malformed_answer",
-                code=503,
-            )
+            raise _malformed("The Management API answered the new credential without its id.")
         return dict(data)
 
     def enable_private_key_jwt(self, credential_id: str, client_id: str | None = None) -> bool:
@@ -958,13 +918,7 @@ class ManagementClient:
                 remedy="Create the API in the Auth0 Dashboard (Applications > APIs), signing "
                 "with RS256, or fix AUTH0_AUDIENCE to the identifier of an existing one.",
             ) from None
-        if not isinstance(data, Mapping):
-            raise ManagementError(
-                "The Management API answered with something that is not an API.",
-                error_code="malformed_answer",
-                code=503,
-            )
-        return dict(data)
+        return _record(data, "an API")
 
     def find_api_client(self, identifier: str) -> CustomApiClient | None:
         """Return the Custom API Client linked to the API ``identifier``, or ``None``."""
@@ -1042,11 +996,7 @@ class ManagementClient:
             operation="creating the Custom API Client",
         )
         if not isinstance(answer, Mapping) or not answer.get("client_id"):
-            raise ManagementError(
-                "The Management API answered the new client with something else.",
-                error_code="malformed_answer",
-                code=503,
-            )
+            raise _malformed("The Management API answered the new client with something else.")
         log.info("Custom API Client %s created for an API", answer.get("client_id"))
         return CustomApiClient.from_api(answer, created=True)
 
