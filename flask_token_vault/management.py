@@ -114,11 +114,14 @@ def vault_switches(connection: Mapping[str, Any]) -> VaultSwitches:
     option = options.get(VAULT_OPTION) if isinstance(options, Mapping) else None
     setting = connection.get("connected_accounts")
     return VaultSwitches(
-        connected_accounts=(setting.get("active") is True)
-        if isinstance(setting, Mapping)
-        else None,
-        sign_in=isinstance(option, Mapping) and option.get("active") is True,
+        connected_accounts=_active(setting) if isinstance(setting, Mapping) else None,
+        sign_in=_active(option),
     )
+
+
+def _active(setting: Any) -> bool:
+    """Tell whether a switch object of a connection (``{"active": ...}``) is on."""
+    return isinstance(setting, Mapping) and setting.get("active") is True
 
 
 def missing_my_account_scopes(client: Mapping[str, Any], base_url: str) -> list[str]:
@@ -683,41 +686,36 @@ class ManagementClient:
         ``federated_connections_access_tokens.active`` set, every other option unchanged (a
         PATCH of ``options`` replaces the object). A no-op when it is already on.
         """
-        found = self.find_connection(connection)
-        connection_id = str(found.get("id", ""))
-        current = self._connection_by_id(connection_id, ["options"])
-        options = current.get("options")
+        found, options = self._connection_field(connection, "options")
         options = dict(options) if isinstance(options, Mapping) else {}
-        setting = options.get(VAULT_OPTION)
-        if isinstance(setting, Mapping) and setting.get("active") is True:
+        if _active(options.get(VAULT_OPTION)):
             return False
         options[VAULT_OPTION] = {"active": True}
-        self.request(
-            "PATCH",
-            f"/connections/{_q(connection_id)}",
-            body={"options": options},
-            operation="enabling Token Vault on a connection",
-        )
-        log.info("Token Vault enabled on connection %s", found.get("name", connection_id))
-        return True
+        return self._turn_on(found, {"options": options}, "Token Vault")
 
     def enable_connected_accounts(self, connection: str) -> bool:
         """Turn Connected Accounts on for a connection; return whether anything changed."""
-        found = self.find_connection(connection)
-        connection_id = str(found.get("id", ""))
-        current = self._connection_by_id(connection_id, ["connected_accounts"])
-        setting = current.get("connected_accounts")
-        if isinstance(setting, Mapping) and setting.get("active") is True:
+        found, setting = self._connection_field(connection, "connected_accounts")
+        if _active(setting):
             return False
-        new = dict(setting) if isinstance(setting, Mapping) else {}
-        new["active"] = True
+        new = {**(setting if isinstance(setting, Mapping) else {}), "active": True}
+        return self._turn_on(found, {"connected_accounts": new}, "Connected Accounts")
+
+    def _connection_field(self, connection: str, name: str) -> tuple[dict[str, Any], Any]:
+        """Return a connection (by id or name) and the current value of its field ``name``."""
+        found = self.find_connection(connection)
+        return found, self._connection_by_id(str(found.get("id", "")), [name]).get(name)
+
+    def _turn_on(self, found: Mapping[str, Any], body: dict[str, Any], switch: str) -> bool:
+        """PATCH ``body`` onto the connection ``found``, which turns ``switch`` on; return True."""
+        connection_id = str(found.get("id", ""))
         self.request(
             "PATCH",
             f"/connections/{_q(connection_id)}",
-            body={"connected_accounts": new},
-            operation="enabling Connected Accounts on a connection",
+            body=body,
+            operation=f"enabling {switch} on a connection",
         )
-        log.info("Connected Accounts enabled on connection %s", found.get("name", connection_id))
+        log.info("%s enabled on connection %s", switch, found.get("name", connection_id))
         return True
 
     # clients --------------------------------------------------------------------------------
