@@ -36,20 +36,17 @@ class SystemClock:
     time = staticmethod(time.time)  # last: from here on, "time" in this body is this attribute
 
 
-class _WallOnly:
-    """Adapt a bare ``() -> epoch seconds`` callable (the old ``set_clock`` argument)."""
+class _WallOnly(SystemClock):
+    """Adapt a bare ``() -> epoch seconds`` callable (the old ``set_clock`` argument).
+
+    Only the wall time comes from it; monotonic time and sleeping stay the machine's.
+    """
 
     def __init__(self, wall: Callable[[], float]) -> None:
         self._wall = wall
 
     def time(self) -> float:
         return self._wall()
-
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(seconds)
 
 
 class Clock:
