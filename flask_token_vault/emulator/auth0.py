@@ -62,7 +62,7 @@ import hashlib
 import hmac
 import ipaddress
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -85,6 +85,7 @@ from .state import (
     ID_TOKEN_LIFETIME,
     MISSING,
     OIDC_SCOPES,
+    AutoLogin,
     Client,
     Connection,
     EmulatorState,
@@ -96,6 +97,7 @@ from .state import (
 from .web import (
     NO_STORE_HEADERS,
     OAuthError,
+    access_denied,
     bearer_token,
     current_state,
     html_page,
@@ -238,29 +240,21 @@ def _render_login(
 
 
 def _finish_login(
-    state: EmulatorState,
-    transaction: LoginTransaction,
-    *,
-    allow: bool,
-    email: str,
-    name: str | None,
-    account: str | None,
+    state: EmulatorState, transaction: LoginTransaction, answer: AutoLogin
 ) -> Response:
-    """Answer the redirect back to the app: with a code on allow, with access_denied on deny."""
-    if not allow:
-        params = {
-            "error": "access_denied",
-            "error_description": DENIED_DESCRIPTION,
-            "state": transaction.state,
-        }
-        return redirect(with_query(transaction.redirect_uri, params))
+    """Answer the redirect back to the app: with a code on allow, with access_denied on deny.
+
+    ``answer`` is what the login page was answered (or what auto-login answers for it).
+    """
+    if not answer.consent:
+        return access_denied(transaction.redirect_uri, transaction.state, DENIED_DESCRIPTION)
     with state.lock:
         bound = state.user_by_id(transaction.user_id) if transaction.user_id else None
         # A connect keeps the user signed in here, whatever the form says.
-        user = bound or state.ensure_user(email, name or None)
+        user = bound or state.ensure_user(answer.email, answer.name or None)
         connection = state.get_connection(transaction.connection)
         if connection is not None and connection.vault_active:
-            state.connect(user, connection.name, transaction.connection_scopes, account)
+            state.connect(user, connection.name, transaction.connection_scopes, answer.account)
         if bound is None:
             session = state.start_browser_session(user)
             fresh = True
@@ -359,20 +353,11 @@ def authorize() -> Response:
     )
     auto = state.auto_login
     if auto is not None:
-        return _finish_login(
-            state,
-            transaction,
-            allow=auto.consent,
-            email=auto.email,
-            name=auto.name,
-            account=auto.account,
-        )
+        return _finish_login(state, transaction, auto)
     if transaction.prompt == "none":
         if signed_in is None:
             return fail("login_required", "Login required")
-        return _finish_login(
-            state, transaction, allow=True, email=signed_in.email, name=None, account=None
-        )
+        return _finish_login(state, transaction, AutoLogin(signed_in.email))
     state.save_transaction(transaction)
     email = transaction.login_hint or (signed_in.email if signed_in else DEFAULT_LOGIN_EMAIL)
     return _render_login(state, transaction, email=email)
@@ -412,9 +397,7 @@ def login() -> Response:
             error="Enter an email address.",
             status=400,
         )
-    return _finish_login(
-        state, transaction, allow=allow, email=email, name=name, account=account or None
-    )
+    return _finish_login(state, transaction, AutoLogin(email, name, account or None, allow))
 
 
 # -- token endpoint ---------------------------------------------------------------------------
@@ -422,6 +405,25 @@ def login() -> Response:
 
 def _missing(name: str) -> OAuthError:
     return OAuthError(400, "invalid_request", f"Missing required parameter: {name}")
+
+
+def _asked_scopes(
+    params: dict[str, str], allowed: Sequence[str], refusal: Callable[[str], OAuthError]
+) -> list[str]:
+    """Return the ``scope`` the request asks for; raise ``refusal(names)`` for any not allowed."""
+    requested = split_scopes(params.get("scope"))
+    beyond = [scope for scope in requested if scope not in allowed]
+    if beyond:
+        raise refusal(" ".join(beyond))
+    return requested
+
+
+def _required(params: dict[str, str], name: str) -> str:
+    """Return a parameter the request must carry, or refuse it as Auth0 does."""
+    value = params.get(name)
+    if not value:
+        raise _missing(name)
+    return value
 
 
 def authenticate_client(state: EmulatorState, params: dict[str, str]) -> Client:
@@ -584,9 +586,7 @@ def grant_authorization_code(
     state: EmulatorState, client: Client, params: dict[str, str]
 ) -> dict[str, Any]:
     """Exchange an authorization code (checking redirect_uri and PKCE) for tokens."""
-    code = params.get("code")
-    if not code:
-        raise _missing("code")
+    code = _required(params, "code")
     record = state.redeem_code(code, client.client_id)
     if record is None:
         raise OAuthError(403, "invalid_grant", "Invalid authorization code")
@@ -625,9 +625,7 @@ def grant_refresh_token(
     state: EmulatorState, client: Client, params: dict[str, str]
 ) -> dict[str, Any]:
     """Use a (non-rotating) refresh token: new access and id tokens, no new refresh token."""
-    token = params.get("refresh_token")
-    if not token:
-        raise _missing("refresh_token")
+    token = _required(params, "refresh_token")
     record = state.get_refresh_token(token)
     user = state.user_by_id(record.user_id) if record is not None else None
     if record is None or user is None or record.client_id != client.client_id:
@@ -637,14 +635,13 @@ def grant_refresh_token(
     if audience is not None and audience != record.audience:
         return _multi_resource_tokens(state, client, user, record.sid, audience, params)
     granted = split_scopes(record.scope)
-    requested = split_scopes(params.get("scope"))
-    extra = [scope for scope in requested if scope not in granted]
-    if extra:
-        raise OAuthError(
-            400,
-            "invalid_scope",
-            f"Scopes not granted to the refresh token: {' '.join(extra)}",
-        )
+    requested = _asked_scopes(
+        params,
+        granted,
+        lambda extra: OAuthError(
+            400, "invalid_scope", f"Scopes not granted to the refresh token: {extra}"
+        ),
+    )
     return _signed_tokens(
         state,
         client,
@@ -702,9 +699,7 @@ def grant_token_vault(
     A refresh token comes from the user's login at this client; an access token comes from an
     API's caller and this client must be the API's Custom API Client.
     """
-    subject_token_type = params.get("subject_token_type")
-    if not subject_token_type:
-        raise _missing("subject_token_type")
+    subject_token_type = _required(params, "subject_token_type")
     if subject_token_type == JWT_TOKEN_TYPE:
         return grant_privileged_worker(state, client, params)
     if subject_token_type == ACCESS_TOKEN_TYPE and not client.is_custom_api_client:
@@ -725,9 +720,7 @@ def grant_token_vault(
         raise OAuthError(
             400, "invalid_request", f"Unsupported subject_token_type: {subject_token_type}"
         )
-    subject_token = params.get("subject_token")
-    if not subject_token:
-        raise _missing("subject_token")
+    subject_token = _required(params, "subject_token")
     if params.get("requested_token_type") != FEDERATED_TOKEN_TYPE:
         raise OAuthError(
             400, "invalid_request", f"requested_token_type must be {FEDERATED_TOKEN_TYPE}"
@@ -754,9 +747,7 @@ def grant_token_vault(
 
 
 def _vault_connection(state: EmulatorState, client: Client, params: dict[str, str]) -> Connection:
-    connection_name = params.get("connection")
-    if not connection_name:
-        raise _missing("connection")
+    connection_name = _required(params, "connection")
     connection = state.get_connection(connection_name)
     # A Custom API Client logs nobody in: the connection is enabled for the apps users sign in
     # with, not for it.
@@ -806,9 +797,7 @@ def grant_privileged_worker(
         raise OAuthError(
             400, "invalid_request", f"requested_token_type must be {VAULT_ACCESS_TOKEN_TYPE}"
         )
-    subject_token = params.get("subject_token")
-    if not subject_token:
-        raise _missing("subject_token")
+    subject_token = _required(params, "subject_token")
     user_id = worker_subject(state, client, subject_token)
     connection = _vault_connection(state, client, params)
     grants = [
@@ -823,14 +812,13 @@ def grant_privileged_worker(
             f"Privileged access is not granted for connection '{connection.name}'.",
         )
     allowed = split_scopes(grants[0].get("scopes") or [])
-    requested = split_scopes(params.get("scope"))
-    beyond = [scope for scope in requested if scope not in allowed]
-    if beyond:
-        raise OAuthError(
-            403,
-            "access_denied",
-            f"Privileged access does not allow the scopes: {' '.join(beyond)}",
-        )
+    _asked_scopes(
+        params,
+        allowed,
+        lambda beyond: OAuthError(
+            403, "access_denied", f"Privileged access does not allow the scopes: {beyond}"
+        ),
+    )
     return _provider_answer(
         state, user_id, connection, params, str(requested_type), allowed=allowed
     )
@@ -1037,9 +1025,7 @@ def revoke() -> Response:
     params = request_params()
     try:
         client = authenticate_client(state, params)
-        token = params.get("token")
-        if not token:
-            raise _missing("token")
+        token = _required(params, "token")
         state.revoke_refresh_token(token, client.client_id)
     except OAuthError as error:
         return error.response()

@@ -42,7 +42,7 @@ from werkzeug.wrappers import Response
 from .management import connected_account_document
 from .proofs import DPoPRefused, dpop_thumbprint
 from .state import ConnectSession, EmulatorState, User, split_scopes
-from .web import current_state, html_page, json_response, with_query
+from .web import access_denied, current_state, html_page, json_response, with_query
 
 bp = Blueprint("my_account", __name__)
 
@@ -348,12 +348,7 @@ def _finish(
     if not allow:
         with state.lock:
             state.connect_sessions.pop(session.auth_session, None)
-        params = {
-            "error": "access_denied",
-            "error_description": DENIED_DESCRIPTION,
-            "state": session.state,
-        }
-        return redirect(with_query(session.redirect_uri, params))
+        return access_denied(session.redirect_uri, session.state, DENIED_DESCRIPTION)
     with state.lock:
         session.connect_code = secrets.token_urlsafe(24)
         session.account = account

@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from typing import Any, cast
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
-from flask import Response, current_app, g, render_template, request
+from flask import Response, current_app, g, redirect, render_template, request
+from werkzeug.wrappers import Response as RedirectResponse
 
 from .state import EmulatorState
 
@@ -99,6 +100,12 @@ def bearer_token() -> str | None:
     if scheme.lower() != "bearer" or not token:
         return None
     return token
+
+
+def access_denied(redirect_uri: str, state: str | None, description: str) -> RedirectResponse:
+    """Send the browser back to ``redirect_uri`` with ``error=access_denied``: the user said no."""
+    params = {"error": "access_denied", "error_description": description, "state": state}
+    return redirect(with_query(redirect_uri, params))
 
 
 def with_query(url: str, params: Mapping[str, str | None]) -> str:
