@@ -55,7 +55,7 @@ from .state import (
     is_loopback_url,
     random_id,
 )
-from .web import bearer_token, current_state, json_response
+from .web import ErrorAnswer, bearer_token, current_state, json_response
 
 bp = Blueprint("management", __name__, url_prefix="/api/v2")
 
@@ -122,13 +122,12 @@ _CLIENT_PATCHABLE = frozenset(
 _AUTH_METHODS = frozenset({"none", "client_secret_post", "client_secret_basic"})
 
 
-class ManagementApiError(Exception):
+class ManagementApiError(ErrorAnswer):
     """Stop handling a Management API request and answer Auth0's error document."""
 
     def __init__(self, status: int, message: str, error_code: str | None = None) -> None:
         """Describe the answer: HTTP status, human ``message`` and machine ``errorCode``."""
-        super().__init__(f"{status} {message}")
-        self.status = status
+        super().__init__(status, message)
         self.message = message
         self.error_code = error_code
 

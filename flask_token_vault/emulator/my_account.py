@@ -42,7 +42,7 @@ from werkzeug.wrappers import Response
 from .management import connected_account_document
 from .proofs import DPoPRefused, dpop_thumbprint
 from .state import ConnectSession, EmulatorState, User, split_scopes
-from .web import access_denied, current_state, html_page, json_response, with_query
+from .web import ErrorAnswer, access_denied, current_state, html_page, json_response, with_query
 
 bp = Blueprint("my_account", __name__)
 
@@ -68,7 +68,7 @@ MAX_CONNECT_SCOPES = 100
 PROBLEM_TYPE = "https://auth0.com/api-errors/"
 
 
-class MyAccountError(Exception):
+class MyAccountError(ErrorAnswer):
     """Stop handling a My Account API request and answer a problem document."""
 
     def __init__(
@@ -80,12 +80,10 @@ class MyAccountError(Exception):
         headers: dict[str, str] | None = None,
     ) -> None:
         """Describe the answer: HTTP status, ``detail``, a short ``kind`` for ``type``."""
-        super().__init__(f"{status} {detail}")
-        self.status = status
+        super().__init__(status, detail, headers)
         self.detail = detail
         self.kind = kind
         self.validation_errors = validation_errors
-        self.headers = dict(headers or {})
 
     def response(self) -> Response:
         """Return the JSON problem answer."""

@@ -17,22 +17,30 @@ EXTENSION_KEY = "token_vault_emulator"
 NO_STORE_HEADERS = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
-class OAuthError(Exception):
+class ErrorAnswer(Exception):
+    """Stop handling a request and answer an error document; each API has its own format.
+
+    A subclass per format (OAuth, the Management API's, My Account's problem documents)
+    builds its body in ``response``.
+    """
+
+    def __init__(self, status: int, text: str, headers: Mapping[str, str] | None = None) -> None:
+        """Keep the answer's HTTP status and extra headers; ``text`` says what went wrong."""
+        super().__init__(f"{status} {text}")
+        self.status = status
+        self.headers = dict(headers or {})
+
+
+class OAuthError(ErrorAnswer):
     """Stop handling a request and answer an OAuth error document."""
 
     def __init__(
-        self,
-        status: int,
-        error: str,
-        description: str,
-        headers: Mapping[str, str] | None = None,
+        self, status: int, error: str, description: str, headers: Mapping[str, str] | None = None
     ) -> None:
         """Describe the error answer: HTTP status, ``error`` code and ``error_description``."""
-        super().__init__(f"{status} {error}: {description}")
-        self.status = status
+        super().__init__(status, f"{error}: {description}", headers)
         self.error = error
         self.description = description
-        self.headers = dict(headers or {})
 
     def response(self) -> Response:
         """Return the JSON error answer (never cached)."""
