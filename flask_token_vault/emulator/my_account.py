@@ -32,7 +32,8 @@ import base64
 import hashlib
 import hmac
 import secrets
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from flask import Blueprint, redirect, render_template, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
@@ -41,10 +42,11 @@ from werkzeug.wrappers import Response
 
 from .management import connected_account_document
 from .proofs import DPoPRefused, dpop_thumbprint
-from .state import ConnectSession, EmulatorState, User, split_scopes
+from .state import ConnectSession, EmulatorState, Tokenset, User, split_scopes
 from .web import ErrorAnswer, access_denied, current_state, html_page, json_response, with_query
 
 bp = Blueprint("my_account", __name__)
+T = TypeVar("T")
 
 CONNECT_SCOPE = "create:me:connected_accounts"
 READ_SCOPE = "read:me:connected_accounts"
@@ -399,12 +401,32 @@ def _take() -> int:
     return int(raw)
 
 
+def _page(
+    key: str,
+    items: list[T],
+    ids: list[str],
+    render: Callable[[list[T]], list[Any]],
+    unknown_from: str,
+) -> Response:
+    """Answer one page of a listing: ``take`` items from the one ``from`` names, and ``next``."""
+    take = _take()
+    start = 0
+    after = request.args.get("from")
+    if after:
+        if after not in ids:
+            raise MyAccountError(400, unknown_from)
+        start = ids.index(after)
+    body: dict[str, Any] = {key: render(items[start : start + take])}
+    if start + take < len(items):
+        body["next"] = ids[start + take]
+    return json_response(body)
+
+
 @bp.get("/me/v1/connected-accounts/connections")
 def list_connections() -> Response:
     """List the connections the user can connect: Connected Accounts on, enabled for the app."""
     state = current_state()
     _, client_id = authenticate(state, READ_SCOPE)
-    take = _take()
     with state.lock:
         offered = sorted(
             (
@@ -419,16 +441,7 @@ def list_connections() -> Response:
             for c in offered
         ]
         ids = [c.id for c in offered]
-    start = 0
-    after = request.args.get("from")
-    if after:
-        if after not in ids:
-            raise MyAccountError(400, "from is not a connection of this list.")
-        start = ids.index(after)
-    body: dict[str, Any] = {"connections": documents[start : start + take]}
-    if start + take < len(documents):
-        body["next"] = ids[start + take]
-    return json_response(body)
+    return _page("connections", documents, ids, list, "from is not a connection of this list.")
 
 
 # -- accounts ---------------------------------------------------------------------------------
@@ -439,27 +452,18 @@ def list_accounts() -> Response:
     """List the user's connected accounts (optionally of one connection), ``take`` at a time."""
     state = current_state()
     user, _ = authenticate(state, READ_SCOPE)
-    take = _take()
     connections = set(request.args.getlist("connection"))
     accounts = [
         t
         for t in state.tokensets_for(user.user_id)
         if not connections or t.connection in connections
     ]
-    start = 0
-    after = request.args.get("from")
-    if after:
-        ids = [t.account_id for t in accounts]
-        if after not in ids:
-            raise MyAccountError(400, "from is not a connected account id.")
-        start = ids.index(after)
-    chosen = accounts[start : start + take]
-    body: dict[str, Any] = {
-        "accounts": [connected_account_document(state, t, management=False) for t in chosen]
-    }
-    if start + take < len(accounts):
-        body["next"] = accounts[start + take].account_id
-    return json_response(body)
+
+    def documents(chosen: list[Tokenset]) -> list[Any]:
+        return [connected_account_document(state, t, management=False) for t in chosen]
+
+    ids = [t.account_id for t in accounts]
+    return _page("accounts", accounts, ids, documents, "from is not a connected account id.")
 
 
 @bp.delete("/me/v1/connected-accounts/accounts/<account_id>")
