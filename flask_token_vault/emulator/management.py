@@ -156,6 +156,13 @@ def _bad_query(message: str) -> ManagementApiError:
     return ManagementApiError(400, f"Query validation error: {message}", "invalid_query_string")
 
 
+def authorized(*any_of: str) -> EmulatorState:
+    """Return the tenant's state once the request's token is allowed one of ``any_of``."""
+    state = current_state()
+    require_scope(state, *any_of)
+    return state
+
+
 def require_scope(state: EmulatorState, *any_of: str) -> dict[str, Any]:
     """Return the claims of the request's Management API token if it has one of ``any_of``."""
     raw = bearer_token()
@@ -404,8 +411,7 @@ def user_document(user: User) -> dict[str, Any]:
 @bp.get("/users-by-email")
 def users_by_email() -> Response:
     """Find users by email address (a list: Auth0 may hold several users with one address)."""
-    state = current_state()
-    require_scope(state, "read:users")
+    state = authorized("read:users")
     email = request.args.get("email", "").strip()
     if not email:
         raise _bad_query("Missing required property: email")
@@ -447,8 +453,7 @@ def delete_tokenset(user_id: str, tokenset_id: str) -> Response:
 @bp.get("/users/<user_id>/connected-accounts")
 def list_connected_accounts(user_id: str) -> Response:
     """List a user's connected accounts, ``take`` at a time from the id in ``from``."""
-    state = current_state()
-    require_scope(state, "read:users")
+    state = authorized("read:users")
     _require_user(state, user_id)
     take = _int_arg("take", 10, 1, 100)
     accounts = state.tokensets_for(user_id)
@@ -476,8 +481,7 @@ def list_connected_accounts(user_id: str) -> Response:
 @bp.get("/connections")
 def list_connections() -> Response:
     """List connections, filtered by ``name`` and ``strategy``, paginated."""
-    state = current_state()
-    require_scope(state, "read:connections")
+    state = authorized("read:connections")
     name = request.args.get("name")
     strategies = set(request.args.getlist("strategy"))
     with state.lock:
@@ -492,8 +496,7 @@ def list_connections() -> Response:
 @bp.get("/connections/<connection_id>")
 def get_connection(connection_id: str) -> Response:
     """Describe one connection (``?fields=options`` for only its options)."""
-    state = current_state()
-    require_scope(state, "read:connections")
+    state = authorized("read:connections")
     with state.lock:
         connection = _require_connection(state, connection_id)
         document = connection_document(connection, state.connected_accounts_switch)
@@ -503,8 +506,7 @@ def get_connection(connection_id: str) -> Response:
 @bp.patch("/connections/<connection_id>")
 def update_connection(connection_id: str) -> Response:
     """Update a connection; each given field (``options`` too) replaces the old value whole."""
-    state = current_state()
-    require_scope(state, "update:connections")
+    state = authorized("update:connections")
     body = _object_body()
     allowed = _CONNECTION_PATCHABLE
     if not state.connected_accounts_switch:
@@ -550,8 +552,7 @@ _APP_TYPES = frozenset({"regular_web", "spa", "native", "non_interactive", "reso
 @bp.get("/clients")
 def list_clients() -> Response:
     """List clients (``app_type`` filters, comma-separated), paginated, never with secrets."""
-    state = current_state()
-    require_scope(state, "read:clients")
+    state = authorized("read:clients")
     wanted = {t for t in request.args.get("app_type", "").split(",") if t}
     with state.lock:
         found = [
@@ -565,8 +566,7 @@ def list_clients() -> Response:
 @bp.post("/clients")
 def create_client() -> Response:
     """Create a client; a Custom API Client is linked to an existing API, one per API."""
-    state = current_state()
-    require_scope(state, "create:clients")
+    state = authorized("create:clients")
     body = _object_body()
     _only(body, _CLIENT_CREATABLE)
     name = body.get("name")
@@ -626,8 +626,7 @@ def create_client() -> Response:
 @bp.get("/clients/<client_id>")
 def get_client(client_id: str) -> Response:
     """Describe one client (never its secret: that needs ``read:client_keys``)."""
-    state = current_state()
-    require_scope(state, "read:clients")
+    state = authorized("read:clients")
     with state.lock:
         document = client_document(state, _require_client(state, client_id))
     return json_response(_pick_fields(document))
@@ -636,8 +635,7 @@ def get_client(client_id: str) -> Response:
 @bp.patch("/clients/<client_id>")
 def update_client(client_id: str) -> Response:
     """Update a client; ``grant_types`` replaces the whole list."""
-    state = current_state()
-    require_scope(state, "update:clients")
+    state = authorized("update:clients")
     body = _object_body()
     _only(body, _CLIENT_PATCHABLE)
     with state.lock:
@@ -749,8 +747,7 @@ def _privileged_access(client: Client, value: Any) -> dict[str, Any] | None:
 @bp.get("/clients/<client_id>/credentials")
 def list_credentials(client_id: str) -> Response:
     """List a client's public keys (never their PEM)."""
-    state = current_state()
-    require_scope(state, "read:client_credentials")
+    state = authorized("read:client_credentials")
     with state.lock:
         client = _require_client(state, client_id)
         return json_response([c.document() for c in client.credentials])
@@ -759,8 +756,7 @@ def list_credentials(client_id: str) -> Response:
 @bp.post("/clients/<client_id>/credentials")
 def create_credential(client_id: str) -> Response:
     """Register a public key on a client (201); it is used once the client names it."""
-    state = current_state()
-    require_scope(state, "create:client_credentials")
+    state = authorized("create:client_credentials")
     body = _object_body()
     _only(body, {"credential_type", "name", "pem", "alg", "expires_at", "parse_expiry_from_cert"})
     if body.get("credential_type") != "public_key":
@@ -834,8 +830,7 @@ def _patch_refresh_token(state: EmulatorState, client: Client, value: Any) -> No
 @bp.get("/resource-servers")
 def list_resource_servers() -> Response:
     """List the tenant's APIs, paginated."""
-    state = current_state()
-    require_scope(state, "read:resource_servers")
+    state = authorized("read:resource_servers")
     with state.lock:
         found = [_pick_fields(r.to_dict()) for r in state.resource_servers.values()]
     return _page(found, "resource_servers")
@@ -844,8 +839,7 @@ def list_resource_servers() -> Response:
 @bp.get("/resource-servers/<path:id_or_identifier>")
 def get_resource_server(id_or_identifier: str) -> Response:
     """Describe one API, found by its id or by its identifier (URL-encoded)."""
-    state = current_state()
-    require_scope(state, "read:resource_servers")
+    state = authorized("read:resource_servers")
     server = state.get_resource_server(id_or_identifier)
     if server is None:
         raise ManagementApiError(
@@ -857,8 +851,7 @@ def get_resource_server(id_or_identifier: str) -> Response:
 @bp.post("/resource-servers")
 def create_resource_server() -> Response:
     """Create an API: ``{identifier, name, scopes: [{value, description}], signing_alg, ...}``."""
-    state = current_state()
-    require_scope(state, "create:resource_servers")
+    state = authorized("create:resource_servers")
     body = _object_body()
     _only(body, {"identifier", "name", "scopes", "signing_alg", "token_dialect", "token_lifetime"})
     identifier = body.get("identifier")
@@ -896,8 +889,7 @@ def create_resource_server() -> Response:
 @bp.get("/guardian/policies")
 def get_mfa_policies() -> Response:
     """Answer the tenant's MFA policies (``["all-applications"]`` is "Always")."""
-    state = current_state()
-    require_scope(state, "read:mfa_policies")
+    state = authorized("read:mfa_policies")
     with state.lock:
         return json_response(list(state.mfa_policies))
 
@@ -905,8 +897,7 @@ def get_mfa_policies() -> Response:
 @bp.put("/guardian/policies")
 def set_mfa_policies() -> Response:
     """Replace the tenant's MFA policies."""
-    state = current_state()
-    require_scope(state, "update:mfa_policies")
+    state = authorized("update:mfa_policies")
     body = request.get_json(silent=True)
     policies = _string_list(body, "policies")
     if not set(policies) <= {"all-applications", "confidence-score"}:
