@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
-from dataclasses import dataclass
 from typing import Any
 
 from flask import request
@@ -18,6 +16,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, RSAKey
 
+from .signing import Signed, read_unverified
 from .state import Client, Credential, EmulatorState
 from .web import OAuthError
 
@@ -32,33 +31,6 @@ MAX_SUBJECT_AGE = 60
 DPOP_WINDOW = 60
 #: How far in the future an ``iat`` may be (clock skew).
 SKEW = 5
-
-
-@dataclass(frozen=True)
-class Signed:
-    """A JWT read without trusting it yet."""
-
-    header: dict[str, Any]
-    claims: dict[str, Any]
-
-
-def _b64decode(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def read_unverified(token: str) -> Signed | None:
-    """Return a compact JWT's header and claims, or None when it is not one."""
-    parts = token.split(".")
-    if not token.isascii() or len(parts) != 3:
-        return None
-    try:
-        header = json.loads(_b64decode(parts[0]))
-        claims = json.loads(_b64decode(parts[1]))
-    except ValueError:
-        return None
-    if not isinstance(header, dict) or not isinstance(claims, dict):
-        return None
-    return Signed(header, claims)
 
 
 def _verified(token: str, key: Any, alg: str) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import secrets
+from dataclasses import dataclass
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -28,6 +29,33 @@ def b64url_decode(text: str) -> bytes:
         return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (ValueError, TypeError) as exc:
         raise ValueError("not base64url") from exc
+
+
+@dataclass(frozen=True)
+class Signed:
+    """A compact JWT read without trusting it yet."""
+
+    header: dict[str, Any]
+    claims: dict[str, Any]
+    #: What the signature covers: the header and claims as sent (``header.claims``).
+    signing_input: str
+    #: The signature as sent (base64url).
+    encoded_signature: str
+
+
+def read_unverified(token: str) -> Signed | None:
+    """Return a compact JWT's header and claims, or None when it is not one."""
+    parts = token.split(".")
+    if not token.isascii() or len(parts) != 3:
+        return None
+    try:
+        header = json.loads(b64url_decode(parts[0]))
+        claims = json.loads(b64url_decode(parts[1]))
+    except ValueError:
+        return None
+    if not isinstance(header, dict) or not isinstance(claims, dict):
+        return None
+    return Signed(header, claims, f"{parts[0]}.{parts[1]}", parts[2])
 
 
 def _int_to_b64url(value: int) -> str:
@@ -90,17 +118,14 @@ class SigningKey:
 
     def verify(self, token: str) -> dict[str, Any] | None:
         """Return the claims of a JWT this key signed, or None if it is not one (no time checks)."""
-        parts = token.split(".")
-        if not token.isascii() or len(parts) != 3:
+        signed = read_unverified(token)
+        if signed is None:
             return None
         try:
-            header = json.loads(b64url_decode(parts[0]))
-            claims = json.loads(b64url_decode(parts[1]))
-            signature = b64url_decode(parts[2])
+            signature = b64url_decode(signed.encoded_signature)
         except ValueError:
             return None
-        if not isinstance(header, dict) or not isinstance(claims, dict):
-            return None
+        header = signed.header
         kid = header.get("kid")
         public_key = self._private_key.public_key() if kid == self.kid else None
         if isinstance(kid, str) and public_key is None:
@@ -110,10 +135,10 @@ class SigningKey:
         try:
             public_key.verify(
                 signature,
-                f"{parts[0]}.{parts[1]}".encode("ascii"),
+                signed.signing_input.encode("ascii"),
                 padding.PKCS1v15(),
                 hashes.SHA256(),
             )
         except InvalidSignature:
             return None
-        return claims
+        return signed.claims
