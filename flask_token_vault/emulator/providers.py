@@ -229,9 +229,14 @@ def google_event(event: CalendarEvent, account: str) -> dict[str, Any]:
     return body
 
 
-def _calendar_account(token: ProviderToken, calendar_id: str) -> str:
+def _calendar(calendar_id: str, scopes: Iterable[str]) -> tuple[ProviderToken, str]:
+    """Return the call's token (holding one of ``scopes``) and the account of the calendar.
+
+    Only the token's own calendar (``primary`` or its address) exists; another is 404.
+    """
+    token = _google_token(scopes)
     if calendar_id == "primary" or calendar_id.strip().lower() == token.account:
-        return token.account
+        return token, token.account
     body = _google_error(404, "Not Found", "notFound", "NOT_FOUND")
     raise ProviderError(json_response(body, 404))
 
@@ -271,8 +276,7 @@ def _google_time_param(name: str) -> datetime | None:
 @google.get("/calendar/v3/calendars/<path:calendar_id>/events")
 def google_list_events(calendar_id: str) -> Response:
     """List a calendar's events; honours ``timeMin``, ``timeMax`` and ``maxResults``."""
-    token = _google_token(CALENDAR_READ_SCOPES)
-    account = _calendar_account(token, calendar_id)
+    token, account = _calendar(calendar_id, CALENDAR_READ_SCOPES)
     max_results = _bounded_int("maxResults", 250, 2500)
     if max_results is None:
         raise _google_bad_request("Invalid value for maxResults.")
@@ -309,8 +313,7 @@ def _google_event_time(body: dict[str, Any], field: str) -> tuple[datetime, bool
 @google.post("/calendar/v3/calendars/<path:calendar_id>/events")
 def google_create_event(calendar_id: str) -> Response:
     """Create an event; it shows up in later listings of the same account."""
-    token = _google_token(CALENDAR_WRITE_SCOPES)
-    account = _calendar_account(token, calendar_id)
+    token, account = _calendar(calendar_id, CALENDAR_WRITE_SCOPES)
     body = json_body()
     start, all_day = _google_event_time(body, "start")
     end, _ = _google_event_time(body, "end")
