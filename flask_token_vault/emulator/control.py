@@ -7,13 +7,14 @@ is why the emulator listens on 127.0.0.1 and must never face the internet.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response
 
 from . import backchannel
 from .faults import Fault
-from .state import DEFAULT_CLIENT_ID, DEFAULT_LOGIN_SCOPE, user_id_for
+from .state import DEFAULT_CLIENT_ID, DEFAULT_LOGIN_SCOPE, EmulatorState, user_id_for
 from .web import current_state, json_body, json_response
 
 bp = Blueprint("control", __name__, url_prefix="/__emulator")
@@ -46,17 +47,40 @@ def _required_text(body: dict[str, Any], name: str) -> str:
     return value
 
 
+def _flag(body: dict[str, Any], name: str, default: bool) -> bool:
+    value = body.get(name, default)
+    if not isinstance(value, bool):
+        raise ControlError(f"'{name}' must be true or false")
+    return value
+
+
+#: The control actions that take nothing: ``POST /__emulator/<name>`` answers ``{"ok": true}``.
+_ACTIONS: dict[str, Callable[[EmulatorState], None]] = {
+    # Forget users, tokens, connected accounts, counters and faults.
+    "reset": EmulatorState.reset,
+    # Put the default clients, connections and MFA policy back.
+    "restore-tenant": EmulatorState.restore_tenant,
+    # Make the tenant a new, unconfigured one (what ``flask token-vault setup`` starts from).
+    "bare-tenant": EmulatorState.make_bare,
+}
+
+
+def _action_view(action: Callable[[EmulatorState], None]) -> Callable[[], Response]:
+    def view() -> Response:
+        action(current_state())
+        return json_response({"ok": True})
+
+    return view
+
+
+for _name, _action in _ACTIONS.items():
+    bp.add_url_rule("/" + _name, _name.replace("-", "_"), _action_view(_action), methods=["POST"])
+
+
 @bp.get("/stats")
 def stats() -> Response:
     """Answer the counters: exchanges, token requests, provider calls, users and tokensets."""
     return json_response(current_state().stats())
-
-
-@bp.post("/reset")
-def reset() -> Response:
-    """Forget users, tokens, connected accounts, counters and faults."""
-    current_state().reset()
-    return json_response({"ok": True})
 
 
 @bp.get("/faults")
@@ -94,9 +118,7 @@ def clear_faults() -> Response:
 def auto_login() -> Response:
     """Set auto-login ``{"email", "name", "account", "consent"}``; a null email turns it off."""
     body = json_body()
-    consent = body.get("consent", True)
-    if not isinstance(consent, bool):
-        raise ControlError("'consent' must be true or false")
+    consent = _flag(body, "consent", True)
     current_state().set_auto_login(
         _optional_text(body, "email"),
         name=_optional_text(body, "name"),
@@ -161,9 +183,7 @@ def revoke_provider_tokens() -> Response:
 def break_provider_refresh() -> Response:
     """Make the provider refuse (or accept again) a user's refresh token on a connection."""
     body = json_body()
-    broken = body.get("broken", True)
-    if not isinstance(broken, bool):
-        raise ControlError("'broken' must be true or false")
+    broken = _flag(body, "broken", True)
     changed = current_state().break_provider_refresh(
         _required_text(body, "email"),
         _required_text(body, "connection"),
@@ -210,20 +230,6 @@ def add_client() -> Response:
         management_scopes=lists["management_scopes"],
     )
     return json_response({"client_id": client.client_id}, 201)
-
-
-@bp.post("/restore-tenant")
-def restore_tenant() -> Response:
-    """Put the default clients, connections and MFA policy back."""
-    current_state().restore_tenant()
-    return json_response({"ok": True})
-
-
-@bp.post("/bare-tenant")
-def bare_tenant() -> Response:
-    """Make the tenant a new, unconfigured one (what ``flask token-vault setup`` starts from)."""
-    current_state().make_bare()
-    return json_response({"ok": True})
 
 
 @bp.post("/tenant-features")
