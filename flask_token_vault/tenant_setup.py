@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -86,14 +86,7 @@ class SetupItem:
 
     def to_dict(self) -> dict[str, str]:
         """Return the item as a JSON-ready dict."""
-        return {
-            "step": self.step,
-            "target": self.target,
-            "status": self.status,
-            "detail": self.detail,
-            "dashboard": self.dashboard,
-            "fix": self.fix,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True)

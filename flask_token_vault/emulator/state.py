@@ -15,7 +15,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -386,14 +386,7 @@ class BackchannelDelivery:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the delivery as a JSON-ready dict."""
-        return {
-            "url": self.url,
-            "client_id": self.client_id,
-            "sid": self.sid,
-            "sub": self.sub,
-            "status": self.status,
-            "error": self.error,
-        }
+        return asdict(self)
 
 
 @dataclass
