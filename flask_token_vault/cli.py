@@ -80,6 +80,28 @@ def _echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True))
 
 
+#: ``--json`` for the commands that list records: JSON instead of a table.
+_json_table_option = click.option(
+    "--json", "as_json", is_flag=True, help="Print JSON instead of a table."
+)
+
+
+def _echo_records(
+    records: Sequence[Any],
+    as_json: bool,
+    headers: list[str],
+    row: Callable[[Any], list[str]],
+    empty: str | None = None,
+) -> None:
+    """Print records as JSON (their ``to_dict``) or as a table; ``empty`` when there are none."""
+    if as_json:
+        _echo_json([record.to_dict() for record in records])
+    elif records:
+        click.echo(format_table(headers, [row(record) for record in records]))
+    elif empty is not None:
+        click.echo(empty)
+
+
 def _time(value: Any) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%SZ") if value is not None else "-"
 
@@ -152,29 +174,24 @@ def tokensets() -> None:
 
 @tokensets.command("list")
 @click.argument("user_id")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@_json_table_option
 @_handle_errors
 def tokensets_list(user_id: str, as_json: bool) -> None:
     """List a user's tokensets (Management API)."""
-    found = management_client().list_tokensets(user_id)
-    if as_json:
-        _echo_json([t.to_dict() for t in found])
-        return
-    if not found:
-        click.echo(f"{user_id} has no tokensets.")
-        return
-    rows = [
-        [
+    _echo_records(
+        management_client().list_tokensets(user_id),
+        as_json,
+        ["ID", "CONNECTION", "SCOPES", "ISSUED", "EXPIRES", "LAST USED"],
+        lambda t: [
             t.id,
             t.connection,
             " ".join(t.scopes),
             _time(t.issued_at),
             _time(t.expires_at),
             _time(t.last_used_at),
-        ]
-        for t in found
-    ]
-    click.echo(format_table(["ID", "CONNECTION", "SCOPES", "ISSUED", "EXPIRES", "LAST USED"], rows))
+        ],
+        empty=f"{user_id} has no tokensets.",
+    )
 
 
 @tokensets.command("delete")
@@ -238,7 +255,7 @@ def users() -> None:
 
 @users.command("find")
 @click.argument("email")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@_json_table_option
 @_handle_errors
 def users_find(email: str, as_json: bool) -> None:
     """Find the user id of an email address (Management API, scope read:users).
@@ -246,14 +263,12 @@ def users_find(email: str, as_json: bool) -> None:
     Exits 1 when no user has the address.
     """
     found = management_client().users_by_email(email)
-    if as_json:
-        _echo_json([u.to_dict() for u in found])
-    elif found:
-        rows = [
-            [u.user_id, u.email or "-", u.name or "-", ", ".join(u.connections) or "-"]
-            for u in found
-        ]
-        click.echo(format_table(["USER ID", "EMAIL", "NAME", "CONNECTIONS"], rows))
+    _echo_records(
+        found,
+        as_json,
+        ["USER ID", "EMAIL", "NAME", "CONNECTIONS"],
+        lambda u: [u.user_id, u.email or "-", u.name or "-", ", ".join(u.connections) or "-"],
+    )
     if not found:
         click.echo(f"No user of the tenant has the email address {email}.", err=True)
         raise click.exceptions.Exit(1)
@@ -537,22 +552,23 @@ def accounts() -> None:
 
 @accounts.command("list")
 @click.argument("user_id")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@_json_table_option
 @_handle_errors
 def accounts_list(user_id: str, as_json: bool) -> None:
     """List a user's connected accounts (Management API)."""
-    found = management_client().list_connected_accounts(user_id)
-    if as_json:
-        _echo_json([a.to_dict() for a in found])
-        return
-    if not found:
-        click.echo(f"{user_id} has no connected accounts.")
-        return
-    rows = [
-        [a.id, a.connection, " ".join(a.scopes), _time(a.created_at), _time(a.expires_at)]
-        for a in found
-    ]
-    click.echo(format_table(["ID", "CONNECTION", "SCOPES", "CREATED", "EXPIRES"], rows))
+    _echo_records(
+        management_client().list_connected_accounts(user_id),
+        as_json,
+        ["ID", "CONNECTION", "SCOPES", "CREATED", "EXPIRES"],
+        lambda a: [
+            a.id,
+            a.connection,
+            " ".join(a.scopes),
+            _time(a.created_at),
+            _time(a.expires_at),
+        ],
+        empty=f"{user_id} has no connected accounts.",
+    )
 
 
 # -- doctor -----------------------------------------------------------------------------------
