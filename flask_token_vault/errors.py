@@ -184,7 +184,19 @@ class InvalidAccessToken(TokenVaultError):
         )
 
 
-class InsufficientApiScope(TokenVaultError):
+class _ScopeGap:
+    """What a token carries (``granted``) against what a call needs (``required``)."""
+
+    granted: tuple[str, ...]
+    required: tuple[str, ...]
+
+    @property
+    def missing(self) -> tuple[str, ...]:
+        """Return the required scopes the token does not carry."""
+        return tuple(sorted(set(self.required) - set(self.granted)))
+
+
+class InsufficientApiScope(_ScopeGap, TokenVaultError):
     """The caller's access token is valid but lacks API scopes (permissions) the route needs.
 
     Answered 403 with ``WWW-Authenticate: Bearer error="insufficient_scope", scope="..."``
@@ -213,11 +225,6 @@ class InsufficientApiScope(TokenVaultError):
         super().__init__(
             description or f"The access token lacks the API scopes: {' '.join(self.missing)}."
         )
-
-    @property
-    def missing(self) -> tuple[str, ...]:
-        """Return the required API scopes the token does not carry."""
-        return tuple(sorted(set(self.required) - set(self.granted)))
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON body, naming the missing API scopes."""
@@ -250,7 +257,7 @@ class ReconsentRequired(TokenVaultError):
     default_remedy = "Connect the account again to renew the permission given to this app."
 
 
-class InsufficientScope(ReconsentRequired):
+class InsufficientScope(_ScopeGap, ReconsentRequired):
     """The provider token lacks scopes the call needs; the user must consent to more."""
 
     code = 403
@@ -272,17 +279,11 @@ class InsufficientScope(ReconsentRequired):
         self.required: tuple[str, ...] = tuple(sorted(set(required)))
         #: What to ask for at re-consent: granted | required, so no earlier consent is lost.
         self.union: tuple[str, ...] = tuple(sorted(set(self.granted) | set(self.required)))
-        missing = sorted(set(self.required) - set(self.granted))
         super().__init__(
-            description or f"The {connection} token lacks the scopes: {' '.join(missing)}.",
+            description or f"The {connection} token lacks the scopes: {' '.join(self.missing)}.",
             error=error,
             connection=connection,
         )
-
-    @property
-    def missing(self) -> tuple[str, ...]:
-        """Return the required scopes that were not granted."""
-        return tuple(sorted(set(self.required) - set(self.granted)))
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON body, with granted and required scopes."""
@@ -380,7 +381,24 @@ class Auth0Unavailable(TokenVaultError):
     default_remedy = "Auth0 did not answer properly; try again in a moment."
 
 
-class ManagementError(TokenVaultError):
+class _StatusCodeAlias:
+    """The deprecated ``status_code`` of the errors that had one, for ``upstream_status``."""
+
+    upstream_status: int | None
+
+    @property
+    def status_code(self) -> int | None:
+        """Return :attr:`upstream_status` (deprecated name)."""
+        warnings.warn(
+            "'status_code' is deprecated: use 'upstream_status' (the status Auth0 answered); "
+            "'code' is the status the app answers with.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.upstream_status
+
+
+class ManagementError(_StatusCodeAlias, TokenVaultError):
     """Auth0's Management API refused or failed a request.
 
     Carries what Auth0 said: ``upstream_status`` (its ``statusCode``, or ``None`` when it did not
@@ -417,10 +435,6 @@ class ManagementError(TokenVaultError):
             code=code,
         )
 
-    @property
-    def status_code(self) -> int | None:
-        """Return :attr:`upstream_status` (deprecated name)."""
-        return _deprecated_status(self)
 
 
 class ManagementNotFound(ManagementError):
@@ -501,7 +515,7 @@ class ClientNotEligible(Misconfigured):
         )
 
 
-class MyAccountError(TokenVaultError):
+class MyAccountError(_StatusCodeAlias, TokenVaultError):
     """Auth0's My Account API (Connected Accounts) refused or failed a request.
 
     Carries its problem document: ``upstream_status``, ``error_type`` (``type``), ``title`` and
@@ -543,17 +557,3 @@ class MyAccountError(TokenVaultError):
             code=code,
         )
 
-    @property
-    def status_code(self) -> int | None:
-        """Return :attr:`upstream_status` (deprecated name)."""
-        return _deprecated_status(self)
-
-
-def _deprecated_status(error: TokenVaultError) -> int | None:
-    warnings.warn(
-        "'status_code' is deprecated: use 'upstream_status' (the status Auth0 answered); "
-        "'code' is the status the app answers with.",
-        DeprecationWarning,
-        stacklevel=3,
-    )
-    return error.upstream_status
