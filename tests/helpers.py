@@ -427,6 +427,19 @@ def alice_client(app: Flask, emu: Any) -> FlaskClient:
     return client
 
 
+def holding_a_token(
+    app: Flask, emu: Any, email: str = "alice@example.com", path: str = "/calendar"
+) -> tuple[FlaskClient, str]:
+    """Sign ``email`` in (Google connected, calendar read) and fetch ``path`` once.
+
+    The app then holds the user's Google token. Returns the client and the user id.
+    """
+    client = app.test_client()
+    user_id = login_as(client, emu, email, {"google-oauth2": [CAL_READ]})
+    assert client.get(path).status_code == 200
+    return client, user_id
+
+
 def session_cookie(client: FlaskClient) -> str | None:
     """Return the value of the client's session cookie, if it has one."""
     cookie = client.get_cookie("session")

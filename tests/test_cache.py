@@ -32,6 +32,7 @@ from .helpers import (
     cached_token,
     emulator_args,
     hammer,
+    holding_a_token,
     make_app,
     session_cookie,
     spawn_worker,
@@ -163,9 +164,7 @@ def test_failed_exchange_leaves_nothing_cached(app: Flask, emu: Emulator) -> Non
         get_provider_token("google-oauth2", [CAL_READ], force_refresh=True)
         return "ok"
 
-    client = app.test_client()
-    sub = login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
-    assert client.get("/calendar").status_code == 200
+    client, sub = holding_a_token(app, emu)
     assert cached_token(app, sub, scopes=(CAL_READ,)) is not None
     emu.add_fault("token:exchange", status=503, times=-1)
     assert client.get("/force").status_code == 503
@@ -195,9 +194,7 @@ def test_provider_401_triggers_exactly_one_new_exchange(app: Flask, emu: Emulato
 
 def test_cache_keys_and_values_reveal_nothing(emu: Emulator, redis_url: str) -> None:
     app = make_app(emu, TOKEN_VAULT_CACHE=redis_url)
-    client = app.test_client()
-    sub = login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
-    assert client.get("/calendar").status_code == 200
+    _, sub = holding_a_token(app, emu)
     r: Any = redis.Redis.from_url(redis_url)
     dump = b""
     for key in r.scan_iter("*"):
@@ -237,9 +234,7 @@ def test_login_hint_selects_account_and_key(app: Flask, emu: Emulator) -> None:
 
 
 def test_logout_drops_the_users_cached_tokens(app: Flask, emu: Emulator) -> None:
-    client = app.test_client()
-    sub = login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
-    assert client.get("/calendar").status_code == 200
+    client, sub = holding_a_token(app, emu)
     assert cached_token(app, sub, scopes=(CAL_READ,)) is not None
     page = client.get("/auth/logout").get_data(as_text=True)
     token = page.split('name="csrf_token" value="')[1].split('"')[0]

@@ -41,6 +41,7 @@ from .helpers import (
     cached_token,
     csrf,
     emulator_args,
+    holding_a_token,
     make_app,
     session_cookie,
     spawn_worker,
@@ -304,9 +305,7 @@ def test_an_expired_entry_is_never_served_on_the_first_lookup(
     app = make_app(emu, TOKEN_VAULT_CACHE=cache_setting)
     TokenVault.state(app).set_clock(emulator_clock)
     emu.set_provider_token_ttl("google-oauth2", 40)  # usable 30 s (leeway: a quarter)
-    client = app.test_client()
-    sub = login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
-    assert client.get("/calendar").status_code == 200
+    client, sub = holding_a_token(app, emu)
     assert cached_token(app, sub, scopes=(CAL_READ,)) is not None
     emulator_clock.advance(31)
     assert cached_token(app, sub, scopes=(CAL_READ,)) is None
@@ -432,9 +431,7 @@ def test_rejecting_a_token_the_extension_did_not_give_drops_all_of_the_users_tok
         reject_provider_token("google-oauth2", "a-token-from-somewhere-else")
         return "ok"
 
-    client = app.test_client()
-    sub = login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
-    assert client.get("/calendar").status_code == 200
+    client, sub = holding_a_token(app, emu)
     assert client.get("/reject-unknown").status_code == 200
     assert cached_token(app, sub, scopes=(CAL_READ,)) is None
 

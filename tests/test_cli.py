@@ -21,7 +21,7 @@ from flask_token_vault.emulator.state import Tokenset
 from flask_token_vault.management import REQUIRED_GRANT_TYPES
 from flask_token_vault.testing import login_as
 
-from .helpers import CAL_READ, cached_token, make_app
+from .helpers import CAL_READ, cached_token, holding_a_token, make_app
 
 
 @pytest.fixture
@@ -111,9 +111,7 @@ def google_tokenset(emu: Emulator, email: str) -> tuple[str, Tokenset]:
 def test_tokensets_delete_makes_the_next_token_call_fail_and_empties_the_cache(
     app: Flask, emu: Emulator
 ) -> None:
-    client = app.test_client()
-    user_id = login_as(client, emu, "dee@example.com", {"google-oauth2": [CAL_READ]})
-    assert client.get("/raw-token").status_code == 200
+    client, user_id = holding_a_token(app, emu, "dee@example.com", "/raw-token")
     assert cached_token(app, user_id, scopes=(CAL_READ,)) is not None
     (tokenset,) = json.loads(run(app, "tokensets", "list", user_id, "--json").stdout)
 

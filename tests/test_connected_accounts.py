@@ -35,6 +35,7 @@ from .helpers import (
     emulator_redirect,
     follow_to_emulator,
     form_fields,
+    holding_a_token,
     make_app,
     my_account_access_token,
     through_emulator,
@@ -291,9 +292,7 @@ def test_connected_accounts_off_on_the_connection_is_a_typed_error(emu: Emulator
 def test_a_connect_drops_the_cached_tokens_of_that_connection(emu: Emulator) -> None:
     turn_on_connected_accounts(emu)
     app = ca_app(emu)
-    client = app.test_client()
-    user_id = login_as(client, emu, "pia@example.com", {"google-oauth2": [CAL_READ]})
-    assert client.get("/calendar").status_code == 200
+    client, user_id = holding_a_token(app, emu, "pia@example.com")
     assert cached_token(app, user_id, scopes=(CAL_READ,)) is not None
     emu.set_auto_login("pia@example.com")
     consent = follow_to_emulator(client, "/auth/connect/google-oauth2?next=/calendar")

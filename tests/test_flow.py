@@ -22,6 +22,7 @@ from .helpers import (
     alice_client,
     browser_login,
     follow_to_emulator,
+    holding_a_token,
     make_app,
     sign_in_via_page,
 )
@@ -367,7 +368,6 @@ def test_connect_while_signed_in_keeps_the_user(client: FlaskClient, emu: Emulat
 
 def test_a_connect_answered_for_another_user_is_refused(client: FlaskClient, emu: Emulator) -> None:
     """Whatever the identity provider does, the app does not switch users during a connect."""
-    from flask_token_vault.testing import login_as
 
     alice = login_as(client, emu, "alice@example.com")
     authorize = follow_to_emulator(client, "/calendar")
@@ -384,7 +384,6 @@ def test_a_connect_answered_for_another_user_is_refused(client: FlaskClient, emu
 
 def test_signing_in_again_may_switch_users(client: FlaskClient, emu: Emulator) -> None:
     """A plain sign-in (not a connect) is how a user changes accounts: it is not refused."""
-    from flask_token_vault.testing import login_as
 
     login_as(client, emu, "alice@example.com")
     start = client.get("/auth/login?next=/")
@@ -407,9 +406,7 @@ def test_a_refresh_token_sealed_with_another_key_reads_as_signed_out(emu: Emulat
 def test_the_refresh_token_is_decrypted_only_when_an_exchange_needs_it(
     app: Flask, emu: Emulator
 ) -> None:
-    client = app.test_client()
-    sub = login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
-    assert client.get("/calendar").status_code == 200
+    client, sub = holding_a_token(app, emu)
     with client.session_transaction() as session:
         record = dict(session["_token_vault"])
         sealed = record["rt"]
