@@ -436,7 +436,6 @@ class ManagementError(_StatusCodeAlias, TokenVaultError):
         )
 
 
-
 class ManagementNotFound(ManagementError):
     """The Management API has no such user, connection, client or tokenset."""
 
@@ -556,4 +555,3 @@ class MyAccountError(_StatusCodeAlias, TokenVaultError):
             upstream_status=upstream_status,
             code=code,
         )
-

@@ -277,6 +277,22 @@ class _TokenHook:
         return self.dpop is not None and self.dpop.retry(response)
 
 
+def _vault_form(
+    subject_type: str, subject: str, requested_type: str, connection: str, login_hint: str | None
+) -> dict[str, str]:
+    """Return the form of a Token Vault exchange (``login_hint`` only when there is one)."""
+    data = {
+        "grant_type": GRANT_TYPE,
+        "subject_token_type": subject_type,
+        "subject_token": subject,
+        "requested_token_type": requested_type,
+        "connection": connection,
+    }
+    if login_hint:
+        data["login_hint"] = login_hint
+    return data
+
+
 class Exchanger:
     """Call Auth0's token endpoint for one client: the Token Vault exchange and other grants.
 
@@ -381,17 +397,10 @@ class Exchanger:
                 "`flask token-vault worker setup`.",
             )
         started = self.clock.time()
-        data = {
-            "grant_type": GRANT_TYPE,
-            "subject_token_type": WORKER_SUBJECT_TOKEN_TYPE,
-            "subject_token": key.subject_token(
-                settings.client_id, settings.issuer, user_id, started
-            ),
-            "requested_token_type": WORKER_REQUESTED_TOKEN_TYPE,
-            "connection": connection,
-        }
-        if login_hint:
-            data["login_hint"] = login_hint
+        subject = key.subject_token(settings.client_id, settings.issuer, user_id, started)
+        data = _vault_form(
+            WORKER_SUBJECT_TOKEN_TYPE, subject, WORKER_REQUESTED_TOKEN_TYPE, connection, login_hint
+        )
         if scopes:
             data["scope"] = " ".join(scopes)
         try:
@@ -424,15 +433,9 @@ class Exchanger:
         caller's Auth0 access token and this exchanger's client must be the API's Custom API
         Client.
         """
-        data = {
-            "grant_type": GRANT_TYPE,
-            "subject_token_type": subject_token_type,
-            "subject_token": subject_token,
-            "requested_token_type": REQUESTED_TOKEN_TYPE,
-            "connection": connection,
-        }
-        if login_hint:
-            data["login_hint"] = login_hint
+        data = _vault_form(
+            subject_token_type, subject_token, REQUESTED_TOKEN_TYPE, connection, login_hint
+        )
         if scopes and self.settings.send_exchange_scope:
             data["scope"] = " ".join(scopes)
         started = self.clock.time()
