@@ -42,9 +42,19 @@ DEADLINE = 1.0
 SLACK = 0.6  # scheduling noise on a shared 2-core machine
 
 
+def _oauth_error(status: int, error: str, **extra: Any) -> dict[str, Any]:
+    """Return the fault of an OAuth error document (``{"error", "error_description"}``)."""
+    return {"status": status, "error": error, **extra}
+
+
+def _answer(status: int, body: str, content_type: str = "application/json") -> dict[str, Any]:
+    """Return the fault of an answer with this raw body (broken JSON, say)."""
+    return {"status": status, "body": body, "content_type": content_type}
+
+
 def _html(status: int, page: str) -> dict[str, Any]:
     """Return the fault of an HTML page where JSON was expected (a proxy's, a crashed server's)."""
-    return {"status": status, "body": page, "content_type": "text/html"}
+    return _answer(status, page, "text/html")
 
 
 # name -> add_fault kwargs (None: simulated outside the emulator)
@@ -53,22 +63,14 @@ FAULTS: dict[str, dict[str, Any] | None] = {
     "connection dropped": {"drop": True},
     "read timeout": {"status": 0, "delay": TIMEOUT + 0.3},
     "slow past deadline": {"status": 503, "delay": DEADLINE * 0.7},
-    "500": {"status": 500, "error": "server_error"},
+    "500": _oauth_error(500, "server_error"),
     "502": _html(502, "<html><h1>502 Bad Gateway</h1></html>"),
-    "503": {"status": 503, "error": "temporarily_unavailable"},
-    "429 Retry-After": {
-        "status": 429,
-        "error": "too_many_requests",
-        "headers": {"Retry-After": "30"},
-    },
-    "malformed JSON": {"status": 200, "body": "{not json"},
+    "503": _oauth_error(503, "temporarily_unavailable"),
+    "429 Retry-After": _oauth_error(429, "too_many_requests", headers={"Retry-After": "30"}),
+    "malformed JSON": _answer(200, "{not json"),
     "HTML error page": _html(500, "<!doctype html><title>Oops</title>"),
-    "truncated body": {"status": 200, "body": '{"access_token": "abc'},
-    "wrong content type": {
-        "status": 200,
-        "body": '{"access_token": "x", "expires_in": 60}',
-        "content_type": "text/plain",
-    },
+    "truncated body": _answer(200, '{"access_token": "abc'),
+    "wrong content type": _answer(200, '{"access_token": "x", "expires_in": 60}', "text/plain"),
 }
 
 
