@@ -462,7 +462,7 @@ def test_refresh_grant_refuses_unknown_and_foreign_tokens(emu: Emulator) -> None
     unknown = token_request(emu, {"grant_type": "refresh_token", "refresh_token": "v1.emu.nope"})
     body = assert_error(unknown, 403, "invalid_grant")
     assert body["error_description"] == "Unknown or invalid refresh token."
-    emu.state.add_client("other-client", "other-secret")
+    emu.add_client("other-client", "other-secret")
     foreign = emu.issue_refresh_token("lee@example.com", client_id="other-client")
     answer = token_request(emu, {"grant_type": "refresh_token", "refresh_token": foreign})
     assert_error(answer, 403, "invalid_grant")
@@ -642,7 +642,7 @@ def test_exchange_refuses_bad_subject_tokens(emu: Emulator) -> None:
     )
     assert_error(vault_exchange(emu, refresh_token, subject_token=None), 400, "invalid_request")
 
-    emu.state.add_client("second-client", "second-secret")
+    emu.add_client("second-client", "second-secret")
     foreign = emu.issue_refresh_token("vic@example.com", client_id="second-client")
     assert_error(vault_exchange(emu, foreign), 401, "invalid_grant")
 
@@ -667,7 +667,7 @@ def test_exchange_refuses_audience_and_resource(emu: Emulator, parameter: str) -
 
 
 def test_exchange_is_refused_to_a_client_without_the_grant(emu: Emulator) -> None:
-    emu.state.add_client(
+    emu.add_client(
         "no-vault-client", "no-vault-secret", grant_types=["authorization_code", "refresh_token"]
     )
     emu.connect_account("yan@example.com", "google-oauth2", [CAL_READ])
@@ -978,7 +978,7 @@ def test_stats_count_exchanges_requests_and_provider_calls(emu: Emulator) -> Non
 
 
 def test_reset_forgets_everything_but_the_tenant_config(emu: Emulator) -> None:
-    emu.state.add_client("kept-client", "kept-secret")
+    emu.add_client("kept-client", "kept-secret")
     try:
         token = provider_token(emu, "oli@example.com")
         refresh_token = emu.issue_refresh_token("oli@example.com")

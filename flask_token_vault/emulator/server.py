@@ -164,7 +164,7 @@ class Emulator:
         self._port = port
         self.state = EmulatorState(clock=clock)
         if auto_login is not None:
-            self.state.set_auto_login(auto_login)
+            self.set_auto_login(auto_login)
             self.state.default_auto_login = self.state.auto_login
         self.app = create_app(self.state)
         self._log_requests = log_requests

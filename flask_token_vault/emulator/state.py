@@ -767,9 +767,9 @@ class EmulatorState:
     def add_connection(
         self,
         name: str,
-        strategy: str = "oauth2",
-        options: dict[str, Any] | None = None,
-        default_scopes: Iterable[str] = (),
+        strategy: str,
+        options: dict[str, Any] | None,
+        default_scopes: Iterable[str],
         enabled_clients: Iterable[str] | None = None,
     ) -> Connection:
         """Register (or replace) a connection, by default enabled for every client."""
@@ -795,10 +795,11 @@ class EmulatorState:
         self,
         client_id: str,
         client_secret: str,
-        name: str = "Emulator client",
-        grant_types: Iterable[str] | None = None,
+        name: str,
+        *,
+        grant_types: Iterable[str] | None,
+        management_scopes: Iterable[str] | None,
         enable_connections: bool = True,
-        management_scopes: Iterable[str] | None = None,
     ) -> Client:
         """Register (or replace) a client; by default enable it on every connection.
 
@@ -872,12 +873,12 @@ class EmulatorState:
     def issue_access_token_for(
         self,
         email: str,
-        audience: str = DEFAULT_API_IDENTIFIER,
-        scope: str = "",
+        audience: str,
+        scope: str,
         *,
-        client_id: str = DEFAULT_SPA_CLIENT_ID,
-        expires_in: int = ACCESS_TOKEN_LIFETIME,
-        claims: dict[str, Any] | None = None,
+        client_id: str,
+        expires_in: int,
+        claims: dict[str, Any] | None,
     ) -> str:
         """Create the user if needed and sign an access token for an API, as a login would.
 
@@ -1443,11 +1444,7 @@ class EmulatorState:
     # -- controls (used by the Python API and the control endpoints) ------------------------
 
     def set_auto_login(
-        self,
-        email: str | None,
-        name: str | None = None,
-        account: str | None = None,
-        consent: bool = True,
+        self, email: str | None, name: str | None, account: str | None, consent: bool
     ) -> None:
         """Sign ``email`` in at /authorize without showing the page; None shows the page again."""
         if email is None:
@@ -1460,23 +1457,14 @@ class EmulatorState:
             self.auto_login = auto_login
 
     def connect_account(
-        self,
-        email: str,
-        connection: str,
-        scopes: str | Iterable[str] = (),
-        account: str | None = None,
+        self, email: str, connection: str, scopes: str | Iterable[str], account: str | None
     ) -> Tokenset:
         """Create the user if needed and connect (or re-connect) an account without a browser."""
         with self.lock:
             user = self.ensure_user(email)
             return self.connect(user, connection, split_scopes(scopes), account)
 
-    def issue_refresh_token_for(
-        self,
-        email: str,
-        scope: str = DEFAULT_LOGIN_SCOPE,
-        client_id: str = DEFAULT_CLIENT_ID,
-    ) -> RefreshToken:
+    def issue_refresh_token_for(self, email: str, scope: str, client_id: str) -> RefreshToken:
         """Create the user if needed and issue an Auth0 refresh token as a login would."""
         with self.lock:
             if client_id not in self.clients:
