@@ -374,12 +374,7 @@ class Exchanger:
             ) from None
 
     def privileged_exchange(
-        self,
-        user_id: str,
-        connection: str,
-        *,
-        login_hint: str | None = None,
-        scopes: tuple[str, ...] = (),
+        self, user_id: str, connection: str, *, login_hint: str | None, scopes: tuple[str, ...]
     ) -> ProviderToken:
         """Get a user's provider token with no session: Auth0's Privileged Worker exchange.
 
