@@ -786,11 +786,6 @@ class EmulatorState:
             self.connections[name] = connection
         return connection
 
-    def connection_by_id(self, connection_id: str) -> Connection | None:
-        """Return the connection with this ``con_...`` id, or None."""
-        with self.lock:
-            return next((c for c in self.connections.values() if c.id == connection_id), None)
-
     def add_client(
         self,
         client_id: str,
@@ -918,6 +913,11 @@ class EmulatorState:
         """Return the connection with this name, or None."""
         with self.lock:
             return self.connections.get(name or "")
+
+    def connection_by_id(self, connection_id: str) -> Connection | None:
+        """Return the connection with this ``con_...`` id, or None."""
+        with self.lock:
+            return next((c for c in self.connections.values() if c.id == connection_id), None)
 
     def provider_ttl(self, connection: str) -> int:
         """Return the lifetime in seconds of provider tokens issued for ``connection``."""
