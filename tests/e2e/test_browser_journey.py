@@ -8,6 +8,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from flask_token_vault.cli import cli
+from flask_token_vault.emulator import Emulator
 
 from .browser import LiveApp, Shots
 from .steps import allow_calendar_on_connect_page, expect_signed_out, expect_url_starting
@@ -152,11 +153,10 @@ def test_denying_consent_shows_a_friendly_error_page(
 
 
 def test_setup_on_a_bare_tenant_then_the_connected_accounts_journey(
-    page: Page, unstarted_app: LiveApp, shots: Shots
+    page: Page, unstarted_app: LiveApp, shots: Shots, emu: Emulator
 ) -> None:
     """A new tenant, `flask token-vault setup`, then sign in, connect, calendar, disconnect."""
-    emulator = unstarted_app.emulator
-    emulator.bare_tenant()
+    emu.bare_tenant()
     setup = unstarted_app.app.test_cli_runner().invoke(
         cli, ["setup", "--base-url", unstarted_app.url]
     )
@@ -175,15 +175,15 @@ def test_setup_on_a_bare_tenant_then_the_connected_accounts_journey(
 
     # Connect Google through Connected Accounts: Auth0's consent page, not a sign-in.
     page.click("#nav-calendar")
-    expect_url_starting(page, emulator.url + "/connected-accounts/connect?ticket=")
+    expect_url_starting(page, emu.url + "/connected-accounts/connect?ticket=")
     expect(page.locator("#connection")).to_have_text("google-oauth2")
     expect(page.locator("#page-title")).to_have_text("Connect google-oauth2")
     expect(page.locator("#signed-in-as")).to_contain_text(EMAIL)
-    allow_calendar_on_connect_page(page, emulator.url, shots, "ca-emulator-consent")
+    allow_calendar_on_connect_page(page, emu.url, shots, "ca-emulator-consent")
     expect(page).to_have_url(live.url + "/calendar")
     expect(page.locator("#events li").first).to_be_visible()
     shots("ca-calendar")
-    assert emulator.exchange_count(emulator.user_id_for(EMAIL), "google-oauth2") >= 1
+    assert emu.exchange_count(emu.user_id_for(EMAIL), "google-oauth2") >= 1
 
     page.goto(live.url + "/")
     card = page.locator("#connection-google-oauth2")
@@ -193,7 +193,7 @@ def test_setup_on_a_bare_tenant_then_the_connected_accounts_journey(
     expect(page).to_have_url(live.url + "/")
     expect(card.locator(".pill")).to_have_text("not connected")
     shots("ca-disconnected")
-    assert emulator.state.tokensets_for(emulator.user_id_for(EMAIL)) == []
+    assert emu.state.tokensets_for(emu.user_id_for(EMAIL)) == []
 
     # The logout URL setup registered is where Auth0 sends the browser back.
     page.click("#sign-out")

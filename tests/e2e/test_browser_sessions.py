@@ -6,6 +6,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from flask_token_vault import TokenVault, management_client
+from flask_token_vault.emulator import Emulator
 from flask_token_vault.testing import FakeClock
 
 from .browser import LiveApp, Shots
@@ -50,15 +51,14 @@ def test_an_old_session_cookie_is_refused(page: Page, live_app: LiveApp, shots: 
 
 
 def test_back_channel_logout_ends_the_open_session(
-    page: Page, live_app: LiveApp, shots: Shots
+    page: Page, live_app: LiveApp, shots: Shots, emu: Emulator
 ) -> None:
     """Auth0 (the emulator) posts a logout token to the app; the open page is signed out."""
-    emulator = live_app.emulator
     url = live_app.url + "/auth/backchannel-logout"
     with live_app.app.app_context():
         management_client().add_backchannel_logout_url(url)
     sign_in(page, live_app, shots)
-    (delivery,) = emulator.backchannel_logout(EMAIL)
+    (delivery,) = emu.backchannel_logout(EMAIL)
     assert (delivery.url, delivery.status) == (url, 200)
     page.reload()
     expect_signed_out(page)
@@ -66,17 +66,16 @@ def test_back_channel_logout_ends_the_open_session(
 
 
 def test_signing_out_at_auth0_signs_out_of_the_app(
-    page: Page, live_app: LiveApp, shots: Shots
+    page: Page, live_app: LiveApp, shots: Shots, emu: Emulator
 ) -> None:
     """Signing out at Auth0 in another tab ends the app's session through the back channel."""
-    emulator = live_app.emulator
-    emulator.set_backchannel_logout_urls([live_app.url + "/auth/backchannel-logout"])
+    emu.set_backchannel_logout_urls([live_app.url + "/auth/backchannel-logout"])
     sign_in(page, live_app, shots)
     other = page.context.new_page()
-    other.goto(emulator.url + "/v2/logout")
+    other.goto(emu.url + "/v2/logout")
     expect(other.locator("body")).to_contain_text("signed out")
     other.close()
-    assert [d.status for d in emulator.backchannel_deliveries] == [200]
+    assert [d.status for d in emu.backchannel_deliveries] == [200]
     page.reload()
     expect_signed_out(page)
     shots("signed-out-at-auth0")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
+from flask_token_vault.emulator import Emulator
+
 from .browser import LiveApp, Shots
 from .steps import allow_calendar_on_connect_page, expect_url_starting
 
@@ -14,9 +16,8 @@ EMAIL = "sam@example.com"
 
 
 def test_spa_signs_in_connects_google_and_calls_the_api_with_its_token(
-    page: Page, live_app: LiveApp, shots: Shots
+    page: Page, live_app: LiveApp, shots: Shots, emu: Emulator
 ) -> None:
-    emulator = live_app.emulator
     api_calls: list[dict[str, str]] = []
     page.on(
         "request",
@@ -32,8 +33,8 @@ def test_spa_signs_in_connects_google_and_calls_the_api_with_its_token(
 
     # Sign in with the SPA's own client: the emulator's login page, then back with a code.
     page.click("#spa-sign-in")
-    expect_url_starting(page, emulator.url + "/authorize")
-    assert "audience=" in page.url and "client_id=" + emulator.spa_client_id in page.url
+    expect_url_starting(page, emu.url + "/authorize")
+    assert "audience=" in page.url and "client_id=" + emu.spa_client_id in page.url
     page.fill("#email", EMAIL)
     shots("emulator-sign-in")
     page.click("#allow")
@@ -46,7 +47,7 @@ def test_spa_signs_in_connects_google_and_calls_the_api_with_its_token(
 
     # Connect Google through the My Account API, on the emulator's consent page.
     page.click("#spa-connect")
-    allow_calendar_on_connect_page(page, emulator.url, shots, "emulator-connect")
+    allow_calendar_on_connect_page(page, emu.url, shots, "emulator-connect")
 
     # Back on the page: the API answers with the calendar, through Token Vault.
     events = page.locator("#spa-events li")
@@ -56,12 +57,12 @@ def test_spa_signs_in_connects_google_and_calls_the_api_with_its_token(
     expect(page.locator("#spa-answer")).to_be_hidden()
     shots("calendar")
 
-    user_id = emulator.user_id_for(EMAIL)
-    assert emulator.stats()["exchanges"]["by_subject_token_type"] == {"access_token": 1}
-    assert emulator.exchange_count(user_id, "google-oauth2") == 1
+    user_id = emu.user_id_for(EMAIL)
+    assert emu.stats()["exchanges"]["by_subject_token_type"] == {"access_token": 1}
+    assert emu.exchange_count(user_id, "google-oauth2") == 1
     assert api_calls and all(h["authorization"].startswith("Bearer ey") for h in api_calls)
 
     # A second call is served from the cache: no new exchange.
     page.click("#spa-call")
     expect(page.locator("#spa-status")).to_contain_text("answered 200")
-    assert emulator.exchange_count(user_id, "google-oauth2") == 1
+    assert emu.exchange_count(user_id, "google-oauth2") == 1
