@@ -52,11 +52,6 @@ class DPoP:
     def __repr__(self) -> str:
         return f"DPoP({self.key!r})"
 
-    @property
-    def thumbprint(self) -> str:
-        """Return the key's thumbprint (the ``cnf.jkt`` of the tokens bound to it)."""
-        return self.key.thumbprint
-
     def proof(self, method: str, url: str, access_token: str | None = None) -> str:
         """Return a proof for one request, with the server's latest nonce if it gave one."""
         with self._lock:
