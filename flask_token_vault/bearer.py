@@ -91,31 +91,23 @@ def _invalid(description: str) -> InvalidAccessToken:
     return InvalidAccessToken(description)
 
 
+@dataclass(eq=False, kw_only=True)
 class BearerValidator:
     """Validate callers' access tokens for one API of one tenant; thread-safe."""
 
-    def __init__(
-        self,
-        *,
-        issuer: str,
-        audience: str,
-        jwks_uri: str,
-        transport: Transport,
-        leeway: int = LEEWAY,
-    ) -> None:
-        #: The tenant's issuer, with its trailing slash.
-        self.issuer = issuer
-        #: The API identifier the tokens must be for.
-        self.audience = audience
-        #: Where the tenant publishes its signing keys.
-        self.jwks_uri = jwks_uri
-        self.transport = transport
-        self.leeway = leeway
-        self._keys: KeySet | None = None
-        self._fetched_at = 0.0
-        self._tried_at: float | None = None
-        self._refreshed_at: float | None = None
-        self._lock = threading.Lock()
+    #: The tenant's issuer, with its trailing slash.
+    issuer: str
+    #: The API identifier the tokens must be for.
+    audience: str
+    #: Where the tenant publishes its signing keys.
+    jwks_uri: str
+    transport: Transport
+    leeway: int = LEEWAY
+    _keys: KeySet | None = field(default=None, init=False)
+    _fetched_at: float = field(default=0.0, init=False)
+    _tried_at: float | None = field(default=None, init=False)
+    _refreshed_at: float | None = field(default=None, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     def __repr__(self) -> str:
         return f"BearerValidator(audience={self.audience!r})"
