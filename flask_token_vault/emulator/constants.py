@@ -9,3 +9,8 @@ ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"  # noqa: S10
 FEDERATED_TOKEN_TYPE = "http://auth0.com/oauth/token-type/federated-connection-access-token"  # noqa: S105  # nosec B105
 JWT_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:jwt"  # noqa: S105  # nosec B105
 VAULT_ACCESS_TOKEN_TYPE = "http://auth0.com/oauth/token-type/token-vault-access-token"  # noqa: S105  # nosec B105
+
+#: Where the emulator serves its fake Google APIs (``https://www.googleapis.com``).
+GOOGLE_API_PATH = "/google"
+#: Where the emulator serves its fake Microsoft Graph (``https://graph.microsoft.com``).
+GRAPH_API_PATH = "/microsoft"

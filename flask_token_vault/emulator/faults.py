@@ -11,7 +11,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .constants import TOKEN_VAULT_GRANT
+from .constants import GOOGLE_API_PATH, GRAPH_API_PATH, TOKEN_VAULT_GRANT
 
 FAULT_ENDPOINTS = frozenset(
     {
@@ -128,9 +128,9 @@ def fault_names(path: str, grant_type: str | None = None) -> list[str]:
         names.append("token")
     elif path in _PATH_FAULT_NAMES:
         names.append(_PATH_FAULT_NAMES[path])
-    elif path == "/google" or path.startswith("/google/"):
+    elif path == GOOGLE_API_PATH or path.startswith(GOOGLE_API_PATH + "/"):
         names.append("google")
-    elif path == "/microsoft" or path.startswith("/microsoft/"):
+    elif path == GRAPH_API_PATH or path.startswith(GRAPH_API_PATH + "/"):
         names.append("microsoft")
     elif path.startswith("/api/v2/"):
         names.append("management")

@@ -15,6 +15,7 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
+from .constants import GOOGLE_API_PATH, GRAPH_API_PATH
 from .fake_data import (
     CalendarEvent,
     format_graph,
@@ -28,8 +29,8 @@ from .fake_data import (
 from .state import EmulatorState, ProviderToken, display_name_for
 from .web import bearer_token, current_state, json_body, json_response
 
-google = Blueprint("google", __name__, url_prefix="/google")
-microsoft = Blueprint("microsoft", __name__, url_prefix="/microsoft")
+google = Blueprint("google", __name__, url_prefix=GOOGLE_API_PATH)
+microsoft = Blueprint("microsoft", __name__, url_prefix=GRAPH_API_PATH)
 
 _GOOGLE_SCOPE = "https://www.googleapis.com/auth/"
 CALENDAR_READ_SCOPES = frozenset(

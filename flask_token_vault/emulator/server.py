@@ -12,7 +12,7 @@ from flask import Flask, Response, g, request
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from . import auth0, backchannel, control, management, my_account, providers
-from .constants import TOKEN_VAULT_GRANT
+from .constants import GOOGLE_API_PATH, GRAPH_API_PATH, TOKEN_VAULT_GRANT
 from .faults import Fault, fault_names
 from .state import (
     ACCESS_TOKEN_LIFETIME,
@@ -262,12 +262,12 @@ class Emulator:
     @property
     def google_api_base(self) -> str:
         """Return the fake ``https://www.googleapis.com`` base URL."""
-        return self.url + "/google"
+        return self.url + GOOGLE_API_PATH
 
     @property
     def graph_api_base(self) -> str:
         """Return the fake ``https://graph.microsoft.com`` base URL."""
-        return self.url + "/microsoft"
+        return self.url + GRAPH_API_PATH
 
     # -- controls -------------------------------------------------------------------------
 
