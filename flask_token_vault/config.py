@@ -128,6 +128,12 @@ _CONNECTION_OPTIONS = frozenset(
     {"scopes", "optional_scopes", "authorization_params", "scope_separator", "label", "api_base"}
 )
 DEFAULT_SCOPES = ("openid", "profile", "email", "offline_access")
+#: Seconds one try of a call to Auth0 or a provider may take (``TOKEN_VAULT_HTTP_TIMEOUT``).
+DEFAULT_HTTP_TIMEOUT = 10.0
+#: Seconds one call may take, its retries included (``TOKEN_VAULT_DEADLINE``).
+DEFAULT_DEADLINE = 15.0
+#: Tries after the first for a call worth trying again (``TOKEN_VAULT_MAX_RETRIES``).
+DEFAULT_MAX_RETRIES = 3
 _MIN_SECRET_BYTES = 32
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _SCOPE_RE = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]{1,512}$")  # RFC 6749 scope-token
@@ -300,7 +306,7 @@ class Settings:
     lock_timeout: float
     connect_flow: str
     send_exchange_scope: bool
-    max_retries: int = 3
+    max_retries: int = DEFAULT_MAX_RETRIES
     local_cache_ttl: float = 5.0
     #: How many users a process keeps near-cached tokens and checked session records of.
     local_cache_max_users: int = 10_000
@@ -633,14 +639,14 @@ def load_settings(config: Mapping[str, Any], options: Mapping[str, Any]) -> Sett
         raise ConfigurationError(
             "TOKEN_VAULT_CONNECT_FLOW", "must be 'authorize' or 'connected_accounts'."
         )
-    retries = merged.get("TOKEN_VAULT_MAX_RETRIES", 3)
+    retries = merged.get("TOKEN_VAULT_MAX_RETRIES", DEFAULT_MAX_RETRIES)
     if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 10:
         raise ConfigurationError("TOKEN_VAULT_MAX_RETRIES", "must be an integer from 0 to 10.")
     send_scope = _bool(merged, "TOKEN_VAULT_SEND_EXCHANGE_SCOPE", False)
     check_secret_key(merged)
     api_client_id, api_client_secret = _api_client(merged, audience)
-    http_timeout = _number(merged, "TOKEN_VAULT_HTTP_TIMEOUT", 10.0, minimum=0.05)
-    deadline = _number(merged, "TOKEN_VAULT_DEADLINE", 15.0, minimum=0.05)
+    http_timeout = _number(merged, "TOKEN_VAULT_HTTP_TIMEOUT", DEFAULT_HTTP_TIMEOUT, minimum=0.05)
+    deadline = _number(merged, "TOKEN_VAULT_DEADLINE", DEFAULT_DEADLINE, minimum=0.05)
     deadline = max(deadline, http_timeout)
     # Well inside the deadline whatever is configured: a hung cache costs a request one timeout.
     cache_timeout = min(

@@ -27,7 +27,14 @@ from urllib.parse import quote, urlsplit
 
 from ._clock import Clock, ClockSource
 from ._http import Failure, Transport, clean_text, cursor_pages
-from .config import Settings, parse_domain, split_scopes
+from .config import (
+    DEFAULT_DEADLINE,
+    DEFAULT_HTTP_TIMEOUT,
+    DEFAULT_MAX_RETRIES,
+    Settings,
+    parse_domain,
+    split_scopes,
+)
 from .errors import (
     Auth0Unavailable,
     ClientNotEligible,
@@ -483,14 +490,15 @@ class ManagementClient:
         client_id: str,
         client_secret: str,
         *,
-        http_timeout: float = 10.0,
-        deadline: float = 15.0,
-        max_retries: int = 3,
+        http_timeout: float = DEFAULT_HTTP_TIMEOUT,
+        deadline: float = DEFAULT_DEADLINE,
+        max_retries: int = DEFAULT_MAX_RETRIES,
         clock: ClockSource | Callable[[], float] | None = None,
     ) -> ManagementClient:
         """Build a client for a tenant outside any app (``domain`` as ``AUTH0_DOMAIN`` takes it).
 
-        ``clock`` replaces the machine's clocks (in tests, a
+        ``http_timeout``, ``deadline`` and ``max_retries`` default to what an app's settings
+        default to (10 s, 15 s, 3). ``clock`` replaces the machine's clocks (in tests, a
         :class:`~flask_token_vault.testing.FakeClock`).
         """
         settings = Settings(
