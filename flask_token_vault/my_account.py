@@ -133,15 +133,9 @@ class MyAccountClient:
         return f"MyAccountClient({self.settings.base_url!r})"
 
     def _call(
-        self,
-        method: str,
-        path: str,
-        access_token: str,
-        *,
-        operation: str,
-        params: Mapping[str, str] | None = None,
-        body: Any = None,
+        self, method: str, path: str, access_token: str, *, operation: str, **request: Any
     ) -> Any:
+        """Call ``/me/v1/connected-accounts{path}``; ``request`` goes to requests (``json``...)."""
         scheme = "DPoP" if self.dpop is not None else "Bearer"
         return self.transport.call_json(
             method,
@@ -150,8 +144,7 @@ class MyAccountClient:
             what=f"My Account API call ({operation})",
             auth=lambda: f"{scheme} {access_token}",
             hook=self.dpop,
-            params=params,
-            json=body,
+            **request,
         ).body
 
     def _failure(self, failure: Failure, operation: str) -> MyAccountError:
@@ -240,7 +233,7 @@ class MyAccountClient:
             body["scopes"] = wanted
         if params:
             body["authorization_params"] = params
-        answer = self._call("POST", "/connect", access_token, operation="connect", body=body)
+        answer = self._call("POST", "/connect", access_token, operation="connect", json=body)
         ticket = (answer or {}).get("connect_params", {}) if isinstance(answer, Mapping) else {}
         if (
             not isinstance(answer, Mapping)
@@ -272,7 +265,7 @@ class MyAccountClient:
             "/complete",
             access_token,
             operation="completing a connection",
-            body={
+            json={
                 "auth_session": auth_session,
                 "connect_code": connect_code,
                 "redirect_uri": redirect_uri,
