@@ -117,12 +117,5 @@ def report(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main() -> dict[str, Any]:
-    """Run and print."""
-    results = run()
-    print(report(results), flush=True)
-    return results
-
-
 if __name__ == "__main__":
-    main()
+    print(report(run()))

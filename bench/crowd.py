@@ -10,15 +10,14 @@ alone: ``.venv/bin/python -m bench.crowd``.
 from __future__ import annotations
 
 import http.client
-import os
 import random
 import threading
 import time
 from collections import Counter
 from typing import Any
 
-from bench.common import BUILD, CONNECTION, ROOT, SECRET_KEY, percentile, table, wait_until
-from bench.scale_out import WORKERS, Gunicorn, _sign_in
+from bench.common import BUILD, CONNECTION, percentile, table, wait_until
+from bench.scale_out import WORKERS, Gunicorn, _sign_in, gunicorn_env
 from flask_token_vault.emulator import Emulator
 from tests.redis_server import RedisServer
 
@@ -63,19 +62,7 @@ def run() -> dict[str, Any]:
             started = time.monotonic()
             by_user = _sign_in(emu, [f"crowd-{n:05d}@example.com" for n in range(CROWD)])
             signed_in_s = time.monotonic() - started
-            env = {
-                **{k: v for k, v in os.environ.items() if not k.startswith(("GUNICORN", "WEB_"))},
-                "PYTHONPATH": str(ROOT),
-                "SECRET_KEY": SECRET_KEY,
-                "AUTH0_DOMAIN": emu.url,
-                "AUTH0_CLIENT_ID": emu.client_id,
-                "AUTH0_CLIENT_SECRET": emu.client_secret,
-                "REDIS_URL": server.url,
-                "WEB_CONCURRENCY": str(WORKERS),
-                "GUNICORN_THREADS": "8",
-                "GUNICORN_LOGLEVEL": "warning",
-                "SESSION_COOKIE_SECURE": "false",
-            }
+            env = gunicorn_env(emu, server.url)
             instance = Gunicorn("crowd", env, BUILD)
             wait_until(instance.ready, 60, "gunicorn crowd")
             jobs = [cookie for cookie in by_user.values() for _ in range(REPEAT)]

@@ -272,12 +272,5 @@ def report(results: dict[str, Any]) -> str:
     return head + "\n" + body + "\n" + tail
 
 
-def main() -> dict[str, Any]:
-    """Run and print."""
-    results = run()
-    print(report(results), flush=True)
-    return results
-
-
 if __name__ == "__main__":
-    main()
+    print(report(run()))

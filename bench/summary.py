@@ -281,73 +281,11 @@ def _section_stampede(results: dict[str, Any]) -> str:
         if pool
         else ""
     )
-    rows = [
-        [
-            name,
-            r["n"],
-            r["exchanges"],
-            r["errors"],
-            fmt_ms(r["p50_s"]),
-            fmt_ms(r["p99_s"]),
-            r["redis_connections"] if name == "redis" else "-",
-            r["warnings"],
-        ]
-        for name, runs in results.items()
-        for r in runs
-    ]
-    return (
-        markdown_table(
-            [
-                "cache",
-                "N",
-                "exchanges",
-                "errors",
-                "p50 ms",
-                "p99 ms",
-                "Redis connections opened",
-                "warnings logged",
-            ],
-            rows,
-        )
-        + note
-    )
+    return markdown_table(stampede.HEADERS, stampede.rows(results)) + note
 
 
 def _section_scale(results: dict[str, Any]) -> str:
-    rows = [
-        [
-            r["setup"],
-            r["connections"],
-            f"{r['bare_rps']:.0f}",
-            f"{r['signed_in_rps']:.0f}",
-            f"{r['decorated_rps']:.0f}",
-            f"{r['ratio']:.2f}",
-            f"{r['ratio_bare']:.2f}",
-            f"{fmt_ms(r['signed_in_p50_s'])} / {fmt_ms(r['signed_in_p99_s'])}",
-            f"{fmt_ms(r['decorated_p50_s'])} / {fmt_ms(r['decorated_p99_s'])}",
-            scale_out.cpu_text(r),
-            f"{r['redis_per_request']:.2f}",
-            r["errors"],
-        ]
-        for r in results["throughput"]
-    ]
-    table = markdown_table(
-        [
-            "setup",
-            "connections",
-            "bare req/s",
-            "signed-in req/s",
-            "decorated req/s",
-            "decorated / signed-in",
-            "decorated / bare",
-            "signed-in p50 / p99 ms",
-            "decorated p50 / p99 ms",
-            "worker CPU µs / request, signed-in / decorated (ratio)",
-            "Redis cmds / request",
-            "errors",
-        ],
-        rows,
-    )
+    table = markdown_table(scale_out.THROUGHPUT_HEADERS, scale_out.throughput_rows(results))
     cold, stamp, life = results["cold"], results["stampede"], results["lifetime"]
     facts = [
         f"- Cold start, {cold['users']} users on {cold['processes']} processes of 2 instances: "

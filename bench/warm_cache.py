@@ -124,12 +124,5 @@ def report(results: dict[str, dict[str, Any]]) -> str:
     return head + "\n" + table(HEADERS, rows(results))
 
 
-def main() -> dict[str, dict[str, Any]]:
-    """Run and print."""
-    results = run()
-    print(report(results), flush=True)
-    return results
-
-
 if __name__ == "__main__":
-    main()
+    print(report(run()))
