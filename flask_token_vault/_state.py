@@ -143,7 +143,7 @@ class AppState:
         #: Session records already checked, by their sealed refresh token (see
         #: :func:`flask_token_vault.session.read_user`); at most
         #: ``TOKEN_VAULT_LOCAL_CACHE_MAX_USERS`` of them.
-        self.sessions_seen: dict[str, tuple[tuple[object, ...], object]] = {}
+        self.sessions_seen: dict[str, tuple[tuple[object, ...], Any]] = {}
         #: Held while a record is added to :attr:`sessions_seen` (reading it needs no lock).
         self.sessions_lock = threading.Lock()
 
@@ -366,7 +366,7 @@ def get_state(app: Flask | None = None) -> AppState:
     # The proxy's object, not the proxy: each attribute read through a proxy costs its lookup.
     target = app if app is not None else current_app._get_current_object()  # type: ignore[attr-defined]
     try:
-        return cast(AppState, target.extensions[EXTENSION_KEY])
+        return target.extensions[EXTENSION_KEY]  # type: ignore[no-any-return]
     except KeyError:
         raise RuntimeError(
             "Flask-Token-Vault is not initialised on this app: call TokenVault(app) or "

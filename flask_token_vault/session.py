@@ -237,7 +237,7 @@ def read_user(state: AppState, store: SessionMixin | None = None) -> User | None
     found = store.get(SESSION_KEY)
     if type(found) is not dict:
         return None
-    record = cast("dict[str, Any]", found)
+    record: dict[str, Any] = found
     sealed = record.get("rt")
     get = record.get
     # What a kept record must still say for the user read from it to stand (the sealed
@@ -246,7 +246,7 @@ def read_user(state: AppState, store: SessionMixin | None = None) -> User | None
     seen = state.sessions_seen.get(sealed) if type(sealed) is str else None
     user: User | None
     if seen is not None and seen[0] == fields:
-        user = cast(User, seen[1])
+        user = seen[1]
     else:
         user = _check(state, record)
         if user is None:
@@ -259,7 +259,6 @@ def read_user(state: AppState, store: SessionMixin | None = None) -> User | None
     last = record.get("seen")
     if type(last) is not int and type(last) is not float:
         return None
-    last = cast(float, last)
     settings = state.settings
     now = state.clock.time()
     lifetime, idle = settings.session_lifetime, settings.session_idle_timeout

@@ -126,12 +126,12 @@ def request_state(current: Request | None = None) -> _Request:
     ``current`` is the request object, when the caller already holds it.
     """
     if current is None:
-        current = cast(Request, request._get_current_object())  # type: ignore[attr-defined]
-    found = current.__dict__.get("_token_vault")
+        current = request._get_current_object()  # type: ignore[attr-defined]
+    found: _Request | None = current.__dict__.get("_token_vault")
     if found is None:
         found = _Request(get_state(), current.environ.get("HTTP_AUTHORIZATION"))
         current.__dict__["_token_vault"] = found
-    return cast(_Request, found)
+    return found
 
 
 def bearer_credential() -> str | None:
@@ -306,7 +306,7 @@ def token_set(
     # on the warm path, where the near cache is all that is read.
     key = (sub, connection, login_hint, required, "session" if caller is None else "api")
     if not force_refresh:
-        near = cache.near(cast(Slot, key))
+        near = cache.near(key)  # type: ignore[arg-type]  # a plain tuple equal to the Slot
         if near is not None and near.token.has_scopes(required):
             slot_memo.append(_Memo(near.until, Slot(*key), near.token))
             return near.token
