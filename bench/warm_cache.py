@@ -61,6 +61,7 @@ def measure(app: Flask, emu: Emulator, counter: RedisCounter | None) -> dict[str
         "decorated_us": statistics.median(deco),
         "overhead_us": statistics.median(d - s for s, d in zip(signed, deco, strict=True)),
         "ratio": statistics.median(d / s for s, d in zip(signed, deco, strict=True)),
+        "ratios": [d / s for s, d in zip(signed, deco, strict=True)],
         "ratio_bare": statistics.median(d / b for b, d in zip(bare, deco, strict=True)),
         "redis_commands_per_request": commands,
     }

@@ -454,9 +454,8 @@ def get_provider_token(
 
     See :func:`get_provider_token_set` for the lookup order and errors.
     """
-    return get_provider_token_set(
-        connection, scopes, login_hint, force_refresh=force_refresh
-    ).access_token
+    required = tuple(sorted(set(scopes))) if scopes else ()
+    return token_set(request_state(), connection, required, login_hint, force_refresh).access_token
 
 
 def forget_provider_tokens(connection: str | None = None) -> None:
