@@ -23,7 +23,7 @@ from .tokens import (
     get_provider_token,
     get_provider_token_set,
 )
-from .views import backchannel_logout, blueprint
+from .views import backchannel_logout, blueprint, disconnect, logout
 from .worker import worker_token
 
 __all__ = [
@@ -65,11 +65,13 @@ class TokenVault:
         settings = load_settings(app.config, self._options)
         app.extensions[EXTENSION_KEY] = AppState(settings, hooks=self._hooks)
         app.register_blueprint(blueprint, url_prefix=settings.url_prefix or None)
-        # Auth0's servers post logout tokens, with no form token: a CSRF extension already on
-        # the app (Flask-WTF's CSRFProtect) must let that one route through.
+        # Auth0's servers post logout tokens, with no form token, and the sign-out and
+        # disconnect forms carry the extension's own (checked by the views): a CSRF extension
+        # already on the app (Flask-WTF's CSRFProtect) must let these three routes through.
         csrf = app.extensions.get("csrf")
         if csrf is not None and callable(getattr(csrf, "exempt", None)):
-            csrf.exempt(backchannel_logout)
+            for view in (backchannel_logout, logout, disconnect):
+                csrf.exempt(view)
         # The app's own handler, registered before or after this, wins over ours.
         if TokenVaultError not in app.error_handler_spec[None][None]:
             app.register_error_handler(TokenVaultError, error_response)

@@ -25,6 +25,7 @@ from .helpers import (
     LiveServer,
     app_clock,
     cached_token,
+    csrf,
     hs256_with_public_key,
     make_app,
     whoami,
@@ -327,3 +328,7 @@ def test_flask_wtfs_csrf_protection_lets_logout_tokens_through(emu: Emulator) ->
     assert client.get("/who").get_json()["sub"] is not None
     assert _post(app.test_client(), emu.logout_token(ALICE, sid=sid)).status_code == 200
     assert client.get("/who").get_json()["sub"] is None
+    # The sign-out form carries the extension's own token, which CSRFProtect lets through too.
+    other, _ = _signed_in(app, emu, "bob@example.com")
+    assert other.post("/auth/logout", data={"csrf_token": csrf(other)}).status_code == 302
+    assert other.get("/who").get_json()["sub"] is None
