@@ -20,7 +20,7 @@ from flask.testing import FlaskClient
 
 from bench.common import emulator_config
 from flask_token_vault import TokenVault, get_provider_token
-from flask_token_vault.emulator import Emulator
+from flask_token_vault_emulator import Emulator
 
 EMAIL = "cookie.size@example.com"
 EXTRA = ("github", "slack", "salesforce")

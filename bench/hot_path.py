@@ -20,8 +20,8 @@ from typing import Any
 from flask import Flask, session
 
 from bench.common import CAL_READ, CONNECTION, make_app, table
-from flask_token_vault.emulator import Emulator
-from flask_token_vault.testing import login_as
+from flask_token_vault_emulator import Emulator
+from flask_token_vault_pytest.testing import login_as
 from tests.redis_server import RedisServer
 
 ROUNDS = 15

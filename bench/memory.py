@@ -18,7 +18,7 @@ from typing import Any
 
 from bench.common import BUILD, ROOT
 from bench.scale_out import _sign_in
-from flask_token_vault.emulator import Emulator
+from flask_token_vault_emulator import Emulator
 
 USERS = 10_000
 WARM_UP = 200

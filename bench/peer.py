@@ -30,8 +30,8 @@ from flask import Flask
 
 from bench.common import CAL_READ, CONNECTION, KeepAliveEmulator, make_app, table
 from flask_token_vault import get_provider_token
-from flask_token_vault.emulator import Emulator
-from flask_token_vault.testing import login_as
+from flask_token_vault_emulator import Emulator
+from flask_token_vault_pytest.testing import login_as
 
 CALLS = 100
 CONCURRENT = 8

@@ -48,8 +48,8 @@ from bench.common import (
 )
 from bench.loadgen import LoadGenerator, LoadResult, make_loadgen
 from flask_token_vault.cache import effective_leeway
-from flask_token_vault.emulator import Emulator
-from flask_token_vault.testing import login_as
+from flask_token_vault_emulator import Emulator
+from flask_token_vault_pytest.testing import login_as
 from tests.redis_server import RedisServer
 
 USERS = 20

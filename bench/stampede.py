@@ -20,8 +20,8 @@ import redis
 from flask import Flask
 
 from bench.common import CAL_READ, CONNECTION, fmt_ms, make_app, percentile, table
-from flask_token_vault.emulator import Emulator
-from flask_token_vault.testing import login_as
+from flask_token_vault_emulator import Emulator
+from flask_token_vault_pytest.testing import login_as
 from tests.redis_server import RedisServer
 
 SIZES = (1, 8, 64, 256)

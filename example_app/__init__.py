@@ -43,8 +43,8 @@ from flask_token_vault import (
     provider_token_required,
     setup_tenant,
 )
-from flask_token_vault.emulator import Emulator
-from flask_token_vault.testing import emulator_config
+from flask_token_vault_emulator import Emulator
+from flask_token_vault_pytest.testing import emulator_config
 
 CAL_READ = "https://www.googleapis.com/auth/calendar.readonly"
 CAL_WRITE = "https://www.googleapis.com/auth/calendar.events"
@@ -65,7 +65,28 @@ _FROM_ENVIRONMENT = (
     "TOKEN_VAULT_API_CLIENT_ID",
     "TOKEN_VAULT_API_CLIENT_SECRET",
     "SPA_CLIENT_ID",
+    "GOOGLE_API_BASE",
+    "MICROSOFT_GRAPH_API_BASE",
 )
+_API_BASE_KEYS = {"google-oauth2": "GOOGLE_API_BASE", "windowslive": "MICROSOFT_GRAPH_API_BASE"}
+
+
+def _connections(config: Any) -> dict[str, dict[str, Any]]:
+    """Return the connections the pages use, each API where ``config`` says it is."""
+    connections: dict[str, dict[str, Any]] = {
+        "google-oauth2": {
+            "label": "Google",
+            "scopes": ["openid", "email", "profile", CAL_READ],
+            # Asked for later, from the calendar's "allow adding events" link.
+            "optional_scopes": [CAL_WRITE],
+        },
+        "windowslive": {"label": "Microsoft", "scopes": [GRAPH_USER_READ]},
+    }
+    # An emulator gives these two (the real APIs are the default).
+    for name, key in _API_BASE_KEYS.items():
+        if config.get(key):
+            connections[name]["api_base"] = config[key]
+    return connections
 
 
 def _emulator_config(emulator: Emulator) -> dict[str, Any]:
@@ -92,15 +113,6 @@ def create_app(config: dict[str, Any] | None = None, emulator: Emulator | None =
         # The scopes the pages need are asked for when the user connects, so opening the
         # calendar right after connecting Google needs no second consent. Writing events is
         # asked for only when the user wants it (the calendar page's step-up button).
-        TOKEN_VAULT_CONNECTIONS={
-            "google-oauth2": {
-                "label": "Google",
-                "scopes": ["openid", "email", "profile", CAL_READ],
-                # Asked for later, from the calendar's "allow adding events" link.
-                "optional_scopes": [CAL_WRITE],
-            },
-            "windowslive": {"label": "Microsoft", "scopes": [GRAPH_USER_READ]},
-        },
         # How accounts are connected; `flask token-vault doctor` says which one a tenant uses.
         TOKEN_VAULT_CONNECT_FLOW="connected_accounts",  # noqa: S106 - a flow name, not a secret
     )
@@ -121,6 +133,7 @@ def create_app(config: dict[str, Any] | None = None, emulator: Emulator | None =
             f"AUTH0_CLIENT_ID={emulator.client_id} "
             f"AUTH0_CLIENT_SECRET={emulator.client_secret})"
         )
+    app.config.setdefault("TOKEN_VAULT_CONNECTIONS", _connections(app.config))
     vault.init_app(app)
     if app.extensions.get("example_emulator") is not None:
         # The SPA connects Google itself, through the My Account API: switch Connected

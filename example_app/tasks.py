@@ -47,7 +47,7 @@ def refresh_calendar(user_id: str) -> dict[str, Any]:
     with app.app_context():
         token = vault.worker_token(user_id, "google-oauth2", [CAL_READ])
         answer = requests.get(
-            # Google's API, or the emulator's fake one when AUTH0_DOMAIN is the emulator.
+            # Google's API, or where the connection's api_base points (GOOGLE_API_BASE).
             provider_api_url("google-oauth2", "/calendar/v3/calendars/primary/events"),
             headers={"Authorization": f"Bearer {token.access_token}"},
             params={"maxResults": "10", "singleEvents": "true", "orderBy": "startTime"},

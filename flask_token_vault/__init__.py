@@ -11,22 +11,22 @@ from .accounts import (
     my_connectable_connections,
     my_connected_accounts,
 )
-from .bearer import AccessToken
-from .decorators import login_required, provider_token_required
-from .errors import *  # noqa: F403  (every error class is public; errors.__all__ lists them)
-from .exchange import ProviderToken
-from .extension import TokenVault
-from .management import (
+from .admin.management import (
     Auth0User,
     ConnectedAccount,
     CustomApiClient,
     ManagementClient,
     Tokenset,
 )
+from .admin.tenant_setup import SetupItem, SetupPlan, SetupResult, plan_setup, setup_tenant
+from .bearer import AccessToken
+from .decorators import login_required, provider_token_required
+from .errors import *  # noqa: F403  (every error class is public; errors.__all__ lists them)
+from .exchange import ProviderToken
+from .extension import TokenVault
 from .my_account import ConnectableConnection
 from .provider_session import ProviderSession, provider_api_url, provider_session
 from .session import User
-from .tenant_setup import SetupItem, SetupPlan, SetupResult, plan_setup, setup_tenant
 from .tokens import (
     current_access_token,
     current_user,

@@ -2,7 +2,7 @@
 
 Every part of an app (the transport's deadlines, the cache's expiry and lock waits, the exchange's
 issue times) reads the same :class:`Clock`, so a test that replaces its source with
-:class:`~flask_token_vault.testing.FakeClock` moves all of them at once.
+:class:`~flask_token_vault_pytest.testing.FakeClock` moves all of them at once.
 """
 
 from __future__ import annotations

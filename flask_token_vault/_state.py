@@ -27,6 +27,7 @@ from flask import Flask, current_app, has_app_context
 from . import signals
 from ._clock import Clock, ClockSource
 from ._http import Transport
+from .admin.management import ManagementClient
 from .bearer import BearerValidator
 from .cache import TokenCache
 from .config import Settings
@@ -34,7 +35,6 @@ from .crypto import Crypto
 from .dpop import DPoP
 from .errors import ApiClientMisconfigured, InvalidAccessToken, TokenVaultError
 from .exchange import Exchanger
-from .management import ManagementClient
 from .my_account import MyAccountClient
 from .oidc import TenantKeys, TenantMetadata
 from .revocation import SessionRevocations
@@ -283,8 +283,8 @@ class AppState:
     def set_clock(self, clock: ClockSource | Callable[[], float]) -> None:
         """Read time from ``clock`` everywhere in this app: for tests and simulations.
 
-        ``clock`` is a :class:`~flask_token_vault.testing.FakeClock` (wall and monotonic time,
-        sleeping) or a bare function returning epoch seconds.
+        ``clock`` is a :class:`~flask_token_vault_pytest.testing.FakeClock` (wall and
+        monotonic time, sleeping) or a bare function returning epoch seconds.
         """
         self.clock.use(clock)
 

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from flask import Flask
 
 from ._state import get_state
+from .admin.management import ConnectedAccount, ManagementClient
 from .config import is_valid_connection_name
 from .errors import (
     Auth0Unavailable,
@@ -26,7 +27,6 @@ from .errors import (
     RateLimited,
     TokenVaultError,
 )
-from .management import ConnectedAccount, ManagementClient
 from .my_account import (
     DELETE_SCOPE,
     MRRT_REMEDY,

@@ -120,10 +120,6 @@ DEFAULT_API_BASES: dict[str, str] = {
     "google-oauth2": "https://www.googleapis.com",
     "windowslive": "https://graph.microsoft.com",
 }
-#: Where the bundled emulator serves its fake copy of each API, under its own URL. Used as the
-#: default when ``AUTH0_DOMAIN`` is an http:// URL on this machine (only an emulator can be),
-#: so an app written for the real APIs runs offline with nothing but ``AUTH0_*`` changed.
-EMULATED_API_PATHS: dict[str, str] = {"google-oauth2": "/google", "windowslive": "/microsoft"}
 _CONNECTION_OPTIONS = frozenset(
     {"scopes", "optional_scopes", "authorization_params", "scope_separator", "label", "api_base"}
 )
@@ -200,7 +196,7 @@ def is_loopback_host(host: str) -> bool:
 def parse_api_base(value: Any, key: str) -> str:
     """Turn a provider's ``api_base`` into an absolute URL with no trailing slash.
 
-    https anywhere; plain http only on loopback, for the emulator's fake APIs
+    https anywhere; plain http only on loopback, for local stand-ins of the APIs
     (``http://127.0.0.1:8100/google``). A path is kept; a query or fragment is refused.
     """
     if not isinstance(value, str) or not value.strip():
@@ -219,7 +215,7 @@ def parse_api_base(value: Any, key: str) -> str:
         raise ConfigurationError(key, "must have no query, fragment or credentials.")
     if parts.scheme == "http" and not is_loopback_host(parts.hostname):
         raise ConfigurationError(
-            key, "plain http is only allowed on 127.0.0.1 or localhost (the emulator's APIs)."
+            key, "plain http is only allowed on 127.0.0.1 or localhost (a local stand-in)."
         )
     return raw
 
@@ -228,7 +224,7 @@ def parse_domain(value: Any, key: str = "AUTH0_DOMAIN") -> str:
     """Turn ``AUTH0_DOMAIN`` into a base URL with no trailing slash.
 
     A bare domain means https. A full URL is accepted with https anywhere, and with plain http
-    only on loopback (``127.0.0.1``, ``::1``, ``localhost``), for a local emulator.
+    only on loopback (``127.0.0.1``, ``::1``, ``localhost``), for a local stand-in for Auth0.
     """
     if not isinstance(value, str) or not value.strip():
         raise ConfigurationError(key, "is required: your Auth0 domain, e.g. 'tenant.us.auth0.com'.")
@@ -255,7 +251,7 @@ def parse_domain(value: Any, key: str = "AUTH0_DOMAIN") -> str:
     if parts.scheme == "http" and not loopback:
         raise ConfigurationError(
             key,
-            "plain http is only allowed for a local emulator on 127.0.0.1 or localhost; "
+            "plain http is only allowed for a local stand-in on 127.0.0.1 or localhost; "
             "use the bare domain (https) for a real tenant.",
         )
     netloc = f"[{host}]" if ":" in host else host
@@ -401,15 +397,6 @@ def _scopes(value: Any, key: str) -> tuple[str, ...]:
     return scopes
 
 
-def default_api_base(connection: str, base_url: str) -> str | None:
-    """Return the API base of a known provider: the real API, or the emulator's fake one."""
-    parts = urlsplit(base_url)
-    if parts.scheme == "http" and is_loopback_host(parts.hostname or ""):
-        path = EMULATED_API_PATHS.get(connection)
-        return base_url + path if path else None
-    return DEFAULT_API_BASES.get(connection)
-
-
 def _connections(value: Any, base_url: str) -> dict[str, ConnectionSettings]:
     key = "TOKEN_VAULT_CONNECTIONS"
     if value is None:
@@ -468,7 +455,7 @@ def _connections(value: Any, base_url: str) -> dict[str, ConnectionSettings]:
             scope_separator=separator,
             label=label,
             api_base=(
-                default_api_base(name, base_url)
+                DEFAULT_API_BASES.get(name)
                 if api_base is None
                 else parse_api_base(api_base, where + "['api_base']")
             ),

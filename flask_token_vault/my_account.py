@@ -15,10 +15,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ._http import Failure, Transport, clean_text, cursor_pages
+from .admin.management import ConnectedAccount
 from .config import Settings
 from .dpop import DPoP
 from .errors import InvalidRequest, MyAccountError
-from .management import ConnectedAccount
 
 __all__ = [
     "CONNECT_AUTHORIZATION_PARAMS",

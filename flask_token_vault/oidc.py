@@ -133,7 +133,7 @@ def _unavailable(what: str, base_url: str) -> Any:
 
 
 def _plain_http_remedy(base_url: str, failure: Failure) -> str | None:
-    """Name the usual cause when https to this machine fails: a local emulator speaks http."""
+    """Name the usual cause when https to this machine fails: a local stand-in speaks http."""
     parts = urlsplit(base_url)
     if (
         failure.reason == "SSLError"
@@ -141,7 +141,7 @@ def _plain_http_remedy(base_url: str, failure: Failure) -> str | None:
         and is_loopback_host(parts.hostname or "")
     ):
         return (
-            f"AUTH0_DOMAIN names this machine over https ({base_url}); the bundled emulator "
+            f"AUTH0_DOMAIN names this machine over https ({base_url}); a local stand-in for Auth0 "
             f"speaks plain http: set AUTH0_DOMAIN=http://{parts.netloc}."
         )
     return None

@@ -1,7 +1,6 @@
 """A ``requests.Session`` that carries the user's provider token and renews it once on a 401.
 
-Also :func:`provider_api_url`, which places a path on a connection's ``api_base`` (the real API,
-or the emulator's fake one when configured so).
+Also :func:`provider_api_url`, which places a path on a connection's ``api_base``.
 
 (Layer: request-time, above :mod:`flask_token_vault.tokens`; sends through the app's transport.)
 """
@@ -126,9 +125,8 @@ def provider_api_url(connection: str, path: str = "") -> str:
 
     ``api_base`` comes from the connection's options in ``TOKEN_VAULT_CONNECTIONS``. Google
     (``google-oauth2``: ``https://www.googleapis.com``) and Microsoft (``windowslive``:
-    ``https://graph.microsoft.com``) have defaults, which become the bundled emulator's fake
-    APIs (``http://127.0.0.1:8100/google``, ``.../microsoft``) when ``AUTH0_DOMAIN`` is the
-    emulator, so the same code runs offline. Raises
+    ``https://graph.microsoft.com``) have defaults; point ``api_base`` at a local stand-in to
+    run the same code offline. Raises
     :class:`~flask_token_vault.ConfigurationError` when the connection is not configured or
     has no ``api_base``.
     """

@@ -4,16 +4,18 @@ Installing Flask-Token-Vault registers this module as a pytest plugin (the ``pyt
 point ``token_vault``), so the fixtures below are available in any test suite without a
 ``conftest.py`` import. It is a package of its own, next to ``flask_token_vault``, so that
 loading it costs a project that does not use its fixtures nothing but this file (importing
-``flask_token_vault.pytest_plugin`` would import the whole extension first).
+``flask_token_vault_pytest`` would import the whole extension first).
 
 Every name starts with ``token_vault_`` so it cannot shadow an app's own
 ``app``, ``client`` or ``emulator`` fixtures.
 
-- ``token_vault_emulator`` (session): one running :class:`~flask_token_vault.emulator.Emulator`.
+- ``token_vault_emulator`` (session): one running :class:`~flask_token_vault_emulator.Emulator`.
 - ``token_vault_emulator_reset``: that emulator, reset before and after the test.
-- ``token_vault_app_config``: the ``AUTH0_*`` keys pointing an app at the emulator.
-- ``token_vault_login_as``: :func:`~flask_token_vault.testing.login_as` bound to the emulator.
-- ``token_vault_fail_next_exchange``: :func:`~flask_token_vault.testing.fail_next_exchange`
+- ``token_vault_app_config``: the ``AUTH0_*`` keys pointing an app at the emulator, and its
+  fake APIs' ``GOOGLE_API_BASE`` and ``MICROSOFT_GRAPH_API_BASE``.
+- ``token_vault_login_as``: :func:`~flask_token_vault_pytest.testing.login_as` bound to the
+  emulator.
+- ``token_vault_fail_next_exchange``: :func:`~flask_token_vault_pytest.testing.fail_next_exchange`
   bound to the emulator.
 
 The function-scoped fixtures all depend on ``token_vault_emulator_reset``: a test that uses any
@@ -48,8 +50,8 @@ import pytest
 if TYPE_CHECKING:
     from flask.testing import FlaskClient
 
-    from flask_token_vault.emulator import Emulator, Fault
-    from flask_token_vault.testing import FailNextExchange, LoginAs
+    from flask_token_vault_emulator import Emulator, Fault
+    from flask_token_vault_pytest.testing import FailNextExchange, LoginAs
 
 __all__ = [
     "token_vault_app_config",
@@ -67,9 +69,9 @@ def token_vault_emulator() -> Iterator[Emulator]:
     Its state carries over from test to test; use ``token_vault_emulator_reset`` (or any other
     function-scoped ``token_vault_`` fixture) for a clean one.
 
-    :rtype: ~flask_token_vault.emulator.Emulator
+    :rtype: ~flask_token_vault_emulator.Emulator
     """
-    from flask_token_vault.emulator import Emulator
+    from flask_token_vault_emulator import Emulator
 
     with Emulator() as emulator:
         yield emulator
@@ -79,7 +81,7 @@ def token_vault_emulator() -> Iterator[Emulator]:
 def token_vault_emulator_reset(token_vault_emulator: Emulator) -> Iterator[Emulator]:
     """Give the session's emulator, with users, accounts, counters and faults reset around it.
 
-    :rtype: ~flask_token_vault.emulator.Emulator
+    :rtype: ~flask_token_vault_emulator.Emulator
     """
     token_vault_emulator.reset()
     yield token_vault_emulator
@@ -88,11 +90,11 @@ def token_vault_emulator_reset(token_vault_emulator: Emulator) -> Iterator[Emula
 
 @pytest.fixture
 def token_vault_app_config(token_vault_emulator_reset: Emulator) -> dict[str, str]:
-    """Give ``AUTH0_DOMAIN``, ``AUTH0_CLIENT_ID`` and ``AUTH0_CLIENT_SECRET`` for the emulator.
+    """Give the ``AUTH0_*`` keys and the fake APIs' bases (``GOOGLE_API_BASE``...) for the emulator.
 
     A fresh dict per test, to pass to the app factory before the extension reads its config.
     """
-    from flask_token_vault.testing import emulator_config
+    from flask_token_vault_pytest.testing import emulator_config
 
     return emulator_config(token_vault_emulator_reset)
 
@@ -105,7 +107,7 @@ def token_vault_login_as(token_vault_emulator_reset: Emulator) -> LoginAs:
     ``connections`` (connection name -> granted scopes) and issues a real refresh token, which is
     put in the client's session. Returns the user's Auth0 user id.
     """
-    from flask_token_vault.testing import login_as
+    from flask_token_vault_pytest.testing import login_as
 
     def bound_login_as(
         client: FlaskClient,
@@ -127,7 +129,7 @@ def token_vault_fail_next_exchange(token_vault_emulator_reset: Emulator) -> Fail
     ``error`` (by default ``federated_connection_refresh_token_flow_failed``, which the extension
     turns into :class:`~flask_token_vault.ReconsentRequired`). Returns the fault record.
     """
-    from flask_token_vault.testing import REFRESH_FLOW_FAILED, fail_next_exchange
+    from flask_token_vault_pytest.testing import REFRESH_FLOW_FAILED, fail_next_exchange
 
     def bound_fail_next_exchange(
         error: str = REFRESH_FLOW_FAILED,

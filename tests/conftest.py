@@ -12,8 +12,8 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
-from flask_token_vault.emulator import Emulator
-from flask_token_vault.testing import FakeClock
+from flask_token_vault_emulator import Emulator
+from flask_token_vault_pytest.testing import FakeClock
 
 from .helpers import make_app
 from .redis_server import RedisServer

@@ -42,8 +42,8 @@ from flask_token_vault import (
     provider_token_required,
 )
 from flask_token_vault.cache import Slot
-from flask_token_vault.emulator.signing import b64url_encode
-from flask_token_vault.testing import FakeClock, login_as
+from flask_token_vault_emulator.signing import b64url_encode
+from flask_token_vault_pytest.testing import FakeClock, login_as
 
 ROOT = Path(__file__).resolve().parent.parent
 CAL_READ = "https://www.googleapis.com/auth/calendar.readonly"
@@ -61,8 +61,11 @@ def make_app(emu: Any, **config: Any) -> Flask:
         AUTH0_CLIENT_ID=emu.client_id,
         AUTH0_CLIENT_SECRET=emu.client_secret,
         TOKEN_VAULT_CONNECTIONS={
-            "google-oauth2": {"scopes": ["openid", "email", "profile"]},
-            "windowslive": {"scopes": ["User.Read"]},
+            "google-oauth2": {
+                "scopes": ["openid", "email", "profile"],
+                "api_base": emu.google_api_base,
+            },
+            "windowslive": {"scopes": ["User.Read"], "api_base": emu.graph_api_base},
         },
     )
     app.config.update(config)

@@ -27,8 +27,8 @@ from flask_token_vault import (
     current_access_token,
     get_provider_token,
 )
-from flask_token_vault.emulator import Emulator
-from flask_token_vault.testing import FakeClock, login_as
+from flask_token_vault_emulator import Emulator
+from flask_token_vault_pytest.testing import FakeClock, login_as
 
 from .helpers import API_READ, CAL_READ, bearer, make_api_app
 

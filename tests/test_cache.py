@@ -21,9 +21,9 @@ from flask_token_vault import (
     provider_session,
 )
 from flask_token_vault.cache import Slot, TokenCache
-from flask_token_vault.emulator import Emulator
 from flask_token_vault.store import CachelibStore
-from flask_token_vault.testing import FakeClock, login_as
+from flask_token_vault_emulator import Emulator
+from flask_token_vault_pytest.testing import FakeClock, login_as
 
 from .helpers import (
     CAL_READ,

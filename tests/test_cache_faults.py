@@ -31,8 +31,8 @@ from flask_token_vault import (
     signals,
 )
 from flask_token_vault.cache import Slot
-from flask_token_vault.emulator import Emulator
-from flask_token_vault.testing import FakeClock, login_as
+from flask_token_vault_emulator import Emulator
+from flask_token_vault_pytest.testing import FakeClock, login_as
 
 from .helpers import (
     CAL_READ,

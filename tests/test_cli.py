@@ -15,11 +15,11 @@ from flask import Flask
 from flask.cli import FlaskGroup, ScriptInfo
 
 from flask_token_vault import AccountNotConnected, get_provider_token
-from flask_token_vault.cli import cli, format_table
-from flask_token_vault.emulator import Emulator
-from flask_token_vault.emulator.state import Tokenset
-from flask_token_vault.management import REQUIRED_GRANT_TYPES
-from flask_token_vault.testing import login_as
+from flask_token_vault.admin.cli import cli, format_table
+from flask_token_vault.admin.management import REQUIRED_GRANT_TYPES
+from flask_token_vault_emulator import Emulator
+from flask_token_vault_emulator.state import Tokenset
+from flask_token_vault_pytest.testing import login_as
 
 from .helpers import CAL_READ, cached_token, holding_a_token, make_app
 
@@ -44,7 +44,7 @@ def run(app: Flask, *args: str, input: str | None = None) -> Any:
 
 def test_the_group_is_registered_as_a_flask_command(app: Flask) -> None:
     (entry,) = [e for e in entry_points(group="flask.commands") if e.name == "token-vault"]
-    assert entry.value == "flask_token_vault.cli:cli"
+    assert entry.value == "flask_token_vault.admin.cli:cli"
     # The `flask` command itself finds it through the entry point.
     group = FlaskGroup(create_app=lambda: app)
     result = CliRunner().invoke(

@@ -11,9 +11,9 @@ import pytest
 from flask import Flask
 
 from flask_token_vault import management_client, setup_tenant
-from flask_token_vault.cli import cli
-from flask_token_vault.doctor import FAIL, PASS, SKIP, run_doctor
-from flask_token_vault.emulator import Emulator
+from flask_token_vault.admin.cli import cli
+from flask_token_vault.admin.doctor import FAIL, PASS, SKIP, run_doctor
+from flask_token_vault_emulator import Emulator
 
 from .helpers import make_app
 

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 from flask_token_vault import TokenVault, management_client
-from flask_token_vault.cli import cli
-from flask_token_vault.emulator import Emulator
+from flask_token_vault.admin.cli import cli
+from flask_token_vault_emulator import Emulator
 
 from .helpers import (
     CAL_READ,

@@ -9,8 +9,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from flask_token_vault import TokenVault, connect_url
-from flask_token_vault.emulator import Emulator
-from flask_token_vault.testing import login_as
+from flask_token_vault_emulator import Emulator
+from flask_token_vault_pytest.testing import login_as
 
 from .helpers import CAL_READ, CAL_WRITE, alice_client, app_clock, make_app
 

@@ -19,8 +19,8 @@ from flask_token_vault import (
     my_connectable_connections,
     my_connected_accounts,
 )
-from flask_token_vault.emulator import Emulator
-from flask_token_vault.testing import login_as
+from flask_token_vault_emulator import Emulator
+from flask_token_vault_pytest.testing import login_as
 
 from .helpers import (
     CAL_READ,

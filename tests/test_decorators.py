@@ -16,8 +16,8 @@ from flask_token_vault import (
     login_required,
     provider_token_required,
 )
-from flask_token_vault.emulator import Emulator
-from flask_token_vault.testing import login_as
+from flask_token_vault_emulator import Emulator
+from flask_token_vault_pytest.testing import login_as
 
 from .helpers import CAL_READ, CAL_WRITE, make_app
 

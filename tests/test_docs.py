@@ -23,9 +23,9 @@ import pytest
 import flask_token_vault
 import flask_token_vault_pytest as pytest_plugin
 from flask_token_vault import exchange, signals
-from flask_token_vault.emulator import Emulator
 from flask_token_vault.errors import ConfigurationError, TokenVaultError
-from flask_token_vault.testing import login_as
+from flask_token_vault_emulator import Emulator
+from flask_token_vault_pytest.testing import login_as
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -152,12 +152,12 @@ def test_signal_is_in_the_api_reference(name: str) -> None:
 @pytest.mark.parametrize(
     "name",
     [
-        "flask_token_vault.testing.login_as",
-        "flask_token_vault.testing.emulator_config",
-        "flask_token_vault.testing.fail_next_exchange",
-        "flask_token_vault.testing.FakeClock",
+        "flask_token_vault_pytest.testing.login_as",
+        "flask_token_vault_pytest.testing.emulator_config",
+        "flask_token_vault_pytest.testing.fail_next_exchange",
+        "flask_token_vault_pytest.testing.FakeClock",
         "flask_token_vault_pytest",
-        "flask_token_vault.emulator.Emulator",
+        "flask_token_vault_emulator.Emulator",
     ],
 )
 def test_test_helper_is_in_the_api_reference(name: str) -> None:
@@ -255,7 +255,7 @@ def test_sample_tests_use_only_the_plugin() -> None:
     text = (SAMPLES / "test_sample_app.py").read_text(encoding="utf-8")
     assert "Emulator(" not in text
     assert 'scope="session"' not in text
-    assert "flask_token_vault.testing import login_as" not in text
+    assert "flask_token_vault_pytest.testing import login_as" not in text
     used = set(re.findall(r"\btoken_vault_[a-z_]+\b", text))
     assert {
         "token_vault_app_config",
@@ -299,6 +299,7 @@ def quickstart(emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     monkeypatch.setenv("AUTH0_DOMAIN", emu.url)
     monkeypatch.setenv("AUTH0_CLIENT_ID", emu.client_id)
     monkeypatch.setenv("AUTH0_CLIENT_SECRET", emu.client_secret)
+    monkeypatch.setenv("GOOGLE_API_BASE", emu.google_api_base)
     spec = importlib.util.spec_from_file_location("quickstart_app", SAMPLES / "quickstart_app.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -331,7 +332,14 @@ def test_quickstart_sends_a_visitor_to_google(quickstart: ModuleType) -> None:
 def test_quickstart_commands_match_the_sample() -> None:
     """The quick start's environment and emulator command are the ones the sample reads."""
     text = read("quickstart.rst")
-    for key in ("SECRET_KEY", "AUTH0_DOMAIN", "AUTH0_CLIENT_ID", "AUTH0_CLIENT_SECRET"):
+    keys = (
+        "SECRET_KEY",
+        "AUTH0_DOMAIN",
+        "AUTH0_CLIENT_ID",
+        "AUTH0_CLIENT_SECRET",
+        "GOOGLE_API_BASE",
+    )
+    for key in keys:
         assert f"export {key}=" in text or f" {key}=" in text
-    assert "python -m flask_token_vault.emulator --port 8100" in text
+    assert "python -m flask_token_vault_emulator --port 8100" in text
     assert ":caption: app.py" in text

@@ -7,12 +7,12 @@ from typing import Any
 from flask import jsonify
 
 from flask_token_vault import MyAccountError, TokenVault, my_connected_accounts
-from flask_token_vault.emulator import Emulator
-from flask_token_vault.emulator.constants import (
-    TOKEN_VAULT_GRANT,
-)
 from flask_token_vault.keys import DPoPKey
 from flask_token_vault.my_account import READ_SCOPE, MyAccountClient
+from flask_token_vault_emulator import Emulator
+from flask_token_vault_emulator.constants import (
+    TOKEN_VAULT_GRANT,
+)
 
 from .helpers import (
     browser_login,

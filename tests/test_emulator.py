@@ -20,10 +20,10 @@ import pytest
 import requests
 from joserfc import jwt
 
-from flask_token_vault.emulator import Emulator
-from flask_token_vault.emulator.__main__ import parse_args
-from flask_token_vault.emulator.state import Connection
-from flask_token_vault.testing import FakeClock
+from flask_token_vault_emulator import Emulator
+from flask_token_vault_emulator.__main__ import parse_args
+from flask_token_vault_emulator.state import Connection
+from flask_token_vault_pytest.testing import FakeClock
 
 from .helpers import (
     ACCESS_TOKEN_TYPE,
@@ -1097,7 +1097,7 @@ def test_start_is_idempotent_and_stop_frees_the_port() -> None:
 def test_command_line_prints_the_settings_and_stops_on_ctrl_c() -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "flask_token_vault.emulator", "--port", "0", "--quiet"],
+        [sys.executable, "-m", "flask_token_vault_emulator", "--port", "0", "--quiet"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -13,7 +13,7 @@ import pytest
 import requests
 from joserfc import jwt
 
-from flask_token_vault.emulator import Emulator
+from flask_token_vault_emulator import Emulator
 
 from .helpers import (
     ACCESS_TOKEN_TYPE,

@@ -11,7 +11,7 @@ from auth0.authentication import GetToken
 from auth0.authentication.token_verifier import AsymmetricSignatureVerifier, TokenVerifier
 from auth0.exceptions import Auth0Error, RateLimitError
 
-from flask_token_vault.emulator import Emulator
+from flask_token_vault_emulator import Emulator
 
 from .helpers import (
     ACCESS_TOKEN_TYPE,

@@ -9,7 +9,7 @@ import requests
 from flask import Flask, request
 from joserfc import jwt
 
-from flask_token_vault.emulator import Emulator
+from flask_token_vault_emulator import Emulator
 
 from .helpers import TIMEOUT, LiveServer, keyset, management_token, token_request
 

@@ -21,9 +21,9 @@ from flask_token_vault import (
     get_provider_token,
     signals,
 )
-from flask_token_vault.emulator import Emulator
 from flask_token_vault.session import SESSION_KEY, make_record
-from flask_token_vault.testing import login_as
+from flask_token_vault_emulator import Emulator
+from flask_token_vault_pytest.testing import login_as
 
 from .helpers import CAL_READ, CAL_WRITE, alice_client, make_app
 

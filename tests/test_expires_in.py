@@ -12,7 +12,7 @@ import pytest
 from flask import Flask
 
 from flask_token_vault import ManagementError, get_provider_token_set, management_client
-from flask_token_vault.emulator import Emulator
+from flask_token_vault_emulator import Emulator
 
 from .helpers import alice_client, make_app
 

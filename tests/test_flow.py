@@ -13,8 +13,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from flask_token_vault import TokenVault
-from flask_token_vault.emulator import Emulator
-from flask_token_vault.testing import login_as
+from flask_token_vault_emulator import Emulator
+from flask_token_vault_pytest.testing import login_as
 
 from .helpers import (
     CAL_READ,
@@ -290,14 +290,14 @@ def test_the_code_exchange_is_sent_once_even_when_auth0_fails(
 # -- the provider's API base ---------------------------------------------------------------------
 
 
-def test_provider_api_url_places_a_path_on_the_emulated_api(emu: Emulator) -> None:
+def test_provider_api_url_places_a_path_on_the_api_base(emu: Emulator) -> None:
     from flask_token_vault import ConfigurationError, provider_api_url
 
     app = make_app(
         emu,
         TOKEN_VAULT_CONNECTIONS={
-            "google-oauth2": {},
-            "windowslive": {},
+            "google-oauth2": {"api_base": emu.google_api_base},
+            "windowslive": {"api_base": emu.graph_api_base},
             "github": {},
             "gitlab": {"api_base": "https://gitlab.example.com/api/v4"},
         },

@@ -18,9 +18,9 @@ from flask_token_vault import (
     ConfigurationError,
     TokenVault,
 )
-from flask_token_vault.emulator import Emulator
-from flask_token_vault.emulator.signing import b64url_encode
-from flask_token_vault.testing import login_as
+from flask_token_vault_emulator import Emulator
+from flask_token_vault_emulator.signing import b64url_encode
+from flask_token_vault_pytest.testing import login_as
 
 from .helpers import (
     CAL_READ,

@@ -20,14 +20,14 @@ from flask_token_vault import (
     Tokenset,
     TokensetsGone,
 )
-from flask_token_vault.emulator import Emulator
-from flask_token_vault.management import (
+from flask_token_vault.admin.management import (
     MY_ACCOUNT_POLICY_SCOPES,
     REQUIRED_GRANT_TYPES,
     parse_timestamp,
     vault_switches,
 )
-from flask_token_vault.testing import FakeClock
+from flask_token_vault_emulator import Emulator
+from flask_token_vault_pytest.testing import FakeClock
 
 from .helpers import (
     CAL_READ,

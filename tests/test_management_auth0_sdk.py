@@ -10,7 +10,7 @@ from auth0.exceptions import Auth0Error, RateLimitError
 from auth0.management import Auth0
 from auth0.rest import RestClientOptions
 
-from flask_token_vault.emulator import Emulator
+from flask_token_vault_emulator import Emulator
 
 from .helpers import (
     CAL_READ,

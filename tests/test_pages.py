@@ -10,9 +10,9 @@ from flask.testing import FlaskClient
 
 from flask_token_vault import TokenVault, errors
 from flask_token_vault._responses import error_title
-from flask_token_vault.emulator import Emulator
 from flask_token_vault.errors import TokenVaultError
-from flask_token_vault.testing import login_as
+from flask_token_vault_emulator import Emulator
+from flask_token_vault_pytest.testing import login_as
 
 from .helpers import follow_to_emulator, form_fields, make_app, sign_in_via_page
 from .test_docs import error_classes

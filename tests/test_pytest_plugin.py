@@ -10,8 +10,8 @@ import requests
 from flask import Flask
 from flask.testing import FlaskClient
 
-from flask_token_vault.emulator import Emulator
-from flask_token_vault.testing import (
+from flask_token_vault_emulator import Emulator
+from flask_token_vault_pytest.testing import (
     FailNextExchange,
     LoginAs,
     emulator_config,
@@ -111,12 +111,14 @@ def test_the_plugin_can_be_turned_off(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["*fixture 'token_vault_emulator' not found*"])
 
 
-def test_emulator_config_names_the_emulator(emu: Emulator) -> None:
+def test_emulator_config_names_the_emulator_and_its_apis(emu: Emulator) -> None:
     config = emulator_config(emu)
     assert config == {
         "AUTH0_DOMAIN": emu.url,
         "AUTH0_CLIENT_ID": emu.client_id,
         "AUTH0_CLIENT_SECRET": emu.client_secret,
+        "GOOGLE_API_BASE": emu.url + "/google",
+        "MICROSOFT_GRAPH_API_BASE": emu.url + "/microsoft",
     }
     discovery = requests.get(
         config["AUTH0_DOMAIN"] + "/.well-known/openid-configuration", timeout=5

@@ -15,11 +15,11 @@ from flask_token_vault._clock import Clock
 from flask_token_vault.accounts import my_connected_accounts
 from flask_token_vault.cache import CachedToken, Slot, TokenCache
 from flask_token_vault.crypto import Crypto
-from flask_token_vault.emulator import Emulator
 from flask_token_vault.exchange import ProviderToken
 from flask_token_vault.session import SESSION_KEY, make_record, read_user
 from flask_token_vault.store import MemoryStore, build_store
-from flask_token_vault.testing import login_as
+from flask_token_vault_emulator import Emulator
+from flask_token_vault_pytest.testing import login_as
 
 from .helpers import CAL_READ, app_clock, browser_login, csrf, make_app, session_cookie, whoami
 

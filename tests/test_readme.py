@@ -24,7 +24,7 @@ import pytest
 import requests
 from click.testing import CliRunner
 
-from flask_token_vault.cli import cli
+from flask_token_vault.admin.cli import cli
 
 from .e2e.browser import Shots
 from .helpers import ROOT, form_fields
@@ -195,9 +195,15 @@ def offline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Offline]:
 
 def test_the_emulator_prints_the_lines_the_readme_pastes(offline: Offline) -> None:
     printed = [line.strip() for line in offline.banner if line.strip().startswith("export ")]
-    pasted = [line for line in offline.app_lines if line.startswith("export AUTH0_")]
-    assert printed == pasted
+    pasted = [
+        line
+        for line in offline.app_lines
+        if line.startswith("export ") and not line.startswith("export SECRET_KEY=")
+    ]
+    # The README pastes the AUTH0_* lines and the Google API base (it calls no other API).
+    assert [line for line in printed if "MICROSOFT_GRAPH" not in line] == pasted
     assert f"export AUTH0_DOMAIN={offline.emulator}" in printed
+    assert f"export GOOGLE_API_BASE={offline.emulator}/google" in printed
 
 
 def test_the_readme_quick_start_runs_verbatim_against_the_emulator(offline: Offline) -> None:

@@ -15,7 +15,7 @@ import rq
 from redis import Redis
 
 from example_app.tasks import refresh_calendar
-from flask_token_vault.emulator import Emulator
+from flask_token_vault_emulator import Emulator
 
 from .helpers import CAL_READ, ROOT, register_client_key, rsa_key_pem
 
@@ -40,6 +40,7 @@ def test_20_users_x_3_jobs_cost_20_exchanges(emu: Emulator, redis_url: str) -> N
         "SECRET_KEY": "rq-example-secret-key-0123456789",
         "AUTH0_DOMAIN": emu.url,
         "AUTH0_CLIENT_ID": emu.client_id,
+        "GOOGLE_API_BASE": emu.google_api_base,
         "AUTH0_CLIENT_PRIVATE_KEY": rsa_key_pem(),
         "TOKEN_VAULT_CACHE": redis_url,
     }

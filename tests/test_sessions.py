@@ -11,9 +11,9 @@ from flask.testing import FlaskClient
 
 from flask_token_vault import ConfigurationError, TokenVault
 from flask_token_vault.cache import Slot
-from flask_token_vault.emulator import Emulator
 from flask_token_vault.session import SESSION_KEY
-from flask_token_vault.testing import login_as
+from flask_token_vault_emulator import Emulator
+from flask_token_vault_pytest.testing import login_as
 
 from .helpers import (
     CAL_READ,

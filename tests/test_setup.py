@@ -19,10 +19,9 @@ from flask_token_vault import (
     plan_setup,
     setup_tenant,
 )
-from flask_token_vault.cli import cli
-from flask_token_vault.emulator import Emulator
-from flask_token_vault.management import MY_ACCOUNT_POLICY_SCOPES, REQUIRED_GRANT_TYPES
-from flask_token_vault.tenant_setup import (
+from flask_token_vault.admin.cli import cli
+from flask_token_vault.admin.management import MY_ACCOUNT_POLICY_SCOPES, REQUIRED_GRANT_TYPES
+from flask_token_vault.admin.tenant_setup import (
     CHANGED,
     NOT_MADE,
     PLANNED,
@@ -31,6 +30,7 @@ from flask_token_vault.tenant_setup import (
     SetupAction,
     SetupContext,
 )
+from flask_token_vault_emulator import Emulator
 
 from .helpers import CAL_READ, TIMEOUT, follow_to_emulator, make_app, through_emulator
 

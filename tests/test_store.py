@@ -21,7 +21,6 @@ from redis.backoff import ConstantBackoff
 from redis.retry import Retry
 
 from flask_token_vault._clock import Clock
-from flask_token_vault.emulator import Emulator
 from flask_token_vault.errors import ConfigurationError
 from flask_token_vault.store import (
     NO_GENERATION,
@@ -34,7 +33,8 @@ from flask_token_vault.store import (
     StoreUnavailable,
     build_store,
 )
-from flask_token_vault.testing import FakeClock, login_as
+from flask_token_vault_emulator import Emulator
+from flask_token_vault_pytest.testing import FakeClock, login_as
 
 from .helpers import (
     CAL_READ,

@@ -10,9 +10,9 @@ import requests
 
 from flask_token_vault._clock import Clock
 from flask_token_vault._http import Failure, Transport
-from flask_token_vault.emulator import Emulator
 from flask_token_vault.errors import TokenVaultError
-from flask_token_vault.testing import FakeClock
+from flask_token_vault_emulator import Emulator
+from flask_token_vault_pytest.testing import FakeClock
 
 from .helpers import management_token
 

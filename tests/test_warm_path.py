@@ -6,8 +6,8 @@ import pytest
 from flask import Flask
 
 from flask_token_vault import ConfigurationError, TokenVault
-from flask_token_vault.emulator import Emulator
-from flask_token_vault.testing import login_as
+from flask_token_vault_emulator import Emulator
+from flask_token_vault_pytest.testing import login_as
 
 from .helpers import CAL_READ, make_app, session_cookie
 

@@ -21,7 +21,13 @@ app.config.update(
     AUTH0_CLIENT_ID=os.environ["AUTH0_CLIENT_ID"],
     AUTH0_CLIENT_SECRET=os.environ["AUTH0_CLIENT_SECRET"],
     SESSION_COOKIE_SAMESITE="Lax",  # sent on the redirect back from Auth0, not cross-site posts
-    TOKEN_VAULT_CONNECTIONS={"google-oauth2": {"scopes": ["openid", "email", "profile"]}},
+    TOKEN_VAULT_CONNECTIONS={
+        "google-oauth2": {
+            "scopes": ["openid", "email", "profile"],
+            # Google's API; the emulator prints GOOGLE_API_BASE, its fake one, to run offline.
+            "api_base": os.environ.get("GOOGLE_API_BASE", "https://www.googleapis.com"),
+        }
+    },
     # How accounts are connected: Auth0's Connected Accounts (its current way), or "authorize"
     # (signing in through the connection) for a tenant set up that way. `flask token-vault
     # doctor` says which one your tenant uses.

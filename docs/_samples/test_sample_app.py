@@ -13,12 +13,12 @@ import pytest
 import requests
 from flask import Flask
 from flask.testing import FlaskClient
-from flask_token_vault.testing import FailNextExchange, LoginAs
+from flask_token_vault_pytest.testing import FailNextExchange, LoginAs
 
 from sample_app import CALENDAR_READ, create_app
 
 if TYPE_CHECKING:  # for the type hints only: the plugin starts the emulator
-    from flask_token_vault.emulator import Emulator
+    from flask_token_vault_emulator import Emulator
 
 GOOGLE = "google-oauth2"
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from flask import Flask
 
-from flask_token_vault.emulator import Emulator
+from flask_token_vault_emulator import Emulator
 
 from ..helpers import LiveServer
 

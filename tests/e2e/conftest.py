@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from example_app import create_app
-from flask_token_vault.emulator import Emulator
+from flask_token_vault_emulator import Emulator
 
 from .browser import LiveApp, Shots
 

@@ -7,8 +7,8 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from flask_token_vault.cli import cli
-from flask_token_vault.emulator import Emulator
+from flask_token_vault.admin.cli import cli
+from flask_token_vault_emulator import Emulator
 
 from .browser import LiveApp, Shots
 from .steps import allow_calendar_on_connect_page, expect_signed_out, expect_url_starting

@@ -6,8 +6,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from flask_token_vault import TokenVault, management_client
-from flask_token_vault.emulator import Emulator
-from flask_token_vault.testing import FakeClock
+from flask_token_vault_emulator import Emulator
+from flask_token_vault_pytest.testing import FakeClock
 
 from .browser import LiveApp, Shots
 from .steps import expect_signed_out, expect_url_starting

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from flask_token_vault.emulator import Emulator
+from flask_token_vault_emulator import Emulator
 
 from .browser import LiveApp, Shots
 from .steps import allow_calendar_on_connect_page, expect_url_starting

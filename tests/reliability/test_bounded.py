@@ -19,8 +19,8 @@ import redis
 from flask import Flask
 
 from flask_token_vault import TokenVault
-from flask_token_vault.emulator import Emulator
-from flask_token_vault.testing import FakeClock, login_as
+from flask_token_vault_emulator import Emulator
+from flask_token_vault_pytest.testing import FakeClock, login_as
 
 from ..helpers import (
     CAL_READ,

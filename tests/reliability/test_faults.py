@@ -21,8 +21,8 @@ from flask.testing import FlaskClient
 
 from flask_token_vault import TokenVault, TokenVaultError, management_client, provider_session
 from flask_token_vault.connected_accounts import READ_SCOPE, my_account_client, my_account_token
-from flask_token_vault.emulator import Emulator
-from flask_token_vault.testing import login_as
+from flask_token_vault_emulator import Emulator
+from flask_token_vault_pytest.testing import login_as
 
 from ..helpers import (
     API_READ,

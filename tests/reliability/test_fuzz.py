@@ -8,7 +8,7 @@ from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flask_token_vault.emulator import Emulator
+from flask_token_vault_emulator import Emulator
 
 from ..helpers import make_app
 

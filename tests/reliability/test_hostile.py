@@ -18,8 +18,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from flask_token_vault import TokenVault
-from flask_token_vault.emulator import Emulator
-from flask_token_vault.emulator.signing import SigningKey, b64url_encode
+from flask_token_vault_emulator import Emulator
+from flask_token_vault_emulator.signing import SigningKey, b64url_encode
 
 from ..helpers import (
     TOKEN_VAULT_GRANT,

@@ -31,8 +31,8 @@ from flask_token_vault import (
     provider_session,
     signals,
 )
-from flask_token_vault.emulator import Emulator
 from flask_token_vault.keys import ClientKey, DPoPKey
+from flask_token_vault_emulator import Emulator
 
 from ..helpers import (
     API_READ,

@@ -17,8 +17,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from flask_token_vault import TokenVault
-from flask_token_vault.emulator import Emulator
-from flask_token_vault.testing import login_as
+from flask_token_vault_emulator import Emulator
+from flask_token_vault_pytest.testing import login_as
 
 from ..helpers import (
     CAL_READ,

@@ -24,8 +24,8 @@ from urllib.parse import urlsplit
 
 from flask import Flask, current_app, request, url_for
 
-from ._state import AppState, get_state
-from .errors import ConfigurationError, ManagementError, ManagementNotFound, TokenVaultError
+from .._state import AppState, get_state
+from ..errors import ConfigurationError, ManagementError, ManagementNotFound, TokenVaultError
 from .management import (
     MY_ACCOUNT_POLICY_SCOPES,
     REQUIRED_GRANT_TYPES,

@@ -16,7 +16,7 @@ Registered through the ``flask.commands`` entry point, so any app using the exte
     flask token-vault doctor [--json] [--processes N]
 
 They run in the app context and call the Management API with the app's own client (see
-:mod:`flask_token_vault.management`). Human output is an aligned table; ``--json`` prints JSON
+:mod:`flask_token_vault.admin.management`). Human output is an aligned table; ``--json`` prints JSON
 for scripts. Any failure prints what went wrong and what to do on stderr and exits non-zero.
 """
 
@@ -31,12 +31,12 @@ import click
 from flask import current_app, url_for
 from flask.cli import AppGroup
 
-from ._state import get_state
-from .accounts import management_client
-from .config import Settings, split_scopes
+from .._state import get_state
+from ..accounts import management_client
+from ..config import Settings, split_scopes
+from ..errors import ConfigurationError, TokenVaultError
+from ..keys import ClientKey
 from .doctor import FAIL, run_doctor
-from .errors import ConfigurationError, TokenVaultError
-from .keys import ClientKey
 from .management import ManagementClient
 from .tenant_setup import CHANGED, NOT_MADE, PLANNED, SKIPPED, UNCHANGED, setup_tenant
 

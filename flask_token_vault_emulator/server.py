@@ -269,6 +269,21 @@ class Emulator:
         """Return the fake ``https://graph.microsoft.com`` base URL."""
         return self.url + GRAPH_API_PATH
 
+    def app_config(self) -> dict[str, str]:
+        """Return the settings that point an app at this emulator (config keys or environment).
+
+        The ``AUTH0_*`` keys (``AUTH0_DOMAIN`` keeps its ``http://``: a bare host:port would mean
+        https), and ``GOOGLE_API_BASE`` and ``MICROSOFT_GRAPH_API_BASE``, the fake APIs, for the
+        app to put in its connections' ``api_base``.
+        """
+        return {
+            "AUTH0_DOMAIN": self.url,
+            "AUTH0_CLIENT_ID": self.client_id,
+            "AUTH0_CLIENT_SECRET": self.client_secret,
+            "GOOGLE_API_BASE": self.google_api_base,
+            "MICROSOFT_GRAPH_API_BASE": self.graph_api_base,
+        }
+
     # -- controls -------------------------------------------------------------------------
 
     def reset(self) -> None:

@@ -25,9 +25,9 @@ from datetime import datetime, timezone
 from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
 
-from ._clock import Clock, ClockSource
-from ._http import Failure, Transport, clean_text, cursor_pages
-from .config import (
+from .._clock import Clock, ClockSource
+from .._http import Failure, Transport, clean_text, cursor_pages
+from ..config import (
     DEFAULT_DEADLINE,
     DEFAULT_HTTP_TIMEOUT,
     DEFAULT_MAX_RETRIES,
@@ -35,7 +35,7 @@ from .config import (
     parse_domain,
     split_scopes,
 )
-from .errors import (
+from ..errors import (
     Auth0Unavailable,
     ClientNotEligible,
     ManagementError,
@@ -46,7 +46,7 @@ from .errors import (
     TokensetsGone,
     TokenVaultError,
 )
-from .exchange import GRANT_TYPE, Exchanger, checked_expires_in
+from ..exchange import GRANT_TYPE, Exchanger, checked_expires_in
 
 __all__ = [
     "MY_ACCOUNT_POLICY_SCOPES",
@@ -499,7 +499,7 @@ class ManagementClient:
 
         ``http_timeout``, ``deadline`` and ``max_retries`` default to what an app's settings
         default to (10 s, 15 s, 3). ``clock`` replaces the machine's clocks (in tests, a
-        :class:`~flask_token_vault.testing.FakeClock`).
+        :class:`~flask_token_vault_pytest.testing.FakeClock`).
         """
         settings = Settings(
             base_url=parse_domain(domain),

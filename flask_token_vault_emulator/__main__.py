@@ -1,4 +1,4 @@
-"""Run the emulator from a shell until Ctrl-C: ``python -m flask_token_vault.emulator``."""
+"""Run the emulator from a shell until Ctrl-C: ``python -m flask_token_vault_emulator``."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from .server import Emulator
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Read the command line."""
     parser = argparse.ArgumentParser(
-        prog="python -m flask_token_vault.emulator",
+        prog="python -m flask_token_vault_emulator",
         description="Run a local Auth0 Token Vault emulator (for local testing only).",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
@@ -35,21 +35,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def app_environment(emulator: Emulator) -> dict[str, str]:
-    """Return the environment variables that point an app (the quick start's) at ``emulator``."""
-    return {
-        # With http://: a bare host:port would mean https, which the emulator does not speak.
-        "AUTH0_DOMAIN": emulator.url,
-        "AUTH0_CLIENT_ID": emulator.client_id,
-        "AUTH0_CLIENT_SECRET": emulator.client_secret,
-    }
-
-
 def banner(emulator: Emulator, auto_login: str | None = None, *, bare: bool = False) -> str:
     """Return what the emulator prints at start-up: where it is and the lines to paste."""
-    exports = "\n".join(
-        f"  export {key}={value}" for key, value in app_environment(emulator).items()
-    )
+    exports = "\n".join(f"  export {key}={value}" for key, value in emulator.app_config().items())
     return (
         f"Auth0 Token Vault emulator running at {emulator.url}\n"
         f"  issuer:        {emulator.issuer}\n"
@@ -60,8 +48,8 @@ def banner(emulator: Emulator, auto_login: str | None = None, *, bare: bool = Fa
         f"  auto-login:    {auto_login or 'off (the login page is shown)'}\n"
         f"  tenant:        {'bare (run `flask token-vault setup`)' if bare else 'set up'}\n"
         "Point your app at it: paste these lines into the shell that runs the app\n"
-        "(AUTH0_DOMAIN keeps its http://: a bare host:port would mean https; with it,\n"
-        "Google and Microsoft API calls go to the fake APIs above):\n"
+        "(AUTH0_DOMAIN keeps its http://: a bare host:port would mean https; an app that\n"
+        "reads GOOGLE_API_BASE into its connection's api_base calls the fake API above):\n"
         f"{exports}\n"
         "For local testing only: never expose it to the internet. Press Ctrl-C to stop."
     )

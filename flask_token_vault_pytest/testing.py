@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Protocol
 
 from flask.testing import FlaskClient
 
-from ._state import get_state
-from .session import SESSION_KEY, make_record
+from flask_token_vault._state import get_state
+from flask_token_vault.session import SESSION_KEY, make_record
 
 if TYPE_CHECKING:
-    from .emulator import Emulator, Fault
+    from flask_token_vault_emulator import Emulator, Fault
 
 __all__ = [
     "FailNextExchange",
@@ -107,7 +107,7 @@ def login_as(
     records those accounts in its vault and issues a real refresh token in a new Auth0 session,
     which is put in the client's session exactly as the login callback would (with the
     session's ``sid``, so :meth:`Emulator.backchannel_logout
-    <flask_token_vault.emulator.Emulator.backchannel_logout>` can end it). Returns the user's
+    <flask_token_vault_emulator.Emulator.backchannel_logout>` can end it). Returns the user's
     Auth0 user id.
     """
     for connection, scopes in (connections or {}).items():
@@ -126,15 +126,14 @@ def login_as(
 
 
 def emulator_config(emulator: Emulator) -> dict[str, str]:
-    """Return the ``AUTH0_*`` config keys that point an app at ``emulator``.
+    """Return the config keys that point an app at ``emulator``.
 
+    The ``AUTH0_*`` keys, and ``GOOGLE_API_BASE`` and ``MICROSOFT_GRAPH_API_BASE``: the
+    emulator's fake Google and Microsoft Graph APIs, for the app to put in its connections'
+    ``api_base`` (the extension reads no key of that name: the app decides where its calls go).
     Use it as ``app.config.update(emulator_config(emulator))``; the emulator must be started.
     """
-    return {
-        "AUTH0_DOMAIN": emulator.url,
-        "AUTH0_CLIENT_ID": emulator.client_id,
-        "AUTH0_CLIENT_SECRET": emulator.client_secret,
-    }
+    return emulator.app_config()
 
 
 def fail_next_exchange(

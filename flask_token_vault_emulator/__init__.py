@@ -12,7 +12,7 @@ internet.
 
 Usage::
 
-    from flask_token_vault.emulator import Emulator
+    from flask_token_vault_emulator import Emulator
 
     with Emulator() as emu:
         emu.url            # http://127.0.0.1:PORT  (issuer: emu.url + "/")
@@ -22,7 +22,7 @@ Usage::
                             ["https://www.googleapis.com/auth/calendar.readonly"])
         refresh_token = emu.issue_refresh_token("alice@example.com")
 
-From a shell: ``python -m flask_token_vault.emulator --port 8100 [--auto-login EMAIL]``.
+From a shell: ``python -m flask_token_vault_emulator --port 8100 [--auto-login EMAIL]``.
 
 Interactive login: ``GET /authorize`` shows a page with a form (``#email``, ``#name``,
 ``#account``, buttons ``#allow`` and ``#deny``) that posts to ``/u/login`` with a hidden ``txn``.

@@ -42,11 +42,11 @@ from urllib.parse import urlsplit
 import requests
 from flask import Flask, current_app
 
-from ._state import get_state
-from .config import Settings, is_loopback_host, is_placeholder_secret
-from .decorators import unconfigured_views
-from .errors import ManagementForbidden, ManagementNotFound, TokenVaultError
-from .exchange import GRANT_TYPE
+from .._state import get_state
+from ..config import Settings, is_loopback_host, is_placeholder_secret
+from ..decorators import unconfigured_views
+from ..errors import ManagementForbidden, ManagementNotFound, TokenVaultError
+from ..exchange import GRANT_TYPE
 from .management import (
     MY_ACCOUNT_POLICY_SCOPES,
     REQUIRED_GRANT_TYPES,
@@ -161,9 +161,9 @@ def _discovery(management: ManagementClient) -> Check:
             return _failed(
                 name,
                 f"{settings.base_url} fails over https ({type(exc).__name__}), but {plain} "
-                "answers over plain http: it is a local emulator, and a bare AUTH0_DOMAIN "
-                "means https",
-                f"Set AUTH0_DOMAIN={plain} (with http://), as the emulator's banner prints it.",
+                "answers over plain http: it is a local stand-in for Auth0, and a bare "
+                "AUTH0_DOMAIN means https",
+                f"Set AUTH0_DOMAIN={plain} (with http://).",
             )
         return _failed(
             name, f"{settings.base_url} could not be reached ({type(exc).__name__})", fix
@@ -195,7 +195,8 @@ def _discovery(management: ManagementClient) -> Check:
 def _plain_http_instead(management: ManagementClient) -> str | None:
     """Return the http:// URL of a server on this machine that AUTH0_DOMAIN reaches over https.
 
-    Only loopback hosts are tried: plain http is accepted for them alone (a local emulator).
+    Only loopback hosts are tried: plain http is accepted for them alone (a local stand-in
+    for Auth0).
     """
     settings = management.settings
     parts = urlsplit(settings.base_url)
