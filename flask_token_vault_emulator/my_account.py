@@ -40,9 +40,10 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.wrappers import Response
 
-from .management import connected_account_document
+from .documents import connected_account_document
 from .proofs import DPoPRefused, dpop_thumbprint
-from .state import ConnectSession, EmulatorState, Tokenset, User, split_scopes
+from .state import ConnectSession, EmulatorState, Tokenset, User
+from .state.common import split_scopes
 from .web import ErrorAnswer, access_denied, current_state, html_page, json_response, with_query
 
 bp = Blueprint("my_account", __name__)
