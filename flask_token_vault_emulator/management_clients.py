@@ -71,6 +71,8 @@ _CLIENT_PATCHABLE = frozenset(
         "oidc_logout",
     }
 )
+#: The boolean properties a client is created or updated with.
+_FLAGS = ("is_first_party", "oidc_conformant")
 _AUTH_METHODS = frozenset({"none", "client_secret_post", "client_secret_basic"})
 _CLIENT_CREATABLE = frozenset(
     {
@@ -131,10 +133,7 @@ def create_client() -> Response:
             raise ManagementApiError(
                 409, "A client is already linked to this resource server.", "conflict"
             )
-    grants = string_list(body.get("grant_types", ["authorization_code"]), "grant_types")
-    unknown = sorted(set(grants) - KNOWN_GRANT_TYPES)
-    if unknown:
-        raise bad_body(f"Unknown grant types: {', '.join(unknown)}")
+    grants = _grant_types(body.get("grant_types", ["authorization_code"]))
     method = body.get("token_endpoint_auth_method", "client_secret_post")
     if method not in _AUTH_METHODS:
         raise bad_body("token_endpoint_auth_method must be none or client_secret_*")
@@ -143,19 +142,13 @@ def create_client() -> Response:
         client_secret=secrets.token_urlsafe(48),
         name=name.strip(),
         app_type=app_type,
-        grant_types=list(dict.fromkeys(grants)),
+        grant_types=grants,
         token_endpoint_auth_method=method,
         my_account_scopes=[],
         resource_server_identifier=identifier,
     )
-    for flag in ("is_first_party", "oidc_conformant"):
-        if flag in body:
-            if not isinstance(body[flag], bool):
-                raise bad_body(f"Expected type boolean on property {flag}")
-            setattr(client, flag, body[flag])
-    for field_name in ("callbacks", "allowed_logout_urls"):
-        if field_name in body:
-            setattr(client, field_name, string_list(body[field_name], field_name))
+    _set_flags(client, body, _FLAGS)
+    _set_url_lists(client, body)
     with state.lock:
         state.clients[client.client_id] = client
         document = client_document(state, client)
@@ -181,16 +174,8 @@ def update_client(client_id: str) -> Response:
     with state.lock:
         client = require_client(state, client_id)
         if "grant_types" in body:
-            grants = string_list(body["grant_types"], "grant_types")
-            unknown = sorted(set(grants) - KNOWN_GRANT_TYPES)
-            if unknown:
-                raise bad_body(f"Unknown grant types: {', '.join(unknown)}")
-            client.grant_types = list(dict.fromkeys(grants))
-        for flag in ("is_first_party", "oidc_conformant"):
-            if flag in body:
-                if not isinstance(body[flag], bool):
-                    raise bad_body(f"Expected type boolean on property {flag}")
-                setattr(client, flag, body[flag])
+            client.grant_types = _grant_types(body["grant_types"])
+        _set_flags(client, body, _FLAGS)
         if "token_endpoint_auth_method" in body:
             method = body["token_endpoint_auth_method"]
             if method is not None and method not in _AUTH_METHODS:
@@ -200,10 +185,7 @@ def update_client(client_id: str) -> Response:
             client.client_authentication_methods = _auth_methods(
                 client, body["client_authentication_methods"]
             )
-        if "require_proof_of_possession" in body:
-            if not isinstance(body["require_proof_of_possession"], bool):
-                raise bad_body("Expected type boolean on property require_proof_of_possession")
-            client.require_proof_of_possession = body["require_proof_of_possession"]
+        _set_flags(client, body, ("require_proof_of_possession",))
         if "token_vault_privileged_access" in body:
             require_scope(state, "update:client_token_vault_privileged_access")
             client.token_vault_privileged_access = _privileged_access(
@@ -216,13 +198,36 @@ def update_client(client_id: str) -> Response:
                 if not isinstance(body[name], str) or not body[name]:
                     raise bad_body(f"Expected a non-empty string on property {name}")
                 setattr(client, name, body[name])
-        for name in ("callbacks", "allowed_logout_urls"):
-            if name in body:
-                setattr(client, name, string_list(body[name], name))
+        _set_url_lists(client, body)
         if "oidc_logout" in body:
             client.oidc_logout = _oidc_logout(body["oidc_logout"])
         document = client_document(state, client)
     return json_response(document)
+
+
+def _grant_types(value: Any) -> list[str]:
+    """Return the grant types a body names, each once, refusing any the tenant does not know."""
+    grants = string_list(value, "grant_types")
+    unknown = sorted(set(grants) - KNOWN_GRANT_TYPES)
+    if unknown:
+        raise bad_body(f"Unknown grant types: {', '.join(unknown)}")
+    return list(dict.fromkeys(grants))
+
+
+def _set_flags(client: Client, body: dict[str, Any], names: tuple[str, ...]) -> None:
+    """Copy the boolean properties ``names`` the body has onto the client."""
+    for name in names:
+        if name in body:
+            if not isinstance(body[name], bool):
+                raise bad_body(f"Expected type boolean on property {name}")
+            setattr(client, name, body[name])
+
+
+def _set_url_lists(client: Client, body: dict[str, Any]) -> None:
+    """Copy the callback and logout URL lists the body has onto the client."""
+    for name in ("callbacks", "allowed_logout_urls"):
+        if name in body:
+            setattr(client, name, string_list(body[name], name))
 
 
 def _credential_refs(client: Client, value: Any, name: str) -> list[dict[str, str]]:
@@ -308,7 +313,6 @@ def create_credential(client_id: str) -> Response:
     name = body.get("name", "")
     if not isinstance(pem, str) or not isinstance(name, str):
         raise bad_body("pem and name must be strings")
-    require_client(state, client_id)
     if len(require_client(state, client_id).credentials) >= 2:
         raise ManagementApiError(409, "The client already has the maximum of 2 credentials.")
     try:
