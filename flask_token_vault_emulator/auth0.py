@@ -31,6 +31,7 @@ from .grants import (
 )
 from .login import CODE_CHALLENGE_METHODS
 from .proofs import DPoPRefused, dpop_thumbprint
+from .signing import audiences, is_expired
 from .state import Client, EmulatorState
 from .state.common import split_scopes
 from .token_request import authenticate_client, missing, required
@@ -208,17 +209,13 @@ def userinfo() -> Response:
     raw = bearer_token()
     claims = state.signing_key.verify(raw) if raw else None
     user = None
-    if claims is not None:
-        audience = claims.get("aud")
-        audiences = audience if isinstance(audience, list) else [audience]
-        exp = claims.get("exp")
-        if (
-            claims.get("iss") == state.issuer
-            and state.base_url + "/userinfo" in audiences
-            and isinstance(exp, (int, float))
-            and exp > state.now()
-        ):
-            user = state.user_by_id(str(claims.get("sub")))
+    if (
+        claims is not None
+        and claims.get("iss") == state.issuer
+        and state.base_url + "/userinfo" in audiences(claims)
+        and not is_expired(claims, state.now())
+    ):
+        user = state.user_by_id(str(claims.get("sub")))
     if claims is None or user is None:
         return Response(
             "Unauthorized",

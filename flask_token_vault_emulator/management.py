@@ -36,6 +36,7 @@ from .documents import (
     tokenset_document,
     user_document,
 )
+from .signing import audiences, is_expired
 from .state import Client, Connection, EmulatorState, ResourceServer
 from .web import ErrorAnswer, bearer_token, current_state, json_response
 
@@ -132,11 +133,9 @@ def require_scope(state: EmulatorState, *any_of: str) -> dict[str, Any]:
     audience = state.base_url + "/api/v2/"
     if claims is None or claims.get("iss") != state.issuer:
         raise ManagementApiError(401, "Invalid token", "invalid_token")
-    aud = claims.get("aud")
-    if audience not in (aud if isinstance(aud, list) else [aud]):
-        raise ManagementApiError(401, f"Bad audience: {aud}", "invalid_token")
-    exp = claims.get("exp")
-    if not isinstance(exp, (int, float)) or exp <= state.now():
+    if audience not in audiences(claims):
+        raise ManagementApiError(401, f"Bad audience: {claims.get('aud')}", "invalid_token")
+    if is_expired(claims, state.now()):
         raise ManagementApiError(401, "Expired token", "token_expired")
     granted = str(claims.get("scope", "")).split()
     if not any(scope in granted for scope in any_of):

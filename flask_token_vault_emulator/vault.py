@@ -41,6 +41,7 @@ from .constants import (
     VAULT_ACCESS_TOKEN_TYPE,
 )
 from .proofs import worker_subject
+from .signing import audiences, is_expired
 from .state import Client, Connection, EmulatorState
 from .state.common import MISSING, split_scopes
 from .token_request import asked_scopes, require_bound_key, required
@@ -252,12 +253,9 @@ def _access_token_subject(state: EmulatorState, client: Client, subject_token: s
     claims = state.signing_key.verify(subject_token)
     if claims is None or claims.get("iss") != state.issuer:
         raise OAuthError(401, "invalid_grant", "Invalid subject token.")
-    exp = claims.get("exp")
-    if not isinstance(exp, (int, float)) or exp <= state.now():
+    if is_expired(claims, state.now()):
         raise OAuthError(401, "invalid_grant", "The subject token has expired.")
-    audience = claims.get("aud")
-    audiences = audience if isinstance(audience, list) else [audience]
-    if client.resource_server_identifier not in audiences:
+    if client.resource_server_identifier not in audiences(claims):
         raise OAuthError(
             403,
             "unauthorized_client",

@@ -96,8 +96,6 @@ class TokenStore(UserStore):
                 claims[name] = value
         return self.signing_key.sign(claims)
 
-    # -- tokens ---------------------------------------------------------------------------
-
     def new_refresh_token(
         self,
         user: User,
