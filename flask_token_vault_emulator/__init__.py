@@ -78,8 +78,9 @@ ends the browser's session and sends a back-channel logout token to each client'
 :meth:`Emulator.logout_token` makes a token for a test to send itself.
 """
 
+from .app import create_app
 from .faults import Fault
-from .server import Emulator, create_app
+from .server import Emulator
 from .state import EmulatorState
 
 __all__ = ["Emulator", "EmulatorState", "Fault", "create_app"]

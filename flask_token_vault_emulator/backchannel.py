@@ -13,7 +13,8 @@ from collections.abc import Iterable
 
 import requests
 
-from .state import BACKCHANNEL_TIMEOUT, BackchannelDelivery, EmulatorState
+from .state import BackchannelDelivery, EmulatorState
+from .state.common import BACKCHANNEL_TIMEOUT
 
 
 def deliver(

@@ -14,7 +14,8 @@ from flask import Blueprint, Response
 
 from . import backchannel
 from .faults import Fault
-from .state import DEFAULT_CLIENT_ID, DEFAULT_LOGIN_SCOPE, EmulatorState, user_id_for
+from .state import EmulatorState
+from .state.common import DEFAULT_CLIENT_ID, DEFAULT_LOGIN_SCOPE, user_id_for
 from .web import current_state, json_body, json_response
 
 bp = Blueprint("control", __name__, url_prefix="/__emulator")

@@ -40,9 +40,11 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.wrappers import Response
 
-from .management import connected_account_document
+from .documents import connected_account_document
 from .proofs import DPoPRefused, dpop_thumbprint
-from .state import ConnectSession, EmulatorState, Tokenset, User, split_scopes
+from .signing import audiences, is_expired
+from .state import ConnectSession, EmulatorState, Tokenset, User
+from .state.common import split_scopes
 from .web import ErrorAnswer, access_denied, current_state, html_page, json_response, with_query
 
 bp = Blueprint("my_account", __name__)
@@ -181,14 +183,11 @@ def authenticate(state: EmulatorState, scope: str) -> tuple[User, str]:
     scheme, raw = sent
     claims = state.signing_key.verify(raw)
     audience = state.base_url + "/me/"
-    aud = (claims or {}).get("aud")
-    exp = (claims or {}).get("exp")
     if (
         claims is None
         or claims.get("iss") != state.issuer
-        or audience not in (aud if isinstance(aud, list) else [aud])
-        or not isinstance(exp, (int, float))
-        or exp <= state.now()
+        or audience not in audiences(claims)
+        or is_expired(claims, state.now())
     ):
         raise MyAccountError(401, "Invalid or expired access token.", "unauthorized")
     _check_binding(state, scheme, raw, claims)

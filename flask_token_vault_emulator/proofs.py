@@ -16,7 +16,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, RSAKey
 
-from .signing import Signed, read_unverified
+from .signing import Signed, audiences, read_unverified
 from .state import Client, Credential, EmulatorState
 from .web import OAuthError
 
@@ -100,9 +100,7 @@ def client_by_assertion(state: EmulatorState, params: dict[str, str]) -> Client:
         raise refuse("The client assertion must be signed with RS256, RS384 or PS256.")
     if _signed_by(assertion, signed, enabled) is None:
         raise refuse("The client assertion's signature matches none of the client's credentials.")
-    audience = signed.claims.get("aud")
-    audiences = audience if isinstance(audience, list) else [audience]
-    if not {state.issuer, state.base_url + "/oauth/token"} & set(audiences):
+    if not {state.issuer, state.base_url + "/oauth/token"} & set(audiences(signed.claims)):
         raise refuse(f"The client assertion's aud must be {state.issuer}.")
     now = state.now()
     exp = _number(signed.claims, "exp")
@@ -204,8 +202,7 @@ def worker_subject(state: EmulatorState, client: Client, token: str) -> str:
     claims = signed.claims
     if claims.get("iss") != client.client_id:
         raise refuse("its iss must be the client id.")
-    audience = claims.get("aud")
-    if state.issuer not in (audience if isinstance(audience, list) else [audience]):
+    if state.issuer not in audiences(claims):
         raise refuse(f"its aud must be {state.issuer}.")
     now = state.now()
     iat = _number(claims, "iat")

@@ -26,7 +26,8 @@ from .fake_data import (
     stable_number,
     stable_uuid,
 )
-from .state import EmulatorState, ProviderToken, display_name_for
+from .state import EmulatorState, ProviderToken
+from .state.common import display_name_for
 from .web import bearer_token, current_state, json_body, json_response
 
 google = Blueprint("google", __name__, url_prefix=GOOGLE_API_PATH)

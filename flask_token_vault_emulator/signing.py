@@ -58,6 +58,18 @@ def read_unverified(token: str) -> Signed | None:
     return Signed(header, claims, f"{parts[0]}.{parts[1]}", parts[2])
 
 
+def audiences(claims: dict[str, Any]) -> list[Any]:
+    """Return a token's ``aud`` claim as a list (a JWT may name one audience or several)."""
+    aud = claims.get("aud")
+    return aud if isinstance(aud, list) else [aud]
+
+
+def is_expired(claims: dict[str, Any], now: float) -> bool:
+    """Tell whether a token's ``exp`` is missing, not a number, or not after ``now``."""
+    exp = claims.get("exp")
+    return not isinstance(exp, (int, float)) or exp <= now
+
+
 def _int_to_b64url(value: int) -> str:
     return b64url_encode(value.to_bytes((value.bit_length() + 7) // 8, "big"))
 

@@ -14,8 +14,7 @@ import requests
 from joserfc import jwt
 
 from flask_token_vault_emulator import Emulator
-
-from .helpers import (
+from tests.helpers import (
     ACCESS_TOKEN_TYPE,
     CAL_READ,
     FEDERATED_TOKEN_TYPE,

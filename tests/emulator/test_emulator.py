@@ -24,8 +24,7 @@ from flask_token_vault_emulator import Emulator
 from flask_token_vault_emulator.__main__ import parse_args
 from flask_token_vault_emulator.state import Connection
 from flask_token_vault_pytest.testing import FakeClock
-
-from .helpers import (
+from tests.helpers import (
     ACCESS_TOKEN_TYPE,
     CAL_READ,
     FEDERATED_TOKEN_TYPE,

@@ -12,8 +12,7 @@ from auth0.authentication.token_verifier import AsymmetricSignatureVerifier, Tok
 from auth0.exceptions import Auth0Error, RateLimitError
 
 from flask_token_vault_emulator import Emulator
-
-from .helpers import (
+from tests.helpers import (
     ACCESS_TOKEN_TYPE,
     CAL_READ,
     FEDERATED_TOKEN_TYPE,

@@ -10,8 +10,7 @@ from flask import Flask, request
 from joserfc import jwt
 
 from flask_token_vault_emulator import Emulator
-
-from .helpers import TIMEOUT, LiveServer, keyset, management_token, token_request
+from tests.helpers import TIMEOUT, LiveServer, keyset, management_token, token_request
 
 ALICE = "alice@example.com"
 EVENT = "http://schemas.openid.net/event/backchannel-logout"

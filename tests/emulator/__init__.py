@@ -1,0 +1,1 @@
+"""Tests of the Auth0 emulator itself, over real HTTP."""
