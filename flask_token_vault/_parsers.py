@@ -128,6 +128,7 @@ def parse_origin(url: str, key: str) -> str:
 
 
 def text(value: Any, key: str) -> str | None:
+    """Read an optional string, stripped; empty is ``None``."""
     if value is None or value == "":
         return None
     if not isinstance(value, str):
@@ -136,6 +137,7 @@ def text(value: Any, key: str) -> str | None:
 
 
 def required_text(value: Any, key: str) -> str:
+    """Read a string that must be set."""
     given = text(value, key)
     if given is None:
         raise ConfigurationError(key, "is required.")
@@ -148,6 +150,8 @@ def as_given(value: Any, key: str) -> Any:
 
 
 def seconds(minimum: float = 0.0, maximum: float = math.inf) -> Parser:
+    """Return a parser of a number of seconds from ``minimum`` to ``maximum``."""
+
     def parse(value: Any, key: str) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigurationError(key, f"must be a number of seconds, not {value!r}.")
@@ -167,12 +171,15 @@ def lifetime(value: Any, key: str) -> float:
 
 
 def flag(value: Any, key: str) -> bool:
+    """Read ``True`` or ``False``, nothing else."""
     if not isinstance(value, bool):
         raise ConfigurationError(key, "must be True or False.")
     return value
 
 
 def whole(minimum: int, maximum: int, wanted: str) -> Parser:
+    """Return a parser of a whole number from ``minimum`` to ``maximum`` (``wanted`` says so)."""
+
     def parse(value: Any, key: str) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
             raise ConfigurationError(key, f"must be {wanted}, not {value!r}.")
@@ -188,18 +195,21 @@ retries = whole(0, 10, "an integer from 0 to 10")
 
 
 def connect_flow(value: Any, key: str) -> str:
+    """Read how users connect an account: ``"authorize"`` or ``"connected_accounts"``."""
     if value not in ("authorize", "connected_accounts"):
         raise ConfigurationError(key, "must be 'authorize' or 'connected_accounts'.")
     return str(value)
 
 
 def url_prefix(value: Any, key: str) -> str:
+    """Read the routes' URL prefix, without its trailing slash."""
     if not isinstance(value, str) or not re.fullmatch(r"(/[A-Za-z0-9._~-]+)*", value.rstrip("/")):
         raise ConfigurationError(key, f"must be a path such as '/auth', not {value!r}.")
     return value.rstrip("/")
 
 
 def site_path(value: Any, key: str) -> str:
+    """Read a path on this site (never ``//host``, which browsers take for another site)."""
     path = text(value, key) or "/"  # an empty path is the site's root
     if not path.startswith("/") or path.startswith("//"):
         raise ConfigurationError(key, "must be a path on this site such as '/'.")
@@ -207,6 +217,7 @@ def site_path(value: Any, key: str) -> str:
 
 
 def absolute_url(value: Any, key: str) -> str | None:
+    """Read an optional absolute http(s) URL."""
     url = text(value, key)
     if url and urlsplit(url).scheme not in ("http", "https"):
         raise ConfigurationError(key, "must be an absolute http(s) URL.")
@@ -214,11 +225,13 @@ def absolute_url(value: Any, key: str) -> str | None:
 
 
 def origin(value: Any, key: str) -> str | None:
+    """Read an optional origin of the site (see :func:`parse_origin`)."""
     url = text(value, key)
     return None if url is None else parse_origin(url, key)
 
 
 def encryption_keys(value: Any, key: str) -> tuple[bytes, ...]:
+    """Read one secret or a list of them, each at least 16 characters (none: ``()``)."""
     if not value:
         return ()
     keys: list[bytes] = []
@@ -232,4 +245,5 @@ def encryption_keys(value: Any, key: str) -> tuple[bytes, ...]:
 
 
 def dpop_key(value: Any, key: str) -> DPoPKey | None:
+    """Read the DPoP key (PEM text or path); unset or ``False`` turns DPoP off."""
     return None if value is None or value == "" or value is False else DPoPKey.from_config(value)
