@@ -224,8 +224,8 @@ class Transport:
         deadline: float,
         max_retries: int,
         clock: Clock | None = None,
+        rate_limit_wait: float | None,
         pool_maxsize: int = 64,
-        rate_limit_wait: float | None = None,
     ) -> None:
         self.http_timeout = http_timeout
         #: The most one call sleeps on 429s in all (``None``: whatever fits the deadline).

@@ -93,28 +93,12 @@ class AppState:
         self.dpop = DPoP(settings.dpop_key, self.clock) if settings.dpop_key else None
         #: Auth0's token endpoint: the Token Vault exchange and other grants.
         self.exchanger = Exchanger(settings, self.transport, self.dpop)
-        store = build_store(
-            settings.cache,
-            clock=self.clock,
-            timeout=settings.cache_timeout,
-            cooldown=settings.cache_cooldown,
-            listener=_cache_breaker_changed,
-        )
+        store = build_store(settings, clock=self.clock, listener=_cache_breaker_changed)
         # Keys are bound to the tenant and client: another app with the same SECRET_KEY (another
         # tenant, another client) never reads or ends this one's entries.
         namespace = json.dumps([settings.issuer, settings.client_id])
         #: The provider-token cache.
-        self.cache = TokenCache(
-            store,
-            self.crypto,
-            self.clock,
-            leeway=settings.cache_leeway,
-            lock_timeout=settings.lock_timeout,
-            local_ttl=settings.local_cache_ttl,
-            namespace=namespace,
-            deadline=self.transport.deadline,
-            max_users=settings.local_cache_max_users,
-        )
+        self.cache = TokenCache(store, self.crypto, self.clock, settings, namespace=namespace)
         #: Sessions ended by a back-channel logout, and logout tokens already used.
         self.revocations = SessionRevocations(
             store,

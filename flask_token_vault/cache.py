@@ -46,6 +46,7 @@ from contextlib import contextmanager
 from typing import NamedTuple
 
 from ._clock import Clock
+from .config import Settings
 from .crypto import Crypto, InvalidToken
 from .exchange import ProviderToken
 from .store import NO_GENERATION, Entry, Store, StoreUnavailable, drop_oldest
@@ -120,27 +121,23 @@ class TokenCache:
         store: Store,
         crypto: Crypto,
         clock: Clock,
+        settings: Settings,
         *,
-        leeway: float = 60.0,
-        lock_timeout: float = 10.0,
-        local_ttl: float = 5.0,
-        deadline: float = 15.0,
         namespace: str = "",
-        max_users: int = 10_000,
     ) -> None:
         self.store = store
         #: What every key is bound to besides the user: the tenant and client of the app.
         self.namespace = namespace
         self.crypto = crypto
         self.clock = clock
-        self.leeway = leeway
-        self.lock_timeout = lock_timeout
-        self.local_ttl = local_ttl
+        self.leeway = settings.cache_leeway
+        self.lock_timeout = settings.lock_timeout
+        self.local_ttl = settings.local_cache_ttl
         #: How many users' tokens the near cache keeps at most (the oldest user goes first).
-        self.max_users = max(1, max_users)
+        self.max_users = max(1, settings.local_cache_max_users)
         #: How long one exchange may take (the transport's deadline): the lock's TTL follows it,
         #: and a waiter never waits past it.
-        self.deadline = deadline
+        self.deadline = settings.deadline
         # Near cache: user -> slot -> entry (monotonic times).
         self._near: dict[str, dict[Slot, _Near]] = {}
         self._prefixes: dict[Slot, str] = {}

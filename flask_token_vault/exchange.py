@@ -72,8 +72,6 @@ REQUESTED_TOKEN_TYPE = f"http://auth0.com/oauth/token-type/{_FCAT}"
 WORKER_SUBJECT_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:jwt"  # noqa: S105  # nosec B105
 #: What the Privileged Worker exchange asks for.
 WORKER_REQUESTED_TOKEN_TYPE = "http://auth0.com/oauth/token-type/token-vault-access-token"  # noqa: S105  # nosec B105
-#: What a missing ``expires_in`` means unless told otherwise (``TOKEN_VAULT_DEFAULT_EXPIRES_IN``).
-DEFAULT_EXPIRES_IN = 300
 #: The longest ``expires_in`` believed (a year); anything longer is a malformed answer.
 MAX_EXPIRES_IN = 366 * 86_400
 _NOT_CONNECTED = frozenset({"federated_connection_refresh_token_not_found", "tokenset_not_found"})
@@ -522,9 +520,7 @@ class Exchanger:
         return reply.body
 
 
-def checked_expires_in(
-    value: Any, connection: str | None = None, *, default: float = DEFAULT_EXPIRES_IN
-) -> float:
+def checked_expires_in(value: Any, connection: str | None = None, *, default: float) -> float:
     """Return Auth0's ``expires_in`` as seconds: finite, positive, at most a year.
 
     Missing (or ``null``) means ``default`` (``TOKEN_VAULT_DEFAULT_EXPIRES_IN`` for the

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 from cachelib import BaseCache, FileSystemCache, MemcachedCache, SimpleCache
 
 from ._clock import Clock
+from .config import Settings
 from .errors import ConfigurationError
 
 __all__ = [
@@ -59,7 +60,6 @@ return {redis.call('get', KEYS[1]), redis.call('pttl', KEYS[1])}
 #: The generation of a user who has none stored yet.
 NO_GENERATION = "0"
 #: Seconds each Redis call may take (socket and connect timeouts), unless configured.
-DEFAULT_TIMEOUT = 0.5
 _T = TypeVar("_T")
 
 
@@ -373,7 +373,7 @@ class Breaker:
         clock: Clock | None = None,
         *,
         threshold: int = 3,
-        cooldown: float = 5.0,
+        cooldown: float,
         what: str = "the cache",
         listener: BreakerListener | None = None,
     ) -> None:
@@ -566,7 +566,7 @@ def _bounded(kwargs: dict[str, Any], timeout: float) -> dict[str, Any]:
     return bounded
 
 
-def redis_client(value: Any, timeout: float = DEFAULT_TIMEOUT) -> Any:
+def redis_client(value: Any, timeout: float) -> Any:
     """Return a ``redis.Redis`` for a URL or another client, each call bounded by ``timeout``.
 
     The client has a blocking pool of 100 connections whose wait for a free connection is also
@@ -623,23 +623,19 @@ def _disconnect(pool: Any) -> None:
 
 
 def build_store(
-    value: Any,
-    *,
-    clock: Clock | None = None,
-    timeout: float = DEFAULT_TIMEOUT,
-    cooldown: float = 5.0,
-    listener: BreakerListener | None = None,
+    settings: Settings, *, clock: Clock | None = None, listener: BreakerListener | None = None
 ) -> Store:
     """Turn ``TOKEN_VAULT_CACHE`` into a :class:`Store`.
 
     Accepts nothing (an in-process :class:`MemoryStore`), a cachelib ``BaseCache``, a
     ``redis.Redis`` client, a ``redis://``, ``rediss://`` or ``unix://`` URL, a
     ``memcached://host:port`` URL, or a ``file://`` URL or absolute path of a directory.
-    Redis calls are bounded by ``timeout`` seconds. A shared store is guarded by a
-    :class:`Breaker` that stops calling it for ``cooldown`` seconds after 3 failures in a row
-    and tells ``listener``.
+    Redis calls are bounded by ``TOKEN_VAULT_CACHE_TIMEOUT``. A shared store is guarded by a
+    :class:`Breaker` that stops calling it for ``TOKEN_VAULT_CACHE_COOLDOWN`` after 3 failures
+    in a row and tells ``listener``.
     """
     key = "TOKEN_VAULT_CACHE"
+    value, timeout, cooldown = settings.cache, settings.cache_timeout, settings.cache_cooldown
     clock = clock or Clock()
     store: Any
     if value is None or value == "simple":

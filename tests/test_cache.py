@@ -21,6 +21,7 @@ from flask_token_vault import (
     provider_session,
 )
 from flask_token_vault.cache import Slot, TokenCache
+from flask_token_vault.config import default_settings
 from flask_token_vault.store import CachelibStore
 from flask_token_vault_emulator import Emulator
 from flask_token_vault_pytest.testing import FakeClock, login_as
@@ -367,7 +368,9 @@ def test_concurrent_writes_then_a_disconnect_leave_nothing_served_on_a_file_cach
 
 def make_cache_like(state: Any, backend: BaseCache) -> TokenCache:
     """A TokenCache with the app's keys over another backend (another process's cache)."""
-    return TokenCache(CachelibStore(backend), state.crypto, state.clock, local_ttl=5.0)
+    return TokenCache(
+        CachelibStore(backend), state.crypto, state.clock, default_settings(local_cache_ttl=5.0)
+    )
 
 
 def _late_answer_app(emu: Emulator, **config: Any) -> Flask:

@@ -272,3 +272,52 @@ def test_the_cache_timeout_stays_well_inside_the_deadline() -> None:
     settings = TokenVault.state(defaults).settings
     assert (settings.cache_timeout, settings.cache_cooldown) == (0.5, 5.0)
     assert settings.default_expires_in == 300
+
+
+# -- one table of settings -------------------------------------------------------------------------
+
+
+def test_an_app_that_sets_only_its_tenant_gets_the_tables_defaults() -> None:
+    """load_settings and default_settings read the same table: an app's defaults are the parts'."""
+    from dataclasses import asdict
+
+    from flask_token_vault.config import default_settings
+
+    app = _app()
+    TokenVault(app)
+    loaded = TokenVault.state(app).settings
+    tenant = {"base_url", "client_id", "client_secret", "encryption_keys"}
+    expected = {k: v for k, v in asdict(default_settings()).items() if k not in tenant}
+    assert {k: v for k, v in asdict(loaded).items() if k not in tenant} == expected
+    assert (loaded.cache_leeway, loaded.deadline, loaded.max_retries) == (60.0, 15.0, 3)
+
+
+@pytest.mark.parametrize(
+    "part",
+    [
+        "flask_token_vault.cache:TokenCache",
+        "flask_token_vault.store:build_store",
+        "flask_token_vault.store:Breaker",
+        "flask_token_vault.store:redis_client",
+        "flask_token_vault._http:Transport",
+        "flask_token_vault.exchange:checked_expires_in",
+    ],
+)
+def test_core_parts_keep_no_default_of_a_setting(part: str) -> None:
+    """A default of their own would drift from the table: they take Settings or explicit values."""
+    import importlib
+    import inspect
+
+    module, _, name = part.partition(":")
+    signature = inspect.signature(getattr(importlib.import_module(module), name))
+    defaults = {p.name for p in signature.parameters.values() if p.default is not p.empty}
+    # What remains are wiring and constants, not settings.
+    assert defaults <= {
+        "clock",
+        "namespace",
+        "listener",
+        "connection",
+        "threshold",
+        "what",
+        "pool_maxsize",
+    }

@@ -22,7 +22,7 @@ import pytest
 
 import flask_token_vault
 import flask_token_vault_pytest as pytest_plugin
-from flask_token_vault import exchange, signals
+from flask_token_vault import config, exchange, signals
 from flask_token_vault.errors import ConfigurationError, TokenVaultError
 from flask_token_vault_emulator import Emulator
 from flask_token_vault_pytest.testing import login_as
@@ -112,16 +112,24 @@ def config_keys_in_code() -> set[str]:
     return keys
 
 
-def config_table_keys() -> list[str]:
-    """Return the keys in the first column of the configuration reference table."""
+def config_table_rows(title: str) -> dict[str, str]:
+    """Return each key of a configuration table with its default line ("Default: ...")."""
     text = read("configuration.rst")
-    start = text.index(".. list-table:: Configuration keys")
+    start = text.index(f".. list-table:: {title}")
     table = []
     for line in text[start:].splitlines()[1:]:
         if line and not line.startswith(" "):
             break
         table.append(line)
-    return re.findall(r"^   \* - ``([A-Z0-9_]+)``", "\n".join(table), re.MULTILINE)
+    rows = re.findall(
+        r"^   \* - ``([A-Z0-9_]+)``\n     - .*\n\n       (.+)$", "\n".join(table), re.MULTILINE
+    )
+    return dict(rows)
+
+
+def config_table_keys() -> list[str]:
+    """Return the keys in the first column of the configuration tables (everyday, tuning)."""
+    return [*config_table_rows("Configuration keys"), *config_table_rows("Tuning keys")]
 
 
 def section_titles(text: str) -> set[str]:
@@ -183,6 +191,17 @@ def test_config_table_is_found_and_has_no_duplicates() -> None:
     keys = config_table_keys()
     assert len(keys) > 10
     assert len(keys) == len(set(keys))
+
+
+@pytest.mark.parametrize(
+    ("title", "table"), [("Configuration keys", config.EVERYDAY), ("Tuning keys", config.TUNING)]
+)
+def test_config_tables_show_the_settings_table_defaults_included(
+    title: str, table: tuple[config.Setting, ...]
+) -> None:
+    """Each key sits in its table (everyday or tuning) with the default the code uses."""
+    documented = config_table_rows(title)
+    assert documented == {setting.name: setting.documented_default for setting in table}
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ from flask_token_vault import ConfigurationError, TokenVault
 from flask_token_vault._clock import Clock
 from flask_token_vault.accounts import my_connected_accounts
 from flask_token_vault.cache import CachedToken, Slot, TokenCache
+from flask_token_vault.config import default_settings
 from flask_token_vault.crypto import Crypto
 from flask_token_vault.exchange import ProviderToken
 from flask_token_vault.session import SESSION_KEY, make_record, read_user
@@ -99,7 +100,9 @@ def test_kept_session_records_are_bounded_safely_under_threads(emu: Emulator) ->
 
 def test_the_near_cache_is_bounded_safely_under_threads() -> None:
     clock = Clock()
-    cache = TokenCache(MemoryStore(clock), Crypto([b"k" * 32]), clock, max_users=2)
+    cache = TokenCache(
+        MemoryStore(clock), Crypto([b"k" * 32]), clock, default_settings(local_cache_max_users=2)
+    )
     token = ProviderToken("x", clock.time() + 3600, None, "c")
     cached = CachedToken(token, clock.monotonic() + 100)
     assert _hammer(lambda i: cache._near_put(Slot(f"u{i % 64}", "c", None, ()), cached)) == []
@@ -121,7 +124,7 @@ class _LogoutDuringWrite(MemoryStore):
 def test_a_token_invalidated_while_it_is_stored_is_not_kept_near() -> None:
     clock = Clock()
     store = _LogoutDuringWrite(clock)
-    cache = TokenCache(store, Crypto([b"k" * 32]), clock)
+    cache = TokenCache(store, Crypto([b"k" * 32]), clock, default_settings())
     store.cache = cache
     slot = Slot("alice", "google-oauth2", None, ())
     old = ProviderToken("OLD", clock.time() + 3600, None, "google-oauth2")
@@ -177,5 +180,5 @@ def test_a_non_ascii_digit_in_a_connect_link_is_a_400(emu: Emulator) -> None:
 
 def test_a_cache_url_with_a_password_stays_out_of_the_error() -> None:
     with pytest.raises(ConfigurationError, match="valkey://") as raised:
-        build_store("valkey://default:Sup3rS3cret@cache.example.com/0")
+        build_store(default_settings(cache="valkey://default:Sup3rS3cret@cache.example.com/0"))
     assert "Sup3rS3cret" not in str(raised.value)

@@ -21,6 +21,7 @@ from redis.backoff import ConstantBackoff
 from redis.retry import Retry
 
 from flask_token_vault._clock import Clock
+from flask_token_vault.config import default_settings
 from flask_token_vault.errors import ConfigurationError
 from flask_token_vault.store import (
     NO_GENERATION,
@@ -48,14 +49,19 @@ from .helpers import (
 from .redis_server import RedisServer
 
 
+def store_of(cache: Any, **settings: Any) -> Store:
+    """Build the store an app with ``TOKEN_VAULT_CACHE = cache`` and default settings gets."""
+    return build_store(default_settings(cache=cache, **settings))
+
+
 @pytest.fixture(params=["redis", "directory", "memory"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     if request.param == "redis":
-        yield build_store(request.getfixturevalue("redis_url"))
+        yield store_of(request.getfixturevalue("redis_url"))
     elif request.param == "directory":
-        yield build_store(str(tmp_path / "cache"))
+        yield store_of(str(tmp_path / "cache"))
     else:
-        yield build_store(None)
+        yield store_of(None)
 
 
 def test_a_value_is_stored_read_and_deleted(store: Store) -> None:
@@ -95,21 +101,21 @@ def test_generation_and_value_come_back_together(store: Store) -> None:
 
 
 def test_only_the_in_process_cache_is_not_shared(tmp_path: Path, redis_url: str) -> None:
-    assert isinstance(build_store(None), MemoryStore) and build_store(None).shared is False
-    assert build_store(SimpleCache()).shared is False
-    assert build_store(FileSystemCache(str(tmp_path))).shared is True
-    redis_store = build_store(redis_url)
+    assert isinstance(store_of(None), MemoryStore) and store_of(None).shared is False
+    assert store_of(SimpleCache()).shared is False
+    assert store_of(FileSystemCache(str(tmp_path))).shared is True
+    redis_store = store_of(redis_url)
     assert isinstance(redis_store, GuardedStore) and redis_store.shared
     assert isinstance(redis_store.inner, RedisStore)
-    from_client = build_store(redis.Redis.from_url(redis_url))
+    from_client = store_of(redis.Redis.from_url(redis_url))
     assert isinstance(from_client, GuardedStore) and isinstance(from_client.inner, RedisStore)
-    assert isinstance(build_store("file://" + str(tmp_path)), GuardedStore)
+    assert isinstance(store_of("file://" + str(tmp_path)), GuardedStore)
 
 
 @pytest.mark.parametrize("value", ["ftp://cache", "relative/path", 42, "memcached://"])
 def test_an_unusable_cache_setting_names_the_key(value: object) -> None:
     with pytest.raises(ConfigurationError, match="TOKEN_VAULT_CACHE"):
-        build_store(value)
+        store_of(value)
 
 
 # -- every Redis call bounded, whatever the redis-py version ------------------------------------
@@ -131,7 +137,7 @@ def _bounded_values(url: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("how", ["url", "url asking for more", "client without timeouts"])
 def test_every_redis_call_is_bounded_and_never_retried(own_redis: RedisServer, how: str) -> None:
-    store = build_store(_bounded_values(own_redis.url)[how], timeout=0.2)
+    store = store_of(_bounded_values(own_redis.url)[how], cache_timeout=0.2)
     assert store.get("k") is None  # it works while Redis answers
     own_redis.freeze()
     started = time.monotonic()
@@ -145,7 +151,7 @@ def test_every_redis_call_is_bounded_and_never_retried(own_redis: RedisServer, h
 
 def test_the_app_s_own_client_keeps_its_settings(redis_url: str) -> None:
     client = redis.Redis.from_url(redis_url, socket_timeout=None)
-    store = build_store(client, timeout=0.2)
+    store = store_of(client, cache_timeout=0.2)
     assert isinstance(store, GuardedStore) and isinstance(store.inner, RedisStore)
     assert store.inner.client is not client
     assert client.connection_pool.connection_kwargs.get("socket_timeout") is None
@@ -252,7 +258,7 @@ def test_apps_that_go_away_close_their_redis_sockets(emu: Emulator, redis_url: s
 
 
 def test_error_answers_do_not_open_the_breaker_and_outages_do(own_redis: RedisServer) -> None:
-    store = build_store(own_redis.url, timeout=0.2)
+    store = store_of(own_redis.url, cache_timeout=0.2)
     assert isinstance(store, GuardedStore)
     admin: Any = redis.Redis.from_url(own_redis.url)
     admin.config_set("maxmemory-policy", "noeviction")

@@ -27,7 +27,9 @@ class Refused(TokenVaultError):
 
 def transport(clock: FakeClock | None = None, deadline: float = 5.0) -> Transport:
     wrapped = Clock(clock) if clock is not None else None
-    return Transport(http_timeout=1.0, deadline=deadline, max_retries=3, clock=wrapped)
+    return Transport(
+        http_timeout=1.0, deadline=deadline, max_retries=3, clock=wrapped, rate_limit_wait=None
+    )
 
 
 def discovery(emu: Emulator, http: Transport) -> object:

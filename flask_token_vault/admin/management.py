@@ -27,14 +27,7 @@ from urllib.parse import quote, urlsplit
 
 from .._clock import Clock, ClockSource
 from .._http import Failure, Transport, clean_text, cursor_pages
-from ..config import (
-    DEFAULT_DEADLINE,
-    DEFAULT_HTTP_TIMEOUT,
-    DEFAULT_MAX_RETRIES,
-    Settings,
-    parse_domain,
-    split_scopes,
-)
+from ..config import Settings, default_settings, parse_domain, split_scopes
 from ..errors import (
     Auth0Unavailable,
     ClientNotEligible,
@@ -74,6 +67,8 @@ MY_ACCOUNT_POLICY_SCOPES = (
     "read:me:connected_accounts",
     "delete:me:connected_accounts",
 )
+#: What an app's settings default to, for clients built from credentials alone.
+_APP_DEFAULTS = default_settings()
 _CONNECTION_ID = re.compile(r"^con_[A-Za-z0-9]{1,64}$")
 # Auth0's codes for a 404 about the thing asked for; any other 404 is a route the tenant lacks.
 _KNOWN_MISSING = frozenset({"inexistent_user", "inexistent_tokenset"})
@@ -490,35 +485,23 @@ class ManagementClient:
         client_id: str,
         client_secret: str,
         *,
-        http_timeout: float = DEFAULT_HTTP_TIMEOUT,
-        deadline: float = DEFAULT_DEADLINE,
-        max_retries: int = DEFAULT_MAX_RETRIES,
+        http_timeout: float = _APP_DEFAULTS.http_timeout,
+        deadline: float = _APP_DEFAULTS.deadline,
+        max_retries: int = _APP_DEFAULTS.max_retries,
         clock: ClockSource | Callable[[], float] | None = None,
     ) -> ManagementClient:
         """Build a client for a tenant outside any app (``domain`` as ``AUTH0_DOMAIN`` takes it).
 
         ``http_timeout``, ``deadline`` and ``max_retries`` default to what an app's settings
-        default to (10 s, 15 s, 3). ``clock`` replaces the machine's clocks (in tests, a
+        default to. ``clock`` replaces the machine's clocks (in tests, a
         :class:`~flask_token_vault_pytest.testing.FakeClock`).
         """
-        settings = Settings(
+        settings = default_settings(
             base_url=parse_domain(domain),
             client_id=client_id,
             client_secret=client_secret,
-            audience=None,
-            scopes=(),
-            connections={},
-            url_prefix="",
-            default_next="/",
-            logout_return_to=None,
             http_timeout=http_timeout,
             deadline=max(deadline, http_timeout),
-            encryption_keys=(),
-            cache_leeway=0.0,
-            cache=None,
-            lock_timeout=1.0,
-            connect_flow="authorize",
-            send_exchange_scope=False,
             max_retries=max_retries,
         )
         transport = _transport(settings)
@@ -1054,6 +1037,7 @@ def _transport(settings: Settings) -> Transport:
         deadline=settings.deadline,
         max_retries=settings.max_retries,
         pool_maxsize=16,
+        rate_limit_wait=None,  # a command waits out the Management API's limit, within the deadline
     )
 
 

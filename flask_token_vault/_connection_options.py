@@ -1,0 +1,177 @@
+"""Parse ``TOKEN_VAULT_CONNECTIONS`` and scopes: the syntax of scopes and connection names.
+
+(Layer: settings, at the bottom: nothing here knows Flask or the app.)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._parsers import parse_api_base
+from .errors import ConfigurationError
+
+__all__ = [
+    "ALLOWED_AUTHORIZATION_PARAMS",
+    "DEFAULT_API_BASES",
+    "GOOGLE_DEFAULTS",
+    "ConnectionSettings",
+    "is_valid_connection_name",
+    "is_valid_scope",
+    "parse_connections",
+    "parse_scopes",
+    "split_scopes",
+]
+
+#: Parameters that Google needs to hand Auth0 a refresh token of its own.
+GOOGLE_DEFAULTS: dict[str, str] = {"access_type": "offline", "prompt": "consent"}
+#: Where the providers' APIs live, for connections that do not set ``api_base``.
+DEFAULT_API_BASES: dict[str, str] = {
+    "google-oauth2": "https://www.googleapis.com",
+    "windowslive": "https://graph.microsoft.com",
+}
+_CONNECTION_OPTIONS = frozenset(
+    {"scopes", "optional_scopes", "authorization_params", "scope_separator", "label", "api_base"}
+)
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_SCOPE_RE = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]{1,512}$")  # RFC 6749 scope-token
+# Only these may be sent to /authorize from the connection defaults; anything else is a typo.
+ALLOWED_AUTHORIZATION_PARAMS = frozenset(
+    {
+        "access_type",
+        "prompt",
+        "login_hint",
+        "max_age",
+        "ui_locales",
+        "screen_hint",
+        "acr_values",
+        "display",
+        "include_granted_scopes",
+        "hd",
+        "domain_hint",
+    }
+)
+
+
+def split_scopes(value: str | None) -> tuple[str, ...]:
+    """Split a scope string on commas and whitespace, dropping empties and duplicates."""
+    if not value:
+        return ()
+    seen: dict[str, None] = {}
+    for part in re.split(r"[\s,]+", value):
+        if part:
+            seen.setdefault(part, None)
+    return tuple(seen)
+
+
+def is_valid_scope(scope: str) -> bool:
+    """Return whether ``scope`` is a well-formed OAuth scope token."""
+    return bool(_SCOPE_RE.match(scope)) and "," not in scope
+
+
+def is_valid_connection_name(name: str) -> bool:
+    """Return whether ``name`` looks like an Auth0 connection name."""
+    return bool(_NAME_RE.match(name))
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """Settings for one provider connection (``TOKEN_VAULT_CONNECTIONS`` entry)."""
+
+    #: Auth0 connection name, e.g. ``google-oauth2``.
+    name: str
+    #: Scopes asked of the provider whenever the user connects.
+    scopes: tuple[str, ...] = ()
+    #: Extra ``/authorize`` parameters for this connection (Google: offline access).
+    authorization_params: Mapping[str, str] = field(default_factory=dict)
+    #: How ``connection_scope`` is joined: ``","`` as Auth0 documents, or ``" "``.
+    scope_separator: str = ","
+    #: A label to show people.
+    label: str = ""
+    #: Where the provider's API lives (``provider_api_url`` and relative ``provider_session``
+    #: URLs start here); ``None`` when neither configured nor known.
+    api_base: str | None = None
+    #: Scopes the app may ask for later (step-up) but not at every connect.
+    optional_scopes: tuple[str, ...] = ()
+
+
+def parse_scopes(value: Any, key: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        scopes = split_scopes(value)
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        if not all(isinstance(s, str) for s in value):
+            raise ConfigurationError(key, "must be a list of scope strings.")
+        scopes = tuple(dict.fromkeys(s.strip() for s in value if s.strip()))
+    else:
+        raise ConfigurationError(key, "must be a space-separated string or a list of scopes.")
+    bad = [s for s in scopes if not is_valid_scope(s)]
+    if bad:
+        raise ConfigurationError(key, f"has malformed scopes: {bad!r}.")
+    return scopes
+
+
+def parse_connections(value: Any, key: str) -> dict[str, ConnectionSettings]:
+    if value is None:
+        return {}
+    if isinstance(value, (list, tuple)):
+        value = {name: {} for name in value}
+    if not isinstance(value, Mapping):
+        raise ConfigurationError(
+            key, "must be a dict of connection name -> options, or a list of names."
+        )
+    result: dict[str, ConnectionSettings] = {}
+    for name, options in value.items():
+        where = f"{key}[{name!r}]"
+        if not isinstance(name, str) or not is_valid_connection_name(name):
+            raise ConfigurationError(key, f"{name!r} is not a valid connection name.")
+        if options is None:
+            options = {}
+        if not isinstance(options, Mapping):
+            raise ConfigurationError(where, "must be a dict of options.")
+        unknown = set(options) - _CONNECTION_OPTIONS
+        if unknown:
+            raise ConfigurationError(
+                where,
+                f"has unknown options: {sorted(unknown)!r}; the options are "
+                f"{sorted(_CONNECTION_OPTIONS)!r}.",
+            )
+        params = dict(GOOGLE_DEFAULTS) if name == "google-oauth2" else {}
+        given = options.get("authorization_params", {})
+        if not isinstance(given, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in given.items()
+        ):
+            raise ConfigurationError(
+                where + "['authorization_params']", "must map strings to strings."
+            )
+        bad = sorted(set(given) - ALLOWED_AUTHORIZATION_PARAMS)
+        if bad:
+            raise ConfigurationError(
+                where + "['authorization_params']",
+                f"may not set {bad!r}; allowed: {sorted(ALLOWED_AUTHORIZATION_PARAMS)!r}.",
+            )
+        params.update(given)
+        separator = options.get("scope_separator", ",")
+        if separator not in (",", " "):
+            raise ConfigurationError(where + "['scope_separator']", "must be ',' or ' '.")
+        label = options.get("label", name)
+        if not isinstance(label, str):
+            raise ConfigurationError(where + "['label']", "must be a string.")
+        api_base = options.get("api_base")
+        result[name] = ConnectionSettings(
+            name=name,
+            scopes=parse_scopes(options.get("scopes", ()), where + "['scopes']"),
+            optional_scopes=parse_scopes(
+                options.get("optional_scopes", ()), where + "['optional_scopes']"
+            ),
+            authorization_params=params,
+            scope_separator=separator,
+            label=label,
+            api_base=(
+                DEFAULT_API_BASES.get(name)
+                if api_base is None
+                else parse_api_base(api_base, where + "['api_base']")
+            ),
+        )
+    return result
