@@ -1,29 +1,12 @@
 """Check that the Auth0 tenant and the app are set up for Token Vault, with a fix for each fault.
 
-:func:`run_doctor` (and ``flask token-vault doctor``) checks, each with a pass/fail result and,
-on failure, what to do:
-
-- the Auth0 domain answers and its discovery document is valid (and, when a domain on this
-  machine fails over https but answers over http, that ``AUTH0_DOMAIN`` needs ``http://``);
-- the app's client exists, is first-party, confidential and OIDC conformant, has the Token Vault
-  grant (with authorization_code and refresh_token) and refresh-token rotation off; with the
-  Connected Accounts flow, that it may use the My Account API (Multi-Resource Refresh Token);
-- ``offline_access`` is requested at login;
-- each configured connection exists, is enabled for the client, and which way it fills the
-  vault: Connected Accounts (``connected_accounts.active``), sign-in with ``connection_scope``
-  (the 2025 switch ``options.federated_connections_access_tokens.active``), both or neither;
-- whether ``TOKEN_VAULT_CONNECT_FLOW`` matches the way the tenant fills the vault, with the
-  exact fix when it does not;
-- the tenant's MFA policy is not "Always";
-- with ``AUTH0_AUDIENCE`` (API mode): the API exists and signs with RS256, and the Custom API
-  Client (``TOKEN_VAULT_API_CLIENT_ID``) exists, is linked to that API and has the Token Vault
-  grant;
-- the views' decorators name only configured connections;
-- ``SECRET_KEY`` (not a placeholder from documentation) and the session cookie settings fit
-  production;
-- the provider-token cache is shared when the app runs several processes;
-- with ``AUTH0_CLIENT_PRIVATE_KEY``: Auth0 accepts the key (it matches a credential of the
-  client) and whether background jobs have Privileged Worker access.
+:func:`run_doctor` (and ``flask token-vault doctor``) is the plan of ``setup`` read as checks
+(``pip check`` beside ``pip install``): each item ``setup`` would still make is a failed check
+whose fix is ``flask token-vault setup --only KEY`` or the Dashboard path; an item the app does
+not need with its settings is skipped. Around it are the checks that have no fix in ``setup``:
+the domain and its discovery document, Management API access, ``offline_access``, whether
+``TOKEN_VAULT_CONNECT_FLOW`` matches the way the tenant fills the vault, the MFA policy, API
+mode, the client key, the views' connections, ``SECRET_KEY``, the session cookie and the cache.
 
 The tenant checks use the Management API with the app's own client (scopes ``read:clients``,
 ``read:connections``, ``read:mfa_policies``, and ``read:resource_servers`` for the API);
@@ -33,6 +16,7 @@ it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -40,20 +24,23 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-from flask import Flask, current_app
+from flask import Flask
 
-from .._state import get_state
 from ..config import Settings, is_loopback_host, is_placeholder_secret
 from ..decorators import unconfigured_views
 from ..errors import ManagementForbidden, ManagementNotFound, TokenVaultError
 from ..exchange import GRANT_TYPE
-from .management import (
-    MY_ACCOUNT_POLICY_SCOPES,
-    REQUIRED_GRANT_TYPES,
-    ManagementClient,
-    VaultSwitches,
-    missing_my_account_scopes,
-    vault_switches,
+from . import places
+from .management import ManagementClient
+from .records import VaultSwitches, missing_my_account_scopes, vault_switches
+from .tenant_setup import (
+    NOT_MADE,
+    PLANNED,
+    SETUP_STEPS,
+    UNCHANGED,
+    SetupAction,
+    SetupContext,
+    setup_context,
 )
 
 __all__ = ["FAIL", "PASS", "SKIP", "Check", "run_doctor"]
@@ -62,7 +49,7 @@ PASS = "pass"  # noqa: S105  # nosec B105 - a check status, not a password
 FAIL = "fail"
 SKIP = "skip"
 
-_DASHBOARD_APP = "Auth0 Dashboard > Applications > Applications > your application"
+_SETUP = f"Run `{places.SETUP}`"
 
 
 @dataclass(frozen=True)
@@ -100,19 +87,21 @@ def _skipped(name: str, detail: str, fix: str = "") -> Check:
     return Check(name, SKIP, detail, fix)
 
 
-def run_doctor(app: Flask | None = None, *, processes: int | None = None) -> list[Check]:
+def run_doctor(
+    app: Flask | None = None, *, processes: int | None = None, base_url: str | None = None
+) -> list[Check]:
     """Run every check against the app's tenant and configuration; return the results.
 
-    ``processes`` is how many processes serve the app (default: ``WEB_CONCURRENCY``, else 1).
+    ``processes`` is how many processes serve the app (default: ``WEB_CONCURRENCY``, else 1);
+    ``base_url`` is the app's address, as for :func:`~flask_token_vault.plan_setup`.
     """
-    target: Flask = app if app is not None else current_app._get_current_object()  # type: ignore[attr-defined]
-    state = get_state(target)
-    settings = state.settings
-    management = state.management
+    context = setup_context(app, base_url)
+    state, target = context.state, context.app
+    settings, management = state.settings, state.management
     checks: list[Check] = [_discovery(management)]
-    client, access = _read_client(management, settings.client_id)
+    client, access = _read_client(context)
     checks.extend(access)
-    checks.extend(_client_checks(client, settings.base_url, settings.connect_flow))
+    checks.extend(_setup_checks(context, client is not None))
     checks.extend(_key_checks(management, client, settings))
     if "offline_access" in settings.scopes:
         checks.append(_passed("offline_access requested", "TOKEN_VAULT_SCOPES has it"))
@@ -124,15 +113,7 @@ def run_doctor(app: Flask | None = None, *, processes: int | None = None) -> lis
                 "Add 'offline_access' to TOKEN_VAULT_SCOPES.",
             )
         )
-    found: dict[str, VaultSwitches] = {}
-    for name in settings.connections:
-        connection_checks, switches = _connection_checks(
-            management, name, settings.client_id, client is not None
-        )
-        checks.extend(connection_checks)
-        if switches is not None:
-            found[name] = switches
-    checks.append(_flow_check(settings.connect_flow, client, settings.base_url, found))
+    checks.append(_flow_check(context, client))
     checks.append(_mfa_check(management, client is not None))
     checks.extend(_api_checks(management, settings, client is not None))
     checks.append(_views_check(target, settings.connections))
@@ -140,6 +121,30 @@ def run_doctor(app: Flask | None = None, *, processes: int | None = None) -> lis
     checks.extend(_cookie_checks(target.config))
     checks.append(_cache_check(state.cache.shared, state.cache.store.name, processes))
     return checks
+
+
+def _setup_checks(context: SetupContext, available: bool) -> list[Check]:
+    """Read each step of ``setup`` as checks: what it would still make is a fault."""
+    if not available:
+        return [_skipped(s.name, "not checked: no Management API access") for s in SETUP_STEPS]
+    return [_setup_check(step.key, action) for step in SETUP_STEPS for action in step.plan(context)]
+
+
+def _setup_check(key: str, action: SetupAction) -> Check:
+    item = action.item
+    name = f"{item.step} ({item.target})"
+    by_hand = f" By hand: {item.dashboard}." if item.dashboard else ""
+    if item.status == UNCHANGED:
+        return _passed(name, item.detail)
+    if item.status == PLANNED:
+        fix = f"Run `{places.setup_only(key)}`.{by_hand}"
+        if not action.required:
+            return _skipped(name, f"not needed with these settings; setup would {item.detail}", fix)
+        return _failed(name, f"not yet: setup would {item.detail}", fix)
+    fix = (item.fix + by_hand).strip()
+    if item.status == NOT_MADE and action.required:
+        return _failed(name, item.detail, fix)
+    return _skipped(name, f"not checked: {item.detail}", fix)
 
 
 # -- tenant -----------------------------------------------------------------------------------
@@ -215,29 +220,17 @@ def _plain_http_instead(management: ManagementClient) -> str | None:
     return None
 
 
-_CLIENT_CHECKS = (
-    "client is first-party",
-    "client is confidential",
-    "client is OIDC conformant",
-    "Token Vault grant enabled",
-    "refresh-token rotation off",
-)
-_MRRT_CHECK = "My Account API allowed (Multi-Resource Refresh Token)"
-
-
-def _read_client(
-    management: ManagementClient, client_id: str
-) -> tuple[dict[str, Any] | None, list[Check]]:
+def _read_client(context: SetupContext) -> tuple[dict[str, Any] | None, list[Check]]:
+    management, client_id = context.management, context.client_id
     access = "Management API access"
     exists = "client exists"
     grant_fix = (
         "Authorize this application for the Auth0 Management API with the scopes "
-        "read:clients, read:connections and read:mfa_policies (Auth0 Dashboard > Applications > "
-        "APIs > Auth0 Management API > Machine To Machine Applications), and enable its Client "
-        "Credentials grant."
+        f"read:clients, read:connections and read:mfa_policies ({places.MANAGEMENT_API_ACCESS}), "
+        "and enable its Client Credentials grant."
     )
     try:
-        client = management.get_client(client_id)
+        client = context.client()
     except ManagementNotFound:
         return None, [
             _passed(access),
@@ -257,9 +250,9 @@ def _read_client(
             if management.settings.client_key is not None:
                 said = "Auth0 refused the assertion signed with AUTH0_CLIENT_PRIVATE_KEY"
                 fix = (
-                    "Register the key's public half on the client: run `flask token-vault "
-                    "client credentials add --key PATH` with the app still on its secret, or set "
-                    "AUTH0_CLIENT_PRIVATE_KEY to the key registered for this client."
+                    f"Register the key's public half on the client: run `{places.CREDENTIALS_ADD}` "
+                    "with the app still on its secret, or set AUTH0_CLIENT_PRIVATE_KEY to the key "
+                    "registered for this client."
                 )
             else:
                 said = "Auth0 refused AUTH0_CLIENT_ID / AUTH0_CLIENT_SECRET"
@@ -276,78 +269,6 @@ def _read_client(
             _skipped(exists, "not checked: no Management API access"),
         ]
     return client, [_passed(access), _passed(exists, str(client.get("name") or client_id))]
-
-
-def _client_checks(client: Mapping[str, Any] | None, base_url: str, flow: str) -> list[Check]:
-    names = [*_CLIENT_CHECKS, *([_MRRT_CHECK] if flow == "connected_accounts" else [])]
-    if client is None:
-        return [_skipped(name, "not checked: the client could not be read") for name in names]
-    checks: list[Check] = []
-    if client.get("is_first_party") is False:
-        checks.append(
-            _failed(
-                names[0],
-                "it is a third-party application",
-                "Use a first-party application: third-party applications cannot use Token Vault; "
-                "create a Regular Web Application in the Auth0 Dashboard.",
-            )
-        )
-    else:
-        checks.append(_passed(names[0]))
-    method = client.get("token_endpoint_auth_method")
-    if method == "none":
-        checks.append(
-            _failed(
-                names[1],
-                "token_endpoint_auth_method is 'none' (a public client)",
-                f"Use a Regular Web Application with a client secret ({_DASHBOARD_APP} > "
-                "Credentials > Authentication Method: Client Secret (Post)).",
-            )
-        )
-    else:
-        checks.append(_passed(names[1], f"authenticates with {method}"))
-    if client.get("oidc_conformant") is not True:
-        checks.append(
-            _failed(
-                names[2],
-                "oidc_conformant is not true",
-                f"Turn on OIDC Conformant ({_DASHBOARD_APP} > Settings > Advanced Settings > "
-                "OAuth).",
-            )
-        )
-    else:
-        checks.append(_passed(names[2]))
-    grants = [g for g in client.get("grant_types") or [] if isinstance(g, str)]
-    missing = [g for g in REQUIRED_GRANT_TYPES if g not in grants]
-    if missing:
-        checks.append(
-            _failed(
-                names[3],
-                "missing grant types: " + ", ".join(missing),
-                "Run `flask token-vault setup`, or enable Authorization Code, Refresh "
-                f"Token and Token Vault in {_DASHBOARD_APP} > Settings > Advanced Settings > "
-                "Grant Types.",
-            )
-        )
-    else:
-        checks.append(_passed(names[3]))
-    refresh = client.get("refresh_token")
-    rotation = refresh.get("rotation_type") if isinstance(refresh, Mapping) else None
-    if rotation == "rotating":
-        checks.append(
-            _failed(
-                names[4],
-                "refresh_token.rotation_type is 'rotating'",
-                f"Run `flask token-vault setup`, or turn Refresh Token Rotation off "
-                f"({_DASHBOARD_APP} > Settings > Refresh Token Rotation): Token Vault does not "
-                "support rotation.",
-            )
-        )
-    else:
-        checks.append(_passed(names[4], f"rotation_type is {rotation or 'not set'}"))
-    if flow == "connected_accounts":
-        checks.append(_mrrt_check(client, base_url))
-    return checks
 
 
 def _key_checks(
@@ -394,98 +315,22 @@ def _key_checks(
             _skipped(
                 worker,
                 "not set up: jobs cannot call worker_token()",
-                "Run `flask token-vault worker setup` if background jobs need provider tokens.",
+                f"Run `{places.WORKER_SETUP}` if background jobs need provider tokens.",
             )
         )
     return checks
 
 
-def _mrrt_check(client: Mapping[str, Any], base_url: str) -> Check:
-    audience = base_url + "/me/"
-    missing = missing_my_account_scopes(client, base_url)
-    if missing:
-        return _failed(
-            _MRRT_CHECK,
-            f"no refresh-token policy for {audience} with " + ", ".join(missing),
-            "Run `flask token-vault setup`, or enable Multi-Resource Refresh Token for the My "
-            "Account API on the application with the scopes "
-            + ", ".join(MY_ACCOUNT_POLICY_SCOPES)
-            + " (TOKEN_VAULT_CONNECT_FLOW is 'connected_accounts').",
-        )
-    return _passed(_MRRT_CHECK, f"policy for {audience}")
-
-
-_SETUP = "Run `flask token-vault setup`"
-_CA_PAGE = (
-    "Auth0 Dashboard > Authentication > Social > {name} > Purpose: Connected Accounts for Token "
-    "Vault"
-)
-
-
-def _connection_checks(
-    management: ManagementClient, name: str, client_id: str, available: bool
-) -> tuple[list[Check], VaultSwitches | None]:
-    exists = f"connection {name} exists"
-    enabled = f"connection {name} enabled for this client"
-    vault = f"connection {name} fills the vault"
-    names = [exists, enabled, vault]
-    if not available:
-        return [_skipped(n, "not checked: no Management API access") for n in names], None
-    try:
-        connection = management.find_connection(name)
-    except ManagementNotFound:
-        return [
-            _failed(
-                exists,
-                "the tenant has no connection by this name",
-                f"Create the {name} connection in the Auth0 Dashboard (Authentication > Social) "
-                "or fix its name in TOKEN_VAULT_CONNECTIONS.",
-            ),
-            *(_skipped(n, "not checked: the connection does not exist") for n in names[1:]),
-        ], None
-    except TokenVaultError as exc:
-        return [_failed(exists, str(exc.description), exc.remedy)] + [
-            _skipped(n, "not checked: the connection could not be read") for n in names[1:]
-        ], None
-    checks = [_passed(exists, str(connection.get("id", "")))]
-    clients = connection.get("enabled_clients")
-    if isinstance(clients, list) and client_id not in clients:
-        checks.append(
-            _failed(
-                enabled,
-                "the application is not among the connection's enabled applications",
-                f"Enable the {name} connection for the application (Auth0 Dashboard > "
-                "Authentication > Social > the connection > Applications).",
-            )
-        )
-    else:
-        checks.append(_passed(enabled))
-    switches = vault_switches(connection)
-    if switches.flows:
-        checks.append(_passed(vault, switches.describe()))
-    else:
-        checks.append(
-            _failed(
-                vault,
-                switches.describe(),
-                f"{_SETUP} (it turns both switches on), or turn on "
-                + _CA_PAGE.format(name=name)
-                + ".",
-            )
-        )
-    return checks, switches
-
-
 _FLOW_CHECK = "TOKEN_VAULT_CONNECT_FLOW matches the tenant"
 
 
-def _flow_check(
-    flow: str,
-    client: Mapping[str, Any] | None,
-    base_url: str,
-    found: Mapping[str, VaultSwitches],
-) -> Check:
+def _flow_check(context: SetupContext, client: Mapping[str, Any] | None) -> Check:
     """Say which way the tenant fills the vault and whether the app's flow is that one."""
+    flow, base_url = context.flow, context.state.settings.base_url
+    found: dict[str, VaultSwitches] = {}
+    for name in context.state.settings.connections if client is not None else ():
+        with contextlib.suppress(TokenVaultError):  # its own check names why
+            found[name] = vault_switches(context.connection(name))
     if client is None or not found:
         return _skipped(_FLOW_CHECK, "not checked: the client or the connections could not be read")
     names = sorted(found)
@@ -544,7 +389,7 @@ def _mfa_check(management: ManagementClient, available: bool) -> Check:
         return _skipped(
             name,
             "not checked: the Management API token lacks read:mfa_policies",
-            "Grant read:mfa_policies to check it, or check Security > Multi-factor Auth yourself.",
+            f"Grant read:mfa_policies to check it, or check {places.MFA} yourself.",
         )
     except TokenVaultError as exc:
         return _skipped(name, f"not checked: {exc.description}")
@@ -552,14 +397,14 @@ def _mfa_check(management: ManagementClient, available: bool) -> Check:
         return _failed(
             name,
             "the tenant's MFA policy is 'Always': the Token Vault exchange fails under it",
-            "Set Security > Multi-factor Auth > Require Multi-factor Auth to 'Never' and "
+            f"Set {places.MFA} > Require Multi-factor Auth to 'Never' and "
             "enforce MFA in a post-login Action instead.",
         )
     return _passed(name, "policy: " + (", ".join(policies) or "never"))
 
 
 _API_CLIENT_FIX = (
-    "Run `flask token-vault api-client enable` (it creates or finds the Custom API Client of "
+    f"Run `{places.API_CLIENT_ENABLE}` (it creates or finds the Custom API Client of "
     "AUTH0_AUDIENCE, with the Token Vault grant), then set TOKEN_VAULT_API_CLIENT_ID and "
     "TOKEN_VAULT_API_CLIENT_SECRET to its credentials."
 )
@@ -609,8 +454,8 @@ def _api_checks(management: ManagementClient, settings: Settings, available: boo
                     _failed(
                         rs256,
                         f"signing_alg is {str(alg)[:20]!r}",
-                        "Set the API's Signing Algorithm to RS256 (Dashboard > Applications > "
-                        "APIs > the API > Settings): access tokens are checked against the "
+                        f"Set the API's Signing Algorithm to RS256 ({places.APIS} > the API > "
+                        "Settings): access tokens are checked against the "
                         "tenant's public keys, which HS256 tokens do not use.",
                     )
                 )
@@ -659,7 +504,7 @@ def _api_checks(management: ManagementClient, settings: Settings, available: boo
             _failed(
                 grant,
                 "the Token Vault grant is not among its grant types",
-                "Run `flask token-vault api-client enable` (it adds the grant), or enable Token "
+                f"Run `{places.API_CLIENT_ENABLE}` (it adds the grant), or enable Token "
                 "Vault in the client's Advanced Settings > Grant Types.",
             )
         )

@@ -3,15 +3,17 @@
 (Layer: beside ``cli`` and ``doctor`` at the top: it reads the app's settings and URLs, and calls
 the Management API with the app's own client.)
 
-Setting up is a short list of steps (:data:`SETUP_STEPS`). Each step reads the tenant through a
-:class:`SetupContext` and returns :class:`SetupAction` objects: a :class:`SetupItem` saying what
-it found and, when something must change, a function that makes the change. :func:`plan_setup`
-runs the steps and changes nothing (the dry run); :meth:`SetupPlan.apply` makes the changes, each
-of which reads the tenant again before writing, so running it twice changes nothing the second
-time. A change that cannot be made is reported with the Dashboard path to make it by hand.
+Each rule about the tenant is one step (:data:`SETUP_STEPS`) that can both report and fix.
+A step reads the tenant through a :class:`SetupContext` and returns :class:`SetupAction`
+objects: a :class:`SetupItem` saying what it found and, when something must change, a function
+that makes the change. :func:`plan_setup` runs the steps and changes nothing (the dry run);
+:meth:`SetupPlan.apply` makes the changes, each of which reads the tenant again before writing,
+so running it twice changes nothing the second time. A change that cannot be made is reported
+with the Dashboard path to make it by hand. ``doctor`` reports the same plan as checks: an item
+still to make is a failed check, fixed by ``setup --only KEY``.
 
-A further step (a key to register, say) is a class with a ``name`` and a ``plan(context)``
-method, added to :data:`SETUP_STEPS` or passed as ``steps=``.
+A further step (a key to register, say) is a class with a ``key``, a ``name`` and a
+``plan(context)`` method, added to :data:`SETUP_STEPS` or passed as ``steps=``.
 """
 
 from __future__ import annotations
@@ -26,12 +28,17 @@ from flask import Flask, current_app, request, url_for
 
 from .._state import AppState, get_state
 from ..errors import ConfigurationError, ManagementError, ManagementNotFound, TokenVaultError
-from .management import (
+from . import places
+from .management import ManagementClient
+from .records import (
     MY_ACCOUNT_POLICY_SCOPES,
-    REQUIRED_GRANT_TYPES,
-    ManagementClient,
+    backchannel_url_problem,
+    backchannel_urls,
     client_problems,
+    missing_client_urls,
+    missing_grant_types,
     missing_my_account_scopes,
+    rotation_type,
     vault_switches,
 )
 
@@ -50,6 +57,8 @@ __all__ = [
     "SetupResult",
     "SetupStep",
     "plan_setup",
+    "select_steps",
+    "setup_context",
     "setup_tenant",
 ]
 
@@ -63,8 +72,6 @@ UNCHANGED = "unchanged"
 SKIPPED = "skipped"
 #: A change that could not be made: do it by hand (``dashboard``) or as ``fix`` says.
 NOT_MADE = "not_made"
-
-_DASHBOARD = "Auth0 Dashboard"
 
 
 @dataclass(frozen=True)
@@ -97,6 +104,9 @@ class SetupAction:
     item: SetupItem
     #: Makes the change and returns what it did; raises a TokenVaultError when it cannot.
     apply: Callable[[], str] | None = None
+    #: Whether the app needs it with its settings: ``doctor`` fails a needed item still to
+    #: make and skips one that is not needed (a switch of the other flow, say).
+    required: bool = True
 
 
 @dataclass(frozen=True)
@@ -153,7 +163,7 @@ class SetupContext:
         name = self.client_id
         with contextlib.suppress(TokenVaultError):
             name = str(self.client().get("name") or name)
-        return f"{_DASHBOARD} > Applications > Applications > {name}"
+        return places.application(name)
 
     def connection(self, name: str) -> dict[str, Any]:
         """Return a connection record by name (read once); raise what reading it raised."""
@@ -197,6 +207,8 @@ class SetupContext:
 class SetupStep(Protocol):
     """One step of the set-up: reads the tenant, says what it would change and how."""
 
+    #: Its name for ``flask token-vault setup --only``, e.g. ``grant``.
+    key: str
     #: A short name, e.g. ``Token Vault grant``.
     name: str
 
@@ -220,6 +232,8 @@ class _ClientStep:
     item that points at its page of the Dashboard.
     """
 
+    #: Its name for ``setup --only``.
+    key: str
     #: A short name, e.g. ``Token Vault grant``.
     name: str
     #: Where the app's settings page of the Dashboard shows this step's setting.
@@ -232,6 +246,10 @@ class _ClientStep:
     def dashboard(self, context: SetupContext) -> str:
         """Return where to make this step's change by hand in the Auth0 Dashboard."""
         return f"{context.app_dashboard()} > {self.page}"
+
+    def required(self, context: SetupContext) -> bool:
+        """Return whether the app needs this step's change with its settings."""
+        return True
 
     def plan(self, context: SetupContext) -> Iterable[SetupAction]:
         """Plan this step's change; a client record that cannot be read is NOT_MADE."""
@@ -253,7 +271,7 @@ class _ClientStep:
     ) -> list[SetupAction]:
         """Plan ``change``, which ``apply`` makes."""
         item = SetupItem(self.name, self.target(context), PLANNED, change, self.dashboard(context))
-        return [SetupAction(item, apply)]
+        return [SetupAction(item, apply, self.required(context))]
 
     def adding(
         self, context: SetupContext, missing: list[str], add: Callable[[], object]
@@ -267,16 +285,24 @@ class _ClientStep:
         return self.planned(context, "add " + ", ".join(missing), apply)
 
     def refused(
-        self, context: SetupContext, why: str, fix: str, dashboard: str | None = None
+        self,
+        context: SetupContext,
+        why: str,
+        fix: str,
+        dashboard: str | None = None,
+        required: bool | None = None,
     ) -> list[SetupAction]:
         """Plan a change that cannot be made: ``why``, and what to do (``fix``, the Dashboard)."""
         where = dashboard or self.dashboard(context)
-        return [SetupAction(SetupItem(self.name, self.target(context), NOT_MADE, why, where, fix))]
+        item = SetupItem(self.name, self.target(context), NOT_MADE, why, where, fix)
+        needed = self.required(context) if required is None else required
+        return [SetupAction(item, required=needed)]
 
 
 class TokenVaultGrant(_ClientStep):
     """Give the app's client the Token Vault grant (with Authorization Code and Refresh Token)."""
 
+    key = "grant"
     name = "Token Vault grant"
     page = "Settings > Advanced Settings > Grant Types"
 
@@ -292,8 +318,7 @@ class TokenVaultGrant(_ClientStep):
                 "authenticates with a client secret.",
                 dashboard=f"{context.app_dashboard()} > Settings",
             )
-        grants = [g for g in client.get("grant_types") or [] if isinstance(g, str)]
-        missing = [g for g in REQUIRED_GRANT_TYPES if g not in grants]
+        missing = missing_grant_types(client)
         if not missing:
             return self.unchanged(context, "has the grant types")
         return self.adding(
@@ -304,13 +329,13 @@ class TokenVaultGrant(_ClientStep):
 class RotationOff(_ClientStep):
     """Turn refresh-token rotation off on the app's client (Token Vault does not support it)."""
 
+    key = "rotation"
     name = "refresh-token rotation off"
     page = "Settings > Refresh Token Rotation: off"
 
     def plan_client(self, context: SetupContext) -> list[SetupAction]:
         """Plan turning rotation off, keeping every other refresh-token setting."""
-        settings = context.client().get("refresh_token")
-        rotation = settings.get("rotation_type") if isinstance(settings, dict) else None
+        rotation = rotation_type(context.client())
         if rotation != "rotating":
             return self.unchanged(context, f"rotation_type is {rotation or 'not set'}")
 
@@ -324,7 +349,12 @@ class RotationOff(_ClientStep):
 class MyAccountPolicy(_ClientStep):
     """Let the app's refresh token get My Account API tokens (Multi-Resource Refresh Token)."""
 
+    key = "my-account"
     name = "My Account API policy"
+
+    def required(self, context: SetupContext) -> bool:
+        """Return whether the app's flow needs the policy: Connected Accounts does."""
+        return context.flow == "connected_accounts"
 
     def dashboard(self, context: SetupContext) -> str:
         """Return the client's Multi-Resource Refresh Token page, and what to allow there."""
@@ -357,6 +387,7 @@ def _my_account(context: SetupContext) -> str:
 class ConnectionVault:
     """Turn Token Vault on for each configured connection: both switches the tenant has."""
 
+    key = "connections"
     name = "Token Vault on the connection"
 
     def plan(self, context: SetupContext) -> Iterable[SetupAction]:
@@ -368,7 +399,7 @@ class ConnectionVault:
 
     def _plan_one(self, context: SetupContext, name: str) -> list[SetupAction]:
         target = f"connection {name}"
-        page = f"{_DASHBOARD} > Authentication > Social > {name}"
+        page = places.connection(name)
         try:
             connection = context.connection(name)
         except ManagementNotFound as exc:
@@ -377,27 +408,22 @@ class ConnectionVault:
                     "connection exists",
                     target,
                     exc,
-                    f"{_DASHBOARD} > Authentication > Social > Create Connection",
+                    places.CREATE_CONNECTION,
                     f"Create the {name} connection, or fix its name in TOKEN_VAULT_CONNECTIONS.",
                 )
             ]
         except TokenVaultError as exc:
             return [_not_made(self.name, target, exc, page)]
-        actions: list[SetupAction] = []
+        step = "connection enabled for the app"
         clients = connection.get("enabled_clients")
         if isinstance(clients, list) and context.client_id not in clients:
             # Auth0 moves this setting to its own endpoint; the Dashboard is the sure way.
-            actions.append(
-                SetupAction(
-                    SetupItem(
-                        "connection enabled for the app",
-                        target,
-                        NOT_MADE,
-                        "the app is not among the connection's applications",
-                        f"{page} > Applications: turn on {context.client_id}",
-                    )
-                )
-            )
+            why = "the app is not among the connection's applications"
+            where = f"{page} > Applications: turn on {context.client_id}"
+            enabled = SetupItem(step, target, NOT_MADE, why, where)
+        else:
+            enabled = SetupItem(step, target, UNCHANGED, str(connection.get("id", "")))
+        actions = [SetupAction(enabled)]
         switches = vault_switches(connection)
         actions.append(self._connected_accounts(context, name, switches.connected_accounts, page))
         actions.append(self._sign_in(context, name, switches.sign_in, page))
@@ -433,7 +459,8 @@ class ConnectionVault:
             return "connected_accounts.active set"
 
         detail = "set connected_accounts.active"
-        return SetupAction(SetupItem(step, target, PLANNED, detail, dashboard), apply)
+        needed = context.flow == "connected_accounts"
+        return SetupAction(SetupItem(step, target, PLANNED, detail, dashboard), apply, needed)
 
     def _sign_in(self, context: SetupContext, name: str, active: bool, page: str) -> SetupAction:
         step, target = "Token Vault switch (2025)", f"connection {name}"
@@ -446,7 +473,8 @@ class ConnectionVault:
             context.management.enable_token_vault(name)
             return f"{option} set (every other option kept)"
 
-        return SetupAction(SetupItem(step, target, PLANNED, f"set {option}", dashboard), apply)
+        item = SetupItem(step, target, PLANNED, f"set {option}", dashboard)
+        return SetupAction(item, apply, required=context.flow == "authorize")
 
 
 class _NotOnThisTenant(Exception):
@@ -471,7 +499,8 @@ class _AppUrlStep(_ClientStep):
                 "the app's address is unknown: no base URL given, no TOKEN_VAULT_EXTERNAL_URL "
                 "and no SERVER_NAME"
             )
-            return self.refused(context, why, self.no_address_fix)
+            # doctor cannot check them either: not a fault of the tenant, so not required.
+            return self.refused(context, why, self.no_address_fix, required=False)
         return self.plan_urls(context, urls)
 
     def plan_urls(self, context: SetupContext, urls: AppUrls) -> list[SetupAction]:
@@ -482,26 +511,23 @@ class _AppUrlStep(_ClientStep):
 class AppUrlsRegistered(_AppUrlStep):
     """Register the app's callback, connect-callback and logout URLs on its client."""
 
+    key = "urls"
     name = "app URLs allowed"
     page = "Settings > Application URIs > Allowed Callback URLs and Allowed Logout URLs"
     no_address_fix = (
-        "Run `flask token-vault setup --base-url https://YOUR-HOST` (or set SERVER_NAME), or "
-        "add YOUR-HOST/auth/callback and YOUR-HOST/auth/connect/callback as callback URLs by "
-        "hand."
+        f"Run `{places.SETUP_WITH_BASE_URL}` (or set SERVER_NAME), or add "
+        "YOUR-HOST/auth/callback and YOUR-HOST/auth/connect/callback as callback URLs by hand."
     )
 
     def plan_urls(self, context: SetupContext, urls: AppUrls) -> list[SetupAction]:
         """Plan adding the app's URLs the client does not list yet (keeping the others)."""
-        client = context.client()
         wanted = {
             "callbacks": [urls.callback, urls.connect_callback],
             "allowed_logout_urls": [urls.logout],
         }
-        missing: list[str] = []
-        for key, values in wanted.items():
-            raw = client.get(key)
-            present = raw if isinstance(raw, list) else []
-            missing.extend(u for u in values if u not in present)
+        missing = [
+            u for lacking in missing_client_urls(context.client(), wanted).values() for u in lacking
+        ]
         if not missing:
             listed = ", ".join([*wanted["callbacks"], *wanted["allowed_logout_urls"]])
             return self.unchanged(context, "listed: " + listed)
@@ -520,26 +546,23 @@ class AppUrlsRegistered(_AppUrlStep):
 class BackchannelLogoutUrl(_AppUrlStep):
     """Register the app's back-channel logout URL on its client (the other ones are kept)."""
 
+    key = "backchannel"
     name = "back-channel logout URL"
     page = "Settings > OpenID Connect Back-Channel Logout > Back-Channel Logout URI"
-    no_address_fix = (
-        "Run `flask token-vault setup --base-url https://YOUR-HOST`, or `flask token-vault "
-        "client backchannel --url https://YOUR-HOST/auth/backchannel-logout`."
-    )
+    no_address_fix = f"Run `{places.SETUP_WITH_BASE_URL} --only backchannel`."
+
+    def required(self, context: SetupContext) -> bool:
+        """Return False: the app works without back-channel logout (sessions end later)."""
+        return False
 
     def plan_urls(self, context: SetupContext, urls: AppUrls) -> list[SetupAction]:
         """Plan adding the URL to ``oidc_logout.backchannel_logout_urls``."""
         url = urls.backchannel_logout
-        parts = urlsplit(url)
-        if parts.scheme != "https" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
-            return self.refused(
-                context,
-                f"Auth0 posts logout tokens to https URLs only, not to {url}",
-                "Serve the app over https and run setup with its https address.",
-            )
-        settings = context.client().get("oidc_logout")
-        found = settings.get("backchannel_logout_urls") if isinstance(settings, dict) else None
-        if isinstance(found, list) and url in found:
+        problem = backchannel_url_problem(url)
+        if problem is not None:
+            fix = "Serve the app over https and run setup with its https address."
+            return self.refused(context, problem, fix)
+        if url in backchannel_urls(context.client()):
             return self.unchanged(context, "listed: " + url)
         add = context.management.add_backchannel_logout_url
         return self.adding(context, [url], lambda: add(url, context.client_id))
@@ -623,22 +646,37 @@ def plan_setup(
     *,
     base_url: str | None = None,
     steps: Sequence[SetupStep] | None = None,
+    only: Iterable[str] = (),
 ) -> SetupPlan:
     """Read the tenant and plan what would bring it to a working state for the app.
 
     Changes nothing. ``base_url`` is the app's public address (e.g.
     ``https://app.example.com``), used to build its callback and logout URLs; without it
     ``SERVER_NAME`` is used, and without either the URLs are left for you to add. ``steps``
-    replaces :data:`SETUP_STEPS`.
+    replaces :data:`SETUP_STEPS`; ``only`` keeps the steps with these keys (e.g. ``grant``).
     """
-    target: Flask = app if app is not None else current_app._get_current_object()  # type: ignore[attr-defined]
-    if base_url is not None:
-        base_url = _check_base_url(base_url)
-    context = SetupContext(target, base_url)
+    context = setup_context(app, base_url)
     actions: list[SetupAction] = []
-    for step in SETUP_STEPS if steps is None else steps:
+    for step in select_steps(steps, only):
         actions.extend(step.plan(context))
     return SetupPlan(tuple(actions))
+
+
+def setup_context(app: Flask | None = None, base_url: str | None = None) -> SetupContext:
+    """Return what the steps read for ``app`` (default: the current app) at ``base_url``."""
+    target: Flask = app if app is not None else current_app._get_current_object()  # type: ignore[attr-defined]
+    return SetupContext(target, None if base_url is None else _check_base_url(base_url))
+
+
+def select_steps(steps: Sequence[SetupStep] | None, only: Iterable[str] = ()) -> list[SetupStep]:
+    """Return ``steps`` (default :data:`SETUP_STEPS`), only those with a key in ``only`` if any."""
+    chosen = list(SETUP_STEPS if steps is None else steps)
+    wanted = set(only)
+    unknown = wanted - {step.key for step in chosen}
+    if unknown:
+        known = ", ".join(step.key for step in chosen)
+        raise ConfigurationError("only", f"{', '.join(sorted(unknown))}: the steps are {known}.")
+    return [step for step in chosen if not wanted or step.key in wanted]
 
 
 def setup_tenant(
@@ -647,14 +685,15 @@ def setup_tenant(
     base_url: str | None = None,
     dry_run: bool = False,
     steps: Sequence[SetupStep] | None = None,
+    only: Iterable[str] = (),
 ) -> SetupResult:
     """Bring the Auth0 tenant to a working state for the app; return what was done.
 
     Idempotent: what is already right is left alone, so a second run changes nothing. With
     ``dry_run`` nothing is changed and the result lists the plan. See :func:`plan_setup` for
-    ``base_url`` and ``steps``.
+    ``base_url``, ``steps`` and ``only``.
     """
-    plan = plan_setup(app, base_url=base_url, steps=steps)
+    plan = plan_setup(app, base_url=base_url, steps=steps, only=only)
     return plan.result() if dry_run else plan.apply()
 
 
