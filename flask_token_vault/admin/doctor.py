@@ -17,20 +17,18 @@ it.
 from __future__ import annotations
 
 import contextlib
-import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 from flask import Flask
 
-from ..config import Settings, is_loopback_host, is_placeholder_secret
-from ..decorators import unconfigured_views
+from ..config import Settings, is_loopback_host
 from ..errors import ManagementForbidden, ManagementNotFound, TokenVaultError
 from ..exchange import GRANT_TYPE
 from . import places
+from .app_checks import FAIL, PASS, SKIP, Check, app_checks, failed, passed, skipped
 from .management import ManagementClient
 from .records import VaultSwitches, missing_my_account_scopes, vault_switches
 from .tenant_setup import (
@@ -45,46 +43,7 @@ from .tenant_setup import (
 
 __all__ = ["FAIL", "PASS", "SKIP", "Check", "run_doctor"]
 
-PASS = "pass"  # noqa: S105  # nosec B105 - a check status, not a password
-FAIL = "fail"
-SKIP = "skip"
-
 _SETUP = f"Run `{places.SETUP}`"
-
-
-@dataclass(frozen=True)
-class Check:
-    """The result of one doctor check."""
-
-    #: What was checked, e.g. ``client is first-party``.
-    name: str
-    #: ``pass``, ``fail`` or ``skip`` (could not be checked).
-    status: str
-    #: What was found.
-    detail: str = ""
-    #: What to do, when it failed (or was skipped).
-    fix: str = ""
-
-    @property
-    def ok(self) -> bool:
-        """Return whether the check did not fail."""
-        return self.status != FAIL
-
-    def to_dict(self) -> dict[str, str]:
-        """Return the check as a JSON-ready dict."""
-        return {"name": self.name, "status": self.status, "detail": self.detail, "fix": self.fix}
-
-
-def _passed(name: str, detail: str = "") -> Check:
-    return Check(name, PASS, detail)
-
-
-def _failed(name: str, detail: str, fix: str) -> Check:
-    return Check(name, FAIL, detail, fix)
-
-
-def _skipped(name: str, detail: str, fix: str = "") -> Check:
-    return Check(name, SKIP, detail, fix)
 
 
 def run_doctor(
@@ -104,10 +63,10 @@ def run_doctor(
     checks.extend(_setup_checks(context, client is not None))
     checks.extend(_key_checks(management, client, settings))
     if "offline_access" in settings.scopes:
-        checks.append(_passed("offline_access requested", "TOKEN_VAULT_SCOPES has it"))
+        checks.append(passed("offline_access requested", "TOKEN_VAULT_SCOPES has it"))
     else:
         checks.append(
-            _failed(
+            failed(
                 "offline_access requested",
                 "without offline_access Auth0 issues no refresh token",
                 "Add 'offline_access' to TOKEN_VAULT_SCOPES.",
@@ -116,17 +75,15 @@ def run_doctor(
     checks.append(_flow_check(context, client))
     checks.append(_mfa_check(management, client is not None))
     checks.extend(_api_checks(management, settings, client is not None))
-    checks.append(_views_check(target, settings.connections))
-    checks.append(_secret_key_check(target.config))
-    checks.extend(_cookie_checks(target.config))
-    checks.append(_cache_check(state.cache.shared, state.cache.store.name, processes))
+    cache = (state.cache.shared, state.cache.store.name)
+    checks.extend(app_checks(target, settings.connections, cache, processes))
     return checks
 
 
 def _setup_checks(context: SetupContext, available: bool) -> list[Check]:
     """Read each step of ``setup`` as checks: what it would still make is a fault."""
     if not available:
-        return [_skipped(s.name, "not checked: no Management API access") for s in SETUP_STEPS]
+        return [skipped(s.name, "not checked: no Management API access") for s in SETUP_STEPS]
     return [_setup_check(step.key, action) for step in SETUP_STEPS for action in step.plan(context)]
 
 
@@ -135,16 +92,16 @@ def _setup_check(key: str, action: SetupAction) -> Check:
     name = f"{item.step} ({item.target})"
     by_hand = f" By hand: {item.dashboard}." if item.dashboard else ""
     if item.status == UNCHANGED:
-        return _passed(name, item.detail)
+        return passed(name, item.detail)
     if item.status == PLANNED:
         fix = f"Run `{places.setup_only(key)}`.{by_hand}"
         if not action.required:
-            return _skipped(name, f"not needed with these settings; setup would {item.detail}", fix)
-        return _failed(name, f"not yet: setup would {item.detail}", fix)
+            return skipped(name, f"not needed with these settings; setup would {item.detail}", fix)
+        return failed(name, f"not yet: setup would {item.detail}", fix)
     fix = (item.fix + by_hand).strip()
     if item.status == NOT_MADE and action.required:
-        return _failed(name, item.detail, fix)
-    return _skipped(name, f"not checked: {item.detail}", fix)
+        return failed(name, item.detail, fix)
+    return skipped(name, f"not checked: {item.detail}", fix)
 
 
 # -- tenant -----------------------------------------------------------------------------------
@@ -163,26 +120,24 @@ def _discovery(management: ManagementClient) -> Check:
     except requests.RequestException as exc:
         plain = _plain_http_instead(management)
         if plain is not None:
-            return _failed(
+            return failed(
                 name,
                 f"{settings.base_url} fails over https ({type(exc).__name__}), but {plain} "
                 "answers over plain http: it is a local stand-in for Auth0, and a bare "
                 "AUTH0_DOMAIN means https",
                 f"Set AUTH0_DOMAIN={plain} (with http://).",
             )
-        return _failed(
-            name, f"{settings.base_url} could not be reached ({type(exc).__name__})", fix
-        )
+        return failed(name, f"{settings.base_url} could not be reached ({type(exc).__name__})", fix)
     if response.status_code != 200:
-        return _failed(name, f"the discovery document answered {response.status_code}", fix)
+        return failed(name, f"the discovery document answered {response.status_code}", fix)
     try:
         document = response.json()
     except ValueError:
-        return _failed(name, "the discovery document is not JSON", fix)
+        return failed(name, "the discovery document is not JSON", fix)
     if not isinstance(document, dict):
-        return _failed(name, "the discovery document is not a JSON object", fix)
+        return failed(name, "the discovery document is not a JSON object", fix)
     if document.get("issuer") != settings.issuer:
-        return _failed(
+        return failed(
             name,
             f"the issuer is {str(document.get('issuer'))[:200]!r}, not {settings.issuer!r}",
             fix,
@@ -193,8 +148,8 @@ def _discovery(management: ManagementClient) -> Check:
         if not isinstance(document.get(key), str)
     ]
     if missing:
-        return _failed(name, f"the discovery document lacks {', '.join(missing)}", fix)
-    return _passed(name, f"issuer {settings.issuer}")
+        return failed(name, f"the discovery document lacks {', '.join(missing)}", fix)
+    return passed(name, f"issuer {settings.issuer}")
 
 
 def _plain_http_instead(management: ManagementClient) -> str | None:
@@ -233,8 +188,8 @@ def _read_client(context: SetupContext) -> tuple[dict[str, Any] | None, list[Che
         client = context.client()
     except ManagementNotFound:
         return None, [
-            _passed(access),
-            _failed(
+            passed(access),
+            failed(
                 exists,
                 f"the tenant has no client {client_id}",
                 "Set AUTH0_CLIENT_ID to the client id of your Regular Web Application.",
@@ -242,8 +197,8 @@ def _read_client(context: SetupContext) -> tuple[dict[str, Any] | None, list[Che
         ]
     except ManagementForbidden as exc:
         return None, [
-            _failed(access, exc.message or str(exc.description), grant_fix),
-            _skipped(exists, "not checked: no Management API access"),
+            failed(access, exc.message or str(exc.description), grant_fix),
+            skipped(exists, "not checked: no Management API access"),
         ]
     except TokenVaultError as exc:
         if exc.error == "invalid_client":
@@ -261,14 +216,14 @@ def _read_client(context: SetupContext) -> tuple[dict[str, Any] | None, list[Che
                     "Auth0 Dashboard into AUTH0_CLIENT_ID and AUTH0_CLIENT_SECRET."
                 )
             return None, [
-                _skipped(access, "not checked: the client credentials were refused"),
-                _failed(exists, f"{said} (invalid_client)", fix),
+                skipped(access, "not checked: the client credentials were refused"),
+                failed(exists, f"{said} (invalid_client)", fix),
             ]
         return None, [
-            _failed(access, str(exc.description), grant_fix),
-            _skipped(exists, "not checked: no Management API access"),
+            failed(access, str(exc.description), grant_fix),
+            skipped(exists, "not checked: no Management API access"),
         ]
-    return client, [_passed(access), _passed(exists, str(client.get("name") or client_id))]
+    return client, [passed(access), passed(exists, str(client.get("name") or client_id))]
 
 
 def _key_checks(
@@ -278,12 +233,12 @@ def _key_checks(
     checks: list[Check] = []
     key = settings.client_key
     if settings.dpop_key is not None:
-        checks.append(_passed("DPoP", "tokens are bound to TOKEN_VAULT_DPOP_KEY"))
+        checks.append(passed("DPoP", "tokens are bound to TOKEN_VAULT_DPOP_KEY"))
     if key is None:
         return checks
     name = "client key matches a credential"
     if client is None:
-        checks.append(_skipped(name, "not checked: the client could not be read"))
+        checks.append(skipped(name, "not checked: the client could not be read"))
         return checks
     found: dict[str, Any] | None = None
     try:
@@ -292,27 +247,27 @@ def _key_checks(
         found = None  # without read:client_credentials, Auth0's acceptance is the proof
     if found is not None and found.get("alg") not in (None, key.algorithm):
         checks.append(
-            _failed(
+            failed(
                 name,
                 f"credential {found.get('id')} is registered for {found.get('alg')}",
                 f"Set AUTH0_CLIENT_PRIVATE_KEY_ALG to {found.get('alg')}.",
             )
         )
     elif found is not None:
-        checks.append(_passed(name, f"credential {found.get('id')} ({key.algorithm})"))
+        checks.append(passed(name, f"credential {found.get('id')} ({key.algorithm})"))
     else:
         # The Management API token behind every check above was asked for with this key.
-        checks.append(_passed(name, "Auth0 accepted an assertion signed with it"))
+        checks.append(passed(name, "Auth0 accepted an assertion signed with it"))
     access = client.get("token_vault_privileged_access")
     worker = "background tokens (Privileged Worker)"
     if isinstance(access, Mapping) and access.get("credentials"):
         grants = [
             str(g.get("connection")) for g in access.get("grants") or [] if isinstance(g, Mapping)
         ]
-        checks.append(_passed(worker, "allowed for " + (", ".join(grants) or "no connection")))
+        checks.append(passed(worker, "allowed for " + (", ".join(grants) or "no connection")))
     else:
         checks.append(
-            _skipped(
+            skipped(
                 worker,
                 "not set up: jobs cannot call worker_token()",
                 f"Run `{places.WORKER_SETUP}` if background jobs need provider tokens.",
@@ -332,7 +287,7 @@ def _flow_check(context: SetupContext, client: Mapping[str, Any] | None) -> Chec
         with contextlib.suppress(TokenVaultError):  # its own check names why
             found[name] = vault_switches(context.connection(name))
     if client is None or not found:
-        return _skipped(_FLOW_CHECK, "not checked: the client or the connections could not be read")
+        return skipped(_FLOW_CHECK, "not checked: the client or the connections could not be read")
     names = sorted(found)
     by_ca = [n for n in names if found[n].connected_accounts]
     by_sign_in = [n for n in names if found[n].sign_in]
@@ -348,7 +303,7 @@ def _flow_check(context: SetupContext, client: Mapping[str, Any] | None) -> Chec
     detail = "tenant: " + "; ".join(parts)
     if flow == "connected_accounts":
         if ca_ready:
-            return _passed(_FLOW_CHECK, "the tenant uses Connected Accounts; " + detail)
+            return passed(_FLOW_CHECK, "the tenant uses Connected Accounts; " + detail)
         if sign_in_ready:
             fix = (
                 f"{_SETUP} to turn on Connected Accounts and the My Account API policy, or set "
@@ -357,7 +312,7 @@ def _flow_check(context: SetupContext, client: Mapping[str, Any] | None) -> Chec
         else:
             fix = f"{_SETUP}: it turns on Connected Accounts and the My Account API policy."
         detail = "the tenant is not set up for Connected Accounts; " + detail
-        return _failed(_FLOW_CHECK, detail, fix)
+        return failed(_FLOW_CHECK, detail, fix)
     if sign_in_ready:
         note = (
             " (Connected Accounts is on too: Auth0's current tenants then store tokens only "
@@ -365,42 +320,42 @@ def _flow_check(context: SetupContext, client: Mapping[str, Any] | None) -> Chec
             if ca_ready
             else ""
         )
-        return _passed(_FLOW_CHECK, "the tenant fills the vault by sign-in; " + detail + note)
+        return passed(_FLOW_CHECK, "the tenant fills the vault by sign-in; " + detail + note)
     if ca_ready:
         fix = (
             "Set TOKEN_VAULT_CONNECT_FLOW = 'connected_accounts': this tenant fills the vault "
             "through Connected Accounts."
         )
-        return _failed(_FLOW_CHECK, "the tenant uses Connected Accounts; " + detail, fix)
+        return failed(_FLOW_CHECK, "the tenant uses Connected Accounts; " + detail, fix)
     fix = (
         f"{_SETUP}, then set TOKEN_VAULT_CONNECT_FLOW = 'connected_accounts' (Auth0's current "
         "way; 'authorize' also works once the 2025 switch is on)."
     )
-    return _failed(_FLOW_CHECK, "the tenant fills the vault in neither way; " + detail, fix)
+    return failed(_FLOW_CHECK, "the tenant fills the vault in neither way; " + detail, fix)
 
 
 def _mfa_check(management: ManagementClient, available: bool) -> Check:
     name = "MFA policy is not Always"
     if not available:
-        return _skipped(name, "not checked: no Management API access")
+        return skipped(name, "not checked: no Management API access")
     try:
         policies = management.get_mfa_policies()
     except ManagementForbidden:
-        return _skipped(
+        return skipped(
             name,
             "not checked: the Management API token lacks read:mfa_policies",
             f"Grant read:mfa_policies to check it, or check {places.MFA} yourself.",
         )
     except TokenVaultError as exc:
-        return _skipped(name, f"not checked: {exc.description}")
+        return skipped(name, f"not checked: {exc.description}")
     if "all-applications" in policies:
-        return _failed(
+        return failed(
             name,
             "the tenant's MFA policy is 'Always': the Token Vault exchange fails under it",
             f"Set {places.MFA} > Require Multi-factor Auth to 'Never' and "
             "enforce MFA in a post-login Action instead.",
         )
-    return _passed(name, "policy: " + (", ".join(policies) or "never"))
+    return passed(name, "policy: " + (", ".join(policies) or "never"))
 
 
 _API_CLIENT_FIX = (
@@ -424,34 +379,34 @@ def _api_checks(management: ManagementClient, settings: Settings, available: boo
     client_names = [linked, grant]
     checks: list[Check] = []
     if not available:
-        checks = [_skipped(n, "not checked: no Management API access") for n in (exists, rs256)]
+        checks = [skipped(n, "not checked: no Management API access") for n in (exists, rs256)]
     else:
         try:
             server = management.get_resource_server(identifier)
         except ManagementNotFound as exc:
             checks = [
-                _failed(exists, "the tenant has no API with this identifier", exc.remedy),
-                _skipped(rs256, "not checked: the API does not exist"),
+                failed(exists, "the tenant has no API with this identifier", exc.remedy),
+                skipped(rs256, "not checked: the API does not exist"),
             ]
         except ManagementForbidden:
             fix = "Grant read:resource_servers to this application for the Management API."
             checks = [
-                _skipped(exists, "not checked: the token lacks read:resource_servers", fix),
-                _skipped(rs256, "not checked: the API could not be read"),
+                skipped(exists, "not checked: the token lacks read:resource_servers", fix),
+                skipped(rs256, "not checked: the API could not be read"),
             ]
         except TokenVaultError as exc:
             checks = [
-                _failed(exists, str(exc.description), exc.remedy),
-                _skipped(rs256, "not checked: the API could not be read"),
+                failed(exists, str(exc.description), exc.remedy),
+                skipped(rs256, "not checked: the API could not be read"),
             ]
         else:
-            checks.append(_passed(exists, str(server.get("name") or server.get("id") or "")))
+            checks.append(passed(exists, str(server.get("name") or server.get("id") or "")))
             alg = server.get("signing_alg")
             if alg == "RS256":
-                checks.append(_passed(rs256))
+                checks.append(passed(rs256))
             else:
                 checks.append(
-                    _failed(
+                    failed(
                         rs256,
                         f"signing_alg is {str(alg)[:20]!r}",
                         f"Set the API's Signing Algorithm to RS256 ({places.APIS} > the API > "
@@ -462,7 +417,7 @@ def _api_checks(management: ManagementClient, settings: Settings, available: boo
     client_id = settings.api_client_id
     if not client_id:
         checks.append(
-            _skipped(
+            skipped(
                 configured,
                 "TOKEN_VAULT_API_CLIENT_ID is not set: calls with an access token cannot be "
                 "exchanged (they answer 503)",
@@ -470,38 +425,38 @@ def _api_checks(management: ManagementClient, settings: Settings, available: boo
             )
         )
         return checks
-    checks.append(_passed(configured, client_id))
+    checks.append(passed(configured, client_id))
     if not available:
         return [
             *checks,
-            *(_skipped(n, "not checked: no Management API access") for n in client_names),
+            *(skipped(n, "not checked: no Management API access") for n in client_names),
         ]
     try:
         client = management.get_client(client_id)
     except ManagementNotFound:
         return [
             *checks,
-            _failed(linked, f"the tenant has no client {client_id}", _API_CLIENT_FIX),
-            _skipped(grant, "not checked: the client does not exist"),
+            failed(linked, f"the tenant has no client {client_id}", _API_CLIENT_FIX),
+            skipped(grant, "not checked: the client does not exist"),
         ]
     except TokenVaultError as exc:
         return [
             *checks,
-            _failed(linked, str(exc.description), exc.remedy),
-            _skipped(grant, "not checked: the client could not be read"),
+            failed(linked, str(exc.description), exc.remedy),
+            skipped(grant, "not checked: the client could not be read"),
         ]
     linked_to = client.get("resource_server_identifier")
     if client.get("app_type") == "resource_server" and linked_to == identifier:
-        checks.append(_passed(linked, identifier))
+        checks.append(passed(linked, identifier))
     else:
         found = f"app_type is {client.get('app_type')!r}, linked to {linked_to!r}"
-        checks.append(_failed(linked, found, _API_CLIENT_FIX))
+        checks.append(failed(linked, found, _API_CLIENT_FIX))
     grants = [g for g in client.get("grant_types") or [] if isinstance(g, str)]
     if GRANT_TYPE in grants:
-        checks.append(_passed(grant))
+        checks.append(passed(grant))
     else:
         checks.append(
-            _failed(
+            failed(
                 grant,
                 "the Token Vault grant is not among its grant types",
                 f"Run `{places.API_CLIENT_ENABLE}` (it adds the grant), or enable Token "
@@ -509,103 +464,3 @@ def _api_checks(management: ManagementClient, settings: Settings, available: boo
             )
         )
     return checks
-
-
-# -- app configuration ------------------------------------------------------------------------
-
-
-def _views_check(app: Flask, connections: Mapping[str, Any]) -> Check:
-    name = "views name configured connections"
-    bad = unconfigured_views(app, connections)
-    if bad:
-        return _failed(
-            name,
-            "; ".join(f"{endpoint} needs {conn!r}" for endpoint, conn in bad)
-            + f" (configured: {', '.join(sorted(connections)) or 'none'})",
-            "Add the connection to TOKEN_VAULT_CONNECTIONS or fix its name in the decorator: "
-            "the app refuses to serve requests until then.",
-        )
-    return _passed(name, f"{len(app.view_functions)} views checked")
-
-
-def _secret_key_check(config: Mapping[str, Any]) -> Check:
-    name = "SECRET_KEY fit for production"
-    fix = (
-        "Set SECRET_KEY from the environment to a long random value, e.g. the output of "
-        "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`."
-    )
-    key = config.get("SECRET_KEY")
-    raw = key.decode("utf-8", "replace") if isinstance(key, bytes) else key
-    if not isinstance(raw, str) or not raw:
-        return _failed(name, "SECRET_KEY is not set", fix)
-    if is_placeholder_secret(raw):
-        return _failed(
-            name,
-            "SECRET_KEY is a placeholder copied from documentation: anyone can read it and "
-            "forge sessions",
-            fix,
-        )
-    if len(raw) < 32:
-        return _failed(name, f"SECRET_KEY is only {len(raw)} characters (use 32 or more)", fix)
-    if len(set(raw)) < 12:
-        return _failed(name, "SECRET_KEY has too little variety to be random", fix)
-    return _passed(name, f"{len(raw)} characters")
-
-
-def _cookie_checks(config: Mapping[str, Any]) -> list[Check]:
-    checks: list[Check] = []
-    if config.get("SESSION_COOKIE_SECURE") is True:
-        checks.append(_passed("session cookie Secure"))
-    else:
-        checks.append(
-            _failed(
-                "session cookie Secure",
-                "SESSION_COOKIE_SECURE is not True: the session cookie may travel over plain HTTP",
-                "Set SESSION_COOKIE_SECURE = True (and serve the app over HTTPS).",
-            )
-        )
-    if config.get("SESSION_COOKIE_HTTPONLY", True) is True:
-        checks.append(_passed("session cookie HttpOnly"))
-    else:
-        checks.append(
-            _failed(
-                "session cookie HttpOnly",
-                "SESSION_COOKIE_HTTPONLY is not True: scripts can read the session cookie",
-                "Set SESSION_COOKIE_HTTPONLY = True.",
-            )
-        )
-    samesite = config.get("SESSION_COOKIE_SAMESITE")
-    if isinstance(samesite, str) and samesite.lower() in ("lax", "strict"):
-        checks.append(_passed("session cookie SameSite", samesite))
-    else:
-        checks.append(
-            _failed(
-                "session cookie SameSite",
-                f"SESSION_COOKIE_SAMESITE is {samesite!r}",
-                "Set SESSION_COOKIE_SAMESITE = 'Lax' (the login callback is a top-level "
-                "navigation, which 'Lax' allows).",
-            )
-        )
-    return checks
-
-
-def _process_count(processes: int | None, environ: Callable[[str], str | None]) -> int:
-    if processes is not None:
-        return processes
-    raw = environ("WEB_CONCURRENCY") or ""
-    return int(raw) if raw.strip().isascii() and raw.strip().isdigit() else 1
-
-
-def _cache_check(shared: bool, backend: str, processes: int | None) -> Check:
-    name = "cache shared between processes"
-    count = _process_count(processes, os.environ.get)
-    if shared:
-        return _passed(name, f"{backend} is shared")
-    if count > 1:
-        return _failed(
-            name,
-            f"{backend} lives in one process but the app runs {count} processes: each keeps its "
-            "own tokens and exchanges again",
-            "Set TOKEN_VAULT_CACHE to a shared cache, e.g. 'redis://HOST:6379/0'.",
-        )
-    return _passed(name, f"{backend} in one process (set --processes when there are more)")

@@ -82,19 +82,6 @@ class VaultSwitches:
             found.append("authorize")
         return tuple(found)
 
-    def describe(self) -> str:
-        """Return which way the connection fills the vault, in words."""
-        if self.connected_accounts and self.sign_in:
-            return (
-                "Connected Accounts (connected_accounts.active) and sign-in "
-                f"(options.{VAULT_OPTION}.active)"
-            )
-        if self.connected_accounts:
-            return "Connected Accounts (connected_accounts.active)"
-        if self.sign_in:
-            return f"sign-in with connection_scope (options.{VAULT_OPTION}.active, the 2025 switch)"
-        return "neither: connected_accounts.active and options." + VAULT_OPTION + ".active are off"
-
 
 def vault_switches(connection: Mapping[str, Any]) -> VaultSwitches:
     """Read a connection's Token Vault switches (Management API JSON)."""
