@@ -137,8 +137,8 @@ def create_app(config: dict[str, Any] | None = None, emulator: Emulator | None =
     vault.init_app(app)
     if app.extensions.get("example_emulator") is not None:
         # The SPA connects Google itself, through the My Account API: switch Connected
-        # Accounts on for the connection, as `flask token-vault connection enable
-        # google-oauth2 --connected-accounts` does on a real tenant.
+        # Accounts on for the connection, as `flask token-vault setup --only connections`
+        # does on a real tenant.
         with app.app_context():
             management_client().enable_connected_accounts("google-oauth2")
     _register_routes(app)

@@ -282,11 +282,12 @@ def test_add_backchannel_logout_url_keeps_other_logout_settings(app: Flask, emu:
 def test_the_cli_registers_the_url_from_the_external_url(emu: Emulator) -> None:
     app = make_app(emu, TOKEN_VAULT_EXTERNAL_URL="https://app.example.com")
     runner = app.test_cli_runner()
-    result = runner.invoke(cli, ["client", "backchannel"])
+    result = runner.invoke(cli, ["setup", "--only", "backchannel"])
     assert result.exit_code == 0, result.output
-    assert "https://app.example.com/auth/backchannel-logout registered" in result.output
-    result = runner.invoke(cli, ["client", "backchannel"])
-    assert "was already registered" in result.output
+    assert "[changed]" in result.output
+    assert "added https://app.example.com/auth/backchannel-logout" in result.output
+    result = runner.invoke(cli, ["setup", "--only", "backchannel"])
+    assert "[unchanged]" in result.output
     assert emu.state.clients[emu.client_id].backchannel_logout_urls == [
         "https://app.example.com/auth/backchannel-logout"
     ]
@@ -294,12 +295,16 @@ def test_the_cli_registers_the_url_from_the_external_url(emu: Emulator) -> None:
 
 def test_the_cli_takes_a_url_or_says_what_it_needs(app: Flask, emu: Emulator) -> None:
     runner = app.test_cli_runner()
-    result = runner.invoke(cli, ["client", "backchannel"])
+    result = runner.invoke(cli, ["setup", "--only", "backchannel"])
     assert result.exit_code != 0 and "TOKEN_VAULT_EXTERNAL_URL" in result.output
-    result = runner.invoke(cli, ["client", "backchannel", "--url", "ftp://x/y"])
+    result = runner.invoke(cli, ["setup", "--only", "backchannel", "--base-url", "ftp://x/y"])
+    assert result.exit_code != 0 and "--base-url" in result.output
+    result = runner.invoke(
+        cli, ["setup", "--only", "backchannel", "--base-url", "http://x.example"]
+    )
     assert result.exit_code != 0 and "https" in result.output
     url = "http://127.0.0.1:5000/auth/backchannel-logout"
-    result = runner.invoke(cli, ["client", "backchannel", "--url", url])
+    result = runner.invoke(cli, ["setup", "--only", "backchannel", "--base-url", url[:21]])
     assert result.exit_code == 0, result.output
     assert emu.state.clients[emu.client_id].backchannel_logout_urls == [url]
 

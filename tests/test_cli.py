@@ -16,7 +16,7 @@ from flask.cli import FlaskGroup, ScriptInfo
 
 from flask_token_vault import AccountNotConnected, get_provider_token
 from flask_token_vault.admin.cli import cli, format_table
-from flask_token_vault.admin.management import REQUIRED_GRANT_TYPES
+from flask_token_vault.admin.records import REQUIRED_GRANT_TYPES
 from flask_token_vault_emulator import Emulator
 from flask_token_vault_emulator.state import Tokenset
 from flask_token_vault_pytest.testing import login_as
@@ -51,7 +51,7 @@ def test_the_group_is_registered_as_a_flask_command(app: Flask) -> None:
         group, ["token-vault", "--help"], obj=ScriptInfo(create_app=lambda: app)
     )
     assert result.exit_code == 0, result.output
-    for name in ("setup", "users", "tokensets", "connection", "client", "accounts", "doctor"):
+    for name in ("setup", "users", "tokensets", "client", "accounts", "doctor"):
         assert name in result.output
 
 
@@ -193,57 +193,50 @@ def test_users_find_without_a_match_exits_1(app: Flask, emu: Emulator) -> None:
     assert "No user of the tenant has the email address nobody@example.com." in result.stderr
 
 
-# -- connection and client --------------------------------------------------------------------
+# -- one step of setup -----------------------------------------------------------------------
 
 
-def test_connection_enable_twice(app: Flask, emu: Emulator) -> None:
+def test_setup_only_one_step_lists_the_steps_in_its_help(app: Flask) -> None:
+    result = run(app, "setup", "--help")
+    for key in ("grant", "rotation", "my-account", "connections", "urls", "backchannel"):
+        assert key in result.output
+    assert run(app, "setup", "--only", "nope").exit_code == 2
+
+
+def test_setup_only_connections_twice(emu: Emulator) -> None:
     emu.add_connection("github", options={"client_id": "gh", "scope": ["repo"]})
-    first = run(app, "connection", "enable", "github")
-    assert first.exit_code == 0 and "Token Vault enabled on github" in first.output
+    app = make_app(emu, TOKEN_VAULT_CONNECTIONS={"github": {"scopes": ["repo"]}})
+    first = run(app, "setup", "--only", "connections")
+    assert first.exit_code == 0, first.output
+    assert "connection github: Token Vault switch (2025): options." in first.output
+    assert "2 changed, 1 unchanged" in first.output
     options = dict(emu.state.connections["github"].options)
     assert options == {
         "client_id": "gh",
         "scope": ["repo"],
         "federated_connections_access_tokens": {"active": True},
     }
-    second = run(app, "connection", "enable", "github")
-    assert second.exit_code == 0 and "already enabled" in second.output
+    assert emu.state.connections["github"].connected_accounts_active
+    second = run(app, "setup", "--only", "connections")
+    assert second.exit_code == 0 and "[changed]" not in second.output
     assert emu.state.connections["github"].options == options
 
 
-def test_connection_enable_with_connected_accounts(app: Flask, emu: Emulator) -> None:
-    connection_id = emu.state.connections["google-oauth2"].id
-    result = run(app, "connection", "enable", connection_id, "--connected-accounts")
-    assert result.exit_code == 0, result.output
-    assert "Token Vault was already enabled" in result.output
-    assert "Connected Accounts enabled" in result.output
-    assert emu.state.connections["google-oauth2"].connected_accounts_active
+def test_setup_only_connections_names_an_unknown_connection(emu: Emulator) -> None:
+    app = make_app(emu, TOKEN_VAULT_CONNECTIONS={"nope": {}})
+    result = run(app, "setup", "--only", "connections")
+    assert result.exit_code == 1 and "no connection named" in result.output
 
 
-def test_connection_enable_unknown(app: Flask, emu: Emulator) -> None:
-    result = run(app, "connection", "enable", "nope")
-    assert result.exit_code == 1 and "no connection named" in result.stderr
-
-
-def test_client_enable_defaults_to_the_configured_client(app: Flask, emu: Emulator) -> None:
+def test_setup_only_grant_keeps_the_other_grants(app: Flask, emu: Emulator) -> None:
     client = emu.state.clients[emu.client_id]
     client.grant_types = ["client_credentials", "implicit"]
-    result = run(app, "client", "enable")
+    result = run(app, "setup", "--only", "grant")
     assert result.exit_code == 0, result.output
-    assert f"Token Vault grant enabled on client {emu.client_id}" in result.output
+    assert f"client {emu.client_id}: Token Vault grant: added" in result.output
     assert client.grant_types == ["client_credentials", "implicit", *REQUIRED_GRANT_TYPES]
-    again = run(app, "client", "enable", emu.client_id)
-    assert again.exit_code == 0 and "already enabled" in again.output
-
-
-def test_client_enable_refuses_a_public_client_precisely(app: Flask, emu: Emulator) -> None:
-    emu.add_client("spa", "spa-secret", grant_types=["authorization_code"])
-    emu.state.clients["spa"].token_endpoint_auth_method = "none"
-    result = run(app, "client", "enable", "spa")
-    assert result.exit_code == 1
-    assert "cannot use the Token Vault grant" in result.stderr
-    assert "not confidential (token_endpoint_auth_method is 'none'" in result.stderr
-    assert emu.state.clients["spa"].grant_types == ["authorization_code"]
+    again = run(app, "setup", "--only", "grant")
+    assert again.exit_code == 0 and "1 unchanged" in again.output
 
 
 # -- connected accounts -----------------------------------------------------------------------
@@ -280,9 +273,7 @@ curl -sS --fail -H "Authorization: Bearer $TOKEN" \
 """
 
 
-def test_shell_recipe_and_connection_enable_give_the_same_connection(
-    app: Flask, emu: Emulator
-) -> None:
+def test_shell_recipe_and_setup_give_the_same_connection_options(app: Flask, emu: Emulator) -> None:
     missing = [tool for tool in ("jq", "curl") if shutil.which(tool) is None]
     if missing:
         # `make test` installs both on Debian; in CI their absence is a failure, not a skip.
@@ -309,7 +300,8 @@ def test_shell_recipe_and_connection_enable_give_the_same_connection(
         ["bash", "-c", SHELL_RECIPE], env=env, capture_output=True, text=True, timeout=30
     )
     assert shell.returncode == 0, shell.stderr
-    result = run(app, "connection", "enable", "github-cli")
+    cli_app = make_app(emu, TOKEN_VAULT_CONNECTIONS={"github-cli": {}})
+    result = run(cli_app, "setup", "--only", "connections")
     assert result.exit_code == 0, result.output
 
     shell_state = emu.state.connections["github-shell"]
@@ -317,7 +309,6 @@ def test_shell_recipe_and_connection_enable_give_the_same_connection(
     assert shell_state.options == cli_state.options
     assert cli_state.options == {**options, "federated_connections_access_tokens": {"active": True}}
     assert shell_state.enabled_clients == cli_state.enabled_clients
-    assert shell_state.connected_accounts == cli_state.connected_accounts
 
 
 def test_tokensets_on_a_tenant_without_them_point_to_connected_accounts(

@@ -20,7 +20,7 @@ from flask_token_vault import (
     Tokenset,
     TokensetsGone,
 )
-from flask_token_vault.admin.management import (
+from flask_token_vault.admin.records import (
     MY_ACCOUNT_POLICY_SCOPES,
     REQUIRED_GRANT_TYPES,
     parse_timestamp,

@@ -20,7 +20,7 @@ from flask_token_vault import (
     setup_tenant,
 )
 from flask_token_vault.admin.cli import cli
-from flask_token_vault.admin.management import MY_ACCOUNT_POLICY_SCOPES, REQUIRED_GRANT_TYPES
+from flask_token_vault.admin.records import MY_ACCOUNT_POLICY_SCOPES, REQUIRED_GRANT_TYPES
 from flask_token_vault.admin.tenant_setup import (
     CHANGED,
     NOT_MADE,
@@ -95,7 +95,7 @@ def test_setup_on_a_bare_tenant_then_the_connected_accounts_journey(emu: Emulato
     app = ca_app(emu)
     result = run(app, "--base-url", BASE)
     assert result.exit_code == 0, result.output
-    assert "9 changed, 0 unchanged, 0 skipped, 0 not made." in result.output
+    assert "9 changed, 2 unchanged, 0 skipped, 0 not made." in result.output
 
     client = app.test_client()
     signed_in = through_emulator(client, follow_to_emulator(client, "/auth/login?next=/"))
@@ -118,7 +118,7 @@ def test_setup_a_second_time_changes_nothing(emu: Emulator) -> None:
     after_first = tenant_snapshot(emu)
     again = run(app, "--base-url", BASE)
     assert again.exit_code == 0, again.output
-    assert "0 changed, 9 unchanged, 0 skipped, 0 not made." in again.output
+    assert "0 changed, 11 unchanged, 0 skipped, 0 not made." in again.output
     assert "[changed]" not in again.output
     assert tenant_snapshot(emu) == after_first
 
@@ -195,7 +195,7 @@ def test_dry_run_prints_the_plan_and_changes_nothing(emu: Emulator) -> None:
     assert result.exit_code == 0, result.output
     assert "dry run: nothing is changed" in result.output
     assert result.output.count("[would change]") == 9
-    assert "9 to change, 0 unchanged, 0 skipped, 0 not made." in result.output
+    assert "9 to change, 2 unchanged, 0 skipped, 0 not made." in result.output
     assert tenant_snapshot(emu) == before
 
 
@@ -203,13 +203,15 @@ def test_the_plan_from_python_then_applied(emu: Emulator) -> None:
     emu.bare_tenant()
     app = ca_app(emu)
     plan = plan_setup(app, base_url=BASE)
-    assert {item.status for item in plan.items} == {PLANNED}
+    # Only the connections' applications are already right on a bare tenant.
+    assert {item.status for item in plan.items} == {PLANNED, UNCHANGED}
+    assert len(plan.result().with_status(UNCHANGED)) == 2
     assert plan.result().dry_run
     grant = next(i for i in plan.items if i.step == "Token Vault grant")
     assert "federated-connection-access-token" in grant.detail
     assert grant.dashboard.endswith("Settings > Advanced Settings > Grant Types")
     result = plan.apply()
-    assert {item.status for item in result.items} == {CHANGED}
+    assert {item.status for item in result.items} == {CHANGED, UNCHANGED}
     assert [i.target for i in result.with_status(CHANGED)][:3] == ["client emulator-client-id"] * 3
     assert setup_tenant(app, base_url=BASE).with_status(UNCHANGED) == list(
         setup_tenant(app, base_url=BASE, dry_run=True).items
@@ -220,7 +222,7 @@ def test_json_output_for_scripts(emu: Emulator) -> None:
     emu.bare_tenant()
     result = run(ca_app(emu), "--json", "--dry-run", "--base-url", BASE)
     items = json.loads(result.stdout)
-    assert {item["status"] for item in items} == {PLANNED}
+    assert {item["status"] for item in items} == {PLANNED, UNCHANGED}
     assert set(items[0]) == {"step", "target", "status", "detail", "dashboard", "fix"}
 
 
@@ -233,7 +235,7 @@ def test_without_the_apps_address_the_urls_are_left_with_the_dashboard_path(
     assert "[not made]" in result.output and "app's address is unknown" in result.output
     assert "Allowed Callback URLs" in result.output and "--base-url" in result.output
     # Every other change was still made.
-    assert "7 changed, 0 unchanged, 0 skipped, 2 not made." in result.output
+    assert "7 changed, 2 unchanged, 0 skipped, 2 not made." in result.output
 
 
 def test_the_urls_come_from_server_name_and_the_url_prefix(emu: Emulator) -> None:
@@ -336,6 +338,7 @@ def test_without_management_write_access_each_change_says_why(emu: Emulator) -> 
 
 def test_the_steps_are_a_list_others_can_extend(emu: Emulator) -> None:
     class Marker:
+        key = "marker"
         name = "marker"
 
         def __init__(self) -> None:

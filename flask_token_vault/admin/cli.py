@@ -1,23 +1,9 @@
-"""The ``flask token-vault`` commands: manage tokensets, connections, the client; run ``doctor``.
+"""The ``flask token-vault`` commands: set the tenant up, check it, manage keys and tokensets.
 
-Registered through the ``flask.commands`` entry point, so any app using the extension has them::
-
-    flask token-vault setup [--base-url URL] [--dry-run] [--json]
-    flask token-vault users find EMAIL [--json]
-    flask token-vault tokensets list USER_ID [--json]
-    flask token-vault tokensets delete USER_ID TOKENSET_ID [--yes]
-    flask token-vault connection enable NAME_OR_ID [--connected-accounts]
-    flask token-vault client enable [CLIENT_ID]
-    flask token-vault client credentials add [--key PEM_OR_PATH] [--alg RS256] [--yes]
-    flask token-vault worker setup [--grant CONNECTION=SCOPE,SCOPE ...] [--ip CIDR ...] [--yes]
-    flask token-vault api-client enable [IDENTIFIER] [--name NAME] [--show-secret] [--json]
-    flask token-vault client backchannel [--url URL] [CLIENT_ID]
-    flask token-vault accounts list USER_ID [--json]
-    flask token-vault doctor [--json] [--processes N]
-
-They run in the app context and call the Management API with the app's own client (see
-:mod:`flask_token_vault.admin.management`). Human output is an aligned table; ``--json`` prints JSON
-for scripts. Any failure prints what went wrong and what to do on stderr and exits non-zero.
+Registered through the ``flask.commands`` entry point, so any app using the extension has them
+(``flask token-vault --help`` lists them). They run in the app context and call the Management
+API with the app's own client. Human output is an aligned table; ``--json`` prints JSON for
+scripts. Any failure prints what went wrong and what to do on stderr and exits non-zero.
 """
 
 from __future__ import annotations
@@ -28,7 +14,6 @@ from collections.abc import Callable, Sequence
 from typing import Any, ParamSpec, TypeVar
 
 import click
-from flask import current_app, url_for
 from flask.cli import AppGroup
 
 from .._state import get_state
@@ -36,9 +21,18 @@ from ..accounts import management_client
 from ..config import Settings, split_scopes
 from ..errors import ConfigurationError, TokenVaultError
 from ..keys import ClientKey
+from . import places
 from .doctor import FAIL, run_doctor
 from .management import ManagementClient
-from .tenant_setup import CHANGED, NOT_MADE, PLANNED, SKIPPED, UNCHANGED, setup_tenant
+from .tenant_setup import (
+    CHANGED,
+    NOT_MADE,
+    PLANNED,
+    SETUP_STEPS,
+    SKIPPED,
+    UNCHANGED,
+    setup_tenant,
+)
 
 __all__ = ["cli", "format_table"]
 
@@ -117,25 +111,38 @@ _SETUP_MARKS = {
 }
 
 
-@cli.command()
-@click.option(
+#: ``--base-url`` of ``setup`` and ``doctor``: the app's address, for its own URLs.
+_BASE_URL_OPTION = click.option(
     "--base-url",
     metavar="URL",
     default=None,
     help="The app's public address, e.g. https://app.example.com, for its callback and logout "
-    "URLs (default: SERVER_NAME from the config).",
+    "URLs (default: TOKEN_VAULT_EXTERNAL_URL, else SERVER_NAME from the config).",
 )
+
+
+@cli.command()
+@_BASE_URL_OPTION
 @click.option("--dry-run", is_flag=True, help="Print what would change; change nothing.")
+@click.option(
+    "--only",
+    "only",
+    multiple=True,
+    type=click.Choice([step.key for step in SETUP_STEPS]),
+    help="Run only this step (repeat for several): "
+    + "; ".join(f"{step.key}: {step.name}" for step in SETUP_STEPS)
+    + ".",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a report.")
 @_handle_errors
-def setup(base_url: str | None, dry_run: bool, as_json: bool) -> None:
+def setup(base_url: str | None, dry_run: bool, only: tuple[str, ...], as_json: bool) -> None:
     """Set the tenant up for this app: grant, switches, My Account policy, rotation, URLs.
 
     Idempotent: what is already right is left alone. Exits 1 when a change could not be made.
     """
     state = get_state()
     try:
-        result = setup_tenant(base_url=base_url, dry_run=dry_run)
+        result = setup_tenant(base_url=base_url, dry_run=dry_run, only=only)
     except ConfigurationError as exc:
         raise click.BadParameter(exc.problem, param_hint="--base-url") from None
     if as_json:
@@ -274,49 +281,12 @@ def users_find(email: str, as_json: bool) -> None:
         raise click.exceptions.Exit(1)
 
 
-# -- connections and client -------------------------------------------------------------------
-
-
-@cli.group()
-def connection() -> None:
-    """Set up a connection for Token Vault."""
-
-
-@connection.command("enable")
-@click.argument("name_or_id")
-@click.option(
-    "--connected-accounts",
-    is_flag=True,
-    help="Also turn on Connected Accounts (for TOKEN_VAULT_CONNECT_FLOW='connected_accounts').",
-)
-@_handle_errors
-def connection_enable(name_or_id: str, connected_accounts: bool) -> None:
-    """Turn Token Vault on for a connection, keeping every other option."""
-    management = management_client()
-    changed = management.enable_token_vault(name_or_id)
-    click.echo(f"Token Vault {'enabled' if changed else 'was already enabled'} on {name_or_id}.")
-    if connected_accounts:
-        changed = management.enable_connected_accounts(name_or_id)
-        click.echo(
-            f"Connected Accounts {'enabled' if changed else 'was already enabled'} on {name_or_id}."
-        )
+# -- client keys and background tokens --------------------------------------------------------
 
 
 @cli.group()
 def client() -> None:
     """Set up the application (client) for Token Vault."""
-
-
-@client.command("enable")
-@click.argument("client_id", required=False)
-@_handle_errors
-def client_enable(client_id: str | None) -> None:
-    """Add the Token Vault grant to a client (default: this app's), keeping its other grants."""
-    target = client_id or get_state().settings.client_id
-    changed = management_client().enable_token_vault_grant(target)
-    click.echo(
-        f"Token Vault grant {'enabled' if changed else 'was already enabled'} on client {target}."
-    )
 
 
 @client.group()
@@ -494,52 +464,10 @@ def api_client_enable(
     click.echo(f"TOKEN_VAULT_API_CLIENT_ID={found.client_id}")
     if secret:
         click.echo(f"TOKEN_VAULT_API_CLIENT_SECRET={secret}")
-    elif found.created:
-        click.echo(
-            "Its secret is in the Dashboard (Applications > the client > Credentials); "
-            "--show-secret prints it when the client is created."
-        )
     else:
-        click.echo("Its secret is in the Dashboard (Applications > the client > Credentials).")
-
-
-@client.command("backchannel")
-@click.argument("client_id", required=False)
-@click.option(
-    "--url",
-    help="The URL Auth0 posts logout tokens to (default: TOKEN_VAULT_EXTERNAL_URL or "
-    "SERVER_NAME + the extension's back-channel logout route).",
-)
-@_handle_errors
-def client_backchannel(client_id: str | None, url: str | None) -> None:
-    """Register the app's back-channel logout URL on a client, keeping its other logout settings."""
-    state = get_state()
-    target = client_id or state.settings.client_id
-    if url is None:
-        url = _backchannel_url()
-    try:
-        changed = management_client().add_backchannel_logout_url(url, target)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--url") from None
-    click.echo(
-        f"Back-channel logout URL {url} "
-        f"{'registered' if changed else 'was already registered'} on client {target}."
-    )
-
-
-def _backchannel_url() -> str:
-    """Return the back-channel logout route's absolute URL from the app's own settings."""
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    origin = get_state().settings.external_url
-    if origin is None and not app.config.get("SERVER_NAME"):
-        raise click.UsageError(
-            "Give --url, or set TOKEN_VAULT_EXTERNAL_URL (e.g. https://app.example.com) so the "
-            "URL Auth0 must call is known."
-        )
-    with app.test_request_context():
-        if origin is not None:
-            return origin + url_for("token_vault.backchannel_logout")
-        return url_for("token_vault.backchannel_logout", _external=True)
+        where = f"Its secret is in the Dashboard ({places.APPLICATIONS} > the client > Credentials)"
+        hint = "; --show-secret prints it when the client is created." if found.created else "."
+        click.echo(where + hint)
 
 
 # -- connected accounts -----------------------------------------------------------------------
@@ -577,6 +505,7 @@ _MARKS = {"pass": "[PASS]", "fail": "[FAIL]", "skip": "[SKIP]"}  # nosec B105 - 
 
 
 @cli.command()
+@_BASE_URL_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a report.")
 @click.option(
     "--processes",
@@ -585,9 +514,12 @@ _MARKS = {"pass": "[PASS]", "fail": "[FAIL]", "skip": "[SKIP]"}  # nosec B105 - 
     help="How many processes serve the app (default: $WEB_CONCURRENCY, else 1).",
 )
 @_handle_errors
-def doctor(as_json: bool, processes: int | None) -> None:
+def doctor(base_url: str | None, as_json: bool, processes: int | None) -> None:
     """Check the tenant and the app's settings; name the fix for each fault."""
-    checks = run_doctor(processes=processes)
+    try:
+        checks = run_doctor(processes=processes, base_url=base_url)
+    except ConfigurationError as exc:
+        raise click.BadParameter(exc.problem, param_hint="--base-url") from None
     failed = [c for c in checks if c.status == FAIL]
     if as_json:
         _echo_json([c.to_dict() for c in checks])

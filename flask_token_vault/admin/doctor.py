@@ -1,29 +1,12 @@
 """Check that the Auth0 tenant and the app are set up for Token Vault, with a fix for each fault.
 
-:func:`run_doctor` (and ``flask token-vault doctor``) checks, each with a pass/fail result and,
-on failure, what to do:
-
-- the Auth0 domain answers and its discovery document is valid (and, when a domain on this
-  machine fails over https but answers over http, that ``AUTH0_DOMAIN`` needs ``http://``);
-- the app's client exists, is first-party, confidential and OIDC conformant, has the Token Vault
-  grant (with authorization_code and refresh_token) and refresh-token rotation off; with the
-  Connected Accounts flow, that it may use the My Account API (Multi-Resource Refresh Token);
-- ``offline_access`` is requested at login;
-- each configured connection exists, is enabled for the client, and which way it fills the
-  vault: Connected Accounts (``connected_accounts.active``), sign-in with ``connection_scope``
-  (the 2025 switch ``options.federated_connections_access_tokens.active``), both or neither;
-- whether ``TOKEN_VAULT_CONNECT_FLOW`` matches the way the tenant fills the vault, with the
-  exact fix when it does not;
-- the tenant's MFA policy is not "Always";
-- with ``AUTH0_AUDIENCE`` (API mode): the API exists and signs with RS256, and the Custom API
-  Client (``TOKEN_VAULT_API_CLIENT_ID``) exists, is linked to that API and has the Token Vault
-  grant;
-- the views' decorators name only configured connections;
-- ``SECRET_KEY`` (not a placeholder from documentation) and the session cookie settings fit
-  production;
-- the provider-token cache is shared when the app runs several processes;
-- with ``AUTH0_CLIENT_PRIVATE_KEY``: Auth0 accepts the key (it matches a credential of the
-  client) and whether background jobs have Privileged Worker access.
+:func:`run_doctor` (and ``flask token-vault doctor``) is the plan of ``setup`` read as checks
+(``pip check`` beside ``pip install``): each item ``setup`` would still make is a failed check
+whose fix is ``flask token-vault setup --only KEY`` or the Dashboard path; an item the app does
+not need with its settings is skipped. Around it are the checks that have no fix in ``setup``:
+the domain and its discovery document, Management API access, ``offline_access``, whether
+``TOKEN_VAULT_CONNECT_FLOW`` matches the way the tenant fills the vault, the MFA policy, API
+mode, the client key, the views' connections, ``SECRET_KEY``, the session cookie and the cache.
 
 The tenant checks use the Management API with the app's own client (scopes ``read:clients``,
 ``read:connections``, ``read:mfa_policies``, and ``read:resource_servers`` for the API);
@@ -33,113 +16,92 @@ it.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+import contextlib
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-from flask import Flask, current_app
+from flask import Flask
 
-from .._state import get_state
-from ..config import Settings, is_loopback_host, is_placeholder_secret
-from ..decorators import unconfigured_views
+from ..config import Settings, is_loopback_host
 from ..errors import ManagementForbidden, ManagementNotFound, TokenVaultError
 from ..exchange import GRANT_TYPE
-from .management import (
-    MY_ACCOUNT_POLICY_SCOPES,
-    REQUIRED_GRANT_TYPES,
-    ManagementClient,
-    VaultSwitches,
-    missing_my_account_scopes,
-    vault_switches,
+from . import places
+from .app_checks import FAIL, PASS, SKIP, Check, app_checks, failed, passed, skipped
+from .management import ManagementClient
+from .records import VaultSwitches, missing_my_account_scopes, vault_switches
+from .tenant_setup import (
+    NOT_MADE,
+    PLANNED,
+    SETUP_STEPS,
+    UNCHANGED,
+    SetupAction,
+    SetupContext,
+    setup_context,
 )
 
 __all__ = ["FAIL", "PASS", "SKIP", "Check", "run_doctor"]
 
-PASS = "pass"  # noqa: S105  # nosec B105 - a check status, not a password
-FAIL = "fail"
-SKIP = "skip"
-
-_DASHBOARD_APP = "Auth0 Dashboard > Applications > Applications > your application"
+_SETUP = f"Run `{places.SETUP}`"
 
 
-@dataclass(frozen=True)
-class Check:
-    """The result of one doctor check."""
-
-    #: What was checked, e.g. ``client is first-party``.
-    name: str
-    #: ``pass``, ``fail`` or ``skip`` (could not be checked).
-    status: str
-    #: What was found.
-    detail: str = ""
-    #: What to do, when it failed (or was skipped).
-    fix: str = ""
-
-    @property
-    def ok(self) -> bool:
-        """Return whether the check did not fail."""
-        return self.status != FAIL
-
-    def to_dict(self) -> dict[str, str]:
-        """Return the check as a JSON-ready dict."""
-        return {"name": self.name, "status": self.status, "detail": self.detail, "fix": self.fix}
-
-
-def _passed(name: str, detail: str = "") -> Check:
-    return Check(name, PASS, detail)
-
-
-def _failed(name: str, detail: str, fix: str) -> Check:
-    return Check(name, FAIL, detail, fix)
-
-
-def _skipped(name: str, detail: str, fix: str = "") -> Check:
-    return Check(name, SKIP, detail, fix)
-
-
-def run_doctor(app: Flask | None = None, *, processes: int | None = None) -> list[Check]:
+def run_doctor(
+    app: Flask | None = None, *, processes: int | None = None, base_url: str | None = None
+) -> list[Check]:
     """Run every check against the app's tenant and configuration; return the results.
 
-    ``processes`` is how many processes serve the app (default: ``WEB_CONCURRENCY``, else 1).
+    ``processes`` is how many processes serve the app (default: ``WEB_CONCURRENCY``, else 1);
+    ``base_url`` is the app's address, as for :func:`~flask_token_vault.plan_setup`.
     """
-    target: Flask = app if app is not None else current_app._get_current_object()  # type: ignore[attr-defined]
-    state = get_state(target)
-    settings = state.settings
-    management = state.management
+    context = setup_context(app, base_url)
+    state, target = context.state, context.app
+    settings, management = state.settings, state.management
     checks: list[Check] = [_discovery(management)]
-    client, access = _read_client(management, settings.client_id)
+    client, access = _read_client(context)
     checks.extend(access)
-    checks.extend(_client_checks(client, settings.base_url, settings.connect_flow))
+    checks.extend(_setup_checks(context, client is not None))
     checks.extend(_key_checks(management, client, settings))
     if "offline_access" in settings.scopes:
-        checks.append(_passed("offline_access requested", "TOKEN_VAULT_SCOPES has it"))
+        checks.append(passed("offline_access requested", "TOKEN_VAULT_SCOPES has it"))
     else:
         checks.append(
-            _failed(
+            failed(
                 "offline_access requested",
                 "without offline_access Auth0 issues no refresh token",
                 "Add 'offline_access' to TOKEN_VAULT_SCOPES.",
             )
         )
-    found: dict[str, VaultSwitches] = {}
-    for name in settings.connections:
-        connection_checks, switches = _connection_checks(
-            management, name, settings.client_id, client is not None
-        )
-        checks.extend(connection_checks)
-        if switches is not None:
-            found[name] = switches
-    checks.append(_flow_check(settings.connect_flow, client, settings.base_url, found))
+    checks.append(_flow_check(context, client))
     checks.append(_mfa_check(management, client is not None))
     checks.extend(_api_checks(management, settings, client is not None))
-    checks.append(_views_check(target, settings.connections))
-    checks.append(_secret_key_check(target.config))
-    checks.extend(_cookie_checks(target.config))
-    checks.append(_cache_check(state.cache.shared, state.cache.store.name, processes))
+    cache = (state.cache.shared, state.cache.store.name)
+    checks.extend(app_checks(target, settings.connections, cache, processes))
     return checks
+
+
+def _setup_checks(context: SetupContext, available: bool) -> list[Check]:
+    """Read each step of ``setup`` as checks: what it would still make is a fault."""
+    if not available:
+        return [skipped(s.name, "not checked: no Management API access") for s in SETUP_STEPS]
+    return [_setup_check(step.key, action) for step in SETUP_STEPS for action in step.plan(context)]
+
+
+def _setup_check(key: str, action: SetupAction) -> Check:
+    item = action.item
+    name = f"{item.step} ({item.target})"
+    by_hand = f" By hand: {item.dashboard}." if item.dashboard else ""
+    if item.status == UNCHANGED:
+        return passed(name, item.detail)
+    if item.status == PLANNED:
+        fix = f"Run `{places.setup_only(key)}`.{by_hand}"
+        if not action.required:
+            return skipped(name, f"not needed with these settings; setup would {item.detail}", fix)
+        return failed(name, f"not yet: setup would {item.detail}", fix)
+    fix = (item.fix + by_hand).strip()
+    if item.status == NOT_MADE and action.required:
+        return failed(name, item.detail, fix)
+    return skipped(name, f"not checked: {item.detail}", fix)
 
 
 # -- tenant -----------------------------------------------------------------------------------
@@ -158,26 +120,24 @@ def _discovery(management: ManagementClient) -> Check:
     except requests.RequestException as exc:
         plain = _plain_http_instead(management)
         if plain is not None:
-            return _failed(
+            return failed(
                 name,
                 f"{settings.base_url} fails over https ({type(exc).__name__}), but {plain} "
                 "answers over plain http: it is a local stand-in for Auth0, and a bare "
                 "AUTH0_DOMAIN means https",
                 f"Set AUTH0_DOMAIN={plain} (with http://).",
             )
-        return _failed(
-            name, f"{settings.base_url} could not be reached ({type(exc).__name__})", fix
-        )
+        return failed(name, f"{settings.base_url} could not be reached ({type(exc).__name__})", fix)
     if response.status_code != 200:
-        return _failed(name, f"the discovery document answered {response.status_code}", fix)
+        return failed(name, f"the discovery document answered {response.status_code}", fix)
     try:
         document = response.json()
     except ValueError:
-        return _failed(name, "the discovery document is not JSON", fix)
+        return failed(name, "the discovery document is not JSON", fix)
     if not isinstance(document, dict):
-        return _failed(name, "the discovery document is not a JSON object", fix)
+        return failed(name, "the discovery document is not a JSON object", fix)
     if document.get("issuer") != settings.issuer:
-        return _failed(
+        return failed(
             name,
             f"the issuer is {str(document.get('issuer'))[:200]!r}, not {settings.issuer!r}",
             fix,
@@ -188,8 +148,8 @@ def _discovery(management: ManagementClient) -> Check:
         if not isinstance(document.get(key), str)
     ]
     if missing:
-        return _failed(name, f"the discovery document lacks {', '.join(missing)}", fix)
-    return _passed(name, f"issuer {settings.issuer}")
+        return failed(name, f"the discovery document lacks {', '.join(missing)}", fix)
+    return passed(name, f"issuer {settings.issuer}")
 
 
 def _plain_http_instead(management: ManagementClient) -> str | None:
@@ -215,33 +175,21 @@ def _plain_http_instead(management: ManagementClient) -> str | None:
     return None
 
 
-_CLIENT_CHECKS = (
-    "client is first-party",
-    "client is confidential",
-    "client is OIDC conformant",
-    "Token Vault grant enabled",
-    "refresh-token rotation off",
-)
-_MRRT_CHECK = "My Account API allowed (Multi-Resource Refresh Token)"
-
-
-def _read_client(
-    management: ManagementClient, client_id: str
-) -> tuple[dict[str, Any] | None, list[Check]]:
+def _read_client(context: SetupContext) -> tuple[dict[str, Any] | None, list[Check]]:
+    management, client_id = context.management, context.client_id
     access = "Management API access"
     exists = "client exists"
     grant_fix = (
         "Authorize this application for the Auth0 Management API with the scopes "
-        "read:clients, read:connections and read:mfa_policies (Auth0 Dashboard > Applications > "
-        "APIs > Auth0 Management API > Machine To Machine Applications), and enable its Client "
-        "Credentials grant."
+        f"read:clients, read:connections and read:mfa_policies ({places.MANAGEMENT_API_ACCESS}), "
+        "and enable its Client Credentials grant."
     )
     try:
-        client = management.get_client(client_id)
+        client = context.client()
     except ManagementNotFound:
         return None, [
-            _passed(access),
-            _failed(
+            passed(access),
+            failed(
                 exists,
                 f"the tenant has no client {client_id}",
                 "Set AUTH0_CLIENT_ID to the client id of your Regular Web Application.",
@@ -249,17 +197,17 @@ def _read_client(
         ]
     except ManagementForbidden as exc:
         return None, [
-            _failed(access, exc.message or str(exc.description), grant_fix),
-            _skipped(exists, "not checked: no Management API access"),
+            failed(access, exc.message or str(exc.description), grant_fix),
+            skipped(exists, "not checked: no Management API access"),
         ]
     except TokenVaultError as exc:
         if exc.error == "invalid_client":
             if management.settings.client_key is not None:
                 said = "Auth0 refused the assertion signed with AUTH0_CLIENT_PRIVATE_KEY"
                 fix = (
-                    "Register the key's public half on the client: run `flask token-vault "
-                    "client credentials add --key PATH` with the app still on its secret, or set "
-                    "AUTH0_CLIENT_PRIVATE_KEY to the key registered for this client."
+                    f"Register the key's public half on the client: run `{places.CREDENTIALS_ADD}` "
+                    "with the app still on its secret, or set AUTH0_CLIENT_PRIVATE_KEY to the key "
+                    "registered for this client."
                 )
             else:
                 said = "Auth0 refused AUTH0_CLIENT_ID / AUTH0_CLIENT_SECRET"
@@ -268,86 +216,14 @@ def _read_client(
                     "Auth0 Dashboard into AUTH0_CLIENT_ID and AUTH0_CLIENT_SECRET."
                 )
             return None, [
-                _skipped(access, "not checked: the client credentials were refused"),
-                _failed(exists, f"{said} (invalid_client)", fix),
+                skipped(access, "not checked: the client credentials were refused"),
+                failed(exists, f"{said} (invalid_client)", fix),
             ]
         return None, [
-            _failed(access, str(exc.description), grant_fix),
-            _skipped(exists, "not checked: no Management API access"),
+            failed(access, str(exc.description), grant_fix),
+            skipped(exists, "not checked: no Management API access"),
         ]
-    return client, [_passed(access), _passed(exists, str(client.get("name") or client_id))]
-
-
-def _client_checks(client: Mapping[str, Any] | None, base_url: str, flow: str) -> list[Check]:
-    names = [*_CLIENT_CHECKS, *([_MRRT_CHECK] if flow == "connected_accounts" else [])]
-    if client is None:
-        return [_skipped(name, "not checked: the client could not be read") for name in names]
-    checks: list[Check] = []
-    if client.get("is_first_party") is False:
-        checks.append(
-            _failed(
-                names[0],
-                "it is a third-party application",
-                "Use a first-party application: third-party applications cannot use Token Vault; "
-                "create a Regular Web Application in the Auth0 Dashboard.",
-            )
-        )
-    else:
-        checks.append(_passed(names[0]))
-    method = client.get("token_endpoint_auth_method")
-    if method == "none":
-        checks.append(
-            _failed(
-                names[1],
-                "token_endpoint_auth_method is 'none' (a public client)",
-                f"Use a Regular Web Application with a client secret ({_DASHBOARD_APP} > "
-                "Credentials > Authentication Method: Client Secret (Post)).",
-            )
-        )
-    else:
-        checks.append(_passed(names[1], f"authenticates with {method}"))
-    if client.get("oidc_conformant") is not True:
-        checks.append(
-            _failed(
-                names[2],
-                "oidc_conformant is not true",
-                f"Turn on OIDC Conformant ({_DASHBOARD_APP} > Settings > Advanced Settings > "
-                "OAuth).",
-            )
-        )
-    else:
-        checks.append(_passed(names[2]))
-    grants = [g for g in client.get("grant_types") or [] if isinstance(g, str)]
-    missing = [g for g in REQUIRED_GRANT_TYPES if g not in grants]
-    if missing:
-        checks.append(
-            _failed(
-                names[3],
-                "missing grant types: " + ", ".join(missing),
-                "Run `flask token-vault setup`, or enable Authorization Code, Refresh "
-                f"Token and Token Vault in {_DASHBOARD_APP} > Settings > Advanced Settings > "
-                "Grant Types.",
-            )
-        )
-    else:
-        checks.append(_passed(names[3]))
-    refresh = client.get("refresh_token")
-    rotation = refresh.get("rotation_type") if isinstance(refresh, Mapping) else None
-    if rotation == "rotating":
-        checks.append(
-            _failed(
-                names[4],
-                "refresh_token.rotation_type is 'rotating'",
-                f"Run `flask token-vault setup`, or turn Refresh Token Rotation off "
-                f"({_DASHBOARD_APP} > Settings > Refresh Token Rotation): Token Vault does not "
-                "support rotation.",
-            )
-        )
-    else:
-        checks.append(_passed(names[4], f"rotation_type is {rotation or 'not set'}"))
-    if flow == "connected_accounts":
-        checks.append(_mrrt_check(client, base_url))
-    return checks
+    return client, [passed(access), passed(exists, str(client.get("name") or client_id))]
 
 
 def _key_checks(
@@ -357,12 +233,12 @@ def _key_checks(
     checks: list[Check] = []
     key = settings.client_key
     if settings.dpop_key is not None:
-        checks.append(_passed("DPoP", "tokens are bound to TOKEN_VAULT_DPOP_KEY"))
+        checks.append(passed("DPoP", "tokens are bound to TOKEN_VAULT_DPOP_KEY"))
     if key is None:
         return checks
     name = "client key matches a credential"
     if client is None:
-        checks.append(_skipped(name, "not checked: the client could not be read"))
+        checks.append(skipped(name, "not checked: the client could not be read"))
         return checks
     found: dict[str, Any] | None = None
     try:
@@ -371,123 +247,47 @@ def _key_checks(
         found = None  # without read:client_credentials, Auth0's acceptance is the proof
     if found is not None and found.get("alg") not in (None, key.algorithm):
         checks.append(
-            _failed(
+            failed(
                 name,
                 f"credential {found.get('id')} is registered for {found.get('alg')}",
                 f"Set AUTH0_CLIENT_PRIVATE_KEY_ALG to {found.get('alg')}.",
             )
         )
     elif found is not None:
-        checks.append(_passed(name, f"credential {found.get('id')} ({key.algorithm})"))
+        checks.append(passed(name, f"credential {found.get('id')} ({key.algorithm})"))
     else:
         # The Management API token behind every check above was asked for with this key.
-        checks.append(_passed(name, "Auth0 accepted an assertion signed with it"))
+        checks.append(passed(name, "Auth0 accepted an assertion signed with it"))
     access = client.get("token_vault_privileged_access")
     worker = "background tokens (Privileged Worker)"
     if isinstance(access, Mapping) and access.get("credentials"):
         grants = [
             str(g.get("connection")) for g in access.get("grants") or [] if isinstance(g, Mapping)
         ]
-        checks.append(_passed(worker, "allowed for " + (", ".join(grants) or "no connection")))
+        checks.append(passed(worker, "allowed for " + (", ".join(grants) or "no connection")))
     else:
         checks.append(
-            _skipped(
+            skipped(
                 worker,
                 "not set up: jobs cannot call worker_token()",
-                "Run `flask token-vault worker setup` if background jobs need provider tokens.",
+                f"Run `{places.WORKER_SETUP}` if background jobs need provider tokens.",
             )
         )
     return checks
 
 
-def _mrrt_check(client: Mapping[str, Any], base_url: str) -> Check:
-    audience = base_url + "/me/"
-    missing = missing_my_account_scopes(client, base_url)
-    if missing:
-        return _failed(
-            _MRRT_CHECK,
-            f"no refresh-token policy for {audience} with " + ", ".join(missing),
-            "Run `flask token-vault setup`, or enable Multi-Resource Refresh Token for the My "
-            "Account API on the application with the scopes "
-            + ", ".join(MY_ACCOUNT_POLICY_SCOPES)
-            + " (TOKEN_VAULT_CONNECT_FLOW is 'connected_accounts').",
-        )
-    return _passed(_MRRT_CHECK, f"policy for {audience}")
-
-
-_SETUP = "Run `flask token-vault setup`"
-_CA_PAGE = (
-    "Auth0 Dashboard > Authentication > Social > {name} > Purpose: Connected Accounts for Token "
-    "Vault"
-)
-
-
-def _connection_checks(
-    management: ManagementClient, name: str, client_id: str, available: bool
-) -> tuple[list[Check], VaultSwitches | None]:
-    exists = f"connection {name} exists"
-    enabled = f"connection {name} enabled for this client"
-    vault = f"connection {name} fills the vault"
-    names = [exists, enabled, vault]
-    if not available:
-        return [_skipped(n, "not checked: no Management API access") for n in names], None
-    try:
-        connection = management.find_connection(name)
-    except ManagementNotFound:
-        return [
-            _failed(
-                exists,
-                "the tenant has no connection by this name",
-                f"Create the {name} connection in the Auth0 Dashboard (Authentication > Social) "
-                "or fix its name in TOKEN_VAULT_CONNECTIONS.",
-            ),
-            *(_skipped(n, "not checked: the connection does not exist") for n in names[1:]),
-        ], None
-    except TokenVaultError as exc:
-        return [_failed(exists, str(exc.description), exc.remedy)] + [
-            _skipped(n, "not checked: the connection could not be read") for n in names[1:]
-        ], None
-    checks = [_passed(exists, str(connection.get("id", "")))]
-    clients = connection.get("enabled_clients")
-    if isinstance(clients, list) and client_id not in clients:
-        checks.append(
-            _failed(
-                enabled,
-                "the application is not among the connection's enabled applications",
-                f"Enable the {name} connection for the application (Auth0 Dashboard > "
-                "Authentication > Social > the connection > Applications).",
-            )
-        )
-    else:
-        checks.append(_passed(enabled))
-    switches = vault_switches(connection)
-    if switches.flows:
-        checks.append(_passed(vault, switches.describe()))
-    else:
-        checks.append(
-            _failed(
-                vault,
-                switches.describe(),
-                f"{_SETUP} (it turns both switches on), or turn on "
-                + _CA_PAGE.format(name=name)
-                + ".",
-            )
-        )
-    return checks, switches
-
-
 _FLOW_CHECK = "TOKEN_VAULT_CONNECT_FLOW matches the tenant"
 
 
-def _flow_check(
-    flow: str,
-    client: Mapping[str, Any] | None,
-    base_url: str,
-    found: Mapping[str, VaultSwitches],
-) -> Check:
+def _flow_check(context: SetupContext, client: Mapping[str, Any] | None) -> Check:
     """Say which way the tenant fills the vault and whether the app's flow is that one."""
+    flow, base_url = context.flow, context.state.settings.base_url
+    found: dict[str, VaultSwitches] = {}
+    for name in context.state.settings.connections if client is not None else ():
+        with contextlib.suppress(TokenVaultError):  # its own check names why
+            found[name] = vault_switches(context.connection(name))
     if client is None or not found:
-        return _skipped(_FLOW_CHECK, "not checked: the client or the connections could not be read")
+        return skipped(_FLOW_CHECK, "not checked: the client or the connections could not be read")
     names = sorted(found)
     by_ca = [n for n in names if found[n].connected_accounts]
     by_sign_in = [n for n in names if found[n].sign_in]
@@ -503,7 +303,7 @@ def _flow_check(
     detail = "tenant: " + "; ".join(parts)
     if flow == "connected_accounts":
         if ca_ready:
-            return _passed(_FLOW_CHECK, "the tenant uses Connected Accounts; " + detail)
+            return passed(_FLOW_CHECK, "the tenant uses Connected Accounts; " + detail)
         if sign_in_ready:
             fix = (
                 f"{_SETUP} to turn on Connected Accounts and the My Account API policy, or set "
@@ -512,7 +312,7 @@ def _flow_check(
         else:
             fix = f"{_SETUP}: it turns on Connected Accounts and the My Account API policy."
         detail = "the tenant is not set up for Connected Accounts; " + detail
-        return _failed(_FLOW_CHECK, detail, fix)
+        return failed(_FLOW_CHECK, detail, fix)
     if sign_in_ready:
         note = (
             " (Connected Accounts is on too: Auth0's current tenants then store tokens only "
@@ -520,46 +320,46 @@ def _flow_check(
             if ca_ready
             else ""
         )
-        return _passed(_FLOW_CHECK, "the tenant fills the vault by sign-in; " + detail + note)
+        return passed(_FLOW_CHECK, "the tenant fills the vault by sign-in; " + detail + note)
     if ca_ready:
         fix = (
             "Set TOKEN_VAULT_CONNECT_FLOW = 'connected_accounts': this tenant fills the vault "
             "through Connected Accounts."
         )
-        return _failed(_FLOW_CHECK, "the tenant uses Connected Accounts; " + detail, fix)
+        return failed(_FLOW_CHECK, "the tenant uses Connected Accounts; " + detail, fix)
     fix = (
         f"{_SETUP}, then set TOKEN_VAULT_CONNECT_FLOW = 'connected_accounts' (Auth0's current "
         "way; 'authorize' also works once the 2025 switch is on)."
     )
-    return _failed(_FLOW_CHECK, "the tenant fills the vault in neither way; " + detail, fix)
+    return failed(_FLOW_CHECK, "the tenant fills the vault in neither way; " + detail, fix)
 
 
 def _mfa_check(management: ManagementClient, available: bool) -> Check:
     name = "MFA policy is not Always"
     if not available:
-        return _skipped(name, "not checked: no Management API access")
+        return skipped(name, "not checked: no Management API access")
     try:
         policies = management.get_mfa_policies()
     except ManagementForbidden:
-        return _skipped(
+        return skipped(
             name,
             "not checked: the Management API token lacks read:mfa_policies",
-            "Grant read:mfa_policies to check it, or check Security > Multi-factor Auth yourself.",
+            f"Grant read:mfa_policies to check it, or check {places.MFA} yourself.",
         )
     except TokenVaultError as exc:
-        return _skipped(name, f"not checked: {exc.description}")
+        return skipped(name, f"not checked: {exc.description}")
     if "all-applications" in policies:
-        return _failed(
+        return failed(
             name,
             "the tenant's MFA policy is 'Always': the Token Vault exchange fails under it",
-            "Set Security > Multi-factor Auth > Require Multi-factor Auth to 'Never' and "
+            f"Set {places.MFA} > Require Multi-factor Auth to 'Never' and "
             "enforce MFA in a post-login Action instead.",
         )
-    return _passed(name, "policy: " + (", ".join(policies) or "never"))
+    return passed(name, "policy: " + (", ".join(policies) or "never"))
 
 
 _API_CLIENT_FIX = (
-    "Run `flask token-vault api-client enable` (it creates or finds the Custom API Client of "
+    f"Run `{places.API_CLIENT_ENABLE}` (it creates or finds the Custom API Client of "
     "AUTH0_AUDIENCE, with the Token Vault grant), then set TOKEN_VAULT_API_CLIENT_ID and "
     "TOKEN_VAULT_API_CLIENT_SECRET to its credentials."
 )
@@ -579,45 +379,45 @@ def _api_checks(management: ManagementClient, settings: Settings, available: boo
     client_names = [linked, grant]
     checks: list[Check] = []
     if not available:
-        checks = [_skipped(n, "not checked: no Management API access") for n in (exists, rs256)]
+        checks = [skipped(n, "not checked: no Management API access") for n in (exists, rs256)]
     else:
         try:
             server = management.get_resource_server(identifier)
         except ManagementNotFound as exc:
             checks = [
-                _failed(exists, "the tenant has no API with this identifier", exc.remedy),
-                _skipped(rs256, "not checked: the API does not exist"),
+                failed(exists, "the tenant has no API with this identifier", exc.remedy),
+                skipped(rs256, "not checked: the API does not exist"),
             ]
         except ManagementForbidden:
             fix = "Grant read:resource_servers to this application for the Management API."
             checks = [
-                _skipped(exists, "not checked: the token lacks read:resource_servers", fix),
-                _skipped(rs256, "not checked: the API could not be read"),
+                skipped(exists, "not checked: the token lacks read:resource_servers", fix),
+                skipped(rs256, "not checked: the API could not be read"),
             ]
         except TokenVaultError as exc:
             checks = [
-                _failed(exists, str(exc.description), exc.remedy),
-                _skipped(rs256, "not checked: the API could not be read"),
+                failed(exists, str(exc.description), exc.remedy),
+                skipped(rs256, "not checked: the API could not be read"),
             ]
         else:
-            checks.append(_passed(exists, str(server.get("name") or server.get("id") or "")))
+            checks.append(passed(exists, str(server.get("name") or server.get("id") or "")))
             alg = server.get("signing_alg")
             if alg == "RS256":
-                checks.append(_passed(rs256))
+                checks.append(passed(rs256))
             else:
                 checks.append(
-                    _failed(
+                    failed(
                         rs256,
                         f"signing_alg is {str(alg)[:20]!r}",
-                        "Set the API's Signing Algorithm to RS256 (Dashboard > Applications > "
-                        "APIs > the API > Settings): access tokens are checked against the "
+                        f"Set the API's Signing Algorithm to RS256 ({places.APIS} > the API > "
+                        "Settings): access tokens are checked against the "
                         "tenant's public keys, which HS256 tokens do not use.",
                     )
                 )
     client_id = settings.api_client_id
     if not client_id:
         checks.append(
-            _skipped(
+            skipped(
                 configured,
                 "TOKEN_VAULT_API_CLIENT_ID is not set: calls with an access token cannot be "
                 "exchanged (they answer 503)",
@@ -625,142 +425,42 @@ def _api_checks(management: ManagementClient, settings: Settings, available: boo
             )
         )
         return checks
-    checks.append(_passed(configured, client_id))
+    checks.append(passed(configured, client_id))
     if not available:
         return [
             *checks,
-            *(_skipped(n, "not checked: no Management API access") for n in client_names),
+            *(skipped(n, "not checked: no Management API access") for n in client_names),
         ]
     try:
         client = management.get_client(client_id)
     except ManagementNotFound:
         return [
             *checks,
-            _failed(linked, f"the tenant has no client {client_id}", _API_CLIENT_FIX),
-            _skipped(grant, "not checked: the client does not exist"),
+            failed(linked, f"the tenant has no client {client_id}", _API_CLIENT_FIX),
+            skipped(grant, "not checked: the client does not exist"),
         ]
     except TokenVaultError as exc:
         return [
             *checks,
-            _failed(linked, str(exc.description), exc.remedy),
-            _skipped(grant, "not checked: the client could not be read"),
+            failed(linked, str(exc.description), exc.remedy),
+            skipped(grant, "not checked: the client could not be read"),
         ]
     linked_to = client.get("resource_server_identifier")
     if client.get("app_type") == "resource_server" and linked_to == identifier:
-        checks.append(_passed(linked, identifier))
+        checks.append(passed(linked, identifier))
     else:
         found = f"app_type is {client.get('app_type')!r}, linked to {linked_to!r}"
-        checks.append(_failed(linked, found, _API_CLIENT_FIX))
+        checks.append(failed(linked, found, _API_CLIENT_FIX))
     grants = [g for g in client.get("grant_types") or [] if isinstance(g, str)]
     if GRANT_TYPE in grants:
-        checks.append(_passed(grant))
+        checks.append(passed(grant))
     else:
         checks.append(
-            _failed(
+            failed(
                 grant,
                 "the Token Vault grant is not among its grant types",
-                "Run `flask token-vault api-client enable` (it adds the grant), or enable Token "
+                f"Run `{places.API_CLIENT_ENABLE}` (it adds the grant), or enable Token "
                 "Vault in the client's Advanced Settings > Grant Types.",
             )
         )
     return checks
-
-
-# -- app configuration ------------------------------------------------------------------------
-
-
-def _views_check(app: Flask, connections: Mapping[str, Any]) -> Check:
-    name = "views name configured connections"
-    bad = unconfigured_views(app, connections)
-    if bad:
-        return _failed(
-            name,
-            "; ".join(f"{endpoint} needs {conn!r}" for endpoint, conn in bad)
-            + f" (configured: {', '.join(sorted(connections)) or 'none'})",
-            "Add the connection to TOKEN_VAULT_CONNECTIONS or fix its name in the decorator: "
-            "the app refuses to serve requests until then.",
-        )
-    return _passed(name, f"{len(app.view_functions)} views checked")
-
-
-def _secret_key_check(config: Mapping[str, Any]) -> Check:
-    name = "SECRET_KEY fit for production"
-    fix = (
-        "Set SECRET_KEY from the environment to a long random value, e.g. the output of "
-        "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`."
-    )
-    key = config.get("SECRET_KEY")
-    raw = key.decode("utf-8", "replace") if isinstance(key, bytes) else key
-    if not isinstance(raw, str) or not raw:
-        return _failed(name, "SECRET_KEY is not set", fix)
-    if is_placeholder_secret(raw):
-        return _failed(
-            name,
-            "SECRET_KEY is a placeholder copied from documentation: anyone can read it and "
-            "forge sessions",
-            fix,
-        )
-    if len(raw) < 32:
-        return _failed(name, f"SECRET_KEY is only {len(raw)} characters (use 32 or more)", fix)
-    if len(set(raw)) < 12:
-        return _failed(name, "SECRET_KEY has too little variety to be random", fix)
-    return _passed(name, f"{len(raw)} characters")
-
-
-def _cookie_checks(config: Mapping[str, Any]) -> list[Check]:
-    checks: list[Check] = []
-    if config.get("SESSION_COOKIE_SECURE") is True:
-        checks.append(_passed("session cookie Secure"))
-    else:
-        checks.append(
-            _failed(
-                "session cookie Secure",
-                "SESSION_COOKIE_SECURE is not True: the session cookie may travel over plain HTTP",
-                "Set SESSION_COOKIE_SECURE = True (and serve the app over HTTPS).",
-            )
-        )
-    if config.get("SESSION_COOKIE_HTTPONLY", True) is True:
-        checks.append(_passed("session cookie HttpOnly"))
-    else:
-        checks.append(
-            _failed(
-                "session cookie HttpOnly",
-                "SESSION_COOKIE_HTTPONLY is not True: scripts can read the session cookie",
-                "Set SESSION_COOKIE_HTTPONLY = True.",
-            )
-        )
-    samesite = config.get("SESSION_COOKIE_SAMESITE")
-    if isinstance(samesite, str) and samesite.lower() in ("lax", "strict"):
-        checks.append(_passed("session cookie SameSite", samesite))
-    else:
-        checks.append(
-            _failed(
-                "session cookie SameSite",
-                f"SESSION_COOKIE_SAMESITE is {samesite!r}",
-                "Set SESSION_COOKIE_SAMESITE = 'Lax' (the login callback is a top-level "
-                "navigation, which 'Lax' allows).",
-            )
-        )
-    return checks
-
-
-def _process_count(processes: int | None, environ: Callable[[str], str | None]) -> int:
-    if processes is not None:
-        return processes
-    raw = environ("WEB_CONCURRENCY") or ""
-    return int(raw) if raw.strip().isascii() and raw.strip().isdigit() else 1
-
-
-def _cache_check(shared: bool, backend: str, processes: int | None) -> Check:
-    name = "cache shared between processes"
-    count = _process_count(processes, os.environ.get)
-    if shared:
-        return _passed(name, f"{backend} is shared")
-    if count > 1:
-        return _failed(
-            name,
-            f"{backend} lives in one process but the app runs {count} processes: each keeps its "
-            "own tokens and exchanges again",
-            "Set TOKEN_VAULT_CACHE to a shared cache, e.g. 'redis://HOST:6379/0'.",
-        )
-    return _passed(name, f"{backend} in one process (set --processes when there are more)")

@@ -9,7 +9,7 @@ try, one deadline for all of them, retries of transient failures and a wait for 
 and a 401 renews the token once. Whatever still fails raises a
 :class:`~flask_token_vault.ManagementError` carrying Auth0's ``statusCode`` (as
 ``upstream_status``), ``errorCode`` and ``message``. No token or secret ever appears in a log
-line, an error or a URL.
+line, an error or a URL. The records it returns live in :mod:`.records` (re-exported here).
 
 In an app, :func:`~flask_token_vault.management_client` returns the app's client, built once.
 """
@@ -20,53 +20,42 @@ import logging
 import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, fields
-from datetime import datetime, timezone
-from typing import Any, ClassVar
-from urllib.parse import quote, urlsplit
+from typing import Any
+from urllib.parse import quote
 
 from .._clock import Clock, ClockSource
-from .._http import Failure, Transport, clean_text, cursor_pages
-from ..config import Settings, default_settings, parse_domain, split_scopes
+from .._http import Transport, cursor_pages
+from ..config import Settings, default_settings, parse_domain
 from ..errors import (
-    Auth0Unavailable,
-    ClientNotEligible,
     ManagementError,
-    ManagementForbidden,
     ManagementNotFound,
-    ManagementRateLimited,
-    RateLimited,
     TokensetsGone,
     TokenVaultError,
 )
 from ..exchange import GRANT_TYPE, Exchanger, checked_expires_in
+from .places import APIS
+from .records import (
+    Auth0User,
+    ConnectedAccount,
+    CustomApiClient,
+    Tokenset,
+    as_record,
+    malformed,
+    management_failure,
+    token_request_error,
+)
+from .tenant_writes import TenantWrites
 
 __all__ = [
-    "MY_ACCOUNT_POLICY_SCOPES",
-    "REQUIRED_GRANT_TYPES",
     "Auth0User",
     "ConnectedAccount",
     "CustomApiClient",
     "ManagementClient",
     "Tokenset",
-    "VaultSwitches",
-    "client_problems",
-    "missing_my_account_scopes",
-    "parse_timestamp",
-    "vault_switches",
 ]
 
 log = logging.getLogger("flask_token_vault")
 
-#: The grant types a client needs for Token Vault, added by :meth:`enable_token_vault_grant`.
-REQUIRED_GRANT_TYPES = ("authorization_code", "refresh_token", GRANT_TYPE)
-VAULT_OPTION = "federated_connections_access_tokens"
-#: The My Account API scopes the client's refresh-token policy must allow for Connected Accounts.
-MY_ACCOUNT_POLICY_SCOPES = (
-    "create:me:connected_accounts",
-    "read:me:connected_accounts",
-    "delete:me:connected_accounts",
-)
 #: What an app's settings default to, for clients built from credentials alone.
 _APP_DEFAULTS = default_settings()
 _CONNECTION_ID = re.compile(r"^con_[A-Za-z0-9]{1,64}$")
@@ -74,375 +63,7 @@ _CONNECTION_ID = re.compile(r"^con_[A-Za-z0-9]{1,64}$")
 _KNOWN_MISSING = frozenset({"inexistent_user", "inexistent_tokenset"})
 
 
-@dataclass(frozen=True)
-class VaultSwitches:
-    """Which of the two Token Vault switches a connection (Management API JSON) has on."""
-
-    #: ``connected_accounts.active``: Connected Accounts through the My Account API (2026).
-    #: ``None`` when the record has no such field (a tenant from before Connected Accounts, or
-    #: one where it was never set).
-    connected_accounts: bool | None
-    #: ``options.federated_connections_access_tokens.active``: the 2025 switch, with which
-    #: signing in through the connection (``connection_scope``) fills the vault.
-    sign_in: bool
-
-    @property
-    def flows(self) -> tuple[str, ...]:
-        """Return the ``TOKEN_VAULT_CONNECT_FLOW`` values the switches allow."""
-        found = []
-        if self.connected_accounts:
-            found.append("connected_accounts")
-        if self.sign_in:
-            found.append("authorize")
-        return tuple(found)
-
-    def describe(self) -> str:
-        """Return which way the connection fills the vault, in words."""
-        if self.connected_accounts and self.sign_in:
-            return (
-                "Connected Accounts (connected_accounts.active) and sign-in "
-                f"(options.{VAULT_OPTION}.active)"
-            )
-        if self.connected_accounts:
-            return "Connected Accounts (connected_accounts.active)"
-        if self.sign_in:
-            return f"sign-in with connection_scope (options.{VAULT_OPTION}.active, the 2025 switch)"
-        return "neither: connected_accounts.active and options." + VAULT_OPTION + ".active are off"
-
-
-def vault_switches(connection: Mapping[str, Any]) -> VaultSwitches:
-    """Read a connection's Token Vault switches (Management API JSON)."""
-    options = connection.get("options")
-    option = options.get(VAULT_OPTION) if isinstance(options, Mapping) else None
-    setting = connection.get("connected_accounts")
-    return VaultSwitches(
-        connected_accounts=_active(setting) if isinstance(setting, Mapping) else None,
-        sign_in=_active(option),
-    )
-
-
-def _active(setting: Any) -> bool:
-    """Tell whether a switch object of a connection (``{"active": ...}``) is on."""
-    return isinstance(setting, Mapping) and setting.get("active") is True
-
-
-def missing_my_account_scopes(client: Mapping[str, Any], base_url: str) -> list[str]:
-    """Return the My Account scopes the client's refresh-token policies do not allow.
-
-    Empty when the client may get My Account API tokens for Connected Accounts (a policy for
-    ``{base_url}/me/`` with every scope of :data:`MY_ACCOUNT_POLICY_SCOPES`).
-    """
-    granted: set[str] = set()
-    refresh = client.get("refresh_token")
-    policies = refresh.get("policies") if isinstance(refresh, Mapping) else None
-    for policy in policies if isinstance(policies, list) else []:
-        if isinstance(policy, Mapping) and policy.get("audience") == base_url + "/me/":
-            scope = policy.get("scope")
-            if isinstance(scope, list):
-                granted.update(s for s in scope if isinstance(s, str))
-    return [s for s in MY_ACCOUNT_POLICY_SCOPES if s not in granted]
-
-
-def parse_timestamp(value: Any) -> datetime | None:
-    """Read a Management API time: epoch seconds (or milliseconds) or an ISO 8601 date-time.
-
-    Returns an aware UTC datetime, or ``None`` for a missing or unreadable value.
-    """
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, str):
-        text = value.strip()
-        if not text:
-            return None
-        if re.fullmatch(r"\d+(\.\d+)?", text):
-            value = float(text)
-        else:
-            try:
-                moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-            except ValueError:
-                return None
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=timezone.utc)
-            return moment.astimezone(timezone.utc)
-    if isinstance(value, (int, float)):
-        seconds = float(value)
-        if seconds > 1e11:  # milliseconds
-            seconds /= 1000
-        try:
-            return datetime.fromtimestamp(seconds, timezone.utc)
-        except (OverflowError, OSError, ValueError):
-            return None
-    return None
-
-
-def _iso(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    return moment.isoformat().replace("+00:00", "Z")
-
-
-class _JsonRecord:
-    """A record of the Management API that gives its fields back as JSON (see :meth:`to_dict`)."""
-
-    #: Fields :meth:`to_dict` leaves out (secrets).
-    _leave_out: ClassVar[tuple[str, ...]] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict of the fields: ISO 8601 times, lists for tuples, no secret."""
-        body: dict[str, Any] = {}
-        for item in fields(self):  # type: ignore[arg-type]  # every subclass is a dataclass
-            if item.name not in self._leave_out:
-                value = getattr(self, item.name)
-                if isinstance(value, datetime):
-                    value = _iso(value)
-                body[item.name] = list(value) if isinstance(value, tuple) else value
-        return body
-
-
-def _malformed(description: str) -> ManagementError:
-    """Return the error for an answer that is not what the Management API documents."""
-    return ManagementError(description, error_code="malformed_answer", code=503)
-
-
-def _record(data: Any, what: str) -> dict[str, Any]:
-    """Return an answer that must be one JSON object (``what``, e.g. ``a client``) as a dict."""
-    if not isinstance(data, Mapping):
-        raise _malformed(f"The Management API answered with something that is not {what}.")
-    return dict(data)
-
-
-def _scopes(value: Any) -> tuple[str, ...]:
-    if isinstance(value, str):
-        return split_scopes(value)
-    if isinstance(value, list):
-        return tuple(dict.fromkeys(s for s in value if isinstance(s, str) and s))
-    return ()
-
-
-@dataclass(frozen=True)
-class Tokenset(_JsonRecord):
-    """A set of provider tokens Token Vault holds for a user at one connection."""
-
-    #: Auth0's tokenset id.
-    id: str
-    #: The connection name, e.g. ``google-oauth2``.
-    connection: str
-    #: The scopes granted at the provider.
-    scopes: tuple[str, ...]
-    #: When the tokens were issued.
-    issued_at: datetime | None
-    #: When the provider access token expires (Auth0 refreshes it itself).
-    expires_at: datetime | None
-    #: When the tokenset was last used (Auth0 updates it at most once a day).
-    last_used_at: datetime | None
-
-    @classmethod
-    def from_api(cls, data: Mapping[str, Any]) -> Tokenset:
-        """Build a tokenset from the Management API's JSON (epoch or date-time times)."""
-        return cls(
-            id=str(data.get("id", "")),
-            connection=str(data.get("connection", "")),
-            scopes=_scopes(data.get("scope", data.get("scopes"))),
-            issued_at=parse_timestamp(data.get("issued_at")),
-            expires_at=parse_timestamp(data.get("expires_at")),
-            last_used_at=parse_timestamp(data.get("last_used_at")),
-        )
-
-
-@dataclass(frozen=True)
-class Auth0User(_JsonRecord):
-    """A user of the tenant, as the Management API describes one (the fields a CLI needs)."""
-
-    #: The Auth0 user id, e.g. ``google-oauth2|1234`` or ``auth0|abc``.
-    user_id: str
-    #: The email address.
-    email: str | None
-    #: The display name.
-    name: str | None
-    #: The connections the user signs in with (from their identities).
-    connections: tuple[str, ...]
-    #: When the user was created.
-    created_at: datetime | None
-
-    @classmethod
-    def from_api(cls, data: Mapping[str, Any]) -> Auth0User:
-        """Build a user from the Management API's JSON."""
-        identities = data.get("identities")
-        connections = tuple(
-            str(item["connection"])
-            for item in (identities if isinstance(identities, list) else [])
-            if isinstance(item, Mapping) and isinstance(item.get("connection"), str)
-        )
-        email, name = data.get("email"), data.get("name")
-        return cls(
-            user_id=str(data.get("user_id", "")),
-            email=email if isinstance(email, str) else None,
-            name=name if isinstance(name, str) else None,
-            connections=connections,
-            created_at=parse_timestamp(data.get("created_at")),
-        )
-
-
-@dataclass(frozen=True)
-class ConnectedAccount(_JsonRecord):
-    """An account a user connected through Connected Accounts (My Account or Management API)."""
-
-    #: The account id (``cac_...``).
-    id: str
-    #: The connection name.
-    connection: str
-    #: The scopes granted at the provider.
-    scopes: tuple[str, ...]
-    #: ``offline`` for an account with a refresh token.
-    access_type: str | None = None
-    #: When the account was connected.
-    created_at: datetime | None = None
-    #: When the provider access token expires.
-    expires_at: datetime | None = None
-    #: The connection id (Management API only).
-    connection_id: str | None = None
-    #: The connection's strategy (Management API only).
-    strategy: str | None = None
-
-    @classmethod
-    def from_api(cls, data: Mapping[str, Any]) -> ConnectedAccount:
-        """Build an account from the Management or My Account API's JSON."""
-
-        def text(name: str) -> str | None:
-            value = data.get(name)
-            return value if isinstance(value, str) and value else None
-
-        return cls(
-            id=str(data.get("id", "")),
-            connection=str(data.get("connection", "")),
-            scopes=_scopes(data.get("scopes", data.get("scope"))),
-            access_type=text("access_type"),
-            created_at=parse_timestamp(data.get("created_at")),
-            expires_at=parse_timestamp(data.get("expires_at")),
-            connection_id=text("connection_id"),
-            strategy=text("strategy"),
-        )
-
-
-@dataclass(frozen=True)
-class CustomApiClient(_JsonRecord):
-    """An API's Custom API Client: the client that exchanges callers' access tokens."""
-
-    #: The client id (``TOKEN_VAULT_API_CLIENT_ID``).
-    client_id: str
-    #: Its name in the Dashboard.
-    name: str
-    #: The identifier of the API it is linked to (``AUTH0_AUDIENCE``).
-    resource_server_identifier: str
-    #: Its grant types (the Token Vault grant among them).
-    grant_types: tuple[str, ...]
-    #: Whether :meth:`ManagementClient.enable_api_client` created it just now.
-    created: bool = False
-    #: Its secret: only known right after creating it (``TOKEN_VAULT_API_CLIENT_SECRET``).
-    client_secret: str | None = field(default=None, repr=False)
-
-    _leave_out = ("client_secret",)
-
-    @classmethod
-    def from_api(cls, data: Mapping[str, Any], *, created: bool = False) -> CustomApiClient:
-        """Build one from the Management API's client JSON."""
-        secret = data.get("client_secret")
-        return cls(
-            client_id=str(data.get("client_id", "")),
-            name=str(data.get("name", "")),
-            resource_server_identifier=str(data.get("resource_server_identifier", "")),
-            grant_types=tuple(g for g in data.get("grant_types") or [] if isinstance(g, str)),
-            created=created,
-            client_secret=secret if isinstance(secret, str) and secret else None,
-        )
-
-
-def client_problems(client: Mapping[str, Any]) -> list[str]:
-    """Return why a client (Management API JSON) cannot use Token Vault; empty when it can."""
-    problems: list[str] = []
-    if client.get("is_first_party") is False:
-        problems.append("it is not a first-party application (is_first_party is false)")
-    if client.get("token_endpoint_auth_method") == "none":
-        problems.append(
-            "it is not confidential (token_endpoint_auth_method is 'none'; use a Regular Web "
-            "Application with a client secret)"
-        )
-    if client.get("oidc_conformant") is not True:
-        problems.append(
-            "it is not OIDC conformant (turn on 'OIDC Conformant' in Advanced Settings > OAuth)"
-        )
-    return problems
-
-
-def _management_error(status: int, body: Any, operation: str) -> ManagementError:
-    data: Mapping[str, Any] = body if isinstance(body, Mapping) else {}
-    raw_code = data.get("errorCode") or data.get("error") or f"http_{status}"
-    code = clean_text(raw_code, 100) or f"http_{status}"
-    message = clean_text(data.get("message") or data.get("error_description"))
-    said = (message or code).rstrip(".")
-    description = f"The Management API refused {operation} ({status}): {said}."
-    kwargs: dict[str, Any] = {
-        "upstream_status": status,
-        "error_code": code,
-        "message": message,
-    }
-    if status == 404:
-        return ManagementNotFound(description, **kwargs)
-    if status == 403:
-        return ManagementForbidden(description, **kwargs)
-    if status == 401:
-        return ManagementError(
-            description,
-            remedy="Check AUTH0_CLIENT_ID / AUTH0_CLIENT_SECRET and that the application is "
-            "authorized for the Auth0 Management API.",
-            **kwargs,
-        )
-    return ManagementError(description, **kwargs)
-
-
-def management_failure(failure: Failure, operation: str) -> ManagementError:
-    """Turn a failed Management API call into a :class:`ManagementError` naming the call."""
-    status = failure.status
-    if failure.kind in ("timeout", "connection_error"):
-        said = (
-            "did not answer in time"
-            if failure.kind == "timeout"
-            else (f"could not be reached ({failure.reason})")
-        )
-        return _unavailable(f"The Management API {said}.", failure.kind, None, operation)
-    if status is not None and status == 429:
-        error = _management_error(429, failure.body, operation)
-        return ManagementRateLimited(
-            error.description,
-            retry_after=failure.retry_after,
-            upstream_status=429,
-            error_code=error.error_code,
-            message=error.message,
-        )
-    if status is not None and (status >= 500 or 200 <= status < 300):
-        detail = "with a body that is not JSON" if failure.kind == "malformed_answer" else ""
-        return _unavailable(
-            f"The Management API answered {status}{' ' + detail if detail else ''}.",
-            "malformed_answer" if failure.kind == "malformed_answer" else f"http_{status}",
-            status,
-            operation,
-        )
-    return _management_error(status or 0, failure.body, operation)
-
-
-def _unavailable(
-    description: str, code: str, status: int | None, operation: str
-) -> ManagementError:
-    return ManagementError(
-        f"{description} ({operation})",
-        upstream_status=status,
-        error_code=code,
-        remedy="Auth0 did not answer properly; try again in a moment.",
-        code=503,
-    )
-
-
-class ManagementClient:
+class ManagementClient(TenantWrites):
     """Call Auth0's Management API (``/api/v2``) with a cached client-credentials token.
 
     Build it from an app's settings (:func:`~flask_token_vault.management_client` gives the
@@ -522,10 +143,10 @@ class ManagementClient:
                 # Auth0's Management API tokens live a day unless the API's settings say so.
                 lifetime = checked_expires_in(answer.get("expires_in"), default=86_400.0)
             except TokenVaultError as exc:
-                raise _token_error(exc) from None
+                raise token_request_error(exc) from None
             token = answer.get("access_token")
             if not isinstance(token, str) or not token:
-                raise _malformed("Auth0 answered the Management API token request without a token.")
+                raise malformed("Auth0 answered the Management API token request without a token.")
             self._lifetime = max(lifetime, 1.0)
             self._access_token = token
             self._expires_at = now + self._lifetime
@@ -593,7 +214,7 @@ class ManagementClient:
         if isinstance(data, Mapping):  # a paginated answer, should Auth0 give one
             data = data.get("tokensets", [])
         if not isinstance(data, list):
-            raise _malformed("The Management API answered the tokenset list with something else.")
+            raise malformed("The Management API answered the tokenset list with something else.")
         return [Tokenset.from_api(item) for item in data if isinstance(item, Mapping)]
 
     def delete_tokenset(self, user_id: str, tokenset_id: str) -> None:
@@ -618,7 +239,7 @@ class ManagementClient:
             "GET", "/users-by-email", params={"email": email}, operation="finding users by email"
         )
         if not isinstance(data, list):
-            raise _malformed("The Management API answered the user search with something else.")
+            raise malformed("The Management API answered the user search with something else.")
         return [Auth0User.from_api(item) for item in data if isinstance(item, Mapping)]
 
     # connected accounts ---------------------------------------------------------------------
@@ -639,7 +260,7 @@ class ManagementClient:
         """Return a connection by its id (``con_...``) or its name."""
         if _CONNECTION_ID.match(name_or_id):
             try:
-                return self._connection_by_id(name_or_id)
+                return self.read_connection(name_or_id)
             except ManagementNotFound:
                 pass  # a connection may be *named* like an id
         data = self.request(
@@ -658,9 +279,10 @@ class ManagementClient:
             )
         return dict(found[0])
 
-    def _connection_by_id(
+    def read_connection(
         self, connection_id: str, fields: Sequence[str] | None = None
     ) -> dict[str, Any]:
+        """Return a connection by its id, only ``fields`` of it when given."""
         params = {"fields": ",".join(fields), "include_fields": "true"} if fields else None
         data = self.request(
             "GET",
@@ -668,46 +290,7 @@ class ManagementClient:
             params=params,
             operation="reading a connection",
         )
-        return _record(data, "a connection")
-
-    def enable_token_vault(self, connection: str) -> bool:
-        """Turn Token Vault on for a connection (by id or name); return whether anything changed.
-
-        Reads the connection's ``options`` and PATCHes the whole object back with
-        ``federated_connections_access_tokens.active`` set, every other option unchanged (a
-        PATCH of ``options`` replaces the object). A no-op when it is already on.
-        """
-        found, options = self._connection_field(connection, "options")
-        options = dict(options) if isinstance(options, Mapping) else {}
-        if _active(options.get(VAULT_OPTION)):
-            return False
-        options[VAULT_OPTION] = {"active": True}
-        return self._turn_on(found, {"options": options}, "Token Vault")
-
-    def enable_connected_accounts(self, connection: str) -> bool:
-        """Turn Connected Accounts on for a connection; return whether anything changed."""
-        found, setting = self._connection_field(connection, "connected_accounts")
-        if _active(setting):
-            return False
-        new = {**(setting if isinstance(setting, Mapping) else {}), "active": True}
-        return self._turn_on(found, {"connected_accounts": new}, "Connected Accounts")
-
-    def _connection_field(self, connection: str, name: str) -> tuple[dict[str, Any], Any]:
-        """Return a connection (by id or name) and the current value of its field ``name``."""
-        found = self.find_connection(connection)
-        return found, self._connection_by_id(str(found.get("id", "")), [name]).get(name)
-
-    def _turn_on(self, found: Mapping[str, Any], body: dict[str, Any], switch: str) -> bool:
-        """PATCH ``body`` onto the connection ``found``, which turns ``switch`` on; return True."""
-        connection_id = str(found.get("id", ""))
-        self.request(
-            "PATCH",
-            f"/connections/{_q(connection_id)}",
-            body=body,
-            operation=f"enabling {switch} on a connection",
-        )
-        log.info("%s enabled on connection %s", switch, found.get("name", connection_id))
-        return True
+        return as_record(data, "a connection")
 
     # clients --------------------------------------------------------------------------------
     def get_client(self, client_id: str | None = None) -> dict[str, Any]:
@@ -717,115 +300,7 @@ class ManagementClient:
             f"/clients/{_q(client_id or self.settings.client_id)}",
             operation="reading a client",
         )
-        return _record(data, "a client")
-
-    def enable_token_vault_grant(self, client_id: str | None = None) -> bool:
-        """Add the Token Vault grant (and authorization_code, refresh_token) to a client.
-
-        Keeps the client's other grant types; returns whether anything changed. Raises
-        :class:`~flask_token_vault.ClientNotEligible` naming each problem when the client is
-        not first-party, not confidential or not OIDC conformant.
-        """
-        target = client_id or self.settings.client_id
-        client = self.get_client(target)
-        problems = client_problems(client)
-        if problems:
-            raise ClientNotEligible(target, problems)
-        grants = [g for g in client.get("grant_types") or [] if isinstance(g, str)]
-        missing = [g for g in REQUIRED_GRANT_TYPES if g not in grants]
-        if not missing:
-            return False
-        self.request(
-            "PATCH",
-            f"/clients/{_q(target)}",
-            body={"grant_types": grants + missing},
-            operation="enabling the Token Vault grant",
-        )
-        log.info("Token Vault grant enabled on client %s", target)
-        return True
-
-    def _refresh_token_settings(self, client: Mapping[str, Any]) -> dict[str, Any]:
-        settings = client.get("refresh_token")
-        return dict(settings) if isinstance(settings, Mapping) else {}
-
-    def _patch_refresh_token(self, target: str, settings: Mapping[str, Any], what: str) -> None:
-        # Auth0 takes refresh_token as one object: send every field back, not only the change.
-        body = dict(settings)
-        body.setdefault("rotation_type", "non-rotating")
-        body.setdefault("expiration_type", "non-expiring")
-        self.request(
-            "PATCH", f"/clients/{_q(target)}", body={"refresh_token": body}, operation=what
-        )
-
-    def allow_my_account(self, client_id: str | None = None) -> bool:
-        """Let a client's refresh token get My Account API tokens; return whether it changed.
-
-        Adds (or widens) the Multi-Resource Refresh Token policy for ``https://{domain}/me/``
-        with :data:`MY_ACCOUNT_POLICY_SCOPES`, keeping the client's other policies and every
-        other refresh-token setting. A no-op when the policy already allows them.
-        """
-        target = client_id or self.settings.client_id
-        client = self.get_client(target)
-        audience = self.settings.base_url + "/me/"
-        if not missing_my_account_scopes(client, self.settings.base_url):
-            return False
-        settings = self._refresh_token_settings(client)
-        raw = settings.get("policies")
-        policies = [dict(p) for p in raw if isinstance(p, Mapping)] if isinstance(raw, list) else []
-        mine = [p for p in policies if p.get("audience") == audience]
-        if mine:
-            scope = mine[0].get("scope")
-            kept = [s for s in scope if isinstance(s, str)] if isinstance(scope, list) else []
-            mine[0]["scope"] = list(dict.fromkeys([*kept, *MY_ACCOUNT_POLICY_SCOPES]))
-        else:
-            policies.append({"audience": audience, "scope": list(MY_ACCOUNT_POLICY_SCOPES)})
-        settings["policies"] = policies
-        self._patch_refresh_token(target, settings, "allowing the My Account API")
-        log.info("My Account API policy added to client %s", target)
-        return True
-
-    def disable_refresh_token_rotation(self, client_id: str | None = None) -> bool:
-        """Turn refresh-token rotation off (Token Vault does not support it); return if changed.
-
-        Keeps every other refresh-token setting, the policies included.
-        """
-        target = client_id or self.settings.client_id
-        settings = self._refresh_token_settings(self.get_client(target))
-        if settings.get("rotation_type") != "rotating":
-            return False
-        settings["rotation_type"] = "non-rotating"
-        self._patch_refresh_token(target, settings, "turning refresh-token rotation off")
-        log.info("Refresh-token rotation turned off on client %s", target)
-        return True
-
-    def add_client_urls(
-        self,
-        *,
-        callbacks: Sequence[str] = (),
-        logout_urls: Sequence[str] = (),
-        client_id: str | None = None,
-    ) -> list[str]:
-        """Add Allowed Callback and Allowed Logout URLs to a client; return the ones added.
-
-        Keeps the URLs already there (the Management API replaces each list whole).
-        """
-        target = client_id or self.settings.client_id
-        client = self.get_client(target)
-        body: dict[str, list[str]] = {}
-        added: list[str] = []
-        for field_name, wanted in (("callbacks", callbacks), ("allowed_logout_urls", logout_urls)):
-            raw = client.get(field_name)
-            current = [u for u in raw if isinstance(u, str)] if isinstance(raw, list) else []
-            missing = [u for u in dict.fromkeys(wanted) if u not in current]
-            if missing:
-                body[field_name] = current + missing
-                added.extend(missing)
-        if body:
-            self.request(
-                "PATCH", f"/clients/{_q(target)}", body=body, operation="adding the app's URLs"
-            )
-            log.info("URLs added to client %s: %d", target, len(added))
-        return added
+        return as_record(data, "a client")
 
     # client credentials (keys instead of secrets) -------------------------------------------
     def list_credentials(self, client_id: str | None = None) -> list[dict[str, Any]]:
@@ -848,7 +323,7 @@ class ManagementClient:
             operation="registering a client credential",
         )
         if not isinstance(data, Mapping) or not isinstance(data.get("id"), str):
-            raise _malformed("The Management API answered the new credential without its id.")
+            raise malformed("The Management API answered the new credential without its id.")
         return dict(data)
 
     def enable_private_key_jwt(self, credential_id: str, client_id: str | None = None) -> bool:
@@ -904,10 +379,10 @@ class ManagementClient:
                 upstream_status=exc.upstream_status,
                 error_code=exc.error_code,
                 message=exc.message,
-                remedy="Create the API in the Auth0 Dashboard (Applications > APIs), signing "
-                "with RS256, or fix AUTH0_AUDIENCE to the identifier of an existing one.",
+                remedy=f"Create the API ({APIS}), signing with RS256, or fix AUTH0_AUDIENCE to "
+                "the identifier of an existing one.",
             ) from None
-        return _record(data, "an API")
+        return as_record(data, "an API")
 
     def find_api_client(self, identifier: str) -> CustomApiClient | None:
         """Return the Custom API Client linked to the API ``identifier``, or ``None``."""
@@ -985,40 +460,9 @@ class ManagementClient:
             operation="creating the Custom API Client",
         )
         if not isinstance(answer, Mapping) or not answer.get("client_id"):
-            raise _malformed("The Management API answered the new client with something else.")
+            raise malformed("The Management API answered the new client with something else.")
         log.info("Custom API Client %s created for an API", answer.get("client_id"))
         return CustomApiClient.from_api(answer, created=True)
-
-    def add_backchannel_logout_url(self, url: str, client_id: str | None = None) -> bool:
-        """Register ``url`` as a back-channel logout URL of a client (default: this app's).
-
-        Reads the client's ``oidc_logout`` and PATCHes it back whole with ``url`` added to
-        ``backchannel_logout_urls``, every other value unchanged (a PATCH of ``oidc_logout``
-        replaces the object). Returns whether anything changed. ``url`` must be https (plain
-        http only on a loopback address).
-        """
-        parts = urlsplit(url)
-        loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
-        if not parts.hostname or not (
-            parts.scheme == "https" or (parts.scheme == "http" and loopback)
-        ):
-            raise ValueError(f"a back-channel logout URL must be an https URL, not {url!r}")
-        target = client_id or self.settings.client_id
-        current = self.get_client(target).get("oidc_logout")
-        settings = dict(current) if isinstance(current, Mapping) else {}
-        found = settings.get("backchannel_logout_urls")
-        urls = [u for u in found if isinstance(u, str)] if isinstance(found, list) else []
-        if url in urls:
-            return False
-        settings["backchannel_logout_urls"] = [*urls, url]
-        self.request(
-            "PATCH",
-            f"/clients/{_q(target)}",
-            body={"oidc_logout": settings},
-            operation="registering a back-channel logout URL",
-        )
-        log.info("back-channel logout URL registered on client %s", target)
-        return True
 
     # tenant ---------------------------------------------------------------------------------
     def get_mfa_policies(self) -> list[str]:
@@ -1038,32 +482,4 @@ def _transport(settings: Settings) -> Transport:
         max_retries=settings.max_retries,
         pool_maxsize=16,
         rate_limit_wait=None,  # a command waits out the Management API's limit, within the deadline
-    )
-
-
-def _token_error(exc: TokenVaultError) -> ManagementError:
-    status = exc.upstream_status
-    code = exc.error
-    if isinstance(exc, RateLimited):
-        return ManagementRateLimited(
-            "Auth0 rate-limited the Management API token request.",
-            retry_after=exc.retry_after,
-            upstream_status=status,
-            error_code=code,
-        )
-    if isinstance(exc, Auth0Unavailable):
-        return ManagementError(
-            f"Auth0 did not answer the Management API token request ({code}).",
-            upstream_status=status,
-            error_code=code,
-            remedy="Auth0 did not answer properly; try again in a moment.",
-            code=503,
-        )
-    return ManagementError(
-        f"Auth0 refused a Management API token for this application ({code}).",
-        upstream_status=status,
-        error_code=code,
-        remedy="Enable the Client Credentials grant for the application and authorize it for "
-        "the Auth0 Management API (Dashboard > Applications > APIs > Auth0 Management API > "
-        "Machine To Machine Applications) with the scopes it needs.",
     )

@@ -3,36 +3,53 @@
 (Layer: beside ``cli`` and ``doctor`` at the top: it reads the app's settings and URLs, and calls
 the Management API with the app's own client.)
 
-Setting up is a short list of steps (:data:`SETUP_STEPS`). Each step reads the tenant through a
-:class:`SetupContext` and returns :class:`SetupAction` objects: a :class:`SetupItem` saying what
-it found and, when something must change, a function that makes the change. :func:`plan_setup`
-runs the steps and changes nothing (the dry run); :meth:`SetupPlan.apply` makes the changes, each
-of which reads the tenant again before writing, so running it twice changes nothing the second
-time. A change that cannot be made is reported with the Dashboard path to make it by hand.
+Each rule about the tenant is one step (:data:`SETUP_STEPS`) that can both report and fix.
+A step reads the tenant through a :class:`SetupContext` and returns :class:`SetupAction`
+objects: a :class:`SetupItem` saying what it found and, when something must change, a function
+that makes the change. :func:`plan_setup` runs the steps and changes nothing (the dry run);
+:meth:`SetupPlan.apply` makes the changes, each of which reads the tenant again before writing,
+so running it twice changes nothing the second time. A change that cannot be made is reported
+with the Dashboard path to make it by hand. ``doctor`` reports the same plan as checks: an item
+still to make is a failed check, fixed by ``setup --only KEY``.
 
-A further step (a key to register, say) is a class with a ``name`` and a ``plan(context)``
-method, added to :data:`SETUP_STEPS` or passed as ``steps=``.
+A further step (a key to register, say) is a class with a ``key``, a ``name`` and a
+``plan(context)`` method, added to :data:`SETUP_STEPS` or passed as ``steps=``.
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
-from urllib.parse import urlsplit
 
-from flask import Flask, current_app, request, url_for
+from flask import Flask
 
-from .._state import AppState, get_state
 from ..errors import ConfigurationError, ManagementError, ManagementNotFound, TokenVaultError
-from .management import (
+from . import places
+from .records import (
     MY_ACCOUNT_POLICY_SCOPES,
-    REQUIRED_GRANT_TYPES,
-    ManagementClient,
+    backchannel_url_problem,
+    backchannel_urls,
     client_problems,
+    missing_client_urls,
+    missing_grant_types,
     missing_my_account_scopes,
+    rotation_type,
     vault_switches,
+)
+from .setup_plan import (
+    CHANGED,
+    NOT_MADE,
+    PLANNED,
+    SKIPPED,
+    UNCHANGED,
+    AppUrls,
+    NotOnThisTenant,
+    SetupAction,
+    SetupContext,
+    SetupItem,
+    SetupPlan,
+    SetupResult,
+    SetupStep,
+    setup_context,
 )
 
 __all__ = [
@@ -50,159 +67,10 @@ __all__ = [
     "SetupResult",
     "SetupStep",
     "plan_setup",
+    "select_steps",
+    "setup_context",
     "setup_tenant",
 ]
-
-#: A change the plan would make (dry run).
-PLANNED = "planned"
-#: A change that was made.
-CHANGED = "changed"
-#: Already as it should be: nothing to do.
-UNCHANGED = "unchanged"
-#: Not needed on this tenant or with this app's settings (says why).
-SKIPPED = "skipped"
-#: A change that could not be made: do it by hand (``dashboard``) or as ``fix`` says.
-NOT_MADE = "not_made"
-
-_DASHBOARD = "Auth0 Dashboard"
-
-
-@dataclass(frozen=True)
-class SetupItem:
-    """One line of a set-up plan or result: what was checked, found, changed or left to do."""
-
-    #: The step, e.g. ``Token Vault grant``.
-    step: str
-    #: What it acts on, e.g. ``client abc123`` or ``connection google-oauth2``.
-    target: str
-    #: :data:`PLANNED`, :data:`CHANGED`, :data:`UNCHANGED`, :data:`SKIPPED` or :data:`NOT_MADE`.
-    status: str
-    #: What was found or done.
-    detail: str
-    #: Where to make the same change by hand in the Auth0 Dashboard.
-    dashboard: str = ""
-    #: What to do when it was not made (besides the Dashboard path).
-    fix: str = ""
-
-    def to_dict(self) -> dict[str, str]:
-        """Return the item as a JSON-ready dict."""
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class SetupAction:
-    """A planned item, with the function that makes its change (``None``: nothing to make)."""
-
-    #: What the step found and plans.
-    item: SetupItem
-    #: Makes the change and returns what it did; raises a TokenVaultError when it cannot.
-    apply: Callable[[], str] | None = None
-
-
-@dataclass(frozen=True)
-class AppUrls:
-    """The app's own URLs that Auth0 must allow, as the app builds them."""
-
-    #: Where Auth0 sends the browser back after sign-in (``token_vault.callback``).
-    callback: str
-    #: Where it comes back after connecting an account (``token_vault.connect_callback``).
-    connect_callback: str
-    #: The ``returnTo`` of sign-out (``TOKEN_VAULT_LOGOUT_RETURN_TO``, else the default page).
-    logout: str
-    #: Where Auth0 posts back-channel logout tokens (``token_vault.backchannel_logout``).
-    backchannel_logout: str = ""
-
-
-class SetupContext:
-    """What the steps read: the app, its settings and client, the tenant (each record once)."""
-
-    def __init__(self, app: Flask, base_url: str | None = None) -> None:
-        #: The app being set up.
-        self.app = app
-        #: Its per-app state.
-        self.state: AppState = get_state(app)
-        #: The app's Management API client.
-        self.management: ManagementClient = self.state.management
-        self._base_url = base_url
-        self._client: dict[str, Any] | TokenVaultError | None = None
-        self._connections: dict[str, dict[str, Any] | TokenVaultError] = {}
-
-    @property
-    def client_id(self) -> str:
-        """Return the app's client id."""
-        return self.state.settings.client_id
-
-    @property
-    def flow(self) -> str:
-        """Return ``TOKEN_VAULT_CONNECT_FLOW``."""
-        return self.state.settings.connect_flow
-
-    def client(self) -> dict[str, Any]:
-        """Return the app's client record (read once); raise what reading it raised."""
-        if self._client is None:
-            try:
-                self._client = self.management.get_client(self.client_id)
-            except TokenVaultError as exc:
-                self._client = exc
-        if isinstance(self._client, TokenVaultError):
-            raise self._client
-        return self._client
-
-    def app_dashboard(self) -> str:
-        """Return the Dashboard path of the app's settings."""
-        name = self.client_id
-        with contextlib.suppress(TokenVaultError):
-            name = str(self.client().get("name") or name)
-        return f"{_DASHBOARD} > Applications > Applications > {name}"
-
-    def connection(self, name: str) -> dict[str, Any]:
-        """Return a connection record by name (read once); raise what reading it raised."""
-        if name not in self._connections:
-            try:
-                self._connections[name] = self.management.find_connection(name)
-            except TokenVaultError as exc:
-                self._connections[name] = exc
-        found = self._connections[name]
-        if isinstance(found, TokenVaultError):
-            raise found
-        return found
-
-    def app_urls(self) -> AppUrls | None:
-        """Return the app's URLs, or ``None`` when its address is unknown.
-
-        The address is ``base_url`` when given, else ``TOKEN_VAULT_EXTERNAL_URL``, else
-        ``PREFERRED_URL_SCHEME://SERVER_NAME`` + ``APPLICATION_ROOT`` from the app's config; the
-        URLs are what ``url_for(..., _external=True)`` gives under it, so a URL prefix or a
-        mount point is included.
-        """
-        base = self._base_url or self.state.settings.external_url
-        config = self.app.config
-        if base is None and config.get("SERVER_NAME"):
-            root = str(config.get("APPLICATION_ROOT") or "/").rstrip("/")
-            base = f"{config.get('PREFERRED_URL_SCHEME') or 'http'}://{config['SERVER_NAME']}{root}"
-        if base is None:
-            return None
-        settings = self.state.settings
-        with self.app.test_request_context("/", base_url=base):
-            return AppUrls(
-                callback=url_for("token_vault.callback", _external=True),
-                connect_callback=url_for("token_vault.connect_callback", _external=True),
-                # As the logout route builds returnTo.
-                logout=settings.logout_return_to
-                or request.host_url.rstrip("/") + settings.default_next,
-                backchannel_logout=url_for("token_vault.backchannel_logout", _external=True),
-            )
-
-
-class SetupStep(Protocol):
-    """One step of the set-up: reads the tenant, says what it would change and how."""
-
-    #: A short name, e.g. ``Token Vault grant``.
-    name: str
-
-    def plan(self, context: SetupContext) -> Iterable[SetupAction]:
-        """Return what this step finds and would change; change nothing."""
-        ...
 
 
 def _not_made(
@@ -220,6 +88,8 @@ class _ClientStep:
     item that points at its page of the Dashboard.
     """
 
+    #: Its name for ``setup --only``.
+    key: str
     #: A short name, e.g. ``Token Vault grant``.
     name: str
     #: Where the app's settings page of the Dashboard shows this step's setting.
@@ -232,6 +102,10 @@ class _ClientStep:
     def dashboard(self, context: SetupContext) -> str:
         """Return where to make this step's change by hand in the Auth0 Dashboard."""
         return f"{context.app_dashboard()} > {self.page}"
+
+    def required(self, context: SetupContext) -> bool:
+        """Return whether the app needs this step's change with its settings."""
+        return True
 
     def plan(self, context: SetupContext) -> Iterable[SetupAction]:
         """Plan this step's change; a client record that cannot be read is NOT_MADE."""
@@ -253,7 +127,7 @@ class _ClientStep:
     ) -> list[SetupAction]:
         """Plan ``change``, which ``apply`` makes."""
         item = SetupItem(self.name, self.target(context), PLANNED, change, self.dashboard(context))
-        return [SetupAction(item, apply)]
+        return [SetupAction(item, apply, self.required(context))]
 
     def adding(
         self, context: SetupContext, missing: list[str], add: Callable[[], object]
@@ -267,16 +141,24 @@ class _ClientStep:
         return self.planned(context, "add " + ", ".join(missing), apply)
 
     def refused(
-        self, context: SetupContext, why: str, fix: str, dashboard: str | None = None
+        self,
+        context: SetupContext,
+        why: str,
+        fix: str,
+        dashboard: str | None = None,
+        required: bool | None = None,
     ) -> list[SetupAction]:
         """Plan a change that cannot be made: ``why``, and what to do (``fix``, the Dashboard)."""
         where = dashboard or self.dashboard(context)
-        return [SetupAction(SetupItem(self.name, self.target(context), NOT_MADE, why, where, fix))]
+        item = SetupItem(self.name, self.target(context), NOT_MADE, why, where, fix)
+        needed = self.required(context) if required is None else required
+        return [SetupAction(item, required=needed)]
 
 
 class TokenVaultGrant(_ClientStep):
     """Give the app's client the Token Vault grant (with Authorization Code and Refresh Token)."""
 
+    key = "grant"
     name = "Token Vault grant"
     page = "Settings > Advanced Settings > Grant Types"
 
@@ -292,8 +174,7 @@ class TokenVaultGrant(_ClientStep):
                 "authenticates with a client secret.",
                 dashboard=f"{context.app_dashboard()} > Settings",
             )
-        grants = [g for g in client.get("grant_types") or [] if isinstance(g, str)]
-        missing = [g for g in REQUIRED_GRANT_TYPES if g not in grants]
+        missing = missing_grant_types(client)
         if not missing:
             return self.unchanged(context, "has the grant types")
         return self.adding(
@@ -304,13 +185,13 @@ class TokenVaultGrant(_ClientStep):
 class RotationOff(_ClientStep):
     """Turn refresh-token rotation off on the app's client (Token Vault does not support it)."""
 
+    key = "rotation"
     name = "refresh-token rotation off"
     page = "Settings > Refresh Token Rotation: off"
 
     def plan_client(self, context: SetupContext) -> list[SetupAction]:
         """Plan turning rotation off, keeping every other refresh-token setting."""
-        settings = context.client().get("refresh_token")
-        rotation = settings.get("rotation_type") if isinstance(settings, dict) else None
+        rotation = rotation_type(context.client())
         if rotation != "rotating":
             return self.unchanged(context, f"rotation_type is {rotation or 'not set'}")
 
@@ -324,7 +205,12 @@ class RotationOff(_ClientStep):
 class MyAccountPolicy(_ClientStep):
     """Let the app's refresh token get My Account API tokens (Multi-Resource Refresh Token)."""
 
+    key = "my-account"
     name = "My Account API policy"
+
+    def required(self, context: SetupContext) -> bool:
+        """Return whether the app's flow needs the policy: Connected Accounts does."""
+        return context.flow == "connected_accounts"
 
     def dashboard(self, context: SetupContext) -> str:
         """Return the client's Multi-Resource Refresh Token page, and what to allow there."""
@@ -357,6 +243,7 @@ def _my_account(context: SetupContext) -> str:
 class ConnectionVault:
     """Turn Token Vault on for each configured connection: both switches the tenant has."""
 
+    key = "connections"
     name = "Token Vault on the connection"
 
     def plan(self, context: SetupContext) -> Iterable[SetupAction]:
@@ -368,7 +255,7 @@ class ConnectionVault:
 
     def _plan_one(self, context: SetupContext, name: str) -> list[SetupAction]:
         target = f"connection {name}"
-        page = f"{_DASHBOARD} > Authentication > Social > {name}"
+        page = places.connection(name)
         try:
             connection = context.connection(name)
         except ManagementNotFound as exc:
@@ -377,27 +264,22 @@ class ConnectionVault:
                     "connection exists",
                     target,
                     exc,
-                    f"{_DASHBOARD} > Authentication > Social > Create Connection",
+                    places.CREATE_CONNECTION,
                     f"Create the {name} connection, or fix its name in TOKEN_VAULT_CONNECTIONS.",
                 )
             ]
         except TokenVaultError as exc:
             return [_not_made(self.name, target, exc, page)]
-        actions: list[SetupAction] = []
+        step = "connection enabled for the app"
         clients = connection.get("enabled_clients")
         if isinstance(clients, list) and context.client_id not in clients:
             # Auth0 moves this setting to its own endpoint; the Dashboard is the sure way.
-            actions.append(
-                SetupAction(
-                    SetupItem(
-                        "connection enabled for the app",
-                        target,
-                        NOT_MADE,
-                        "the app is not among the connection's applications",
-                        f"{page} > Applications: turn on {context.client_id}",
-                    )
-                )
-            )
+            why = "the app is not among the connection's applications"
+            where = f"{page} > Applications: turn on {context.client_id}"
+            enabled = SetupItem(step, target, NOT_MADE, why, where)
+        else:
+            enabled = SetupItem(step, target, UNCHANGED, str(connection.get("id", "")))
+        actions = [SetupAction(enabled)]
         switches = vault_switches(connection)
         actions.append(self._connected_accounts(context, name, switches.connected_accounts, page))
         actions.append(self._sign_in(context, name, switches.sign_in, page))
@@ -420,7 +302,7 @@ class ConnectionVault:
                 if context.flow != "connected_accounts":
                     # A tenant from before Connected Accounts refuses the property: fine for
                     # the sign-in flow, which the other switch serves.
-                    raise _NotOnThisTenant(exc) from None
+                    raise NotOnThisTenant(exc) from None
                 raise ManagementError(
                     f"{exc.description} This tenant may not have Connected Accounts yet.",
                     upstream_status=400,
@@ -433,7 +315,8 @@ class ConnectionVault:
             return "connected_accounts.active set"
 
         detail = "set connected_accounts.active"
-        return SetupAction(SetupItem(step, target, PLANNED, detail, dashboard), apply)
+        needed = context.flow == "connected_accounts"
+        return SetupAction(SetupItem(step, target, PLANNED, detail, dashboard), apply, needed)
 
     def _sign_in(self, context: SetupContext, name: str, active: bool, page: str) -> SetupAction:
         step, target = "Token Vault switch (2025)", f"connection {name}"
@@ -446,15 +329,8 @@ class ConnectionVault:
             context.management.enable_token_vault(name)
             return f"{option} set (every other option kept)"
 
-        return SetupAction(SetupItem(step, target, PLANNED, f"set {option}", dashboard), apply)
-
-
-class _NotOnThisTenant(Exception):
-    """A change the tenant does not know, and the app's flow does not need."""
-
-    def __init__(self, cause: TokenVaultError) -> None:
-        self.description = f"this tenant has no such switch ({cause.description})"
-        super().__init__(self.description)
+        item = SetupItem(step, target, PLANNED, f"set {option}", dashboard)
+        return SetupAction(item, apply, required=context.flow == "authorize")
 
 
 class _AppUrlStep(_ClientStep):
@@ -471,7 +347,8 @@ class _AppUrlStep(_ClientStep):
                 "the app's address is unknown: no base URL given, no TOKEN_VAULT_EXTERNAL_URL "
                 "and no SERVER_NAME"
             )
-            return self.refused(context, why, self.no_address_fix)
+            # doctor cannot check them either: not a fault of the tenant, so not required.
+            return self.refused(context, why, self.no_address_fix, required=False)
         return self.plan_urls(context, urls)
 
     def plan_urls(self, context: SetupContext, urls: AppUrls) -> list[SetupAction]:
@@ -482,26 +359,23 @@ class _AppUrlStep(_ClientStep):
 class AppUrlsRegistered(_AppUrlStep):
     """Register the app's callback, connect-callback and logout URLs on its client."""
 
+    key = "urls"
     name = "app URLs allowed"
     page = "Settings > Application URIs > Allowed Callback URLs and Allowed Logout URLs"
     no_address_fix = (
-        "Run `flask token-vault setup --base-url https://YOUR-HOST` (or set SERVER_NAME), or "
-        "add YOUR-HOST/auth/callback and YOUR-HOST/auth/connect/callback as callback URLs by "
-        "hand."
+        f"Run `{places.SETUP_WITH_BASE_URL}` (or set SERVER_NAME), or add "
+        "YOUR-HOST/auth/callback and YOUR-HOST/auth/connect/callback as callback URLs by hand."
     )
 
     def plan_urls(self, context: SetupContext, urls: AppUrls) -> list[SetupAction]:
         """Plan adding the app's URLs the client does not list yet (keeping the others)."""
-        client = context.client()
         wanted = {
             "callbacks": [urls.callback, urls.connect_callback],
             "allowed_logout_urls": [urls.logout],
         }
-        missing: list[str] = []
-        for key, values in wanted.items():
-            raw = client.get(key)
-            present = raw if isinstance(raw, list) else []
-            missing.extend(u for u in values if u not in present)
+        missing = [
+            u for lacking in missing_client_urls(context.client(), wanted).values() for u in lacking
+        ]
         if not missing:
             listed = ", ".join([*wanted["callbacks"], *wanted["allowed_logout_urls"]])
             return self.unchanged(context, "listed: " + listed)
@@ -520,26 +394,23 @@ class AppUrlsRegistered(_AppUrlStep):
 class BackchannelLogoutUrl(_AppUrlStep):
     """Register the app's back-channel logout URL on its client (the other ones are kept)."""
 
+    key = "backchannel"
     name = "back-channel logout URL"
     page = "Settings > OpenID Connect Back-Channel Logout > Back-Channel Logout URI"
-    no_address_fix = (
-        "Run `flask token-vault setup --base-url https://YOUR-HOST`, or `flask token-vault "
-        "client backchannel --url https://YOUR-HOST/auth/backchannel-logout`."
-    )
+    no_address_fix = f"Run `{places.SETUP_WITH_BASE_URL} --only backchannel`."
+
+    def required(self, context: SetupContext) -> bool:
+        """Return False: the app works without back-channel logout (sessions end later)."""
+        return False
 
     def plan_urls(self, context: SetupContext, urls: AppUrls) -> list[SetupAction]:
         """Plan adding the URL to ``oidc_logout.backchannel_logout_urls``."""
         url = urls.backchannel_logout
-        parts = urlsplit(url)
-        if parts.scheme != "https" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
-            return self.refused(
-                context,
-                f"Auth0 posts logout tokens to https URLs only, not to {url}",
-                "Serve the app over https and run setup with its https address.",
-            )
-        settings = context.client().get("oidc_logout")
-        found = settings.get("backchannel_logout_urls") if isinstance(settings, dict) else None
-        if isinstance(found, list) and url in found:
+        problem = backchannel_url_problem(url)
+        if problem is not None:
+            fix = "Serve the app over https and run setup with its https address."
+            return self.refused(context, problem, fix)
+        if url in backchannel_urls(context.client()):
             return self.unchanged(context, "listed: " + url)
         add = context.management.add_backchannel_logout_url
         return self.adding(context, [url], lambda: add(url, context.client_id))
@@ -556,89 +427,36 @@ SETUP_STEPS: list[SetupStep] = [
 ]
 
 
-@dataclass(frozen=True)
-class SetupResult:
-    """What a set-up did (or, for a dry run, would do), item by item."""
-
-    #: Every item, in the order of the steps.
-    items: tuple[SetupItem, ...]
-    #: Whether nothing was changed (a dry run).
-    dry_run: bool = False
-
-    def with_status(self, status: str) -> list[SetupItem]:
-        """Return the items with this status."""
-        return [item for item in self.items if item.status == status]
-
-    @property
-    def ok(self) -> bool:
-        """Return whether every change could be made (nothing is :data:`NOT_MADE`)."""
-        return not self.with_status(NOT_MADE)
-
-    def to_list(self) -> list[dict[str, str]]:
-        """Return the items as JSON-ready dicts."""
-        return [item.to_dict() for item in self.items]
-
-
-@dataclass(frozen=True)
-class SetupPlan:
-    """What :func:`plan_setup` found: items, and the changes :meth:`apply` would make."""
-
-    #: Each step's actions, in order.
-    actions: tuple[SetupAction, ...] = field(default_factory=tuple)
-
-    @property
-    def items(self) -> tuple[SetupItem, ...]:
-        """Return the planned items (:data:`PLANNED` for each change to make)."""
-        return tuple(action.item for action in self.actions)
-
-    def result(self) -> SetupResult:
-        """Return the plan as a dry-run result (nothing changed)."""
-        return SetupResult(self.items, dry_run=True)
-
-    def apply(self) -> SetupResult:
-        """Make every planned change; return what was changed and what could not be."""
-        done: list[SetupItem] = []
-        for action in self.actions:
-            item = action.item
-            if action.apply is None or item.status != PLANNED:
-                done.append(item)
-                continue
-            try:
-                detail = action.apply()
-            except _NotOnThisTenant as exc:
-                done.append(_replace(item, SKIPPED, str(exc.description)))
-            except TokenVaultError as exc:
-                done.append(_replace(item, NOT_MADE, str(exc.description), exc.remedy))
-            else:
-                done.append(_replace(item, CHANGED, detail))
-        return SetupResult(tuple(done))
-
-
-def _replace(item: SetupItem, status: str, detail: str, fix: str = "") -> SetupItem:
-    return SetupItem(item.step, item.target, status, detail, item.dashboard, fix)
-
-
 def plan_setup(
     app: Flask | None = None,
     *,
     base_url: str | None = None,
     steps: Sequence[SetupStep] | None = None,
+    only: Iterable[str] = (),
 ) -> SetupPlan:
     """Read the tenant and plan what would bring it to a working state for the app.
 
     Changes nothing. ``base_url`` is the app's public address (e.g.
     ``https://app.example.com``), used to build its callback and logout URLs; without it
     ``SERVER_NAME`` is used, and without either the URLs are left for you to add. ``steps``
-    replaces :data:`SETUP_STEPS`.
+    replaces :data:`SETUP_STEPS`; ``only`` keeps the steps with these keys (e.g. ``grant``).
     """
-    target: Flask = app if app is not None else current_app._get_current_object()  # type: ignore[attr-defined]
-    if base_url is not None:
-        base_url = _check_base_url(base_url)
-    context = SetupContext(target, base_url)
+    context = setup_context(app, base_url)
     actions: list[SetupAction] = []
-    for step in SETUP_STEPS if steps is None else steps:
+    for step in select_steps(steps, only):
         actions.extend(step.plan(context))
     return SetupPlan(tuple(actions))
+
+
+def select_steps(steps: Sequence[SetupStep] | None, only: Iterable[str] = ()) -> list[SetupStep]:
+    """Return ``steps`` (default :data:`SETUP_STEPS`), only those with a key in ``only`` if any."""
+    chosen = list(SETUP_STEPS if steps is None else steps)
+    wanted = set(only)
+    unknown = wanted - {step.key for step in chosen}
+    if unknown:
+        known = ", ".join(step.key for step in chosen)
+        raise ConfigurationError("only", f"{', '.join(sorted(unknown))}: the steps are {known}.")
+    return [step for step in chosen if not wanted or step.key in wanted]
 
 
 def setup_tenant(
@@ -647,21 +465,13 @@ def setup_tenant(
     base_url: str | None = None,
     dry_run: bool = False,
     steps: Sequence[SetupStep] | None = None,
+    only: Iterable[str] = (),
 ) -> SetupResult:
     """Bring the Auth0 tenant to a working state for the app; return what was done.
 
     Idempotent: what is already right is left alone, so a second run changes nothing. With
     ``dry_run`` nothing is changed and the result lists the plan. See :func:`plan_setup` for
-    ``base_url`` and ``steps``.
+    ``base_url``, ``steps`` and ``only``.
     """
-    plan = plan_setup(app, base_url=base_url, steps=steps)
+    plan = plan_setup(app, base_url=base_url, steps=steps, only=only)
     return plan.result() if dry_run else plan.apply()
-
-
-def _check_base_url(value: str) -> str:
-    parts = urlsplit(value.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
-        raise ConfigurationError(
-            "base_url", f"must be the app's address, e.g. 'https://app.example.com', not {value!r}."
-        )
-    return value.strip().rstrip("/")

@@ -161,7 +161,7 @@ def test_setup_on_a_bare_tenant_then_the_connected_accounts_journey(
         cli, ["setup", "--base-url", unstarted_app.url]
     )
     assert setup.exit_code == 0, setup.output
-    assert "9 changed, 0 unchanged, 0 skipped, 0 not made." in setup.output
+    assert "9 changed, 2 unchanged, 0 skipped, 0 not made." in setup.output
     live = unstarted_app.start()
 
     page.goto(live.url + "/")

@@ -1,0 +1,173 @@
+"""The checks of the app's own configuration, and the :class:`Check` every doctor check is.
+
+(Layer: beside :mod:`.doctor`, which adds the tenant's checks; none of these has a fix in
+``setup``: each names the setting to change.)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from flask import Flask
+
+from ..config import is_placeholder_secret
+from ..decorators import unconfigured_views
+
+__all__ = ["FAIL", "PASS", "SKIP", "Check", "app_checks", "failed", "passed", "skipped"]
+
+PASS = "pass"  # noqa: S105  # nosec B105 - a check status, not a password
+FAIL = "fail"
+SKIP = "skip"
+
+
+@dataclass(frozen=True)
+class Check:
+    """The result of one doctor check."""
+
+    #: What was checked, e.g. ``client is first-party``.
+    name: str
+    #: ``pass``, ``fail`` or ``skip`` (could not be checked).
+    status: str
+    #: What was found.
+    detail: str = ""
+    #: What to do, when it failed (or was skipped).
+    fix: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """Return whether the check did not fail."""
+        return self.status != FAIL
+
+    def to_dict(self) -> dict[str, str]:
+        """Return the check as a JSON-ready dict."""
+        return asdict(self)
+
+
+def passed(name: str, detail: str = "") -> Check:
+    """Return a passed check."""
+    return Check(name, PASS, detail)
+
+
+def failed(name: str, detail: str, fix: str) -> Check:
+    """Return a failed check, with its fix."""
+    return Check(name, FAIL, detail, fix)
+
+
+def skipped(name: str, detail: str, fix: str = "") -> Check:
+    """Return a check that could not be made or is not needed."""
+    return Check(name, SKIP, detail, fix)
+
+
+def _views_check(app: Flask, connections: Mapping[str, Any]) -> Check:
+    name = "views name configured connections"
+    bad = unconfigured_views(app, connections)
+    if bad:
+        return failed(
+            name,
+            "; ".join(f"{endpoint} needs {conn!r}" for endpoint, conn in bad)
+            + f" (configured: {', '.join(sorted(connections)) or 'none'})",
+            "Add the connection to TOKEN_VAULT_CONNECTIONS or fix its name in the decorator: "
+            "the app refuses to serve requests until then.",
+        )
+    return passed(name, f"{len(app.view_functions)} views checked")
+
+
+def _secret_key_check(config: Mapping[str, Any]) -> Check:
+    name = "SECRET_KEY fit for production"
+    fix = (
+        "Set SECRET_KEY from the environment to a long random value, e.g. the output of "
+        "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`."
+    )
+    key = config.get("SECRET_KEY")
+    raw = key.decode("utf-8", "replace") if isinstance(key, bytes) else key
+    if not isinstance(raw, str) or not raw:
+        return failed(name, "SECRET_KEY is not set", fix)
+    if is_placeholder_secret(raw):
+        return failed(
+            name,
+            "SECRET_KEY is a placeholder copied from documentation: anyone can read it and "
+            "forge sessions",
+            fix,
+        )
+    if len(raw) < 32:
+        return failed(name, f"SECRET_KEY is only {len(raw)} characters (use 32 or more)", fix)
+    if len(set(raw)) < 12:
+        return failed(name, "SECRET_KEY has too little variety to be random", fix)
+    return passed(name, f"{len(raw)} characters")
+
+
+def _cookie_checks(config: Mapping[str, Any]) -> list[Check]:
+    checks: list[Check] = []
+    if config.get("SESSION_COOKIE_SECURE") is True:
+        checks.append(passed("session cookie Secure"))
+    else:
+        checks.append(
+            failed(
+                "session cookie Secure",
+                "SESSION_COOKIE_SECURE is not True: the session cookie may travel over plain HTTP",
+                "Set SESSION_COOKIE_SECURE = True (and serve the app over HTTPS).",
+            )
+        )
+    if config.get("SESSION_COOKIE_HTTPONLY", True) is True:
+        checks.append(passed("session cookie HttpOnly"))
+    else:
+        checks.append(
+            failed(
+                "session cookie HttpOnly",
+                "SESSION_COOKIE_HTTPONLY is not True: scripts can read the session cookie",
+                "Set SESSION_COOKIE_HTTPONLY = True.",
+            )
+        )
+    samesite = config.get("SESSION_COOKIE_SAMESITE")
+    if isinstance(samesite, str) and samesite.lower() in ("lax", "strict"):
+        checks.append(passed("session cookie SameSite", samesite))
+    else:
+        checks.append(
+            failed(
+                "session cookie SameSite",
+                f"SESSION_COOKIE_SAMESITE is {samesite!r}",
+                "Set SESSION_COOKIE_SAMESITE = 'Lax' (the login callback is a top-level "
+                "navigation, which 'Lax' allows).",
+            )
+        )
+    return checks
+
+
+def _process_count(processes: int | None, environ: Callable[[str], str | None]) -> int:
+    if processes is not None:
+        return processes
+    raw = environ("WEB_CONCURRENCY") or ""
+    return int(raw) if raw.strip().isascii() and raw.strip().isdigit() else 1
+
+
+def _cache_check(shared: bool, backend: str, processes: int | None) -> Check:
+    name = "cache shared between processes"
+    count = _process_count(processes, os.environ.get)
+    if shared:
+        return passed(name, f"{backend} is shared")
+    if count > 1:
+        return failed(
+            name,
+            f"{backend} lives in one process but the app runs {count} processes: each keeps its "
+            "own tokens and exchanges again",
+            "Set TOKEN_VAULT_CACHE to a shared cache, e.g. 'redis://HOST:6379/0'.",
+        )
+    return passed(name, f"{backend} in one process (set --processes when there are more)")
+
+
+def app_checks(
+    app: Flask, connections: Mapping[str, Any], cache: tuple[bool, str], processes: int | None
+) -> list[Check]:
+    """Check the views' connections, ``SECRET_KEY``, the session cookie and the cache.
+
+    ``cache`` is whether the token cache is shared, and its backend's name.
+    """
+    return [
+        _views_check(app, connections),
+        _secret_key_check(app.config),
+        *_cookie_checks(app.config),
+        _cache_check(*cache, processes),
+    ]
