@@ -38,6 +38,7 @@ from ..config import (
 from ..errors import (
     Auth0Unavailable,
     ClientNotEligible,
+    InvalidRequest,
     ManagementError,
     ManagementForbidden,
     ManagementNotFound,
@@ -379,7 +380,11 @@ def client_problems(client: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-def _management_error(status: int, body: Any, operation: str) -> ManagementError:
+#: What a refused Management API call raises, in the group that must act on it.
+_Refusal = ManagementError | ManagementNotFound | ManagementForbidden
+
+
+def _management_error(status: int, body: Any, operation: str) -> _Refusal:
     data: Mapping[str, Any] = body if isinstance(body, Mapping) else {}
     raw_code = data.get("errorCode") or data.get("error") or f"http_{status}"
     code = clean_text(raw_code, 100) or f"http_{status}"
@@ -405,8 +410,8 @@ def _management_error(status: int, body: Any, operation: str) -> ManagementError
     return ManagementError(description, **kwargs)
 
 
-def management_failure(failure: Failure, operation: str) -> ManagementError:
-    """Turn a failed Management API call into a :class:`ManagementError` naming the call."""
+def management_failure(failure: Failure, operation: str) -> _Refusal:
+    """Turn a failed Management API call into the typed error naming the call."""
     status = failure.status
     if failure.kind in ("timeout", "connection_error"):
         said = (
@@ -969,11 +974,9 @@ class ManagementClient:
         """
         target = identifier or self.settings.audience
         if not target:
-            raise ManagementError(
+            raise InvalidRequest(
                 "No API identifier: pass one, or set AUTH0_AUDIENCE.",
-                error_code="invalid_request",
                 remedy="Set AUTH0_AUDIENCE to the identifier of your API.",
-                code=400,
             )
         server = self.get_resource_server(target)
         found = self.find_api_client(target)
