@@ -25,20 +25,20 @@ from .errors import (
     AccountNotConnected,
     Auth0Unavailable,
     CallbackError,
+    CallerError,
     ExchangeRejected,
     InsufficientApiScope,
     InsufficientScope,
     InvalidAccessToken,
-    InvalidRequest,
     LoginRequired,
     ManagementError,
-    Misconfigured,
     MyAccountError,
+    OperatorError,
     ProviderUnavailable,
     RateLimited,
     ReconsentRequired,
-    TokensetsGone,
     TokenVaultError,
+    UpstreamError,
 )
 from .tokens import is_api_call, optional_user
 
@@ -69,27 +69,27 @@ def wants_json() -> bool:
 # match wins: the error code, then the class (walking up its bases).
 _TITLES_BY_CODE = {
     "access_denied": "Access not granted",
-    "login_expired": "The sign-in took too long",
+    "link_expired": "This link has expired",
     "account_mismatch": "That account belongs to someone else",
     "csrf_failed": "This form could not be accepted",
 }
 _TITLES_BY_CLASS: tuple[tuple[type[TokenVaultError], str], ...] = (
     (LoginRequired, "Please sign in"),
-    (InvalidAccessToken, "Access token not accepted"),
-    (InsufficientApiScope, "More API permissions needed"),
     (AccountNotConnected, "Account not connected"),
     (InsufficientScope, "More access needed"),
     (ReconsentRequired, "Please connect your account again"),
     (CallbackError, "The sign-in was not completed"),
-    (InvalidRequest, "This link did not work"),
+    (InvalidAccessToken, "Access token not accepted"),
+    (InsufficientApiScope, "More API permissions needed"),
+    (CallerError, "This link did not work"),
+    (OperatorError, "This site is not set up correctly"),
     (RateLimited, "Too many requests"),
     (Auth0Unavailable, "Sign-in is unavailable right now"),
     (ProviderUnavailable, "The provider did not answer"),
     (MyAccountError, "The account could not be connected"),
-    (TokensetsGone, "This site is not set up correctly"),
     (ManagementError, "The account service failed"),
-    (Misconfigured, "This site is not set up correctly"),
     (ExchangeRejected, "Access could not be renewed"),
+    (UpstreamError, "Please try again in a moment"),
 )
 
 

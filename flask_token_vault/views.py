@@ -49,10 +49,10 @@ from .config import is_valid_connection_name, is_valid_scope
 from .crypto import InvalidToken
 from .errors import (
     Auth0Unavailable,
+    CacheUnavailable,
     CallbackError,
     InvalidRequest,
     Misconfigured,
-    TokenVaultError,
 )
 from .my_account import CONNECT_AUTHORIZATION_PARAMS, CONNECT_SCOPE, connect_scopes
 from .oidc import verify_logout_token
@@ -69,6 +69,8 @@ _CSRF_KEY = "_token_vault_csrf"
 _MAX_SCOPES = 50
 # A signed connect link that does not verify for whoever (if anyone) is signed in.
 _LINK_INVALID = "connect_link_invalid"
+# A connect link, or a sign-in or connection round trip, older than it may live.
+_LINK_EXPIRED = "link_expired"
 # What a pending sign-in or connection may keep of its ``next`` (longer: the default page).
 _MAX_PENDING_NEXT = 1024
 # The session cookie's value is kept below this: browsers keep 4096 bytes per cookie, name and
@@ -163,7 +165,7 @@ def _requested_scopes(state: AppState, connection: str, param: str) -> tuple[str
     if int(expires) <= state.clock.time():
         raise InvalidRequest(
             "This connect link has expired.",
-            error="link_expired",
+            error=_LINK_EXPIRED,
             remedy="Go back to the page, reload it and use its link again.",
         )
     return scopes
@@ -380,7 +382,7 @@ def callback() -> Response:
         client.framework.clear_state_data(session, state_param)
         raise CallbackError(
             "The sign-in took too long and has expired.",
-            error="login_expired",
+            error=_LINK_EXPIRED,
             remedy="Start the sign-in again.",
         )
     if not isinstance(data, dict):
@@ -589,12 +591,7 @@ def backchannel_logout() -> Response:
             state.revocations.end(sid=claims.sid, sub=claims.sub)
     except Exception as exc:  # the store is down: say so, Auth0 will not retry anyway
         log.warning("back-channel logout not recorded: cache error %s", type(exc).__name__)
-        raise TokenVaultError(
-            "The logout could not be recorded.",
-            error="cache_unavailable",
-            remedy="Check the cache (TOKEN_VAULT_CACHE) is reachable.",
-            code=503,
-        ) from None
+        raise CacheUnavailable("The logout could not be recorded.") from None
     if not first:
         raise InvalidRequest(
             "The logout token was already used.",
@@ -712,7 +709,7 @@ def _finish_connected_account(state: AppState) -> Response:
     if not isinstance(started, (int, float)) or time.time() - started > _PENDING_LIFETIME:
         raise CallbackError(
             "The connection took too long and expired.",
-            error="expired",
+            error=_LINK_EXPIRED,
             remedy="Start connecting the account again.",
         )
     if request.args.get("error"):

@@ -289,7 +289,7 @@ def test_missing_api_scope_gets_403_naming_it(emu: Emulator, api: Flask) -> None
         == 'Bearer error="insufficient_scope", scope="read:calendar"'
     )
     body = answer.json
-    assert body is not None and body["error"] == "insufficient_scope"
+    assert body is not None and body["error"] == "insufficient_api_scope"
     assert body["missing_api_scopes"] == [API_READ]
     assert token_endpoint_calls(emu) == 0
 

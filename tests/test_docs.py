@@ -96,11 +96,15 @@ def error_classes() -> list[type[Exception]]:
     all_modules()
     found: list[type[Exception]] = [ConfigurationError, TokenVaultError]
     todo: list[type[TokenVaultError]] = [TokenVaultError]
+    seen: set[type[TokenVaultError]] = set()
     while todo:
         for sub in todo.pop().__subclasses__():
-            if sub.__module__.startswith("flask_token_vault") and sub not in found:
-                found.append(sub)
+            if sub.__module__.startswith("flask_token_vault") and sub not in seen:
+                seen.add(sub)
                 todo.append(sub)
+                # Private mixins are no error of their own: their subclasses are.
+                if not sub.__name__.startswith("_"):
+                    found.append(sub)
     return found
 
 

@@ -1,4 +1,4 @@
-"""Each error class from a real emulator answer: its code, message, remedy and status."""
+"""The error hierarchy's rules, and each error class from a real emulator answer."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from flask import Flask, jsonify
 from flask_token_vault import (
     AccountNotConnected,
     Auth0Unavailable,
+    CacheUnavailable,
     ExchangeRejected,
     InsufficientScope,
     LoginRequired,
@@ -18,14 +19,59 @@ from flask_token_vault import (
     ReconsentRequired,
     TokenVault,
     TokenVaultError,
+    UpstreamError,
     get_provider_token,
     signals,
 )
+from flask_token_vault.errors import GROUPS
 from flask_token_vault.session import SESSION_KEY, make_record
 from flask_token_vault_emulator import Emulator
 from flask_token_vault_pytest.testing import login_as
 
 from .helpers import CAL_READ, CAL_WRITE, alice_client, make_app
+from .test_docs import error_classes
+
+# -- the hierarchy: who must act, a code per leaf, a status in its group's range -----------------
+
+LEAVES = [
+    cls
+    for cls in error_classes()
+    if issubclass(cls, TokenVaultError) and cls is not TokenVaultError and cls not in GROUPS
+]
+
+
+@pytest.mark.parametrize("cls", LEAVES, ids=lambda cls: cls.__name__)
+def test_every_error_is_in_one_group_with_a_status_of_that_group(
+    cls: type[TokenVaultError],
+) -> None:
+    (group,) = [group for group in GROUPS if issubclass(cls, group)]
+    assert cls.code in group.statuses
+
+
+@pytest.mark.parametrize("cls", LEAVES, ids=lambda cls: cls.__name__)
+def test_every_error_says_what_to_do(cls: type[TokenVaultError]) -> None:
+    assert cls.default_remedy and cls.default_remedy != TokenVaultError.default_remedy
+
+
+def test_no_two_errors_share_a_code() -> None:
+    codes = [cls.default_error for cls in LEAVES]
+    assert len(LEAVES) > 20 and sorted(set(codes)) == sorted(codes)
+
+
+def test_the_groups_catch_with_one_handler_each(probe: Flask) -> None:
+    @probe.errorhandler(UpstreamError)
+    def upstream(error: UpstreamError) -> tuple[str, int]:
+        return f"upstream {error.error}", 599
+
+    @probe.get("/cache-down")
+    def cache_down() -> str:
+        raise CacheUnavailable("The logout could not be recorded.")
+
+    answer = probe.test_client().get("/cache-down")
+    assert (answer.status_code, answer.get_data(as_text=True)) == (
+        599,
+        "upstream cache_unavailable",
+    )
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from .._clock import Clock, ClockSource
 from .._http import Transport, cursor_pages
 from ..config import Settings, default_settings, parse_domain
 from ..errors import (
-    ManagementError,
+    InvalidRequest,
     ManagementNotFound,
     TokensetsGone,
     TokenVaultError,
@@ -427,11 +427,9 @@ class ManagementClient(TenantWrites):
         """
         target = identifier or self.settings.audience
         if not target:
-            raise ManagementError(
+            raise InvalidRequest(
                 "No API identifier: pass one, or set AUTH0_AUDIENCE.",
-                error_code="invalid_request",
                 remedy="Set AUTH0_AUDIENCE to the identifier of your API.",
-                code=400,
             )
         server = self.get_resource_server(target)
         found = self.find_api_client(target)

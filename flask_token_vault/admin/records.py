@@ -401,7 +401,11 @@ class CustomApiClient(_JsonRecord):
         )
 
 
-def _management_error(status: int, body: Any, operation: str) -> ManagementError:
+#: What a refused Management API call raises, in the group that must act on it.
+_Refusal = ManagementError | ManagementNotFound | ManagementForbidden
+
+
+def _management_error(status: int, body: Any, operation: str) -> _Refusal:
     data: Mapping[str, Any] = body if isinstance(body, Mapping) else {}
     raw_code = data.get("errorCode") or data.get("error") or f"http_{status}"
     code = clean_text(raw_code, 100) or f"http_{status}"
@@ -427,7 +431,7 @@ def _management_error(status: int, body: Any, operation: str) -> ManagementError
     return ManagementError(description, **kwargs)
 
 
-def management_failure(failure: Failure, operation: str) -> ManagementError:
+def management_failure(failure: Failure, operation: str) -> _Refusal:
     """Turn a failed Management API call into a :class:`ManagementError` naming the call."""
     status = failure.status
     if failure.kind in ("timeout", "connection_error"):
