@@ -5,8 +5,8 @@
 the settings, the keys, the clock, the one transport, the exchange, the store with the token
 cache and the session revocations on it, and the tenant's checked discovery document and keys;
 the Management and My Account clients, the background revoker, and the API mode's parts (the
-access-token validator with its cached key set, the Custom API Client's exchanger) are built the
-first time they are needed, once, under a lock.
+access-token validator, the Custom API Client's exchanger) are built the first time they are
+needed, once, under a lock.
 """
 
 from __future__ import annotations
@@ -126,12 +126,12 @@ class AppState:
         )
         #: The tenant's discovery document, checked against ``AUTH0_DOMAIN``.
         self.metadata = TenantMetadata(settings, self.transport)
-        #: The tenant's signing keys.
-        self.keys = TenantKeys(self.metadata)
+        #: The tenant's public signing keys: one cache for ID, logout and access tokens.
+        self.tenant_keys = TenantKeys(settings, self.transport)
         #: authlib's OAuth client for the sign-in (authorize URL, ID token), reading discovery
         #: and keys from the two above. The code exchange goes through :attr:`exchanger`, like
         #: every other call to ``/oauth/token``.
-        self.oauth = _oauth_client(settings, self.metadata, self.keys)
+        self.oauth = _oauth_client(settings, self.metadata, self.tenant_keys)
         self._lock = threading.Lock()
         self._management: ManagementClient | None = None
         self._my_account: MyAccountClient | None = None
@@ -186,12 +186,7 @@ class AppState:
                 )
             with self._lock:
                 if self._bearer is None:
-                    self._bearer = BearerValidator(
-                        issuer=self.settings.issuer,
-                        audience=audience,
-                        jwks_uri=self.settings.base_url + "/.well-known/jwks.json",
-                        transport=self.transport,
-                    )
+                    self._bearer = BearerValidator(self.tenant_keys, audience)
         return self._bearer
 
     @property
@@ -339,8 +334,8 @@ class _TenantOAuth(FlaskOAuth2App):  # type: ignore[misc]  # authlib is untyped
         return cast("dict[str, Any]", self.server_metadata)
 
     def fetch_jwk_set(self, force: bool = False) -> dict[str, Any]:
-        """Return the tenant's JWKS (fetched again on an unknown key, at most every 30 s)."""
-        return self._tenant_keys.get(force)
+        """Return the tenant's JWKS (``force``: a token named a key it lacks)."""
+        return self._tenant_keys.jwks(refresh=force)
 
 
 def _oauth_client(settings: Settings, metadata: TenantMetadata, keys: TenantKeys) -> FlaskOAuth2App:
