@@ -2,13 +2,11 @@
 
 (Layer: core, Flask-free, above the transport and the errors.)
 
-:class:`BearerValidator` checks a token against the tenant's key cache
-(:meth:`TenantKeys.verify <flask_token_vault.oidc.TenantKeys.verify>`, the one shared with
-sign-in and logout tokens): RS256 only, signed by a key of the tenant's JSON Web Key Set,
-``iss`` the tenant's issuer, ``aud`` containing the API identifier, ``exp`` and ``nbf`` (and
-``iat``) with a small leeway, and a ``sub``. The API scopes are the union of the ``scope``
-claim (space-separated) and the ``permissions`` claim (Auth0's RBAC list). Anything else raises
-:class:`~flask_token_vault.InvalidAccessToken`, whose message never contains the token.
+:class:`BearerValidator` checks a token with the tenant's keys, as sign-in and logout tokens are
+(:meth:`TenantKeys.verify <flask_token_vault.oidc.TenantKeys.verify>`), for the API identifier
+and with a ``sub``. The API scopes are the union of the ``scope`` claim and the ``permissions``
+claim (Auth0's RBAC list). A bad token raises :class:`~flask_token_vault.InvalidAccessToken`,
+whose message never contains the token.
 """
 
 from __future__ import annotations

@@ -1,25 +1,16 @@
-"""The tenant as this app sees it: its discovery document, its public keys, its logout tokens.
+"""The tenant as the app sees it: its discovery document, its public keys, its logout tokens.
 
 (Layer: core, above the transport; knows nothing of Flask.)
 
-* :func:`checked_metadata` is the one check of a discovery document: the issuer must be the
-  configured one, and the authorization, token, JWKS and other endpoints must be on
-  ``AUTH0_DOMAIN``'s origin (the token endpoint receives the client secret). ID tokens are
-  accepted signed with RS256 only, whatever the document offers. :class:`TenantMetadata` reads
-  the document once through the app's transport and keeps what passed.
-* :class:`TenantKeys` is the one cache of the tenant's public signing keys (JWKS), behind every
-  token the app checks: ID tokens (through authlib), logout tokens, and API callers' access
-  tokens (:mod:`~flask_token_vault.bearer`). The set is fetched on first use and kept, never
-  fetched per request. A token naming a key id the set lacks makes one refresh (a rotated key
-  is trusted at once), and after that at most one every :data:`JWKS_MIN_REFRESH` seconds
-  whoever asks: a flood of made-up key ids costs Auth0 one request a minute. A set older than
-  :data:`JWKS_MAX_AGE` is fetched again on next use, keeping the old one if Auth0 does not
-  answer. :meth:`TenantKeys.verify` checks a token against it: RS256, ``kid``, signature,
-  ``iss``, ``aud``, ``exp``, ``nbf`` and ``iat``.
-* :func:`verify_logout_token` checks an OIDC Back-Channel Logout token the way the
-  specification and Auth0's documentation say: the above, then the back-channel logout event,
-  ``sid`` and/or ``sub``, ``jti``, and no ``nonce``. Whether its ``jti`` was seen before is the
-  caller's check (it needs the shared store).
+* :func:`checked_metadata` is the one check of a discovery document: the issuer must be
+  ``AUTH0_DOMAIN``'s and every endpoint on its origin (the token endpoint receives the client
+  secret); ID tokens are pinned to RS256. :class:`TenantMetadata` reads it once and keeps it.
+* :class:`TenantKeys` is the one cache of the tenant's public signing keys (JWKS), behind ID
+  tokens (through authlib), logout tokens and API callers' access tokens, fetched on first use
+  and never per request. A key id the set lacks makes one refresh (a rotated key is trusted at
+  once), then at most one every :data:`JWKS_MIN_REFRESH` seconds whoever asks.
+* :func:`verify_logout_token` checks a Back-Channel Logout token as the specification and
+  Auth0 say; whether its ``jti`` was seen before is the caller's check (it needs the store).
 """
 
 from __future__ import annotations
@@ -42,11 +33,11 @@ from .errors import Auth0Unavailable, InvalidRequest, Misconfigured, TokenVaultE
 
 __all__ = [
     "BACKCHANNEL_EVENT",
-    "ID_TOKEN_ALGORITHMS",
     "JWKS_MAX_AGE",
     "JWKS_MIN_REFRESH",
     "JWKS_RETRY",
     "MAX_TOKEN_LENGTH",
+    "SIGNING_ALGORITHM",
     "LogoutClaims",
     "TenantKeys",
     "TenantMetadata",
@@ -59,7 +50,7 @@ log = logging.getLogger("flask_token_vault")
 #: The ``events`` member that makes a JWT a back-channel logout token.
 BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 #: The only algorithm the tenant's tokens (ID, logout, access) may be signed with.
-ID_TOKEN_ALGORITHMS = ("RS256",)
+SIGNING_ALGORITHM = "RS256"
 #: The least time between two fetches of the key set forced by unknown key ids, in seconds.
 JWKS_MIN_REFRESH = 60.0
 #: After a failed first fetch (no keys at all), the least time before the next try.
@@ -68,20 +59,7 @@ JWKS_RETRY = 5.0
 JWKS_MAX_AGE = 86_400.0
 #: Longer tokens are refused before any parsing (Auth0's are a few hundred bytes to a few KB).
 MAX_TOKEN_LENGTH = 8192
-_ENDPOINTS = (
-    "authorization_endpoint",
-    "token_endpoint",
-    "jwks_uri",
-    "userinfo_endpoint",
-    "end_session_endpoint",
-    "revocation_endpoint",
-    "mfa_challenge_endpoint",
-    "device_authorization_endpoint",
-    "registration_endpoint",
-    "backchannel_authentication_endpoint",
-    "pushed_authorization_request_endpoint",
-)
-_REQUIRED = ("authorization_endpoint", "token_endpoint", "jwks_uri")
+_REQUIRED = {"authorization_endpoint", "token_endpoint", "jwks_uri"}
 _LOGOUT_LEEWAY = 60
 # A logout token lives about two minutes at Auth0; one naming a far expiry is refused, which
 # also bounds how long its jti must be remembered.
@@ -127,7 +105,7 @@ def checked_metadata(document: Any, settings: Settings) -> dict[str, Any]:
             remedy=remedy,
         )
     home = _origin(settings.base_url)
-    for name in _ENDPOINTS:
+    for name in sorted(_REQUIRED | {key for key in document if str(key).endswith("_endpoint")}):
         value = document.get(name)
         if value is None and name not in _REQUIRED:
             continue
@@ -139,41 +117,35 @@ def checked_metadata(document: Any, settings: Settings) -> dict[str, Any]:
                 remedy=remedy,
             )
     checked = {key: value for key, value in document.items() if key != "jwks"}
-    checked["id_token_signing_alg_values_supported"] = list(ID_TOKEN_ALGORITHMS)
+    checked["id_token_signing_alg_values_supported"] = [SIGNING_ALGORITHM]
     return checked
 
 
 def _unavailable(what: str, base_url: str, error: str | None = None) -> ErrorHook:
     """Return the transport's error hook for a read of the tenant's ``what``."""
+    parts = urlsplit(base_url)
+    # The usual cause when https to this machine fails: a local stand-in speaks plain http.
+    local = parts.scheme == "https" and is_loopback_host(parts.hostname or "")
 
     def hook(failure: Failure) -> TokenVaultError:
         reason = failure.reason or {
             "status": f"answered {failure.status}",
             "malformed_answer": "answered something that is not JSON",
         }.get(failure.kind, failure.kind)
+        remedy = None
+        if local and failure.reason == "SSLError":
+            remedy = (
+                f"AUTH0_DOMAIN names this machine over https ({base_url}); a local stand-in "
+                f"for Auth0 speaks plain http: set AUTH0_DOMAIN=http://{parts.netloc}."
+            )
         return Auth0Unavailable(
             f"Auth0's {what} could not be read ({reason}).",
             error=error or (failure.code if failure.kind != "status" else "malformed_answer"),
             upstream_status=failure.status,
-            remedy=_plain_http_remedy(base_url, failure),
+            remedy=remedy,
         )
 
     return hook
-
-
-def _plain_http_remedy(base_url: str, failure: Failure) -> str | None:
-    """Name the usual cause when https to this machine fails: a local stand-in speaks http."""
-    parts = urlsplit(base_url)
-    if (
-        failure.reason == "SSLError"
-        and parts.scheme == "https"
-        and is_loopback_host(parts.hostname or "")
-    ):
-        return (
-            f"AUTH0_DOMAIN names this machine over https ({base_url}); a local stand-in for Auth0 "
-            f"speaks plain http: set AUTH0_DOMAIN=http://{parts.netloc}."
-        )
-    return None
 
 
 class TenantMetadata:
@@ -188,24 +160,18 @@ class TenantMetadata:
     def __repr__(self) -> str:
         return f"TenantMetadata({self.settings.base_url!r})"
 
-    @property
-    def url(self) -> str:
-        """Return the discovery document's URL."""
-        return self.settings.base_url + "/.well-known/openid-configuration"
-
     def get(self) -> dict[str, Any]:
         """Return the checked discovery document (fetched on first use, then kept)."""
-        if self._document is None:
-            with self._lock:
-                if self._document is None:
-                    reply = self.transport.call_json(
-                        "GET",
-                        self.url,
-                        error=_unavailable("discovery document", self.settings.base_url),
-                        what="discovery document",
-                    )
-                    self._document = checked_metadata(reply.body, self.settings)
-        return self._document
+        with self._lock:
+            if self._document is None:
+                reply = self.transport.call_json(
+                    "GET",
+                    self.settings.base_url + "/.well-known/openid-configuration",
+                    error=_unavailable("discovery document", self.settings.base_url),
+                    what="discovery document",
+                )
+                self._document = checked_metadata(reply.body, self.settings)
+            return self._document
 
 
 class TenantKeys:
@@ -220,8 +186,8 @@ class TenantKeys:
         self._jwks: dict[str, Any] | None = None
         self._by_kid: dict[str, RSAKey] = {}
         self._fetched_at = 0.0
-        self._tried_at: float | None = None
-        self._refreshed_at: float | None = None
+        self._tried_at = float("-inf")
+        self._refreshed_at = float("-inf")
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -244,7 +210,7 @@ class TenantKeys:
                 return  # another thread fetched while this one waited
             now = self.transport.clock.monotonic()
             if self._jwks is None:
-                if self._tried_at is not None and now - self._tried_at < JWKS_RETRY:
+                if now - self._tried_at < JWKS_RETRY:
                     raise Auth0Unavailable(
                         "Auth0's signing keys (JWKS) could not be read moments ago; tokens "
                         "cannot be checked until they are.",
@@ -252,7 +218,7 @@ class TenantKeys:
                     )
                 self._tried_at = now
                 self._fetch(now)
-            elif self._refreshed_at is None or now - self._refreshed_at >= JWKS_MIN_REFRESH:
+            elif now - self._refreshed_at >= JWKS_MIN_REFRESH:
                 self._refreshed_at = now
                 try:
                     self._fetch(now)
@@ -287,15 +253,6 @@ class TenantKeys:
         self._update(refresh=refresh)
         return self._jwks or {"keys": []}
 
-    def key(self, kid: str) -> RSAKey | None:
-        """Return the tenant's signing key with this id, refreshing the set when allowed.
-
-        Raises :class:`~flask_token_vault.Auth0Unavailable` (``jwks_unavailable``) only when
-        the set was never fetched and cannot be now (the token may be fine: nobody can tell).
-        """
-        self._update(kid)
-        return self._by_kid.get(kid)
-
     def verify(
         self,
         token: str,
@@ -311,6 +268,9 @@ class TenantKeys:
         one of the tenant's keys, the signature, ``iss`` the tenant, ``aud`` containing
         ``audience``, ``exp``, ``nbf`` and ``iat`` within ``leeway`` seconds, and the
         ``essential`` claims present. ``refuse`` gets the reason, never the token.
+
+        Raises :class:`~flask_token_vault.Auth0Unavailable` (``jwks_unavailable``) only when
+        the key set was never fetched and cannot be now (the token may be fine: nobody can tell).
         """
         if not token or len(token) > MAX_TOKEN_LENGTH or not token.isascii():
             raise refuse("is empty, too long or not ASCII")
@@ -319,17 +279,18 @@ class TenantKeys:
         except (JoseError, ValueError, TypeError):
             raise refuse("is not a signed JWT") from None
         algorithm = header.get("alg")
-        if algorithm not in ID_TOKEN_ALGORITHMS:
+        if algorithm != SIGNING_ALGORITHM:
             shown = clean_text(algorithm, 20) if isinstance(algorithm, str) else ""
             raise refuse(f"must be signed with RS256, not {shown or 'none'}")
         kid = header.get("kid")
         if not isinstance(kid, str) or not kid or len(kid) > 256:
             raise refuse("names no signing key (kid)")
-        key = self.key(kid)
+        self._update(kid)
+        key = self._by_kid.get(kid)
         if key is None:
             raise refuse("is signed with a key this tenant does not publish")
         try:
-            claims = jwt.decode(token, key, algorithms=list(ID_TOKEN_ALGORITHMS)).claims
+            claims = jwt.decode(token, key, algorithms=[SIGNING_ALGORITHM]).claims
             jwt.JWTClaimsRegistry(
                 now=int(self.transport.clock.time()),
                 leeway=leeway,
