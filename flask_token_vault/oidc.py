@@ -4,7 +4,7 @@
 
 * :func:`checked_metadata` is the one check of a discovery document: the issuer must be
   ``AUTH0_DOMAIN``'s and every endpoint on its origin (the token endpoint receives the client
-  secret); ID tokens are pinned to RS256. :class:`TenantMetadata` reads it once and keeps it.
+  secret); ID tokens are pinned to RS256. :func:`read_discovery` fetches and checks it.
 * :class:`TenantKeys` is the one cache of the tenant's public signing keys (JWKS), behind ID
   tokens (through authlib), logout tokens and API callers' access tokens, fetched on first use
   and never per request. A key id the set lacks makes one refresh (a rotated key is trusted at
@@ -40,8 +40,8 @@ __all__ = [
     "SIGNING_ALGORITHM",
     "LogoutClaims",
     "TenantKeys",
-    "TenantMetadata",
     "checked_metadata",
+    "read_discovery",
     "verify_logout_token",
 ]
 
@@ -148,30 +148,19 @@ def _unavailable(what: str, base_url: str, error: str | None = None) -> ErrorHoo
     return hook
 
 
-class TenantMetadata:
-    """The tenant's discovery document, read once through the app's transport and checked."""
+def read_discovery(settings: Settings, transport: Transport) -> dict[str, Any]:
+    """Read the tenant's discovery document through ``transport``; return it checked.
 
-    def __init__(self, settings: Settings, transport: Transport) -> None:
-        self.settings = settings
-        self.transport = transport
-        self._document: dict[str, Any] | None = None
-        self._lock = threading.Lock()
-
-    def __repr__(self) -> str:
-        return f"TenantMetadata({self.settings.base_url!r})"
-
-    def get(self) -> dict[str, Any]:
-        """Return the checked discovery document (fetched on first use, then kept)."""
-        with self._lock:
-            if self._document is None:
-                reply = self.transport.call_json(
-                    "GET",
-                    self.settings.base_url + "/.well-known/openid-configuration",
-                    error=_unavailable("discovery document", self.settings.base_url),
-                    what="discovery document",
-                )
-                self._document = checked_metadata(reply.body, self.settings)
-            return self._document
+    Raises :class:`~flask_token_vault.Auth0Unavailable` when it cannot be read, and what
+    :func:`checked_metadata` raises when it does not match ``AUTH0_DOMAIN``.
+    """
+    reply = transport.call_json(
+        "GET",
+        settings.base_url + "/.well-known/openid-configuration",
+        error=_unavailable("discovery document", settings.base_url),
+        what="discovery document",
+    )
+    return checked_metadata(reply.body, settings)
 
 
 class TenantKeys:
