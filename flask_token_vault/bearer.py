@@ -84,20 +84,13 @@ class BearerValidator:
         return AccessToken(
             sub=claims["sub"],
             scopes=_scopes(claims),
-            audience=_audience(claims.get("aud")),
+            # The check above let through a string or a list of strings only.
+            audience=(claims["aud"],) if isinstance(claims["aud"], str) else tuple(claims["aud"]),
             expires_at=float(claims["exp"]),
             client_id=claims["azp"] if isinstance(claims.get("azp"), str) else None,
             claims=claims,
             token=token,
         )
-
-
-def _audience(value: Any) -> tuple[str, ...]:
-    if isinstance(value, str):
-        return (value,)
-    if isinstance(value, list):
-        return tuple(v for v in value if isinstance(v, str))
-    return ()
 
 
 def _scopes(claims: Mapping[str, Any]) -> tuple[str, ...]:

@@ -29,8 +29,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 __all__ = ["Crypto", "InvalidToken"]
 
 _VERSION = b"\x01"
-_HEADER = 1 + 4 + 12
-_MIN_SEALED = _HEADER + 16
+_MIN_SEALED = 1 + 4 + 12 + 16  # version, key id, nonce, tag
 # The shortest URL-safe base64 text (unpadded) of a sealed value.
 _MIN_SESSION_CHARS = (_MIN_SEALED * 4 + 2) // 3
 
@@ -95,11 +94,7 @@ class Crypto:
         return "Crypto(<keys hidden>)"
 
     def seal_session(self, plaintext: str, context: str = "") -> str:
-        """Encrypt a value for the session cookie (URL-safe base64, no padding).
-
-        ``context`` is bound as associated data: the value opens only with the same context
-        (the refresh token is bound to its tenant, client and user this way).
-        """
+        """Encrypt a value for the session cookie (URL-safe base64), bound to ``context``."""
         sealed = self._session.seal(plaintext.encode(), context.encode())
         return base64.urlsafe_b64encode(sealed).rstrip(b"=").decode("ascii")
 
@@ -128,10 +123,7 @@ class Crypto:
             raise InvalidToken("malformed value") from None
 
     def seal_cache(self, plaintext: bytes, key: str = "") -> bytes:
-        """Encrypt a value before it reaches the cache, bound to the cache ``key`` it is stored at.
-
-        Binding the key means an entry copied to another user's key does not decrypt there.
-        """
+        """Encrypt a value for the cache, bound to the cache ``key`` it is stored at."""
         return self._cache.seal(plaintext, key.encode())
 
     def open_cache(self, token: bytes, key: str = "") -> bytes:

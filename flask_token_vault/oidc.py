@@ -72,9 +72,6 @@ _CLAIM_PROBLEMS = {
     "sub": "names no user (sub)",
 }
 
-#: Turns the reason a token is refused (``"has expired"``) into the caller's error.
-Refusal = Callable[[str], TokenVaultError]
-
 
 def _origin(url: str) -> str:
     parts = urlsplit(url)
@@ -249,14 +246,15 @@ class TenantKeys:
         audience: str,
         leeway: int,
         essential: Iterable[str],
-        refuse: Refusal,
+        refuse: Callable[[str], TokenVaultError],
     ) -> dict[str, Any]:
         """Return the claims of a token the tenant signed for ``audience``; else raise ``refuse``.
 
         Checked: RS256 (whatever the token or the discovery document offers), a ``kid`` naming
         one of the tenant's keys, the signature, ``iss`` the tenant, ``aud`` containing
         ``audience``, ``exp``, ``nbf`` and ``iat`` within ``leeway`` seconds, and the
-        ``essential`` claims present. ``refuse`` gets the reason, never the token.
+        ``essential`` claims present. ``refuse`` turns the reason (``"has expired"``), never the
+        token, into the caller's error.
 
         Raises :class:`~flask_token_vault.Auth0Unavailable` (``jwks_unavailable``) only when
         the key set was never fetched and cannot be now (the token may be fine: nobody can tell).
