@@ -3,10 +3,10 @@
 :class:`AppState` is built once by :meth:`TokenVault.init_app
 <flask_token_vault.TokenVault.init_app>` and kept in ``app.extensions["token_vault"]``. It holds
 the settings, the keys, the clock, the one transport, the exchange, the store with the token
-cache and the session revocations on it, and the tenant's checked discovery document and keys;
+cache and the session revocations on it, and the tenant's public keys;
 the Management and My Account clients, the background revoker, and the API mode's parts (the
-access-token validator with its cached key set, the Custom API Client's exchanger) are built the
-first time they are needed, once, under a lock.
+access-token validator, the Custom API Client's exchanger) are built the first time they are
+needed, once, under a lock.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from .dpop import DPoP
 from .errors import ApiClientMisconfigured, InvalidAccessToken, TokenVaultError
 from .exchange import Exchanger
 from .my_account import MyAccountClient
-from .oidc import TenantKeys, TenantMetadata
+from .oidc import TenantKeys, read_discovery
 from .revocation import SessionRevocations
 from .store import build_store
 
@@ -108,14 +108,12 @@ class AppState:
             record_ttl=settings.session_lifetime or _NO_LIFETIME_RECORD_TTL,
             local_ttl=settings.local_cache_ttl,
         )
-        #: The tenant's discovery document, checked against ``AUTH0_DOMAIN``.
-        self.metadata = TenantMetadata(settings, self.transport)
-        #: The tenant's signing keys.
-        self.keys = TenantKeys(self.metadata)
-        #: authlib's OAuth client for the sign-in (authorize URL, ID token), reading discovery
-        #: and keys from the two above. The code exchange goes through :attr:`exchanger`, like
-        #: every other call to ``/oauth/token``.
-        self.oauth = _oauth_client(settings, self.metadata, self.keys)
+        #: The tenant's public signing keys: one cache for ID, logout and access tokens.
+        self.tenant_keys = TenantKeys(settings, self.transport)
+        #: authlib's OAuth client for the sign-in (authorize URL, ID token), reading the
+        #: checked discovery document and the keys above. The code exchange goes through
+        #: :attr:`exchanger`, like every other call to ``/oauth/token``.
+        self.oauth = _oauth_client(settings, self.transport, self.tenant_keys)
         self._lock = threading.Lock()
         self._management: ManagementClient | None = None
         self._my_account: MyAccountClient | None = None
@@ -170,12 +168,7 @@ class AppState:
                 )
             with self._lock:
                 if self._bearer is None:
-                    self._bearer = BearerValidator(
-                        issuer=self.settings.issuer,
-                        audience=audience,
-                        jwks_uri=self.settings.base_url + "/.well-known/jwks.json",
-                        transport=self.transport,
-                    )
+                    self._bearer = BearerValidator(self.tenant_keys, audience)
         return self._bearer
 
     @property
@@ -309,30 +302,31 @@ class _TenantOAuth(FlaskOAuth2App):  # type: ignore[misc]  # authlib is untyped
     """authlib's Flask client, reading discovery and keys through the app's checked copies."""
 
     def __init__(
-        self, metadata: TenantMetadata, keys: TenantKeys, *args: Any, **kwargs: Any
+        self, settings: Settings, transport: Transport, keys: TenantKeys, *args: Any, **kwargs: Any
     ) -> None:
         super().__init__(*args, **kwargs)
-        self._tenant_metadata = metadata
+        self._tenant = (settings, transport)
         self._tenant_keys = keys
 
     def load_server_metadata(self) -> dict[str, Any]:
         """Return the discovery document, checked against ``AUTH0_DOMAIN`` (pinned to RS256)."""
         if "_loaded_at" not in self.server_metadata:
-            self.server_metadata.update(self._tenant_metadata.get())
+            self.server_metadata.update(read_discovery(*self._tenant))
             self.server_metadata["_loaded_at"] = time.time()
         return cast("dict[str, Any]", self.server_metadata)
 
     def fetch_jwk_set(self, force: bool = False) -> dict[str, Any]:
-        """Return the tenant's JWKS (fetched again on an unknown key, at most every 30 s)."""
-        return self._tenant_keys.get(force)
+        """Return the tenant's JWKS (``force``: a token named a key it lacks)."""
+        return self._tenant_keys.jwks(refresh=force)
 
 
-def _oauth_client(settings: Settings, metadata: TenantMetadata, keys: TenantKeys) -> FlaskOAuth2App:
+def _oauth_client(settings: Settings, transport: Transport, keys: TenantKeys) -> FlaskOAuth2App:
     params: dict[str, str] = {}
     if settings.audience:
         params["audience"] = settings.audience
     return _TenantOAuth(
-        metadata,
+        settings,
+        transport,
         keys,
         FlaskIntegration("token_vault"),
         "token_vault",

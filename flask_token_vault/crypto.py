@@ -1,17 +1,15 @@
-"""Keys, encryption and keyed hashes.
+"""Symmetric encryption and keyed hashes, with keys derived from the app's secrets.
 
-Flask's session cookie is signed, not encrypted, so the refresh token is encrypted before it goes
-in; cached provider tokens are encrypted before they reach the cache. Keys are derived with
-HKDF-SHA256 from each configured secret, one per purpose, so the session key, the cache key and
-the cache-key hash key never coincide.
+(Layer: settings. The app's private keys live in :mod:`~flask_token_vault.keys`, the tenant's
+public keys in :mod:`~flask_token_vault.oidc`.) Flask's session cookie is signed, not
+encrypted, so the refresh token is sealed before it goes in; cached provider tokens are sealed
+before they reach the cache. HKDF-SHA256 derives one key per purpose from each secret, so the
+session key, the cache key and the cache-key hash key never coincide.
 
-A cached value is also bound to the cache key it is stored under (associated data), so an entry
-copied to another user's key by someone with write access to the cache does not decrypt.
-
-Encryption is AES-256-GCM (authenticated: a changed byte fails to decrypt). A sealed value is
-``version (1 byte) | key id (4 bytes) | nonce (12 bytes) | ciphertext and tag``, and the purpose
-is bound as associated data, so a value sealed for the cache does not open as a session value.
-A list of secrets gives rotation: the first encrypts, every one decrypts (found by key id).
+Sealing is AES-256-GCM (a changed byte fails to open): ``version (1 byte) | key id (4 bytes) |
+nonce (12 bytes) | ciphertext and tag``, with the purpose and the caller's context (the cache
+key, the session's user) bound as associated data, so a value opens only where it was sealed.
+A list of secrets gives rotation: the first seals, every one opens (found by key id).
 """
 
 from __future__ import annotations
@@ -31,8 +29,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 __all__ = ["Crypto", "InvalidToken"]
 
 _VERSION = b"\x01"
-_HEADER = 1 + 4 + 12
-_MIN_SEALED = _HEADER + 16
+_MIN_SEALED = 1 + 4 + 12 + 16  # version, key id, nonce, tag
 # The shortest URL-safe base64 text (unpadded) of a sealed value.
 _MIN_SESSION_CHARS = (_MIN_SEALED * 4 + 2) // 3
 
@@ -92,17 +89,12 @@ class Crypto:
         # One hash key per secret: keys are made with the first, and logout reaches entries
         # made under the others (an app not yet rotated still uses one of them).
         self._hash_keys = tuple(dict.fromkeys(_derive(s, "cache-key/v1") for s in secrets))
-        self._hash_key = self._hash_keys[0]
 
     def __repr__(self) -> str:
         return "Crypto(<keys hidden>)"
 
     def seal_session(self, plaintext: str, context: str = "") -> str:
-        """Encrypt a value for the session cookie (URL-safe base64, no padding).
-
-        ``context`` is bound as associated data: the value opens only with the same context
-        (the refresh token is bound to its tenant, client and user this way).
-        """
+        """Encrypt a value for the session cookie (URL-safe base64), bound to ``context``."""
         sealed = self._session.seal(plaintext.encode(), context.encode())
         return base64.urlsafe_b64encode(sealed).rstrip(b"=").decode("ascii")
 
@@ -125,16 +117,13 @@ class Crypto:
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
             return self._session.open(raw, context.encode()).decode()
-        except (binascii.Error, ValueError, UnicodeError) as exc:
-            if isinstance(exc, InvalidToken):
-                raise
+        except InvalidToken:
+            raise
+        except (binascii.Error, ValueError, UnicodeError):
             raise InvalidToken("malformed value") from None
 
     def seal_cache(self, plaintext: bytes, key: str = "") -> bytes:
-        """Encrypt a value before it reaches the cache, bound to the cache ``key`` it is stored at.
-
-        Binding the key means an entry copied to another user's key does not decrypt there.
-        """
+        """Encrypt a value for the cache, bound to the cache ``key`` it is stored at."""
         return self._cache.seal(plaintext, key.encode())
 
     def open_cache(self, token: bytes, key: str = "") -> bytes:
@@ -143,7 +132,7 @@ class Crypto:
 
     def keyed_hash(self, *parts: str) -> str:
         """Return an HMAC-SHA256 of the parts, unambiguously joined, as hex."""
-        return hmac.digest(self._hash_key, _joined(parts), "sha256").hex()
+        return hmac.digest(self._hash_keys[0], _joined(parts), "sha256").hex()
 
     def keyed_hashes(self, *parts: str) -> tuple[str, ...]:
         """Return :meth:`keyed_hash` of the parts under each configured secret, the first first.

@@ -19,7 +19,7 @@ from ._clock import Clock
 from ._http import Attempt, parse_json
 from .keys import DPoPKey
 
-__all__ = ["DPoP", "asks_for_nonce"]
+__all__ = ["DPoP"]
 
 _NONCE_HEADER = "DPoP-Nonce"
 _MAX_NONCE = 512
@@ -28,16 +28,6 @@ _MAX_NONCE = 512
 def _origin(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}".lower()
-
-
-def asks_for_nonce(response: requests.Response) -> bool:
-    """Return whether an answer is ``use_dpop_nonce`` (a token endpoint's 400 or an API's 401)."""
-    if response.status_code not in (400, 401) or not response.headers.get(_NONCE_HEADER):
-        return False
-    if "use_dpop_nonce" in response.headers.get("WWW-Authenticate", ""):
-        return True
-    body = parse_json(response)
-    return isinstance(body, dict) and body.get("error") == "use_dpop_nonce"
 
 
 class DPoP:
@@ -52,26 +42,33 @@ class DPoP:
     def __repr__(self) -> str:
         return f"DPoP({self.key!r})"
 
-    def proof(self, method: str, url: str, access_token: str | None = None) -> str:
-        """Return a proof for one request, with the server's latest nonce if it gave one."""
-        with self._lock:
-            nonce = self._nonces.get(_origin(url))
-        return self.key.proof(
-            method, url, self.clock.time(), nonce=nonce, access_token=access_token
-        )
-
     def prepare(self, attempt: Attempt) -> None:
-        """Add this try's ``DPoP`` header (with ``ath`` for a ``DPoP`` access token)."""
+        """Add this try's ``DPoP`` header, with the server's latest nonce if it gave one.
+
+        A ``DPoP`` access token on the call puts its hash (``ath``) in the proof.
+        """
         token = None
         if attempt.credential is not None and attempt.credential.startswith("DPoP "):
             token = attempt.credential[5:]
-        attempt.headers["DPoP"] = self.proof(attempt.method, attempt.url, token)
+        with self._lock:
+            nonce = self._nonces.get(_origin(attempt.url))
+        attempt.headers["DPoP"] = self.key.proof(
+            attempt.method, attempt.url, self.clock.time(), nonce=nonce, access_token=token
+        )
 
     def retry(self, response: requests.Response) -> bool:
-        """Remember the answer's nonce; return whether it asks for a try with that nonce."""
+        """Remember the answer's nonce; return whether it asks for a try with that nonce.
+
+        It asks with ``use_dpop_nonce`` in a token endpoint's 400 or an API's 401.
+        """
         nonce = response.headers.get(_NONCE_HEADER)
-        if nonce and len(nonce) <= _MAX_NONCE and nonce.isascii() and nonce.isprintable():
-            with self._lock:
-                self._nonces[_origin(response.url or "")] = nonce
-            return asks_for_nonce(response)
-        return False
+        if not nonce or len(nonce) > _MAX_NONCE or not nonce.isascii() or not nonce.isprintable():
+            return False
+        with self._lock:
+            self._nonces[_origin(response.url or "")] = nonce
+        if response.status_code not in (400, 401):
+            return False
+        if "use_dpop_nonce" in response.headers.get("WWW-Authenticate", ""):
+            return True
+        body = parse_json(response)
+        return isinstance(body, dict) and body.get("error") == "use_dpop_nonce"

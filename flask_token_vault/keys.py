@@ -1,16 +1,16 @@
-"""The keys the app holds instead of secrets: its client key and its DPoP key.
+"""The app's own private keys, which sign what it sends to Auth0.
 
-(Layer: settings, beside ``config`` and ``crypto``; knows nothing of HTTP or Flask.)
+(Layer: settings, beside ``config`` and ``crypto``; knows nothing of HTTP or Flask.) The
+tenant's public keys live in :mod:`~flask_token_vault.oidc`, the symmetric keys that seal
+session and cache values in :mod:`~flask_token_vault.crypto`.
 
-* :class:`ClientKey` is the private half of a key pair whose public half is registered as a
-  credential of the app's Auth0 client. It signs ``private_key_jwt`` client assertions (RS256,
-  RS384 or PS256, a fresh ``jti``, a one-minute ``exp``) and the Privileged Worker's
-  ``token-vault-req+jwt`` subject tokens.
-* :class:`DPoPKey` is an EC P-256 key that signs DPoP proofs (RFC 9449, ES256) so the tokens
-  Auth0 issues are bound to it.
+* :class:`ClientKey`, whose public half is registered as a credential of the app's Auth0
+  client, signs ``private_key_jwt`` client assertions and Privileged Worker subject tokens.
+* :class:`DPoPKey` (EC P-256) signs DPoP proofs (RFC 9449, ES256) so the tokens Auth0 issues
+  are bound to it.
 
-Both are read from PEM text or from the path of a PEM file, once, at start-up; neither ever
-appears in a repr, a log line or an error message (errors name the configuration key only).
+Both are read once, at start-up, from PEM text or the path of a PEM file; neither ever appears
+in a repr, a log line or an error message (errors name the configuration key only).
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ __all__ = [
     "ASSERTION_LIFETIME",
     "ASSERTION_TYPE",
     "CLIENT_KEY_ALGORITHMS",
-    "SUBJECT_TOKEN_LIFETIME",
     "ClientKey",
     "DPoPKey",
     "access_token_hash",
@@ -42,20 +41,16 @@ __all__ = [
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 #: The algorithms Auth0 accepts for client credentials.
 CLIENT_KEY_ALGORITHMS = ("RS256", "RS384", "PS256")
-#: Seconds a client assertion stays valid (Auth0 allows at most five minutes).
+#: Seconds a client assertion or a Privileged Worker subject token stays valid (Auth0 allows
+#: five minutes for the first and refuses the second past 60 s).
 ASSERTION_LIFETIME = 60
-#: Seconds a Privileged Worker subject token stays valid (Auth0 refuses one older than 60 s).
-SUBJECT_TOKEN_LIFETIME = 60
 _MIN_RSA_BITS = 2048
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def access_token_hash(token: str) -> str:
     """Return the DPoP ``ath`` of an access token: base64url(SHA-256(token))."""
-    return _b64url(hashlib.sha256(token.encode("ascii", "replace")).digest())
+    digest = hashlib.sha256(token.encode("ascii", "replace")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
 def read_pem(value: Any, key: str) -> bytes:
@@ -99,11 +94,11 @@ def _import(pem: bytes, kind: type[RSAKey] | type[ECKey], key: str, what: str) -
 class ClientKey:
     """The app's client key: signs client assertions and Privileged Worker subject tokens."""
 
-    def __init__(self, pem: bytes, algorithm: str = "RS256", *, key: str = "") -> None:
-        name = key or "AUTH0_CLIENT_PRIVATE_KEY"
+    def __init__(self, pem: bytes, algorithm: str = "RS256") -> None:
+        name = "AUTH0_CLIENT_PRIVATE_KEY"
         if algorithm not in CLIENT_KEY_ALGORITHMS:
             raise ConfigurationError(
-                "AUTH0_CLIENT_PRIVATE_KEY_ALG",
+                name + "_ALG",
                 f"must be one of {', '.join(CLIENT_KEY_ALGORITHMS)}, not {algorithm!r}.",
             )
         self._key: RSAKey = _import(pem, RSAKey, name, "RSA")
@@ -121,38 +116,31 @@ class ClientKey:
     @classmethod
     def from_config(cls, value: Any, algorithm: Any = "RS256") -> ClientKey:
         """Read ``AUTH0_CLIENT_PRIVATE_KEY`` (PEM text or path)."""
-        if not isinstance(algorithm, str):
-            raise ConfigurationError(
-                "AUTH0_CLIENT_PRIVATE_KEY_ALG", "must be RS256, RS384 or PS256."
-            )
         return cls(read_pem(value, "AUTH0_CLIENT_PRIVATE_KEY"), algorithm)
 
     def public_pem(self) -> str:
         """Return the public key as PEM text (what is registered as the client's credential)."""
         return self._key.as_pem(private=False).decode("ascii")
 
-    def public_jwk(self) -> dict[str, Any]:
-        """Return the public key as a JWK."""
-        return dict(self._key.as_dict(private=False))
-
     def sign(self, claims: dict[str, Any], typ: str = "JWT") -> str:
         """Return a compact JWS of ``claims`` with this key."""
         header = {"alg": self.algorithm, "typ": typ, "kid": self.kid}
         return str(jwt.encode(header, claims, self._key, algorithms=[self.algorithm]))
 
+    def _claims(self, issuer: str, subject: str, audience: str, now: float) -> dict[str, Any]:
+        issued = int(now)
+        return {
+            "iss": issuer,
+            "sub": subject,
+            "aud": audience,
+            "iat": issued,
+            "exp": issued + ASSERTION_LIFETIME,
+            "jti": secrets.token_urlsafe(24),
+        }
+
     def client_assertion(self, client_id: str, audience: str, now: float) -> str:
         """Return a ``private_key_jwt`` assertion: ``iss`` = ``sub`` = client id, fresh ``jti``."""
-        issued = int(now)
-        return self.sign(
-            {
-                "iss": client_id,
-                "sub": client_id,
-                "aud": audience,
-                "iat": issued,
-                "exp": issued + ASSERTION_LIFETIME,
-                "jti": secrets.token_urlsafe(24),
-            }
-        )
+        return self.sign(self._claims(client_id, client_id, audience, now))
 
     def subject_token(
         self,
@@ -165,15 +153,7 @@ class ClientKey:
         org_id: str | None = None,
     ) -> str:
         """Return a Privileged Worker subject token (``typ: token-vault-req+jwt``) for a user."""
-        issued = int(now)
-        claims: dict[str, Any] = {
-            "iss": client_id,
-            "sub": user_id,
-            "aud": audience,
-            "iat": issued,
-            "exp": issued + SUBJECT_TOKEN_LIFETIME,
-            "jti": secrets.token_urlsafe(24),
-        }
+        claims = self._claims(client_id, user_id, audience, now)
         if audit_context:
             claims["audit_context"] = audit_context
         if org_id:
@@ -186,7 +166,8 @@ class DPoPKey:
 
     algorithm = "ES256"
 
-    def __init__(self, pem: bytes, *, key: str = "TOKEN_VAULT_DPOP_KEY") -> None:
+    def __init__(self, pem: bytes) -> None:
+        key = "TOKEN_VAULT_DPOP_KEY"
         self._key: ECKey = _import(pem, ECKey, key, "EC P-256")
         raw = self._key.private_key
         if not isinstance(raw, ec.EllipticCurvePrivateKey) or raw.curve.name != "secp256r1":

@@ -54,20 +54,13 @@ class SessionRevocations:
         # The epoch moves on at every logout recorded by this process.
         self._known: dict[tuple[str, str], tuple[int, float, float]] = {}
         self._epoch = 0
-        self._keys: dict[tuple[str, str], str] = {}
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"SessionRevocations({self.store!r})"
 
     def _key(self, kind: str, value: str) -> str:
-        found = self._keys.get((kind, value))
-        if found is None:
-            found = f"tv:r:{kind}:" + self.crypto.keyed_hash("ended", self.namespace, kind, value)
-            if len(self._keys) >= _MAX_NEAR:
-                self._keys.clear()
-            self._keys[(kind, value)] = found
-        return found
+        return f"tv:r:{kind}:" + self.crypto.keyed_hash("ended", self.namespace, kind, value)
 
     def end(self, *, sid: str | None = None, sub: str | None = None) -> None:
         """Record that the session ``sid`` (or every session of ``sub``) ended now.
@@ -124,9 +117,7 @@ class SessionRevocations:
 
 
 def _time(raw: Any) -> float | None:
-    if not isinstance(raw, bytes):
-        return None
     try:
-        return float(raw.decode("ascii"))
-    except (UnicodeDecodeError, ValueError):
+        return float(raw)  # the store holds bytes: float() reads them as ASCII
+    except (TypeError, ValueError):
         return None

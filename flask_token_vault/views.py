@@ -581,7 +581,7 @@ def backchannel_logout() -> Response:
     """
     state = get_state()
     raw = request.form.get("logout_token", "")
-    claims = verify_logout_token(raw, state.keys, state.settings, state.clock.time())
+    claims = verify_logout_token(raw, state.tenant_keys)
     try:
         first = state.revocations.first_use(
             claims.jti, claims.expires_at - state.clock.time() + 120

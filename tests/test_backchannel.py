@@ -186,7 +186,7 @@ def test_a_bad_logout_token_is_a_400_and_ends_nothing(app: Flask, emu: Emulator,
 def test_an_unreadable_key_set_is_a_503_not_a_500(app: Flask, emu: Emulator) -> None:
     emu.add_fault("jwks", status=200, body={"keys": "not a list"}, times=-1)
     answer = _post(app.test_client(), emu.logout_token(ALICE))
-    assert answer.status_code == 503 and answer.get_json()["error"] == "malformed_answer"
+    assert answer.status_code == 503 and answer.get_json()["error"] == "jwks_unavailable"
 
 
 def test_every_process_sharing_redis_ends_the_session(emu: Emulator, redis_url: str) -> None:
@@ -310,8 +310,8 @@ def test_the_cli_takes_a_url_or_says_what_it_needs(app: Flask, emu: Emulator) ->
 
 
 def test_state_has_the_tenant_keys(app: Flask) -> None:
-    keys = TokenVault.state(app).keys.get()
-    assert keys["keys"] and TokenVault.state(app).keys.get() is keys
+    keys = TokenVault.state(app).tenant_keys.jwks()
+    assert keys["keys"] and TokenVault.state(app).tenant_keys.jwks() is keys
 
 
 def test_flask_wtfs_csrf_protection_lets_logout_tokens_through(emu: Emulator) -> None:

@@ -186,10 +186,10 @@ def test_access_token_exchange(emu: Emulator, fault: str) -> None:
 def test_jwks_fetch(emu: Emulator, fault: str) -> None:
     app, client, headers = _api_caller(emu)
     spec = FAULTS[fault]
-    validator = TokenVault.state(app).bearer
-    good = validator.jwks_uri
+    keys = TokenVault.state(app).tenant_keys
+    good = keys.jwks_uri
     if spec is None:
-        validator.jwks_uri = _closed_port_url() + "/.well-known/jwks.json"
+        keys.jwks_uri = _closed_port_url() + "/.well-known/jwks.json"
     else:
         emu.add_fault("jwks", times=-1, **spec)
 
@@ -203,7 +203,7 @@ def test_jwks_fetch(emu: Emulator, fault: str) -> None:
 
     _check("JWKS fetch", fault, run)
     assert emu.exchange_count() == 0
-    validator.jwks_uri = good
+    keys.jwks_uri = good
     emu.clear_faults()
     TokenVault.state(app).clock.use(_Later(6.0))  # past the retry wait after a failed fetch
     assert client.get("/api/calendar", headers=headers).status_code == 200
