@@ -25,8 +25,9 @@ import requests
 from flask import Flask
 
 from ..config import Settings, is_loopback_host
-from ..errors import ManagementForbidden, ManagementNotFound, TokenVaultError
+from ..errors import Auth0Unavailable, ManagementForbidden, ManagementNotFound, TokenVaultError
 from ..exchange import GRANT_TYPE
+from ..oidc import read_discovery
 from . import places
 from .app_checks import FAIL, PASS, SKIP, Check, app_checks, failed, passed, skipped
 from .management import ManagementClient
@@ -108,47 +109,22 @@ def _setup_check(key: str, action: SetupAction) -> Check:
 
 
 def _discovery(management: ManagementClient) -> Check:
+    """Read and check the discovery document as the app does (``oidc.read_discovery``)."""
     name = "domain reachable and discovery valid"
     settings = management.settings
-    url = settings.base_url + "/.well-known/openid-configuration"
-    fix = (
-        "Set AUTH0_DOMAIN to your tenant's domain (e.g. tenant.us.auth0.com, or its custom "
-        "domain) and make sure this machine can reach it over HTTPS."
-    )
     try:
-        response = management.transport.http.get(url, timeout=settings.http_timeout)
-    except requests.RequestException as exc:
-        plain = _plain_http_instead(management)
+        read_discovery(settings, management.transport)
+    except TokenVaultError as exc:
+        plain = _plain_http_instead(management) if isinstance(exc, Auth0Unavailable) else None
         if plain is not None:
             return failed(
                 name,
-                f"{settings.base_url} fails over https ({type(exc).__name__}), but {plain} "
-                "answers over plain http: it is a local stand-in for Auth0, and a bare "
-                "AUTH0_DOMAIN means https",
+                f"{settings.base_url} fails over https ({exc.description}), but {plain} answers "
+                "over plain http: "
+                "it is a local stand-in for Auth0, and a bare AUTH0_DOMAIN means https",
                 f"Set AUTH0_DOMAIN={plain} (with http://).",
             )
-        return failed(name, f"{settings.base_url} could not be reached ({type(exc).__name__})", fix)
-    if response.status_code != 200:
-        return failed(name, f"the discovery document answered {response.status_code}", fix)
-    try:
-        document = response.json()
-    except ValueError:
-        return failed(name, "the discovery document is not JSON", fix)
-    if not isinstance(document, dict):
-        return failed(name, "the discovery document is not a JSON object", fix)
-    if document.get("issuer") != settings.issuer:
-        return failed(
-            name,
-            f"the issuer is {str(document.get('issuer'))[:200]!r}, not {settings.issuer!r}",
-            fix,
-        )
-    missing = [
-        key
-        for key in ("authorization_endpoint", "token_endpoint", "jwks_uri")
-        if not isinstance(document.get(key), str)
-    ]
-    if missing:
-        return failed(name, f"the discovery document lacks {', '.join(missing)}", fix)
+        return failed(name, str(exc.description), exc.remedy)
     return passed(name, f"issuer {settings.issuer}")
 
 
