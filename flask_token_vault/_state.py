@@ -11,12 +11,11 @@ first time they are needed, once, under a lock.
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for_futures
 from typing import Any, cast
@@ -26,6 +25,7 @@ from flask import Flask, current_app, has_app_context
 
 from . import signals
 from ._clock import Clock, ClockSource
+from ._connect_links import ConnectLinks
 from ._http import Transport
 from .admin.management import ManagementClient
 from .bearer import BearerValidator
@@ -81,6 +81,8 @@ class AppState:
         self.clock = clock or Clock()
         #: Encryption and keyed hashes.
         self.crypto = Crypto(settings.encryption_keys)
+        #: Signs and checks the scope lists of connect links.
+        self.links = ConnectLinks(settings, self.crypto, self.clock)
         #: The one HTTP transport (pooled, deadline-bounded, retrying).
         self.transport = Transport(
             http_timeout=settings.http_timeout,
@@ -287,26 +289,6 @@ class AppState:
         monotonic time, sleeping) or a bare function returning epoch seconds.
         """
         self.clock.use(clock)
-
-    def scope_signature(
-        self, connection: str, scopes: Iterable[str], user: str = "", expires: int = 0
-    ) -> str:
-        """Sign a connect link: its connection, scopes, user (``""``: nobody) and expiry."""
-        return self.crypto.keyed_hash(
-            "connect-scope/v2",
-            connection,
-            " ".join(sorted(set(scopes))),
-            user,
-            str(int(expires)),
-        )[:32]
-
-    def check_scope_signature(
-        self, connection: str, scopes: Iterable[str], sig: str, user: str = "", expires: int = 0
-    ) -> bool:
-        """Return whether ``sig`` signs exactly this connect link."""
-        # Bytes: compare_digest refuses str with non-ASCII characters, which visitors can send.
-        expected = self.scope_signature(connection, scopes, user, expires).encode()
-        return hmac.compare_digest(expected, sig.encode("utf-8", "replace"))
 
 
 def _cache_breaker_changed(opened: bool, error: str, retry_in: float) -> None:
