@@ -2,11 +2,10 @@
 
 (Layer: core, beside the settings and the keys; it knows nothing of Flask.) A link to the connect
 route asks for scopes. The ones configured for the connection need no signature: anyone may ask
-for them. Any other must be one the app declares (see :meth:`AppState.declared_scopes
-<flask_token_vault._state.AppState.declared_scopes>`), and the link then carries ``exp`` and
-``sig``, a keyed hash over the connection, the scope list, the user it was made for (``""``: a
-visitor) and the expiry: it cannot be edited, used by someone else, or used after
-``TOKEN_VAULT_CONNECT_LINK_LIFETIME`` seconds.
+for them. Any other must be one the app declares (:meth:`ConnectLinks.declared`), and the link
+then carries ``exp`` and ``sig``, a keyed hash over the connection, the scope list, the user it
+was made for (``""``: a visitor) and the expiry: it cannot be edited, used by someone else, or
+used after ``TOKEN_VAULT_CONNECT_LINK_LIFETIME`` seconds.
 
 :attr:`AppState.links <flask_token_vault._state.AppState.links>` is the app's
 :class:`ConnectLinks`; ``_urls.connect_url`` builds links with it and the connect route checks them.
@@ -41,6 +40,26 @@ class ConnectLinks:
         self._settings = settings
         self._crypto = crypto
         self._clock = clock
+        self._declared: tuple[int, dict[str, frozenset[str]]] = (-1, {})
+
+    def declared(self, connection: str, views: Mapping[str, object]) -> frozenset[str]:
+        """Return the scopes the app declares for ``connection``, its ``views`` included.
+
+        That is the connection's configured ``scopes`` and ``optional_scopes`` and the scopes
+        its views require with :func:`~flask_token_vault.provider_token_required`. Only these
+        may be signed into a connect link: never scopes Auth0 reports as granted elsewhere.
+        """
+        count, found = self._declared
+        if count != len(views):  # views are added, not replaced: recounted when there are more
+            declared: dict[str, set[str]] = {}
+            for view in list(views.values()):
+                for name, scopes in getattr(view, "_token_vault_requires", ()):
+                    declared.setdefault(name, set()).update(scopes)
+            found = {name: frozenset(scopes) for name, scopes in declared.items()}
+            self._declared = (len(views), found)
+        conn = self._settings.connections.get(connection)
+        configured = (*conn.scopes, *conn.optional_scopes) if conn is not None else ()
+        return found.get(connection, frozenset()) | frozenset(configured)
 
     def _configured(self, connection: str) -> frozenset[str]:
         conn = self._settings.connections.get(connection)
@@ -81,17 +100,19 @@ class ConnectLinks:
     def check(
         self,
         connection: str,
-        raw: str,
+        raw: str | None,
         args: Mapping[str, str],
         user: str | None,
         declared: frozenset[str],
     ) -> tuple[str, ...]:
-        """Return the scopes ``raw`` asks for, when configured or signed for ``user``.
+        """Return the scopes ``raw`` asks for (``None``: none) if configured or signed for ``user``.
 
         ``args`` holds the link's ``sig`` and ``exp``. Raise
         :class:`~flask_token_vault.InvalidRequest`, with :data:`LINK_INVALID` when the signature
         fits neither ``user`` nor a visitor (the link may be from before their sign-in ended).
         """
+        if raw is None:
+            return ()
         scopes = tuple(dict.fromkeys(s for s in raw.replace(",", " ").split(" ") if s))
         if len(scopes) > _MAX_SCOPES or not all(is_valid_scope(s) for s in scopes):
             raise InvalidRequest("The requested scopes are malformed.")

@@ -141,7 +141,6 @@ class AppState:
         self._api_exchanger: Exchanger | None = None
         self._revoker: ThreadPoolExecutor | None = None
         self._revoking: set[Future[None]] = set()
-        self._declared: tuple[int, dict[str, frozenset[str]]] = (-1, {})
         #: Session records already checked, by their sealed refresh token (see
         #: :func:`flask_token_vault.session.read_user`); at most
         #: ``TOKEN_VAULT_LOCAL_CACHE_MAX_USERS`` of them.
@@ -262,25 +261,8 @@ class AppState:
         return not not_done
 
     def declared_scopes(self, connection: str) -> frozenset[str]:
-        """Return the scopes this app declares for ``connection``.
-
-        That is the connection's configured ``scopes`` and ``optional_scopes`` and the scopes
-        its views require with :func:`~flask_token_vault.provider_token_required`. Only these
-        may be signed into a connect link: never scopes Auth0 reports as granted elsewhere.
-        """
-        app = current_app._get_current_object()  # type: ignore[attr-defined]
-        views = app.view_functions
-        count, found = self._declared
-        if count != len(views):
-            declared: dict[str, set[str]] = {}
-            for view in list(views.values()):
-                for name, scopes in getattr(view, "_token_vault_requires", ()):
-                    declared.setdefault(name, set()).update(scopes)
-            found = {name: frozenset(scopes) for name, scopes in declared.items()}
-            self._declared = (len(views), found)
-        conn = self.settings.connections.get(connection)
-        configured = (*conn.scopes, *conn.optional_scopes) if conn is not None else ()
-        return found.get(connection, frozenset()) | frozenset(configured)
+        """Return the scopes this app declares for ``connection`` (see :class:`ConnectLinks`)."""
+        return self.links.declared(connection, current_app.view_functions)
 
     def set_clock(self, clock: ClockSource | Callable[[], float]) -> None:
         """Read time from ``clock`` everywhere in this app: for tests and simulations.

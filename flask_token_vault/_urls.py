@@ -60,8 +60,7 @@ def connect_url(
     ``optional_scopes``, and those its views require with
     :func:`~flask_token_vault.provider_token_required`) go into the link; others are left out
     and logged. Beyond the configured ``scopes``, the list is signed for the signed-in user (or
-    for nobody) until ``TOKEN_VAULT_CONNECT_LINK_LIFETIME`` seconds from now, so the link cannot
-    be altered, used by someone else, or used later.
+    for nobody) until ``TOKEN_VAULT_CONNECT_LINK_LIFETIME`` seconds from now.
     """
     state = get_state()
     user = optional_user()

@@ -118,13 +118,10 @@ def _next_from_request(state: AppState) -> str:
 
 def _requested_scopes(state: AppState, connection: str, param: str) -> tuple[str, ...]:
     """Return the scopes a link asks for: configured ones as they are, others only if signed."""
-    raw = request.args.get(param)
-    if raw is None:
-        return ()
     user = optional_user()
     return state.links.check(
         connection,
-        raw,
+        request.args.get(param),
         request.args,
         user.sub if user is not None else None,
         state.declared_scopes(connection),
@@ -232,12 +229,6 @@ def connect(connection: str) -> Response:
     )
 
 
-@blueprint.get("/connect/callback")
-def connect_callback() -> Response:
-    """Finish connecting an account through Connected Accounts, then go back to the page."""
-    return _finish_connected_account(get_state())
-
-
 @blueprint.post("/disconnect/<connection>")
 def disconnect(connection: str) -> Response:
     """Remove the user's account at a provider from the vault (a form with the CSRF token)."""
@@ -247,8 +238,7 @@ def disconnect(connection: str) -> Response:
     removed = disconnect_connection(checked)
     if wants_json():
         return jsonify(connection=checked, removed=removed)
-    next_url = safe_next(request.form.get("next")) or state.settings.default_next
-    return redirect(next_url)
+    return redirect(safe_next(request.form.get("next")) or state.settings.default_next)
 
 
 @blueprint.get("/callback")
@@ -263,15 +253,11 @@ def callback() -> Response:
             "The sign-in answer comes from another issuer than this site's Auth0 tenant.",
             error="issuer_mismatch",
         )
-    _refuse_an_error("sign-in")
-    if not request.args.get("code"):
-        raise CallbackError("The sign-in answer carries no code.", error="missing_code")
+    code = _code_from_answer("sign-in", "code")
     # The code goes to /oauth/token through the app's exchanger, like every other grant: one
     # place for the client assertion, the DPoP proof and its nonce retry, timeouts and errors.
     # authlib keeps what it does best here: the ID token's signature and claims.
-    token = state.exchanger.exchange_code(
-        request.args["code"], data["redirect_uri"], data["verifier"]
-    )
+    token = state.exchanger.exchange_code(code, data["redirect_uri"], data["verifier"])
     try:
         userinfo = state.oauth.parse_id_token(token, nonce=data["nonce"], leeway=120)
     except (JoseError, AuthlibBaseError) as exc:
@@ -321,11 +307,9 @@ def callback() -> Response:
     return redirect(safe_next(data["next"]) or state.settings.default_next)
 
 
-def _refuse_an_error(answer: str, connection: str | None = None) -> None:
-    """Raise the error Auth0 sent back instead of an answer, if it did."""
-    error = request.args.get("error")
-    if not error:
-        return
+def _code_from_answer(answer: str, param: str, connection: str | None = None) -> str:
+    """Return the code Auth0 sent back in ``param``, or raise the error it sent instead."""
+    error = request.args.get("error", "")[:100]
     if error == "access_denied":
         raise CallbackError(
             f"Access was not granted at the {answer} page.",
@@ -333,7 +317,12 @@ def _refuse_an_error(answer: str, connection: str | None = None) -> None:
             connection=connection,
             remedy="Start again and allow access if you want to use this feature.",
         )
-    raise CallbackError(f"Auth0 returned an error: {error[:100]}.", error=error[:100])
+    if error:
+        raise CallbackError(f"Auth0 returned an error: {error}.", error=error)
+    code = request.args.get(param)
+    if not code or len(code) > 2048:
+        raise CallbackError(f"The {answer} answer carries no code.", error="missing_code")
+    return code
 
 
 def _cancel_url(state: AppState) -> str:
@@ -531,8 +520,10 @@ def _start_connected_account(
     return redirect(connect_uri + separator + urlencode({"ticket": ticket}))
 
 
-def _finish_connected_account(state: AppState) -> Response:
-    """Complete a Connected Accounts connection when Auth0 sends the browser back."""
+@blueprint.get("/connect/callback")
+def connect_callback() -> Response:
+    """Finish connecting an account through Connected Accounts, then go back to the page."""
+    state = get_state()
     record = round_trips.take(state, "connect", request.args.get("state"))
     user = require_user()
     connection = record["connection"]
@@ -540,10 +531,7 @@ def _finish_connected_account(state: AppState) -> Response:
         raise CallbackError(
             "This connection was started by another user of this browser.", error="state_mismatch"
         )
-    _refuse_an_error("connection", connection)
-    connect_code = request.args.get("connect_code")
-    if not connect_code or len(connect_code) > 2048:
-        raise CallbackError("The connection answer carries no code.", error="missing_code")
+    connect_code = _code_from_answer("connection", "connect_code", connection)
     account = state.my_account.complete(
         my_account_token([CONNECT_SCOPE]),
         auth_session=record["auth_session"],
