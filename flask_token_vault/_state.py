@@ -11,12 +11,11 @@ needed, once, under a lock.
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for_futures
 from typing import Any, cast
@@ -26,6 +25,7 @@ from flask import Flask, current_app, has_app_context
 
 from . import signals
 from ._clock import Clock, ClockSource
+from ._connect_links import ConnectLinks
 from ._http import Transport
 from .admin.management import ManagementClient
 from .bearer import BearerValidator
@@ -81,6 +81,8 @@ class AppState:
         self.clock = clock or Clock()
         #: Encryption and keyed hashes.
         self.crypto = Crypto(settings.encryption_keys)
+        #: Signs and checks the scope lists of connect links.
+        self.links = ConnectLinks(settings, self.crypto, self.clock)
         #: The one HTTP transport (pooled, deadline-bounded, retrying).
         self.transport = Transport(
             http_timeout=settings.http_timeout,
@@ -121,7 +123,6 @@ class AppState:
         self._api_exchanger: Exchanger | None = None
         self._revoker: ThreadPoolExecutor | None = None
         self._revoking: set[Future[None]] = set()
-        self._declared: tuple[int, dict[str, frozenset[str]]] = (-1, {})
         #: Session records already checked, by their sealed refresh token (see
         #: :func:`flask_token_vault.session.read_user`); at most
         #: ``TOKEN_VAULT_LOCAL_CACHE_MAX_USERS`` of them.
@@ -237,25 +238,8 @@ class AppState:
         return not not_done
 
     def declared_scopes(self, connection: str) -> frozenset[str]:
-        """Return the scopes this app declares for ``connection``.
-
-        That is the connection's configured ``scopes`` and ``optional_scopes`` and the scopes
-        its views require with :func:`~flask_token_vault.provider_token_required`. Only these
-        may be signed into a connect link: never scopes Auth0 reports as granted elsewhere.
-        """
-        app = current_app._get_current_object()  # type: ignore[attr-defined]
-        views = app.view_functions
-        count, found = self._declared
-        if count != len(views):
-            declared: dict[str, set[str]] = {}
-            for view in list(views.values()):
-                for name, scopes in getattr(view, "_token_vault_requires", ()):
-                    declared.setdefault(name, set()).update(scopes)
-            found = {name: frozenset(scopes) for name, scopes in declared.items()}
-            self._declared = (len(views), found)
-        conn = self.settings.connections.get(connection)
-        configured = (*conn.scopes, *conn.optional_scopes) if conn is not None else ()
-        return found.get(connection, frozenset()) | frozenset(configured)
+        """Return the scopes this app declares for ``connection`` (see :class:`ConnectLinks`)."""
+        return self.links.declared(connection, current_app.view_functions)
 
     def set_clock(self, clock: ClockSource | Callable[[], float]) -> None:
         """Read time from ``clock`` everywhere in this app: for tests and simulations.
@@ -264,26 +248,6 @@ class AppState:
         monotonic time, sleeping) or a bare function returning epoch seconds.
         """
         self.clock.use(clock)
-
-    def scope_signature(
-        self, connection: str, scopes: Iterable[str], user: str = "", expires: int = 0
-    ) -> str:
-        """Sign a connect link: its connection, scopes, user (``""``: nobody) and expiry."""
-        return self.crypto.keyed_hash(
-            "connect-scope/v2",
-            connection,
-            " ".join(sorted(set(scopes))),
-            user,
-            str(int(expires)),
-        )[:32]
-
-    def check_scope_signature(
-        self, connection: str, scopes: Iterable[str], sig: str, user: str = "", expires: int = 0
-    ) -> bool:
-        """Return whether ``sig`` signs exactly this connect link."""
-        # Bytes: compare_digest refuses str with non-ASCII characters, which visitors can send.
-        expected = self.scope_signature(connection, scopes, user, expires).encode()
-        return hmac.compare_digest(expected, sig.encode("utf-8", "replace"))
 
 
 def _cache_breaker_changed(opened: bool, error: str, retry_in: float) -> None:

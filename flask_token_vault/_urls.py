@@ -1,12 +1,11 @@
 """URLs: the extension's own links, and validation of redirect targets from query strings.
 
-(Layer: request-time, above the per-app state: the connect link's scope list is signed with the
-app's keys, for the signed-in user, until an expiry.)
+(Layer: request-time, above the per-app state. A connect link's scope list is signed by
+:mod:`flask_token_vault._connect_links`.)
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import unquote, urlencode, urlsplit
@@ -17,8 +16,6 @@ from ._state import get_state
 from .tokens import optional_user
 
 __all__ = ["connect_url", "current_path", "external_url", "login_url", "safe_next"]
-
-log = logging.getLogger("flask_token_vault")
 
 _MAX_NEXT = 2048
 
@@ -63,31 +60,16 @@ def connect_url(
     ``optional_scopes``, and those its views require with
     :func:`~flask_token_vault.provider_token_required`) go into the link; others are left out
     and logged. Beyond the configured ``scopes``, the list is signed for the signed-in user (or
-    for nobody) until ``TOKEN_VAULT_CONNECT_LINK_LIFETIME`` seconds from now, so the link cannot
-    be altered, used by someone else, or used later.
+    for nobody) until ``TOKEN_VAULT_CONNECT_LINK_LIFETIME`` seconds from now.
     """
     state = get_state()
-    params: dict[str, str] = {}
-    declared = state.declared_scopes(connection)
-    wanted = sorted(set(scopes or ()))
-    dropped = [scope for scope in wanted if scope not in declared]
-    if dropped:
-        log.warning(
-            "connect link for %s: left out scopes the app does not declare: %s",
-            connection,
-            " ".join(dropped),
-        )
-        wanted = [scope for scope in wanted if scope in declared]
-    if wanted:
-        params["scope"] = " ".join(wanted)
-        conn = state.settings.connections.get(connection)
-        if conn is None or not set(wanted) <= set(conn.scopes):
-            user = optional_user()
-            expires = int(state.clock.time() + state.settings.connect_link_lifetime)
-            params["exp"] = str(expires)
-            params["sig"] = state.scope_signature(
-                connection, wanted, user.sub if user is not None else "", expires
-            )
+    user = optional_user()
+    params = state.links.query(
+        connection,
+        scopes or (),
+        user.sub if user is not None else "",
+        state.declared_scopes(connection),
+    )
     if next:
         params["next"] = next
     if login_hint:

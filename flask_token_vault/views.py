@@ -4,20 +4,15 @@
 the connect route does not send the user to ``/authorize``: it gets a My Account API token with
 the user's refresh token, asks ``POST /me/v1/connected-accounts/connect`` for a consent ticket
 with PKCE and a ``state``, and sends the browser to Auth0's consent page; the connect callback
-completes the connection. The pending connection is kept in the session *encrypted*.
-
-What a pending sign-in or connection keeps in the session is capped, and the oldest are dropped
-while the session cookie would not fit in what browsers keep (a cookie the browser drops would
-leave the visitor unable to sign in). Every page of the blueprint refuses to be framed.
+completes the connection. A pending sign-in or connection is kept by
+:mod:`flask_token_vault._round_trips`. Every page of the blueprint refuses to be framed.
 """
 
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 import secrets
-import time
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -35,18 +30,18 @@ from flask import (
     request,
     session,
 )
-from flask.sessions import SecureCookieSessionInterface
 from joserfc.errors import JoseError
 from werkzeug.wrappers import Response
 
+from . import _round_trips as round_trips
 from . import signals
+from ._connect_links import LINK_INVALID
 from ._responses import deny_framing, wants_json
 from ._state import AppState, get_state
 from ._urls import connect_url, current_path, external_url, login_url, safe_next
 from .accounts import disconnect as disconnect_connection
 from .accounts import my_account_token
-from .config import is_valid_connection_name, is_valid_scope
-from .crypto import InvalidToken
+from .config import is_valid_connection_name
 from .errors import (
     Auth0Unavailable,
     CacheUnavailable,
@@ -66,16 +61,6 @@ log = logging.getLogger("flask_token_vault")
 blueprint = Blueprint("token_vault", __name__, template_folder="templates")
 
 _CSRF_KEY = "_token_vault_csrf"
-_MAX_SCOPES = 50
-# A signed connect link that does not verify for whoever (if anyone) is signed in.
-_LINK_INVALID = "connect_link_invalid"
-# A connect link, or a sign-in or connection round trip, older than it may live.
-_LINK_EXPIRED = "link_expired"
-# What a pending sign-in or connection may keep of its ``next`` (longer: the default page).
-_MAX_PENDING_NEXT = 1024
-# The session cookie's value is kept below this: browsers keep 4096 bytes per cookie, name and
-# attributes included, and drop a bigger one without a word.
-_COOKIE_BUDGET = 3500
 
 
 @blueprint.after_request
@@ -132,43 +117,15 @@ def _next_from_request(state: AppState) -> str:
 
 
 def _requested_scopes(state: AppState, connection: str, param: str) -> tuple[str, ...]:
-    """Return the scopes a link asks for: configured ones as they are, others only if signed.
-
-    A signed link carries ``sig`` over the connection, the scopes, the user it was made for
-    (or nobody) and its expiry ``exp``; its scopes must also be ones the app declares.
-    """
-    raw = request.args.get(param)
-    if raw is None:
-        return ()
-    scopes = tuple(dict.fromkeys(s for s in raw.replace(",", " ").split(" ") if s))
-    if len(scopes) > _MAX_SCOPES or not all(is_valid_scope(s) for s in scopes):
-        raise InvalidRequest("The requested scopes are malformed.")
-    allowed = set(state.settings.connections[connection].scopes)
-    if set(scopes) <= allowed:
-        return scopes
-    refused = "These scopes were not requested by this site for you."
-    remedy = "Use the site's own 'connect' link; scope lists in links cannot be edited."
-    sig, expires = request.args.get("sig", ""), request.args.get("exp", "")
-    if (
-        not sig
-        or not (expires.isascii() and expires.isdigit())
-        or len(expires) > 12
-        or not set(scopes) <= state.declared_scopes(connection)
-    ):
-        raise InvalidRequest(refused, remedy=remedy)
+    """Return the scopes a link asks for: configured ones as they are, others only if signed."""
     user = optional_user()
-    for who in ("",) if user is None else (user.sub, ""):
-        if state.check_scope_signature(connection, scopes, sig, who, int(expires)):
-            break
-    else:
-        raise InvalidRequest(refused, error=_LINK_INVALID, remedy=remedy)
-    if int(expires) <= state.clock.time():
-        raise InvalidRequest(
-            "This connect link has expired.",
-            error=_LINK_EXPIRED,
-            remedy="Go back to the page, reload it and use its link again.",
-        )
-    return scopes
+    return state.links.check(
+        connection,
+        request.args.get(param),
+        request.args,
+        user.sub if user is not None else None,
+        state.declared_scopes(connection),
+    )
 
 
 def _connection_from(state: AppState, name: str | None) -> str | None:
@@ -191,81 +148,6 @@ def _login_hint() -> str | None:
     return hint
 
 
-_STATE_PREFIX = "_state_token_vault_"
-_MAX_PENDING_LOGINS = 3
-
-
-def _prune_pending_logins() -> None:
-    """Keep the session small: drop expired sign-ins and all but the newest few.
-
-    Every visit to the login route records a pending sign-in in the session; without a bound, a
-    visitor who starts many sign-ins (or a site that sends them here repeatedly) would grow the
-    cookie past the 4 KB browsers keep, and lose their session.
-    """
-    now = time.time()
-    pending = sorted(
-        (
-            (float(value.get("exp", 0)) if isinstance(value, dict) else 0.0, key)
-            for key, value in session.items()
-            if key.startswith(_STATE_PREFIX)
-        ),
-        reverse=True,
-    )
-    for position, (expires, key) in enumerate(pending):
-        if expires <= now or position >= _MAX_PENDING_LOGINS - 1:
-            session.pop(key, None)
-
-
-def _cookie_size() -> int:
-    """Return the size the session cookie would have now (0 for server-side sessions)."""
-    interface = current_app.session_interface
-    if not isinstance(interface, SecureCookieSessionInterface):
-        return 0
-    serializer = interface.get_signing_serializer(current_app)
-    if serializer is None:
-        return 0
-    return len(serializer.dumps(dict(session)))
-
-
-def _fit_cookie(keep: str) -> None:
-    """Drop the oldest pending sign-ins, then connections, until the session cookie fits.
-
-    ``keep`` (the one just added) stays.
-    """
-    while _cookie_size() > _COOKIE_BUDGET:
-        logins = sorted(
-            (
-                (float(value.get("exp", 0)) if isinstance(value, dict) else 0.0, key)
-                for key, value in session.items()
-                if key.startswith(_STATE_PREFIX) and key != keep
-            ),
-        )
-        if logins:
-            session.pop(logins[0][1], None)
-            continue
-        pending = session.get(_PENDING_KEY)
-        others = [key for key in pending if key != keep] if isinstance(pending, dict) else []
-        if not others or not isinstance(pending, dict):
-            return
-        session[_PENDING_KEY] = {k: v for k, v in pending.items() if k != others[0]}
-        if not session[_PENDING_KEY]:
-            session.pop(_PENDING_KEY, None)
-
-
-def _pending_next(state: AppState, next_url: str) -> str:
-    """Return what a pending sign-in keeps of ``next``: itself, or the default when too long."""
-    if len(next_url) <= _MAX_PENDING_NEXT:
-        return next_url
-    log.info("the page to go back to is too long to keep; going to the default page after")
-    return state.settings.default_next
-
-
-def _pending_login_expired(state_param: str) -> bool:
-    record = session.get(_STATE_PREFIX + state_param)
-    expires = record.get("exp") if isinstance(record, dict) else None
-    return not isinstance(expires, (int, float)) or expires <= time.time()
-
-
 def _authorize(
     state: AppState,
     *,
@@ -286,31 +168,28 @@ def _authorize(
     if login_hint:
         params["login_hint"] = login_hint
     # PKCE is done here rather than by authlib, which logs the verifier at DEBUG level.
-    code_verifier = generate_token(48)
-    params["code_challenge"] = create_s256_code_challenge(code_verifier)
+    verifier = generate_token(48)
+    params["code_challenge"] = create_s256_code_challenge(verifier)
     params["code_challenge_method"] = "S256"
     redirect_uri = external_url("token_vault.callback")
-    client = state.oauth
     try:
         # Discovery is read (and checked) through the transport: its failures are typed there.
-        rv = client.create_authorization_url(redirect_uri, **params)
+        rv = state.oauth.create_authorization_url(redirect_uri, **params)
     except (requests.RequestException, ValueError) as exc:
         raise Auth0Unavailable(
             f"Auth0's discovery document could not be read ({type(exc).__name__})."
         ) from None
     current = optional_user() if connection is not None else None
-    data = {
+    record = {
         "redirect_uri": redirect_uri,
-        "code_verifier": code_verifier,
+        "verifier": verifier,
         "nonce": rv.get("nonce"),
-        "next": _pending_next(state, next_url),
+        "next": next_url,
         "connection": connection,
         # A connect keeps the signed-in user: the callback refuses an answer for anyone else.
         "sub": current.sub if current is not None else None,
     }
-    _prune_pending_logins()
-    client.framework.set_state_data(session, rv["state"], data)
-    _fit_cookie(_STATE_PREFIX + rv["state"])
+    round_trips.begin(state, "login", rv["state"], record)
     return redirect(rv["url"])
 
 
@@ -339,7 +218,7 @@ def connect(connection: str) -> Response:
     try:
         scopes = _requested_scopes(state, checked, "scope")
     except InvalidRequest as exc:
-        if exc.error != _LINK_INVALID or optional_user() is not None:
+        if exc.error != LINK_INVALID or optional_user() is not None:
             raise
         # Perhaps their session ended since the link was made: sign in, then try it again.
         return redirect(login_url(next=current_path()))
@@ -348,12 +227,6 @@ def connect(connection: str) -> Response:
     return _authorize(
         state, next_url=next_url, connection=checked, scopes=scopes, login_hint=_login_hint()
     )
-
-
-@blueprint.get("/connect/callback")
-def connect_callback() -> Response:
-    """Finish connecting an account through Connected Accounts, then go back to the page."""
-    return _finish_connected_account(get_state())
 
 
 @blueprint.post("/disconnect/<connection>")
@@ -365,61 +238,28 @@ def disconnect(connection: str) -> Response:
     removed = disconnect_connection(checked)
     if wants_json():
         return jsonify(connection=checked, removed=removed)
-    next_url = safe_next(request.form.get("next")) or state.settings.default_next
-    return redirect(next_url)
+    return redirect(safe_next(request.form.get("next")) or state.settings.default_next)
 
 
 @blueprint.get("/callback")
 def callback() -> Response:
     """Finish the login: check state, exchange the code, validate the ID token, fill the session."""
     state = get_state()
-    client = state.oauth
-    state_param = request.args.get("state")
-    if not state_param or len(state_param) > 256:
-        raise CallbackError("The sign-in answer carries no state.", error="missing_state")
-    data = client.framework.get_state_data(session, state_param)
-    if isinstance(data, dict) and _pending_login_expired(state_param):
-        client.framework.clear_state_data(session, state_param)
-        raise CallbackError(
-            "The sign-in took too long and has expired.",
-            error=_LINK_EXPIRED,
-            remedy="Start the sign-in again.",
-        )
-    if not isinstance(data, dict):
-        raise CallbackError(
-            "The sign-in answer does not match a sign-in started here (state mismatch).",
-            error="state_mismatch",
-        )
+    data = round_trips.take(state, "login", request.args.get("state"))
     issuer = request.args.get("iss")
     if issuer is not None and issuer.lower() != state.settings.issuer.lower():
         # RFC 9207: an answer naming another issuer is a mix-up; its code is not ours to use.
-        client.framework.clear_state_data(session, state_param)
         raise CallbackError(
             "The sign-in answer comes from another issuer than this site's Auth0 tenant.",
             error="issuer_mismatch",
         )
-    if request.args.get("error"):
-        client.framework.clear_state_data(session, state_param)
-        error = request.args["error"][:100]
-        if error == "access_denied":
-            raise CallbackError(
-                "Access was not granted at the sign-in page.",
-                error="access_denied",
-                remedy="Start again and allow access if you want to use this feature.",
-            )
-        raise CallbackError(f"Auth0 returned an error: {error}.", error=error)
-    if not request.args.get("code"):
-        client.framework.clear_state_data(session, state_param)
-        raise CallbackError("The sign-in answer carries no code.", error="missing_code")
-    client.framework.clear_state_data(session, state_param)
+    code = _code_from_answer("sign-in", "code")
     # The code goes to /oauth/token through the app's exchanger, like every other grant: one
     # place for the client assertion, the DPoP proof and its nonce retry, timeouts and errors.
     # authlib keeps what it does best here: the ID token's signature and claims.
-    token = state.exchanger.exchange_code(
-        request.args["code"], str(data.get("redirect_uri", "")), str(data.get("code_verifier", ""))
-    )
+    token = state.exchanger.exchange_code(code, data["redirect_uri"], data["verifier"])
     try:
-        userinfo = client.parse_id_token(token, nonce=data.get("nonce"), leeway=120)
+        userinfo = state.oauth.parse_id_token(token, nonce=data["nonce"], leeway=120)
     except (JoseError, AuthlibBaseError) as exc:
         raise CallbackError(
             f"The ID token is invalid ({type(exc).__name__}).", error="invalid_id_token"
@@ -435,13 +275,12 @@ def callback() -> Response:
     sub = userinfo.get("sub") if userinfo else None
     if not userinfo or not isinstance(sub, str) or not 0 < len(sub) <= 512:
         raise Auth0Unavailable("Auth0 answered without an ID token.", error="malformed_answer")
-    connecting_as = data.get("sub")
-    if isinstance(connecting_as, str) and connecting_as != sub:
+    if data["sub"] is not None and data["sub"] != sub:
         raise CallbackError(
             "The account you connected belongs to another user of this site, so nothing was "
             "changed: you are still signed in as before.",
             error="account_mismatch",
-            connection=data.get("connection") if isinstance(data.get("connection"), str) else None,
+            connection=data["connection"],
             remedy="Connect an account of your own, or sign out first to use the other one.",
         )
     refresh_token = token.get("refresh_token")
@@ -454,8 +293,8 @@ def callback() -> Response:
         )
     user = write_user(state, userinfo, refresh_token)
     forget_user()
-    connection = data.get("connection")
-    if isinstance(connection, str) and connection:
+    connection = data["connection"]
+    if connection:
         note_connected(connection)
     # A new connect may have changed the granted scopes: never serve a token from before it.
     state.cache.invalidate_user(user.sub)
@@ -465,8 +304,25 @@ def callback() -> Response:
         connection=connection,
     )
     log.info("signed in: connection=%s", connection)
-    next_url = safe_next(data.get("next")) or state.settings.default_next
-    return redirect(next_url)
+    return redirect(safe_next(data["next"]) or state.settings.default_next)
+
+
+def _code_from_answer(answer: str, param: str, connection: str | None = None) -> str:
+    """Return the code Auth0 sent back in ``param``, or raise the error it sent instead."""
+    error = request.args.get("error", "")[:100]
+    if error == "access_denied":
+        raise CallbackError(
+            f"Access was not granted at the {answer} page.",
+            error="access_denied",
+            connection=connection,
+            remedy="Start again and allow access if you want to use this feature.",
+        )
+    if error:
+        raise CallbackError(f"Auth0 returned an error: {error}.", error=error)
+    code = request.args.get(param)
+    if not code or len(code) > 2048:
+        raise CallbackError(f"The {answer} answer carries no code.", error="missing_code")
+    return code
 
 
 def _cancel_url(state: AppState) -> str:
@@ -608,10 +464,6 @@ def backchannel_logout() -> Response:
 
 # -- Connected Accounts ------------------------------------------------------------------------
 
-_PENDING_KEY = "_token_vault_connect"
-_MAX_PENDING = 3
-_PENDING_LIFETIME = 900
-
 
 def _start_connected_account(
     state: AppState,
@@ -653,16 +505,9 @@ def _start_connected_account(
         "auth_session": answer["auth_session"],
         "verifier": verifier,
         "redirect_uri": redirect_uri,
-        "next": _pending_next(state, next_url),
-        "at": time.time(),
+        "next": next_url,
     }
-    pending = session.get(_PENDING_KEY)
-    pending = dict(pending) if isinstance(pending, dict) else {}
-    while len(pending) >= _MAX_PENDING:
-        pending.pop(next(iter(pending)))
-    pending[state_param] = state.crypto.seal_session(json.dumps(record))
-    session[_PENDING_KEY] = pending
-    _fit_cookie(state_param)
+    round_trips.begin(state, "connect", state_param, record)
     connect_uri = str(answer["connect_uri"])
     separator = "&" if urlsplit(connect_uri).query else "?"
     ticket = str(answer["connect_params"]["ticket"])
@@ -670,71 +515,27 @@ def _start_connected_account(
     return redirect(connect_uri + separator + urlencode({"ticket": ticket}))
 
 
-def _take_pending(state: AppState, state_param: str) -> dict[str, Any]:
-    pending = session.get(_PENDING_KEY)
-    sealed = None
-    if isinstance(pending, dict):
-        pending = dict(pending)
-        sealed = pending.pop(state_param, None)
-        session[_PENDING_KEY] = pending
-    if not isinstance(sealed, str):
-        raise CallbackError(
-            "The connection answer does not match a connection started here (state mismatch).",
-            error="state_mismatch",
-        )
-    try:
-        record = json.loads(state.crypto.open_session(sealed))
-    except (InvalidToken, ValueError):
-        raise CallbackError(
-            "The pending connection could not be read.", error="state_mismatch"
-        ) from None
-    if not isinstance(record, dict):
-        raise CallbackError("The pending connection could not be read.", error="state_mismatch")
-    return record
-
-
-def _finish_connected_account(state: AppState) -> Response:
-    """Complete a Connected Accounts connection when Auth0 sends the browser back."""
-    state_param = request.args.get("state")
-    if not state_param or len(state_param) > 256:
-        raise CallbackError("The connection answer carries no state.", error="missing_state")
-    record = _take_pending(state, state_param)
+@blueprint.get("/connect/callback")
+def connect_callback() -> Response:
+    """Finish connecting an account through Connected Accounts, then go back to the page."""
+    state = get_state()
+    record = round_trips.take(state, "connect", request.args.get("state"))
     user = require_user()
-    connection = str(record.get("connection", ""))
-    if record.get("sub") != user.sub:
+    connection = record["connection"]
+    if record["sub"] != user.sub:
         raise CallbackError(
             "This connection was started by another user of this browser.", error="state_mismatch"
         )
-    started = record.get("at")
-    if not isinstance(started, (int, float)) or time.time() - started > _PENDING_LIFETIME:
-        raise CallbackError(
-            "The connection took too long and expired.",
-            error=_LINK_EXPIRED,
-            remedy="Start connecting the account again.",
-        )
-    if request.args.get("error"):
-        error = request.args["error"][:100]
-        if error == "access_denied":
-            raise CallbackError(
-                "Access was not granted at the connection page.",
-                error="access_denied",
-                connection=connection,
-                remedy="Start again and allow access if you want to use this feature.",
-            )
-        raise CallbackError(f"Auth0 returned an error: {error}.", error=error)
-    connect_code = request.args.get("connect_code")
-    if not connect_code or len(connect_code) > 2048:
-        raise CallbackError("The connection answer carries no code.", error="missing_code")
+    connect_code = _code_from_answer("connection", "connect_code", connection)
     account = state.my_account.complete(
         my_account_token([CONNECT_SCOPE]),
-        auth_session=str(record.get("auth_session", "")),
+        auth_session=record["auth_session"],
         connect_code=connect_code,
-        redirect_uri=str(record.get("redirect_uri", "")),
-        code_verifier=str(record.get("verifier", "")),
+        redirect_uri=record["redirect_uri"],
+        code_verifier=record["verifier"],
     )
     # The new grant may carry other scopes: never serve a token from before it.
     forget_provider_tokens(account.connection or connection)
     note_connected(account.connection or connection)
     log.info("connected: connection=%s flow=connected_accounts", account.connection or connection)
-    next_url = safe_next(record.get("next")) or state.settings.default_next
-    return redirect(next_url)
+    return redirect(safe_next(record["next"]) or state.settings.default_next)

@@ -50,7 +50,7 @@ def test_a_scope_granted_elsewhere_is_not_signed_into_the_link(
 def test_a_signed_link_for_an_undeclared_scope_is_refused(app: Flask, client: FlaskClient) -> None:
     with app.test_request_context():
         state = TokenVault.state(app)
-        sig = state.scope_signature("google-oauth2", [GMAIL], "", 2_000_000_000)
+        sig = state.links.sign("google-oauth2", [GMAIL], "", 2_000_000_000)
     answer = client.get(
         "/auth/connect/google-oauth2",
         query_string={"scope": GMAIL, "exp": "2000000000", "sig": sig},

@@ -27,6 +27,7 @@ from .helpers import (
     CAL_WRITE,
     TIMEOUT,
     access_token,
+    app_clock,
     back_to_app,
     bearer,
     cached_token,
@@ -229,6 +230,27 @@ def test_a_wrong_code_verifier_is_refused_by_auth0(emu: Emulator) -> None:
     assert answer.status_code == 400
     assert answer.json()["detail"] == "The code_verifier does not match the code_challenge."
     assert emu.state.tokensets_for(emu.user_id_for("kai@example.com")) == []
+
+
+def test_a_connection_left_pending_too_long_is_refused(emu: Emulator) -> None:
+    app, client = signed_in(emu, "kit@example.com")
+    clock = app_clock(app)
+    back = connect_callback(client, "/calendar")
+    clock.advance(901)
+    late = client.get(back.path + "?" + back.query, headers={"Accept": "application/json"})
+    assert late.status_code == 400 and late.get_json()["error"] == "link_expired"
+    assert emu.state.tokensets_for(emu.user_id_for("kit@example.com")) == []
+
+
+def test_a_sign_in_state_does_not_finish_a_connection(emu: Emulator) -> None:
+    _, client = signed_in(emu, "lev@example.com")
+    back = connect_callback(client, "/calendar")
+    authorize = client.get("/auth/login?next=/").headers["Location"]
+    sign_in_state = parse_qs(urlsplit(authorize).query)["state"][0]
+    code = parse_qs(back.query)["connect_code"][0]
+    crossed = client.get(back.path, query_string={"connect_code": code, "state": sign_in_state})
+    assert crossed.status_code == 400 and b"state_mismatch" in crossed.data
+    assert client.get(back.path + "?" + back.query).status_code == 302
 
 
 # -- the connect route's rules in this flow ---------------------------------------------------

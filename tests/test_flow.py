@@ -223,6 +223,41 @@ def test_forged_state_is_refused(client: FlaskClient, emu: Emulator) -> None:
     assert answer.status_code == 400 and b"state" in answer.data
 
 
+def _start_sign_in(client: FlaskClient) -> dict[str, str]:
+    """Start a sign-in; return the query of the authorize URL it sends the browser to."""
+    query = parse_qs(urlsplit(client.get("/auth/login?next=/").headers["Location"]).query)
+    return {name: values[0] for name, values in query.items()}
+
+
+def test_a_pending_sign_in_is_encrypted_in_the_cookie(client: FlaskClient) -> None:
+    query = _start_sign_in(client)
+    payload = _cookie_payload(client)
+    assert query["nonce"] not in payload and "verifier" not in payload
+    assert query["code_challenge"] not in payload
+
+
+def test_the_session_keeps_the_newest_three_pending_sign_ins(client: FlaskClient) -> None:
+    states = [_start_sign_in(client)["state"] for _ in range(4)]
+
+    def callback_error(state: str) -> str:
+        # An answer from another issuer is refused only once its sign-in was found.
+        answer = client.get(
+            "/auth/callback",
+            query_string={"state": state, "code": "c", "iss": "https://other.example/"},
+            headers={"Accept": "application/json"},
+        )
+        return str(answer.get_json()["error"])
+
+    assert [callback_error(state) for state in states] == [
+        "state_mismatch",
+        "issuer_mismatch",
+        "issuer_mismatch",
+        "issuer_mismatch",
+    ]
+    # Each answer took its sign-in out of the session, whatever it was.
+    assert callback_error(states[3]) == "state_mismatch"
+
+
 def test_denied_consent_is_a_clear_400(client: FlaskClient, emu: Emulator) -> None:
     authorize = follow_to_emulator(client, "/calendar")
     answer = sign_in_via_page(client, authorize, action="deny")

@@ -24,6 +24,7 @@ from flask_token_vault_emulator.signing import SigningKey, b64url_encode
 from ..helpers import (
     TOKEN_VAULT_GRANT,
     alice_client,
+    app_clock,
     follow_to_emulator,
     hs256_with_public_key,
     make_api_app,
@@ -146,7 +147,7 @@ def test_scope_signature_for_another_connection_is_refused(
     app: Flask, signed_in: FlaskClient
 ) -> None:
     with app.test_request_context():
-        sig = TokenVault.state(app).scope_signature("windowslive", ["Mail.Read"])
+        sig = TokenVault.state(app).links.sign("windowslive", ["Mail.Read"])
     answer = signed_in.get(
         "/auth/connect/google-oauth2", query_string={"scope": "Mail.Read", "sig": sig}
     )
@@ -465,14 +466,12 @@ def test_the_latest_sign_in_still_completes_after_many_abandoned(
     assert answer.status_code == 302 and answer.headers["Location"] == "/calendar"
 
 
-def test_an_expired_sign_in_is_refused(client: FlaskClient, emu: Emulator) -> None:
+def test_an_expired_sign_in_is_refused(app: Flask, client: FlaskClient, emu: Emulator) -> None:
+    clock = app_clock(app)
     emu.set_auto_login("alice@example.com")
     url, _ = _authorize(client)
     code, state = _code_for(url)
-    with client.session_transaction() as session:
-        record = dict(session["_state_token_vault_" + state])
-        record["exp"] = time.time() - 1
-        session["_state_token_vault_" + state] = record
+    clock.advance(3601)
     answer = client.get(f"/auth/callback?code={code}&state={state}")
     _refused("expired sign-in", answer, words="expired")
     with client.session_transaction() as session:

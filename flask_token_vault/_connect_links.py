@@ -1,0 +1,143 @@
+"""Connect links: which scopes they carry, signed for one user until an expiry, and checked.
+
+(Layer: core, beside the settings and the keys; it knows nothing of Flask.) A link to the connect
+route asks for scopes. The ones configured for the connection need no signature: anyone may ask
+for them. Any other must be one the app declares (:meth:`ConnectLinks.declared`), and the link
+then carries ``exp`` and ``sig``, a keyed hash over the connection, the scope list, the user it
+was made for (``""``: a visitor) and the expiry: it cannot be edited, used by someone else, or
+used after ``TOKEN_VAULT_CONNECT_LINK_LIFETIME`` seconds.
+
+:attr:`AppState.links <flask_token_vault._state.AppState.links>` is the app's
+:class:`ConnectLinks`; ``_urls.connect_url`` builds links with it and the connect route checks them.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Iterable, Mapping
+
+from ._clock import Clock
+from .config import Settings, is_valid_scope
+from .crypto import Crypto
+from .errors import InvalidRequest
+
+__all__ = ["LINK_INVALID", "ConnectLinks"]
+
+log = logging.getLogger("flask_token_vault")
+
+#: The error of a signed link that does not verify for whoever (if anyone) is signed in.
+LINK_INVALID = "connect_link_invalid"
+_MAX_SCOPES = 50
+_REFUSED = "These scopes were not requested by this site for you."
+_REMEDY = "Use the site's own 'connect' link; scope lists in links cannot be edited."
+
+
+class ConnectLinks:
+    """Sign and check the scope lists of one app's connect links."""
+
+    def __init__(self, settings: Settings, crypto: Crypto, clock: Clock) -> None:
+        self._settings = settings
+        self._crypto = crypto
+        self._clock = clock
+        self._declared: tuple[int, dict[str, frozenset[str]]] = (-1, {})
+
+    def declared(self, connection: str, views: Mapping[str, object]) -> frozenset[str]:
+        """Return the scopes the app declares for ``connection``, its ``views`` included.
+
+        That is the connection's configured ``scopes`` and ``optional_scopes`` and the scopes
+        its views require with :func:`~flask_token_vault.provider_token_required`. Only these
+        may be signed into a connect link: never scopes Auth0 reports as granted elsewhere.
+        """
+        count, found = self._declared
+        if count != len(views):  # views are added, not replaced: recounted when there are more
+            declared: dict[str, set[str]] = {}
+            for view in list(views.values()):
+                for name, scopes in getattr(view, "_token_vault_requires", ()):
+                    declared.setdefault(name, set()).update(scopes)
+            found = {name: frozenset(scopes) for name, scopes in declared.items()}
+            self._declared = (len(views), found)
+        conn = self._settings.connections.get(connection)
+        configured = (*conn.scopes, *conn.optional_scopes) if conn is not None else ()
+        return found.get(connection, frozenset()) | frozenset(configured)
+
+    def _configured(self, connection: str) -> frozenset[str]:
+        conn = self._settings.connections.get(connection)
+        return frozenset(conn.scopes if conn is not None else ())
+
+    def sign(self, connection: str, scopes: Iterable[str], user: str = "", expires: int = 0) -> str:
+        """Return the signature of a link: its connection, scopes, user and expiry."""
+        return self._crypto.keyed_hash(
+            "connect-scope/v2", connection, " ".join(sorted(set(scopes))), user, str(int(expires))
+        )[:32]
+
+    def query(
+        self, connection: str, scopes: Iterable[str], user: str, declared: frozenset[str]
+    ) -> dict[str, str]:
+        """Return the query of a link asking for ``scopes``, signed for ``user`` when needed.
+
+        Scopes outside ``declared`` are left out (and logged): a link never asks for a scope the
+        app does not declare, such as one the user granted to another app.
+        """
+        wanted = sorted(set(scopes))
+        dropped = [scope for scope in wanted if scope not in declared]
+        if dropped:
+            log.warning(
+                "connect link for %s: left out scopes the app does not declare: %s",
+                connection,
+                " ".join(dropped),
+            )
+            wanted = [scope for scope in wanted if scope in declared]
+        if not wanted:
+            return {}
+        params = {"scope": " ".join(wanted)}
+        if not set(wanted) <= self._configured(connection):
+            expires = int(self._clock.time() + self._settings.connect_link_lifetime)
+            params["exp"] = str(expires)
+            params["sig"] = self.sign(connection, wanted, user, expires)
+        return params
+
+    def check(
+        self,
+        connection: str,
+        raw: str | None,
+        args: Mapping[str, str],
+        user: str | None,
+        declared: frozenset[str],
+    ) -> tuple[str, ...]:
+        """Return the scopes ``raw`` asks for (``None``: none) if configured or signed for ``user``.
+
+        ``args`` holds the link's ``sig`` and ``exp``. Raise
+        :class:`~flask_token_vault.InvalidRequest`, with :data:`LINK_INVALID` when the signature
+        fits neither ``user`` nor a visitor (the link may be from before their sign-in ended).
+        """
+        if raw is None:
+            return ()
+        scopes = tuple(dict.fromkeys(s for s in raw.replace(",", " ").split(" ") if s))
+        if len(scopes) > _MAX_SCOPES or not all(is_valid_scope(s) for s in scopes):
+            raise InvalidRequest("The requested scopes are malformed.")
+        if set(scopes) <= self._configured(connection):
+            return scopes
+        sig, expires = args.get("sig", ""), args.get("exp", "")
+        if (
+            not sig
+            or not (expires.isascii() and expires.isdigit())
+            or len(expires) > 12
+            or not set(scopes) <= declared
+        ):
+            raise InvalidRequest(_REFUSED, remedy=_REMEDY)
+        # Bytes: compare_digest refuses str with non-ASCII characters, which visitors can send.
+        sent = sig.encode("utf-8", "replace")
+        signers = ("",) if user is None else (user, "")
+        if not any(
+            hmac.compare_digest(self.sign(connection, scopes, who, int(expires)).encode(), sent)
+            for who in signers
+        ):
+            raise InvalidRequest(_REFUSED, error=LINK_INVALID, remedy=_REMEDY)
+        if int(expires) <= self._clock.time():
+            raise InvalidRequest(
+                "This connect link has expired.",
+                error="link_expired",
+                remedy="Go back to the page, reload it and use its link again.",
+            )
+        return scopes

@@ -1,0 +1,153 @@
+"""Round trips to Auth0 the browser has not come back from yet: sign-ins and connections.
+
+(Layer: request-time, above the per-app state.) A sign-in (``/authorize``) and a Connected
+Accounts connection both send the browser away with a ``state`` parameter and keep, until it comes
+back, what finishing needs: the PKCE verifier, the nonce, the callback URL, the page to go back to,
+the user who started it. This module keeps both kinds, one way.
+
+authlib's state storage is not used: it is read back only by ``authorize_access_token``, which this
+package does not call (the code goes to ``/oauth/token`` through the app's exchanger, like every
+other grant), it keeps the PKCE verifier unencrypted in the cookie, and it expires records by
+``time.time()`` rather than the app's clock. authlib still makes the ``state`` and the ``nonce``
+(``create_authorization_url`` returns them) and checks the ID token.
+
+Each round trip is sealed with the app's keys under its ``state`` (Flask's cookie is signed, not
+encrypted), lives :data:`KINDS`' lifetime by the app's clock, and is taken out of the session when
+the browser comes back, whatever the answer. The session keeps at most :data:`_MAX_PENDING` of
+them, and drops the oldest while the cookie would not fit in what browsers keep: a cookie the
+browser drops would leave the visitor unable to sign in.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Literal, NamedTuple
+
+from flask import current_app, session
+from flask.sessions import SecureCookieSessionInterface
+
+from ._state import AppState
+from .crypto import InvalidToken
+from .errors import CallbackError
+
+__all__ = ["KINDS", "Kind", "begin", "take"]
+
+log = logging.getLogger("flask_token_vault")
+
+Kind = Literal["login", "connect"]
+
+_KEY = "_token_vault_pending"
+_MAX_PENDING = 3
+# What a round trip may keep of its ``next`` (longer: the default page).
+_MAX_NEXT = 1024
+# The session cookie's value is kept below this: browsers keep 4096 bytes per cookie, name and
+# attributes included, and drop a bigger one without a word.
+_COOKIE_BUDGET = 3500
+_MAX_STATE = 256
+
+
+class _KindInfo(NamedTuple):
+    noun: str
+    lifetime: float
+
+
+#: Each kind of round trip: what to call it and how long it lives (seconds).
+KINDS: dict[Kind, _KindInfo] = {
+    "login": _KindInfo("sign-in", 3600),
+    "connect": _KindInfo("connection", 900),
+}
+
+
+def begin(state: AppState, kind: Kind, state_param: str, record: dict[str, Any]) -> None:
+    """Keep a round trip sent with ``state_param`` until the browser comes back with it.
+
+    ``record`` (JSON) holds what finishing needs; its ``next`` is kept only when short enough.
+    """
+    if len(record["next"]) > _MAX_NEXT:
+        log.info("the page to go back to is too long to keep; going to the default page after")
+        record = {**record, "next": state.settings.default_next}
+    record = {**record, "kind": kind, "at": state.clock.time()}
+    started = sorted(
+        (opened["at"], key, sealed)
+        for key, sealed in _pending().items()
+        if (opened := _open(state, key, sealed)) is not None and not _expired(state, opened)
+    )
+    pending = {key: sealed for _, key, sealed in started[-(_MAX_PENDING - 1) :]}
+    pending[state_param] = state.crypto.seal_session(json.dumps(record), _context(state_param))
+    session[_KEY] = pending
+    while len(pending) > 1 and _cookie_size() > _COOKIE_BUDGET:
+        del pending[next(iter(pending))]  # oldest first; the one just added stays
+
+
+def take(state: AppState, kind: Kind, state_param: str | None) -> dict[str, Any]:
+    """Take the round trip ``state_param`` names out of the session and return its record.
+
+    Raise :class:`~flask_token_vault.CallbackError` when there is none of ``kind`` (a forged,
+    replayed or dropped ``state``) or it has expired.
+    """
+    noun = KINDS[kind].noun
+    if not state_param or len(state_param) > _MAX_STATE:
+        raise CallbackError(f"The {noun} answer carries no state.", error="missing_state")
+    pending = _pending()
+    sealed = pending.pop(state_param, None)
+    if sealed is not None:
+        if pending:
+            session[_KEY] = pending
+        else:
+            session.pop(_KEY, None)
+    record = _open(state, state_param, sealed)
+    if record is None or record["kind"] != kind:
+        raise CallbackError(
+            f"The {noun} answer does not match a {noun} started here (state mismatch).",
+            error="state_mismatch",
+        )
+    if _expired(state, record):
+        raise CallbackError(
+            f"The {noun} took too long and has expired.",
+            error="link_expired",
+            remedy=f"Start the {noun} again.",
+        )
+    return record
+
+
+def _pending() -> dict[str, Any]:
+    """Return a copy of the session's sealed round trips, by ``state``."""
+    pending = session.get(_KEY)
+    return dict(pending) if isinstance(pending, dict) else {}
+
+
+def _context(state_param: str) -> str:
+    # Sealed under its state: a record cannot answer for another round trip.
+    return "round-trip:" + state_param
+
+
+def _open(state: AppState, state_param: str, sealed: object) -> dict[str, Any] | None:
+    """Return a sealed round trip's record, or ``None`` when it is not one of ours."""
+    if not isinstance(sealed, str):
+        return None
+    try:
+        record = json.loads(state.crypto.open_session(sealed, _context(state_param)))
+    except (InvalidToken, ValueError):
+        return None
+    valid = (
+        isinstance(record, dict)
+        and record.get("kind") in KINDS
+        and isinstance(record.get("at"), (int, float))
+    )
+    return record if valid else None
+
+
+def _expired(state: AppState, record: dict[str, Any]) -> bool:
+    return bool(state.clock.time() - record["at"] > KINDS[record["kind"]].lifetime)
+
+
+def _cookie_size() -> int:
+    """Return the size the session cookie would have now (0 for server-side sessions)."""
+    interface = current_app.session_interface
+    if not isinstance(interface, SecureCookieSessionInterface):
+        return 0
+    serializer = interface.get_signing_serializer(current_app)
+    if serializer is None:
+        return 0
+    return len(serializer.dumps(dict(session)))
