@@ -7,6 +7,7 @@ Also :func:`provider_api_url`, which places a path on a connection's ``api_base`
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterable
 from typing import Any, cast
@@ -43,10 +44,10 @@ class ProviderSession(requests.Session):
     connection's ``api_base`` (see :func:`provider_api_url`).
 
     What the app sets on the session applies as on any ``requests.Session``: its ``headers``
-    (under the request's own; ``Authorization`` is always the provider token), its ``auth``
-    (called on each try after the token is set, e.g. to sign the request), its ``params``,
-    ``verify``, ``proxies`` and ``hooks``, and the adapters mounted on it. URLs with no adapter
-    of the app's go through the app's pooled connections. The session keeps no cookies.
+    (under the request's own; ``Authorization`` is always the provider token), its ``auth`` or a
+    request's ``auth=`` (called on each try after the token is set, e.g. to sign the request),
+    its ``params``, ``verify``, ``proxies`` and ``hooks``, and the adapters mounted on it. URLs
+    with no adapter of the app's go through the app's pooled connections. It keeps no cookies.
     """
 
     IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
@@ -110,6 +111,9 @@ class ProviderSession(requests.Session):
         timeout = kwargs.pop("timeout", None) or self.timeout
         if isinstance(timeout, tuple):  # requests' (connect, read): one bound for the try
             timeout = max(t for t in timeout if t is not None)
+        send = super().request
+        if "auth" in kwargs:  # requests' auth= of this request: the transport's auth is the token
+            send = functools.partial(send, auth=kwargs.pop("auth"))
         return cast(
             requests.Response,
             get_state().transport.send(
@@ -122,7 +126,7 @@ class ProviderSession(requests.Session):
                 retry_status=self.RETRY_STATUS if idempotent else frozenset(),
                 retry_errors=idempotent,
                 timeout=float(timeout) if timeout else None,
-                http=super().request,
+                http=send,
                 **kwargs,
             ),
         )

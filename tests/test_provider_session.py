@@ -74,7 +74,7 @@ def test_the_app_s_headers_auth_and_adapter_carry_the_provider_token(emu: Emulat
     assert first == revoked != renewed
 
 
-def test_urls_without_an_adapter_of_the_app_s_use_the_app_s_pool(emu: Emulator) -> None:
+def test_a_request_s_own_options_apply_through_the_app_s_pool(emu: Emulator) -> None:
     app = make_app(emu)
 
     @app.get("/pool")
@@ -82,11 +82,12 @@ def test_urls_without_an_adapter_of_the_app_s_use_the_app_s_pool(emu: Emulator) 
         google = provider_session("google-oauth2", [CAL_READ])
         url = emu.google_api_base + CALENDARS
         shared = google.get_adapter(url) is get_state().transport.http.get_adapter(url)
-        answer = google.get(CALENDARS, headers={"X-Request-Id": "r-1"})
+        answer = google.get(CALENDARS, headers={"X-Request-Id": "r-1"}, auth=ApiKey())
         return {
             "shared": shared,
             "status": answer.status_code,
             "request_id": answer.request.headers.get("X-Request-Id"),
+            "api_key": answer.request.headers.get("X-Api-Key"),
             "user_agent": answer.request.headers.get("User-Agent"),
             "cookies": len(google.cookies),
         }
@@ -96,6 +97,7 @@ def test_urls_without_an_adapter_of_the_app_s_use_the_app_s_pool(emu: Emulator) 
         "shared": True,
         "status": 200,
         "request_id": "r-1",
+        "api_key": "key-1",
         "user_agent": "Flask-Token-Vault",
         "cookies": 0,
     }
