@@ -10,7 +10,7 @@ RUNTIME_STAMP := $(VENV)/.runtime-installed
 # What tests, lint and docs need on top: the development tool chain.
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test reliability security e2e e2e-screenshot docs lint typecheck check clean bench
+.PHONY: demo test test-lowest test-tools reliability security e2e e2e-screenshot docs lint typecheck check clean bench
 
 $(RUNTIME_STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -52,13 +52,37 @@ bench: $(BENCH_STAMP)
 demo: $(RUNTIME_STAMP)
 	PORT=$(PORT) $(BIN)/python -m example_app
 
+# What `make test` and `make test-lowest` run: all but the browser and the reliability campaigns.
+TEST_SELECTION := -m "not e2e" --ignore=tests/reliability
+
 ## Run the whole test suite (emulator and Redis are started by the tests themselves).
 ## The browser tests are left to `make e2e`.
-## jq and curl run Auth0's documented shell recipe in tests/test_cli.py; installed when missing.
-test: $(STAMP)
+test: $(STAMP) test-tools
+	$(BIN)/python -m pytest $(TEST_SELECTION)
+
+# jq and curl run Auth0's documented shell recipe in tests/test_cli.py; installed when missing.
+test-tools:
 	tools/ensure-apt.sh jq jq curl
 	tools/ensure-apt.sh curl curl
-	$(BIN)/python -m pytest -m "not e2e" --ignore=tests/reliability
+
+LOWEST := .venv-lowest
+LOWEST_STAMP := $(LOWEST)/.installed
+
+# Every runtime dependency pinned to its floor in pyproject.toml (tools/floors.py reads them);
+# the test tools at their newest that agree with those pins.
+$(LOWEST_STAMP): pyproject.toml tools/floors.py
+	rm -rf $(LOWEST)
+	$(PY) -m venv $(LOWEST)
+	$(PY) tools/floors.py pins > $(LOWEST)/floors.txt
+	$(LOWEST)/bin/python -m pip install -q --disable-pip-version-check \
+		-c $(LOWEST)/floors.txt -e '.[test,redis,rq]'
+	touch $(LOWEST_STAMP)
+
+## The same tests with every runtime dependency at the lowest version pyproject.toml allows,
+## in .venv-lowest: first prints each version installed and fails unless all are the floors.
+test-lowest: $(LOWEST_STAMP) test-tools
+	$(LOWEST)/bin/python tools/floors.py check
+	$(LOWEST)/bin/python -m pytest $(TEST_SELECTION)
 
 ## Fault matrix, hostile input, secret scan, fuzz: prints the figures, fails on any miss.
 reliability: $(STAMP)
@@ -93,4 +117,4 @@ lint: $(STAMP)
 check: lint test
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache docs/_build
+	rm -rf $(VENV) $(LOWEST) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache docs/_build

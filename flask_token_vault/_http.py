@@ -134,6 +134,13 @@ class _NoCookies(CookieJar):
         super().__init__(policy=DefaultCookiePolicy(allowed_domains=[]))
 
 
+def isolate(session: requests.Session) -> None:
+    """Set ``session`` up for calls on many users' behalf: no cookie jar, nothing from the env."""
+    session.cookies = _NoCookies()  # type: ignore[assignment]
+    session.trust_env = False
+    session.headers["User-Agent"] = "Flask-Token-Vault"
+
+
 def retry_after(headers: Mapping[str, str], now: float) -> float | None:
     """Return the wait a 429 asks for, from ``Retry-After`` or ``X-RateLimit-Reset``."""
     value = headers.get("Retry-After")
@@ -245,11 +252,9 @@ class Transport:
         session: requests.Session | None = getattr(self._local, "session", None)
         if session is None:
             session = requests.Session()
-            session.cookies = _NoCookies()  # type: ignore[assignment]
-            session.trust_env = False
+            isolate(session)
             session.mount("https://", self._adapter)
             session.mount("http://", self._adapter)
-            session.headers["User-Agent"] = "Flask-Token-Vault"
             self._local.session = session
         return session
 
@@ -308,6 +313,7 @@ class Transport:
         retry_errors: bool = True,
         expect_json: bool = False,
         timeout: float | None = None,
+        http: Callable[..., requests.Response] | None = None,
         **kwargs: Any,
     ) -> Reply | requests.Response:
         """Send one call inside one deadline, retrying what is worth retrying.
@@ -315,7 +321,8 @@ class Transport:
         With ``expect_json``, return a :class:`Reply` for a 2xx JSON (or empty) answer and raise
         ``error(Failure)`` for anything else. Without it, return the last
         ``requests.Response`` whatever its status (the caller reads it), and raise only when no
-        answer came at all.
+        answer came at all. ``http`` sends each try, as ``requests.Session.request`` does (by
+        default this thread's session: pooled connections, no cookies).
         """
         clock = self.clock
         deadline = clock.monotonic() + self.deadline
@@ -346,7 +353,7 @@ class Transport:
             failure: Failure
             response: requests.Response | None = None
             try:
-                response = self.http.request(
+                response = (http or self.http.request)(
                     method,
                     url,
                     headers=this_try.headers,

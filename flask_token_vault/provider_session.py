@@ -7,13 +7,15 @@ Also :func:`provider_api_url`, which places a path on a connection's ``api_base`
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterable
 from typing import Any, cast
 
 import requests
+from requests.adapters import BaseAdapter
 
-from ._http import RETRIED_BY_PROVIDER_CALLS, Failure
+from ._http import RETRIED_BY_PROVIDER_CALLS, Failure, isolate
 from ._state import get_state
 from .errors import ConfigurationError, ProviderUnavailable
 from .tokens import get_provider_token_set, reject_provider_token
@@ -40,6 +42,12 @@ class ProviderSession(requests.Session):
 
     A URL without a scheme, such as ``"/calendar/v3/users/me/calendarList"``, is a path on the
     connection's ``api_base`` (see :func:`provider_api_url`).
+
+    What the app sets on the session applies as on any ``requests.Session``: its ``headers``
+    (under the request's own; ``Authorization`` is always the provider token), its ``auth`` or a
+    request's ``auth=`` (called on each try after the token is set, e.g. to sign the request),
+    its ``params``, ``verify``, ``proxies`` and ``hooks``, and the adapters mounted on it. URLs
+    with no adapter of the app's go through the app's pooled connections. It keeps no cookies.
     """
 
     IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
@@ -54,6 +62,10 @@ class ProviderSession(requests.Session):
         timeout: float | None = None,
     ) -> None:
         super().__init__()
+        # A session may outlive the request that made it: it must not carry one user's cookies
+        # to the next. requests' own adapters go, so unmounted URLs use the app's pool.
+        isolate(self)
+        self.adapters.clear()
         self.connection = connection
         self.scopes = tuple(sorted(set(scopes or ())))
         self.login_hint = login_hint
@@ -62,6 +74,13 @@ class ProviderSession(requests.Session):
 
     def __repr__(self) -> str:
         return f"ProviderSession({self.connection!r})"
+
+    def get_adapter(self, url: str) -> BaseAdapter:
+        """Return the adapter the app mounted for ``url``, else the one of the app's pool."""
+        try:
+            return super().get_adapter(url)
+        except requests.exceptions.InvalidSchema:
+            return get_state().transport.http.get_adapter(url)
 
     def _credential(self) -> str:
         token = get_provider_token_set(self.connection, self.scopes, self.login_hint)
@@ -92,6 +111,9 @@ class ProviderSession(requests.Session):
         timeout = kwargs.pop("timeout", None) or self.timeout
         if isinstance(timeout, tuple):  # requests' (connect, read): one bound for the try
             timeout = max(t for t in timeout if t is not None)
+        send = super().request
+        if "auth" in kwargs:  # requests' auth= of this request: the transport's auth is the token
+            send = functools.partial(send, auth=kwargs.pop("auth"))
         return cast(
             requests.Response,
             get_state().transport.send(
@@ -104,6 +126,7 @@ class ProviderSession(requests.Session):
                 retry_status=self.RETRY_STATUS if idempotent else frozenset(),
                 retry_errors=idempotent,
                 timeout=float(timeout) if timeout else None,
+                http=send,
                 **kwargs,
             ),
         )

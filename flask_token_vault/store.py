@@ -2,29 +2,24 @@
 
 (Layer: core, beside the transport; knows nothing of Flask or of tokens.)
 
-:class:`RedisStore` talks to Redis natively (``SET NX PX`` locks, a compare-and-delete release in
-one script, every call bounded by a socket and connect timeout and never retried by the client).
-:class:`MemoryStore` is the default in-process store; its entries expire on the monotonic clock,
-so a step of the wall clock neither stretches nor cuts them. :class:`CachelibStore` uses any
-cachelib ``BaseCache`` through cachelib's public API (a directory, memcached, or a ``RedisCache``
-the app already has). A shared store is wrapped in a :class:`GuardedStore`: after a few failures
-in a row it stops calling the backend for a while (a :class:`Breaker`), so a hung Redis costs a
-request at most one timeout. The token cache above never asks which one it holds.
+A shared store is wrapped in a :class:`GuardedStore`, so a hung backend costs a request at most
+one timeout. The token cache above never asks which store it holds.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import math
 import threading
-import weakref
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple, Protocol, TypeVar
+from typing import Any, Concatenate, NamedTuple, ParamSpec, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from cachelib import BaseCache, FileSystemCache, MemcachedCache, SimpleCache
 
 from ._clock import Clock
+from ._redis import redis_client
 from .config import Settings
 from .errors import ConfigurationError
 
@@ -61,6 +56,7 @@ return {redis.call('get', KEYS[1]), redis.call('pttl', KEYS[1])}
 NO_GENERATION = "0"
 #: Seconds each Redis call may take (socket and connect timeouts), unless configured.
 _T = TypeVar("_T")
+_P = ParamSpec("_P")
 
 
 def drop_oldest(entries: dict[Any, Any]) -> None:
@@ -87,27 +83,20 @@ class StoreUnavailable(ConnectionError):
 
 
 class Store(Protocol):
-    """The few operations the token cache needs from a backend. Values are bytes."""
+    """The few operations the token cache needs from a backend. Values are bytes.
+
+    A backend that subclasses this class gets :meth:`get`, :meth:`get_many`,
+    :meth:`get_in_generation` and :meth:`exists` built on :meth:`read`, and overrides those it
+    has a faster way to do.
+    """
 
     #: Whether other processes see what this one writes.
     shared: bool
     #: A short name for reports (``doctor``), e.g. ``redis`` or ``FileSystemCache``.
     name: str
 
-    def get(self, key: str) -> bytes | None:
-        """Return the value at ``key``, or ``None``."""
-
-    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
-        """Return the values at ``keys`` (``None`` for each miss), in one round trip."""
-
     def read(self, key: str) -> Entry | None:
         """Return the value at ``key`` with its time left, or ``None``."""
-
-    def get_in_generation(self, generation_key: str, prefix: str) -> tuple[str, Entry | None]:
-        """Return the generation at ``generation_key`` and the entry at ``prefix + generation``.
-
-        A missing generation reads as :data:`NO_GENERATION`.
-        """
 
     def set(self, key: str, value: bytes, ttl: int) -> None:
         """Store ``value`` at ``key`` for ``ttl`` seconds (at least 1)."""
@@ -121,16 +110,46 @@ class Store(Protocol):
     def release(self, key: str, value: bytes) -> None:
         """Remove ``key`` only while it still holds ``value`` (the lock is still ours)."""
 
+    def get(self, key: str) -> bytes | None:
+        """Return the value at ``key``, or ``None``."""
+        entry = self.read(key)
+        return entry.value if entry is not None else None
+
+    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """Return the values at ``keys`` (``None`` for each miss), in one round trip if it can."""
+        return [self.get(key) for key in keys]
+
+    def get_in_generation(self, generation_key: str, prefix: str) -> tuple[str, Entry | None]:
+        """Return the generation at ``generation_key`` and the entry at ``prefix + generation``.
+
+        A missing generation reads as :data:`NO_GENERATION`.
+        """
+        raw = self.get(generation_key)
+        generation = raw.decode("ascii", "replace") if raw else NO_GENERATION
+        return generation, self.read(prefix + generation)
+
     def exists(self, key: str) -> bool:
         """Return whether ``key`` holds a value."""
+        return self.read(key) is not None
 
 
-def _ttl_from_millis(millis: Any) -> float | None:
-    return millis / 1000 if isinstance(millis, int) and millis >= 0 else None
+def _bytes(value: Any) -> bytes | None:
+    return value if isinstance(value, bytes) else None
 
 
-class RedisStore:
-    """A :class:`Store` on a ``redis.Redis`` client."""
+def _entry(value: Any, millis: Any) -> Entry | None:
+    """Return a Redis value with its ``PTTL`` (negative: no expiry) as an :class:`Entry`."""
+    if not isinstance(value, bytes):
+        return None
+    return Entry(value, millis / 1000 if isinstance(millis, int) and millis >= 0 else None)
+
+
+class RedisStore(Store):
+    """A :class:`Store` on a ``redis.Redis`` client.
+
+    ``SET NX PX`` locks, a compare-and-delete release in one script, every call bounded by a
+    socket and connect timeout and never retried by the client (see :func:`redis_client`).
+    """
 
     shared = True
     name = "redis"
@@ -155,18 +174,15 @@ class RedisStore:
 
     def get(self, key: str) -> bytes | None:
         """Return the value at ``key``, or ``None``."""
-        value = self.client.get(self.prefix + key)
-        return value if isinstance(value, bytes) else None
+        return _bytes(self.client.get(self.prefix + key))
 
     def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         """``MGET`` the keys."""
-        values = self.client.mget([self.prefix + key for key in keys])
-        return [value if isinstance(value, bytes) else None for value in values]
+        return [_bytes(value) for value in self.client.mget([self.prefix + k for k in keys])]
 
     def read(self, key: str) -> Entry | None:
         """Return the value and its remaining TTL (``PTTL``) in one round trip (a script)."""
-        value, millis = self._get_with_ttl(keys=[self.prefix + key])
-        return Entry(value, _ttl_from_millis(millis)) if isinstance(value, bytes) else None
+        return _entry(*self._get_with_ttl(keys=[self.prefix + key]))
 
     def get_in_generation(self, generation_key: str, prefix: str) -> tuple[str, Entry | None]:
         """Read the generation, the entry under it and its TTL in one round trip (a script)."""
@@ -174,8 +190,7 @@ class RedisStore:
             keys=[self.prefix + generation_key], args=[self.prefix + prefix, NO_GENERATION]
         )
         text = generation.decode("ascii", "replace") if isinstance(generation, bytes) else ""
-        entry = Entry(value, _ttl_from_millis(millis)) if isinstance(value, bytes) else None
-        return text or NO_GENERATION, entry
+        return text or NO_GENERATION, _entry(value, millis)
 
     def set(self, key: str, value: bytes, ttl: int) -> None:
         """Store ``value`` with an expiry."""
@@ -194,12 +209,8 @@ class RedisStore:
         """Delete ``key`` if it still holds ``value``, atomically."""
         self._release(keys=[self.prefix + key], args=[value])
 
-    def exists(self, key: str) -> bool:
-        """Return whether ``key`` exists."""
-        return bool(self.client.exists(self.prefix + key))
 
-
-class MemoryStore:
+class MemoryStore(Store):
     """The in-process :class:`Store`: a bounded dict whose entries expire on the monotonic clock.
 
     Not shared: each process has its own. Entries live by :meth:`Clock.monotonic
@@ -228,7 +239,8 @@ class MemoryStore:
         now = self.clock.monotonic()
         return [(k, v) for k, (until, v) in list(self._data.items()) if now < until]
 
-    def _entry(self, key: str) -> Entry | None:
+    def read(self, key: str) -> Entry | None:
+        """Return the value at ``key`` and its seconds left, or ``None``."""
         found = self._data.get(key)
         if found is None:
             return None
@@ -237,25 +249,6 @@ class MemoryStore:
             self._data.pop(key, None)
             return None
         return Entry(found[1], left)
-
-    def get(self, key: str) -> bytes | None:
-        """Return the value at ``key``, or ``None``."""
-        entry = self._entry(key)
-        return entry.value if entry is not None else None
-
-    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
-        """Return the values at ``keys`` (``None`` for each miss)."""
-        return [self.get(key) for key in keys]
-
-    def read(self, key: str) -> Entry | None:
-        """Return the value at ``key`` and its seconds left, or ``None``."""
-        return self._entry(key)
-
-    def get_in_generation(self, generation_key: str, prefix: str) -> tuple[str, Entry | None]:
-        """Read the generation, then the entry under it."""
-        raw = self.get(generation_key)
-        generation = raw.decode("ascii", "replace") if raw else NO_GENERATION
-        return generation, self._entry(prefix + generation)
 
     def _put(self, key: str, value: bytes, ttl: float) -> None:
         if key not in self._data and len(self._data) >= self.threshold:
@@ -279,7 +272,7 @@ class MemoryStore:
     def add(self, key: str, value: bytes, ttl: float) -> bool:
         """Store only if absent or expired, atomically."""
         with self._lock:
-            if self._entry(key) is not None:
+            if self.read(key) is not None:
                 return False
             self._put(key, value, max(ttl, 0.001))
             return True
@@ -290,12 +283,8 @@ class MemoryStore:
             if self.get(key) == value:
                 self._data.pop(key, None)
 
-    def exists(self, key: str) -> bool:
-        """Return whether ``key`` holds a live value."""
-        return self._entry(key) is not None
 
-
-class CachelibStore:
+class CachelibStore(Store):
     """A :class:`Store` on any cachelib ``BaseCache``, through its public API."""
 
     #: cachelib backends swallow most errors themselves; whatever still escapes counts.
@@ -311,24 +300,16 @@ class CachelibStore:
 
     def get(self, key: str) -> bytes | None:
         """Return the value at ``key``, or ``None`` (cachelib answers ``None`` on a miss)."""
-        value = self.cache.get(key)
-        return value if isinstance(value, bytes) else None
+        return _bytes(self.cache.get(key))
 
     def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         """Return the values at ``keys`` (one call of the backend's ``get_many``)."""
-        values = self.cache.get_many(*keys) if keys else []
-        return [value if isinstance(value, bytes) else None for value in values]
+        return [_bytes(value) for value in (self.cache.get_many(*keys) if keys else [])]
 
     def read(self, key: str) -> Entry | None:
         """Return the value at ``key`` (cachelib cannot tell the time left)."""
         value = self.get(key)
         return Entry(value) if value is not None else None
-
-    def get_in_generation(self, generation_key: str, prefix: str) -> tuple[str, Entry | None]:
-        """Read the generation, then the value under it."""
-        raw = self.get(generation_key)
-        generation = raw.decode("ascii", "replace") if raw else NO_GENERATION
-        return generation, self.read(prefix + generation)
 
     def set(self, key: str, value: bytes, ttl: int) -> None:
         """Store with a timeout that is never 0 (cachelib's "forever")."""
@@ -346,10 +327,6 @@ class CachelibStore:
         """Delete ``key`` if it still holds ``value`` (best effort: cachelib has no CAS)."""
         if self.cache.get(key) == value:
             self.cache.delete(key)
-
-    def exists(self, key: str) -> bool:
-        """Return whether ``key`` holds a value."""
-        return bool(self.cache.has(key))
 
 
 #: Told when a breaker opens (``True``, the error's class name, seconds until it tries again)
@@ -452,6 +429,21 @@ class Breaker:
             log.exception("cache breaker listener failed")
 
 
+def _guarded(
+    operation: Callable[Concatenate[Store, _P], _T],
+) -> Callable[Concatenate[GuardedStore, _P], _T]:
+    """Return a :class:`GuardedStore` method that calls the inner store's ``operation``."""
+    name = operation.__name__
+
+    def guarded(self: GuardedStore, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        method: Callable[_P, _T] = getattr(self.inner, name)
+        return self._call(method, *args, **kwargs)
+
+    guarded.__name__ = guarded.__qualname__ = name
+    guarded.__doc__ = operation.__doc__
+    return guarded
+
+
 class GuardedStore:
     """A :class:`Store` that calls another through a :class:`Breaker`.
 
@@ -473,12 +465,12 @@ class GuardedStore:
     def __repr__(self) -> str:
         return f"GuardedStore({self.inner!r}, {self.breaker!r})"
 
-    def _call(self, method: Callable[..., _T], *args: Any) -> _T:
+    def _call(self, method: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
         breaker = self.breaker
         if not breaker.allow():
             raise StoreUnavailable(f"{self.name} is not being asked for a while")
         try:
-            result = method(*args)
+            result = method(*args, **kwargs)
         except self._unreachable as exc:
             breaker.failed(exc)
             raise
@@ -488,138 +480,15 @@ class GuardedStore:
         breaker.succeeded()
         return result
 
-    def get(self, key: str) -> bytes | None:
-        """Return the value at ``key``, or ``None``."""
-        return self._call(self.inner.get, key)
-
-    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
-        """Return the values at ``keys`` (``None`` for each miss)."""
-        return self._call(self.inner.get_many, keys)
-
-    def read(self, key: str) -> Entry | None:
-        """Return the value at ``key`` with its time left, or ``None``."""
-        return self._call(self.inner.read, key)
-
-    def get_in_generation(self, generation_key: str, prefix: str) -> tuple[str, Entry | None]:
-        """Return the generation and the entry under it."""
-        return self._call(self.inner.get_in_generation, generation_key, prefix)
-
-    def set(self, key: str, value: bytes, ttl: int) -> None:
-        """Store ``value`` at ``key`` for ``ttl`` seconds."""
-        self._call(self.inner.set, key, value, ttl)
-
-    def delete(self, key: str) -> None:
-        """Remove ``key``."""
-        self._call(self.inner.delete, key)
-
-    def add(self, key: str, value: bytes, ttl: float) -> bool:
-        """Store only if absent; return whether it was stored."""
-        return self._call(self.inner.add, key, value, ttl)
-
-    def release(self, key: str, value: bytes) -> None:
-        """Remove ``key`` only while it holds ``value``."""
-        self._call(self.inner.release, key, value)
-
-    def exists(self, key: str) -> bool:
-        """Return whether ``key`` holds a value."""
-        return self._call(self.inner.exists, key)
-
-
-# Connection settings that may be carried from an app's own redis.Redis client to the pool the
-# extension opens with its own timeouts (pool-bound helpers of newer redis-py are left behind).
-_CLIENT_SETTINGS = frozenset(
-    {
-        "host",
-        "port",
-        "db",
-        "path",
-        "username",
-        "password",
-        "credential_provider",
-        "client_name",
-        "protocol",
-        "socket_keepalive",
-        "socket_keepalive_options",
-        "socket_type",
-    }
-)
-
-
-def _bounded(kwargs: dict[str, Any], timeout: float) -> dict[str, Any]:
-    """Return connection settings with every call bounded by ``timeout`` and never retried.
-
-    Whatever the redis-py version: before 8 it sets no socket timeout at all (a hung Redis holds
-    the call for as long as it hangs), and from 6 on it retries a failed call three times with
-    backoff by default.
-    """
-    from redis.backoff import NoBackoff
-    from redis.retry import Retry
-
-    bounded = dict(kwargs)
-    for name in ("socket_timeout", "socket_connect_timeout"):
-        given = bounded.get(name)
-        if not isinstance(given, (int, float)) or not 0 < given <= timeout:
-            bounded[name] = timeout
-    bounded["retry"] = Retry(NoBackoff(), 0)
-    bounded["retry_on_timeout"] = False
-    bounded["decode_responses"] = False
-    return bounded
-
-
-def redis_client(value: Any, timeout: float) -> Any:
-    """Return a ``redis.Redis`` for a URL or another client, each call bounded by ``timeout``.
-
-    The client has a blocking pool of 100 connections whose wait for a free connection is also
-    ``timeout``. Given a client, its address and credentials are used with a pool of the
-    extension's own, so the app's client (and its other uses) keep their settings.
-    """
-    import redis
-
-    if isinstance(value, str):
-        pool = redis.BlockingConnectionPool.from_url(value, max_connections=100, timeout=timeout)
-        pool.connection_kwargs.update(_bounded(pool.connection_kwargs, timeout))
-        return _closing(redis.Redis(connection_pool=pool))
-    source = getattr(value, "connection_pool", None)
-    if source is None or type(source) not in (redis.ConnectionPool, redis.BlockingConnectionPool):
-        # Sentinel, cluster or custom pools cannot be rebuilt safely: use the client as it is.
-        log.warning(
-            "TOKEN_VAULT_CACHE: this Redis client's pool cannot be given timeouts; make sure "
-            "it has socket_timeout and socket_connect_timeout well under the deadline"
-        )
-        return value
-    kwargs = {
-        k: v
-        for k, v in source.connection_kwargs.items()
-        if k in _CLIENT_SETTINGS or k.startswith("ssl")
-    }
-    blocking_pool: Any = redis.BlockingConnectionPool  # untyped in some redis-py versions
-    pool = blocking_pool(
-        connection_class=source.connection_class,
-        max_connections=100,
-        timeout=timeout,
-        **_bounded(kwargs, timeout),
-    )
-    return _closing(redis.Redis(connection_pool=pool))
-
-
-def _closing(client: Any) -> Any:
-    """Close the client's connections when it is collected, before their sockets are.
-
-    An app is full of reference cycles, so its Redis client, pool, connections and sockets are
-    collected together, their finalizers in no set order: a socket finalized before its
-    connection closes it says "unclosed socket" (a ResourceWarning, an error in a test run,
-    at whichever test the collection happens to run). A ``weakref.finalize`` callback runs
-    before any finalizer of the collected objects, as urllib3 does for its pools.
-    """
-    weakref.finalize(client, _disconnect, client.connection_pool)
-    return client
-
-
-def _disconnect(pool: Any) -> None:
-    try:
-        pool.disconnect()
-    except Exception:  # best effort while the interpreter collects or exits
-        log.debug("closing the cache's Redis connections failed", exc_info=True)
+    get = _guarded(Store.get)
+    get_many = _guarded(Store.get_many)
+    read = _guarded(Store.read)
+    get_in_generation = _guarded(Store.get_in_generation)
+    set = _guarded(Store.set)
+    delete = _guarded(Store.delete)
+    add = _guarded(Store.add)
+    release = _guarded(Store.release)
+    exists = _guarded(Store.exists)
 
 
 def build_store(
@@ -634,38 +503,34 @@ def build_store(
     :class:`Breaker` that stops calling it for ``TOKEN_VAULT_CACHE_COOLDOWN`` after 3 failures
     in a row and tells ``listener``.
     """
-    key = "TOKEN_VAULT_CACHE"
     value, timeout, cooldown = settings.cache, settings.cache_timeout, settings.cache_cooldown
     clock = clock or Clock()
-    store: Any
     if value is None or value == "simple":
         return MemoryStore(clock)
-    if isinstance(value, BaseCache):
-        store = CachelibStore(value)
-    elif hasattr(value, "register_script") and hasattr(value, "set"):
-        store = RedisStore(redis_client(value, timeout))
-    elif not isinstance(value, str):
-        raise ConfigurationError(
-            key, "must be a cachelib BaseCache, a redis.Redis client, a URL or a directory path."
-        )
-    else:
-        store = _store_from_string(key, value, timeout)
+    store = _backend(value, timeout)
     if not store.shared:
-        return store  # type: ignore[no-any-return]
+        return store
     breaker = Breaker(clock, cooldown=cooldown, what=f"the cache ({store.name})", listener=listener)
     return GuardedStore(store, breaker)
 
 
-def _store_from_string(key: str, value: str, timeout: float) -> Any:
+def _backend(value: Any, timeout: float) -> RedisStore | CachelibStore:
+    key = "TOKEN_VAULT_CACHE"
+    if isinstance(value, BaseCache):
+        return CachelibStore(value)
+    if not isinstance(value, str):
+        if hasattr(value, "register_script") and hasattr(value, "set"):
+            return RedisStore(redis_client(value, timeout))
+        raise ConfigurationError(
+            key, "must be a cachelib BaseCache, a redis.Redis client, a URL or a directory path."
+        )
     parts = urlsplit(value)
     if parts.scheme in ("redis", "rediss", "unix"):
-        try:
-            import redis  # noqa: F401
-        except ImportError:
+        if importlib.util.find_spec("redis") is None:
             raise ConfigurationError(
                 key,
                 "a redis:// URL needs the redis package: pip install 'flask-token-vault[redis]'.",
-            ) from None
+            )
         return RedisStore(redis_client(value, timeout))
     if parts.scheme == "memcached":
         servers = [s for s in parts.netloc.split(",") if s]
