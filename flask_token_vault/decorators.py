@@ -30,7 +30,6 @@ from .errors import (
 )
 from .session import take_connected
 from .tokens import (
-    caller_of,
     optional_access_token,
     optional_user,
     request_state,
@@ -128,7 +127,7 @@ def provider_token_required(
             if request.method == "OPTIONS":
                 return run(*args, **kwargs)
             rq = request_state()
-            caller = caller_of(rq)  # a bad bearer is refused before anything else
+            caller = rq.caller  # a bad bearer is refused before anything else
             if required_api:
                 caller = require_access_token()
                 if not caller.has_scopes(required_api):

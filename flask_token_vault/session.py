@@ -56,22 +56,8 @@ _MAX_SEALED = 4096
 _SEEN_EVERY = 300.0
 
 
-class _Secret:
-    """A secret given as it is, or opened each time it is asked for (and never kept)."""
-
-    __slots__ = ("_open", "_value")
-
-    def __init__(self, value: str | None = None, opener: Callable[[], str] | None = None) -> None:
-        self._value = value
-        self._open = opener
-
-    def __repr__(self) -> str:
-        return "<hidden>"
-
-    def get(self) -> str:
-        if self._value is not None:
-            return self._value
-        return self._open() if self._open is not None else ""
+def _no_refresh_token() -> str:
+    return ""
 
 
 @dataclass(frozen=True)
@@ -90,7 +76,8 @@ class User:
     logged_in_at: float = 0.0
     #: Auth0's session id (the ID token's ``sid``), which a back-channel logout names.
     sid: str | None = None
-    _secret: _Secret = field(default_factory=_Secret, repr=False, compare=False)
+    # Returns the refresh token: opens the sealed one each time (so it is never kept in clear).
+    _refresh_token: Callable[[], str] = field(default=_no_refresh_token, repr=False, compare=False)
 
     @property
     def refresh_token(self) -> str:
@@ -99,7 +86,7 @@ class User:
         It is decrypted here, when asked for, and not kept: a request served from the cache never
         decrypts it. Raises :class:`~flask_token_vault.LoginRequired` when it cannot be.
         """
-        return self._secret.get()
+        return self._refresh_token()
 
     def claims(self) -> dict[str, str]:
         """Return the user's claims as a dict."""
@@ -130,7 +117,7 @@ def write_user(state: AppState, claims: Mapping[str, Any], refresh_token: str) -
     if callable(regenerate):
         regenerate(session)
     session[SESSION_KEY] = record
-    return _to_user(record, _Secret(refresh_token))
+    return _to_user(record, lambda: refresh_token)
 
 
 def make_record(
@@ -157,7 +144,7 @@ def make_record(
     return record
 
 
-def _to_user(record: Mapping[str, Any], secret: _Secret) -> User:
+def _to_user(record: Mapping[str, Any], refresh_token: Callable[[], str]) -> User:
     return User(
         sub=record["sub"],
         name=record.get("name"),
@@ -165,7 +152,7 @@ def _to_user(record: Mapping[str, Any], secret: _Secret) -> User:
         picture=record.get("picture"),
         logged_in_at=float(record.get("at", 0)),
         sid=record.get("sid"),
-        _secret=secret,
+        _refresh_token=refresh_token,
     )
 
 
@@ -272,7 +259,7 @@ def _known_user(state: AppState, record: dict[str, Any]) -> User | None:
         or not state.crypto.session_key_known(record["rt"])
     ):
         return None
-    user = _to_user(record, _Secret(opener=_opener(state, record["rt"], record["sub"])))
+    user = _to_user(record, _opener(state, record["rt"], record["sub"]))
     with state.sessions_lock:
         if len(state.sessions_seen) >= settings.local_cache_max_users:
             drop_oldest(state.sessions_seen)  # a bound on memory, not an LRU

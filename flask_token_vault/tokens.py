@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from functools import partial
-from typing import Any, NamedTuple, Protocol, cast
+from functools import cached_property, partial
+from typing import NamedTuple, Protocol, cast
 
 from flask import Flask, Request, current_app, g, has_request_context, request
 from werkzeug.local import LocalProxy
@@ -57,7 +57,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("flask_token_vault")
-_UNREAD: Any = object()
 #: Where a request's :class:`_Request` is kept on ``g``.
 _G_KEY = "_token_vault"
 
@@ -107,18 +106,88 @@ class _Request:
         self.request = current
         #: The ``Authorization: Bearer`` value: ``None`` without one, ``""`` if empty.
         self.bearer = _bearer_of(current.headers.get("Authorization"))
-        #: The validated access token of an API call, or why it was refused.
-        self.caller: AccessToken | InvalidAccessToken | None = None
-        #: The signed-in user, once read (``_UNREAD`` before).
-        self.user: User | None = _UNREAD
-        #: Whom this request's provider tokens are for, once known.
-        self.subject: Subject | None = None
         #: The tokens this request was given, by (connection, login hint).
         self.memo: dict[tuple[str, str], list[_Memo]] = {}
         #: Auth0's rate limit, once this request met it.
         self.rate_limited: RateLimited | None = None
         #: My Account API tokens given in this request, by (user, scopes).
         self.my_account: dict[tuple[str, str], str] = {}
+
+    @cached_property
+    def _validated(self) -> AccessToken | InvalidAccessToken | None:
+        """The access token of an API call once validated, or why it was refused."""
+        if self.bearer is None:
+            return None
+        try:
+            if not self.bearer:
+                raise InvalidAccessToken("The Authorization header carries no access token.")
+            return self.state.bearer.validate(self.bearer)
+        except InvalidAccessToken as exc:
+            log.info("access token refused: %s", exc.description)
+            return exc
+
+    @property
+    def caller(self) -> AccessToken | None:
+        """The validated access token of an API call, ``None`` in a browser's request.
+
+        Raises :class:`~flask_token_vault.InvalidAccessToken` (every time it is asked) when
+        the request carries a token that is not valid.
+        """
+        found = self._validated
+        if isinstance(found, InvalidAccessToken):
+            raise found
+        return found
+
+    @cached_property
+    def user(self) -> User | None:
+        """The signed-in user, or ``None``; never read in an API call."""
+        if self.bearer is not None:
+            return None
+        user = read_user(self.state)
+        if user is not None and self.state.revocations.ended(user.sub, user.sid, user.logged_in_at):
+            # The logout that recorded the end dropped the user's cached tokens already: a
+            # replayed old cookie must not make every live session of theirs exchange again.
+            end_session("ended by a back-channel logout")
+            return None
+        return user
+
+    @cached_property
+    def subject(self) -> Subject:
+        """Whom this request's provider tokens are for: the API caller, else the user.
+
+        Raises :class:`~flask_token_vault.InvalidAccessToken` for a bad access token and
+        :class:`~flask_token_vault.LoginRequired` without a signed-in user.
+        """
+        state, caller = self.state, self.caller
+        if caller is not None:
+            # "Not connected" is not remembered: an API's caller connects on its own, through
+            # the My Account API, and must find its account at once.
+            ask = partial(
+                state.api_exchanger.exchange,
+                caller.token,
+                subject_token_type=ACCESS_TOKEN_SUBJECT_TYPE,
+            )
+            return Subject(caller.sub, "api", ask)
+        user = self.user
+        if user is None:
+            raise LoginRequired("Sign in to continue.")
+
+        def ask_with_refresh_token(
+            connection: str, *, login_hint: str | None, scopes: tuple[str, ...]
+        ) -> ProviderToken:
+            # The refresh token is decrypted only when an exchange needs it.
+            return state.exchanger.exchange(
+                user.refresh_token, connection, login_hint=login_hint, scopes=scopes
+            )
+
+        # A session's user connects through this app, which forgets "not connected" then.
+        return Subject(user.sub, "session", ask_with_refresh_token, remembers_absent=True)
+
+    def forget_user(self) -> None:
+        """Forget the user and their tokens (after a sign-in or a sign-out)."""
+        for name in ("user", "subject"):
+            self.__dict__.pop(name, None)  # read again on next use (cached_property)
+        self.memo = {}
 
 
 def _bearer_of(header: str | None) -> str | None:
@@ -145,37 +214,13 @@ def is_api_call() -> bool:
     return has_request_context() and request_state().bearer is not None
 
 
-def caller_of(rq: _Request) -> AccessToken | None:
-    """Return the request's validated access token (validated once), or ``None`` without one."""
-    raw = rq.bearer
-    if raw is None:
-        return None
-    found = rq.caller
-    if isinstance(found, InvalidAccessToken):
-        raise found
-    if found is not None:
-        return found
-    try:
-        if not raw:
-            raise InvalidAccessToken("The Authorization header carries no access token.")
-        token = rq.state.bearer.validate(raw)
-    except InvalidAccessToken as exc:
-        rq.caller = exc
-        log.info("access token refused: %s", exc.description)
-        raise
-    rq.caller = token
-    return token
-
-
 def optional_access_token() -> AccessToken | None:
     """Return this API call's validated access token, or ``None`` when it is not an API call.
 
     Validated once per request. Raises :class:`~flask_token_vault.InvalidAccessToken` when the
     request carries a token that is not valid (never falling back to the session).
     """
-    if not has_request_context():
-        return None
-    return caller_of(request_state())
+    return request_state().caller if has_request_context() else None
 
 
 #: The validated access token of this API call (``Authorization: Bearer``), or ``None``.
@@ -195,20 +240,6 @@ def require_access_token() -> AccessToken:
     return token
 
 
-def user_of(rq: _Request) -> User | None:
-    """Return the request's signed-in user (read once), or ``None``; never in an API call."""
-    if rq.user is not _UNREAD:
-        return rq.user
-    user = None if rq.bearer is not None else read_user(rq.state)  # an API call never reads it
-    if user is not None and rq.state.revocations.ended(user.sub, user.sid, user.logged_in_at):
-        # The logout that recorded the end dropped the user's cached tokens already: a replayed
-        # old cookie must not make every live session of theirs exchange again.
-        end_session("ended by a back-channel logout")
-        user = None
-    rq.user = user
-    return user
-
-
 def optional_user() -> User | None:
     """Return the signed-in user of this request (read once per request), or ``None``.
 
@@ -216,9 +247,7 @@ def optional_user() -> User | None:
     A session past its lifetime, or ended by a back-channel logout, reads as ``None`` and is
     removed from the cookie.
     """
-    if not has_request_context():
-        return None
-    return user_of(request_state())
+    return request_state().user if has_request_context() else None
 
 
 #: The signed-in :class:`~flask_token_vault.session.User`, or ``None``.
@@ -235,43 +264,7 @@ def require_user() -> User:
 
 def forget_user() -> None:
     """Forget this request's memo of the user and their tokens (after sign-in or sign-out)."""
-    rq = request_state()
-    rq.user, rq.subject, rq.memo = _UNREAD, None, {}
-
-
-def subject_of(rq: _Request) -> Subject:
-    """Return whom this request's provider tokens are for: the API caller, else the user.
-
-    Raises :class:`~flask_token_vault.InvalidAccessToken` for a bad access token and
-    :class:`~flask_token_vault.LoginRequired` without a signed-in user.
-    """
-    if rq.subject is not None:
-        return rq.subject
-    state = rq.state
-    caller = caller_of(rq)
-    if caller is not None:
-        # "Not connected" is not remembered: an API's caller connects on its own, through the
-        # My Account API, and must find its account at once.
-        ask = partial(
-            state.api_exchanger.exchange, caller.token, subject_token_type=ACCESS_TOKEN_SUBJECT_TYPE
-        )
-        rq.subject = Subject(caller.sub, "api", ask)
-        return rq.subject
-    user = user_of(rq)
-    if user is None:
-        raise LoginRequired("Sign in to continue.")
-
-    def ask_with_refresh_token(
-        connection: str, *, login_hint: str | None, scopes: tuple[str, ...]
-    ) -> ProviderToken:
-        # The refresh token is decrypted only when an exchange needs it.
-        return state.exchanger.exchange(
-            user.refresh_token, connection, login_hint=login_hint, scopes=scopes
-        )
-
-    # A session's user connects through this app, which forgets "not connected" then.
-    rq.subject = Subject(user.sub, "session", ask_with_refresh_token, remembers_absent=True)
-    return rq.subject
+    request_state().forget_user()
 
 
 def sorted_scopes(scopes: Iterable[str] | None) -> tuple[str, ...]:
@@ -322,7 +315,7 @@ def token_set(
     force_refresh: bool = False,
 ) -> ProviderToken:
     """Do what :func:`get_provider_token_set` does, with ``required`` already sorted."""
-    subject = subject_of(rq)
+    subject = rq.subject
     held = rq.memo.setdefault((connection, login_hint or ""), [])
     if not force_refresh:
         # The monotonic clock: a step of the wall clock must not make an expired token look fresh.
@@ -510,6 +503,6 @@ def _current_sub() -> str | None:
     if not has_request_context():
         return None
     try:
-        return subject_of(request_state()).sub
+        return request_state().subject.sub
     except (InvalidAccessToken, LoginRequired):
         return None
