@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from functools import cached_property, partial
-from typing import NamedTuple, Protocol, cast
+from functools import partial
+from typing import Any, NamedTuple, Protocol, cast
 
-from flask import Flask, Request, current_app, g, has_request_context, request
+from flask import Flask, Request, current_app, has_request_context, request
 from werkzeug.local import LocalProxy
 
 from . import signals
@@ -57,8 +57,9 @@ __all__ = [
 ]
 
 log = logging.getLogger("flask_token_vault")
-#: Where a request's :class:`_Request` is kept on ``g``.
-_G_KEY = "_token_vault"
+_UNREAD: Any = object()
+#: Where a request's :class:`_Request` is kept on the request.
+_KEY = "_token_vault"
 
 
 class Ask(Protocol):
@@ -96,26 +97,39 @@ class _Memo(NamedTuple):
 
 
 class _Request:
-    """What the extension knows of one request, worked out once and kept on ``g``."""
+    """What the extension knows of one request, worked out once and kept on the request."""
 
     def __init__(self, app: Flask, current: Request) -> None:
         #: The app, the sender of signals.
         self.app = app
         self.state = get_state(app)
-        #: The request this belongs to: one app context (and its ``g``) may serve several.
-        self.request = current
         #: The ``Authorization: Bearer`` value: ``None`` without one, ``""`` if empty.
-        self.bearer = _bearer_of(current.headers.get("Authorization"))
+        self.bearer = _bearer_of(current.environ.get("HTTP_AUTHORIZATION"))
         #: The tokens this request was given, by (connection, login hint).
         self.memo: dict[tuple[str, str], list[_Memo]] = {}
         #: Auth0's rate limit, once this request met it.
         self.rate_limited: RateLimited | None = None
         #: My Account API tokens given in this request, by (user, scopes).
         self.my_account: dict[tuple[str, str], str] = {}
+        # Worked out on first use (functools.cached_property costs several µs a time on 3.11).
+        self._caller: AccessToken | InvalidAccessToken | None = _UNREAD
+        self._user: User | None = _UNREAD
+        self._subject: Subject | None = None
 
-    @cached_property
-    def _validated(self) -> AccessToken | InvalidAccessToken | None:
-        """The access token of an API call once validated, or why it was refused."""
+    @property
+    def caller(self) -> AccessToken | None:
+        """The validated access token of an API call, ``None`` in a browser's request.
+
+        Validated once. Raises :class:`~flask_token_vault.InvalidAccessToken` (every time it
+        is asked) when the request carries a token that is not valid.
+        """
+        if self._caller is _UNREAD:
+            self._caller = self._validate()
+        if isinstance(self._caller, InvalidAccessToken):
+            raise self._caller
+        return self._caller
+
+    def _validate(self) -> AccessToken | InvalidAccessToken | None:
         if self.bearer is None:
             return None
         try:
@@ -127,22 +141,13 @@ class _Request:
             return exc
 
     @property
-    def caller(self) -> AccessToken | None:
-        """The validated access token of an API call, ``None`` in a browser's request.
-
-        Raises :class:`~flask_token_vault.InvalidAccessToken` (every time it is asked) when
-        the request carries a token that is not valid.
-        """
-        found = self._validated
-        if isinstance(found, InvalidAccessToken):
-            raise found
-        return found
-
-    @cached_property
     def user(self) -> User | None:
-        """The signed-in user, or ``None``; never read in an API call."""
-        if self.bearer is not None:
-            return None
+        """The signed-in user (read once), or ``None``; never read in an API call."""
+        if self._user is _UNREAD:
+            self._user = None if self.bearer is not None else self._read_user()
+        return self._user
+
+    def _read_user(self) -> User | None:
         user = read_user(self.state)
         if user is not None and self.state.revocations.ended(user.sub, user.sid, user.logged_in_at):
             # The logout that recorded the end dropped the user's cached tokens already: a
@@ -151,13 +156,18 @@ class _Request:
             return None
         return user
 
-    @cached_property
+    @property
     def subject(self) -> Subject:
         """Whom this request's provider tokens are for: the API caller, else the user.
 
         Raises :class:`~flask_token_vault.InvalidAccessToken` for a bad access token and
         :class:`~flask_token_vault.LoginRequired` without a signed-in user.
         """
+        if self._subject is None:
+            self._subject = self._subject_now()
+        return self._subject
+
+    def _subject_now(self) -> Subject:
         state, caller = self.state, self.caller
         if caller is not None:
             # "Not connected" is not remembered: an API's caller connects on its own, through
@@ -185,9 +195,7 @@ class _Request:
 
     def forget_user(self) -> None:
         """Forget the user and their tokens (after a sign-in or a sign-out)."""
-        for name in ("user", "subject"):
-            self.__dict__.pop(name, None)  # read again on next use (cached_property)
-        self.memo = {}
+        self._user, self._subject, self.memo = _UNREAD, None, {}
 
 
 def _bearer_of(header: str | None) -> str | None:
@@ -201,11 +209,13 @@ def _bearer_of(header: str | None) -> str | None:
 
 def request_state() -> _Request:
     """Return this request's :class:`_Request` (made on first use); only inside a request."""
-    current = request._get_current_object()  # type: ignore[attr-defined]  # compared by identity
-    found: _Request | None = g.get(_G_KEY)
-    if found is None or found.request is not current:
-        found = _Request(current_app._get_current_object(), current)  # type: ignore[attr-defined]
-        setattr(g, _G_KEY, found)
+    # Kept on the request object, not on ``g``: bench/hot_path.py measures each lookup through
+    # ``g`` at several µs more, and ``g`` may outlive the request (one app context, several
+    # requests, as test fixtures do).
+    current = request._get_current_object()  # type: ignore[attr-defined]
+    found: _Request | None = current.__dict__.get(_KEY)
+    if found is None:
+        found = current.__dict__[_KEY] = _Request(current_app._get_current_object(), current)  # type: ignore[attr-defined]
     return found
 
 
@@ -351,6 +361,9 @@ def obtain(
     for a job): once Auth0 rate-limited it, it does not ask again.
     """
     cache = state.cache
+    near = None if refresh else cache.near(slot)
+    if near is not None and near.token.has_scopes(slot.scopes):
+        return near  # the warm path: no closure, no lock, no store round trip
     exchanged = False
 
     def produce() -> tuple[ProviderToken, float]:
