@@ -124,9 +124,10 @@ def provider_token_required(
 
         @functools.wraps(view)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            if request.method == "OPTIONS":
+            current = request._get_current_object()  # type: ignore[attr-defined]
+            if current.method == "OPTIONS":
                 return run(*args, **kwargs)
-            rq = request_state()
+            rq = request_state(current)
             caller = rq.caller  # a bad bearer is refused before anything else
             if required_api:
                 caller = require_access_token()
@@ -145,7 +146,7 @@ def provider_token_required(
                     raise _connect_not_stored(connection, exc) from None
                 return cast(R, challenge(exc, connection, required, hint))
             if caller is None:
-                take_connected(connection)
+                take_connected(connection, rq.session)
             return run(*args, **kwargs)
 
         # functools.wraps copied the inner decorators' pairs; add this one's.

@@ -283,17 +283,22 @@ def note_connected(connection: str) -> None:
     session[_CONNECTED_KEY] = marks
 
 
-def take_connected(connection: str) -> bool:
-    """Forget the mark of a connect round trip for ``connection``; return whether it was fresh."""
-    raw = session.get(_CONNECTED_KEY)
+def take_connected(connection: str, store: SessionMixin | None = None) -> bool:
+    """Forget the mark of a connect round trip for ``connection``; return whether it was fresh.
+
+    ``store`` is the session object, when the caller holds it already.
+    """
+    if store is None:
+        store = session
+    raw = store.get(_CONNECTED_KEY)
     if not isinstance(raw, dict) or connection not in raw:
         return False
     marks = dict(raw)
     at = marks.pop(connection)
     if marks:
-        session[_CONNECTED_KEY] = marks
+        store[_CONNECTED_KEY] = marks
     else:
-        session.pop(_CONNECTED_KEY, None)
+        store.pop(_CONNECTED_KEY, None)
     return isinstance(at, int) and 0 <= time.time() - at <= CONNECT_GRACE
 
 
