@@ -74,9 +74,9 @@ class AppState:
         self.settings = settings
         #: The callbacks registered on the extension object.
         self.hooks = hooks or Hooks()
-        #: Whether the app's views were checked against the configured connections (done on
-        #: the first request, once every route is registered).
-        self.views_checked = False
+        #: How many of the app's views were checked against the configured connections (on
+        #: the first request, once every route is registered; again when a view is added).
+        self.views_checked = 0
         #: The one clock every part reads.
         self.clock = clock or Clock()
         #: Encryption and keyed hashes.

@@ -71,7 +71,7 @@ def my_account_token(scopes: Iterable[str]) -> str:
     user = require_user()
     wanted = " ".join(sorted(set(scopes)))
     # On this request, for this user: never a token another request or user was given.
-    memo = request_state().my_account_tokens()
+    memo = request_state().my_account
     key = (user.sub, wanted)
     if key in memo:
         return memo[key]

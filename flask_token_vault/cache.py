@@ -428,12 +428,11 @@ class TokenCache:
     def near(self, slot: Slot) -> CachedToken | None:
         """Return the slot's token from this process's near cache (none while one is on its way).
 
-        The warm path: no store round trip, no hashing, no lock. ``slot`` may be a plain tuple
-        of the same five values (it hashes and compares as the :class:`Slot`).
+        The warm path: no store round trip, no hashing, no lock.
         """
         if self._flights and slot in self._flights:
             return None
-        entries = self._near.get(slot[0])
+        entries = self._near.get(slot.sub)
         entry = entries.get(slot) if entries is not None else None
         if entry is not None and self.clock.monotonic() < entry.keep:
             return entry.cached

@@ -3,8 +3,9 @@
 (Layer: views, above the token API.) Both answer through :func:`~._responses.challenge`, so an
 app's ``unauthorized_handler`` sees every case. The connections the decorators name are checked
 against ``TOKEN_VAULT_CONNECTIONS`` on the app's first request (:func:`check_views`), once every
-route is registered, so a misspelt name stops the app with a message for the developer instead
-of showing visitors "This connection is not offered by this site".
+route is registered, and again only if a view is added, so a misspelt name stops the app with a
+message for the developer instead of showing visitors "This connection is not offered by this
+site".
 """
 
 from __future__ import annotations
@@ -29,11 +30,11 @@ from .errors import (
 )
 from .session import take_connected
 from .tokens import (
-    caller_of,
     optional_access_token,
     optional_user,
     request_state,
     require_access_token,
+    sorted_scopes,
     token_set,
 )
 
@@ -42,8 +43,9 @@ __all__ = ["check_views", "login_required", "provider_token_required", "wants_js
 P = ParamSpec("P")
 R = TypeVar("R")
 
-#: The attribute a decorated view carries: the connections its decorators name.
-CONNECTIONS_ATTR = "token_vault_connections"
+#: The attribute a decorated view carries: ``(connection, scopes)`` for each of its decorators.
+#: It names the connections to check and declares the scopes signed into connect links.
+REQUIRES_ATTR = "_token_vault_requires"
 
 
 def login_required(view: Callable[P, R]) -> Callable[P, R]:
@@ -115,8 +117,7 @@ def provider_token_required(
     ``connection`` must be one of ``TOKEN_VAULT_CONNECTIONS``: the app's first request fails
     with a :class:`~flask_token_vault.ConfigurationError` naming the view otherwise.
     """
-    required = tuple(sorted(set(scopes)))
-    required_api = tuple(sorted(set(api_scopes)))
+    required, required_api = sorted_scopes(scopes), sorted_scopes(api_scopes)
 
     def decorator(view: Callable[P, R]) -> Callable[P, R]:
         run = _runner(view)
@@ -127,9 +128,7 @@ def provider_token_required(
             if current.method == "OPTIONS":
                 return run(*args, **kwargs)
             rq = request_state(current)
-            if connection not in rq.state.settings.connections:
-                _require_configured(rq.state.settings.connections, connection, view)
-            caller = caller_of(rq)  # a bad bearer is refused before anything else
+            caller = rq.caller  # a bad bearer is refused before anything else
             if required_api:
                 caller = require_access_token()
                 if not caller.has_scopes(required_api):
@@ -137,25 +136,22 @@ def provider_token_required(
             hint = login_hint() if callable(login_hint) else login_hint
             try:
                 token_set(rq, connection, required, hint)
-            except AccountNotConnected as exc:
+            except (AccountNotConnected, LoginRequired, ReconsentRequired) as exc:
                 # An API call never reads the session, where the mark of a connect trip lives.
-                if caller is None and take_connected(connection):
+                if (
+                    isinstance(exc, AccountNotConnected)
+                    and caller is None
+                    and take_connected(connection)
+                ):
                     raise _connect_not_stored(connection, exc) from None
-                return cast(R, challenge(exc, connection, required, hint))
-            except (LoginRequired, ReconsentRequired) as exc:
                 return cast(R, challenge(exc, connection, required, hint))
             if caller is None:
                 take_connected(connection, rq.session)
             return run(*args, **kwargs)
 
-        # functools.wraps copied the inner decorators' names; add this one.
-        named = getattr(wrapper, CONNECTIONS_ATTR, ())
-        setattr(wrapper, CONNECTIONS_ATTR, (*named, connection))
-        # Declares the scopes to the app: only declared scopes are signed into connect links.
-        wrapper._token_vault_requires = (  # type: ignore[attr-defined]
-            *getattr(view, "_token_vault_requires", ()),
-            (connection, required),
-        )
+        # functools.wraps copied the inner decorators' pairs; add this one's.
+        pairs = (*getattr(view, REQUIRES_ATTR, ()), (connection, required))
+        setattr(wrapper, REQUIRES_ATTR, pairs)
         return wrapper
 
     return decorator
@@ -191,18 +187,6 @@ def _connect_not_stored(connection: str, cause: AccountNotConnected) -> Misconfi
     )
 
 
-def _require_configured(
-    configured: Iterable[str], connection: str, view: Callable[..., object]
-) -> None:
-    if connection not in configured:
-        raise ConfigurationError(
-            "TOKEN_VAULT_CONNECTIONS",
-            f"the view {getattr(view, '__qualname__', view)!r} needs the connection "
-            f"{connection!r}, which is not configured (configured: {sorted(configured)!r}). "
-            "Add it to TOKEN_VAULT_CONNECTIONS or fix the name in the decorator.",
-        )
-
-
 def unconfigured_views(
     app: Flask, connections: dict[str, ConnectionSettings] | Iterable[str]
 ) -> list[tuple[str, str]]:
@@ -210,7 +194,7 @@ def unconfigured_views(
     configured = set(connections)
     found: list[tuple[str, str]] = []
     for endpoint, view in sorted(app.view_functions.items()):
-        for name in getattr(view, CONNECTIONS_ATTR, ()):
+        for name, _ in getattr(view, REQUIRES_ATTR, ()):
             if name not in configured:
                 found.append((endpoint, name))
     return found
@@ -219,10 +203,11 @@ def unconfigured_views(
 def check_views(app: Flask) -> None:
     """Raise :class:`~flask_token_vault.ConfigurationError` if a view names an unknown connection.
 
-    Runs on the app's first request (``init_app`` registers it), when every route exists.
+    Runs before each request (``init_app`` registers it) and looks at the views on the first
+    one, when every route exists, then again only when a view was added.
     """
     state = get_state(app)
-    if state.views_checked:
+    if state.views_checked == len(app.view_functions):
         return
     bad = unconfigured_views(app, state.settings.connections)
     if bad:
@@ -233,4 +218,4 @@ def check_views(app: Flask) -> None:
             f"{sorted(state.settings.connections)!r}). Add them to TOKEN_VAULT_CONNECTIONS or "
             "fix the names in the decorators.",
         )
-    state.views_checked = True
+    state.views_checked = len(app.view_functions)

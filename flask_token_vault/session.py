@@ -56,22 +56,8 @@ _MAX_SEALED = 4096
 _SEEN_EVERY = 300.0
 
 
-class _Secret:
-    """A secret given as it is, or opened each time it is asked for (and never kept)."""
-
-    __slots__ = ("_open", "_value")
-
-    def __init__(self, value: str | None = None, opener: Callable[[], str] | None = None) -> None:
-        self._value = value
-        self._open = opener
-
-    def __repr__(self) -> str:
-        return "<hidden>"
-
-    def get(self) -> str:
-        if self._value is not None:
-            return self._value
-        return self._open() if self._open is not None else ""
+def _no_refresh_token() -> str:
+    return ""
 
 
 @dataclass(frozen=True)
@@ -90,7 +76,8 @@ class User:
     logged_in_at: float = 0.0
     #: Auth0's session id (the ID token's ``sid``), which a back-channel logout names.
     sid: str | None = None
-    _secret: _Secret = field(default_factory=_Secret, repr=False, compare=False)
+    # Returns the refresh token: opens the sealed one each time (so it is never kept in clear).
+    _refresh_token: Callable[[], str] = field(default=_no_refresh_token, repr=False, compare=False)
 
     @property
     def refresh_token(self) -> str:
@@ -99,7 +86,7 @@ class User:
         It is decrypted here, when asked for, and not kept: a request served from the cache never
         decrypts it. Raises :class:`~flask_token_vault.LoginRequired` when it cannot be.
         """
-        return self._secret.get()
+        return self._refresh_token()
 
     def claims(self) -> dict[str, str]:
         """Return the user's claims as a dict."""
@@ -130,7 +117,7 @@ def write_user(state: AppState, claims: Mapping[str, Any], refresh_token: str) -
     if callable(regenerate):
         regenerate(session)
     session[SESSION_KEY] = record
-    return _to_user(record, _Secret(refresh_token))
+    return _to_user(record, lambda: refresh_token)
 
 
 def make_record(
@@ -157,7 +144,7 @@ def make_record(
     return record
 
 
-def _to_user(record: Mapping[str, Any], secret: _Secret) -> User:
+def _to_user(record: Mapping[str, Any], refresh_token: Callable[[], str]) -> User:
     return User(
         sub=record["sub"],
         name=record.get("name"),
@@ -165,7 +152,7 @@ def _to_user(record: Mapping[str, Any], secret: _Secret) -> User:
         picture=record.get("picture"),
         logged_in_at=float(record.get("at", 0)),
         sid=record.get("sid"),
-        _secret=secret,
+        _refresh_token=refresh_token,
     )
 
 
@@ -183,8 +170,8 @@ def _opener(state: AppState, sealed: str, sub: str) -> Callable[[], str]:
     return open_refresh_token
 
 
-def _well_formed(record: Any) -> bool:
-    if not isinstance(record, dict) or record.get("v") != _VERSION:
+def _well_formed(record: dict[str, Any]) -> bool:
+    if record.get("v") != _VERSION:
         return False
     sub, sealed = record.get("sub"), record.get("rt")
     if not isinstance(sub, str) or not sub or not isinstance(sealed, str):
@@ -194,10 +181,11 @@ def _well_formed(record: Any) -> bool:
     for name in ("name", "email", "picture", "sid", "iss", "aud"):
         if name in record and not isinstance(record[name], str):
             return False
-    return all(
-        isinstance(record.get(name), (int, float)) and not isinstance(record.get(name), bool)
-        for name in ("at", "seen")
-    )
+    return _is_time(record.get("at"))
+
+
+def _is_time(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _expired(state: AppState, record: Mapping[str, Any], now: float) -> str | None:
@@ -224,69 +212,59 @@ def read_user(state: AppState, store: SessionMixin | None = None) -> User | None
 
     A record made for another tenant or client is ignored; one past its absolute or idle
     lifetime is removed from the session. A live record's ``seen`` time is renewed every few
-    minutes (which sends the cookie again).
-
-    A record is checked in full the first time this process sees it; the user read from it is
-    then kept (by its sealed refresh token, which names one sign-in; without the refresh token
-    in clear) for the next requests of that session, which only check its lifetimes. At most
-    ``TOKEN_VAULT_LOCAL_CACHE_MAX_USERS`` are kept. ``store`` is the session, when the caller
-    already holds it.
+    minutes (which sends the cookie again). ``store`` is the session to read (default: this
+    request's).
     """
     if store is None:
-        store = _session()
-    found = store.get(SESSION_KEY)
-    if type(found) is not dict:
+        store = session
+    record = store.get(SESSION_KEY)
+    if not isinstance(record, dict):
         return None
-    record: dict[str, Any] = found
-    sealed = record.get("rt")
-    get = record.get
-    # What a kept record must still say for the user read from it to stand (the sealed
-    # refresh token already names one sign-in of one user; the claims come with it).
-    fields = (get("v"), get("iss"), get("aud"), get("sub"), get("at"), get("sid"))
-    seen = state.sessions_seen.get(sealed) if type(sealed) is str else None
-    user: User | None
-    if seen is not None and seen[0] == fields:
-        user = seen[1]
-    else:
-        user = _check(state, record)
-        if user is None:
-            return None
-        kept = state.sessions_seen
-        with state.sessions_lock:
-            if len(kept) >= state.settings.local_cache_max_users:
-                drop_oldest(kept)  # a bound on memory, not an LRU
-            kept[record["rt"]] = (fields, user)
-    last = record.get("seen")
-    if type(last) is not int and type(last) is not float:
+    user = _known_user(state, record)
+    if user is None or not _is_time(record.get("seen")):
         return None
-    settings = state.settings
     now = state.clock.time()
-    lifetime, idle = settings.session_lifetime, settings.session_idle_timeout
-    if (lifetime and now - record["at"] >= lifetime) or (idle and now - last >= idle):
-        end_session(_expired(state, record, now) or "lifetime")
+    ended = _expired(state, record, now)
+    if ended is not None:
+        end_session(ended)
         return None
-    if idle and now - last >= min(_SEEN_EVERY, idle / 10):
+    idle = state.settings.session_idle_timeout
+    if idle and now - record["seen"] >= min(_SEEN_EVERY, idle / 10):
         store[SESSION_KEY] = {**record, "seen": int(now)}
     return user
 
 
-def _check(state: AppState, record: dict[str, Any]) -> User | None:
-    """Return the user of a record that is well formed, ours and sealed by a key we hold."""
-    if not _well_formed(record):
-        return None
+def _known_user(state: AppState, record: dict[str, Any]) -> User | None:
+    """Return the user of a record that is well formed, ours and sealed by a key we hold.
+
+    A record is checked in full the first time this process sees it; the user read from it is
+    then kept (by its sealed refresh token, which names one sign-in; without the refresh token
+    in clear) for the next requests of that session: checking costs several times more than
+    finding it. At most ``TOKEN_VAULT_LOCAL_CACHE_MAX_USERS`` are kept.
+    """
+    sealed = record.get("rt")
+    # What a kept record must still say for the user read from it to stand (the sealed
+    # refresh token already names one sign-in of one user; the claims come with it).
+    get = record.get
+    fields = (get("v"), get("iss"), get("aud"), get("sub"), get("at"), get("sid"))
+    kept = state.sessions_seen.get(sealed) if isinstance(sealed, str) else None
+    if kept is not None and kept[0] == fields:
+        return cast(User, kept[1])
     settings = state.settings
-    if record.get("iss") != settings.issuer or record.get("aud") != settings.client_id:
-        return None
     # A value sealed by a key the app does not hold reads as signed out; the refresh token is
     # decrypted only when an exchange needs it (User.refresh_token).
-    if not state.crypto.session_key_known(record["rt"]):
+    if (
+        not _well_formed(record)
+        or (record.get("iss"), record.get("aud")) != (settings.issuer, settings.client_id)
+        or not state.crypto.session_key_known(record["rt"])
+    ):
         return None
-    return _to_user(record, _Secret(opener=_opener(state, record["rt"], record["sub"])))
-
-
-def _session() -> SessionMixin:
-    """Return the session object itself (reading through the proxy costs a lookup each time)."""
-    return cast(SessionMixin, session._get_current_object())  # type: ignore[attr-defined]
+    user = _to_user(record, _opener(state, record["rt"], record["sub"]))
+    with state.sessions_lock:
+        if len(state.sessions_seen) >= settings.local_cache_max_users:
+            drop_oldest(state.sessions_seen)  # a bound on memory, not an LRU
+        state.sessions_seen[record["rt"]] = (fields, user)
+    return user
 
 
 def note_connected(connection: str) -> None:
@@ -308,12 +286,12 @@ def note_connected(connection: str) -> None:
 def take_connected(connection: str, store: SessionMixin | None = None) -> bool:
     """Forget the mark of a connect round trip for ``connection``; return whether it was fresh.
 
-    ``store`` is the session, when the caller already holds it.
+    ``store`` is the session object, when the caller holds it already.
     """
     if store is None:
-        store = _session()
+        store = session
     raw = store.get(_CONNECTED_KEY)
-    if raw is None or not isinstance(raw, dict) or connection not in raw:
+    if not isinstance(raw, dict) or connection not in raw:
         return False
     marks = dict(raw)
     at = marks.pop(connection)

@@ -19,10 +19,11 @@ client was allowed to get. The user's cache generation is shared, so a logout, a
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
-from typing import Any, NamedTuple, cast
+from collections.abc import Iterable
+from functools import partial
+from typing import Any, NamedTuple, Protocol, cast
 
-from flask import Request, current_app, has_request_context, request, session
+from flask import Flask, Request, current_app, has_request_context, request, session
 from flask.sessions import SessionMixin
 from werkzeug.local import LocalProxy
 
@@ -39,11 +40,10 @@ from .errors import (
     RateLimited,
     TokenVaultError,
 )
-from .exchange import ACCESS_TOKEN_SUBJECT_TYPE, SUBJECT_TOKEN_TYPE, Exchanger, ProviderToken
+from .exchange import ACCESS_TOKEN_SUBJECT_TYPE, ProviderToken
 from .session import User, end_session, read_user
 
 __all__ = [
-    "bearer_credential",
     "current_access_token",
     "current_user",
     "forget_provider_tokens",
@@ -58,7 +58,35 @@ __all__ = [
 ]
 
 log = logging.getLogger("flask_token_vault")
-_MISSING: Any = object()
+_UNREAD: Any = object()
+#: Where a request's :class:`_Request` is kept on the request.
+_KEY = "_token_vault"
+
+
+class Ask(Protocol):
+    """Ask Auth0 for a subject's provider token (one of the :class:`Exchanger` grants)."""
+
+    def __call__(
+        self, connection: str, *, login_hint: str | None, scopes: tuple[str, ...]
+    ) -> ProviderToken: ...
+
+
+class Subject(NamedTuple):
+    """Whom a provider token is for, and how Auth0 is asked for one."""
+
+    #: The Auth0 user id.
+    sub: str
+    #: Which client's exchange answers (:attr:`Slot.via`): Auth0 authorizes each exchange for
+    #: its own client, so a token one client got never serves the other.
+    via: str
+    #: Asks Auth0 for a token; called only on a cache miss.
+    ask: Ask
+    #: Whether Auth0's "not connected" answer is remembered for a while.
+    remembers_absent: bool = False
+
+    def slot(self, connection: str, login_hint: str | None, scopes: tuple[str, ...]) -> Slot:
+        """Return the cache slot of this subject's token for ``connection``."""
+        return Slot(self.sub, connection, login_hint, scopes, self.via)
 
 
 class _Memo(NamedTuple):
@@ -69,46 +97,109 @@ class _Memo(NamedTuple):
     token: ProviderToken
 
 
-#: This request's tokens, by (connection, login hint).
-_MemoTable = dict[tuple[str, str], list[_Memo]]
-
-
 class _Request:
-    """What the extension knows of one request, worked out once and kept on the request.
+    """What the extension knows of one request, worked out once and kept on the request."""
 
-    The app's state, the ``Authorization: Bearer`` value, the validated caller or signed-in user,
-    and the tokens already handed out: every later call in the request reads them from here.
-    The class attributes are the defaults; a request sets only what it learns.
-    """
+    def __init__(self, app: Flask, current: Request) -> None:
+        #: The app, the sender of signals.
+        self.app = app
+        self.state = get_state(app)
+        #: The ``Authorization: Bearer`` value: ``None`` without one, ``""`` if empty.
+        self.bearer = _bearer_of(current.environ.get("HTTP_AUTHORIZATION"))
+        #: The tokens this request was given, by (connection, login hint).
+        self.memo: dict[tuple[str, str], list[_Memo]] = {}
+        #: Auth0's rate limit, once this request met it.
+        self.rate_limited: RateLimited | None = None
+        #: My Account API tokens given in this request, by (user, scopes).
+        self.my_account: dict[tuple[str, str], str] = {}
+        # Worked out on first use (functools.cached_property costs several µs a time on 3.11).
+        self._caller: AccessToken | InvalidAccessToken | None = _UNREAD
+        self._user: User | None = _UNREAD
+        self._subject: Subject | None = None
+        #: The session object (not the proxy), once the user was read.
+        self.session: SessionMixin | None = None
 
-    #: The validated access token of an API call, or why it was refused.
-    caller: AccessToken | InvalidAccessToken | None = None
-    #: The signed-in user, once read (``_MISSING`` before).
-    user: User | None = _MISSING
-    #: The tokens this request was given, by (connection, login hint); made on first use.
-    memo: _MemoTable | None = None
-    #: Auth0's rate limit, once this request met it.
-    rate_limited: RateLimited | None = None
-    #: The session object, once read (not the proxy).
-    session: SessionMixin | None = None
-    #: My Account API tokens given in this request, by (user, scopes); made on first use.
-    my_account: dict[tuple[str, str], str] | None = None
+    @property
+    def caller(self) -> AccessToken | None:
+        """The validated access token of an API call, ``None`` in a browser's request.
 
-    def __init__(self, state: AppState, authorization: str | None) -> None:
-        self.state = state
-        self.bearer = _bearer_of(authorization)
+        Validated once. Raises :class:`~flask_token_vault.InvalidAccessToken` (every time it
+        is asked) when the request carries a token that is not valid.
+        """
+        if self._caller is _UNREAD:
+            self._caller = self._validate()
+        if isinstance(self._caller, InvalidAccessToken):
+            raise self._caller
+        return self._caller
 
-    def tokens(self) -> _MemoTable:
-        """Return this request's memo of tokens (made on first use)."""
-        if self.memo is None:
-            self.memo = {}
-        return self.memo
+    def _validate(self) -> AccessToken | InvalidAccessToken | None:
+        if self.bearer is None:
+            return None
+        try:
+            if not self.bearer:
+                raise InvalidAccessToken("The Authorization header carries no access token.")
+            return self.state.bearer.validate(self.bearer)
+        except InvalidAccessToken as exc:
+            log.info("access token refused: %s", exc.description)
+            return exc
 
-    def my_account_tokens(self) -> dict[tuple[str, str], str]:
-        """Return this request's My Account API tokens (made on first use)."""
-        if self.my_account is None:
-            self.my_account = {}
-        return self.my_account
+    @property
+    def user(self) -> User | None:
+        """The signed-in user (read once), or ``None``; never read in an API call."""
+        if self._user is _UNREAD:
+            self._user = None if self.bearer is not None else self._read_user()
+        return self._user
+
+    def _read_user(self) -> User | None:
+        self.session = session._get_current_object()  # type: ignore[attr-defined]
+        user = read_user(self.state, self.session)
+        if user is not None and self.state.revocations.ended(user.sub, user.sid, user.logged_in_at):
+            # The logout that recorded the end dropped the user's cached tokens already: a
+            # replayed old cookie must not make every live session of theirs exchange again.
+            end_session("ended by a back-channel logout")
+            return None
+        return user
+
+    @property
+    def subject(self) -> Subject:
+        """Whom this request's provider tokens are for: the API caller, else the user.
+
+        Raises :class:`~flask_token_vault.InvalidAccessToken` for a bad access token and
+        :class:`~flask_token_vault.LoginRequired` without a signed-in user.
+        """
+        if self._subject is None:
+            self._subject = self._subject_now()
+        return self._subject
+
+    def _subject_now(self) -> Subject:
+        state, caller = self.state, self.caller
+        if caller is not None:
+            # "Not connected" is not remembered: an API's caller connects on its own, through
+            # the My Account API, and must find its account at once.
+            ask = partial(
+                state.api_exchanger.exchange,
+                caller.token,
+                subject_token_type=ACCESS_TOKEN_SUBJECT_TYPE,
+            )
+            return Subject(caller.sub, "api", ask)
+        user = self.user
+        if user is None:
+            raise LoginRequired("Sign in to continue.")
+
+        def ask_with_refresh_token(
+            connection: str, *, login_hint: str | None, scopes: tuple[str, ...]
+        ) -> ProviderToken:
+            # The refresh token is decrypted only when an exchange needs it.
+            return state.exchanger.exchange(
+                user.refresh_token, connection, login_hint=login_hint, scopes=scopes
+            )
+
+        # A session's user connects through this app, which forgets "not connected" then.
+        return Subject(user.sub, "session", ask_with_refresh_token, remembers_absent=True)
+
+    def forget_user(self) -> None:
+        """Forget the user and their tokens (after a sign-in or a sign-out)."""
+        self._user, self._subject, self.memo = _UNREAD, None, {}
 
 
 def _bearer_of(header: str | None) -> str | None:
@@ -123,51 +214,21 @@ def _bearer_of(header: str | None) -> str | None:
 def request_state(current: Request | None = None) -> _Request:
     """Return this request's :class:`_Request` (made on first use); only inside a request.
 
-    ``current`` is the request object, when the caller already holds it.
+    ``current`` is the request object, when the caller holds it already.
     """
+    # The request's own dict and objects, not the proxies: bench/hot_path.py measures each
+    # lookup through a proxy (``g``, ``request``, ``session``) at 1 to 3 µs, several per request.
     if current is None:
         current = request._get_current_object()  # type: ignore[attr-defined]
-    found: _Request | None = current.__dict__.get("_token_vault")
+    found: _Request | None = current.__dict__.get(_KEY)
     if found is None:
-        found = _Request(get_state(), current.environ.get("HTTP_AUTHORIZATION"))
-        current.__dict__["_token_vault"] = found
+        found = current.__dict__[_KEY] = _Request(current_app._get_current_object(), current)  # type: ignore[attr-defined]
     return found
-
-
-def bearer_credential() -> str | None:
-    """Return the request's ``Authorization: Bearer`` token: ``None`` without one, ``""`` if empty.
-
-    Only the ``Bearer`` scheme (any case) counts; another scheme (``Basic`` from a proxy, say)
-    leaves the request a browser request.
-    """
-    return request_state().bearer
 
 
 def is_api_call() -> bool:
     """Return whether this request is an API call: it carries ``Authorization: Bearer``."""
     return has_request_context() and request_state().bearer is not None
-
-
-def caller_of(rq: _Request) -> AccessToken | None:
-    """Return the request's validated access token (validated once), or ``None`` without one."""
-    raw = rq.bearer
-    if raw is None:
-        return None
-    found = rq.caller
-    if isinstance(found, InvalidAccessToken):
-        raise found
-    if found is not None:
-        return found
-    try:
-        if not raw:
-            raise InvalidAccessToken("The Authorization header carries no access token.")
-        token = rq.state.bearer.validate(raw)
-    except InvalidAccessToken as exc:
-        rq.caller = exc
-        log.info("access token refused: %s", exc.description)
-        raise
-    rq.caller = token
-    return token
 
 
 def optional_access_token() -> AccessToken | None:
@@ -176,9 +237,7 @@ def optional_access_token() -> AccessToken | None:
     Validated once per request. Raises :class:`~flask_token_vault.InvalidAccessToken` when the
     request carries a token that is not valid (never falling back to the session).
     """
-    if not has_request_context():
-        return None
-    return caller_of(request_state())
+    return request_state().caller if has_request_context() else None
 
 
 #: The validated access token of this API call (``Authorization: Bearer``), or ``None``.
@@ -198,26 +257,6 @@ def require_access_token() -> AccessToken:
     return token
 
 
-def user_of(rq: _Request) -> User | None:
-    """Return the request's signed-in user (read once), or ``None``; never in an API call."""
-    user = rq.user
-    if user is not _MISSING:
-        return user
-    if rq.bearer is not None:
-        user = None  # an API call never reads the session
-    else:
-        state = rq.state
-        rq.session = session._get_current_object()  # type: ignore[attr-defined]
-        user = read_user(state, rq.session)
-        if user is not None and state.revocations.ended(user.sub, user.sid, user.logged_in_at):
-            # The logout that recorded the end dropped the user's cached tokens already: a
-            # replayed old cookie must not make every live session of theirs exchange again.
-            end_session("ended by a back-channel logout")
-            user = None
-    rq.user = user
-    return user
-
-
 def optional_user() -> User | None:
     """Return the signed-in user of this request (read once per request), or ``None``.
 
@@ -225,9 +264,7 @@ def optional_user() -> User | None:
     A session past its lifetime, or ended by a back-channel logout, reads as ``None`` and is
     removed from the cookie.
     """
-    if not has_request_context():
-        return None
-    return user_of(request_state())
+    return request_state().user if has_request_context() else None
 
 
 #: The signed-in :class:`~flask_token_vault.session.User`, or ``None``.
@@ -244,9 +281,12 @@ def require_user() -> User:
 
 def forget_user() -> None:
     """Forget this request's memo of the user and their tokens (after sign-in or sign-out)."""
-    rq = request_state()
-    rq.user = _MISSING
-    rq.memo = None
+    request_state().forget_user()
+
+
+def sorted_scopes(scopes: Iterable[str] | None) -> tuple[str, ...]:
+    """Return ``scopes`` as the cache and the exchange take them: sorted, each once."""
+    return tuple(sorted(set(scopes))) if scopes else ()
 
 
 def get_provider_token_set(
@@ -266,181 +306,7 @@ def get_provider_token_set(
     required but not granted, :class:`~flask_token_vault.LoginRequired` without a signed-in
     user, :class:`~flask_token_vault.InvalidAccessToken` for a bad access token.
     """
-    required = tuple(sorted(set(scopes))) if scopes else ()
-    return token_set(request_state(), connection, required, login_hint, force_refresh)
-
-
-def token_set(
-    rq: _Request,
-    connection: str,
-    required: tuple[str, ...],
-    login_hint: str | None,
-    force_refresh: bool = False,
-) -> ProviderToken:
-    """Do what :func:`get_provider_token_set` does, with ``required`` already sorted."""
-    state = rq.state
-    caller = caller_of(rq) if rq.bearer is not None else None
-    if caller is None:
-        user = rq.user
-        if user is _MISSING:
-            user = user_of(rq)
-        if user is None:
-            raise LoginRequired("Sign in to continue.")
-        sub = user.sub
-    else:
-        user, sub = None, caller.sub
-    memo = rq.memo if rq.memo is not None else rq.tokens()
-    memo_key = (connection, login_hint or "")
-    slot_memo = memo.get(memo_key)
-    if slot_memo is None:
-        slot_memo = memo[memo_key] = []
-    # Exchanging in this request is only needed when no earlier call left a usable token. The
-    # monotonic clock: a step of the wall clock must not make an expired token look fresh.
-    elif not force_refresh:
-        now = state.clock.monotonic()
-        for held in slot_memo:
-            if held.token.has_scopes(required) and now < held.until:
-                return held.token
-    cache = state.cache
-    # A plain tuple equal to the Slot (a NamedTuple hashes and compares as one): cheaper to make
-    # on the warm path, where the near cache is all that is read.
-    key = (sub, connection, login_hint, required, "session" if caller is None else "api")
-    if not force_refresh:
-        near = cache.near(key)  # type: ignore[arg-type]  # a plain tuple equal to the Slot
-        if near is not None and near.token.has_scopes(required):
-            slot_memo.append(_Memo(near.until, Slot(*key), near.token))
-            return near.token
-    slot = Slot(*key)
-    exchanged: list[bool] = []
-    exchanger: Exchanger
-    subject: Callable[[], str]
-    if caller is None:
-        # The refresh token is decrypted only when an exchange needs it.
-        exchanger, subject = state.exchanger, lambda: cast(User, user).refresh_token
-        subject_type = SUBJECT_TOKEN_TYPE
-    else:
-        token_of_caller = caller.token
-        exchanger, subject = state.api_exchanger, lambda: token_of_caller
-        subject_type = ACCESS_TOKEN_SUBJECT_TYPE
-
-    def produce() -> tuple[ProviderToken, float]:
-        if rq.rate_limited is not None:
-            # Auth0 already refused this request once: answer now rather than ask again.
-            raise rq.rate_limited
-        # "Not connected" is remembered for sessions only: a session's user connects through
-        # this app, which forgets the answer then; an API's caller connects on its own, through
-        # the My Account API, and must find its account at once.
-        remember = caller is None
-        generation: str | None = None
-        if remember:
-            absent, generation = cache.known_absent(sub, connection, login_hint)
-            if absent and not force_refresh:
-                raise AccountNotConnected(
-                    f"No {connection} account is connected for this user.",
-                    error="federated_connection_refresh_token_not_found",
-                    connection=connection,
-                )
-        exchanged.append(True)
-        try:
-            return _exchange(state, exchanger, sub, subject(), subject_type, slot)
-        except AccountNotConnected:
-            if remember:
-                cache.remember_absent(
-                    sub, connection, login_hint, state.settings.not_connected_ttl, generation
-                )
-            raise
-        except RateLimited as exc:
-            rq.rate_limited = exc
-            raise
-
-    cached: CachedToken
-    try:
-        cached = cache.fetch_entry(slot, produce, refresh=force_refresh)
-    except InvalidAccessToken:
-        if caller is None or exchanged:
-            raise
-        # Another request of the same user led the exchange with its own access token and
-        # Auth0 refused that one; this caller's token passed the checks here: ask with it.
-        cached = cache.fetch_entry(slot, produce)
-    if not cached.token.has_scopes(required) and cache.forget_local(slot):
-        # A re-consent handled by another process may have stored a broader token.
-        cached = cache.fetch_entry(slot, produce)
-    token = cached.token
-    if slot_memo:
-        slot_memo[:] = [held for held in slot_memo if held.token is not token]
-    slot_memo.append(_Memo(cached.until, slot, token))
-    if not token.has_scopes(required):
-        error = InsufficientScope(
-            connection=connection, granted=token.scopes or (), required=required
-        )
-        signals.reconsent_required.send(
-            current_app._get_current_object(),  # type: ignore[attr-defined]
-            user_id=sub,
-            connection=connection,
-            required_scopes=error.union,
-            reason=error.error,
-        )
-        raise error
-    return token
-
-
-def _exchange(
-    state: AppState,
-    exchanger: Exchanger,
-    sub: str,
-    subject_token: str,
-    subject_type: str,
-    slot: Slot,
-) -> tuple[ProviderToken, float]:
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    connection, login_hint, required = slot.connection, slot.login_hint, slot.scopes
-    issued_at = state.clock.time()
-    try:
-        token = exchanger.exchange(
-            subject_token,
-            connection,
-            login_hint=login_hint,
-            scopes=required,
-            subject_token_type=subject_type,
-        )
-    except TokenVaultError as exc:
-        if isinstance(exc, InsufficientScope) and not exc.required:
-            # Auth0's invalid_scope names no scopes: ask for the ones this call needs, so
-            # the re-consent link cannot come out empty and send the user round in a loop.
-            exc = InsufficientScope(
-                exc.description, connection=connection, required=required, error=exc.error
-            )
-        if isinstance(exc, Misconfigured):
-            log.warning(
-                "exchange failed: connection=%s error=%s fix: %s", connection, exc.error, exc.remedy
-            )
-        else:
-            log.info("exchange failed: connection=%s error=%s", connection, exc.error)
-        signals.exchange_failed.send(app, user_id=sub, connection=connection, error=exc)
-        if exc.error in ("reconsent_required", "federated_connection_refresh_token_flow_failed"):
-            signals.reconsent_required.send(
-                app,
-                user_id=sub,
-                connection=connection,
-                required_scopes=required,
-                reason=exc.error,
-            )
-        raise exc from None
-    log.debug(
-        "exchanged: connection=%s expires_in=%d scopes=%s",
-        connection,
-        token.expires_at - issued_at,
-        " ".join(token.scopes or ("?",)),
-    )
-    signals.token_exchanged.send(
-        app,
-        user_id=sub,
-        connection=connection,
-        login_hint=login_hint,
-        scopes=token.scopes,
-        expires_in=token.expires_at - issued_at,
-    )
-    return token, issued_at
+    return token_set(request_state(), connection, sorted_scopes(scopes), login_hint, force_refresh)
 
 
 def get_provider_token(
@@ -454,8 +320,158 @@ def get_provider_token(
 
     See :func:`get_provider_token_set` for the lookup order and errors.
     """
-    required = tuple(sorted(set(scopes))) if scopes else ()
-    return token_set(request_state(), connection, required, login_hint, force_refresh).access_token
+    found = get_provider_token_set(connection, scopes, login_hint, force_refresh=force_refresh)
+    return found.access_token
+
+
+def token_set(
+    rq: _Request,
+    connection: str,
+    required: tuple[str, ...],
+    login_hint: str | None,
+    force_refresh: bool = False,
+) -> ProviderToken:
+    """Do what :func:`get_provider_token_set` does, with ``required`` already sorted."""
+    subject = rq.subject
+    held = rq.memo.setdefault((connection, login_hint or ""), [])
+    if not force_refresh:
+        # The monotonic clock: a step of the wall clock must not make an expired token look fresh.
+        now = rq.state.clock.monotonic()
+        for memo in held:
+            if now < memo.until and memo.token.has_scopes(required):
+                return memo.token
+    slot = subject.slot(connection, login_hint, required)
+    cached = obtain(rq.state, rq.app, subject, slot, refresh=force_refresh, request=rq)
+    held[:] = [memo for memo in held if memo.token is not cached.token]
+    held.append(_Memo(cached.until, slot, cached.token))
+    return cached.token
+
+
+def obtain(
+    state: AppState,
+    app: Flask,
+    subject: Subject,
+    slot: Slot,
+    *,
+    refresh: bool = False,
+    request: _Request | None = None,
+) -> CachedToken:
+    """Return ``subject``'s token for ``slot``: the one way every caller obtains a token.
+
+    The near cache, then the shared cache, then one exchange at Auth0 however many threads and
+    processes ask at once; ``refresh`` skips the caches. Auth0's "not connected" is remembered
+    when the subject says so. A token lacking ``slot.scopes`` is looked up once more (another
+    process may hold a broader one), then refused with
+    :class:`~flask_token_vault.InsufficientScope` and
+    :data:`~flask_token_vault.signals.reconsent_required`. Failures are logged and signalled
+    the same way for requests and background jobs. ``request`` is the request asking (``None``
+    for a job): once Auth0 rate-limited it, it does not ask again.
+    """
+    cache = state.cache
+    near = None if refresh else cache.near(slot)
+    if near is not None and near.token.has_scopes(slot.scopes):
+        return near  # the warm path: no closure, no lock, no store round trip
+    exchanged = False
+
+    def produce() -> tuple[ProviderToken, float]:
+        nonlocal exchanged
+        if request is not None and request.rate_limited is not None:
+            raise request.rate_limited  # Auth0 refused this request once: do not ask again
+        generation: str | None = None
+        if subject.remembers_absent:
+            absent, generation = cache.known_absent(slot.sub, slot.connection, slot.login_hint)
+            if absent and not refresh:
+                raise AccountNotConnected(
+                    f"No {slot.connection} account is connected for this user.",
+                    error="federated_connection_refresh_token_not_found",
+                    connection=slot.connection,
+                )
+        exchanged = True
+        try:
+            return _exchange(state, app, subject, slot)
+        except AccountNotConnected:
+            if subject.remembers_absent:
+                ttl = state.settings.not_connected_ttl
+                cache.remember_absent(slot.sub, slot.connection, slot.login_hint, ttl, generation)
+            raise
+        except RateLimited as exc:
+            if request is not None:
+                request.rate_limited = exc
+            raise
+
+    try:
+        cached = cache.fetch_entry(slot, produce, refresh=refresh)
+    except InvalidAccessToken:
+        if exchanged:
+            raise
+        # Another request of the same user led the exchange with its own access token and
+        # Auth0 refused that one; this caller's token passed the checks here: ask with it.
+        cached = cache.fetch_entry(slot, produce)
+    if not cached.token.has_scopes(slot.scopes) and cache.forget_local(slot):
+        # A re-consent handled by another process may have stored a broader token.
+        cached = cache.fetch_entry(slot, produce)
+    if not cached.token.has_scopes(slot.scopes):
+        error = InsufficientScope(
+            connection=slot.connection, granted=cached.token.scopes or (), required=slot.scopes
+        )
+        signals.reconsent_required.send(
+            app,
+            user_id=slot.sub,
+            connection=slot.connection,
+            required_scopes=error.union,
+            reason=error.error,
+        )
+        raise error
+    return cached
+
+
+def _exchange(
+    state: AppState, app: Flask, subject: Subject, slot: Slot
+) -> tuple[ProviderToken, float]:
+    """Ask Auth0 for the token of ``slot``; log and signal the answer."""
+    connection = slot.connection
+    issued_at = state.clock.time()
+    try:
+        token = subject.ask(connection, login_hint=slot.login_hint, scopes=slot.scopes)
+    except TokenVaultError as exc:
+        if isinstance(exc, InsufficientScope) and not exc.required:
+            # Auth0's invalid_scope names no scopes: ask for the ones this call needs, so
+            # the re-consent link cannot come out empty and send the user round in a loop.
+            exc = InsufficientScope(
+                exc.description, connection=connection, required=slot.scopes, error=exc.error
+            )
+        if isinstance(exc, Misconfigured):
+            log.warning(
+                "exchange failed: connection=%s error=%s fix: %s", connection, exc.error, exc.remedy
+            )
+        else:
+            log.info("exchange failed: connection=%s error=%s", connection, exc.error)
+        signals.exchange_failed.send(app, user_id=slot.sub, connection=connection, error=exc)
+        if exc.error in ("reconsent_required", "federated_connection_refresh_token_flow_failed"):
+            signals.reconsent_required.send(
+                app,
+                user_id=slot.sub,
+                connection=connection,
+                required_scopes=slot.scopes,
+                reason=exc.error,
+            )
+        raise exc from None
+    expires_in = token.expires_at - issued_at
+    log.debug(
+        "exchanged: connection=%s expires_in=%d scopes=%s",
+        connection,
+        expires_in,
+        " ".join(token.scopes or ("?",)),
+    )
+    signals.token_exchanged.send(
+        app,
+        user_id=slot.sub,
+        connection=connection,
+        login_hint=slot.login_hint,
+        scopes=token.scopes,
+        expires_in=expires_in,
+    )
+    return token, issued_at
 
 
 def forget_provider_tokens(connection: str | None = None) -> None:
@@ -468,7 +484,7 @@ def forget_provider_tokens(connection: str | None = None) -> None:
     sub = _current_sub()
     if sub is None:
         return
-    memo = request_state().tokens()
+    memo = request_state().memo
     for key in list(memo):
         if connection is None or key[0] == connection:
             del memo[key]
@@ -492,9 +508,8 @@ def reject_provider_token(connection: str, access_token: str | ProviderToken) ->
     if sub is None:
         return
     rejected = access_token if isinstance(access_token, str) else access_token.access_token
-    memo = request_state().tokens()
     slots: set[Slot] = set()
-    for key, held in memo.items():
+    for key, held in request_state().memo.items():
         if key[0] != connection:
             continue
         slots.update(h.slot for h in held if h.token.access_token == rejected)
@@ -507,12 +522,7 @@ def _current_sub() -> str | None:
     """Return the user of this request: the API caller's, else the signed-in one's."""
     if not has_request_context():
         return None
-    rq = request_state()
-    if rq.bearer is not None:
-        try:
-            caller = caller_of(rq)
-        except InvalidAccessToken:
-            return None
-        return caller.sub if caller is not None else None
-    user = user_of(rq)
-    return user.sub if user is not None else None
+    try:
+        return request_state().subject.sub
+    except (InvalidAccessToken, LoginRequired):
+        return None

@@ -10,20 +10,18 @@ one user's token at once, across processes sharing the cache, one exchange is ma
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
+from functools import partial
 
 from flask import Flask, current_app, has_app_context
 
-from . import signals
-from ._state import AppState, get_state
-from .cache import Slot
-from .errors import InsufficientScope, InvalidRequest, TokenVaultError
+from ._state import get_state
+from .errors import InvalidRequest
 from .exchange import ProviderToken
+from .tokens import Subject, obtain, sorted_scopes
 
 __all__ = ["worker_token"]
 
-log = logging.getLogger("flask_token_vault")
 _MAX_USER_ID = 512
 
 
@@ -62,49 +60,8 @@ def worker_token(
     if not isinstance(user_id, str) or not 0 < len(user_id) <= _MAX_USER_ID:
         raise InvalidRequest("A user id is a non-empty string (the user's Auth0 'sub').")
     state = get_state(target)
-    required = tuple(sorted(set(scopes or ())))
-    slot = Slot(user_id, connection, login_hint, required)
-
-    def produce() -> tuple[ProviderToken, float]:
-        return _exchange(target, state, slot)
-
-    cache = state.cache
-    token = cache.fetch(slot, produce, refresh=force_refresh)
-    if not token.has_scopes(required) and cache.forget_local(slot):
-        token = cache.fetch(slot, produce)
-    if not token.has_scopes(required):
-        raise InsufficientScope(
-            connection=connection, granted=token.scopes or (), required=required
-        )
-    return token
-
-
-def _exchange(app: Flask, state: AppState, slot: Slot) -> tuple[ProviderToken, float]:
-    issued_at = state.clock.time()
-    try:
-        token = state.exchanger.privileged_exchange(
-            slot.sub, slot.connection, login_hint=slot.login_hint, scopes=slot.scopes
-        )
-    except TokenVaultError as exc:
-        if isinstance(exc, InsufficientScope) and not exc.required:
-            # Auth0's invalid_scope names no scopes: say which ones this job needs.
-            exc = InsufficientScope(
-                exc.description, connection=slot.connection, required=slot.scopes, error=exc.error
-            )
-        log.info("background exchange failed: connection=%s error=%s", slot.connection, exc.error)
-        signals.exchange_failed.send(app, user_id=slot.sub, connection=slot.connection, error=exc)
-        raise exc from None
-    log.debug(
-        "background exchange: connection=%s expires_in=%d",
-        slot.connection,
-        token.expires_at - issued_at,
-    )
-    signals.token_exchanged.send(
-        app,
-        user_id=slot.sub,
-        connection=slot.connection,
-        login_hint=slot.login_hint,
-        scopes=token.scopes,
-        expires_in=token.expires_at - issued_at,
-    )
-    return token, issued_at
+    ask = partial(state.exchanger.privileged_exchange, user_id)
+    # The web app's own client answers, as for a session: a job and a request share tokens.
+    subject = Subject(user_id, "session", ask)
+    slot = subject.slot(connection, login_hint, sorted_scopes(scopes))
+    return obtain(state, target, subject, slot, refresh=force_refresh).token
