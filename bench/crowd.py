@@ -19,7 +19,7 @@ from typing import Any
 from bench.common import BUILD, CONNECTION, percentile, table, wait_until
 from bench.scale_out import WORKERS, Gunicorn, _sign_in, gunicorn_env
 from flask_token_vault_emulator import Emulator
-from tests.redis_server import RedisServer
+from services.redis_servers import RedisServer
 
 CROWD = 5000
 REPEAT = 3

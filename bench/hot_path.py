@@ -22,7 +22,7 @@ from flask import Flask, session
 from bench.common import CAL_READ, CONNECTION, make_app, table
 from flask_token_vault_emulator import Emulator
 from flask_token_vault_pytest.testing import login_as
-from tests.redis_server import RedisServer
+from services.redis_servers import RedisServer
 
 ROUNDS = 15
 PER_ROUND = 2000

@@ -50,7 +50,7 @@ from bench.loadgen import LoadGenerator, LoadResult, make_loadgen
 from flask_token_vault.cache import effective_leeway
 from flask_token_vault_emulator import Emulator
 from flask_token_vault_pytest.testing import login_as
-from tests.redis_server import RedisServer
+from services.redis_servers import RedisServer
 
 USERS = 20
 WORKERS = 4

@@ -22,7 +22,7 @@ from flask import Flask
 from bench.common import CAL_READ, CONNECTION, fmt_ms, make_app, percentile, table
 from flask_token_vault_emulator import Emulator
 from flask_token_vault_pytest.testing import login_as
-from tests.redis_server import RedisServer
+from services.redis_servers import RedisServer
 
 SIZES = (1, 8, 64, 256)
 AUTH0_DELAY = 0.05

@@ -14,9 +14,9 @@ from flask.testing import FlaskClient
 
 from flask_token_vault_emulator import Emulator
 from flask_token_vault_pytest.testing import FakeClock
+from services.redis_servers import RedisServer
 
 from .helpers import make_app
-from .redis_server import RedisServer
 
 
 @pytest.fixture(scope="session")

@@ -33,6 +33,7 @@ from flask_token_vault import (
 from flask_token_vault.cache import Slot
 from flask_token_vault_emulator import Emulator
 from flask_token_vault_pytest.testing import FakeClock, login_as
+from services.redis_servers import RedisServer
 
 from .helpers import (
     CAL_READ,
@@ -47,7 +48,6 @@ from .helpers import (
     spawn_worker,
     worker_output,
 )
-from .redis_server import RedisServer
 
 OLD_KEY = "old-secret-key-0123456789abcdef"
 NEW_KEY = "new-secret-key-0123456789abcdef"

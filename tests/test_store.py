@@ -36,6 +36,7 @@ from flask_token_vault.store import (
 )
 from flask_token_vault_emulator import Emulator
 from flask_token_vault_pytest.testing import FakeClock, login_as
+from services.redis_servers import RedisServer
 
 from .helpers import (
     CAL_READ,
@@ -46,7 +47,6 @@ from .helpers import (
     spawn_worker,
     worker_output,
 )
-from .redis_server import RedisServer
 
 
 def store_of(cache: Any, **settings: Any) -> Store:

@@ -21,6 +21,7 @@ from flask import Flask
 from flask_token_vault import TokenVault
 from flask_token_vault_emulator import Emulator
 from flask_token_vault_pytest.testing import FakeClock, login_as
+from services.redis_servers import RedisServer
 
 from ..helpers import (
     CAL_READ,
@@ -32,7 +33,6 @@ from ..helpers import (
     start_together,
     worker_output,
 )
-from ..redis_server import RedisServer
 from .figures import BOUNDED
 
 USERS = 10
