@@ -18,7 +18,7 @@ import redis as redis_lib
 from flask import Flask, abort, jsonify, session
 
 from flask_token_vault import TokenVault, get_provider_token, provider_token_required
-from flask_token_vault.session import SESSION_KEY
+from flask_token_vault._session import SESSION_KEY
 from flask_token_vault_emulator import Emulator
 
 ROOT = Path(__file__).resolve().parent.parent

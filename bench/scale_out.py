@@ -47,7 +47,7 @@ from bench.common import (
     wait_until,
 )
 from bench.loadgen import LoadGenerator, LoadResult, make_loadgen
-from flask_token_vault.cache import effective_leeway
+from flask_token_vault._cache import effective_leeway
 from flask_token_vault_emulator import Emulator
 from flask_token_vault_pytest.testing import login_as
 from services.redis_servers import RedisServer

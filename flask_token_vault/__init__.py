@@ -2,32 +2,21 @@
 
 from __future__ import annotations
 
-from . import errors
-from ._responses import Challenge
-from ._urls import connect_url, login_url
-from .accounts import (
+from ._accounts import (
     disconnect,
     management_client,
     my_connectable_connections,
     my_connected_accounts,
 )
-from .admin.management import (
-    Auth0User,
-    ConnectedAccount,
-    CustomApiClient,
-    ManagementClient,
-    Tokenset,
-)
-from .admin.tenant_setup import SetupItem, SetupPlan, SetupResult, plan_setup, setup_tenant
-from .bearer import AccessToken
-from .decorators import login_required, provider_token_required
-from .errors import *  # noqa: F403  (every error class is public; errors.__all__ lists them)
-from .exchange import ProviderToken
-from .extension import TokenVault
-from .my_account import ConnectableConnection
-from .provider_session import ProviderSession, provider_api_url, provider_session
-from .session import User
-from .tokens import (
+from ._bearer import AccessToken
+from ._decorators import login_required, provider_token_required
+from ._exchange import ProviderToken
+from ._extension import TokenVault
+from ._my_account import ConnectableConnection
+from ._provider_session import ProviderSession, provider_api_url, provider_session
+from ._responses import Challenge
+from ._session import User
+from ._tokens import (
     current_access_token,
     current_user,
     forget_provider_tokens,
@@ -35,23 +24,86 @@ from .tokens import (
     get_provider_token_set,
     reject_provider_token,
 )
+from ._urls import connect_url, login_url
+from .admin.management import ManagementClient
+from .admin.records import Auth0User, ConnectedAccount, CustomApiClient, Tokenset
+from .admin.setup_plan import SetupItem, SetupPlan, SetupResult
+from .admin.tenant_setup import plan_setup, setup_tenant
+from .errors import (
+    AccountNotConnected,
+    ApiClientMisconfigured,
+    Auth0Unavailable,
+    CacheUnavailable,
+    CallbackError,
+    CallerError,
+    ClientNotEligible,
+    ConfigurationError,
+    ExchangeRejected,
+    InsufficientApiScope,
+    InsufficientScope,
+    InvalidAccessToken,
+    InvalidRequest,
+    LoginRequired,
+    ManagementError,
+    ManagementForbidden,
+    ManagementNotFound,
+    ManagementRateLimited,
+    Misconfigured,
+    MyAccountError,
+    OperatorError,
+    ProviderUnavailable,
+    RateLimited,
+    ReconsentRequired,
+    TokensetsGone,
+    TokenVaultError,
+    UpstreamError,
+    UserActionRequired,
+)
 
 __all__ = [
     "AccessToken",
+    "AccountNotConnected",
+    "ApiClientMisconfigured",
+    "Auth0Unavailable",
     "Auth0User",
+    "CacheUnavailable",
+    "CallbackError",
+    "CallerError",
     "Challenge",
+    "ClientNotEligible",
+    "ConfigurationError",
     "ConnectableConnection",
     "ConnectedAccount",
     "CustomApiClient",
+    "ExchangeRejected",
+    "InsufficientApiScope",
+    "InsufficientScope",
+    "InvalidAccessToken",
+    "InvalidRequest",
+    "LoginRequired",
     "ManagementClient",
+    "ManagementError",
+    "ManagementForbidden",
+    "ManagementNotFound",
+    "ManagementRateLimited",
+    "Misconfigured",
+    "MyAccountError",
+    "OperatorError",
     "ProviderSession",
     "ProviderToken",
+    "ProviderUnavailable",
+    "RateLimited",
+    "ReconsentRequired",
     "SetupItem",
     "SetupPlan",
     "SetupResult",
     "TokenVault",
+    "TokenVaultError",
     "Tokenset",
+    "TokensetsGone",
+    "UpstreamError",
     "User",
+    "UserActionRequired",
     "connect_url",
     "current_access_token",
     "current_user",
@@ -71,4 +123,3 @@ __all__ = [
     "reject_provider_token",
     "setup_tenant",
 ]
-__all__ += errors.__all__

@@ -11,8 +11,6 @@ import time
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Clock", "ClockSource", "SystemClock"]
-
 
 @runtime_checkable
 class ClockSource(Protocol):

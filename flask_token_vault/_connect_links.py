@@ -18,11 +18,10 @@ import logging
 from collections.abc import Iterable, Mapping
 
 from ._clock import Clock
-from .config import Settings, is_valid_scope
-from .crypto import Crypto
+from ._config import Settings
+from ._connection_options import is_valid_scope
+from ._crypto import Crypto
 from .errors import InvalidRequest
-
-__all__ = ["LINK_INVALID", "ConnectLinks"]
 
 log = logging.getLogger("flask_token_vault")
 

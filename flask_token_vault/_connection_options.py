@@ -13,18 +13,6 @@ from typing import Any
 from ._parsers import parse_api_base
 from .errors import ConfigurationError
 
-__all__ = [
-    "ALLOWED_AUTHORIZATION_PARAMS",
-    "DEFAULT_API_BASES",
-    "GOOGLE_DEFAULTS",
-    "ConnectionSettings",
-    "is_valid_connection_name",
-    "is_valid_scope",
-    "parse_connections",
-    "parse_scopes",
-    "split_scopes",
-]
-
 #: Parameters that Google needs to hand Auth0 a refresh token of its own.
 GOOGLE_DEFAULTS: dict[str, str] = {"access_type": "offline", "prompt": "consent"}
 #: Where the providers' APIs live, for connections that do not set ``api_base``.

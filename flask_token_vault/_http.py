@@ -1,7 +1,7 @@
 """The one HTTP transport of the package (layer: transport, above settings, clock and errors).
 
 Every call the extension makes (Auth0's token endpoint, the Management API, the My Account API,
-a provider's API through :func:`~flask_token_vault.provider_session`) goes through
+a provider's API through :func:`~flask_token_vault._provider_session`) goes through
 :meth:`Transport.send`:
 
 * pooled keep-alive connections, shared by every thread of the app, and no cookie jar (an answer
@@ -36,19 +36,6 @@ from requests.adapters import HTTPAdapter
 
 from ._clock import Clock
 from .errors import TokenVaultError
-
-__all__ = [
-    "RETRIED_BY_AUTH0_CALLS",
-    "RETRIED_BY_PROVIDER_CALLS",
-    "Attempt",
-    "Failure",
-    "Reply",
-    "Transport",
-    "TryHook",
-    "clean_text",
-    "cursor_pages",
-    "retry_after",
-]
 
 log = logging.getLogger("flask_token_vault")
 

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+from ._keys import DPoPKey
 from .errors import ConfigurationError
-from .keys import DPoPKey
 
 #: Turns a configured value into the setting's, or raises ConfigurationError naming the key.
 Parser = Callable[[Any, str], Any]

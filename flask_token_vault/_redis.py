@@ -1,6 +1,6 @@
 """Redis clients for the cache: bounded, never retried, closed when collected.
 
-(Layer: core, under :mod:`flask_token_vault.store`; imports redis-py only when called.)
+(Layer: core, under :mod:`flask_token_vault._store`; imports redis-py only when called.)
 """
 
 from __future__ import annotations
@@ -8,8 +8,6 @@ from __future__ import annotations
 import logging
 import weakref
 from typing import Any
-
-__all__ = ["redis_client"]
 
 log = logging.getLogger("flask_token_vault")
 

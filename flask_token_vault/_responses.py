@@ -20,6 +20,7 @@ from flask import jsonify, make_response, redirect, render_template, request
 from werkzeug.wrappers import Response
 
 from ._state import get_state
+from ._tokens import is_api_call, optional_user
 from ._urls import connect_url, current_path, login_url
 from .errors import (
     AccountNotConnected,
@@ -40,18 +41,6 @@ from .errors import (
     TokenVaultError,
     UpstreamError,
 )
-from .tokens import is_api_call, optional_user
-
-__all__ = [
-    "Challenge",
-    "UnauthorizedHandler",
-    "challenge",
-    "connect_instructions",
-    "deny_framing",
-    "error_response",
-    "error_title",
-    "wants_json",
-]
 
 #: The My Account API scope a front end needs to connect an account.
 MY_ACCOUNT_CONNECT_SCOPE = "create:me:connected_accounts"

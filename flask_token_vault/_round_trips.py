@@ -27,11 +27,9 @@ from typing import Any, Literal, NamedTuple
 from flask import current_app, session
 from flask.sessions import SecureCookieSessionInterface
 
+from ._crypto import InvalidToken
 from ._state import AppState
-from .crypto import InvalidToken
 from .errors import CallbackError
-
-__all__ = ["KINDS", "Kind", "begin", "take"]
 
 log = logging.getLogger("flask_token_vault")
 

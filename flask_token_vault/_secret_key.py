@@ -11,8 +11,6 @@ from typing import Any
 
 from .errors import ConfigurationError
 
-__all__ = ["PLACEHOLDER_SECRET_KEYS", "check_secret_key", "is_placeholder_secret"]
-
 _MIN_SECRET_BYTES = 32
 
 #: ``SECRET_KEY`` values copied from documentation and tutorials (this project's included).

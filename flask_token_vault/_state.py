@@ -24,23 +24,21 @@ from authlib.integrations.flask_client import FlaskIntegration, FlaskOAuth2App
 from flask import Flask, current_app, has_app_context
 
 from . import signals
+from ._bearer import BearerValidator
+from ._cache import TokenCache
 from ._clock import Clock, ClockSource
+from ._config import Settings
 from ._connect_links import ConnectLinks
+from ._crypto import Crypto
+from ._dpop import DPoP
+from ._exchange import Exchanger
 from ._http import Transport
+from ._my_account import MyAccountClient
+from ._oidc import TenantKeys, read_discovery
+from ._revocation import SessionRevocations
+from ._store import build_store
 from .admin.management import ManagementClient
-from .bearer import BearerValidator
-from .cache import TokenCache
-from .config import Settings
-from .crypto import Crypto
-from .dpop import DPoP
 from .errors import ApiClientMisconfigured, InvalidAccessToken, TokenVaultError
-from .exchange import Exchanger
-from .my_account import MyAccountClient
-from .oidc import TenantKeys, read_discovery
-from .revocation import SessionRevocations
-from .store import build_store
-
-__all__ = ["EXTENSION_KEY", "AppState", "Hooks", "get_state"]
 
 log = logging.getLogger("flask_token_vault")
 
@@ -124,7 +122,7 @@ class AppState:
         self._revoker: ThreadPoolExecutor | None = None
         self._revoking: set[Future[None]] = set()
         #: Session records already checked, by their sealed refresh token (see
-        #: :func:`flask_token_vault.session.read_user`); at most
+        #: :func:`flask_token_vault._session.read_user`); at most
         #: ``TOKEN_VAULT_LOCAL_CACHE_MAX_USERS`` of them.
         self.sessions_seen: dict[str, tuple[tuple[object, ...], Any]] = {}
         #: Held while a record is added to :attr:`sessions_seen` (reading it needs no lock).

@@ -13,9 +13,7 @@ from urllib.parse import unquote, urlencode, urlsplit
 from flask import request, url_for
 
 from ._state import get_state
-from .tokens import optional_user
-
-__all__ = ["connect_url", "current_path", "external_url", "login_url", "safe_next"]
+from ._tokens import optional_user
 
 _MAX_NEXT = 2048
 

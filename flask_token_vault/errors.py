@@ -16,37 +16,6 @@ from typing import Any, ClassVar
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException
 
-__all__ = [
-    "AccountNotConnected",
-    "ApiClientMisconfigured",
-    "Auth0Unavailable",
-    "CacheUnavailable",
-    "CallbackError",
-    "CallerError",
-    "ClientNotEligible",
-    "ConfigurationError",
-    "ExchangeRejected",
-    "InsufficientApiScope",
-    "InsufficientScope",
-    "InvalidAccessToken",
-    "InvalidRequest",
-    "LoginRequired",
-    "ManagementError",
-    "ManagementForbidden",
-    "ManagementNotFound",
-    "ManagementRateLimited",
-    "Misconfigured",
-    "MyAccountError",
-    "OperatorError",
-    "ProviderUnavailable",
-    "RateLimited",
-    "ReconsentRequired",
-    "TokenVaultError",
-    "TokensetsGone",
-    "UpstreamError",
-    "UserActionRequired",
-]
-
 
 class ConfigurationError(RuntimeError):
     """Raise at start-up when a configuration key is missing or malformed (not a response)."""

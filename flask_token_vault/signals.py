@@ -8,16 +8,6 @@ from __future__ import annotations
 
 from blinker import Namespace
 
-__all__ = [
-    "cache_recovered",
-    "cache_unavailable",
-    "exchange_failed",
-    "logged_in",
-    "logged_out",
-    "reconsent_required",
-    "token_exchanged",
-]
-
 _signals = Namespace()
 
 #: Sent after a successful Token Vault exchange. Arguments: ``user_id``, ``connection``,

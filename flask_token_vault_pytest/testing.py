@@ -8,20 +8,12 @@ from typing import TYPE_CHECKING, Protocol
 
 from flask.testing import FlaskClient
 
+from flask_token_vault._session import SESSION_KEY, make_record
 from flask_token_vault._state import get_state
-from flask_token_vault.session import SESSION_KEY, make_record
 
 if TYPE_CHECKING:
     from flask_token_vault_emulator import Emulator, Fault
 
-__all__ = [
-    "FailNextExchange",
-    "FakeClock",
-    "LoginAs",
-    "emulator_config",
-    "fail_next_exchange",
-    "login_as",
-]
 
 REFRESH_FLOW_FAILED = "federated_connection_refresh_token_flow_failed"
 

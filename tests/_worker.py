@@ -19,7 +19,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from flask_token_vault import signals
-from flask_token_vault.cache import Slot
+from flask_token_vault._cache import Slot
 from tests.helpers import make_app
 
 

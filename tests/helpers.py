@@ -41,7 +41,7 @@ from flask_token_vault import (
     login_required,
     provider_token_required,
 )
-from flask_token_vault.cache import Slot
+from flask_token_vault._cache import Slot
 from flask_token_vault_emulator.signing import b64url_encode
 from flask_token_vault_pytest.testing import FakeClock, login_as
 

@@ -16,9 +16,9 @@ from flask_token_vault import (
     ManagementNotFound,
     TokenVault,
 )
+from flask_token_vault._exchange import GRANT_TYPE
+from flask_token_vault.admin.app_checks import FAIL, PASS, SKIP
 from flask_token_vault.admin.cli import cli
-from flask_token_vault.admin.doctor import FAIL, PASS, SKIP
-from flask_token_vault.exchange import GRANT_TYPE
 from flask_token_vault_emulator import Emulator
 
 from .helpers import make_api_app, make_app

@@ -14,8 +14,8 @@ from flask.testing import FlaskClient
 from flask_wtf.csrf import CSRFProtect
 
 from flask_token_vault import TokenVault, current_user, management_client
+from flask_token_vault._session import SESSION_KEY
 from flask_token_vault.admin.cli import cli
-from flask_token_vault.session import SESSION_KEY
 from flask_token_vault_emulator import Emulator
 from flask_token_vault_emulator.signing import SigningKey, b64url_encode
 from flask_token_vault_pytest.testing import emulator_config, login_as

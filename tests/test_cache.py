@@ -20,9 +20,9 @@ from flask_token_vault import (
     get_provider_token,
     provider_session,
 )
-from flask_token_vault.cache import Slot, TokenCache
-from flask_token_vault.config import default_settings
-from flask_token_vault.store import CachelibStore
+from flask_token_vault._cache import Slot, TokenCache
+from flask_token_vault._config import default_settings
+from flask_token_vault._store import CachelibStore
 from flask_token_vault_emulator import Emulator
 from flask_token_vault_pytest.testing import FakeClock, login_as
 

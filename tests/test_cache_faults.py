@@ -30,7 +30,7 @@ from flask_token_vault import (
     reject_provider_token,
     signals,
 )
-from flask_token_vault.cache import Slot
+from flask_token_vault._cache import Slot
 from flask_token_vault_emulator import Emulator
 from flask_token_vault_pytest.testing import FakeClock, login_as
 from services.redis_servers import RedisServer

@@ -11,8 +11,9 @@ import pytest
 from flask import Flask
 
 from flask_token_vault import management_client, setup_tenant
+from flask_token_vault.admin.app_checks import FAIL, PASS, SKIP
 from flask_token_vault.admin.cli import cli
-from flask_token_vault.admin.doctor import FAIL, PASS, SKIP, run_doctor
+from flask_token_vault.admin.doctor import run_doctor
 from flask_token_vault_emulator import Emulator
 
 from .helpers import make_app

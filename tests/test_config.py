@@ -8,7 +8,8 @@ import pytest
 from flask import Flask
 
 from flask_token_vault import ConfigurationError, TokenVault
-from flask_token_vault.config import parse_domain
+from flask_token_vault._parsers import parse_domain
+from flask_token_vault._secret_key import is_placeholder_secret
 
 GOOD: dict[str, Any] = {
     "SECRET_KEY": "test-secret-key-0123456789abcdef",
@@ -185,7 +186,7 @@ def test_an_unknown_option_is_refused() -> None:
 
 def test_every_key_the_package_reads_is_known() -> None:
     """A key added to the code but not to CONFIG_KEYS would be refused as unknown."""
-    from flask_token_vault.config import CONFIG_KEYS
+    from flask_token_vault._config import CONFIG_KEYS
 
     from .test_docs import config_keys_in_code
 
@@ -250,15 +251,12 @@ def test_bad_api_base_is_named(value: Any, message: str) -> None:
     ["change-me-to-a-long-random-string", "CHANGEME", " dev ", b"secret", "x" * 40, "dev-secret"],
 )
 def test_placeholder_secrets_are_recognised(value: str | bytes) -> None:
-    from flask_token_vault.config import is_placeholder_secret
 
     assert is_placeholder_secret(value)
 
 
 def test_a_random_secret_is_not_a_placeholder() -> None:
     import secrets
-
-    from flask_token_vault.config import is_placeholder_secret
 
     assert not is_placeholder_secret(secrets.token_urlsafe(32))
 
@@ -281,7 +279,7 @@ def test_an_app_that_sets_only_its_tenant_gets_the_tables_defaults() -> None:
     """load_settings and default_settings read the same table: an app's defaults are the parts'."""
     from dataclasses import asdict
 
-    from flask_token_vault.config import default_settings
+    from flask_token_vault._config import default_settings
 
     app = _app()
     TokenVault(app)
@@ -295,12 +293,12 @@ def test_an_app_that_sets_only_its_tenant_gets_the_tables_defaults() -> None:
 @pytest.mark.parametrize(
     "part",
     [
-        "flask_token_vault.cache:TokenCache",
-        "flask_token_vault.store:build_store",
-        "flask_token_vault.store:Breaker",
-        "flask_token_vault.store:redis_client",
+        "flask_token_vault._cache:TokenCache",
+        "flask_token_vault._store:build_store",
+        "flask_token_vault._store:Breaker",
+        "flask_token_vault._store:redis_client",
         "flask_token_vault._http:Transport",
-        "flask_token_vault.exchange:checked_expires_in",
+        "flask_token_vault._exchange:checked_expires_in",
     ],
 )
 def test_core_parts_keep_no_default_of_a_setting(part: str) -> None:

@@ -389,7 +389,7 @@ def test_disconnect_without_management_access_is_a_typed_error(emu: Emulator) ->
     client = app.test_client()
     emu.connect_account("uma@example.com", "google-oauth2", [CAL_READ])
     refresh_token = emu.issue_refresh_token("uma@example.com", client_id="no-mgmt")
-    from flask_token_vault.session import SESSION_KEY, make_record
+    from flask_token_vault._session import SESSION_KEY, make_record
 
     with client.session_transaction() as session:
         session[SESSION_KEY] = make_record(

@@ -6,7 +6,7 @@ import pytest
 from flask import Flask
 
 from flask_token_vault import TokenVault
-from flask_token_vault.crypto import Crypto, InvalidToken
+from flask_token_vault._crypto import Crypto, InvalidToken
 from flask_token_vault_emulator import Emulator
 
 from .helpers import alice_client, make_app

@@ -7,8 +7,8 @@ from typing import Any
 from flask import jsonify
 
 from flask_token_vault import MyAccountError, TokenVault, my_connected_accounts
-from flask_token_vault.keys import DPoPKey
-from flask_token_vault.my_account import READ_SCOPE, MyAccountClient
+from flask_token_vault._keys import DPoPKey
+from flask_token_vault._my_account import READ_SCOPE, MyAccountClient
 from flask_token_vault_emulator import Emulator
 from flask_token_vault_emulator.constants import (
     TOKEN_VAULT_GRANT,

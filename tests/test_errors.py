@@ -23,8 +23,8 @@ from flask_token_vault import (
     get_provider_token,
     signals,
 )
+from flask_token_vault._session import SESSION_KEY, make_record
 from flask_token_vault.errors import GROUPS
-from flask_token_vault.session import SESSION_KEY, make_record
 from flask_token_vault_emulator import Emulator
 from flask_token_vault_pytest.testing import login_as
 

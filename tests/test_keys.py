@@ -11,7 +11,7 @@ import requests
 from flask import Flask
 
 from flask_token_vault import ConfigurationError, TokenVault, management_client
-from flask_token_vault.keys import ASSERTION_TYPE, ClientKey
+from flask_token_vault._keys import ASSERTION_TYPE, ClientKey
 from flask_token_vault_emulator import Emulator
 
 from .helpers import (

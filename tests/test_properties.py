@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from flask_token_vault._connection_options import is_valid_scope, split_scopes
+from flask_token_vault._crypto import Crypto, InvalidToken
 from flask_token_vault._urls import safe_next
-from flask_token_vault.config import is_valid_scope, split_scopes
-from flask_token_vault.crypto import Crypto, InvalidToken
 from flask_token_vault.errors import InsufficientScope
 
 Garbage = TypeVar("Garbage", str, bytes)

@@ -11,14 +11,14 @@ import pytest
 from flask import jsonify
 
 from flask_token_vault import ConfigurationError, TokenVault
+from flask_token_vault._accounts import my_connected_accounts
+from flask_token_vault._cache import CachedToken, Slot, TokenCache
 from flask_token_vault._clock import Clock
-from flask_token_vault.accounts import my_connected_accounts
-from flask_token_vault.cache import CachedToken, Slot, TokenCache
-from flask_token_vault.config import default_settings
-from flask_token_vault.crypto import Crypto
-from flask_token_vault.exchange import ProviderToken
-from flask_token_vault.session import SESSION_KEY, make_record, read_user
-from flask_token_vault.store import MemoryStore, build_store
+from flask_token_vault._config import default_settings
+from flask_token_vault._crypto import Crypto
+from flask_token_vault._exchange import ProviderToken
+from flask_token_vault._session import SESSION_KEY, make_record, read_user
+from flask_token_vault._store import MemoryStore, build_store
 from flask_token_vault_emulator import Emulator
 from flask_token_vault_pytest.testing import login_as
 

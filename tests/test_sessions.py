@@ -10,8 +10,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from flask_token_vault import ConfigurationError, TokenVault
-from flask_token_vault.cache import Slot
-from flask_token_vault.session import SESSION_KEY
+from flask_token_vault._cache import Slot
+from flask_token_vault._session import SESSION_KEY
 from flask_token_vault_emulator import Emulator
 from flask_token_vault_pytest.testing import login_as
 

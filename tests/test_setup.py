@@ -21,7 +21,7 @@ from flask_token_vault import (
 )
 from flask_token_vault.admin.cli import cli
 from flask_token_vault.admin.records import MY_ACCOUNT_POLICY_SCOPES, REQUIRED_GRANT_TYPES
-from flask_token_vault.admin.tenant_setup import (
+from flask_token_vault.admin.setup_plan import (
     CHANGED,
     NOT_MADE,
     PLANNED,

@@ -21,9 +21,8 @@ from redis.backoff import ConstantBackoff
 from redis.retry import Retry
 
 from flask_token_vault._clock import Clock
-from flask_token_vault.config import default_settings
-from flask_token_vault.errors import ConfigurationError
-from flask_token_vault.store import (
+from flask_token_vault._config import default_settings
+from flask_token_vault._store import (
     NO_GENERATION,
     Breaker,
     Entry,
@@ -34,6 +33,7 @@ from flask_token_vault.store import (
     StoreUnavailable,
     build_store,
 )
+from flask_token_vault.errors import ConfigurationError
 from flask_token_vault_emulator import Emulator
 from flask_token_vault_pytest.testing import FakeClock, login_as
 from services.redis_servers import RedisServer

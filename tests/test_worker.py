@@ -17,8 +17,8 @@ from flask_token_vault import (
     Misconfigured,
     TokenVault,
 )
-from flask_token_vault.exchange import WORKER_REQUESTED_TOKEN_TYPE
-from flask_token_vault.keys import ASSERTION_TYPE, ClientKey
+from flask_token_vault._exchange import WORKER_REQUESTED_TOKEN_TYPE
+from flask_token_vault._keys import ASSERTION_TYPE, ClientKey
 from flask_token_vault_emulator import Emulator
 from flask_token_vault_emulator.constants import JWT_TOKEN_TYPE, TOKEN_VAULT_GRANT
 

@@ -13,10 +13,8 @@ from typing import Any
 
 from flask import Flask
 
-from ..config import is_placeholder_secret
-from ..decorators import unconfigured_views
-
-__all__ = ["FAIL", "PASS", "SKIP", "Check", "app_checks", "failed", "passed", "skipped"]
+from .._decorators import unconfigured_views
+from .._secret_key import is_placeholder_secret
 
 PASS = "pass"  # noqa: S105  # nosec B105 - a check status, not a password
 FAIL = "fail"

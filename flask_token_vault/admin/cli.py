@@ -16,25 +16,18 @@ from typing import Any, ParamSpec, TypeVar
 import click
 from flask.cli import AppGroup
 
+from .._accounts import management_client
+from .._config import Settings
+from .._connection_options import split_scopes
+from .._keys import ClientKey
 from .._state import get_state
-from ..accounts import management_client
-from ..config import Settings, split_scopes
 from ..errors import ConfigurationError, TokenVaultError
-from ..keys import ClientKey
 from . import places
-from .doctor import FAIL, run_doctor
+from .app_checks import FAIL
+from .doctor import run_doctor
 from .management import ManagementClient
-from .tenant_setup import (
-    CHANGED,
-    NOT_MADE,
-    PLANNED,
-    SETUP_STEPS,
-    SKIPPED,
-    UNCHANGED,
-    setup_tenant,
-)
-
-__all__ = ["cli", "format_table"]
+from .setup_plan import CHANGED, NOT_MADE, PLANNED, SKIPPED, UNCHANGED
+from .tenant_setup import SETUP_STEPS, setup_tenant
 
 P = ParamSpec("P")
 R = TypeVar("R")

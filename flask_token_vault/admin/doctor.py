@@ -24,25 +24,17 @@ from urllib.parse import urlsplit
 import requests
 from flask import Flask
 
-from ..config import Settings, is_loopback_host
+from .._config import Settings
+from .._exchange import GRANT_TYPE
+from .._oidc import read_discovery
+from .._parsers import is_loopback_host
 from ..errors import Auth0Unavailable, ManagementForbidden, ManagementNotFound, TokenVaultError
-from ..exchange import GRANT_TYPE
-from ..oidc import read_discovery
 from . import places
-from .app_checks import FAIL, PASS, SKIP, Check, app_checks, failed, passed, skipped
+from .app_checks import Check, app_checks, failed, passed, skipped
 from .management import ManagementClient
 from .records import VaultSwitches, missing_my_account_scopes, vault_switches
-from .tenant_setup import (
-    NOT_MADE,
-    PLANNED,
-    SETUP_STEPS,
-    UNCHANGED,
-    SetupAction,
-    SetupContext,
-    setup_context,
-)
-
-__all__ = ["FAIL", "PASS", "SKIP", "Check", "run_doctor"]
+from .setup_plan import NOT_MADE, PLANNED, UNCHANGED, SetupAction, SetupContext, setup_context
+from .tenant_setup import SETUP_STEPS
 
 _SETUP = f"Run `{places.SETUP}`"
 

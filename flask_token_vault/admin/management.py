@@ -24,15 +24,16 @@ from typing import Any
 from urllib.parse import quote
 
 from .._clock import Clock, ClockSource
+from .._config import Settings, default_settings
+from .._exchange import GRANT_TYPE, Exchanger, checked_expires_in
 from .._http import Transport, cursor_pages
-from ..config import Settings, default_settings, parse_domain
+from .._parsers import parse_domain
 from ..errors import (
     InvalidRequest,
     ManagementNotFound,
     TokensetsGone,
     TokenVaultError,
 )
-from ..exchange import GRANT_TYPE, Exchanger, checked_expires_in
 from .places import APIS
 from .records import (
     Auth0User,
@@ -45,14 +46,6 @@ from .records import (
     token_request_error,
 )
 from .tenant_writes import TenantWrites
-
-__all__ = [
-    "Auth0User",
-    "ConnectedAccount",
-    "CustomApiClient",
-    "ManagementClient",
-    "Tokenset",
-]
 
 log = logging.getLogger("flask_token_vault")
 

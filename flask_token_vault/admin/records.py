@@ -13,8 +13,9 @@ from datetime import datetime, timezone
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
+from .._connection_options import split_scopes
+from .._exchange import GRANT_TYPE
 from .._http import Failure, clean_text
-from ..config import split_scopes
 from ..errors import (
     Auth0Unavailable,
     ManagementError,
@@ -24,30 +25,7 @@ from ..errors import (
     RateLimited,
     TokenVaultError,
 )
-from ..exchange import GRANT_TYPE
 from .places import MANAGEMENT_API_ACCESS
-
-__all__ = [
-    "MY_ACCOUNT_POLICY_SCOPES",
-    "REQUIRED_GRANT_TYPES",
-    "Auth0User",
-    "ConnectedAccount",
-    "CustomApiClient",
-    "Tokenset",
-    "VaultSwitches",
-    "backchannel_url_problem",
-    "backchannel_urls",
-    "client_problems",
-    "grant_types",
-    "management_failure",
-    "missing_client_urls",
-    "missing_grant_types",
-    "missing_my_account_scopes",
-    "parse_timestamp",
-    "rotation_type",
-    "string_list",
-    "vault_switches",
-]
 
 #: The grant types a client needs for Token Vault.
 REQUIRED_GRANT_TYPES = ("authorization_code", "refresh_token", GRANT_TYPE)
@@ -474,6 +452,7 @@ def _unavailable(
 
 
 def token_request_error(exc: TokenVaultError) -> ManagementError:
+    """Turn a failed Management API token request into the error a Management call raises."""
     status = exc.upstream_status
     code = exc.error
     if isinstance(exc, RateLimited):

@@ -18,23 +18,6 @@ from ..errors import ConfigurationError, TokenVaultError
 from . import places
 from .management import ManagementClient
 
-__all__ = [
-    "CHANGED",
-    "NOT_MADE",
-    "PLANNED",
-    "SKIPPED",
-    "UNCHANGED",
-    "AppUrls",
-    "NotOnThisTenant",
-    "SetupAction",
-    "SetupContext",
-    "SetupItem",
-    "SetupPlan",
-    "SetupResult",
-    "SetupStep",
-    "setup_context",
-]
-
 #: A change the plan would make (dry run).
 PLANNED = "planned"
 #: A change that was made.

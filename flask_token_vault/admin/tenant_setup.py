@@ -36,10 +36,8 @@ from .records import (
     vault_switches,
 )
 from .setup_plan import (
-    CHANGED,
     NOT_MADE,
     PLANNED,
-    SKIPPED,
     UNCHANGED,
     AppUrls,
     NotOnThisTenant,
@@ -51,26 +49,6 @@ from .setup_plan import (
     SetupStep,
     setup_context,
 )
-
-__all__ = [
-    "CHANGED",
-    "NOT_MADE",
-    "PLANNED",
-    "SETUP_STEPS",
-    "SKIPPED",
-    "UNCHANGED",
-    "AppUrls",
-    "SetupAction",
-    "SetupContext",
-    "SetupItem",
-    "SetupPlan",
-    "SetupResult",
-    "SetupStep",
-    "plan_setup",
-    "select_steps",
-    "setup_context",
-    "setup_tenant",
-]
 
 
 def _not_made(

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 from urllib.parse import quote
 
-from ..config import Settings
+from .._config import Settings
 from ..errors import ClientNotEligible
 from .records import (
     MY_ACCOUNT_POLICY_SCOPES,
@@ -31,8 +31,6 @@ from .records import (
     rotation_type,
     string_list,
 )
-
-__all__ = ["TenantWrites"]
 
 log = logging.getLogger("flask_token_vault")
 

@@ -20,7 +20,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from flask_token_vault import TokenVault, TokenVaultError, management_client, provider_session
-from flask_token_vault.connected_accounts import READ_SCOPE, my_account_client, my_account_token
+from flask_token_vault._accounts import my_account_client, my_account_token
+from flask_token_vault._my_account import READ_SCOPE
 from flask_token_vault_emulator import Emulator
 from flask_token_vault_pytest.testing import login_as
 

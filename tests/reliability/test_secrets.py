@@ -31,7 +31,7 @@ from flask_token_vault import (
     provider_session,
     signals,
 )
-from flask_token_vault.keys import ClientKey, DPoPKey
+from flask_token_vault._keys import ClientKey, DPoPKey
 from flask_token_vault_emulator import Emulator
 
 from ..helpers import (

@@ -15,12 +15,10 @@ from functools import partial
 
 from flask import Flask, current_app, has_app_context
 
+from ._exchange import ProviderToken
 from ._state import get_state
+from ._tokens import Subject, obtain, sorted_scopes
 from .errors import InvalidRequest
-from .exchange import ProviderToken
-from .tokens import Subject, obtain, sorted_scopes
-
-__all__ = ["worker_token"]
 
 _MAX_USER_ID = 512
 

@@ -8,7 +8,7 @@ on its next request, in whichever process serves it. Sessions signed in later ar
 Each process keeps what it read (the latest end recorded for a sid or a user, compared with each
 session's own sign-in time): with an in-process store until a logout is recorded here (exact,
 and no read at all on most requests); with a shared one for ``local_ttl`` seconds (as the near
-cache of :mod:`flask_token_vault.cache` does), so a logout reaches every process within that
+cache of :mod:`flask_token_vault._cache` does), so a logout reaches every process within that
 time at the cost of one round trip per user and process every ``local_ttl``.
 Records expire once no session they could end can be alive.
 """
@@ -20,10 +20,8 @@ import threading
 from typing import Any
 
 from ._clock import Clock
-from .crypto import Crypto
-from .store import Store, StoreUnavailable
-
-__all__ = ["SessionRevocations"]
+from ._crypto import Crypto
+from ._store import Store, StoreUnavailable
 
 log = logging.getLogger("flask_token_vault")
 

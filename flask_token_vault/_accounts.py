@@ -1,6 +1,6 @@
 """Connected accounts of the signed-in user, and the app's Auth0 API clients.
 
-(Layer: request-time, beside :mod:`flask_token_vault.tokens`.)
+(Layer: request-time, beside :mod:`flask_token_vault._tokens`.)
 
 :func:`my_connected_accounts`, :func:`my_connectable_connections` and :func:`disconnect` act for
 the signed-in user;
@@ -15,9 +15,19 @@ from urllib.parse import urlsplit
 
 from flask import Flask
 
+from ._connection_options import is_valid_connection_name
+from ._my_account import (
+    DELETE_SCOPE,
+    MRRT_REMEDY,
+    READ_SCOPE,
+    ConnectableConnection,
+    MyAccountClient,
+)
+from ._session import forget_connected
 from ._state import get_state
-from .admin.management import ConnectedAccount, ManagementClient
-from .config import is_valid_connection_name
+from ._tokens import forget_provider_tokens, request_state, require_user
+from .admin.management import ManagementClient
+from .admin.records import ConnectedAccount
 from .errors import (
     Auth0Unavailable,
     InvalidRequest,
@@ -27,24 +37,6 @@ from .errors import (
     RateLimited,
     TokenVaultError,
 )
-from .my_account import (
-    DELETE_SCOPE,
-    MRRT_REMEDY,
-    READ_SCOPE,
-    ConnectableConnection,
-    MyAccountClient,
-)
-from .session import forget_connected
-from .tokens import forget_provider_tokens, request_state, require_user
-
-__all__ = [
-    "disconnect",
-    "management_client",
-    "my_account_client",
-    "my_account_token",
-    "my_connectable_connections",
-    "my_connected_accounts",
-]
 
 log = logging.getLogger("flask_token_vault")
 
@@ -55,7 +47,7 @@ def management_client(app: Flask | None = None) -> ManagementClient:
 
 
 def my_account_client(app: Flask | None = None) -> MyAccountClient:
-    """Return the app's :class:`~flask_token_vault.my_account.MyAccountClient`, built once."""
+    """Return the app's :class:`~flask_token_vault._my_account.MyAccountClient`, built once."""
     return get_state(app).my_account
 
 

@@ -2,7 +2,7 @@
 
 :data:`current_user`, :data:`current_access_token`, :func:`get_provider_token`,
 :func:`get_provider_token_set`, :func:`forget_provider_tokens` and :func:`reject_provider_token`
-work inside a request of the app; they read the session through :mod:`flask_token_vault.session`
+work inside a request of the app; they read the session through :mod:`flask_token_vault._session`
 and fetch tokens through the app's cache and exchange.
 
 One rule tells the two kinds of caller apart: a request that carries ``Authorization: Bearer``
@@ -28,9 +28,11 @@ from flask.sessions import SessionMixin
 from werkzeug.local import LocalProxy
 
 from . import signals
+from ._bearer import AccessToken
+from ._cache import CachedToken, Slot
+from ._exchange import ACCESS_TOKEN_SUBJECT_TYPE, ProviderToken
+from ._session import User, end_session, read_user
 from ._state import AppState, get_state
-from .bearer import AccessToken
-from .cache import CachedToken, Slot
 from .errors import (
     AccountNotConnected,
     InsufficientScope,
@@ -40,22 +42,6 @@ from .errors import (
     RateLimited,
     TokenVaultError,
 )
-from .exchange import ACCESS_TOKEN_SUBJECT_TYPE, ProviderToken
-from .session import User, end_session, read_user
-
-__all__ = [
-    "current_access_token",
-    "current_user",
-    "forget_provider_tokens",
-    "get_provider_token",
-    "get_provider_token_set",
-    "is_api_call",
-    "optional_access_token",
-    "optional_user",
-    "reject_provider_token",
-    "require_access_token",
-    "require_user",
-]
 
 log = logging.getLogger("flask_token_vault")
 _UNREAD: Any = object()
@@ -267,7 +253,7 @@ def optional_user() -> User | None:
     return request_state().user if has_request_context() else None
 
 
-#: The signed-in :class:`~flask_token_vault.session.User`, or ``None``.
+#: The signed-in :class:`~flask_token_vault._session.User`, or ``None``.
 current_user: User | None = cast("User | None", LocalProxy(optional_user))
 
 

@@ -1,7 +1,7 @@
 """Symmetric encryption and keyed hashes, with keys derived from the app's secrets.
 
-(Layer: settings. The app's private keys live in :mod:`~flask_token_vault.keys`, the tenant's
-public keys in :mod:`~flask_token_vault.oidc`.) Flask's session cookie is signed, not
+(Layer: settings. The app's private keys live in :mod:`~flask_token_vault._keys`, the tenant's
+public keys in :mod:`~flask_token_vault._oidc`.) Flask's session cookie is signed, not
 encrypted, so the refresh token is sealed before it goes in; cached provider tokens are sealed
 before they reach the cache. HKDF-SHA256 derives one key per purpose from each secret, so the
 session key, the cache key and the cache-key hash key never coincide.
@@ -25,8 +25,6 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
-__all__ = ["Crypto", "InvalidToken"]
 
 _VERSION = b"\x01"
 _MIN_SEALED = 1 + 4 + 12 + 16  # version, key id, nonce, tag

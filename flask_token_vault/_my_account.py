@@ -14,23 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from ._config import Settings
+from ._dpop import DPoP
 from ._http import Failure, Transport, clean_text, cursor_pages
-from .admin.management import ConnectedAccount
-from .config import Settings
-from .dpop import DPoP
+from .admin.records import ConnectedAccount
 from .errors import InvalidRequest, MyAccountError
-
-__all__ = [
-    "CONNECT_AUTHORIZATION_PARAMS",
-    "CONNECT_SCOPE",
-    "DELETE_SCOPE",
-    "MAX_CONNECT_SCOPES",
-    "MRRT_REMEDY",
-    "READ_SCOPE",
-    "ConnectableConnection",
-    "MyAccountClient",
-    "connect_scopes",
-]
 
 #: My Account API scope to connect an account.
 CONNECT_SCOPE = "create:me:connected_accounts"

@@ -35,13 +35,17 @@ from werkzeug.wrappers import Response
 
 from . import _round_trips as round_trips
 from . import signals
+from ._accounts import disconnect as disconnect_connection
+from ._accounts import my_account_token
 from ._connect_links import LINK_INVALID
+from ._connection_options import is_valid_connection_name
+from ._my_account import CONNECT_AUTHORIZATION_PARAMS, CONNECT_SCOPE, connect_scopes
+from ._oidc import verify_logout_token
 from ._responses import deny_framing, wants_json
+from ._session import SESSION_KEY, note_connected, read_user, write_user
 from ._state import AppState, get_state
+from ._tokens import forget_provider_tokens, forget_user, optional_user, require_user
 from ._urls import connect_url, current_path, external_url, login_url, safe_next
-from .accounts import disconnect as disconnect_connection
-from .accounts import my_account_token
-from .config import is_valid_connection_name
 from .errors import (
     Auth0Unavailable,
     CacheUnavailable,
@@ -49,12 +53,6 @@ from .errors import (
     InvalidRequest,
     Misconfigured,
 )
-from .my_account import CONNECT_AUTHORIZATION_PARAMS, CONNECT_SCOPE, connect_scopes
-from .oidc import verify_logout_token
-from .session import SESSION_KEY, note_connected, read_user, write_user
-from .tokens import forget_provider_tokens, forget_user, optional_user, require_user
-
-__all__ = ["blueprint", "csrf_token"]
 
 log = logging.getLogger("flask_token_vault")
 

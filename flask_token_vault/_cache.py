@@ -46,12 +46,10 @@ from contextlib import contextmanager
 from typing import NamedTuple
 
 from ._clock import Clock
-from .config import Settings
-from .crypto import Crypto, InvalidToken
-from .exchange import ProviderToken
-from .store import NO_GENERATION, Entry, Store, StoreUnavailable, drop_oldest
-
-__all__ = ["CachedToken", "Slot", "TokenCache", "effective_leeway"]
+from ._config import Settings
+from ._crypto import Crypto, InvalidToken
+from ._exchange import ProviderToken
+from ._store import NO_GENERATION, Entry, Store, StoreUnavailable, drop_oldest
 
 log = logging.getLogger("flask_token_vault")
 

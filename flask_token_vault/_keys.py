@@ -1,8 +1,8 @@
 """The app's own private keys, which sign what it sends to Auth0.
 
 (Layer: settings, beside ``config`` and ``crypto``; knows nothing of HTTP or Flask.) The
-tenant's public keys live in :mod:`~flask_token_vault.oidc`, the symmetric keys that seal
-session and cache values in :mod:`~flask_token_vault.crypto`.
+tenant's public keys live in :mod:`~flask_token_vault._oidc`, the symmetric keys that seal
+session and cache values in :mod:`~flask_token_vault._crypto`.
 
 * :class:`ClientKey`, whose public half is registered as a credential of the app's Auth0
   client, signs ``private_key_jwt`` client assertions and Privileged Worker subject tokens.
@@ -26,16 +26,6 @@ from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
 
 from .errors import ConfigurationError
-
-__all__ = [
-    "ASSERTION_LIFETIME",
-    "ASSERTION_TYPE",
-    "CLIENT_KEY_ALGORITHMS",
-    "ClientKey",
-    "DPoPKey",
-    "access_token_hash",
-    "read_pem",
-]
 
 #: ``client_assertion_type`` of a ``private_key_jwt`` assertion.
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"

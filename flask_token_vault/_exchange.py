@@ -27,9 +27,11 @@ from typing import Any
 import requests
 
 from ._clock import Clock
+from ._config import Settings
+from ._connection_options import split_scopes
+from ._dpop import DPoP
 from ._http import Attempt, Failure, Transport, clean_text
-from .config import Settings, split_scopes
-from .dpop import DPoP
+from ._keys import ASSERTION_TYPE
 from .errors import (
     AccountNotConnected,
     ApiClientMisconfigured,
@@ -44,20 +46,6 @@ from .errors import (
     ReconsentRequired,
     TokenVaultError,
 )
-from .keys import ASSERTION_TYPE
-
-__all__ = [
-    "ACCESS_TOKEN_SUBJECT_TYPE",
-    "GRANT_TYPE",
-    "REQUESTED_TOKEN_TYPE",
-    "SUBJECT_TOKEN_TYPE",
-    "WORKER_REQUESTED_TOKEN_TYPE",
-    "WORKER_SUBJECT_TOKEN_TYPE",
-    "Exchanger",
-    "ProviderToken",
-    "checked_expires_in",
-    "error_from_answer",
-]
 
 log = logging.getLogger("flask_token_vault")
 

@@ -11,32 +11,13 @@ from typing import Any
 
 from flask import Flask
 
+from ._config import load_settings
+from ._decorators import check_views
 from ._responses import UnauthorizedHandler, error_response
 from ._state import EXTENSION_KEY, AppState, Hooks, get_state
-from ._urls import connect_url, login_url
-from .config import load_settings
-from .decorators import check_views
+from ._views import backchannel_logout, blueprint, disconnect, logout
+from ._worker import worker_token
 from .errors import TokenVaultError
-from .tokens import (
-    current_user,
-    forget_provider_tokens,
-    get_provider_token,
-    get_provider_token_set,
-)
-from .views import backchannel_logout, blueprint, disconnect, logout
-from .worker import worker_token
-
-__all__ = [
-    "AppState",
-    "TokenVault",
-    "connect_url",
-    "current_user",
-    "forget_provider_tokens",
-    "get_provider_token",
-    "get_provider_token_set",
-    "get_state",
-    "login_url",
-]
 
 
 class TokenVault:

@@ -2,7 +2,7 @@
 
 Also :func:`provider_api_url`, which places a path on a connection's ``api_base``.
 
-(Layer: request-time, above :mod:`flask_token_vault.tokens`; sends through the app's transport.)
+(Layer: request-time, above :mod:`flask_token_vault._tokens`; sends through the app's transport.)
 """
 
 from __future__ import annotations
@@ -17,10 +17,8 @@ from requests.adapters import BaseAdapter
 
 from ._http import RETRIED_BY_PROVIDER_CALLS, Failure, isolate
 from ._state import get_state
+from ._tokens import get_provider_token_set, reject_provider_token
 from .errors import ConfigurationError, ProviderUnavailable
-from .tokens import get_provider_token_set, reject_provider_token
-
-__all__ = ["ProviderSession", "provider_api_url", "provider_session"]
 
 log = logging.getLogger("flask_token_vault")
 

@@ -17,9 +17,7 @@ import requests
 
 from ._clock import Clock
 from ._http import Attempt, parse_json
-from .keys import DPoPKey
-
-__all__ = ["DPoP"]
+from ._keys import DPoPKey
 
 _NONCE_HEADER = "DPoP-Nonce"
 _MAX_NONCE = 512

@@ -3,7 +3,7 @@
 (Layer: core, Flask-free, above the transport and the errors.)
 
 :class:`BearerValidator` checks a token with the tenant's keys, as sign-in and logout tokens are
-(:meth:`TenantKeys.verify <flask_token_vault.oidc.TenantKeys.verify>`), for the API identifier
+(:meth:`TenantKeys.verify <flask_token_vault._oidc.TenantKeys.verify>`), for the API identifier
 and with a ``sub``. The API scopes are the union of the ``scope`` claim and the ``permissions``
 claim (Auth0's RBAC list). A bad token raises :class:`~flask_token_vault.InvalidAccessToken`,
 whose message never contains the token.
@@ -15,11 +15,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import split_scopes
+from ._connection_options import split_scopes
+from ._oidc import TenantKeys
 from .errors import InvalidAccessToken
-from .oidc import TenantKeys
-
-__all__ = ["LEEWAY", "AccessToken", "BearerValidator"]
 
 #: Seconds of clock skew allowed on ``exp``, ``nbf`` and ``iat``.
 LEEWAY = 30

@@ -23,22 +23,10 @@ from typing import Any, cast
 from flask import current_app, session
 from flask.sessions import SessionMixin
 
+from ._crypto import InvalidToken
 from ._state import AppState
-from .crypto import InvalidToken
+from ._store import drop_oldest
 from .errors import LoginRequired
-from .store import drop_oldest
-
-__all__ = [
-    "SESSION_KEY",
-    "User",
-    "end_session",
-    "forget_connected",
-    "make_record",
-    "note_connected",
-    "read_user",
-    "take_connected",
-    "write_user",
-]
 
 log = logging.getLogger("flask_token_vault")
 

@@ -17,32 +17,13 @@ from typing import Any
 from . import _parsers as parse
 from ._connection_options import (
     ConnectionSettings,
-    is_valid_connection_name,
-    is_valid_scope,
     parse_connections,
     parse_scopes,
-    split_scopes,
 )
-from ._parsers import is_loopback_host, parse_domain
-from ._secret_key import PLACEHOLDER_SECRET_KEYS, check_secret_key, is_placeholder_secret
+from ._keys import ClientKey, DPoPKey
+from ._parsers import parse_domain
+from ._secret_key import check_secret_key
 from .errors import ConfigurationError
-from .keys import ClientKey, DPoPKey
-
-__all__ = [
-    "CONFIG_KEYS",
-    "PLACEHOLDER_SECRET_KEYS",
-    "SETTINGS",
-    "ConnectionSettings",
-    "Setting",
-    "Settings",
-    "default_settings",
-    "is_loopback_host",
-    "is_placeholder_secret",
-    "is_valid_connection_name",
-    "is_valid_scope",
-    "parse_domain",
-    "split_scopes",
-]
 
 _KEY_PREFIX = "TOKEN_VAULT_"
 

@@ -27,23 +27,10 @@ from joserfc.errors import ExpiredTokenError, InvalidClaimError, JoseError, Miss
 from joserfc.jwk import RSAKey
 from joserfc.jwt import ClaimsOption
 
+from ._config import Settings
 from ._http import ErrorHook, Failure, Transport, clean_text
-from .config import Settings, is_loopback_host
+from ._parsers import is_loopback_host
 from .errors import Auth0Unavailable, InvalidRequest, Misconfigured, TokenVaultError
-
-__all__ = [
-    "BACKCHANNEL_EVENT",
-    "JWKS_MAX_AGE",
-    "JWKS_MIN_REFRESH",
-    "JWKS_RETRY",
-    "MAX_TOKEN_LENGTH",
-    "SIGNING_ALGORITHM",
-    "LogoutClaims",
-    "TenantKeys",
-    "checked_metadata",
-    "read_discovery",
-    "verify_logout_token",
-]
 
 log = logging.getLogger("flask_token_vault")
 

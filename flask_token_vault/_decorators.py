@@ -17,9 +17,18 @@ from typing import ParamSpec, TypeVar, cast
 
 from flask import Flask, current_app, request
 
-from ._responses import challenge, wants_json
+from ._connection_options import ConnectionSettings
+from ._responses import challenge
+from ._session import take_connected
 from ._state import get_state
-from .config import ConnectionSettings
+from ._tokens import (
+    optional_access_token,
+    optional_user,
+    request_state,
+    require_access_token,
+    sorted_scopes,
+    token_set,
+)
 from .errors import (
     AccountNotConnected,
     ConfigurationError,
@@ -28,17 +37,6 @@ from .errors import (
     Misconfigured,
     ReconsentRequired,
 )
-from .session import take_connected
-from .tokens import (
-    optional_access_token,
-    optional_user,
-    request_state,
-    require_access_token,
-    sorted_scopes,
-    token_set,
-)
-
-__all__ = ["check_views", "login_required", "provider_token_required", "wants_json"]
 
 P = ParamSpec("P")
 R = TypeVar("R")

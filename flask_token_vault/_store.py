@@ -19,23 +19,9 @@ from urllib.parse import urlsplit
 from cachelib import BaseCache, FileSystemCache, MemcachedCache, SimpleCache
 
 from ._clock import Clock
+from ._config import Settings
 from ._redis import redis_client
-from .config import Settings
 from .errors import ConfigurationError
-
-__all__ = [
-    "NO_GENERATION",
-    "Breaker",
-    "CachelibStore",
-    "Entry",
-    "GuardedStore",
-    "MemoryStore",
-    "RedisStore",
-    "Store",
-    "StoreUnavailable",
-    "build_store",
-    "drop_oldest",
-]
 
 log = logging.getLogger("flask_token_vault")
 
