@@ -7,8 +7,9 @@
   token: Auth0 authorizes each exchange for its own client). Its store key is an HMAC of the
   slot and of the cache's *namespace* (the app's tenant and client, so two apps sharing a store
   and a secret never meet), with a key derived from the app's secret, followed by the user's
-  current *generation*: no user id or token ever appears in a key. One round trip reads the
-  generation and the token under it.
+  current *generation*: no user id or token ever appears in a key. Every key of a user carries
+  one hash tag (an HMAC of the user), so they share a Redis Cluster slot and one round trip
+  (a script that declares both keys) reads the generation and the token under it.
 * Auth0's answer "no account at this connection" is kept a short while under the generation
   too (:meth:`TokenCache.known_absent`), so connecting forgets it at once.
 * Each user has a generation, a random value in the store. Logout, disconnect and
@@ -49,7 +50,7 @@ from ._clock import Clock
 from ._config import Settings
 from ._crypto import Crypto, InvalidToken
 from ._exchange import ProviderToken
-from ._store import NO_GENERATION, Entry, Store, StoreUnavailable, drop_oldest
+from ._store import NO_GENERATION, Entry, Store, StoreUnavailable, drop_oldest, in_slot
 
 log = logging.getLogger("flask_token_vault")
 
@@ -151,8 +152,12 @@ class TokenCache:
         return self.store.shared
 
     # keys -----------------------------------------------------------------------------------
+    def _user_key(self, sub: str, kind: str) -> str:
+        """Return a key of the user's: all of them share one hash tag (one cluster slot)."""
+        return in_slot(self.crypto.keyed_hash("user", self.namespace, sub), kind)
+
     def _generation_key(self, sub: str) -> str:
-        return "tv:g:" + self.crypto.keyed_hash("generation", self.namespace, sub)
+        return self._user_key(sub, "g")
 
     def _slot_prefix(self, slot: Slot) -> str:
         """Return the part of the slot's store keys that does not change: an HMAC, and ``:``."""
@@ -167,7 +172,7 @@ class TokenCache:
             ]
             if slot.via != "session":
                 parts.append(slot.via)
-            found = "tv:t:" + self.crypto.keyed_hash("token", *parts) + ":"
+            found = self._user_key(slot.sub, "t:" + self.crypto.keyed_hash("token", *parts) + ":")
             if len(self._prefixes) >= 4096:
                 self._prefixes.clear()
             self._prefixes[slot] = found
@@ -361,9 +366,9 @@ class TokenCache:
                 if slot.sub == sub:
                     flight.stale = True
         generation = secrets.token_hex(8).encode()
-        for digest in self.crypto.keyed_hashes("generation", self.namespace, sub):
+        for digest in self.crypto.keyed_hashes("user", self.namespace, sub):
             try:
-                self.store.set("tv:g:" + digest, generation, _GENERATION_TTL)
+                self.store.set(in_slot(digest, "g"), generation, _GENERATION_TTL)
             except Exception as exc:
                 # Always a warning, breaker open or not: other processes keep serving the
                 # user's tokens until they expire.
@@ -377,7 +382,7 @@ class TokenCache:
         digest = self.crypto.keyed_hash(
             "not-connected", self.namespace, sub, connection, login_hint or ""
         )
-        return "tv:n:" + digest + ":"
+        return self._user_key(sub, "n:" + digest + ":")
 
     def known_absent(
         self, sub: str, connection: str, login_hint: str | None
@@ -551,8 +556,10 @@ class TokenCache:
                 return found
 
     def _lock_key(self, key: str) -> str:
-        # "tv:t:<hmac>:<generation>" -> "tv:l:<hmac>:<generation>": one lock per slot.
-        return "tv:l:" + key.removeprefix("tv:t:")
+        # "tv:{tag}:t:<hmac>:<generation>" -> "tv:{tag}:l:<hmac>:<generation>": one lock per
+        # slot, in the user's hash slot.
+        tag, _, rest = key.partition("}:t:")
+        return f"{tag}}}:l:{rest}"
 
     @contextmanager
     def lock(self, key: str) -> Iterator[bool]:

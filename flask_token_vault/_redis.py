@@ -1,90 +1,415 @@
-"""Redis clients for the cache: bounded, never retried, closed when collected.
+"""Clients for Redis-protocol stores: one node, a cluster, Sentinel; Redis or Valkey.
 
-(Layer: core, under :mod:`flask_token_vault._store`; imports redis-py only when called.)
+(Layer: core, beside the store; knows nothing of Flask or of tokens.)
+
+Every client this module builds bounds each call by the cache timeout (socket, connect and
+pool waits) and never retries on its own: the token cache decides what a failure means, and a
+request must never wait for a client library's backoff. The accepted forms:
+
+- ``redis://``, ``rediss://`` (TLS), ``unix://`` and ``valkey://``, ``valkeys://``: one node.
+- ``redis+cluster://[user:pass@]host:port[,host:port...]`` (``rediss+cluster``,
+  ``valkey+cluster``, ``valkeys+cluster``): a cluster, from any of its nodes. A plain URL cannot
+  say "cluster", and naming several nodes lets the app start while one of them is down.
+- ``redis+sentinel://[user:pass@]host:port[,host:port...]/service[/db]`` (``rediss+sentinel``,
+  ``valkey+sentinel``...): the master of ``service`` as the sentinels name it, the form Kombu
+  and Flask-Caching users know. The credentials are the master's; the sentinels take none.
+- A client object: ``redis.Redis``, ``redis.cluster.RedisCluster``, ``Sentinel.master_for()``,
+  ``valkey.Valkey`` and their cluster forms.
+
+:func:`classify` sorts what a store raised into what the caller must do about it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 import weakref
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, Literal
+from urllib.parse import unquote, urlsplit
 
 log = logging.getLogger("flask_token_vault")
 
+#: How many connections one process opens to one node at most.
+MAX_CONNECTIONS = 100
+#: The URL schemes :func:`client_from_url` reads.
+SCHEMES = frozenset(
+    f"{base}{form}"
+    for base in ("redis", "rediss", "valkey", "valkeys")
+    for form in ("", "+cluster", "+sentinel")
+) | {"unix"}
 
-# Connection settings that may be carried from an app's own redis.Redis client to the pool the
-# extension opens with its own timeouts (pool-bound helpers of newer redis-py are left behind).
+#: What a store error means: it cannot be reached now, it moved (a failover or a resharding in
+#: progress), or it is set up wrong (credentials, permissions, a key layout it refuses).
+Kind = Literal["unreachable", "moved", "misconfigured"]
+
+# Connection settings that may be carried from an app's own client to the pool the extension
+# opens with its own timeouts (pool-bound helpers of newer client versions are left behind).
 _CLIENT_SETTINGS = frozenset(
-    {"host", "port", "db", "path", "username", "password", "credential_provider", "client_name"}
-    | {"protocol", "socket_keepalive", "socket_keepalive_options", "socket_type"}
+    {
+        "host",
+        "port",
+        "db",
+        "path",
+        "username",
+        "password",
+        "credential_provider",
+        "client_name",
+        "protocol",
+        "socket_keepalive",
+        "socket_keepalive_options",
+        "socket_type",
+    }
 )
 
 
-def _bounded(kwargs: dict[str, Any], timeout: float) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Address:
+    """A store URL taken apart (never logged whole: it may carry a password)."""
+
+    library: str  # "redis" or "valkey"
+    form: str  # "", "cluster" or "sentinel"
+    tls: bool
+    nodes: tuple[tuple[str, int], ...]
+    username: str | None
+    password: str | None
+    service: str | None
+    db: int
+
+    def describe(self) -> str:
+        """Return the address without its credentials, for logs and ``doctor``."""
+        hosts = ",".join(f"{host}:{port}" for host, port in self.nodes)
+        scheme = ("valkey" if self.library == "valkey" else "redis") + ("s" if self.tls else "")
+        suffix = f"/{self.service}" if self.service else ""
+        return f"{scheme}{'+' + self.form if self.form else ''}://{hosts}{suffix}"
+
+
+def library(name: str) -> ModuleType:
+    """Import the client library for ``name`` ("redis" or "valkey").
+
+    Valkey speaks Redis's protocol: without valkey-py installed, redis-py serves it too.
+    Raises ``ImportError`` naming the extra to install when neither is there.
+    """
+    if name == "valkey":
+        with contextlib.suppress(ImportError):
+            import valkey
+
+            return valkey
+    try:
+        import redis
+    except ImportError:
+        raise ImportError(
+            f"a {name} store needs a client library: pip install 'flask-token-vault[{name}]'"
+        ) from None
+    return redis
+
+
+def parse_url(value: str) -> Address:
+    """Take a cluster or Sentinel URL apart; raise ``ValueError`` saying what is wrong."""
+    parts = urlsplit(value)
+    base, _, form = parts.scheme.partition("+")
+    if parts.scheme not in SCHEMES or form not in ("cluster", "sentinel"):
+        raise ValueError(f"not a cluster or sentinel URL (scheme {parts.scheme!r})")
+    nodes: list[tuple[str, int]] = []
+    hosts = parts.netloc.rpartition("@")[2]
+    for item in filter(None, hosts.split(",")):
+        host, _, port = item.rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError("each node must be host:port")
+        nodes.append((host.strip("[]"), int(port)))
+    if not nodes:
+        raise ValueError("name at least one host:port")
+    path = [segment for segment in parts.path.split("/") if segment]
+    service = None
+    if form == "sentinel":
+        if not path:
+            raise ValueError("a sentinel URL needs the service name: .../service[/db]")
+        service = path.pop(0)
+    if len(path) > 1 or (path and not path[0].isdigit()):
+        raise ValueError("the path may only be a database number")
+    return Address(
+        library="valkey" if base.startswith("valkey") else "redis",
+        form=form,
+        tls=base in ("rediss", "valkeys"),
+        nodes=tuple(nodes),
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+        service=service,
+        db=int(path[0]) if path else 0,
+    )
+
+
+def _bounded(module: ModuleType, kwargs: dict[str, Any], timeout: float) -> dict[str, Any]:
     """Return connection settings with every call bounded by ``timeout`` and never retried.
 
-    Whatever the redis-py version: before 8 it sets no socket timeout at all (a hung Redis holds
-    the call for as long as it hangs), and from 6 on it retries a failed call three times with
-    backoff by default.
+    Whatever the client version: some set no socket timeout at all (a hung server holds the
+    call for as long as it hangs), and newer ones retry a failed call three times by default.
     """
-    from redis.backoff import NoBackoff
-    from redis.retry import Retry
-
     bounded = dict(kwargs)
     for name in ("socket_timeout", "socket_connect_timeout"):
         given = bounded.get(name)
         if not isinstance(given, (int, float)) or not 0 < given <= timeout:
             bounded[name] = timeout
-    bounded["retry"] = Retry(NoBackoff(), 0)
-    bounded["retry_on_timeout"] = False
+    bounded["retry"] = module.retry.Retry(module.backoff.NoBackoff(), 0)
     bounded["decode_responses"] = False
     return bounded
 
 
+def _tls(address: Address) -> dict[str, Any]:
+    return {"ssl": True} if address.tls else {}
+
+
+def client_from_url(value: str, timeout: float) -> Any:
+    """Return a bounded client for any URL in :data:`SCHEMES`."""
+    scheme = urlsplit(value).scheme
+    if "+" not in scheme:
+        module = library("valkey" if scheme.startswith("valkey") else "redis")
+        if module.__name__ == "redis" and scheme.startswith("valkey"):
+            value = "redis" + value[len("valkey") :]
+        pool = module.BlockingConnectionPool.from_url(
+            value, max_connections=MAX_CONNECTIONS, timeout=timeout
+        )
+        pool.connection_kwargs.update(_bounded(module, pool.connection_kwargs, timeout))
+        return _closing(_client_class(module)(connection_pool=pool))
+    address = parse_url(value)
+    module = library(address.library)
+    settings = _bounded(
+        module,
+        {"username": address.username, "password": address.password, **_tls(address)},
+        timeout,
+    )
+    if address.form == "cluster":
+        nodes = [module.cluster.ClusterNode(host, port) for host, port in address.nodes]
+        return _cluster(module, nodes, settings)
+    sentinel = module.sentinel.Sentinel(
+        list(address.nodes),
+        sentinel_kwargs=_bounded(module, _tls(address), timeout),
+        **settings,
+    )
+    return sentinel.master_for(address.service, db=address.db, **settings)
+
+
+def _client_class(module: ModuleType) -> Any:
+    return getattr(module, "Valkey", None) or module.Redis
+
+
+def _cluster(module: ModuleType, nodes: list[Any], settings: dict[str, Any]) -> Any:
+    """Return a cluster client that connects on first use (a cluster client connects when made)."""
+    cluster_class = getattr(module.cluster, "ValkeyCluster", None) or module.cluster.RedisCluster
+    # One try per call: a MOVED or a down node is the cache's to judge, not a reason to wait.
+    # Newer redis-py reads that from ``retry``; older clients and valkey-py from this count.
+    major = int(str(getattr(module, "__version__", "0")).split(".")[0] or 0)
+    tries = {} if module.__name__ == "redis" and major >= 6 else {"cluster_error_retry_attempts": 0}
+    return LazyClient(
+        module,
+        lambda: cluster_class(
+            startup_nodes=nodes, max_connections=MAX_CONNECTIONS, **tries, **settings
+        ),
+    )
+
+
+class LazyClient:
+    """A client made on first use, so an app starts while its cache is away."""
+
+    cluster = True
+
+    def __init__(self, module: ModuleType, build: Callable[[], Any]) -> None:
+        self._module = module
+        self._build = build
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return "LazyClient(cluster)"
+
+    def get(self) -> Any:
+        """Return the client, making it now if it was not yet (raises what making it raises)."""
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = self._build()
+        return self._client
+
+    def register_script(self, script: str) -> Any:
+        """Return a script bound to this (lazy) client, as the client's own method does."""
+        # As bytes: a text script would ask the client for its encoder, making it now.
+        return self._module.commands.core.Script(self, script.encode())
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.get(), name)
+
+
 def redis_client(value: Any, timeout: float) -> Any:
-    """Return a ``redis.Redis`` for a URL or another client, each call bounded by ``timeout``.
+    """Return a bounded client for a URL in :data:`SCHEMES` or for an app's client object."""
+    return (
+        client_from_url(value, timeout)
+        if isinstance(value, str)
+        else bounded_client(value, timeout)
+    )
 
-    The client has a blocking pool of 100 connections whose wait for a free connection is also
-    ``timeout``. Given a client, its address and credentials are used with a pool of the
-    extension's own, so the app's client (and its other uses) keep their settings.
+
+def bounded_client(value: Any, timeout: float) -> Any:
+    """Return a bounded client for an app's own client object, keeping the app's untouched.
+
+    A one-node client gets a pool of the extension's own with the same address and
+    credentials; a cluster client a new cluster client from its nodes; a Sentinel client a
+    new ``master_for`` from its sentinels. Any other client is used as it is, with a warning.
     """
-    import redis
-
-    if isinstance(value, str):
-        pool = redis.BlockingConnectionPool.from_url(value, max_connections=100, timeout=timeout)
-        pool.connection_kwargs.update(_bounded(pool.connection_kwargs, timeout))
-        return _closing(redis.Redis(connection_pool=pool))
-    source = getattr(value, "connection_pool", None)
-    if source is None or type(source) not in (redis.ConnectionPool, redis.BlockingConnectionPool):
-        # Sentinel, cluster or custom pools cannot be rebuilt safely: use the client as it is.
+    module = _module_of(value)
+    if module is None:
         log.warning(
-            "TOKEN_VAULT_CACHE: this Redis client's pool cannot be given timeouts; make sure "
-            "it has socket_timeout and socket_connect_timeout well under the deadline"
+            "TOKEN_VAULT_CACHE: %s cannot be given the cache timeout; make sure its calls "
+            "are bounded well under TOKEN_VAULT_DEADLINE and not retried",
+            type(value).__name__,
         )
         return value
+    if hasattr(value, "nodes_manager"):
+        kwargs = {
+            k: v
+            for k, v in value.nodes_manager.connection_kwargs.items()
+            if k in _CLIENT_SETTINGS - {"host", "port"} or k.startswith("ssl")
+        }
+        nodes = [module.cluster.ClusterNode(n.host, n.port) for n in value.get_nodes()]
+        return _cluster(module, nodes, _bounded(module, kwargs, timeout))
+    source = value.connection_pool
+    sentinel_manager = getattr(source, "sentinel_manager", None)
     kwargs = {
         k: v
         for k, v in source.connection_kwargs.items()
         if k in _CLIENT_SETTINGS or k.startswith("ssl")
     }
-    blocking_pool: Any = redis.BlockingConnectionPool  # untyped in some redis-py versions
-    pool = blocking_pool(
+    if sentinel_manager is not None:
+        kwargs.pop("host", None)
+        kwargs.pop("port", None)
+        places = [client.connection_pool.connection_kwargs for client in sentinel_manager.sentinels]
+        sentinels = [(place["host"], place["port"]) for place in places]
+        sentinel = module.sentinel.Sentinel(
+            sentinels,
+            sentinel_kwargs=_bounded(module, {}, timeout),
+            **_bounded(module, kwargs, timeout),
+        )
+        return sentinel.master_for(source.service_name, **_bounded(module, kwargs, timeout))
+    pool = module.BlockingConnectionPool(
         connection_class=source.connection_class,
-        max_connections=100,
+        max_connections=MAX_CONNECTIONS,
         timeout=timeout,
-        **_bounded(kwargs, timeout),
+        **_bounded(module, kwargs, timeout),
     )
-    return _closing(redis.Redis(connection_pool=pool))
+    return _closing(_client_class(module)(connection_pool=pool))
+
+
+def _module_of(value: Any) -> ModuleType | None:
+    root = type(value).__module__.split(".", 1)[0]
+    if root not in ("redis", "valkey"):
+        return None
+    return library(root)
+
+
+def is_client(value: Any) -> bool:
+    """Return whether ``value`` looks like a Redis-protocol client object."""
+    return hasattr(value, "register_script") and hasattr(value, "set")
+
+
+def is_cluster(client: Any) -> bool:
+    """Return whether ``client`` is a cluster client (keys of one call must share a slot)."""
+    return isinstance(client, LazyClient) or hasattr(client, "nodes_manager")
+
+
+def classify(exc: BaseException) -> Kind | None:
+    """Return what a store error means, or None for an answer that says nothing of the store.
+
+    ``unreachable``: timeouts, refused or reset connections, a full pool. ``moved``: the data
+    is elsewhere for now (``MOVED``, ``ASK``, ``READONLY`` from a demoted master,
+    ``CLUSTERDOWN``, ``TRYAGAIN``, no master known to the sentinels). ``misconfigured``: wrong
+    credentials, ``NOPERM``, ``CROSSSLOT``, a cluster reached through a one-node URL.
+    """
+    for module_name in ("redis", "valkey"):
+        module = _loaded(module_name)
+        if module is None:
+            continue
+        errors = module.exceptions
+        sentinel = getattr(module, "sentinel", None)
+        if isinstance(exc, (errors.AuthenticationError, errors.NoPermissionError)):
+            return "misconfigured"
+        if isinstance(exc, getattr(errors, "AuthorizationError", ())):
+            return "misconfigured"
+        if isinstance(exc, errors.ClusterCrossSlotError):
+            return "misconfigured"
+        moved: tuple[Any, ...] = (
+            errors.MovedError,
+            errors.AskError,
+            errors.ReadOnlyError,
+            errors.ClusterDownError,
+            errors.TryAgainError,
+            errors.MasterDownError,
+            getattr(errors, "SlotNotCoveredError", ()),
+        )
+        if sentinel is not None:
+            moved += (sentinel.MasterNotFoundError, sentinel.SlaveNotFoundError)
+        if isinstance(exc, moved):
+            return "moved"
+        if isinstance(exc, (errors.ConnectionError, errors.TimeoutError)):
+            return "unreachable"
+        cluster_error = getattr(errors, "RedisClusterException", None) or getattr(
+            errors, "ValkeyClusterException", None
+        )
+        if cluster_error is not None and isinstance(exc, cluster_error):
+            # The client refuses a call whose keys span slots before sending it.
+            return "misconfigured" if "slot" in str(exc) else "unreachable"
+        if isinstance(exc, errors.ResponseError):
+            text = str(exc)
+            if text.startswith(("MOVED", "ASK", "CLUSTERDOWN", "TRYAGAIN", "READONLY")):
+                return "moved"
+            if text.startswith(("CROSSSLOT", "NOPERM", "WRONGPASS", "NOAUTH")):
+                return "misconfigured"
+            if "non local key" in text or "cluster support disabled" in text:
+                return "misconfigured"
+    if isinstance(exc, OSError):
+        return "unreachable"
+    return None
+
+
+def misconfiguration_fix(exc: BaseException) -> str:
+    """Return what to change when the store refuses the extension (a "misconfigured" error)."""
+    name, text = type(exc).__name__, str(exc)
+    if name == "AuthenticationError" or text.startswith(("WRONGPASS", "NOAUTH")):
+        return (
+            "TOKEN_VAULT_CACHE's user or password is refused: give the ones the cache expects "
+            "(`flask token-vault doctor` tries them)"
+        )
+    if name in ("NoPermissionError", "AuthorizationError") or text.startswith("NOPERM"):
+        return (
+            "the cache's ACL user may not do what the extension needs: allow the keys ~tv:* "
+            "and the commands of +@read +@write +@scripting +ping +info +wait"
+        )
+    return (
+        "TOKEN_VAULT_CACHE names one node of a cluster (or keys of one call span slots): name "
+        "the cluster as redis+cluster://host:port[,host:port...] or pass a cluster client"
+    )
+
+
+def _loaded(name: str) -> Any:
+    import sys
+
+    module = sys.modules.get(name)
+    if module is None or not hasattr(module, "exceptions"):
+        return None
+    if name in ("redis", "valkey") and getattr(module, "sentinel", None) is None:
+        with contextlib.suppress(ImportError):
+            __import__(f"{name}.sentinel")
+    return module
 
 
 def _closing(client: Any) -> Any:
     """Close the client's connections when it is collected, before their sockets are.
 
-    An app is full of reference cycles, so its Redis client, pool, connections and sockets are
+    An app is full of reference cycles, so its client, pool, connections and sockets are
     collected together, their finalizers in no set order: a socket finalized before its
-    connection closes it says "unclosed socket" (a ResourceWarning, an error in a test run,
-    at whichever test the collection happens to run). A ``weakref.finalize`` callback runs
-    before any finalizer of the collected objects, as urllib3 does for its pools.
+    connection closes it says "unclosed socket" (a ResourceWarning, an error in a test run).
+    A ``weakref.finalize`` callback runs before any finalizer of the collected objects.
     """
     weakref.finalize(client, _disconnect, client.connection_pool)
     return client
@@ -94,4 +419,4 @@ def _disconnect(pool: Any) -> None:
     try:
         pool.disconnect()
     except Exception:  # best effort while the interpreter collects or exits
-        log.debug("closing the cache's Redis connections failed", exc_info=True)
+        log.debug("closing the cache's connections failed", exc_info=True)

@@ -21,11 +21,15 @@ from typing import Any
 
 from ._clock import Clock
 from ._crypto import Crypto
-from ._store import Store, StoreUnavailable
+from ._store import Store, StoreUnavailable, in_slot
 
 log = logging.getLogger("flask_token_vault")
 
 _MAX_NEAR = 10_000
+#: Ends this process could not write to the store yet, at most (the oldest go first).
+_MAX_PENDING = 10_000
+#: Seconds between two tries to write the pending ends, while requests keep coming.
+_RETRY_EVERY = 0.5
 
 
 class SessionRevocations:
@@ -40,6 +44,7 @@ class SessionRevocations:
         namespace: str,
         record_ttl: float,
         local_ttl: float = 5.0,
+        replica_wait: float = 0.0,
     ) -> None:
         self.store = store
         self.crypto = crypto
@@ -53,26 +58,68 @@ class SessionRevocations:
         self._known: dict[tuple[str, str], tuple[int, float, float]] = {}
         self._epoch = 0
         self._lock = threading.Lock()
+        #: Seconds an end waits for one replica to hold it (``WAIT``), where the store has one.
+        self.replica_wait = replica_wait
+        # Ends the store has not taken yet: store key -> when. Every request of this process
+        # checks them, and they are written again until the store takes them.
+        self._pending: dict[str, float] = {}
+        self._next_try = 0.0
 
     def __repr__(self) -> str:
         return f"SessionRevocations({self.store!r})"
 
     def _key(self, kind: str, value: str) -> str:
-        return f"tv:r:{kind}:" + self.crypto.keyed_hash("ended", self.namespace, kind, value)
+        """Return the record of a user (in the user's hash slot) or of an Auth0 session."""
+        tag = "user" if kind == "sub" else "session"
+        return in_slot(self.crypto.keyed_hash(tag, self.namespace, value), "r")
 
-    def end(self, *, sid: str | None = None, sub: str | None = None) -> None:
-        """Record that the session ``sid`` (or every session of ``sub``) ended now.
+    def end(
+        self, *, sid: str | None = None, sub: str | None = None, at: float | None = None
+    ) -> bool:
+        """Record that the session ``sid`` (or every session of ``sub``) ended at ``at`` (now).
 
-        Raises what the store raises: the caller answers that the logout was not recorded.
+        Returns whether the store holds it (and one replica, where the store has replicas).
+        When it does not, the end is not lost: this process refuses the sessions from now on,
+        and writes it again on later requests until the store takes it; other processes see
+        it once it is there.
         """
-        now = repr(self.clock.time()).encode()
-        if sid:
-            self.store.set(self._key("sid", sid), now, self.record_ttl)
-        elif sub:
-            self.store.set(self._key("sub", sub), now, self.record_ttl)
+        key = self._key("sid", sid) if sid else self._key("sub", sub) if sub else None
+        if key is None:
+            return True
+        when = self.clock.time() if at is None else at
         with self._lock:
+            if key not in self._pending and len(self._pending) >= _MAX_PENDING:
+                self._pending.pop(next(iter(self._pending)))
+                log.error("too many logouts wait for the cache; the oldest is dropped")
+            self._pending[key] = max(when, self._pending.get(key, when))
             self._epoch += 1
             self._known.clear()
+        return self._write_pending()
+
+    def _write_pending(self) -> bool:
+        """Write the ends the store has not taken yet; return whether none is left."""
+        self._next_try = self.clock.monotonic() + _RETRY_EVERY
+        for key, when in list(self._pending.items()):
+            try:
+                self.store.set_replicated(
+                    key, repr(when).encode(), self.record_ttl, self.replica_wait
+                )
+            except Exception as exc:
+                log.warning(
+                    "logout not yet written to the cache (%s): this process refuses the "
+                    "session now; other processes will once the cache takes it (retrying)",
+                    type(exc).__name__,
+                )
+                return False
+            with self._lock:
+                if self._pending.get(key) == when:
+                    del self._pending[key]
+            log.info("logout written to the cache")
+        return True
+
+    def _pending_end(self, keys: list[str]) -> float:
+        pending = self._pending
+        return max((pending[key] for key in keys if key in pending), default=float("-inf"))
 
     def ended(self, sub: str, sid: str | None, signed_in_at: float) -> bool:
         """Return whether a session of ``sub`` (with ``sid``) signed in then has been ended.
@@ -80,6 +127,8 @@ class SessionRevocations:
         A store that cannot be read answers "not ended" (logged): an outage of the cache must
         not sign everybody out.
         """
+        if self._pending and self.clock.monotonic() >= self._next_try:
+            self._write_pending()
         near = (sub, sid or "")
         known = self._known.get(near)
         if known is not None and known[0] == self._epoch and self.clock.monotonic() < known[1]:
@@ -90,15 +139,14 @@ class SessionRevocations:
         keys = [self._key("sub", sub)]
         if sid:
             keys.append(self._key("sid", sid))
+        waiting = self._pending_end(keys) if self._pending else float("-inf")
         try:
             values = self.store.get_many(keys)
         except Exception as exc:  # an outage must not take every session down
             if not isinstance(exc, StoreUnavailable):  # the breaker logged once already
                 log.warning("session revocation check failed (%s)", type(exc).__name__)
-            return False
-        latest = max(
-            (when for when in map(_time, values) if when is not None), default=float("-inf")
-        )
+            return signed_in_at <= waiting  # but the ends this process knows of still hold
+        latest = max([waiting, *(when for when in map(_time, values) if when is not None)])
         if not self.store.shared or self.local_ttl > 0:
             # In-process: exact until this process records a logout. Shared: for local_ttl.
             life = self.local_ttl if self.store.shared else float("inf")
@@ -110,7 +158,7 @@ class SessionRevocations:
 
     def first_use(self, jti: str, ttl: float) -> bool:
         """Record a logout token's ``jti``; return ``False`` when it was seen before (a replay)."""
-        key = "tv:j:" + self.crypto.keyed_hash("logout-jti", self.namespace, jti)
+        key = in_slot(self.crypto.keyed_hash("logout-jti", self.namespace, jti), "j")
         return self.store.add(key, b"1", max(1.0, ttl))
 
 

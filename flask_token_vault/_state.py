@@ -107,6 +107,7 @@ class AppState:
             namespace=namespace,
             record_ttl=settings.session_lifetime or _NO_LIFETIME_RECORD_TTL,
             local_ttl=settings.local_cache_ttl,
+            replica_wait=settings.cache_timeout,
         )
         #: The tenant's public signing keys: one cache for ID, logout and access tokens.
         self.tenant_keys = TenantKeys(settings, self.transport)

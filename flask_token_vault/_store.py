@@ -8,7 +8,6 @@ one timeout. The token cache above never asks which store it holds.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import math
 import threading
@@ -20,7 +19,16 @@ from cachelib import BaseCache, FileSystemCache, MemcachedCache, SimpleCache
 
 from ._clock import Clock
 from ._config import Settings
-from ._redis import redis_client
+from ._redis import (
+    SCHEMES,
+    Kind,
+    classify,
+    is_client,
+    is_cluster,
+    library,
+    misconfiguration_fix,
+    redis_client,
+)
 from .errors import ConfigurationError
 
 log = logging.getLogger("flask_token_vault")
@@ -29,15 +37,27 @@ _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
 """
-# Read a generation, the value stored under it and that value's TTL in one round trip.
+# Read a generation, the value stored under it and that value's TTL in one round trip. Both
+# keys are declared (KEYS[2] is the value's key less the generation) and share a hash tag, so
+# the script runs on the one cluster node that holds them.
 _GET_IN_GENERATION = """
-local generation = redis.call('get', KEYS[1]) or ARGV[2]
-local key = ARGV[1] .. generation
+local generation = redis.call('get', KEYS[1]) or ARGV[1]
+local key = KEYS[2] .. generation
 return {generation, redis.call('get', key), redis.call('pttl', key)}
 """
 _GET_WITH_TTL = """
 return {redis.call('get', KEYS[1]), redis.call('pttl', KEYS[1])}
 """
+
+
+def in_slot(digest: str, kind: str) -> str:
+    """Return the store key ``tv:{tag}:kind``: keys of one tag share a Redis Cluster hash slot.
+
+    ``digest`` is a keyed hash (never a user id in clear); its first 128 bits make the tag.
+    """
+    return f"tv:{{{digest[:32]}}}:{kind}"
+
+
 #: The generation of a user who has none stored yet.
 NO_GENERATION = "0"
 #: Seconds each Redis call may take (socket and connect timeouts), unless configured.
@@ -114,6 +134,15 @@ class Store(Protocol):
         generation = raw.decode("ascii", "replace") if raw else NO_GENERATION
         return generation, self.read(prefix + generation)
 
+    def set_replicated(self, key: str, value: bytes, ttl: int, timeout: float) -> int:
+        """Store ``value`` and wait for replicas where the store has them; return how many."""
+        self.set(key, value, ttl)
+        return 0
+
+    def classify(self, exc: BaseException) -> Kind | None:
+        """Return what an error of this store means: every error is "cannot be reached"."""
+        return "unreachable"
+
     def exists(self, key: str) -> bool:
         """Return whether ``key`` holds a value."""
         return self.read(key) is not None
@@ -131,40 +160,71 @@ def _entry(value: Any, millis: Any) -> Entry | None:
 
 
 class RedisStore(Store):
-    """A :class:`Store` on a ``redis.Redis`` client.
+    """A :class:`Store` on a Redis-protocol client: one node, a cluster or Sentinel's master.
 
     ``SET NX PX`` locks, a compare-and-delete release in one script, every call bounded by a
-    socket and connect timeout and never retried by the client (see :func:`redis_client`).
+    socket and connect timeout and never retried by the client (see :mod:`._redis`). Every
+    multi-key call stays within one hash slot: the cache gives one user's keys one hash tag,
+    and :meth:`get_many` pipelines single-key reads.
     """
 
     shared = True
     name = "redis"
 
     def __init__(self, client: Any, prefix: str = "") -> None:
-        import redis.exceptions
-
         self.client = client
         self.prefix = prefix
+        self.cluster = is_cluster(client)
         self._release = client.register_script(_RELEASE)
         self._get_in_generation = client.register_script(_GET_IN_GENERATION)
         self._get_with_ttl = client.register_script(_GET_WITH_TTL)
-        #: What a Redis that cannot be reached raises (an error *answer* is not among them).
-        self.unreachable: tuple[type[BaseException], ...] = (
-            redis.exceptions.ConnectionError,
-            redis.exceptions.TimeoutError,
-            OSError,
-        )
 
     def __repr__(self) -> str:
-        return "RedisStore()"
+        return f"RedisStore(cluster={self.cluster})"
+
+    def warm(self, connections: int) -> None:
+        """Open ``connections`` connections now, in the background, and keep them in the pool.
+
+        A TLS handshake costs far more than a command: opened ahead, the first burst of
+        requests finds them ready instead of each paying one within the cache timeout.
+        """
+        pool = getattr(self.client, "connection_pool", None)
+        if pool is None or self.cluster:  # a cluster client keeps a pool per node, made lazily
+            return
+
+        def open_them() -> None:
+            opened = []
+            try:
+                for _ in range(connections):
+                    opened.append(pool.get_connection("PING"))
+            except Exception as exc:  # the cache is away: the requests will find out
+                log.debug("cache connections not opened ahead (%s)", type(exc).__name__)
+            for connection in opened:
+                pool.release(connection)
+
+        threading.Thread(target=open_them, name="token-vault-cache-warm", daemon=True).start()
+
+    def classify(self, exc: BaseException) -> Kind | None:
+        """Return what an error of this store means (see :func:`._redis.classify`)."""
+        kind = classify(exc)
+        if kind == "moved" and not self.cluster and _is_moved(exc):
+            return "misconfigured"  # a one-node URL of a cluster: every other key is elsewhere
+        return kind
+
+    def ping(self) -> None:
+        """Ask the store whether it answers (raises what the client raises)."""
+        self.client.ping()
 
     def get(self, key: str) -> bytes | None:
         """Return the value at ``key``, or ``None``."""
         return _bytes(self.client.get(self.prefix + key))
 
     def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
-        """``MGET`` the keys."""
-        return [_bytes(value) for value in self.client.mget([self.prefix + k for k in keys])]
+        """Read the keys in one pipeline of single-key reads (keys may lie in several slots)."""
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys:
+            pipe.get(self.prefix + key)
+        return [_bytes(value) for value in pipe.execute()]
 
     def read(self, key: str) -> Entry | None:
         """Return the value and its remaining TTL (``PTTL``) in one round trip (a script)."""
@@ -173,7 +233,7 @@ class RedisStore(Store):
     def get_in_generation(self, generation_key: str, prefix: str) -> tuple[str, Entry | None]:
         """Read the generation, the entry under it and its TTL in one round trip (a script)."""
         generation, value, millis = self._get_in_generation(
-            keys=[self.prefix + generation_key], args=[self.prefix + prefix, NO_GENERATION]
+            keys=[self.prefix + generation_key, self.prefix + prefix], args=[NO_GENERATION]
         )
         text = generation.decode("ascii", "replace") if isinstance(generation, bytes) else ""
         return text or NO_GENERATION, _entry(value, millis)
@@ -194,6 +254,25 @@ class RedisStore(Store):
     def release(self, key: str, value: bytes) -> None:
         """Delete ``key`` if it still holds ``value``, atomically."""
         self._release(keys=[self.prefix + key], args=[value])
+
+    def set_replicated(self, key: str, value: bytes, ttl: int, timeout: float) -> int:
+        """Store ``value``, then wait up to ``timeout`` for one replica to hold it (``WAIT``).
+
+        ``WAIT`` counts the writes of its own connection, so both go down one pipeline. Returns
+        how many replicas acknowledged: 0 at once when the node has none (a cluster client sends
+        each write to its own node, so nothing is awaited there).
+        """
+        if self.cluster or not int(self.client.info("replication").get("connected_slaves", 0)):
+            self.set(key, value, ttl)
+            return 0
+        pipe = self.client.pipeline(transaction=False)
+        pipe.set(self.prefix + key, value, ex=max(1, int(ttl)))
+        pipe.execute_command("WAIT", 1, max(1, int(timeout * 1000)))
+        return int(pipe.execute()[-1])
+
+
+def _is_moved(exc: BaseException) -> bool:
+    return type(exc).__name__ in ("MovedError", "AskError") or str(exc).startswith(("MOVED", "ASK"))
 
 
 class MemoryStore(Store):
@@ -274,7 +353,6 @@ class CachelibStore(Store):
     """A :class:`Store` on any cachelib ``BaseCache``, through its public API."""
 
     #: cachelib backends swallow most errors themselves; whatever still escapes counts.
-    unreachable: tuple[type[BaseException], ...] = (Exception,)
 
     def __init__(self, cache: BaseCache) -> None:
         self.cache = cache
@@ -315,6 +393,10 @@ class CachelibStore(Store):
             self.cache.delete(key)
 
 
+#: TLS connections a process opens to its cache ahead of the first requests.
+WARM_TLS_CONNECTIONS = 32
+#: Seconds between two background probes of a cache whose breaker is open.
+PROBE_INTERVAL = 0.25
 #: Told when a breaker opens (``True``, the error's class name, seconds until it tries again)
 #: or closes again (``False``, ``""``, ``0.0``).
 BreakerListener = Callable[[bool, str, float], None]
@@ -324,9 +406,12 @@ class Breaker:
     """Stop calling a backend that keeps failing, for a while (a small circuit breaker).
 
     Closed, every call goes through; ``threshold`` failures in a row open it. Open, calls are
-    refused at once for ``cooldown`` seconds; then one call goes through as a probe: if it
-    succeeds the breaker closes, if it fails it stays open for another ``cooldown``. Opening is
-    logged once (a warning) and closing once (info); ``listener`` hears both.
+    refused at once. With a ``probe``, a background thread asks the backend every
+    :data:`PROBE_INTERVAL` seconds and the first answer closes the breaker, so no request waits
+    on a backend that is away and the cache is used again as soon as it answers (a failover
+    costs its own length, not a fixed rest). Without one, after ``cooldown`` seconds one call
+    goes through as the probe. Opening is logged once (a warning) and closing once (info);
+    ``listener`` hears both.
 
     While closed, :meth:`allow` and :meth:`succeeded` read no clock and take no lock.
     """
@@ -339,8 +424,11 @@ class Breaker:
         cooldown: float,
         what: str = "the cache",
         listener: BreakerListener | None = None,
+        probe: Callable[[], object] | None = None,
     ) -> None:
         self.clock = clock or Clock()
+        #: Asked in the background while the breaker is open: its first answer closes it.
+        self.probe = probe
         self.threshold = max(1, threshold)
         self.cooldown = cooldown
         self.what = what
@@ -396,6 +484,10 @@ class Breaker:
         if was_open:
             log.debug("%s still does not answer; next try in %.1fs", self.what, self.cooldown)
             return
+        if self.probe is not None:
+            threading.Thread(
+                target=self._probe, name="token-vault-cache-probe", daemon=True
+            ).start()
         log.warning(
             "%s did not answer %d times in a row (%s); not asking it for %.1fs, "
             "serving from memory and exchanging directly meanwhile",
@@ -405,6 +497,18 @@ class Breaker:
             self.cooldown,
         )
         self._tell(True, type(exc).__name__, self.cooldown)
+
+    def _probe(self) -> None:
+        """Ask the backend until it answers, then close the breaker (a background thread)."""
+        probe, pause = self.probe, threading.Event()
+        while probe is not None and self.is_open:
+            pause.wait(min(self.cooldown, PROBE_INTERVAL))
+            try:
+                probe()
+            except Exception as exc:  # still away: ask again after the pause
+                log.debug("%s still does not answer (%s)", self.what, type(exc).__name__)
+            else:
+                self.succeeded()
 
     def _tell(self, opened: bool, error: str, retry_in: float) -> None:
         if self.listener is None:
@@ -434,9 +538,11 @@ class GuardedStore:
     """A :class:`Store` that calls another through a :class:`Breaker`.
 
     While the breaker is open every call raises :class:`StoreUnavailable` at once, without
-    touching the backend. Only the backend's "cannot be reached" errors (its ``unreachable``
-    attribute: timeouts, refused or reset connections) count as failures; an error *answer*
-    (Redis out of memory, say) shows the backend is there.
+    touching the backend. The backend sorts its errors (:meth:`Store.classify`): "cannot be
+    reached" (timeouts, refused or reset connections) and "moved" (a failover or resharding in
+    progress) count as failures; "misconfigured" (credentials, permissions, a cluster reached
+    through one node) is logged once with its fix; any other error *answer* (Redis out of
+    memory, say) shows the backend is there.
     """
 
     def __init__(self, inner: Store, breaker: Breaker) -> None:
@@ -444,9 +550,7 @@ class GuardedStore:
         self.breaker = breaker
         self.shared: bool = inner.shared
         self.name: str = inner.name
-        self._unreachable: tuple[type[BaseException], ...] = getattr(
-            inner, "unreachable", (Exception,)
-        )
+        self._told: set[str] = set()
 
     def __repr__(self) -> str:
         return f"GuardedStore({self.inner!r}, {self.breaker!r})"
@@ -457,14 +561,25 @@ class GuardedStore:
             raise StoreUnavailable(f"{self.name} is not being asked for a while")
         try:
             result = method(*args, **kwargs)
-        except self._unreachable as exc:
-            breaker.failed(exc)
-            raise
-        except Exception:
-            breaker.succeeded()
+        except Exception as exc:
+            kind = self.inner.classify(exc)
+            if kind in ("unreachable", "moved"):
+                breaker.failed(exc)
+            else:
+                breaker.succeeded()
+                if kind == "misconfigured":
+                    self._tell_misconfigured(exc)
             raise
         breaker.succeeded()
         return result
+
+    def _tell_misconfigured(self, exc: BaseException) -> None:
+        """Log, once per kind of mistake, why the cache refuses the extension and the fix."""
+        fix = misconfiguration_fix(exc)
+        if fix in self._told:
+            return
+        self._told.add(fix)
+        log.error("the cache refuses the extension's calls (%s): %s", type(exc).__name__, fix)
 
     get = _guarded(Store.get)
     get_many = _guarded(Store.get_many)
@@ -475,6 +590,11 @@ class GuardedStore:
     add = _guarded(Store.add)
     release = _guarded(Store.release)
     exists = _guarded(Store.exists)
+    set_replicated = _guarded(Store.set_replicated)
+
+    def classify(self, exc: BaseException) -> Kind | None:
+        """Return what an error of the inner store means."""
+        return self.inner.classify(exc)
 
 
 def build_store(
@@ -483,11 +603,10 @@ def build_store(
     """Turn ``TOKEN_VAULT_CACHE`` into a :class:`Store`.
 
     Accepts nothing (an in-process :class:`MemoryStore`), a cachelib ``BaseCache``, a
-    ``redis.Redis`` client, a ``redis://``, ``rediss://`` or ``unix://`` URL, a
-    ``memcached://host:port`` URL, or a ``file://`` URL or absolute path of a directory.
-    Redis calls are bounded by ``TOKEN_VAULT_CACHE_TIMEOUT``. A shared store is guarded by a
-    :class:`Breaker` that stops calling it for ``TOKEN_VAULT_CACHE_COOLDOWN`` after 3 failures
-    in a row and tells ``listener``.
+    Redis-protocol client object or URL (one node, a cluster, Sentinel; Redis or Valkey: see
+    :mod:`._redis`), a ``memcached://host:port`` URL, or a ``file://`` URL or absolute path of
+    a directory. Redis calls are bounded by ``TOKEN_VAULT_CACHE_TIMEOUT``. A shared store is
+    guarded by a :class:`Breaker` that tells ``listener`` when it opens and closes.
     """
     value, timeout, cooldown = settings.cache, settings.cache_timeout, settings.cache_cooldown
     clock = clock or Clock()
@@ -496,7 +615,13 @@ def build_store(
     store = _backend(value, timeout)
     if not store.shared:
         return store
-    breaker = Breaker(clock, cooldown=cooldown, what=f"the cache ({store.name})", listener=listener)
+    breaker = Breaker(
+        clock,
+        cooldown=cooldown,
+        what=f"the cache ({store.name})",
+        listener=listener,
+        probe=store.ping if isinstance(store, RedisStore) else None,
+    )
     return GuardedStore(store, breaker)
 
 
@@ -505,19 +630,24 @@ def _backend(value: Any, timeout: float) -> RedisStore | CachelibStore:
     if isinstance(value, BaseCache):
         return CachelibStore(value)
     if not isinstance(value, str):
-        if hasattr(value, "register_script") and hasattr(value, "set"):
+        if is_client(value):
             return RedisStore(redis_client(value, timeout))
         raise ConfigurationError(
-            key, "must be a cachelib BaseCache, a redis.Redis client, a URL or a directory path."
+            key,
+            "must be a cachelib BaseCache, a Redis or Valkey client, a URL or a directory path.",
         )
     parts = urlsplit(value)
-    if parts.scheme in ("redis", "rediss", "unix"):
-        if importlib.util.find_spec("redis") is None:
-            raise ConfigurationError(
-                key,
-                "a redis:// URL needs the redis package: pip install 'flask-token-vault[redis]'.",
-            )
-        return RedisStore(redis_client(value, timeout))
+    if parts.scheme in SCHEMES:
+        try:
+            library("valkey" if parts.scheme.startswith("valkey") else "redis")
+            store = RedisStore(redis_client(value, timeout))
+            if parts.scheme.startswith(("rediss", "valkeys")):
+                store.warm(WARM_TLS_CONNECTIONS)
+            return store
+        except ImportError as exc:
+            raise ConfigurationError(key, f"{exc}.") from None
+        except ValueError as exc:  # a cluster or Sentinel URL that does not parse
+            raise ConfigurationError(key, f"{exc}.") from None
     if parts.scheme == "memcached":
         servers = [s for s in parts.netloc.split(",") if s]
         if not servers:
@@ -531,5 +661,6 @@ def _backend(value: Any, timeout: float) -> RedisStore | CachelibStore:
         key,
         # The scheme only: a URL may carry a password.
         f"unsupported value (a {parts.scheme + ':// URL' if parts.scheme else 'relative path'}): "
-        "use redis://, memcached://, file:// or an absolute path.",
+        "use redis://, rediss://, redis+cluster://, redis+sentinel://, valkey://, "
+        "memcached://, file:// or an absolute path.",
     )

@@ -380,14 +380,9 @@ def _end_copies(state: AppState, sid: str | None) -> None:
     A copy made before the logout (a stolen cookie) is still signed; recorded as ended, it
     reads as signed out on its next request, in every process sharing the cache.
     """
-    if not sid:
-        return
-    try:
+    if sid:
+        # Never raises: an end the cache cannot take yet is kept and written again.
         state.revocations.end(sid=sid)
-    except Exception as exc:  # signing out must not fail because the cache does
-        log.warning(
-            "logout not recorded for copies of the session: cache error %s", type(exc).__name__
-        )
 
 
 _warned_no_return_to: set[str] = set()
@@ -440,20 +435,23 @@ def backchannel_logout() -> Response:
         first = state.revocations.first_use(
             claims.jti, claims.expires_at - state.clock.time() + 120
         )
-        if first:
-            # With a sid, only that Auth0 session ends; with a sub alone, every one of the user's.
-            state.revocations.end(sid=claims.sid, sub=claims.sub)
-    except Exception as exc:  # the store is down: say so, Auth0 will not retry anyway
-        log.warning("back-channel logout not recorded: cache error %s", type(exc).__name__)
-        raise CacheUnavailable("The logout could not be recorded.") from None
+    except Exception as exc:  # the store cannot tell a replay: end the sessions all the same
+        log.warning("back-channel logout: replay check failed (cache error %s)", type(exc).__name__)
+        first = True
     if not first:
         raise InvalidRequest(
             "The logout token was already used.",
             error="invalid_logout_token",
             remedy="Only Auth0 sends logout tokens here; nothing to do if this was not Auth0.",
         )
+    # With a sid, only that Auth0 session ends; with a sub alone, every one of the user's.
+    durable = state.revocations.end(sid=claims.sid, sub=claims.sub)
     if claims.sub:
         state.cache.invalidate_user(claims.sub)
+    if not durable:
+        # This process refuses the sessions already and keeps writing the end to the cache;
+        # until the cache holds it, the logout is not done everywhere: say so.
+        raise CacheUnavailable("The logout could not be recorded in the shared cache yet.")
     log.info("back-channel logout: session ended (by %s)", "sid" if claims.sid else "sub")
     response = Response(status=200)
     response.headers["Cache-Control"] = "no-store"

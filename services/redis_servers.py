@@ -151,6 +151,7 @@ class RedisServer:
         replica_of: int | None = None,
         cluster: bool = False,
         folder: Path | None = None,
+        rules: tuple[str, ...] = ("~tv:*", "+@all", "-@dangerous", "+info", "+ping"),
     ) -> None:
         self.port = free_port()
         self.own_folder = folder is None
@@ -166,10 +167,9 @@ class RedisServer:
         else:
             args += ["--port", str(self.port)]
         if user is not None and password is not None:
-            # The app's user may touch the extension's keys and run its scripts, nothing else.
+            # By default the app's user may touch the extension's keys and run its scripts.
             args += ["--user", "default", "off"]
-            args += ["--user", user, "on", f">{password}", "~tv:*", "+@all", "-@dangerous"]
-            args += ["+info", "+ping"]
+            args += ["--user", user, "on", f">{password}", *rules]
         if replica_of is not None:
             args += ["--replicaof", "127.0.0.1", str(replica_of)]
         if cluster:

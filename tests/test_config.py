@@ -317,5 +317,6 @@ def test_core_parts_keep_no_default_of_a_setting(part: str) -> None:
         "connection",
         "threshold",
         "what",
+        "probe",
         "pool_maxsize",
     }

@@ -116,7 +116,7 @@ class _LogoutDuringWrite(MemoryStore):
 
     def set(self, key: str, value: bytes, ttl: int) -> None:
         super().set(key, value, ttl)
-        if key.startswith("tv:t:") and self.cache is not None:
+        if "}:t:" in key and self.cache is not None:
             cache, self.cache = self.cache, None
             cache.invalidate_user("alice")
 
@@ -179,6 +179,26 @@ def test_a_non_ascii_digit_in_a_connect_link_is_a_400(emu: Emulator) -> None:
 
 
 def test_a_cache_url_with_a_password_stays_out_of_the_error() -> None:
-    with pytest.raises(ConfigurationError, match="valkey://") as raised:
-        build_store(default_settings(cache="valkey://default:Sup3rS3cret@cache.example.com/0"))
+    with pytest.raises(ConfigurationError, match="mongodb://") as raised:
+        build_store(default_settings(cache="mongodb://default:Sup3rS3cret@cache.example.com/0"))
     assert "Sup3rS3cret" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis+sentinel://app:Sup3rS3cret@127.0.0.1:1/tv",
+        "redis+cluster://app:Sup3rS3cret@127.0.0.1:1,127.0.0.1:2",
+        "redis+cluster://app:Sup3rS3cret@no-port-here",
+        "valkeys://app:Sup3rS3cret@cache.example.com:6380/0",
+    ],
+)
+def test_a_store_url_password_stays_out_of_reprs_and_errors(url: str) -> None:
+    """Built or refused, a store from a URL with a password never shows the password."""
+    try:
+        store = build_store(default_settings(cache=url))
+    except ConfigurationError as exc:
+        assert "Sup3rS3cret" not in str(exc) and "Sup3rS3cret" not in repr(exc)
+        return
+    assert "Sup3rS3cret" not in repr(store)
+    assert "Sup3rS3cret" not in str(store)

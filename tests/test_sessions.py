@@ -262,5 +262,5 @@ def test_cache_keys_depend_on_tenant_and_client(emu: Emulator, redis_url: str) -
     assert TokenVault.state(here).cache.get(slot) is not None
     assert TokenVault.state(other).cache.get(slot) is None
     assert TokenVault.state(here).cache.key_for(slot) != TokenVault.state(other).cache.key_for(slot)
-    keys = redis.Redis.from_url(redis_url).keys("tv:t:*")
+    keys = redis.Redis.from_url(redis_url).keys("tv:{*}:t:*")
     assert len(keys) == 1

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -14,7 +15,9 @@ from typing import Any
 from flask import Flask
 
 from .._decorators import unconfigured_views
+from .._redis import misconfiguration_fix
 from .._secret_key import is_placeholder_secret
+from .._store import Store, in_slot
 
 PASS = "pass"  # noqa: S105  # nosec B105 - a check status, not a password
 FAIL = "fail"
@@ -156,16 +159,41 @@ def _cache_check(shared: bool, backend: str, processes: int | None) -> Check:
     return passed(name, f"{backend} in one process (set --processes when there are more)")
 
 
-def app_checks(
-    app: Flask, connections: Mapping[str, Any], cache: tuple[bool, str], processes: int | None
-) -> list[Check]:
-    """Check the views' connections, ``SECRET_KEY``, the session cookie and the cache.
+def _cache_round_trip(store: Store) -> Check:
+    """Write, read and lock a ``tv:`` key through the app's own store, its scripts included."""
+    name = "cache answers"
+    if not store.shared:
+        return passed(name, f"{store.name} lives in this process")
+    key = in_slot(secrets.token_hex(16), "doctor")
+    try:
+        store.set(key, b"1", 10)
+        # The script the cache reads tokens with: two declared keys in one hash slot.
+        generation, _ = store.get_in_generation(key, key + ":")
+        locked = store.add(key + ":lock", b"doctor", 5)
+        store.release(key + ":lock", b"doctor")
+        store.delete(key)
+    except Exception as exc:
+        kind = store.classify(exc)
+        fix = (
+            misconfiguration_fix(exc)
+            if kind == "misconfigured"
+            else "Check TOKEN_VAULT_CACHE's host, port and scheme (rediss:// for TLS) and that "
+            "this machine reaches it within TOKEN_VAULT_CACHE_TIMEOUT"
+        )
+        return failed(name, f"{store.name} refused or did not answer ({type(exc).__name__})", fix)
+    if generation != "1" or not locked:
+        return failed(name, f"{store.name} did not give back what was written", "Check the cache.")
+    return passed(name, f"{store.name}: a write, a read, a lock and the scripts work")
 
-    ``cache`` is whether the token cache is shared, and its backend's name.
-    """
+
+def app_checks(
+    app: Flask, connections: Mapping[str, Any], store: Store, processes: int | None
+) -> list[Check]:
+    """Check the views' connections, ``SECRET_KEY``, the session cookie and the cache."""
     return [
         _views_check(app, connections),
         _secret_key_check(app.config),
         *_cookie_checks(app.config),
-        _cache_check(*cache, processes),
+        _cache_check(store.shared, store.name, processes),
+        _cache_round_trip(store),
     ]

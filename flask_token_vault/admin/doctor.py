@@ -68,8 +68,7 @@ def run_doctor(
     checks.append(_flow_check(context, client))
     checks.append(_mfa_check(management, client is not None))
     checks.extend(_api_checks(management, settings, client is not None))
-    cache = (state.cache.shared, state.cache.store.name)
-    checks.extend(app_checks(target, settings.connections, cache, processes))
+    checks.extend(app_checks(target, settings.connections, state.cache.store, processes))
     return checks
 
 

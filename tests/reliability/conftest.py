@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from .figures import BOUNDED, FAULT_TABLE, HOSTILE, KEY_SCAN, SECRET_SCAN, SESSIONS
+from .figures import BOUNDED, DEPLOYMENTS, FAULT_TABLE, HOSTILE, KEY_SCAN, SECRET_SCAN, SESSIONS
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
@@ -68,6 +68,10 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         write("Bounded by the deadline (real redis-server, a stepped clock, two processes):")
         for name, measured, target, met in BOUNDED:
             write(f"  {name}: {measured} (target: {target}) {'met' if met else 'MISSED'}")
+    if DEPLOYMENTS:
+        write("Shared cache on each Redis deployment (real servers, 2 processes x 16 threads):")
+        for name, text in DEPLOYMENTS.items():
+            write(f"  {name}: {text}")
 
 
 def _cell(entry: tuple[bool, str] | None) -> tuple[str, str]:

@@ -17,3 +17,5 @@ KEY_SCAN: dict[str, Any] = {}
 SESSIONS: dict[str, str] = {}
 #: (scenario, figure measured, target, met); filled by test_bounded.py.
 BOUNDED: list[tuple[str, str, str, bool]] = []
+#: deployment -> what was measured; filled by test_redis_deployments.py.
+DEPLOYMENTS: dict[str, str] = {}

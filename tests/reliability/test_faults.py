@@ -88,7 +88,7 @@ def _app(emu: Emulator) -> Flask:
 
 def _live_tokens(app: Flask) -> list[str]:
     store: Any = TokenVault.state(app).cache.store  # the in-process MemoryStore
-    return [k for k, _ in store.items() if k.startswith("tv:t:")]
+    return [k for k, _ in store.items() if "}:t:" in k]
 
 
 def _record(site: str, fault: str, ok: bool, text: str) -> None:

