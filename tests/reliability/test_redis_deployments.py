@@ -25,7 +25,14 @@ from services.redis_servers import (
     valkey_binary,
 )
 
-from ..helpers import CAL_READ, emulator_args, make_app, spawn_worker, worker_output
+from ..helpers import (
+    CAL_READ,
+    emulator_args,
+    make_app,
+    spawn_worker,
+    start_together,
+    worker_output,
+)
 from .figures import DEPLOYMENTS
 
 USERS = 2
@@ -157,3 +164,61 @@ def test_one_exchange_per_user_and_logout_reaches_every_process(
     assert warm_exchanges == 0
     assert answer.status_code == 200
     assert copies_served == 0
+
+
+def test_a_sentinel_failover_loses_no_request_and_no_logout(emu: Emulator) -> None:
+    """SIGKILL the master under load; sign a user out during the outage."""
+    sentinel = SentinelDeployment()
+    try:
+        app = make_app(emu, **_config(sentinel.url))
+        cookies, emails = _signed_in(app, emu, USERS)
+        args = {
+            "emulator": emulator_args(emu),
+            "redis_url": sentinel.url,
+            "config": {"TOKEN_VAULT_LOCAL_CACHE_TTL": LOCAL_TTL},
+            "cookies": cookies,
+            "duration": 14.0,
+            "pace": 0.1,
+        }
+        workers = [spawn_worker("load", args, stdin=True) for _ in range(PROCESSES)]
+        start_at = start_together(workers)
+        time.sleep(max(0.0, start_at + 3 - time.time()))
+        old = sentinel.master_port()
+        sentinel.kill_master()
+        time.sleep(0.3)
+        # The logout reaches this process while the cache has no master.
+        answer = app.test_client().post(
+            "/auth/backchannel-logout",
+            data={"logout_token": emu.logout_token(emails[0])},
+            headers={"Accept": "application/json"},
+        )
+        sentinel.wait_for_failover(old)
+        # This process serves the other user meanwhile: its requests write the pending end.
+        survivor = app.test_client()
+        survivor.set_cookie("session", cookies[1])
+        landed = None
+        while landed is None and time.time() < start_at + 12:
+            assert survivor.get("/calendar").status_code == 200
+            if not app.extensions["token_vault"].revocations._pending:
+                landed = time.time()
+            time.sleep(0.1)
+        results = [worker_output(worker) for worker in workers]
+    finally:
+        sentinel.stop()
+    assert landed is not None, "the logout never reached the new master"
+    other = [status for out in results for _, _, status in out["results"][1]]
+    copies = [
+        status
+        for out in results
+        for began, _, status in out["results"][0]
+        if began > landed + LOCAL_TTL + 0.5
+    ]
+    served = sum(status == 200 for status in copies)
+    failed = sum(status != 200 for status in other)
+    DEPLOYMENTS["sentinel failover (master SIGKILLed under load)"] = (
+        f"failed requests {failed} of {len(other)} (target 0); logout during the outage: "
+        f"answered {answer.status_code}, copies served once it landed {served} of {len(copies)} "
+        "(target 0)"
+    )
+    assert failed == 0
+    assert copies and served == 0
