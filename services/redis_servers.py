@@ -57,11 +57,14 @@ def valkey_binary() -> str | None:
     return str(candidates[0]) if candidates else None
 
 
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def free_port(below: int = 65536) -> int:
+    """Return a TCP port on 127.0.0.1 below ``below`` that nothing listens on right now."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port < below:
+            return port
 
 
 def _wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
@@ -153,7 +156,8 @@ class RedisServer:
         folder: Path | None = None,
         rules: tuple[str, ...] = ("~tv:*", "+@all", "-@dangerous", "+info", "+ping"),
     ) -> None:
-        self.port = free_port()
+        # A cluster node also listens on its port + 10000 (the cluster bus).
+        self.port = free_port(below=55536 if cluster else 65536)
         self.own_folder = folder is None
         self.dir = Path(tempfile.mkdtemp(prefix="tv-redis-")) if folder is None else folder
         self.tls = TlsFiles.create(self.dir) if tls else None
