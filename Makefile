@@ -60,7 +60,7 @@ TEST_SELECTION := -m "not e2e" --ignore=tests/reliability
 test: $(STAMP) test-tools
 	$(BIN)/python -m pytest $(TEST_SELECTION)
 
-# jq and curl run Auth0's documented shell recipe in tests/test_cli.py; installed when missing.
+# jq and curl run Auth0's documented shell recipe in tests/admin/test_cli.py; installed when missing.
 test-tools:
 	tools/ensure-apt.sh jq jq curl
 	tools/ensure-apt.sh curl curl

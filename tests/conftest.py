@@ -1,6 +1,6 @@
 """Fixtures, one per real part: the emulator, its clock, Redis, the app and its client.
 
-Helpers that tests import are in ``tests/helpers.py``, not here.
+Helpers that tests import are in the ``tests/helpers`` package, not here.
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ from flask.testing import FlaskClient
 from flask_token_vault_emulator import Emulator
 from flask_token_vault_pytest.testing import FakeClock
 from services.redis_servers import RedisServer
-
-from .helpers import make_app
+from tests.helpers.apps import make_app
 
 
 @pytest.fixture(scope="session")
@@ -53,7 +52,7 @@ def emu(emulator_server: Emulator, emulator_clock: FakeClock) -> Iterator[Emulat
 
 @pytest.fixture
 def app(emu: Emulator) -> Flask:
-    """A fresh app using the extension against the emulator (``helpers.make_app``)."""
+    """A fresh app using the extension against the emulator (``helpers.apps.make_app``)."""
     return make_app(emu)
 
 

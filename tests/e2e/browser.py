@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING
 from flask import Flask
 
 from flask_token_vault_emulator import Emulator
-
-from ..helpers import LiveServer
+from tests.helpers.servers import LiveServer
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page

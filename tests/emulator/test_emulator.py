@@ -24,12 +24,12 @@ from flask_token_vault_emulator import Emulator
 from flask_token_vault_emulator.__main__ import parse_args
 from flask_token_vault_emulator.state import Connection
 from flask_token_vault_pytest.testing import FakeClock
-from tests.helpers import (
+from tests.helpers import TIMEOUT
+from tests.helpers.apps import CAL_READ
+from tests.helpers.oauth import (
     ACCESS_TOKEN_TYPE,
-    CAL_READ,
     FEDERATED_TOKEN_TYPE,
     REDIRECT_URI,
-    TIMEOUT,
     TOKEN_VAULT_GRANT,
     assert_error,
     authorize_request,

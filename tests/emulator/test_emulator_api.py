@@ -14,12 +14,12 @@ import requests
 from joserfc import jwt
 
 from flask_token_vault_emulator import Emulator
-from tests.helpers import (
+from tests.helpers import TIMEOUT
+from tests.helpers.apps import CAL_READ
+from tests.helpers.oauth import (
     ACCESS_TOKEN_TYPE,
-    CAL_READ,
     FEDERATED_TOKEN_TYPE,
     REFRESH_TOKEN_TYPE,
-    TIMEOUT,
     TOKEN_VAULT_GRANT,
     assert_error,
     authorize_request,

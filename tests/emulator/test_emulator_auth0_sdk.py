@@ -12,12 +12,12 @@ from auth0.authentication.token_verifier import AsymmetricSignatureVerifier, Tok
 from auth0.exceptions import Auth0Error, RateLimitError
 
 from flask_token_vault_emulator import Emulator
-from tests.helpers import (
+from tests.helpers import TIMEOUT
+from tests.helpers.apps import CAL_READ
+from tests.helpers.oauth import (
     ACCESS_TOKEN_TYPE,
-    CAL_READ,
     FEDERATED_TOKEN_TYPE,
     REFRESH_TOKEN_TYPE,
-    TIMEOUT,
     authorize_request,
     sdk_error,
 )

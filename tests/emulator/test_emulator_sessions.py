@@ -10,7 +10,9 @@ from flask import Flask, request
 from joserfc import jwt
 
 from flask_token_vault_emulator import Emulator
-from tests.helpers import TIMEOUT, LiveServer, keyset, management_token, token_request
+from tests.helpers import TIMEOUT
+from tests.helpers.oauth import keyset, management_token, token_request
+from tests.helpers.servers import LiveServer
 
 ALICE = "alice@example.com"
 EVENT = "http://schemas.openid.net/event/backchannel-logout"

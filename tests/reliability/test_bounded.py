@@ -22,17 +22,10 @@ from flask_token_vault import TokenVault
 from flask_token_vault_emulator import Emulator
 from flask_token_vault_pytest.testing import FakeClock, login_as
 from services.redis_servers import RedisServer
+from tests.helpers.apps import CAL_READ, make_app
+from tests.helpers.browser import csrf, session_cookie
+from tests.helpers.processes import emulator_args, spawn_worker, start_together, worker_output
 
-from ..helpers import (
-    CAL_READ,
-    csrf,
-    emulator_args,
-    make_app,
-    session_cookie,
-    spawn_worker,
-    start_together,
-    worker_output,
-)
 from .figures import BOUNDED
 
 USERS = 10

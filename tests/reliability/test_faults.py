@@ -24,18 +24,10 @@ from flask_token_vault._accounts import my_account_client, my_account_token
 from flask_token_vault._my_account import READ_SCOPE
 from flask_token_vault_emulator import Emulator
 from flask_token_vault_pytest.testing import login_as
+from tests.helpers.apps import API_READ, CAL_READ, alice_client, make_api_app, make_app
+from tests.helpers.browser import csrf, follow_to_emulator, session_cookie
+from tests.helpers.oauth import bearer
 
-from ..helpers import (
-    API_READ,
-    CAL_READ,
-    alice_client,
-    bearer,
-    csrf,
-    follow_to_emulator,
-    make_api_app,
-    make_app,
-    session_cookie,
-)
 from .figures import FAULT_TABLE
 
 TIMEOUT = 0.5

@@ -9,8 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from flask_token_vault_emulator import Emulator
-
-from ..helpers import make_app
+from tests.helpers.apps import make_app
 
 _APP: dict[str, Flask] = {}
 

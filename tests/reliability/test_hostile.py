@@ -20,17 +20,10 @@ from flask.testing import FlaskClient
 from flask_token_vault import TokenVault
 from flask_token_vault_emulator import Emulator
 from flask_token_vault_emulator.signing import SigningKey, b64url_encode
+from tests.helpers.apps import alice_client, app_clock, make_api_app, make_app
+from tests.helpers.browser import follow_to_emulator, session_cookie
+from tests.helpers.oauth import TOKEN_VAULT_GRANT, hs256_with_public_key
 
-from ..helpers import (
-    TOKEN_VAULT_GRANT,
-    alice_client,
-    app_clock,
-    follow_to_emulator,
-    hs256_with_public_key,
-    make_api_app,
-    make_app,
-    session_cookie,
-)
 from .figures import HOSTILE
 
 

@@ -33,21 +33,11 @@ from flask_token_vault import (
 )
 from flask_token_vault._keys import ClientKey, DPoPKey
 from flask_token_vault_emulator import Emulator
+from tests.helpers.apps import API_READ, CAL_READ, CAL_WRITE, make_api_app, make_app
+from tests.helpers.browser import browser_login, sign_in_via_page
+from tests.helpers.keys import ec_key_pem, keyed_config, register_client_key, rsa_key_pem
+from tests.helpers.oauth import bearer
 
-from ..helpers import (
-    API_READ,
-    CAL_READ,
-    CAL_WRITE,
-    bearer,
-    browser_login,
-    ec_key_pem,
-    keyed_config,
-    make_api_app,
-    make_app,
-    register_client_key,
-    rsa_key_pem,
-    sign_in_via_page,
-)
 from .figures import KEY_SCAN, SECRET_SCAN
 
 FRAGMENT = 12

@@ -19,18 +19,16 @@ from flask.testing import FlaskClient
 from flask_token_vault import TokenVault
 from flask_token_vault_emulator import Emulator
 from flask_token_vault_pytest.testing import login_as
-
-from ..helpers import (
+from tests.helpers.apps import (
     CAL_READ,
     add_overview,
     app_clock,
-    csrf,
     exchange_requests,
     make_app,
     overview_under_rate_limit,
-    session_cookie,
-    whoami,
 )
+from tests.helpers.browser import csrf, session_cookie, whoami
+
 from .figures import HOSTILE, SESSIONS
 
 ALICE = "alice@example.com"

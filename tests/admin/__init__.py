@@ -1,0 +1,1 @@
+"""Tenant administration: the CLI, setup, doctor and the Management API client."""
