@@ -24,15 +24,9 @@ from services.redis_servers import (
     SentinelDeployment,
     valkey_binary,
 )
+from tests.helpers.apps import CAL_READ, make_app
+from tests.helpers.processes import emulator_args, spawn_worker, start_together, worker_output
 
-from ..helpers import (
-    CAL_READ,
-    emulator_args,
-    make_app,
-    spawn_worker,
-    start_together,
-    worker_output,
-)
 from .figures import DEPLOYMENTS
 
 USERS = 2

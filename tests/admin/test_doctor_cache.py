@@ -11,8 +11,7 @@ from flask_token_vault.admin.app_checks import FAIL, PASS
 from flask_token_vault.admin.doctor import run_doctor
 from flask_token_vault_emulator import Emulator
 from services.redis_servers import RedisCluster, RedisServer
-
-from .helpers import make_app
+from tests.helpers.apps import make_app
 
 PASSWORD = "acl-pass-Sup3rS3cret-42"
 
