@@ -51,7 +51,6 @@ def _refused(reason: str) -> InvalidAccessToken:
 class BearerValidator:
     """Validate callers' access tokens for one API of the tenant; thread-safe."""
 
-    #: The tenant's signing keys.
     keys: TenantKeys = field(repr=False)
     #: The API identifier the tokens must be for.
     audience: str

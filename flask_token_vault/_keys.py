@@ -88,7 +88,6 @@ class ClientKey:
         raw = self._key.private_key
         if not isinstance(raw, rsa.RSAPrivateKey) or raw.key_size < _MIN_RSA_BITS:
             raise ConfigurationError(name, f"must be an RSA key of at least {_MIN_RSA_BITS} bits.")
-        #: The signing algorithm (``RS256``, ``RS384`` or ``PS256``).
         self.algorithm = algorithm
         #: The key's RFC 7638 thumbprint (SHA-256, base64url): how this package names it.
         self.kid: str = self._key.thumbprint()
