@@ -1,12 +1,6 @@
 """Validate the Auth0 access tokens that API callers send as ``Authorization: Bearer``.
 
 (Layer: core, Flask-free, above the transport and the errors.)
-
-:class:`BearerValidator` checks a token with the tenant's keys, as sign-in and logout tokens are
-(:meth:`TenantKeys.verify <flask_token_vault._oidc.TenantKeys.verify>`), for the API identifier
-and with a ``sub``. The API scopes are the union of the ``scope`` claim and the ``permissions``
-claim (Auth0's RBAC list). A bad token raises :class:`~flask_token_vault.InvalidAccessToken`,
-whose message never contains the token.
 """
 
 from __future__ import annotations
@@ -57,25 +51,21 @@ def _refused(reason: str) -> InvalidAccessToken:
 class BearerValidator:
     """Validate callers' access tokens for one API of the tenant; thread-safe."""
 
-    #: The tenant's signing keys.
-    keys: TenantKeys
+    keys: TenantKeys = field(repr=False)
     #: The API identifier the tokens must be for.
     audience: str
-    leeway: int = LEEWAY
-
-    def __repr__(self) -> str:
-        return f"BearerValidator(audience={self.audience!r})"
 
     def validate(self, token: str) -> AccessToken:
         """Return the validated token, or raise :class:`~flask_token_vault.InvalidAccessToken`.
 
+        The token must be signed by the tenant for :attr:`audience` and name a user (``sub``).
         Raises :class:`~flask_token_vault.Auth0Unavailable` only when the key set was never
         fetched and cannot be now (the token may be fine: the API cannot tell).
         """
         claims = self.keys.verify(
             token,
             audience=self.audience,
-            leeway=self.leeway,
+            leeway=LEEWAY,
             essential=("exp", "sub"),
             refuse=_refused,
         )

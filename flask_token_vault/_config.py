@@ -333,7 +333,7 @@ def _client_key(given: Mapping[str, Any]) -> ClientKey | None:
             "must not be set together with AUTH0_CLIENT_PRIVATE_KEY: the client authenticates "
             "with one or the other; remove the secret once the key is registered.",
         )
-    return ClientKey.from_config(raw_key, given["AUTH0_CLIENT_PRIVATE_KEY_ALG"])
+    return ClientKey(raw_key, given["AUTH0_CLIENT_PRIVATE_KEY_ALG"])
 
 
 def _keys_from_secret(given: Mapping[str, Any]) -> tuple[bytes, ...]:

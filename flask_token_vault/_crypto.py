@@ -1,21 +1,16 @@
 """Symmetric encryption and keyed hashes, with keys derived from the app's secrets.
 
-(Layer: settings. The app's private keys live in :mod:`~flask_token_vault._keys`, the tenant's
-public keys in :mod:`~flask_token_vault._oidc`.) Flask's session cookie is signed, not
-encrypted, so the refresh token is sealed before it goes in; cached provider tokens are sealed
-before they reach the cache. HKDF-SHA256 derives one key per purpose from each secret, so the
-session key, the cache key and the cache-key hash key never coincide.
-
-Sealing is AES-256-GCM (a changed byte fails to open): ``version (1 byte) | key id (4 bytes) |
-nonce (12 bytes) | ciphertext and tag``, with the purpose and the caller's context (the cache
-key, the session's user) bound as associated data, so a value opens only where it was sealed.
-A list of secrets gives rotation: the first seals, every one opens (found by key id).
+Flask's session cookie is signed, not encrypted, so the refresh token is sealed before it goes
+in, as are provider tokens before they reach the cache. HKDF-SHA256 derives one key per purpose
+from each secret. Sealing is AES-256-GCM: ``version (1 byte) | key id (4 bytes) | nonce (12
+bytes) | ciphertext and tag``, with the purpose and the caller's context (the cache key, the
+session's user) as associated data, so a value opens only where it was sealed. Of a list of
+secrets (rotation), the first seals and every one opens.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 import os
@@ -36,9 +31,9 @@ class InvalidToken(ValueError):
     """Raise when a sealed value was not made by one of our keys, or was altered."""
 
 
-def _derive(secret: bytes, label: str, length: int = 32) -> bytes:
+def _derive(secret: bytes, label: str) -> bytes:
     return HKDF(
-        algorithm=hashes.SHA256(), length=length, salt=b"flask-token-vault", info=label.encode()
+        algorithm=hashes.SHA256(), length=32, salt=b"flask-token-vault", info=label.encode()
     ).derive(secret)
 
 
@@ -99,14 +94,13 @@ class Crypto:
     def session_key_known(self, token: str) -> bool:
         """Return whether a session value was sealed by one of our keys, without opening it.
 
-        Reads only its version and key id: cheap enough for every request, so that the value
-        itself is decrypted only when it is needed.
+        Only its version and key id are read: cheap enough for every request.
         """
         if not isinstance(token, str) or len(token) < _MIN_SESSION_CHARS:
             return False
         try:
             head = base64.urlsafe_b64decode(token[:8])
-        except (binascii.Error, ValueError):
+        except ValueError:  # binascii.Error, or a character outside ASCII
             return False
         return self._session.knows(head)
 
@@ -117,7 +111,7 @@ class Crypto:
             return self._session.open(raw, context.encode()).decode()
         except InvalidToken:
             raise
-        except (binascii.Error, ValueError, UnicodeError):
+        except ValueError:  # bad base64 or UTF-8 (UnicodeError is a ValueError)
             raise InvalidToken("malformed value") from None
 
     def seal_cache(self, plaintext: bytes, key: str = "") -> bytes:
@@ -130,7 +124,7 @@ class Crypto:
 
     def keyed_hash(self, *parts: str) -> str:
         """Return an HMAC-SHA256 of the parts, unambiguously joined, as hex."""
-        return hmac.digest(self._hash_keys[0], _joined(parts), "sha256").hex()
+        return self.keyed_hashes(*parts)[0]
 
     def keyed_hashes(self, *parts: str) -> tuple[str, ...]:
         """Return :meth:`keyed_hash` of the parts under each configured secret, the first first.
@@ -138,11 +132,6 @@ class Crypto:
         An app with ``SECRET_KEY_FALLBACKS`` (or several ``TOKEN_VAULT_ENCRYPTION_KEYS``) finds
         here the keys that apps still on an older secret use.
         """
-        message = _joined(parts)
+        # Each part's length goes first, so that ("ab", "c") and ("a", "bc") differ.
+        message = b"".join(len(data).to_bytes(4, "big") + data for data in map(str.encode, parts))
         return tuple(hmac.digest(key, message, "sha256").hex() for key in self._hash_keys)
-
-
-def _joined(parts: Sequence[str]) -> bytes:
-    return b"".join(
-        len(data).to_bytes(4, "big") + data for data in (part.encode() for part in parts)
-    )

@@ -1,16 +1,8 @@
 """The app's own private keys, which sign what it sends to Auth0.
 
-(Layer: settings, beside ``config`` and ``crypto``; knows nothing of HTTP or Flask.) The
-tenant's public keys live in :mod:`~flask_token_vault._oidc`, the symmetric keys that seal
-session and cache values in :mod:`~flask_token_vault._crypto`.
-
-* :class:`ClientKey`, whose public half is registered as a credential of the app's Auth0
-  client, signs ``private_key_jwt`` client assertions and Privileged Worker subject tokens.
-* :class:`DPoPKey` (EC P-256) signs DPoP proofs (RFC 9449, ES256) so the tokens Auth0 issues
-  are bound to it.
-
-Both are read once, at start-up, from PEM text or the path of a PEM file; neither ever appears
-in a repr, a log line or an error message (errors name the configuration key only).
+(Layer: settings; knows nothing of HTTP or Flask.) Each is read once, at start-up, from PEM text
+or the path of a PEM file, and never appears in a repr, a log line or an error message (errors
+name the configuration key only).
 """
 
 from __future__ import annotations
@@ -43,7 +35,7 @@ def access_token_hash(token: str) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
-def read_pem(value: Any, key: str) -> bytes:
+def _read_pem(value: Any, key: str) -> bytes:
     """Return PEM bytes from PEM text or the path of a PEM file; name ``key`` when it is neither.
 
     The message never quotes the value: it may be the key itself.
@@ -69,7 +61,8 @@ def read_pem(value: Any, key: str) -> bytes:
     return data
 
 
-def _import(pem: bytes, kind: type[RSAKey] | type[ECKey], key: str, what: str) -> Any:
+def _import(value: Any, kind: type[RSAKey] | type[ECKey], key: str, what: str) -> Any:
+    pem = _read_pem(value, key)
     try:
         imported = kind.import_key(pem)
     except Exception:  # joserfc raises several types for unreadable or other keys
@@ -84,7 +77,7 @@ def _import(pem: bytes, kind: type[RSAKey] | type[ECKey], key: str, what: str) -
 class ClientKey:
     """The app's client key: signs client assertions and Privileged Worker subject tokens."""
 
-    def __init__(self, pem: bytes, algorithm: str = "RS256") -> None:
+    def __init__(self, pem: Any, algorithm: Any = "RS256") -> None:
         name = "AUTH0_CLIENT_PRIVATE_KEY"
         if algorithm not in CLIENT_KEY_ALGORITHMS:
             raise ConfigurationError(
@@ -95,18 +88,12 @@ class ClientKey:
         raw = self._key.private_key
         if not isinstance(raw, rsa.RSAPrivateKey) or raw.key_size < _MIN_RSA_BITS:
             raise ConfigurationError(name, f"must be an RSA key of at least {_MIN_RSA_BITS} bits.")
-        #: The signing algorithm (``RS256``, ``RS384`` or ``PS256``).
         self.algorithm = algorithm
         #: The key's RFC 7638 thumbprint (SHA-256, base64url): how this package names it.
         self.kid: str = self._key.thumbprint()
 
     def __repr__(self) -> str:
         return f"ClientKey(alg={self.algorithm}, kid={self.kid[:8]}...)"
-
-    @classmethod
-    def from_config(cls, value: Any, algorithm: Any = "RS256") -> ClientKey:
-        """Read ``AUTH0_CLIENT_PRIVATE_KEY`` (PEM text or path)."""
-        return cls(read_pem(value, "AUTH0_CLIENT_PRIVATE_KEY"), algorithm)
 
     def public_pem(self) -> str:
         """Return the public key as PEM text (what is registered as the client's credential)."""
@@ -132,23 +119,9 @@ class ClientKey:
         """Return a ``private_key_jwt`` assertion: ``iss`` = ``sub`` = client id, fresh ``jti``."""
         return self.sign(self._claims(client_id, client_id, audience, now))
 
-    def subject_token(
-        self,
-        client_id: str,
-        audience: str,
-        user_id: str,
-        now: float,
-        *,
-        audit_context: dict[str, Any] | None = None,
-        org_id: str | None = None,
-    ) -> str:
+    def subject_token(self, client_id: str, audience: str, user_id: str, now: float) -> str:
         """Return a Privileged Worker subject token (``typ: token-vault-req+jwt``) for a user."""
-        claims = self._claims(client_id, user_id, audience, now)
-        if audit_context:
-            claims["audit_context"] = audit_context
-        if org_id:
-            claims["org_id"] = org_id
-        return self.sign(claims, typ="token-vault-req+jwt")
+        return self.sign(self._claims(client_id, user_id, audience, now), typ="token-vault-req+jwt")
 
 
 class DPoPKey:
@@ -156,7 +129,7 @@ class DPoPKey:
 
     algorithm = "ES256"
 
-    def __init__(self, pem: bytes) -> None:
+    def __init__(self, pem: Any) -> None:
         key = "TOKEN_VAULT_DPOP_KEY"
         self._key: ECKey = _import(pem, ECKey, key, "EC P-256")
         raw = self._key.private_key
@@ -172,11 +145,6 @@ class DPoPKey:
 
     def __repr__(self) -> str:
         return f"DPoPKey(jkt={self.thumbprint[:8]}...)"
-
-    @classmethod
-    def from_config(cls, value: Any) -> DPoPKey:
-        """Read ``TOKEN_VAULT_DPOP_KEY`` (PEM text or path)."""
-        return cls(read_pem(value, "TOKEN_VAULT_DPOP_KEY"))
 
     def proof(
         self,

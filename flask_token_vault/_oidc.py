@@ -1,16 +1,6 @@
 """The tenant as the app sees it: its discovery document, its public keys, its logout tokens.
 
 (Layer: core, above the transport; knows nothing of Flask.)
-
-* :func:`checked_metadata` is the one check of a discovery document: the issuer must be
-  ``AUTH0_DOMAIN``'s and every endpoint on its origin (the token endpoint receives the client
-  secret); ID tokens are pinned to RS256. :func:`read_discovery` fetches and checks it.
-* :class:`TenantKeys` is the one cache of the tenant's public signing keys (JWKS), behind ID
-  tokens (through authlib), logout tokens and API callers' access tokens, fetched on first use
-  and never per request. A key id the set lacks makes one refresh (a rotated key is trusted at
-  once), then at most one every :data:`JWKS_MIN_REFRESH` seconds whoever asks.
-* :func:`verify_logout_token` checks a Back-Channel Logout token as the specification and
-  Auth0 say; whether its ``jti`` was seen before is the caller's check (it needs the store).
 """
 
 from __future__ import annotations
@@ -60,7 +50,8 @@ _CLAIM_PROBLEMS = {
 }
 
 
-def _origin(url: str) -> str:
+def origin(url: str) -> str:
+    """Return the lower-cased ``scheme://host[:port]`` of ``url``."""
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}".lower()
 
@@ -68,8 +59,8 @@ def _origin(url: str) -> str:
 def checked_metadata(document: Any, settings: Settings) -> dict[str, Any]:
     """Return the discovery document if it matches ``AUTH0_DOMAIN``, pinned to RS256.
 
-    Raises :class:`~flask_token_vault.Misconfigured` naming what does not match: the issuer, or
-    an endpoint on another origin (which would receive the client secret or sign-ins).
+    Raises :class:`~flask_token_vault.Misconfigured` naming the issuer or an endpoint on another
+    origin (the token endpoint receives the client secret).
     """
     if not isinstance(document, Mapping):
         raise Auth0Unavailable(
@@ -88,12 +79,12 @@ def checked_metadata(document: Any, settings: Settings) -> dict[str, Any]:
             error="issuer_mismatch",
             remedy=remedy,
         )
-    home = _origin(settings.base_url)
+    home = origin(settings.base_url)
     for name in sorted(_REQUIRED | {key for key in document if str(key).endswith("_endpoint")}):
         value = document.get(name)
         if value is None and name not in _REQUIRED:
             continue
-        if not isinstance(value, str) or _origin(value) != home:
+        if not isinstance(value, str) or origin(value) != home:
             raise Misconfigured(
                 f"Auth0's discovery document sends {name} to another site than AUTH0_DOMAIN "
                 f"({str(value)[:100]!r}).",
@@ -133,11 +124,7 @@ def _unavailable(what: str, base_url: str, error: str | None = None) -> ErrorHoo
 
 
 def read_discovery(settings: Settings, transport: Transport) -> dict[str, Any]:
-    """Read the tenant's discovery document through ``transport``; return it checked.
-
-    Raises :class:`~flask_token_vault.Auth0Unavailable` when it cannot be read, and what
-    :func:`checked_metadata` raises when it does not match ``AUTH0_DOMAIN``.
-    """
+    """Read the tenant's discovery document through ``transport``; return it checked."""
     reply = transport.call_json(
         "GET",
         settings.base_url + "/.well-known/openid-configuration",
@@ -148,7 +135,11 @@ def read_discovery(settings: Settings, transport: Transport) -> dict[str, Any]:
 
 
 class TenantKeys:
-    """The tenant's public signing keys (JWKS), fetched through the app's transport; thread-safe."""
+    """The tenant's public signing keys (JWKS), fetched on first use, never per request.
+
+    The one key set behind ID, logout and access tokens; thread-safe. A key id the set lacks
+    makes one fetch at once (a rotated key is trusted), then one per :data:`JWKS_MIN_REFRESH`.
+    """
 
     def __init__(self, settings: Settings, transport: Transport) -> None:
         self.settings = settings
@@ -162,9 +153,6 @@ class TenantKeys:
         self._tried_at = float("-inf")
         self._refreshed_at = float("-inf")
         self._lock = threading.Lock()
-
-    def __repr__(self) -> str:
-        return f"TenantKeys({self.settings.base_url!r})"
 
     def _fresh(self, kid: str | None) -> bool:
         """Return whether the set held answers: fetched, not too old, and holding ``kid``."""
@@ -237,14 +225,10 @@ class TenantKeys:
     ) -> dict[str, Any]:
         """Return the claims of a token the tenant signed for ``audience``; else raise ``refuse``.
 
-        Checked: RS256 (whatever the token or the discovery document offers), a ``kid`` naming
-        one of the tenant's keys, the signature, ``iss`` the tenant, ``aud`` containing
-        ``audience``, ``exp``, ``nbf`` and ``iat`` within ``leeway`` seconds, and the
-        ``essential`` claims present. ``refuse`` turns the reason (``"has expired"``), never the
-        token, into the caller's error.
-
-        Raises :class:`~flask_token_vault.Auth0Unavailable` (``jwks_unavailable``) only when
-        the key set was never fetched and cannot be now (the token may be fine: nobody can tell).
+        Checked: RS256 whatever the token offers, a known ``kid``, the signature, ``iss``,
+        ``aud``, ``exp``, ``nbf`` and ``iat`` (within ``leeway`` seconds), and the ``essential``
+        claims. ``refuse`` turns the reason, never the token, into the caller's error.
+        Raises :class:`~flask_token_vault.Auth0Unavailable` when no key set can be had.
         """
         if not token or len(token) > MAX_TOKEN_LENGTH or not token.isascii():
             raise refuse("is empty, too long or not ASCII")
@@ -286,15 +270,11 @@ class TenantKeys:
 
 @dataclass(frozen=True)
 class LogoutClaims:
-    """What a valid back-channel logout token says."""
+    """What a valid back-channel logout token says: a user, a session or both, its id, expiry."""
 
-    #: The Auth0 user id, when the token names one.
     sub: str | None
-    #: The Auth0 session id, when the token names one.
     sid: str | None
-    #: The token's unique id (replays are refused by it).
     jti: str
-    #: When the token expires (epoch seconds).
     expires_at: float
 
 

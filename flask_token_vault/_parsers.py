@@ -246,4 +246,4 @@ def encryption_keys(value: Any, key: str) -> tuple[bytes, ...]:
 
 def dpop_key(value: Any, key: str) -> DPoPKey | None:
     """Read the DPoP key (PEM text or path); unset or ``False`` turns DPoP off."""
-    return None if value is None or value == "" or value is False else DPoPKey.from_config(value)
+    return None if value is None or value == "" or value is False else DPoPKey(value)

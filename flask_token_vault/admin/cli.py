@@ -298,7 +298,7 @@ def _client_key(key: str | None, alg: str | None) -> ClientKey:
             )
         return configured
     try:
-        return ClientKey.from_config(key, alg or "RS256")
+        return ClientKey(key, alg or "RS256")
     except ConfigurationError as exc:
         raise click.ClickException(f"--key: {exc.problem}") from None
 
