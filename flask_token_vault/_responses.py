@@ -64,15 +64,14 @@ def error_response(error: TokenVaultError) -> Response:
     if wants_json():
         response = jsonify(error.to_dict())
     else:
-        settings = get_state().settings
-        signed_in = optional_user() is not None
+        home = get_state().settings.default_next
         response = Response(
             render_template(
                 "token_vault/error.html",
                 error=error,
                 title=error_title(error),
-                home_url=settings.default_next,
-                login_url=None if signed_in else login_url(next=settings.default_next),
+                home_url=home,
+                login_url=None if optional_user() is not None else login_url(next=home),
             ),
             mimetype="text/html",
         )
@@ -128,7 +127,7 @@ def challenge(
     The app's unauthorized handler decides when it has one (and returns something); otherwise
     browsers are redirected to connect (or sign in) and come back, and JSON clients get a 401
     body naming what to do. An API call that needs an account connected gets the My Account
-    API call that connects it (:func:`connect_instructions`), without asking the handler.
+    API call that connects it, without asking the handler.
     """
     scopes = sorted(set(required))
     if connection is not None and is_api_call():
@@ -137,17 +136,7 @@ def challenge(
         # request is not a signed link: it asks for every granted scope too, so none is lost.
         if isinstance(error, InsufficientScope):
             scopes = list(error.union)
-        return _challenge_json(
-            error,
-            connection=connection,
-            required_scopes=scopes,
-            remedy=(
-                f"Connect the {connection} account from the app that called: get a My Account "
-                f"API token ({MY_ACCOUNT_CONNECT_SCOPE}) and follow 'connect' (Connected "
-                "Accounts), then call again."
-            ),
-            connect=connect_instructions(connection, scopes, login_hint),
-        )
+        return _connect_it_yourself(error, connection, scopes, login_hint)
     if isinstance(error, InsufficientScope) and connection is not None:
         # Granted scopes the app never declared (consented elsewhere) are not signed into a
         # link that could be handed on: only the app's own are asked again.
@@ -174,17 +163,11 @@ def challenge(
     if not wants_json():
         # Signing in through the connection also connects it: one trip to Auth0, not two.
         return redirect(found.url)
-    if connection is None:
-        return _challenge_json(error, login_url=login_url(next=here, _external=True))
-    return _challenge_json(
-        error,
-        connection=connection,
-        required_scopes=scopes,
-        connect_url=connect_url(
-            connection, scopes, next=here, login_hint=login_hint, _external=True
-        ),
-        login_url=login_url(next=here, _external=True),
-    )
+    fields: dict[str, Any] = {"login_url": login_url(next=here, _external=True)}
+    if connection is not None:
+        external = connect_url(connection, scopes, next=here, login_hint=login_hint, _external=True)
+        fields.update(connection=connection, required_scopes=scopes, connect_url=external)
+    return _challenge_json(error, **fields)
 
 
 def _challenge_json(error: TokenVaultError, **fields: Any) -> Response:
@@ -195,25 +178,30 @@ def _challenge_json(error: TokenVaultError, **fields: Any) -> Response:
     return response
 
 
-def connect_instructions(
-    connection: str, scopes: Iterable[str], login_hint: str | None = None
-) -> dict[str, Any]:
-    """Return how a front end connects ``connection`` itself: the My Account API's connect call.
-
-    The single-page app that made the API call connects the account with a My Account API
-    token of its own (audience ``https://{domain}/me/``), then calls again.
-    """
+def _connect_it_yourself(
+    error: TokenVaultError, connection: str, scopes: list[str], login_hint: str | None
+) -> Response:
+    """Answer an API call with the My Account API call its front end makes to connect."""
     base = get_state().settings.base_url
-    body: dict[str, Any] = {"connection": connection}
-    wanted = sorted(set(scopes))
-    if wanted:
-        body["scopes"] = wanted  # the My Account API refuses an empty list
+    connect: dict[str, Any] = {"connection": connection}
+    if scopes:
+        connect["scopes"] = scopes  # the My Account API refuses an empty list
     if login_hint:
-        body["authorization_params"] = {"login_hint": login_hint}
-    return {
-        "method": "POST",
-        "url": base + "/me/v1/connected-accounts/connect",
-        "audience": base + "/me/",
-        "scope": MY_ACCOUNT_CONNECT_SCOPE,
-        "body": body,
-    }
+        connect["authorization_params"] = {"login_hint": login_hint}
+    return _challenge_json(
+        error,
+        connection=connection,
+        required_scopes=scopes,
+        remedy=(
+            f"Connect the {connection} account from the app that called: get a My Account "
+            f"API token ({MY_ACCOUNT_CONNECT_SCOPE}) and follow 'connect' (Connected "
+            "Accounts), then call again."
+        ),
+        connect={
+            "method": "POST",
+            "url": base + "/me/v1/connected-accounts/connect",
+            "audience": base + "/me/",
+            "scope": MY_ACCOUNT_CONNECT_SCOPE,
+            "body": connect,
+        },
+    )

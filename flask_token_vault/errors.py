@@ -122,12 +122,7 @@ class UpstreamError(TokenVaultError):
 
 
 #: The four groups, one per party that must act.
-GROUPS: tuple[type[TokenVaultError], ...] = (
-    UserActionRequired,
-    CallerError,
-    OperatorError,
-    UpstreamError,
-)
+GROUPS = (UserActionRequired, CallerError, OperatorError, UpstreamError)
 
 
 def _challenge_text(text: str) -> str:
@@ -253,10 +248,7 @@ class InsufficientApiScope(_ScopeGap, CallerError):
 
     code = 403
     default_error = "insufficient_api_scope"
-    default_remedy = (
-        "Ask Auth0 for an access token carrying the missing scopes, or grant the user the "
-        "permissions in Auth0."
-    )
+    default_remedy = "Get an access token with the missing scopes; grant them to the user in Auth0."
     heading = "More API permissions needed"
     body_fields = (("required_api_scopes", "required"), ("missing_api_scopes", "missing"))
     lacks = "The access token lacks the API scopes"
@@ -264,9 +256,8 @@ class InsufficientApiScope(_ScopeGap, CallerError):
     def extra_headers(self) -> Headers:
         """Name the missing scopes in the challenge, as RFC 6750 section 3 allows."""
         scope = _challenge_text(" ".join(self.missing))
-        return Headers(
-            [("WWW-Authenticate", f'Bearer error="insufficient_scope", scope="{scope}"')]
-        )
+        challenge = f'Bearer error="insufficient_scope", scope="{scope}"'
+        return Headers([("WWW-Authenticate", challenge)])
 
 
 # -- the operator acts -----------------------------------------------------------------------
@@ -299,9 +290,7 @@ class ClientNotEligible(Misconfigured):
     """The application cannot use Token Vault as it is set up in Auth0."""
 
     default_error = "client_not_eligible"
-    default_remedy = (
-        "Make the application a first-party, confidential, OIDC-conformant client in Auth0."
-    )
+    default_remedy = "Make the application a first-party, confidential, OIDC-conformant client."
 
     def __init__(self, client_id: str, problems: Iterable[str]) -> None:
         #: The client that was checked.
@@ -450,10 +439,7 @@ class ManagementForbidden(_ManagementAnswer, OperatorError):
 
     code = 500
     default_error = "management_forbidden"
-    default_remedy = (
-        "Authorize this application for the Auth0 Management API with the scopes it needs "
-        "(Dashboard > Applications > APIs > Auth0 Management API)."
-    )
+    default_remedy = "Grant this application the Auth0 Management API scopes it needs."
 
 
 class TokensetsGone(_ManagementAnswer, OperatorError):
