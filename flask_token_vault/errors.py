@@ -439,7 +439,11 @@ class ManagementForbidden(_ManagementAnswer, OperatorError):
 
     code = 500
     default_error = "management_forbidden"
-    default_remedy = "Grant this application the Auth0 Management API scopes it needs."
+    default_remedy = (
+        "Authorize this application for the Auth0 Management API with the scopes it needs "
+        "(Dashboard > Applications > APIs > Auth0 Management API > Machine To Machine "
+        "Applications)."
+    )
 
 
 class TokensetsGone(_ManagementAnswer, OperatorError):
