@@ -1,11 +1,8 @@
 """Errors raised by Flask-Token-Vault, grouped by who must act on them.
 
-Every error met while serving a request is a :class:`TokenVaultError` under one of four groups:
-:class:`UserActionRequired`, :class:`CallerError`, :class:`OperatorError` and
-:class:`UpstreamError`. Each carries an ``error`` code (Auth0's own when it gave one), a
-``description`` and a ``remedy``; its werkzeug ``code`` is the status the app answers with, in
-its group's range. Errors carry data only: ``_responses`` turns them into responses.
-No message, repr or body ever contains a token, a code or a client secret.
+Each error carries data only: an ``error`` code (Auth0's own when it gave one), a ``description``,
+a ``remedy`` and, as its werkzeug ``code``, the status the app answers with; ``_responses`` turns
+it into a response. No message, repr or body ever contains a token, a code or a client secret.
 """
 
 from __future__ import annotations
@@ -40,6 +37,10 @@ class TokenVaultError(HTTPException):
     default_error: ClassVar[str] = "token_vault_error"
     #: What the user or the developer should do about it.
     default_remedy: ClassVar[str] = "See the Flask-Token-Vault troubleshooting guide."
+    #: The error page's title, for people (never werkzeug's bare "400 Bad Request").
+    heading: ClassVar[str] = "Something went wrong"
+    #: Attributes the JSON body adds: (key, attribute) pairs.
+    body_fields: ClassVar[tuple[tuple[str, str], ...]] = ()
 
     def __init__(
         self,
@@ -82,6 +83,9 @@ class TokenVaultError(HTTPException):
             body["connection"] = self.connection
         if self.upstream_status is not None:
             body["upstream_status"] = self.upstream_status
+        for key, attribute in self.body_fields:
+            value = getattr(self, attribute)
+            body[key] = list(value) if isinstance(value, tuple) else value
         return body
 
     def extra_headers(self) -> Headers:
@@ -100,27 +104,25 @@ class CallerError(TokenVaultError):
     """The program that called must change its request or its access token."""
 
     statuses = frozenset(range(400, 500))
+    heading = "This link did not work"
 
 
 class OperatorError(TokenVaultError):
     """Whoever runs the app must fix its configuration or the Auth0 tenant's set-up."""
 
     statuses = frozenset({500, 503})
+    heading = "This site is not set up correctly"
 
 
 class UpstreamError(TokenVaultError):
     """Auth0, a provider or the cache failed, refused or is busy; trying again later may work."""
 
     statuses = frozenset({502, 503, 504})
+    heading = "Please try again in a moment"
 
 
 #: The four groups, one per party that must act.
-GROUPS: tuple[type[TokenVaultError], ...] = (
-    UserActionRequired,
-    CallerError,
-    OperatorError,
-    UpstreamError,
-)
+GROUPS = (UserActionRequired, CallerError, OperatorError, UpstreamError)
 
 
 def _challenge_text(text: str) -> str:
@@ -168,6 +170,7 @@ class LoginRequired(UserActionRequired):
     code = 401
     default_error = "login_required"
     default_remedy = "Sign in again."
+    heading = "Please sign in"
 
     def extra_headers(self) -> Headers:
         """Tell API clients how to authenticate."""
@@ -180,6 +183,7 @@ class CallbackError(UserActionRequired):
     code = 400
     default_error = "callback_failed"
     default_remedy = "Start the sign-in again; the link you followed is stale or was tampered with."
+    heading = "The sign-in was not completed"
 
 
 class AccountNotConnected(UserActionRequired):
@@ -188,17 +192,16 @@ class AccountNotConnected(UserActionRequired):
     code = 401
     default_error = "account_not_connected"
     default_remedy = "Connect the account at this provider, then try again."
+    heading = "Account not connected"
 
 
 class ReconsentRequired(UserActionRequired):
-    """The provider no longer honours the stored grant; the user must connect again.
-
-    Answered 403: the user is signed in, but what they allowed this app is not enough.
-    """
+    """The provider no longer honours the stored grant; the user must connect again (403)."""
 
     code = 403
     default_error = "reconsent_required"
     default_remedy = "Connect the account again to renew the permission given to this app."
+    heading = "Please connect your account again"
 
 
 class InsufficientScope(_ScopeGap, ReconsentRequired):
@@ -206,14 +209,9 @@ class InsufficientScope(_ScopeGap, ReconsentRequired):
 
     default_error = "insufficient_scope"
     default_remedy = "Connect the account again and allow the additional permissions."
+    heading = "More access needed"
+    body_fields = (("granted_scopes", "granted"), ("required_scopes", "union"))
     lacks = "The {connection} token lacks the scopes"
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the JSON body, with granted and required scopes."""
-        body = super().to_dict()
-        body["granted_scopes"] = list(self.granted)
-        body["required_scopes"] = list(self.union)
-        return body
 
 
 # -- the calling program acts ----------------------------------------------------------------
@@ -228,13 +226,13 @@ class InvalidRequest(CallerError):
 class InvalidAccessToken(CallerError):
     """The request's ``Authorization: Bearer`` access token is missing, malformed or not valid.
 
-    Never a redirect: the caller is a program. Without any token, ``error`` is
-    ``access_token_required`` and the challenge a bare ``Bearer`` (RFC 6750).
+    Without any token, ``error`` is ``access_token_required`` and the challenge a bare ``Bearer``.
     """
 
     code = 401
     default_error = "invalid_token"
     default_remedy = "Send a valid access token for this API: get a new one from Auth0."
+    heading = "Access token not accepted"
 
     def extra_headers(self) -> Headers:
         """Tell the caller, as RFC 6750 says, that its token was refused (or is needed)."""
@@ -246,33 +244,20 @@ class InvalidAccessToken(CallerError):
 
 
 class InsufficientApiScope(_ScopeGap, CallerError):
-    """The caller's access token is valid but lacks API scopes (permissions) the route needs.
-
-    Its challenge says ``insufficient_scope`` (RFC 6750); :class:`InsufficientScope` is about
-    the *provider* token's scopes.
-    """
+    """The caller's access token is valid but lacks API scopes (permissions) the route needs."""
 
     code = 403
     default_error = "insufficient_api_scope"
-    default_remedy = (
-        "Ask Auth0 for an access token carrying the missing scopes (request them with the "
-        "API's audience, or grant the permissions to the user in Auth0)."
-    )
+    default_remedy = "Get an access token with the missing scopes; grant them to the user in Auth0."
+    heading = "More API permissions needed"
+    body_fields = (("required_api_scopes", "required"), ("missing_api_scopes", "missing"))
     lacks = "The access token lacks the API scopes"
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the JSON body, naming the missing API scopes."""
-        body = super().to_dict()
-        body["required_api_scopes"] = list(self.required)
-        body["missing_api_scopes"] = list(self.missing)
-        return body
 
     def extra_headers(self) -> Headers:
         """Name the missing scopes in the challenge, as RFC 6750 section 3 allows."""
         scope = _challenge_text(" ".join(self.missing))
-        return Headers(
-            [("WWW-Authenticate", f'Bearer error="insufficient_scope", scope="{scope}"')]
-        )
+        challenge = f'Bearer error="insufficient_scope", scope="{scope}"'
+        return Headers([("WWW-Authenticate", challenge)])
 
 
 # -- the operator acts -----------------------------------------------------------------------
@@ -282,26 +267,22 @@ class Misconfigured(OperatorError):
     code = 500
     default_error = "misconfigured"
     default_remedy = (
-        "Enable the Token Vault grant on the application and Token Vault on the connection, "
-        "make sure refresh-token rotation is off and the MFA policy is not 'Always'; "
-        "`flask token-vault doctor` checks all of these."
+        "Run `flask token-vault doctor`: Token Vault must be enabled on the application and "
+        "the connection, refresh-token rotation off and the MFA policy not 'Always'."
     )
 
 
 class ApiClientMisconfigured(Misconfigured):
-    """The API cannot exchange callers' access tokens: its Custom API Client is missing or wrong.
+    """The API's Custom API Client is missing or wrong, so it cannot exchange callers' tokens.
 
-    Answered 503, not 500: nothing crashed, the API cannot serve this until its operator fixes
-    the set-up (502 would blame Auth0, which answered correctly).
+    Answered 503: nothing crashed, and Auth0 (which a 502 would blame) answered correctly.
     """
 
     code = 503
     default_error = "api_client_misconfigured"
     default_remedy = (
-        "Create or find the API's Custom API Client with `flask token-vault api-client enable` "
-        "(it links a client to AUTH0_AUDIENCE and gives it the Token Vault grant), then set "
-        "TOKEN_VAULT_API_CLIENT_ID and TOKEN_VAULT_API_CLIENT_SECRET; `flask token-vault "
-        "doctor` checks the set-up."
+        "Run `flask token-vault api-client enable`, then set TOKEN_VAULT_API_CLIENT_ID and "
+        "TOKEN_VAULT_API_CLIENT_SECRET; `flask token-vault doctor` checks the set-up."
     )
 
 
@@ -309,10 +290,7 @@ class ClientNotEligible(Misconfigured):
     """The application cannot use Token Vault as it is set up in Auth0."""
 
     default_error = "client_not_eligible"
-    default_remedy = (
-        "Make the application a first-party, confidential (Regular Web Application), "
-        "OIDC-conformant client in the Auth0 Dashboard, then try again."
-    )
+    default_remedy = "Make the application a first-party, confidential, OIDC-conformant client."
 
     def __init__(self, client_id: str, problems: Iterable[str]) -> None:
         #: The client that was checked.
@@ -331,6 +309,7 @@ class Auth0Unavailable(UpstreamError):
     code = 503
     default_error = "auth0_unavailable"
     default_remedy = "Auth0 did not answer properly; try again in a moment."
+    heading = "Sign-in is unavailable right now"
 
 
 class ProviderUnavailable(UpstreamError):
@@ -339,6 +318,7 @@ class ProviderUnavailable(UpstreamError):
     code = 502
     default_error = "provider_unavailable"
     default_remedy = "The provider did not answer; try again in a moment."
+    heading = "The provider did not answer"
 
 
 class CacheUnavailable(UpstreamError):
@@ -355,17 +335,17 @@ class ExchangeRejected(UpstreamError):
     code = 502
     default_error = "exchange_rejected"
     default_remedy = "Try again; if it persists, check the Auth0 tenant logs for this error code."
+    heading = "Access could not be renewed"
 
 
 class RateLimited(UpstreamError):
-    """Auth0 rate-limited the request and waiting would hold the request too long.
-
-    Answered 503 with ``Retry-After``: the visitor did nothing wrong.
-    """
+    """Auth0 rate-limited the request and waiting would hold the request too long (503)."""
 
     code = 503
     default_error = "too_many_requests"
     default_remedy = "Wait a moment and try again."
+    heading = "Too many requests"
+    body_fields = (("retry_after", "retry_after"),)
     #: ``Retry-After`` sent when Auth0 did not say how long to wait.
     default_retry_after = 5
 
@@ -381,12 +361,6 @@ class RateLimited(UpstreamError):
         wait = self.default_retry_after if self.retry_after is None else self.retry_after
         return Headers([("Retry-After", str(max(1, round(wait))))])
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return the JSON body, with the wait in seconds."""
-        body = super().to_dict()
-        body["retry_after"] = self.retry_after
-        return body
-
 
 class MyAccountError(UpstreamError):
     """Auth0's My Account API (Connected Accounts) refused or failed a request."""
@@ -397,6 +371,7 @@ class MyAccountError(UpstreamError):
         "Try connecting again; if it persists, check that Connected Accounts is enabled on the "
         "connection and the My Account API is allowed for this application."
     )
+    heading = "The account could not be connected"
 
     def __init__(
         self,
@@ -407,11 +382,9 @@ class MyAccountError(UpstreamError):
         detail: str | None = None,
         **kwargs: Any,
     ) -> None:
-        #: The problem ``type`` URI.
+        #: The problem document's ``type`` URI, ``title`` and ``detail``.
         self.error_type = error_type
-        #: The problem ``title``.
         self.title = title or ""
-        #: The problem ``detail``.
         self.detail = detail or ""
         super().__init__(description or detail, **kwargs)
 
@@ -440,9 +413,8 @@ class ManagementError(_ManagementAnswer, UpstreamError):
 
     code = 502
     default_error = "management_error"
-    default_remedy = (
-        "Check the message; `flask token-vault doctor` checks the tenant's set-up for this app."
-    )
+    default_remedy = "Run `flask token-vault doctor` to check the tenant's set-up for this app."
+    heading = "The account service failed"
 
 
 class ManagementRateLimited(ManagementError, RateLimited):
@@ -451,6 +423,7 @@ class ManagementRateLimited(ManagementError, RateLimited):
     code = 503
     default_error = "management_rate_limited"
     default_remedy = RateLimited.default_remedy
+    heading = RateLimited.heading
 
 
 class ManagementNotFound(_ManagementAnswer, CallerError):
@@ -479,9 +452,8 @@ class TokensetsGone(_ManagementAnswer, OperatorError):
     code = 500
     default_error = "tokensets_gone"
     default_remedy = (
-        "Use the Connected Accounts equivalents: list a user's accounts with `flask token-vault "
-        "accounts list USER_ID` (ManagementClient.list_connected_accounts, GET "
-        "/api/v2/users/{id}/connected-accounts); for the signed-in user set "
-        "TOKEN_VAULT_CONNECT_FLOW = 'connected_accounts', then my_connected_accounts() lists and "
-        "disconnect() deletes through the My Account API (/me/v1/connected-accounts/accounts)."
+        "Use Connected Accounts: `flask token-vault accounts list USER_ID` (GET "
+        "/api/v2/users/{id}/connected-accounts), or TOKEN_VAULT_CONNECT_FLOW = "
+        "'connected_accounts' and my_connected_accounts() and disconnect() (My Account API, "
+        "/me/v1/connected-accounts)."
     )
