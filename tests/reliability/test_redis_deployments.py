@@ -25,6 +25,7 @@ from services.redis_servers import (
     valkey_binary,
 )
 from tests.helpers.apps import CAL_READ, make_app
+from tests.helpers.browser import csrf
 from tests.helpers.processes import emulator_args, spawn_worker, start_together, worker_output
 
 from .figures import DEPLOYMENTS
@@ -87,11 +88,15 @@ def deployment(request: pytest.FixtureRequest) -> Iterator[tuple[str, _Deploymen
         running.stop()
 
 
-def _config(url: str) -> dict[str, Any]:
-    return {"TOKEN_VAULT_CACHE": url, "TOKEN_VAULT_LOCAL_CACHE_TTL": LOCAL_TTL}
+def _config(url: str, revoke: bool = True) -> dict[str, Any]:
+    return {
+        "TOKEN_VAULT_CACHE": url,
+        "TOKEN_VAULT_LOCAL_CACHE_TTL": LOCAL_TTL,
+        "TOKEN_VAULT_REVOKE_ON_LOGOUT": revoke,
+    }
 
 
-def _burst(emu: Emulator, url: str, cookies: list[str]) -> list[int]:
+def _burst(emu: Emulator, url: str, cookies: list[str], revoke: bool = True) -> list[int]:
     """Send THREADS requests per user from each of PROCESSES processes at once; statuses."""
     start_at = time.time() + 4
     workers = [
@@ -100,7 +105,10 @@ def _burst(emu: Emulator, url: str, cookies: list[str]) -> list[int]:
             {
                 "emulator": emulator_args(emu),
                 "redis_url": url,
-                "config": {"TOKEN_VAULT_LOCAL_CACHE_TTL": LOCAL_TTL},
+                "config": {
+                    "TOKEN_VAULT_LOCAL_CACHE_TTL": LOCAL_TTL,
+                    "TOKEN_VAULT_REVOKE_ON_LOGOUT": revoke,
+                },
                 "threads": THREADS,
                 "cookie": cookie,
                 "start_at": start_at,
@@ -124,40 +132,55 @@ def _signed_in(app: Flask, emu: Emulator, count: int) -> tuple[list[str], list[s
     return cookies, emails
 
 
-def test_one_exchange_per_user_and_logout_reaches_every_process(
-    deployment: tuple[str, _Deployment], emu: Emulator
+@pytest.mark.parametrize("revoke", [True, False], ids=["revoke on logout", "no revocation"])
+def test_one_exchange_per_user_and_every_ending_reaches_every_process(
+    deployment: tuple[str, _Deployment], emu: Emulator, revoke: bool
 ) -> None:
+    """Cold: one exchange per user; warm: none; back-channel logout, sign-out, disconnect."""
     name, running = deployment
-    app = make_app(emu, **_config(running.url))
-    cookies, emails = _signed_in(app, emu, USERS)
+    app = make_app(emu, **_config(running.url, revoke))
+    cookies, emails = _signed_in(app, emu, 3)
     before = emu.exchange_count()
 
-    cold = _burst(emu, running.url, cookies)
+    cold = _burst(emu, running.url, cookies, revoke)
     cold_exchanges = emu.exchange_count() - before
     time.sleep(LOCAL_TTL + 0.2)  # past the near cache: the warm round reads the shared store
-    warm = _burst(emu, running.url, cookies)
+    warm = _burst(emu, running.url, cookies, revoke)
     warm_exchanges = emu.exchange_count() - before - cold_exchanges
 
-    # A back-channel logout of the first user, received by this process only.
-    answer = app.test_client().post(
+    # Each ending reaches this process only; the copies are sent to two other processes.
+    endings = app.test_client()
+    backchannel = endings.post(
         "/auth/backchannel-logout",
         data={"logout_token": emu.logout_token(emails[0])},
         headers={"Accept": "application/json"},
     )
+    endings.set_cookie("session", cookies[1])
+    signed_out = endings.post("/auth/logout", data={"csrf_token": csrf(endings)})
+    endings.set_cookie("session", cookies[2])
+    disconnected = endings.post(
+        "/auth/disconnect/google-oauth2", data={"csrf_token": csrf(endings)}
+    )
     time.sleep(LOCAL_TTL + 0.2)
-    after = _burst(emu, running.url, cookies[:1])
-    copies_served = sum(status == 200 for status in after)
+    served = {
+        ending: sum(status == 200 for status in _burst(emu, running.url, [cookie], revoke))
+        for ending, cookie in zip(
+            ("back-channel logout", "sign-out", "disconnect"), cookies, strict=True
+        )
+    }
 
-    DEPLOYMENTS[name] = (
-        f"exchanges per user cold {cold_exchanges / USERS:g} (target 1), warm "
-        f"{warm_exchanges / USERS:g} (target 0); copies served after back-channel logout "
-        f"{copies_served} of {len(after)} (target 0)"
+    DEPLOYMENTS[f"{name}, {'revocation on' if revoke else 'revocation off'}"] = (
+        f"exchanges per user cold {cold_exchanges / 3:g} (target 1), warm "
+        f"{warm_exchanges / 3:g} (target 0); copies served after "
+        + ", ".join(f"{ending} {count}" for ending, count in served.items())
+        + f" of {PROCESSES * THREADS} each (target 0)"
     )
     assert set(cold) == {200} and set(warm) == {200}
-    assert cold_exchanges == USERS
+    assert cold_exchanges == 3
     assert warm_exchanges == 0
-    assert answer.status_code == 200
-    assert copies_served == 0
+    assert backchannel.status_code == 200
+    assert signed_out.status_code == 302 and disconnected.status_code == 302
+    assert served == {"back-channel logout": 0, "sign-out": 0, "disconnect": 0}
 
 
 def test_a_sentinel_failover_loses_no_request_and_no_logout(emu: Emulator) -> None:
