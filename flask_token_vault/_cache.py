@@ -55,6 +55,8 @@ from ._store import NO_GENERATION, Entry, Store, StoreUnavailable, drop_oldest, 
 log = logging.getLogger("flask_token_vault")
 
 #: A user's generation outlives any token stored under it (token TTLs are capped below it).
+#: Seconds between two tries to write generations the store did not take.
+_RETRY_EVERY = 0.5
 _GENERATION_TTL = 7 * 86_400
 _MAX_TOKEN_TTL = 86_400
 # A lock outlives its holder's deadline by this much (its store calls before and after).
@@ -142,6 +144,10 @@ class TokenCache:
         self._prefixes: dict[Slot, str] = {}
         self._flights: dict[Slot, _Flight] = {}
         self._flights_lock = threading.Lock()
+        # Generations the store has not taken yet (key -> value), written again before this
+        # process next reads the store, until they land.
+        self._pending: dict[str, bytes] = {}
+        self._next_try = 0.0
 
     def __repr__(self) -> str:
         return f"TokenCache({self.store!r})"
@@ -367,15 +373,24 @@ class TokenCache:
                     flight.stale = True
         generation = secrets.token_hex(8).encode()
         for digest in self.crypto.keyed_hashes("user", self.namespace, sub):
+            self._pending[in_slot(digest, "g")] = generation
+        self._write_pending()
+
+    def _write_pending(self) -> None:
+        """Write the generations the store has not taken yet (kept until it does)."""
+        self._next_try = self.clock.monotonic() + _RETRY_EVERY
+        for key, generation in list(self._pending.items()):
             try:
-                self.store.set(in_slot(digest, "g"), generation, _GENERATION_TTL)
+                self.store.set(key, generation, _GENERATION_TTL)
             except Exception as exc:
-                # Always a warning, breaker open or not: other processes keep serving the
-                # user's tokens until they expire.
                 log.warning(
-                    "cache write failed (%s); the user's cached tokens stay until they expire",
+                    "cache write failed (%s): other processes keep the user's cached tokens "
+                    "until it lands (retrying)",
                     type(exc).__name__,
                 )
+                return
+            if self._pending.get(key) == generation:
+                del self._pending[key]
 
     # "not connected" answers ---------------------------------------------------------------
     def _absent_prefix(self, sub: str, connection: str, login_hint: str | None) -> str:
@@ -458,6 +473,8 @@ class TokenCache:
             if near is not None:
                 return near
         started = self.clock.monotonic()
+        if self._pending and started >= self._next_try:
+            self._write_pending()
         with self._flights_lock:
             flight = self._flights.get(slot)
             leader = flight is None
