@@ -1,11 +1,6 @@
 """Routes: login, callback, logout, back-channel logout, connect and disconnect, in one blueprint.
 
-(Layer: views, the top of the package.) With ``TOKEN_VAULT_CONNECT_FLOW = "connected_accounts"``
-the connect route does not send the user to ``/authorize``: it gets a My Account API token with
-the user's refresh token, asks ``POST /me/v1/connected-accounts/connect`` for a consent ticket
-with PKCE and a ``state``, and sends the browser to Auth0's consent page; the connect callback
-completes the connection. A pending sign-in or connection is kept by
-:mod:`flask_token_vault._round_trips`. Every page of the blueprint refuses to be framed.
+(Layer: views, the top of the package.) Every page of the blueprint refuses to be framed.
 """
 
 from __future__ import annotations
@@ -21,15 +16,8 @@ import requests
 from authlib.common.errors import AuthlibBaseError
 from authlib.common.security import generate_token
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
-from flask import (
-    Blueprint,
-    current_app,
-    jsonify,
-    redirect,
-    render_template,
-    request,
-    session,
-)
+from blinker import Signal
+from flask import Blueprint, current_app, jsonify, redirect, render_template, request, session
 from joserfc.errors import JoseError
 from werkzeug.wrappers import Response
 
@@ -60,10 +48,7 @@ blueprint = Blueprint("token_vault", __name__, template_folder="templates")
 
 _CSRF_KEY = "_token_vault_csrf"
 
-
-@blueprint.after_request
-def _no_framing(response: Response) -> Response:
-    return deny_framing(response)
+blueprint.after_request(deny_framing)
 
 
 def csrf_token() -> str:
@@ -114,6 +99,15 @@ def _next_from_request(state: AppState) -> str:
     return state.settings.default_next
 
 
+def _go_back(state: AppState, next_url: str | None) -> Response:
+    """Redirect to ``next_url`` if it is a path on this site, else to the default page."""
+    return redirect(safe_next(next_url) or state.settings.default_next)
+
+
+def _send(signal: Signal, **data: Any) -> None:
+    signal.send(current_app._get_current_object(), **data)  # type: ignore[attr-defined]
+
+
 def _requested_scopes(state: AppState, connection: str, param: str) -> tuple[str, ...]:
     """Return the scopes a link asks for: configured ones as they are, others only if signed."""
     user = optional_user()
@@ -148,12 +142,12 @@ def _login_hint() -> str | None:
 
 def _authorize(
     state: AppState,
-    *,
-    next_url: str,
     connection: str | None,
-    scopes: tuple[str, ...],
+    scopes: Iterable[str],
+    next_url: str,
     login_hint: str | None,
 ) -> Response:
+    """Send the browser to Auth0's ``/authorize``, to sign in or to connect ``connection``."""
     settings = state.settings
     params: dict[str, str] = {}
     if connection is not None:
@@ -202,9 +196,7 @@ def login() -> Response:
         if connection is None:
             raise InvalidRequest("'connection_scope' needs a 'connection'.")
         scopes = _requested_scopes(state, connection, "connection_scope")
-    return _authorize(
-        state, next_url=next_url, connection=connection, scopes=scopes, login_hint=_login_hint()
-    )
+    return _authorize(state, connection, scopes, next_url, _login_hint())
 
 
 @blueprint.get("/connect/<connection>")
@@ -222,9 +214,7 @@ def connect(connection: str) -> Response:
         return redirect(login_url(next=current_path()))
     if state.settings.connect_flow == "connected_accounts":
         return _start_connected_account(state, checked, scopes, next_url, _login_hint())
-    return _authorize(
-        state, next_url=next_url, connection=checked, scopes=scopes, login_hint=_login_hint()
-    )
+    return _authorize(state, checked, scopes, next_url, _login_hint())
 
 
 @blueprint.post("/disconnect/<connection>")
@@ -236,7 +226,7 @@ def disconnect(connection: str) -> Response:
     removed = disconnect_connection(checked)
     if wants_json():
         return jsonify(connection=checked, removed=removed)
-    return redirect(safe_next(request.form.get("next")) or state.settings.default_next)
+    return _go_back(state, request.form.get("next"))
 
 
 @blueprint.get("/callback")
@@ -296,13 +286,9 @@ def callback() -> Response:
         note_connected(connection)
     # A new connect may have changed the granted scopes: never serve a token from before it.
     state.cache.invalidate_user(user.sub)
-    signals.logged_in.send(
-        current_app._get_current_object(),  # type: ignore[attr-defined]
-        user_id=user.sub,
-        connection=connection,
-    )
+    _send(signals.logged_in, user_id=user.sub, connection=connection)
     log.info("signed in: connection=%s", connection)
-    return redirect(safe_next(data["next"]) or state.settings.default_next)
+    return _go_back(state, data["next"])
 
 
 def _code_from_answer(answer: str, param: str, connection: str | None = None) -> str:
@@ -363,10 +349,7 @@ def logout() -> Response | str:
     session.clear()
     forget_user()
     if user is not None:
-        signals.logged_out.send(
-            current_app._get_current_object(),  # type: ignore[attr-defined]
-            user_id=user.sub,
-        )
+        _send(signals.logged_out, user_id=user.sub)
     params = {"client_id": state.settings.client_id}
     return_to = _logout_return_to(state)
     if return_to is not None:
@@ -375,11 +358,7 @@ def logout() -> Response | str:
 
 
 def _end_copies(state: AppState, sid: str | None) -> None:
-    """End every copy of this sign-in's cookie, as a back-channel logout of its ``sid`` would.
-
-    A copy made before the logout (a stolen cookie) is still signed; recorded as ended, it
-    reads as signed out on its next request, in every process sharing the cache.
-    """
+    """End every copy of this sign-in's cookie (a stolen one is still signed), in every process."""
     if not sid:
         return
     try:
@@ -397,9 +376,7 @@ def _logout_return_to(state: AppState) -> str | None:
     """Return where Auth0 sends the browser after logout, from trusted settings only.
 
     The Host header is the visitor's to choose: it is used only when Flask checks it
-    (``TRUSTED_HOSTS``) or on a loopback address (development). Otherwise, with nothing
-    configured, ``returnTo`` is left out and Auth0 uses the application's first Allowed Logout
-    URL.
+    (``TRUSTED_HOSTS``) or on a loopback address (development).
     """
     settings = state.settings
     if settings.logout_return_to:
@@ -428,10 +405,9 @@ def _is_loopback(host: str) -> bool:
 
 @blueprint.post("/backchannel-logout")
 def backchannel_logout() -> Response:
-    """Take Auth0's back-channel logout token and end the sessions it names.
+    """Take Auth0's back-channel logout token and end the sessions it names (on their next request).
 
-    400 for a bad or replayed token, 200 when the sessions are ended (on their next request,
-    in every process sharing the cache), 503 when the shared cache cannot record it.
+    400 for a bad or replayed token, 503 when the shared cache cannot record it.
     """
     state = get_state()
     raw = request.form.get("logout_token", "")
@@ -476,9 +452,7 @@ def _start_connected_account(
         # Connecting needs a signed-in user (and their refresh token): sign in, then come back.
         return redirect(login_url(next=current_path()))
     conn = state.settings.connections[connection]
-    # Checked before any call to Auth0: the API takes at most 100 scopes, and none is "leave
-    # the field out", never an empty list.
-    wanted = connect_scopes((*conn.scopes, *scopes), connection)
+    wanted = connect_scopes((*conn.scopes, *scopes), connection)  # before any call to Auth0
     params = {
         k: v for k, v in conn.authorization_params.items() if k in CONNECT_AUTHORIZATION_PARAMS
     }
@@ -532,8 +506,9 @@ def connect_callback() -> Response:
         redirect_uri=record["redirect_uri"],
         code_verifier=record["verifier"],
     )
+    connected = account.connection or connection
     # The new grant may carry other scopes: never serve a token from before it.
-    forget_provider_tokens(account.connection or connection)
-    note_connected(account.connection or connection)
-    log.info("connected: connection=%s flow=connected_accounts", account.connection or connection)
-    return redirect(safe_next(record["next"]) or state.settings.default_next)
+    forget_provider_tokens(connected)
+    note_connected(connected)
+    log.info("connected: connection=%s flow=connected_accounts", connected)
+    return _go_back(state, record["next"])
