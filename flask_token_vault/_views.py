@@ -34,13 +34,7 @@ from ._session import SESSION_KEY, note_connected, read_user, write_user
 from ._state import AppState, get_state
 from ._tokens import forget_provider_tokens, forget_user, optional_user, require_user
 from ._urls import connect_url, current_path, external_url, login_url, safe_next
-from .errors import (
-    Auth0Unavailable,
-    CacheUnavailable,
-    CallbackError,
-    InvalidRequest,
-    Misconfigured,
-)
+from .errors import Auth0Unavailable, CacheUnavailable, CallbackError, InvalidRequest, Misconfigured
 
 log = logging.getLogger("flask_token_vault")
 
@@ -191,11 +185,9 @@ def login() -> Response:
     state = get_state()
     next_url = _next_from_request(state)
     connection = _connection_from(state, request.args.get("connection"))
-    scopes: tuple[str, ...] = ()
-    if request.args.get("connection_scope") is not None:
-        if connection is None:
-            raise InvalidRequest("'connection_scope' needs a 'connection'.")
-        scopes = _requested_scopes(state, connection, "connection_scope")
+    if connection is None and "connection_scope" in request.args:
+        raise InvalidRequest("'connection_scope' needs a 'connection'.")
+    scopes = _requested_scopes(state, connection, "connection_scope") if connection else ()
     return _authorize(state, connection, scopes, next_url, _login_hint())
 
 
@@ -242,9 +234,8 @@ def callback() -> Response:
             error="issuer_mismatch",
         )
     code = _code_from_answer("sign-in", "code")
-    # The code goes to /oauth/token through the app's exchanger, like every other grant: one
-    # place for the client assertion, the DPoP proof and its nonce retry, timeouts and errors.
-    # authlib keeps what it does best here: the ID token's signature and claims.
+    # The code goes to /oauth/token through the app's exchanger, like every other grant (client
+    # assertion, DPoP, timeouts, errors); authlib checks the ID token's signature and claims.
     token = state.exchanger.exchange_code(code, data["redirect_uri"], data["verifier"])
     try:
         userinfo = state.oauth.parse_id_token(token, nonce=data["nonce"], leeway=120)
@@ -260,7 +251,7 @@ def callback() -> Response:
         raise Auth0Unavailable(
             f"Auth0's answer could not be read ({type(exc).__name__}).", error="malformed_answer"
         ) from None
-    sub = userinfo.get("sub") if userinfo else None
+    sub = (userinfo or {}).get("sub")
     if not userinfo or not isinstance(sub, str) or not 0 < len(sub) <= 512:
         raise Auth0Unavailable("Auth0 answered without an ID token.", error="malformed_answer")
     if data["sub"] is not None and data["sub"] != sub:
@@ -311,15 +302,11 @@ def _code_from_answer(answer: str, param: str, connection: str | None = None) ->
 
 def _cancel_url(state: AppState) -> str:
     """Return where "Cancel" on the sign-out page goes: ``next``, the page before, or home."""
-    wanted = safe_next(request.args.get("next"))
-    if wanted is not None:
-        return wanted
     referrer = urlsplit(request.referrer or "")
+    back = None
     if referrer.netloc == request.host and referrer.path != request.path:
-        back = safe_next(referrer.path + ("?" + referrer.query if referrer.query else ""))
-        if back is not None:
-            return back
-    return state.settings.default_next
+        back = referrer.path + ("?" + referrer.query if referrer.query else "")
+    return safe_next(request.args.get("next")) or safe_next(back) or state.settings.default_next
 
 
 @blueprint.route("/logout", methods=["GET", "POST"])
@@ -342,7 +329,14 @@ def logout() -> Response | str:
     _check_csrf("sign-out", "Sign out")
     if user is not None:
         state.cache.invalidate_user(user.sub)
-        _end_copies(state, user.sid)
+        try:
+            # A copy of the cookie (a stolen one is still signed) reads as signed out from now on.
+            if user.sid:
+                state.revocations.end(sid=user.sid)
+        except Exception as exc:  # signing out must not fail because the cache does
+            log.warning(
+                "logout not recorded for copies of the session: cache error %s", type(exc).__name__
+            )
         if state.settings.revoke_on_logout:
             # A copy of the cookie made before stays signed; revoked, its refresh token is dead.
             state.revoke_later(user.refresh_token)
@@ -350,23 +344,9 @@ def logout() -> Response | str:
     forget_user()
     if user is not None:
         _send(signals.logged_out, user_id=user.sub)
-    params = {"client_id": state.settings.client_id}
-    return_to = _logout_return_to(state)
-    if return_to is not None:
-        params["returnTo"] = return_to
-    return redirect(f"{state.settings.base_url}/v2/logout?{urlencode(params)}")
-
-
-def _end_copies(state: AppState, sid: str | None) -> None:
-    """End every copy of this sign-in's cookie (a stolen one is still signed), in every process."""
-    if not sid:
-        return
-    try:
-        state.revocations.end(sid=sid)
-    except Exception as exc:  # signing out must not fail because the cache does
-        log.warning(
-            "logout not recorded for copies of the session: cache error %s", type(exc).__name__
-        )
+    params = {"client_id": state.settings.client_id, "returnTo": _logout_return_to(state)}
+    query = urlencode({name: value for name, value in params.items() if value})
+    return redirect(f"{state.settings.base_url}/v2/logout?{query}")
 
 
 _warned_no_return_to: set[str] = set()
@@ -431,9 +411,7 @@ def backchannel_logout() -> Response:
     if claims.sub:
         state.cache.invalidate_user(claims.sub)
     log.info("back-channel logout: session ended (by %s)", "sid" if claims.sid else "sub")
-    response = Response(status=200)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return Response(status=200, headers={"Cache-Control": "no-store"})
 
 
 # -- Connected Accounts ------------------------------------------------------------------------
