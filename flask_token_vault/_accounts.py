@@ -45,11 +45,11 @@ def my_account_token(scopes: Iterable[str]) -> str:
     key = (user.sub, wanted)
     if key in memo:
         return memo[key]
-    settings = state.settings
+    base_url = state.settings.base_url
     data = {
         "grant_type": "refresh_token",
         "refresh_token": user.refresh_token,
-        "audience": settings.base_url + "/me/",
+        "audience": base_url + "/me/",
         "scope": wanted,
     }
     try:
@@ -61,7 +61,7 @@ def my_account_token(scopes: Iterable[str]) -> str:
             f"Auth0 did not issue a My Account API token for Connected Accounts ({exc.error}).",
             error=exc.error,
             upstream_status=exc.upstream_status,
-            remedy=mrrt_remedy(settings.base_url),
+            remedy=mrrt_remedy(base_url),
         ) from None
     token = answer.get("access_token")
     if not isinstance(token, str) or not token:

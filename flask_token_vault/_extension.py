@@ -30,9 +30,6 @@ class TokenVault:
         if app is not None:
             self.init_app(app)
 
-    def __repr__(self) -> str:
-        return "TokenVault()"
-
     def init_app(self, app: Flask) -> None:
         """Read and validate the app's configuration, then register routes and helpers."""
         if EXTENSION_KEY in app.extensions:

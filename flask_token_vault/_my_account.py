@@ -19,7 +19,7 @@ CONNECT_SCOPE = "create:me:connected_accounts"
 READ_SCOPE = "read:me:connected_accounts"
 #: My Account API scope to delete a connected account.
 DELETE_SCOPE = "delete:me:connected_accounts"
-#: The only ``authorization_params`` the connect endpoint accepts.
+#: The only ``authorization_params`` the connect endpoint accepts (others are left out).
 CONNECT_AUTHORIZATION_PARAMS = frozenset(
     {
         "acr_values",
@@ -188,22 +188,20 @@ class MyAccountClient:
         authorization_params: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         """Start connecting an account; return ``{connect_uri, auth_session, connect_params}``."""
-        wanted = connect_scopes(scopes, connection)
-        params = dict(authorization_params or {})
-        refused = sorted(set(params) - CONNECT_AUTHORIZATION_PARAMS)
-        if refused:
-            raise InvalidRequest(f"Connected Accounts does not accept the parameters {refused}.")
+        params = authorization_params or {}
         body: dict[str, Any] = {
             "connection": connection,
             "redirect_uri": redirect_uri,
             "state": state,
             "code_challenge": code_challenge,
             "code_challenge_method": "S256",
+            "scopes": connect_scopes(scopes, connection),
+            "authorization_params": {
+                k: v for k, v in params.items() if k in CONNECT_AUTHORIZATION_PARAMS
+            },
         }
-        if wanted:  # the API refuses an empty list
-            body["scopes"] = wanted
-        if params:
-            body["authorization_params"] = params
+        # The API refuses an empty list or object: those fields are left out.
+        body = {name: value for name, value in body.items() if value}
         answer = self._call("POST", "/connect", access_token, operation="connect", json=body)
         if not isinstance(answer, Mapping):
             answer = {}

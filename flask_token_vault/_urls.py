@@ -50,11 +50,9 @@ def connect_url(
 ) -> str:
     """Return the URL that sends the user to connect ``connection`` asking for ``scopes``.
 
-    Only scopes the app declares for the connection (its configured ``scopes`` and
-    ``optional_scopes``, and those its views require with
-    :func:`~flask_token_vault.provider_token_required`) go into the link; others are left out
-    and logged. Beyond the configured ``scopes``, the list is signed for the signed-in user (or
-    for nobody) until ``TOKEN_VAULT_CONNECT_LINK_LIFETIME`` seconds from now.
+    Only scopes the app declares (configured, or required by its views) go into the link; others
+    are left out and logged. Beyond the configured ``scopes``, the list is signed for the
+    signed-in user until ``TOKEN_VAULT_CONNECT_LINK_LIFETIME`` seconds from now.
     """
     state = get_state()
     user = optional_user()

@@ -27,8 +27,9 @@ from ._accounts import disconnect as disconnect_connection
 from ._accounts import my_account_token
 from ._connect_links import LINK_INVALID
 from ._connection_options import is_valid_connection_name
-from ._my_account import CONNECT_AUTHORIZATION_PARAMS, CONNECT_SCOPE, connect_scopes
+from ._my_account import CONNECT_SCOPE, connect_scopes
 from ._oidc import verify_logout_token
+from ._parsers import is_loopback_host
 from ._responses import deny_framing, wants_json
 from ._session import SESSION_KEY, note_connected, read_user, write_user
 from ._state import AppState, get_state
@@ -94,7 +95,6 @@ def _next_from_request(state: AppState) -> str:
 
 
 def _go_back(state: AppState, next_url: str | None) -> Response:
-    """Redirect to ``next_url`` if it is a path on this site, else to the default page."""
     return redirect(safe_next(next_url) or state.settings.default_next)
 
 
@@ -367,7 +367,7 @@ def _logout_return_to(state: AppState) -> str | None:
     if config.get("SERVER_NAME"):
         scheme = config.get("PREFERRED_URL_SCHEME") or "http"
         return f"{scheme}://{config['SERVER_NAME']}{settings.default_next}"
-    if config.get("TRUSTED_HOSTS") or _is_loopback(request.host):
+    if config.get("TRUSTED_HOSTS") or is_loopback_host(urlsplit(request.host_url).hostname or ""):
         return request.host_url.rstrip("/") + settings.default_next
     if settings.client_id not in _warned_no_return_to:
         _warned_no_return_to.add(settings.client_id)
@@ -376,11 +376,6 @@ def _logout_return_to(state: AppState) -> str | None:
             "Auth0 will send users to the application's first Allowed Logout URL"
         )
     return None
-
-
-def _is_loopback(host: str) -> bool:
-    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-    return name.strip("[]") in ("127.0.0.1", "localhost", "::1")
 
 
 @blueprint.post("/backchannel-logout")
@@ -431,17 +426,14 @@ def _start_connected_account(
         return redirect(login_url(next=current_path()))
     conn = state.settings.connections[connection]
     wanted = connect_scopes((*conn.scopes, *scopes), connection)  # before any call to Auth0
-    params = {
-        k: v for k, v in conn.authorization_params.items() if k in CONNECT_AUTHORIZATION_PARAMS
-    }
+    params = dict(conn.authorization_params)
     if login_hint:
         params["login_hint"] = login_hint
     verifier = generate_token(48)
     state_param = secrets.token_urlsafe(24)
     redirect_uri = external_url("token_vault.connect_callback")
-    token = my_account_token([CONNECT_SCOPE])
     answer = state.my_account.connect(
-        token,
+        my_account_token([CONNECT_SCOPE]),
         connection=connection,
         redirect_uri=redirect_uri,
         state=state_param,
