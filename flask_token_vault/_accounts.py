@@ -1,28 +1,14 @@
-"""Connected accounts of the signed-in user, and the app's Auth0 API clients.
-
-(Layer: request-time, beside :mod:`flask_token_vault._tokens`.)
-
-:func:`my_connected_accounts`, :func:`my_connectable_connections` and :func:`disconnect` act for
-the signed-in user;
-:func:`management_client` and :func:`my_account_client` return the app's clients, built once.
-"""
+"""Connected accounts of the signed-in user (layer: request-time, beside ``_tokens``)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from urllib.parse import urlsplit
 
 from flask import Flask
 
 from ._connection_options import is_valid_connection_name
-from ._my_account import (
-    DELETE_SCOPE,
-    MRRT_REMEDY,
-    READ_SCOPE,
-    ConnectableConnection,
-    MyAccountClient,
-)
+from ._my_account import DELETE_SCOPE, READ_SCOPE, ConnectableConnection, mrrt_remedy
 from ._session import forget_connected
 from ._state import get_state
 from ._tokens import forget_provider_tokens, request_state, require_user
@@ -46,18 +32,10 @@ def management_client(app: Flask | None = None) -> ManagementClient:
     return get_state(app).management
 
 
-def my_account_client(app: Flask | None = None) -> MyAccountClient:
-    """Return the app's :class:`~flask_token_vault._my_account.MyAccountClient`, built once."""
-    return get_state(app).my_account
-
-
 def my_account_token(scopes: Iterable[str]) -> str:
-    """Return a My Account API access token for the signed-in user carrying ``scopes``.
+    """Return a My Account API access token for the signed-in user, memoised for the request.
 
-    Uses the session's refresh token with the audience ``https://{domain}/me/`` (Multi-Resource
-    Refresh Token); memoised for the request. Raises :class:`~flask_token_vault.LoginRequired`
-    when the refresh token is no longer valid and :class:`~flask_token_vault.Misconfigured` when
-    Auth0 will not issue the token.
+    It comes from the session's refresh token (Multi-Resource Refresh Token).
     """
     state = get_state()
     user = require_user()
@@ -67,11 +45,11 @@ def my_account_token(scopes: Iterable[str]) -> str:
     key = (user.sub, wanted)
     if key in memo:
         return memo[key]
-    settings = state.settings
+    base_url = state.settings.base_url
     data = {
         "grant_type": "refresh_token",
         "refresh_token": user.refresh_token,
-        "audience": settings.base_url + "/me/",
+        "audience": base_url + "/me/",
         "scope": wanted,
     }
     try:
@@ -83,7 +61,7 @@ def my_account_token(scopes: Iterable[str]) -> str:
             f"Auth0 did not issue a My Account API token for Connected Accounts ({exc.error}).",
             error=exc.error,
             upstream_status=exc.upstream_status,
-            remedy=MRRT_REMEDY.replace("{domain}", urlsplit(settings.base_url).netloc),
+            remedy=mrrt_remedy(base_url),
         ) from None
     token = answer.get("access_token")
     if not isinstance(token, str) or not token:
@@ -95,33 +73,25 @@ def my_account_token(scopes: Iterable[str]) -> str:
 
 
 def my_connected_accounts(connection: str | None = None) -> list[ConnectedAccount]:
-    """Return the signed-in user's connected accounts (of one connection, or all).
-
-    Uses the My Account API (scope ``read:me:connected_accounts``).
-    """
-    return my_account_client().list_accounts(my_account_token([READ_SCOPE]), connection)
+    """Return the signed-in user's connected accounts (of one connection, or all)."""
+    return get_state().my_account.list_accounts(my_account_token([READ_SCOPE]), connection)
 
 
 def my_connectable_connections() -> list[ConnectableConnection]:
-    """Return the connections the signed-in user can connect an account at, every page.
+    """Return the connections the signed-in user can connect an account at (My Account API).
 
-    Asks the My Account API (``GET /me/v1/connected-accounts/connections``, scope
-    ``read:me:connected_accounts``), which lists the tenant's connections that have Connected
-    Accounts on and are enabled for this app. Needs the Multi-Resource Refresh Token policy
-    for the My Account API (``flask token-vault setup`` adds it).
+    They are the tenant's connections with Connected Accounts on that are enabled for this app.
     """
-    return my_account_client().list_connections(my_account_token([READ_SCOPE]))
+    return get_state().my_account.list_connections(my_account_token([READ_SCOPE]))
 
 
 def disconnect(connection: str) -> int:
     """Remove the signed-in user's accounts at ``connection`` from the vault; return how many.
 
-    With ``TOKEN_VAULT_CONNECT_FLOW = "connected_accounts"`` this lists and deletes the user's
-    connected accounts through the My Account API; otherwise it lists and deletes their
-    tokensets through the Management API (on a tenant without the tokenset endpoints that
-    raises :class:`~flask_token_vault.TokensetsGone`). Either way the user's cached provider
-    tokens are dropped, so the next :func:`~flask_token_vault.get_provider_token` asks Auth0
-    again (and finds no account). The provider's own grant is not revoked.
+    With ``TOKEN_VAULT_CONNECT_FLOW = "connected_accounts"`` these are connected accounts
+    (My Account API), otherwise tokensets (Management API; without its tokenset endpoints,
+    :class:`~flask_token_vault.TokensetsGone`). The user's cached provider tokens are dropped
+    either way; the provider's own grant is not revoked.
     """
     if not is_valid_connection_name(connection):
         raise InvalidRequest("This is not a connection name.")

@@ -1,14 +1,9 @@
 """Connect links: which scopes they carry, signed for one user until an expiry, and checked.
 
-(Layer: core, beside the settings and the keys; it knows nothing of Flask.) A link to the connect
-route asks for scopes. The ones configured for the connection need no signature: anyone may ask
-for them. Any other must be one the app declares (:meth:`ConnectLinks.declared`), and the link
-then carries ``exp`` and ``sig``, a keyed hash over the connection, the scope list, the user it
-was made for (``""``: a visitor) and the expiry: it cannot be edited, used by someone else, or
-used after ``TOKEN_VAULT_CONNECT_LINK_LIFETIME`` seconds.
-
-:attr:`AppState.links <flask_token_vault._state.AppState.links>` is the app's
-:class:`ConnectLinks`; ``_urls.connect_url`` builds links with it and the connect route checks them.
+(Layer: core, Flask-free.) Scopes configured for the connection need no signature: anyone may ask
+for them. Any other must be declared by the app, and the link then carries ``exp`` and ``sig``, a
+keyed hash over the connection, the scopes, the user it was made for (``""``: a visitor) and the
+expiry: it cannot be edited, used by someone else, or used after it expires.
 """
 
 from __future__ import annotations
@@ -39,26 +34,24 @@ class ConnectLinks:
         self._settings = settings
         self._crypto = crypto
         self._clock = clock
-        self._declared: tuple[int, dict[str, frozenset[str]]] = (-1, {})
+        self._declared: tuple[int, dict[str, set[str]]] = (-1, {})
 
     def declared(self, connection: str, views: Mapping[str, object]) -> frozenset[str]:
-        """Return the scopes the app declares for ``connection``, its ``views`` included.
+        """Return the scopes the app declares for ``connection``: the only ones a link may sign.
 
-        That is the connection's configured ``scopes`` and ``optional_scopes`` and the scopes
-        its views require with :func:`~flask_token_vault.provider_token_required`. Only these
-        may be signed into a connect link: never scopes Auth0 reports as granted elsewhere.
+        They are its configured ``scopes`` and ``optional_scopes`` and those its ``views``
+        require, never scopes Auth0 reports as granted elsewhere.
         """
         count, found = self._declared
         if count != len(views):  # views are added, not replaced: recounted when there are more
-            declared: dict[str, set[str]] = {}
+            found = {}
             for view in list(views.values()):
                 for name, scopes in getattr(view, "_token_vault_requires", ()):
-                    declared.setdefault(name, set()).update(scopes)
-            found = {name: frozenset(scopes) for name, scopes in declared.items()}
+                    found.setdefault(name, set()).update(scopes)
             self._declared = (len(views), found)
         conn = self._settings.connections.get(connection)
         configured = (*conn.scopes, *conn.optional_scopes) if conn is not None else ()
-        return found.get(connection, frozenset()) | frozenset(configured)
+        return frozenset((*found.get(connection, ()), *configured))
 
     def _configured(self, connection: str) -> frozenset[str]:
         conn = self._settings.connections.get(connection)
@@ -75,18 +68,16 @@ class ConnectLinks:
     ) -> dict[str, str]:
         """Return the query of a link asking for ``scopes``, signed for ``user`` when needed.
 
-        Scopes outside ``declared`` are left out (and logged): a link never asks for a scope the
-        app does not declare, such as one the user granted to another app.
+        Scopes outside ``declared`` are left out, and logged.
         """
-        wanted = sorted(set(scopes))
-        dropped = [scope for scope in wanted if scope not in declared]
+        wanted = sorted(set(scopes) & declared)
+        dropped = set(scopes) - declared
         if dropped:
             log.warning(
                 "connect link for %s: left out scopes the app does not declare: %s",
                 connection,
-                " ".join(dropped),
+                " ".join(sorted(dropped)),
             )
-            wanted = [scope for scope in wanted if scope in declared]
         if not wanted:
             return {}
         params = {"scope": " ".join(wanted)}
@@ -108,7 +99,7 @@ class ConnectLinks:
 
         ``args`` holds the link's ``sig`` and ``exp``. Raise
         :class:`~flask_token_vault.InvalidRequest`, with :data:`LINK_INVALID` when the signature
-        fits neither ``user`` nor a visitor (the link may be from before their sign-in ended).
+        fits neither ``user`` nor a visitor.
         """
         if raw is None:
             return ()

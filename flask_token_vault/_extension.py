@@ -1,12 +1,8 @@
-"""The :class:`TokenVault` extension object (layer: the top; it wires the others into an app).
-
-``init_app`` reads the configuration once, builds the typed per-app state
-(:class:`~flask_token_vault._state.AppState`), registers the blueprint, the error handler and
-a first-request check of the views' connections.
-"""
+"""The :class:`TokenVault` extension object (layer: the top; it wires the others into an app)."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from flask import Flask
@@ -34,9 +30,6 @@ class TokenVault:
         if app is not None:
             self.init_app(app)
 
-    def __repr__(self) -> str:
-        return "TokenVault()"
-
     def init_app(self, app: Flask) -> None:
         """Read and validate the app's configuration, then register routes and helpers."""
         if EXTENSION_KEY in app.extensions:
@@ -58,10 +51,7 @@ class TokenVault:
             app.register_error_handler(TokenVaultError, error_response)
 
         # Routes are usually added after init_app: check their connections once all exist.
-        def _check_views() -> None:
-            check_views(app)
-
-        app.before_request(_check_views)
+        app.before_request(partial(check_views, app))
 
     def unauthorized_handler(self, callback: UnauthorizedHandler) -> UnauthorizedHandler:
         """Register what to answer when a view needs a sign-in or a connection (a decorator).
@@ -69,9 +59,7 @@ class TokenVault:
         ``callback`` receives a :class:`~flask_token_vault.Challenge` (why, which connection,
         the scopes to ask for and the URLs to sign in or connect) and returns a response, or
         ``None`` to give the default one (a redirect for browsers, a 401 JSON body for API
-        clients). :func:`~flask_token_vault.login_required` and
-        :func:`~flask_token_vault.provider_token_required` both use it, in every app this
-        object serves. Flask-Login's ``unauthorized_handler`` is the model.
+        clients), in every app this object serves.
         """
         self._hooks.unauthorized = callback
         return callback
@@ -81,5 +69,4 @@ class TokenVault:
         """Return the per-app state of ``app`` (default: the current app)."""
         return get_state(app)
 
-    # The function of worker.py itself: its signature and docstring are the method's.
     worker_token = staticmethod(worker_token)

@@ -1,11 +1,4 @@
-"""A client of Auth0's My Account API for Connected Accounts (layer: core, Flask-free).
-
-:class:`MyAccountClient` calls ``/me/v1/connected-accounts`` with a user's My Account access
-token, through the app's transport (timeouts, one deadline, retries). With DPoP on, the token
-is bound to the app's key: each try sends ``Authorization: DPoP <token>`` and a proof carrying
-the token's hash (``ath``). Errors come out as :class:`~flask_token_vault.MyAccountError`
-carrying the API's problem document.
-"""
+"""A client of Auth0's My Account API for Connected Accounts (layer: core, Flask-free)."""
 
 from __future__ import annotations
 
@@ -26,7 +19,7 @@ CONNECT_SCOPE = "create:me:connected_accounts"
 READ_SCOPE = "read:me:connected_accounts"
 #: My Account API scope to delete a connected account.
 DELETE_SCOPE = "delete:me:connected_accounts"
-#: The only ``authorization_params`` the connect endpoint accepts.
+#: The only ``authorization_params`` the connect endpoint accepts (others are left out).
 CONNECT_AUTHORIZATION_PARAMS = frozenset(
     {
         "acr_values",
@@ -42,13 +35,6 @@ CONNECT_AUTHORIZATION_PARAMS = frozenset(
 )
 #: How many scopes one connect request may carry (the API takes 1 to 100, never an empty list).
 MAX_CONNECT_SCOPES = 100
-#: What to do when Auth0 will not let the app use the My Account API.
-MRRT_REMEDY = (
-    "Let the application use the My Account API: enable Multi-Resource Refresh Token with a "
-    "policy for the audience https://{domain}/me/ and the scopes create:me:connected_accounts, "
-    "read:me:connected_accounts and delete:me:connected_accounts; `flask token-vault doctor` "
-    "checks it."
-)
 #: What to do when the My Account API refuses to start a connection.
 CONNECT_REMEDY = (
     "Make sure Connected Accounts is on for the connection (connected_accounts.active) and the "
@@ -59,11 +45,7 @@ CONNECT_REMEDY = (
 
 
 def connect_scopes(scopes: Iterable[str], connection: str | None = None) -> list[str]:
-    """Return the scopes of a connect request, refusing more than the API takes.
-
-    Raises :class:`~flask_token_vault.InvalidRequest` (before any HTTP call) for more than
-    :data:`MAX_CONNECT_SCOPES`; an empty list means the ``scopes`` field is left out.
-    """
+    """Return the scopes of a connect request; raise InvalidRequest for more than the API takes."""
     wanted = list(dict.fromkeys(s for s in scopes if s))
     if len(wanted) > MAX_CONNECT_SCOPES:
         raise InvalidRequest(
@@ -75,6 +57,16 @@ def connect_scopes(scopes: Iterable[str], connection: str | None = None) -> list
             "requires.",
         )
     return wanted
+
+
+def mrrt_remedy(base_url: str) -> str:
+    """Return what to do when Auth0 will not let the app use the My Account API."""
+    return (
+        "Let the application use the My Account API: enable Multi-Resource Refresh Token with a "
+        f"policy for the audience https://{urlsplit(base_url).netloc}/me/ and the scopes "
+        "create:me:connected_accounts, read:me:connected_accounts and "
+        "delete:me:connected_accounts; `flask token-vault doctor` checks it."
+    )
 
 
 @dataclass(frozen=True)
@@ -106,9 +98,9 @@ class ConnectableConnection:
 
 
 class MyAccountClient:
-    """Call the Connected Accounts endpoints of Auth0's My Account API (``/me/v1``).
+    """Call the Connected Accounts endpoints of Auth0's My Account API with a user's token.
 
-    Each call takes the user's My Account access token (see :func:`my_account_token`).
+    Calls go through the app's transport; with DPoP on, the token is bound to the app's key.
     """
 
     def __init__(self, settings: Settings, transport: Transport, dpop: DPoP | None = None) -> None:
@@ -163,18 +155,13 @@ class MyAccountClient:
         )
         code = clean_text(kind.rstrip("/").rsplit("/", 1)[-1], 100) if kind else ""
         code = code or clean_text(data.get("error"), 100) or f"http_{status}"
-        remedy = None
-        answer_status = 502
-        if status in (400, 404, 409):
-            answer_status = status
-            if status == 400 and operation == "connect":
-                remedy = CONNECT_REMEDY
-            elif status == 409:
-                remedy = "The account is connected already; go back to the page you were on."
-        elif status == 429:
-            answer_status = 429
-        elif status in (401, 403):
-            remedy = MRRT_REMEDY.replace("{domain}", urlsplit(self.settings.base_url).netloc)
+        refused_app = mrrt_remedy(self.settings.base_url)
+        remedy = {
+            400: CONNECT_REMEDY if operation == "connect" else None,
+            401: refused_app,
+            403: refused_app,
+            409: "The account is connected already; go back to the page you were on.",
+        }.get(status)
         return MyAccountError(
             f"The My Account API refused {operation} ({status}): "
             + (detail or title or code).rstrip(".")
@@ -185,7 +172,8 @@ class MyAccountClient:
             detail=detail,
             error=code,
             remedy=remedy,
-            code=answer_status,
+            # The user's own mistakes and the rate limit pass through; anything else is Auth0's.
+            code=status if status in (400, 404, 409, 429) else 502,
         )
 
     def connect(
@@ -199,33 +187,27 @@ class MyAccountClient:
         scopes: Iterable[str] = (),
         authorization_params: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
-        """Start connecting an account; return ``{connect_uri, auth_session, connect_params}``.
-
-        ``scopes`` is sent only when there are some (the API refuses an empty list); more than
-        :data:`MAX_CONNECT_SCOPES` raise :class:`~flask_token_vault.InvalidRequest` before any
-        HTTP call.
-        """
-        wanted = connect_scopes(scopes, connection)
-        params = dict(authorization_params or {})
-        refused = sorted(set(params) - CONNECT_AUTHORIZATION_PARAMS)
-        if refused:
-            raise InvalidRequest(f"Connected Accounts does not accept the parameters {refused}.")
+        """Start connecting an account; return ``{connect_uri, auth_session, connect_params}``."""
+        params = authorization_params or {}
         body: dict[str, Any] = {
             "connection": connection,
             "redirect_uri": redirect_uri,
             "state": state,
             "code_challenge": code_challenge,
             "code_challenge_method": "S256",
+            "scopes": connect_scopes(scopes, connection),
+            "authorization_params": {
+                k: v for k, v in params.items() if k in CONNECT_AUTHORIZATION_PARAMS
+            },
         }
-        if wanted:
-            body["scopes"] = wanted
-        if params:
-            body["authorization_params"] = params
+        # The API refuses an empty list or object: those fields are left out.
+        body = {name: value for name, value in body.items() if value}
         answer = self._call("POST", "/connect", access_token, operation="connect", json=body)
-        ticket = (answer or {}).get("connect_params", {}) if isinstance(answer, Mapping) else {}
+        if not isinstance(answer, Mapping):
+            answer = {}
+        ticket = answer.get("connect_params")
         if (
-            not isinstance(answer, Mapping)
-            or not isinstance(answer.get("connect_uri"), str)
+            not isinstance(answer.get("connect_uri"), str)
             or not isinstance(answer.get("auth_session"), str)
             or not isinstance(ticket, Mapping)
             or not isinstance(ticket.get("ticket"), str)
@@ -268,22 +250,23 @@ class MyAccountClient:
             )
         return ConnectedAccount.from_api(answer)
 
-    def list_connections(self, access_token: str) -> list[ConnectableConnection]:
-        """Return the connections the user can connect an account at, every page.
-
-        ``GET /me/v1/connected-accounts/connections`` (scope ``read:me:connected_accounts``):
-        the connections with Connected Accounts on that are enabled for this app.
-        """
+    def _list(
+        self, access_token: str, key: str, operation: str, **filters: str
+    ) -> Iterator[Mapping[str, Any]]:
+        """Yield the objects of ``GET /me/v1/connected-accounts/{key}``, every page."""
 
         def page(query: dict[str, str]) -> Any:
-            operation = "listing the connections to connect"
-            return self._call(
-                "GET", "/connections", access_token, operation=operation, params=query
-            )
+            return self._call("GET", "/" + key, access_token, operation=operation, params=query)
 
+        return cursor_pages(page, key, **filters)
+
+    def list_connections(self, access_token: str) -> list[ConnectableConnection]:
+        """Return the connections with Connected Accounts on that are enabled for this app."""
         return [
             ConnectableConnection.from_api(item)
-            for item in cursor_pages(page, "connections")
+            for item in self._list(
+                access_token, "connections", "listing the connections to connect"
+            )
             if isinstance(item.get("name"), str)
         ]
 
@@ -291,19 +274,9 @@ class MyAccountClient:
         self, access_token: str, connection: str | None = None
     ) -> list[ConnectedAccount]:
         """Return the user's connected accounts (of one connection, or all), every page."""
-        return list(self._iter_accounts(access_token, connection))
-
-    def _iter_accounts(
-        self, access_token: str, connection: str | None
-    ) -> Iterator[ConnectedAccount]:
-        def page(query: dict[str, str]) -> Any:
-            return self._call(
-                "GET", "/accounts", access_token, operation="listing accounts", params=query
-            )
-
         filters = {"connection": connection} if connection else {}
-        for item in cursor_pages(page, "accounts", **filters):
-            yield ConnectedAccount.from_api(item)
+        items = self._list(access_token, "accounts", "listing accounts", **filters)
+        return [ConnectedAccount.from_api(item) for item in items]
 
     def delete_account(self, access_token: str, account_id: str) -> None:
         """Remove one connected account from the vault (its tokens are not revoked)."""

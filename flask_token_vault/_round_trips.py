@@ -1,28 +1,16 @@
 """Round trips to Auth0 the browser has not come back from yet: sign-ins and connections.
 
-(Layer: request-time, above the per-app state.) A sign-in (``/authorize``) and a Connected
-Accounts connection both send the browser away with a ``state`` parameter and keep, until it comes
-back, what finishing needs: the PKCE verifier, the nonce, the callback URL, the page to go back to,
-the user who started it. This module keeps both kinds, one way.
-
-authlib's state storage is not used: it is read back only by ``authorize_access_token``, which this
-package does not call (the code goes to ``/oauth/token`` through the app's exchanger, like every
-other grant), it keeps the PKCE verifier unencrypted in the cookie, and it expires records by
-``time.time()`` rather than the app's clock. authlib still makes the ``state`` and the ``nonce``
-(``create_authorization_url`` returns them) and checks the ID token.
-
-Each round trip is sealed with the app's keys under its ``state`` (Flask's cookie is signed, not
-encrypted), lives :data:`KINDS`' lifetime by the app's clock, and is taken out of the session when
-the browser comes back, whatever the answer. The session keeps at most :data:`_MAX_PENDING` of
-them, and drops the oldest while the cookie would not fit in what browsers keep: a cookie the
-browser drops would leave the visitor unable to sign in.
+(Layer: request-time, above the per-app state.) Each keeps, sealed in the session under its
+``state`` (Flask's cookie is signed, not encrypted), what finishing needs: the PKCE verifier, the
+nonce, the page to go back to. authlib's state storage is not used: it keeps the verifier
+unencrypted and expires records by ``time.time()`` rather than the app's clock.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
 from flask import current_app, session
 from flask.sessions import SecureCookieSessionInterface
@@ -44,23 +32,15 @@ _MAX_NEXT = 1024
 _COOKIE_BUDGET = 3500
 _MAX_STATE = 256
 
-
-class _KindInfo(NamedTuple):
-    noun: str
-    lifetime: float
-
-
-#: Each kind of round trip: what to call it and how long it lives (seconds).
-KINDS: dict[Kind, _KindInfo] = {
-    "login": _KindInfo("sign-in", 3600),
-    "connect": _KindInfo("connection", 900),
-}
+#: Each kind of round trip: what to call it, and how long it lives (seconds).
+_KINDS: dict[Kind, tuple[str, float]] = {"login": ("sign-in", 3600), "connect": ("connection", 900)}
 
 
 def begin(state: AppState, kind: Kind, state_param: str, record: dict[str, Any]) -> None:
-    """Keep a round trip sent with ``state_param`` until the browser comes back with it.
+    """Keep ``record`` (JSON) until the browser comes back with ``state_param``.
 
-    ``record`` (JSON) holds what finishing needs; its ``next`` is kept only when short enough.
+    The session keeps the newest few, and drops the oldest while the cookie would not fit in what
+    browsers keep: a cookie the browser drops would leave the visitor unable to sign in.
     """
     if len(record["next"]) > _MAX_NEXT:
         log.info("the page to go back to is too long to keep; going to the default page after")
@@ -84,7 +64,7 @@ def take(state: AppState, kind: Kind, state_param: str | None) -> dict[str, Any]
     Raise :class:`~flask_token_vault.CallbackError` when there is none of ``kind`` (a forged,
     replayed or dropped ``state``) or it has expired.
     """
-    noun = KINDS[kind].noun
+    noun = _KINDS[kind][0]
     if not state_param or len(state_param) > _MAX_STATE:
         raise CallbackError(f"The {noun} answer carries no state.", error="missing_state")
     pending = _pending()
@@ -130,14 +110,14 @@ def _open(state: AppState, state_param: str, sealed: object) -> dict[str, Any] |
         return None
     valid = (
         isinstance(record, dict)
-        and record.get("kind") in KINDS
+        and record.get("kind") in _KINDS
         and isinstance(record.get("at"), (int, float))
     )
     return record if valid else None
 
 
 def _expired(state: AppState, record: dict[str, Any]) -> bool:
-    return bool(state.clock.time() - record["at"] > KINDS[record["kind"]].lifetime)
+    return bool(state.clock.time() - record["at"] > _KINDS[record["kind"]][1])
 
 
 def _cookie_size() -> int:

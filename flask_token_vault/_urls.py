@@ -1,8 +1,4 @@
-"""URLs: the extension's own links, and validation of redirect targets from query strings.
-
-(Layer: request-time, above the per-app state. A connect link's scope list is signed by
-:mod:`flask_token_vault._connect_links`.)
-"""
+"""URLs: the extension's own links, and validation of redirect targets (layer: request-time)."""
 
 from __future__ import annotations
 
@@ -54,11 +50,9 @@ def connect_url(
 ) -> str:
     """Return the URL that sends the user to connect ``connection`` asking for ``scopes``.
 
-    Only scopes the app declares for the connection (its configured ``scopes`` and
-    ``optional_scopes``, and those its views require with
-    :func:`~flask_token_vault.provider_token_required`) go into the link; others are left out
-    and logged. Beyond the configured ``scopes``, the list is signed for the signed-in user (or
-    for nobody) until ``TOKEN_VAULT_CONNECT_LINK_LIFETIME`` seconds from now.
+    Only scopes the app declares (configured, or required by its views) go into the link; others
+    are left out and logged. Beyond the configured ``scopes``, the list is signed for the
+    signed-in user until ``TOKEN_VAULT_CONNECT_LINK_LIFETIME`` seconds from now.
     """
     state = get_state()
     user = optional_user()
@@ -72,11 +66,17 @@ def connect_url(
         params["next"] = next
     if login_hint:
         params["login_hint"] = login_hint
-    base = (
-        external_url("token_vault.connect", connection=connection)
-        if _external
-        else url_for("token_vault.connect", connection=connection)
-    )
+    return _route_url("token_vault.connect", params, _external, connection=connection)
+
+
+def login_url(next: str | None = None, *, _external: bool = False) -> str:
+    """Return the URL of the login route, coming back to ``next`` afterwards."""
+    return _route_url("token_vault.login", {"next": next} if next else {}, _external)
+
+
+def _route_url(endpoint: str, params: dict[str, str], external: bool, **values: Any) -> str:
+    """Return the URL of ``endpoint`` (absolute when ``external``) with the query ``params``."""
+    base = external_url(endpoint, **values) if external else url_for(endpoint, **values)
     return base + ("?" + urlencode(params) if params else "")
 
 
@@ -91,10 +91,3 @@ def external_url(endpoint: str, **values: Any) -> str:
         return origin + url_for(endpoint, **values)
     values["_external"] = True
     return url_for(endpoint, **values)
-
-
-def login_url(next: str | None = None, *, _external: bool = False) -> str:
-    """Return the URL of the login route, coming back to ``next`` afterwards."""
-    params = {"next": next} if next else {}
-    base = external_url("token_vault.login") if _external else url_for("token_vault.login")
-    return base + ("?" + urlencode(params) if params else "")

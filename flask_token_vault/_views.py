@@ -1,11 +1,6 @@
 """Routes: login, callback, logout, back-channel logout, connect and disconnect, in one blueprint.
 
-(Layer: views, the top of the package.) With ``TOKEN_VAULT_CONNECT_FLOW = "connected_accounts"``
-the connect route does not send the user to ``/authorize``: it gets a My Account API token with
-the user's refresh token, asks ``POST /me/v1/connected-accounts/connect`` for a consent ticket
-with PKCE and a ``state``, and sends the browser to Auth0's consent page; the connect callback
-completes the connection. A pending sign-in or connection is kept by
-:mod:`flask_token_vault._round_trips`. Every page of the blueprint refuses to be framed.
+(Layer: views, the top of the package.) Every page of the blueprint refuses to be framed.
 """
 
 from __future__ import annotations
@@ -21,15 +16,8 @@ import requests
 from authlib.common.errors import AuthlibBaseError
 from authlib.common.security import generate_token
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
-from flask import (
-    Blueprint,
-    current_app,
-    jsonify,
-    redirect,
-    render_template,
-    request,
-    session,
-)
+from blinker import Signal
+from flask import Blueprint, current_app, jsonify, redirect, render_template, request, session
 from joserfc.errors import JoseError
 from werkzeug.wrappers import Response
 
@@ -39,20 +27,15 @@ from ._accounts import disconnect as disconnect_connection
 from ._accounts import my_account_token
 from ._connect_links import LINK_INVALID
 from ._connection_options import is_valid_connection_name
-from ._my_account import CONNECT_AUTHORIZATION_PARAMS, CONNECT_SCOPE, connect_scopes
+from ._my_account import CONNECT_SCOPE, connect_scopes
 from ._oidc import verify_logout_token
+from ._parsers import is_loopback_host
 from ._responses import deny_framing, wants_json
 from ._session import SESSION_KEY, note_connected, read_user, write_user
 from ._state import AppState, get_state
 from ._tokens import forget_provider_tokens, forget_user, optional_user, require_user
 from ._urls import connect_url, current_path, external_url, login_url, safe_next
-from .errors import (
-    Auth0Unavailable,
-    CacheUnavailable,
-    CallbackError,
-    InvalidRequest,
-    Misconfigured,
-)
+from .errors import Auth0Unavailable, CacheUnavailable, CallbackError, InvalidRequest, Misconfigured
 
 log = logging.getLogger("flask_token_vault")
 
@@ -60,10 +43,7 @@ blueprint = Blueprint("token_vault", __name__, template_folder="templates")
 
 _CSRF_KEY = "_token_vault_csrf"
 
-
-@blueprint.after_request
-def _no_framing(response: Response) -> Response:
-    return deny_framing(response)
+blueprint.after_request(deny_framing)
 
 
 def csrf_token() -> str:
@@ -114,6 +94,14 @@ def _next_from_request(state: AppState) -> str:
     return state.settings.default_next
 
 
+def _go_back(state: AppState, next_url: str | None) -> Response:
+    return redirect(safe_next(next_url) or state.settings.default_next)
+
+
+def _send(signal: Signal, **data: Any) -> None:
+    signal.send(current_app._get_current_object(), **data)  # type: ignore[attr-defined]
+
+
 def _requested_scopes(state: AppState, connection: str, param: str) -> tuple[str, ...]:
     """Return the scopes a link asks for: configured ones as they are, others only if signed."""
     user = optional_user()
@@ -148,12 +136,12 @@ def _login_hint() -> str | None:
 
 def _authorize(
     state: AppState,
-    *,
-    next_url: str,
     connection: str | None,
-    scopes: tuple[str, ...],
+    scopes: Iterable[str],
+    next_url: str,
     login_hint: str | None,
 ) -> Response:
+    """Send the browser to Auth0's ``/authorize``, to sign in or to connect ``connection``."""
     settings = state.settings
     params: dict[str, str] = {}
     if connection is not None:
@@ -197,14 +185,10 @@ def login() -> Response:
     state = get_state()
     next_url = _next_from_request(state)
     connection = _connection_from(state, request.args.get("connection"))
-    scopes: tuple[str, ...] = ()
-    if request.args.get("connection_scope") is not None:
-        if connection is None:
-            raise InvalidRequest("'connection_scope' needs a 'connection'.")
-        scopes = _requested_scopes(state, connection, "connection_scope")
-    return _authorize(
-        state, next_url=next_url, connection=connection, scopes=scopes, login_hint=_login_hint()
-    )
+    if connection is None and "connection_scope" in request.args:
+        raise InvalidRequest("'connection_scope' needs a 'connection'.")
+    scopes = _requested_scopes(state, connection, "connection_scope") if connection else ()
+    return _authorize(state, connection, scopes, next_url, _login_hint())
 
 
 @blueprint.get("/connect/<connection>")
@@ -222,9 +206,7 @@ def connect(connection: str) -> Response:
         return redirect(login_url(next=current_path()))
     if state.settings.connect_flow == "connected_accounts":
         return _start_connected_account(state, checked, scopes, next_url, _login_hint())
-    return _authorize(
-        state, next_url=next_url, connection=checked, scopes=scopes, login_hint=_login_hint()
-    )
+    return _authorize(state, checked, scopes, next_url, _login_hint())
 
 
 @blueprint.post("/disconnect/<connection>")
@@ -236,7 +218,7 @@ def disconnect(connection: str) -> Response:
     removed = disconnect_connection(checked)
     if wants_json():
         return jsonify(connection=checked, removed=removed)
-    return redirect(safe_next(request.form.get("next")) or state.settings.default_next)
+    return _go_back(state, request.form.get("next"))
 
 
 @blueprint.get("/callback")
@@ -252,9 +234,8 @@ def callback() -> Response:
             error="issuer_mismatch",
         )
     code = _code_from_answer("sign-in", "code")
-    # The code goes to /oauth/token through the app's exchanger, like every other grant: one
-    # place for the client assertion, the DPoP proof and its nonce retry, timeouts and errors.
-    # authlib keeps what it does best here: the ID token's signature and claims.
+    # The code goes to /oauth/token through the app's exchanger, like every other grant (client
+    # assertion, DPoP, timeouts, errors); authlib checks the ID token's signature and claims.
     token = state.exchanger.exchange_code(code, data["redirect_uri"], data["verifier"])
     try:
         userinfo = state.oauth.parse_id_token(token, nonce=data["nonce"], leeway=120)
@@ -270,7 +251,7 @@ def callback() -> Response:
         raise Auth0Unavailable(
             f"Auth0's answer could not be read ({type(exc).__name__}).", error="malformed_answer"
         ) from None
-    sub = userinfo.get("sub") if userinfo else None
+    sub = (userinfo or {}).get("sub")
     if not userinfo or not isinstance(sub, str) or not 0 < len(sub) <= 512:
         raise Auth0Unavailable("Auth0 answered without an ID token.", error="malformed_answer")
     if data["sub"] is not None and data["sub"] != sub:
@@ -296,13 +277,9 @@ def callback() -> Response:
         note_connected(connection)
     # A new connect may have changed the granted scopes: never serve a token from before it.
     state.cache.invalidate_user(user.sub)
-    signals.logged_in.send(
-        current_app._get_current_object(),  # type: ignore[attr-defined]
-        user_id=user.sub,
-        connection=connection,
-    )
+    _send(signals.logged_in, user_id=user.sub, connection=connection)
     log.info("signed in: connection=%s", connection)
-    return redirect(safe_next(data["next"]) or state.settings.default_next)
+    return _go_back(state, data["next"])
 
 
 def _code_from_answer(answer: str, param: str, connection: str | None = None) -> str:
@@ -325,15 +302,11 @@ def _code_from_answer(answer: str, param: str, connection: str | None = None) ->
 
 def _cancel_url(state: AppState) -> str:
     """Return where "Cancel" on the sign-out page goes: ``next``, the page before, or home."""
-    wanted = safe_next(request.args.get("next"))
-    if wanted is not None:
-        return wanted
     referrer = urlsplit(request.referrer or "")
+    back = None
     if referrer.netloc == request.host and referrer.path != request.path:
-        back = safe_next(referrer.path + ("?" + referrer.query if referrer.query else ""))
-        if back is not None:
-            return back
-    return state.settings.default_next
+        back = referrer.path + ("?" + referrer.query if referrer.query else "")
+    return safe_next(request.args.get("next")) or safe_next(back) or state.settings.default_next
 
 
 @blueprint.route("/logout", methods=["GET", "POST"])
@@ -356,33 +329,20 @@ def logout() -> Response | str:
     _check_csrf("sign-out", "Sign out")
     if user is not None:
         state.cache.invalidate_user(user.sub)
-        _end_copies(state, user.sid)
+        # A copy of the cookie (a stolen one is still signed) reads as signed out from now on.
+        # Never raises: an end the cache cannot take yet is kept here and written again.
+        if user.sid:
+            state.revocations.end(sid=user.sid)
         if state.settings.revoke_on_logout:
             # A copy of the cookie made before stays signed; revoked, its refresh token is dead.
             state.revoke_later(user.refresh_token)
     session.clear()
     forget_user()
     if user is not None:
-        signals.logged_out.send(
-            current_app._get_current_object(),  # type: ignore[attr-defined]
-            user_id=user.sub,
-        )
-    params = {"client_id": state.settings.client_id}
-    return_to = _logout_return_to(state)
-    if return_to is not None:
-        params["returnTo"] = return_to
-    return redirect(f"{state.settings.base_url}/v2/logout?{urlencode(params)}")
-
-
-def _end_copies(state: AppState, sid: str | None) -> None:
-    """End every copy of this sign-in's cookie, as a back-channel logout of its ``sid`` would.
-
-    A copy made before the logout (a stolen cookie) is still signed; recorded as ended, it
-    reads as signed out on its next request, in every process sharing the cache.
-    """
-    if sid:
-        # Never raises: an end the cache cannot take yet is kept and written again.
-        state.revocations.end(sid=sid)
+        _send(signals.logged_out, user_id=user.sub)
+    params = {"client_id": state.settings.client_id, "returnTo": _logout_return_to(state)}
+    query = urlencode({name: value for name, value in params.items() if value})
+    return redirect(f"{state.settings.base_url}/v2/logout?{query}")
 
 
 _warned_no_return_to: set[str] = set()
@@ -392,9 +352,7 @@ def _logout_return_to(state: AppState) -> str | None:
     """Return where Auth0 sends the browser after logout, from trusted settings only.
 
     The Host header is the visitor's to choose: it is used only when Flask checks it
-    (``TRUSTED_HOSTS``) or on a loopback address (development). Otherwise, with nothing
-    configured, ``returnTo`` is left out and Auth0 uses the application's first Allowed Logout
-    URL.
+    (``TRUSTED_HOSTS``) or on a loopback address (development).
     """
     settings = state.settings
     if settings.logout_return_to:
@@ -405,7 +363,7 @@ def _logout_return_to(state: AppState) -> str | None:
     if config.get("SERVER_NAME"):
         scheme = config.get("PREFERRED_URL_SCHEME") or "http"
         return f"{scheme}://{config['SERVER_NAME']}{settings.default_next}"
-    if config.get("TRUSTED_HOSTS") or _is_loopback(request.host):
+    if config.get("TRUSTED_HOSTS") or is_loopback_host(urlsplit(request.host_url).hostname or ""):
         return request.host_url.rstrip("/") + settings.default_next
     if settings.client_id not in _warned_no_return_to:
         _warned_no_return_to.add(settings.client_id)
@@ -416,17 +374,11 @@ def _logout_return_to(state: AppState) -> str | None:
     return None
 
 
-def _is_loopback(host: str) -> bool:
-    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-    return name.strip("[]") in ("127.0.0.1", "localhost", "::1")
-
-
 @blueprint.post("/backchannel-logout")
 def backchannel_logout() -> Response:
-    """Take Auth0's back-channel logout token and end the sessions it names.
+    """Take Auth0's back-channel logout token and end the sessions it names (on their next request).
 
-    400 for a bad or replayed token, 200 when the sessions are ended (on their next request,
-    in every process sharing the cache), 503 when the shared cache cannot record it.
+    400 for a bad or replayed token, 503 when the shared cache cannot record it.
     """
     state = get_state()
     raw = request.form.get("logout_token", "")
@@ -453,9 +405,7 @@ def backchannel_logout() -> Response:
         # until the cache holds it, the logout is not done everywhere: say so.
         raise CacheUnavailable("The logout could not be recorded in the shared cache yet.")
     log.info("back-channel logout: session ended (by %s)", "sid" if claims.sid else "sub")
-    response = Response(status=200)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return Response(status=200, headers={"Cache-Control": "no-store"})
 
 
 # -- Connected Accounts ------------------------------------------------------------------------
@@ -474,20 +424,15 @@ def _start_connected_account(
         # Connecting needs a signed-in user (and their refresh token): sign in, then come back.
         return redirect(login_url(next=current_path()))
     conn = state.settings.connections[connection]
-    # Checked before any call to Auth0: the API takes at most 100 scopes, and none is "leave
-    # the field out", never an empty list.
-    wanted = connect_scopes((*conn.scopes, *scopes), connection)
-    params = {
-        k: v for k, v in conn.authorization_params.items() if k in CONNECT_AUTHORIZATION_PARAMS
-    }
+    wanted = connect_scopes((*conn.scopes, *scopes), connection)  # before any call to Auth0
+    params = dict(conn.authorization_params)
     if login_hint:
         params["login_hint"] = login_hint
     verifier = generate_token(48)
     state_param = secrets.token_urlsafe(24)
     redirect_uri = external_url("token_vault.connect_callback")
-    token = my_account_token([CONNECT_SCOPE])
     answer = state.my_account.connect(
-        token,
+        my_account_token([CONNECT_SCOPE]),
         connection=connection,
         redirect_uri=redirect_uri,
         state=state_param,
@@ -530,8 +475,9 @@ def connect_callback() -> Response:
         redirect_uri=record["redirect_uri"],
         code_verifier=record["verifier"],
     )
+    connected = account.connection or connection
     # The new grant may carry other scopes: never serve a token from before it.
-    forget_provider_tokens(account.connection or connection)
-    note_connected(account.connection or connection)
-    log.info("connected: connection=%s flow=connected_accounts", account.connection or connection)
-    return redirect(safe_next(record["next"]) or state.settings.default_next)
+    forget_provider_tokens(connected)
+    note_connected(connected)
+    log.info("connected: connection=%s flow=connected_accounts", connected)
+    return _go_back(state, record["next"])

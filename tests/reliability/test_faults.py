@@ -20,7 +20,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from flask_token_vault import TokenVault, TokenVaultError, management_client, provider_session
-from flask_token_vault._accounts import my_account_client, my_account_token
+from flask_token_vault._accounts import my_account_token
 from flask_token_vault._my_account import READ_SCOPE
 from flask_token_vault_emulator import Emulator
 from flask_token_vault_pytest.testing import login_as
@@ -311,7 +311,7 @@ def test_management_api(emu: Emulator, fault: str) -> None:
 @pytest.mark.parametrize("fault", list(FAULTS))
 def test_my_account_api(emu: Emulator, fault: str) -> None:
     app = _app(emu)
-    account_client = my_account_client(app)
+    account_client = TokenVault.state(app).my_account
 
     @app.get("/accounts")
     def accounts() -> Any:
