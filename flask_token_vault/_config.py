@@ -168,45 +168,39 @@ EVERYDAY: tuple[Setting, ...] = (
 
 #: The tuning knobs, which few apps should touch (the reference lists them apart).
 TUNING: tuple[Setting, ...] = (
-    Setting("TOKEN_VAULT_CACHE_LEEWAY", 60.0, parse.seconds(), "Seconds a token expires early."),
-    Setting("TOKEN_VAULT_LOCAL_CACHE_TTL", 5.0, parse.seconds(), "Seconds a token is kept near."),
+    Setting("TOKEN_VAULT_CACHE_LEEWAY", 60.0, parse.number(), "Seconds a token expires early."),
+    Setting("TOKEN_VAULT_LOCAL_CACHE_TTL", 5.0, parse.number(), "Seconds a token is kept near."),
     Setting(
         "TOKEN_VAULT_LOCAL_CACHE_MAX_USERS",
         10_000,
-        parse.count,
+        parse.number(1, whole=True),
         "Users a process keeps in memory.",
     ),
-    Setting(
-        "TOKEN_VAULT_CACHE_TIMEOUT", 0.5, parse.seconds(0.01), "Seconds a call to Redis takes."
-    ),
-    Setting(
-        "TOKEN_VAULT_CACHE_COOLDOWN", 5.0, parse.seconds(0.1), "Seconds a failing cache rests."
-    ),
-    Setting("TOKEN_VAULT_LOCK_TIMEOUT", 10.0, parse.seconds(0.1), "Seconds to wait for a peer."),
+    Setting("TOKEN_VAULT_CACHE_TIMEOUT", 0.5, parse.number(0.01), "Seconds a call to Redis takes."),
+    Setting("TOKEN_VAULT_CACHE_COOLDOWN", 5.0, parse.number(0.1), "Seconds a failing cache rests."),
+    Setting("TOKEN_VAULT_LOCK_TIMEOUT", 10.0, parse.number(0.1), "Seconds to wait for a peer."),
     Setting(
         "TOKEN_VAULT_DEFAULT_EXPIRES_IN",
         300.0,
-        parse.seconds(1, 86_400),
+        parse.number(1, 86_400),
         "Seconds a token without expires_in lives.",
     ),
-    Setting("TOKEN_VAULT_HTTP_TIMEOUT", 10.0, parse.seconds(0.05), "Seconds one HTTP try takes."),
-    Setting("TOKEN_VAULT_DEADLINE", 15.0, parse.seconds(0.05), "Seconds one call takes, retried."),
+    Setting("TOKEN_VAULT_HTTP_TIMEOUT", 10.0, parse.number(0.05), "Seconds one HTTP try takes."),
+    Setting("TOKEN_VAULT_DEADLINE", 15.0, parse.number(0.05), "Seconds one call takes, retried."),
     Setting(
         "TOKEN_VAULT_MAX_RETRIES",
         3,
-        parse.retries,
+        parse.number(0, 10, whole=True),
         "Retries of transient failures.",
     ),
     Setting("TOKEN_VAULT_SEND_EXCHANGE_SCOPE", False, parse.flag, "Send scopes in the exchange."),
     Setting(
-        "TOKEN_VAULT_CONNECT_LINK_LIFETIME", 3600.0, parse.seconds(1.0), "Seconds a link works."
+        "TOKEN_VAULT_CONNECT_LINK_LIFETIME", 3600.0, parse.number(1.0), "Seconds a link works."
     ),
     Setting(
-        "TOKEN_VAULT_NOT_CONNECTED_TTL", 30.0, parse.seconds(), "Seconds 'not connected' holds."
+        "TOKEN_VAULT_NOT_CONNECTED_TTL", 30.0, parse.number(), "Seconds 'not connected' holds."
     ),
-    Setting(
-        "TOKEN_VAULT_RATE_LIMIT_WAIT", 1.0, parse.seconds(), "Seconds to wait on a rate limit."
-    ),
+    Setting("TOKEN_VAULT_RATE_LIMIT_WAIT", 1.0, parse.number(), "Seconds to wait on a rate limit."),
 )
 
 #: Every key the extension reads: one table of names, defaults, parsers and documentation.
