@@ -1,8 +1,7 @@
-"""One clock per app: wall time, monotonic time and sleeping (layer: bottom, beside settings).
+"""One clock per app, which every part reads (layer: bottom, beside settings).
 
-Every part of an app (the transport's deadlines, the cache's expiry and lock waits, the exchange's
-issue times) reads the same :class:`Clock`, so a test that replaces its source with
-:class:`~flask_token_vault_pytest.testing.FakeClock` moves all of them at once.
+A test that points it at :class:`~flask_token_vault_pytest.testing.FakeClock` moves the
+transport's deadlines, the cache's expiry and lock waits and the exchange's issue times at once.
 """
 
 from __future__ import annotations
@@ -35,10 +34,7 @@ class SystemClock:
 
 
 class _WallOnly(SystemClock):
-    """Adapt a bare ``() -> epoch seconds`` callable (the old ``set_clock`` argument).
-
-    Only the wall time comes from it; monotonic time and sleeping stay the machine's.
-    """
+    """Read the wall time from a bare ``() -> epoch seconds``, the rest from the machine."""
 
     def __init__(self, wall: Callable[[], float]) -> None:
         self._wall = wall
@@ -53,22 +49,16 @@ class Clock:
     __slots__ = ("_source", "monotonic", "time")
 
     def __init__(self, source: ClockSource | None = None) -> None:
-        self._bind(source or SystemClock())
-
-    def __repr__(self) -> str:
-        return f"Clock({type(self._source).__name__})"
-
-    def _bind(self, source: ClockSource) -> None:
-        self._source = source
-        # Bound once here, read on every request: no call through this object on the hot path.
-        #: Return the wall-clock time in epoch seconds.
-        self.time: Callable[[], float] = source.time
-        #: Return the monotonic time in seconds.
-        self.monotonic: Callable[[], float] = source.monotonic
+        self.use(source or SystemClock())
 
     def use(self, source: ClockSource | Callable[[], float]) -> None:
         """Read time from ``source`` from now on: a :class:`ClockSource` or a wall-time function."""
-        self._bind(source if isinstance(source, ClockSource) else _WallOnly(source))
+        self._source = source if isinstance(source, ClockSource) else _WallOnly(source)
+        # Bound once here, read on every request: no call through this object on the hot path.
+        #: Return the wall-clock time in epoch seconds.
+        self.time: Callable[[], float] = self._source.time
+        #: Return the monotonic time in seconds.
+        self.monotonic: Callable[[], float] = self._source.monotonic
 
     def sleep(self, seconds: float) -> None:
         """Wait ``seconds`` (a fake source advances instead)."""

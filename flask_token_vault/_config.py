@@ -1,9 +1,7 @@
 """Read and validate the extension's configuration once, in ``init_app``.
 
-:data:`SETTINGS` is the one table of the keys: each key's name, default, parser and a line of
-documentation, as Flask's ``default_config`` keeps each default once. :class:`Settings` is built
-from it, :data:`CONFIG_KEYS` derives from it, and a test checks the configuration reference
-against it, defaults included.
+:data:`SETTINGS` is the one table of the keys, as Flask's ``default_config`` keeps each default
+once: :class:`Settings` is built from it and the configuration reference is checked against it.
 """
 
 from __future__ import annotations
@@ -15,11 +13,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from . import _parsers as parse
-from ._connection_options import (
-    ConnectionSettings,
-    parse_connections,
-    parse_scopes,
-)
+from ._connection_options import ConnectionSettings, parse_connections, parse_scopes
 from ._keys import ClientKey, DPoPKey
 from ._parsers import parse_domain
 from ._secret_key import check_secret_key
@@ -35,37 +29,22 @@ def _did_you_mean(key: str) -> str:
     return f" Did you mean {by_name[close[0]]}?" if close else ""
 
 
-def check_keys(config: Mapping[str, Any], options: Mapping[str, Any]) -> None:
-    """Refuse ``TOKEN_VAULT_*`` keys the extension does not know, and unknown options.
-
-    A misspelt key would otherwise be ignored and its default used without a word.
-    """
-    for key in sorted(k for k in options if k not in CONFIG_KEYS):
-        raise ConfigurationError(
-            key,
-            "is not a setting TokenVault() accepts; its options are the configuration keys "
-            f"(see the configuration reference).{_did_you_mean(key)}",
-        )
-    for key in sorted(
-        k
-        for k in config
-        if isinstance(k, str) and k.startswith(_KEY_PREFIX) and k not in CONFIG_KEYS
+def _check_keys(config: Mapping[str, Any], options: Mapping[str, Any]) -> None:
+    """Refuse unknown options and ``TOKEN_VAULT_*`` keys, which would be ignored without a word."""
+    prefixed = [k for k in config if isinstance(k, str) and k.startswith(_KEY_PREFIX)]
+    for keys, what in (
+        (options, "a setting TokenVault() accepts; its options are the configuration keys"),
+        (prefixed, "a Flask-Token-Vault setting, so it would be ignored"),
     ):
-        raise ConfigurationError(
-            key,
-            "is not a Flask-Token-Vault setting, so it would be ignored (see the configuration "
-            f"reference for the keys).{_did_you_mean(key)}",
-        )
+        for key in sorted(k for k in keys if k not in CONFIG_KEYS):
+            raise ConfigurationError(
+                key, f"is not {what} (see the configuration reference).{_did_you_mean(key)}"
+            )
 
 
 @dataclass(frozen=True)
 class Setting:
-    """One configuration key: its default, how its value is read, and what it is for.
-
-    It fills the :class:`Settings` attribute named after it without its prefix, when there is
-    one (``TOKEN_VAULT_CACHE_LEEWAY``: ``cache_leeway``; ``AUTH0_AUDIENCE``: ``audience``); the
-    others feed the rules over several keys (``SECRET_KEY``, ``AUTH0_CLIENT_PRIVATE_KEY``...).
-    """
+    """One configuration key: its default, how its value is read, and what it is for."""
 
     name: str
     #: What an app that does not set the key gets, written as it would be in ``app.config``.
@@ -78,7 +57,7 @@ class Setting:
 
     @property
     def attribute(self) -> str:
-        """Return the name of the :class:`Settings` attribute the key fills, if it has one."""
+        """Return the :class:`Settings` attribute the key fills, if any (others feed rules)."""
         return self.name.removeprefix(_KEY_PREFIX).removeprefix("AUTH0_").lower()
 
     @property
@@ -168,52 +147,44 @@ EVERYDAY: tuple[Setting, ...] = (
 
 #: The tuning knobs, which few apps should touch (the reference lists them apart).
 TUNING: tuple[Setting, ...] = (
-    Setting("TOKEN_VAULT_CACHE_LEEWAY", 60.0, parse.seconds(), "Seconds a token expires early."),
-    Setting("TOKEN_VAULT_LOCAL_CACHE_TTL", 5.0, parse.seconds(), "Seconds a token is kept near."),
+    Setting("TOKEN_VAULT_CACHE_LEEWAY", 60.0, parse.number(), "Seconds a token expires early."),
+    Setting("TOKEN_VAULT_LOCAL_CACHE_TTL", 5.0, parse.number(), "Seconds a token is kept near."),
     Setting(
         "TOKEN_VAULT_LOCAL_CACHE_MAX_USERS",
         10_000,
-        parse.count,
+        parse.number(1, whole=True),
         "Users a process keeps in memory.",
     ),
-    Setting(
-        "TOKEN_VAULT_CACHE_TIMEOUT", 0.5, parse.seconds(0.01), "Seconds a call to Redis takes."
-    ),
-    Setting(
-        "TOKEN_VAULT_CACHE_COOLDOWN", 5.0, parse.seconds(0.1), "Seconds a failing cache rests."
-    ),
-    Setting("TOKEN_VAULT_LOCK_TIMEOUT", 10.0, parse.seconds(0.1), "Seconds to wait for a peer."),
+    Setting("TOKEN_VAULT_CACHE_TIMEOUT", 0.5, parse.number(0.01), "Seconds a call to Redis takes."),
+    Setting("TOKEN_VAULT_CACHE_COOLDOWN", 5.0, parse.number(0.1), "Seconds a failing cache rests."),
+    Setting("TOKEN_VAULT_LOCK_TIMEOUT", 10.0, parse.number(0.1), "Seconds to wait for a peer."),
     Setting(
         "TOKEN_VAULT_DEFAULT_EXPIRES_IN",
         300.0,
-        parse.seconds(1, 86_400),
+        parse.number(1, 86_400),
         "Seconds a token without expires_in lives.",
     ),
-    Setting("TOKEN_VAULT_HTTP_TIMEOUT", 10.0, parse.seconds(0.05), "Seconds one HTTP try takes."),
-    Setting("TOKEN_VAULT_DEADLINE", 15.0, parse.seconds(0.05), "Seconds one call takes, retried."),
+    Setting("TOKEN_VAULT_HTTP_TIMEOUT", 10.0, parse.number(0.05), "Seconds one HTTP try takes."),
+    Setting("TOKEN_VAULT_DEADLINE", 15.0, parse.number(0.05), "Seconds one call takes, retried."),
     Setting(
         "TOKEN_VAULT_MAX_RETRIES",
         3,
-        parse.retries,
+        parse.number(0, 10, whole=True),
         "Retries of transient failures.",
     ),
     Setting("TOKEN_VAULT_SEND_EXCHANGE_SCOPE", False, parse.flag, "Send scopes in the exchange."),
     Setting(
-        "TOKEN_VAULT_CONNECT_LINK_LIFETIME", 3600.0, parse.seconds(1.0), "Seconds a link works."
+        "TOKEN_VAULT_CONNECT_LINK_LIFETIME", 3600.0, parse.number(1.0), "Seconds a link works."
     ),
     Setting(
-        "TOKEN_VAULT_NOT_CONNECTED_TTL", 30.0, parse.seconds(), "Seconds 'not connected' holds."
+        "TOKEN_VAULT_NOT_CONNECTED_TTL", 30.0, parse.number(), "Seconds 'not connected' holds."
     ),
-    Setting(
-        "TOKEN_VAULT_RATE_LIMIT_WAIT", 1.0, parse.seconds(), "Seconds to wait on a rate limit."
-    ),
+    Setting("TOKEN_VAULT_RATE_LIMIT_WAIT", 1.0, parse.number(), "Seconds to wait on a rate limit."),
 )
 
 #: Every key the extension reads: one table of names, defaults, parsers and documentation.
 SETTINGS: tuple[Setting, ...] = EVERYDAY + TUNING
-
-#: Every key the extension reads. Any other ``TOKEN_VAULT_*`` key in the app's config is a typo,
-#: and ``init_app`` says so rather than ignore it.
+#: Any other ``TOKEN_VAULT_*`` key in the app's config is a typo, and ``init_app`` says so.
 CONFIG_KEYS = frozenset(setting.name for setting in SETTINGS)
 
 
@@ -280,7 +251,7 @@ class Settings:
 
 def load_settings(config: Mapping[str, Any], options: Mapping[str, Any]) -> Settings:
     """Build :class:`Settings` from ``app.config``, overridden by the extension's own options."""
-    check_keys(config, options)
+    _check_keys(config, options)
     merged: dict[str, Any] = {**config, **options}
     given = {s.name: s.parse(merged.get(s.name, s.default), s.name) for s in SETTINGS}
     check_secret_key(merged)

@@ -1,13 +1,10 @@
-"""Parse ``TOKEN_VAULT_CONNECTIONS`` and scopes: the syntax of scopes and connection names.
-
-(Layer: settings, at the bottom: nothing here knows Flask or the app.)
-"""
+"""Parse ``TOKEN_VAULT_CONNECTIONS`` and scopes (layer: settings, at the bottom)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ._parsers import parse_api_base
@@ -45,13 +42,7 @@ ALLOWED_AUTHORIZATION_PARAMS = frozenset(
 
 def split_scopes(value: str | None) -> tuple[str, ...]:
     """Split a scope string on commas and whitespace, dropping empties and duplicates."""
-    if not value:
-        return ()
-    seen: dict[str, None] = {}
-    for part in re.split(r"[\s,]+", value):
-        if part:
-            seen.setdefault(part, None)
-    return tuple(seen)
+    return tuple(dict.fromkeys(part for part in re.split(r"[\s,]+", value or "") if part))
 
 
 def is_valid_scope(scope: str) -> bool:
@@ -71,21 +62,22 @@ class ConnectionSettings:
     #: Auth0 connection name, e.g. ``google-oauth2``.
     name: str
     #: Scopes asked of the provider whenever the user connects.
-    scopes: tuple[str, ...] = ()
+    scopes: tuple[str, ...]
+    #: Scopes the app may ask for later (step-up) but not at every connect.
+    optional_scopes: tuple[str, ...]
     #: Extra ``/authorize`` parameters for this connection (Google: offline access).
-    authorization_params: Mapping[str, str] = field(default_factory=dict)
+    authorization_params: Mapping[str, str]
     #: How ``connection_scope`` is joined: ``","`` as Auth0 documents, or ``" "``.
-    scope_separator: str = ","
+    scope_separator: str
     #: A label to show people.
-    label: str = ""
+    label: str
     #: Where the provider's API lives (``provider_api_url`` and relative ``provider_session``
     #: URLs start here); ``None`` when neither configured nor known.
-    api_base: str | None = None
-    #: Scopes the app may ask for later (step-up) but not at every connect.
-    optional_scopes: tuple[str, ...] = ()
+    api_base: str | None
 
 
 def parse_scopes(value: Any, key: str) -> tuple[str, ...]:
+    """Read scopes from a space- or comma-separated string or a list of strings."""
     if isinstance(value, str):
         scopes = split_scopes(value)
     elif isinstance(value, (list, tuple, set, frozenset)):
@@ -101,65 +93,63 @@ def parse_scopes(value: Any, key: str) -> tuple[str, ...]:
 
 
 def parse_connections(value: Any, key: str) -> dict[str, ConnectionSettings]:
-    if value is None:
-        return {}
-    if isinstance(value, (list, tuple)):
-        value = {name: {} for name in value}
+    """Read a dict of connection name to options, or a list of names (no options)."""
+    if isinstance(value, (list, tuple)) or value is None:
+        value = dict.fromkeys(value or ())
     if not isinstance(value, Mapping):
         raise ConfigurationError(
             key, "must be a dict of connection name -> options, or a list of names."
         )
-    result: dict[str, ConnectionSettings] = {}
-    for name, options in value.items():
-        where = f"{key}[{name!r}]"
+    for name in value:
         if not isinstance(name, str) or not is_valid_connection_name(name):
             raise ConfigurationError(key, f"{name!r} is not a valid connection name.")
-        if options is None:
-            options = {}
-        if not isinstance(options, Mapping):
-            raise ConfigurationError(where, "must be a dict of options.")
-        unknown = set(options) - _CONNECTION_OPTIONS
-        if unknown:
-            raise ConfigurationError(
-                where,
-                f"has unknown options: {sorted(unknown)!r}; the options are "
-                f"{sorted(_CONNECTION_OPTIONS)!r}.",
-            )
-        params = dict(GOOGLE_DEFAULTS) if name == "google-oauth2" else {}
-        given = options.get("authorization_params", {})
-        if not isinstance(given, Mapping) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in given.items()
-        ):
-            raise ConfigurationError(
-                where + "['authorization_params']", "must map strings to strings."
-            )
-        bad = sorted(set(given) - ALLOWED_AUTHORIZATION_PARAMS)
-        if bad:
-            raise ConfigurationError(
-                where + "['authorization_params']",
-                f"may not set {bad!r}; allowed: {sorted(ALLOWED_AUTHORIZATION_PARAMS)!r}.",
-            )
-        params.update(given)
-        separator = options.get("scope_separator", ",")
-        if separator not in (",", " "):
-            raise ConfigurationError(where + "['scope_separator']", "must be ',' or ' '.")
-        label = options.get("label", name)
-        if not isinstance(label, str):
-            raise ConfigurationError(where + "['label']", "must be a string.")
-        api_base = options.get("api_base")
-        result[name] = ConnectionSettings(
-            name=name,
-            scopes=parse_scopes(options.get("scopes", ()), where + "['scopes']"),
-            optional_scopes=parse_scopes(
-                options.get("optional_scopes", ()), where + "['optional_scopes']"
-            ),
-            authorization_params=params,
-            scope_separator=separator,
-            label=label,
-            api_base=(
-                DEFAULT_API_BASES.get(name)
-                if api_base is None
-                else parse_api_base(api_base, where + "['api_base']")
-            ),
+    return {
+        name: _connection(name, {} if options is None else options, f"{key}[{name!r}]")
+        for name, options in value.items()
+    }
+
+
+def _connection(name: str, options: Any, where: str) -> ConnectionSettings:
+    """Read the options of the connection ``name``; ``where`` names it in errors."""
+    if not isinstance(options, Mapping):
+        raise ConfigurationError(where, "must be a dict of options.")
+    unknown = set(options) - _CONNECTION_OPTIONS
+    if unknown:
+        raise ConfigurationError(
+            where,
+            f"has unknown options: {sorted(unknown)!r}; the options are "
+            f"{sorted(_CONNECTION_OPTIONS)!r}.",
         )
-    return result
+    given = options.get("authorization_params", {})
+    if not isinstance(given, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in given.items()
+    ):
+        raise ConfigurationError(where + "['authorization_params']", "must map strings to strings.")
+    bad = sorted(set(given) - ALLOWED_AUTHORIZATION_PARAMS)
+    if bad:
+        raise ConfigurationError(
+            where + "['authorization_params']",
+            f"may not set {bad!r}; allowed: {sorted(ALLOWED_AUTHORIZATION_PARAMS)!r}.",
+        )
+    separator = options.get("scope_separator", ",")
+    if separator not in (",", " "):
+        raise ConfigurationError(where + "['scope_separator']", "must be ',' or ' '.")
+    label = options.get("label", name)
+    if not isinstance(label, str):
+        raise ConfigurationError(where + "['label']", "must be a string.")
+    api_base = options.get("api_base")
+    return ConnectionSettings(
+        name=name,
+        scopes=parse_scopes(options.get("scopes", ()), where + "['scopes']"),
+        optional_scopes=parse_scopes(
+            options.get("optional_scopes", ()), where + "['optional_scopes']"
+        ),
+        authorization_params={**(GOOGLE_DEFAULTS if name == "google-oauth2" else {}), **given},
+        scope_separator=separator,
+        label=label,
+        api_base=(
+            DEFAULT_API_BASES.get(name)
+            if api_base is None
+            else parse_api_base(api_base, where + "['api_base']")
+        ),
+    )

@@ -1,7 +1,6 @@
-"""Parse configuration values: each parser turns a value into what the settings hold.
+"""Parse configuration values; each parser takes the value and its key (layer: settings).
 
-A parser takes the value and its key, and raises :class:`ConfigurationError` naming the key
-when the value is malformed. (Layer: settings, at the bottom: nothing here knows Flask.)
+A malformed value raises :class:`ConfigurationError` naming the key.
 """
 
 from __future__ import annotations
@@ -11,7 +10,7 @@ import math
 import re
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from ._keys import DPoPKey
 from .errors import ConfigurationError
@@ -24,107 +23,76 @@ _HOST_RE = re.compile(
 )
 
 
-def _is_ip(host: str) -> bool:
+def _ip_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
-        ipaddress.ip_address(host)
+        return ipaddress.ip_address(host)
     except ValueError:
-        return False
-    return True
+        return None
 
 
 def is_loopback_host(host: str) -> bool:
     """Return whether ``host`` is this machine (``localhost``, ``127.0.0.1``, ``::1``...)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    address = _ip_address(host)
+    return host == "localhost" or (address is not None and address.is_loopback)
 
 
-def parse_api_base(value: Any, key: str) -> str:
-    """Turn a provider's ``api_base`` into an absolute URL with no trailing slash.
-
-    https anywhere; plain http only on loopback, for local stand-ins of the APIs
-    (``http://127.0.0.1:8100/google``). A path is kept; a query or fragment is refused.
-    """
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigurationError(key, "must be a URL such as 'https://www.googleapis.com'.")
-    raw = value.strip().rstrip("/")
-    parts = urlsplit(raw)
+def _http_url(url: str, key: str, wanted: str, *, path: bool = False) -> SplitResult:
+    """Split an http(s) URL with a host, and no query, fragment, credentials nor unasked path."""
+    parts = urlsplit(url)
     try:
         parts.port  # noqa: B018 - raises ValueError on a malformed port
     except ValueError:
         raise ConfigurationError(key, "has an invalid port.") from None
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ConfigurationError(
-            key, f"must be an absolute https URL such as 'https://www.googleapis.com', not {raw!r}."
-        )
-    if parts.query or parts.fragment or parts.username or parts.password:
-        raise ConfigurationError(key, "must have no query, fragment or credentials.")
-    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
-        raise ConfigurationError(
-            key, "plain http is only allowed on 127.0.0.1 or localhost (a local stand-in)."
-        )
-    return raw
-
-
-def parse_domain(value: Any, key: str = "AUTH0_DOMAIN") -> str:
-    """Turn ``AUTH0_DOMAIN`` into a base URL with no trailing slash.
-
-    A bare domain means https. A full URL is accepted with https anywhere, and with plain http
-    only on loopback (``127.0.0.1``, ``::1``, ``localhost``), for a local stand-in for Auth0.
-    """
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigurationError(key, "is required: your Auth0 domain, e.g. 'tenant.us.auth0.com'.")
-    raw = value.strip().rstrip("/")
-    if "://" not in raw:
-        raw = "https://" + raw
-    parts = urlsplit(raw)
-    host = parts.hostname or ""
     if parts.scheme not in ("https", "http"):
-        raise ConfigurationError(
-            key, f"must be a domain or an https URL, not a {parts.scheme!r} URL."
-        )
-    if parts.path or parts.query or parts.fragment or parts.username or parts.password:
-        raise ConfigurationError(
-            key, "must be a bare domain such as 'tenant.us.auth0.com', with no path."
-        )
-    try:
-        port = parts.port
-    except ValueError:
-        raise ConfigurationError(key, "has an invalid port.") from None
-    loopback = is_loopback_host(host)
-    if not loopback and not _is_ip(host) and not _HOST_RE.match(host):
-        raise ConfigurationError(key, f"{host!r} is not a valid host name.")
-    if parts.scheme == "http" and not loopback:
-        raise ConfigurationError(
-            key,
-            "plain http is only allowed for a local stand-in on 127.0.0.1 or localhost; "
-            "use the bare domain (https) for a real tenant.",
-        )
-    netloc = f"[{host}]" if ":" in host else host
-    if port is not None:
-        netloc += f":{port}"
-    return f"{parts.scheme}://{netloc}"
-
-
-def parse_origin(url: str, key: str) -> str:
-    """Turn a site's origin (``TOKEN_VAULT_EXTERNAL_URL``) into ``scheme://host[:port]``."""
-    parts = urlsplit(url.rstrip("/"))
+        raise ConfigurationError(key, f"must be {wanted}, not a {parts.scheme or 'relative'} URL.")
     if (
-        parts.scheme not in ("http", "https")
-        or not parts.hostname
-        or parts.path
+        not parts.hostname
         or parts.query
         or parts.fragment
         or parts.username
         or parts.password
+        or (parts.path and not path)
     ):
+        raise ConfigurationError(key, f"must be {wanted}.")
+    return parts
+
+
+def _refuse_remote_http(parts: SplitResult, key: str) -> None:
+    # Plain http only reaches a local stand-in: anywhere else, tokens would cross in clear.
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname or ""):
         raise ConfigurationError(
-            key, "must be the site's origin, such as 'https://app.example.com', with no path."
+            key, "plain http is only allowed for a local stand-in on 127.0.0.1 or localhost."
         )
-    return f"{parts.scheme}://{parts.netloc}"
+
+
+def parse_api_base(value: Any, key: str) -> str:
+    """Turn a provider's ``api_base`` into an https URL (http on loopback), no trailing slash."""
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigurationError(key, "must be a URL such as 'https://www.googleapis.com'.")
+    raw = value.strip().rstrip("/")
+    wanted = "an absolute https URL such as 'https://www.googleapis.com', with no query"
+    _refuse_remote_http(_http_url(raw, key, wanted, path=True), key)
+    return raw
+
+
+def parse_domain(value: Any, key: str = "AUTH0_DOMAIN") -> str:
+    """Turn ``AUTH0_DOMAIN`` (a bare domain, or an https URL) into a base URL.
+
+    Plain http is accepted only on loopback, for a local stand-in for Auth0.
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigurationError(key, "is required: your Auth0 domain, e.g. 'tenant.us.auth0.com'.")
+    raw = value.strip().rstrip("/")
+    wanted = "a bare domain such as 'tenant.us.auth0.com' (or its https URL), with no path"
+    parts = _http_url(raw if "://" in raw else "https://" + raw, key, wanted)
+    host = parts.hostname or ""
+    if _ip_address(host) is None and host != "localhost" and not _HOST_RE.match(host):
+        raise ConfigurationError(key, f"{host!r} is not a valid host name.")
+    _refuse_remote_http(parts, key)
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return f"{parts.scheme}://{netloc}"
 
 
 def text(value: Any, key: str) -> str | None:
@@ -149,25 +117,26 @@ def as_given(value: Any, key: str) -> Any:
     return value
 
 
-def seconds(minimum: float = 0.0, maximum: float = math.inf) -> Parser:
-    """Return a parser of a number of seconds from ``minimum`` to ``maximum``."""
+def number(minimum: float = 0.0, maximum: float = math.inf, *, whole: bool = False) -> Parser:
+    """Return a parser of a number of seconds (or a ``whole`` number) in a range."""
+    kind = "whole number" if whole else "number of seconds"
+    bound = f"from {minimum:g} to {maximum:g}" if maximum < math.inf else f"at least {minimum:g}"
+    accepted = (int,) if whole else (int, float)
 
-    def parse(value: Any, key: str) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigurationError(key, f"must be a number of seconds, not {value!r}.")
-        if not minimum <= value <= maximum:  # also refuses NaN
-            bound = (
-                f"from {minimum:g} to {maximum:g}" if maximum < math.inf else f"at least {minimum}"
-            )
+    def parse(value: Any, key: str) -> Any:
+        # bool is an int, and NaN fails every comparison, so both are refused here.
+        if isinstance(value, bool) or not isinstance(value, accepted):
+            raise ConfigurationError(key, f"must be a {kind}, not {value!r}.")
+        if not minimum <= value <= maximum:
             raise ConfigurationError(key, f"must be {bound}, not {value!r}.")
-        return float(value)
+        return value if whole else float(value)
 
     return parse
 
 
 def lifetime(value: Any, key: str) -> float:
     """Read a lifetime in seconds; ``0`` or ``None`` turns the limit off."""
-    return 0.0 if value is None else seconds()(value, key)
+    return 0.0 if value is None else float(number()(value, key))
 
 
 def flag(value: Any, key: str) -> bool:
@@ -175,23 +144,6 @@ def flag(value: Any, key: str) -> bool:
     if not isinstance(value, bool):
         raise ConfigurationError(key, "must be True or False.")
     return value
-
-
-def whole(minimum: int, maximum: int, wanted: str) -> Parser:
-    """Return a parser of a whole number from ``minimum`` to ``maximum`` (``wanted`` says so)."""
-
-    def parse(value: Any, key: str) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
-            raise ConfigurationError(key, f"must be {wanted}, not {value!r}.")
-        return value
-
-    return parse
-
-
-#: A count of things, at least one.
-count = whole(1, 2**63, "a whole number of at least 1")
-#: How many times a call is tried again.
-retries = whole(0, 10, "an integer from 0 to 10")
 
 
 def connect_flow(value: Any, key: str) -> str:
@@ -225,9 +177,13 @@ def absolute_url(value: Any, key: str) -> str | None:
 
 
 def origin(value: Any, key: str) -> str | None:
-    """Read an optional origin of the site (see :func:`parse_origin`)."""
+    """Read the site's optional origin (``TOKEN_VAULT_EXTERNAL_URL``) as ``scheme://host[:port]``."""
     url = text(value, key)
-    return None if url is None else parse_origin(url, key)
+    if url is None:
+        return None
+    wanted = "the site's origin, such as 'https://app.example.com', with no path"
+    parts = _http_url(url.rstrip("/"), key, wanted)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def encryption_keys(value: Any, key: str) -> tuple[bytes, ...]:
