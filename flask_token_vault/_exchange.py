@@ -12,7 +12,7 @@ import math
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import requests
@@ -82,14 +82,7 @@ class ProviderToken:
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-serialisable dict (includes the token: encrypt before storing)."""
-        return {
-            "access_token": self.access_token,
-            "expires_at": self.expires_at,
-            "scopes": list(self.scopes) if self.scopes is not None else None,
-            "connection": self.connection,
-            "login_hint": self.login_hint,
-            "token_type": self.token_type,
-        }
+        return {**asdict(self), "scopes": list(self.scopes) if self.scopes is not None else None}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ProviderToken:
@@ -143,9 +136,18 @@ def error_from_answer(
                 upstream_status=status,
             )
     if code == "invalid_grant":
-        if "refresh token" in lowered or "refresh_token" in lowered or "subject" in lowered:
-            return LoginRequired("The session's Auth0 refresh token is no longer valid.", **kwargs)
-        return ReconsentRequired(desc, **kwargs)
+        if not re.search("refresh[ _]token|subject", lowered):
+            return ReconsentRequired(desc, **kwargs)
+        if subject == WORKER_SUBJECT_TOKEN_TYPE:
+            # No session is involved: a refused subject token is the job's setup, not a login.
+            return ExchangeRejected(
+                f"Auth0 refused the background token request for {connection}: {code}.",
+                remedy="Check that the user exists, that this machine's clock is right (Auth0 "
+                "refuses a subject token older than 60 s) and that the client key is allowed "
+                "privileged access (`flask token-vault worker setup`).",
+                **kwargs,
+            )
+        return LoginRequired("The session's Auth0 refresh token is no longer valid.", **kwargs)
     if code == "invalid_scope":
         return InsufficientScope(desc, connection=connection, error=code)
     if mfa:
@@ -313,27 +315,15 @@ class Exchanger:
             )
         started = self.transport.clock.time()
         subject = key.subject_token(settings.client_id, settings.issuer, user_id, started)
-        try:
-            return self._vault_exchange(
-                WORKER_SUBJECT_TOKEN_TYPE,
-                subject,
-                WORKER_REQUESTED_TOKEN_TYPE,
-                connection,
-                login_hint,
-                scopes,
-                started,
-            )
-        except LoginRequired as exc:
-            # No session is involved: a refused subject token is the job's setup, not a login.
-            raise ExchangeRejected(
-                f"Auth0 refused the background token request for {connection}: {exc.error}.",
-                error=exc.error,
-                connection=connection,
-                upstream_status=exc.upstream_status,
-                remedy="Check that the user exists, that this machine's clock is right (Auth0 "
-                "refuses a subject token older than 60 s) and that the client key is allowed "
-                "privileged access (`flask token-vault worker setup`).",
-            ) from None
+        return self._vault_exchange(
+            WORKER_SUBJECT_TOKEN_TYPE,
+            subject,
+            WORKER_REQUESTED_TOKEN_TYPE,
+            connection,
+            login_hint,
+            scopes,
+            started,
+        )
 
     def exchange(
         self,

@@ -90,10 +90,7 @@ class TryHook(Protocol):
         """Add this try's headers or form fields (each try gets its own, e.g. a fresh jti)."""
 
     def retry(self, response: requests.Response) -> bool:
-        """Read an answer; return whether it asks for the call to be sent again at once.
-
-        The transport honours this once per call.
-        """
+        """Read an answer; return whether it asks for one more try at once (honoured once)."""
 
 
 class _NoCookies(CookieJar):
@@ -143,8 +140,7 @@ def cursor_pages(
     """Yield the objects under ``key`` on every page of an Auth0 listing with a ``next`` cursor.
 
     ``fetch`` is given each page's query: ``params``, ``take=20`` and, after the first page,
-    ``from`` (the previous page's ``next``). The listing ends at a page without a new ``next``,
-    or at an answer that is not a JSON object.
+    ``from`` (the previous page's ``next``).
     """
     query = {"take": "20", **params}
     for _ in range(500):  # a bound, should the API keep answering "next"
