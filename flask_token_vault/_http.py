@@ -337,36 +337,26 @@ class Transport:
                     response.close()
                     renew(credential)
                     continue
-                if not expect_json:
-                    if status not in retry_status:
-                        return response
+                body = parse_json(response) if expect_json else None
+                if not expect_json and status not in retry_status:
+                    return response
+                if expect_json and 200 <= status < 300:
+                    if body is not None or not response.content:
+                        return Reply(status, body, response.headers)
+                    failure = Failure("malformed_answer", status)
+                elif status in retry_status or (body is None and status >= 500 and retry_status):
+                    # Only a 429 of Auth0's APIs says how long to wait; a provider's answer may.
+                    wait_asked = status == 429 or not expect_json
                     failure = Failure(
                         "status",
                         status,
-                        retry_after=retry_after(response.headers, clock.time()),
+                        body,
+                        retry_after(response.headers, clock.time()) if wait_asked else None,
                     )
+                elif body is None:
+                    raise error(Failure("malformed_answer", status))
                 else:
-                    body = parse_json(response)
-                    readable = body is not None or not response.content
-                    if 200 <= status < 300:
-                        if readable:
-                            return Reply(status, body, response.headers)
-                        failure = Failure("malformed_answer", status)
-                    elif status in retry_status or (
-                        body is None and status >= 500 and retry_status
-                    ):
-                        failure = Failure(
-                            "status",
-                            status,
-                            body,
-                            retry_after=retry_after(response.headers, clock.time())
-                            if status == 429
-                            else None,
-                        )
-                    elif body is None:
-                        raise error(Failure("malformed_answer", status))
-                    else:
-                        raise error(Failure("status", status, body))
+                    raise error(Failure("status", status, body))
             attempt += 1
             wait = failure.retry_after
             if wait is None:
