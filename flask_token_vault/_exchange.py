@@ -1,32 +1,22 @@
 """The Token Vault exchange and Auth0's token endpoint (layer: core, above the transport).
 
-:class:`Exchanger` posts to ``/oauth/token`` with the app's client authentication, over the app's
-:class:`~flask_token_vault._http.Transport` (timeouts, one deadline, retries, ``Retry-After``),
-and turns Auth0's error answers into the typed error that says what to do, keeping Auth0's own
-error code. :meth:`Exchanger.exchange` is the Token Vault exchange itself: the user's refresh
-token in (or, for an API, the caller's access token, with the API's Custom API Client as the
-exchanger's client), a :class:`ProviderToken` out; :meth:`Exchanger.privileged_exchange` is the
-Privileged Worker exchange, for background jobs: a user id in (as a subject token the client key
-signs), a :class:`ProviderToken` out.
-
 Client authentication is a client secret, or with ``AUTH0_CLIENT_PRIVATE_KEY`` a
-``private_key_jwt`` assertion signed anew for every try of every call (its ``jti`` is single
-use). With ``TOKEN_VAULT_DPOP_KEY``, the calls that issue or use the user's tokens (code
-exchange, refresh, the Token Vault exchange) carry a DPoP proof, also new for every try.
+``private_key_jwt`` assertion signed anew for every try (its ``jti`` is single use). With
+``TOKEN_VAULT_DPOP_KEY``, the calls that issue or use the user's tokens carry a DPoP proof.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import requests
 
-from ._clock import Clock
 from ._config import Settings
 from ._connection_options import split_scopes
 from ._dpop import DPoP
@@ -81,12 +71,6 @@ class ProviderToken:
     login_hint: str | None = None
     #: The token type Auth0 named (``Bearer``).
     token_type: str = "Bearer"  # noqa: S105 - a token type name
-    # The scopes as a set, made once: every request checks them.
-    _scope_set: frozenset[str] | None = field(default=None, init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        if self.scopes is not None:
-            object.__setattr__(self, "_scope_set", frozenset(self.scopes))
 
     def expires_in(self, now: float | None = None) -> float:
         """Return the seconds left before the token expires."""
@@ -94,23 +78,11 @@ class ProviderToken:
 
     def has_scopes(self, required: tuple[str, ...] | frozenset[str] | list[str]) -> bool:
         """Return whether the token carries every required scope (unknown scopes count as yes)."""
-        granted = self._scope_set
-        if granted is None:
-            return True
-        if not required:
-            return True
-        return granted.issuperset(required)
+        return self.scopes is None or set(self.scopes).issuperset(required)
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-serialisable dict (includes the token: encrypt before storing)."""
-        return {
-            "access_token": self.access_token,
-            "expires_at": self.expires_at,
-            "scopes": list(self.scopes) if self.scopes is not None else None,
-            "connection": self.connection,
-            "login_hint": self.login_hint,
-            "token_type": self.token_type,
-        }
+        return {**asdict(self), "scopes": list(self.scopes) if self.scopes is not None else None}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ProviderToken:
@@ -131,7 +103,7 @@ def error_from_answer(
     body: Mapping[str, Any] | None,
     connection: str | None,
     *,
-    subject: str = SUBJECT_TOKEN_TYPE,
+    subject: str | None = None,
 ) -> TokenVaultError:
     """Map an Auth0 error answer of the exchange to the typed error that says what to do.
 
@@ -144,29 +116,41 @@ def error_from_answer(
     desc = f"Auth0 refused the token exchange for {connection}: {text or code}."
     kwargs: dict[str, Any] = {"error": code, "connection": connection, "upstream_status": status}
     lowered = text.lower()
-    mfa = "mfa" in lowered or "multifactor" in lowered or "multi-factor" in lowered
-    if (
-        subject == ACCESS_TOKEN_SUBJECT_TYPE
-        and code not in _NOT_CONNECTED
-        and code not in ("federated_connection_refresh_token_flow_failed", "mfa_required")
-        and not mfa
-    ):
-        api_error = _access_token_error(status, code, desc, kwargs)
-        if api_error is not None:
-            return api_error
+    mfa = code == "mfa_required" or re.search("mfa|multi-?factor", lowered) is not None
     if code in _NOT_CONNECTED:
         return AccountNotConnected(f"No {connection} account is connected for this user.", **kwargs)
     if code == "federated_connection_refresh_token_flow_failed":
         return ReconsentRequired(
             f"{connection} no longer accepts the permission stored in the vault.", **kwargs
         )
+    if subject == ACCESS_TOKEN_SUBJECT_TYPE and not mfa:
+        if code in ("invalid_client", "unauthorized_client") or status == 403:
+            return ApiClientMisconfigured(desc, **kwargs)
+        if status == 401 or code == "invalid_grant":
+            # Auth0 refused the caller's token after it passed the API's own checks (revoked,
+            # or expired inside the leeway): to the caller it is an invalid token like any other.
+            return InvalidAccessToken(
+                "Auth0 refused the access token for the exchange: get a new one.",
+                error="invalid_token",
+                connection=connection,
+                upstream_status=status,
+            )
     if code == "invalid_grant":
-        if "refresh token" in lowered or "refresh_token" in lowered or "subject" in lowered:
-            return LoginRequired("The session's Auth0 refresh token is no longer valid.", **kwargs)
-        return ReconsentRequired(desc, **kwargs)
+        if not re.search("refresh[ _]token|subject", lowered):
+            return ReconsentRequired(desc, **kwargs)
+        if subject == WORKER_SUBJECT_TOKEN_TYPE:
+            # No session is involved: a refused subject token is the job's setup, not a login.
+            return ExchangeRejected(
+                f"Auth0 refused the background token request for {connection}: {code}.",
+                remedy="Check that the user exists, that this machine's clock is right (Auth0 "
+                "refuses a subject token older than 60 s) and that the client key is allowed "
+                "privileged access (`flask token-vault worker setup`).",
+                **kwargs,
+            )
+        return LoginRequired("The session's Auth0 refresh token is no longer valid.", **kwargs)
     if code == "invalid_scope":
         return InsufficientScope(desc, connection=connection, error=code)
-    if mfa or code == "mfa_required":
+    if mfa:
         return Misconfigured(
             desc,
             remedy="Set the tenant's MFA policy to 'Never' and enforce MFA in an Action; "
@@ -182,52 +166,24 @@ def error_from_answer(
     return ExchangeRejected(desc, **kwargs)
 
 
-def _access_token_error(
-    status: int, code: str, desc: str, kwargs: dict[str, Any]
-) -> TokenVaultError | None:
-    """Return the access-token exchange's own reading of an error, or None for the shared one."""
-    if code == "invalid_client" or status == 403 or code in ("unauthorized_client",):
-        return ApiClientMisconfigured(desc, **kwargs)
-    if status == 401 or code == "invalid_grant":
-        # Auth0 refused the caller's token after it passed the API's own checks (revoked, or
-        # expired inside the leeway): to the caller it is an invalid token like any other.
-        return InvalidAccessToken(
-            "Auth0 refused the access token for the exchange: get a new one.",
-            error="invalid_token",
-            connection=kwargs["connection"],
-            upstream_status=status,
-        )
-    return None
-
-
 def token_failure(
-    failure: Failure, connection: str | None = None, subject: str = SUBJECT_TOKEN_TYPE
+    failure: Failure, connection: str | None = None, subject: str | None = None
 ) -> TokenVaultError:
     """Turn a failed call to ``/oauth/token`` into the typed error that says what to do."""
-    if failure.kind == "timeout":
+    unusable = {
+        "timeout": "Auth0 did not answer in time.",
+        "connection_error": f"Auth0 could not be reached ({failure.reason}).",
+        "malformed_answer": f"Auth0 answered {failure.status} with something that is not JSON.",
+    }
+    if failure.kind in unusable:
         return Auth0Unavailable(
-            "Auth0 did not answer in time.", error="timeout", connection=connection
-        )
-    if failure.kind == "connection_error":
-        return Auth0Unavailable(
-            f"Auth0 could not be reached ({failure.reason}).",
-            error="connection_error",
+            unusable[failure.kind],
+            error=failure.kind,
             connection=connection,
+            upstream_status=failure.status,
         )
     status = failure.status or 0
     body = failure.body if isinstance(failure.body, Mapping) else None
-    if failure.kind == "malformed_answer":
-        return Auth0Unavailable(
-            f"Auth0 answered {status} with something that is not JSON.",
-            error="malformed_answer",
-            connection=connection,
-            upstream_status=status,
-        )
-    if status == 429:
-        error = error_from_answer(429, body, connection, subject=subject)
-        if isinstance(error, RateLimited):
-            error.retry_after = failure.retry_after
-        return error
     if status >= 500:
         return Auth0Unavailable(
             f"Auth0 answered {status}.",
@@ -235,7 +191,10 @@ def token_failure(
             connection=connection,
             upstream_status=status,
         )
-    return error_from_answer(status, body, connection, subject=subject)
+    error = error_from_answer(status, body, connection, subject=subject)
+    if isinstance(error, RateLimited):
+        error.retry_after = failure.retry_after
+    return error
 
 
 def _binds_user_tokens(data: Mapping[str, str]) -> bool:
@@ -263,22 +222,6 @@ class _TokenHook:
         return self.dpop is not None and self.dpop.retry(response)
 
 
-def _vault_form(
-    subject_type: str, subject: str, requested_type: str, connection: str, login_hint: str | None
-) -> dict[str, str]:
-    """Return the form of a Token Vault exchange (``login_hint`` only when there is one)."""
-    data = {
-        "grant_type": GRANT_TYPE,
-        "subject_token_type": subject_type,
-        "subject_token": subject,
-        "requested_token_type": requested_type,
-        "connection": connection,
-    }
-    if login_hint:
-        data["login_hint"] = login_hint
-    return data
-
-
 class Exchanger:
     """Call Auth0's token endpoint for one client: the Token Vault exchange and other grants.
 
@@ -298,8 +241,6 @@ class Exchanger:
     ) -> None:
         self.settings = settings
         self.transport = transport
-        if dpop is None and settings.dpop_key is not None:
-            dpop = DPoP(settings.dpop_key, transport.clock)
         #: The app's DPoP proofs, when ``TOKEN_VAULT_DPOP_KEY`` is set.
         self.dpop = dpop
         #: The client that authenticates at the token endpoint.
@@ -310,13 +251,8 @@ class Exchanger:
     def __repr__(self) -> str:
         return f"Exchanger({self.settings.base_url!r}, client_id={self.client_id!r})"
 
-    @property
-    def clock(self) -> Clock:
-        """Return the clock of the transport (the app's clock)."""
-        return self.transport.clock
-
     def client_auth(self) -> dict[str, str]:
-        """Return the form fields that authenticate the app's client at ``/oauth/token``.
+        """Return the form fields that authenticate the client at ``/oauth/token``.
 
         With a client key, a new assertion each time (call it once per try).
         """
@@ -330,7 +266,7 @@ class Exchanger:
             "client_id": settings.client_id,
             "client_assertion_type": ASSERTION_TYPE,
             "client_assertion": key.client_assertion(
-                settings.client_id, settings.issuer, self.clock.time()
+                settings.client_id, settings.issuer, self.transport.clock.time()
             ),
         }
 
@@ -377,27 +313,17 @@ class Exchanger:
                 remedy="Set AUTH0_CLIENT_PRIVATE_KEY and register its public key with "
                 "`flask token-vault worker setup`.",
             )
-        started = self.clock.time()
+        started = self.transport.clock.time()
         subject = key.subject_token(settings.client_id, settings.issuer, user_id, started)
-        data = _vault_form(
-            WORKER_SUBJECT_TOKEN_TYPE, subject, WORKER_REQUESTED_TOKEN_TYPE, connection, login_hint
+        return self._vault_exchange(
+            WORKER_SUBJECT_TOKEN_TYPE,
+            subject,
+            WORKER_REQUESTED_TOKEN_TYPE,
+            connection,
+            login_hint,
+            scopes,
+            started,
         )
-        if scopes:
-            data["scope"] = " ".join(scopes)
-        try:
-            body = self.post_token(data, connection=connection)
-        except LoginRequired as exc:
-            # No session is involved: a refused subject token is the job's setup, not a login.
-            raise ExchangeRejected(
-                f"Auth0 refused the background token request for {connection}: {exc.error}.",
-                error=exc.error,
-                connection=connection,
-                upstream_status=exc.upstream_status,
-                remedy="Check that the user exists, that this machine's clock is right (Auth0 "
-                "refuses a subject token older than 60 s) and that the client key is allowed "
-                "privileged access (`flask token-vault worker setup`).",
-            ) from None
-        return self._parse_success(body, connection, login_hint, started)
 
     def exchange(
         self,
@@ -414,18 +340,38 @@ class Exchanger:
         caller's Auth0 access token and this exchanger's client must be the API's Custom API
         Client.
         """
-        data = _vault_form(
-            subject_token_type, subject_token, REQUESTED_TOKEN_TYPE, connection, login_hint
+        return self._vault_exchange(
+            subject_token_type,
+            subject_token,
+            REQUESTED_TOKEN_TYPE,
+            connection,
+            login_hint,
+            scopes if self.settings.send_exchange_scope else (),
+            self.transport.clock.time(),
         )
-        if scopes and self.settings.send_exchange_scope:
-            data["scope"] = " ".join(scopes)
-        started = self.clock.time()
-        body = self.post_token(data, connection=connection, subject=subject_token_type)
-        return self._parse_success(body, connection, login_hint, started)
 
-    def _parse_success(
-        self, body: Mapping[str, Any], connection: str, login_hint: str | None, started: float
+    def _vault_exchange(
+        self,
+        subject_type: str,
+        subject: str,
+        requested_type: str,
+        connection: str,
+        login_hint: str | None,
+        scopes: tuple[str, ...],
+        started: float,
     ) -> ProviderToken:
+        data = {
+            "grant_type": GRANT_TYPE,
+            "subject_token_type": subject_type,
+            "subject_token": subject,
+            "requested_token_type": requested_type,
+            "connection": connection,
+        }
+        if login_hint:
+            data["login_hint"] = login_hint
+        if scopes:
+            data["scope"] = " ".join(scopes)
+        body = self.post_token(data, connection=connection)
         token = body.get("access_token")
         if not isinstance(token, str) or not token:
             raise Auth0Unavailable(
@@ -445,12 +391,11 @@ class Exchanger:
                 expires_in,
             )
         raw_scope = body.get("scope")
-        scopes = split_scopes(raw_scope) if isinstance(raw_scope, str) else None
         token_type = body.get("token_type")
         return ProviderToken(
             access_token=token,
             expires_at=started + expires_in,
-            scopes=scopes,
+            scopes=split_scopes(raw_scope) if isinstance(raw_scope, str) else None,
             connection=connection,
             login_hint=login_hint,
             token_type=token_type if isinstance(token_type, str) and token_type else "Bearer",
@@ -462,40 +407,32 @@ class Exchanger:
             "POST",
             self.settings.base_url + "/oauth/revoke",
             data={"token": refresh_token},
-            error=lambda failure: token_failure(failure),
+            error=token_failure,
             what="refresh token revocation",
             hook=_TokenHook(self, None),  # the client's authentication, anew on each try
         )
 
     def post_token(
-        self,
-        data: Mapping[str, str],
-        *,
-        connection: str | None = None,
-        dpop: bool | None = None,
-        retry: bool = True,
-        subject: str = SUBJECT_TOKEN_TYPE,
+        self, data: Mapping[str, str], *, connection: str | None = None, retry: bool = True
     ) -> dict[str, Any]:
         """POST a grant to ``/oauth/token`` with the client's authentication; return the answer.
 
-        Retried inside the app's deadline, each try with its own client assertion and DPoP
-        proof; raises the typed error for whatever still fails. ``dpop`` (default: for the
-        grants that issue or use the user's tokens) sends a DPoP proof when a key is set.
-        ``retry=False`` sends a grant once (a DPoP nonce answer still gets its one more try,
-        since Auth0 refused the request before looking at the grant). ``subject`` is the
-        exchange's subject token type: the access-token exchange reads Auth0's refusals its own
-        way (:func:`error_from_answer`).
+        Retried inside the app's deadline, each try with its own client assertion and (for the
+        grants that issue or use the user's tokens, when a DPoP key is set) DPoP proof; raises
+        the typed error for whatever still fails. ``retry=False`` sends a grant once (a DPoP
+        nonce answer still gets its one more try, since Auth0 refused the request before
+        looking at the grant).
         """
         grant = data.get("grant_type", "")
-        what = f"token request (grant={_grant_name(grant)} connection={connection})"
-        bind = _binds_user_tokens(data) if dpop is None else dpop
+        subject = data.get("subject_token_type")
         reply = self.transport.call_json(
             "POST",
             self.settings.token_endpoint,
             data=dict(data),
             error=lambda failure: token_failure(failure, connection, subject),
-            what=what,
-            hook=_TokenHook(self, self.dpop if bind else None),
+            what=f"token request (grant={'token_vault' if grant == GRANT_TYPE else grant} "
+            f"connection={connection})",
+            hook=_TokenHook(self, self.dpop if _binds_user_tokens(data) else None),
             retry=retry,
         )
         if not isinstance(reply.body, dict):
@@ -533,7 +470,3 @@ def checked_expires_in(value: Any, connection: str | None = None, *, default: fl
             connection=connection,
         )
     return float(seconds)
-
-
-def _grant_name(grant: str) -> str:
-    return "token_vault" if grant == GRANT_TYPE else grant

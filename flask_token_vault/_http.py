@@ -1,22 +1,8 @@
-"""The one HTTP transport of the package (layer: transport, above settings, clock and errors).
+"""The one HTTP transport of the package: every call goes through :meth:`Transport.send`.
 
-Every call the extension makes (Auth0's token endpoint, the Management API, the My Account API,
-a provider's API through :func:`~flask_token_vault._provider_session`) goes through
-:meth:`Transport.send`:
-
-* pooled keep-alive connections, shared by every thread of the app, and no cookie jar (an answer
-  to one user's call never sets a cookie that another user's call would send);
-* a timeout on every try, and one deadline for all tries of a call;
-* connection errors, timeouts and transient statuses retried with exponential backoff and full
-  jitter, a 429 waiting for ``Retry-After`` / ``X-RateLimit-Reset`` when that fits the deadline
-  and the transport's ``rate_limit_wait`` (a request held on a rate limit holds a worker);
-* an ``Authorization`` value asked for on every try and renewed once on a 401, when the caller
-  can renew it;
-* a :class:`TryHook` that adds what must be new on every try (a DPoP proof, a client assertion:
-  each carries its own ``jti``) and may ask, once, for one more try when an answer says so (a
-  ``use_dpop_nonce`` answer carrying the nonce to use);
-* JSON answers parsed here; anything else that fails becomes a :class:`Failure` that the caller's
-  hook turns into its own typed error (nothing is retried outside this loop).
+(Layer: transport, above settings, clock and errors.) Anything that fails becomes a
+:class:`Failure` that the caller's hook turns into its own typed error; nothing is retried
+outside the transport's loop.
 """
 
 from __future__ import annotations
@@ -75,29 +61,25 @@ ErrorHook = Callable[[Failure], TokenVaultError]
 
 @dataclass(frozen=True)
 class Reply:
-    """A successful JSON answer."""
+    """A successful (2xx) JSON answer; ``body`` is ``None`` for an empty one."""
 
-    #: The HTTP status (2xx).
     status: int
-    #: The parsed JSON body, or ``None`` for an empty answer.
     body: Any
-    #: The response headers.
     headers: Mapping[str, str]
 
 
 @dataclass
 class Attempt:
-    """One try of a call, as a :class:`TryHook` sees it: it may add headers and form fields."""
+    """One try of a call, as a :class:`TryHook` sees it: it may add headers and form fields.
 
-    #: The HTTP method.
+    ``headers`` already carry ``Authorization`` (its value is also ``credential``); ``data`` is
+    the form, when the call sends one.
+    """
+
     method: str
-    #: The URL (with its query, if any).
     url: str
-    #: The headers of this try (``Authorization`` already set).
     headers: dict[str, str]
-    #: The form fields of this try, when the call sends a form.
     data: dict[str, Any] | None = None
-    #: The ``Authorization`` value of this try, if any.
     credential: str | None = field(default=None, repr=False)
 
 
@@ -108,10 +90,7 @@ class TryHook(Protocol):
         """Add this try's headers or form fields (each try gets its own, e.g. a fresh jti)."""
 
     def retry(self, response: requests.Response) -> bool:
-        """Read an answer; return whether it asks for the call to be sent again at once.
-
-        The transport honours this once per call.
-        """
+        """Read an answer; return whether it asks for one more try at once (honoured once)."""
 
 
 class _NoCookies(CookieJar):
@@ -161,8 +140,7 @@ def cursor_pages(
     """Yield the objects under ``key`` on every page of an Auth0 listing with a ``next`` cursor.
 
     ``fetch`` is given each page's query: ``params``, ``take=20`` and, after the first page,
-    ``from`` (the previous page's ``next``). The listing ends at a page without a new ``next``,
-    or at an answer that is not a JSON object.
+    ``from`` (the previous page's ``next``).
     """
     query = {"take": "20", **params}
     for _ in range(500):  # a bound, should the API keep answering "next"
@@ -244,10 +222,6 @@ class Transport:
             session.mount("http://", self._adapter)
             self._local.session = session
         return session
-
-    def close(self) -> None:
-        """Close the pooled connections."""
-        self._adapter.close()
 
     def call_json(
         self,
@@ -363,36 +337,26 @@ class Transport:
                     response.close()
                     renew(credential)
                     continue
-                if not expect_json:
-                    if status not in retry_status:
-                        return response
+                body = parse_json(response) if expect_json else None
+                if not expect_json and status not in retry_status:
+                    return response
+                if expect_json and 200 <= status < 300:
+                    if body is not None or not response.content:
+                        return Reply(status, body, response.headers)
+                    failure = Failure("malformed_answer", status)
+                elif status in retry_status or (body is None and status >= 500 and retry_status):
+                    # Only a 429 of Auth0's APIs says how long to wait; a provider's answer may.
+                    wait_asked = status == 429 or not expect_json
                     failure = Failure(
                         "status",
                         status,
-                        retry_after=retry_after(response.headers, clock.time()),
+                        body,
+                        retry_after(response.headers, clock.time()) if wait_asked else None,
                     )
+                elif body is None:
+                    raise error(Failure("malformed_answer", status))
                 else:
-                    body = parse_json(response)
-                    readable = body is not None or not response.content
-                    if 200 <= status < 300:
-                        if readable:
-                            return Reply(status, body, response.headers)
-                        failure = Failure("malformed_answer", status)
-                    elif status in retry_status or (
-                        body is None and status >= 500 and retry_status
-                    ):
-                        failure = Failure(
-                            "status",
-                            status,
-                            body,
-                            retry_after=retry_after(response.headers, clock.time())
-                            if status == 429
-                            else None,
-                        )
-                    elif body is None:
-                        raise error(Failure("malformed_answer", status))
-                    else:
-                        raise error(Failure("status", status, body))
+                    raise error(Failure("status", status, body))
             attempt += 1
             wait = failure.retry_after
             if wait is None:

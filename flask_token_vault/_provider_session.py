@@ -1,14 +1,11 @@
 """A ``requests.Session`` that carries the user's provider token and renews it once on a 401.
 
-Also :func:`provider_api_url`, which places a path on a connection's ``api_base``.
-
 (Layer: request-time, above :mod:`flask_token_vault._tokens`; sends through the app's transport.)
 """
 
 from __future__ import annotations
 
 import functools
-import logging
 from collections.abc import Iterable
 from typing import Any, cast
 
@@ -20,18 +17,14 @@ from ._state import get_state
 from ._tokens import get_provider_token_set, reject_provider_token
 from .errors import ConfigurationError, ProviderUnavailable
 
-log = logging.getLogger("flask_token_vault")
-
 
 class ProviderSession(requests.Session):
     """HTTP session for one provider connection, used inside a request of the signed-in user.
 
     Every request carries ``Authorization: Bearer <provider token>`` and a timeout, and goes
-    through the app's transport (pooled connections, no cookie jar shared between users). When
-    the provider answers 401 (the token was revoked or expired early), the token is dropped for
-    every process (:func:`~flask_token_vault.reject_provider_token`), a new one is fetched (one
-    exchange, unless another process has just stored a new token) and the request is sent once
-    more.
+    through the app's transport (pooled connections, no cookie jar). When the provider answers
+    401, the token is dropped for every process (:func:`~flask_token_vault.reject_provider_token`)
+    and the request is sent once more with a new one.
 
     Idempotent requests (GET, HEAD, OPTIONS, PUT, DELETE) that fail to connect, time out, or get
     502/503/504 or a 429 are retried with backoff inside ``TOKEN_VAULT_DEADLINE``; a request that
@@ -41,15 +34,13 @@ class ProviderSession(requests.Session):
     A URL without a scheme, such as ``"/calendar/v3/users/me/calendarList"``, is a path on the
     connection's ``api_base`` (see :func:`provider_api_url`).
 
-    What the app sets on the session applies as on any ``requests.Session``: its ``headers``
-    (under the request's own; ``Authorization`` is always the provider token), its ``auth`` or a
-    request's ``auth=`` (called on each try after the token is set, e.g. to sign the request),
-    its ``params``, ``verify``, ``proxies`` and ``hooks``, and the adapters mounted on it. URLs
-    with no adapter of the app's go through the app's pooled connections. It keeps no cookies.
+    What the app sets on the session applies as on any ``requests.Session`` (``headers``,
+    ``auth``, ``params``, ``verify``, ``proxies``, ``hooks``, mounted adapters), except that
+    ``Authorization`` is always the provider token (an ``auth`` runs after it is set, on each
+    try) and no cookie is kept.
     """
 
     IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
-    RETRY_STATUS = RETRIED_BY_PROVIDER_CALLS
 
     def __init__(
         self,
@@ -68,7 +59,6 @@ class ProviderSession(requests.Session):
         self.scopes = tuple(sorted(set(scopes or ())))
         self.login_hint = login_hint
         self.timeout = timeout
-        self._fresh: str | None = None
 
     def __repr__(self) -> str:
         return f"ProviderSession({self.connection!r})"
@@ -83,11 +73,6 @@ class ProviderSession(requests.Session):
     def _credential(self) -> str:
         token = get_provider_token_set(self.connection, self.scopes, self.login_hint)
         return f"Bearer {token.access_token}"
-
-    def _renew(self, credential: str) -> None:
-        log.info("provider answered 401; renewing the token once: connection=%s", self.connection)
-        reject_provider_token(self.connection, credential.removeprefix("Bearer "))
-        self._fresh = self._credential()
 
     def _unreachable(self, failure: Failure) -> ProviderUnavailable:
         return ProviderUnavailable(
@@ -104,7 +89,6 @@ class ProviderSession(requests.Session):
             raise TypeError("pass the request's options by name (params=, json=, headers=...)")
         if not url.lower().startswith(("https://", "http://")):
             url = provider_api_url(self.connection, url)
-        self._fresh = None
         idempotent = method.upper() in self.IDEMPOTENT
         timeout = kwargs.pop("timeout", None) or self.timeout
         if isinstance(timeout, tuple):  # requests' (connect, read): one bound for the try
@@ -119,9 +103,12 @@ class ProviderSession(requests.Session):
                 url,
                 error=self._unreachable,
                 what=f"{self.connection} API call",
-                auth=lambda: self._fresh or self._credential(),
-                renew=self._renew,
-                retry_status=self.RETRY_STATUS if idempotent else frozenset(),
+                auth=self._credential,
+                # A 401: drop the token (this logs it); the next try fetches a new one.
+                renew=lambda refused: reject_provider_token(
+                    self.connection, refused.removeprefix("Bearer ")
+                ),
+                retry_status=RETRIED_BY_PROVIDER_CALLS if idempotent else frozenset(),
                 retry_errors=idempotent,
                 timeout=float(timeout) if timeout else None,
                 http=send,
@@ -144,10 +131,8 @@ def provider_session(
 def provider_api_url(connection: str, path: str = "") -> str:
     """Return ``path`` on the API of ``connection``: its ``api_base`` joined with ``path``.
 
-    ``api_base`` comes from the connection's options in ``TOKEN_VAULT_CONNECTIONS``. Google
-    (``google-oauth2``: ``https://www.googleapis.com``) and Microsoft (``windowslive``:
-    ``https://graph.microsoft.com``) have defaults; point ``api_base`` at a local stand-in to
-    run the same code offline. Raises
+    ``api_base`` comes from ``TOKEN_VAULT_CONNECTIONS`` (Google and Microsoft have defaults;
+    point it at a local stand-in to run offline). Raises
     :class:`~flask_token_vault.ConfigurationError` when the connection is not configured or
     has no ``api_base``.
     """
