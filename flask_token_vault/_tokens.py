@@ -1,18 +1,10 @@
 """The request-time token API (layer: request-time, above the per-app state).
 
-:data:`current_user`, :data:`current_access_token`, :func:`get_provider_token`,
-:func:`get_provider_token_set`, :func:`forget_provider_tokens` and :func:`reject_provider_token`
-work inside a request of the app; they read the session through :mod:`flask_token_vault._session`
-and fetch tokens through the app's cache and exchange.
-
-One rule tells the two kinds of caller apart: a request that carries ``Authorization: Bearer``
-is an API call. Its access token alone decides who calls: it is validated (once per request),
-the session is not read at all (:data:`current_user` is ``None``), and a bad token is refused
-with 401, never answered from a session cookie that came along. Its provider tokens come from
-the access-token exchange with the API's Custom API Client, cached per user (``sub``),
-connection, account hint and scopes, apart from the ones a session gets: Auth0 authorizes each
-exchange for its own client, so an API call must not be served a token only the web app's
-client was allowed to get. The user's cache generation is shared, so a logout, a disconnect or
+A request that carries ``Authorization: Bearer`` is an API call: its access token alone decides
+who calls, the session is not read, and a bad token is refused with 401, never answered from a
+session cookie that came along. Its provider tokens come from exchanging the access token with
+the API's Custom API Client, cached apart from a session's (Auth0 authorizes each exchange for
+its own client) but under the same cache generation of the user, so a logout, a disconnect or
 :func:`forget_provider_tokens` drops both.
 """
 
@@ -107,11 +99,7 @@ class _Request:
 
     @property
     def caller(self) -> AccessToken | None:
-        """The validated access token of an API call, ``None`` in a browser's request.
-
-        Validated once. Raises :class:`~flask_token_vault.InvalidAccessToken` (every time it
-        is asked) when the request carries a token that is not valid.
-        """
+        """The access token of an API call (see :func:`optional_access_token`), validated once."""
         if self._caller is _UNREAD:
             self._caller = self._validate()
         if isinstance(self._caller, InvalidAccessToken):
@@ -131,7 +119,7 @@ class _Request:
 
     @property
     def user(self) -> User | None:
-        """The signed-in user (read once), or ``None``; never read in an API call."""
+        """The signed-in user (see :func:`optional_user`), read once."""
         if self._user is _UNREAD:
             self._user = None if self.bearer is not None else self._read_user()
         return self._user
@@ -148,11 +136,7 @@ class _Request:
 
     @property
     def subject(self) -> Subject:
-        """Whom this request's provider tokens are for: the API caller, else the user.
-
-        Raises :class:`~flask_token_vault.InvalidAccessToken` for a bad access token and
-        :class:`~flask_token_vault.LoginRequired` without a signed-in user.
-        """
+        """Whom this request's provider tokens are for: the API caller, else the user."""
         if self._subject is None:
             self._subject = self._subject_now()
         return self._subject
@@ -230,17 +214,6 @@ def optional_access_token() -> AccessToken | None:
 current_access_token: AccessToken | None = cast(
     "AccessToken | None", LocalProxy(optional_access_token)
 )
-
-
-def require_access_token() -> AccessToken:
-    """Return this API call's access token; raise :class:`~flask_token_vault.InvalidAccessToken`."""
-    token = optional_access_token()
-    if token is None:
-        raise InvalidAccessToken(
-            "This route needs an access token for the API (Authorization: Bearer).",
-            error="access_token_required",
-        )
-    return token
 
 
 def optional_user() -> User | None:
@@ -345,13 +318,8 @@ def obtain(
     """Return ``subject``'s token for ``slot``: the one way every caller obtains a token.
 
     The near cache, then the shared cache, then one exchange at Auth0 however many threads and
-    processes ask at once; ``refresh`` skips the caches. Auth0's "not connected" is remembered
-    when the subject says so. A token lacking ``slot.scopes`` is looked up once more (another
-    process may hold a broader one), then refused with
-    :class:`~flask_token_vault.InsufficientScope` and
-    :data:`~flask_token_vault.signals.reconsent_required`. Failures are logged and signalled
-    the same way for requests and background jobs. ``request`` is the request asking (``None``
-    for a job): once Auth0 rate-limited it, it does not ask again.
+    processes ask at once; ``refresh`` skips the caches. ``request`` is the request asking
+    (``None`` for a job): once Auth0 rate-limited it, it does not ask again.
     """
     cache = state.cache
     near = None if refresh else cache.near(slot)
@@ -480,15 +448,11 @@ def forget_provider_tokens(connection: str | None = None) -> None:
 def reject_provider_token(connection: str, access_token: str | ProviderToken) -> None:
     """Drop a token the provider refused (it answered 401), for every process of the app.
 
-    Call it when your own call to the provider's API with a token from
-    :func:`get_provider_token` comes back 401 (revoked, or expired earlier than Auth0 said);
-    then ask :func:`get_provider_token` again for a new one.
-    :class:`~flask_token_vault.ProviderSession` does this by itself. The token leaves this
-    request's memo, this process's near cache and the shared cache (unless another process has
-    already replaced it there); other processes' near caches let go of it within
-    ``TOKEN_VAULT_LOCAL_CACHE_TTL`` seconds. A token this request did not get from the extension
-    drops all of the user's cached tokens instead, as :func:`forget_provider_tokens` does.
-    Works for a signed-in user and for an API caller alike.
+    Call it when the provider answers 401 to a token from :func:`get_provider_token` (revoked,
+    or expired earlier than Auth0 said), then ask :func:`get_provider_token` again;
+    :class:`~flask_token_vault.ProviderSession` does this by itself. Other processes' near
+    caches let go of the token within ``TOKEN_VAULT_LOCAL_CACHE_TTL`` seconds. A token this
+    request did not get from the extension drops all of the user's cached tokens instead.
     """
     sub = _current_sub()
     if sub is None:
