@@ -86,29 +86,23 @@ def provider_token_required(
     """Require a provider token for ``connection`` carrying ``scopes`` before running the view.
 
     Not signed in: redirect to sign in through ``connection`` (which connects it) and back.
-    Account not connected, stored grant refused or scopes missing: redirect to connect, asking
-    for the granted scopes plus the required ones, and back. Clients that prefer JSON get a 401
-    JSON body with ``error``, ``connection``, ``required_scopes`` and ``connect_url`` instead.
-    The app's :meth:`~flask_token_vault.TokenVault.unauthorized_handler` may answer instead.
+    Not connected, stored grant refused or scopes missing: redirect to connect (asking for the
+    granted scopes plus the required ones) and back. Clients that prefer JSON get a 401 body with
+    ``error``, ``connection``, ``required_scopes`` and ``connect_url`` instead; the app's
+    :meth:`~flask_token_vault.TokenVault.unauthorized_handler` may answer instead of either.
 
-    A request carrying ``Authorization: Bearer`` is an API call: its Auth0 access token is
-    validated (401 ``invalid_token`` when it is not valid, never a redirect and never the
-    session instead), must carry every one of ``api_scopes`` (403 ``insufficient_scope``), and
-    is exchanged for the provider token; not connected or scopes missing answer 401 JSON with
-    ``connection``, ``required_scopes`` and ``connect``, the My Account API call that connects
-    the account. With ``api_scopes`` the route is an API route: a request without an access
-    token gets 401 ``access_token_required`` (a session alone does not carry API permissions).
+    An API call (``Authorization: Bearer``) never falls back to the session: a bad access token
+    gets 401 ``invalid_token``, one lacking any of ``api_scopes`` 403 ``insufficient_scope``;
+    not connected or scopes missing answer 401 JSON whose ``connect`` is the My Account API call
+    that connects the account. With ``api_scopes``, a request without an access token gets 401
+    ``access_token_required`` (a session alone does not carry API permissions).
 
-    Works like :func:`login_required` on async views and ``OPTIONS``. Inside the view,
-    :func:`get_provider_token` returns the token without another exchange.
-
-    When the vault still holds no account right after the user came back from connecting
-    ``connection``, the tenant refused the way ``TOKEN_VAULT_CONNECT_FLOW`` fills it: that
-    raises :class:`~flask_token_vault.Misconfigured` (``connect_not_stored``) naming the fix,
-    instead of sending the browser round to connect again.
-
-    ``connection`` must be one of ``TOKEN_VAULT_CONNECTIONS``: the app's first request fails
-    with a :class:`~flask_token_vault.ConfigurationError` naming the view otherwise.
+    If the vault still holds no account right after the user came back from connecting, the
+    tenant did not store it: :class:`~flask_token_vault.Misconfigured` (``connect_not_stored``)
+    names the fix instead of sending the browser round again. ``connection`` must be one of
+    ``TOKEN_VAULT_CONNECTIONS`` (a :class:`~flask_token_vault.ConfigurationError` on the app's
+    first request otherwise). Works like :func:`login_required` on async views and ``OPTIONS``;
+    inside the view, :func:`get_provider_token` returns the token without another exchange.
     """
     required, required_api = sorted_scopes(scopes), sorted_scopes(api_scopes)
 

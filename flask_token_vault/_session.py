@@ -163,18 +163,6 @@ def _is_time(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _expired(state: AppState, record: Mapping[str, Any], now: float) -> str | None:
-    """Return why the session is past its lifetime, or ``None`` while it is alive."""
-    settings = state.settings
-    if settings.session_lifetime and now - float(record["at"]) >= settings.session_lifetime:
-        return "absolute lifetime"
-    if settings.session_idle_timeout and now - float(record["seen"]) >= (
-        settings.session_idle_timeout
-    ):
-        return "idle timeout"
-    return None
-
-
 def end_session(reason: str) -> None:
     """Remove the user's record from the session (the rest of the session stays)."""
     if SESSION_KEY in session:
@@ -185,10 +173,8 @@ def end_session(reason: str) -> None:
 def read_user(state: AppState, store: SessionMixin | None = None) -> User | None:
     """Return the signed-in user, or ``None`` for anything that is not a live record of ours.
 
-    A record made for another tenant or client is ignored; one past its absolute or idle
-    lifetime is removed from the session. A live record's ``seen`` time is renewed every few
-    minutes (which sends the cookie again). ``store`` is the session to read (default: this
-    request's).
+    A record past its absolute or idle lifetime is removed from ``store`` (default: this
+    request's session); a live one's ``seen`` time is renewed every few minutes.
     """
     if store is None:
         store = session
@@ -198,12 +184,14 @@ def read_user(state: AppState, store: SessionMixin | None = None) -> User | None
     user = _known_user(state, record)
     if user is None or not _is_time(record.get("seen")):
         return None
-    now = state.clock.time()
-    ended = _expired(state, record, now)
-    if ended is not None:
-        end_session(ended)
+    now, settings = state.clock.time(), state.settings
+    idle = settings.session_idle_timeout
+    if settings.session_lifetime and now - record["at"] >= settings.session_lifetime:
+        end_session("absolute lifetime")
         return None
-    idle = state.settings.session_idle_timeout
+    if idle and now - record["seen"] >= idle:
+        end_session("idle timeout")
+        return None
     if idle and now - record["seen"] >= min(_SEEN_EVERY, idle / 10):
         store[SESSION_KEY] = {**record, "seen": int(now)}
     return user
@@ -238,9 +226,8 @@ def _known_user(state: AppState, record: dict[str, Any]) -> User | None:
 def note_connected(connection: str) -> None:
     """Record that the browser just came back from connecting ``connection``.
 
-    The next view needing that connection checks it (:func:`take_connected`): if the vault still
-    holds no account there, the tenant did not store one, and sending the browser to connect
-    again would only go round in a loop.
+    If the vault still holds no account there on the next view needing it, the tenant did not
+    store one: connecting again would only go round in a loop (:func:`take_connected`).
     """
     raw = session.get(_CONNECTED_KEY)
     marks = {k: v for k, v in raw.items() if isinstance(v, int)} if isinstance(raw, dict) else {}

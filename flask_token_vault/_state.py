@@ -107,7 +107,8 @@ class AppState:
         #: goes through :attr:`exchanger`, like every other call to ``/oauth/token``.
         self.oauth = _TenantOAuth(settings, self.transport, self.tenant_keys)
         self._lock = threading.Lock()
-        self._revoker: ThreadPoolExecutor | None = None
+        # Starts no thread until the first revocation.
+        self._revoker = ThreadPoolExecutor(max_workers=2, thread_name_prefix="token-vault-revoke")
         self._revoking: set[Future[None]] = set()
         #: Session records already checked, by their sealed refresh token (see
         #: :func:`flask_token_vault._session.read_user`); at most
@@ -187,10 +188,6 @@ class AppState:
             if len(self._revoking) >= _MAX_PENDING_REVOCATIONS:
                 log.warning("refresh token revocation dropped: too many are waiting")
                 return
-            if self._revoker is None:
-                self._revoker = ThreadPoolExecutor(
-                    max_workers=2, thread_name_prefix="token-vault-revoke"
-                )
             future = self._revoker.submit(self._revoke, refresh_token)
             self._revoking.add(future)
         future.add_done_callback(self._revoked)

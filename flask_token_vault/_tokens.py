@@ -368,13 +368,7 @@ def obtain(
         error = InsufficientScope(
             connection=slot.connection, granted=cached.token.scopes or (), required=slot.scopes
         )
-        signals.reconsent_required.send(
-            app,
-            user_id=slot.sub,
-            connection=slot.connection,
-            required_scopes=error.union,
-            reason=error.error,
-        )
+        _reconsent(app, slot, error.union, error.error)
         raise error
     return cached
 
@@ -402,13 +396,7 @@ def _exchange(
             log.info("exchange failed: connection=%s error=%s", connection, exc.error)
         signals.exchange_failed.send(app, user_id=slot.sub, connection=connection, error=exc)
         if exc.error in ("reconsent_required", "federated_connection_refresh_token_flow_failed"):
-            signals.reconsent_required.send(
-                app,
-                user_id=slot.sub,
-                connection=connection,
-                required_scopes=slot.scopes,
-                reason=exc.error,
-            )
+            _reconsent(app, slot, slot.scopes, exc.error)
         raise exc from None
     expires_in = token.expires_at - issued_at
     log.debug(
@@ -426,6 +414,13 @@ def _exchange(
         expires_in=expires_in,
     )
     return token, issued_at
+
+
+def _reconsent(app: Flask, slot: Slot, scopes: tuple[str, ...], reason: str) -> None:
+    """Send :data:`~flask_token_vault.signals.reconsent_required` for ``slot``'s user."""
+    signals.reconsent_required.send(
+        app, user_id=slot.sub, connection=slot.connection, required_scopes=scopes, reason=reason
+    )
 
 
 def forget_provider_tokens(connection: str | None = None) -> None:
