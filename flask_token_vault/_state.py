@@ -73,7 +73,6 @@ class AppState:
         #: The one clock every part reads.
         self.clock = Clock()
         self.crypto = Crypto(settings.encryption_keys)
-        #: Signs and checks the scope lists of connect links.
         self.links = ConnectLinks(settings, self.crypto, self.clock)
         #: The one HTTP transport (pooled, deadline-bounded, retrying).
         self.transport = Transport(
@@ -92,7 +91,6 @@ class AppState:
         # tenant, another client) never reads or ends this one's entries.
         namespace = json.dumps([settings.issuer, settings.client_id])
         self.cache = TokenCache(store, self.crypto, self.clock, settings, namespace=namespace)
-        #: Sessions ended by a back-channel logout, and logout tokens already used.
         self.revocations = SessionRevocations(
             store,
             self.crypto,
@@ -205,10 +203,7 @@ class AppState:
             self._revoking.discard(future)
 
     def wait_for_revocations(self, timeout: float = 30.0) -> bool:
-        """Wait until the background revocations queued so far are done; return whether they are.
-
-        For tests, and for a clean shutdown.
-        """
+        """Wait for the revocations queued so far (tests, shutdown); return whether all are done."""
         with self._lock:
             pending = set(self._revoking)
         _, not_done = wait_for_futures(pending, timeout=timeout)
@@ -219,11 +214,7 @@ class AppState:
         return self.links.declared(connection, current_app.view_functions)
 
     def set_clock(self, clock: ClockSource | Callable[[], float]) -> None:
-        """Read time from ``clock`` everywhere in this app: for tests and simulations.
-
-        ``clock`` is a :class:`~flask_token_vault_pytest.testing.FakeClock` or a bare function
-        returning epoch seconds.
-        """
+        """Read time from ``clock`` (a ``FakeClock`` or a function of epoch seconds) everywhere."""
         self.clock.use(clock)
 
 

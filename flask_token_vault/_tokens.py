@@ -52,7 +52,6 @@ class Ask(Protocol):
 class Subject(NamedTuple):
     """Whom a provider token is for, and how Auth0 is asked for one."""
 
-    #: The Auth0 user id.
     sub: str
     #: Which client's exchange answers (:attr:`Slot.via`): Auth0 authorizes each exchange for
     #: its own client, so a token one client got never serves the other.
@@ -182,10 +181,7 @@ def _bearer_of(header: str | None) -> str | None:
 
 
 def request_state(current: Request | None = None) -> _Request:
-    """Return this request's :class:`_Request` (made on first use); only inside a request.
-
-    ``current`` is the request object, when the caller holds it already.
-    """
+    """Return the :class:`_Request` of ``current`` (default: this request), made on first use."""
     # The request's own dict and objects, not the proxies: bench/hot_path.py measures each
     # lookup through a proxy (``g``, ``request``, ``session``) at 1 to 3 µs, several per request.
     if current is None:
@@ -204,8 +200,8 @@ def is_api_call() -> bool:
 def optional_access_token() -> AccessToken | None:
     """Return this API call's validated access token, or ``None`` when it is not an API call.
 
-    Validated once per request. Raises :class:`~flask_token_vault.InvalidAccessToken` when the
-    request carries a token that is not valid (never falling back to the session).
+    Raises :class:`~flask_token_vault.InvalidAccessToken`, every time it is asked, when the
+    request carries a token that is not valid.
     """
     return request_state().caller if has_request_context() else None
 
@@ -219,9 +215,8 @@ current_access_token: AccessToken | None = cast(
 def optional_user() -> User | None:
     """Return the signed-in user of this request (read once per request), or ``None``.
 
-    Always ``None`` in an API call: the session is not read for a request carrying a bearer.
-    A session past its lifetime, or ended by a back-channel logout, reads as ``None`` and is
-    removed from the cookie.
+    Always ``None`` in an API call. A session past its lifetime, or ended by a back-channel
+    logout, reads as ``None`` and is removed from the cookie.
     """
     return request_state().user if has_request_context() else None
 
