@@ -9,7 +9,7 @@ from flask import Flask
 
 from ._connection_options import is_valid_connection_name
 from ._my_account import DELETE_SCOPE, READ_SCOPE, ConnectableConnection, mrrt_remedy
-from ._session import forget_connected
+from ._session import take_connected
 from ._state import get_state
 from ._tokens import forget_provider_tokens, request_state, require_user
 from .admin.management import ManagementClient
@@ -114,6 +114,6 @@ def disconnect(connection: str) -> int:
                     removed += 1
     finally:
         forget_provider_tokens(connection)
-        forget_connected(connection)
+        take_connected(connection)  # forget the mark of a connect round trip
     log.info("disconnected: connection=%s removed=%d", connection, removed)
     return removed

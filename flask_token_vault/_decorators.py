@@ -1,11 +1,7 @@
 """The view decorators :func:`login_required` and :func:`provider_token_required`.
 
 (Layer: views, above the token API.) Both answer through :func:`~._responses.challenge`, so an
-app's ``unauthorized_handler`` sees every case. The connections the decorators name are checked
-against ``TOKEN_VAULT_CONNECTIONS`` on the app's first request (:func:`check_views`), once every
-route is registered, and again only if a view is added, so a misspelt name stops the app with a
-message for the developer instead of showing visitors "This connection is not offered by this
-site".
+app's ``unauthorized_handler`` sees every case.
 """
 
 from __future__ import annotations
@@ -17,7 +13,6 @@ from typing import ParamSpec, TypeVar, cast
 
 from flask import Flask, current_app, request
 
-from ._connection_options import ConnectionSettings
 from ._responses import challenge
 from ._session import take_connected
 from ._state import get_state
@@ -25,7 +20,6 @@ from ._tokens import (
     optional_access_token,
     optional_user,
     request_state,
-    require_access_token,
     sorted_scopes,
     token_set,
 )
@@ -33,6 +27,7 @@ from .errors import (
     AccountNotConnected,
     ConfigurationError,
     InsufficientApiScope,
+    InvalidAccessToken,
     LoginRequired,
     Misconfigured,
     ReconsentRequired,
@@ -91,29 +86,23 @@ def provider_token_required(
     """Require a provider token for ``connection`` carrying ``scopes`` before running the view.
 
     Not signed in: redirect to sign in through ``connection`` (which connects it) and back.
-    Account not connected, stored grant refused or scopes missing: redirect to connect, asking
-    for the granted scopes plus the required ones, and back. Clients that prefer JSON get a 401
-    JSON body with ``error``, ``connection``, ``required_scopes`` and ``connect_url`` instead.
-    The app's :meth:`~flask_token_vault.TokenVault.unauthorized_handler` may answer instead.
+    Not connected, stored grant refused or scopes missing: redirect to connect (asking for the
+    granted scopes plus the required ones) and back. Clients that prefer JSON get a 401 body with
+    ``error``, ``connection``, ``required_scopes`` and ``connect_url`` instead; the app's
+    :meth:`~flask_token_vault.TokenVault.unauthorized_handler` may answer instead of either.
 
-    A request carrying ``Authorization: Bearer`` is an API call: its Auth0 access token is
-    validated (401 ``invalid_token`` when it is not valid, never a redirect and never the
-    session instead), must carry every one of ``api_scopes`` (403 ``insufficient_scope``), and
-    is exchanged for the provider token; not connected or scopes missing answer 401 JSON with
-    ``connection``, ``required_scopes`` and ``connect``, the My Account API call that connects
-    the account. With ``api_scopes`` the route is an API route: a request without an access
-    token gets 401 ``access_token_required`` (a session alone does not carry API permissions).
+    An API call (``Authorization: Bearer``) never falls back to the session: a bad access token
+    gets 401 ``invalid_token``, one lacking any of ``api_scopes`` 403 ``insufficient_scope``;
+    not connected or scopes missing answer 401 JSON whose ``connect`` is the My Account API call
+    that connects the account. With ``api_scopes``, a request without an access token gets 401
+    ``access_token_required`` (a session alone does not carry API permissions).
 
-    Works on sync and async views; ``OPTIONS`` requests pass through. Inside the view,
-    :func:`get_provider_token` returns the token without another exchange.
-
-    When the vault still holds no account right after the user came back from connecting
-    ``connection``, the tenant refused the way ``TOKEN_VAULT_CONNECT_FLOW`` fills it: that
-    raises :class:`~flask_token_vault.Misconfigured` (``connect_not_stored``) naming the fix,
-    instead of sending the browser round to connect again.
-
-    ``connection`` must be one of ``TOKEN_VAULT_CONNECTIONS``: the app's first request fails
-    with a :class:`~flask_token_vault.ConfigurationError` naming the view otherwise.
+    If the vault still holds no account right after the user came back from connecting, the
+    tenant did not store it: :class:`~flask_token_vault.Misconfigured` (``connect_not_stored``)
+    names the fix instead of sending the browser round again. ``connection`` must be one of
+    ``TOKEN_VAULT_CONNECTIONS`` (a :class:`~flask_token_vault.ConfigurationError` on the app's
+    first request otherwise). Works like :func:`login_required` on async views and ``OPTIONS``;
+    inside the view, :func:`get_provider_token` returns the token without another exchange.
     """
     required, required_api = sorted_scopes(scopes), sorted_scopes(api_scopes)
 
@@ -128,7 +117,11 @@ def provider_token_required(
             rq = request_state(current)
             caller = rq.caller  # a bad bearer is refused before anything else
             if required_api:
-                caller = require_access_token()
+                if caller is None:
+                    raise InvalidAccessToken(
+                        "This route needs an access token for the API (Authorization: Bearer).",
+                        error="access_token_required",
+                    )
                 if not caller.has_scopes(required_api):
                     raise InsufficientApiScope(granted=caller.scopes, required=required_api)
             hint = login_hint() if callable(login_hint) else login_hint
@@ -155,29 +148,29 @@ def provider_token_required(
     return decorator
 
 
+# Why the vault is still empty after a connect round trip, and the fix, by connect flow.
+_NOT_STORED = {
+    "authorize": (
+        "You connected {connection}, but Token Vault holds no account for it: this tenant "
+        "does not fill the vault by signing in through the connection "
+        "(TOKEN_VAULT_CONNECT_FLOW = 'authorize').",
+        "Set TOKEN_VAULT_CONNECT_FLOW = 'connected_accounts' and run `flask token-vault "
+        "setup` (Auth0's tenants now fill the vault through Connected Accounts); `flask "
+        "token-vault doctor` says which way this tenant fills it.",
+    ),
+    "connected_accounts": (
+        "Auth0 completed connecting {connection}, but Token Vault holds no account for it "
+        "(TOKEN_VAULT_CONNECT_FLOW = 'connected_accounts').",
+        "Run `flask token-vault doctor`: it says which way this tenant fills the vault; "
+        "`flask token-vault setup` turns Token Vault on for the connection.",
+    ),
+}
+
+
 def _connect_not_stored(connection: str, cause: AccountNotConnected) -> Misconfigured:
-    if get_state().settings.connect_flow == "authorize":
-        description = (
-            f"You connected {connection}, but Token Vault holds no account for it: this tenant "
-            "does not fill the vault by signing in through the connection "
-            "(TOKEN_VAULT_CONNECT_FLOW = 'authorize')."
-        )
-        remedy = (
-            "Set TOKEN_VAULT_CONNECT_FLOW = 'connected_accounts' and run `flask token-vault "
-            "setup` (Auth0's tenants now fill the vault through Connected Accounts); `flask "
-            "token-vault doctor` says which way this tenant fills it."
-        )
-    else:
-        description = (
-            f"Auth0 completed connecting {connection}, but Token Vault holds no account for it "
-            "(TOKEN_VAULT_CONNECT_FLOW = 'connected_accounts')."
-        )
-        remedy = (
-            "Run `flask token-vault doctor`: it says which way this tenant fills the vault; "
-            "`flask token-vault setup` turns Token Vault on for the connection."
-        )
+    description, remedy = _NOT_STORED[get_state().settings.connect_flow]
     return Misconfigured(
-        description,
+        description.format(connection=connection),
         error="connect_not_stored",
         remedy=remedy,
         connection=connection,
@@ -185,9 +178,7 @@ def _connect_not_stored(connection: str, cause: AccountNotConnected) -> Misconfi
     )
 
 
-def unconfigured_views(
-    app: Flask, connections: dict[str, ConnectionSettings] | Iterable[str]
-) -> list[tuple[str, str]]:
+def unconfigured_views(app: Flask, connections: Iterable[str]) -> list[tuple[str, str]]:
     """Return ``(endpoint, connection)`` for each decorated view naming an unknown connection."""
     configured = set(connections)
     found: list[tuple[str, str]] = []
@@ -201,8 +192,9 @@ def unconfigured_views(
 def check_views(app: Flask) -> None:
     """Raise :class:`~flask_token_vault.ConfigurationError` if a view names an unknown connection.
 
-    Runs before each request (``init_app`` registers it) and looks at the views on the first
-    one, when every route exists, then again only when a view was added.
+    Runs before each request and looks at the views on the first one, once every route is
+    registered, then again only when a view was added: a misspelt name stops the app with a
+    message for the developer instead of showing visitors "This connection is not offered".
     """
     state = get_state(app)
     if state.views_checked == len(app.view_functions):

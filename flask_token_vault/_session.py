@@ -1,14 +1,9 @@
 """What the extension keeps in Flask's session, and how it reads it back safely.
 
-(Layer: request-time, above the per-app state.)
-
-The session holds one small dict under ``SESSION_KEY``: a format version, the tenant and client
-it was made for (``iss``, ``aud``), the sign-in time (``at``) and the time of the last request
-(``seen``), Auth0's session id (``sid``), the user's claims (``sub``, ``name``, ``email``,
-``picture``) and the Auth0 refresh token *encrypted* with the extension's session key and bound
-to the tenant, client and user. Anything unexpected (a tampered, truncated or foreign value, a
-value made for another tenant or client, a value encrypted with a key we no longer hold) reads
-as "not signed in", never as an error; a session past its absolute or idle lifetime is ended.
+(Layer: request-time, above the per-app state.) The session holds one small dict under
+``SESSION_KEY``: the tenant and client it was made for, the sign-in and last-request times, the
+user's claims and the Auth0 refresh token *encrypted*, bound to the tenant, client and user.
+Anything unexpected reads as "not signed in", never as an error.
 """
 
 from __future__ import annotations
@@ -36,16 +31,11 @@ CONNECT_GRACE = 300
 _CONNECTED_KEY = "_token_vault_connected"
 _MAX_CONNECTED = 5
 _VERSION = 2
-_CLAIMS = ("sub", "name", "email", "picture")
-_MAX_CLAIM = 512
-_MAX_SID = 256
+# The claims a record keeps, with the longest value kept of each.
+_CLAIMS = {"sub": 512, "name": 512, "email": 512, "picture": 512, "sid": 256}
 _MAX_SEALED = 4096
 # ``seen`` is rewritten (and the cookie sent again) at most this often.
 _SEEN_EVERY = 300.0
-
-
-def _no_refresh_token() -> str:
-    return ""
 
 
 @dataclass(frozen=True)
@@ -64,8 +54,8 @@ class User:
     logged_in_at: float = 0.0
     #: Auth0's session id (the ID token's ``sid``), which a back-channel logout names.
     sid: str | None = None
-    # Returns the refresh token: opens the sealed one each time (so it is never kept in clear).
-    _refresh_token: Callable[[], str] = field(default=_no_refresh_token, repr=False, compare=False)
+    # Opens the sealed refresh token each time, so it is never kept in clear (default: none).
+    _refresh_token: Callable[[], str] = field(default=str, repr=False, compare=False)
 
     @property
     def refresh_token(self) -> str:
@@ -108,26 +98,21 @@ def write_user(state: AppState, claims: Mapping[str, Any], refresh_token: str) -
     return _to_user(record, lambda: refresh_token)
 
 
-def make_record(
-    state: AppState, claims: Mapping[str, Any], refresh_token: str, *, now: float | None = None
-) -> dict[str, Any]:
-    """Return the session record for a user signed in at ``now`` (default: the app's clock)."""
-    moment = int(state.clock.time() if now is None else now)
+def make_record(state: AppState, claims: Mapping[str, Any], refresh_token: str) -> dict[str, Any]:
+    """Return the session record for a user signed in now."""
+    now = int(state.clock.time())
     settings = state.settings
     record: dict[str, Any] = {
         "v": _VERSION,
         "iss": settings.issuer,
         "aud": settings.client_id,
-        "at": moment,
-        "seen": moment,
+        "at": now,
+        "seen": now,
     }
-    for name in _CLAIMS:
+    for name, longest in _CLAIMS.items():
         value = claims.get(name)
-        if isinstance(value, str) and value and len(value) <= _MAX_CLAIM:
+        if isinstance(value, str) and value and len(value) <= longest:
             record[name] = value
-    sid = claims.get("sid")
-    if isinstance(sid, str) and sid and len(sid) <= _MAX_SID:
-        record["sid"] = sid
     record["rt"] = state.crypto.seal_session(refresh_token, _binding(state, str(record["sub"])))
     return record
 
@@ -158,34 +143,24 @@ def _opener(state: AppState, sealed: str, sub: str) -> Callable[[], str]:
     return open_refresh_token
 
 
-def _well_formed(record: dict[str, Any]) -> bool:
-    if record.get("v") != _VERSION:
-        return False
+def _ours(state: AppState, record: dict[str, Any]) -> bool:
+    """Return whether ``record`` is well formed and made for this tenant and client."""
+    settings = state.settings
     sub, sealed = record.get("sub"), record.get("rt")
-    if not isinstance(sub, str) or not sub or not isinstance(sealed, str):
-        return False
-    if len(sealed) > _MAX_SEALED:
-        return False
-    for name in ("name", "email", "picture", "sid", "iss", "aud"):
-        if name in record and not isinstance(record[name], str):
-            return False
-    return _is_time(record.get("at"))
+    return (
+        record.get("v") == _VERSION
+        and (record.get("iss"), record.get("aud")) == (settings.issuer, settings.client_id)
+        and isinstance(sub, str)
+        and bool(sub)
+        and isinstance(sealed, str)
+        and len(sealed) <= _MAX_SEALED
+        and all(isinstance(record.get(name, ""), str) for name in _CLAIMS)
+        and _is_time(record.get("at"))
+    )
 
 
 def _is_time(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _expired(state: AppState, record: Mapping[str, Any], now: float) -> str | None:
-    """Return why the session is past its lifetime, or ``None`` while it is alive."""
-    settings = state.settings
-    if settings.session_lifetime and now - float(record["at"]) >= settings.session_lifetime:
-        return "absolute lifetime"
-    if settings.session_idle_timeout and now - float(record["seen"]) >= (
-        settings.session_idle_timeout
-    ):
-        return "idle timeout"
-    return None
 
 
 def end_session(reason: str) -> None:
@@ -198,10 +173,8 @@ def end_session(reason: str) -> None:
 def read_user(state: AppState, store: SessionMixin | None = None) -> User | None:
     """Return the signed-in user, or ``None`` for anything that is not a live record of ours.
 
-    A record made for another tenant or client is ignored; one past its absolute or idle
-    lifetime is removed from the session. A live record's ``seen`` time is renewed every few
-    minutes (which sends the cookie again). ``store`` is the session to read (default: this
-    request's).
+    A record past its absolute or idle lifetime is removed from ``store`` (default: this
+    request's session); a live one's ``seen`` time is renewed every few minutes.
     """
     if store is None:
         store = session
@@ -211,45 +184,40 @@ def read_user(state: AppState, store: SessionMixin | None = None) -> User | None
     user = _known_user(state, record)
     if user is None or not _is_time(record.get("seen")):
         return None
-    now = state.clock.time()
-    ended = _expired(state, record, now)
-    if ended is not None:
-        end_session(ended)
+    now, settings = state.clock.time(), state.settings
+    idle = settings.session_idle_timeout
+    if settings.session_lifetime and now - record["at"] >= settings.session_lifetime:
+        end_session("absolute lifetime")
         return None
-    idle = state.settings.session_idle_timeout
+    if idle and now - record["seen"] >= idle:
+        end_session("idle timeout")
+        return None
     if idle and now - record["seen"] >= min(_SEEN_EVERY, idle / 10):
         store[SESSION_KEY] = {**record, "seen": int(now)}
     return user
 
 
 def _known_user(state: AppState, record: dict[str, Any]) -> User | None:
-    """Return the user of a record that is well formed, ours and sealed by a key we hold.
+    """Return the user of a record that is ours and sealed by a key we hold.
 
     A record is checked in full the first time this process sees it; the user read from it is
-    then kept (by its sealed refresh token, which names one sign-in; without the refresh token
-    in clear) for the next requests of that session: checking costs several times more than
-    finding it. At most ``TOKEN_VAULT_LOCAL_CACHE_MAX_USERS`` are kept.
+    then kept by its sealed refresh token, which names one sign-in (checking costs several times
+    more than finding it).
     """
     sealed = record.get("rt")
-    # What a kept record must still say for the user read from it to stand (the sealed
-    # refresh token already names one sign-in of one user; the claims come with it).
+    # What a kept record must still say for the user read from it to stand.
     get = record.get
     fields = (get("v"), get("iss"), get("aud"), get("sub"), get("at"), get("sid"))
     kept = state.sessions_seen.get(sealed) if isinstance(sealed, str) else None
     if kept is not None and kept[0] == fields:
         return cast(User, kept[1])
-    settings = state.settings
     # A value sealed by a key the app does not hold reads as signed out; the refresh token is
     # decrypted only when an exchange needs it (User.refresh_token).
-    if (
-        not _well_formed(record)
-        or (record.get("iss"), record.get("aud")) != (settings.issuer, settings.client_id)
-        or not state.crypto.session_key_known(record["rt"])
-    ):
+    if not _ours(state, record) or not state.crypto.session_key_known(record["rt"]):
         return None
     user = _to_user(record, _opener(state, record["rt"], record["sub"]))
     with state.sessions_lock:
-        if len(state.sessions_seen) >= settings.local_cache_max_users:
+        if len(state.sessions_seen) >= state.settings.local_cache_max_users:
             drop_oldest(state.sessions_seen)  # a bound on memory, not an LRU
         state.sessions_seen[record["rt"]] = (fields, user)
     return user
@@ -258,9 +226,8 @@ def _known_user(state: AppState, record: dict[str, Any]) -> User | None:
 def note_connected(connection: str) -> None:
     """Record that the browser just came back from connecting ``connection``.
 
-    The next view needing that connection checks it (:func:`take_connected`): if the vault still
-    holds no account there, the tenant did not store one, and sending the browser to connect
-    again would only go round in a loop.
+    If the vault still holds no account there on the next view needing it, the tenant did not
+    store one: connecting again would only go round in a loop (:func:`take_connected`).
     """
     raw = session.get(_CONNECTED_KEY)
     marks = {k: v for k, v in raw.items() if isinstance(v, int)} if isinstance(raw, dict) else {}
@@ -288,8 +255,3 @@ def take_connected(connection: str, store: SessionMixin | None = None) -> bool:
     else:
         store.pop(_CONNECTED_KEY, None)
     return isinstance(at, int) and 0 <= time.time() - at <= CONNECT_GRACE
-
-
-def forget_connected(connection: str) -> None:
-    """Forget the mark of a connect round trip for ``connection`` (after a disconnect)."""
-    take_connected(connection)

@@ -1,12 +1,7 @@
 """The typed per-app state (layer: state, above the core clients; below the request-time API).
 
 :class:`AppState` is built once by :meth:`TokenVault.init_app
-<flask_token_vault.TokenVault.init_app>` and kept in ``app.extensions["token_vault"]``. It holds
-the settings, the keys, the clock, the one transport, the exchange, the store with the token
-cache and the session revocations on it, and the tenant's public keys;
-the Management and My Account clients, the background revoker, and the API mode's parts (the
-access-token validator, the Custom API Client's exchanger) are built the first time they are
-needed, once, under a lock.
+<flask_token_vault.TokenVault.init_app>` and kept in ``app.extensions["token_vault"]``.
 """
 
 from __future__ import annotations
@@ -18,7 +13,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for_futures
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from authlib.integrations.flask_client import FlaskIntegration, FlaskOAuth2App
 from flask import Flask, current_app, has_app_context
@@ -47,6 +42,7 @@ EXTENSION_KEY = "token_vault"
 _NO_LIFETIME_RECORD_TTL = 366 * 86_400
 # Logouts whose revocation is still queued; beyond this, revocations are dropped (logged).
 _MAX_PENDING_REVOCATIONS = 256
+_T = TypeVar("_T")
 
 
 class Hooks:
@@ -63,23 +59,20 @@ class Hooks:
 
 
 class AppState:
-    """Everything the extension built for one app (``app.extensions["token_vault"]``)."""
+    """Everything the extension built for one app (``app.extensions["token_vault"]``).
 
-    def __init__(
-        self, settings: Settings, clock: Clock | None = None, hooks: Hooks | None = None
-    ) -> None:
-        #: The resolved settings.
+    The Management and My Account clients and the API mode's parts are built on first use.
+    """
+
+    def __init__(self, settings: Settings, hooks: Hooks) -> None:
         self.settings = settings
-        #: The callbacks registered on the extension object.
-        self.hooks = hooks or Hooks()
+        self.hooks = hooks
         #: How many of the app's views were checked against the configured connections (on
         #: the first request, once every route is registered; again when a view is added).
         self.views_checked = 0
         #: The one clock every part reads.
-        self.clock = clock or Clock()
-        #: Encryption and keyed hashes.
+        self.clock = Clock()
         self.crypto = Crypto(settings.encryption_keys)
-        #: Signs and checks the scope lists of connect links.
         self.links = ConnectLinks(settings, self.crypto, self.clock)
         #: The one HTTP transport (pooled, deadline-bounded, retrying).
         self.transport = Transport(
@@ -97,9 +90,7 @@ class AppState:
         # Keys are bound to the tenant and client: another app with the same SECRET_KEY (another
         # tenant, another client) never reads or ends this one's entries.
         namespace = json.dumps([settings.issuer, settings.client_id])
-        #: The provider-token cache.
         self.cache = TokenCache(store, self.crypto, self.clock, settings, namespace=namespace)
-        #: Sessions ended by a back-channel logout, and logout tokens already used.
         self.revocations = SessionRevocations(
             store,
             self.crypto,
@@ -111,16 +102,12 @@ class AppState:
         )
         #: The tenant's public signing keys: one cache for ID, logout and access tokens.
         self.tenant_keys = TenantKeys(settings, self.transport)
-        #: authlib's OAuth client for the sign-in (authorize URL, ID token), reading the
-        #: checked discovery document and the keys above. The code exchange goes through
-        #: :attr:`exchanger`, like every other call to ``/oauth/token``.
-        self.oauth = _oauth_client(settings, self.transport, self.tenant_keys)
+        #: authlib's OAuth client for the sign-in (authorize URL, ID token). The code exchange
+        #: goes through :attr:`exchanger`, like every other call to ``/oauth/token``.
+        self.oauth = _TenantOAuth(settings, self.transport, self.tenant_keys)
         self._lock = threading.Lock()
-        self._management: ManagementClient | None = None
-        self._my_account: MyAccountClient | None = None
-        self._bearer: BearerValidator | None = None
-        self._api_exchanger: Exchanger | None = None
-        self._revoker: ThreadPoolExecutor | None = None
+        # Starts no thread until the first revocation.
+        self._revoker = ThreadPoolExecutor(max_workers=2, thread_name_prefix="token-vault-revoke")
         self._revoking: set[Future[None]] = set()
         #: Session records already checked, by their sealed refresh token (see
         #: :func:`flask_token_vault._session.read_user`); at most
@@ -132,25 +119,29 @@ class AppState:
     def __repr__(self) -> str:
         return f"<token_vault AppState {self.settings.base_url}>"
 
+    def _built(self, name: str, build: Callable[[], _T]) -> _T:
+        """Return the member kept under ``name``, built by ``build`` on first use, once."""
+        found = self.__dict__.get(name)
+        if found is None:
+            with self._lock:
+                found = self.__dict__.get(name)
+                if found is None:
+                    found = self.__dict__[name] = build()
+        return cast(_T, found)
+
     @property
     def management(self) -> ManagementClient:
-        """Return the app's Management API client, built on first use."""
-        if self._management is None:
-            with self._lock:
-                if self._management is None:
-                    self._management = ManagementClient(self.settings, exchanger=self.exchanger)
-        return self._management
+        """Return the app's Management API client."""
+        return self._built(
+            "_management", lambda: ManagementClient(self.settings, exchanger=self.exchanger)
+        )
 
     @property
     def my_account(self) -> MyAccountClient:
-        """Return the app's My Account API client, built on first use."""
-        if self._my_account is None:
-            with self._lock:
-                if self._my_account is None:
-                    self._my_account = MyAccountClient(
-                        self.settings, self.transport, dpop=self.dpop
-                    )
-        return self._my_account
+        """Return the app's My Account API client."""
+        return self._built(
+            "_my_account", lambda: MyAccountClient(self.settings, self.transport, dpop=self.dpop)
+        )
 
     @property
     def bearer(self) -> BearerValidator:
@@ -159,17 +150,12 @@ class AppState:
         Raises :class:`~flask_token_vault.InvalidAccessToken` when ``AUTH0_AUDIENCE`` is not
         set: with no API identifier, no access token can be for this app.
         """
-        if self._bearer is None:
-            audience = self.settings.audience
-            if not audience:
-                raise InvalidAccessToken(
-                    "This app accepts no access tokens: it serves no API (AUTH0_AUDIENCE is "
-                    "not set)."
-                )
-            with self._lock:
-                if self._bearer is None:
-                    self._bearer = BearerValidator(self.tenant_keys, audience)
-        return self._bearer
+        audience = self.settings.audience
+        if not audience:
+            raise InvalidAccessToken(
+                "This app accepts no access tokens: it serves no API (AUTH0_AUDIENCE is not set)."
+            )
+        return self._built("_bearer", lambda: BearerValidator(self.tenant_keys, audience))
 
     @property
     def api_exchanger(self) -> Exchanger:
@@ -178,23 +164,18 @@ class AppState:
         Raises :class:`~flask_token_vault.ApiClientMisconfigured` when
         ``TOKEN_VAULT_API_CLIENT_ID`` is not set.
         """
-        if self._api_exchanger is None:
-            settings = self.settings
-            if not settings.api_client_id or not settings.api_client_secret:
-                raise ApiClientMisconfigured(
-                    "This API cannot exchange access tokens at Token Vault: no Custom API Client "
-                    "is configured (TOKEN_VAULT_API_CLIENT_ID, TOKEN_VAULT_API_CLIENT_SECRET).",
-                    error="api_client_not_configured",
-                )
-            with self._lock:
-                if self._api_exchanger is None:
-                    self._api_exchanger = Exchanger(
-                        settings,
-                        self.transport,
-                        client_id=settings.api_client_id,
-                        client_secret=settings.api_client_secret,
-                    )
-        return self._api_exchanger
+        settings = self.settings
+        client_id, secret = settings.api_client_id, settings.api_client_secret
+        if not client_id or not secret:
+            raise ApiClientMisconfigured(
+                "This API cannot exchange access tokens at Token Vault: no Custom API Client "
+                "is configured (TOKEN_VAULT_API_CLIENT_ID, TOKEN_VAULT_API_CLIENT_SECRET).",
+                error="api_client_not_configured",
+            )
+        return self._built(
+            "_api_exchanger",
+            lambda: Exchanger(settings, self.transport, client_id=client_id, client_secret=secret),
+        )
 
     def revoke_later(self, refresh_token: str) -> None:
         """Revoke a refresh token at Auth0 from a background thread: the caller does not wait.
@@ -206,10 +187,6 @@ class AppState:
             if len(self._revoking) >= _MAX_PENDING_REVOCATIONS:
                 log.warning("refresh token revocation dropped: too many are waiting")
                 return
-            if self._revoker is None:
-                self._revoker = ThreadPoolExecutor(
-                    max_workers=2, thread_name_prefix="token-vault-revoke"
-                )
             future = self._revoker.submit(self._revoke, refresh_token)
             self._revoking.add(future)
         future.add_done_callback(self._revoked)
@@ -227,10 +204,7 @@ class AppState:
             self._revoking.discard(future)
 
     def wait_for_revocations(self, timeout: float = 30.0) -> bool:
-        """Wait until the background revocations queued so far are done; return whether they are.
-
-        For tests, and for a clean shutdown.
-        """
+        """Wait for the revocations queued so far (tests, shutdown); return whether all are done."""
         with self._lock:
             pending = set(self._revoking)
         _, not_done = wait_for_futures(pending, timeout=timeout)
@@ -241,11 +215,7 @@ class AppState:
         return self.links.declared(connection, current_app.view_functions)
 
     def set_clock(self, clock: ClockSource | Callable[[], float]) -> None:
-        """Read time from ``clock`` everywhere in this app: for tests and simulations.
-
-        ``clock`` is a :class:`~flask_token_vault_pytest.testing.FakeClock` (wall and
-        monotonic time, sleeping) or a bare function returning epoch seconds.
-        """
+        """Read time from ``clock`` (a ``FakeClock`` or a function of epoch seconds) everywhere."""
         self.clock.use(clock)
 
 
@@ -264,10 +234,17 @@ def _cache_breaker_changed(opened: bool, error: str, retry_in: float) -> None:
 class _TenantOAuth(FlaskOAuth2App):  # type: ignore[misc]  # authlib is untyped
     """authlib's Flask client, reading discovery and keys through the app's checked copies."""
 
-    def __init__(
-        self, settings: Settings, transport: Transport, keys: TenantKeys, *args: Any, **kwargs: Any
-    ) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, settings: Settings, transport: Transport, keys: TenantKeys) -> None:
+        super().__init__(
+            FlaskIntegration("token_vault"),
+            "token_vault",
+            client_id=settings.client_id,
+            authorize_params={"audience": settings.audience} if settings.audience else None,
+            client_kwargs={
+                "scope": " ".join(settings.scopes),
+                "default_timeout": settings.http_timeout,
+            },
+        )
         self._tenant = (settings, transport)
         self._tenant_keys = keys
 
@@ -281,25 +258,6 @@ class _TenantOAuth(FlaskOAuth2App):  # type: ignore[misc]  # authlib is untyped
     def fetch_jwk_set(self, force: bool = False) -> dict[str, Any]:
         """Return the tenant's JWKS (``force``: a token named a key it lacks)."""
         return self._tenant_keys.jwks(refresh=force)
-
-
-def _oauth_client(settings: Settings, transport: Transport, keys: TenantKeys) -> FlaskOAuth2App:
-    params: dict[str, str] = {}
-    if settings.audience:
-        params["audience"] = settings.audience
-    return _TenantOAuth(
-        settings,
-        transport,
-        keys,
-        FlaskIntegration("token_vault"),
-        "token_vault",
-        client_id=settings.client_id,
-        authorize_params=params or None,
-        client_kwargs={
-            "scope": " ".join(settings.scopes),
-            "default_timeout": settings.http_timeout,
-        },
-    )
 
 
 def get_state(app: Flask | None = None) -> AppState:

@@ -1,18 +1,10 @@
 """The request-time token API (layer: request-time, above the per-app state).
 
-:data:`current_user`, :data:`current_access_token`, :func:`get_provider_token`,
-:func:`get_provider_token_set`, :func:`forget_provider_tokens` and :func:`reject_provider_token`
-work inside a request of the app; they read the session through :mod:`flask_token_vault._session`
-and fetch tokens through the app's cache and exchange.
-
-One rule tells the two kinds of caller apart: a request that carries ``Authorization: Bearer``
-is an API call. Its access token alone decides who calls: it is validated (once per request),
-the session is not read at all (:data:`current_user` is ``None``), and a bad token is refused
-with 401, never answered from a session cookie that came along. Its provider tokens come from
-the access-token exchange with the API's Custom API Client, cached per user (``sub``),
-connection, account hint and scopes, apart from the ones a session gets: Auth0 authorizes each
-exchange for its own client, so an API call must not be served a token only the web app's
-client was allowed to get. The user's cache generation is shared, so a logout, a disconnect or
+A request that carries ``Authorization: Bearer`` is an API call: its access token alone decides
+who calls, the session is not read, and a bad token is refused with 401, never answered from a
+session cookie that came along. Its provider tokens come from exchanging the access token with
+the API's Custom API Client, cached apart from a session's (Auth0 authorizes each exchange for
+its own client) but under the same cache generation of the user, so a logout, a disconnect or
 :func:`forget_provider_tokens` drops both.
 """
 
@@ -60,7 +52,6 @@ class Ask(Protocol):
 class Subject(NamedTuple):
     """Whom a provider token is for, and how Auth0 is asked for one."""
 
-    #: The Auth0 user id.
     sub: str
     #: Which client's exchange answers (:attr:`Slot.via`): Auth0 authorizes each exchange for
     #: its own client, so a token one client got never serves the other.
@@ -107,11 +98,7 @@ class _Request:
 
     @property
     def caller(self) -> AccessToken | None:
-        """The validated access token of an API call, ``None`` in a browser's request.
-
-        Validated once. Raises :class:`~flask_token_vault.InvalidAccessToken` (every time it
-        is asked) when the request carries a token that is not valid.
-        """
+        """The access token of an API call (see :func:`optional_access_token`), validated once."""
         if self._caller is _UNREAD:
             self._caller = self._validate()
         if isinstance(self._caller, InvalidAccessToken):
@@ -131,7 +118,7 @@ class _Request:
 
     @property
     def user(self) -> User | None:
-        """The signed-in user (read once), or ``None``; never read in an API call."""
+        """The signed-in user (see :func:`optional_user`), read once."""
         if self._user is _UNREAD:
             self._user = None if self.bearer is not None else self._read_user()
         return self._user
@@ -148,11 +135,7 @@ class _Request:
 
     @property
     def subject(self) -> Subject:
-        """Whom this request's provider tokens are for: the API caller, else the user.
-
-        Raises :class:`~flask_token_vault.InvalidAccessToken` for a bad access token and
-        :class:`~flask_token_vault.LoginRequired` without a signed-in user.
-        """
+        """Whom this request's provider tokens are for: the API caller, else the user."""
         if self._subject is None:
             self._subject = self._subject_now()
         return self._subject
@@ -198,10 +181,7 @@ def _bearer_of(header: str | None) -> str | None:
 
 
 def request_state(current: Request | None = None) -> _Request:
-    """Return this request's :class:`_Request` (made on first use); only inside a request.
-
-    ``current`` is the request object, when the caller holds it already.
-    """
+    """Return the :class:`_Request` of ``current`` (default: this request), made on first use."""
     # The request's own dict and objects, not the proxies: bench/hot_path.py measures each
     # lookup through a proxy (``g``, ``request``, ``session``) at 1 to 3 µs, several per request.
     if current is None:
@@ -220,8 +200,8 @@ def is_api_call() -> bool:
 def optional_access_token() -> AccessToken | None:
     """Return this API call's validated access token, or ``None`` when it is not an API call.
 
-    Validated once per request. Raises :class:`~flask_token_vault.InvalidAccessToken` when the
-    request carries a token that is not valid (never falling back to the session).
+    Raises :class:`~flask_token_vault.InvalidAccessToken`, every time it is asked, when the
+    request carries a token that is not valid.
     """
     return request_state().caller if has_request_context() else None
 
@@ -232,23 +212,11 @@ current_access_token: AccessToken | None = cast(
 )
 
 
-def require_access_token() -> AccessToken:
-    """Return this API call's access token; raise :class:`~flask_token_vault.InvalidAccessToken`."""
-    token = optional_access_token()
-    if token is None:
-        raise InvalidAccessToken(
-            "This route needs an access token for the API (Authorization: Bearer).",
-            error="access_token_required",
-        )
-    return token
-
-
 def optional_user() -> User | None:
     """Return the signed-in user of this request (read once per request), or ``None``.
 
-    Always ``None`` in an API call: the session is not read for a request carrying a bearer.
-    A session past its lifetime, or ended by a back-channel logout, reads as ``None`` and is
-    removed from the cookie.
+    Always ``None`` in an API call. A session past its lifetime, or ended by a back-channel
+    logout, reads as ``None`` and is removed from the cookie.
     """
     return request_state().user if has_request_context() else None
 
@@ -345,13 +313,8 @@ def obtain(
     """Return ``subject``'s token for ``slot``: the one way every caller obtains a token.
 
     The near cache, then the shared cache, then one exchange at Auth0 however many threads and
-    processes ask at once; ``refresh`` skips the caches. Auth0's "not connected" is remembered
-    when the subject says so. A token lacking ``slot.scopes`` is looked up once more (another
-    process may hold a broader one), then refused with
-    :class:`~flask_token_vault.InsufficientScope` and
-    :data:`~flask_token_vault.signals.reconsent_required`. Failures are logged and signalled
-    the same way for requests and background jobs. ``request`` is the request asking (``None``
-    for a job): once Auth0 rate-limited it, it does not ask again.
+    processes ask at once; ``refresh`` skips the caches. ``request`` is the request asking
+    (``None`` for a job): once Auth0 rate-limited it, it does not ask again.
     """
     cache = state.cache
     near = None if refresh else cache.near(slot)
@@ -400,13 +363,7 @@ def obtain(
         error = InsufficientScope(
             connection=slot.connection, granted=cached.token.scopes or (), required=slot.scopes
         )
-        signals.reconsent_required.send(
-            app,
-            user_id=slot.sub,
-            connection=slot.connection,
-            required_scopes=error.union,
-            reason=error.error,
-        )
+        _reconsent(app, slot, error.union, error.error)
         raise error
     return cached
 
@@ -434,13 +391,7 @@ def _exchange(
             log.info("exchange failed: connection=%s error=%s", connection, exc.error)
         signals.exchange_failed.send(app, user_id=slot.sub, connection=connection, error=exc)
         if exc.error in ("reconsent_required", "federated_connection_refresh_token_flow_failed"):
-            signals.reconsent_required.send(
-                app,
-                user_id=slot.sub,
-                connection=connection,
-                required_scopes=slot.scopes,
-                reason=exc.error,
-            )
+            _reconsent(app, slot, slot.scopes, exc.error)
         raise exc from None
     expires_in = token.expires_at - issued_at
     log.debug(
@@ -458,6 +409,13 @@ def _exchange(
         expires_in=expires_in,
     )
     return token, issued_at
+
+
+def _reconsent(app: Flask, slot: Slot, scopes: tuple[str, ...], reason: str) -> None:
+    """Send :data:`~flask_token_vault.signals.reconsent_required` for ``slot``'s user."""
+    signals.reconsent_required.send(
+        app, user_id=slot.sub, connection=slot.connection, required_scopes=scopes, reason=reason
+    )
 
 
 def forget_provider_tokens(connection: str | None = None) -> None:
@@ -480,15 +438,11 @@ def forget_provider_tokens(connection: str | None = None) -> None:
 def reject_provider_token(connection: str, access_token: str | ProviderToken) -> None:
     """Drop a token the provider refused (it answered 401), for every process of the app.
 
-    Call it when your own call to the provider's API with a token from
-    :func:`get_provider_token` comes back 401 (revoked, or expired earlier than Auth0 said);
-    then ask :func:`get_provider_token` again for a new one.
-    :class:`~flask_token_vault.ProviderSession` does this by itself. The token leaves this
-    request's memo, this process's near cache and the shared cache (unless another process has
-    already replaced it there); other processes' near caches let go of it within
-    ``TOKEN_VAULT_LOCAL_CACHE_TTL`` seconds. A token this request did not get from the extension
-    drops all of the user's cached tokens instead, as :func:`forget_provider_tokens` does.
-    Works for a signed-in user and for an API caller alike.
+    Call it when the provider answers 401 to a token from :func:`get_provider_token` (revoked,
+    or expired earlier than Auth0 said), then ask :func:`get_provider_token` again;
+    :class:`~flask_token_vault.ProviderSession` does this by itself. Other processes' near
+    caches let go of the token within ``TOKEN_VAULT_LOCAL_CACHE_TTL`` seconds. A token this
+    request did not get from the extension drops all of the user's cached tokens instead.
     """
     sub = _current_sub()
     if sub is None:

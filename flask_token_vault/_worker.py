@@ -1,12 +1,4 @@
-"""Provider tokens for background work, with no session (layer: request-time API, beside tokens).
-
-:func:`worker_token` needs an app, not a request: a Celery or RQ task, a ``flask`` CLI command
-or a thread can call it. It asks Auth0's Privileged Worker exchange for the user's provider
-token (a subject token signed with the client key names the user), through the same cache,
-single flight and typed errors as :func:`~flask_token_vault.get_provider_token_set`: a token
-cached by a web request serves a job and the other way round, and however many jobs ask for
-one user's token at once, across processes sharing the cache, one exchange is made.
-"""
+"""Provider tokens for background work, with no session (layer: request-time API, beside tokens)."""
 
 from __future__ import annotations
 
@@ -34,20 +26,14 @@ def worker_token(
 ) -> ProviderToken:
     """Return a user's provider token with no session: for background jobs and commands.
 
-    Works wherever an app is at hand (a Celery or RQ task, a ``flask`` command): pass
-    ``app`` or call it inside ``app.app_context()`` (``app`` defaults to the current app).
-    ``user_id`` is the Auth0 user id (``auth0|...``, the ``sub`` of the user's ID token).
-    Needs ``AUTH0_CLIENT_PRIVATE_KEY`` and the client's Privileged Worker access (``flask
-    token-vault worker setup``); uses the app's cache and single flight. Read
-    ``.access_token`` for the token itself. :meth:`TokenVault.worker_token
-    <flask_token_vault.TokenVault.worker_token>` is this function.
+    Works wherever an app is at hand (a Celery or RQ task, a ``flask`` command, a thread): pass
+    ``app`` or call it inside ``app.app_context()``. ``user_id`` is the Auth0 user id (the
+    ``sub`` of the user's ID token). Auth0's Privileged Worker exchange answers (it needs
+    ``AUTH0_CLIENT_PRIVATE_KEY`` and ``flask token-vault worker setup``), through the app's
+    cache: a token cached by a web request serves a job and the other way round, and however
+    many jobs ask at once, across processes sharing the cache, one exchange is made.
 
-    Raises the same errors as the request path
-    (:func:`~flask_token_vault.get_provider_token_set`):
-    :class:`~flask_token_vault.AccountNotConnected`, :class:`~flask_token_vault.InsufficientScope`
-    (the token lacks ``scopes``: the user must connect again),
-    :class:`~flask_token_vault.Misconfigured`, :class:`~flask_token_vault.RateLimited`,
-    :class:`~flask_token_vault.Auth0Unavailable`, and
+    Raises the errors of :func:`~flask_token_vault.get_provider_token_set`, and
     :class:`~flask_token_vault.ExchangeRejected` when Auth0 refuses the subject token.
     """
     if app is None and not has_app_context():
