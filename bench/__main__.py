@@ -26,6 +26,7 @@ from bench import (
     memory,
     peer,
     plugin_import,
+    redis_deployments,
     scale_out,
     stampede,
     summary,
@@ -43,6 +44,7 @@ PARTS: dict[str, ModuleType] = {
     "plugin_import": plugin_import,
     "memory": memory,
     "crowd": crowd,
+    "redis_deployments": redis_deployments,
 }
 
 

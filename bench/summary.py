@@ -6,7 +6,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import cookie_size, crowd, hot_path, memory, peer, scale_out, stampede, warm_cache
+from bench import (
+    cookie_size,
+    crowd,
+    hot_path,
+    memory,
+    peer,
+    redis_deployments,
+    scale_out,
+    stampede,
+    warm_cache,
+)
 from bench.common import DOCS, ROOT, fmt_ms, markdown_table
 
 __all__ = ["ROOT", "Verdict", "targets", "targets_text", "write_docs"]
@@ -86,6 +96,18 @@ def targets(results: dict[str, Any]) -> list[Verdict]:
                 all(c == 1 for c in counts) and errors == 0,
             )
         )
+    deployments = [r for by_name in results["redis_deployments"].values() for r in by_name.values()]
+    out.append(
+        Verdict(
+            f"(i) exchanges per user, cold stampedes of {redis_deployments.BURST} on one Redis "
+            "node (TCP, TLS) and a 3-master cluster",
+            "1 each, no errors",
+            ", ".join(f"{r['exchanges_per_user']:.2f}" for r in deployments)
+            + f"; {sum(r['errors'] for r in deployments)} errors",
+            all(r["exchanges_max"] == 1 for r in deployments)
+            and not any(r["errors"] for r in deployments),
+        )
+    )
     scale = results["scale_out"]
     for row in (scale["throughput"][-2], scale["throughput"][-1]):
         ratio = row["ratio"]
