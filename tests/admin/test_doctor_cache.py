@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -45,12 +46,19 @@ def test_doctor_passes_a_cache_that_answers(emu: Emulator, acl_server: RedisServ
 
 
 def test_doctor_names_a_wrong_password_without_showing_it(
-    emu: Emulator, acl_server: RedisServer
+    emu: Emulator, acl_server: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    check = _cache_check(emu, acl_server.url.replace(PASSWORD, "wrong-" + PASSWORD))
+    caplog.set_level(logging.DEBUG)
+    url = acl_server.url.replace(PASSWORD, "wrong-" + PASSWORD)
+    check = _cache_check(emu, url)
+    app = make_app(emu, TOKEN_VAULT_CACHE=url)
+    client = app.test_client()
+    assert client.get("/calendar").status_code in (302, 401)  # requests go on without the cache
     assert check["status"] == FAIL
     assert "password is refused" in check["fix"]
     assert PASSWORD not in str(check)
+    assert "password is refused" in caplog.text  # logged once, with the fix
+    assert PASSWORD not in caplog.text
 
 
 def test_doctor_names_a_user_the_acl_forbids_a_command(emu: Emulator, tmp_path: Path) -> None:
