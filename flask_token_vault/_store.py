@@ -143,6 +143,10 @@ class Store(Protocol):
         """Return what an error of this store means: every error is "cannot be reached"."""
         return "unreachable"
 
+    def layout_problem(self) -> str | None:
+        """Return what is wrong with how the app reaches the store (``doctor`` asks), or None."""
+        return None
+
     def exists(self, key: str) -> bool:
         """Return whether ``key`` holds a value."""
         return self.read(key) is not None
@@ -214,6 +218,12 @@ class RedisStore(Store):
     def ping(self) -> None:
         """Ask the store whether it answers (raises what the client raises)."""
         self.client.ping()
+
+    def layout_problem(self) -> str | None:
+        """Return the fix when a one-node client reaches a node of a cluster, else None."""
+        if self.cluster or not int(self.client.info("cluster").get("cluster_enabled", 0)):
+            return None
+        return misconfiguration_fix(ValueError("one node of a cluster"))
 
     def get(self, key: str) -> bytes | None:
         """Return the value at ``key``, or ``None``."""
@@ -591,6 +601,7 @@ class GuardedStore:
     release = _guarded(Store.release)
     exists = _guarded(Store.exists)
     set_replicated = _guarded(Store.set_replicated)
+    layout_problem = _guarded(Store.layout_problem)
 
     def classify(self, exc: BaseException) -> Kind | None:
         """Return what an error of the inner store means."""

@@ -172,6 +172,7 @@ def _cache_round_trip(store: Store) -> Check:
         locked = store.add(key + ":lock", b"doctor", 5)
         store.release(key + ":lock", b"doctor")
         store.delete(key)
+        problem = store.layout_problem()
     except Exception as exc:
         kind = store.classify(exc)
         fix = (
@@ -181,6 +182,8 @@ def _cache_round_trip(store: Store) -> Check:
             "this machine reaches it within TOKEN_VAULT_CACHE_TIMEOUT"
         )
         return failed(name, f"{store.name} refused or did not answer ({type(exc).__name__})", fix)
+    if problem is not None:
+        return failed(name, f"{store.name} is a cluster reached through one node", problem)
     if generation != "1" or not locked:
         return failed(name, f"{store.name} did not give back what was written", "Check the cache.")
     return passed(name, f"{store.name}: a write, a read, a lock and the scripts work")
