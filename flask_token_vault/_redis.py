@@ -225,7 +225,7 @@ class LazyClient:
     def __repr__(self) -> str:
         return "LazyClient(cluster)"
 
-    def get(self) -> Any:
+    def made(self) -> Any:
         """Return the client, making it now if it was not yet (raises what making it raises)."""
         if self._client is None:
             with self._lock:
@@ -239,7 +239,7 @@ class LazyClient:
         return self._module.commands.core.Script(self, script.encode())
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self.get(), name)
+        return getattr(self.made(), name)
 
 
 def redis_client(value: Any, timeout: float) -> Any:

@@ -292,3 +292,21 @@ def test_the_breaker_probes_once_per_cooldown_and_closes_on_an_answer() -> None:
     breaker.succeeded()
     assert not breaker.is_open and breaker.allow()
     assert told[-1] == (False, "", 0.0)
+
+
+def test_a_cluster_store_reads_and_writes_plain_keys() -> None:
+    """The cluster client is made on first use; every store call reaches the cluster."""
+    from services.redis_servers import RedisCluster
+
+    cluster = RedisCluster(3)
+    try:
+        store = build_store(default_settings(cache=cluster.url))
+        store.set("tv:{a}:x", b"1", 10)
+        assert store.get("tv:{a}:x") == b"1"
+        assert store.get_many(["tv:{a}:x", "tv:{b}:y"]) == [b"1", None]
+        assert store.get_in_generation("tv:{a}:g", "tv:{a}:t:") == ("0", None)
+        assert store.add("tv:{a}:l", b"me", 5) and not store.add("tv:{a}:l", b"me", 5)
+        store.release("tv:{a}:l", b"me")
+        assert not store.exists("tv:{a}:l")
+    finally:
+        cluster.stop()
