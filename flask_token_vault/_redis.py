@@ -26,7 +26,7 @@ import logging
 import threading
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
@@ -75,16 +75,9 @@ class Address:
     tls: bool
     nodes: tuple[tuple[str, int], ...]
     username: str | None
-    password: str | None
+    password: str | None = field(repr=False)
     service: str | None
     db: int
-
-    def describe(self) -> str:
-        """Return the address without its credentials, for logs and ``doctor``."""
-        hosts = ",".join(f"{host}:{port}" for host, port in self.nodes)
-        scheme = ("valkey" if self.library == "valkey" else "redis") + ("s" if self.tls else "")
-        suffix = f"/{self.service}" if self.service else ""
-        return f"{scheme}{'+' + self.form if self.form else ''}://{hosts}{suffix}"
 
 
 def library(name: str) -> ModuleType:

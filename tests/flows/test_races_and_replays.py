@@ -202,3 +202,11 @@ def test_a_store_url_password_stays_out_of_reprs_and_errors(url: str) -> None:
         return
     assert "Sup3rS3cret" not in repr(store)
     assert "Sup3rS3cret" not in str(store)
+
+
+def test_a_parsed_store_url_keeps_its_password_out_of_its_repr() -> None:
+    from flask_token_vault._redis import parse_url
+
+    address = parse_url("redis+sentinel://app:Sup3rS3cret@127.0.0.1:26379/tv/0")
+    assert address.password == "Sup3rS3cret"
+    assert "Sup3rS3cret" not in repr(address)
