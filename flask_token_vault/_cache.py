@@ -10,22 +10,16 @@
   current *generation*: no user id or token ever appears in a key. Every key of a user carries
   one hash tag (an HMAC of the user), so they share a Redis Cluster slot and one round trip
   (a script that declares both keys) reads the generation and the token under it.
-* Auth0's answer "no account at this connection" is kept a short while under the generation
-  too (:meth:`TokenCache.known_absent`), so connecting forgets it at once.
-* Each user has a generation, a random value in the store. Logout, disconnect and
-  :meth:`TokenCache.invalidate_user` replace it, under the key derived from *every* secret the
-  app accepts (so an app still on an older key stops finding the user's tokens too): every key
-  of the user's earlier tokens is out of reach at once, on every backend, with no index to keep
-  in step; old entries expire on their own. An exchange still in flight when the generation
-  changes stores its answer under the old generation, where nothing reads it.
+* Each user has a generation, a random value in the store that
+  :meth:`TokenCache.invalidate_user` replaces: every key of the user's earlier tokens (and of
+  Auth0's "not connected" answers, :meth:`TokenCache.known_absent`) is out of reach at once, on
+  every backend, with no index to keep in step; old entries expire on their own.
 * Values are the token encrypted with the store key as associated data before they reach the
   store. TTL is the token's lifetime minus a leeway clamped to a quarter of that lifetime, so a
   short-lived token is never expired on arrival, and never 0 (cachelib's "forever").
-* Local lifetimes run on the monotonic clock: a token this process exchanged is usable until
-  the monotonic time its exchange started plus its lifetime, less the leeway; one read from the
-  store until the earlier of its wall-clock expiry and the store's own TTL. A step of the wall
-  clock (an NTP correction) therefore neither keeps a token past its life here nor in the
-  in-process store. Shared entries keep their wall-clock expiry, checked with the leeway.
+* Local lifetimes run on the monotonic clock (from when the exchange started, or the earlier
+  of the wall-clock expiry and the store's own TTL for a token read from the store), so a step
+  of the wall clock never keeps a token past its life here.
 * A near cache in the process answers warm lookups without a round trip: exact with an
   in-process store, at most ``local_ttl`` seconds old with a shared one.
 * Single flight: in one process, threads asking for the same slot wait for one leader; across
@@ -50,13 +44,19 @@ from ._clock import Clock
 from ._config import Settings
 from ._crypto import Crypto, InvalidToken
 from ._exchange import ProviderToken
-from ._store import NO_GENERATION, Entry, Store, StoreUnavailable, drop_oldest, in_slot
+from ._store import (
+    NO_GENERATION,
+    Entry,
+    PendingWrites,
+    Store,
+    StoreUnavailable,
+    drop_oldest,
+    in_slot,
+)
 
 log = logging.getLogger("flask_token_vault")
 
 #: A user's generation outlives any token stored under it (token TTLs are capped below it).
-#: Seconds between two tries to write generations the store did not take.
-_RETRY_EVERY = 0.5
 _GENERATION_TTL = 7 * 86_400
 _MAX_TOKEN_TTL = 86_400
 # A lock outlives its holder's deadline by this much (its store calls before and after).
@@ -144,10 +144,9 @@ class TokenCache:
         self._prefixes: dict[Slot, str] = {}
         self._flights: dict[Slot, _Flight] = {}
         self._flights_lock = threading.Lock()
-        # Generations the store has not taken yet (key -> value), written again before this
-        # process next reads the store, until they land.
-        self._pending: dict[str, bytes] = {}
-        self._next_try = 0.0
+        # Generations the store has not taken yet, written again before this process next reads
+        # the store, until they land.
+        self._pending = PendingWrites(clock, "new generations")
 
     def __repr__(self) -> str:
         return f"TokenCache({self.store!r})"
@@ -373,24 +372,8 @@ class TokenCache:
                     flight.stale = True
         generation = secrets.token_hex(8).encode()
         for digest in self.crypto.keyed_hashes("user", self.namespace, sub):
-            self._pending[in_slot(digest, "g")] = generation
-        self._write_pending()
-
-    def _write_pending(self) -> None:
-        """Write the generations the store has not taken yet (kept until it does)."""
-        self._next_try = self.clock.monotonic() + _RETRY_EVERY
-        for key, generation in list(self._pending.items()):
-            try:
-                self.store.set(key, generation, _GENERATION_TTL)
-            except Exception as exc:
-                log.warning(
-                    "cache write failed (%s): other processes keep the user's cached tokens "
-                    "until it lands (retrying)",
-                    type(exc).__name__,
-                )
-                return
-            if self._pending.get(key) == generation:
-                del self._pending[key]
+            self._pending.put(in_slot(digest, "g"), generation)
+        self._pending.flush(lambda key, value: self.store.set(key, value, _GENERATION_TTL))
 
     # "not connected" answers ---------------------------------------------------------------
     def _absent_prefix(self, sub: str, connection: str, login_hint: str | None) -> str:
@@ -473,8 +456,8 @@ class TokenCache:
             if near is not None:
                 return near
         started = self.clock.monotonic()
-        if self._pending and started >= self._next_try:
-            self._write_pending()
+        if self._pending.due():
+            self._pending.flush(lambda key, value: self.store.set(key, value, _GENERATION_TTL))
         with self._flights_lock:
             flight = self._flights.get(slot)
             leader = flight is None

@@ -23,13 +23,16 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import unquote, urlsplit
+
+from ._store import NO_GENERATION, Entry, Kind, Store, as_bytes
 
 log = logging.getLogger("flask_token_vault")
 
@@ -42,9 +45,6 @@ SCHEMES = frozenset(
     for form in ("", "+cluster", "+sentinel")
 ) | {"unix"}
 
-#: What a store error means: it cannot be reached now, it moved (a failover or a resharding in
-#: progress), or it is set up wrong (credentials, permissions, a key layout it refuses).
-Kind = Literal["unreachable", "moved", "misconfigured"]
 
 # Connection settings that may be carried from an app's own client to the pool the extension
 # opens with its own timeouts (pool-bound helpers of newer client versions are left behind).
@@ -413,3 +413,155 @@ def _disconnect(pool: Any) -> None:
         pool.disconnect()
     except Exception:  # best effort while the interpreter collects or exits
         log.debug("closing the cache's connections failed", exc_info=True)
+
+
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+# Read a generation, the value stored under it and that value's TTL in one round trip. Both
+# keys are declared (KEYS[2] is the value's key less the generation) and share a hash tag, so
+# the script runs on the one cluster node that holds them.
+_GET_IN_GENERATION = """
+local generation = redis.call('get', KEYS[1]) or ARGV[1]
+local key = KEYS[2] .. generation
+return {generation, redis.call('get', key), redis.call('pttl', key)}
+"""
+_GET_WITH_TTL = """
+return {redis.call('get', KEYS[1]), redis.call('pttl', KEYS[1])}
+"""
+#: TLS connections a process opens to its cache ahead of the first requests.
+WARM_TLS_CONNECTIONS = 32
+
+
+def _entry(value: Any, millis: Any) -> Entry | None:
+    """Return a Redis value with its ``PTTL`` (negative: no expiry) as an :class:`Entry`."""
+    if not isinstance(value, bytes):
+        return None
+    return Entry(value, millis / 1000 if isinstance(millis, int) and millis >= 0 else None)
+
+
+class RedisStore(Store):
+    """A :class:`Store` on a Redis-protocol client: one node, a cluster or Sentinel's master.
+
+    ``SET NX PX`` locks, a compare-and-delete release in one script, every call bounded by a
+    socket and connect timeout and never retried by the client (see :mod:`._redis`). Every
+    multi-key call stays within one hash slot: the cache gives one user's keys one hash tag,
+    and :meth:`get_many` pipelines single-key reads.
+    """
+
+    shared = True
+    name = "redis"
+
+    def __init__(self, client: Any, prefix: str = "") -> None:
+        self.client = client
+        self.prefix = prefix
+        self.cluster = is_cluster(client)
+        self._release = client.register_script(_RELEASE)
+        self._get_in_generation = client.register_script(_GET_IN_GENERATION)
+        self._get_with_ttl = client.register_script(_GET_WITH_TTL)
+
+    def __repr__(self) -> str:
+        return f"RedisStore(cluster={self.cluster})"
+
+    def warm(self, connections: int) -> None:
+        """Open ``connections`` connections now, in the background, and keep them in the pool.
+
+        A TLS handshake costs far more than a command: opened ahead, the first burst of
+        requests finds them ready instead of each paying one within the cache timeout.
+        """
+        pool = getattr(self.client, "connection_pool", None)
+        if pool is None or self.cluster:  # a cluster client keeps a pool per node, made lazily
+            return
+
+        def open_them() -> None:
+            opened = []
+            try:
+                for _ in range(connections):
+                    opened.append(pool.get_connection("PING"))
+            except Exception as exc:  # the cache is away: the requests will find out
+                log.debug("cache connections not opened ahead (%s)", type(exc).__name__)
+            for connection in opened:
+                pool.release(connection)
+
+        threading.Thread(target=open_them, name="token-vault-cache-warm", daemon=True).start()
+
+    def fix_for(self, exc: BaseException) -> str:
+        """Return what to change when the store refuses the extension."""
+        return misconfiguration_fix(exc)
+
+    def classify(self, exc: BaseException) -> Kind | None:
+        """Return what an error of this store means (see :func:`classify`)."""
+        kind = classify(exc)
+        if kind == "moved" and not self.cluster and _is_moved(exc):
+            return "misconfigured"  # a one-node URL of a cluster: every other key is elsewhere
+        return kind
+
+    def ping(self) -> None:
+        """Ask the store whether it answers (raises what the client raises)."""
+        self.client.ping()
+
+    def layout_problem(self) -> str | None:
+        """Return the fix when a one-node client reaches a node of a cluster, else None."""
+        if self.cluster or not int(self.client.info("cluster").get("cluster_enabled", 0)):
+            return None
+        return misconfiguration_fix(ValueError("one node of a cluster"))
+
+    def get(self, key: str) -> bytes | None:
+        """Return the value at ``key``, or ``None``."""
+        return as_bytes(self.client.get(self.prefix + key))
+
+    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """Read the keys in one pipeline of single-key reads (keys may lie in several slots)."""
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys:
+            pipe.get(self.prefix + key)
+        return [as_bytes(value) for value in pipe.execute()]
+
+    def read(self, key: str) -> Entry | None:
+        """Return the value and its remaining TTL (``PTTL``) in one round trip (a script)."""
+        return _entry(*self._get_with_ttl(keys=[self.prefix + key]))
+
+    def get_in_generation(self, generation_key: str, prefix: str) -> tuple[str, Entry | None]:
+        """Read the generation, the entry under it and its TTL in one round trip (a script)."""
+        generation, value, millis = self._get_in_generation(
+            keys=[self.prefix + generation_key, self.prefix + prefix], args=[NO_GENERATION]
+        )
+        text = generation.decode("ascii", "replace") if isinstance(generation, bytes) else ""
+        return text or NO_GENERATION, _entry(value, millis)
+
+    def set(self, key: str, value: bytes, ttl: int) -> None:
+        """Store ``value`` with an expiry."""
+        self.client.set(self.prefix + key, value, ex=max(1, int(ttl)))
+
+    def delete(self, key: str) -> None:
+        """Remove ``key``."""
+        self.client.delete(self.prefix + key)
+
+    def add(self, key: str, value: bytes, ttl: float) -> bool:
+        """``SET key value NX PX ttl``."""
+        millis = max(1, math.ceil(ttl * 1000))
+        return bool(self.client.set(self.prefix + key, value, nx=True, px=millis))
+
+    def release(self, key: str, value: bytes) -> None:
+        """Delete ``key`` if it still holds ``value``, atomically."""
+        self._release(keys=[self.prefix + key], args=[value])
+
+    def set_replicated(self, key: str, value: bytes, ttl: int, timeout: float) -> int:
+        """Store ``value``, then wait up to ``timeout`` for one replica to hold it (``WAIT``).
+
+        ``WAIT`` counts the writes of its own connection, so both go down one pipeline. Returns
+        how many replicas acknowledged: 0 at once when the node has none (a cluster client sends
+        each write to its own node, so nothing is awaited there).
+        """
+        if self.cluster or not int(self.client.info("replication").get("connected_slaves", 0)):
+            self.set(key, value, ttl)
+            return 0
+        pipe = self.client.pipeline(transaction=False)
+        pipe.set(self.prefix + key, value, ex=max(1, int(ttl)))
+        pipe.execute_command("WAIT", 1, max(1, int(timeout * 1000)))
+        return int(pipe.execute()[-1])
+
+
+def _is_moved(exc: BaseException) -> bool:
+    return type(exc).__name__ in ("MovedError", "AskError") or str(exc).startswith(("MOVED", "ASK"))

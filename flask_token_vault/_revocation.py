@@ -21,15 +21,11 @@ from typing import Any
 
 from ._clock import Clock
 from ._crypto import Crypto
-from ._store import Store, StoreUnavailable, in_slot
+from ._store import PendingWrites, Store, StoreUnavailable, in_slot
 
 log = logging.getLogger("flask_token_vault")
 
 _MAX_NEAR = 10_000
-#: Ends this process could not write to the store yet, at most (the oldest go first).
-_MAX_PENDING = 10_000
-#: Seconds between two tries to write the pending ends, while requests keep coming.
-_RETRY_EVERY = 0.5
 
 
 class SessionRevocations:
@@ -60,10 +56,9 @@ class SessionRevocations:
         self._lock = threading.Lock()
         #: Seconds an end waits for one replica to hold it (``WAIT``), where the store has one.
         self.replica_wait = replica_wait
-        # Ends the store has not taken yet: store key -> when. Every request of this process
-        # checks them, and they are written again until the store takes them.
-        self._pending: dict[str, float] = {}
-        self._next_try = 0.0
+        # Ends the store has not taken yet (key -> when): every request of this process checks
+        # them, and they are written again until the store takes them.
+        self._pending = PendingWrites(clock, "logouts")
 
     def __repr__(self) -> str:
         return f"SessionRevocations({self.store!r})"
@@ -88,38 +83,23 @@ class SessionRevocations:
             return True
         when = self.clock.time() if at is None else at
         with self._lock:
-            if key not in self._pending and len(self._pending) >= _MAX_PENDING:
-                self._pending.pop(next(iter(self._pending)))
-                log.error("too many logouts wait for the cache; the oldest is dropped")
-            self._pending[key] = max(when, self._pending.get(key, when))
+            kept = _time(self._pending.items.get(key))
+            self._pending.put(key, repr(max(when, kept or when)).encode())
             self._epoch += 1
             self._known.clear()
         return self._write_pending()
 
     def _write_pending(self) -> bool:
         """Write the ends the store has not taken yet; return whether none is left."""
-        self._next_try = self.clock.monotonic() + _RETRY_EVERY
-        for key, when in list(self._pending.items()):
-            try:
-                self.store.set_replicated(
-                    key, repr(when).encode(), self.record_ttl, self.replica_wait
-                )
-            except Exception as exc:
-                log.warning(
-                    "logout not yet written to the cache (%s): this process refuses the "
-                    "session now; other processes will once the cache takes it (retrying)",
-                    type(exc).__name__,
-                )
-                return False
-            with self._lock:
-                if self._pending.get(key) == when:
-                    del self._pending[key]
-            log.info("logout written to the cache")
-        return True
+        return self._pending.flush(
+            lambda key, value: self.store.set_replicated(
+                key, value, self.record_ttl, self.replica_wait
+            )
+        )
 
     def _pending_end(self, keys: list[str]) -> float:
-        pending = self._pending
-        return max((pending[key] for key in keys if key in pending), default=float("-inf"))
+        kept = [_time(self._pending.items.get(key)) for key in keys]
+        return max((when for when in kept if when is not None), default=float("-inf"))
 
     def ended(self, sub: str, sid: str | None, signed_in_at: float) -> bool:
         """Return whether a session of ``sub`` (with ``sid``) signed in then has been ended.
@@ -127,7 +107,7 @@ class SessionRevocations:
         A store that cannot be read answers "not ended" (logged): an outage of the cache must
         not sign everybody out.
         """
-        if self._pending and self.clock.monotonic() >= self._next_try:
+        if self._pending.due():
             self._write_pending()
         near = (sub, sid or "")
         known = self._known.get(near)

@@ -14,8 +14,10 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for_futures
 from typing import Any, TypeVar, cast
+from urllib.parse import urlsplit
 
 from authlib.integrations.flask_client import FlaskIntegration, FlaskOAuth2App
+from cachelib import BaseCache, FileSystemCache, MemcachedCache
 from flask import Flask, current_app, has_app_context
 
 from . import signals
@@ -30,10 +32,11 @@ from ._exchange import Exchanger
 from ._http import Transport
 from ._my_account import MyAccountClient
 from ._oidc import TenantKeys, read_discovery
+from ._redis import SCHEMES, WARM_TLS_CONNECTIONS, RedisStore, is_client, library, redis_client
 from ._revocation import SessionRevocations
-from ._store import build_store
+from ._store import Breaker, BreakerListener, CachelibStore, GuardedStore, MemoryStore, Store
 from .admin.management import ManagementClient
-from .errors import ApiClientMisconfigured, InvalidAccessToken, TokenVaultError
+from .errors import ApiClientMisconfigured, ConfigurationError, InvalidAccessToken, TokenVaultError
 
 log = logging.getLogger("flask_token_vault")
 
@@ -271,3 +274,72 @@ def get_state(app: Flask | None = None) -> AppState:
             "Flask-Token-Vault is not initialised on this app: call TokenVault(app) or "
             "vault.init_app(app) first."
         ) from None
+
+
+def build_store(
+    settings: Settings, *, clock: Clock | None = None, listener: BreakerListener | None = None
+) -> Store:
+    """Turn ``TOKEN_VAULT_CACHE`` into a :class:`Store`.
+
+    Accepts nothing (an in-process :class:`MemoryStore`), a cachelib ``BaseCache``, a
+    Redis-protocol client object or URL (one node, a cluster, Sentinel; Redis or Valkey: see
+    :mod:`._redis`), a ``memcached://host:port`` URL, or a ``file://`` URL or absolute path of
+    a directory. Redis calls are bounded by ``TOKEN_VAULT_CACHE_TIMEOUT``. A shared store is
+    guarded by a :class:`Breaker` that tells ``listener`` when it opens and closes.
+    """
+    value, timeout, cooldown = settings.cache, settings.cache_timeout, settings.cache_cooldown
+    clock = clock or Clock()
+    if value is None or value == "simple":
+        return MemoryStore(clock)
+    store = _backend(value, timeout)
+    if not store.shared:
+        return store
+    breaker = Breaker(
+        clock,
+        cooldown=cooldown,
+        what=f"the cache ({store.name})",
+        listener=listener,
+        probe=store.ping if isinstance(store, RedisStore) else None,
+    )
+    return GuardedStore(store, breaker)
+
+
+def _backend(value: Any, timeout: float) -> RedisStore | CachelibStore:
+    key = "TOKEN_VAULT_CACHE"
+    if isinstance(value, BaseCache):
+        return CachelibStore(value)
+    if not isinstance(value, str):
+        if is_client(value):
+            return RedisStore(redis_client(value, timeout))
+        raise ConfigurationError(
+            key,
+            "must be a cachelib BaseCache, a Redis or Valkey client, a URL or a directory path.",
+        )
+    parts = urlsplit(value)
+    if parts.scheme in SCHEMES:
+        try:
+            library("valkey" if parts.scheme.startswith("valkey") else "redis")
+            store = RedisStore(redis_client(value, timeout))
+            if parts.scheme.startswith(("rediss", "valkeys")):
+                store.warm(WARM_TLS_CONNECTIONS)
+            return store
+        except ImportError as exc:
+            raise ConfigurationError(key, f"{exc}.") from None
+        except ValueError as exc:  # a cluster or Sentinel URL that does not parse
+            raise ConfigurationError(key, f"{exc}.") from None
+    if parts.scheme == "memcached":
+        servers = [s for s in parts.netloc.split(",") if s]
+        if not servers:
+            raise ConfigurationError(key, "a memcached:// URL needs at least one host:port.")
+        return CachelibStore(MemcachedCache(servers=servers))
+    if parts.scheme == "file":
+        return CachelibStore(FileSystemCache(parts.path, threshold=10_000))
+    if parts.scheme == "" and value.startswith("/"):
+        return CachelibStore(FileSystemCache(value, threshold=10_000))
+    raise ConfigurationError(
+        key,
+        # The scheme only: a URL may carry a password.
+        f"unsupported value (a {parts.scheme + ':// URL' if parts.scheme else 'relative path'}): "
+        "use redis://, rediss://, redis+cluster://, redis+sentinel://, valkey://, "
+        "memcached://, file:// or an absolute path.",
+    )

@@ -12,42 +12,17 @@ import logging
 import math
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, Concatenate, NamedTuple, ParamSpec, Protocol, TypeVar
-from urllib.parse import urlsplit
+from typing import Any, Concatenate, Literal, NamedTuple, ParamSpec, Protocol, TypeVar
 
-from cachelib import BaseCache, FileSystemCache, MemcachedCache, SimpleCache
+from cachelib import BaseCache, SimpleCache
 
 from ._clock import Clock
-from ._config import Settings
-from ._redis import (
-    SCHEMES,
-    Kind,
-    classify,
-    is_client,
-    is_cluster,
-    library,
-    misconfiguration_fix,
-    redis_client,
-)
-from .errors import ConfigurationError
 
 log = logging.getLogger("flask_token_vault")
 
-_RELEASE = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
-return 0
-"""
-# Read a generation, the value stored under it and that value's TTL in one round trip. Both
-# keys are declared (KEYS[2] is the value's key less the generation) and share a hash tag, so
-# the script runs on the one cluster node that holds them.
-_GET_IN_GENERATION = """
-local generation = redis.call('get', KEYS[1]) or ARGV[1]
-local key = KEYS[2] .. generation
-return {generation, redis.call('get', key), redis.call('pttl', key)}
-"""
-_GET_WITH_TTL = """
-return {redis.call('get', KEYS[1]), redis.call('pttl', KEYS[1])}
-"""
+#: What a store error means: it cannot be reached now, it moved (a failover or a resharding in
+#: progress), or it is set up wrong (credentials, permissions, a key layout it refuses).
+Kind = Literal["unreachable", "moved", "misconfigured"]
 
 
 def in_slot(digest: str, kind: str) -> str:
@@ -147,142 +122,18 @@ class Store(Protocol):
         """Return what is wrong with how the app reaches the store (``doctor`` asks), or None."""
         return None
 
+    def fix_for(self, exc: BaseException) -> str:
+        """Return what to change when the store refuses the extension (a misconfiguration)."""
+        return "check TOKEN_VAULT_CACHE (`flask token-vault doctor` tries it)"
+
     def exists(self, key: str) -> bool:
         """Return whether ``key`` holds a value."""
         return self.read(key) is not None
 
 
-def _bytes(value: Any) -> bytes | None:
+def as_bytes(value: Any) -> bytes | None:
+    """Return ``value`` when the store answered bytes, else None."""
     return value if isinstance(value, bytes) else None
-
-
-def _entry(value: Any, millis: Any) -> Entry | None:
-    """Return a Redis value with its ``PTTL`` (negative: no expiry) as an :class:`Entry`."""
-    if not isinstance(value, bytes):
-        return None
-    return Entry(value, millis / 1000 if isinstance(millis, int) and millis >= 0 else None)
-
-
-class RedisStore(Store):
-    """A :class:`Store` on a Redis-protocol client: one node, a cluster or Sentinel's master.
-
-    ``SET NX PX`` locks, a compare-and-delete release in one script, every call bounded by a
-    socket and connect timeout and never retried by the client (see :mod:`._redis`). Every
-    multi-key call stays within one hash slot: the cache gives one user's keys one hash tag,
-    and :meth:`get_many` pipelines single-key reads.
-    """
-
-    shared = True
-    name = "redis"
-
-    def __init__(self, client: Any, prefix: str = "") -> None:
-        self.client = client
-        self.prefix = prefix
-        self.cluster = is_cluster(client)
-        self._release = client.register_script(_RELEASE)
-        self._get_in_generation = client.register_script(_GET_IN_GENERATION)
-        self._get_with_ttl = client.register_script(_GET_WITH_TTL)
-
-    def __repr__(self) -> str:
-        return f"RedisStore(cluster={self.cluster})"
-
-    def warm(self, connections: int) -> None:
-        """Open ``connections`` connections now, in the background, and keep them in the pool.
-
-        A TLS handshake costs far more than a command: opened ahead, the first burst of
-        requests finds them ready instead of each paying one within the cache timeout.
-        """
-        pool = getattr(self.client, "connection_pool", None)
-        if pool is None or self.cluster:  # a cluster client keeps a pool per node, made lazily
-            return
-
-        def open_them() -> None:
-            opened = []
-            try:
-                for _ in range(connections):
-                    opened.append(pool.get_connection("PING"))
-            except Exception as exc:  # the cache is away: the requests will find out
-                log.debug("cache connections not opened ahead (%s)", type(exc).__name__)
-            for connection in opened:
-                pool.release(connection)
-
-        threading.Thread(target=open_them, name="token-vault-cache-warm", daemon=True).start()
-
-    def classify(self, exc: BaseException) -> Kind | None:
-        """Return what an error of this store means (see :func:`._redis.classify`)."""
-        kind = classify(exc)
-        if kind == "moved" and not self.cluster and _is_moved(exc):
-            return "misconfigured"  # a one-node URL of a cluster: every other key is elsewhere
-        return kind
-
-    def ping(self) -> None:
-        """Ask the store whether it answers (raises what the client raises)."""
-        self.client.ping()
-
-    def layout_problem(self) -> str | None:
-        """Return the fix when a one-node client reaches a node of a cluster, else None."""
-        if self.cluster or not int(self.client.info("cluster").get("cluster_enabled", 0)):
-            return None
-        return misconfiguration_fix(ValueError("one node of a cluster"))
-
-    def get(self, key: str) -> bytes | None:
-        """Return the value at ``key``, or ``None``."""
-        return _bytes(self.client.get(self.prefix + key))
-
-    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
-        """Read the keys in one pipeline of single-key reads (keys may lie in several slots)."""
-        pipe = self.client.pipeline(transaction=False)
-        for key in keys:
-            pipe.get(self.prefix + key)
-        return [_bytes(value) for value in pipe.execute()]
-
-    def read(self, key: str) -> Entry | None:
-        """Return the value and its remaining TTL (``PTTL``) in one round trip (a script)."""
-        return _entry(*self._get_with_ttl(keys=[self.prefix + key]))
-
-    def get_in_generation(self, generation_key: str, prefix: str) -> tuple[str, Entry | None]:
-        """Read the generation, the entry under it and its TTL in one round trip (a script)."""
-        generation, value, millis = self._get_in_generation(
-            keys=[self.prefix + generation_key, self.prefix + prefix], args=[NO_GENERATION]
-        )
-        text = generation.decode("ascii", "replace") if isinstance(generation, bytes) else ""
-        return text or NO_GENERATION, _entry(value, millis)
-
-    def set(self, key: str, value: bytes, ttl: int) -> None:
-        """Store ``value`` with an expiry."""
-        self.client.set(self.prefix + key, value, ex=max(1, int(ttl)))
-
-    def delete(self, key: str) -> None:
-        """Remove ``key``."""
-        self.client.delete(self.prefix + key)
-
-    def add(self, key: str, value: bytes, ttl: float) -> bool:
-        """``SET key value NX PX ttl``."""
-        millis = max(1, math.ceil(ttl * 1000))
-        return bool(self.client.set(self.prefix + key, value, nx=True, px=millis))
-
-    def release(self, key: str, value: bytes) -> None:
-        """Delete ``key`` if it still holds ``value``, atomically."""
-        self._release(keys=[self.prefix + key], args=[value])
-
-    def set_replicated(self, key: str, value: bytes, ttl: int, timeout: float) -> int:
-        """Store ``value``, then wait up to ``timeout`` for one replica to hold it (``WAIT``).
-
-        ``WAIT`` counts the writes of its own connection, so both go down one pipeline. Returns
-        how many replicas acknowledged: 0 at once when the node has none (a cluster client sends
-        each write to its own node, so nothing is awaited there).
-        """
-        if self.cluster or not int(self.client.info("replication").get("connected_slaves", 0)):
-            self.set(key, value, ttl)
-            return 0
-        pipe = self.client.pipeline(transaction=False)
-        pipe.set(self.prefix + key, value, ex=max(1, int(ttl)))
-        pipe.execute_command("WAIT", 1, max(1, int(timeout * 1000)))
-        return int(pipe.execute()[-1])
-
-
-def _is_moved(exc: BaseException) -> bool:
-    return type(exc).__name__ in ("MovedError", "AskError") or str(exc).startswith(("MOVED", "ASK"))
 
 
 class MemoryStore(Store):
@@ -374,11 +225,11 @@ class CachelibStore(Store):
 
     def get(self, key: str) -> bytes | None:
         """Return the value at ``key``, or ``None`` (cachelib answers ``None`` on a miss)."""
-        return _bytes(self.cache.get(key))
+        return as_bytes(self.cache.get(key))
 
     def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         """Return the values at ``keys`` (one call of the backend's ``get_many``)."""
-        return [_bytes(value) for value in (self.cache.get_many(*keys) if keys else [])]
+        return [as_bytes(value) for value in (self.cache.get_many(*keys) if keys else [])]
 
     def read(self, key: str) -> Entry | None:
         """Return the value at ``key`` (cachelib cannot tell the time left)."""
@@ -403,8 +254,56 @@ class CachelibStore(Store):
             self.cache.delete(key)
 
 
-#: TLS connections a process opens to its cache ahead of the first requests.
-WARM_TLS_CONNECTIONS = 32
+class PendingWrites:
+    """Writes a store could not take yet, kept until it does (an end, a new generation).
+
+    At most ``limit`` are kept (the oldest go first, logged); :meth:`due` says when to try
+    again, at most every ``every`` seconds, so a store that is away costs no request more.
+    """
+
+    def __init__(self, clock: Clock, what: str, *, every: float = 0.5, limit: int = 10_000) -> None:
+        self.clock = clock
+        self.what = what
+        self.every = every
+        self.limit = limit
+        self.items: dict[str, bytes] = {}
+        self._next_try = 0.0
+        self._lock = threading.Lock()
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def put(self, key: str, value: bytes) -> None:
+        """Keep ``value`` for ``key`` (replacing what was kept for it)."""
+        with self._lock:
+            if key not in self.items and len(self.items) >= self.limit:
+                self.items.pop(next(iter(self.items)))
+                log.error("too many %s wait for the cache; the oldest is dropped", self.what)
+            self.items[key] = value
+
+    def due(self) -> bool:
+        """Return whether writes are kept and it is time to try them again."""
+        return bool(self.items) and self.clock.monotonic() >= self._next_try
+
+    def flush(self, write: Callable[[str, bytes], object]) -> bool:
+        """Try every kept write in turn; return whether none is left (stop at a failure)."""
+        self._next_try = self.clock.monotonic() + self.every
+        for key, value in list(self.items.items()):
+            try:
+                write(key, value)
+            except Exception as exc:
+                log.warning(
+                    "%s not yet written to the cache (%s); kept, and written again until it is",
+                    self.what,
+                    type(exc).__name__,
+                )
+                return False
+            with self._lock:
+                if self.items.get(key) == value:
+                    del self.items[key]
+        return True
+
+
 #: Seconds between two background probes of a cache whose breaker is open.
 PROBE_INTERVAL = 0.25
 #: Told when a breaker opens (``True``, the error's class name, seconds until it tries again)
@@ -585,7 +484,7 @@ class GuardedStore:
 
     def _tell_misconfigured(self, exc: BaseException) -> None:
         """Log, once per kind of mistake, why the cache refuses the extension and the fix."""
-        fix = misconfiguration_fix(exc)
+        fix = self.inner.fix_for(exc)
         if fix in self._told:
             return
         self._told.add(fix)
@@ -603,75 +502,10 @@ class GuardedStore:
     set_replicated = _guarded(Store.set_replicated)
     layout_problem = _guarded(Store.layout_problem)
 
+    def fix_for(self, exc: BaseException) -> str:
+        """Return the inner store's fix for a misconfiguration."""
+        return self.inner.fix_for(exc)
+
     def classify(self, exc: BaseException) -> Kind | None:
         """Return what an error of the inner store means."""
         return self.inner.classify(exc)
-
-
-def build_store(
-    settings: Settings, *, clock: Clock | None = None, listener: BreakerListener | None = None
-) -> Store:
-    """Turn ``TOKEN_VAULT_CACHE`` into a :class:`Store`.
-
-    Accepts nothing (an in-process :class:`MemoryStore`), a cachelib ``BaseCache``, a
-    Redis-protocol client object or URL (one node, a cluster, Sentinel; Redis or Valkey: see
-    :mod:`._redis`), a ``memcached://host:port`` URL, or a ``file://`` URL or absolute path of
-    a directory. Redis calls are bounded by ``TOKEN_VAULT_CACHE_TIMEOUT``. A shared store is
-    guarded by a :class:`Breaker` that tells ``listener`` when it opens and closes.
-    """
-    value, timeout, cooldown = settings.cache, settings.cache_timeout, settings.cache_cooldown
-    clock = clock or Clock()
-    if value is None or value == "simple":
-        return MemoryStore(clock)
-    store = _backend(value, timeout)
-    if not store.shared:
-        return store
-    breaker = Breaker(
-        clock,
-        cooldown=cooldown,
-        what=f"the cache ({store.name})",
-        listener=listener,
-        probe=store.ping if isinstance(store, RedisStore) else None,
-    )
-    return GuardedStore(store, breaker)
-
-
-def _backend(value: Any, timeout: float) -> RedisStore | CachelibStore:
-    key = "TOKEN_VAULT_CACHE"
-    if isinstance(value, BaseCache):
-        return CachelibStore(value)
-    if not isinstance(value, str):
-        if is_client(value):
-            return RedisStore(redis_client(value, timeout))
-        raise ConfigurationError(
-            key,
-            "must be a cachelib BaseCache, a Redis or Valkey client, a URL or a directory path.",
-        )
-    parts = urlsplit(value)
-    if parts.scheme in SCHEMES:
-        try:
-            library("valkey" if parts.scheme.startswith("valkey") else "redis")
-            store = RedisStore(redis_client(value, timeout))
-            if parts.scheme.startswith(("rediss", "valkeys")):
-                store.warm(WARM_TLS_CONNECTIONS)
-            return store
-        except ImportError as exc:
-            raise ConfigurationError(key, f"{exc}.") from None
-        except ValueError as exc:  # a cluster or Sentinel URL that does not parse
-            raise ConfigurationError(key, f"{exc}.") from None
-    if parts.scheme == "memcached":
-        servers = [s for s in parts.netloc.split(",") if s]
-        if not servers:
-            raise ConfigurationError(key, "a memcached:// URL needs at least one host:port.")
-        return CachelibStore(MemcachedCache(servers=servers))
-    if parts.scheme == "file":
-        return CachelibStore(FileSystemCache(parts.path, threshold=10_000))
-    if parts.scheme == "" and value.startswith("/"):
-        return CachelibStore(FileSystemCache(value, threshold=10_000))
-    raise ConfigurationError(
-        key,
-        # The scheme only: a URL may carry a password.
-        f"unsupported value (a {parts.scheme + ':// URL' if parts.scheme else 'relative path'}): "
-        "use redis://, rediss://, redis+cluster://, redis+sentinel://, valkey://, "
-        "memcached://, file:// or an absolute path.",
-    )

@@ -18,7 +18,8 @@ from flask_token_vault._config import default_settings
 from flask_token_vault._crypto import Crypto
 from flask_token_vault._exchange import ProviderToken
 from flask_token_vault._session import SESSION_KEY, make_record, read_user
-from flask_token_vault._store import MemoryStore, build_store
+from flask_token_vault._state import build_store
+from flask_token_vault._store import MemoryStore
 from flask_token_vault_emulator import Emulator
 from flask_token_vault_pytest.testing import login_as
 from tests.helpers.apps import CAL_READ, app_clock, make_app

@@ -293,9 +293,9 @@ def test_an_app_that_sets_only_its_tenant_gets_the_tables_defaults() -> None:
     "part",
     [
         "flask_token_vault._cache:TokenCache",
-        "flask_token_vault._store:build_store",
+        "flask_token_vault._state:build_store",
         "flask_token_vault._store:Breaker",
-        "flask_token_vault._store:redis_client",
+        "flask_token_vault._redis:redis_client",
         "flask_token_vault._http:Transport",
         "flask_token_vault._exchange:checked_expires_in",
     ],

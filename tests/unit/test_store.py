@@ -22,16 +22,16 @@ from redis.retry import Retry
 
 from flask_token_vault._clock import Clock
 from flask_token_vault._config import default_settings
+from flask_token_vault._redis import RedisStore
+from flask_token_vault._state import build_store
 from flask_token_vault._store import (
     NO_GENERATION,
     Breaker,
     Entry,
     GuardedStore,
     MemoryStore,
-    RedisStore,
     Store,
     StoreUnavailable,
-    build_store,
 )
 from flask_token_vault.errors import ConfigurationError
 from flask_token_vault_emulator import Emulator
