@@ -12,13 +12,12 @@ deployments measured side by side in the same run. Run alone:
 
 from __future__ import annotations
 
-import logging
 import time
 from collections import Counter
 from typing import Any
 
 from bench.common import CAL_READ, CONNECTION, fmt_ms, make_app, percentile, table
-from bench.stampede import AUTH0_DELAY, WarningCounter, burst
+from bench.stampede import AUTH0_DELAY, WarningCounter, burst, slow_auth0
 from flask_token_vault_emulator import Emulator
 from flask_token_vault_pytest.testing import login_as
 from services.redis_servers import RedisCluster, RedisServer
@@ -101,23 +100,15 @@ def run() -> dict[str, dict[str, dict[str, Any]]]:
     """Measure every deployment at once and after a pause; return figures by pause, deployment."""
     results: dict[str, dict[str, dict[str, Any]]] = {pause: {} for pause in PAUSES}
     deployments = _deployments()
-    logger = logging.getLogger("flask_token_vault")
-    warnings = WarningCounter()
-    logger.addHandler(warnings)
-    propagate, logger.propagate = logger.propagate, False
     try:
-        with Emulator() as emu:
-            emu.add_fault("token:exchange", status=0, delay=AUTH0_DELAY, times=-1)
+        with slow_auth0() as (emu, warnings):
             # Deployments side by side within each pause, so that a slow spell of this shared
             # machine weighs on the ratios as little as it can.
             for pause_name, pause in PAUSES.items():
                 for n, (name, (_, url)) in enumerate(deployments.items()):
                     users = _sign_in(emu, f"deploy-{pause:g}-{n}")
                     results[pause_name][name] = _measure(emu, url, pause, users, warnings)
-            emu.clear_faults()
     finally:
-        logger.removeHandler(warnings)
-        logger.propagate = propagate
         for server, _ in deployments.values():
             server.stop()
     return results

@@ -14,6 +14,8 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import redis
@@ -72,11 +74,9 @@ class WarningCounter(logging.Handler):
         return total
 
 
-def run() -> dict[str, list[dict[str, Any]]]:
-    """Run every size against the in-process cache and against Redis; return the figures."""
-    results: dict[str, list[dict[str, Any]]] = {}
-    server = RedisServer()
-    probe = redis.Redis.from_url(server.url)
+@contextmanager
+def slow_auth0() -> Iterator[tuple[Emulator, WarningCounter]]:
+    """Start the emulator with every exchange taking ``AUTH0_DELAY``; count warnings quietly."""
     logger = logging.getLogger("flask_token_vault")
     warnings = WarningCounter()
     logger.addHandler(warnings)
@@ -84,6 +84,20 @@ def run() -> dict[str, list[dict[str, Any]]]:
     try:
         with Emulator() as emu:
             emu.add_fault("token:exchange", status=0, delay=AUTH0_DELAY, times=-1)
+            yield emu, warnings
+            emu.clear_faults()
+    finally:
+        logger.removeHandler(warnings)
+        logger.propagate = propagate
+
+
+def run() -> dict[str, list[dict[str, Any]]]:
+    """Run every size against the in-process cache and against Redis; return the figures."""
+    results: dict[str, list[dict[str, Any]]] = {}
+    server = RedisServer()
+    probe = redis.Redis.from_url(server.url)
+    try:
+        with slow_auth0() as (emu, warnings):
             for name, config in (("in-process", {}), ("redis", {"TOKEN_VAULT_CACHE": server.url})):
                 app = make_app(emu, **config)
                 rows = results[name] = []
@@ -112,10 +126,7 @@ def run() -> dict[str, list[dict[str, Any]]]:
                             "warning_texts": texts,
                         }
                     )
-            emu.clear_faults()
     finally:
-        logger.removeHandler(warnings)
-        logger.propagate = propagate
         probe.close()
         server.stop()
     return results

@@ -223,42 +223,15 @@ class Transport:
             self._local.session = session
         return session
 
-    def call_json(
-        self,
-        method: str,
-        url: str,
-        *,
-        error: ErrorHook,
-        what: str,
-        auth: Callable[[], str] | None = None,
-        renew: Callable[[str], None] | None = None,
-        retry: bool = True,
-        hook: TryHook | None = None,
-        **kwargs: Any,
-    ) -> Reply:
+    def call_json(self, method: str, url: str, *, retry: bool = True, **kwargs: Any) -> Reply:
         """Send a call to an Auth0 API and return its 2xx JSON answer, or raise ``error(...)``.
 
-        ``auth`` gives the ``Authorization`` value for each try; on a 401, ``renew`` (if given)
-        is told the value that failed, once, and the call is sent again. ``hook`` finishes each
-        try (see :class:`TryHook`). ``what`` names the call in log lines (never a token).
-        ``kwargs`` go to ``requests`` (``data``, ``json``, ``params``, ``headers``).
+        The keywords are :meth:`send`'s (``error``, ``what``, ``auth``, ``renew``, ``hook`` and
+        what goes to ``requests``); ``retry=False`` sends the call once, whatever the answer.
         """
-        return cast(
-            Reply,
-            self.send(
-                method,
-                url,
-                error=error,
-                what=what,
-                auth=auth,
-                renew=renew,
-                hook=hook,
-                retry_status=RETRIED_BY_AUTH0_CALLS if retry else frozenset(),
-                retry_errors=retry,
-                expect_json=True,
-                **kwargs,
-            ),
-        )
+        if not retry:
+            kwargs.update(retry_status=frozenset(), retry_errors=False)
+        return cast(Reply, self.send(method, url, expect_json=True, **kwargs))
 
     def send(
         self,

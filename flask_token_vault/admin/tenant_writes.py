@@ -11,7 +11,7 @@ partial body would drop what the tenant had. Each returns whether it changed any
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 from urllib.parse import quote
 
@@ -40,15 +40,9 @@ class _Api(Protocol):
 
     settings: Settings
 
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, str] | None = None,
-        body: Any = None,
-        operation: str | None = None,
-    ) -> Any: ...
+    @property
+    def request(self) -> Callable[..., Any]:
+        """Call ``/api/v2{path}`` and return its JSON (:meth:`ManagementClient.request`)."""
 
     def get_client(self, client_id: str | None = None) -> dict[str, Any]: ...
 
