@@ -12,6 +12,16 @@ from .errors import ConfigurationError
 
 #: Parameters that Google needs to hand Auth0 a refresh token of its own.
 GOOGLE_DEFAULTS: dict[str, str] = {"access_type": "offline", "prompt": "consent"}
+#: What people call the providers of Auth0's usual social connections (the default ``label``).
+DEFAULT_LABELS: dict[str, str] = {
+    "google-oauth2": "Google",
+    "windowslive": "Microsoft",
+    "github": "GitHub",
+    "sign-in-with-slack": "Slack",
+    "box": "Box",
+    "dropbox": "Dropbox",
+    "salesforce": "Salesforce",
+}
 #: Where the providers' APIs live, for connections that do not set ``api_base``.
 DEFAULT_API_BASES: dict[str, str] = {
     "google-oauth2": "https://www.googleapis.com",
@@ -134,7 +144,7 @@ def _connection(name: str, options: Any, where: str) -> ConnectionSettings:
     separator = options.get("scope_separator", ",")
     if separator not in (",", " "):
         raise ConfigurationError(where + "['scope_separator']", "must be ',' or ' '.")
-    label = options.get("label", name)
+    label = options.get("label", DEFAULT_LABELS.get(name, name))
     if not isinstance(label, str):
         raise ConfigurationError(where + "['label']", "must be a string.")
     api_base = options.get("api_base")

@@ -175,19 +175,20 @@ def token_failure(
         "connection_error": f"Auth0 could not be reached ({failure.reason}).",
         "malformed_answer": f"Auth0 answered {failure.status} with something that is not JSON.",
     }
-    if failure.kind in unusable:
+    status = failure.status or 0
+    # An outage page (a proxy's HTML 503) is an outage, not an unreadable answer.
+    if failure.kind in unusable and not (failure.kind == "malformed_answer" and status >= 500):
         return Auth0Unavailable(
             unusable[failure.kind],
             error=failure.kind,
             connection=connection,
             upstream_status=failure.status,
         )
-    status = failure.status or 0
     body = failure.body if isinstance(failure.body, Mapping) else None
     if status >= 500:
         return Auth0Unavailable(
             f"Auth0 answered {status}.",
-            error=clean_text((body or {}).get("error"), 100) or failure.code,
+            error=clean_text((body or {}).get("error"), 100) or f"http_{status}",
             connection=connection,
             upstream_status=status,
         )
@@ -288,6 +289,14 @@ class Exchanger:
             return self.post_token(data, retry=False)
         except (RateLimited, Auth0Unavailable):
             raise
+        except Misconfigured as exc:
+            # The app's own credentials or grants were refused: no new sign-in can fix that,
+            # so the operator is told (log and error), not the visitor sent round again.
+            raise Misconfigured(
+                f"Auth0 refused this application when it redeemed the sign-in code: {exc.error}.",
+                error=exc.error,
+                upstream_status=exc.upstream_status,
+            ) from None
         except TokenVaultError as exc:
             raise CallbackError(
                 f"Auth0 refused the sign-in: {exc.error}.",

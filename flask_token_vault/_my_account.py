@@ -53,8 +53,6 @@ def connect_scopes(scopes: Iterable[str], connection: str | None = None) -> list
             f"My Account API takes at most {MAX_CONNECT_SCOPES}.",
             error="too_many_scopes",
             connection=connection,
-            remedy="Ask for fewer scopes: trim TOKEN_VAULT_CONNECTIONS or the scopes the view "
-            "requires.",
         )
     return wanted
 

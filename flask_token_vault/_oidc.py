@@ -282,7 +282,6 @@ def _refused(reason: str) -> InvalidRequest:
     return InvalidRequest(
         f"The logout token {reason}.",
         error="invalid_logout_token",
-        remedy="Only Auth0 sends logout tokens here; nothing to do if this was not Auth0.",
     )
 
 

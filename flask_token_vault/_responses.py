@@ -6,17 +6,20 @@ that needs a sign-in or a connection.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
-from flask import jsonify, make_response, redirect, render_template, request
+from flask import current_app, jsonify, make_response, redirect, render_template, request
 from werkzeug.wrappers import Response
 
 from ._state import get_state
 from ._tokens import is_api_call, optional_user
 from ._urls import connect_url, current_path, login_url
-from .errors import InsufficientScope, TokenVaultError
+from .errors import InsufficientScope, OperatorError, TokenVaultError, UpstreamError
+
+log = logging.getLogger("flask_token_vault")
 
 #: The My Account API scope a front end needs to connect an account.
 MY_ACCOUNT_CONNECT_SCOPE = "create:me:connected_accounts"
@@ -28,20 +31,6 @@ def wants_json() -> bool:
         return True
     best = request.accept_mimetypes.best_match(["text/html", "application/json"])
     return best == "application/json"
-
-
-# Error codes whose page needs a more specific heading than the error's class gives.
-_HEADINGS_BY_CODE = {
-    "access_denied": "Access not granted",
-    "link_expired": "This link has expired",
-    "account_mismatch": "That account belongs to someone else",
-    "csrf_failed": "This form could not be accepted",
-}
-
-
-def error_title(error: TokenVaultError) -> str:
-    """Return a short heading for people describing ``error`` (the error page's title)."""
-    return _HEADINGS_BY_CODE.get(error.error, error.heading)
 
 
 def deny_framing(response: Response) -> Response:
@@ -61,16 +50,26 @@ def error_response(error: TokenVaultError) -> Response:
     ``token_vault/error.html``, which an app can override with one of the same name.
     """
     response: Response
+    if isinstance(error, OperatorError):
+        # Whoever runs the app must act: the log says what and how, whatever the page shows.
+        log.warning("%s: %s Fix: %s", error.error, error.description, error.remedy)
     if wants_json():
         response = jsonify(error.to_dict())
     else:
         home = get_state().settings.default_next
+        retry = error.retry_url
+        if retry is None and isinstance(error, UpstreamError) and _may_reload():
+            retry = current_path()
         response = Response(
             render_template(
                 "token_vault/error.html",
                 error=error,
-                title=error_title(error),
+                title=error.page_title,
                 home_url=home,
+                retry_url=retry,
+                # A visitor cannot fix the site's set-up; its details are for the log and debug.
+                operator_only=isinstance(error, OperatorError)
+                and not (current_app.debug or current_app.testing),
                 login_url=None if optional_user() is not None else login_url(next=home),
             ),
             mimetype="text/html",
@@ -78,6 +77,11 @@ def error_response(error: TokenVaultError) -> Response:
     response.status_code = error.code or 500
     response.headers.extend(error.extra_headers())
     return deny_framing(response)
+
+
+def _may_reload() -> bool:
+    """Return whether loading this page again is a fair "try again" (not a callback, not a POST)."""
+    return request.method == "GET" and request.blueprint != "token_vault"
 
 
 @dataclass(frozen=True)

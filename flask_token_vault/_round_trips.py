@@ -84,7 +84,6 @@ def take(state: AppState, kind: Kind, state_param: str | None) -> dict[str, Any]
         raise CallbackError(
             f"The {noun} took too long and has expired.",
             error="link_expired",
-            remedy=f"Start the {noun} again.",
         )
     return record
 

@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 from flask import current_app, session
 from flask.sessions import SessionMixin
@@ -56,6 +56,14 @@ class User:
     sid: str | None = None
     # Opens the sealed refresh token each time, so it is never kept in clear (default: none).
     _refresh_token: Callable[[], str] = field(default=str, repr=False, compare=False)
+    #: Flask-Login's names, so templates written for it work: a user here is signed in.
+    is_authenticated: ClassVar[bool] = True
+    is_active: ClassVar[bool] = True
+    is_anonymous: ClassVar[bool] = False
+
+    def get_id(self) -> str:
+        """Return the user's id (Flask-Login's name for :attr:`sub`)."""
+        return self.sub
 
     @property
     def refresh_token(self) -> str:
@@ -74,6 +82,32 @@ class User:
             if value:
                 out[name] = value
         return out
+
+
+class AnonymousUser:
+    """What :data:`~flask_token_vault.current_user` reads as when nobody is signed in: falsy.
+
+    It answers Flask-Login's names (``is_authenticated`` and the rest) and the user's fields
+    with ``None``, so ``{% if current_user.is_authenticated %}`` works in either case.
+    """
+
+    is_authenticated: ClassVar[bool] = False
+    is_active: ClassVar[bool] = False
+    is_anonymous: ClassVar[bool] = True
+    sub = name = email = picture = sid = None
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return "AnonymousUser()"
+
+    def get_id(self) -> None:
+        """Return ``None``: nobody is signed in."""
+        return None
+
+
+ANONYMOUS = AnonymousUser()
 
 
 def _binding(state: AppState, sub: str) -> str:
@@ -137,7 +171,6 @@ def _opener(state: AppState, sealed: str, sub: str) -> Callable[[], str]:
             raise LoginRequired(
                 "The session's refresh token cannot be read.",
                 error="session_unreadable",
-                remedy="Sign in again.",
             ) from None
 
     return open_refresh_token

@@ -23,7 +23,7 @@ from . import signals
 from ._bearer import AccessToken
 from ._cache import CachedToken, Slot
 from ._exchange import ACCESS_TOKEN_SUBJECT_TYPE, ProviderToken
-from ._session import User, end_session, read_user
+from ._session import ANONYMOUS, AnonymousUser, User, end_session, read_user
 from ._state import AppState, get_state
 from .errors import (
     AccountNotConnected,
@@ -221,8 +221,13 @@ def optional_user() -> User | None:
     return request_state().user if has_request_context() else None
 
 
-#: The signed-in :class:`~flask_token_vault._session.User`, or ``None``.
-current_user: User | None = cast("User | None", LocalProxy(optional_user))
+def _user_or_anonymous() -> User | AnonymousUser:
+    return optional_user() or ANONYMOUS
+
+
+#: The signed-in :class:`~flask_token_vault._session.User`; when nobody is, a falsy stand-in
+#: with Flask-Login's ``is_authenticated`` (``False``), typed as ``None`` for ``if current_user:``.
+current_user: User | None = cast("User | None", LocalProxy(_user_or_anonymous))
 
 
 def require_user() -> User:

@@ -233,7 +233,7 @@ def callback() -> Response:
             "The sign-in answer comes from another issuer than this site's Auth0 tenant.",
             error="issuer_mismatch",
         )
-    code = _code_from_answer("sign-in", "code")
+    code = _code_from_answer("sign-in", "code", data["connection"], data["next"])
     # The code goes to /oauth/token through the app's exchanger, like every other grant (client
     # assertion, DPoP, timeouts, errors); authlib checks the ID token's signature and claims.
     token = state.exchanger.exchange_code(code, data["redirect_uri"], data["verifier"])
@@ -260,15 +260,12 @@ def callback() -> Response:
             "changed: you are still signed in as before.",
             error="account_mismatch",
             connection=data["connection"],
-            remedy="Connect an account of your own, or sign out first to use the other one.",
         )
     refresh_token = token.get("refresh_token")
     if not isinstance(refresh_token, str) or not refresh_token:
         raise Misconfigured(
             "Auth0 issued no refresh token, so Token Vault cannot be used.",
             error="missing_refresh_token",
-            remedy="Request the 'offline_access' scope and enable the Refresh Token grant and "
-            "'Allow Offline Access' for this application in Auth0.",
         )
     user = write_user(state, userinfo, refresh_token)
     forget_user()
@@ -282,15 +279,20 @@ def callback() -> Response:
     return _go_back(state, data["next"])
 
 
-def _code_from_answer(answer: str, param: str, connection: str | None = None) -> str:
+def _code_from_answer(answer: str, param: str, connection: str | None, next_url: str) -> str:
     """Return the code Auth0 sent back in ``param``, or raise the error it sent instead."""
     error = request.args.get("error", "")[:100]
     if error == "access_denied":
+        label = get_state().settings.connections[connection].label if connection else None
         raise CallbackError(
-            f"Access was not granted at the {answer} page.",
+            f"Access to your {label} account was not granted."
+            if label
+            else f"Access was not granted at the {answer} page.",
             error="access_denied",
             connection=connection,
-            remedy="Start again and allow access if you want to use this feature.",
+            code=403,
+            # "Try again" asks again, and coming back still leads to the page the user wanted.
+            retry_url=connect_url(connection, next=next_url) if connection else login_url(next_url),
         )
     if error:
         raise CallbackError(f"Auth0 returned an error: {error}.", error=error)
@@ -467,7 +469,7 @@ def connect_callback() -> Response:
         raise CallbackError(
             "This connection was started by another user of this browser.", error="state_mismatch"
         )
-    connect_code = _code_from_answer("connection", "connect_code", connection)
+    connect_code = _code_from_answer("connection", "connect_code", connection, record["next"])
     account = state.my_account.complete(
         my_account_token([CONNECT_SCOPE]),
         auth_session=record["auth_session"],

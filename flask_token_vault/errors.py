@@ -7,11 +7,13 @@ it into a response. No message, repr or body ever contains a token, a code or a 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException
+
+from ._error_codes import CODES, Code
 
 
 class ConfigurationError(RuntimeError):
@@ -41,6 +43,13 @@ class TokenVaultError(HTTPException):
     heading: ClassVar[str] = "Something went wrong"
     #: Attributes the JSON body adds: (key, attribute) pairs.
     body_fields: ClassVar[tuple[tuple[str, str], ...]] = ()
+    #: The other ``error`` codes this class is raised with.
+    codes: ClassVar[Mapping[str, Code]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Each class its own: a subclass with its own remedy must not take its base's.
+        cls.codes = CODES.get(cls.__name__, {})
 
     def __init__(
         self,
@@ -51,17 +60,23 @@ class TokenVaultError(HTTPException):
         connection: str | None = None,
         upstream_status: int | None = None,
         code: int | None = None,
+        retry_url: str | None = None,
     ) -> None:
         super().__init__(description or self.__class__.__doc__ or self.default_error)
         self.code = code or self.code or 500
         #: Machine-readable code: Auth0's own when it gave one, else :attr:`default_error`.
         self.error: str = error or self.default_error
+        known = self.codes.get(self.error)
         #: What the user or the developer should do about it.
-        self.remedy: str = remedy or self.default_remedy
+        self.remedy: str = remedy or (known.fix if known else self.default_remedy)
+        #: The error page's heading, for people.
+        self.page_title: str = (known.title if known else None) or self.heading
         #: The connection concerned, when there is one.
         self.connection: str | None = connection
         #: The HTTP status Auth0 (or the provider) answered with, when it answered.
         self.upstream_status: int | None = upstream_status
+        #: Where to try again (a path of this app), when there is a better place than here.
+        self.retry_url: str | None = retry_url
 
     def __repr__(self) -> str:
         extra = f", connection={self.connection!r}" if self.connection else ""
@@ -83,6 +98,8 @@ class TokenVaultError(HTTPException):
             body["connection"] = self.connection
         if self.upstream_status is not None:
             body["upstream_status"] = self.upstream_status
+        if self.retry_url:
+            body["retry_url"] = self.retry_url
         for key, attribute in self.body_fields:
             value = getattr(self, attribute)
             body[key] = list(value) if isinstance(value, tuple) else value
@@ -309,7 +326,6 @@ class Auth0Unavailable(UpstreamError):
     code = 503
     default_error = "auth0_unavailable"
     default_remedy = "Auth0 did not answer properly; try again in a moment."
-    heading = "Sign-in is unavailable right now"
 
 
 class ProviderUnavailable(UpstreamError):

@@ -200,7 +200,8 @@ def test_denying_at_the_consent_page_is_a_clear_error(emu: Emulator) -> None:
     _, client = signed_in(emu, "ida@example.com", consent=False)
     consent = follow_to_emulator(client, "/calendar")
     answer = through_emulator(client, consent)
-    assert answer.status_code == 400 and b"access_denied" in answer.data
+    assert answer.status_code == 403 and b"access_denied" in answer.data
+    assert b'href="/auth/connect/google-oauth2?next=%2Fcalendar" id="retry"' in answer.data
     assert emu.state.tokensets_for(emu.user_id_for("ida@example.com")) == []
 
 

@@ -249,10 +249,10 @@ def test_the_session_keeps_the_newest_three_pending_sign_ins(client: FlaskClient
     assert callback_error(states[3]) == "state_mismatch"
 
 
-def test_denied_consent_is_a_clear_400(client: FlaskClient, emu: Emulator) -> None:
+def test_denied_consent_is_a_clear_403(client: FlaskClient, emu: Emulator) -> None:
     authorize = follow_to_emulator(client, "/calendar")
     answer = sign_in_via_page(client, authorize, action="deny")
-    assert answer.status_code == 400 and b"access_denied" in answer.data
+    assert answer.status_code == 403 and b"access_denied" in answer.data
 
 
 def test_decorator_login_hint_picks_the_account_and_goes_into_the_connect_link(

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import re
+from html import unescape
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
 from flask_token_vault import TokenVault, errors
-from flask_token_vault._responses import error_title
 from flask_token_vault.errors import TokenVaultError
 from flask_token_vault_emulator import Emulator
 from flask_token_vault_pytest.testing import login_as
@@ -24,12 +26,18 @@ def test_denied_consent_shows_a_friendly_page_not_bad_request(
     client: FlaskClient, emu: Emulator
 ) -> None:
     answer = sign_in_via_page(client, follow_to_emulator(client, "/calendar"), action="deny")
-    assert answer.status_code == 400
+    assert answer.status_code == 403  # refused, not a malformed request
     html = answer.get_data(as_text=True)
     assert "Bad Request" not in html
     assert "<title>Access not granted</title>" in html
     assert '<h1 id="error-title">Access not granted</h1>' in html
-    assert "Access was not granted at the sign-in page." in html
+    assert "Access to your Google account was not granted." in html  # the connection named
+    # "Try again" connects again and still comes back to the page the user wanted.
+    retry = re.search(r'<a class="button" href="([^"]+)" id="retry">Try again</a>', html)
+    assert retry is not None
+    again = urlsplit(unescape(retry.group(1)))
+    assert again.path == "/auth/connect/google-oauth2"
+    assert parse_qs(again.query)["next"] == ["/calendar"]
     assert 'href="/" id="home"' in html  # a way on
     assert 'id="sign-in"' in html  # not signed in: offered
     assert "<style>" in html  # styled, not browser defaults
@@ -85,7 +93,7 @@ def test_every_error_class_is_listed_here() -> None:
 
 @pytest.mark.parametrize("error", ERRORS, ids=lambda error: type(error).__name__)
 def test_every_error_has_a_heading_for_people(error: TokenVaultError) -> None:
-    title = error_title(error)
+    title = error.page_title
     assert title != "Something went wrong"
     assert title != error.name  # not werkzeug's "Bad Request", "Unauthorized"...
 
