@@ -40,6 +40,16 @@ def _check_keys(config: Mapping[str, Any], options: Mapping[str, Any]) -> None:
             raise ConfigurationError(
                 key, f"is not {what} (see the configuration reference).{_did_you_mean(key)}"
             )
+    # Other AUTH0_* keys may be the app's own; one that is a near miss of an unset key of ours
+    # (a missing underscore, say) is a typo that would otherwise surface as "... is required".
+    for key in sorted(k for k in config if isinstance(k, str) and k.startswith("AUTH0_")):
+        meant = difflib.get_close_matches(key, sorted(_AUTH0_KEYS), 1, 0.85)
+        if key not in CONFIG_KEYS and meant and meant[0] not in config:
+            raise ConfigurationError(
+                key,
+                f"is not a Flask-Token-Vault setting, so it would be ignored. "
+                f"Did you mean {meant[0]}?",
+            )
 
 
 @dataclass(frozen=True)
@@ -186,6 +196,8 @@ TUNING: tuple[Setting, ...] = (
 SETTINGS: tuple[Setting, ...] = EVERYDAY + TUNING
 #: Any other ``TOKEN_VAULT_*`` key in the app's config is a typo, and ``init_app`` says so.
 CONFIG_KEYS = frozenset(setting.name for setting in SETTINGS)
+#: The Auth0 keys among them, against which other ``AUTH0_*`` keys are checked for typos.
+_AUTH0_KEYS = frozenset(key for key in CONFIG_KEYS if key.startswith("AUTH0_"))
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,8 @@ from typing import Any
 from .errors import ConfigurationError
 
 _MIN_SECRET_BYTES = 32
+# What an encryption key needs (``_parsers.encryption_keys``), DEBUG or not.
+_MIN_DEBUG_BYTES = 16
 
 #: ``SECRET_KEY`` values copied from documentation and tutorials (this project's included),
 #: compared in lower case without spaces, dashes and underscores. Anyone can read them, so a
@@ -52,23 +54,24 @@ def is_placeholder_secret(value: str | bytes) -> bool:
 
 
 def check_secret_key(config: Mapping[str, Any]) -> None:
-    """Refuse a ``SECRET_KEY`` that is a known placeholder or short, unless DEBUG or TESTING.
+    """Refuse a ``SECRET_KEY`` anyone could guess: one rule, stated whole in every refusal.
 
-    The key signs the session cookie: with a guessable one anybody can make a session of
-    their own choosing, so a production app must not start with it.
+    The key signs the session cookie and keys derive from it: with a guessable one anybody can
+    make a session of their own choosing. A production key is random and at least
+    ``_MIN_SECRET_BYTES`` long; with DEBUG or TESTING on, placeholders and shorter keys pass, down
+    to ``_MIN_DEBUG_BYTES`` (below that no encryption key can derive from it).
     """
     secret = config.get("SECRET_KEY")
-    if config.get("DEBUG") or config.get("TESTING") or not secret:
+    if not secret:
         return  # a missing key is refused where encryption keys derive from it
-    fix = (
-        "set it from the environment to a long random value, e.g. the output of "
-        "`python -c 'import secrets; print(secrets.token_urlsafe(48))'` (placeholders and short "
-        "keys are accepted only with DEBUG or TESTING on)."
+    rule = (
+        f"SECRET_KEY must be a random value of at least {_MIN_SECRET_BYTES} bytes (with DEBUG "
+        f"or TESTING on, any value of at least {_MIN_DEBUG_BYTES}). Set it from the environment "
+        "to the output of `python -c 'import secrets; print(secrets.token_urlsafe(48))'`."
     )
-    if is_placeholder_secret(secret):
-        raise ConfigurationError("SECRET_KEY", "is a well-known placeholder: " + fix)
     size = len(_as_text(secret).encode())
-    if size < _MIN_SECRET_BYTES:
-        raise ConfigurationError(
-            "SECRET_KEY", f"is only {size} bytes long (at least {_MIN_SECRET_BYTES}): " + fix
-        )
+    lenient = bool(config.get("DEBUG") or config.get("TESTING"))
+    if size < (_MIN_DEBUG_BYTES if lenient else _MIN_SECRET_BYTES):
+        raise ConfigurationError("SECRET_KEY", f"is only {size} bytes long. {rule}")
+    if not lenient and is_placeholder_secret(secret):
+        raise ConfigurationError("SECRET_KEY", f"is a well-known placeholder. {rule}")

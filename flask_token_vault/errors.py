@@ -186,7 +186,7 @@ class LoginRequired(UserActionRequired):
 
     code = 401
     default_error = "login_required"
-    default_remedy = "Sign in again."
+    default_remedy = "Sign in, then try again."
     heading = "Please sign in"
 
     def extra_headers(self) -> Headers:

@@ -79,7 +79,7 @@ def test_doctor_names_every_fault_of_a_misconfigured_tenant(emu: Emulator, tmp_p
     emu.set_mfa_policy(True)
     app = make_app(
         emu,
-        SECRET_KEY="changeme",
+        SECRET_KEY="change-me-to-a-long-random-string",
         TOKEN_VAULT_ENCRYPTION_KEYS=["a-separate-encryption-key-0123456789"],
         SESSION_COOKIE_HTTPONLY=False,
         SESSION_COOKIE_SAMESITE="None",

@@ -98,3 +98,13 @@ def test_current_user_answers_flask_logins_names_when_nobody_is_signed_in(
         assert current_user.is_anonymous  # type: ignore[union-attr]
     sub = login_as(client, emu, "pat@example.com")
     assert client.get("/who").get_data(as_text=True) == f"in:{sub}"
+
+
+def test_a_client_that_never_signed_in_is_asked_to_sign_in_not_to_sign_in_again(
+    emu: Emulator,
+) -> None:
+    client = make_app(emu).test_client()
+    body = client.get("/calendar", headers={"Accept": "application/json"}).get_json()
+    assert body["error"] == "login_required"
+    assert "again" not in body["remedy"].split(",")[0]
+    assert body["remedy"] == "Sign in, then try again."

@@ -448,3 +448,21 @@ def test_the_rate_limit_wait_is_configurable(emu: Emulator) -> None:
     answer = client.get("/calendar", headers={"Accept": "application/json"})
     assert answer.status_code == 503 and clock.sleeps == []
     assert TokenVault.state(app).transport.rate_limit_wait == 0
+
+
+@pytest.mark.parametrize("flag", ["", "DEBUG", "TESTING"])
+def test_flasks_tutorial_key_gets_one_message_that_states_the_whole_rule(
+    emu: Emulator, flag: str
+) -> None:
+    config: dict[str, object] = {"TESTING": False, "SECRET_KEY": "dev"}
+    if flag:
+        config[flag] = True
+    with pytest.raises(ConfigurationError) as refused:
+        make_app(emu, **config)
+    # The same refusal with or without debug, naming both limits: turning DEBUG on is no fix.
+    assert refused.value.key == "SECRET_KEY"
+    assert str(refused.value) == (
+        "SECRET_KEY: is only 3 bytes long. SECRET_KEY must be a random value of at least 32 bytes"
+        " (with DEBUG or TESTING on, any value of at least 16). Set it from the environment to the"
+        " output of `python -c 'import secrets; print(secrets.token_urlsafe(48))'`."
+    )

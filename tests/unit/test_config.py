@@ -319,3 +319,22 @@ def test_core_parts_keep_no_default_of_a_setting(part: str) -> None:
         "probe",
         "pool_maxsize",
     }
+
+
+@pytest.mark.parametrize(
+    ("typo", "meant"),
+    [("AUTH0_CLIENTID", "AUTH0_CLIENT_ID"), ("AUTH0_CLIENT_SECRT", "AUTH0_CLIENT_SECRET")],
+)
+def test_a_near_miss_of_an_auth0_key_is_named_with_the_key_meant(typo: str, meant: str) -> None:
+    app = Flask(__name__)
+    app.config.update({key: value for key, value in GOOD.items() if key != meant}, **{typo: "x"})
+    with pytest.raises(ConfigurationError, match=f"Did you mean {meant}") as refused:
+        TokenVault(app)
+    assert refused.value.key == typo
+
+
+def test_an_apps_own_auth0_key_is_left_alone() -> None:
+    # Apps keep keys of their own beside ours (a tenant name, a list of client ids).
+    app = _app(AUTH0_TENANT_NAME="acme", AUTH0_CLIENT_IDS="a b")
+    TokenVault(app)
+    assert TokenVault.state(app).settings.client_id == "cid"
