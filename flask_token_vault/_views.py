@@ -28,7 +28,7 @@ from ._accounts import my_account_token
 from ._connect_links import LINK_INVALID
 from ._connection_options import is_valid_connection_name
 from ._my_account import CONNECT_SCOPE, connect_scopes
-from ._oidc import verify_logout_token
+from ._oidc import check_local_server, verify_logout_token
 from ._parsers import is_loopback_host
 from ._responses import deny_framing, wants_json
 from ._session import SESSION_KEY, note_connected, read_user, write_user
@@ -158,6 +158,7 @@ def _authorize(
     params["code_challenge"] = create_s256_code_challenge(verifier)
     params["code_challenge_method"] = "S256"
     redirect_uri = external_url("token_vault.callback")
+    check_local_server(settings.base_url)
     try:
         # Discovery is read (and checked) through the transport: its failures are typed there.
         rv = state.oauth.create_authorization_url(redirect_uri, **params)

@@ -91,7 +91,7 @@ def _secret_key_check(config: Mapping[str, Any]) -> Check:
         check_secret_key({"SECRET_KEY": raw})  # the app's own rule, as in production
     except ConfigurationError as exc:
         return failed(name, f"SECRET_KEY {exc.problem.split('. ', 1)[0]}", fix)
-    # Beyond the rule the app enforces: a key this uniform was typed, not drawn at random.
+    # Beyond the rule the app enforces: a key this uniform was typed, not randomly drawn.
     if len(set(raw)) < 12:
         return failed(name, "SECRET_KEY has too little variety to be random", fix)
     return passed(name, f"{len(raw)} characters")

@@ -20,6 +20,7 @@ from .._accounts import management_client
 from .._config import Settings
 from .._connection_options import split_scopes
 from .._keys import ClientKey
+from .._oidc import read_discovery
 from .._state import get_state
 from ..errors import ConfigurationError, TokenVaultError
 from . import places
@@ -134,6 +135,11 @@ def setup(base_url: str | None, dry_run: bool, only: tuple[str, ...], as_json: b
     Idempotent: what is already right is left alone. Exits 1 when a change could not be made.
     """
     state = get_state()
+    try:
+        read_discovery(state.settings, state.management.transport)
+    except TokenVaultError as exc:
+        if exc.error == "connection_error":  # one line, not a "by hand" block per step
+            raise click.ClickException(f"{exc.description} {exc.remedy}") from None
     try:
         result = setup_tenant(base_url=base_url, dry_run=dry_run, only=only)
     except ConfigurationError as exc:

@@ -50,8 +50,14 @@ def run_doctor(
     context = setup_context(app, base_url)
     state, target = context.state, context.app
     settings, management = state.settings, state.management
-    checks: list[Check] = [_discovery(management)]
-    client, access = _read_client(context)
+    discovery, answers = _discovery(management)
+    checks: list[Check] = [discovery]
+    if not answers:
+        # Every tenant check would fail for the same reason: one cause, said once.
+        unheard = f"not checked: nothing answers at {settings.base_url}"
+        client, access = None, [skipped(name, unheard) for name in _ACCESS]
+    else:
+        client, access = _read_client(context)
     checks.extend(access)
     checks.extend(_setup_checks(context, client is not None))
     checks.extend(_key_checks(management, client, settings))
@@ -99,8 +105,11 @@ def _setup_check(key: str, action: SetupAction) -> Check:
 # -- tenant -----------------------------------------------------------------------------------
 
 
-def _discovery(management: ManagementClient) -> Check:
-    """Read and check the discovery document as the app does (``oidc.read_discovery``)."""
+def _discovery(management: ManagementClient) -> tuple[Check, bool]:
+    """Read and check the discovery document as the app does (``oidc.read_discovery``).
+
+    Return the check and whether anything answers at ``AUTH0_DOMAIN``.
+    """
     name = "domain reachable and discovery valid"
     settings = management.settings
     try:
@@ -114,9 +123,9 @@ def _discovery(management: ManagementClient) -> Check:
                 "over plain http: "
                 "it is a local stand-in for Auth0, and a bare AUTH0_DOMAIN means https",
                 f"Set AUTH0_DOMAIN={plain} (with http://).",
-            )
-        return failed(name, str(exc.description), exc.remedy)
-    return passed(name, f"issuer {settings.issuer}")
+            ), True
+        return failed(name, str(exc.description), exc.remedy), exc.error != "connection_error"
+    return passed(name, f"issuer {settings.issuer}"), True
 
 
 def _plain_http_instead(management: ManagementClient) -> str | None:
@@ -142,10 +151,13 @@ def _plain_http_instead(management: ManagementClient) -> str | None:
     return None
 
 
+#: The checks that read the tenant's client through the Management API.
+_ACCESS = ("Management API access", "client exists")
+
+
 def _read_client(context: SetupContext) -> tuple[dict[str, Any] | None, list[Check]]:
     management, client_id = context.management, context.client_id
-    access = "Management API access"
-    exists = "client exists"
+    access, exists = _ACCESS
     grant_fix = (
         "Authorize this application for the Auth0 Management API with the scopes "
         f"read:clients, read:connections and read:mfa_policies ({places.MANAGEMENT_API_ACCESS}), "

@@ -15,6 +15,7 @@ from flask_token_vault.admin.app_checks import FAIL, PASS, SKIP
 from flask_token_vault.admin.cli import cli
 from flask_token_vault.admin.doctor import run_doctor
 from flask_token_vault_emulator import Emulator
+from services.redis_servers import free_port
 from tests.helpers.apps import make_app
 
 
@@ -318,3 +319,34 @@ def test_doctor_names_views_that_need_unconfigured_connections(
     check = checks["views name configured connections"]
     assert check["status"] == FAIL
     assert check["detail"] == "me needs 'windowslive' (configured: google-oauth2)"
+
+
+def test_with_nothing_at_the_domain_doctor_names_one_cause_and_skips_the_rest(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    down = f"http://127.0.0.1:{free_port()}"
+    app = production_app(emu, tmp_path, AUTH0_DOMAIN=down, TOKEN_VAULT_MAX_RETRIES=0)
+    code, checks = doctor_json(app)
+    assert code == 1
+    cause = checks["domain reachable and discovery valid"]
+    assert cause["status"] == FAIL
+    assert cause["detail"] == f"Nothing answers at {down}: is the local Auth0 server running?"
+    assert "HTTPS" not in cause["fix"] and down in cause["fix"]
+    # The rest follows from it: skipped, not failed.
+    tenant_faults = {n for n, c in checks.items() if c["status"] == FAIL} - {cause["name"]}
+    assert not any("Management" in n or "client" in n for n in tenant_faults), tenant_faults
+    assert checks["Management API access"]["status"] == SKIP
+
+
+def test_with_nothing_at_the_domain_setup_says_so_in_one_line(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    down = f"http://127.0.0.1:{free_port()}"
+    app = production_app(emu, tmp_path, AUTH0_DOMAIN=down, TOKEN_VAULT_MAX_RETRIES=0)
+    result = app.test_cli_runner().invoke(cli, ["setup"])
+    assert result.exit_code == 1
+    said = (result.stdout + result.stderr).strip().splitlines()
+    assert said == [
+        f"Error: Nothing answers at {down}: is the local Auth0 server running? Start the local "
+        f"Auth0 server at {down}, or set AUTH0_DOMAIN to your tenant's domain."
+    ]

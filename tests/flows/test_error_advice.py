@@ -14,6 +14,7 @@ from flask import render_template_string
 from flask_token_vault import current_user
 from flask_token_vault_emulator import Emulator
 from flask_token_vault_pytest.testing import login_as
+from services.redis_servers import free_port
 from tests.helpers.apps import CAL_READ, make_app
 from tests.helpers.browser import sign_in_via_page
 
@@ -108,3 +109,13 @@ def test_a_client_that_never_signed_in_is_asked_to_sign_in_not_to_sign_in_again(
     assert body["error"] == "login_required"
     assert "again" not in body["remedy"].split(",")[0]
     assert body["remedy"] == "Sign in, then try again."
+
+
+def test_signing_in_with_nothing_at_the_local_domain_is_a_styled_503(emu: Emulator) -> None:
+    down = f"http://127.0.0.1:{free_port()}"
+    client = make_app(emu, AUTH0_DOMAIN=down).test_client()
+    answer = client.get("/auth/login")  # not a redirect to a page that cannot load
+    assert answer.status_code == 503
+    html = answer.get_data(as_text=True)
+    assert "<style>" in html
+    assert f"Nothing answers at {down}: is the local Auth0 server running?" in html
