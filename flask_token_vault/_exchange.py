@@ -296,12 +296,19 @@ class Exchanger:
             ) from None
 
     def privileged_exchange(
-        self, user_id: str, connection: str, *, login_hint: str | None, scopes: tuple[str, ...]
+        self,
+        user_id: str,
+        connection: str,
+        *,
+        audit_context: str,
+        login_hint: str | None,
+        scopes: tuple[str, ...],
     ) -> ProviderToken:
         """Get a user's provider token with no session: Auth0's Privileged Worker exchange.
 
-        The subject token is a ``token-vault-req+jwt`` the client key signs for ``user_id``;
-        the client authenticates with ``private_key_jwt``.
+        The subject token is a ``token-vault-req+jwt`` the client key signs for ``user_id``,
+        carrying ``audit_context`` (the reason Auth0 records); the client authenticates with
+        ``private_key_jwt``.
         """
         settings = self.settings
         key = settings.client_key
@@ -314,7 +321,9 @@ class Exchanger:
                 "`flask token-vault worker setup`.",
             )
         started = self.transport.clock.time()
-        subject = key.subject_token(settings.client_id, settings.issuer, user_id, started)
+        subject = key.subject_token(
+            settings.client_id, settings.issuer, user_id, started, audit_context=audit_context
+        )
         return self._vault_exchange(
             WORKER_SUBJECT_TOKEN_TYPE,
             subject,

@@ -63,7 +63,11 @@ def test_worker_setup_prints_the_block_and_applies_it(emu: Emulator) -> None:
     # The jobs can now get tokens.
     emu.connect_account("alice@example.com", "google-oauth2", [CAL_READ])
     token = TokenVault().worker_token(
-        emu.user_id_for("alice@example.com"), "google-oauth2", [CAL_READ], app=app
+        emu.user_id_for("alice@example.com"),
+        "google-oauth2",
+        [CAL_READ],
+        audit_context="calendar sync",
+        app=app,
     )
     assert token.access_token
 
