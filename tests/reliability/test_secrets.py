@@ -294,7 +294,9 @@ def test_no_key_or_assertion_anywhere_in_a_keyed_run(
     objects = [state, state.settings, state.exchanger, state.dpop, state.my_account]
     objects += [state.settings.client_key, state.settings.dpop_key, state.transport]
     captured.extend(repr(o) + str(o) for o in objects)
-    result = app.test_cli_runner().invoke(args=["token-vault", "worker", "setup", "--yes"])
+    result = app.test_cli_runner().invoke(
+        args=["token-vault", "worker", "setup", "--ip", "127.0.0.1", "--yes"]
+    )
     captured.append(result.output)
     store: Any = state.cache.store
     captured.extend(key + repr(value) for key, value in store.items())
