@@ -2,8 +2,9 @@
 
 A subject token without ``audit_context`` (1 to 256 characters) is refused; an empty
 ``ip_allowlist`` refuses every request; a granted connection must also be enabled for the
-client; each refusal has a description of its own; the Management API keeps Auth0's limits (10
-addresses, 5 connections, 20 scopes).
+client; each refusal has a description of its own, and the extension turns each into advice
+that names the command fixing it; the Management API keeps Auth0's limits (10 addresses, 5
+connections, 20 scopes).
 """
 
 from __future__ import annotations
@@ -14,7 +15,13 @@ from typing import Any
 import pytest
 import requests
 
-from flask_token_vault import ManagementError, management_client
+from flask_token_vault import (
+    ExchangeRejected,
+    ManagementError,
+    Misconfigured,
+    PrivilegedAccessDenied,
+    management_client,
+)
 from flask_token_vault._exchange import WORKER_REQUESTED_TOKEN_TYPE
 from flask_token_vault._keys import ASSERTION_TYPE, ClientKey
 from flask_token_vault_emulator import Emulator
@@ -195,3 +202,73 @@ def test_privileged_access_beyond_auth0s_limits_is_refused(
     with pytest.raises(ManagementError, match=said) as caught:
         management_client(app).set_privileged_access(block)
     assert caught.value.upstream_status == 400
+
+
+# -- advice: each refusal names the part at fault and the command that fixes it ----------------
+
+
+def _no_access(emu: Emulator, credential: str) -> None:
+    emu.state.clients[emu.client_id].token_vault_privileged_access = None
+
+
+def _empty_allowlist(emu: Emulator, credential: str) -> None:
+    emu.set_privileged_access(credential, {"google-oauth2": [CAL_READ]}, ip_allowlist=[])
+
+
+def _elsewhere(emu: Emulator, credential: str) -> None:
+    emu.set_privileged_access(credential, {"google-oauth2": [CAL_READ]}, ["203.0.113.0/24"])
+
+
+def _microsoft_only(emu: Emulator, credential: str) -> None:
+    emu.set_privileged_access(credential, {"windowslive": ["User.Read"]})
+
+
+def _disabled(emu: Emulator, credential: str) -> None:
+    emu.state.connections["google-oauth2"].enabled_clients.remove(emu.client_id)
+
+
+@pytest.mark.parametrize(
+    ("arrange", "scopes", "cause", "advice"),
+    [
+        (_no_access, [CAL_READ], "no_privileged_access", "worker setup --grant google-oauth2="),
+        (_empty_allowlist, [CAL_READ], "ip_not_allowed", "worker setup --ip ADDRESS"),
+        (_elsewhere, [CAL_READ], "ip_not_allowed", "outgoing one"),
+        (_microsoft_only, [CAL_READ], "connection_not_granted", "--grant google-oauth2="),
+        (None, [CAL_WRITE], "scope_not_granted", "within the grant"),
+        (_disabled, [CAL_READ], "connection_not_enabled", "enables each granted connection"),
+    ],
+)
+def test_each_refusal_of_a_job_gets_its_own_advice(
+    emu: Emulator, arrange: Any, scopes: list[str], cause: str, advice: str
+) -> None:
+    credential, user_id = _tenant(emu)
+    if arrange is not None:
+        arrange(emu, credential)
+    app = make_app(emu, **keyed_config())
+    with pytest.raises(PrivilegedAccessDenied) as caught:
+        vault.worker_token(user_id, "google-oauth2", scopes, audit_context=JOB, app=app)
+    refusal = caught.value
+    assert isinstance(refusal, Misconfigured) and refusal.code == 500
+    assert refusal.cause == cause
+    assert advice in refusal.remedy and "flask token-vault" in refusal.remedy
+    assert "rotation" not in refusal.remedy  # not the generic Token Vault advice
+    assert refusal.to_dict()["remedy"] == refusal.remedy
+
+
+def test_a_key_auth0_does_not_know_is_told_to_register_it(emu: Emulator) -> None:
+    _, user_id = _tenant(emu)
+    app = make_app(emu, **keyed_config(rsa_key_pem("unregistered")))
+    with pytest.raises(PrivilegedAccessDenied) as caught:
+        vault.worker_token(user_id, "google-oauth2", [CAL_READ], audit_context=JOB, app=app)
+    assert caught.value.cause == "client_key_refused"
+    assert "client credentials add" in caught.value.remedy
+
+
+def test_a_refused_subject_token_says_what_to_check(emu: Emulator) -> None:
+    _tenant(emu)
+    app = make_app(emu, **keyed_config())
+    with pytest.raises(ExchangeRejected) as caught:
+        vault.worker_token("auth0|nobody", "google-oauth2", [CAL_READ], audit_context=JOB, app=app)
+    assert not isinstance(caught.value, PrivilegedAccessDenied)
+    assert "subject token" in caught.value.remedy and "clock" in caught.value.remedy
+    assert "not a user of this tenant" in str(caught.value.description)
