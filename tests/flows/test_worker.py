@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import threading
 import time
 from typing import Any
@@ -302,3 +303,17 @@ def test_the_subject_token_carries_the_reason() -> None:
         ClientKey(rsa_key_pem().encode()).subject_token(
             "client", "https://tenant.example/", "auth0|alice", time.time(), audit_context=""
         )
+
+
+def test_the_reason_is_never_logged(emu: Emulator, caplog: pytest.LogCaptureFixture) -> None:
+    """It is for Auth0's tenant logs only: the app's logs, with user ids in them, never show it."""
+    caplog.set_level(logging.DEBUG)
+    user_id = _worker_tenant(emu)
+    app = make_app(emu, **keyed_config())
+    reason = "reason-7f3a9c nightly sync"
+    vault.worker_token(user_id, "google-oauth2", [CAL_READ], audit_context=reason, app=app)
+    with pytest.raises(ExchangeRejected):
+        vault.worker_token("auth0|nobody", "google-oauth2", audit_context=reason, app=app)
+    assert caplog.records  # the run did log (exchanges, the refusal)
+    assert "7f3a9c" not in caplog.text
+    assert all("7f3a9c" not in repr(r.args) for r in caplog.records)
