@@ -153,6 +153,12 @@ EVERYDAY: tuple[Setting, ...] = (
         "Default: an in-process cache (``MemoryStore``)",
     ),
     Setting("TOKEN_VAULT_CONNECT_FLOW", "authorize", parse.connect_flow, "How users connect."),
+    Setting(
+        "TOKEN_VAULT_WORKER_AUDIT_CONTEXT",
+        None,
+        parse.audit_context,
+        "Why background jobs take tokens.",
+    ),
 )
 
 #: The tuning knobs, which few apps should touch (the reference lists them apart).
@@ -228,6 +234,7 @@ class Settings:
     encryption_keys: tuple[bytes, ...]
     cache: Any
     connect_flow: str
+    worker_audit_context: str | None
     cache_leeway: float
     local_cache_ttl: float
     local_cache_max_users: int

@@ -32,6 +32,7 @@ from .errors import (
     InvalidAccessToken,
     LoginRequired,
     Misconfigured,
+    PrivilegedAccessDenied,
     RateLimited,
     ReconsentRequired,
     TokenVaultError,
@@ -135,16 +136,25 @@ def error_from_answer(
                 connection=connection,
                 upstream_status=status,
             )
+    if subject == WORKER_SUBJECT_TOKEN_TYPE and not mfa:
+        cause = _worker_cause(status, code, lowered)
+        if cause is not None:
+            return PrivilegedAccessDenied(
+                f"Auth0 refused the background token request for {connection}: {text or code}.",
+                cause=cause,
+                **kwargs,
+            )
     if code == "invalid_grant":
         if not re.search("refresh[ _]token|subject", lowered):
             return ReconsentRequired(desc, **kwargs)
         if subject == WORKER_SUBJECT_TOKEN_TYPE:
             # No session is involved: a refused subject token is the job's setup, not a login.
             return ExchangeRejected(
-                f"Auth0 refused the background token request for {connection}: {code}.",
-                remedy="Check that the user exists, that this machine's clock is right (Auth0 "
-                "refuses a subject token older than 60 s) and that the client key is allowed "
-                "privileged access (`flask token-vault worker setup`).",
+                f"Auth0 refused the background token request for {connection}: {text or code}.",
+                remedy="Auth0 refused the subject token: check that the user id is a user of the "
+                "tenant, that this machine's clock is right (Auth0 refuses a subject token older "
+                "than 60 s) and that the client key is the one allowed privileged access "
+                "(`flask token-vault worker setup` registers it).",
                 **kwargs,
             )
         return LoginRequired("The session's Auth0 refresh token is no longer valid.", **kwargs)
@@ -164,6 +174,34 @@ def error_from_answer(
     if status >= 500:
         return Auth0Unavailable(desc, **kwargs)
     return ExchangeRejected(desc, **kwargs)
+
+
+def _worker_cause(status: int, code: str, lowered: str) -> str | None:
+    """Return which part of the Privileged Worker set-up a refusal names, if it is one.
+
+    Auth0 answers 403 for each (``unauthorized_client`` without privileged access,
+    ``access_denied`` otherwise) and names the part in ``error_description``; a connection not
+    enabled for the client is a 400 ``invalid_request``.
+    """
+    if code == "unauthorized_client":
+        return "no_privileged_access"
+    if code == "invalid_client":
+        return "client_key_refused"
+    if code == "invalid_request":
+        return "connection_not_enabled" if "not enabled" in lowered else None
+    if code != "access_denied" and status != 403:
+        return None
+    if re.search(r"allowlist|\bip\b|address", lowered):
+        return "ip_not_allowed"
+    if "not enabled" in lowered:
+        return "connection_not_enabled"
+    if "scope" in lowered:
+        return "scope_not_granted"
+    if re.search("grant|connection", lowered):
+        return "connection_not_granted"
+    if "privileged" in lowered:
+        return "no_privileged_access"
+    return "unknown"
 
 
 def token_failure(
@@ -305,12 +343,19 @@ class Exchanger:
             ) from None
 
     def privileged_exchange(
-        self, user_id: str, connection: str, *, login_hint: str | None, scopes: tuple[str, ...]
+        self,
+        user_id: str,
+        connection: str,
+        *,
+        audit_context: str,
+        login_hint: str | None,
+        scopes: tuple[str, ...],
     ) -> ProviderToken:
         """Get a user's provider token with no session: Auth0's Privileged Worker exchange.
 
-        The subject token is a ``token-vault-req+jwt`` the client key signs for ``user_id``;
-        the client authenticates with ``private_key_jwt``.
+        The subject token is a ``token-vault-req+jwt`` the client key signs for ``user_id``,
+        carrying ``audit_context`` (the reason Auth0 records); the client authenticates with
+        ``private_key_jwt``.
         """
         settings = self.settings
         key = settings.client_key
@@ -323,7 +368,9 @@ class Exchanger:
                 "`flask token-vault worker setup`.",
             )
         started = self.transport.clock.time()
-        subject = key.subject_token(settings.client_id, settings.issuer, user_id, started)
+        subject = key.subject_token(
+            settings.client_id, settings.issuer, user_id, started, audit_context=audit_context
+        )
         return self._vault_exchange(
             WORKER_SUBJECT_TOKEN_TYPE,
             subject,

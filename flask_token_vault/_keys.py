@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,27 @@ CLIENT_KEY_ALGORITHMS = ("RS256", "RS384", "PS256")
 #: Seconds a client assertion or a Privileged Worker subject token stays valid (Auth0 allows
 #: five minutes for the first and refuses the second past 60 s).
 ASSERTION_LIFETIME = 60
+#: The longest ``audit_context`` Auth0 accepts in a Privileged Worker subject token.
+MAX_AUDIT_CONTEXT = 256
 _MIN_RSA_BITS = 2048
+
+
+def audit_context_problem(value: object) -> str | None:
+    """Return what is wrong with a Privileged Worker ``audit_context``, or ``None`` if fit.
+
+    Auth0 requires a human-readable reason of 1 to 256 characters and writes it to the tenant's
+    logs. The answer never quotes the value (it may hold what it should not).
+    """
+    if not isinstance(value, str):
+        return f"must be a string, not {type(value).__name__}"
+    if not value.strip():
+        return "must say why the job needs the token (1 to 256 characters), not be empty"
+    if len(value) > MAX_AUDIT_CONTEXT:
+        return f"is {len(value)} characters long; Auth0 accepts at most {MAX_AUDIT_CONTEXT}"
+    if any(unicodedata.category(ch) == "Cc" for ch in value):
+        # It lands in tenant logs and log streams: one readable line, no control characters.
+        return "must be one line of readable text, without control characters"
+    return None
 
 
 def access_token_hash(token: str) -> str:
@@ -119,9 +140,20 @@ class ClientKey:
         """Return a ``private_key_jwt`` assertion: ``iss`` = ``sub`` = client id, fresh ``jti``."""
         return self.sign(self._claims(client_id, client_id, audience, now))
 
-    def subject_token(self, client_id: str, audience: str, user_id: str, now: float) -> str:
-        """Return a Privileged Worker subject token (``typ: token-vault-req+jwt``) for a user."""
-        return self.sign(self._claims(client_id, user_id, audience, now), typ="token-vault-req+jwt")
+    def subject_token(
+        self, client_id: str, audience: str, user_id: str, now: float, *, audit_context: str
+    ) -> str:
+        """Return a Privileged Worker subject token (``typ: token-vault-req+jwt``) for a user.
+
+        ``audit_context`` is the business reason Auth0 requires and records in the tenant logs
+        (see :func:`audit_context_problem`).
+        """
+        problem = audit_context_problem(audit_context)
+        if problem is not None:
+            raise ValueError(f"audit_context {problem}.")
+        claims = self._claims(client_id, user_id, audience, now)
+        claims["audit_context"] = audit_context
+        return self.sign(claims, typ="token-vault-req+jwt")
 
 
 class DPoPKey:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
-from ._keys import DPoPKey
+from ._keys import DPoPKey, audit_context_problem
 from .errors import ConfigurationError
 
 #: Turns a configured value into the setting's, or raises ConfigurationError naming the key.
@@ -203,3 +203,13 @@ def encryption_keys(value: Any, key: str) -> tuple[bytes, ...]:
 def dpop_key(value: Any, key: str) -> DPoPKey | None:
     """Read the DPoP key (PEM text or path); unset or ``False`` turns DPoP off."""
     return None if value is None or value == "" or value is False else DPoPKey(value)
+
+
+def audit_context(value: Any, key: str) -> str | None:
+    """Read a default Privileged Worker ``audit_context`` (1 to 256 characters); empty is unset."""
+    if value is None or value == "":
+        return None
+    problem = audit_context_problem(value)
+    if problem is not None:
+        raise ConfigurationError(key, f"{problem} (it is the reason Auth0 logs for each job).")
+    return str(value)

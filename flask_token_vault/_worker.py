@@ -8,6 +8,7 @@ from functools import partial
 from flask import Flask, current_app, has_app_context
 
 from ._exchange import ProviderToken
+from ._keys import audit_context_problem
 from ._state import get_state
 from ._tokens import Subject, obtain, sorted_scopes
 from .errors import InvalidRequest
@@ -20,6 +21,7 @@ def worker_token(
     connection: str,
     scopes: Iterable[str] | None = None,
     *,
+    audit_context: str | None = None,
     login_hint: str | None = None,
     app: Flask | None = None,
     force_refresh: bool = False,
@@ -33,7 +35,15 @@ def worker_token(
     cache: a token cached by a web request serves a job and the other way round, and however
     many jobs ask at once, across processes sharing the cache, one exchange is made.
 
-    Raises the errors of :func:`~flask_token_vault.get_provider_token_set`, and
+    ``audit_context`` is the business reason Auth0 requires and records in the tenant's logs,
+    1 to 256 characters, e.g. ``"nightly calendar sync"`` (default:
+    ``TOKEN_VAULT_WORKER_AUDIT_CONTEXT``). Keep personal data out of it: administrators and
+    log streams see it. It is sent with the exchange a cache miss makes, never logged here.
+
+    Raises :class:`~flask_token_vault.InvalidRequest` (before any call) for a missing or unfit
+    ``audit_context`` or user id, the errors of
+    :func:`~flask_token_vault.get_provider_token_set`, :class:`~flask_token_vault.Misconfigured`
+    when the client's privileged access refuses the job (its ``remedy`` says which part), and
     :class:`~flask_token_vault.ExchangeRejected` when Auth0 refuses the subject token.
     """
     if app is None and not has_app_context():
@@ -44,8 +54,31 @@ def worker_token(
     if not isinstance(user_id, str) or not 0 < len(user_id) <= _MAX_USER_ID:
         raise InvalidRequest("A user id is a non-empty string (the user's Auth0 'sub').")
     state = get_state(target)
-    ask = partial(state.exchanger.privileged_exchange, user_id)
+    reason = _audit_context(audit_context, state.settings.worker_audit_context)
+    ask = partial(state.exchanger.privileged_exchange, user_id, audit_context=reason)
     # The web app's own client answers, as for a session: a job and a request share tokens.
     subject = Subject(user_id, "session", ask)
     slot = subject.slot(connection, login_hint, sorted_scopes(scopes))
     return obtain(state, target, subject, slot, refresh=force_refresh).token
+
+
+def _audit_context(given: str | None, default: str | None) -> str:
+    """Return the job's ``audit_context``, or raise the error that says how to give one."""
+    value = default if given is None else given
+    if value is None:
+        raise InvalidRequest(
+            "A background token needs the reason for the access (Auth0's audit_context).",
+            error="audit_context_required",
+            remedy="Pass audit_context='nightly calendar sync' (say why the job needs the token, "
+            "no personal data) to worker_token(), or set TOKEN_VAULT_WORKER_AUDIT_CONTEXT for "
+            "jobs that share one reason.",
+        )
+    problem = audit_context_problem(value)
+    if problem is not None:
+        source = "audit_context" if given is not None else "TOKEN_VAULT_WORKER_AUDIT_CONTEXT"
+        raise InvalidRequest(
+            f"{source} {problem}.",
+            error="invalid_audit_context",
+            remedy="Give a short reason of 1 to 256 characters, e.g. 'nightly calendar sync'.",
+        )
+    return value

@@ -303,6 +303,57 @@ class ApiClientMisconfigured(Misconfigured):
     )
 
 
+class PrivilegedAccessDenied(Misconfigured):
+    """Auth0 refused a background job's token: the client's privileged access does not allow it.
+
+    ``cause`` says which part of the Privileged Worker set-up refused it, and ``remedy`` names
+    the command that fixes that part; ``error`` is Auth0's code.
+    """
+
+    default_error = "privileged_access_denied"
+    default_remedy = (
+        "Run `flask token-vault doctor`: it checks the client's privileged access (the IP "
+        "allowlist, the grants, each granted connection enabled for the app); `flask token-vault "
+        "worker setup --grant CONNECTION=SCOPE,SCOPE --ip ADDRESS` sets it."
+    )
+    #: What fixes each cause (``{connection}`` is filled in).
+    remedies: ClassVar[dict[str, str]] = {
+        "no_privileged_access": "Give the client key Privileged Worker access: `flask "
+        "token-vault worker setup --grant {connection}=SCOPE,SCOPE --ip ADDRESS`.",
+        "ip_not_allowed": "Auth0 takes these requests only from the addresses in the client's "
+        "ip_allowlist (from none while it is empty): run `flask token-vault worker setup --ip "
+        "ADDRESS ...` with every address or CIDR range the jobs call Auth0 from, this "
+        "machine's outgoing one included.",
+        "connection_not_granted": "Grant the connection to the jobs: `flask token-vault worker "
+        "setup --grant {connection}=SCOPE,SCOPE --ip ADDRESS` (give every connection they "
+        "need: the command sets the whole list).",
+        "scope_not_granted": "Ask for scopes within the grant, or widen it: `flask token-vault "
+        "worker setup --grant {connection}=SCOPE,SCOPE --ip ADDRESS` (at most 20 scopes in "
+        "all).",
+        "connection_not_enabled": "Enable {connection} for the application: `flask token-vault "
+        "worker setup` enables each granted connection (or Dashboard > Authentication > "
+        "{connection} > Applications).",
+        "client_key_refused": "Register the client key on the application: `flask token-vault "
+        "client credentials add`, then `flask token-vault worker setup`.",
+    }
+
+    def __init__(
+        self,
+        description: str | None = None,
+        *,
+        cause: str = "unknown",
+        connection: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        #: Which part refused: ``no_privileged_access``, ``ip_not_allowed``,
+        #: ``connection_not_granted``, ``scope_not_granted``, ``connection_not_enabled``,
+        #: ``client_key_refused`` or ``unknown``.
+        self.cause = cause
+        advice = self.remedies.get(cause, self.default_remedy)
+        kwargs.setdefault("remedy", advice.format(connection=connection or "CONNECTION"))
+        super().__init__(description, connection=connection, **kwargs)
+
+
 class ClientNotEligible(Misconfigured):
     """The application cannot use Token Vault as it is set up in Auth0."""
 

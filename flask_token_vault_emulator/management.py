@@ -14,7 +14,9 @@ the scope). Errors are Auth0's JSON: ``{"statusCode", "error", "message", "error
   address case-insensitively.
 - ``GET /api/v2/connections?name=&strategy=&fields=&page=&per_page=&include_totals=``,
   ``GET``/``PATCH /api/v2/connections/{id}`` (``?fields=options``); a PATCH of ``options``
-  replaces the whole object, as Auth0 does.
+  replaces the whole object, as Auth0 does. ``GET /api/v2/connections/{id}/clients?take=&from=``
+  -> ``{clients: [{client_id}], next}``; ``PATCH`` of ``[{client_id, status}]`` -> 204 (enable
+  or disable the connection for those clients).
 - ``/api/v2/clients`` and their credentials: see :mod:`.management_clients`.
 - ``GET /api/v2/resource-servers``, ``GET /api/v2/resource-servers/{id or identifier}`` (the
   identifier URL-encoded), ``POST /api/v2/resource-servers``: the tenant's APIs.
@@ -367,6 +369,58 @@ def update_connection(connection_id: str) -> Response:
             connection.enabled_clients = string_list(body["enabled_clients"], "enabled_clients")
         document = connection_document(connection, state.connected_accounts_switch)
     return json_response(document)
+
+
+@bp.get("/connections/<connection_id>/clients")
+def list_connection_clients(connection_id: str) -> Response:
+    """List the clients a connection is enabled for: ``{clients: [{client_id}], next}``."""
+    state = authorized("read:connections")
+    try:
+        take = int(request.args.get("take", "50"))
+    except ValueError:
+        raise _bad_query("take must be an integer") from None
+    if not 1 <= take <= 100:
+        raise _bad_query("take must be from 1 to 100")
+    with state.lock:
+        enabled = list(_require_connection(state, connection_id).enabled_clients)
+    start = 0
+    after = request.args.get("from")
+    if after:
+        if after not in enabled:
+            raise _bad_query("'from' is not a client of this connection")
+        start = enabled.index(after)
+    body: dict[str, Any] = {"clients": [{"client_id": c} for c in enabled[start : start + take]]}
+    if start + take < len(enabled):
+        body["next"] = enabled[start + take]
+    return json_response(body)
+
+
+@bp.patch("/connections/<connection_id>/clients")
+def update_connection_clients(connection_id: str) -> Response:
+    """Enable or disable a connection for clients: ``[{client_id, status}]`` (1 to 50) -> 204."""
+    state = authorized("update:connections")
+    body = request.get_json(silent=True) if request.is_json else None
+    if not isinstance(body, list) or not 1 <= len(body) <= 50:
+        raise bad_body("Expected an array of 1 to 50 {client_id, status} objects")
+    for item in body:
+        if (
+            not isinstance(item, dict)
+            or set(item) != {"client_id", "status"}
+            or not isinstance(item["client_id"], str)
+            or not isinstance(item["status"], bool)
+        ):
+            raise bad_body("Each item must be exactly {client_id: string, status: boolean}")
+    with state.lock:
+        connection = _require_connection(state, connection_id)
+        for item in body:
+            require_client(state, item["client_id"])
+        for item in body:
+            enabled = item["client_id"] in connection.enabled_clients
+            if item["status"] and not enabled:
+                connection.enabled_clients.append(item["client_id"])
+            elif not item["status"] and enabled:
+                connection.enabled_clients.remove(item["client_id"])
+    return Response(status=204)
 
 
 # -- APIs (resource servers) ------------------------------------------------------------------

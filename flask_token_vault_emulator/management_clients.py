@@ -4,7 +4,8 @@
   object (``rotation_type`` and ``expiration_type`` required, ``policies`` for Multi-Resource
   Refresh Token), and so does one of ``oidc_logout`` (back-channel logout URLs); also
   ``client_authentication_methods``, ``require_proof_of_possession`` and, with its own scope,
-  ``token_vault_privileged_access``.
+  ``token_vault_privileged_access`` (at most 10 ``ip_allowlist`` entries, each an address or
+  CIDR range; ``grants`` of at most 5 connections and 20 scopes in all).
 - ``GET``/``POST /api/v2/clients/{id}/credentials``: public keys (``{credential_type:
   "public_key", name, pem, alg}`` -> 201 ``{id, name, kid, alg, credential_type, created_at,
   updated_at}``; the PEM is never listed). The emulator's ``kid`` is the key's RFC 7638
@@ -16,6 +17,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from typing import Any
 
@@ -42,6 +44,11 @@ from .state.common import is_loopback_url, random_id
 from .web import json_response
 
 bp = api_blueprint("management_clients")
+
+#: Auth0's limits on ``token_vault_privileged_access``.
+MAX_IP_ALLOWLIST = 10
+MAX_GRANTED_CONNECTIONS = 5
+MAX_GRANTED_SCOPES = 20
 
 KNOWN_GRANT_TYPES = frozenset(
     {
@@ -263,8 +270,17 @@ def _privileged_access(client: Client, value: Any) -> dict[str, Any] | None:
     result: dict[str, Any] = {
         "credentials": _credential_refs(client, value.get("credentials"), name)
     }
-    allowlist = value.get("ip_allowlist", [])
-    result["ip_allowlist"] = string_list(allowlist, "ip_allowlist")
+    allowlist = string_list(value.get("ip_allowlist", []), "ip_allowlist")
+    if len(allowlist) > MAX_IP_ALLOWLIST:
+        raise bad_body(f"{name}.ip_allowlist may hold at most {MAX_IP_ALLOWLIST} entries")
+    for entry in allowlist:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise bad_body(
+                f"{name}.ip_allowlist: {entry!r} is not an IP address or CIDR range"
+            ) from None
+    result["ip_allowlist"] = allowlist
     grants = value.get("grants", [])
     if not isinstance(grants, list):
         raise bad_body(f"{name}.grants must be an array")
@@ -280,8 +296,10 @@ def _privileged_access(client: Client, value: Any) -> dict[str, Any] | None:
         seen.add(grant["connection"])
         total += len(scopes)
         checked.append({"connection": grant["connection"], "scopes": scopes})
-    if total > 20:
-        raise bad_body(f"{name}.grants may hold at most 20 scopes in all")
+    if len(checked) > MAX_GRANTED_CONNECTIONS:
+        raise bad_body(f"{name}.grants may name at most {MAX_GRANTED_CONNECTIONS} connections")
+    if total > MAX_GRANTED_SCOPES:
+        raise bad_body(f"{name}.grants may hold at most {MAX_GRANTED_SCOPES} scopes in all")
     result["grants"] = checked
     return result
 

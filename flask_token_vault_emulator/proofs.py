@@ -27,6 +27,8 @@ DPOP_ALGORITHMS = ("ES256", "RS256", "PS256")
 MAX_ASSERTION_LIFETIME = 300
 #: A Privileged Worker subject token older than this is refused.
 MAX_SUBJECT_AGE = 60
+#: The longest ``audit_context`` a subject token may carry (Auth0: 1 to 256 characters).
+MAX_AUDIT_CONTEXT = 256
 #: How far a DPoP proof's ``iat`` may be from the server's clock.
 DPOP_WINDOW = 60
 #: How far in the future an ``iat`` may be (clock skew).
@@ -185,8 +187,8 @@ def dpop_thumbprint(state: EmulatorState, *, access_token: str | None = None) ->
 # -- Privileged Worker -----------------------------------------------------------------------
 
 
-def worker_subject(state: EmulatorState, client: Client, token: str) -> str:
-    """Return the user id a ``token-vault-req+jwt`` subject token names, or refuse (401)."""
+def worker_subject(state: EmulatorState, client: Client, token: str) -> tuple[str, str]:
+    """Return the user id and ``audit_context`` of a ``token-vault-req+jwt``, or refuse (401)."""
 
     def refuse(description: str) -> OAuthError:
         return OAuthError(401, "invalid_grant", f"Invalid subject token: {description}")
@@ -204,6 +206,11 @@ def worker_subject(state: EmulatorState, client: Client, token: str) -> str:
         raise refuse("its iss must be the client id.")
     if state.issuer not in audiences(claims):
         raise refuse(f"its aud must be {state.issuer}.")
+    reason = claims.get("audit_context")
+    if not isinstance(reason, str) or not 0 < len(reason) <= MAX_AUDIT_CONTEXT:
+        raise refuse(
+            f"its audit_context is required: a reason of 1 to {MAX_AUDIT_CONTEXT} characters."
+        )
     now = state.now()
     iat = _number(claims, "iat")
     if iat is None:
@@ -223,4 +230,4 @@ def worker_subject(state: EmulatorState, client: Client, token: str) -> str:
     sub = claims.get("sub")
     if not isinstance(sub, str) or state.user_by_id(sub) is None:
         raise refuse("its sub is not a user of this tenant.")
-    return sub
+    return sub, reason

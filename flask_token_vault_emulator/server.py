@@ -13,7 +13,7 @@ from . import backchannel
 from .app import create_app
 from .constants import GOOGLE_API_PATH, GRAPH_API_PATH
 from .faults import Fault
-from .state import AutoLogin, BackchannelDelivery, EmulatorState
+from .state import AutoLogin, BackchannelDelivery, EmulatorState, PrivilegedAccess
 from .state.common import (
     ACCESS_TOKEN_LIFETIME,
     DEFAULT_API_CLIENT_ID,
@@ -366,6 +366,14 @@ class Emulator:
         with self.state.lock:
             return list(self.state.backchannel_deliveries)
 
+    def privileged_access_log(self) -> list[PrivilegedAccess]:
+        """Return every Privileged Worker exchange accepted so far, with its ``audit_context``.
+
+        Oldest first: what Auth0 writes to the tenant's logs for each background token.
+        """
+        with self.state.lock:
+            return list(self.state.privileged_accesses)
+
     def set_provider_token_ttl(self, connection: str, seconds: int) -> None:
         """Set ``expires_in`` of the provider tokens the exchange issues for ``connection``."""
         self.state.set_provider_ttl(connection, seconds)
@@ -462,10 +470,14 @@ class Emulator:
         self,
         credential_id: str,
         grants: dict[str, list[str]],
-        ip_allowlist: Iterable[str] = (),
+        ip_allowlist: Iterable[str] = ("127.0.0.1/32", "::1/128"),
         client_id: str | None = None,
     ) -> None:
-        """Allow a client's key to sign Privileged Worker requests for these connections."""
+        """Allow a client's key to sign Privileged Worker requests for these connections.
+
+        From this machine by default (``ip_allowlist``); an empty allowlist refuses every
+        request, as Auth0 does.
+        """
         with self.state.lock:
             self.state.clients[client_id or self.client_id].token_vault_privileged_access = {
                 "credentials": [{"id": credential_id}],

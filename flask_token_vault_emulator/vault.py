@@ -17,13 +17,18 @@ The Token Vault grant answers, in the order it checks:
 - 401 ``federated_connection_refresh_token_flow_failed``: the provider refuses the stored token.
 
 
-The Privileged Worker exchange (same grant, ``subject_token_type`` JWT) answers, in order: 401
-``invalid_client`` unless the client used ``private_key_jwt``; 403 ``unauthorized_client``
-without ``token_vault_privileged_access``; 403 ``access_denied`` from an address outside its
-``ip_allowlist``; 401 ``invalid_grant`` for a subject token that is not ``token-vault-req+jwt``,
-not signed by an allowed credential, has the wrong ``iss`` or ``aud``, is older than 60 s, was
-seen before or names no user; 403 ``access_denied`` for a connection or scopes the grants do not
-allow; then as the refresh-token exchange (no account, provider refusal).
+The Privileged Worker exchange (same grant, ``subject_token_type`` JWT) answers, in order, each
+cause with its own ``error_description``: 401 ``invalid_client`` unless the client used
+``private_key_jwt``; 403 ``unauthorized_client`` without ``token_vault_privileged_access``; 403
+``access_denied`` when its ``ip_allowlist`` is empty (Auth0: it must be populated), or from an
+address outside it; 401 ``invalid_grant`` for a subject token that is not
+``token-vault-req+jwt``, not signed by an allowed credential, has the wrong ``iss`` or ``aud``,
+lacks ``audit_context`` (1 to 256 characters), is older than 60 s, was seen before or names no
+user; 403 ``access_denied`` for a connection the grants do not list (none when they are empty);
+400 ``invalid_request`` for a connection that does not exist or is not enabled for the client;
+403 ``access_denied`` for scopes beyond the grant; then as the refresh-token exchange (no
+account, provider refusal). Each accepted request's ``audit_context`` is kept, as Auth0 writes
+it to the tenant's logs (:meth:`Emulator.privileged_access_log`).
 """
 
 from __future__ import annotations
@@ -106,16 +111,15 @@ def grant_token_vault(
 def _vault_connection(state: EmulatorState, client: Client, params: dict[str, str]) -> Connection:
     connection_name = required(params, "connection")
     connection = state.get_connection(connection_name)
+    if connection is None:
+        raise OAuthError(400, "invalid_request", f"Connection '{connection_name}' does not exist.")
     # A Custom API Client logs nobody in: the connection is enabled for the apps users sign in
     # with, not for it.
-    enabled = connection is not None and (
-        client.is_custom_api_client or client.client_id in connection.enabled_clients
-    )
-    if connection is None or not enabled:
+    if not client.is_custom_api_client and client.client_id not in connection.enabled_clients:
         raise OAuthError(
             400,
             "invalid_request",
-            f"Connection '{connection_name}' does not exist or is not enabled for this client.",
+            f"Connection '{connection_name}' is not enabled for this client.",
         )
     if not connection.stores_tokens:
         raise OAuthError(
@@ -145,7 +149,13 @@ def grant_privileged_worker(
             "The client is not configured for Token Vault privileged access.",
         )
     allowlist = [str(item) for item in access.get("ip_allowlist") or []]
-    if allowlist and not _address_allowed(request.remote_addr or "", allowlist):
+    if not allowlist:
+        raise OAuthError(
+            403,
+            "access_denied",
+            "The client's ip_allowlist is empty: privileged access is refused from every address.",
+        )
+    if not _address_allowed(request.remote_addr or "", allowlist):
         raise OAuthError(
             403, "access_denied", "The request's address is not in the client's ip_allowlist."
         )
@@ -155,19 +165,18 @@ def grant_privileged_worker(
             400, "invalid_request", f"requested_token_type must be {VAULT_ACCESS_TOKEN_TYPE}"
         )
     subject_token = required(params, "subject_token")
-    user_id = worker_subject(state, client, subject_token)
-    connection = _vault_connection(state, client, params)
+    user_id, reason = worker_subject(state, client, subject_token)
+    name = required(params, "connection")
     grants = [
         item
         for item in access.get("grants") or []
-        if isinstance(item, dict) and item.get("connection") == connection.name
+        if isinstance(item, dict) and item.get("connection") == name
     ]
     if not grants:
         raise OAuthError(
-            403,
-            "access_denied",
-            f"Privileged access is not granted for connection '{connection.name}'.",
+            403, "access_denied", f"Privileged access is not granted for connection '{name}'."
         )
+    connection = _vault_connection(state, client, params)
     allowed = split_scopes(grants[0].get("scopes") or [])
     asked_scopes(
         params,
@@ -176,9 +185,11 @@ def grant_privileged_worker(
             403, "access_denied", f"Privileged access does not allow the scopes: {beyond}"
         ),
     )
-    return _provider_answer(
+    answer = _provider_answer(
         state, user_id, connection, params, str(requested_type), allowed=allowed
     )
+    state.record_privileged_access(client.client_id, user_id, connection.name, reason)
+    return answer
 
 
 def _address_allowed(address: str, allowlist: list[str]) -> bool:

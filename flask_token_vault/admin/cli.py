@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any, ParamSpec, TypeVar
 
 import click
@@ -18,7 +19,6 @@ from flask.cli import AppGroup
 
 from .._accounts import management_client
 from .._config import Settings
-from .._connection_options import split_scopes
 from .._keys import ClientKey
 from .._oidc import read_discovery
 from .._state import get_state
@@ -27,8 +27,9 @@ from . import places
 from .app_checks import FAIL
 from .doctor import run_doctor
 from .management import ManagementClient
-from .setup_plan import CHANGED, NOT_MADE, PLANNED, SKIPPED, UNCHANGED
-from .tenant_setup import SETUP_STEPS, setup_tenant
+from .setup_plan import CHANGED, NOT_MADE, PLANNED, SKIPPED, UNCHANGED, SetupItem
+from .tenant_setup import SETUP_STEPS, plan_setup, setup_tenant
+from .worker_access import PrivilegedWorker, requested_access
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -153,21 +154,26 @@ def setup(base_url: str | None, dry_run: bool, only: tuple[str, ...], as_json: b
             f"TOKEN_VAULT_CONNECT_FLOW = {settings.connect_flow!r}"
             + (" (dry run: nothing is changed)" if dry_run else "")
         )
-        width = max(len(mark) for mark in _SETUP_MARKS.values())
-        for item in result.items:
-            mark = _SETUP_MARKS.get(item.status, item.status).ljust(width)
-            click.echo(f"{mark} {item.target}: {item.step}: {item.detail}")
-            if item.status == NOT_MADE:
-                if item.dashboard:
-                    click.echo(f"{'':{width}} by hand: {item.dashboard}")
-                if item.fix:
-                    click.echo(f"{'':{width}} fix: {item.fix}")
+        _echo_setup_items(result.items)
         labels = [(PLANNED, "to change")] if dry_run else [(CHANGED, "changed")]
         labels += [(UNCHANGED, "unchanged"), (SKIPPED, "skipped"), (NOT_MADE, "not made")]
         counts = [f"{len(result.with_status(status))} {label}" for status, label in labels]
         click.echo("\n" + ", ".join(counts) + ".")
     if not result.ok:
         raise click.exceptions.Exit(1)
+
+
+def _echo_setup_items(items: Sequence[SetupItem]) -> None:
+    """Print each item of a set-up with its mark, and how to make by hand what was not made."""
+    width = max(len(mark) for mark in _SETUP_MARKS.values())
+    for item in items:
+        mark = _SETUP_MARKS.get(item.status, item.status).ljust(width)
+        click.echo(f"{mark} {item.target}: {item.step}: {item.detail}")
+        if item.status == NOT_MADE:
+            if item.dashboard:
+                click.echo(f"{'':{width}} by hand: {item.dashboard}")
+            if item.fix:
+                click.echo(f"{'':{width}} fix: {item.fix}")
 
 
 # -- tokensets --------------------------------------------------------------------------------
@@ -367,30 +373,23 @@ def worker() -> None:
     """Set up background tokens (Auth0's Privileged Worker exchange)."""
 
 
-def _grants(given: Sequence[str]) -> list[dict[str, Any]]:
-    if not given:
-        connections = get_state().settings.connections
-        return [{"connection": name, "scopes": list(c.scopes)} for name, c in connections.items()]
-    grants: list[dict[str, Any]] = []
-    for item in given:
-        connection, sep, scopes = item.partition("=")
-        if not sep or not connection.strip():
-            raise click.BadParameter(
-                f"{item!r}: write CONNECTION=SCOPE,SCOPE", param_hint="--grant"
-            )
-        grants.append({"connection": connection.strip(), "scopes": list(split_scopes(scopes))})
-    return grants
-
-
 @worker.command("setup")
 @click.option(
     "--grant",
     "grant",
     multiple=True,
-    help="CONNECTION=SCOPE,SCOPE that jobs may ask for (repeat per connection); default: "
-    "TOKEN_VAULT_CONNECTIONS with their scopes.",
+    metavar="CONNECTION=SCOPES",
+    help="CONNECTION=SCOPE,SCOPE that jobs may ask for (repeat per connection, at most 5 "
+    "connections and 20 scopes); default: TOKEN_VAULT_CONNECTIONS with their scopes.",
 )
-@click.option("--ip", "ips", multiple=True, help="An address or CIDR range jobs call from.")
+@click.option(
+    "--ip",
+    "ips",
+    multiple=True,
+    metavar="ADDRESS",
+    help="An address or CIDR range the jobs call Auth0 from (required; repeat, at most 10): "
+    "Auth0 refuses Privileged Worker requests from anywhere else.",
+)
 @_KEY_OPTION
 @_ALG_OPTION
 @click.option("--yes", is_flag=True, help="Apply without asking (after printing the block).")
@@ -398,29 +397,37 @@ def _grants(given: Sequence[str]) -> list[dict[str, Any]]:
 def worker_setup(
     grant: tuple[str, ...], ips: tuple[str, ...], key: str | None, alg: str | None, yes: bool
 ) -> None:
-    """Register the client key and give it Privileged Worker access, after you review it."""
+    """Give the client key Privileged Worker access and enable the granted connections.
+
+    Prints the token_vault_privileged_access block and the changes, and asks before making them.
+    """
     client_key = _client_key(key, alg)
+    try:
+        asked = requested_access(grant, ips, get_state().settings)
+    except ConfigurationError as exc:
+        raise click.BadParameter(exc.problem, param_hint=exc.key) from None
     management = management_client()
-    credential = _ensure_credential(management, client_key)
-    block = {
-        "credentials": [{"id": credential}],
-        "ip_allowlist": list(ips),
-        "grants": _grants(grant),
-    }
+    access = replace(asked, credentials=(_ensure_credential(management, client_key),))
     click.echo(
         "\nReview the token_vault_privileged_access block below. Whoever holds this key can "
         "get, for ANY user of this tenant, the provider tokens of these connections and scopes, "
-        "with no sign-in:\n"
+        "with no sign-in, from these addresses:\n"
     )
-    _echo_json({"token_vault_privileged_access": block})
-    if not ips:
-        click.echo("\nNo --ip given: calls are allowed from any address.")
-    if not yes:
-        click.confirm("Apply it to the client?", abort=True)
-    management.set_privileged_access(block)
+    _echo_json({"token_vault_privileged_access": access.to_block()})
+    plan = plan_setup(steps=[PrivilegedWorker(access)])
+    click.echo("")
+    _echo_setup_items(plan.items)
+    if any(item.status == PLANNED for item in plan.items):
+        if not yes:
+            click.confirm("Apply these changes?", abort=True)
+        result = plan.apply()
+        click.echo("")
+        _echo_setup_items(result.items)
+        if not result.ok:
+            raise click.exceptions.Exit(1)
     click.echo(
-        "Privileged access set. Background jobs can now call vault.worker_token(user_id, "
-        "connection, scopes=...)."
+        "Background jobs can now call vault.worker_token(user_id, connection, scopes=..., "
+        "audit_context=...)."
     )
 
 

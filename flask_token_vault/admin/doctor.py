@@ -7,6 +7,8 @@ not need with its settings is skipped. Around it are the checks that have no fix
 the domain and its discovery document, Management API access, ``offline_access``, whether
 ``TOKEN_VAULT_CONNECT_FLOW`` matches the way the tenant fills the vault, the MFA policy, API
 mode, the client key, the views' connections, ``SECRET_KEY``, the session cookie and the cache.
+A client with privileged access (background tokens) is checked by the plan of ``worker setup``'s
+step (:class:`~.worker_access.PrivilegedWorker`), whose fix is that command.
 
 The tenant checks use the Management API with the app's own client (scopes ``read:clients``,
 ``read:connections``, ``read:mfa_policies``, and ``read:resource_servers`` for the API);
@@ -35,6 +37,7 @@ from .management import ManagementClient
 from .records import VaultSwitches, missing_my_account_scopes, vault_switches
 from .setup_plan import NOT_MADE, PLANNED, UNCHANGED, SetupAction, SetupContext, setup_context
 from .tenant_setup import SETUP_STEPS
+from .worker_access import PrivilegedWorker
 
 _SETUP = f"Run `{places.SETUP}`"
 
@@ -60,7 +63,7 @@ def run_doctor(
         client, access = _read_client(context)
     checks.extend(access)
     checks.extend(_setup_checks(context, client is not None))
-    checks.extend(_key_checks(management, client, settings))
+    checks.extend(_key_checks(context, client, settings))
     if "offline_access" in settings.scopes:
         checks.append(passed("offline_access requested", "TOKEN_VAULT_SCOPES has it"))
     else:
@@ -82,17 +85,22 @@ def _setup_checks(context: SetupContext, available: bool) -> list[Check]:
     """Read each step of ``setup`` as checks: what it would still make is a fault."""
     if not available:
         return [skipped(s.name, "not checked: no Management API access") for s in SETUP_STEPS]
-    return [_setup_check(step.key, action) for step in SETUP_STEPS for action in step.plan(context)]
+    return [
+        _setup_check(places.setup_only(step.key), action)
+        for step in SETUP_STEPS
+        for action in step.plan(context)
+    ]
 
 
-def _setup_check(key: str, action: SetupAction) -> Check:
+def _setup_check(command: str, action: SetupAction) -> Check:
+    """Read one planned item as a check; ``command`` is what makes a change still to make."""
     item = action.item
     name = f"{item.step} ({item.target})"
     by_hand = f" By hand: {item.dashboard}." if item.dashboard else ""
     if item.status == UNCHANGED:
         return passed(name, item.detail)
     if item.status == PLANNED:
-        fix = f"Run `{places.setup_only(key)}`.{by_hand}"
+        fix = f"Run `{command}`.{by_hand}"
         if not action.required:
             return skipped(name, f"not needed with these settings; setup would {item.detail}", fix)
         return failed(name, f"not yet: setup would {item.detail}", fix)
@@ -206,9 +214,10 @@ def _read_client(context: SetupContext) -> tuple[dict[str, Any] | None, list[Che
 
 
 def _key_checks(
-    management: ManagementClient, client: Mapping[str, Any] | None, settings: Settings
+    context: SetupContext, client: Mapping[str, Any] | None, settings: Settings
 ) -> list[Check]:
     """Check the client key, background-token access and DPoP against the client."""
+    management = context.management
     checks: list[Check] = []
     key = settings.client_key
     if settings.dpop_key is not None:
@@ -244,12 +253,16 @@ def _key_checks(
             str(g.get("connection")) for g in access.get("grants") or [] if isinstance(g, Mapping)
         ]
         checks.append(passed(worker, "allowed for " + (", ".join(grants) or "no connection")))
+        # Auth0's rules for the access (allowlist, grants, limits, connections enabled), read
+        # from the step `worker setup` applies.
+        for action in PrivilegedWorker().plan(context):
+            checks.append(_setup_check(places.WORKER_SETUP_ARGS, action))
     else:
         checks.append(
             skipped(
                 worker,
                 "not set up: jobs cannot call worker_token()",
-                f"Run `{places.WORKER_SETUP}` if background jobs need provider tokens.",
+                f"Run `{places.WORKER_SETUP_ARGS}` if background jobs need provider tokens.",
             )
         )
     return checks

@@ -285,6 +285,24 @@ class ManagementClient(TenantWrites):
         )
         return as_record(data, "a connection")
 
+    def connection_clients(self, connection: Mapping[str, Any]) -> list[str]:
+        """Return the ids of the clients a connection (its record) is enabled for.
+
+        The record's ``enabled_clients`` when it has them, else ``GET
+        /connections/{id}/clients`` (all pages), where Auth0 moved that list.
+        """
+        listed = connection.get("enabled_clients")
+        if isinstance(listed, list):
+            return [str(item) for item in listed]
+        path = f"/connections/{_q(str(connection.get('id', '')))}/clients"
+
+        def page(query: dict[str, str]) -> Any:
+            return self.request(
+                "GET", path, params=query, operation="listing a connection's clients"
+            )
+
+        return [str(item.get("client_id")) for item in cursor_pages(page, "clients")]
+
     # clients --------------------------------------------------------------------------------
     def get_client(self, client_id: str | None = None) -> dict[str, Any]:
         """Return a client's settings (default: this app's client)."""

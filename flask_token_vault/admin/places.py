@@ -13,6 +13,7 @@ SETUP_WITH_BASE_URL = f"{SETUP} --base-url https://YOUR-HOST"
 DOCTOR = f"{CLI} doctor"
 CREDENTIALS_ADD = f"{CLI} client credentials add --key PATH"
 WORKER_SETUP = f"{CLI} worker setup"
+WORKER_SETUP_ARGS = f"{WORKER_SETUP} --grant CONNECTION=SCOPE,SCOPE --ip ADDRESS"
 API_CLIENT_ENABLE = f"{CLI} api-client enable"
 
 

@@ -59,7 +59,7 @@ def _not_made(
     )
 
 
-class _ClientStep:
+class ClientStep:
     """A step that changes the app's client, reading its record first.
 
     When the record cannot be read (no Management API access, say), the step plans a NOT_MADE
@@ -133,7 +133,7 @@ class _ClientStep:
         return [SetupAction(item, required=needed)]
 
 
-class TokenVaultGrant(_ClientStep):
+class TokenVaultGrant(ClientStep):
     """Give the app's client the Token Vault grant (with Authorization Code and Refresh Token)."""
 
     key = "grant"
@@ -160,7 +160,7 @@ class TokenVaultGrant(_ClientStep):
         )
 
 
-class RotationOff(_ClientStep):
+class RotationOff(ClientStep):
     """Turn refresh-token rotation off on the app's client (Token Vault does not support it)."""
 
     key = "rotation"
@@ -180,7 +180,7 @@ class RotationOff(_ClientStep):
         return self.planned(context, "set rotation_type to non-rotating", apply)
 
 
-class MyAccountPolicy(_ClientStep):
+class MyAccountPolicy(ClientStep):
     """Let the app's refresh token get My Account API tokens (Multi-Resource Refresh Token)."""
 
     key = "my-account"
@@ -248,16 +248,7 @@ class ConnectionVault:
             ]
         except TokenVaultError as exc:
             return [_not_made(self.name, target, exc, page)]
-        step = "connection enabled for the app"
-        clients = connection.get("enabled_clients")
-        if isinstance(clients, list) and context.client_id not in clients:
-            # Auth0 moves this setting to its own endpoint; the Dashboard is the sure way.
-            why = "the app is not among the connection's applications"
-            where = f"{page} > Applications: turn on {context.client_id}"
-            enabled = SetupItem(step, target, NOT_MADE, why, where)
-        else:
-            enabled = SetupItem(step, target, UNCHANGED, str(connection.get("id", "")))
-        actions = [SetupAction(enabled)]
+        actions = [plan_connection_enabled(context, name, "connection enabled for the app")]
         switches = vault_switches(connection)
         actions.append(self._connected_accounts(context, name, switches.connected_accounts, page))
         actions.append(self._sign_in(context, name, switches.sign_in, page))
@@ -311,7 +302,31 @@ class ConnectionVault:
         return SetupAction(item, apply, required=context.flow == "authorize")
 
 
-class _AppUrlStep(_ClientStep):
+def plan_connection_enabled(context: SetupContext, name: str, step: str) -> SetupAction:
+    """Plan enabling the connection ``name`` for the app's client, if it is not yet.
+
+    Auth0's rule for every connection the app uses, and for each a background job is granted
+    (``worker setup``): the connection must be enabled for the client. A connection that
+    cannot be read, or whose clients cannot be listed, is NOT_MADE with the Dashboard path.
+    """
+    target, client_id = f"connection {name}", context.client_id
+    where = f"{places.connection(name)} > Applications: turn on {client_id}"
+    try:
+        enabled = client_id in context.management.connection_clients(context.connection(name))
+    except TokenVaultError as exc:
+        return _not_made(step, target, exc, where)
+    if enabled:
+        return SetupAction(SetupItem(step, target, UNCHANGED, f"enabled for client {client_id}"))
+
+    def apply() -> str:
+        context.management.enable_connection_for_client(name, client_id)
+        return f"enabled for client {client_id}"
+
+    detail = f"enable it for client {client_id} (not among the connection's applications)"
+    return SetupAction(SetupItem(step, target, PLANNED, detail, where), apply)
+
+
+class _AppUrlStep(ClientStep):
     """A step that registers some of the app's own URLs on its client: it needs their address."""
 
     #: What to do when the app's address is unknown.

@@ -50,6 +50,8 @@ class _Api(Protocol):
 
     def read_connection(self, connection_id: str, fields: Sequence[str]) -> dict[str, Any]: ...
 
+    def connection_clients(self, connection: Mapping[str, Any]) -> list[str]: ...
+
 
 def _q(value: str) -> str:
     return quote(value, safe="")
@@ -82,6 +84,28 @@ class TenantWrites:
             return False
         new = {**(setting if isinstance(setting, Mapping) else {}), "active": True}
         return _turn_on(self, found, {"connected_accounts": new}, "Connected Accounts")
+
+    def enable_connection_for_client(
+        self: _Api, connection: str, client_id: str | None = None
+    ) -> bool:
+        """Enable a connection (by id or name) for a client (default: the app's).
+
+        ``PATCH /connections/{id}/clients`` with that client only, so the others stay as they
+        are; returns whether anything changed.
+        """
+        found = self.find_connection(connection)
+        target = client_id or self.settings.client_id
+        if target in self.connection_clients(found):
+            return False
+        connection_id = str(found.get("id", ""))
+        self.request(
+            "PATCH",
+            f"/connections/{_q(connection_id)}/clients",
+            body=[{"client_id": target, "status": True}],
+            operation="enabling a connection for a client",
+        )
+        log.info("connection %s enabled for client %s", found.get("name", connection_id), target)
+        return True
 
     # clients --------------------------------------------------------------------------------
     def enable_token_vault_grant(self: _Api, client_id: str | None = None) -> bool:

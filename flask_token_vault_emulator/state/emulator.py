@@ -12,7 +12,14 @@ from typing import Any
 
 from ..faults import Fault
 from .common import normalize_email, split_scopes, user_id_for
-from .records import AutoLogin, BackchannelDelivery, Counters, RefreshToken, Tokenset
+from .records import (
+    AutoLogin,
+    BackchannelDelivery,
+    Counters,
+    PrivilegedAccess,
+    RefreshToken,
+    Tokenset,
+)
 from .tokens import TokenStore
 
 
@@ -26,6 +33,8 @@ class EmulatorState(TokenStore):
     counters: Counters
     #: Every logout token sent to a back-channel logout URL, oldest first.
     backchannel_deliveries: list[BackchannelDelivery]
+    #: Every Privileged Worker exchange accepted, oldest first (Auth0's tenant logs).
+    privileged_accesses: list[PrivilegedAccess]
 
     def reset(self) -> None:
         """Forget users, tokens, accounts, counters and faults; keep clients and connections.
@@ -39,11 +48,21 @@ class EmulatorState(TokenStore):
             self.auto_login = self.default_auto_login
             self.counters = Counters()
             self.backchannel_deliveries = []
+            self.privileged_accesses = []
 
     def record_delivery(self, delivery: BackchannelDelivery) -> None:
         """Remember a logout token sent to a back-channel logout URL."""
         with self.lock:
             self.backchannel_deliveries.append(delivery)
+
+    def record_privileged_access(
+        self, client_id: str, user_id: str, connection: str, audit_context: str
+    ) -> None:
+        """Remember an accepted Privileged Worker exchange and the reason it gave."""
+        with self.lock:
+            self.privileged_accesses.append(
+                PrivilegedAccess(client_id, user_id, connection, audit_context)
+            )
 
     def revoke_refresh_token(self, token: str, client_id: str) -> bool:
         """Revoke a refresh token issued to ``client_id``; tell whether it existed."""

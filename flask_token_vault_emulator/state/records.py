@@ -92,6 +92,17 @@ class BackchannelDelivery:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class PrivilegedAccess:
+    """Record one Privileged Worker exchange Auth0 accepted, as its tenant logs keep it."""
+
+    client_id: str
+    user_id: str
+    connection: str
+    #: The reason the subject token gave.
+    audit_context: str
+
+
 @dataclass
 class AuthorizationCode:
     """Hold an issued authorization code and what it is bound to."""

@@ -63,7 +63,11 @@ def test_worker_setup_prints_the_block_and_applies_it(emu: Emulator) -> None:
     # The jobs can now get tokens.
     emu.connect_account("alice@example.com", "google-oauth2", [CAL_READ])
     token = TokenVault().worker_token(
-        emu.user_id_for("alice@example.com"), "google-oauth2", [CAL_READ], app=app
+        emu.user_id_for("alice@example.com"),
+        "google-oauth2",
+        [CAL_READ],
+        audit_context="calendar sync",
+        app=app,
     )
     assert token.access_token
 
@@ -71,7 +75,9 @@ def test_worker_setup_prints_the_block_and_applies_it(emu: Emulator) -> None:
 def test_worker_setup_changes_nothing_when_declined(emu: Emulator) -> None:
     register_client_key(emu)
     app = make_app(emu, **keyed_config())
-    result = app.test_cli_runner().invoke(cli, ["worker", "setup"], input="n\n")
+    result = app.test_cli_runner().invoke(
+        cli, ["worker", "setup", "--ip", "127.0.0.1"], input="n\n"
+    )
     assert result.exit_code == 1
     assert '"google-oauth2"' in result.output  # the configured connections, for review
     assert management_client(app).get_client()["token_vault_privileged_access"] is None

@@ -307,9 +307,11 @@ def test_an_ineligible_client_is_named_with_its_problems(emu: Emulator) -> None:
     assert not result.ok
 
 
-def test_a_missing_or_disabled_connection_is_left_to_do_by_hand(emu: Emulator) -> None:
+def test_a_missing_connection_is_left_to_do_by_hand_and_a_disabled_one_enabled(
+    emu: Emulator,
+) -> None:
     emu.bare_tenant()
-    emu.state.connections["windowslive"].enabled_clients = []
+    emu.state.connections["windowslive"].enabled_clients = ["another-client"]
     app = make_app(emu, TOKEN_VAULT_CONNECTIONS={"windowslive": {}, "github": {}})
     with app.app_context():
         result = setup_tenant(base_url=BASE)
@@ -317,8 +319,9 @@ def test_a_missing_or_disabled_connection_is_left_to_do_by_hand(emu: Emulator) -
     missing = found[("connection github", "connection exists")]
     assert missing.status == NOT_MADE and "Create Connection" in missing.dashboard
     disabled = found[("connection windowslive", "connection enabled for the app")]
-    assert disabled.status == NOT_MADE and "Applications" in disabled.dashboard
-    assert emu.state.connections["windowslive"].enabled_clients == []
+    assert disabled.status == CHANGED and emu.client_id in disabled.detail
+    # Enabled through PATCH /connections/{id}/clients: the other client keeps it.
+    assert emu.state.connections["windowslive"].enabled_clients == ["another-client", emu.client_id]
 
 
 def test_without_management_write_access_each_change_says_why(emu: Emulator) -> None:

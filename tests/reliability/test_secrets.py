@@ -282,17 +282,21 @@ def test_no_key_or_assertion_anywhere_in_a_keyed_run(
     vault = TokenVault()
     user_id = emu.user_id_for("alice@example.com")
     TokenVault.state(app).cache.invalidate_user(user_id)
-    assert vault.worker_token(user_id, "google-oauth2", [CAL_READ], app=app).access_token
+    assert vault.worker_token(
+        user_id, "google-oauth2", [CAL_READ], audit_context="test job", app=app
+    ).access_token
     for who, connection in (("auth0|nobody", "google-oauth2"), (user_id, "windowslive")):
         try:
-            vault.worker_token(who, connection, [CAL_READ], app=app)
+            vault.worker_token(who, connection, [CAL_READ], audit_context="test job", app=app)
         except TokenVaultError as exc:
             captured.append(repr(exc) + str(exc) + str(exc.to_dict()) + exc.remedy)
     state = TokenVault.state(app)
     objects = [state, state.settings, state.exchanger, state.dpop, state.my_account]
     objects += [state.settings.client_key, state.settings.dpop_key, state.transport]
     captured.extend(repr(o) + str(o) for o in objects)
-    result = app.test_cli_runner().invoke(args=["token-vault", "worker", "setup", "--yes"])
+    result = app.test_cli_runner().invoke(
+        args=["token-vault", "worker", "setup", "--ip", "127.0.0.1", "--yes"]
+    )
     captured.append(result.output)
     store: Any = state.cache.store
     captured.extend(key + repr(value) for key, value in store.items())

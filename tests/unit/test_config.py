@@ -92,6 +92,9 @@ def test_missing_required_key_is_named(key: str) -> None:
         ({"TOKEN_VAULT_DEFAULT_EXPIRES_IN": 0}, "TOKEN_VAULT_DEFAULT_EXPIRES_IN"),
         ({"TOKEN_VAULT_DEFAULT_EXPIRES_IN": 10**6}, "TOKEN_VAULT_DEFAULT_EXPIRES_IN"),
         ({"TOKEN_VAULT_DEFAULT_EXPIRES_IN": float("inf")}, "TOKEN_VAULT_DEFAULT_EXPIRES_IN"),
+        ({"TOKEN_VAULT_WORKER_AUDIT_CONTEXT": "x" * 257}, "TOKEN_VAULT_WORKER_AUDIT_CONTEXT"),
+        ({"TOKEN_VAULT_WORKER_AUDIT_CONTEXT": "   "}, "TOKEN_VAULT_WORKER_AUDIT_CONTEXT"),
+        ({"TOKEN_VAULT_WORKER_AUDIT_CONTEXT": ["sync"]}, "TOKEN_VAULT_WORKER_AUDIT_CONTEXT"),
     ],
 )
 def test_malformed_key_is_named(config: dict[str, Any], key: str) -> None:
