@@ -117,6 +117,17 @@ CODES: dict[str, dict[str, Code]] = {
             "Connecting would ask the My Account API for more scopes than it takes.",
             "Ask for fewer scopes: trim TOKEN_VAULT_CONNECTIONS or the scopes the view requires.",
         ),
+        "audit_context_required": Code(
+            "A background job asked for a token without saying why (Auth0 requires the "
+            "audit_context of a Privileged Worker request, and records it in the tenant logs).",
+            "Pass audit_context='nightly calendar sync' (say why the job needs the token, no "
+            "personal data) to worker_token(), or set TOKEN_VAULT_WORKER_AUDIT_CONTEXT for jobs "
+            "that share one reason.",
+        ),
+        "invalid_audit_context": Code(
+            "The job's audit_context is empty, longer than 256 characters or more than one line.",
+            "Give a short reason of 1 to 256 characters, e.g. 'nightly calendar sync'.",
+        ),
         "invalid_logout_token": Code(
             "A back-channel logout request carried no logout token Auth0 signed for this app.",
             "Only Auth0 sends logout tokens here; nothing to do if this was not Auth0.",

@@ -69,9 +69,6 @@ def _audit_context(given: str | None, default: str | None) -> str:
         raise InvalidRequest(
             "A background token needs the reason for the access (Auth0's audit_context).",
             error="audit_context_required",
-            remedy="Pass audit_context='nightly calendar sync' (say why the job needs the token, "
-            "no personal data) to worker_token(), or set TOKEN_VAULT_WORKER_AUDIT_CONTEXT for "
-            "jobs that share one reason.",
         )
     problem = audit_context_problem(value)
     if problem is not None:
@@ -79,6 +76,5 @@ def _audit_context(given: str | None, default: str | None) -> str:
         raise InvalidRequest(
             f"{source} {problem}.",
             error="invalid_audit_context",
-            remedy="Give a short reason of 1 to 256 characters, e.g. 'nightly calendar sync'.",
         )
     return value
