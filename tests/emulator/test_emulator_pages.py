@@ -1,0 +1,75 @@
+"""The emulator's pages and banner say what is wrong and what to run, true to the tenant's shape."""
+
+from __future__ import annotations
+
+import html
+import re
+import shlex
+
+import pytest
+import requests
+
+from flask_token_vault.admin.cli import cli
+from flask_token_vault_emulator import Emulator
+from tests.helpers.apps import make_app
+from tests.helpers.oauth import authorize_request
+
+
+def page_text(answer: requests.Response, element: str) -> str:
+    """Return the text of the page element with this id (the emulator's pages are small)."""
+    found = re.search(rf'id="{element}"[^>]*>(.*?)</', answer.text, re.DOTALL)
+    assert found, answer.text
+    return html.unescape(re.sub(r"<[^>]+>", "", found.group(1))).strip()
+
+
+# -- callback URL mismatch -----------------------------------------------------------------------
+
+
+def test_a_bare_tenant_names_the_setup_line_for_the_callback_url_asked_for(emu: Emulator) -> None:
+    """setup registered 127.0.0.1:5000; the browser came from localhost:5000."""
+    emu.bare_tenant()
+    app = make_app(emu, TOKEN_VAULT_CONNECT_FLOW="connected_accounts")
+    setup = app.test_cli_runner().invoke(cli, ["setup", "--base-url", "http://127.0.0.1:5000"])
+    assert setup.exit_code == 0, setup.output
+    asked = "http://localhost:5000/auth/callback"
+
+    refused = authorize_request(emu, redirect_uri=asked)
+    assert refused.status_code == 400
+    message = page_text(refused, "message")
+    assert "always allowed" not in message
+    assert "loopback URLs included" in message
+    assert asked in message and "http://127.0.0.1:5000/auth/callback" in message
+    fix = page_text(refused, "fix")
+    assert fix == "flask token-vault setup --base-url http://localhost:5000"
+
+    # The line, run as printed, lets the same sign-in through.
+    words = shlex.split(fix)
+    assert words[:2] == ["flask", "token-vault"]
+    rerun = app.test_cli_runner().invoke(cli, words[2:])
+    assert rerun.exit_code == 0, rerun.output
+    assert authorize_request(emu, redirect_uri=asked).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("asked", "base"),
+    [
+        ("https://app.example.com/auth/connect/callback", "https://app.example.com"),
+        ("https://example.com/shop/login/callback", "https://example.com/shop"),
+    ],
+)
+def test_the_set_up_tenant_says_which_urls_pass_unlisted(
+    emu: Emulator, asked: str, base: str
+) -> None:
+    """A URL prefix or a mount point is kept out of, or in, the base URL as setup wants it."""
+    refused = authorize_request(emu, redirect_uri=asked)
+    assert refused.status_code == 400
+    message = page_text(refused, "message")
+    assert "any http://127.0.0.1 or http://localhost URL through unlisted" in message
+    assert page_text(refused, "fix") == f"flask token-vault setup --base-url {base}"
+
+
+def test_a_callback_url_not_shaped_like_the_extensions_gets_no_setup_line(emu: Emulator) -> None:
+    refused = authorize_request(emu, redirect_uri="https://spa.example.com/")
+    assert refused.status_code == 400
+    assert "Allowed Callback URLs" in page_text(refused, "message")
+    assert 'id="fix"' not in refused.text
