@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import html
+import os
 import re
 import shlex
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import requests
 
 from flask_token_vault.admin.cli import cli
 from flask_token_vault_emulator import Emulator
+from flask_token_vault_emulator.__main__ import banner
+from tests.helpers import ROOT
 from tests.helpers.apps import make_app
 from tests.helpers.oauth import authorize_request
+
+QUICK_START = ROOT / "docs" / "_samples" / "quickstart_app.py"
 
 
 def page_text(answer: requests.Response, element: str) -> str:
@@ -73,3 +81,41 @@ def test_a_callback_url_not_shaped_like_the_extensions_gets_no_setup_line(emu: E
     assert refused.status_code == 400
     assert "Allowed Callback URLs" in page_text(refused, "message")
     assert 'id="fix"' not in refused.text
+
+
+# -- the start-up banner ---------------------------------------------------------------------------
+
+
+def exported_environment(lines: list[str]) -> dict[str, str]:
+    """Paste ``lines`` into a fresh bash (this virtualenv first on PATH); return what it exports."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AUTH0_", "FLASK_"))}
+    env.pop("SECRET_KEY", None)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    script = "\n".join([*lines, "env -0"])
+    result = subprocess.run(
+        ["bash", "-c", script], env=env, capture_output=True, timeout=60, check=True
+    )
+    pairs = (item.partition("=") for item in result.stdout.decode().split("\0") if item)
+    return {name: value for name, _, value in pairs}
+
+
+def test_the_banner_exports_are_enough_to_start_the_quick_start_app(emu: Emulator) -> None:
+    printed = banner(emu)
+    exports = [line.strip() for line in printed.splitlines() if line.strip().startswith("export ")]
+    environment = exported_environment(exports)
+    key = environment["SECRET_KEY"]
+    assert len(key) >= 32 and key not in printed  # made by the shell, never printed
+    assert exported_environment(exports)["SECRET_KEY"] != key  # a new one each time
+    assert environment["AUTH0_DOMAIN"] == emu.url
+
+    # The quick start's app.py starts with nothing but the pasted lines.
+    started = subprocess.run(
+        [sys.executable, "-c", "import runpy, sys; runpy.run_path(sys.argv[1])", str(QUICK_START)],
+        cwd=ROOT,  # this checkout's package, as in the other tests
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert started.returncode == 0, started.stderr
