@@ -141,7 +141,7 @@ def test_denying_consent_shows_a_friendly_error_page(
     page: Page, live_app: LiveApp, shots: Shots
 ) -> None:
     page.goto(live_app.url + "/calendar")
-    expect(page.locator("#connection")).to_have_text("google-oauth2")
+    expect(page.locator("#connection")).to_have_text("Google (google-oauth2)")
     shots("emulator-sign-in")
     page.click("#deny")
     expect(page.locator("#error-title")).to_have_text("Access not granted")
@@ -176,8 +176,8 @@ def test_setup_on_a_bare_tenant_then_the_connected_accounts_journey(
     # Connect Google through Connected Accounts: Auth0's consent page, not a sign-in.
     page.click("#nav-calendar")
     expect_url_starting(page, emu.url + "/connected-accounts/connect?ticket=")
-    expect(page.locator("#connection")).to_have_text("google-oauth2")
-    expect(page.locator("#page-title")).to_have_text("Connect google-oauth2")
+    expect(page.locator("#connection")).to_have_text("Google (google-oauth2)")
+    expect(page.locator("#page-title")).to_have_text("Connect Google")
     expect(page.locator("#signed-in-as")).to_contain_text(EMAIL)
     allow_calendar_on_connect_page(page, emu.url, shots, "ca-emulator-consent")
     expect(page).to_have_url(live.url + "/calendar")

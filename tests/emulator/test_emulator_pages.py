@@ -16,9 +16,15 @@ import requests
 from flask_token_vault.admin.cli import cli
 from flask_token_vault_emulator import Emulator
 from flask_token_vault_emulator.__main__ import banner
-from tests.helpers import ROOT
-from tests.helpers.apps import make_app
-from tests.helpers.oauth import authorize_request
+from tests.helpers import ROOT, TIMEOUT
+from tests.helpers.apps import CAL_READ, make_app
+from tests.helpers.oauth import (
+    REDIRECT_URI,
+    authorize_request,
+    bearer,
+    my_account_access_token,
+    pkce_pair,
+)
 
 QUICK_START = ROOT / "docs" / "_samples" / "quickstart_app.py"
 
@@ -119,3 +125,56 @@ def test_the_banner_exports_are_enough_to_start_the_quick_start_app(emu: Emulato
         check=False,
     )
     assert started.returncode == 0, started.stderr
+
+
+# -- the consent page ------------------------------------------------------------------------------
+
+
+def definitions(answer: requests.Response) -> dict[str, str]:
+    """Return the page's ``<dt>`` labels with the text of the ``<dd>`` that follows each."""
+    pairs = re.findall(r"<dt>(.*?)</dt>\s*<dd[^>]*>(.*?)</dd>", answer.text, re.DOTALL)
+    return {
+        label.strip(): " ".join(html.unescape(re.sub(r"<[^>]+>", " ", value)).split())
+        for label, value in pairs
+    }
+
+
+def test_the_connected_accounts_page_names_the_provider_and_lists_the_scopes(
+    emu: Emulator,
+) -> None:
+    google = emu.state.connections["google-oauth2"]
+    google.connected_accounts = {"active": True}
+    token = my_account_access_token(emu, "ivy@example.com", "create:me:connected_accounts")
+    started = requests.post(
+        emu.url + "/me/v1/connected-accounts/connect",
+        json={
+            "connection": "google-oauth2",
+            "redirect_uri": REDIRECT_URI,
+            "state": "state-1",
+            "code_challenge": pkce_pair()[1],
+            "code_challenge_method": "S256",
+            "scopes": [CAL_READ],
+        },
+        headers=bearer(token),
+        timeout=TIMEOUT,
+    )
+    assert started.status_code == 201, started.text
+    ticket = started.json()["connect_params"]["ticket"]
+    page = requests.get(started.json()["connect_uri"], params={"ticket": ticket}, timeout=TIMEOUT)
+
+    assert page_text(page, "page-title") == "Connect Google"
+    rows = definitions(page)
+    assert rows["Connection"] == "Google (google-oauth2)"
+    assert rows["Google scopes"] == f"openid email profile {CAL_READ}"
+    assert all(rows.values()), rows  # no row left empty
+    assert "Google account" in page.text
+
+
+def test_the_sign_in_page_through_a_connection_names_the_provider(emu: Emulator) -> None:
+    page = authorize_request(emu, connection="windowslive", connection_scope="Calendars.Read")
+    rows = definitions(page)
+    assert rows["Connection"] == "Microsoft (windowslive)"
+    assert rows["Scopes"] == "openid profile email offline_access"
+    assert rows["Microsoft scopes"].endswith("User.Read Calendars.Read")
+    plain = definitions(authorize_request(emu))
+    assert plain == {"Connection": "none (email sign-in)", "Scopes": plain["Scopes"]}
