@@ -26,7 +26,18 @@ import secrets
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from flask import Flask, abort, flash, jsonify, redirect, render_template, request, session, url_for
+from flask import (
+    Flask,
+    abort,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_from_directory,
+    session,
+    url_for,
+)
 from werkzeug.wrappers import Response
 
 from flask_token_vault import (
@@ -289,6 +300,13 @@ def _register_routes(app: Flask) -> None:
             user=caller.sub if caller else None,
             status=answer.status_code,
             events=[_event(e) for e in events],
+        )
+
+    # Browsers ask for /favicon.ico on pages that name no icon (the extension's own pages).
+    @app.get("/favicon.ico")
+    def favicon() -> Response:
+        return send_from_directory(
+            app.static_folder or "static", "favicon.svg", mimetype="image/svg+xml", max_age=86400
         )
 
     @app.get("/sign-in")

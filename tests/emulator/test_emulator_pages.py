@@ -178,3 +178,18 @@ def test_the_sign_in_page_through_a_connection_names_the_provider(emu: Emulator)
     assert rows["Microsoft scopes"].endswith("User.Read Calendars.Read")
     plain = definitions(authorize_request(emu))
     assert plain == {"Connection": "none (email sign-in)", "Scopes": plain["Scopes"]}
+
+
+# -- what a browser asks for besides the page --------------------------------------------------
+
+
+def test_the_emulators_pages_cause_no_favicon_404(emu: Emulator) -> None:
+    pages = [
+        authorize_request(emu),  # the sign-in page
+        authorize_request(emu, client_id="nobody"),  # an error page
+    ]
+    for page in pages:
+        assert '<link rel="icon" href="data:,">' in page.text, page.text
+    # A JSON document opened in a browser tab: the browser asks for /favicon.ico.
+    icon = requests.get(emu.url + "/favicon.ico", timeout=TIMEOUT)
+    assert icon.status_code == 204
