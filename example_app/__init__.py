@@ -20,12 +20,24 @@ API Client (``TOKEN_VAULT_API_CLIENT_ID``). On a real tenant, set ``AUTH0_AUDIEN
 
 from __future__ import annotations
 
+import hmac
 import os
 import secrets
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from flask import Flask, jsonify, redirect, render_template, url_for
+from flask import (
+    Flask,
+    abort,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_from_directory,
+    session,
+    url_for,
+)
 from werkzeug.wrappers import Response
 
 from flask_token_vault import (
@@ -77,7 +89,7 @@ def _connections(config: Any) -> dict[str, dict[str, Any]]:
         "google-oauth2": {
             "label": "Google",
             "scopes": ["openid", "email", "profile", CAL_READ],
-            # Asked for later, from the calendar's "allow adding events" link.
+            # Asked for later, the first time the user adds an event (/calendar/new).
             "optional_scopes": [CAL_WRITE],
         },
         "windowslive": {"label": "Microsoft", "scopes": [GRAPH_USER_READ]},
@@ -112,7 +124,7 @@ def create_app(config: dict[str, Any] | None = None, emulator: Emulator | None =
         SPA_CLIENT_ID=None,
         # The scopes the pages need are asked for when the user connects, so opening the
         # calendar right after connecting Google needs no second consent. Writing events is
-        # asked for only when the user wants it (the calendar page's step-up button).
+        # asked for only when the user wants it (the first time they add an event).
         # How accounts are connected; `flask token-vault doctor` says which one a tenant uses.
         TOKEN_VAULT_CONNECT_FLOW="connected_accounts",  # noqa: S106 - a flow name, not a secret
     )
@@ -213,12 +225,40 @@ def _register_routes(app: Flask) -> None:
             events=[_event(e) for e in events],
             status=answer.status_code,
             can_write=can_write,
-            step_up_url=connect_url(
-                "google-oauth2",
-                sorted({*(get_provider_token_set("google-oauth2").scopes or ()), CAL_WRITE}),
-                next=url_for("calendar"),
-            ),
         )
+
+    # Adding an event needs one more Google scope: the first visit sends the user to grant it
+    # (the scopes already granted plus this one), then back here. That is the step-up.
+    @app.route("/calendar/new", methods=["GET", "POST"])
+    @provider_token_required("google-oauth2", scopes=[CAL_READ, CAL_WRITE])
+    def new_event() -> Any:
+        start = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
+        start += timedelta(days=1)
+        if request.method == "GET":
+            return render_template(
+                "new_event.html", form_token=_form_token(), start=start.strftime("%Y-%m-%dT%H:%M")
+            )
+        _check_form_token()
+        summary = request.form.get("summary", "").strip()[:200] or "(no title)"
+        try:
+            start = datetime.fromisoformat(request.form.get("start", "")).replace(
+                tzinfo=timezone.utc
+            )
+        except ValueError:
+            abort(400)
+        body = {
+            "summary": summary,
+            "start": {"dateTime": start.isoformat()},
+            "end": {"dateTime": (start + timedelta(hours=1)).isoformat()},
+        }
+        answer = provider_session("google-oauth2", [CAL_WRITE]).post(
+            "/calendar/v3/calendars/primary/events", json=body
+        )
+        if answer.ok:
+            flash(f"Added “{summary}”, {_event(answer.json())['when']}.")
+        else:
+            flash(f"Google did not add the event: it answered {answer.status_code}.")
+        return redirect(url_for("calendar"))
 
     @app.get("/profile")
     @provider_token_required("windowslive", scopes=[GRAPH_USER_READ])
@@ -237,6 +277,9 @@ def _register_routes(app: Flask) -> None:
             "audience": settings.audience,
             "scope": f"openid profile email offline_access {API_READ}",
             "api": url_for("api_calendar"),
+            # Someone signed in to this app has an Auth0 session: the SPA signs in through it
+            # silently (prompt=none) instead of asking again.
+            "signedIn": bool(current_user),
         }
         ready = bool(config["clientId"] and config["audience"] and settings.api_client_id)
         return render_template("spa.html", config=config, ready=ready)
@@ -259,9 +302,32 @@ def _register_routes(app: Flask) -> None:
             events=[_event(e) for e in events],
         )
 
+    # Browsers ask for /favicon.ico on pages that name no icon (the extension's own pages).
+    @app.get("/favicon.ico")
+    def favicon() -> Response:
+        return send_from_directory(
+            app.static_folder or "static", "favicon.svg", mimetype="image/svg+xml", max_age=86400
+        )
+
     @app.get("/sign-in")
     def sign_in() -> Response:
         return redirect(url_for("token_vault.login", next="/"))
+
+
+def _form_token() -> str:
+    """Return this session's token for the app's own forms (a cross-site post cannot know it)."""
+    token = session.get("example_form_token")
+    if not isinstance(token, str):
+        token = secrets.token_urlsafe(32)
+        session["example_form_token"] = token
+    return token
+
+
+def _check_form_token() -> None:
+    """Refuse a form post that does not carry this session's form token."""
+    sent = request.form.get("form_token", "")
+    if not hmac.compare_digest(sent.encode(), _form_token().encode()):
+        abort(400)
 
 
 def _connection_entry(name: str) -> dict[str, Any]:

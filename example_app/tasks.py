@@ -4,7 +4,7 @@ The web app (or a cron job) enqueues ``refresh_calendar(user_id)`` with
 :func:`enqueue_calendar_refresh`; any number of RQ workers, on any machines sharing the Redis,
 run them::
 
-    pip install 'flask-token-vault[rq]'
+    python -m pip install '.[rq]'   # in a checkout of the repository
     rq worker --url "$REDIS_URL"
 
 Each worker builds the app once from its environment (``AUTH0_DOMAIN``, ``AUTH0_CLIENT_ID``,

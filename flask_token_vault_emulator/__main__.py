@@ -35,9 +35,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+#: The app's own ``SECRET_KEY``, made by the shell the line is pasted into: a new random key that
+#: the emulator never sees nor prints (the README's line, character for character).
+KEY_COMMAND = "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+SECRET_KEY_EXPORT = f'export SECRET_KEY="$({KEY_COMMAND})"'
+
+
 def banner(emulator: Emulator, auto_login: str | None = None, *, bare: bool = False) -> str:
     """Return what the emulator prints at start-up: where it is and the lines to paste."""
-    exports = "\n".join(f"  export {key}={value}" for key, value in emulator.app_config().items())
+    lines = [f"export {key}={value}" for key, value in emulator.app_config().items()]
+    exports = "\n".join(f"  {line}" for line in [*lines, SECRET_KEY_EXPORT])
     return (
         f"Auth0 Token Vault emulator running at {emulator.url}\n"
         f"  issuer:        {emulator.issuer}\n"
@@ -49,7 +56,8 @@ def banner(emulator: Emulator, auto_login: str | None = None, *, bare: bool = Fa
         f"  tenant:        {'bare (run `flask token-vault setup`)' if bare else 'set up'}\n"
         "Point your app at it: paste these lines into the shell that runs the app\n"
         "(AUTH0_DOMAIN keeps its http://: a bare host:port would mean https; an app that\n"
-        "reads GOOGLE_API_BASE into its connection's api_base calls the fake API above):\n"
+        "reads GOOGLE_API_BASE into its connection's api_base calls the fake API above;\n"
+        "SECRET_KEY is the app's own, a new random one made by that shell):\n"
         f"{exports}\n"
         "For local testing only: never expose it to the internet. Press Ctrl-C to stop."
     )

@@ -99,6 +99,8 @@ def create_app(state: EmulatorState) -> Flask:
     app.register_blueprint(providers.google)
     app.register_blueprint(providers.microsoft)
     app.register_blueprint(control.bp)
+    # A browser asks for it on every JSON document it opens; nothing to show, no 404 to log.
+    app.add_url_rule("/favicon.ico", "favicon", lambda: Response(status=204))
     app.before_request(apply_faults)
     app.after_request(count_provider_calls)
     app.after_request(allow_loopback_origins)

@@ -8,6 +8,8 @@ that registered a URL (:mod:`.backchannel`). ``POST /oauth/revoke`` revokes a re
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit, urlunsplit
+
 from flask import Blueprint, redirect, render_template, request
 from werkzeug.wrappers import Response
 
@@ -113,6 +115,45 @@ def _set_session_cookie(response: Response, sid: str, max_age: float) -> None:
     )
 
 
+#: The command that registers an app's callback URLs (the admin tool's ``setup``).
+SETUP_COMMAND = "flask token-vault setup --base-url"
+
+
+def app_base_url(redirect_uri: str) -> str | None:
+    """Return the app address a Flask-Token-Vault callback URL was built from, or None.
+
+    Its callbacks are ``BASE/PREFIX/callback`` and ``BASE/PREFIX/connect/callback``, where
+    PREFIX is the extension's URL prefix (one path segment, ``/auth`` by default).
+    """
+    parts = urlsplit(redirect_uri)
+    path = parts.path
+    if parts.scheme not in ("http", "https") or not parts.netloc or not path.endswith("/callback"):
+        return None
+    path = path.removesuffix("/callback").removesuffix("/connect")
+    base_path = path.rpartition("/")[0] if path else ""
+    return urlunsplit((parts.scheme, parts.netloc, base_path, "", ""))
+
+
+def callback_mismatch(client: Client, redirect_uri: str) -> tuple[str, str | None]:
+    """Say why ``redirect_uri`` is refused and return the command that allows it, if known."""
+    allowed = ", ".join(client.callbacks) or "none"
+    if client.allow_loopback:
+        rule = "This tenant lets any http://127.0.0.1 or http://localhost URL through"
+        rule += " unlisted; other URLs must be listed."
+    else:
+        # A tenant started with --bare checks the list as Auth0 does: loopback URLs too.
+        rule = "This tenant checks the list as Auth0 does, loopback URLs included."
+    message = (
+        f"The provided redirect_uri is not in the list of allowed callback URLs: "
+        f"{redirect_uri or '(none)'}. Allowed for {client.name}: {allowed}. {rule}"
+    )
+    base = app_base_url(redirect_uri) if redirect_uri else None
+    if base is None:
+        return message + " Add it to the application's Allowed Callback URLs.", None
+    message += " To allow this app's URLs, run this next to the app:"
+    return message, f"{SETUP_COMMAND} {base}"
+
+
 @bp.get("/authorize")
 def authorize() -> Response:
     """Start a login: show the login-and-consent page, or sign the auto-login user in at once."""
@@ -127,12 +168,8 @@ def authorize() -> Response:
         )
     redirect_uri = args.get("redirect_uri", "")
     if not redirect_uri or not client.allows_callback(redirect_uri):
-        return html_page(
-            "Callback URL mismatch",
-            f"The provided redirect_uri is not in the list of allowed callback URLs: "
-            f"{redirect_uri or '(none)'}. Loopback URLs are always allowed.",
-            400,
-        )
+        message, fix = callback_mismatch(client, redirect_uri)
+        return html_page("Callback URL mismatch", message, 400, fix=fix)
     app_state = args.get("state")
 
     def fail(error: str, description: str) -> Response:

@@ -45,6 +45,7 @@ from .web import ErrorAnswer, bearer_token, current_state, json_response
 MANAGEMENT_API_SCOPES = (
     "read:users",
     "read:clients",
+    "read:client_keys",
     "create:clients",
     "update:clients",
     "read:resource_servers",

@@ -11,7 +11,8 @@
   updated_at}``; the PEM is never listed). The emulator's ``kid`` is the key's RFC 7638
   thumbprint.
 - ``GET /api/v2/clients?app_type=&fields=&page=&per_page=&include_totals=``; ``POST
-  /api/v2/clients`` -> 201 with the new client's secret (a Custom API Client: ``app_type:
+  /api/v2/clients`` -> 201 with the new client's secret (reads answer ``client_secret`` only to
+  a token with ``read:client_keys``, as Auth0 does) (a Custom API Client: ``app_type:
   "resource_server"`` with ``resource_server_identifier``, one per API, 409 for a second).
 """
 
@@ -41,7 +42,7 @@ from .management import (
 )
 from .state import Client, EmulatorState
 from .state.common import is_loopback_url, random_id
-from .web import json_response
+from .web import current_state, json_response
 
 bp = api_blueprint("management_clients")
 
@@ -98,14 +99,33 @@ _CLIENT_CREATABLE = frozenset(
 _APP_TYPES = frozenset({"regular_web", "spa", "native", "non_interactive", "resource_server"})
 
 
+#: The scope that lets a token read clients' secrets (either it or ``read:clients`` reads them).
+READ_KEYS = "read:client_keys"
+
+
+def _reader() -> tuple[EmulatorState, bool]:
+    """Return the tenant's state for a client read, and whether the token may see secrets."""
+    state = current_state()
+    claims = require_scope(state, "read:clients", READ_KEYS)
+    return state, READ_KEYS in str(claims.get("scope", "")).split()
+
+
+def _readable(state: EmulatorState, client: Client, with_secret: bool) -> dict[str, Any]:
+    """Return a client as a read answers it, with its secret only when ``with_secret``."""
+    document = client_document(state, client)
+    if with_secret and not client.is_public:
+        document["client_secret"] = client.client_secret
+    return pick_fields(document)
+
+
 @bp.get("/clients")
 def list_clients() -> Response:
-    """List clients (``app_type`` filters, comma-separated), paginated, never with secrets."""
-    state = authorized("read:clients")
+    """List clients (``app_type`` filters, comma-separated), paginated; secrets as for a GET."""
+    state, with_secret = _reader()
     wanted = {t for t in request.args.get("app_type", "").split(",") if t}
     with state.lock:
         found = [
-            pick_fields(client_document(state, c))
+            _readable(state, c, with_secret)
             for c in state.clients.values()
             if not wanted or c.app_type in wanted
         ]
@@ -165,11 +185,11 @@ def create_client() -> Response:
 
 @bp.get("/clients/<client_id>")
 def get_client(client_id: str) -> Response:
-    """Describe one client (never its secret: that needs ``read:client_keys``)."""
-    state = authorized("read:clients")
+    """Describe one client; its secret only for a token with ``read:client_keys``."""
+    state, with_secret = _reader()
     with state.lock:
-        document = client_document(state, require_client(state, client_id))
-    return json_response(pick_fields(document))
+        document = _readable(state, require_client(state, client_id), with_secret)
+    return json_response(document)
 
 
 @bp.patch("/clients/<client_id>")

@@ -62,9 +62,9 @@ def json_response(
     )
 
 
-def html_page(title: str, message: str, status: int = 200) -> Response:
-    """Return a small HTML page with a title and a message."""
-    html = render_template("page.html", title=title, message=message)
+def html_page(title: str, message: str, status: int = 200, *, fix: str | None = None) -> Response:
+    """Return a small HTML page with a title, a message and, when given, a command to run."""
+    html = render_template("page.html", title=title, message=message, fix=fix)
     return Response(html, status=status, mimetype="text/html")
 
 

@@ -8,6 +8,9 @@
 //    Google through the My Account API with a token of the SPA's own (audience .../me/, from
 //    its refresh token), then call the API again.
 //
+// Someone already signed in to this app has an Auth0 session, so the SPA signs in through it
+// without a page (prompt=none), as auth0-spa-js does, instead of asking a second time.
+//
 // Tokens live in sessionStorage so they survive the trips to Auth0 and back; a real app would
 // use Auth0's SPA SDK (auth0-spa-js), which does this and more.
 "use strict";
@@ -32,11 +35,27 @@
     return base64url(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier)));
   }
 
-  function show(status, answer) {
+  // A sentence for the user; the error code and its description go under "Details".
+  function show(status, error) {
     $("spa-status").textContent = status;
-    const pre = $("spa-answer");
-    pre.hidden = answer === undefined;
-    pre.textContent = answer === undefined ? "" : JSON.stringify(answer, null, 2);
+    $("spa-details").hidden = !error;
+    $("spa-detail").textContent = error
+      ? [error.error, error.error_description].filter(Boolean).join(": ")
+      : "";
+  }
+
+  // Say why the user has to sign in, with the link that does it.
+  function askToSignIn(status, error) {
+    show(status + " ", error);
+    const link = Object.assign(document.createElement("a"), {
+      href: "#", id: "spa-sign-in-again", textContent: "Sign in again",
+    });
+    link.addEventListener("click", (event) => {
+      event.preventDefault();
+      guarded(signIn)();
+    });
+    $("spa-status").append(link, ".");
+    $("spa-sign-in").hidden = true;
   }
 
   function tokens() {
@@ -54,7 +73,9 @@
     return body;
   }
 
-  async function signIn() {
+  // silent: through the user's Auth0 session, with no page (Auth0 answers login_required
+  // when there is none).
+  async function signIn(silent) {
     const verifier = randomString();
     const state = randomString();
     store.setItem("spa-login", JSON.stringify({ verifier, state }));
@@ -68,6 +89,7 @@
       code_challenge: await challengeOf(verifier),
       code_challenge_method: "S256",
     });
+    if (silent === true) query.set("prompt", "none");
     window.location.assign(config.domain + "/authorize?" + query);
   }
 
@@ -121,9 +143,14 @@
     } else if (answer.status === 401 && body.connect) {
       lastConnect = body.connect;
       $("spa-connect").hidden = false;
-      show("The API answered " + answer.status + ": " + body.error + ".", body);
+      show("Google is not connected for this account yet: connect it to load your calendar.", body);
+    } else if (answer.status === 401) {
+      // The access token is expired, revoked or not for this API: it is of no more use.
+      store.removeItem("spa-tokens");
+      signedIn();
+      askToSignIn("Your sign-in has expired or was revoked.", body);
     } else {
-      show("The API answered " + answer.status + ".", body);
+      show("The API could not load your calendar (it answered " + answer.status + ").", body);
     }
   }
 
@@ -185,25 +212,37 @@
   async function start() {
     const params = new URLSearchParams(window.location.search);
     window.history.replaceState(null, "", here);
-    if (params.has("error")) {
-      show("Auth0 answered " + params.get("error") + ": " + params.get("error_description"));
+    if (params.get("error") === "login_required") {
+      store.removeItem("spa-login");
+      show("Not signed in."); // the silent sign-in found no Auth0 session
+    } else if (params.has("error")) {
+      store.removeItem("spa-login");
+      show("Signing in did not finish.", {
+        error: params.get("error"), error_description: params.get("error_description"),
+      });
     } else if (params.has("code")) {
       await finishSignIn(params);
     } else if (params.has("connect_code")) {
       await finishConnect(params);
     }
-    if (signedIn()) await callApi();
+    if (signedIn()) {
+      await callApi();
+    } else if (config.signedIn && !store.getItem("spa-silent")) {
+      store.setItem("spa-silent", "tried"); // once per tab: never a loop of redirects
+      await signIn(true);
+    }
   }
 
   function guarded(action) {
     return () => action().catch((error) => show("Failed: " + error.message));
   }
 
-  $("spa-sign-in").addEventListener("click", guarded(signIn));
+  $("spa-sign-in").addEventListener("click", guarded(() => signIn(false)));
   $("spa-call").addEventListener("click", guarded(callApi));
   $("spa-connect").addEventListener("click", guarded(connect));
   $("spa-sign-out").addEventListener("click", () => {
     store.removeItem("spa-tokens");
+    store.setItem("spa-silent", "tried"); // forgotten on purpose: no silent sign-in back
     $("spa-events").replaceChildren();
     show("Not signed in.");
     signedIn();

@@ -442,7 +442,8 @@ def api_client() -> None:
 @click.option(
     "--show-secret",
     is_flag=True,
-    help="Print the new client's secret (Auth0 gives it only when the client is created).",
+    help="Print the client's secret (read with the Management API scope read:client_keys "
+    "when the client already exists).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 @_handle_errors
@@ -454,8 +455,13 @@ def api_client_enable(
     The client is linked to the API (``app_type: resource_server``) and has the Token Vault
     grant. Its secret is printed only with --show-secret (keep it out of shared logs).
     """
-    found = management_client().enable_api_client(identifier, name=name)
-    secret = found.client_secret if show_secret else None
+    management = management_client()
+    found = management.enable_api_client(identifier, name=name)
+    secret = None
+    if show_secret:
+        # Auth0 gives a new client's secret in the answer that created it; an existing
+        # client's only to a token with read:client_keys.
+        secret = found.client_secret or management.get_client_secret(found.client_id)
     if as_json:
         data = found.to_dict()
         if secret:
@@ -470,10 +476,17 @@ def api_client_enable(
     click.echo(f"TOKEN_VAULT_API_CLIENT_ID={found.client_id}")
     if secret:
         click.echo(f"TOKEN_VAULT_API_CLIENT_SECRET={secret}")
+    elif show_secret:
+        click.echo(
+            "The Management API did not give its secret: authorize this application for the "
+            f"scope read:client_keys ({places.MANAGEMENT_API_ACCESS}) and run this again, or "
+            f"copy it from {places.application(found.name)} > Credentials."
+        )
     else:
-        where = f"Its secret is in the Dashboard ({places.APPLICATIONS} > the client > Credentials)"
-        hint = "; --show-secret prints it when the client is created." if found.created else "."
-        click.echo(where + hint)
+        click.echo(
+            f"Its secret (TOKEN_VAULT_API_CLIENT_SECRET) is not printed: "
+            f"`{places.API_CLIENT_ENABLE} --show-secret` prints it."
+        )
 
 
 # -- connected accounts -----------------------------------------------------------------------

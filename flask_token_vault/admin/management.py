@@ -425,6 +425,21 @@ class ManagementClient(TenantWrites):
                 return None
         return None
 
+    def get_client_secret(self, client_id: str) -> str | None:
+        """Return a client's secret, or ``None`` when the Management API leaves it out.
+
+        Auth0 answers ``client_secret`` only to a token with the ``read:client_keys`` scope
+        (and a client that signs in with a key, or a public one, has none to give).
+        """
+        data = self.request(
+            "GET",
+            f"/clients/{_q(client_id)}",
+            params={"fields": "client_id,client_secret", "include_fields": "true"},
+            operation="reading a client's secret",
+        )
+        secret = data.get("client_secret") if isinstance(data, Mapping) else None
+        return secret if isinstance(secret, str) and secret else None
+
     def enable_api_client(
         self, identifier: str | None = None, *, name: str | None = None
     ) -> CustomApiClient:

@@ -66,6 +66,19 @@ MICROSOFT_CONNECTION = "windowslive"
 DATABASE_CONNECTION = "Username-Password-Authentication"
 
 PROVIDER_BY_STRATEGY = {"google-oauth2": "google", "windowslive": "microsoft"}
+#: How Auth0's pages name a social connection's provider, by strategy (its Dashboard's names).
+DISPLAY_NAME_BY_STRATEGY = {
+    "google-oauth2": "Google",
+    "windowslive": "Microsoft",
+    "github": "GitHub",
+    "box": "Box",
+    "dropbox": "Dropbox",
+    "facebook": "Facebook",
+    "linkedin": "LinkedIn",
+    "salesforce": "Salesforce",
+    "slack": "Slack",
+    "twitter": "X",
+}
 PROVIDER_TOKEN_PREFIX = {"google": "ya29.emu.", "microsoft": "EwB.emu."}
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost"})

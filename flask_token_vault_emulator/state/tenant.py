@@ -21,6 +21,7 @@ from .common import (
     DEFAULT_CLIENT_SECRET,
     DEFAULT_GRANT_TYPES,
     DEFAULT_SPA_CLIENT_ID,
+    DISPLAY_NAME_BY_STRATEGY,
     GOOGLE_CONNECTION,
     MICROSOFT_CONNECTION,
     MY_ACCOUNT_SCOPES,
@@ -208,6 +209,11 @@ class Connection:
     def provider(self) -> str | None:
         """Return which fake provider API serves this connection's tokens, if any."""
         return PROVIDER_BY_STRATEGY.get(self.strategy)
+
+    @property
+    def display_name(self) -> str:
+        """Return the name a person reads on a page: ``Google``, ``Microsoft``, or its name."""
+        return DISPLAY_NAME_BY_STRATEGY.get(self.strategy, self.name)
 
 
 def default_clients() -> dict[str, Client]:

@@ -143,6 +143,49 @@ def test_cli_api_client_enable_keeps_a_new_secret_to_itself_unless_asked(emu: Em
     assert "--show-secret" in result.output
 
 
+def test_cli_api_client_enable_shows_an_existing_clients_secret_when_asked(
+    emu: Emulator,
+) -> None:
+    """Created without --show-secret, the secret is still there to print, once per run."""
+    emu.add_api("https://later.example.com/")
+    runner = make_app(emu, AUTH0_AUDIENCE="https://later.example.com/").test_cli_runner()
+    created = runner.invoke(cli, ["api-client", "enable"])
+    assert created.exit_code == 0, created.output
+    assert "`flask token-vault api-client enable --show-secret` prints it" in created.output
+    client = emu.state.api_client_for("https://later.example.com/")
+    assert client is not None and client.client_secret not in created.output
+
+    shown = runner.invoke(cli, ["api-client", "enable", "--show-secret"])
+    assert shown.exit_code == 0, shown.output
+    assert shown.output.startswith("Found the Custom API Client ")
+    assert shown.output.count(client.client_secret) == 1
+    assert f"TOKEN_VAULT_API_CLIENT_SECRET={client.client_secret}\n" in shown.output
+    assert "Dashboard" not in shown.output
+    as_json = json.loads(
+        runner.invoke(cli, ["api-client", "enable", "--show-secret", "--json"]).output
+    )
+    assert as_json["client_secret"] == client.client_secret
+
+
+def test_cli_api_client_enable_without_read_client_keys_says_what_to_grant(
+    emu: Emulator,
+) -> None:
+    emu.add_client(
+        "no-keys",
+        "no-keys-secret",
+        management_scopes=["read:resource_servers", "read:clients", "create:clients"],
+    )
+    app = make_app(emu, AUTH0_CLIENT_ID="no-keys", AUTH0_CLIENT_SECRET="no-keys-secret")
+    result = app.test_cli_runner().invoke(
+        cli, ["api-client", "enable", emu.api_identifier, "--show-secret"]
+    )
+    assert result.exit_code == 0, result.output
+    assert emu.api_client_secret not in result.output
+    assert "TOKEN_VAULT_API_CLIENT_SECRET" not in result.output
+    assert "read:client_keys" in result.output and "Machine To Machine" in result.output
+    assert "> Credentials" in result.output
+
+
 def test_cli_api_client_enable_fails_with_the_fix(emu: Emulator) -> None:
     app = make_app(emu)
     result = app.test_cli_runner().invoke(cli, ["api-client", "enable"])

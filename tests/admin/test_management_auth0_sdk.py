@@ -98,7 +98,10 @@ def test_sdk_reads_and_updates_a_client(emu: Emulator) -> None:
     client = auth0.clients.get(emu.client_id)
     assert client["is_first_party"] is True and client["oidc_conformant"] is True
     assert TOKEN_VAULT_GRANT in client["grant_types"]
-    assert "client_secret" not in client  # that needs read:client_keys
+    assert client["client_secret"] == emu.client_secret  # the token has read:client_keys
+    emu.add_client("reader", "reader-secret", management_scopes=["read:clients"])
+    reader = sdk(emu, management_token(emu, "reader", "reader-secret"))
+    assert "client_secret" not in reader.clients.get(emu.client_id)
     assert client["refresh_token"]["rotation_type"] == "non-rotating"
     updated = auth0.clients.update(emu.client_id, {"grant_types": ["authorization_code"]})
     assert updated["grant_types"] == ["authorization_code"]

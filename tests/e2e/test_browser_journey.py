@@ -83,13 +83,19 @@ def test_sign_in_connect_step_up_disconnect_sign_out(
     expect(page.locator("#ask-write")).to_be_visible()
     shots.publish(shots("calendar"))
 
+    # Adding an event asks Google once for the scope that allows it, then uses it.
     page.click("#ask-write")
     expect(page.locator("#connection-scopes")).to_contain_text(CAL_WRITE)
     allow_connect_on_emulator(page, live_app, shots, "emulator-step-up")
+    expect(page).to_have_url(live_app.url + "/calendar/new")
+    page.fill("#event-summary", "Team lunch")
+    shots("new-event")
+    page.click("#event-add")
     expect(page).to_have_url(live_app.url + "/calendar")
-    expect(page.locator("#write-access")).to_be_visible()
+    expect(page.locator(".flash")).to_contain_text("Added “Team lunch”")
+    expect(page.locator("#add-event")).to_be_visible()
     expect(page.locator("#ask-write")).to_have_count(0)
-    shots("write-access")
+    shots("event-added")
 
     page.goto(live_app.url + "/")
     card = page.locator("#connection-google-oauth2")
@@ -141,7 +147,7 @@ def test_denying_consent_shows_a_friendly_error_page(
     page: Page, live_app: LiveApp, shots: Shots
 ) -> None:
     page.goto(live_app.url + "/calendar")
-    expect(page.locator("#connection")).to_have_text("google-oauth2")
+    expect(page.locator("#connection")).to_have_text("Google (google-oauth2)")
     shots("emulator-sign-in")
     page.click("#deny")
     expect(page.locator("#error-title")).to_have_text("Access not granted")
@@ -176,8 +182,8 @@ def test_setup_on_a_bare_tenant_then_the_connected_accounts_journey(
     # Connect Google through Connected Accounts: Auth0's consent page, not a sign-in.
     page.click("#nav-calendar")
     expect_url_starting(page, emu.url + "/connected-accounts/connect?ticket=")
-    expect(page.locator("#connection")).to_have_text("google-oauth2")
-    expect(page.locator("#page-title")).to_have_text("Connect google-oauth2")
+    expect(page.locator("#connection")).to_have_text("Google (google-oauth2)")
+    expect(page.locator("#page-title")).to_have_text("Connect Google")
     expect(page.locator("#signed-in-as")).to_contain_text(EMAIL)
     allow_calendar_on_connect_page(page, emu.url, shots, "ca-emulator-consent")
     expect(page).to_have_url(live.url + "/calendar")
@@ -270,6 +276,11 @@ def test_every_page_fits_a_phone_screen(phone: Page, live_app: LiveApp, phone_sh
     page.click("#nav-calendar")
     expect(page.locator("#events li").first).to_be_visible()
     fits(page, shots, "calendar")
+    page.click("#ask-write")
+    on_emulator(page, live_app)
+    page.click("#allow")
+    expect(page.locator("#event-form")).to_be_visible()
+    fits(page, shots, "new-event")
     page.click("#nav-profile")
     on_emulator(page, live_app)
     page.click("#allow")

@@ -39,10 +39,15 @@ def test_spa_signs_in_connects_google_and_calls_the_api_with_its_token(
     shots("emulator-sign-in")
     page.click("#allow")
 
-    # The API answers 401 with how to connect Google: the page offers to.
+    # The API answers 401 with how to connect Google: the page says so in a sentence and
+    # offers to, the error code kept under "Details".
     expect(page.locator("#spa-connect")).to_be_visible()
-    expect(page.locator("#spa-status")).to_contain_text("401")
-    expect(page.locator("#spa-answer")).to_contain_text("connected-accounts/connect")
+    expect(page.locator("#spa-status")).to_have_text(
+        "Google is not connected for this account yet: connect it to load your calendar."
+    )
+    expect(page.locator("#spa-detail")).to_be_hidden()
+    expect(page.locator("#spa-detail")).to_contain_text("federated_connection_refresh_token")
+    assert "{" not in page.locator("#spa").inner_text()
     shots("not-connected")
 
     # Connect Google through the My Account API, on the emulator's consent page.
@@ -54,7 +59,7 @@ def test_spa_signs_in_connects_google_and_calls_the_api_with_its_token(
     expect(events.first).to_be_visible()
     assert events.count() > 0
     expect(page.locator("#spa-status")).to_contain_text("answered 200")
-    expect(page.locator("#spa-answer")).to_be_hidden()
+    expect(page.locator("#spa-details")).to_be_hidden()
     shots("calendar")
 
     user_id = emu.user_id_for(EMAIL)
@@ -66,3 +71,67 @@ def test_spa_signs_in_connects_google_and_calls_the_api_with_its_token(
     page.click("#spa-call")
     expect(page.locator("#spa-status")).to_contain_text("answered 200")
     assert emu.exchange_count(user_id, "google-oauth2") == 1
+
+
+def test_spa_on_a_refused_token_says_so_and_links_to_sign_in(
+    page: Page, live_app: LiveApp, shots: Shots, emu: Emulator
+) -> None:
+    page.goto(live_app.url + "/spa")
+    page.click("#spa-sign-in")
+    page.fill("#email", EMAIL)
+    page.click("#allow")
+    expect(page.locator("#spa-connect")).to_be_visible()
+
+    # The access token stops being good (expired, revoked): one sentence and a sign-in link.
+    page.evaluate(
+        """() => {
+            const tokens = JSON.parse(sessionStorage.getItem("spa-tokens"));
+            tokens.access_token = "expired." + tokens.access_token;
+            sessionStorage.setItem("spa-tokens", JSON.stringify(tokens));
+        }"""
+    )
+    page.click("#spa-call")
+    expect(page.locator("#spa-status")).to_have_text(
+        "Your sign-in has expired or was revoked. Sign in again."
+    )
+    expect(page.locator("#spa-detail")).to_contain_text("invalid_token")
+    expect(page.locator("#spa-sign-in")).to_be_hidden()  # the link is the one way to sign in
+    expect(page.locator("#spa-call")).to_be_hidden()
+    assert len(page.locator("#spa").inner_text().splitlines()) <= 4
+    shots("token-refused")
+    page.click("#spa-sign-in-again")
+    expect_url_starting(page, emu.url + "/authorize")
+    expect(page.locator("#email")).to_be_visible()
+
+
+def test_spa_signs_in_through_the_apps_own_sign_in_without_asking_again(
+    page: Page, live_app: LiveApp, shots: Shots, emu: Emulator
+) -> None:
+    page.goto(live_app.url + "/")
+    page.click("#sign-in")
+    expect_url_starting(page, emu.url + "/authorize")
+    page.fill("#email", EMAIL)
+    page.click("#allow")
+    expect(page.locator("#sign-out")).to_be_visible()
+
+    login_pages: list[str] = []
+    page.on(
+        "response",
+        lambda answer: (
+            login_pages.append(answer.url)
+            if answer.url.startswith(emu.url + "/authorize") and answer.status == 200
+            else None
+        ),
+    )
+    page.click("#nav-spa")
+    # Signed in through the Auth0 session the app's sign-in started: no page, no second ask.
+    expect(page.locator("#spa-connect")).to_be_visible()
+    expect(page.locator("#spa-sign-in")).to_be_hidden()
+    assert login_pages == []
+    shots("spa-signed-in-silently")
+
+    # Forgetting the tokens sticks: the page does not sign in again by itself.
+    page.click("#spa-sign-out")
+    page.reload()
+    expect(page.locator("#spa-status")).to_have_text("Not signed in.")
+    expect(page.locator("#spa-sign-in")).to_be_visible()

@@ -1247,7 +1247,7 @@ def test_the_connect_page_names_the_signed_in_user(emu: Emulator) -> None:
     browser_submit(browser, emu, browser_authorize(browser, emu), email="ivy@example.com")
     query = {"connection": "google-oauth2", "connection_scope": CAL_READ}
     answer = authorize_request(emu, browser, scope=None, state=None, nonce=None, **query)
-    assert '<h1 id="page-title">Connect google-oauth2</h1>' in answer.text
+    assert '<h1 id="page-title">Connect Google</h1>' in answer.text
     assert "Signed in as <strong>ivy@example.com</strong>" in answer.text
 
 

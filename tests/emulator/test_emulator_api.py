@@ -271,7 +271,27 @@ def test_management_creates_a_custom_api_client_once_per_api(emu: Emulator) -> N
     assert sorted(c["client_id"] for c in listed) == sorted(
         [emu.api_client_id, document["client_id"]]
     )
-    assert all("client_secret" not in c for c in listed)
+    # The secret goes only to a token with read:client_keys, which the default client's has.
+    assert all(
+        c["client_secret"] == emu.state.clients[c["client_id"]].client_secret for c in listed
+    )
+    emu.add_client("reader", "reader-secret", management_scopes=["read:clients"])
+    reader = token_request(
+        emu,
+        {
+            "grant_type": "client_credentials",
+            "client_id": "reader",
+            "client_secret": "reader-secret",
+            "audience": emu.url + "/api/v2/",
+        },
+    ).json()["access_token"]
+    hidden = requests.get(
+        emu.url + "/api/v2/clients",
+        params={"app_type": "resource_server"},
+        headers=bearer(reader),
+        timeout=TIMEOUT,
+    ).json()
+    assert len(hidden) == 2 and all("client_secret" not in c for c in hidden)
     unknown = management(
         emu, "POST", "/clients", json={**body, "resource_server_identifier": "https://none/"}
     )

@@ -179,7 +179,7 @@ def test_consent_page_by_hand_with_another_account(emu: Emulator) -> None:
     _, client = signed_in(emu, "hal@example.com", auto_login=False)
     consent = follow_to_emulator(client, "/calendar")
     page = requests.get(consent, timeout=TIMEOUT)
-    assert page.status_code == 200 and "Connect google-oauth2" in page.text
+    assert page.status_code == 200 and "Connect Google" in page.text
     fields = form_fields(page.text)
     # The user is the one the app signed in; the page only asks which Google account.
     assert "Signed in as <strong>hal@example.com</strong>" in page.text

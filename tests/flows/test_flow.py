@@ -380,7 +380,7 @@ def test_connect_while_signed_in_keeps_the_user(client: FlaskClient, emu: Emulat
 
     connect = follow_to_emulator(client, "/calendar")
     page = browser.get(connect, timeout=10)
-    assert "Connect google-oauth2" in page.text
+    assert "Connect Google" in page.text
     assert "Signed in as <strong>casey@example.com</strong>" in page.text
     fields = {**form_fields(page.text), "action": "allow"}
     answer = back_to_app(

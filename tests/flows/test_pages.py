@@ -83,6 +83,7 @@ ERRORS: list[TokenVaultError] = [
     errors.InvalidAccessToken(),
     errors.InsufficientApiScope(granted=["read:a"], required=["read:b"]),
     errors.ApiClientMisconfigured(),
+    errors.PrivilegedAccessDenied(cause="ip_not_allowed", connection="google-oauth2"),
 ]
 
 
