@@ -498,3 +498,33 @@ def test_hostile_bearer_headers_get_401(emu: Emulator, case: str) -> None:
     assert answer.status_code == 401 and "Location" not in answer.headers
     assert session_cookie(client) == before
     assert emu.stats()["token_requests"].get(TOKEN_VAULT_GRANT, 0) == 0
+
+
+# -- numbers in tokens the tenant signed -------------------------------------------------------
+
+_FAR = 10**400  # 400 digits: float() of it raises OverflowError
+HOSTILE_TIME_CLAIMS: dict[str, dict[str, Any]] = {
+    "exp of 400 digits": {"exp": _FAR},
+    "exp 1e300": {"exp": 1e300},
+    "exp NaN": {"exp": float("nan")},
+    "exp Infinity": {"exp": float("inf")},
+    "exp true": {"exp": True},
+    "iat -Infinity": {"iat": float("-inf")},
+    "nbf of minus 400 digits": {"nbf": -_FAR},
+    "auth_time of 400 digits": {"auth_time": _FAR},
+    "auth_time a string": {"auth_time": "yesterday"},
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE_TIME_CLAIMS))
+def test_time_claims_of_a_signed_access_token_are_bounded(emu: Emulator, case: str) -> None:
+    """Signed by the tenant, yet a time no code can compute with: 401 invalid_token, never 500."""
+    app = make_api_app(emu)
+    token = emu.issue_access_token(
+        "alice@example.com", scope="read:calendar", claims=HOSTILE_TIME_CLAIMS[case]
+    )
+    answer = app.test_client().get("/api/open", headers={"Authorization": f"Bearer {token}"})
+    _refused(f"access token with {case}", answer, words="access token")
+    assert answer.status_code == 401 and answer.json is not None
+    assert answer.json["error"] == "invalid_token"
+    assert emu.stats()["token_requests"].get(TOKEN_VAULT_GRANT, 0) == 0

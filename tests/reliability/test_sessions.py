@@ -99,6 +99,10 @@ BAD_LOGOUT_TOKENS: dict[str, dict[str, Any]] = {
     "another event": {"events": {"http://schemas.openid.net/event/other": {}}},
     "a nonce": {"nonce": "n"},
     "no jti": {"jti": None},
+    # Numbers checked in the same place as an access token's (one helper for both).
+    "nbf of minus 400 digits": {"nbf": -(10**400)},
+    "auth_time of 400 digits": {"auth_time": 10**400},
+    "iat NaN": {"iat": float("nan")},
 }
 
 
