@@ -20,9 +20,9 @@ from flask.testing import FlaskClient
 from flask_token_vault import TokenVault
 from flask_token_vault_emulator import Emulator
 from flask_token_vault_emulator.signing import SigningKey, b64url_encode
-from tests.helpers.apps import alice_client, app_clock, make_api_app, make_app
+from tests.helpers.apps import CAL_READ, alice_client, app_clock, make_api_app, make_app
 from tests.helpers.browser import follow_to_emulator, session_cookie
-from tests.helpers.oauth import TOKEN_VAULT_GRANT, hs256_with_public_key
+from tests.helpers.oauth import TOKEN_VAULT_GRANT, bearer, hs256_with_public_key
 
 from .figures import HOSTILE
 
@@ -528,3 +528,36 @@ def test_time_claims_of_a_signed_access_token_are_bounded(emu: Emulator, case: s
     assert answer.status_code == 401 and answer.json is not None
     assert answer.json["error"] == "invalid_token"
     assert emu.stats()["token_requests"].get(TOKEN_VAULT_GRANT, 0) == 0
+
+
+# -- API scopes: one ASCII space between them, nothing else (RFC 6749 3.3, RFC 9068) ------------
+
+LOOKALIKE_SCOPES: dict[str, dict[str, Any]] = {
+    "scope with a trailing comma": {"scope": "read:calendar,"},
+    "scope joined by a comma": {"scope": "read:calendar,admin"},
+    "scope joined by a no-break space": {"scope": "read:calendar\u00a0x"},
+    "scope joined by a tab": {"scope": "read:calendar\tadmin"},
+    "scope joined by a line feed": {"scope": "read:calendar\nadmin"},
+    "permission with a comma": {"scope": "openid", "permissions": ["read:calendar,admin"]},
+    "permission with a space": {"scope": "openid", "permissions": ["read:calendar admin"]},
+}
+
+
+@pytest.mark.parametrize("case", list(LOOKALIKE_SCOPES))
+def test_api_scopes_are_not_split_on_commas_or_other_spaces(emu: Emulator, case: str) -> None:
+    """A scope is what lies between ASCII spaces: ``read:calendar,admin`` is not read:calendar."""
+    emu.connect_account("alice@example.com", "google-oauth2", [CAL_READ])
+    # As claims: the emulator's own scope parameter would tidy the value up.
+    token = emu.issue_access_token("alice@example.com", claims=LOOKALIKE_SCOPES[case])
+    answer = make_api_app(emu).test_client().get("/api/calendar", headers=bearer(token))
+    _refused(f"access token with {case}", answer, words="insufficient_api_scope")
+    assert answer.status_code == 403
+    assert emu.stats()["token_requests"].get(TOKEN_VAULT_GRANT, 0) == 0
+
+
+def test_api_scopes_between_ascii_spaces_still_count(emu: Emulator) -> None:
+    emu.connect_account("alice@example.com", "google-oauth2", [CAL_READ])
+    claims = {"scope": "openid  read:calendar profile"}
+    token = emu.issue_access_token("alice@example.com", claims=claims)
+    answer = make_api_app(emu).test_client().get("/api/calendar", headers=bearer(token))
+    assert answer.status_code == 200, answer.get_data(as_text=True)
