@@ -18,6 +18,7 @@ from typing import Any, cast
 from flask import current_app, session
 from flask.sessions import SessionMixin
 
+from ._clock import is_numeric_date
 from ._crypto import InvalidToken
 from ._state import AppState
 from ._store import drop_oldest
@@ -160,7 +161,10 @@ def _ours(state: AppState, record: dict[str, Any]) -> bool:
 
 
 def _is_time(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    # Finite and bounded: a NaN ``at`` or ``seen`` would never expire (every comparison with
+    # NaN is false), a 400-digit one would raise in the arithmetic. Only a holder of
+    # SECRET_KEY can write one; the session then reads as ended.
+    return is_numeric_date(value)
 
 
 def end_session(reason: str) -> None:

@@ -17,6 +17,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from flask_token_vault import TokenVault
+from flask_token_vault._session import SESSION_KEY
 from flask_token_vault_emulator import Emulator
 from flask_token_vault_pytest.testing import login_as
 from tests.helpers.apps import (
@@ -237,3 +238,28 @@ def test_the_cookie_after_sign_ins_with_long_next(
     SESSIONS[f"session cookie, {who}3 sign-ins with a {length}-character next, then one more"] = (
         f"largest Set-Cookie {largest} bytes (browsers keep 4096); the last sign-in completed"
     )
+
+
+# Each field with the one lifetime that reads it: the absolute lifetime reads ``at``, the idle
+# timeout ``seen``.
+_ONLY_LIFETIME = {
+    "at": {"TOKEN_VAULT_SESSION_LIFETIME": DAY, "TOKEN_VAULT_SESSION_IDLE_TIMEOUT": 0},
+    "seen": {"TOKEN_VAULT_SESSION_LIFETIME": 0, "TOKEN_VAULT_SESSION_IDLE_TIMEOUT": DAY},
+}
+
+
+@pytest.mark.parametrize("field", ["at", "seen"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), 10**400, -1, True])
+def test_a_session_record_whose_time_is_not_a_time_reads_as_ended(
+    emu: Emulator, field: str, value: object
+) -> None:
+    """Only a holder of SECRET_KEY can sign one; a NaN ``at`` or ``seen`` must not live forever."""
+    app = make_app(emu, **_ONLY_LIFETIME[field])
+    client = app.test_client()
+    login_as(client, emu, ALICE)
+    assert whoami(client) is not None
+    with client.session_transaction() as session:
+        session[SESSION_KEY] = {**session[SESSION_KEY], field: value}
+    app_clock(app).advance(2 * DAY)  # past the lifetime: only a record read as a time ends
+    gone = whoami(client) is None
+    _record(f"session record with {field}={str(value)[:12]}", gone, "ended" if gone else "alive")
