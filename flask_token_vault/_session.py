@@ -8,6 +8,7 @@ Anything unexpected reads as "not signed in", never as an error.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -55,6 +56,10 @@ class User:
     logged_in_at: float = 0.0
     #: Auth0's session id (the ID token's ``sid``), which a back-channel logout names.
     sid: str | None = None
+    #: This sign-in's own id, the same in every copy of its cookie: a sign-out ends them all by
+    #: it when Auth0 gave no ``sid``. A hash of the sealed refresh token, which is sealed once,
+    #: with a random nonce, at sign-in and never rewritten.
+    sign_in: str = field(default="", repr=False)
     # Opens the sealed refresh token each time, so it is never kept in clear (default: none).
     _refresh_token: Callable[[], str] = field(default=str, repr=False, compare=False)
 
@@ -126,6 +131,7 @@ def _to_user(record: Mapping[str, Any], refresh_token: Callable[[], str]) -> Use
         picture=record.get("picture"),
         logged_in_at=float(record.get("at", 0)),
         sid=record.get("sid"),
+        sign_in=hashlib.sha256(str(record["rt"]).encode()).hexdigest()[:32],
         _refresh_token=refresh_token,
     )
 

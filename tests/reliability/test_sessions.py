@@ -263,3 +263,33 @@ def test_a_session_record_whose_time_is_not_a_time_reads_as_ended(
     app_clock(app).advance(2 * DAY)  # past the lifetime: only a record read as a time ends
     gone = whoami(client) is None
     _record(f"session record with {field}={str(value)[:12]}", gone, "ended" if gone else "alive")
+
+
+@pytest.mark.parametrize("revoke", [True, False], ids=["revoking", "not revoking"])
+def test_signing_out_ends_every_copy_even_without_auth0s_sid(emu: Emulator, revoke: bool) -> None:
+    """A tenant or connection that sends no ``sid``: a copy of the cookie still ends at sign-out.
+
+    Ended for ``@login_required`` views too, not only for provider tokens (whose refresh token
+    the sign-out revokes, when it does).
+    """
+    app = make_app(emu, TOKEN_VAULT_REVOKE_ON_LOGOUT=revoke)
+    owner = app.test_client()
+    login_as(owner, emu, ALICE, {"google-oauth2": [CAL_READ]})
+    with owner.session_transaction() as session:
+        session[SESSION_KEY] = {k: v for k, v in session[SESSION_KEY].items() if k != "sid"}
+    copy = app.test_client()
+    copy.set_cookie("session", session_cookie(owner) or "")
+    assert whoami(copy) == emu.user_id_for(ALICE)
+    assert owner.post("/auth/logout", data={"csrf_token": csrf(owner)}).status_code == 302
+    ended = whoami(copy) is None
+    _record(
+        f"copy of a cookie without sid after sign-out ({'' if revoke else 'not '}revoking)",
+        ended,
+        "ended" if ended else "still signed in",
+    )
+    # Another sign-in of the same user, without sid either, is not touched.
+    again = app.test_client()  # in the same second: the sign-in, not the time, tells them apart
+    login_as(again, emu, ALICE)
+    with again.session_transaction() as session:
+        session[SESSION_KEY] = {k: v for k, v in session[SESSION_KEY].items() if k != "sid"}
+    assert whoami(again) == emu.user_id_for(ALICE)
