@@ -265,6 +265,9 @@ class TenantKeys:
         if key is None:
             raise refuse("is signed with a key this tenant does not publish")
         try:
+            # A second pin, which no test can tell from a wider list: the header check above lets
+            # only RS256 through, and every key here is an RSA key. It stays so that joserfc
+            # never takes the algorithm from the token should that check ever change.
             claims = jwt.decode(token, key, algorithms=[SIGNING_ALGORITHM]).claims
             check_times(claims, refuse)  # before the registry compares any of them
             jwt.JWTClaimsRegistry(
