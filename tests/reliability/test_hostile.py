@@ -510,6 +510,8 @@ HOSTILE_TIME_CLAIMS: dict[str, dict[str, Any]] = {
     "exp Infinity": {"exp": float("inf")},
     "exp true": {"exp": True},
     "iat -Infinity": {"iat": float("-inf")},
+    "iat of minus 400 digits": {"iat": -_FAR},
+    "auth_time true": {"auth_time": True},
     "nbf of minus 400 digits": {"nbf": -_FAR},
     "auth_time of 400 digits": {"auth_time": _FAR},
     "auth_time a string": {"auth_time": "yesterday"},

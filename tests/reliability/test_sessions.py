@@ -17,7 +17,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from flask_token_vault import TokenVault
-from flask_token_vault._session import SESSION_KEY
+from flask_token_vault._session import SESSION_KEY, make_record
 from flask_token_vault_emulator import Emulator
 from flask_token_vault_pytest.testing import login_as
 from tests.helpers.apps import (
@@ -293,3 +293,22 @@ def test_signing_out_ends_every_copy_even_without_auth0s_sid(emu: Emulator, revo
     with again.session_transaction() as session:
         session[SESSION_KEY] = {k: v for k, v in session[SESSION_KEY].items() if k != "sid"}
     assert whoami(again) == emu.user_id_for(ALICE)
+
+
+def test_signing_out_ends_the_other_sign_ins_of_the_same_auth0_session(
+    app: Flask, emu: Emulator
+) -> None:
+    """Sign-out ends Auth0's session too (/v2/logout): every sign-in here under its sid ends."""
+    owner = app.test_client()
+    login_as(owner, emu, ALICE)
+    with owner.session_transaction() as session:
+        record = session[SESSION_KEY]
+    tab = app.test_client()  # signed in again through Auth0's single sign-on: same sid
+    claims = {"sub": record["sub"], "sid": record["sid"]}
+    state = TokenVault.state(app)
+    with tab.session_transaction() as session:
+        session[SESSION_KEY] = make_record(state, claims, emu.issue_refresh_token(ALICE))
+    assert whoami(tab) == emu.user_id_for(ALICE)
+    assert owner.post("/auth/logout", data={"csrf_token": csrf(owner)}).status_code == 302
+    ended = whoami(tab) is None
+    _record("other sign-in of the Auth0 session after sign-out", ended, str(ended))
