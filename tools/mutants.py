@@ -63,6 +63,7 @@ PROVIDER_SCOPES = (
 )
 SESSION_TIMES = ("tests/reliability/test_sessions.py", "-k", "not_a_time")
 SIGN_OUT = ("tests/reliability/test_sessions.py", "-k", "signing_out")
+DURABLE_ENDS = ("tests/unit/test_durable_endings.py",)
 
 
 def _one(test: str) -> tuple[str, ...]:
@@ -383,6 +384,35 @@ MUTANTS: tuple[Mutant, ...] = (
         'sign_in=hashlib.sha256(str(record["rt"]).encode()).hexdigest()[:32],',
         'sign_in="",',
         SIGN_OUT,
+    ),
+    # -- durable ends (an end or a new generation the cache cannot take yet) -------------------
+    _m(
+        "durable ends: an end still waiting for the cache is not checked",
+        "_revocation.py",
+        "return signed_in_at <= waiting  # but the ends this process knows of still hold",
+        "return False",
+        DURABLE_ENDS,
+    ),
+    _m(
+        "durable ends: requests do not write waiting ends again",
+        "_revocation.py",
+        "        if self._pending.due():\n            self._write_pending()",
+        "        if False:\n            self._write_pending()",
+        DURABLE_ENDS,
+    ),
+    _m(
+        "durable ends: a written end is kept waiting",
+        "_store.py",
+        "if self.items.get(key) == value:\n                    del self.items[key]",
+        "if False:\n                    del self.items[key]",
+        DURABLE_ENDS,
+    ),
+    _m(
+        "durable ends: a waiting generation is not written before a read",
+        "_cache.py",
+        "        if self._pending.due():\n            self._pending.flush(",
+        "        if False:\n            self._pending.flush(",
+        DURABLE_ENDS,
     ),
 )
 
