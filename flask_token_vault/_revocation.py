@@ -50,9 +50,9 @@ class SessionRevocations:
         self.namespace = namespace
         self.record_ttl = max(1, int(record_ttl))
         self.local_ttl = local_ttl
-        # (sub, sid, sign-in) -> (epoch, until when on the monotonic clock it may be used, the
-        # latest end recorded for them or -inf): the answer for any session of theirs, without
-        # a read. The epoch moves on at every logout recorded by this process.
+        # (sub, "sid" or "sign_in", its value) -> (epoch, until when on the monotonic clock it
+        # may be used, the latest end recorded for them or -inf): the answer for any session of
+        # theirs, without a read. The epoch moves on at every logout recorded by this process.
         self._known: dict[tuple[str, str, str], tuple[int, float, float]] = {}
         self._epoch = 0
         self._lock = threading.Lock()
@@ -120,23 +120,24 @@ class SessionRevocations:
     ) -> bool:
         """Return whether a session of ``sub`` (``sid``, ``sign_in``) signed in then has ended.
 
+        Read: the user's record, and the session's own, under Auth0's ``sid`` or, for a session
+        without one, under its ``sign_in`` (where :meth:`end` puts a sign-out of each).
         A store that cannot be read answers "not ended" (logged): an outage of the cache must
         not sign everybody out.
         """
         if self._pending.due():
             self._write_pending()
-        near = (sub, sid or "", sign_in or "")
+        own = ("sid", sid) if sid else ("sign_in", sign_in) if sign_in else None
+        near = (sub, *(own or ("", "")))
         known = self._known.get(near)
         if known is not None and known[0] == self._epoch and self.clock.monotonic() < known[1]:
-            # The latest end recorded for this sid or user: any session signed in before it
-            # ended, whichever session's request put it here.
+            # The latest end recorded for this session or user: any session signed in before
+            # it ended, whichever session's request put it here.
             return signed_in_at <= known[2]
         epoch = self._epoch  # taken before the read: a logout during it makes the answer stale
         keys = [self._key("sub", sub)]
-        if sid:
-            keys.append(self._key("sid", sid))
-        if sign_in:
-            keys.append(self._key("sign_in", sign_in))
+        if own is not None:
+            keys.append(self._key(*own))
         waiting = self._pending_end(keys) if self._pending else float("-inf")
         try:
             values = self.store.get_many(keys)

@@ -353,8 +353,8 @@ MUTANTS: tuple[Mutant, ...] = (
     _m(
         "sign-out: the sign-in's record is never read",
         "_revocation.py",
-        "        if sign_in:\n            keys.append",
-        "        if False:\n            keys.append",
+        'own = ("sid", sid) if sid else ("sign_in", sign_in) if sign_in else None',
+        'own = ("sid", sid) if sid else None',
         SIGN_OUT,
     ),
     _m(
@@ -365,10 +365,10 @@ MUTANTS: tuple[Mutant, ...] = (
         SIGN_OUT,
     ),
     _m(
-        "sign-out: the near answer is kept per user and sid, not per sign-in",
+        "sign-out: the near answer is kept per user, not per session",
         "_revocation.py",
-        'near = (sub, sid or "", sign_in or "")',
-        'near = (sub, sid or "", "")',
+        'near = (sub, *(own or ("", "")))',
+        'near = (sub, "", "")',
         SIGN_OUT,
     ),
     _m(
