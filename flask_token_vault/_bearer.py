@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._connection_options import split_scopes
+from ._connection_options import split_api_scopes
 from ._oidc import TenantKeys
 from .errors import InvalidAccessToken
 
@@ -85,8 +85,9 @@ def _scopes(claims: Mapping[str, Any]) -> tuple[str, ...]:
     found: set[str] = set()
     scope = claims.get("scope")
     if isinstance(scope, str):
-        found.update(split_scopes(scope))
+        found.update(split_api_scopes(scope))
     permissions = claims.get("permissions")
     if isinstance(permissions, list):
+        # Each item is one permission, taken as it is: never split on anything.
         found.update(p for p in permissions if isinstance(p, str) and p)
     return tuple(sorted(found))

@@ -64,3 +64,22 @@ class Clock:
         """Wait ``seconds`` (a fake source advances instead)."""
         if seconds > 0:
             self._source.sleep(seconds)
+
+
+#: The last second of the year 9999 (UTC): later "times" are refused, not computed with.
+MAX_NUMERIC_DATE = 253_402_300_799
+
+
+def is_numeric_date(value: object) -> bool:
+    """Return whether ``value`` is a time in epoch seconds that code can safely compute with.
+
+    A JSON number (not a boolean) from 1970 to the end of the year 9999. Refused: NaN, which
+    compares false with everything (an expiry of NaN never comes), an infinity, and an integer
+    too large for ``float()`` (hundreds of digits raise ``OverflowError``).
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    # The range check is the finiteness check too: NaN fails both comparisons and either
+    # infinity one of them, and an int is compared exactly, never converted (so no separate
+    # math.isfinite, which raises OverflowError on a huge int).
+    return 0 <= value <= MAX_NUMERIC_DATE

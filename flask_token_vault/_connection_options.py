@@ -51,8 +51,33 @@ ALLOWED_AUTHORIZATION_PARAMS = frozenset(
 
 
 def split_scopes(value: str | None) -> tuple[str, ...]:
-    """Split a scope string on commas and whitespace, dropping empties and duplicates."""
+    """Split scopes a person wrote (settings, the command line) on commas and whitespace.
+
+    Empties and duplicates are dropped. Only for lists people type: a token's ``scope`` goes
+    through :func:`split_api_scopes`, a provider's grant through :func:`split_provider_scopes`.
+    """
     return tuple(dict.fromkeys(part for part in re.split(r"[\s,]+", value or "") if part))
+
+
+def split_api_scopes(value: str) -> tuple[str, ...]:
+    """Split an access token's ``scope`` claim on ASCII spaces only (RFC 6749 3.3, RFC 9068).
+
+    A comma, a tab or a no-break space is part of a scope, as the RFCs have it: a token whose
+    ``scope`` is ``"read:calendar,admin"`` or ``"read:calendar\u00a0x"`` does not carry
+    ``read:calendar``. Empties (two spaces in a row) and duplicates are dropped.
+    """
+    return tuple(dict.fromkeys(part for part in value.split(" ") if part))
+
+
+def split_provider_scopes(value: str) -> tuple[str, ...]:
+    """Split the scopes Auth0 says a provider granted, on ASCII spaces and commas.
+
+    Auth0 joins them with the connection's own separator: a space for Google and Microsoft, a
+    comma for GitHub and others. What they decide is whether a token is asked for again, not
+    what a caller may do: the provider checks its own token. Scopes the app requires never
+    hold a comma (:func:`is_valid_scope`).
+    """
+    return tuple(dict.fromkeys(part for part in re.split(r"[ ,]", value) if part))
 
 
 def is_valid_scope(scope: str) -> bool:

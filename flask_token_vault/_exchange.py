@@ -18,7 +18,7 @@ from typing import Any
 import requests
 
 from ._config import Settings
-from ._connection_options import split_scopes
+from ._connection_options import split_provider_scopes
 from ._dpop import DPoP
 from ._http import Attempt, Failure, Transport, clean_text
 from ._keys import ASSERTION_TYPE
@@ -451,7 +451,7 @@ class Exchanger:
         return ProviderToken(
             access_token=token,
             expires_at=started + expires_in,
-            scopes=split_scopes(raw_scope) if isinstance(raw_scope, str) else None,
+            scopes=split_provider_scopes(raw_scope) if isinstance(raw_scope, str) else None,
             connection=connection,
             login_hint=login_hint,
             token_type=token_type if isinstance(token_type, str) and token_type else "Bearer",

@@ -18,6 +18,7 @@ from joserfc.errors import ExpiredTokenError, InvalidClaimError, JoseError, Miss
 from joserfc.jwk import RSAKey
 from joserfc.jwt import ClaimsOption
 
+from ._clock import is_numeric_date
 from ._config import Settings
 from ._http import ErrorHook, Failure, Transport, clean_text
 from ._parsers import is_loopback_host
@@ -37,6 +38,9 @@ JWKS_RETRY = 5.0
 JWKS_MAX_AGE = 86_400.0
 #: Longer tokens are refused before any parsing (Auth0's are a few hundred bytes to a few KB).
 MAX_TOKEN_LENGTH = 8192
+#: The claims that hold a time (RFC 7519's NumericDates, OpenID's ``auth_time``): each is
+#: checked by :func:`check_times` before anything reads it.
+TIME_CLAIMS = ("exp", "iat", "nbf", "auth_time")
 _REQUIRED = {"authorization_endpoint", "token_endpoint", "jwks_uri"}
 _LOGOUT_LEEWAY = 60
 # A logout token lives about two minutes at Auth0; one naming a far expiry is refused, which
@@ -49,6 +53,18 @@ _CLAIM_PROBLEMS = {
     "iat": "was issued in the future (iat)",
     "sub": "names no user (sub)",
 }
+
+
+def check_times(claims: Mapping[str, Any], refuse: Callable[[str], TokenVaultError]) -> None:
+    """Raise ``refuse`` unless each time claim present is a bounded, finite NumericDate.
+
+    The one check of a token's numbers, for access and logout tokens alike: after it, every
+    comparison and ``float()`` of them is safe (no NaN that never expires, no 400-digit
+    ``exp`` that overflows into a 500).
+    """
+    for name in TIME_CLAIMS:
+        if name in claims and not is_numeric_date(claims[name]):
+            raise refuse(f"has a malformed {name}")
 
 
 def origin(url: str) -> str:
@@ -257,9 +273,10 @@ class TenantKeys:
     ) -> dict[str, Any]:
         """Return the claims of a token the tenant signed for ``audience``; else raise ``refuse``.
 
-        Checked: RS256 whatever the token offers, a known ``kid``, the signature, ``iss``,
-        ``aud``, ``exp``, ``nbf`` and ``iat`` (within ``leeway`` seconds), and the ``essential``
-        claims. ``refuse`` turns the reason, never the token, into the caller's error.
+        Checked: RS256 whatever the token offers, a known ``kid``, the signature, the time
+        claims' numbers (:func:`check_times`), ``iss``, ``aud``, ``exp``, ``nbf`` and ``iat``
+        (within ``leeway`` seconds), and the ``essential`` claims. ``refuse`` turns the reason,
+        never the token, into the caller's error.
         Raises :class:`~flask_token_vault.Auth0Unavailable` when no key set can be had.
         """
         if not token or len(token) > MAX_TOKEN_LENGTH or not token.isascii():
@@ -280,7 +297,11 @@ class TenantKeys:
         if key is None:
             raise refuse("is signed with a key this tenant does not publish")
         try:
+            # A second pin, which no test can tell from a wider list: the header check above lets
+            # only RS256 through, and every key here is an RSA key. It stays so that joserfc
+            # never takes the algorithm from the token should that check ever change.
             claims = jwt.decode(token, key, algorithms=[SIGNING_ALGORITHM]).claims
+            check_times(claims, refuse)  # before the registry compares any of them
             jwt.JWTClaimsRegistry(
                 now=int(self.transport.clock.time()),
                 leeway=leeway,

@@ -1,9 +1,11 @@
 """Records of ended sessions, and of logout tokens already used (layer: core, above the store).
 
-A back-channel logout names an Auth0 session (``sid``) or a user (``sub``). It is recorded in the
-app's store (Redis in production) as *when* it happened, under an HMAC of the name: every
-session of that ``sid`` (or, without one, of that ``sub``) signed in at or before that time ends
-on its next request, in whichever process serves it. Sessions signed in later are not touched.
+A back-channel logout names an Auth0 session (``sid``) or a user (``sub``); a sign-out names the
+Auth0 session, or, when Auth0 gave none, the sign-in itself (every copy of one cookie shares
+it). It is recorded in the app's store (Redis in production) as *when* it happened, under an
+HMAC of the name: every session of that ``sid`` (or sign-in, or ``sub``) signed in at or before
+that time ends on its next request, in whichever process serves it. Sessions signed in later
+are not touched.
 
 Each process keeps what it read (the latest end recorded for a sid or a user, compared with each
 session's own sign-in time): with an in-process store until a logout is recorded here (exact,
@@ -48,10 +50,10 @@ class SessionRevocations:
         self.namespace = namespace
         self.record_ttl = max(1, int(record_ttl))
         self.local_ttl = local_ttl
-        # (sub, sid) -> (epoch, until when on the monotonic clock it may be used, the latest end
-        # recorded for them or -inf): the answer for any session of theirs, without a read.
-        # The epoch moves on at every logout recorded by this process.
-        self._known: dict[tuple[str, str], tuple[int, float, float]] = {}
+        # (sub, "sid" or "sign_in", its value) -> (epoch, until when on the monotonic clock it
+        # may be used, the latest end recorded for them or -inf): the answer for any session of
+        # theirs, without a read. The epoch moves on at every logout recorded by this process.
+        self._known: dict[tuple[str, str, str], tuple[int, float, float]] = {}
         self._epoch = 0
         self._lock = threading.Lock()
         #: Seconds an end waits for one replica to hold it (``WAIT``), where the store has one.
@@ -64,22 +66,34 @@ class SessionRevocations:
         return f"SessionRevocations({self.store!r})"
 
     def _key(self, kind: str, value: str) -> str:
-        """Return the record of a user (in the user's hash slot) or of an Auth0 session."""
-        tag = "user" if kind == "sub" else "session"
+        """Return the record of a user (in the user's hash slot), an Auth0 session or a sign-in."""
+        tag = {"sub": "user", "sid": "session", "sign_in": "sign-in"}[kind]
         return in_slot(self.crypto.keyed_hash(tag, self.namespace, value), "r")
 
     def end(
-        self, *, sid: str | None = None, sub: str | None = None, at: float | None = None
+        self,
+        *,
+        sid: str | None = None,
+        sub: str | None = None,
+        sign_in: str | None = None,
+        at: float | None = None,
     ) -> bool:
-        """Record that the session ``sid`` (or every session of ``sub``) ended at ``at`` (now).
+        """Record that a session ended at ``at`` (now): the first of these that is given names it.
+
+        The Auth0 session ``sid``; else the ``sign_in`` (:attr:`User.sign_in
+        <flask_token_vault.User.sign_in>`: every copy of one sign-in's cookie); else every
+        session of ``sub``.
 
         Returns whether the store holds it (and one replica, where the store has replicas).
         When it does not, the end is not lost: this process refuses the sessions from now on,
         and writes it again on later requests until the store takes it; other processes see
         it once it is there.
         """
-        key = self._key("sid", sid) if sid else self._key("sub", sub) if sub else None
-        if key is None:
+        for kind, value in (("sid", sid), ("sign_in", sign_in), ("sub", sub)):
+            if value:
+                key = self._key(kind, value)
+                break
+        else:
             return True
         when = self.clock.time() if at is None else at
         with self._lock:
@@ -101,24 +115,29 @@ class SessionRevocations:
         kept = [_time(self._pending.items.get(key)) for key in keys]
         return max((when for when in kept if when is not None), default=float("-inf"))
 
-    def ended(self, sub: str, sid: str | None, signed_in_at: float) -> bool:
-        """Return whether a session of ``sub`` (with ``sid``) signed in then has been ended.
+    def ended(
+        self, sub: str, sid: str | None, signed_in_at: float, sign_in: str | None = None
+    ) -> bool:
+        """Return whether a session of ``sub`` (``sid``, ``sign_in``) signed in then has ended.
 
+        Read: the user's record, and the session's own, under Auth0's ``sid`` or, for a session
+        without one, under its ``sign_in`` (where :meth:`end` puts a sign-out of each).
         A store that cannot be read answers "not ended" (logged): an outage of the cache must
         not sign everybody out.
         """
         if self._pending.due():
             self._write_pending()
-        near = (sub, sid or "")
+        own = ("sid", sid) if sid else ("sign_in", sign_in) if sign_in else None
+        near = (sub, *(own or ("", "")))
         known = self._known.get(near)
         if known is not None and known[0] == self._epoch and self.clock.monotonic() < known[1]:
-            # The latest end recorded for this sid or user: any session signed in before it
-            # ended, whichever session's request put it here.
+            # The latest end recorded for this session or user: any session signed in before
+            # it ended, whichever session's request put it here.
             return signed_in_at <= known[2]
         epoch = self._epoch  # taken before the read: a logout during it makes the answer stale
         keys = [self._key("sub", sub)]
-        if sid:
-            keys.append(self._key("sid", sid))
+        if own is not None:
+            keys.append(self._key(*own))
         waiting = self._pending_end(keys) if self._pending else float("-inf")
         try:
             values = self.store.get_many(keys)

@@ -8,6 +8,7 @@ Anything unexpected reads as "not signed in", never as an error.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -18,6 +19,7 @@ from typing import Any, ClassVar, cast
 from flask import current_app, session
 from flask.sessions import SessionMixin
 
+from ._clock import is_numeric_date
 from ._crypto import InvalidToken
 from ._state import AppState
 from ._store import drop_oldest
@@ -54,6 +56,10 @@ class User:
     logged_in_at: float = 0.0
     #: Auth0's session id (the ID token's ``sid``), which a back-channel logout names.
     sid: str | None = None
+    #: This sign-in's own id, the same in every copy of its cookie: a sign-out ends them all by
+    #: it when Auth0 gave no ``sid``. A hash of the sealed refresh token, which is sealed once,
+    #: with a random nonce, at sign-in and never rewritten.
+    sign_in: str = field(default="", repr=False)
     # Opens the sealed refresh token each time, so it is never kept in clear (default: none).
     _refresh_token: Callable[[], str] = field(default=str, repr=False, compare=False)
     #: Flask-Login's names, so templates written for it work: a user here is signed in.
@@ -159,6 +165,7 @@ def _to_user(record: Mapping[str, Any], refresh_token: Callable[[], str]) -> Use
         picture=record.get("picture"),
         logged_in_at=float(record.get("at", 0)),
         sid=record.get("sid"),
+        sign_in=hashlib.sha256(str(record["rt"]).encode()).hexdigest()[:32],
         _refresh_token=refresh_token,
     )
 
@@ -193,7 +200,10 @@ def _ours(state: AppState, record: dict[str, Any]) -> bool:
 
 
 def _is_time(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    # Finite and bounded: a NaN ``at`` or ``seen`` would never expire (every comparison with
+    # NaN is false), a 400-digit one would raise in the arithmetic. Only a holder of
+    # SECRET_KEY can write one; the session then reads as ended.
+    return is_numeric_date(value)
 
 
 def end_session(reason: str) -> None:

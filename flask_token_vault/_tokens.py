@@ -126,7 +126,9 @@ class _Request:
     def _read_user(self) -> User | None:
         self.session = session._get_current_object()  # type: ignore[attr-defined]
         user = read_user(self.state, self.session)
-        if user is not None and self.state.revocations.ended(user.sub, user.sid, user.logged_in_at):
+        if user is not None and self.state.revocations.ended(
+            user.sub, user.sid, user.logged_in_at, user.sign_in
+        ):
             # The logout that recorded the end dropped the user's cached tokens already: a
             # replayed old cookie must not make every live session of theirs exchange again.
             end_session("ended by a back-channel logout")

@@ -332,10 +332,10 @@ def logout() -> Response | str:
     _check_csrf("sign-out", "Sign out")
     if user is not None:
         state.cache.invalidate_user(user.sub)
-        # A copy of the cookie (a stolen one is still signed) reads as signed out from now on.
-        # Never raises: an end the cache cannot take yet is kept here and written again.
-        if user.sid:
-            state.revocations.end(sid=user.sid)
+        # A copy of the cookie (a stolen one is still signed) reads as signed out from now on:
+        # ended by Auth0's session, or by the sign-in when Auth0 gave no sid. Never raises: an
+        # end the cache cannot take yet is kept here and written again.
+        state.revocations.end(sid=user.sid, sign_in=user.sign_in)
         if state.settings.revoke_on_logout:
             # A copy of the cookie made before stays signed; revoked, its refresh token is dead.
             state.revoke_later(user.refresh_token)

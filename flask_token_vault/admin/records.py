@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from .._connection_options import split_scopes
+from .._connection_options import split_provider_scopes
 from .._exchange import GRANT_TYPE
 from .._http import Failure, clean_text
 from ..errors import (
@@ -235,7 +235,7 @@ def as_record(data: Any, what: str) -> dict[str, Any]:
 
 def _scopes(value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
-        return split_scopes(value)
+        return split_provider_scopes(value)
     if isinstance(value, list):
         return tuple(dict.fromkeys(s for s in value if isinstance(s, str) and s))
     return ()

@@ -12,8 +12,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from flask_token_vault import TokenVault
+from flask_token_vault import TokenVault, get_provider_token_set, provider_token_required
 from flask_token_vault_emulator import Emulator
+from flask_token_vault_emulator.state.tenant import Connection
 from flask_token_vault_pytest.testing import login_as
 from tests.helpers.apps import CAL_READ, CAL_WRITE, alice_client, holding_a_token, make_app
 from tests.helpers.browser import browser_login, follow_to_emulator, sign_in_via_page
@@ -448,3 +449,31 @@ def test_the_refresh_token_is_decrypted_only_when_an_exchange_needs_it(
     answer = client.get("/calendar", headers={"Accept": "application/json"})
     assert answer.status_code == 401 and answer.get_json()["error"] == "session_unreadable"
     assert emu.exchange_count() == 1
+
+
+def test_scopes_auth0_reports_joined_by_commas_count_one_by_one(emu: Emulator) -> None:
+    """Auth0 joins a provider's granted scopes with the connection's separator (GitHub: ",")."""
+    emu.state.connections["github"] = Connection(
+        name="github",
+        strategy="github",
+        options={"federated_connections_access_tokens": {"active": True}},
+        scope_separator=",",
+        enabled_clients=[emu.client_id],
+    )
+    connections = {
+        "google-oauth2": {"scopes": ["openid"], "api_base": emu.google_api_base},
+        "windowslive": {"scopes": ["User.Read"], "api_base": emu.graph_api_base},
+        "github": {"scopes": ["read:user"]},
+    }
+    app = make_app(emu, TOKEN_VAULT_CONNECTIONS=connections)
+
+    @app.get("/repos")
+    @provider_token_required("github", ["read:user", "repo"])
+    def repos() -> Any:
+        return {"scopes": list(get_provider_token_set("github").scopes or ())}
+
+    client = app.test_client()
+    login_as(client, emu, "alice@example.com", {"github": ["read:user", "repo"]})
+    answer = client.get("/repos", headers={"Accept": "application/json"})
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    assert sorted(answer.get_json()["scopes"]) == ["read:user", "repo"]

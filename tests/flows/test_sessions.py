@@ -141,7 +141,7 @@ def test_logout_revokes_the_refresh_token_at_auth0(app: Flask, emu: Emulator) ->
 def test_a_copy_made_before_logout_reaches_no_vault_even_if_still_read(
     app: Flask, emu: Emulator
 ) -> None:
-    """Without the session's record of the logout (no sid), the revoked token still stops it."""
+    """Without Auth0's sid the copy ends by its sign-in, and its revoked token is dead too."""
     client = app.test_client()
     login_as(client, emu, ALICE, {"google-oauth2": [CAL_READ]})
     with client.session_transaction() as session:

@@ -6,7 +6,16 @@ from typing import Any
 
 import pytest
 
-from .figures import BOUNDED, DEPLOYMENTS, FAULT_TABLE, HOSTILE, KEY_SCAN, SECRET_SCAN, SESSIONS
+from .figures import (
+    BOUNDED,
+    DEPLOYMENTS,
+    FAULT_TABLE,
+    HOSTILE,
+    KEY_SCAN,
+    MUTANTS,
+    SECRET_SCAN,
+    SESSIONS,
+)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
@@ -68,6 +77,15 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         write("Bounded by the deadline (real redis-server, a stepped clock, two processes):")
         for name, measured, target, met in BOUNDED:
             write(f"  {name}: {measured} (target: {target}) {'met' if met else 'MISSED'}")
+    if MUTANTS:
+        held = sum(ok for ok, _ in MUTANTS.values())
+        write(
+            f"Checks of the lines a mutation pass found unguarded (tools/mutants.py): "
+            f"{len(MUTANTS)} run, {held} held"
+        )
+        for name, (ok, detail) in MUTANTS.items():
+            if not ok:
+                write(f"  MISS {name}: {detail}")
     if DEPLOYMENTS:
         write("Shared cache on each Redis deployment (real servers, 2 processes x 16 threads):")
         for name, text in DEPLOYMENTS.items():

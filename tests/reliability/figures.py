@@ -19,3 +19,6 @@ SESSIONS: dict[str, str] = {}
 BOUNDED: list[tuple[str, str, str, bool]] = []
 #: deployment -> what was measured; filled by test_redis_deployments.py.
 DEPLOYMENTS: dict[str, str] = {}
+#: one-place change of a security line -> (its test failed on it as it should, detail); filled by
+#: test_mutants.py.
+MUTANTS: dict[str, tuple[bool, str]] = {}

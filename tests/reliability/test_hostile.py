@@ -20,9 +20,9 @@ from flask.testing import FlaskClient
 from flask_token_vault import TokenVault
 from flask_token_vault_emulator import Emulator
 from flask_token_vault_emulator.signing import SigningKey, b64url_encode
-from tests.helpers.apps import alice_client, app_clock, make_api_app, make_app
+from tests.helpers.apps import CAL_READ, alice_client, app_clock, make_api_app, make_app
 from tests.helpers.browser import follow_to_emulator, session_cookie
-from tests.helpers.oauth import TOKEN_VAULT_GRANT, hs256_with_public_key
+from tests.helpers.oauth import TOKEN_VAULT_GRANT, bearer, hs256_with_public_key
 
 from .figures import HOSTILE
 
@@ -498,3 +498,68 @@ def test_hostile_bearer_headers_get_401(emu: Emulator, case: str) -> None:
     assert answer.status_code == 401 and "Location" not in answer.headers
     assert session_cookie(client) == before
     assert emu.stats()["token_requests"].get(TOKEN_VAULT_GRANT, 0) == 0
+
+
+# -- numbers in tokens the tenant signed -------------------------------------------------------
+
+_FAR = 10**400  # 400 digits: float() of it raises OverflowError
+HOSTILE_TIME_CLAIMS: dict[str, dict[str, Any]] = {
+    "exp of 400 digits": {"exp": _FAR},
+    "exp 1e300": {"exp": 1e300},
+    "exp NaN": {"exp": float("nan")},
+    "exp Infinity": {"exp": float("inf")},
+    "exp true": {"exp": True},
+    "iat -Infinity": {"iat": float("-inf")},
+    "iat of minus 400 digits": {"iat": -_FAR},
+    "auth_time true": {"auth_time": True},
+    "nbf of minus 400 digits": {"nbf": -_FAR},
+    "auth_time of 400 digits": {"auth_time": _FAR},
+    "auth_time a string": {"auth_time": "yesterday"},
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE_TIME_CLAIMS))
+def test_time_claims_of_a_signed_access_token_are_bounded(emu: Emulator, case: str) -> None:
+    """Signed by the tenant, yet a time no code can compute with: 401 invalid_token, never 500."""
+    app = make_api_app(emu)
+    token = emu.issue_access_token(
+        "alice@example.com", scope="read:calendar", claims=HOSTILE_TIME_CLAIMS[case]
+    )
+    answer = app.test_client().get("/api/open", headers={"Authorization": f"Bearer {token}"})
+    _refused(f"access token with {case}", answer, words="access token")
+    assert answer.status_code == 401 and answer.json is not None
+    assert answer.json["error"] == "invalid_token"
+    assert emu.stats()["token_requests"].get(TOKEN_VAULT_GRANT, 0) == 0
+
+
+# -- API scopes: one ASCII space between them, nothing else (RFC 6749 3.3, RFC 9068) ------------
+
+LOOKALIKE_SCOPES: dict[str, dict[str, Any]] = {
+    "scope with a trailing comma": {"scope": "read:calendar,"},
+    "scope joined by a comma": {"scope": "read:calendar,admin"},
+    "scope joined by a no-break space": {"scope": "read:calendar\u00a0x"},
+    "scope joined by a tab": {"scope": "read:calendar\tadmin"},
+    "scope joined by a line feed": {"scope": "read:calendar\nadmin"},
+    "permission with a comma": {"scope": "openid", "permissions": ["read:calendar,admin"]},
+    "permission with a space": {"scope": "openid", "permissions": ["read:calendar admin"]},
+}
+
+
+@pytest.mark.parametrize("case", list(LOOKALIKE_SCOPES))
+def test_api_scopes_are_not_split_on_commas_or_other_spaces(emu: Emulator, case: str) -> None:
+    """A scope is what lies between ASCII spaces: ``read:calendar,admin`` is not read:calendar."""
+    emu.connect_account("alice@example.com", "google-oauth2", [CAL_READ])
+    # As claims: the emulator's own scope parameter would tidy the value up.
+    token = emu.issue_access_token("alice@example.com", claims=LOOKALIKE_SCOPES[case])
+    answer = make_api_app(emu).test_client().get("/api/calendar", headers=bearer(token))
+    _refused(f"access token with {case}", answer, words="insufficient_api_scope")
+    assert answer.status_code == 403
+    assert emu.stats()["token_requests"].get(TOKEN_VAULT_GRANT, 0) == 0
+
+
+def test_api_scopes_between_ascii_spaces_still_count(emu: Emulator) -> None:
+    emu.connect_account("alice@example.com", "google-oauth2", [CAL_READ])
+    claims = {"scope": "openid  read:calendar profile"}
+    token = emu.issue_access_token("alice@example.com", claims=claims)
+    answer = make_api_app(emu).test_client().get("/api/calendar", headers=bearer(token))
+    assert answer.status_code == 200, answer.get_data(as_text=True)

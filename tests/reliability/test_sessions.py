@@ -17,6 +17,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from flask_token_vault import TokenVault
+from flask_token_vault._session import SESSION_KEY, make_record
 from flask_token_vault_emulator import Emulator
 from flask_token_vault_pytest.testing import login_as
 from tests.helpers.apps import (
@@ -99,6 +100,10 @@ BAD_LOGOUT_TOKENS: dict[str, dict[str, Any]] = {
     "another event": {"events": {"http://schemas.openid.net/event/other": {}}},
     "a nonce": {"nonce": "n"},
     "no jti": {"jti": None},
+    # Numbers checked in the same place as an access token's (one helper for both).
+    "nbf of minus 400 digits": {"nbf": -(10**400)},
+    "auth_time of 400 digits": {"auth_time": 10**400},
+    "iat NaN": {"iat": float("nan")},
 }
 
 
@@ -233,3 +238,77 @@ def test_the_cookie_after_sign_ins_with_long_next(
     SESSIONS[f"session cookie, {who}3 sign-ins with a {length}-character next, then one more"] = (
         f"largest Set-Cookie {largest} bytes (browsers keep 4096); the last sign-in completed"
     )
+
+
+# Each field with the one lifetime that reads it: the absolute lifetime reads ``at``, the idle
+# timeout ``seen``.
+_ONLY_LIFETIME = {
+    "at": {"TOKEN_VAULT_SESSION_LIFETIME": DAY, "TOKEN_VAULT_SESSION_IDLE_TIMEOUT": 0},
+    "seen": {"TOKEN_VAULT_SESSION_LIFETIME": 0, "TOKEN_VAULT_SESSION_IDLE_TIMEOUT": DAY},
+}
+
+
+@pytest.mark.parametrize("field", ["at", "seen"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), 10**400, -1, True])
+def test_a_session_record_whose_time_is_not_a_time_reads_as_ended(
+    emu: Emulator, field: str, value: object
+) -> None:
+    """Only a holder of SECRET_KEY can sign one; a NaN ``at`` or ``seen`` must not live forever."""
+    app = make_app(emu, **_ONLY_LIFETIME[field])
+    client = app.test_client()
+    login_as(client, emu, ALICE)
+    assert whoami(client) is not None
+    with client.session_transaction() as session:
+        session[SESSION_KEY] = {**session[SESSION_KEY], field: value}
+    app_clock(app).advance(2 * DAY)  # past the lifetime: only a record read as a time ends
+    gone = whoami(client) is None
+    _record(f"session record with {field}={str(value)[:12]}", gone, "ended" if gone else "alive")
+
+
+@pytest.mark.parametrize("revoke", [True, False], ids=["revoking", "not revoking"])
+def test_signing_out_ends_every_copy_even_without_auth0s_sid(emu: Emulator, revoke: bool) -> None:
+    """A tenant or connection that sends no ``sid``: a copy of the cookie still ends at sign-out.
+
+    Ended for ``@login_required`` views too, not only for provider tokens (whose refresh token
+    the sign-out revokes, when it does).
+    """
+    app = make_app(emu, TOKEN_VAULT_REVOKE_ON_LOGOUT=revoke)
+    owner = app.test_client()
+    login_as(owner, emu, ALICE, {"google-oauth2": [CAL_READ]})
+    with owner.session_transaction() as session:
+        session[SESSION_KEY] = {k: v for k, v in session[SESSION_KEY].items() if k != "sid"}
+    copy = app.test_client()
+    copy.set_cookie("session", session_cookie(owner) or "")
+    assert whoami(copy) == emu.user_id_for(ALICE)
+    assert owner.post("/auth/logout", data={"csrf_token": csrf(owner)}).status_code == 302
+    ended = whoami(copy) is None
+    _record(
+        f"copy of a cookie without sid after sign-out ({'' if revoke else 'not '}revoking)",
+        ended,
+        "ended" if ended else "still signed in",
+    )
+    # Another sign-in of the same user, without sid either, is not touched.
+    again = app.test_client()  # in the same second: the sign-in, not the time, tells them apart
+    login_as(again, emu, ALICE)
+    with again.session_transaction() as session:
+        session[SESSION_KEY] = {k: v for k, v in session[SESSION_KEY].items() if k != "sid"}
+    assert whoami(again) == emu.user_id_for(ALICE)
+
+
+def test_signing_out_ends_the_other_sign_ins_of_the_same_auth0_session(
+    app: Flask, emu: Emulator
+) -> None:
+    """Sign-out ends Auth0's session too (/v2/logout): every sign-in here under its sid ends."""
+    owner = app.test_client()
+    login_as(owner, emu, ALICE)
+    with owner.session_transaction() as session:
+        record = session[SESSION_KEY]
+    tab = app.test_client()  # signed in again through Auth0's single sign-on: same sid
+    claims = {"sub": record["sub"], "sid": record["sid"]}
+    state = TokenVault.state(app)
+    with tab.session_transaction() as session:
+        session[SESSION_KEY] = make_record(state, claims, emu.issue_refresh_token(ALICE))
+    assert whoami(tab) == emu.user_id_for(ALICE)
+    assert owner.post("/auth/logout", data={"csrf_token": csrf(owner)}).status_code == 302
+    ended = whoami(tab) is None
+    _record("other sign-in of the Auth0 session after sign-out", ended, str(ended))

@@ -11,7 +11,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flask_token_vault._connection_options import is_valid_scope, split_scopes
+from flask_token_vault._connection_options import (
+    is_valid_scope,
+    split_api_scopes,
+    split_provider_scopes,
+    split_scopes,
+)
 from flask_token_vault._crypto import Crypto, InvalidToken
 from flask_token_vault._urls import safe_next
 from flask_token_vault.errors import InsufficientScope
@@ -37,6 +42,26 @@ def test_split_scopes_round_trips_any_separator(scopes: list[str], sep: str) -> 
 def test_split_scopes_never_yields_empty_or_separators(raw: str) -> None:
     for scope in split_scopes(raw):
         assert scope and "," not in scope and not any(ch.isspace() for ch in scope)
+
+
+# Anything but an ASCII space may sit inside an API scope: commas, tabs, other spaces.
+api_scope = st.text(alphabet=st.characters(blacklist_characters=" "), min_size=1, max_size=20)
+
+
+@given(st.lists(api_scope, max_size=8))
+def test_api_scopes_split_on_ascii_spaces_only(scopes: list[str]) -> None:
+    assert split_api_scopes(" ".join(scopes)) == tuple(dict.fromkeys(scopes))
+
+
+@given(scope_lists, st.sampled_from([" ", ","]))
+def test_provider_scopes_split_on_the_separator_auth0_joins_with(
+    scopes: list[str], sep: str
+) -> None:
+    assert split_provider_scopes(sep.join(scopes)) == tuple(dict.fromkeys(scopes))
+
+
+def test_provider_scopes_keep_other_whitespace_inside() -> None:
+    assert split_provider_scopes("a\u00a0b c,d\te") == ("a\u00a0b", "c", "d\te")
 
 
 @given(scope_lists, scope_lists)
