@@ -13,6 +13,8 @@ Every name starts with ``token_vault_`` so it cannot shadow an app's own
 - ``token_vault_emulator_reset``: that emulator, reset before and after the test.
 - ``token_vault_app_config``: the ``AUTH0_*`` keys pointing an app at the emulator, and its
   fake APIs' ``GOOGLE_API_BASE`` and ``MICROSOFT_GRAPH_API_BASE``.
+- ``token_vault_environ``: the same keys set as environment variables (and a ``SECRET_KEY``
+  when none is set), for an app that reads ``os.environ`` when it is imported.
 - ``token_vault_login_as``: :func:`~flask_token_vault_pytest.testing.login_as` bound to the
   emulator.
 - ``token_vault_fail_next_exchange``: :func:`~flask_token_vault_pytest.testing.fail_next_exchange`
@@ -40,6 +42,7 @@ To turn the plugin off, run pytest with ``-p no:token_vault``.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
@@ -57,6 +60,7 @@ __all__ = [
     "token_vault_app_config",
     "token_vault_emulator",
     "token_vault_emulator_reset",
+    "token_vault_environ",
     "token_vault_fail_next_exchange",
     "token_vault_login_as",
 ]
@@ -97,6 +101,26 @@ def token_vault_app_config(token_vault_emulator_reset: Emulator) -> dict[str, st
     from flask_token_vault_pytest.testing import emulator_config
 
     return emulator_config(token_vault_emulator_reset)
+
+
+@pytest.fixture
+def token_vault_environ(
+    token_vault_app_config: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
+    """Set the emulator's keys as environment variables for this test; give what was set.
+
+    For an app that reads its settings from ``os.environ`` when its module is imported (as the
+    quick start's ``app.py`` does): import the module after this fixture, and afresh in each
+    test. A random ``SECRET_KEY`` is set too unless the environment has one.
+    """
+    import secrets
+
+    environ = dict(token_vault_app_config)
+    environ.setdefault("SECRET_KEY", secrets.token_urlsafe(32))
+    for key, value in environ.items():
+        if key != "SECRET_KEY" or "SECRET_KEY" not in os.environ:
+            monkeypatch.setenv(key, value)
+    return environ
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from flask_token_vault._session import SESSION_KEY, make_record
 from flask_token_vault._state import get_state
 
 if TYPE_CHECKING:
+    from flask_token_vault._config import Settings
     from flask_token_vault_emulator import Emulator, Fault
 
 
@@ -102,11 +103,12 @@ def login_as(
     <flask_token_vault_emulator.Emulator.backchannel_logout>` can end it). Returns the user's
     Auth0 user id.
     """
+    state = get_state(client.application)
+    _check_app_uses(state.settings, emulator)
     for connection, scopes in (connections or {}).items():
         emulator.connect_account(email, connection, list(scopes))
     refresh_token = emulator.issue_refresh_token(email)
     user_id = emulator.user_id_for(email)
-    state = get_state(client.application)
     claims = {"sub": user_id, "email": email, "name": name or email.split("@")[0].title()}
     sid = emulator.session_id_of(refresh_token)
     if sid is not None:
@@ -115,6 +117,21 @@ def login_as(
         session.clear()
         session[SESSION_KEY] = make_record(state, claims, refresh_token)
     return user_id
+
+
+def _check_app_uses(settings: Settings, emulator: Emulator) -> None:
+    """Refuse to sign a client in to an app that would not ask ``emulator`` for its tokens."""
+    expected = {"AUTH0_DOMAIN": (settings.base_url, emulator.url)}
+    expected["AUTH0_CLIENT_ID"] = (settings.client_id, emulator.client_id)
+    wrong = {key: pair for key, pair in expected.items() if pair[0] != pair[1]}
+    if wrong:
+        said = "; ".join(f"{key} is {have!r}, not {want!r}" for key, (have, want) in wrong.items())
+        raise RuntimeError(
+            f"login_as: the app does not point at this emulator ({said}), so the user signed in "
+            "here would be unknown to the app's Auth0. Give the app the emulator's settings "
+            "before TokenVault reads them: build it from token_vault_app_config, or, for an app "
+            "that reads os.environ when imported, import it after token_vault_environ."
+        )
 
 
 def emulator_config(emulator: Emulator) -> dict[str, str]:

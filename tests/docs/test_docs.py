@@ -320,6 +320,29 @@ def test_sample_tests_pass(tmp_path: Path) -> None:
     assert re.search(rf"^{count} passed\b", result.stdout, re.M), result.stdout
 
 
+def test_the_testing_guides_tests_pass_on_the_readme_quick_start(tmp_path: Path) -> None:
+    """The quick start's app.py, saved verbatim from the README, passes the guide's test file."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    quick_start = readme.split("## Quick start", 1)[1]
+    (app_py,) = re.findall(r"^```python\n(.*?)^```", quick_start.split("\n## ", 1)[0], re.M | re.S)
+    (tmp_path / "app.py").write_text(app_py, encoding="utf-8")
+    shutil.copy(SAMPLES / "test_app.py", tmp_path / "test_app.py")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AUTH0_", "SECRET_KEY"))}
+    env.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_app.py"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    count = len(re.findall(r"^def test_", (SAMPLES / "test_app.py").read_text(), re.M))
+    assert re.search(rf"^{count} passed\b", result.stdout, re.M), result.stdout
+
+
 @pytest.fixture
 def quickstart(emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     """Import the quick start's app.py with the environment the quick start sets."""

@@ -177,3 +177,13 @@ def test_fixtures_drive_the_projects_own_app(
     # A cached token is served without asking the emulator, so the fault is never reached.
     assert client.get("/calendar", headers=JSON).status_code == 200
     assert token_vault_emulator_reset.exchange_count(user_id) == 1
+
+
+def test_login_as_refuses_an_app_that_does_not_point_at_the_emulator(emu: Emulator) -> None:
+    """An app configured before the emulator's settings were applied fails loudly, not later."""
+    app = make_app(emu, AUTH0_DOMAIN="https://tenant.example.com")
+    with pytest.raises(RuntimeError) as refused:
+        login_as(app.test_client(), emu)
+    said = str(refused.value)
+    assert f"AUTH0_DOMAIN is 'https://tenant.example.com', not '{emu.url}'" in said
+    assert "token_vault_environ" in said and "token_vault_app_config" in said
