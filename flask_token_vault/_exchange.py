@@ -113,7 +113,8 @@ def error_from_answer(
     :class:`~flask_token_vault.ApiClientMisconfigured`.
     """
     code = clean_text((body or {}).get("error"), 100) or f"http_{status}"
-    text = clean_text((body or {}).get("error_description"))
+    # Auth0 ends its descriptions with a period, and ours add one.
+    text = clean_text((body or {}).get("error_description")).rstrip(".")
     desc = f"Auth0 refused the token exchange for {connection}: {text or code}."
     kwargs: dict[str, Any] = {"error": code, "connection": connection, "upstream_status": status}
     lowered = text.lower()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Protocol
+from urllib.parse import urlsplit
 
 from flask.testing import FlaskClient
 
@@ -119,18 +120,23 @@ def login_as(
     return user_id
 
 
+def _same_server(url: str, emulator_url: str) -> bool:
+    """Return whether ``url`` reaches the emulator (``localhost`` and ``127.0.0.1`` alike)."""
+    a, b = urlsplit(url), urlsplit(emulator_url)
+    loopback = {"127.0.0.1", "localhost", "::1"}
+    same_host = a.hostname == b.hostname or {a.hostname, b.hostname} <= loopback
+    return a.scheme == b.scheme and a.port == b.port and same_host
+
+
 def _check_app_uses(settings: Settings, emulator: Emulator) -> None:
     """Refuse to sign a client in to an app that would not ask ``emulator`` for its tokens."""
-    expected = {"AUTH0_DOMAIN": (settings.base_url, emulator.url)}
-    expected["AUTH0_CLIENT_ID"] = (settings.client_id, emulator.client_id)
-    wrong = {key: pair for key, pair in expected.items() if pair[0] != pair[1]}
-    if wrong:
-        said = "; ".join(f"{key} is {have!r}, not {want!r}" for key, (have, want) in wrong.items())
+    if not _same_server(settings.base_url, emulator.url):
         raise RuntimeError(
-            f"login_as: the app does not point at this emulator ({said}), so the user signed in "
-            "here would be unknown to the app's Auth0. Give the app the emulator's settings "
-            "before TokenVault reads them: build it from token_vault_app_config, or, for an app "
-            "that reads os.environ when imported, import it after token_vault_environ."
+            f"login_as: the app does not point at this emulator (AUTH0_DOMAIN is "
+            f"{settings.base_url!r}, not {emulator.url!r}), so the user signed in here would be "
+            "unknown to the app's Auth0. Give the app the emulator's settings before TokenVault "
+            "reads them: build it from token_vault_app_config, or, for an app that reads "
+            "os.environ when imported, import it after token_vault_environ."
         )
 
 
