@@ -151,11 +151,15 @@ def test_denying_consent_shows_a_friendly_error_page(
     shots("emulator-sign-in")
     page.click("#deny")
     expect(page.locator("#error-title")).to_have_text("Access not granted")
-    expect(page.locator("main")).to_contain_text("Access was not granted")
+    expect(page.locator("main")).to_contain_text("Access to your Google account was not granted")
     expect(page.locator("main")).not_to_contain_text("Bad Request")
     expect(page.locator(".card code")).to_have_text("access_denied")
     expect_signed_out(page)
     shots("denied")
+    # "Try again" asks Google again and, once allowed, lands on the page the user wanted.
+    page.click("#retry")
+    page.click("#allow")
+    expect(page).to_have_url(live_app.url + "/calendar")
 
 
 def test_setup_on_a_bare_tenant_then_the_connected_accounts_journey(
