@@ -64,6 +64,13 @@ PROVIDER_SCOPES = (
 SESSION_TIMES = ("tests/reliability/test_sessions.py", "-k", "not_a_time")
 SIGN_OUT = ("tests/reliability/test_sessions.py", "-k", "signing_out")
 DURABLE_ENDS = ("tests/unit/test_durable_endings.py",)
+CLUSTER = (
+    "tests/unit/test_store.py",
+    "tests/admin/test_doctor_cache.py",
+    "tests/reliability/test_redis_deployments.py",
+    "-k",
+    "cluster or one_exchange_per_user",
+)
 
 
 def _one(test: str) -> tuple[str, ...]:
@@ -413,6 +420,35 @@ MUTANTS: tuple[Mutant, ...] = (
         "        if self._pending.due():\n            self._pending.flush(",
         "        if False:\n            self._pending.flush(",
         DURABLE_ENDS,
+    ),
+    # -- cluster keys (one user's keys in one hash slot; a node of a cluster refused) ------------
+    _m(
+        "cluster keys: no hash tag, a user's keys scatter over slots",
+        "_store.py",
+        'return f"tv:{{{digest[:32]}}}:{kind}"',
+        'return f"tv:{digest[:32]}:{kind}"',
+        CLUSTER,
+    ),
+    _m(
+        "cluster keys: a one-node URL of a cluster node is not told apart",
+        "_redis.py",
+        'if kind == "moved" and not self.cluster and _is_moved(exc):',
+        "if False:",
+        CLUSTER,
+    ),
+    _m(
+        "cluster keys: a cluster client is taken for one node",
+        "_redis.py",
+        "self.cluster = is_cluster(client)",
+        "self.cluster = False",
+        CLUSTER,
+    ),
+    _m(
+        "cluster keys: the generation script reads its value's key undeclared",
+        "_redis.py",
+        "local key = KEYS[2] .. generation",
+        "local key = 'tv:' .. generation",
+        CLUSTER,
     ),
 )
 
