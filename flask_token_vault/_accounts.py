@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from flask import Flask
+from flask import Flask, current_app
 
+from . import signals
 from ._connection_options import is_valid_connection_name
 from ._my_account import DELETE_SCOPE, READ_SCOPE, ConnectableConnection, mrrt_remedy
 from ._session import take_connected
@@ -97,7 +98,7 @@ def disconnect(connection: str) -> int:
         raise InvalidRequest("This is not a connection name.")
     state = get_state()
     user = require_user()
-    removed = 0
+    removed: list[str] = []
     try:
         if state.settings.connect_flow == "connected_accounts":
             token = my_account_token([READ_SCOPE, DELETE_SCOPE])
@@ -105,15 +106,20 @@ def disconnect(connection: str) -> int:
             for account in client.list_accounts(token, connection):
                 if account.connection == connection:
                     client.delete_account(token, account.id)
-                    removed += 1
+                    removed.append(account.id)
         else:
             management = state.management
             for tokenset in management.list_tokensets(user.sub):
                 if tokenset.connection == connection:
                     management.delete_tokenset(user.sub, tokenset.id)
-                    removed += 1
+                    removed.append(tokenset.id)
     finally:
         forget_provider_tokens(connection)
         take_connected(connection)  # forget the mark of a connect round trip
-    log.info("disconnected: connection=%s removed=%d", connection, removed)
-    return removed
+        # Sent even when a delete failed half way: the ones removed are gone all the same.
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        signals.disconnected.send(
+            app, user_id=user.sub, connection=connection, account_ids=tuple(removed)
+        )
+    log.info("disconnected: connection=%s removed=%d", connection, len(removed))
+    return len(removed)

@@ -19,6 +19,7 @@ from typing import Any, ClassVar, cast
 from flask import current_app, session
 from flask.sessions import SessionMixin
 
+from . import signals
 from ._clock import is_numeric_date
 from ._crypto import InvalidToken
 from ._state import AppState
@@ -206,11 +207,26 @@ def _is_time(value: object) -> bool:
     return is_numeric_date(value)
 
 
-def end_session(reason: str) -> None:
-    """Remove the user's record from the session (the rest of the session stays)."""
+#: Why a session ended, as :data:`~flask_token_vault.signals.session_ended` says it, and the log.
+END_REASONS = {
+    "lifetime": "absolute lifetime",
+    "idle": "idle timeout",
+    "backchannel": "ended by a back-channel logout",
+    "logout": "signed out",
+}
+
+
+def end_session(reason: str, user_id: str) -> None:
+    """Remove the user's record from the session (the rest of the session stays).
+
+    ``reason`` is a key of :data:`END_REASONS`; :data:`~flask_token_vault.signals.session_ended`
+    is sent with it, so audit logs see every end, not only sign-outs.
+    """
     if SESSION_KEY in session:
         session.pop(SESSION_KEY, None)
-        log.info("session ended: %s", reason)
+        log.info("session ended: %s", END_REASONS[reason])
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        signals.session_ended.send(app, user_id=user_id, reason=reason)
 
 
 def read_user(state: AppState, store: SessionMixin | None = None) -> User | None:
@@ -230,10 +246,10 @@ def read_user(state: AppState, store: SessionMixin | None = None) -> User | None
     now, settings = state.clock.time(), state.settings
     idle = settings.session_idle_timeout
     if settings.session_lifetime and now - record["at"] >= settings.session_lifetime:
-        end_session("absolute lifetime")
+        end_session("lifetime", user.sub)
         return None
     if idle and now - record["seen"] >= idle:
-        end_session("idle timeout")
+        end_session("idle", user.sub)
         return None
     if idle and now - record["seen"] >= min(_SEEN_EVERY, idle / 10):
         store[SESSION_KEY] = {**record, "seen": int(now)}

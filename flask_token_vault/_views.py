@@ -276,6 +276,8 @@ def callback() -> Response:
     # A new connect may have changed the granted scopes: never serve a token from before it.
     state.cache.invalidate_user(user.sub)
     _send(signals.logged_in, user_id=user.sub, connection=connection)
+    if connection:
+        _send(signals.connected, user_id=user.sub, connection=connection, account_id=None)
     log.info("signed in: connection=%s", connection)
     return _go_back(state, data["next"])
 
@@ -343,6 +345,7 @@ def logout() -> Response | str:
     forget_user()
     if user is not None:
         _send(signals.logged_out, user_id=user.sub)
+        _send(signals.session_ended, user_id=user.sub, reason="logout")
     params = {"client_id": state.settings.client_id, "returnTo": _logout_return_to(state)}
     query = urlencode({name: value for name, value in params.items() if value})
     return redirect(f"{state.settings.base_url}/v2/logout?{query}")
@@ -407,6 +410,7 @@ def backchannel_logout() -> Response:
         # This process refuses the sessions already and keeps writing the end to the cache;
         # until the cache holds it, the logout is not done everywhere: say so.
         raise CacheUnavailable("The logout could not be recorded in the shared cache yet.")
+    _send(signals.backchannel_logout, sub=claims.sub, sid=claims.sid)
     log.info("back-channel logout: session ended (by %s)", "sid" if claims.sid else "sub")
     return Response(status=200, headers={"Cache-Control": "no-store"})
 
@@ -482,5 +486,6 @@ def connect_callback() -> Response:
     # The new grant may carry other scopes: never serve a token from before it.
     forget_provider_tokens(connected)
     note_connected(connected)
+    _send(signals.connected, user_id=user.sub, connection=connected, account_id=account.id)
     log.info("connected: connection=%s flow=connected_accounts", connected)
     return _go_back(state, record["next"])
