@@ -9,7 +9,7 @@ from ._accounts import (
     my_connected_accounts,
 )
 from ._bearer import AccessToken
-from ._decorators import login_required, provider_token_required
+from ._decorators import fresh_login_required, login_required, provider_token_required
 from ._exchange import ProviderToken
 from ._extension import TokenVault
 from ._my_account import ConnectableConnection
@@ -111,6 +111,7 @@ __all__ = [
     "current_user",
     "disconnect",
     "forget_provider_tokens",
+    "fresh_login_required",
     "get_provider_token",
     "get_provider_token_set",
     "login_required",
