@@ -22,6 +22,7 @@ from .errors import (
     Misconfigured,
     MyAccountError,
     RateLimited,
+    TokensetsGone,
     TokenVaultError,
 )
 
@@ -86,13 +87,31 @@ def my_connectable_connections() -> list[ConnectableConnection]:
     return get_state().my_account.list_connections(my_account_token([READ_SCOPE]))
 
 
+def _remove_legacy_tokensets(user_id: str, connection: str) -> list[str] | None:
+    """Delete the user's tokensets at ``connection`` through the old Management API endpoints.
+
+    Returns the ids deleted; ``None`` (go on with the My Account API) when the tenant no longer
+    answers them.
+    """
+    management = get_state().management
+    try:
+        found = [t for t in management.list_legacy_tokensets(user_id) if t.connection == connection]
+    except TokensetsGone:
+        log.info("disconnect: no tokenset endpoints on this tenant; using the My Account API")
+        return None
+    for tokenset in found:
+        management.delete_tokenset(user_id, tokenset.id)
+    return [t.id for t in found]
+
+
 def disconnect(connection: str) -> int:
     """Remove the signed-in user's accounts at ``connection`` from the vault; return how many.
 
-    With ``TOKEN_VAULT_CONNECT_FLOW = "connected_accounts"`` these are connected accounts
-    (My Account API), otherwise tokensets (Management API; without its tokenset endpoints,
-    :class:`~flask_token_vault.TokensetsGone`). The user's cached provider tokens are dropped
-    either way; the provider's own grant is not revoked.
+    They are deleted at the My Account API as the user (Auth0's documented way). With
+    ``TOKEN_VAULT_CONNECT_FLOW = "authorize"`` the old tokenset endpoints of the Management API
+    are used first, as long as the tenant still answers them (Auth0 dropped them in 2026-07).
+    The user's cached provider tokens are dropped either way; the provider's own grant is not
+    revoked.
     """
     if not is_valid_connection_name(connection):
         raise InvalidRequest("This is not a connection name.")
@@ -100,19 +119,18 @@ def disconnect(connection: str) -> int:
     user = require_user()
     removed: list[str] = []
     try:
-        if state.settings.connect_flow == "connected_accounts":
+        legacy = None
+        if state.settings.connect_flow != "connected_accounts":
+            legacy = _remove_legacy_tokensets(user.sub, connection)
+        if legacy is not None:
+            removed = legacy
+        else:
             token = my_account_token([READ_SCOPE, DELETE_SCOPE])
             client = state.my_account
             for account in client.list_accounts(token, connection):
                 if account.connection == connection:
                     client.delete_account(token, account.id)
                     removed.append(account.id)
-        else:
-            management = state.management
-            for tokenset in management.list_tokensets(user.sub):
-                if tokenset.connection == connection:
-                    management.delete_tokenset(user.sub, tokenset.id)
-                    removed.append(tokenset.id)
     finally:
         forget_provider_tokens(connection)
         take_connected(connection)  # forget the mark of a connect round trip
