@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ._accounts import (
     disconnect,
+    disconnect_account,
     management_client,
     my_connectable_connections,
     my_connected_accounts,
@@ -110,6 +111,7 @@ __all__ = [
     "current_access_token",
     "current_user",
     "disconnect",
+    "disconnect_account",
     "forget_provider_tokens",
     "fresh_login_required",
     "get_provider_token",

@@ -8,11 +8,13 @@ from collections.abc import Iterable
 from flask import Flask, current_app
 
 from . import signals
+from ._cache import Slot
+from ._connect_links import REQUIRES_ATTR
 from ._connection_options import is_valid_connection_name
 from ._my_account import DELETE_SCOPE, READ_SCOPE, ConnectableConnection, mrrt_remedy
 from ._session import take_connected
 from ._state import get_state
-from ._tokens import forget_provider_tokens, request_state, require_user
+from ._tokens import forget_provider_tokens, request_state, require_user, sorted_scopes
 from .admin.management import ManagementClient
 from .admin.records import ConnectedAccount
 from .errors import (
@@ -102,6 +104,60 @@ def _remove_legacy_tokensets(user_id: str, connection: str) -> list[str] | None:
     for tokenset in found:
         management.delete_tokenset(user_id, tokenset.id)
     return [t.id for t in found]
+
+
+def disconnect_account(account_id: str) -> ConnectedAccount:
+    """Remove ONE of the signed-in user's connected accounts from the vault; return it.
+
+    ``account_id`` is its ``cac_...`` id (:func:`my_connected_accounts`): a user may hold
+    several accounts at one connection (told apart by ``login_hint``), and the others stay.
+    Deleted at the My Account API as the user. Only this account's cached provider tokens are
+    dropped: those of its connection and ``login_hint`` (and of no hint), under the scopes the
+    app's configuration and views ask for; tokens of other connections stay cached. Other
+    processes' near caches let go within ``TOKEN_VAULT_LOCAL_CACHE_TTL`` seconds. The provider's
+    own grant is not revoked.
+    """
+    if not account_id.startswith("cac_") or not account_id.isascii() or len(account_id) > 64:
+        raise InvalidRequest("A connected account id starts with 'cac_'.")
+    state = get_state()
+    user = require_user()
+    token = my_account_token([READ_SCOPE, DELETE_SCOPE])
+    client = state.my_account
+    account = next((a for a in client.list_accounts(token) if a.id == account_id), None)
+    if account is None:
+        raise InvalidRequest(
+            "You have no connected account with this id.", error="account_not_found", code=404
+        )
+    try:
+        client.delete_account(token, account.id)
+    finally:
+        _forget_account_tokens(user.sub, account)
+        take_connected(account.connection)
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    signals.disconnected.send(app, user_id=user.sub, connection=None, account_ids=(account.id,))
+    log.info("disconnected one account: connection=%s", account.connection)
+    return account
+
+
+def _forget_account_tokens(sub: str, account: ConnectedAccount) -> None:
+    """Drop the cached provider tokens of one account, leaving the user's others alone."""
+    state = get_state()
+    connection = account.connection
+    scope_sets: set[tuple[str, ...]] = {()}
+    conn = state.settings.connections.get(connection)
+    if conn is not None:
+        scope_sets.add(sorted_scopes(conn.scopes))
+    # The scope sets the views ask for are the slots tokens were cached under.
+    for view in list(current_app.view_functions.values()):
+        for name, scopes in getattr(view, REQUIRES_ATTR, ()):
+            if name == connection:
+                scope_sets.add(sorted_scopes(scopes))
+    memo = request_state().memo
+    for key in [k for k in memo if k[0] == connection]:
+        del memo[key]
+    for hint in {None, account.login_hint}:
+        for scopes in scope_sets:
+            state.cache.drop(Slot(sub, connection, hint, scopes))
 
 
 def disconnect(connection: str) -> int:

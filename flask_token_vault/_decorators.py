@@ -13,6 +13,7 @@ from typing import ParamSpec, TypeVar, cast
 
 from flask import Flask, current_app, request
 
+from ._connect_links import REQUIRES_ATTR
 from ._responses import challenge
 from ._session import take_connected
 from ._state import get_state
@@ -35,10 +36,6 @@ from .errors import (
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-#: The attribute a decorated view carries: ``(connection, scopes)`` for each of its decorators.
-#: It names the connections to check and declares the scopes signed into connect links.
-REQUIRES_ATTR = "_token_vault_requires"
 
 
 def login_required(view: Callable[P, R]) -> Callable[P, R]:

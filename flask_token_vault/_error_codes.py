@@ -108,6 +108,11 @@ CODES: dict[str, dict[str, Code]] = {
         ),
     },
     "InvalidRequest": {
+        "account_not_found": Code(
+            "The connected account id names no account of the signed-in user (removed already, "
+            "or another user's).",
+            "List the user's accounts again (my_connected_accounts()) and use one of their ids.",
+        ),
         "csrf_failed": Code(
             "A form was posted without this site's CSRF token: a page open from before a "
             "restart with another SECRET_KEY, or a form on another site.",

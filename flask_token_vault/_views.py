@@ -24,7 +24,7 @@ from werkzeug.wrappers import Response
 from . import _round_trips as round_trips
 from . import signals
 from ._accounts import disconnect as disconnect_connection
-from ._accounts import my_account_token
+from ._accounts import disconnect_account, my_account_token
 from ._clock import is_numeric_date
 from ._connect_links import LINK_INVALID
 from ._connection_options import is_valid_connection_name
@@ -239,6 +239,17 @@ def disconnect(connection: str) -> Response:
     removed = disconnect_connection(checked)
     if wants_json():
         return jsonify(connection=checked, removed=removed)
+    return _go_back(state, request.form.get("next"))
+
+
+@blueprint.post("/disconnect/account/<account_id>")
+def disconnect_one_account(account_id: str) -> Response:
+    """Remove ONE connected account (by its ``cac_...`` id) from the vault (a CSRF'd form)."""
+    state = get_state()
+    _check_csrf("disconnect", "Disconnect")
+    account = disconnect_account(account_id)
+    if wants_json():
+        return jsonify(account=account.to_dict(), removed=1)
     return _go_back(state, request.form.get("next"))
 
 
