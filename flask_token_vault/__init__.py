@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from ._accounts import (
     disconnect,
+    disconnect_account,
     management_client,
     my_connectable_connections,
     my_connected_accounts,
 )
 from ._bearer import AccessToken
-from ._decorators import login_required, provider_token_required
+from ._decorators import fresh_login_required, login_required, provider_token_required
 from ._exchange import ProviderToken
 from ._extension import TokenVault
 from ._my_account import ConnectableConnection
@@ -110,7 +111,9 @@ __all__ = [
     "current_access_token",
     "current_user",
     "disconnect",
+    "disconnect_account",
     "forget_provider_tokens",
+    "fresh_login_required",
     "get_provider_token",
     "get_provider_token_set",
     "login_required",

@@ -5,13 +5,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from flask import Flask
+from flask import Flask, current_app
 
+from . import signals
+from ._cache import Slot
+from ._connect_links import REQUIRES_ATTR
 from ._connection_options import is_valid_connection_name
 from ._my_account import DELETE_SCOPE, READ_SCOPE, ConnectableConnection, mrrt_remedy
 from ._session import take_connected
 from ._state import get_state
-from ._tokens import forget_provider_tokens, request_state, require_user
+from ._tokens import forget_provider_tokens, request_state, require_user, sorted_scopes
 from .admin.management import ManagementClient
 from .admin.records import ConnectedAccount
 from .errors import (
@@ -21,6 +24,7 @@ from .errors import (
     Misconfigured,
     MyAccountError,
     RateLimited,
+    TokensetsGone,
     TokenVaultError,
 )
 
@@ -85,35 +89,111 @@ def my_connectable_connections() -> list[ConnectableConnection]:
     return get_state().my_account.list_connections(my_account_token([READ_SCOPE]))
 
 
+def _remove_legacy_tokensets(user_id: str, connection: str) -> list[str] | None:
+    """Delete the user's tokensets at ``connection`` through the old Management API endpoints.
+
+    Returns the ids deleted; ``None`` (go on with the My Account API) when the tenant no longer
+    answers them.
+    """
+    management = get_state().management
+    try:
+        found = [t for t in management.list_legacy_tokensets(user_id) if t.connection == connection]
+    except TokensetsGone:
+        log.info("disconnect: no tokenset endpoints on this tenant; using the My Account API")
+        return None
+    for tokenset in found:
+        management.delete_tokenset(user_id, tokenset.id)
+    return [t.id for t in found]
+
+
+def disconnect_account(account_id: str) -> ConnectedAccount:
+    """Remove ONE of the signed-in user's connected accounts from the vault; return it.
+
+    ``account_id`` is its ``cac_...`` id (:func:`my_connected_accounts`): a user may hold
+    several accounts at one connection (told apart by ``login_hint``), and the others stay.
+    Deleted at the My Account API as the user. Only this account's cached provider tokens are
+    dropped: those of its connection and ``login_hint`` (and of no hint), under the scopes the
+    app's configuration and views ask for; tokens of other connections stay cached. Other
+    processes' near caches let go within ``TOKEN_VAULT_LOCAL_CACHE_TTL`` seconds. The provider's
+    own grant is not revoked.
+    """
+    if not account_id.startswith("cac_") or not account_id.isascii() or len(account_id) > 64:
+        raise InvalidRequest("A connected account id starts with 'cac_'.")
+    state = get_state()
+    user = require_user()
+    token = my_account_token([READ_SCOPE, DELETE_SCOPE])
+    client = state.my_account
+    account = next((a for a in client.list_accounts(token) if a.id == account_id), None)
+    if account is None:
+        raise InvalidRequest(
+            "You have no connected account with this id.", error="account_not_found", code=404
+        )
+    try:
+        client.delete_account(token, account.id)
+    finally:
+        _forget_account_tokens(user.sub, account)
+        take_connected(account.connection)
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    signals.disconnected.send(app, user_id=user.sub, connection=None, account_ids=(account.id,))
+    log.info("disconnected one account: connection=%s", account.connection)
+    return account
+
+
+def _forget_account_tokens(sub: str, account: ConnectedAccount) -> None:
+    """Drop the cached provider tokens of one account, leaving the user's others alone."""
+    state = get_state()
+    connection = account.connection
+    scope_sets: set[tuple[str, ...]] = {()}
+    conn = state.settings.connections.get(connection)
+    if conn is not None:
+        scope_sets.add(sorted_scopes(conn.scopes))
+    # The scope sets the views ask for are the slots tokens were cached under.
+    for view in list(current_app.view_functions.values()):
+        for name, scopes in getattr(view, REQUIRES_ATTR, ()):
+            if name == connection:
+                scope_sets.add(sorted_scopes(scopes))
+    memo = request_state().memo
+    for key in [k for k in memo if k[0] == connection]:
+        del memo[key]
+    for hint in {None, account.login_hint}:
+        for scopes in scope_sets:
+            state.cache.drop(Slot(sub, connection, hint, scopes))
+
+
 def disconnect(connection: str) -> int:
     """Remove the signed-in user's accounts at ``connection`` from the vault; return how many.
 
-    With ``TOKEN_VAULT_CONNECT_FLOW = "connected_accounts"`` these are connected accounts
-    (My Account API), otherwise tokensets (Management API; without its tokenset endpoints,
-    :class:`~flask_token_vault.TokensetsGone`). The user's cached provider tokens are dropped
-    either way; the provider's own grant is not revoked.
+    They are deleted at the My Account API as the user (Auth0's documented way). With
+    ``TOKEN_VAULT_CONNECT_FLOW = "authorize"`` the old tokenset endpoints of the Management API
+    are used first, as long as the tenant still answers them (Auth0 dropped them in 2026-07).
+    The user's cached provider tokens are dropped either way; the provider's own grant is not
+    revoked.
     """
     if not is_valid_connection_name(connection):
         raise InvalidRequest("This is not a connection name.")
     state = get_state()
     user = require_user()
-    removed = 0
+    removed: list[str] = []
     try:
-        if state.settings.connect_flow == "connected_accounts":
+        legacy = None
+        if state.settings.connect_flow != "connected_accounts":
+            legacy = _remove_legacy_tokensets(user.sub, connection)
+        if legacy is not None:
+            removed = legacy
+        else:
             token = my_account_token([READ_SCOPE, DELETE_SCOPE])
             client = state.my_account
             for account in client.list_accounts(token, connection):
                 if account.connection == connection:
                     client.delete_account(token, account.id)
-                    removed += 1
-        else:
-            management = state.management
-            for tokenset in management.list_tokensets(user.sub):
-                if tokenset.connection == connection:
-                    management.delete_tokenset(user.sub, tokenset.id)
-                    removed += 1
+                    removed.append(account.id)
     finally:
         forget_provider_tokens(connection)
         take_connected(connection)  # forget the mark of a connect round trip
-    log.info("disconnected: connection=%s removed=%d", connection, removed)
-    return removed
+        # Sent even when a delete failed half way: the ones removed are gone all the same.
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        signals.disconnected.send(
+            app, user_id=user.sub, connection=connection, account_ids=tuple(removed)
+        )
+    log.info("disconnected: connection=%s removed=%d", connection, len(removed))
+    return len(removed)

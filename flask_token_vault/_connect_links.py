@@ -22,6 +22,10 @@ log = logging.getLogger("flask_token_vault")
 
 #: The error of a signed link that does not verify for whoever (if anyone) is signed in.
 LINK_INVALID = "connect_link_invalid"
+#: The attribute a decorated view carries: ``(connection, scopes)`` for each of its decorators.
+#: It names the connections to check and declares the scopes signed into connect links (and
+#: the scope sets provider tokens are cached under).
+REQUIRES_ATTR = "_token_vault_requires"
 _MAX_SCOPES = 50
 _REFUSED = "These scopes were not requested by this site for you."
 _REMEDY = "Use the site's own 'connect' link; scope lists in links cannot be edited."
@@ -46,7 +50,7 @@ class ConnectLinks:
         if count != len(views):  # views are added, not replaced: recounted when there are more
             found = {}
             for view in list(views.values()):
-                for name, scopes in getattr(view, "_token_vault_requires", ()):
+                for name, scopes in getattr(view, REQUIRES_ATTR, ()):
                     found.setdefault(name, set()).update(scopes)
             self._declared = (len(views), found)
         conn = self._settings.connections.get(connection)

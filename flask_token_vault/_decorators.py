@@ -1,6 +1,6 @@
-"""The view decorators :func:`login_required` and :func:`provider_token_required`.
+"""The view decorators: ``login_required``, ``fresh_login_required``, ``provider_token_required``.
 
-(Layer: views, above the token API.) Both answer through :func:`~._responses.challenge`, so an
+(Layer: views, above the token API.) All answer through :func:`~._responses.challenge`, so an
 app's ``unauthorized_handler`` sees every case.
 """
 
@@ -13,6 +13,7 @@ from typing import ParamSpec, TypeVar, cast
 
 from flask import Flask, current_app, request
 
+from ._connect_links import REQUIRES_ATTR
 from ._responses import challenge
 from ._session import take_connected
 from ._state import get_state
@@ -35,10 +36,6 @@ from .errors import (
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-#: The attribute a decorated view carries: ``(connection, scopes)`` for each of its decorators.
-#: It names the connections to check and declares the scopes signed into connect links.
-REQUIRES_ATTR = "_token_vault_requires"
 
 
 def login_required(view: Callable[P, R]) -> Callable[P, R]:
@@ -64,6 +61,42 @@ def login_required(view: Callable[P, R]) -> Callable[P, R]:
 
     run = _runner(view)
     return wrapper
+
+
+def fresh_login_required(max_age: int) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Require a user who authenticated at Auth0 within ``max_age`` seconds (a fresh sign-in).
+
+    For sensitive views (changing an e-mail address, connecting a payment account): an Auth0
+    session can sign a user in for days without a password. Not signed in, or signed in longer
+    ago (:attr:`User.auth_time <flask_token_vault.User.auth_time>`): browsers are sent to sign
+    in with ``max_age`` and ``prompt=login``, then back; JSON clients get 401
+    ``fresh_login_required`` with the ``login_url`` to follow. The app's
+    :meth:`~flask_token_vault.TokenVault.unauthorized_handler` may answer instead. An API call
+    (``Authorization: Bearer``) has no sign-in here and is refused the same way.
+    """
+    if isinstance(max_age, bool) or not isinstance(max_age, int) or max_age < 0:
+        raise ConfigurationError("fresh_login_required", "max_age must be whole seconds, >= 0.")
+
+    def decorator(view: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(view)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            if request.method != "OPTIONS":
+                user = optional_user()
+                if user is None:
+                    error = LoginRequired("Sign in to continue.")
+                    return cast(R, challenge(error, None, max_age=max_age))
+                if get_state().clock.time() - user.auth_time > max_age:
+                    error = LoginRequired(
+                        "This page needs a recent sign-in: sign in again to continue.",
+                        error="fresh_login_required",
+                    )
+                    return cast(R, challenge(error, None, max_age=max_age))
+            return run(*args, **kwargs)
+
+        run = _runner(view)
+        return wrapper
+
+    return decorator
 
 
 def _runner(view: Callable[P, R]) -> Callable[P, R]:

@@ -32,6 +32,12 @@ CODES: dict[str, dict[str, Code]] = {
             "elsewhere, a password change) or expired.",
             "Sign in again.",
         ),
+        "fresh_login_required": Code(
+            "The view is decorated with fresh_login_required and the user last authenticated at "
+            "Auth0 longer ago than its max_age.",
+            "Sign in again (the login_url given asks Auth0 for a new authentication).",
+            "Please sign in again",
+        ),
         "session_unreadable": Code(
             "The session's refresh token cannot be opened: SECRET_KEY changed since sign-in.",
             "Sign in again; keep SECRET_KEY the same on every process and across restarts.",
@@ -60,6 +66,11 @@ CODES: dict[str, dict[str, Code]] = {
             "Auth0's ID token failed its checks (signature, audience, nonce or times); a clock "
             "far off does this too.",
             "Check this machine's clock and that AUTH0_CLIENT_ID is this application's.",
+        ),
+        "stale_authentication": Code(
+            "A sign-in asked for a recent authentication (max_age) and Auth0's ID token has no "
+            "auth_time, or an older one.",
+            "Start the sign-in again from a link on this site; check this machine's clock.",
         ),
         "missing_code": Code(
             "Auth0's answer carries neither a code nor an error.",
@@ -97,6 +108,11 @@ CODES: dict[str, dict[str, Code]] = {
         ),
     },
     "InvalidRequest": {
+        "account_not_found": Code(
+            "The connected account id names no account of the signed-in user (removed already, "
+            "or another user's).",
+            "List the user's accounts again (my_connected_accounts()) and use one of their ids.",
+        ),
         "csrf_failed": Code(
             "A form was posted without this site's CSRF token: a page open from before a "
             "restart with another SECRET_KEY, or a form on another site.",

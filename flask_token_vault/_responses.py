@@ -125,8 +125,12 @@ def challenge(
     connection: str | None,
     required: Iterable[str] = (),
     login_hint: str | None = None,
+    *,
+    max_age: int | None = None,
 ) -> Response:
     """Answer a view that needs a sign-in or a connection.
+
+    With ``max_age`` the sign-in asked for must be that recent (``fresh_login_required``).
 
     The app's unauthorized handler decides when it has one (and returns something); otherwise
     browsers are redirected to connect (or sign in) and come back, and JSON clients get a 401
@@ -152,7 +156,7 @@ def challenge(
         connection=connection,
         required_scopes=tuple(scopes),
         next=here,
-        login_url=login_url(next=here),
+        login_url=login_url(next=here, max_age=max_age),
         connect_url=(
             connect_url(connection, scopes, next=here, login_hint=login_hint)
             if connection is not None
@@ -167,7 +171,9 @@ def challenge(
     if not wants_json():
         # Signing in through the connection also connects it: one trip to Auth0, not two.
         return redirect(found.url)
-    fields: dict[str, Any] = {"login_url": login_url(next=here, _external=True)}
+    fields: dict[str, Any] = {"login_url": login_url(next=here, max_age=max_age, _external=True)}
+    if max_age is not None:
+        fields["max_age"] = max_age
     if connection is not None:
         external = connect_url(connection, scopes, next=here, login_hint=login_hint, _external=True)
         fields.update(connection=connection, required_scopes=scopes, connect_url=external)

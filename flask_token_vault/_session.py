@@ -19,6 +19,7 @@ from typing import Any, ClassVar, cast
 from flask import current_app, session
 from flask.sessions import SessionMixin
 
+from . import signals
 from ._clock import is_numeric_date
 from ._crypto import InvalidToken
 from ._state import AppState
@@ -52,8 +53,13 @@ class User:
     email: str | None = None
     #: Picture URL, when Auth0 gave one.
     picture: str | None = None
-    #: When the user signed in (epoch seconds).
+    #: When the user signed in to this app (epoch seconds).
     logged_in_at: float = 0.0
+    #: When the user last authenticated at Auth0 (the ID token's ``auth_time``, epoch seconds;
+    #: :attr:`logged_in_at` when Auth0 gave none). An Auth0 session may sign the user in to
+    #: the app without asking for a password again: this is when they last typed one.
+    #: :func:`~flask_token_vault.fresh_login_required` compares it with ``max_age``.
+    auth_time: float = 0.0
     #: Auth0's session id (the ID token's ``sid``), which a back-channel logout names.
     sid: str | None = None
     #: This sign-in's own id, the same in every copy of its cookie: a sign-out ends them all by
@@ -100,7 +106,7 @@ class AnonymousUser:
     is_authenticated: ClassVar[bool] = False
     is_active: ClassVar[bool] = False
     is_anonymous: ClassVar[bool] = True
-    sub = name = email = picture = sid = None
+    sub = name = email = picture = sid = auth_time = None
 
     def __bool__(self) -> bool:
         return False
@@ -153,6 +159,10 @@ def make_record(state: AppState, claims: Mapping[str, Any], refresh_token: str) 
         value = claims.get(name)
         if isinstance(value, str) and value and len(value) <= longest:
             record[name] = value
+    auth_time = claims.get("auth_time")
+    # A time in the future proves nothing: it is left out, and the sign-in time stands for it.
+    if is_numeric_date(auth_time) and cast(float, auth_time) <= now + 120:
+        record["auth_time"] = int(cast(float, auth_time))
     record["rt"] = state.crypto.seal_session(refresh_token, _binding(state, str(record["sub"])))
     return record
 
@@ -164,6 +174,7 @@ def _to_user(record: Mapping[str, Any], refresh_token: Callable[[], str]) -> Use
         email=record.get("email"),
         picture=record.get("picture"),
         logged_in_at=float(record.get("at", 0)),
+        auth_time=float(record.get("auth_time", record.get("at", 0))),
         sid=record.get("sid"),
         sign_in=hashlib.sha256(str(record["rt"]).encode()).hexdigest()[:32],
         _refresh_token=refresh_token,
@@ -196,6 +207,7 @@ def _ours(state: AppState, record: dict[str, Any]) -> bool:
         and len(sealed) <= _MAX_SEALED
         and all(isinstance(record.get(name, ""), str) for name in _CLAIMS)
         and _is_time(record.get("at"))
+        and ("auth_time" not in record or _is_time(record["auth_time"]))
     )
 
 
@@ -206,11 +218,26 @@ def _is_time(value: object) -> bool:
     return is_numeric_date(value)
 
 
-def end_session(reason: str) -> None:
-    """Remove the user's record from the session (the rest of the session stays)."""
+#: Why a session ended, as :data:`~flask_token_vault.signals.session_ended` says it, and the log.
+END_REASONS = {
+    "lifetime": "absolute lifetime",
+    "idle": "idle timeout",
+    "backchannel": "ended by a back-channel logout",
+    "logout": "signed out",
+}
+
+
+def end_session(reason: str, user_id: str) -> None:
+    """Remove the user's record from the session (the rest of the session stays).
+
+    ``reason`` is a key of :data:`END_REASONS`; :data:`~flask_token_vault.signals.session_ended`
+    is sent with it, so audit logs see every end, not only sign-outs.
+    """
     if SESSION_KEY in session:
         session.pop(SESSION_KEY, None)
-        log.info("session ended: %s", reason)
+        log.info("session ended: %s", END_REASONS[reason])
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        signals.session_ended.send(app, user_id=user_id, reason=reason)
 
 
 def read_user(state: AppState, store: SessionMixin | None = None) -> User | None:
@@ -230,10 +257,10 @@ def read_user(state: AppState, store: SessionMixin | None = None) -> User | None
     now, settings = state.clock.time(), state.settings
     idle = settings.session_idle_timeout
     if settings.session_lifetime and now - record["at"] >= settings.session_lifetime:
-        end_session("absolute lifetime")
+        end_session("lifetime", user.sub)
         return None
     if idle and now - record["seen"] >= idle:
-        end_session("idle timeout")
+        end_session("idle", user.sub)
         return None
     if idle and now - record["seen"] >= min(_SEEN_EVERY, idle / 10):
         store[SESSION_KEY] = {**record, "seen": int(now)}
@@ -250,7 +277,7 @@ def _known_user(state: AppState, record: dict[str, Any]) -> User | None:
     sealed = record.get("rt")
     # What a kept record must still say for the user read from it to stand.
     get = record.get
-    fields = (get("v"), get("iss"), get("aud"), get("sub"), get("at"), get("sid"))
+    fields = (get("v"), get("iss"), get("aud"), get("sub"), get("at"), get("sid"), get("auth_time"))
     kept = state.sessions_seen.get(sealed) if isinstance(sealed, str) else None
     if kept is not None and kept[0] == fields:
         return cast(User, kept[1])

@@ -131,7 +131,7 @@ class _Request:
         ):
             # The logout that recorded the end dropped the user's cached tokens already: a
             # replayed old cookie must not make every live session of theirs exchange again.
-            end_session("ended by a back-channel logout")
+            end_session("backchannel", user.sub)
             return None
         return user
 

@@ -69,9 +69,18 @@ def connect_url(
     return _route_url("token_vault.connect", params, _external, connection=connection)
 
 
-def login_url(next: str | None = None, *, _external: bool = False) -> str:
-    """Return the URL of the login route, coming back to ``next`` afterwards."""
-    return _route_url("token_vault.login", {"next": next} if next else {}, _external)
+def login_url(
+    next: str | None = None, *, max_age: int | None = None, _external: bool = False
+) -> str:
+    """Return the URL of the login route, coming back to ``next`` afterwards.
+
+    With ``max_age`` (seconds) the user must authenticate again unless they did at Auth0 within
+    that time (OIDC ``max_age``; the callback checks the ID token's ``auth_time``).
+    """
+    params: dict[str, str] = {"next": next} if next else {}
+    if max_age is not None:
+        params["max_age"] = str(int(max_age))
+    return _route_url("token_vault.login", params, _external)
 
 
 def _route_url(endpoint: str, params: dict[str, str], external: bool, **values: Any) -> str:

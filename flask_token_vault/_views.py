@@ -24,7 +24,8 @@ from werkzeug.wrappers import Response
 from . import _round_trips as round_trips
 from . import signals
 from ._accounts import disconnect as disconnect_connection
-from ._accounts import my_account_token
+from ._accounts import disconnect_account, my_account_token
+from ._clock import is_numeric_date
 from ._connect_links import LINK_INVALID
 from ._connection_options import is_valid_connection_name
 from ._my_account import CONNECT_SCOPE, connect_scopes
@@ -134,16 +135,34 @@ def _login_hint() -> str | None:
     return hint
 
 
+def _max_age() -> int | None:
+    """Return the ``max_age`` a login link asks for (seconds), if any."""
+    raw = request.args.get("max_age")
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit() or len(raw) > 9:
+        raise InvalidRequest("'max_age' must be a number of seconds.")
+    return int(raw)
+
+
 def _authorize(
     state: AppState,
     connection: str | None,
     scopes: Iterable[str],
     next_url: str,
     login_hint: str | None,
+    max_age: int | None = None,
 ) -> Response:
-    """Send the browser to Auth0's ``/authorize``, to sign in or to connect ``connection``."""
+    """Send the browser to Auth0's ``/authorize``, to sign in or to connect ``connection``.
+
+    With ``max_age`` the user must have authenticated at Auth0 within that many seconds: Auth0
+    asks again (``prompt=login`` makes sure) and the callback checks the ID token's
+    ``auth_time``.
+    """
     settings = state.settings
     params: dict[str, str] = {}
+    if max_age is not None:
+        params.update(max_age=str(max_age), prompt="login")
     if connection is not None:
         conn = settings.connections[connection]
         wanted = tuple(dict.fromkeys((*conn.scopes, *scopes)))
@@ -175,6 +194,7 @@ def _authorize(
         "connection": connection,
         # A connect keeps the signed-in user: the callback refuses an answer for anyone else.
         "sub": current.sub if current is not None else None,
+        "max_age": max_age,
     }
     round_trips.begin(state, "login", rv["state"], record)
     return redirect(rv["url"])
@@ -189,7 +209,7 @@ def login() -> Response:
     if connection is None and "connection_scope" in request.args:
         raise InvalidRequest("'connection_scope' needs a 'connection'.")
     scopes = _requested_scopes(state, connection, "connection_scope") if connection else ()
-    return _authorize(state, connection, scopes, next_url, _login_hint())
+    return _authorize(state, connection, scopes, next_url, _login_hint(), _max_age())
 
 
 @blueprint.get("/connect/<connection>")
@@ -219,6 +239,17 @@ def disconnect(connection: str) -> Response:
     removed = disconnect_connection(checked)
     if wants_json():
         return jsonify(connection=checked, removed=removed)
+    return _go_back(state, request.form.get("next"))
+
+
+@blueprint.post("/disconnect/account/<account_id>")
+def disconnect_one_account(account_id: str) -> Response:
+    """Remove ONE connected account (by its ``cac_...`` id) from the vault (a CSRF'd form)."""
+    state = get_state()
+    _check_csrf("disconnect", "Disconnect")
+    account = disconnect_account(account_id)
+    if wants_json():
+        return jsonify(account=account.to_dict(), removed=1)
     return _go_back(state, request.form.get("next"))
 
 
@@ -262,6 +293,7 @@ def callback() -> Response:
             error="account_mismatch",
             connection=data["connection"],
         )
+    _check_auth_time(state, userinfo, data.get("max_age"))
     refresh_token = token.get("refresh_token")
     if not isinstance(refresh_token, str) or not refresh_token:
         raise Misconfigured(
@@ -276,8 +308,26 @@ def callback() -> Response:
     # A new connect may have changed the granted scopes: never serve a token from before it.
     state.cache.invalidate_user(user.sub)
     _send(signals.logged_in, user_id=user.sub, connection=connection)
+    if connection:
+        _send(signals.connected, user_id=user.sub, connection=connection, account_id=None)
     log.info("signed in: connection=%s", connection)
     return _go_back(state, data["next"])
+
+
+def _check_auth_time(state: AppState, claims: Any, max_age: object) -> None:
+    """Refuse a sign-in that asked for ``max_age`` unless the ID token shows one that recent.
+
+    OIDC Core 3.1.2.1: with ``max_age`` requested, ``auth_time`` must be present, and the client
+    checks it; an old session passed off as fresh would defeat ``fresh_login_required``.
+    """
+    if not isinstance(max_age, int):
+        return
+    auth_time = claims.get("auth_time")
+    if not is_numeric_date(auth_time) or state.clock.time() - auth_time > max_age + 120:
+        raise CallbackError(
+            "Auth0 did not confirm a recent sign-in, which this page needs.",
+            error="stale_authentication",
+        )
 
 
 def _code_from_answer(answer: str, param: str, connection: str | None, next_url: str) -> str:
@@ -343,6 +393,7 @@ def logout() -> Response | str:
     forget_user()
     if user is not None:
         _send(signals.logged_out, user_id=user.sub)
+        _send(signals.session_ended, user_id=user.sub, reason="logout")
     params = {"client_id": state.settings.client_id, "returnTo": _logout_return_to(state)}
     query = urlencode({name: value for name, value in params.items() if value})
     return redirect(f"{state.settings.base_url}/v2/logout?{query}")
@@ -407,6 +458,7 @@ def backchannel_logout() -> Response:
         # This process refuses the sessions already and keeps writing the end to the cache;
         # until the cache holds it, the logout is not done everywhere: say so.
         raise CacheUnavailable("The logout could not be recorded in the shared cache yet.")
+    _send(signals.backchannel_logout, sub=claims.sub, sid=claims.sid)
     log.info("back-channel logout: session ended (by %s)", "sid" if claims.sid else "sub")
     return Response(status=200, headers={"Cache-Control": "no-store"})
 
@@ -482,5 +534,6 @@ def connect_callback() -> Response:
     # The new grant may carry other scopes: never serve a token from before it.
     forget_provider_tokens(connected)
     note_connected(connected)
+    _send(signals.connected, user_id=user.sub, connection=connected, account_id=account.id)
     log.info("connected: connection=%s flow=connected_accounts", connected)
     return _go_back(state, record["next"])

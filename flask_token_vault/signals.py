@@ -36,3 +36,25 @@ cache_unavailable = _signals.signal("cache-unavailable")
 
 #: Sent once when the shared cache answers again after :data:`cache_unavailable`. No arguments.
 cache_recovered = _signals.signal("cache-recovered")
+
+#: Sent after an account is connected to the vault. Arguments: ``user_id``, ``connection``,
+#: ``account_id`` (the connected account's ``cac_...`` id, or None when the vault was filled by
+#: a sign-in through the connection, ``TOKEN_VAULT_CONNECT_FLOW = "authorize"``).
+connected = _signals.signal("connected")
+
+#: Sent after the user's accounts are removed from the vault (:func:`~flask_token_vault.disconnect`
+#: or the disconnect route). Arguments: ``user_id``, ``connection`` (or None when one account
+#: was named by id), ``account_ids`` (tuple of the ids removed; empty when nothing was there).
+disconnected = _signals.signal("disconnected")
+
+#: Sent after Auth0's back-channel logout token is taken (valid, not a replay). Arguments:
+#: ``sub`` (or None), ``sid`` (or None): with a ``sid`` only that Auth0 session ends, with a
+#: ``sub`` alone every session of the user. The sessions themselves end on their next request
+#: (:data:`session_ended` with reason ``"backchannel"``).
+backchannel_logout = _signals.signal("backchannel-logout")
+
+#: Sent when a signed-in user's session ends. Arguments: ``user_id``, ``reason``: ``"logout"``
+#: (the sign-out form), ``"lifetime"`` (``TOKEN_VAULT_SESSION_LIFETIME`` passed), ``"idle"``
+#: (``TOKEN_VAULT_SESSION_IDLE_TIMEOUT`` passed) or ``"backchannel"`` (ended by a back-channel
+#: logout, seen on the session's next request).
+session_ended = _signals.signal("session-ended")

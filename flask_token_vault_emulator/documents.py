@@ -51,6 +51,9 @@ def connected_account_document(
         created_at=iso_time(tokenset.created_at),
         expires_at=iso_time(tokenset.expires_at),
     )
+    if tokenset.account:
+        # Which account at the provider: a user may connect several at one connection.
+        document["login_hint"] = tokenset.account
     return document
 
 

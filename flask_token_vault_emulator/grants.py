@@ -75,6 +75,11 @@ def _signed_tokens(
             "exp": now + ID_TOKEN_LIFETIME,
             "sid": sid,
         }
+        # When the user last authenticated: the start of the Auth0 session (OIDC auth_time),
+        # which a new sign-in (prompt=login, or max_age passed) starts again.
+        browser = state.browser_sessions.get(sid)
+        if browser is not None:
+            id_claims["auth_time"] = int(browser.created_at)
         if nonce:
             id_claims["nonce"] = nonce
         id_claims.update(profile_claims(user, scopes))

@@ -201,7 +201,14 @@ def authorize() -> Response:
             return fail("invalid_request", f"the connection is not enabled: {connection_name}")
 
     prompt = args.get("prompt") or None
+    max_age = args.get("max_age") or None
+    if max_age is not None and (not max_age.isdigit() or len(max_age) > 10):
+        return fail("invalid_request", "max_age must be a number of seconds")
     signed_in = _session_user(state) if prompt != "login" else None
+    current = state.browser_session(request.cookies.get(SESSION_COOKIE))
+    # OIDC max_age: a session older than that is no sign-in; the user authenticates again.
+    if max_age and current is not None and state.now() - current.created_at > int(max_age):
+        signed_in = None
     vault_connection = state.get_connection(connection_name)
     connecting = vault_connection is not None and vault_connection.vault_active
     transaction = state.start_transaction(
@@ -228,6 +235,9 @@ def authorize() -> Response:
     if transaction.prompt == "none":
         if signed_in is None:
             return fail("login_required", "Login required")
+        # A silent sign-in goes on in the user's Auth0 session: no new authentication, so the
+        # ID token keeps the session's auth_time.
+        transaction.user_id = signed_in.user_id
         return _finish_login(state, transaction, AutoLogin(signed_in.email))
     state.save_transaction(transaction)
     email = transaction.login_hint or (signed_in.email if signed_in else DEFAULT_LOGIN_EMAIL)

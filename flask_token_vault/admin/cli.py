@@ -189,7 +189,7 @@ def tokensets() -> None:
 @_json_table_option
 @_handle_errors
 def tokensets_list(user_id: str, as_json: bool) -> None:
-    """List a user's tokensets (Management API)."""
+    """List what the vault holds for a user, read as Connected Accounts (Management API)."""
     _echo_records(
         management_client().list_tokensets(user_id),
         as_json,
@@ -217,7 +217,14 @@ def tokensets_delete(user_id: str, tokenset_id: str, yes: bool) -> None:
     Asks for confirmation first (``--yes`` skips it).
     """
     management = management_client()
-    found = next((t for t in management.list_tokensets(user_id) if t.id == tokenset_id), None)
+    # A connected account's id (cac_) is found in the listing; an old tokenset id, at the old
+    # endpoint, while the tenant answers it.
+    listing = (
+        management.list_tokensets
+        if tokenset_id.startswith("cac_")
+        else management.list_legacy_tokensets
+    )
+    found = next((t for t in listing(user_id) if t.id == tokenset_id), None)
     # An id not in the list goes straight to Auth0, whose 404 says it does not exist.
     if found is not None and not yes:
         click.confirm(
@@ -226,13 +233,18 @@ def tokensets_delete(user_id: str, tokenset_id: str, yes: bool) -> None:
             f"{found.connection} token for the user until they connect again.",
             abort=True,
         )
-    management.delete_tokenset(user_id, tokenset_id)
+    deleted = management.delete_tokenset(user_id, tokenset_id)
     # Without this the app would keep serving the cached provider token until it expires.
     state = get_state()
     state.cache.invalidate_user(user_id)
     click.echo(
         f"Deleted tokenset {tokenset_id} of {user_id}"
         + (f" ({found.connection})." if found else ".")
+    )
+    click.echo(
+        f"It was deleted through the old tokenset endpoint ({deleted}), which this tenant still "
+        "answers; Auth0 took it out of its documentation on 2026-07-14, and once it is gone only "
+        "the user can remove an account (the app's Disconnect button, My Account API)."
     )
     click.echo(_cache_notice(state.cache.shared, state.cache.store.name, state.settings))
     click.echo(

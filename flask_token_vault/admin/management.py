@@ -194,10 +194,31 @@ class ManagementClient(TenantWrites):
             ) from None
 
     def list_tokensets(self, user_id: str) -> list[Tokenset]:
-        """Return the tokensets Token Vault holds for a user.
+        """Return what Token Vault holds for a user, read as Connected Accounts.
 
-        Raises :class:`~flask_token_vault.TokensetsGone` on a tenant without the tokenset
-        endpoints (use :meth:`list_connected_accounts` there).
+        ``GET /api/v2/users/{id}/connected-accounts`` (scope ``read:users``), the documented
+        replacement of the tokenset endpoints Auth0 dropped in 2026-07: each :class:`Tokenset`'s
+        ``id`` is the account's ``cac_...`` id, ``issued_at`` when it was connected, and
+        ``last_used_at`` is ``None`` (the listing does not say).
+        """
+        return [
+            Tokenset(
+                id=account.id,
+                connection=account.connection,
+                scopes=account.scopes,
+                issued_at=account.created_at,
+                expires_at=account.expires_at,
+                last_used_at=None,
+            )
+            for account in self._iter_connected_accounts(user_id)
+        ]
+
+    def list_legacy_tokensets(self, user_id: str) -> list[Tokenset]:
+        """Return the user's tokensets from the old endpoint, while the tenant still answers it.
+
+        ``GET /api/v2/users/{id}/federated-connections-tokensets`` lost its reference page on
+        2026-07-14. Raises :class:`~flask_token_vault.TokensetsGone` on a tenant that no longer
+        answers it.
         """
         data = self._tokensets_call(
             "GET",
@@ -210,17 +231,66 @@ class ManagementClient(TenantWrites):
             raise malformed("The Management API answered the tokenset list with something else.")
         return [Tokenset.from_api(item) for item in data if isinstance(item, Mapping)]
 
-    def delete_tokenset(self, user_id: str, tokenset_id: str) -> None:
-        """Delete one of a user's tokensets (the provider's tokens are not revoked).
+    def delete_tokenset(self, user_id: str, tokenset_id: str) -> str:
+        """Remove one of a user's accounts from the vault; return the id actually deleted.
 
-        Raises :class:`~flask_token_vault.TokensetsGone` on a tenant without the tokenset
-        endpoints (delete through the My Account API there).
+        The Management API cannot delete a connected account (its listing is read-only): Auth0
+        deletes one only at the My Account API, with the user's own token (the app's
+        :func:`~flask_token_vault.disconnect`). So, for a ``cac_...`` id, the old tokenset
+        endpoint is used *while the tenant still answers it* (the tokenset of that account's
+        connection, when there is exactly one), and a warning says so; otherwise
+        :class:`~flask_token_vault.TokensetsGone` says the user must disconnect it. Any other id
+        is an old tokenset id, deleted at the old endpoint. The provider's tokens are not
+        revoked.
         """
+        if tokenset_id.startswith("cac_"):
+            tokenset_id = self._legacy_id_of(user_id, tokenset_id)
         self._tokensets_call(
             "DELETE",
             f"/users/{_q(user_id)}/federated-connections-tokensets/{_q(tokenset_id)}",
             "deleting a tokenset",
         )
+        return tokenset_id
+
+    def _legacy_id_of(self, user_id: str, account_id: str) -> str:
+        """Return the old tokenset id of connected account ``account_id``, if one can be told."""
+        account = next(
+            (a for a in self._iter_connected_accounts(user_id) if a.id == account_id), None
+        )
+        if account is None:
+            raise ManagementNotFound(
+                f"The user has no connected account {account_id}.",
+                upstream_status=404,
+                error_code="inexistent_tokenset",
+            )
+        must = (
+            f"The Management API cannot delete connected account {account_id} "
+            f"({account.connection}): only the user can, with their own My Account API token "
+            "(the app's Disconnect button, disconnect(account_id), or DELETE "
+            "/me/v1/connected-accounts/accounts/{id})."
+        )
+        try:
+            legacy = [
+                t for t in self.list_legacy_tokensets(user_id) if t.connection == account.connection
+            ]
+        except TokensetsGone as exc:
+            raise TokensetsGone(
+                must + " This tenant no longer answers the old tokenset endpoints either.",
+                upstream_status=404,
+                message=exc.message,
+            ) from None
+        if len(legacy) != 1:
+            raise TokensetsGone(
+                must + f" The old tokenset endpoint lists {len(legacy)} tokensets at "
+                f"{account.connection}, so which one is this account cannot be told.",
+                upstream_status=404,
+            )
+        log.warning(
+            "tokensets: deleting %s through the old tokenset endpoint, which this tenant still "
+            "answers; Auth0 dropped it from its documentation on 2026-07-14",
+            account_id,
+        )
+        return legacy[0].id
 
     # users ----------------------------------------------------------------------------------
     def users_by_email(self, email: str) -> list[Auth0User]:

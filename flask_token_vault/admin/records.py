@@ -325,6 +325,11 @@ class ConnectedAccount(_JsonRecord):
     connection_id: str | None = None
     #: The connection's strategy (Management API only).
     strategy: str | None = None
+    #: Which account at the provider it is, when Auth0 says (a user may hold several accounts
+    #: at one connection; an exchange asks for one by this ``login_hint``).
+    login_hint: str | None = None
+    #: The Auth0 Organization the account was connected in, if any.
+    org_id: str | None = None
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> ConnectedAccount:
@@ -343,6 +348,8 @@ class ConnectedAccount(_JsonRecord):
             expires_at=parse_timestamp(data.get("expires_at")),
             connection_id=text("connection_id"),
             strategy=text("strategy"),
+            login_hint=text("login_hint"),
+            org_id=text("org_id"),
         )
 
 

@@ -64,23 +64,26 @@ def test_format_table_aligns_columns() -> None:
 
 
 def test_tokensets_list_prints_a_table(app: Flask, emu: Emulator) -> None:
-    tokenset_id = emu.connect_account("ada@example.com", "google-oauth2", [CAL_READ])
+    emu.connect_account("ada@example.com", "google-oauth2", [CAL_READ])
+    (account,) = emu.state.tokensets_for(emu.user_id_for("ada@example.com"))
     result = run(app, "tokensets", "list", emu.user_id_for("ada@example.com"))
     assert result.exit_code == 0, result.output
     header, row = result.output.splitlines()
     assert header.split() == ["ID", "CONNECTION", "SCOPES", "ISSUED", "EXPIRES", "LAST", "USED"]
-    assert row.startswith(tokenset_id) and "google-oauth2" in row and CAL_READ in row
+    # Read as Connected Accounts: the id is the account's.
+    assert row.startswith(account.account_id) and "google-oauth2" in row and CAL_READ in row
     assert header.index("CONNECTION") == row.index("google-oauth2")
 
 
 @pytest.mark.parametrize("style", ["epoch", "iso"])
 def test_tokensets_list_json_for_scripts(app: Flask, emu: Emulator, style: str) -> None:
     emu.set_tokenset_timestamps(style)
-    tokenset_id = emu.connect_account("bo@example.com", "windowslive", ["User.Read"])
+    emu.connect_account("bo@example.com", "windowslive", ["User.Read"])
+    (account,) = emu.state.tokensets_for(emu.user_id_for("bo@example.com"))
     result = run(app, "tokensets", "list", emu.user_id_for("bo@example.com"), "--json")
     assert result.exit_code == 0, result.output
     (item,) = json.loads(result.stdout)
-    assert item["id"] == tokenset_id and item["connection"] == "windowslive"
+    assert item["id"] == account.account_id and item["connection"] == "windowslive"
     assert "User.Read" in item["scopes"]
     assert item["issued_at"].endswith("Z") and item["last_used_at"] is None
 
@@ -135,16 +138,16 @@ def test_tokensets_delete_of_an_unknown_tokenset_fails(app: Flask, emu: Emulator
 
 def test_tokensets_delete_asks_first_and_no_keeps_the_tokenset(app: Flask, emu: Emulator) -> None:
     user_id, tokenset = google_tokenset(emu, "fay@example.com")
-    refused = run(app, "tokensets", "delete", user_id, tokenset.id, input="n\n")
+    refused = run(app, "tokensets", "delete", user_id, tokenset.account_id, input="n\n")
     assert refused.exit_code == 1 and "Aborted" in refused.output
-    assert f"Delete tokenset {tokenset.id} (google-oauth2: " in refused.output
+    assert f"Delete tokenset {tokenset.account_id} (google-oauth2: " in refused.output
     assert CAL_READ in refused.output and "until they connect again" in refused.output
     assert emu.state.tokensets_for(user_id) == [tokenset]
     # No answer at all (a script, an empty stdin) is a no as well.
     assert run(app, "tokensets", "delete", user_id, tokenset.id).exit_code == 1
     assert emu.state.tokensets_for(user_id) == [tokenset]
 
-    accepted = run(app, "tokensets", "delete", user_id, tokenset.id, input="y\n")
+    accepted = run(app, "tokensets", "delete", user_id, tokenset.account_id, input="y\n")
     assert accepted.exit_code == 0, accepted.output
     assert emu.state.tokensets_for(user_id) == []
 
@@ -153,7 +156,8 @@ def test_tokensets_delete_says_a_running_app_keeps_an_in_process_token(
     app: Flask, emu: Emulator
 ) -> None:
     user_id, tokenset = google_tokenset(emu, "gus@example.com")
-    output = run(app, "tokensets", "delete", user_id, tokenset.id, "-y").output
+    output = run(app, "tokensets", "delete", user_id, tokenset.account_id, "-y").output
+    assert "through the old tokenset endpoint" in output and "still answers" in output
     # The CLI's process cannot reach a running app's memory: it says so, and what to do.
     assert "lives inside each running process, which this command cannot reach" in output
     assert "keeps using a token it already holds until that token expires" in output
@@ -314,14 +318,18 @@ def test_tokensets_on_a_tenant_without_them_point_to_connected_accounts(
     app: Flask, emu: Emulator
 ) -> None:
     emu.connect_account("kim@example.com", "google-oauth2", [CAL_READ])
+    user_id = emu.user_id_for("kim@example.com")
+    (account,) = emu.state.tokensets_for(user_id)
     emu.set_tenant_features(tokenset_endpoints=False)
-    result = run(app, "tokensets", "list", emu.user_id_for("kim@example.com"))
-    assert result.exit_code == 1
-    assert "tokenset endpoints are gone on this tenant" in result.output
-    assert "[tokensets_gone]" in result.output
-    assert "flask token-vault accounts list USER_ID" in result.output
-    listed = run(app, "accounts", "list", emu.user_id_for("kim@example.com"))
-    assert listed.exit_code == 0 and "google-oauth2" in listed.output
+    # Reads go to the Connected Accounts listing, which every tenant answers.
+    result = run(app, "tokensets", "list", user_id)
+    assert result.exit_code == 0 and account.account_id in result.output
+    # Deletes cannot: the command says honestly that only the user can remove it now.
+    deleted = run(app, "tokensets", "delete", user_id, account.account_id, "--yes")
+    assert deleted.exit_code == 1 and "[tokensets_gone]" in deleted.output
+    assert "only the user can, with their own My Account API token" in deleted.output
+    assert "no longer answers the old tokenset endpoints" in deleted.output
+    assert emu.state.tokensets_for(user_id) == [account]
 
 
 def test_disconnect_in_the_sign_in_flow_on_a_tenant_without_tokensets(
@@ -337,7 +345,7 @@ def test_disconnect_in_the_sign_in_flow_on_a_tenant_without_tokensets(
         data={"csrf_token": token},
         headers={"Accept": "application/json"},
     )
-    assert answer.status_code == 500
-    body = answer.get_json()
-    assert body["error"] == "tokensets_gone" and body["upstream_status"] == 404
-    assert "TOKEN_VAULT_CONNECT_FLOW = 'connected_accounts'" in body["remedy"]
+    # The delete goes to the My Account API as the user, Auth0's documented way.
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    assert answer.get_json() == {"connection": "google-oauth2", "removed": 1}
+    assert emu.state.tokensets_for(emu.user_id_for("lou@example.com")) == []

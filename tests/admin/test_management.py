@@ -93,7 +93,7 @@ def test_list_tokensets_returns_typed_tokensets_in_both_time_styles(
     emu.set_tokenset_timestamps(style)
     before = datetime.now(timezone.utc).replace(microsecond=0)
     tokenset_id = emu.connect_account("ana@example.com", "google-oauth2", [CAL_READ])
-    found = mgmt.list_tokensets(emu.user_id_for("ana@example.com"))
+    found = mgmt.list_legacy_tokensets(emu.user_id_for("ana@example.com"))
     assert [t.id for t in found] == [tokenset_id]
     tokenset = found[0]
     assert isinstance(tokenset, Tokenset)
@@ -305,11 +305,13 @@ def test_delete_tokenset_makes_the_exchange_answer_not_found(
     user_id = emu.user_id_for("dan@example.com")
     assert vault_exchange(emu, refresh_token, "google-oauth2").status_code == 200
     google = next(t for t in mgmt.list_tokensets(user_id) if t.connection == "google-oauth2")
-    mgmt.delete_tokenset(user_id, google.id)
+    assert google.id.startswith("cac_")  # read as a connected account
+    # Deleted through the old endpoint, by the tokenset id of that account.
+    assert mgmt.delete_tokenset(user_id, google.id) != google.id
     answer = vault_exchange(emu, refresh_token, "google-oauth2")
     assert answer.status_code == 401
     assert answer.json()["error"] == "federated_connection_refresh_token_not_found"
-    assert [t.id for t in mgmt.list_tokensets(user_id)] == [keep]
+    assert [t.id for t in mgmt.list_legacy_tokensets(user_id)] == [keep]
     with pytest.raises(ManagementNotFound):
         mgmt.delete_tokenset(user_id, google.id)
 
@@ -513,7 +515,7 @@ def test_tokensets_gone_is_a_typed_error_pointing_to_connected_accounts(
     assert raw.status_code == 404
     assert raw.json() == {"statusCode": 404, "error": "Not Found", "message": "Not Found"}
     with pytest.raises(TokensetsGone) as listed:
-        mgmt.list_tokensets(user_id)
+        mgmt.list_legacy_tokensets(user_id)
     error = listed.value
     assert not isinstance(error, ManagementNotFound) and error.upstream_status == 404
     assert error.error == "tokensets_gone" and "gone on this tenant" in str(error.description)
@@ -521,8 +523,13 @@ def test_tokensets_gone_is_a_typed_error_pointing_to_connected_accounts(
     assert "/me/v1/connected-accounts" in error.remedy
     with pytest.raises(TokensetsGone):
         mgmt.delete_tokenset(user_id, "fcts_whatever")
-    # The Connected Accounts equivalent still answers.
+    # Reads move to the Connected Accounts listing, which still answers.
+    (listed_now,) = mgmt.list_tokensets(user_id)
+    assert listed_now.id.startswith("cac_") and listed_now.connection == "google-oauth2"
     assert [a.connection for a in mgmt.list_connected_accounts(user_id)] == ["google-oauth2"]
+    # A connected account cannot be deleted by the Management API: only by the user.
+    with pytest.raises(TokensetsGone, match="only the user can"):
+        mgmt.delete_tokenset(user_id, listed_now.id)
 
 
 def test_an_unknown_user_or_tokenset_is_still_plain_not_found(

@@ -1,0 +1,76 @@
+"""Accounts are first-class: each with its id and login_hint, disconnected one at a time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from flask_token_vault import disconnect_account
+from flask_token_vault_emulator import Emulator
+from flask_token_vault_pytest.testing import login_as
+from tests.flows.test_connected_accounts import ca_app, turn_on_connected_accounts
+from tests.helpers.apps import CAL_READ, cached_token
+from tests.helpers.browser import csrf
+
+EMAIL = "ola@example.com"
+
+
+def two_google_accounts(emu: Emulator) -> tuple[Flask, FlaskClient, str]:
+    """Sign ``EMAIL`` in with two Google accounts and one Microsoft account connected."""
+    turn_on_connected_accounts(emu)
+    app = ca_app(emu)
+
+    @app.get("/drop-account/<account_id>")
+    def drop_account(account_id: str) -> Any:
+        return disconnect_account(account_id).to_dict()
+
+    client = app.test_client()
+    emu.connect_account(EMAIL, "google-oauth2", [CAL_READ], account="ola.work@example.com")
+    user_id = login_as(client, emu, EMAIL, {"windowslive": ["User.Read"]})
+    emu.connect_account(EMAIL, "google-oauth2", [CAL_READ], account="ola.home@example.com")
+    return app, client, user_id
+
+
+def test_each_account_says_which_one_it_is(emu: Emulator) -> None:
+    _, client, _ = two_google_accounts(emu)
+    listed = {a["login_hint"]: a for a in client.get("/accounts").get_json()}
+    assert set(listed) == {"ola.work@example.com", "ola.home@example.com", EMAIL}
+    work = listed["ola.work@example.com"]
+    assert work["id"].startswith("cac_") and work["connection"] == "google-oauth2"
+    assert CAL_READ in work["scopes"] and work["expires_at"] and work["org_id"] is None
+
+
+def test_one_account_is_disconnected_and_the_others_stay(emu: Emulator) -> None:
+    app, client, user_id = two_google_accounts(emu)
+    assert client.get("/me").status_code == 200  # the Microsoft token is now cached
+    assert cached_token(app, user_id, "windowslive", ("User.Read",)) is not None
+    work = next(a for a in emu.state.tokensets_for(user_id) if a.account == "ola.work@example.com")
+    answer = client.post(
+        f"/auth/disconnect/account/{work.account_id}",
+        data={"csrf_token": csrf(client)},
+        headers={"Accept": "application/json"},
+    )
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    assert answer.get_json()["account"]["login_hint"] == "ola.work@example.com"
+    left = sorted(a.account for a in emu.state.tokensets_for(user_id))
+    assert left == sorted([EMAIL, "ola.home@example.com"])
+    # Only that account's cached tokens went: the Microsoft one is still served from the cache.
+    assert cached_token(app, user_id, "windowslive", ("User.Read",)) is not None
+
+
+def test_an_unknown_account_id_is_a_404(emu: Emulator) -> None:
+    _, client, _ = two_google_accounts(emu)
+    answer = client.get("/drop-account/cac_nope", headers={"Accept": "application/json"})
+    assert answer.status_code == 404 and answer.get_json()["error"] == "account_not_found"
+    bad = client.get("/drop-account/fcts_x", headers={"Accept": "application/json"})
+    assert bad.status_code == 400
+
+
+def test_the_disconnect_route_needs_the_form_token(emu: Emulator) -> None:
+    _, client, user_id = two_google_accounts(emu)
+    account = emu.state.tokensets_for(user_id)[0]
+    answer = client.post(f"/auth/disconnect/account/{account.account_id}")
+    assert answer.status_code == 400
+    assert len(emu.state.tokensets_for(user_id)) == 3
