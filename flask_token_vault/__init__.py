@@ -13,6 +13,7 @@ from ._decorators import login_required, provider_token_required
 from ._exchange import ProviderToken
 from ._extension import TokenVault
 from ._my_account import ConnectableConnection
+from ._on_behalf import OnBehalf, OnBehalfSource, on_behalf
 from ._provider_session import ProviderSession, provider_api_url, provider_session
 from ._responses import Challenge
 from ._session import User
@@ -89,6 +90,8 @@ __all__ = [
     "ManagementRateLimited",
     "Misconfigured",
     "MyAccountError",
+    "OnBehalf",
+    "OnBehalfSource",
     "OperatorError",
     "PrivilegedAccessDenied",
     "ProviderSession",
@@ -118,6 +121,7 @@ __all__ = [
     "management_client",
     "my_connectable_connections",
     "my_connected_accounts",
+    "on_behalf",
     "plan_setup",
     "provider_api_url",
     "provider_session",
