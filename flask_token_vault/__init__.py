@@ -25,6 +25,7 @@ from ._tokens import (
     get_provider_token_set,
     reject_provider_token,
 )
+from ._tools import acting_for, token_vault_tool, tool_token
 from ._urls import connect_url, login_url
 from .admin.management import ManagementClient
 from .admin.records import Auth0User, ConnectedAccount, CustomApiClient, Tokenset
@@ -58,6 +59,7 @@ from .errors import (
     ReconsentRequired,
     TokensetsGone,
     TokenVaultError,
+    TokenVaultInterrupt,
     UpstreamError,
     UserActionRequired,
 )
@@ -104,11 +106,13 @@ __all__ = [
     "SetupResult",
     "TokenVault",
     "TokenVaultError",
+    "TokenVaultInterrupt",
     "Tokenset",
     "TokensetsGone",
     "UpstreamError",
     "User",
     "UserActionRequired",
+    "acting_for",
     "connect_url",
     "current_access_token",
     "current_user",
@@ -128,4 +132,6 @@ __all__ = [
     "provider_token_required",
     "reject_provider_token",
     "setup_tenant",
+    "token_vault_tool",
+    "tool_token",
 ]

@@ -36,6 +36,11 @@ CODES: dict[str, dict[str, Code]] = {
             "The session's refresh token cannot be opened: SECRET_KEY changed since sign-in.",
             "Sign in again; keep SECRET_KEY the same on every process and across restarts.",
         ),
+        "session_ended": Code(
+            "An on_behalf() handle outlived the session it was taken in (sign-out, a "
+            "back-channel logout, the session's absolute lifetime).",
+            "Sign in again, then start the work again from the new session.",
+        ),
     },
     "CallbackError": {
         "missing_state": Code(

@@ -29,6 +29,7 @@ from ._exchange import ACCESS_TOKEN_SUBJECT_TYPE, ProviderToken
 from ._session import SESSION_KEY, User, _opener
 from ._state import AppState, get_state
 from ._tokens import Ask, Subject, obtain, request_state, sorted_scopes
+from ._urls import safe_next
 from ._worker import _MAX_USER_ID, _audit_context
 from .errors import InvalidAccessToken, InvalidRequest, LoginRequired
 
@@ -60,6 +61,7 @@ class OnBehalf:
         "_sid",
         "_sign_in",
         "_slots",
+        "return_to",
         "sub",
     )
 
@@ -76,6 +78,7 @@ class OnBehalf:
         expires_at: float = 0.0,
         audit_context: str | None = None,
         root: str = "/",
+        return_to: str | None = None,
     ) -> None:
         #: The Auth0 user id the handle acts for.
         self.sub = sub
@@ -88,6 +91,8 @@ class OnBehalf:
         self._expires_at = expires_at
         self._audit = audit_context
         self._root = root
+        #: The path of this app the user comes back to after connecting (an interrupt's link).
+        self.return_to = return_to
         self._slots: dict[str, Slot] = {}
         self._lock = threading.Lock()
 
@@ -254,6 +259,7 @@ def on_behalf(
     user_id: str | None = None,
     audit_context: str | None = None,
     app: Flask | None = None,
+    return_to: str | None = None,
 ) -> OnBehalf:
     """Return a handle on the current user's provider tokens, to use away from the request.
 
@@ -262,13 +268,20 @@ def on_behalf(
     With ``user_id`` (a job, a command): the Privileged Worker path of
     :func:`~flask_token_vault.TokenVault.worker_token`, which needs ``audit_context`` (or
     ``TOKEN_VAULT_WORKER_AUDIT_CONTEXT``), checked here so a bad one fails before the job runs.
+
+    ``return_to`` is a path of this app (the assistant's page) where the user comes back after
+    connecting an account through a :class:`~flask_token_vault.TokenVaultInterrupt`'s link.
     """
+    if return_to is not None and safe_next(return_to) is None:
+        raise InvalidRequest("return_to must be a path on this site.")
     if user_id is not None:
         target = app if app is not None else _current_app()
         if not isinstance(user_id, str) or not 0 < len(user_id) <= _MAX_USER_ID:
             raise InvalidRequest("A user id is a non-empty string (the user's Auth0 'sub').")
         reason = _audit_context(audit_context, get_state(target).settings.worker_audit_context)
-        return OnBehalf(sub=user_id, kind="worker", app=target, audit_context=reason)
+        return OnBehalf(
+            sub=user_id, kind="worker", app=target, audit_context=reason, return_to=return_to
+        )
     if not has_request_context():
         raise RuntimeError(
             "on_behalf() without user_id needs a request: take the handle in the view and "
@@ -287,6 +300,7 @@ def on_behalf(
             sealed=sealed,
             expires_at=caller.expires_at,
             root=root,
+            return_to=return_to,
         )
     user: User | None = rq.user
     record = rq.session.get(SESSION_KEY) if rq.session is not None else None
@@ -301,6 +315,7 @@ def on_behalf(
         logged_in_at=user.logged_in_at,
         sign_in=user.sign_in,
         root=root,
+        return_to=return_to,
     )
 
 
