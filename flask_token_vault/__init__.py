@@ -8,7 +8,9 @@ from ._accounts import (
     my_connectable_connections,
     my_connected_accounts,
 )
+from ._approval import check_approval, request_approval, start_approval, wait_for_approval
 from ._bearer import AccessToken
+from ._ciba import Approval, PendingApproval
 from ._decorators import login_required, provider_token_required
 from ._exchange import ProviderToken
 from ._extension import TokenVault
@@ -68,6 +70,7 @@ __all__ = [
     "AccessToken",
     "AccountNotConnected",
     "ApiClientMisconfigured",
+    "Approval",
     "Auth0Unavailable",
     "Auth0User",
     "CacheUnavailable",
@@ -95,6 +98,7 @@ __all__ = [
     "OnBehalf",
     "OnBehalfSource",
     "OperatorError",
+    "PendingApproval",
     "PrivilegedAccessDenied",
     "ProviderSession",
     "ProviderToken",
@@ -113,6 +117,7 @@ __all__ = [
     "User",
     "UserActionRequired",
     "acting_for",
+    "check_approval",
     "connect_url",
     "current_access_token",
     "current_user",
@@ -131,7 +136,10 @@ __all__ = [
     "provider_session",
     "provider_token_required",
     "reject_provider_token",
+    "request_approval",
     "setup_tenant",
+    "start_approval",
     "token_vault_tool",
     "tool_token",
+    "wait_for_approval",
 ]

@@ -102,6 +102,10 @@ CODES: dict[str, dict[str, Code]] = {
         ),
     },
     "InvalidRequest": {
+        "invalid_binding_message": Code(
+            "An approval's binding message is empty or longer than Auth0's 64 characters.",
+            "Shorten the message; put the details in authorization_details.",
+        ),
         "csrf_failed": Code(
             "A form was posted without this site's CSRF token: a page open from before a "
             "restart with another SECRET_KEY, or a form on another site.",

@@ -55,6 +55,11 @@ def acting_for(handle: OnBehalf) -> Iterator[OnBehalf]:
         _acting.reset(reset)
 
 
+def acting_handle() -> OnBehalf | None:
+    """Return the handle of the innermost :func:`acting_for` block, or ``None``."""
+    return _acting.get()
+
+
 def tool_token() -> ProviderToken:
     """Return the provider token of the :func:`token_vault_tool` call running now."""
     found = _token.get()
