@@ -269,8 +269,9 @@ class TokenVaultInterrupt(UserActionRequired):
         #: The path of the app's connect route asking for :attr:`scopes` (``None`` for an API
         #: caller, who connects through the My Account API).
         self.connect_url: str | None = connect_url
-        #: The tool's name, and the arguments of the call to run again once the user has acted.
+        #: The tool's name.
         self.tool: str = tool
+        #: The arguments of the call, to run it again once the user has acted.
         self.arguments: dict[str, Any] = dict(arguments or {})
 
 
