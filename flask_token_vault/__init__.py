@@ -9,11 +9,14 @@ from ._accounts import (
     my_connectable_connections,
     my_connected_accounts,
 )
+from ._approval import check_approval, request_approval, start_approval, wait_for_approval
 from ._bearer import AccessToken
+from ._ciba import Approval, PendingApproval
 from ._decorators import fresh_login_required, login_required, provider_token_required
 from ._exchange import ProviderToken
 from ._extension import TokenVault
 from ._my_account import ConnectableConnection
+from ._on_behalf import OnBehalf, OnBehalfSource, on_behalf
 from ._provider_session import ProviderSession, provider_api_url, provider_session
 from ._responses import Challenge
 from ._session import User
@@ -25,6 +28,7 @@ from ._tokens import (
     get_provider_token_set,
     reject_provider_token,
 )
+from ._tools import acting_for, token_vault_tool, tool_token
 from ._urls import connect_url, login_url
 from .admin.management import ManagementClient
 from .admin.records import Auth0User, ConnectedAccount, CustomApiClient, Tokenset
@@ -58,6 +62,7 @@ from .errors import (
     ReconsentRequired,
     TokensetsGone,
     TokenVaultError,
+    TokenVaultInterrupt,
     UpstreamError,
     UserActionRequired,
 )
@@ -66,6 +71,7 @@ __all__ = [
     "AccessToken",
     "AccountNotConnected",
     "ApiClientMisconfigured",
+    "Approval",
     "Auth0Unavailable",
     "Auth0User",
     "CacheUnavailable",
@@ -90,7 +96,10 @@ __all__ = [
     "ManagementRateLimited",
     "Misconfigured",
     "MyAccountError",
+    "OnBehalf",
+    "OnBehalfSource",
     "OperatorError",
+    "PendingApproval",
     "PrivilegedAccessDenied",
     "ProviderSession",
     "ProviderToken",
@@ -102,11 +111,14 @@ __all__ = [
     "SetupResult",
     "TokenVault",
     "TokenVaultError",
+    "TokenVaultInterrupt",
     "Tokenset",
     "TokensetsGone",
     "UpstreamError",
     "User",
     "UserActionRequired",
+    "acting_for",
+    "check_approval",
     "connect_url",
     "current_access_token",
     "current_user",
@@ -121,10 +133,16 @@ __all__ = [
     "management_client",
     "my_connectable_connections",
     "my_connected_accounts",
+    "on_behalf",
     "plan_setup",
     "provider_api_url",
     "provider_session",
     "provider_token_required",
     "reject_provider_token",
+    "request_approval",
     "setup_tenant",
+    "start_approval",
+    "token_vault_tool",
+    "tool_token",
+    "wait_for_approval",
 ]

@@ -29,6 +29,14 @@ REQUIRES_ATTR = "_token_vault_requires"
 _MAX_SCOPES = 50
 _REFUSED = "These scopes were not requested by this site for you."
 _REMEDY = "Use the site's own 'connect' link; scope lists in links cannot be edited."
+#: Scopes declared by agent tools (``token_vault_tool``), by connection: like those of views,
+#: they are known once the module defining the tools is imported, in every process.
+_TOOL_SCOPES: dict[str, set[str]] = {}
+
+
+def declare_scopes(connection: str, scopes: Iterable[str]) -> None:
+    """Declare scopes some code of the app (an agent's tool) needs for ``connection``."""
+    _TOOL_SCOPES.setdefault(connection, set()).update(scopes)
 
 
 class ConnectLinks:
@@ -55,7 +63,8 @@ class ConnectLinks:
             self._declared = (len(views), found)
         conn = self._settings.connections.get(connection)
         configured = (*conn.scopes, *conn.optional_scopes) if conn is not None else ()
-        return frozenset((*found.get(connection, ()), *configured))
+        tools = _TOOL_SCOPES.get(connection, ())
+        return frozenset((*found.get(connection, ()), *tools, *configured))
 
     def _configured(self, connection: str) -> frozenset[str]:
         conn = self._settings.connections.get(connection)

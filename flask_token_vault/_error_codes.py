@@ -42,6 +42,11 @@ CODES: dict[str, dict[str, Code]] = {
             "The session's refresh token cannot be opened: SECRET_KEY changed since sign-in.",
             "Sign in again; keep SECRET_KEY the same on every process and across restarts.",
         ),
+        "session_ended": Code(
+            "An on_behalf() handle outlived the session it was taken in (sign-out, a "
+            "back-channel logout, the session's absolute lifetime).",
+            "Sign in again, then start the work again from the new session.",
+        ),
     },
     "CallbackError": {
         "missing_state": Code(
@@ -112,6 +117,10 @@ CODES: dict[str, dict[str, Code]] = {
             "The connected account id names no account of the signed-in user (removed already, "
             "or another user's).",
             "List the user's accounts again (my_connected_accounts()) and use one of their ids.",
+        ),
+        "invalid_binding_message": Code(
+            "An approval's binding message is empty or longer than Auth0's 64 characters.",
+            "Shorten the message; put the details in authorization_details.",
         ),
         "csrf_failed": Code(
             "A form was posted without this site's CSRF token: a page open from before a "

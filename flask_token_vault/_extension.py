@@ -9,6 +9,7 @@ from flask import Flask
 
 from ._config import load_settings
 from ._decorators import check_views
+from ._on_behalf import on_behalf
 from ._responses import UnauthorizedHandler, error_response
 from ._state import EXTENSION_KEY, AppState, Hooks, get_state
 from ._views import backchannel_logout, blueprint, disconnect, logout
@@ -70,3 +71,4 @@ class TokenVault:
         return get_state(app)
 
     worker_token = staticmethod(worker_token)
+    on_behalf = staticmethod(on_behalf)

@@ -231,6 +231,50 @@ class InsufficientScope(_ScopeGap, ReconsentRequired):
     lacks = "The {connection} token lacks the scopes"
 
 
+class TokenVaultInterrupt(UserActionRequired):
+    """An agent's tool needs the user to connect an account or grant scopes; resume after."""
+
+    code = 401
+    default_error = "token_vault_interrupt"
+    default_remedy = "Follow connect_url, then run the same tool call again."
+    heading = "Your permission is needed"
+    body_fields = (
+        ("connect_url", "connect_url"),
+        ("scopes", "scopes"),
+        ("required_scopes", "required"),
+        ("tool", "tool"),
+    )
+
+    def __init__(
+        self,
+        description: str | None = None,
+        *,
+        connection: str,
+        scopes: Iterable[str],
+        connect_url: str | None,
+        tool: str,
+        granted: Iterable[str] = (),
+        required: Iterable[str] = (),
+        arguments: Mapping[str, Any] | None = None,
+        error: str | None = None,
+        code: int | None = None,
+    ) -> None:
+        super().__init__(description, error=error, connection=connection, code=code)
+        #: What to ask the user for: the scopes granted and those required (nothing is lost).
+        self.scopes: tuple[str, ...] = tuple(sorted(set(scopes)))
+        #: The scopes granted so far, when Auth0 said.
+        self.granted: tuple[str, ...] = tuple(sorted(set(granted)))
+        #: The scopes the tool needs.
+        self.required: tuple[str, ...] = tuple(sorted(set(required)))
+        #: The path of the app's connect route asking for :attr:`scopes` (``None`` for an API
+        #: caller, who connects through the My Account API).
+        self.connect_url: str | None = connect_url
+        #: The tool's name.
+        self.tool: str = tool
+        #: The arguments of the call, to run it again once the user has acted.
+        self.arguments: dict[str, Any] = dict(arguments or {})
+
+
 # -- the calling program acts ----------------------------------------------------------------
 class InvalidRequest(CallerError):
     """The request to one of the extension's routes was malformed or not allowed."""

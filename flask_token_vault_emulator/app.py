@@ -7,7 +7,7 @@ import time
 
 from flask import Flask, Response, g, request
 
-from . import auth0, control, login, management, management_clients, my_account, providers
+from . import auth0, ciba, control, login, management, management_clients, my_account, providers
 from .constants import TOKEN_VAULT_GRANT
 from .faults import fault_names
 from .state import EmulatorState
@@ -99,6 +99,7 @@ def create_app(state: EmulatorState) -> Flask:
     app.register_blueprint(providers.google)
     app.register_blueprint(providers.microsoft)
     app.register_blueprint(control.bp)
+    app.register_blueprint(ciba.bp)
     # A browser asks for it on every JSON document it opens; nothing to show, no 404 to log.
     app.add_url_rule("/favicon.ico", "favicon", lambda: Response(status=204))
     app.before_request(apply_faults)

@@ -22,7 +22,8 @@ from typing import Any
 from flask import Blueprint, g
 from werkzeug.wrappers import Response
 
-from .constants import TOKEN_VAULT_GRANT
+from .ciba import grant_ciba
+from .constants import CIBA_GRANT, TOKEN_VAULT_GRANT
 from .grants import (
     grant_authorization_code,
     grant_client_credentials,
@@ -94,7 +95,10 @@ def discovery() -> Response:
                 "refresh_token",
                 "client_credentials",
                 TOKEN_VAULT_GRANT,
+                CIBA_GRANT,
             ],
+            "backchannel_authentication_endpoint": base + "/bc-authorize",
+            "backchannel_token_delivery_modes_supported": ["poll"],
             "claims_supported": [
                 "aud",
                 "email",
@@ -129,6 +133,7 @@ GRANT_HANDLERS: dict[str, GrantHandler] = {
     "refresh_token": grant_refresh_token,
     TOKEN_VAULT_GRANT: grant_token_vault,
     "client_credentials": grant_client_credentials,
+    CIBA_GRANT: grant_ciba,
 }
 
 

@@ -8,6 +8,8 @@ REFRESH_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:refresh_token"  # noqa: S
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"  # noqa: S105  # nosec B105
 FEDERATED_TOKEN_TYPE = "http://auth0.com/oauth/token-type/federated-connection-access-token"  # noqa: S105  # nosec B105
 JWT_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:jwt"  # noqa: S105  # nosec B105
+#: The grant type of the CIBA token request (OpenID CIBA Core).
+CIBA_GRANT = "urn:openid:params:grant-type:ciba"
 VAULT_ACCESS_TOKEN_TYPE = "http://auth0.com/oauth/token-type/token-vault-access-token"  # noqa: S105  # nosec B105
 
 #: Where the emulator serves its fake Google APIs (``https://www.googleapis.com``).

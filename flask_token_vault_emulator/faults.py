@@ -11,7 +11,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .constants import GOOGLE_API_PATH, GRAPH_API_PATH, TOKEN_VAULT_GRANT
+from .constants import CIBA_GRANT, GOOGLE_API_PATH, GRAPH_API_PATH, TOKEN_VAULT_GRANT
 
 FAULT_ENDPOINTS = frozenset(
     {
@@ -20,6 +20,8 @@ FAULT_ENDPOINTS = frozenset(
         "token",
         "token:authorization_code",
         "token:refresh_token",
+        "token:ciba",
+        "bc-authorize",
         "token:exchange",
         "token:client_credentials",
         "userinfo",
@@ -40,6 +42,7 @@ _GRANT_FAULT_NAMES = {
     "refresh_token": "token:refresh_token",  # nosec B105
     TOKEN_VAULT_GRANT: "token:exchange",
     "client_credentials": "token:client_credentials",
+    CIBA_GRANT: "token:ciba",
 }
 
 _PATH_FAULT_NAMES = {
@@ -51,6 +54,7 @@ _PATH_FAULT_NAMES = {
     "/v2/logout": "logout",
     "/oidc/logout": "logout",
     "/oauth/revoke": "revoke",
+    "/bc-authorize": "bc-authorize",
 }
 
 CONTROL_PREFIX = "/__emulator"

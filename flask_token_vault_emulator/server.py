@@ -9,7 +9,7 @@ from typing import Any, Final
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from . import backchannel
+from . import backchannel, ciba
 from .app import create_app
 from .constants import GOOGLE_API_PATH, GRAPH_API_PATH
 from .faults import Fault
@@ -373,6 +373,33 @@ class Emulator:
         """
         with self.state.lock:
             return list(self.state.privileged_accesses)
+
+    def ciba_requests(self) -> list[dict[str, Any]]:
+        """Return every backchannel (CIBA) request so far: id, user, message, details, status."""
+        return ciba.listing(self.state)
+
+    def approve_ciba(self, auth_req_id: str | None = None) -> None:
+        """Approve a backchannel request (default: the latest), as the user's phone would."""
+        ciba.decide(self.state, auth_req_id or self._latest_ciba(), "approve")
+
+    def deny_ciba(self, auth_req_id: str | None = None) -> None:
+        """Deny a backchannel request (default: the latest)."""
+        ciba.decide(self.state, auth_req_id or self._latest_ciba(), "deny")
+
+    def expire_ciba(self, auth_req_id: str | None = None) -> None:
+        """Make a backchannel request (default: the latest) expire now."""
+        ciba.decide(self.state, auth_req_id or self._latest_ciba(), "expire")
+
+    def set_ciba_interval(self, seconds: int) -> None:
+        """Set the polling interval ``/bc-authorize`` asks for (Auth0's is 5 seconds)."""
+        with self.state.lock:
+            self.state.ciba_interval = seconds
+
+    def _latest_ciba(self) -> str:
+        found = self.ciba_requests()
+        if not found:
+            raise KeyError("no backchannel request yet")
+        return str(found[-1]["auth_req_id"])
 
     def set_provider_token_ttl(self, connection: str, seconds: int) -> None:
         """Set ``expires_in`` of the provider tokens the exchange issues for ``connection``."""

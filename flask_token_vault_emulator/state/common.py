@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..constants import TOKEN_VAULT_GRANT
+from ..constants import CIBA_GRANT, TOKEN_VAULT_GRANT
 
 Clock = Callable[[], float]
 
@@ -25,6 +25,7 @@ DEFAULT_GRANT_TYPES = (
     "refresh_token",
     TOKEN_VAULT_GRANT,
     "client_credentials",
+    CIBA_GRANT,
 )
 #: The grant types of a Regular Web Application just created in the Auth0 Dashboard (no Token
 #: Vault; Client Credentials so the app may call the Management API once it is authorized to).

@@ -35,6 +35,10 @@ class EmulatorState(TokenStore):
     backchannel_deliveries: list[BackchannelDelivery]
     #: Every Privileged Worker exchange accepted, oldest first (Auth0's tenant logs).
     privileged_accesses: list[PrivilegedAccess]
+    #: Backchannel (CIBA) requests by ``auth_req_id`` (:mod:`..ciba`).
+    ciba_requests: dict[str, Any]
+    #: The polling interval ``/bc-authorize`` asks for, in seconds.
+    ciba_interval: int
 
     def reset(self) -> None:
         """Forget users, tokens, accounts, counters and faults; keep clients and connections.
@@ -49,6 +53,8 @@ class EmulatorState(TokenStore):
             self.counters = Counters()
             self.backchannel_deliveries = []
             self.privileged_accesses = []
+            self.ciba_requests = {}
+            self.ciba_interval = 5
 
     def record_delivery(self, delivery: BackchannelDelivery) -> None:
         """Remember a logout token sent to a back-channel logout URL."""

@@ -84,6 +84,9 @@ ERRORS: list[TokenVaultError] = [
     errors.InsufficientApiScope(granted=["read:a"], required=["read:b"]),
     errors.ApiClientMisconfigured(),
     errors.PrivilegedAccessDenied(cause="ip_not_allowed", connection="google-oauth2"),
+    errors.TokenVaultInterrupt(
+        connection="google-oauth2", scopes=["openid"], connect_url="/auth/connect/g", tool="t"
+    ),
 ]
 
 
