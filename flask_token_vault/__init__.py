@@ -16,6 +16,7 @@ from ._my_account import ConnectableConnection
 from ._provider_session import ProviderSession, provider_api_url, provider_session
 from ._responses import Challenge
 from ._session import User
+from ._sources import JobTokenSource, RequestTokenSource, TokenSource
 from ._tokens import (
     current_access_token,
     current_user,
@@ -81,6 +82,7 @@ __all__ = [
     "InsufficientScope",
     "InvalidAccessToken",
     "InvalidRequest",
+    "JobTokenSource",
     "LoginRequired",
     "ManagementClient",
     "ManagementError",
@@ -96,9 +98,11 @@ __all__ = [
     "ProviderUnavailable",
     "RateLimited",
     "ReconsentRequired",
+    "RequestTokenSource",
     "SetupItem",
     "SetupPlan",
     "SetupResult",
+    "TokenSource",
     "TokenVault",
     "TokenVaultError",
     "Tokenset",
