@@ -17,8 +17,6 @@ SDK_MODULES = (
     "msgraph",
     "msgraph_core",
     "kiota_http",
-    "slack_sdk",
-    "github",
     "httpx",
 )
 #: The same, by distribution name.
@@ -29,11 +27,9 @@ SDK_DISTRIBUTIONS = {
     "msgraph-sdk",
     "msgraph-core",
     "microsoft-kiota-authentication-azure",
-    "slack-sdk",
-    "pygithub",
     "httpx",
 }
-EXTRAS = ("google", "microsoft", "slack", "github", "httpx")
+EXTRAS = ("google", "microsoft", "httpx")
 
 
 def _name(requirement: str) -> str:
