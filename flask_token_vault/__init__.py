@@ -20,6 +20,7 @@ from ._on_behalf import OnBehalf, OnBehalfSource, on_behalf
 from ._provider_session import ProviderSession, provider_api_url, provider_session
 from ._responses import Challenge
 from ._session import User
+from ._sources import JobTokenSource, RequestTokenSource, TokenSource
 from ._tokens import (
     current_access_token,
     current_user,
@@ -88,6 +89,7 @@ __all__ = [
     "InsufficientScope",
     "InvalidAccessToken",
     "InvalidRequest",
+    "JobTokenSource",
     "LoginRequired",
     "ManagementClient",
     "ManagementError",
@@ -106,9 +108,11 @@ __all__ = [
     "ProviderUnavailable",
     "RateLimited",
     "ReconsentRequired",
+    "RequestTokenSource",
     "SetupItem",
     "SetupPlan",
     "SetupResult",
+    "TokenSource",
     "TokenVault",
     "TokenVaultError",
     "TokenVaultInterrupt",

@@ -136,6 +136,8 @@ def provider_token_required(
     ``TOKEN_VAULT_CONNECTIONS`` (a :class:`~flask_token_vault.ConfigurationError` on the app's
     first request otherwise). Works like :func:`login_required` on async views and ``OPTIONS``;
     inside the view, :func:`get_provider_token` returns the token without another exchange.
+    A :class:`~flask_token_vault.InsufficientScope` for ``connection`` raised by the view (a
+    provider SDK's adapter asking for more scopes) gets the same consent step.
     """
     required, required_api = sorted_scopes(scopes), sorted_scopes(api_scopes)
 
@@ -171,7 +173,15 @@ def provider_token_required(
                 return cast(R, challenge(exc, connection, required, hint))
             if caller is None:
                 take_connected(connection, rq.session)
-            return run(*args, **kwargs)
+            try:
+                return run(*args, **kwargs)
+            except ReconsentRequired as exc:
+                # A provider SDK in the view asked for more than the decorator did: the same
+                # consent step, asking for both.
+                if exc.connection != connection:
+                    raise
+                more = getattr(exc, "required", ())
+                return cast(R, challenge(exc, connection, (*required, *more), hint))
 
         # functools.wraps copied the inner decorators' pairs; add this one's.
         pairs = (*getattr(view, REQUIRES_ATTR, ()), (connection, required))

@@ -1,0 +1,101 @@
+"""A ``google.auth`` credentials object whose refresh asks the vault.
+
+Install with ``pip install "Flask-Token-Vault[google]"``. Google's quick start builds a service
+with credentials from a local OAuth flow; with the vault, only the credentials change::
+
+    from googleapiclient.discovery import build
+    from flask_token_vault.providers.google_auth import VaultCredentials
+
+    creds = VaultCredentials("google-oauth2", scopes=[CALENDAR_READONLY])
+    service = build("calendar", "v3", credentials=creds)
+
+The same object serves ``google-cloud-*`` clients and ``gspread``: they all take a
+:class:`google.auth.credentials.Credentials` and call :meth:`~VaultCredentials.refresh`
+when it expires and when Google answers 401.
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from google.auth import credentials as google_credentials
+
+from .._sources import TokenSource, as_source, renew_at
+
+_EPOCH = datetime.datetime(1970, 1, 1)
+
+
+class VaultCredentials(google_credentials.Credentials):
+    """Google credentials for one user, renewed through Auth0 Token Vault.
+
+    ``source`` is a :class:`~flask_token_vault.TokenSource`, or a connection name (usually
+    ``"google-oauth2"``) for the current request's user; make the object in the view that
+    uses it. ``scopes`` are required of the token: one the user has not granted raises
+    :class:`~flask_token_vault.InsufficientScope` from the SDK call, which
+    :func:`~flask_token_vault.provider_token_required` and the app's ``unauthorized_handler``
+    turn into a consent step.
+
+    The token's expiry is carried to ``google.auth`` (a little early, as the vault's cache
+    renews it), so the library refreshes in time. A refresh while the token has not expired
+    means Google refused it (401): the token is then dropped for every process
+    (:meth:`TokenSource.reject <flask_token_vault.TokenSource.reject>`) and a new one asked
+    for.
+    """
+
+    def __init__(
+        self,
+        source: TokenSource | str,
+        scopes: Iterable[str] = (),
+        *,
+        login_hint: str | None = None,
+        quota_project_id: str | None = None,
+    ) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.source = as_source(source, login_hint)
+        self._scopes = tuple(scopes)
+        self._quota_project_id = quota_project_id
+
+    def __repr__(self) -> str:
+        return f"VaultCredentials({self.source!r})"
+
+    @property
+    def scopes(self) -> tuple[str, ...]:
+        """The scopes the token must hold."""
+        return self._scopes
+
+    @property
+    def requires_scopes(self) -> bool:
+        """``False``: the scopes are fixed when the credentials are made."""
+        return False
+
+    @property
+    def expired(self) -> bool:
+        """Whether the token has reached the time to renew it (the vault's, not Google's)."""
+        return self.expiry is not None and _utcnow() >= self.expiry
+
+    @property
+    def token_state(self) -> Any:
+        """``FRESH`` until the renewal time, then ``INVALID``: never a background refresh.
+
+        A refresh in google-auth's own thread would run outside the request (and its user).
+        """
+        if self.token is None or self.expired:
+            return google_credentials.TokenState.INVALID
+        return google_credentials.TokenState.FRESH
+
+    def refresh(self, request: Any) -> None:
+        """Take a token from the vault; drop the current one first if Google refused it."""
+        if self.token is not None and not self.expired:
+            # Still fresh by its expiry, yet asked to refresh: google.auth does that after a 401.
+            self.source.reject(self.token)
+        found = self.source.token(self._scopes)
+        self.token = found.access_token
+        self.expiry = _EPOCH + datetime.timedelta(seconds=renew_at(found, time.time()))
+
+
+def _utcnow() -> datetime.datetime:
+    """Return the naive UTC time, as google.auth compares expiries."""
+    return _EPOCH + datetime.timedelta(seconds=time.time())
