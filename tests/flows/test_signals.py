@@ -12,9 +12,9 @@ from flask import Flask
 from flask_token_vault import signals
 from flask_token_vault_emulator import Emulator
 from flask_token_vault_pytest.testing import login_as
-from tests.flows.test_connected_accounts import signed_in
 from tests.helpers.apps import CAL_READ, app_clock
 from tests.helpers.browser import csrf, follow_to_emulator, through_emulator, whoami
+from tests.helpers.connected_accounts import signed_in
 
 ALICE = "alice@example.com"
 DAY = 86_400

@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 from joserfc.jwk import KeySet
 
+from flask_token_vault_emulator import Emulator
 from flask_token_vault_emulator.signing import b64url_encode
 from tests.helpers import TIMEOUT
 
@@ -193,3 +194,8 @@ def my_account_access_token(emu: Any, email: str, scope: str) -> str:
         "scope": scope,
     }
     return access_token(emu, body)
+
+
+def client_credentials_requests(emu: Emulator) -> int:
+    """Return how many client-credentials token requests the emulator answered."""
+    return int(emu.stats()["token_requests"].get("client_credentials", 0))
