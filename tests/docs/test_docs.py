@@ -294,6 +294,28 @@ def test_sample_tests_use_only_the_plugin() -> None:
     assert used <= set(pytest_plugin.__all__)
 
 
+def run_user_project(project: Path, test_file: str) -> None:
+    """Run ``test_file``'s tests in ``project`` as a user's project: only the installed plugin.
+
+    Every test it defines must pass (a count, so that none is silently collected away).
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AUTH0_", "SECRET_KEY"))}
+    env.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test_file],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    count = len(re.findall(r"^def test_", (project / test_file).read_text(), re.M))
+    assert count >= 3
+    assert re.search(rf"^{count} passed\b", result.stdout, re.M), result.stdout
+
+
 def test_sample_tests_pass(tmp_path: Path) -> None:
     """The testing guide's sample app and tests pass as a project that has only the plugin.
 
@@ -304,20 +326,7 @@ def test_sample_tests_pass(tmp_path: Path) -> None:
         shutil.copy(SAMPLES / name, tmp_path / name)
     (tmp_path / "pytest.ini").write_text("[pytest]\nfilterwarnings = error\n", encoding="utf-8")
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*SAMPLE_PROJECT, "pytest.ini"])
-    env = {k: v for k, v in os.environ.items() if k != "PYTEST_DISABLE_PLUGIN_AUTOLOAD"}
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    count = len(re.findall(r"^def test_", (SAMPLES / "test_sample_app.py").read_text(), re.M))
-    assert count >= 5
-    assert re.search(rf"^{count} passed\b", result.stdout, re.M), result.stdout
+    run_user_project(tmp_path, "test_sample_app.py")
 
 
 def test_the_testing_guides_tests_pass_on_the_readme_quick_start(tmp_path: Path) -> None:
@@ -327,20 +336,7 @@ def test_the_testing_guides_tests_pass_on_the_readme_quick_start(tmp_path: Path)
     (app_py,) = re.findall(r"^```python\n(.*?)^```", quick_start.split("\n## ", 1)[0], re.M | re.S)
     (tmp_path / "app.py").write_text(app_py, encoding="utf-8")
     shutil.copy(SAMPLES / "test_app.py", tmp_path / "test_app.py")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AUTH0_", "SECRET_KEY"))}
-    env.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_app.py"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    count = len(re.findall(r"^def test_", (SAMPLES / "test_app.py").read_text(), re.M))
-    assert re.search(rf"^{count} passed\b", result.stdout, re.M), result.stdout
+    run_user_project(tmp_path, "test_app.py")
 
 
 @pytest.fixture
