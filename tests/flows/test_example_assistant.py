@@ -1,0 +1,145 @@
+"""The example app's assistant over HTTP: its agent loop pauses for consent and for approval.
+
+Its page in a browser: tests/e2e/test_assistant.py.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from example_app import CAL_READ, CAL_WRITE, create_app
+from flask_token_vault_emulator import Emulator
+from flask_token_vault_pytest.testing import login_as
+from tests.helpers.browser import follow_to_emulator, form_fields, through_emulator
+
+EMAIL = "robin@example.com"
+JSON = {"Accept": "application/json"}
+
+
+@pytest.fixture
+def example(emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> Flask:
+    """The example app on the session's emulator (its tenant as the test left it)."""
+    for key in ("AUTH0_DOMAIN", "AUTH0_CLIENT_ID", "AUTH0_CLIENT_SECRET", "AUTH0_AUDIENCE"):
+        monkeypatch.delenv(key, raising=False)
+    app = create_app({"SECRET_KEY": "example-test-secret-key-0123456789abcdef"}, emu)
+    app.config["TESTING"] = True
+    return app
+
+
+def page(client: FlaskClient) -> str:
+    answer = client.get("/assistant")
+    assert answer.status_code == 200
+    return html.unescape(answer.get_data(as_text=True))
+
+
+def post(client: FlaskClient, path: str, **fields: str) -> str:
+    """Post one of the page's forms (with its form token); return the page it lands on."""
+    token = form_fields(page(client))["form_token"]
+    answer = client.post(path, data={"form_token": token, **fields})
+    assert answer.status_code == 303, answer.get_data(as_text=True)
+    assert answer.headers["Location"] == "/assistant"
+    return page(client)
+
+
+def ask_until_consent(client: FlaskClient) -> str:
+    """Ask; the loop reads the calendar, proposes, then pauses on the write scope."""
+    shown = post(client, "/assistant", message="Any time for focus this week?")
+    assert "calls <code>list_events(max_results=5)" in shown
+    assert "list_events</code> answered" in shown
+    assert "I suggest an hour of focus time" in shown
+    assert shown.count("calls <code>create_event(") == 1
+    assert 'id="consent"' in shown and 'id="approval"' not in shown
+    link = re.search(r'id="allow-access" href="([^"]+)"', shown)
+    assert link is not None
+    return link.group(1)
+
+
+def consent_then_continue(client: FlaskClient, emu: Emulator, connect_url: str) -> str:
+    """Grant the scopes the link asks for, come back, and continue the paused call."""
+    consent = follow_to_emulator(client, connect_url)
+    emu.set_auto_login(EMAIL)
+    back = through_emulator(client, consent)
+    assert back.status_code == 302 and back.headers["Location"] == "/assistant?consented=1"
+    (account,) = emu.state.tokensets_for(emu.user_id_for(EMAIL))
+    assert {CAL_READ, CAL_WRITE} <= set(account.scopes)  # nothing granted before was lost
+    # Back there, the page continues by itself (its script submits this form).
+    assert 'data-auto="1"' in client.get("/assistant?consented=1").get_data(as_text=True)
+    assert 'data-auto="0"' in page(client)
+    return post(client, "/assistant/continue")
+
+
+def test_the_loop_asks_for_the_write_scope_then_approval_then_creates_the_event(
+    example: Flask, emu: Emulator
+) -> None:
+    emu.set_ciba_interval(1)
+    client = example.test_client()
+    login_as(client, emu, EMAIL, {"google-oauth2": [CAL_READ]})
+    connect_url = ask_until_consent(client)
+    assert "calendar.events" in connect_url
+
+    # The same call runs again: now with the scope, it asks the user's approval and waits.
+    shown = consent_then_continue(client, emu, connect_url)
+    assert shown.count("calls <code>create_event(") == 1
+    assert 'id="approval"' in shown and 'id="consent"' not in shown
+    (asked,) = emu.ciba_requests()
+    assert asked["user_id"] == emu.user_id_for(EMAIL) and asked["status"] == "pending"
+    assert asked["binding_message"].startswith("Add Focus time on ")
+    assert asked["binding_message"] in shown
+    (detail,) = asked["authorization_details"]
+    assert detail["type"] == "calendar_event" and detail["summary"] == "Focus time"
+
+    token = form_fields(page(client))["form_token"]
+    waiting = client.post("/assistant/approval", data={"form_token": token}, headers=JSON)
+    assert waiting.get_json() == {"waiting": True}
+    assert "Focus time" not in client.get("/calendar").get_data(as_text=True)
+
+    emu.approve_ciba()
+    answered = client.post("/assistant/approval", data={"form_token": token}, headers=JSON)
+    assert answered.get_json() == {"waiting": False}
+    shown = page(client)
+    assert "Done: “Focus time” is in your calendar" in shown
+    assert 'id="approval"' not in shown and 'id="ask-form"' in shown
+    assert shown.count("calls <code>create_event(") == 1  # resumed, never called anew
+    calendar = client.get("/calendar").get_data(as_text=True)
+    assert calendar.count("Focus time") == 1
+
+
+def test_a_denied_approval_leaves_the_calendar_alone(example: Flask, emu: Emulator) -> None:
+    emu.set_ciba_interval(1)
+    client = example.test_client()
+    login_as(client, emu, EMAIL, {"google-oauth2": [CAL_READ, CAL_WRITE]})
+    # With the scope already granted, the loop goes straight to asking approval.
+    shown = post(client, "/assistant", message="Plan something")
+    assert 'id="approval"' in shown and 'id="consent"' not in shown
+    emu.deny_ciba()
+    shown = post(client, "/assistant/approval")
+    assert "You did not approve it, so I left your calendar as it was." in shown
+    assert '"status": "denied"' in shown
+    assert "Focus time" not in client.get("/calendar").get_data(as_text=True)
+
+
+def test_a_user_with_no_google_account_is_asked_to_connect_it_first(
+    example: Flask, emu: Emulator
+) -> None:
+    client = example.test_client()
+    login_as(client, emu, EMAIL)
+    shown = post(client, "/assistant")
+    assert 'id="consent"' in shown
+    assert shown.count("calls <code>list_events(") == 1
+    assert "list_events</code> answered" not in shown
+    link = re.search(r'id="allow-access" href="([^"]+)"', shown)
+    assert link is not None and "/auth/connect/google-oauth2?" in link.group(1)
+
+
+def test_its_forms_need_the_form_token_and_a_signed_in_user(example: Flask, emu: Emulator) -> None:
+    client = example.test_client()
+    assert client.get("/assistant").status_code == 302  # to sign in
+    login_as(client, emu, EMAIL, {"google-oauth2": [CAL_READ]})
+    for path in ("/assistant", "/assistant/continue", "/assistant/approval", "/assistant/reset"):
+        assert client.post(path, data={"form_token": "forged"}).status_code == 400, path
+    assert emu.ciba_requests() == []
