@@ -172,13 +172,13 @@ def _label(moment: str) -> str:
 
 
 class ScriptedModel:
-    """A stand-in for a chat model: looks, proposes an hour of focus time, adds it, reports.
+    """A stand-in for a chat model: looks, proposes an hour of deep work, adds it, reports.
 
     :meth:`complete` has the shape of a Chat Completions call (messages and tool schemas in,
     one assistant message out), so a real model's client can take its place.
     """
 
-    summary = "Focus time"
+    summary = "Deep work"
 
     def complete(self, messages: list[Message], tools: list[dict[str, Any]]) -> Message:
         """Return the next assistant message: text, or tool calls for the loop to run."""
@@ -195,7 +195,7 @@ class ScriptedModel:
             seen = "; ".join(f"{e['summary']} ({_label(e['start'])})" for e in events)
             text = (
                 f"Your next events: {seen or 'none'}. "
-                f"I suggest an hour of focus time on {_label(start.isoformat())} UTC; "
+                f"I suggest an hour of deep work on {_label(start.isoformat())} UTC; "
                 "I'll add it to your calendar."
             )
             arguments = {

@@ -32,7 +32,7 @@ from example_app.agent import Conversation, ScriptedModel, run, settle
 from flask_token_vault import acting_for, check_approval, current_user, login_required, on_behalf
 
 assistant = Blueprint("assistant", __name__)
-QUESTION = "Find me an hour of focus time this week."
+QUESTION = "Find me an hour for deep work this week."
 #: The most conversations kept: the oldest is forgotten first.
 _MAX_KEPT = 1000
 _model = ScriptedModel()

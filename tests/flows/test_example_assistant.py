@@ -48,10 +48,10 @@ def post(client: FlaskClient, path: str, **fields: str) -> str:
 
 def ask_until_consent(client: FlaskClient) -> str:
     """Ask; the loop reads the calendar, proposes, then pauses on the write scope."""
-    shown = post(client, "/assistant", message="Any time for focus this week?")
+    shown = post(client, "/assistant", message="Any time for deep work this week?")
     assert "calls <code>list_events(max_results=5)" in shown
     assert "list_events</code> answered" in shown
-    assert "I suggest an hour of focus time" in shown
+    assert "I suggest an hour of deep work" in shown
     assert shown.count("calls <code>create_event(") == 1
     assert 'id="consent"' in shown and 'id="approval"' not in shown
     link = re.search(r'id="allow-access" href="([^"]+)"', shown)
@@ -88,25 +88,25 @@ def test_the_loop_asks_for_the_write_scope_then_approval_then_creates_the_event(
     assert 'id="approval"' in shown and 'id="consent"' not in shown
     (asked,) = emu.ciba_requests()
     assert asked["user_id"] == emu.user_id_for(EMAIL) and asked["status"] == "pending"
-    assert asked["binding_message"].startswith("Add Focus time on ")
+    assert asked["binding_message"].startswith("Add Deep work on ")
     assert asked["binding_message"] in shown
     (detail,) = asked["authorization_details"]
-    assert detail["type"] == "calendar_event" and detail["summary"] == "Focus time"
+    assert detail["type"] == "calendar_event" and detail["summary"] == "Deep work"
 
     token = form_fields(page(client))["form_token"]
     waiting = client.post("/assistant/approval", data={"form_token": token}, headers=JSON)
     assert waiting.get_json() == {"waiting": True}
-    assert "Focus time" not in client.get("/calendar").get_data(as_text=True)
+    assert "Deep work" not in client.get("/calendar").get_data(as_text=True)
 
     emu.approve_ciba()
     answered = client.post("/assistant/approval", data={"form_token": token}, headers=JSON)
     assert answered.get_json() == {"waiting": False}
     shown = page(client)
-    assert "Done: “Focus time” is in your calendar" in shown
+    assert "Done: “Deep work” is in your calendar" in shown
     assert 'id="approval"' not in shown and 'id="ask-form"' in shown
     assert shown.count("calls <code>create_event(") == 1  # resumed, never called anew
     calendar = client.get("/calendar").get_data(as_text=True)
-    assert calendar.count("Focus time") == 1
+    assert calendar.count("Deep work") == 1
 
 
 def test_a_denied_approval_leaves_the_calendar_alone(example: Flask, emu: Emulator) -> None:
@@ -120,7 +120,7 @@ def test_a_denied_approval_leaves_the_calendar_alone(example: Flask, emu: Emulat
     shown = post(client, "/assistant/approval")
     assert "You did not approve it, so I left your calendar as it was." in shown
     assert '"status": "denied"' in shown
-    assert "Focus time" not in client.get("/calendar").get_data(as_text=True)
+    assert "Deep work" not in client.get("/calendar").get_data(as_text=True)
 
 
 def test_a_user_with_no_google_account_is_asked_to_connect_it_first(
