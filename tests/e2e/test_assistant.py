@@ -11,6 +11,7 @@ from playwright.sync_api import Browser, Page, expect
 from .browser import LiveApp, Shots
 from .conftest import README_SHOT, SHOTS, TIMEOUT_MS
 from .steps import expect_url_starting
+from .test_browser_journey import fits
 
 pytestmark = pytest.mark.e2e
 
@@ -118,3 +119,21 @@ def test_the_assistant_works_without_javascript(
     approve_on_phone(page, live_app, shots)
     page.click("#check-approval")
     expect(page.locator("#transcript")).to_contain_text("Done: “Deep work” is in your calendar")
+
+
+def test_the_assistant_fits_a_phone_screen(
+    phone: Page, live_app: LiveApp, phone_shots: Shots
+) -> None:
+    page, shots = phone, phone_shots
+    live_app.emulator.set_ciba_interval(1)
+    sign_in(page, live_app)
+    fits(page, shots, "assistant")
+    page.click("#ask")
+    allow_on_emulator(page, live_app, shots, "emulator-connect")
+    # The longest lines: the tool calls with their arguments, and the scopes asked for.
+    expect(page.locator("#consent-scopes")).to_contain_text(CAL_WRITE)
+    page.locator("#transcript details").first.click()  # open a tool's answer
+    fits(page, shots, "step-up")
+    allow_on_emulator(page, live_app, shots, "emulator-step-up")
+    expect(page.locator("#approval")).to_be_visible()
+    fits(page, shots, "waiting-for-approval")
