@@ -89,11 +89,15 @@ def _google(method: str, **kwargs: Any) -> requests.Response:
 def list_events(max_results: int = 5) -> dict[str, Any]:
     """List the user's next events in their Google Calendar."""
     now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:  # what a model sends is not always what the schema says
+        count = max(1, min(int(max_results), 20))
+    except (TypeError, ValueError):
+        count = 5
     answer = _google(
         "GET",
         params={
             "timeMin": now,
-            "maxResults": str(max(1, min(int(max_results), 20))),
+            "maxResults": str(count),
             "singleEvents": "true",
             "orderBy": "startTime",
         },

@@ -6,13 +6,16 @@ Its page in a browser: tests/e2e/test_assistant.py.
 from __future__ import annotations
 
 import html
+import json
 import re
+from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
 from example_app import CAL_READ, CAL_WRITE, create_app
+from example_app.agent import Conversation, ScriptedModel, run
 from flask_token_vault_emulator import Emulator
 from flask_token_vault_pytest.testing import login_as
 from tests.helpers.browser import follow_to_emulator, form_fields, through_emulator
@@ -105,6 +108,7 @@ def test_the_loop_asks_for_the_write_scope_then_approval_then_creates_the_event(
     assert "Done: “Deep work” is in your calendar" in shown
     assert 'id="approval"' not in shown and 'id="ask-form"' in shown
     assert shown.count("calls <code>create_event(") == 1  # resumed, never called anew
+    assert len(emu.ciba_requests()) == 1  # the approval was asked once, and used
     calendar = client.get("/calendar").get_data(as_text=True)
     assert calendar.count("Deep work") == 1
 
@@ -143,3 +147,48 @@ def test_its_forms_need_the_form_token_and_a_signed_in_user(example: Flask, emu:
     for path in ("/assistant", "/assistant/continue", "/assistant/approval", "/assistant/reset"):
         assert client.post(path, data={"form_token": "forged"}).status_code == 400, path
     assert emu.ciba_requests() == []
+
+
+class Confused(ScriptedModel):
+    """A model that calls a tool that does not exist, then one with wrong arguments."""
+
+    def __init__(self) -> None:
+        self.tools_seen: list[dict[str, Any]] = []
+
+    def complete(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> Any:
+        self.tools_seen = tools
+        if messages[-1]["role"] != "user":
+            return {"role": "assistant", "content": "Sorry."}
+        calls = [("delete_everything", "{}"), ("list_events", '{"days": 3}'), ("list_events", "{")]
+        return {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [
+                {"id": f"c{n}", "type": "function", "function": {"name": name, "arguments": args}}
+                for n, (name, args) in enumerate(calls)
+            ],
+        }
+
+
+def test_a_bad_tool_call_gets_an_error_the_model_reads_and_no_token_is_asked(
+    example: Flask, emu: Emulator
+) -> None:
+    model = Confused()
+    conversation = Conversation(messages=[{"role": "user", "content": "Tidy up"}])
+    with example.app_context():  # no user, no request: a tool that ran would fail loudly
+        run(conversation, model)
+    results = [json.loads(m["content"]) for m in conversation.messages if m["role"] == "tool"]
+    assert results == [
+        {"error": "no such tool"},
+        {"error": "wrong arguments"},
+        {"error": "arguments are not JSON"},
+    ]
+    assert conversation.done and conversation.messages[-1]["content"] == "Sorry."
+    # The model is shown each tool as frameworks describe functions: name, docstring, schema.
+    described = {t["function"]["name"]: t["function"] for t in model.tools_seen}
+    assert described["create_event"]["parameters"]["required"] == ["summary", "start", "end"]
+    assert described["list_events"]["parameters"]["properties"] == {
+        "max_results": {"type": "integer"}
+    }
+    assert described["list_events"]["description"].startswith("List the user's next events")
+    assert emu.stats()["provider_calls"].get("google", {}) == {}
