@@ -154,6 +154,10 @@ def create_app(config: dict[str, Any] | None = None, emulator: Emulator | None =
         with app.app_context():
             management_client().enable_connected_accounts("google-oauth2")
     _register_routes(app)
+    # Imported here: the assistant's modules import this one (its scopes, its form tokens).
+    from example_app.assistant import assistant
+
+    app.register_blueprint(assistant)
     if own_emulator:
         # What `flask token-vault setup` does, so either connect flow works on the emulator.
         port = os.environ.get("PORT", "5000")
