@@ -113,8 +113,13 @@ def checked_metadata(document: Any, settings: Settings) -> dict[str, Any]:
     return checked
 
 
-def nothing_answers(base_url: str, reason: str | None = None) -> Auth0Unavailable:
-    """Return the error for an ``AUTH0_DOMAIN`` where no server listens (said plainly)."""
+def nothing_answers(
+    base_url: str, reason: str | None = None, error: str | None = None
+) -> Auth0Unavailable:
+    """Return the error for an ``AUTH0_DOMAIN`` where no server listens (said plainly).
+
+    ``error`` is the code of what could not be read (default ``connection_error``).
+    """
     if is_loopback_host(urlsplit(base_url).hostname or ""):
         said, fix = "is the local Auth0 server running?", "Start the local Auth0 server at "
         fix += f"{base_url}, or set AUTH0_DOMAIN to your tenant's domain."
@@ -122,7 +127,7 @@ def nothing_answers(base_url: str, reason: str | None = None) -> Auth0Unavailabl
         said = f"({reason or 'connection refused'})."
         fix = f"Check AUTH0_DOMAIN ({base_url}) and this machine's network and DNS."
     return Auth0Unavailable(
-        f"Nothing answers at {base_url}: {said}", error="connection_error", remedy=fix
+        f"Nothing answers at {base_url}: {said}", error=error or "connection_error", remedy=fix
     )
 
 
@@ -155,7 +160,7 @@ def _unavailable(what: str, base_url: str, error: str | None = None) -> ErrorHoo
         }.get(failure.kind, failure.kind)
         remedy = None
         if failure.kind == "connection_error" and failure.reason != "SSLError":
-            return nothing_answers(base_url, failure.reason)
+            return nothing_answers(base_url, failure.reason, error)
         if local and failure.reason == "SSLError":
             remedy = (
                 f"AUTH0_DOMAIN names this machine over https ({base_url}); a local stand-in "

@@ -158,7 +158,16 @@ def test_connection_scope_on_login_without_signature(signed_in: FlaskClient) -> 
     _refused("login connection_scope unsigned", answer, words="not requested")
 
 
-@pytest.mark.parametrize("param", ["audience", "prompt", "max_age", "redirect_uri", "scope"])
+def test_query_max_age_can_only_ask_for_a_fresher_sign_in(client: FlaskClient) -> None:
+    """``max_age`` is the fresh-login link's own: a number asks Auth0 for a recent sign-in."""
+    refused = client.get("/auth/login", query_string={"max_age": "attacker-value", "next": "/"})
+    _refused("login sets max_age to a word", refused, words="max_age")
+    answer = client.get("/auth/login", query_string={"max_age": "60", "next": "/"})
+    sent = parse_qs(urlsplit(answer.headers["Location"]).query)
+    assert sent["max_age"] == ["60"] and sent["prompt"] == ["login"]
+
+
+@pytest.mark.parametrize("param", ["audience", "prompt", "redirect_uri", "scope"])
 def test_query_cannot_set_authorize_parameters(client: FlaskClient, param: str) -> None:
     answer = client.get("/auth/login", query_string={param: "attacker-value", "next": "/"})
     assert answer.status_code == 302
