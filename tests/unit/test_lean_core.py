@@ -18,6 +18,7 @@ SDK_MODULES = (
     "msgraph_core",
     "kiota_http",
     "httpx",
+    "slack_sdk",
 )
 #: The same, by distribution name.
 SDK_DISTRIBUTIONS = {
@@ -28,8 +29,9 @@ SDK_DISTRIBUTIONS = {
     "msgraph-core",
     "microsoft-kiota-authentication-azure",
     "httpx",
+    "slack-sdk",
 }
-EXTRAS = ("google", "microsoft", "httpx")
+EXTRAS = ("google", "microsoft", "httpx", "slack")
 
 
 def _name(requirement: str) -> str:
