@@ -19,6 +19,7 @@ SDK_MODULES = (
     "kiota_http",
     "httpx",
     "slack_sdk",
+    "github",
 )
 #: The same, by distribution name.
 SDK_DISTRIBUTIONS = {
@@ -30,8 +31,9 @@ SDK_DISTRIBUTIONS = {
     "microsoft-kiota-authentication-azure",
     "httpx",
     "slack-sdk",
+    "pygithub",
 }
-EXTRAS = ("google", "microsoft", "httpx", "slack")
+EXTRAS = ("google", "microsoft", "httpx", "slack", "github")
 
 
 def _name(requirement: str) -> str:
