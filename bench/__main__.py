@@ -28,6 +28,7 @@ from bench import (
     plugin_import,
     redis_deployments,
     scale_out,
+    sdk_adapters,
     stampede,
     summary,
     warm_cache,
@@ -37,6 +38,7 @@ from bench.common import BUILD
 PARTS: dict[str, ModuleType] = {
     "warm_cache": warm_cache,
     "hot_path": hot_path,
+    "sdk_adapters": sdk_adapters,
     "stampede": stampede,
     "scale_out": scale_out,
     "cookie_size": cookie_size,

@@ -14,6 +14,7 @@ from bench import (
     peer,
     redis_deployments,
     scale_out,
+    sdk_adapters,
     stampede,
     warm_cache,
 )
@@ -82,6 +83,15 @@ def targets(results: dict[str, Any]) -> list[Verdict]:
                 "record (once fully per process, then its lifetimes), the back-channel logout "
                 "check, the near-cache read, and the view's own call answered from the request's "
                 "memo",
+            )
+        )
+    for name, row in results["sdk_adapters"].items():
+        out.append(
+            Verdict(
+                f"(g) a warm call through the {name} adapter, against the bare token path",
+                f"adds <= {sdk_adapters.TARGET_US:g} µs",
+                f"{row['added_us']:+.2f} µs ({row['bare_us']:.2f} -> {row['adapter_us']:.2f})",
+                row["added_us"] <= sdk_adapters.TARGET_US,
             )
         )
     for name, runs in results["stampede"].items():

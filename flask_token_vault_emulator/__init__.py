@@ -1,10 +1,13 @@
-"""Run a local stand-in for an Auth0 tenant with Token Vault, plus fake Google and Microsoft APIs.
+"""Run a local stand-in for an Auth0 tenant with Token Vault, plus fake provider APIs.
 
 The emulator is a real HTTP server (a Flask app served by werkzeug in a daemon thread) that
 answers like Auth0 does: OpenID discovery, JWKS, ``/authorize`` with a login-and-consent page,
 ``/oauth/token`` (authorization code with PKCE, refresh token, client credentials and the Token
 Vault grant), ``/userinfo`` and logout. Provider tokens from the Token Vault exchange work against
-fake Google Calendar (``/google``) and Microsoft Graph (``/microsoft``) APIs.
+fake Google Calendar (``/google``), Microsoft Graph (``/microsoft``), Slack Web API
+(``/slack/api/``) and GitHub REST API (``/github``). A Slack or GitHub connection is added by
+the test that needs it: ``emu.add_connection("github", "github", {...})``, or a connection
+named ``sign-in-with-slack`` (Auth0's Sign in with Slack).
 
 It is for local testing only. It binds 127.0.0.1 by default, its control API
 (``/__emulator/...``) changes the tenant without authentication, and it must never face the
@@ -40,7 +43,8 @@ Faults (:meth:`Emulator.add_fault` or ``POST /__emulator/faults``) make the next
 endpoint fail: ``authorize``, ``login``, ``token`` (any ``/oauth/token``),
 ``token:authorization_code``, ``token:refresh_token``, ``token:exchange`` (the Token Vault
 grant), ``token:client_credentials``, ``userinfo``, ``discovery``, ``jwks``, ``logout``,
-``revoke`` (``/oauth/revoke``), ``google``, ``microsoft``, ``management`` (``/api/v2``),
+``revoke`` (``/oauth/revoke``), ``google``, ``microsoft``, ``slack``, ``github``,
+``management`` (``/api/v2``),
 ``my-account`` (``/me`` and the Connected Accounts page) or ``*`` (anything but the control
 API).
 

@@ -7,7 +7,18 @@ import time
 
 from flask import Flask, Response, g, request
 
-from . import auth0, ciba, control, login, management, management_clients, my_account, providers
+from . import (
+    auth0,
+    ciba,
+    control,
+    github_api,
+    login,
+    management,
+    management_clients,
+    my_account,
+    providers,
+    slack_api,
+)
 from .constants import TOKEN_VAULT_GRANT
 from .faults import fault_names
 from .state import EmulatorState
@@ -59,7 +70,7 @@ def apply_faults() -> Response | None:
 def count_provider_calls(response: Response) -> Response:
     """Count calls to the fake provider APIs by status (``dropped`` for dropped connections)."""
     provider = request.path.split("/", 2)[1]
-    if provider in ("google", "microsoft"):
+    if provider in ("google", "microsoft", "slack", "github"):
         status = "dropped" if g.get("emulator_dropped") else str(response.status_code)
         current_state().record_provider_call(provider, status)
     return response
@@ -98,6 +109,8 @@ def create_app(state: EmulatorState) -> Flask:
     app.register_blueprint(my_account.bp)
     app.register_blueprint(providers.google)
     app.register_blueprint(providers.microsoft)
+    app.register_blueprint(slack_api.bp)
+    app.register_blueprint(github_api.bp)
     app.register_blueprint(control.bp)
     app.register_blueprint(ciba.bp)
     # A browser asks for it on every JSON document it opens; nothing to show, no 404 to log.

@@ -16,3 +16,7 @@ VAULT_ACCESS_TOKEN_TYPE = "http://auth0.com/oauth/token-type/token-vault-access-
 GOOGLE_API_PATH = "/google"
 #: Where the emulator serves its fake Microsoft Graph (``https://graph.microsoft.com``).
 GRAPH_API_PATH = "/microsoft"
+#: Where the emulator serves its fake Slack Web API (``https://slack.com``; methods in ``/api/``).
+SLACK_API_PATH = "/slack"
+#: Where the emulator serves its fake GitHub REST API (``https://api.github.com``).
+GITHUB_API_PATH = "/github"

@@ -11,7 +11,14 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .constants import CIBA_GRANT, GOOGLE_API_PATH, GRAPH_API_PATH, TOKEN_VAULT_GRANT
+from .constants import (
+    CIBA_GRANT,
+    GITHUB_API_PATH,
+    GOOGLE_API_PATH,
+    GRAPH_API_PATH,
+    SLACK_API_PATH,
+    TOKEN_VAULT_GRANT,
+)
 
 FAULT_ENDPOINTS = frozenset(
     {
@@ -31,6 +38,8 @@ FAULT_ENDPOINTS = frozenset(
         "revoke",
         "google",
         "microsoft",
+        "slack",
+        "github",
         "management",
         "my-account",
         "*",
@@ -136,6 +145,10 @@ def fault_names(path: str, grant_type: str | None = None) -> list[str]:
         names.append("google")
     elif path == GRAPH_API_PATH or path.startswith(GRAPH_API_PATH + "/"):
         names.append("microsoft")
+    elif path.startswith(SLACK_API_PATH + "/"):
+        names.append("slack")
+    elif path.startswith(GITHUB_API_PATH + "/"):
+        names.append("github")
     elif path.startswith("/api/v2/"):
         names.append("management")
     elif path.startswith(("/me/", "/connected-accounts/")):

@@ -69,9 +69,15 @@ class ProviderError(Exception):
 # -- token checks -----------------------------------------------------------------------------
 
 
-def _token_problem(state: EmulatorState, provider: str) -> tuple[ProviderToken | None, str]:
-    """Return the valid provider token of the request, or None and why it is not valid."""
-    raw = bearer_token()
+def token_problem(
+    state: EmulatorState, provider: str, raw: str | None = None
+) -> tuple[ProviderToken | None, str]:
+    """Return the valid provider token of the request, or None and why it is not valid.
+
+    ``raw`` is the token the call carries (by default its ``Authorization: Bearer`` header).
+    """
+    if raw is None:
+        raw = bearer_token()
     if raw is None:
         return None, "missing"
     token = state.get_provider_token(raw)
@@ -98,7 +104,7 @@ def _google_error(status: int, message: str, reason: str, grpc_status: str) -> d
 def _google_token(accepted_scopes: Iterable[str]) -> ProviderToken:
     """Return the request's valid Google token holding one of ``accepted_scopes``."""
     state = current_state()
-    token, _ = _token_problem(state, "google")
+    token, _ = token_problem(state, "google")
     realm = 'Bearer realm="https://accounts.google.com/"'
     if token is None:
         body = _google_error(
@@ -152,7 +158,7 @@ def _graph_scope(scope: str) -> str:
 def _graph_token(accepted_scopes: Iterable[str]) -> ProviderToken:
     """Return the request's valid Microsoft token holding one of ``accepted_scopes``."""
     state = current_state()
-    token, problem = _token_problem(state, "microsoft")
+    token, problem = token_problem(state, "microsoft")
     if token is None:
         message = _GRAPH_401_MESSAGES[problem]
         raise ProviderError(_graph_error(401, "InvalidAuthenticationToken", message))

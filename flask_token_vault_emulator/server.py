@@ -11,7 +11,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from . import backchannel, ciba
 from .app import create_app
-from .constants import GOOGLE_API_PATH, GRAPH_API_PATH
+from .constants import GITHUB_API_PATH, GOOGLE_API_PATH, GRAPH_API_PATH, SLACK_API_PATH
 from .faults import Fault
 from .state import AutoLogin, BackchannelDelivery, EmulatorState, PrivilegedAccess
 from .state.common import (
@@ -175,6 +175,16 @@ class Emulator:
     def graph_api_base(self) -> str:
         """Return the fake ``https://graph.microsoft.com`` base URL."""
         return self.url + GRAPH_API_PATH
+
+    @property
+    def slack_api_base(self) -> str:
+        """Return the fake ``https://slack.com/api/`` base URL (``slack_sdk``'s ``base_url``)."""
+        return self.url + SLACK_API_PATH + "/api/"
+
+    @property
+    def github_api_base(self) -> str:
+        """Return the fake ``https://api.github.com`` base URL (PyGithub's ``base_url``)."""
+        return self.url + GITHUB_API_PATH
 
     def app_config(self) -> dict[str, str]:
         """Return the settings that point an app at this emulator (config keys or environment).

@@ -4,12 +4,7 @@ Install with ``pip install "Flask-Token-Vault[microsoft]"``. Microsoft's quick s
 ``GraphServiceClient`` from an ``azure.identity`` credential; with the vault, only the
 credential changes::
 
-    from kiota_authentication_azure.azure_identity_authentication_provider import (
-    AzureIdentityAuthenticationProvider,
-)
-from msgraph.graph_service_client import GraphServiceClient
-from msgraph.graph_request_adapter import GraphRequestAdapter
-from msgraph.graph_request_adapter import options as graph_options
+    from msgraph import GraphServiceClient
     from flask_token_vault.providers.microsoft import AsyncVaultTokenCredential
 
     graph = GraphServiceClient(

@@ -66,7 +66,18 @@ GOOGLE_CONNECTION = "google-oauth2"
 MICROSOFT_CONNECTION = "windowslive"
 DATABASE_CONNECTION = "Username-Password-Authentication"
 
-PROVIDER_BY_STRATEGY = {"google-oauth2": "google", "windowslive": "microsoft"}
+SLACK_CONNECTION = "sign-in-with-slack"
+GITHUB_CONNECTION = "github"
+
+PROVIDER_BY_STRATEGY = {
+    "google-oauth2": "google",
+    "windowslive": "microsoft",
+    "github": "github",
+    "slack": "slack",
+}
+#: Connections whose strategy is the generic ``oauth2`` but whose provider is known by name:
+#: Auth0's "Sign in with Slack" is such a connection.
+PROVIDER_BY_CONNECTION = {SLACK_CONNECTION: "slack"}
 #: How Auth0's pages name a social connection's provider, by strategy (its Dashboard's names).
 DISPLAY_NAME_BY_STRATEGY = {
     "google-oauth2": "Google",
@@ -80,7 +91,12 @@ DISPLAY_NAME_BY_STRATEGY = {
     "slack": "Slack",
     "twitter": "X",
 }
-PROVIDER_TOKEN_PREFIX = {"google": "ya29.emu.", "microsoft": "EwB.emu."}
+PROVIDER_TOKEN_PREFIX = {
+    "google": "ya29.emu.",
+    "microsoft": "EwB.emu.",
+    "slack": "xoxp-emu-",
+    "github": "gho_emu",
+}
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost"})
 

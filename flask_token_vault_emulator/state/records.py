@@ -211,5 +211,10 @@ class Counters:
     exchanges_by_subject: Counter[str] = field(default_factory=Counter)
     jwks_requests: int = 0
     provider_calls: dict[str, Counter[str]] = field(
-        default_factory=lambda: {"google": Counter(), "microsoft": Counter()}
+        default_factory=lambda: {
+            "google": Counter(),
+            "microsoft": Counter(),
+            "slack": Counter(),
+            "github": Counter(),
+        }
     )

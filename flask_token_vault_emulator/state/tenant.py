@@ -26,6 +26,7 @@ from .common import (
     MICROSOFT_CONNECTION,
     MY_ACCOUNT_SCOPES,
     NEW_APP_GRANT_TYPES,
+    PROVIDER_BY_CONNECTION,
     PROVIDER_BY_STRATEGY,
     is_loopback_url,
     random_id,
@@ -208,12 +209,13 @@ class Connection:
     @property
     def provider(self) -> str | None:
         """Return which fake provider API serves this connection's tokens, if any."""
-        return PROVIDER_BY_STRATEGY.get(self.strategy)
+        return PROVIDER_BY_STRATEGY.get(self.strategy) or PROVIDER_BY_CONNECTION.get(self.name)
 
     @property
     def display_name(self) -> str:
         """Return the name a person reads on a page: ``Google``, ``Microsoft``, or its name."""
-        return DISPLAY_NAME_BY_STRATEGY.get(self.strategy, self.name)
+        known = DISPLAY_NAME_BY_STRATEGY.get(PROVIDER_BY_CONNECTION.get(self.name, self.strategy))
+        return known or self.name
 
 
 def default_clients() -> dict[str, Client]:

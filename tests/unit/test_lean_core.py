@@ -18,6 +18,8 @@ SDK_MODULES = (
     "msgraph_core",
     "kiota_http",
     "httpx",
+    "slack_sdk",
+    "github",
 )
 #: The same, by distribution name.
 SDK_DISTRIBUTIONS = {
@@ -28,8 +30,10 @@ SDK_DISTRIBUTIONS = {
     "msgraph-core",
     "microsoft-kiota-authentication-azure",
     "httpx",
+    "slack-sdk",
+    "pygithub",
 }
-EXTRAS = ("google", "microsoft", "httpx")
+EXTRAS = ("google", "microsoft", "httpx", "slack", "github")
 
 
 def _name(requirement: str) -> str:

@@ -1,0 +1,67 @@
+"""Slack's ``AsyncWebClient`` with a token from the vault on every API call.
+
+Install with ``pip install "Flask-Token-Vault[slack]" aiohttp`` (Slack's asynchronous client
+runs on ``aiohttp``)::
+
+    from flask_token_vault.providers.slack_async import AsyncVaultWebClient
+
+    client = AsyncVaultWebClient("sign-in-with-slack", scopes=["channels:read"])
+    channels = (await client.conversations_list())["channels"]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
+
+from .._sources import TokenSource
+from .slack_client import _SENDING, VaultTokenMixin, names_own_token, refused
+
+
+class AsyncVaultWebClient(VaultTokenMixin, AsyncWebClient):
+    """Slack's ``AsyncWebClient``, taking a token from the vault for each API call.
+
+    The same as :class:`~flask_token_vault.providers.slack_client.VaultWebClient`, awaited. A
+    warm token is read without waiting; a cold one blocks the event loop for the one exchange
+    (Flask runs each async view in its own loop).
+    """
+
+    def __init__(
+        self,
+        source: TokenSource | str,
+        scopes: Iterable[str] = (),
+        *,
+        login_hint: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if "token" in kwargs:
+            raise TypeError("AsyncVaultWebClient takes its token from the vault, not token=")
+        self._bind(source, scopes, login_hint)
+        super().__init__(**kwargs)
+
+    def __repr__(self) -> str:
+        return f"AsyncVaultWebClient({self.source!r})"
+
+    async def api_call(self, api_method: str, **kwargs: Any) -> AsyncSlackResponse:
+        """Send one Slack API call with the vault's token; after a refusal, once more."""
+        if names_own_token(kwargs):
+            return await super().api_call(api_method, **kwargs)
+        access_token = self._fresh()
+        mark = _SENDING.set((self, access_token))
+        try:
+            try:
+                return await super().api_call(api_method, **kwargs)
+            except SlackApiError as error:
+                if not refused(error):
+                    raise
+                self.source.reject(access_token)
+                if kwargs.get("files"):
+                    raise
+            _SENDING.set((self, self._fresh()))
+            return await super().api_call(api_method, **kwargs)
+        finally:
+            _SENDING.reset(mark)
