@@ -64,6 +64,13 @@ PROVIDER_SCOPES = (
 SESSION_TIMES = ("tests/reliability/test_sessions.py", "-k", "not_a_time")
 SIGN_OUT = ("tests/reliability/test_sessions.py", "-k", "signing_out")
 DURABLE_ENDS = ("tests/unit/test_durable_endings.py",)
+ADAPTERS = (
+    "tests/flows/test_sdk_google.py",
+    "tests/flows/test_sdk_httpx.py",
+    "tests/flows/test_sdk_slack.py",
+    "tests/flows/test_sdk_github.py",
+    "tests/flows/test_sdk_microsoft.py",
+)
 CLUSTER = (
     "tests/unit/test_store.py",
     "tests/admin/test_doctor_cache.py",
@@ -449,6 +456,56 @@ MUTANTS: tuple[Mutant, ...] = (
         "local key = KEYS[2] .. generation",
         "local key = 'tv:' .. generation",
         CLUSTER,
+    ),
+    # -- provider SDK adapters (a token per user, dropped everywhere on the provider's 401) -------
+    _m(
+        "adapters: a request's source serves whoever is signed in now",
+        "_sources.py",
+        "if not has_request_context() or request_state().subject.sub != self._sub:",
+        "if not has_request_context():",
+        ADAPTERS,
+    ),
+    _m(
+        "adapters: httpx keeps a token the provider refused",
+        "providers/httpx_auth.py",
+        "if response.status_code == 401:",
+        "if response.status_code == 999:",
+        ADAPTERS,
+    ),
+    _m(
+        "adapters: google-auth's refresh after a 401 reuses the refused token",
+        "providers/google_auth.py",
+        "            self.source.reject(self.token)\n",
+        "            pass\n",
+        ADAPTERS,
+    ),
+    _m(
+        "adapters: google-auth is told the token never expires",
+        "providers/google_auth.py",
+        "self.expiry = _EPOCH + datetime.timedelta(seconds=renew_at(found, time.time()))",
+        "self.expiry = None",
+        ADAPTERS,
+    ),
+    _m(
+        "adapters: Slack's invalid_auth is not a refused token",
+        "providers/slack_client.py",
+        'REFUSED = frozenset({"invalid_auth", "token_expired", "token_revoked"})',
+        'REFUSED = frozenset({"token_revoked"})',
+        ADAPTERS,
+    ),
+    _m(
+        "adapters: a job's rejected token stays in the shared cache",
+        "_sources.py",
+        "get_state(self._app).cache.reject(self.user_id, self.connection, access_token, [slot])",
+        "pass",
+        ADAPTERS,
+    ),
+    _m(
+        "adapters: PyGithub's refused token is not dropped before the call runs again",
+        "providers/github_auth.py",
+        "        self.source.reject(sent[1])\n",
+        "        pass\n",
+        ADAPTERS,
     ),
 )
 

@@ -158,3 +158,19 @@ def test_a_job_s_refused_token_is_dropped_for_requests_too(emu: Emulator) -> Non
         emu, VaultCredentials(fresh, scopes=[CAL_READ])
     ).calendarList().list().execute()
     assert emu.exchange_count(user_id) == 2
+
+
+def test_a_long_lived_client_renews_before_expiry_not_after_google_refuses(
+    emu: Emulator,
+) -> None:
+    """The token's expiry reaches google.auth: a client kept past it renews first, no 401."""
+    emu.set_provider_token_ttl("google-oauth2", 4)  # the vault renews after 3 s
+    user_id = _job_tenant(emu)
+    app = make_app(emu, **keyed_config())
+    source = JobTokenSource(user_id, "google-oauth2", audit_context=JOB, app=app)
+    service = calendar_service(emu, VaultCredentials(source, scopes=[CAL_READ]))
+    service.calendarList().list().execute()
+    time.sleep(4.2)  # past the token's own expiry
+    service.calendarList().list().execute()
+    assert emu.exchange_count(user_id) == 2
+    assert emu.stats()["provider_calls"]["google"] == {"200": 2}  # never sent an expired token

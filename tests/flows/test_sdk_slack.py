@@ -118,6 +118,15 @@ def test_a_token_slack_refuses_is_dropped_and_the_call_retried(emu: Emulator) ->
     assert emu.exchange_count() == 2  # one new token, cached for the calls after it
 
 
+@pytest.mark.parametrize("said", ["invalid_auth", "token_expired", "token_revoked"])
+def test_each_way_slack_refuses_a_token_drops_it_and_retries(emu: Emulator, said: str) -> None:
+    client = _alice(slack_app(emu), emu)
+    assert client.get("/sdk/channels").status_code == 200
+    emu.add_fault("slack", status=200, body={"ok": False, "error": said})
+    assert client.get("/sdk/channels").status_code == 200
+    assert emu.exchange_count() == 2  # the refused token dropped, a new one asked for
+
+
 def test_a_scope_not_granted_becomes_a_consent_step(emu: Emulator) -> None:
     client = _alice(slack_app(emu), emu)
     answer = client.post("/sdk/post")
