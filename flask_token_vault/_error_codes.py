@@ -77,6 +77,18 @@ CODES: dict[str, dict[str, Code]] = {
             "auth_time, or an older one.",
             "Start the sign-in again from a link on this site; check this machine's clock.",
         ),
+        "organization_mismatch": Code(
+            "A sign-in asked for an Auth0 Organization (AUTH0_ORGANIZATION, or login_url's "
+            "organization) and the ID token's org_id (or org_name) names another, or none.",
+            "Check AUTH0_ORGANIZATION and that the application is enabled for that organization "
+            "in Auth0 (Organizations tab, 'Type of users': organization).",
+        ),
+        "step_up_failed": Code(
+            "A step-up sign-in asked for acr_values (a second factor) and the ID token shows "
+            "neither that acr nor amr 'mfa': the tenant has no MFA factor the user can pass.",
+            "Turn on a multi-factor factor in Auth0 (Security > Multi-factor Auth) or change "
+            "TOKEN_VAULT_STEP_UP_ACR_VALUES.",
+        ),
         "missing_code": Code(
             "Auth0's answer carries neither a code nor an error.",
             "Start the sign-in again from a link on this site.",

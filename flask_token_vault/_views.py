@@ -21,11 +21,11 @@ from flask import Blueprint, current_app, jsonify, redirect, render_template, re
 from joserfc.errors import JoseError
 from werkzeug.wrappers import Response
 
+from . import _login_request as asked
 from . import _round_trips as round_trips
 from . import signals
 from ._accounts import disconnect as disconnect_connection
 from ._accounts import disconnect_account, my_account_token
-from ._clock import is_numeric_date
 from ._connect_links import LINK_INVALID
 from ._connection_options import is_valid_connection_name
 from ._my_account import CONNECT_SCOPE, connect_scopes
@@ -126,25 +126,6 @@ def _connection_from(state: AppState, name: str | None) -> str | None:
     return name
 
 
-def _login_hint() -> str | None:
-    hint = request.args.get("login_hint")
-    if hint is None or hint == "":
-        return None
-    if len(hint) > 320 or any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in hint):
-        raise InvalidRequest("The login hint is malformed.")
-    return hint
-
-
-def _max_age() -> int | None:
-    """Return the ``max_age`` a login link asks for (seconds), if any."""
-    raw = request.args.get("max_age")
-    if raw is None or raw == "":
-        return None
-    if not raw.isdigit() or len(raw) > 9:
-        raise InvalidRequest("'max_age' must be a number of seconds.")
-    return int(raw)
-
-
 def _authorize(
     state: AppState,
     connection: str | None,
@@ -152,17 +133,25 @@ def _authorize(
     next_url: str,
     login_hint: str | None,
     max_age: int | None = None,
+    *,
+    organization: str | None = None,
+    acr_values: str | None = None,
 ) -> Response:
     """Send the browser to Auth0's ``/authorize``, to sign in or to connect ``connection``.
 
     With ``max_age`` the user must have authenticated at Auth0 within that many seconds: Auth0
     asks again (``prompt=login`` makes sure) and the callback checks the ID token's
-    ``auth_time``.
+    ``auth_time``. With ``organization`` the user signs in to that Auth0 Organization, and with
+    ``acr_values`` (a step-up) passes that policy; the callback checks the ID token for both.
     """
     settings = state.settings
     params: dict[str, str] = {}
     if max_age is not None:
         params.update(max_age=str(max_age), prompt="login")
+    if organization:
+        params["organization"] = organization
+    if acr_values:
+        params.update(acr_values=acr_values, prompt="login")
     if connection is not None:
         conn = settings.connections[connection]
         wanted = tuple(dict.fromkeys((*conn.scopes, *scopes)))
@@ -195,6 +184,8 @@ def _authorize(
         # A connect keeps the signed-in user: the callback refuses an answer for anyone else.
         "sub": current.sub if current is not None else None,
         "max_age": max_age,
+        "organization": organization,
+        "acr_values": acr_values,
     }
     round_trips.begin(state, "login", rv["state"], record)
     return redirect(rv["url"])
@@ -209,7 +200,16 @@ def login() -> Response:
     if connection is None and "connection_scope" in request.args:
         raise InvalidRequest("'connection_scope' needs a 'connection'.")
     scopes = _requested_scopes(state, connection, "connection_scope") if connection else ()
-    return _authorize(state, connection, scopes, next_url, _login_hint(), _max_age())
+    return _authorize(
+        state,
+        connection,
+        scopes,
+        next_url,
+        asked.login_hint(),
+        asked.max_age(),
+        organization=asked.organization(state),
+        acr_values=asked.acr_values(),
+    )
 
 
 @blueprint.get("/connect/<connection>")
@@ -226,8 +226,13 @@ def connect(connection: str) -> Response:
         # Perhaps their session ended since the link was made: sign in, then try it again.
         return redirect(login_url(next=current_path()))
     if state.settings.connect_flow == "connected_accounts":
-        return _start_connected_account(state, checked, scopes, next_url, _login_hint())
-    return _authorize(state, checked, scopes, next_url, _login_hint())
+        return _start_connected_account(state, checked, scopes, next_url, asked.login_hint())
+    user = optional_user()
+    # A connect signs in again through Auth0: in the organization the user is signed in to.
+    organization = user.org_id if user is not None else state.settings.organization
+    return _authorize(
+        state, checked, scopes, next_url, asked.login_hint(), organization=organization
+    )
 
 
 @blueprint.post("/disconnect/<connection>")
@@ -293,7 +298,7 @@ def callback() -> Response:
             error="account_mismatch",
             connection=data["connection"],
         )
-    _check_auth_time(state, userinfo, data.get("max_age"))
+    asked.check_id_token(state, userinfo, data)
     refresh_token = token.get("refresh_token")
     if not isinstance(refresh_token, str) or not refresh_token:
         raise Misconfigured(
@@ -312,22 +317,6 @@ def callback() -> Response:
         _send(signals.connected, user_id=user.sub, connection=connection, account_id=None)
     log.info("signed in: connection=%s", connection)
     return _go_back(state, data["next"])
-
-
-def _check_auth_time(state: AppState, claims: Any, max_age: object) -> None:
-    """Refuse a sign-in that asked for ``max_age`` unless the ID token shows one that recent.
-
-    OIDC Core 3.1.2.1: with ``max_age`` requested, ``auth_time`` must be present, and the client
-    checks it; an old session passed off as fresh would defeat ``fresh_login_required``.
-    """
-    if not isinstance(max_age, int):
-        return
-    auth_time = claims.get("auth_time")
-    if not is_numeric_date(auth_time) or state.clock.time() - auth_time > max_age + 120:
-        raise CallbackError(
-            "Auth0 did not confirm a recent sign-in, which this page needs.",
-            error="stale_authentication",
-        )
 
 
 def _code_from_answer(answer: str, param: str, connection: str | None, next_url: str) -> str:

@@ -54,6 +54,8 @@ def connected_account_document(
     if tokenset.account:
         # Which account at the provider: a user may connect several at one connection.
         document["login_hint"] = tokenset.account
+    if tokenset.org_id:
+        document["org_id"] = tokenset.org_id
     return document
 
 

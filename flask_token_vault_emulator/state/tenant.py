@@ -175,6 +175,21 @@ class ResourceServer:
 
 
 @dataclass
+class Organization:
+    """Describe an Auth0 Organization: users sign in to it with ``organization`` at /authorize."""
+
+    id: str
+    name: str
+    #: Who may sign in to it; with ``auto_membership`` anyone who signs in becomes a member.
+    members: set[str] = field(default_factory=set)
+    auto_membership: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the organization as the Management API describes it."""
+        return {"id": self.id, "name": self.name, "display_name": self.name}
+
+
+@dataclass
 class Connection:
     """Describe a connection (identity provider) of the emulated tenant."""
 
