@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from flask import Flask, current_app
+from flask import Flask, current_app, request
 
 from . import signals
 from ._cache import Slot
@@ -15,6 +15,7 @@ from ._my_account import DELETE_SCOPE, READ_SCOPE, ConnectableConnection, mrrt_r
 from ._session import take_connected
 from ._state import get_state
 from ._tokens import forget_provider_tokens, request_state, require_user, sorted_scopes
+from ._urls import current_path, login_url
 from .admin.management import ManagementClient
 from .admin.records import ConnectedAccount
 from .errors import (
@@ -29,6 +30,9 @@ from .errors import (
 )
 
 log = logging.getLogger("flask_token_vault")
+
+#: Auth0's answer when the My Account API's Authentication Assurance policy is not met.
+STEP_UP_NEEDED = "unmet_authentication_requirements"
 
 
 def management_client(app: Flask | None = None) -> ManagementClient:
@@ -61,6 +65,8 @@ def my_account_token(scopes: Iterable[str]) -> str:
     except (LoginRequired, RateLimited, Auth0Unavailable):
         raise  # the error already says what to do
     except TokenVaultError as exc:
+        if exc.error == STEP_UP_NEEDED:
+            raise step_up_required() from None
         raise Misconfigured(
             f"Auth0 did not issue a My Account API token for Connected Accounts ({exc.error}).",
             error=exc.error,
@@ -74,6 +80,23 @@ def my_account_token(scopes: Iterable[str]) -> str:
         )
     memo[key] = token
     return token
+
+
+def step_up_required() -> LoginRequired:
+    """Return the error for a My Account API that wants a stronger sign-in than this session's.
+
+    Auth0's Authentication Assurance (early access, 2026-05) refuses a ``/me/`` token unless
+    the user passed a second factor recently. Its ``retry_url`` signs in again asking for
+    ``TOKEN_VAULT_STEP_UP_ACR_VALUES`` and comes back to this page (the home page after a form).
+    """
+    settings = get_state().settings
+    here = current_path() if request.method == "GET" else settings.default_next
+    return LoginRequired(
+        "Your account needs a stronger sign-in (a second factor) before it can manage its "
+        "connected accounts.",
+        error=STEP_UP_NEEDED,
+        retry_url=login_url(next=here, acr_values=settings.step_up_acr_values),
+    )
 
 
 def my_connected_accounts(connection: str | None = None) -> list[ConnectedAccount]:

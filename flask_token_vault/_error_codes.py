@@ -38,6 +38,13 @@ CODES: dict[str, dict[str, Code]] = {
             "Sign in again (the login_url given asks Auth0 for a new authentication).",
             "Please sign in again",
         ),
+        "unmet_authentication_requirements": Code(
+            "Auth0's My Account API Authentication Assurance refused a /me/ token: the user has "
+            "not passed a second factor recently enough (15 minutes by default), or has none.",
+            "Sign in again with a second factor (the retry_url asks for "
+            "TOKEN_VAULT_STEP_UP_ACR_VALUES); a browser connect does this by itself.",
+            "A stronger sign-in is needed",
+        ),
         "session_unreadable": Code(
             "The session's refresh token cannot be opened: SECRET_KEY changed since sign-in.",
             "Sign in again; keep SECRET_KEY the same on every process and across restarts.",

@@ -24,8 +24,8 @@ from werkzeug.wrappers import Response
 from . import _login_request as asked
 from . import _round_trips as round_trips
 from . import signals
+from ._accounts import STEP_UP_NEEDED, disconnect_account, my_account_token
 from ._accounts import disconnect as disconnect_connection
-from ._accounts import disconnect_account, my_account_token
 from ._connect_links import LINK_INVALID
 from ._connection_options import is_valid_connection_name
 from ._my_account import CONNECT_SCOPE, connect_scopes
@@ -36,7 +36,14 @@ from ._session import SESSION_KEY, note_connected, read_user, write_user
 from ._state import AppState, get_state
 from ._tokens import forget_provider_tokens, forget_user, optional_user, require_user
 from ._urls import connect_url, current_path, external_url, login_url, safe_next
-from .errors import Auth0Unavailable, CacheUnavailable, CallbackError, InvalidRequest, Misconfigured
+from .errors import (
+    Auth0Unavailable,
+    CacheUnavailable,
+    CallbackError,
+    InvalidRequest,
+    LoginRequired,
+    Misconfigured,
+)
 
 log = logging.getLogger("flask_token_vault")
 
@@ -472,11 +479,19 @@ def _start_connected_account(
     params = dict(conn.authorization_params)
     if login_hint:
         params["login_hint"] = login_hint
+    try:
+        token = my_account_token([CONNECT_SCOPE])
+    except LoginRequired as exc:
+        if exc.error != STEP_UP_NEEDED or exc.retry_url is None:
+            raise
+        # Authentication Assurance: sign in again with a second factor, then back to this connect.
+        log.info("connect: the My Account API asks for a step-up sign-in")
+        return redirect(exc.retry_url)
     verifier = generate_token(48)
     state_param = secrets.token_urlsafe(24)
     redirect_uri = external_url("token_vault.connect_callback")
     answer = state.my_account.connect(
-        my_account_token([CONNECT_SCOPE]),
+        token,
         connection=connection,
         redirect_uri=redirect_uri,
         state=state_param,
