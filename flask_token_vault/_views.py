@@ -17,14 +17,14 @@ from authlib.common.errors import AuthlibBaseError
 from authlib.common.security import generate_token
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from blinker import Signal
-from flask import Blueprint, current_app, jsonify, redirect, render_template, request, session
+from flask import Blueprint, current_app, g, jsonify, redirect, render_template, request, session
 from joserfc.errors import JoseError
 from werkzeug.wrappers import Response
 
 from . import _login_request as asked
 from . import _round_trips as round_trips
 from . import signals
-from ._accounts import STEP_UP_NEEDED, disconnect_account, my_account_token
+from ._accounts import REVOCATIONS_KEY, STEP_UP_NEEDED, disconnect_account, my_account_token
 from ._accounts import disconnect as disconnect_connection
 from ._connect_links import LINK_INVALID
 from ._connection_options import is_valid_connection_name
@@ -242,15 +242,24 @@ def connect(connection: str) -> Response:
     )
 
 
+def _revoke_provider() -> bool:
+    """Return whether the disconnect form asks to revoke the grant at the provider too."""
+    return request.form.get("revoke_provider", "") in ("1", "true", "on")
+
+
+def _revocations() -> list[dict[str, str | None]]:
+    return [r.to_dict() for r in g.get(REVOCATIONS_KEY, [])]
+
+
 @blueprint.post("/disconnect/<connection>")
 def disconnect(connection: str) -> Response:
     """Remove the user's account at a provider from the vault (a form with the CSRF token)."""
     state = get_state()
     checked = _connection_from(state, connection) or ""
     _check_csrf("disconnect", "Disconnect")
-    removed = disconnect_connection(checked)
+    removed = disconnect_connection(checked, revoke_provider=_revoke_provider())
     if wants_json():
-        return jsonify(connection=checked, removed=removed)
+        return jsonify(connection=checked, removed=removed, revocations=_revocations())
     return _go_back(state, request.form.get("next"))
 
 
@@ -259,9 +268,9 @@ def disconnect_one_account(account_id: str) -> Response:
     """Remove ONE connected account (by its ``cac_...`` id) from the vault (a CSRF'd form)."""
     state = get_state()
     _check_csrf("disconnect", "Disconnect")
-    account = disconnect_account(account_id)
+    account = disconnect_account(account_id, revoke_provider=_revoke_provider())
     if wants_json():
-        return jsonify(account=account.to_dict(), removed=1)
+        return jsonify(account=account.to_dict(), removed=1, revocations=_revocations())
     return _go_back(state, request.form.get("next"))
 
 
