@@ -247,8 +247,9 @@ def _revoke_provider() -> bool:
     return request.form.get("revoke_provider", "") in ("1", "true", "on")
 
 
-def _revocations() -> list[dict[str, str | None]]:
-    return [r.to_dict() for r in g.get(REVOCATIONS_KEY, [])]
+def _revocations(asked: bool) -> dict[str, list[dict[str, str | None]]]:
+    """Return the JSON answer's ``revocations``, when the form asked for any."""
+    return {"revocations": [r.to_dict() for r in g.get(REVOCATIONS_KEY, [])]} if asked else {}
 
 
 @blueprint.post("/disconnect/<connection>")
@@ -257,9 +258,10 @@ def disconnect(connection: str) -> Response:
     state = get_state()
     checked = _connection_from(state, connection) or ""
     _check_csrf("disconnect", "Disconnect")
-    removed = disconnect_connection(checked, revoke_provider=_revoke_provider())
+    revoke = _revoke_provider()
+    removed = disconnect_connection(checked, revoke_provider=revoke)
     if wants_json():
-        return jsonify(connection=checked, removed=removed, revocations=_revocations())
+        return jsonify(connection=checked, removed=removed, **_revocations(revoke))
     return _go_back(state, request.form.get("next"))
 
 
@@ -268,9 +270,10 @@ def disconnect_one_account(account_id: str) -> Response:
     """Remove ONE connected account (by its ``cac_...`` id) from the vault (a CSRF'd form)."""
     state = get_state()
     _check_csrf("disconnect", "Disconnect")
-    account = disconnect_account(account_id, revoke_provider=_revoke_provider())
+    revoke = _revoke_provider()
+    account = disconnect_account(account_id, revoke_provider=revoke)
     if wants_json():
-        return jsonify(account=account.to_dict(), removed=1, revocations=_revocations())
+        return jsonify(account=account.to_dict(), removed=1, **_revocations(revoke))
     return _go_back(state, request.form.get("next"))
 
 
