@@ -110,6 +110,7 @@ def client_document(state: EmulatorState, client: Client) -> dict[str, Any]:
             else {}
         ),
         "oidc_logout": dict(client.oidc_logout),
+        "organization_usage": client.organization_usage,
     }
 
 

@@ -98,6 +98,8 @@ class Client:
     require_proof_of_possession: bool = False
     #: ``{credentials: [{id}], ip_allowlist: [..], grants: [{connection, scopes}]}``.
     token_vault_privileged_access: dict[str, Any] | None = None
+    #: Whether users sign in to Organizations: ``deny`` (the default), ``allow`` or ``require``.
+    organization_usage: str = "deny"
 
     def _credentials_named(self, setting: Any) -> list[Credential]:
         wanted: set[str] = set()
