@@ -10,7 +10,7 @@ RUNTIME_STAMP := $(VENV)/.runtime-installed
 # What tests, lint and docs need on top: the development tool chain.
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-lowest test-tools reliability security e2e e2e-screenshot docs lint typecheck check clean bench
+.PHONY: demo test test-lowest test-flask-next test-tools reliability security e2e e2e-screenshot docs lint typecheck check clean bench
 
 $(RUNTIME_STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -87,6 +87,31 @@ test-lowest: $(LOWEST_STAMP) test-tools
 	$(LOWEST)/bin/python tools/floors.py check
 	$(LOWEST)/bin/python -m pytest $(TEST_SELECTION)
 
+NEXT := .venv-flask-next
+# What test-flask-next runs (FLASK_NEXT_TESTS=tests/flows for a quicker local run).
+FLASK_NEXT_TESTS ?= $(TEST_SELECTION)
+# Printed before the reason when test-flask-next fails.
+NEXT_FAIL := test-flask-next FAILED:
+
+## The tests on Flask's newest pre-release (and Werkzeug's) from PyPI, in .venv-flask-next: what
+## the next Flask breaks shows up before it is released. Flask's git main is not used (CI reaches
+## PyPI only); with no pre-release newer than the release, the newest release is tested. On
+## failure it prints one line saying why (install, or which tests on which Flask). CI runs it
+## but does not fail on it (.ci/run).
+test-flask-next: test-tools
+	rm -rf $(NEXT)
+	$(PY) -m venv $(NEXT)
+	$(NEXT)/bin/python -m pip install -q --disable-pip-version-check \
+		-e '.[test,redis,rq,valkey,google,microsoft,httpx]' \
+		|| { echo "$(NEXT_FAIL) the package and its test tools did not install"; exit 1; }
+	$(NEXT)/bin/python -m pip install -q --disable-pip-version-check --pre --upgrade flask werkzeug \
+		|| { echo "$(NEXT_FAIL) Flask's newest pre-release did not install from PyPI"; exit 1; }
+	@$(NEXT)/bin/python -c "import importlib.metadata as m; \
+		print('test-flask-next: Flask', m.version('flask'), '/ Werkzeug', m.version('werkzeug'))" \
+		| tee $(NEXT)/versions.txt
+	$(NEXT)/bin/python -m pytest $(FLASK_NEXT_TESTS) \
+		|| { echo "$(NEXT_FAIL) the tests above fail on $$(cut -d: -f2 $(NEXT)/versions.txt)"; exit 1; }
+
 ## Fault matrix, hostile input, secret scan, fuzz: prints the figures, fails on any miss.
 reliability: $(STAMP) test-tools
 	$(BIN)/python -m pytest tests/reliability -q
@@ -120,4 +145,4 @@ lint: $(STAMP)
 check: lint test
 
 clean:
-	rm -rf $(VENV) $(LOWEST) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache docs/_build
+	rm -rf $(VENV) $(LOWEST) $(NEXT) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache docs/_build

@@ -17,6 +17,7 @@ from ._exchange import ProviderToken
 from ._extension import TokenVault
 from ._my_account import ConnectableConnection
 from ._on_behalf import OnBehalf, OnBehalfSource, on_behalf
+from ._provider_grants import ProviderRevocation, revoke_provider_grant
 from ._provider_session import ProviderSession, provider_api_url, provider_session
 from ._responses import Challenge
 from ._session import User
@@ -103,6 +104,7 @@ __all__ = [
     "OperatorError",
     "PendingApproval",
     "PrivilegedAccessDenied",
+    "ProviderRevocation",
     "ProviderSession",
     "ProviderToken",
     "ProviderUnavailable",
@@ -144,6 +146,7 @@ __all__ = [
     "provider_token_required",
     "reject_provider_token",
     "request_approval",
+    "revoke_provider_grant",
     "setup_tenant",
     "start_approval",
     "token_vault_tool",

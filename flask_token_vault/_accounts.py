@@ -5,16 +5,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from flask import Flask, current_app
+from flask import Flask, current_app, g, request
 
 from . import signals
 from ._cache import Slot
 from ._connect_links import REQUIRES_ATTR
 from ._connection_options import is_valid_connection_name
 from ._my_account import DELETE_SCOPE, READ_SCOPE, ConnectableConnection, mrrt_remedy
+from ._provider_grants import ProviderRevocation, revoke_provider_grant
 from ._session import take_connected
 from ._state import get_state
 from ._tokens import forget_provider_tokens, request_state, require_user, sorted_scopes
+from ._urls import current_path, login_url
 from .admin.management import ManagementClient
 from .admin.records import ConnectedAccount
 from .errors import (
@@ -29,6 +31,11 @@ from .errors import (
 )
 
 log = logging.getLogger("flask_token_vault")
+
+#: Auth0's answer when the My Account API's Authentication Assurance policy is not met.
+STEP_UP_NEEDED = "unmet_authentication_requirements"
+#: Where this request's provider revocations are kept (``flask.g``) for the routes' answers.
+REVOCATIONS_KEY = "_token_vault_revocations"
 
 
 def management_client(app: Flask | None = None) -> ManagementClient:
@@ -61,6 +68,8 @@ def my_account_token(scopes: Iterable[str]) -> str:
     except (LoginRequired, RateLimited, Auth0Unavailable):
         raise  # the error already says what to do
     except TokenVaultError as exc:
+        if exc.error == STEP_UP_NEEDED:
+            raise step_up_required() from None
         raise Misconfigured(
             f"Auth0 did not issue a My Account API token for Connected Accounts ({exc.error}).",
             error=exc.error,
@@ -74,6 +83,23 @@ def my_account_token(scopes: Iterable[str]) -> str:
         )
     memo[key] = token
     return token
+
+
+def step_up_required() -> LoginRequired:
+    """Return the error for a My Account API that wants a stronger sign-in than this session's.
+
+    Auth0's Authentication Assurance (early access, 2026-05) refuses a ``/me/`` token unless
+    the user passed a second factor recently. Its ``retry_url`` signs in again asking for
+    ``TOKEN_VAULT_STEP_UP_ACR_VALUES`` and comes back to this page (the home page after a form).
+    """
+    settings = get_state().settings
+    here = current_path() if request.method == "GET" else settings.default_next
+    return LoginRequired(
+        "Your account needs a stronger sign-in (a second factor) before it can manage its "
+        "connected accounts.",
+        error=STEP_UP_NEEDED,
+        retry_url=login_url(next=here, acr_values=settings.step_up_acr_values),
+    )
 
 
 def my_connected_accounts(connection: str | None = None) -> list[ConnectedAccount]:
@@ -106,7 +132,18 @@ def _remove_legacy_tokensets(user_id: str, connection: str) -> list[str] | None:
     return [t.id for t in found]
 
 
-def disconnect_account(account_id: str) -> ConnectedAccount:
+def _revoke(user_id: str, connection: str, account: ConnectedAccount | None) -> ProviderRevocation:
+    """Ask the provider to revoke the grant of ``account`` (or the connection's); report it."""
+    hint = account.login_hint if account is not None else None
+    revocation = revoke_provider_grant(connection, hint, account.id if account else None)
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    signals.provider_revoked.send(app, user_id=user_id, revocation=revocation)
+    # The routes answer with what became of each grant.
+    g.setdefault(REVOCATIONS_KEY, []).append(revocation)
+    return revocation
+
+
+def disconnect_account(account_id: str, *, revoke_provider: bool = False) -> ConnectedAccount:
     """Remove ONE of the signed-in user's connected accounts from the vault; return it.
 
     ``account_id`` is its ``cac_...`` id (:func:`my_connected_accounts`): a user may hold
@@ -114,8 +151,12 @@ def disconnect_account(account_id: str) -> ConnectedAccount:
     Deleted at the My Account API as the user. Only this account's cached provider tokens are
     dropped: those of its connection and ``login_hint`` (and of no hint), under the scopes the
     app's configuration and views ask for; tokens of other connections stay cached. Other
-    processes' near caches let go within ``TOKEN_VAULT_LOCAL_CACHE_TTL`` seconds. The provider's
-    own grant is not revoked.
+    processes' near caches let go within ``TOKEN_VAULT_LOCAL_CACHE_TTL`` seconds.
+
+    Auth0 does not revoke the provider's own grant. With ``revoke_provider=True`` it is
+    revoked first where the provider allows it (Google; not Microsoft or GitHub, see
+    :func:`revoke_provider_grant`), reported by :data:`~flask_token_vault.signals.provider_revoked`;
+    the delete goes on whatever the outcome.
     """
     if not account_id.startswith("cac_") or not account_id.isascii() or len(account_id) > 64:
         raise InvalidRequest("A connected account id starts with 'cac_'.")
@@ -128,6 +169,8 @@ def disconnect_account(account_id: str) -> ConnectedAccount:
         raise InvalidRequest(
             "You have no connected account with this id.", error="account_not_found", code=404
         )
+    if revoke_provider:
+        _revoke(user.sub, account.connection, account)
     try:
         client.delete_account(token, account.id)
     finally:
@@ -160,20 +203,22 @@ def _forget_account_tokens(sub: str, account: ConnectedAccount) -> None:
             state.cache.drop(Slot(sub, connection, hint, scopes))
 
 
-def disconnect(connection: str) -> int:
+def disconnect(connection: str, *, revoke_provider: bool = False) -> int:
     """Remove the signed-in user's accounts at ``connection`` from the vault; return how many.
 
     They are deleted at the My Account API as the user (Auth0's documented way). With
     ``TOKEN_VAULT_CONNECT_FLOW = "authorize"`` the old tokenset endpoints of the Management API
     are used first, as long as the tenant still answers them (Auth0 dropped them in 2026-07).
-    The user's cached provider tokens are dropped either way; the provider's own grant is not
-    revoked.
+    The user's cached provider tokens are dropped either way. The provider's own grant is
+    revoked first only with ``revoke_provider=True`` (see :func:`disconnect_account`).
     """
     if not is_valid_connection_name(connection):
         raise InvalidRequest("This is not a connection name.")
     state = get_state()
     user = require_user()
     removed: list[str] = []
+    if revoke_provider:
+        _revoke(user.sub, connection, None)
     try:
         legacy = None
         if state.settings.connect_flow != "connected_accounts":

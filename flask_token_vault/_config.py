@@ -153,6 +153,13 @@ EVERYDAY: tuple[Setting, ...] = (
         "Default: an in-process cache (``MemoryStore``)",
     ),
     Setting("TOKEN_VAULT_CONNECT_FLOW", "authorize", parse.connect_flow, "How users connect."),
+    Setting("AUTH0_ORGANIZATION", None, parse.organization, "The organization users sign in to."),
+    Setting(
+        "TOKEN_VAULT_STEP_UP_ACR_VALUES",
+        "http://schemas.openid.net/pape/policies/2007/06/multi-factor",
+        parse.acr_values,
+        "What a step-up sign-in asks of Auth0.",
+    ),
     Setting(
         "TOKEN_VAULT_WORKER_AUDIT_CONTEXT",
         None,
@@ -234,6 +241,8 @@ class Settings:
     encryption_keys: tuple[bytes, ...]
     cache: Any
     connect_flow: str
+    organization: str | None
+    step_up_acr_values: str | None
     worker_audit_context: str | None
     cache_leeway: float
     local_cache_ttl: float

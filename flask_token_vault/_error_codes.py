@@ -38,6 +38,13 @@ CODES: dict[str, dict[str, Code]] = {
             "Sign in again (the login_url given asks Auth0 for a new authentication).",
             "Please sign in again",
         ),
+        "unmet_authentication_requirements": Code(
+            "Auth0's My Account API Authentication Assurance refused a /me/ token: the user has "
+            "not passed a second factor recently enough (15 minutes by default), or has none.",
+            "Sign in again with a second factor (the retry_url asks for "
+            "TOKEN_VAULT_STEP_UP_ACR_VALUES); a browser connect does this by itself.",
+            "A stronger sign-in is needed",
+        ),
         "session_unreadable": Code(
             "The session's refresh token cannot be opened: SECRET_KEY changed since sign-in.",
             "Sign in again; keep SECRET_KEY the same on every process and across restarts.",
@@ -76,6 +83,18 @@ CODES: dict[str, dict[str, Code]] = {
             "A sign-in asked for a recent authentication (max_age) and Auth0's ID token has no "
             "auth_time, or an older one.",
             "Start the sign-in again from a link on this site; check this machine's clock.",
+        ),
+        "organization_mismatch": Code(
+            "A sign-in asked for an Auth0 Organization (AUTH0_ORGANIZATION, or login_url's "
+            "organization) and the ID token's org_id (or org_name) names another, or none.",
+            "Check AUTH0_ORGANIZATION and that the application is enabled for that organization "
+            "in Auth0 (Organizations tab, 'Type of users': organization).",
+        ),
+        "step_up_failed": Code(
+            "A step-up sign-in asked for acr_values (a second factor) and the ID token shows "
+            "neither that acr nor amr 'mfa': the tenant has no MFA factor the user can pass.",
+            "Turn on a multi-factor factor in Auth0 (Security > Multi-factor Auth) or change "
+            "TOKEN_VAULT_STEP_UP_ACR_VALUES.",
         ),
         "missing_code": Code(
             "Auth0's answer carries neither a code nor an error.",

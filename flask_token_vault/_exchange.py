@@ -351,12 +351,13 @@ class Exchanger:
         audit_context: str,
         login_hint: str | None,
         scopes: tuple[str, ...],
+        org_id: str | None = None,
     ) -> ProviderToken:
         """Get a user's provider token with no session: Auth0's Privileged Worker exchange.
 
         The subject token is a ``token-vault-req+jwt`` the client key signs for ``user_id``,
-        carrying ``audit_context`` (the reason Auth0 records); the client authenticates with
-        ``private_key_jwt``.
+        carrying ``audit_context`` (the reason Auth0 records) and ``org_id`` when given; the
+        client authenticates with ``private_key_jwt``.
         """
         settings = self.settings
         key = settings.client_key
@@ -370,7 +371,12 @@ class Exchanger:
             )
         started = self.transport.clock.time()
         subject = key.subject_token(
-            settings.client_id, settings.issuer, user_id, started, audit_context=audit_context
+            settings.client_id,
+            settings.issuer,
+            user_id,
+            started,
+            audit_context=audit_context,
+            org_id=org_id,
         )
         return self._vault_exchange(
             WORKER_SUBJECT_TOKEN_TYPE,

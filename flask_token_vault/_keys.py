@@ -141,18 +141,28 @@ class ClientKey:
         return self.sign(self._claims(client_id, client_id, audience, now))
 
     def subject_token(
-        self, client_id: str, audience: str, user_id: str, now: float, *, audit_context: str
+        self,
+        client_id: str,
+        audience: str,
+        user_id: str,
+        now: float,
+        *,
+        audit_context: str,
+        org_id: str | None = None,
     ) -> str:
         """Return a Privileged Worker subject token (``typ: token-vault-req+jwt``) for a user.
 
         ``audit_context`` is the business reason Auth0 requires and records in the tenant logs
-        (see :func:`audit_context_problem`).
+        (see :func:`audit_context_problem`); ``org_id``, when given, the Auth0 Organization the
+        job acts in (Auth0 checks the user belongs to it).
         """
         problem = audit_context_problem(audit_context)
         if problem is not None:
             raise ValueError(f"audit_context {problem}.")
         claims = self._claims(client_id, user_id, audience, now)
         claims["audit_context"] = audit_context
+        if org_id is not None:
+            claims["org_id"] = org_id
         return self.sign(claims, typ="token-vault-req+jwt")
 
 

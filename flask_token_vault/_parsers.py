@@ -112,6 +112,30 @@ def required_text(value: Any, key: str) -> str:
     return given
 
 
+#: An Auth0 organization: its id (``org_`` and letters or digits) or its name (lowercase).
+_ORGANIZATION_RE = re.compile(r"^(org_[A-Za-z0-9]{1,40}|[a-z0-9][a-z0-9_-]{0,49})$")
+#: ``acr_values``: space-separated URIs or names, printable ASCII.
+_ACR_VALUES_RE = re.compile(r"^[\x21-\x7e]{1,200}( [\x21-\x7e]{1,200}){0,4}$")
+
+
+def organization(value: Any, key: str) -> str | None:
+    """Read an Auth0 organization, by id (``org_...``) or by name; empty is ``None``."""
+    given = text(value, key)
+    if given is not None and not _ORGANIZATION_RE.fullmatch(given):
+        raise ConfigurationError(
+            key, "must be an organization id ('org_...') or an organization's name (lowercase)."
+        )
+    return given
+
+
+def acr_values(value: Any, key: str) -> str | None:
+    """Read ``acr_values``: up to five space-separated policy URIs; empty is ``None``."""
+    given = text(value, key)
+    if given is not None and not _ACR_VALUES_RE.fullmatch(given):
+        raise ConfigurationError(key, "must be up to five policy URIs separated by spaces.")
+    return given
+
+
 def as_given(value: Any, key: str) -> Any:
     """Take the value as it is: the part it feeds, or a rule over several keys, checks it."""
     return value

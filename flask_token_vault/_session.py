@@ -35,7 +35,7 @@ _CONNECTED_KEY = "_token_vault_connected"
 _MAX_CONNECTED = 5
 _VERSION = 2
 # The claims a record keeps, with the longest value kept of each.
-_CLAIMS = {"sub": 512, "name": 512, "email": 512, "picture": 512, "sid": 256}
+_CLAIMS = {"sub": 512, "name": 512, "email": 512, "picture": 512, "sid": 256, "org_id": 64}
 _MAX_SEALED = 4096
 # ``seen`` is rewritten (and the cookie sent again) at most this often.
 _SEEN_EVERY = 300.0
@@ -62,6 +62,8 @@ class User:
     auth_time: float = 0.0
     #: Auth0's session id (the ID token's ``sid``), which a back-channel logout names.
     sid: str | None = None
+    #: The Auth0 Organization the user signed in to (the ID token's ``org_id``), if any.
+    org_id: str | None = None
     #: This sign-in's own id, the same in every copy of its cookie: a sign-out ends them all by
     #: it when Auth0 gave no ``sid``. A hash of the sealed refresh token, which is sealed once,
     #: with a random nonce, at sign-in and never rewritten.
@@ -106,7 +108,7 @@ class AnonymousUser:
     is_authenticated: ClassVar[bool] = False
     is_active: ClassVar[bool] = False
     is_anonymous: ClassVar[bool] = True
-    sub = name = email = picture = sid = auth_time = None
+    sub = name = email = picture = sid = auth_time = org_id = None
 
     def __bool__(self) -> bool:
         return False
@@ -176,6 +178,7 @@ def _to_user(record: Mapping[str, Any], refresh_token: Callable[[], str]) -> Use
         logged_in_at=float(record.get("at", 0)),
         auth_time=float(record.get("auth_time", record.get("at", 0))),
         sid=record.get("sid"),
+        org_id=record.get("org_id"),
         sign_in=hashlib.sha256(str(record["rt"]).encode()).hexdigest()[:32],
         _refresh_token=refresh_token,
     )

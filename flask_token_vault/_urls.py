@@ -70,16 +70,29 @@ def connect_url(
 
 
 def login_url(
-    next: str | None = None, *, max_age: int | None = None, _external: bool = False
+    next: str | None = None,
+    *,
+    max_age: int | None = None,
+    organization: str | None = None,
+    acr_values: str | None = None,
+    _external: bool = False,
 ) -> str:
     """Return the URL of the login route, coming back to ``next`` afterwards.
 
     With ``max_age`` (seconds) the user must authenticate again unless they did at Auth0 within
-    that time (OIDC ``max_age``; the callback checks the ID token's ``auth_time``).
+    that time (OIDC ``max_age``; the callback checks the ID token's ``auth_time``). With
+    ``organization`` (an id ``org_...`` or a name; default ``AUTH0_ORGANIZATION``) the user
+    signs in to that Auth0 Organization, and the callback checks the ID token's ``org_id`` (or
+    ``org_name``). With ``acr_values`` (a step-up, e.g. the multi-factor policy URI) Auth0 asks
+    for that authentication, and the callback checks the ID token's ``acr``/``amr``.
     """
     params: dict[str, str] = {"next": next} if next else {}
     if max_age is not None:
         params["max_age"] = str(int(max_age))
+    if organization:
+        params["organization"] = organization
+    if acr_values:
+        params["acr_values"] = acr_values
     return _route_url("token_vault.login", params, _external)
 
 

@@ -17,15 +17,15 @@ from authlib.common.errors import AuthlibBaseError
 from authlib.common.security import generate_token
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from blinker import Signal
-from flask import Blueprint, current_app, jsonify, redirect, render_template, request, session
+from flask import Blueprint, current_app, g, jsonify, redirect, render_template, request, session
 from joserfc.errors import JoseError
 from werkzeug.wrappers import Response
 
+from . import _login_request as asked
 from . import _round_trips as round_trips
 from . import signals
+from ._accounts import REVOCATIONS_KEY, STEP_UP_NEEDED, disconnect_account, my_account_token
 from ._accounts import disconnect as disconnect_connection
-from ._accounts import disconnect_account, my_account_token
-from ._clock import is_numeric_date
 from ._connect_links import LINK_INVALID
 from ._connection_options import is_valid_connection_name
 from ._my_account import CONNECT_SCOPE, connect_scopes
@@ -36,7 +36,14 @@ from ._session import SESSION_KEY, note_connected, read_user, write_user
 from ._state import AppState, get_state
 from ._tokens import forget_provider_tokens, forget_user, optional_user, require_user
 from ._urls import connect_url, current_path, external_url, login_url, safe_next
-from .errors import Auth0Unavailable, CacheUnavailable, CallbackError, InvalidRequest, Misconfigured
+from .errors import (
+    Auth0Unavailable,
+    CacheUnavailable,
+    CallbackError,
+    InvalidRequest,
+    LoginRequired,
+    Misconfigured,
+)
 
 log = logging.getLogger("flask_token_vault")
 
@@ -126,25 +133,6 @@ def _connection_from(state: AppState, name: str | None) -> str | None:
     return name
 
 
-def _login_hint() -> str | None:
-    hint = request.args.get("login_hint")
-    if hint is None or hint == "":
-        return None
-    if len(hint) > 320 or any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in hint):
-        raise InvalidRequest("The login hint is malformed.")
-    return hint
-
-
-def _max_age() -> int | None:
-    """Return the ``max_age`` a login link asks for (seconds), if any."""
-    raw = request.args.get("max_age")
-    if raw is None or raw == "":
-        return None
-    if not raw.isdigit() or len(raw) > 9:
-        raise InvalidRequest("'max_age' must be a number of seconds.")
-    return int(raw)
-
-
 def _authorize(
     state: AppState,
     connection: str | None,
@@ -152,17 +140,25 @@ def _authorize(
     next_url: str,
     login_hint: str | None,
     max_age: int | None = None,
+    *,
+    organization: str | None = None,
+    acr_values: str | None = None,
 ) -> Response:
     """Send the browser to Auth0's ``/authorize``, to sign in or to connect ``connection``.
 
     With ``max_age`` the user must have authenticated at Auth0 within that many seconds: Auth0
     asks again (``prompt=login`` makes sure) and the callback checks the ID token's
-    ``auth_time``.
+    ``auth_time``. With ``organization`` the user signs in to that Auth0 Organization, and with
+    ``acr_values`` (a step-up) passes that policy; the callback checks the ID token for both.
     """
     settings = state.settings
     params: dict[str, str] = {}
     if max_age is not None:
         params.update(max_age=str(max_age), prompt="login")
+    if organization:
+        params["organization"] = organization
+    if acr_values:
+        params.update(acr_values=acr_values, prompt="login")
     if connection is not None:
         conn = settings.connections[connection]
         wanted = tuple(dict.fromkeys((*conn.scopes, *scopes)))
@@ -195,6 +191,8 @@ def _authorize(
         # A connect keeps the signed-in user: the callback refuses an answer for anyone else.
         "sub": current.sub if current is not None else None,
         "max_age": max_age,
+        "organization": organization,
+        "acr_values": acr_values,
     }
     round_trips.begin(state, "login", rv["state"], record)
     return redirect(rv["url"])
@@ -209,7 +207,16 @@ def login() -> Response:
     if connection is None and "connection_scope" in request.args:
         raise InvalidRequest("'connection_scope' needs a 'connection'.")
     scopes = _requested_scopes(state, connection, "connection_scope") if connection else ()
-    return _authorize(state, connection, scopes, next_url, _login_hint(), _max_age())
+    return _authorize(
+        state,
+        connection,
+        scopes,
+        next_url,
+        asked.login_hint(),
+        asked.max_age(),
+        organization=asked.organization(state),
+        acr_values=asked.acr_values(),
+    )
 
 
 @blueprint.get("/connect/<connection>")
@@ -226,8 +233,23 @@ def connect(connection: str) -> Response:
         # Perhaps their session ended since the link was made: sign in, then try it again.
         return redirect(login_url(next=current_path()))
     if state.settings.connect_flow == "connected_accounts":
-        return _start_connected_account(state, checked, scopes, next_url, _login_hint())
-    return _authorize(state, checked, scopes, next_url, _login_hint())
+        return _start_connected_account(state, checked, scopes, next_url, asked.login_hint())
+    user = optional_user()
+    # A connect signs in again through Auth0: in the organization the user is signed in to.
+    organization = user.org_id if user is not None else state.settings.organization
+    return _authorize(
+        state, checked, scopes, next_url, asked.login_hint(), organization=organization
+    )
+
+
+def _revoke_provider() -> bool:
+    """Return whether the disconnect form asks to revoke the grant at the provider too."""
+    return request.form.get("revoke_provider", "") in ("1", "true", "on")
+
+
+def _revocations(asked: bool) -> dict[str, list[dict[str, str | None]]]:
+    """Return the JSON answer's ``revocations``, when the form asked for any."""
+    return {"revocations": [r.to_dict() for r in g.get(REVOCATIONS_KEY, [])]} if asked else {}
 
 
 @blueprint.post("/disconnect/<connection>")
@@ -236,9 +258,10 @@ def disconnect(connection: str) -> Response:
     state = get_state()
     checked = _connection_from(state, connection) or ""
     _check_csrf("disconnect", "Disconnect")
-    removed = disconnect_connection(checked)
+    revoke = _revoke_provider()
+    removed = disconnect_connection(checked, revoke_provider=revoke)
     if wants_json():
-        return jsonify(connection=checked, removed=removed)
+        return jsonify(connection=checked, removed=removed, **_revocations(revoke))
     return _go_back(state, request.form.get("next"))
 
 
@@ -247,9 +270,10 @@ def disconnect_one_account(account_id: str) -> Response:
     """Remove ONE connected account (by its ``cac_...`` id) from the vault (a CSRF'd form)."""
     state = get_state()
     _check_csrf("disconnect", "Disconnect")
-    account = disconnect_account(account_id)
+    revoke = _revoke_provider()
+    account = disconnect_account(account_id, revoke_provider=revoke)
     if wants_json():
-        return jsonify(account=account.to_dict(), removed=1)
+        return jsonify(account=account.to_dict(), removed=1, **_revocations(revoke))
     return _go_back(state, request.form.get("next"))
 
 
@@ -293,7 +317,7 @@ def callback() -> Response:
             error="account_mismatch",
             connection=data["connection"],
         )
-    _check_auth_time(state, userinfo, data.get("max_age"))
+    asked.check_id_token(state, userinfo, data)
     refresh_token = token.get("refresh_token")
     if not isinstance(refresh_token, str) or not refresh_token:
         raise Misconfigured(
@@ -312,22 +336,6 @@ def callback() -> Response:
         _send(signals.connected, user_id=user.sub, connection=connection, account_id=None)
     log.info("signed in: connection=%s", connection)
     return _go_back(state, data["next"])
-
-
-def _check_auth_time(state: AppState, claims: Any, max_age: object) -> None:
-    """Refuse a sign-in that asked for ``max_age`` unless the ID token shows one that recent.
-
-    OIDC Core 3.1.2.1: with ``max_age`` requested, ``auth_time`` must be present, and the client
-    checks it; an old session passed off as fresh would defeat ``fresh_login_required``.
-    """
-    if not isinstance(max_age, int):
-        return
-    auth_time = claims.get("auth_time")
-    if not is_numeric_date(auth_time) or state.clock.time() - auth_time > max_age + 120:
-        raise CallbackError(
-            "Auth0 did not confirm a recent sign-in, which this page needs.",
-            error="stale_authentication",
-        )
 
 
 def _code_from_answer(answer: str, param: str, connection: str | None, next_url: str) -> str:
@@ -483,11 +491,19 @@ def _start_connected_account(
     params = dict(conn.authorization_params)
     if login_hint:
         params["login_hint"] = login_hint
+    try:
+        token = my_account_token([CONNECT_SCOPE])
+    except LoginRequired as exc:
+        if exc.error != STEP_UP_NEEDED or exc.retry_url is None:
+            raise
+        # Authentication Assurance: sign in again with a second factor, then back to this connect.
+        log.info("connect: the My Account API asks for a step-up sign-in")
+        return redirect(exc.retry_url)
     verifier = generate_token(48)
     state_param = secrets.token_urlsafe(24)
     redirect_uri = external_url("token_vault.connect_callback")
     answer = state.my_account.connect(
-        my_account_token([CONNECT_SCOPE]),
+        token,
         connection=connection,
         redirect_uri=redirect_uri,
         state=state_param,

@@ -23,6 +23,7 @@ def worker_token(
     *,
     audit_context: str | None = None,
     login_hint: str | None = None,
+    org_id: str | None = None,
     app: Flask | None = None,
     force_refresh: bool = False,
 ) -> ProviderToken:
@@ -40,6 +41,11 @@ def worker_token(
     ``TOKEN_VAULT_WORKER_AUDIT_CONTEXT``). Keep personal data out of it: administrators and
     log streams see it. It is sent with the exchange a cache miss makes, never logged here.
 
+    ``org_id`` is the Auth0 Organization the job acts in (``org_...``, e.g. the
+    :attr:`User.org_id <flask_token_vault.User.org_id>` kept from the user's sign-in), carried
+    in the subject token; Auth0 refuses it unless the user is a member. The provider token is
+    the user's either way (a connected account belongs to the user), so it is cached as one.
+
     Raises :class:`~flask_token_vault.InvalidRequest` (before any call) for a missing or unfit
     ``audit_context`` or user id, the errors of
     :func:`~flask_token_vault.get_provider_token_set`, :class:`~flask_token_vault.Misconfigured`
@@ -55,7 +61,9 @@ def worker_token(
         raise InvalidRequest("A user id is a non-empty string (the user's Auth0 'sub').")
     state = get_state(target)
     reason = _audit_context(audit_context, state.settings.worker_audit_context)
-    ask = partial(state.exchanger.privileged_exchange, user_id, audit_context=reason)
+    if org_id is not None and not (isinstance(org_id, str) and org_id.startswith("org_")):
+        raise InvalidRequest("An org_id is an Auth0 organization id ('org_...').")
+    ask = partial(state.exchanger.privileged_exchange, user_id, audit_context=reason, org_id=org_id)
     # The web app's own client answers, as for a session: a job and a request share tokens.
     subject = Subject(user_id, "session", ask)
     slot = subject.slot(connection, login_hint, sorted_scopes(scopes))

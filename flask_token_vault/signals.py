@@ -47,6 +47,12 @@ connected = _signals.signal("connected")
 #: was named by id), ``account_ids`` (tuple of the ids removed; empty when nothing was there).
 disconnected = _signals.signal("disconnected")
 
+#: Sent after a disconnect asked the provider to revoke the app's grant
+#: (``revoke_provider=True``), before the account is deleted. Arguments: ``user_id``,
+#: ``revocation`` (a :class:`~flask_token_vault.ProviderRevocation`: ``connection``,
+#: ``account_id``, ``outcome`` ``"revoked"``, ``"not_supported"`` or ``"failed"``, ``detail``).
+provider_revoked = _signals.signal("provider-revoked")
+
 #: Sent after Auth0's back-channel logout token is taken (valid, not a replay). Arguments:
 #: ``sub`` (or None), ``sid`` (or None): with a ``sid`` only that Auth0 session ends, with a
 #: ``sub`` alone every session of the user. The sessions themselves end on their next request

@@ -235,13 +235,14 @@ def add_client() -> Response:
 
 @bp.post("/tenant-features")
 def tenant_features() -> Response:
-    """Switch tenant features: ``{"tokenset_endpoints", "connected_accounts_switch"}`` (bools)."""
+    """Switch tenant features (bools): tokenset endpoints, Connected Accounts, Assurance policy."""
     body = json_body()
-    unknown = sorted(set(body) - {"tokenset_endpoints", "connected_accounts_switch"})
+    names = ("tokenset_endpoints", "connected_accounts_switch", "assurance_policy")
+    unknown = sorted(set(body) - set(names))
     if unknown:
         raise ControlError(f"unknown tenant features: {', '.join(unknown)}")
     flags: dict[str, bool | None] = {}
-    for name in ("tokenset_endpoints", "connected_accounts_switch"):
+    for name in names:
         value = body.get(name)
         if value is not None and not isinstance(value, bool):
             raise ControlError(f"'{name}' must be true or false")
@@ -249,8 +250,23 @@ def tenant_features() -> Response:
     current_state().set_tenant_features(
         tokenset_endpoints=flags["tokenset_endpoints"],
         connected_accounts_switch=flags["connected_accounts_switch"],
+        assurance_policy=flags["assurance_policy"],
     )
     return json_response({"ok": True})
+
+
+@bp.post("/organizations")
+def add_organization() -> Response:
+    """Create an Organization: ``{"name", "members": [emails] | absent}``; answers its id."""
+    body = json_body()
+    members = body.get("members")
+    if members is not None and not (
+        isinstance(members, list) and all(isinstance(m, str) for m in members)
+    ):
+        raise ControlError("'members' must be a list of e-mail addresses")
+    ids = None if members is None else [user_id_for(email) for email in members]
+    organization = current_state().add_organization(_required_text(body, "name"), ids)
+    return json_response({"id": organization.id, "name": organization.name}, 201)
 
 
 @bp.post("/tokenset-timestamps")

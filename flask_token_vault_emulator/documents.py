@@ -54,6 +54,8 @@ def connected_account_document(
     if tokenset.account:
         # Which account at the provider: a user may connect several at one connection.
         document["login_hint"] = tokenset.account
+    if tokenset.org_id:
+        document["org_id"] = tokenset.org_id
     return document
 
 
@@ -108,6 +110,7 @@ def client_document(state: EmulatorState, client: Client) -> dict[str, Any]:
             else {}
         ),
         "oidc_logout": dict(client.oidc_logout),
+        "organization_usage": client.organization_usage,
     }
 
 

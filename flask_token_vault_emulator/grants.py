@@ -15,8 +15,15 @@ import secrets
 from typing import Any
 
 from .management import MANAGEMENT_API_SCOPES
-from .state import Client, EmulatorState, User
-from .state.common import ACCESS_TOKEN_LIFETIME, ID_TOKEN_LIFETIME, OIDC_SCOPES, split_scopes
+from .state import Client, EmulatorState, RefreshToken, User
+from .state.common import (
+    ACCESS_TOKEN_LIFETIME,
+    ASSURANCE_WINDOW,
+    ID_TOKEN_LIFETIME,
+    MFA_POLICY,
+    OIDC_SCOPES,
+    split_scopes,
+)
 from .token_request import asked_scopes, bound, proof_key, require_bound_key, required
 from .web import OAuthError
 
@@ -31,10 +38,14 @@ def _signed_tokens(
     nonce: str | None,
     sid: str,
     jkt: str | None = None,
+    org_id: str | None = None,
+    acr: str | None = None,
 ) -> dict[str, Any]:
     """Return a token answer with an access token, and an id_token when ``openid`` is in scope.
 
     With ``jkt`` the access token is bound to that DPoP key (``cnf.jkt``, ``token_type: DPoP``).
+    With ``org_id`` (a login to an organization) both tokens carry it, as Auth0's do; ``acr``
+    is the policy the login met, which the ID token names beside ``amr: ["mfa"]``.
     """
     now = int(state.now())
     scopes = split_scopes(scope)
@@ -58,6 +69,8 @@ def _signed_tokens(
     }
     if jkt is not None:
         access_claims["cnf"] = {"jkt": jkt}
+    if org_id is not None:
+        access_claims["org_id"] = org_id
     if api is not None and api.rbac:
         access_claims["permissions"] = [s for s in granted if s in api.scopes]
     answer: dict[str, Any] = {
@@ -80,6 +93,15 @@ def _signed_tokens(
         browser = state.browser_sessions.get(sid)
         if browser is not None:
             id_claims["auth_time"] = int(browser.created_at)
+            if browser.mfa_at is not None:
+                id_claims["amr"] = ["mfa"]
+        if acr is not None:
+            id_claims["acr"] = acr
+        if org_id is not None:
+            organization = state.organizations.get(org_id)
+            id_claims["org_id"] = org_id
+            if organization is not None:
+                id_claims["org_name"] = organization.name
         if nonce:
             id_claims["nonce"] = nonce
         id_claims.update(profile_claims(user, scopes))
@@ -140,11 +162,14 @@ def grant_authorization_code(
         nonce=record.nonce,
         sid=record.sid,
         jkt=proof_key(),
+        org_id=record.org_id,
+        acr=record.acr,
     )
     if "offline_access" in split_scopes(record.scope):
         refresh = state.new_refresh_token(
             user, client.client_id, record.scope, record.audience, record.sid, proof_key()
         )
+        refresh.org_id = record.org_id
         answer["refresh_token"] = refresh.token
     return answer
 
@@ -161,7 +186,7 @@ def grant_refresh_token(
     require_bound_key(record.jkt)
     audience = params.get("audience") or None
     if audience is not None and audience != record.audience:
-        return _multi_resource_tokens(state, client, user, record.sid, audience, params)
+        return _multi_resource_tokens(state, client, user, record, audience, params)
     granted = split_scopes(record.scope)
     requested = asked_scopes(
         params,
@@ -179,6 +204,7 @@ def grant_refresh_token(
         nonce=None,
         sid=record.sid,
         jkt=proof_key(),
+        org_id=record.org_id,
     )
 
 
@@ -186,11 +212,16 @@ def _multi_resource_tokens(
     state: EmulatorState,
     client: Client,
     user: User,
-    sid: str,
+    record: RefreshToken,
     audience: str,
     params: dict[str, str],
 ) -> dict[str, Any]:
-    """Use a refresh token for another API (Multi-Resource Refresh Token): only My Account."""
+    """Use a refresh token for another API (Multi-Resource Refresh Token): only My Account.
+
+    With the tenant's Authentication Assurance policy on, the Auth0 session the refresh token
+    belongs to must have passed a second factor within 15 minutes, or the answer is
+    ``unmet_authentication_requirements`` (the app steps the user up with ``acr_values``).
+    """
     if audience != state.base_url + "/me/" or not client.my_account_scopes:
         raise OAuthError(
             403,
@@ -207,6 +238,16 @@ def _multi_resource_tokens(
             f"The client's refresh token policy for '{audience}' does not allow the scopes: "
             + " ".join(outside),
         )
+    if state.assurance_policy:
+        session = state.browser_sessions.get(record.sid)
+        mfa_at = session.mfa_at if session is not None else None
+        if mfa_at is None or state.now() - mfa_at > ASSURANCE_WINDOW:
+            raise OAuthError(
+                403,
+                "unmet_authentication_requirements",
+                "The My Account API requires a second factor within the last "
+                f"{ASSURANCE_WINDOW // 60} minutes: sign in again with acr_values={MFA_POLICY}.",
+            )
     return _signed_tokens(
         state,
         client,
@@ -214,8 +255,9 @@ def _multi_resource_tokens(
         scope=" ".join(requested),
         audience=audience,
         nonce=None,
-        sid=sid,
+        sid=record.sid,
         jkt=proof_key(),
+        org_id=record.org_id,
     )
 
 

@@ -15,8 +15,8 @@ from werkzeug.wrappers import Response
 
 from . import backchannel
 from .my_account import finish_connect_form
-from .state import AutoLogin, Client, EmulatorState, LoginTransaction, User
-from .state.common import is_loopback_url, split_scopes
+from .state import AutoLogin, BrowserSession, Client, EmulatorState, LoginTransaction, User
+from .state.common import ASSURANCE_WINDOW, MFA_POLICY, is_loopback_url, split_scopes
 from .web import access_denied, current_state, html_page, with_query
 
 bp = Blueprint("login", __name__)
@@ -31,6 +31,13 @@ DENIED_DESCRIPTION = "User did not authorize the request"
 def _session_user(state: EmulatorState) -> User | None:
     """Return who is signed in at the emulator in this browser (its session cookie), if anyone."""
     return state.browser_session_user(request.cookies.get(SESSION_COOKIE))
+
+
+def _recent_mfa(state: EmulatorState, session: BrowserSession | None) -> bool:
+    """Tell whether the browser's Auth0 session passed a second factor within the window."""
+    if session is None or session.mfa_at is None:
+        return False
+    return state.now() - session.mfa_at <= ASSURANCE_WINDOW
 
 
 def _switch_user_url() -> str:
@@ -88,9 +95,20 @@ def _finish_login(
         bound = state.user_by_id(transaction.user_id) if transaction.user_id else None
         # A connect keeps the user signed in here, whatever the form says.
         user = bound or state.ensure_user(answer.email, answer.name or None)
+        organization = state.organizations.get(transaction.organization or "")
+        if organization is not None:
+            if not organization.auto_membership and user.user_id not in organization.members:
+                description = (
+                    f"user {user.user_id} is not part of the {organization.id} organization"
+                )
+                return access_denied(transaction.redirect_uri, transaction.state, description)
+            organization.members.add(user.user_id)
         connection = state.get_connection(transaction.connection)
         if connection is not None and connection.vault_active:
-            state.connect(user, connection.name, transaction.connection_scopes, answer.account)
+            tokenset = state.connect(
+                user, connection.name, transaction.connection_scopes, answer.account
+            )
+            tokenset.org_id = transaction.organization
         if bound is None:
             session = state.start_browser_session(user)
             fresh = True
@@ -100,6 +118,9 @@ def _finish_login(
             fresh = found is None
             session = found or state.start_browser_session(user)
         state.join_browser_session(session, transaction.client_id)
+        if MFA_POLICY in (transaction.acr_values or "").split():
+            # The emulator's login page stands for the second factor too: it was passed now.
+            session.mfa_at = state.now()
         code = state.issue_code(transaction, user, session.sid)
     response = redirect(
         with_query(transaction.redirect_uri, {"code": code.code, "state": transaction.state})
@@ -200,12 +221,22 @@ def authorize() -> Response:
         if client.client_id not in connection.enabled_clients:
             return fail("invalid_request", f"the connection is not enabled: {connection_name}")
 
+    organization = None
+    if args.get("organization"):
+        organization = state.find_organization(args["organization"])
+        if organization is None:
+            return fail(
+                "invalid_request", "parameter organization is invalid: no such organization"
+            )
     prompt = args.get("prompt") or None
     max_age = args.get("max_age") or None
     if max_age is not None and (not max_age.isdigit() or len(max_age) > 10):
         return fail("invalid_request", "max_age must be a number of seconds")
+    acr_values = args.get("acr_values") or None
     signed_in = _session_user(state) if prompt != "login" else None
     current = state.browser_session(request.cookies.get(SESSION_COOKIE))
+    if acr_values and MFA_POLICY in acr_values.split() and not _recent_mfa(state, current):
+        signed_in = None  # a second factor is asked for: the user authenticates (again)
     # OIDC max_age: a session older than that is no sign-in; the user authenticates again.
     if max_age and current is not None and state.now() - current.created_at > int(max_age):
         signed_in = None
@@ -226,6 +257,8 @@ def authorize() -> Response:
         prompt=prompt,
         access_type=args.get("access_type") or None,
         screen_hint=args.get("screen_hint") or None,
+        organization=organization.id if organization is not None else None,
+        acr_values=acr_values,
         store=False,
         user_id=signed_in.user_id if signed_in is not None and connecting else None,
     )

@@ -35,7 +35,7 @@ import secrets
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Blueprint, redirect, render_template, request
+from flask import Blueprint, g, redirect, render_template, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.wrappers import Response
@@ -196,6 +196,8 @@ def authenticate(state: EmulatorState, scope: str) -> tuple[User, str]:
     user = state.user_by_id(str(claims.get("sub")))
     if user is None:
         raise MyAccountError(401, "The user of the access token does not exist.", "unauthorized")
+    # The organization the user signed in to: an account connected now records it.
+    g.my_account_org_id = claims.get("org_id")
     return user, str(claims.get("azp", ""))
 
 
@@ -386,6 +388,8 @@ def complete() -> Response:
             raise MyAccountError(400, "The code_verifier does not match the code_challenge.")
         session.completed = True
         tokenset = state.connect(user, session.connection, session.scopes, session.account)
+        org_id = g.get("my_account_org_id")
+        tokenset.org_id = org_id if isinstance(org_id, str) else None
         document = connected_account_document(state, tokenset, management=False)
     return json_response(document, 201, {"Cache-Control": "no-store"})
 

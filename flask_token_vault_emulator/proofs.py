@@ -187,8 +187,12 @@ def dpop_thumbprint(state: EmulatorState, *, access_token: str | None = None) ->
 # -- Privileged Worker -----------------------------------------------------------------------
 
 
-def worker_subject(state: EmulatorState, client: Client, token: str) -> tuple[str, str]:
-    """Return the user id and ``audit_context`` of a ``token-vault-req+jwt``, or refuse (401)."""
+def worker_subject(state: EmulatorState, client: Client, token: str) -> tuple[str, str, str | None]:
+    """Return the user id, ``audit_context`` and ``org_id`` of a ``token-vault-req+jwt``.
+
+    Refuses (401) a token that fails a check; an ``org_id`` must name an organization the user
+    belongs to.
+    """
 
     def refuse(description: str) -> OAuthError:
         return OAuthError(401, "invalid_grant", f"Invalid subject token: {description}")
@@ -230,4 +234,9 @@ def worker_subject(state: EmulatorState, client: Client, token: str) -> tuple[st
     sub = claims.get("sub")
     if not isinstance(sub, str) or state.user_by_id(sub) is None:
         raise refuse("its sub is not a user of this tenant.")
-    return sub, reason
+    org_id = claims.get("org_id")
+    if org_id is not None:
+        organization = state.organizations.get(org_id) if isinstance(org_id, str) else None
+        if organization is None or sub not in organization.members:
+            raise refuse("its org_id is not an organization the user belongs to.")
+    return sub, reason, org_id

@@ -356,6 +356,34 @@ def google_userinfo() -> Response:
     )
 
 
+@google.post("/revoke")
+def google_revoke() -> Response:
+    """Revoke the grant behind a token, as ``https://oauth2.googleapis.com/revoke`` does.
+
+    Google ends the whole grant: every access token of the account and the refresh token Token
+    Vault holds for it (a refresh then fails). An unknown or already revoked token is 400
+    ``invalid_token``. Microsoft has no such endpoint (the emulator's Graph has none either).
+    """
+    state = current_state()
+    raw = request.form.get("token") or request.args.get("token") or ""
+    token = state.get_provider_token(raw)
+    if token is None or token.provider != "google" or token.revoked:
+        return json_response(
+            {"error": "invalid_token", "error_description": "Token expired or revoked"}, 400
+        )
+    with state.lock:
+        for other in state.provider_tokens.values():
+            if (other.user_id, other.connection, other.account) == (
+                token.user_id,
+                token.connection,
+                token.account,
+            ):
+                other.revoked = True
+        state.set_broken(token.user_id, token.connection, True, token.account)
+        state.counters.provider_calls["google"]["revoke"] += 1
+    return json_response({})
+
+
 # -- Microsoft Graph --------------------------------------------------------------------------
 
 

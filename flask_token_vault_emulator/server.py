@@ -555,17 +555,27 @@ class Emulator:
         *,
         tokenset_endpoints: bool | None = None,
         connected_accounts_switch: bool | None = None,
+        assurance_policy: bool | None = None,
     ) -> None:
         """Switch tenant features (``None`` leaves one as it is; :meth:`restore_tenant` resets).
 
         ``tokenset_endpoints=False``: the Management API's tokenset endpoints answer 404, as on
         tenants after Auth0 dropped them (2026-07). ``connected_accounts_switch=False``: a tenant
         from before Connected Accounts, whose connections refuse ``connected_accounts``.
+        ``assurance_policy=True``: the My Account API's Authentication Assurance, a ``/me/``
+        token only for a session that passed a second factor (``acr_values`` multi-factor)
+        within 15 minutes, else ``unmet_authentication_requirements``.
         """
         self.state.set_tenant_features(
             tokenset_endpoints=tokenset_endpoints,
             connected_accounts_switch=connected_accounts_switch,
+            assurance_policy=assurance_policy,
         )
+
+    def add_organization(self, name: str, members: list[str] | None = None) -> str:
+        """Create an Organization and return its id; ``members`` (e-mails) limit who joins it."""
+        ids = None if members is None else [self.user_id_for(email) for email in members]
+        return self.state.add_organization(name, ids).id
 
     def set_tokenset_timestamps(self, style: str) -> None:
         """Make the Management API write tokenset times as ``"epoch"`` (default) or ``"iso"``."""

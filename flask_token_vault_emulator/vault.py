@@ -165,7 +165,7 @@ def grant_privileged_worker(
             400, "invalid_request", f"requested_token_type must be {VAULT_ACCESS_TOKEN_TYPE}"
         )
     subject_token = required(params, "subject_token")
-    user_id, reason = worker_subject(state, client, subject_token)
+    user_id, reason, org_id = worker_subject(state, client, subject_token)
     name = required(params, "connection")
     grants = [
         item
@@ -188,7 +188,7 @@ def grant_privileged_worker(
     answer = _provider_answer(
         state, user_id, connection, params, str(requested_type), allowed=allowed
     )
-    state.record_privileged_access(client.client_id, user_id, connection.name, reason)
+    state.record_privileged_access(client.client_id, user_id, connection.name, reason, org_id)
     return answer
 
 

@@ -5,8 +5,9 @@
 whose fix is ``flask token-vault setup --only KEY`` or the Dashboard path; an item the app does
 not need with its settings is skipped. Around it are the checks that have no fix in ``setup``:
 the domain and its discovery document, Management API access, ``offline_access``, whether
-``TOKEN_VAULT_CONNECT_FLOW`` matches the way the tenant fills the vault, the MFA policy, API
-mode, the client key, the views' connections, ``SECRET_KEY``, the session cookie and the cache.
+``TOKEN_VAULT_CONNECT_FLOW`` matches the way the tenant fills the vault, the MFA policy,
+Organizations and the Authentication Assurance step-up, API mode, the client key, the views'
+connections, ``SECRET_KEY``, the session cookie and the cache.
 A client with privileged access (background tokens) is checked by the plan of ``worker setup``'s
 step (:class:`~.worker_access.PrivilegedWorker`), whose fix is that command.
 
@@ -36,6 +37,7 @@ from .app_checks import Check, app_checks, failed, passed, skipped
 from .management import ManagementClient
 from .records import VaultSwitches, missing_my_account_scopes, vault_switches
 from .setup_plan import NOT_MADE, PLANNED, UNCHANGED, SetupAction, SetupContext, setup_context
+from .sign_in_checks import assurance_check, organization_check
 from .tenant_setup import SETUP_STEPS
 from .worker_access import PrivilegedWorker
 
@@ -76,6 +78,8 @@ def run_doctor(
         )
     checks.append(_flow_check(context, client))
     checks.append(_mfa_check(management, client is not None))
+    checks.append(organization_check(settings, client))
+    checks.append(assurance_check(settings))
     checks.extend(_api_checks(management, settings, client is not None))
     checks.extend(app_checks(target, settings.connections, state.cache.store, processes))
     return checks

@@ -31,6 +31,10 @@ DEFAULT_GRANT_TYPES = (
 #: Vault; Client Credentials so the app may call the Management API once it is authorized to).
 NEW_APP_GRANT_TYPES = ("authorization_code", "implicit", "refresh_token", "client_credentials")
 DEFAULT_LOGIN_SCOPE = "openid profile email offline_access"
+#: The ``acr_values`` policy that asks Auth0 for a second factor at login (OpenID PAPE).
+MFA_POLICY = "http://schemas.openid.net/pape/policies/2007/06/multi-factor"
+#: How recent a second factor must be for the Authentication Assurance policy (15 minutes).
+ASSURANCE_WINDOW = 900
 #: The tenant's API (resource server) that a fresh emulator has, and its Custom API Client.
 DEFAULT_API_IDENTIFIER = "https://api.example.com/"
 DEFAULT_API_NAME = "Example API"

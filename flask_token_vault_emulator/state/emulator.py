@@ -62,12 +62,17 @@ class EmulatorState(TokenStore):
             self.backchannel_deliveries.append(delivery)
 
     def record_privileged_access(
-        self, client_id: str, user_id: str, connection: str, audit_context: str
+        self,
+        client_id: str,
+        user_id: str,
+        connection: str,
+        audit_context: str,
+        org_id: str | None = None,
     ) -> None:
-        """Remember an accepted Privileged Worker exchange and the reason it gave."""
+        """Remember an accepted Privileged Worker exchange, the reason and organization it gave."""
         with self.lock:
             self.privileged_accesses.append(
-                PrivilegedAccess(client_id, user_id, connection, audit_context)
+                PrivilegedAccess(client_id, user_id, connection, audit_context, org_id)
             )
 
     def revoke_refresh_token(self, token: str, client_id: str) -> bool:

@@ -36,6 +36,8 @@ class Tokenset:
     #: The id the Connected Accounts APIs know this account by.
     account_id: str = field(default_factory=lambda: "cac_" + random_id(20))
     created_at: float = 0.0
+    #: The organization the user was signed in to when they connected it, if any.
+    org_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return the tokenset the way the Management API lists it (epoch seconds)."""
@@ -72,6 +74,10 @@ class LoginTransaction:
     expires_at: float
     #: The user signed in at the emulator when this is a connect (the page cannot change it).
     user_id: str | None = None
+    #: The id of the organization asked for (``organization``, by id or name), if any.
+    organization: str | None = None
+    #: The ``acr_values`` asked for, space-separated.
+    acr_values: str | None = None
 
 
 @dataclass
@@ -101,6 +107,8 @@ class PrivilegedAccess:
     connection: str
     #: The reason the subject token gave.
     audit_context: str
+    #: The organization the subject token named, if any.
+    org_id: str | None = None
 
 
 @dataclass
@@ -119,6 +127,10 @@ class AuthorizationCode:
     sid: str
     expires_at: float
     used: bool = False
+    #: The organization the user signed in to, if any.
+    org_id: str | None = None
+    #: The authentication policy the login met (``acr``), if one was asked for and met.
+    acr: str | None = None
 
 
 @dataclass
@@ -134,6 +146,8 @@ class RefreshToken:
     issued_at: float
     #: The thumbprint of the DPoP key the token is bound to (``None``: not bound).
     jkt: str | None = None
+    #: The organization of the login it came from, if any (its tokens carry ``org_id``).
+    org_id: str | None = None
 
 
 @dataclass
@@ -188,6 +202,8 @@ class BrowserSession:
     clients: list[str] = field(default_factory=list)
     #: When it started.
     created_at: float = 0.0
+    #: When the user last passed a second factor in it (a login asking the MFA policy).
+    mfa_at: float | None = None
 
 
 @dataclass

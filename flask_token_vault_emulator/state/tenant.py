@@ -99,6 +99,8 @@ class Client:
     require_proof_of_possession: bool = False
     #: ``{credentials: [{id}], ip_allowlist: [..], grants: [{connection, scopes}]}``.
     token_vault_privileged_access: dict[str, Any] | None = None
+    #: Whether users sign in to Organizations: ``deny`` (the default), ``allow`` or ``require``.
+    organization_usage: str = "deny"
 
     def _credentials_named(self, setting: Any) -> list[Credential]:
         wanted: set[str] = set()
@@ -173,6 +175,21 @@ class ResourceServer:
             "allow_offline_access": False,
             "skip_consent_for_verifiable_first_party_clients": True,
         }
+
+
+@dataclass
+class Organization:
+    """Describe an Auth0 Organization: users sign in to it with ``organization`` at /authorize."""
+
+    id: str
+    name: str
+    #: Who may sign in to it; with ``auto_membership`` anyone who signs in becomes a member.
+    members: set[str] = field(default_factory=set)
+    auto_membership: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the organization as the Management API describes it."""
+        return {"id": self.id, "name": self.name, "display_name": self.name}
 
 
 @dataclass

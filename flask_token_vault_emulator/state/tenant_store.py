@@ -20,6 +20,7 @@ from .tenant import (
     Client,
     Connection,
     Credential,
+    Organization,
     ResourceServer,
     bare_clients,
     default_clients,
@@ -52,6 +53,10 @@ class TenantStore:
     used_jtis: dict[tuple[str, str, str], float]
     #: The nonce DPoP proofs must carry, or ``None`` when no nonce is asked for.
     dpop_nonce: str | None
+    #: The tenant's Organizations, by id.
+    organizations: dict[str, Organization]
+    #: My Account API Authentication Assurance: a ``/me/`` token needs a recent second factor.
+    assurance_policy: bool
 
     def __init__(self, clock: Clock = time.time, base_url: str = "") -> None:
         """Create a tenant with the default clients, APIs and connections, and nothing else."""
@@ -107,15 +112,37 @@ class TenantStore:
             self.mfa_policies = []
             self.tokenset_endpoints = True
             self.connected_accounts_switch = True
+            self.organizations = {}
+            self.assurance_policy = False
+
+    def add_organization(self, name: str, members: Iterable[str] | None = None) -> Organization:
+        """Create an organization; with ``members`` (user ids) only they may sign in to it."""
+        organization = Organization("org_" + random_id(16), name.lower())
+        if members is not None:
+            organization.members = set(members)
+            organization.auto_membership = False
+        with self.lock:
+            self.organizations[organization.id] = organization
+        return organization
+
+    def find_organization(self, given: str) -> Organization | None:
+        """Return the organization ``given`` names, by id or (as Auth0 allows) by name."""
+        with self.lock:
+            found = self.organizations.get(given)
+            by_name = (o for o in self.organizations.values() if o.name == given.lower())
+            return found or next(by_name, None)
 
     def set_tenant_features(
         self,
         *,
         tokenset_endpoints: bool | None = None,
         connected_accounts_switch: bool | None = None,
+        assurance_policy: bool | None = None,
     ) -> None:
-        """Switch tenant features: the tokenset endpoints, the connections' Connected Accounts."""
+        """Switch tenant features (tokenset endpoints, Connected Accounts, Assurance policy)."""
         with self.lock:
+            if assurance_policy is not None:
+                self.assurance_policy = assurance_policy
             if tokenset_endpoints is not None:
                 self.tokenset_endpoints = tokenset_endpoints
             if connected_accounts_switch is not None:

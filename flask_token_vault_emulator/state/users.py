@@ -12,6 +12,7 @@ from .common import (
     CODE_LIFETIME,
     CONNECT_SESSION_LIFETIME,
     LOGIN_TRANSACTION_LIFETIME,
+    MFA_POLICY,
     display_name_for,
     normalize_email,
     random_id,
@@ -305,6 +306,8 @@ class UserStore(TenantStore):
             nonce=transaction.nonce,
             code_challenge=transaction.code_challenge,
             code_challenge_method=transaction.code_challenge_method,
+            org_id=transaction.organization,
+            acr=MFA_POLICY if MFA_POLICY in (transaction.acr_values or "").split() else None,
             sid=sid or secrets.token_urlsafe(16),
             expires_at=self.now() + CODE_LIFETIME,
         )

@@ -42,9 +42,10 @@ def test_doctor_passes_everything_on_a_good_tenant(emu: Emulator, tmp_path: Path
     result = app.test_cli_runner().invoke(cli, ["doctor", "--processes", "4"])
     assert result.exit_code == 0, result.output
     lines = [line for line in result.output.splitlines() if line.startswith("[")]
-    assert len(lines) == 24
-    assert "20 passed, 0 failed, 4 skipped." in result.output
-    # Skipped: the other flow's switch (not needed) and the URLs (the address is unknown).
+    assert len(lines) == 26
+    assert "21 passed, 0 failed, 5 skipped." in result.output
+    # Skipped: the other flow's switch (not needed), the URLs (the address is unknown) and
+    # Organizations (not used).
     skipped = [line for line in lines if line.startswith("[SKIP]")]
     assert sum("not needed with these settings" in line for line in skipped) == 2
     assert sum("the app's address is unknown" in line for line in skipped) == 2
