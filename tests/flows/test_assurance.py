@@ -10,9 +10,9 @@ from flask.testing import FlaskClient
 
 from flask_token_vault_emulator import Emulator
 from flask_token_vault_pytest.testing import FakeClock
-from tests.flows.test_connected_accounts import ca_app, turn_on_connected_accounts
 from tests.helpers import TIMEOUT
 from tests.helpers.browser import follow_to_emulator, through_emulator
+from tests.helpers.connected_accounts import ca_app, turn_on_connected_accounts
 
 EMAIL = "alice@example.com"
 MFA = "http://schemas.openid.net/pape/policies/2007/06/multi-factor"

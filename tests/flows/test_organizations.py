@@ -16,9 +16,9 @@ from flask_token_vault import (
     login_url,
 )
 from flask_token_vault_emulator import Emulator
-from tests.flows.test_connected_accounts import ca_app, turn_on_connected_accounts
 from tests.helpers.apps import CAL_READ, make_app
 from tests.helpers.browser import follow_to_emulator, through_emulator
+from tests.helpers.connected_accounts import ca_app, turn_on_connected_accounts
 from tests.helpers.keys import keyed_config, register_client_key
 
 EMAIL = "alice@example.com"

@@ -15,9 +15,9 @@ from flask_token_vault import (
 )
 from flask_token_vault_emulator import Emulator
 from flask_token_vault_pytest.testing import login_as
-from tests.flows.test_connected_accounts import ca_app, turn_on_connected_accounts
 from tests.helpers.apps import CAL_READ
 from tests.helpers.browser import csrf
+from tests.helpers.connected_accounts import ca_app, turn_on_connected_accounts
 
 EMAIL = "ola@example.com"
 
