@@ -8,14 +8,12 @@ from collections.abc import Iterable
 from flask import Flask, current_app, g, request
 
 from . import signals
-from ._cache import Slot
-from ._connect_links import REQUIRES_ATTR
 from ._connection_options import is_valid_connection_name
 from ._my_account import DELETE_SCOPE, READ_SCOPE, ConnectableConnection, mrrt_remedy
 from ._provider_grants import ProviderRevocation, revoke_provider_grant
 from ._session import take_connected
 from ._state import get_state
-from ._tokens import forget_provider_tokens, request_state, require_user, sorted_scopes
+from ._tokens import forget_provider_tokens, request_state, require_user
 from ._urls import current_path, login_url
 from .admin.management import ManagementClient
 from .admin.records import ConnectedAccount
@@ -148,10 +146,10 @@ def disconnect_account(account_id: str, *, revoke_provider: bool = False) -> Con
 
     ``account_id`` is its ``cac_...`` id (:func:`my_connected_accounts`): a user may hold
     several accounts at one connection (told apart by ``login_hint``), and the others stay.
-    Deleted at the My Account API as the user. Only this account's cached provider tokens are
-    dropped: those of its connection and ``login_hint`` (and of no hint), under the scopes the
-    app's configuration and views ask for; tokens of other connections stay cached. Other
-    processes' near caches let go within ``TOKEN_VAULT_LOCAL_CACHE_TTL`` seconds.
+    Deleted at the My Account API as the user. The user's cached provider tokens are dropped,
+    this account's under whatever scopes they were asked for; the others are asked for again
+    on their next use. Other processes' near caches let go within
+    ``TOKEN_VAULT_LOCAL_CACHE_TTL`` seconds.
 
     Auth0 does not revoke the provider's own grant. With ``revoke_provider=True`` it is
     revoked first where the provider allows it (Google; not Microsoft or GitHub, see
@@ -174,33 +172,15 @@ def disconnect_account(account_id: str, *, revoke_provider: bool = False) -> Con
     try:
         client.delete_account(token, account.id)
     finally:
-        _forget_account_tokens(user.sub, account)
+        # Every cached token of the user goes (as for a whole connection): the cache cannot
+        # list the scope sets a token was kept under (tools, SDKs and ad-hoc calls ask their
+        # own), so dropping only the known ones would leave this account's others usable.
+        forget_provider_tokens(account.connection)
         take_connected(account.connection)
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     signals.disconnected.send(app, user_id=user.sub, connection=None, account_ids=(account.id,))
     log.info("disconnected one account: connection=%s", account.connection)
     return account
-
-
-def _forget_account_tokens(sub: str, account: ConnectedAccount) -> None:
-    """Drop the cached provider tokens of one account, leaving the user's others alone."""
-    state = get_state()
-    connection = account.connection
-    scope_sets: set[tuple[str, ...]] = {()}
-    conn = state.settings.connections.get(connection)
-    if conn is not None:
-        scope_sets.add(sorted_scopes(conn.scopes))
-    # The scope sets the views ask for are the slots tokens were cached under.
-    for view in list(current_app.view_functions.values()):
-        for name, scopes in getattr(view, REQUIRES_ATTR, ()):
-            if name == connection:
-                scope_sets.add(sorted_scopes(scopes))
-    memo = request_state().memo
-    for key in [k for k in memo if k[0] == connection]:
-        del memo[key]
-    for hint in {None, account.login_hint}:
-        for scopes in scope_sets:
-            state.cache.drop(Slot(sub, connection, hint, scopes))
 
 
 def disconnect(connection: str, *, revoke_provider: bool = False) -> int:

@@ -15,6 +15,7 @@ neither its ``repr`` nor its pickle carries a usable secret.
 
 from __future__ import annotations
 
+import hmac
 import json
 import threading
 from collections.abc import Iterable, Sequence
@@ -56,6 +57,7 @@ class OnBehalf:
         "_kind",
         "_lock",
         "_logged_in_at",
+        "_mac",
         "_root",
         "_sealed",
         "_sid",
@@ -95,6 +97,27 @@ class OnBehalf:
         self.return_to = return_to
         self._slots: dict[str, Slot] = {}
         self._lock = threading.Lock()
+        # What the handle says of its user is signed by the app's keys: an edited field (its
+        # sub, kind, sign-in) voids it, wherever the handle was kept meanwhile.
+        self._mac = "" if app is None else self._expected_macs(get_state(app))[0]
+
+    def _fields(self) -> tuple[str, ...]:
+        return (
+            "on-behalf/v1",
+            self._kind,
+            self.sub,
+            self._sealed,
+            self._sid or "",
+            repr(float(self._logged_in_at)),
+            self._sign_in,
+            repr(float(self._expires_at)),
+            self._audit or "",
+            self._root,
+            self.return_to or "",
+        )
+
+    def _expected_macs(self, state: AppState) -> tuple[str, ...]:
+        return state.crypto.keyed_hashes(*self._fields())
 
     def __repr__(self) -> str:
         return f"OnBehalf(sub={self.sub!r}, via={self._kind!r})"
@@ -174,6 +197,13 @@ class OnBehalf:
 
     def _subject(self, state: AppState) -> Subject:
         settings = state.settings
+        sent = self._mac.encode() if isinstance(self._mac, str) else b""
+        if not any(hmac.compare_digest(sent, mac.encode()) for mac in self._expected_macs(state)):
+            raise LoginRequired(
+                "This on-behalf handle was altered or made by another app: take a new one in "
+                "a request.",
+                error="session_ended",
+            )
         if self._kind == "worker":
             # Checked when the handle was made; the reason travels with it into the job.
             reason = _audit_context(self._audit, settings.worker_audit_context)

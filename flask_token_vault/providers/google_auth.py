@@ -86,14 +86,26 @@ class VaultCredentials(google_credentials.Credentials):
             return google_credentials.TokenState.INVALID
         return google_credentials.TokenState.FRESH
 
+    def before_request(self, request: Any, method: str, url: str, headers: Any) -> None:
+        """Ask the source before each call (a memo read), then sign the call as google.auth does.
+
+        A client kept past the request it was made in must not send that user's token for
+        another: the source refuses another user, and a token renewed elsewhere is picked up.
+        """
+        if self.token is not None and not self.expired:
+            self._take(self.source.token(self._scopes))
+        super().before_request(request, method, url, headers)  # type: ignore[no-untyped-call]
+
+    def _take(self, found: Any) -> None:
+        self.token = found.access_token
+        self.expiry = _EPOCH + datetime.timedelta(seconds=renew_at(found, time.time()))
+
     def refresh(self, request: Any) -> None:
         """Take a token from the vault; drop the current one first if Google refused it."""
         if self.token is not None and not self.expired:
             # Still fresh by its expiry, yet asked to refresh: google.auth does that after a 401.
             self.source.reject(self.token)
-        found = self.source.token(self._scopes)
-        self.token = found.access_token
-        self.expiry = _EPOCH + datetime.timedelta(seconds=renew_at(found, time.time()))
+        self._take(self.source.token(self._scopes))
 
 
 def _utcnow() -> datetime.datetime:

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Flask
 from flask.testing import FlaskClient
 
-from flask_token_vault import disconnect_account
+from flask_token_vault import disconnect_account, get_provider_token
 from flask_token_vault_emulator import Emulator
 from flask_token_vault_pytest.testing import login_as
 from tests.helpers.apps import CAL_READ, cached_token
@@ -21,6 +21,11 @@ def two_google_accounts(emu: Emulator) -> tuple[Flask, FlaskClient, str]:
     """Sign ``EMAIL`` in with two Google accounts and one Microsoft account connected."""
     turn_on_connected_accounts(emu)
     app = ca_app(emu)
+
+    @app.get("/ad-hoc/<hint>")
+    def ad_hoc(hint: str) -> Any:
+        # Scopes no view declares, as a tool or an SDK call asks for them.
+        return get_provider_token("google-oauth2", [CAL_READ, "openid"], login_hint=hint)
 
     @app.get("/drop-account/<account_id>")
     def drop_account(account_id: str) -> Any:
@@ -44,8 +49,9 @@ def test_each_account_says_which_one_it_is(emu: Emulator) -> None:
 
 def test_one_account_is_disconnected_and_the_others_stay(emu: Emulator) -> None:
     app, client, user_id = two_google_accounts(emu)
-    assert client.get("/me").status_code == 200  # the Microsoft token is now cached
-    assert cached_token(app, user_id, "windowslive", ("User.Read",)) is not None
+    assert client.get("/ad-hoc/ola.work@example.com").status_code == 200  # cached, ad hoc
+    kept = ("https://www.googleapis.com/auth/calendar.readonly", "openid")
+    assert cached_token(app, user_id, "google-oauth2", kept, "ola.work@example.com") is not None
     work = next(a for a in emu.state.tokensets_for(user_id) if a.account == "ola.work@example.com")
     answer = client.post(
         f"/auth/disconnect/account/{work.account_id}",
@@ -56,8 +62,9 @@ def test_one_account_is_disconnected_and_the_others_stay(emu: Emulator) -> None:
     assert answer.get_json()["account"]["login_hint"] == "ola.work@example.com"
     left = sorted(a.account for a in emu.state.tokensets_for(user_id))
     assert left == sorted([EMAIL, "ola.home@example.com"])
-    # Only that account's cached tokens went: the Microsoft one is still served from the cache.
-    assert cached_token(app, user_id, "windowslive", ("User.Read",)) is not None
+    # Its tokens went, under whatever scopes they were asked for (not only the declared ones).
+    assert cached_token(app, user_id, "google-oauth2", kept, "ola.work@example.com") is None
+    assert client.get("/ad-hoc/ola.home@example.com").status_code == 200  # the other account
 
 
 def test_an_unknown_account_id_is_a_404(emu: Emulator) -> None:

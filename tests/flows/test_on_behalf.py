@@ -176,6 +176,33 @@ def test_a_handle_edited_to_name_another_user_is_refused(emu: Emulator) -> None:
     assert emu.exchange_count(bob_id) == 0
 
 
+@pytest.mark.parametrize(
+    "edit",
+    [
+        {"sub": "BOB"},
+        {"sub": "BOB", "_sealed": "x", "_sid": None, "_sign_in": ""},
+        {"sub": "BOB", "_kind": "worker"},
+    ],
+    ids=["sub", "sub-and-secrets", "sub-as-a-worker"],
+)
+def test_an_edited_handle_cannot_read_another_users_cached_token(
+    emu: Emulator, edit: dict[str, Any]
+) -> None:
+    """Bob's token is in the cache: an edited copy of Alice's handle must not reach it."""
+    app = make_app(emu)
+    taken = with_handle_route(app)
+    alice, bob = app.test_client(), app.test_client()
+    login_as(alice, emu, ALICE, {GOOGLE: [CAL_READ]})
+    bob_id = login_as(bob, emu, BOB, {GOOGLE: [CAL_READ]})
+    assert bob.get("/calendar").status_code == 200  # Bob's token is cached now
+    state = take(alice, taken).__getstate__()  # what a job queue would keep of it
+    state.update({k: bob_id if v == "BOB" else v for k, v in edit.items()})
+    forged = OnBehalf.__new__(OnBehalf)
+    forged.__setstate__(state)
+    with app.app_context(), pytest.raises(LoginRequired, match="altered"):
+        forged.token(GOOGLE, [CAL_READ])
+
+
 @settings(
     max_examples=25,
     deadline=None,

@@ -14,6 +14,7 @@ from googleapiclient.discovery import build
 from flask_token_vault import InsufficientScope, JobTokenSource, provider_token_required
 from flask_token_vault.providers.google_auth import VaultCredentials
 from flask_token_vault_emulator import Emulator
+from flask_token_vault_pytest.testing import login_as
 from tests.helpers.apps import CAL_READ, CAL_WRITE, alice_client, make_app
 from tests.helpers.keys import keyed_config, register_client_key
 
@@ -174,3 +175,23 @@ def test_a_long_lived_client_renews_before_expiry_not_after_google_refuses(
     service.calendarList().list().execute()
     assert emu.exchange_count(user_id) == 2
     assert emu.stats()["provider_calls"]["google"] == {"200": 2}  # never sent an expired token
+
+
+def test_credentials_kept_past_their_request_never_send_that_users_token_for_another(
+    emu: Emulator,
+) -> None:
+    """An app that builds its Google client once and reuses it leaks nothing across users."""
+    app = make_app(emu)
+    kept: dict[str, VaultCredentials] = {}
+
+    @app.get("/kept")
+    def kept_client() -> Any:
+        creds = kept.setdefault("creds", VaultCredentials("google-oauth2", scopes=[CAL_READ]))
+        return jsonify(calendar_service(emu, creds).calendarList().list().execute())
+
+    alice = alice_client(app, emu)
+    assert alice.get("/kept").get_json()["items"][0]["id"] == EMAIL
+    bob = app.test_client()
+    login_as(bob, emu, "bob@example.com", {"google-oauth2": [CAL_READ]})
+    with pytest.raises(RuntimeError, match="another request's user"):
+        bob.get("/kept")

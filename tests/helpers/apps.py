@@ -134,10 +134,15 @@ def _provider_json(url: str, provider: str) -> Any:
 
 
 def cached_token(
-    app: Flask, user_id: str, connection: str = "google-oauth2", scopes: tuple[str, ...] = ()
+    app: Flask,
+    user_id: str,
+    connection: str = "google-oauth2",
+    scopes: tuple[str, ...] = (),
+    login_hint: str | None = None,
 ) -> ProviderToken | None:
     """Return the token the app's cache holds for this slot (near cache, then store)."""
-    return TokenVault.state(app).cache.get(Slot(user_id, connection, None, tuple(sorted(scopes))))
+    slot = Slot(user_id, connection, login_hint, tuple(sorted(scopes)))
+    return TokenVault.state(app).cache.get(slot)
 
 
 def alice_client(app: Flask, emu: Any) -> FlaskClient:
