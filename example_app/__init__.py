@@ -67,7 +67,6 @@ from flask_token_vault import (
 from flask_token_vault.providers.google_auth import VaultCredentials
 from flask_token_vault.providers.microsoft import graph_client
 from flask_token_vault_emulator import Emulator
-from flask_token_vault_pytest.testing import emulator_config
 
 CAL_READ = "https://www.googleapis.com/auth/calendar.readonly"
 CAL_WRITE = "https://www.googleapis.com/auth/calendar.events"
@@ -114,7 +113,9 @@ def _connections(config: Any) -> dict[str, dict[str, Any]]:
 
 def _emulator_config(emulator: Emulator) -> dict[str, Any]:
     return {
-        **emulator_config(emulator),
+        # Emulator.app_config, not flask_token_vault_pytest's emulator_config: importing the
+        # pytest plugin's package imports pytest, which `make demo` does not install.
+        **emulator.app_config(),
         "EMULATOR_URL": emulator.url,
         # The emulator's API, its Custom API Client and its public SPA client.
         "AUTH0_AUDIENCE": emulator.api_identifier,
