@@ -6,6 +6,11 @@ bundled Auth0 emulator on a free port, sets its tenant up for the app (what ``fl
 setup`` does), and with ``AUTH0_DOMAIN`` at the emulator the extension sends Google and Microsoft
 API calls to the emulator's fake APIs, so it runs offline with no Auth0 account.
 
+The pages call the providers through their own Python libraries, with credentials from the
+vault (``flask_token_vault.providers``): the calendar through Google's ``googleapiclient``, the
+profile through Microsoft's ``msgraph-sdk``. Hence the ``[google,microsoft]`` extras
+``make demo`` installs.
+
 Accounts are connected through Auth0's Connected Accounts (``TOKEN_VAULT_CONNECT_FLOW =
 "connected_accounts"``, the default here) or by signing in through the connection
 (``TOKEN_VAULT_CONNECT_FLOW=authorize`` in the environment). With Connected Accounts the home
@@ -20,6 +25,7 @@ API Client (``TOKEN_VAULT_API_CLIENT_ID``). On a real tenant, set ``AUTH0_AUDIEN
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import os
 import secrets
@@ -38,6 +44,9 @@ from flask import (
     session,
     url_for,
 )
+from googleapiclient.discovery import build
+from googleapiclient.errors import HttpError
+from kiota_abstractions.api_error import APIError
 from werkzeug.wrappers import Response
 
 from flask_token_vault import (
@@ -51,12 +60,13 @@ from flask_token_vault import (
     get_provider_token_set,
     management_client,
     my_connectable_connections,
-    provider_session,
+    provider_api_url,
     provider_token_required,
     setup_tenant,
 )
+from flask_token_vault.providers.google_auth import VaultCredentials
+from flask_token_vault.providers.microsoft import graph_client
 from flask_token_vault_emulator import Emulator
-from flask_token_vault_pytest.testing import emulator_config
 
 CAL_READ = "https://www.googleapis.com/auth/calendar.readonly"
 CAL_WRITE = "https://www.googleapis.com/auth/calendar.events"
@@ -103,7 +113,9 @@ def _connections(config: Any) -> dict[str, dict[str, Any]]:
 
 def _emulator_config(emulator: Emulator) -> dict[str, Any]:
     return {
-        **emulator_config(emulator),
+        # Emulator.app_config, not flask_token_vault_pytest's emulator_config: importing the
+        # pytest plugin's package imports pytest, which `make demo` does not install.
+        **emulator.app_config(),
         "EMULATOR_URL": emulator.url,
         # The emulator's API, its Custom API Client and its public SPA client.
         "AUTH0_AUDIENCE": emulator.api_identifier,
@@ -217,18 +229,10 @@ def _register_routes(app: Flask) -> None:
     @app.get("/calendar")
     @provider_token_required("google-oauth2", scopes=[CAL_READ])
     def calendar() -> str:
-        # A path: the extension puts it on the Google API (or the emulator's fake one).
-        answer = provider_session("google-oauth2", [CAL_READ]).get(
-            "/calendar/v3/calendars/primary/events",
-            params={"maxResults": "10", "singleEvents": "true", "orderBy": "startTime"},
-        )
-        events = answer.json().get("items", []) if answer.ok else []
+        events, status = _next_events()
         can_write = get_provider_token_set("google-oauth2").has_scopes([CAL_WRITE])
         return render_template(
-            "calendar.html",
-            events=[_event(e) for e in events],
-            status=answer.status_code,
-            can_write=can_write,
+            "calendar.html", events=[_event(e) for e in events], status=status, can_write=can_write
         )
 
     # Adding an event needs one more Google scope: the first visit sends the user to grant it
@@ -255,22 +259,32 @@ def _register_routes(app: Flask) -> None:
             "start": {"dateTime": start.isoformat()},
             "end": {"dateTime": (start + timedelta(hours=1)).isoformat()},
         }
-        answer = provider_session("google-oauth2", [CAL_WRITE]).post(
-            "/calendar/v3/calendars/primary/events", json=body
-        )
-        if answer.ok:
-            flash(f"Added “{summary}”, {_event(answer.json())['when']}.")
+        try:
+            added = (
+                _calendar_service([CAL_WRITE])
+                .events()
+                .insert(calendarId="primary", body=body)
+                .execute()
+            )
+        except HttpError as exc:
+            flash(f"Google did not add the event: it answered {exc.resp.status}.")
         else:
-            flash(f"Google did not add the event: it answered {answer.status_code}.")
+            flash(f"Added “{summary}”, {_event(added)['when']}.")
         return redirect(url_for("calendar"))
 
     @app.get("/profile")
     @provider_token_required("windowslive", scopes=[GRAPH_USER_READ])
     def profile() -> str:
-        answer = provider_session("windowslive", [GRAPH_USER_READ]).get("/v1.0/me")
-        return render_template(
-            "profile.html", profile=answer.json() if answer.ok else {}, status=answer.status_code
+        # Microsoft's Graph client, with its tokens from the vault; base_url is Graph's own
+        # (or the emulator's fake one). The client is async: this view runs it to the end.
+        graph = graph_client(
+            "windowslive", [GRAPH_USER_READ], base_url=provider_api_url("windowslive", "v1.0")
         )
+        try:
+            me = asyncio.run(graph.me.get())
+        except APIError as exc:
+            return render_template("profile.html", profile=None, status=exc.response_status_code)
+        return render_template("profile.html", profile=me, status=200)
 
     @app.get("/spa")
     def spa() -> str:
@@ -294,16 +308,10 @@ def _register_routes(app: Flask) -> None:
     @app.get("/api/calendar")
     @provider_token_required("google-oauth2", scopes=[CAL_READ], api_scopes=[API_READ])
     def api_calendar() -> Any:
-        answer = provider_session("google-oauth2", [CAL_READ]).get(
-            "/calendar/v3/calendars/primary/events",
-            params={"maxResults": "10", "singleEvents": "true", "orderBy": "startTime"},
-        )
-        events = answer.json().get("items", []) if answer.ok else []
+        events, status = _next_events()
         caller = current_access_token
         return jsonify(
-            user=caller.sub if caller else None,
-            status=answer.status_code,
-            events=[_event(e) for e in events],
+            user=caller.sub if caller else None, status=status, events=[_event(e) for e in events]
         )
 
     # Browsers ask for /favicon.ico on pages that name no icon (the extension's own pages).
@@ -316,6 +324,35 @@ def _register_routes(app: Flask) -> None:
     @app.get("/sign-in")
     def sign_in() -> Response:
         return redirect(url_for("token_vault.login", next="/"))
+
+
+def _calendar_service(scopes: list[str]) -> Any:
+    """Return Google's Calendar client for the current user, its credentials from the vault.
+
+    The Calendar API's description ships with the library (``static_discovery``), and its
+    endpoint is the connection's ``api_base``: Google's own, or the emulator's fake Calendar.
+    """
+    return build(
+        "calendar",
+        "v3",
+        credentials=VaultCredentials("google-oauth2", scopes=scopes),
+        static_discovery=True,
+        client_options={"api_endpoint": provider_api_url("google-oauth2", "calendar/v3/")},
+    )
+
+
+def _next_events() -> tuple[list[dict[str, Any]], int]:
+    """Return the user's next ten events and Google's status (no events when it refused)."""
+    try:
+        found = (
+            _calendar_service([CAL_READ])
+            .events()
+            .list(calendarId="primary", maxResults=10, singleEvents=True, orderBy="startTime")
+            .execute()
+        )
+    except HttpError as exc:
+        return [], exc.resp.status
+    return found.get("items", []), 200
 
 
 def _form_token() -> str:

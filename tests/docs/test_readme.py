@@ -7,6 +7,8 @@ client signs in and lists the events, and ``doctor`` fails only where the README
 
 from __future__ import annotations
 
+import ast
+import importlib
 import json
 import os
 import re
@@ -18,11 +20,14 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from importlib import metadata
+from importlib.metadata import packages_distributions
 from pathlib import Path
 
 import pytest
 import requests
 from click.testing import CliRunner
+from packaging.requirements import Requirement
 
 from flask_token_vault.admin.cli import cli
 from tests.e2e.browser import Shots
@@ -291,13 +296,109 @@ def make_plan(target: str, venv: Path) -> str:
     ).stdout
 
 
-def test_make_demo_installs_only_the_runtime_dependencies(tmp_path: Path) -> None:
+def _key(name: str) -> str:
+    """Return a distribution's name as pip compares them."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def demo_installs(extras: list[str]) -> set[str]:
+    """Return what ``pip install -e '.[extras]'`` pulls in: the project's own requirements.
+
+    The project's are read from pyproject.toml; theirs, in turn, from what is installed here.
+    """
+    tomllib = importlib.import_module("tomllib")  # Python 3.11+, as tools/floors.py
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    wanted = [Requirement(r) for r in project["dependencies"]]
+    wanted += [Requirement(r) for extra in extras for r in project["optional-dependencies"][extra]]
+    pulled: set[str] = set()
+    while wanted:
+        requirement = wanted.pop()
+        name = _key(requirement.name)
+        if name in pulled:
+            continue
+        pulled.add(name)
+        for text in metadata.requires(requirement.name) or []:
+            child = Requirement(text)
+            asked = [{"extra": extra} for extra in ("", *requirement.extras)]
+            if child.marker is None or any(child.marker.evaluate(env) for env in asked):
+                wanted.append(child)
+    return pulled
+
+
+#: The repository's own top-level packages (the example app's imports of them are followed).
+OURS = (
+    "example_app",
+    "flask_token_vault",
+    "flask_token_vault_emulator",
+    "flask_token_vault_pytest",
+)
+
+
+def _module_file(name: str) -> Path | None:
+    """Return the file of the repository's module ``name``, if it is one."""
+    base = ROOT.joinpath(*name.split("."))
+    for path in (base / "__init__.py", base.with_suffix(".py")):
+        if path.is_file():
+            return path
+    return None
+
+
+def example_imports() -> set[str]:
+    """Return the top-level modules from outside the repository the example app needs to start.
+
+    The example's modules are read, and each of the repository's modules they import, in turn:
+    only what a module imports as it loads, not inside functions (the RQ worker's imports in
+    tasks.py are for `rq worker`, not the demo) nor under ``if TYPE_CHECKING`` or ``try``.
+    """
+    found: set[str] = set()
+    seen: set[str] = set()
+    todo = [f"example_app.{path.stem}" for path in (ROOT / "example_app").glob("*.py")]
+    while todo:
+        name = todo.pop()
+        path = _module_file(name)
+        if name in seen or path is None:
+            continue
+        seen.add(name)
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            targets: list[str] = []
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                module = node.module or ""
+                if node.level:
+                    parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                    module = f"{parent}.{module}" if module else parent
+                # ``from package import name`` may load the submodule package.name.
+                targets = [module, *(f"{module}.{alias.name}" for alias in node.names)]
+            for target in targets:
+                parts = target.split(".")
+                if parts[0] in OURS:
+                    todo += [".".join(parts[: i + 1]) for i in range(len(parts))]
+                else:
+                    found.add(parts[0])
+    return found - set(sys.stdlib_module_names) - {"__future__"}
+
+
+def test_make_demo_installs_what_the_example_imports_and_no_dev_tools(tmp_path: Path) -> None:
     if shutil.which("make") is None:
         pytest.fail("make is needed: the README's first commands are make targets")
     plan = make_plan("demo", tmp_path / "venv")
-    installs = [line for line in plan.splitlines() if "pip install" in line]
-    assert installs and all(line.rstrip().endswith("-e .") for line in installs), plan
-    assert "[dev]" not in plan and "--upgrade pip" not in plan
+    installs = [line.rstrip() for line in plan.splitlines() if "pip install" in line]
+    assert len(installs) == 1, plan
+    wanted = re.search(r" -e '?\.(?:\[([a-z0-9_,-]+)\])?'?$", installs[0])
+    assert wanted, installs[0]
+    extras = wanted.group(1).split(",") if wanted.group(1) else []
+    assert extras and not {"dev", "test", "bench"} & set(extras), extras
+    pulled = demo_installs(extras)
+    distributions = packages_distributions()
+    modules = example_imports()
+    assert {"flask", "googleapiclient", "msgraph"} <= modules  # the walk saw the pages' imports
+    for module in modules:
+        provided_by = {_key(name) for name in distributions.get(module, [module])}
+        assert provided_by & pulled, f"the example imports {module}: `make demo` leaves it out"
+    assert not {"pytest", "mypy", "ruff", "sphinx", "playwright", "bandit"} & pulled
+    assert "--upgrade pip" not in plan
 
 
 def test_make_e2e_leaves_the_tracked_screenshot_alone(

@@ -15,6 +15,7 @@ from flask.testing import FlaskClient
 
 from example_app import CAL_READ, CAL_WRITE, create_app
 from flask_token_vault_emulator import Emulator
+from flask_token_vault_emulator.fake_data import job_title
 from flask_token_vault_pytest.testing import login_as
 from tests.helpers import ROOT
 from tests.helpers.browser import follow_to_emulator, form_fields, through_emulator
@@ -60,6 +61,33 @@ def test_adding_an_event_asks_for_the_write_scope_once_then_uses_it(
     assert "Added “Lunch with Ada”" in page
     assert 'id="add-event"' in page and 'id="ask-write"' not in page
     assert emu.stats()["provider_calls"]["google"].get("200", 0) >= 2
+
+
+def test_the_calendar_and_the_profile_show_what_the_provider_sdks_read(
+    example: Flask, emu: Emulator
+) -> None:
+    """The calendar through googleapiclient, the profile through msgraph-sdk, on the fakes."""
+    client = example.test_client()
+    login_as(client, emu, EMAIL, {"google-oauth2": [CAL_READ], "windowslive": ["User.Read"]})
+    calendar = client.get("/calendar").get_data(as_text=True)
+    assert calendar.count("<li>") >= 1 and "UTC</span>" in calendar
+    profile = client.get("/profile").get_data(as_text=True)
+    # Graph's model (display_name, mail, job_title) in the page, as its JSON was before.
+    assert "<dd>Sam</dd>" in profile and f"<dd>{EMAIL}</dd>" in profile
+    assert f"<dd>{job_title(EMAIL)}</dd>" in profile
+    stats = emu.stats()["provider_calls"]
+    assert stats["google"].get("200") == 1 and stats["microsoft"].get("200") == 1
+
+
+def test_a_refusal_the_sdks_raise_shows_the_provider_s_status(
+    example: Flask, emu: Emulator
+) -> None:
+    client = example.test_client()
+    login_as(client, emu, EMAIL, {"google-oauth2": [CAL_READ], "windowslive": ["User.Read"]})
+    emu.add_fault("google", status=403, body={"error": {"code": 403, "message": "no"}})
+    assert "Google answered 403." in client.get("/calendar").get_data(as_text=True)
+    emu.add_fault("microsoft", status=403, body={"error": {"code": "Forbidden", "message": "no"}})
+    assert "Microsoft Graph answered 403." in client.get("/profile").get_data(as_text=True)
 
 
 # -- what a browser asks for besides the page --------------------------------------------------
