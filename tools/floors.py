@@ -18,7 +18,18 @@ import tomllib
 
 PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
 #: Extras that are part of an app's install, not of the development tool chain.
-EXTRAS = ("redis", "rq", "valkey", "google", "microsoft", "httpx", "slack", "github")
+EXTRAS = (
+    "redis",
+    "rq",
+    "valkey",
+    "google",
+    "microsoft",
+    "httpx",
+    "slack",
+    "github",
+    "langchain",
+    "openai-agents",
+)
 _FLOOR = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?>=([0-9]+(?:\.[0-9]+)*)(?:,.*)?$")
 
 

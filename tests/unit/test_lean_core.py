@@ -1,4 +1,4 @@
-"""The core install stays lean: the provider SDKs are optional extras, imported only on demand."""
+"""The core install stays lean: SDKs and agent frameworks are extras, imported on demand."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from importlib.metadata import requires
 
 from tests.helpers import ROOT
 
-#: The libraries the adapters of ``flask_token_vault.providers`` drive, by import name.
+#: The libraries the adapters of ``flask_token_vault.providers`` and ``flask_token_vault.agents``
+#: drive, by import name.
 SDK_MODULES = (
     "google",
     "googleapiclient",
@@ -20,6 +21,9 @@ SDK_MODULES = (
     "httpx",
     "slack_sdk",
     "github",
+    "langchain_core",
+    "agents",
+    "openai",
 )
 #: The same, by distribution name.
 SDK_DISTRIBUTIONS = {
@@ -32,8 +36,10 @@ SDK_DISTRIBUTIONS = {
     "httpx",
     "slack-sdk",
     "pygithub",
+    "langchain-core",
+    "openai-agents",
 }
-EXTRAS = ("google", "microsoft", "httpx", "slack", "github")
+EXTRAS = ("google", "microsoft", "httpx", "slack", "github", "langchain", "openai-agents")
 
 
 def _name(requirement: str) -> str:
@@ -61,7 +67,7 @@ def test_the_installed_core_requires_no_sdk_outside_its_extras() -> None:
 
 def test_importing_the_package_imports_no_sdk() -> None:
     probe = (
-        "import sys, flask_token_vault, flask_token_vault.providers;"
+        "import sys, flask_token_vault, flask_token_vault.providers, flask_token_vault.agents;"
         f"print(sorted(m for m in {SDK_MODULES!r} if m in sys.modules))"
     )
     done = subprocess.run(
