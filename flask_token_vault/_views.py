@@ -190,10 +190,11 @@ def _authorize(
         "connection": connection,
         # A connect keeps the signed-in user: the callback refuses an answer for anyone else.
         "sub": current.sub if current is not None else None,
-        "max_age": max_age,
-        "organization": organization,
-        "acr_values": acr_values,
     }
+    # What a sign-in asked for beyond the usual, kept only when asked: every byte of a pending
+    # round trip rides in the cookie.
+    asked = {"max_age": max_age, "organization": organization, "acr_values": acr_values}
+    record.update((key, value) for key, value in asked.items() if value is not None)
     round_trips.begin(state, "login", rv["state"], record)
     return redirect(rv["url"])
 
