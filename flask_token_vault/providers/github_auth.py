@@ -18,14 +18,14 @@ drops the token (e.g. from the app's error handler) and the next request gets a 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from github.Auth import Auth
 from github.GithubException import BadCredentialsException
 
-from .._sources import TokenSource, as_source
+from ._bound import SourceBound
 
 T = TypeVar("T")
 
@@ -35,7 +35,7 @@ _SENT: ContextVar[tuple[object, str] | None] = ContextVar(
 )
 
 
-class VaultGithubAuth(Auth):
+class VaultGithubAuth(SourceBound, Auth):
     """PyGithub authentication with a GitHub token from the vault, asked for per request.
 
     ``source`` is a :class:`~flask_token_vault.TokenSource`, or a connection name (usually
@@ -44,19 +44,6 @@ class VaultGithubAuth(Auth):
     :class:`~flask_token_vault.InsufficientScope` from the PyGithub call that needs the token,
     which :func:`~flask_token_vault.provider_token_required` turns into a consent step.
     """
-
-    def __init__(
-        self,
-        source: TokenSource | str,
-        scopes: Iterable[str] = (),
-        *,
-        login_hint: str | None = None,
-    ) -> None:
-        self.source = as_source(source, login_hint)
-        self.scopes = tuple(scopes)
-
-    def __repr__(self) -> str:
-        return f"VaultGithubAuth({self.source!r})"
 
     @property
     def token_type(self) -> str:

@@ -12,14 +12,14 @@ Works with ``httpx.Client`` and ``httpx.AsyncClient`` alike.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterable
+from collections.abc import Generator
 
 import httpx
 
-from .._sources import TokenSource, as_source
+from ._bound import SourceBound
 
 
-class VaultAuth(httpx.Auth):
+class VaultAuth(SourceBound, httpx.Auth):
     """Send ``Authorization: Bearer <provider token>``; on a 401, drop the token and retry once.
 
     ``source`` is a :class:`~flask_token_vault.TokenSource`, or a connection name for the
@@ -31,19 +31,6 @@ class VaultAuth(httpx.Auth):
 
     # A retry after a 401 sends the body again: httpx must keep it.
     requires_request_body = True
-
-    def __init__(
-        self,
-        source: TokenSource | str,
-        scopes: Iterable[str] = (),
-        *,
-        login_hint: str | None = None,
-    ) -> None:
-        self.source = as_source(source, login_hint)
-        self.scopes = tuple(scopes)
-
-    def __repr__(self) -> str:
-        return f"VaultAuth({self.source!r})"
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         """Sign ``request``; after a 401, reject the token and send it once more, re-signed."""

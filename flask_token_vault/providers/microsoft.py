@@ -32,7 +32,8 @@ from msgraph.graph_request_adapter import options as graph_options
 from msgraph.graph_service_client import GraphServiceClient
 from msgraph_core import GraphClientFactory
 
-from .._sources import TokenSource, as_source
+from .._sources import TokenSource
+from ._bound import SourceBound
 from .httpx_auth import VaultAuth
 
 #: Graph's resource, the prefix of its scopes in Azure's scope strings.
@@ -53,17 +54,8 @@ def vault_scopes(scopes: Iterable[str]) -> tuple[str, ...]:
     return tuple(found)
 
 
-class _Credential:
+class _Credential(SourceBound):
     """What the sync and async credentials share: the source and the scopes."""
-
-    def __init__(
-        self, source: TokenSource | str, scopes: Iterable[str] = (), *, login_hint: str | None
-    ) -> None:
-        self.source = as_source(source, login_hint)
-        self.scopes = tuple(scopes)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.source!r})"
 
     def _access_token(self, scopes: tuple[str, ...]) -> AccessToken:
         found = self.source.token((*self.scopes, *vault_scopes(scopes)))
@@ -79,15 +71,6 @@ class VaultTokenCredential(_Credential):
     those the SDK asks for (Graph's ``.default`` asks for none). A scope not granted raises
     :class:`~flask_token_vault.InsufficientScope`.
     """
-
-    def __init__(
-        self,
-        source: TokenSource | str,
-        scopes: Iterable[str] = (),
-        *,
-        login_hint: str | None = None,
-    ) -> None:
-        super().__init__(source, scopes, login_hint=login_hint)
 
     def get_token(
         self,
@@ -122,15 +105,6 @@ class AsyncVaultTokenCredential(_Credential):
     a cold one blocks the event loop for the one exchange (Flask runs each async view in its
     own loop).
     """
-
-    def __init__(
-        self,
-        source: TokenSource | str,
-        scopes: Iterable[str] = (),
-        *,
-        login_hint: str | None = None,
-    ) -> None:
-        super().__init__(source, scopes, login_hint=login_hint)
 
     async def get_token(
         self,

@@ -11,14 +11,12 @@ runs on ``aiohttp``)::
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
-from .._sources import TokenSource
 from .slack_client import _SENDING, VaultTokenMixin, names_own_token, refused
 
 
@@ -29,22 +27,6 @@ class AsyncVaultWebClient(VaultTokenMixin, AsyncWebClient):
     warm token is read without waiting; a cold one blocks the event loop for the one exchange
     (Flask runs each async view in its own loop).
     """
-
-    def __init__(
-        self,
-        source: TokenSource | str,
-        scopes: Iterable[str] = (),
-        *,
-        login_hint: str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        if "token" in kwargs:
-            raise TypeError("AsyncVaultWebClient takes its token from the vault, not token=")
-        self._bind(source, scopes, login_hint)
-        super().__init__(**kwargs)
-
-    def __repr__(self) -> str:
-        return f"AsyncVaultWebClient({self.source!r})"
 
     async def api_call(self, api_method: str, **kwargs: Any) -> AsyncSlackResponse:
         """Send one Slack API call with the vault's token; after a refusal, once more."""

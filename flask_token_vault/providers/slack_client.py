@@ -23,7 +23,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web import SlackResponse
 
-from .._sources import TokenSource, as_source
+from .._sources import TokenSource
+from ._bound import SourceBound
 
 #: Slack's answers (``{"ok": false, "error": ...}``) to a token it no longer takes: the token
 #: is dropped for everyone and the call sent once more with a new one.
@@ -50,21 +51,24 @@ def names_own_token(kwargs: dict[str, Any]) -> bool:
     )
 
 
-class VaultTokenMixin:
+class VaultTokenMixin(SourceBound):
     """``token`` read from a :class:`~flask_token_vault.TokenSource`, for both Slack clients.
 
     Outside an API call, ``client.token`` is the source's current token; during one, the
-    token that call sends. A token cannot be set: it would not renew.
+    token that call sends. A token cannot be set: it would not renew. ``token=`` is refused.
     """
 
-    source: TokenSource
-    scopes: tuple[str, ...]
-
-    def _bind(
-        self, source: TokenSource | str, scopes: Iterable[str], login_hint: str | None
+    def __init__(
+        self,
+        source: TokenSource | str,
+        scopes: Iterable[str] = (),
+        *,
+        login_hint: str | None = None,
+        **kwargs: Any,
     ) -> None:
-        self.source = as_source(source, login_hint)
-        self.scopes = tuple(scopes)
+        if "token" in kwargs:
+            raise TypeError(f"{type(self).__name__} takes its token from the vault, not token=")
+        super().__init__(source, scopes, login_hint=login_hint, **kwargs)
 
     @property
     def token(self) -> str | None:
@@ -100,22 +104,6 @@ class VaultWebClient(VaultTokenMixin, WebClient):
     retried: a call that uploads ``files`` (already read), and the further pages of a
     paginated answer (Slack's client sends them with the first page's token).
     """
-
-    def __init__(
-        self,
-        source: TokenSource | str,
-        scopes: Iterable[str] = (),
-        *,
-        login_hint: str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        if "token" in kwargs:
-            raise TypeError("VaultWebClient takes its token from the vault, not token=")
-        self._bind(source, scopes, login_hint)
-        super().__init__(**kwargs)
-
-    def __repr__(self) -> str:
-        return f"VaultWebClient({self.source!r})"
 
     def api_call(self, api_method: str, **kwargs: Any) -> SlackResponse:
         """Send one Slack API call with the vault's token; after a refusal, once more."""
