@@ -346,6 +346,7 @@ class Exchanger:
                 f"Auth0 refused this application when it redeemed the sign-in code: {exc.error}.",
                 error=exc.error,
                 upstream_status=exc.upstream_status,
+                remedy=exc.remedy,
             ) from None
         except TokenVaultError as exc:
             raise CallbackError(
