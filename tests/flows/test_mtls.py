@@ -8,13 +8,20 @@ from pathlib import Path
 import pytest
 import requests
 
-from flask_token_vault import ConfigurationError, Misconfigured, TokenVault, management_client
+from flask_token_vault import (
+    ConfigurationError,
+    Misconfigured,
+    TokenVault,
+    management_client,
+    start_approval,
+    wait_for_approval,
+)
 from flask_token_vault._config import default_settings
 from flask_token_vault._exchange import token_failure
 from flask_token_vault._oidc import checked_metadata
 from flask_token_vault_emulator import Emulator
 from flask_token_vault_emulator.tls import MtlsListener
-from flask_token_vault_pytest.testing import login_as
+from flask_token_vault_pytest.testing import FakeClock, login_as
 from tests.helpers import TIMEOUT
 from tests.helpers.apps import CAL_READ, make_app
 from tests.helpers.browser import browser_login, csrf, sign_in_via_page
@@ -118,6 +125,41 @@ def test_a_certificate_registered_for_another_client_is_misconfigured(
     page = callback.get_data(as_text=True)
     assert callback.status_code == 500
     assert "invalid_client" in page and "AUTH0_CLIENT_CERTIFICATE" in page
+    # Refused by the endpoint (401), not at the handshake: the listener trusts the certificate.
+    with pytest.raises(Misconfigured) as caught:
+        TokenVault.state(app).exchanger.post_token(
+            {"grant_type": "client_credentials", "audience": emu.url + "/api/v2/"}
+        )
+    assert caught.value.upstream_status == 401 and caught.value.error == "invalid_client"
+    assert "AUTH0_CLIENT_CERTIFICATE" in caught.value.remedy
+
+
+class _SharedClock(FakeClock):
+    """The app's clock: its waits pass at once and move the emulator's clock as far."""
+
+    def __init__(self, emulator_clock: FakeClock) -> None:
+        super().__init__()
+        self.emulator_clock = emulator_clock
+
+    def sleep(self, seconds: float) -> None:
+        super().sleep(seconds)
+        self.emulator_clock.advance(seconds)
+
+
+def test_a_ciba_approval_goes_through_the_certificate(
+    emu: Emulator, mtls: MtlsListener, cert: tuple[str, str, str], emulator_clock: FakeClock
+) -> None:
+    pem, cert_path, key_path = cert
+    mtls.register(pem)
+    app = make_app(emu, **certificate_config(mtls, cert_path, key_path))
+    TokenVault.state(app).set_clock(_SharedClock(emulator_clock))
+    user_id = login_as(app.test_client(), emu, EMAIL)
+    emu.set_ciba_interval(1)
+    with app.app_context():
+        pending = start_approval("Create Lunch?", user_id=user_id)
+        emu.approve_ciba()
+        approval = wait_for_approval(pending, deadline=30)
+    assert approval.approved and approval.access_token
 
 
 def test_an_untrusted_certificate_fails_the_handshake_as_misconfigured(
