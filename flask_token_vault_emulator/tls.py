@@ -198,3 +198,24 @@ class MtlsListener:
             client.client_authentication_methods = methods
             client.token_endpoint_auth_method = None
         return credential.id
+
+    def issue_client_certificate(
+        self, client_id: str | None = None, name: str = "client"
+    ) -> tuple[str, str]:
+        """Make a self-signed client certificate and register it; return its and its key's paths.
+
+        The files live in the listener's directory, removed at :meth:`stop`.
+        """
+        cert, key = make_certificate(f"Token Vault emulator {name}")
+        cert_path, key_path = pem_files(self.directory, name, cert, key)
+        self.register(cert_path.read_text(), client_id)
+        return str(cert_path), str(key_path)
+
+    def exports(self, cert_path: str, key_path: str) -> list[str]:
+        """Return the shell lines that make an app authenticate by this certificate."""
+        return [
+            "unset AUTH0_CLIENT_SECRET",
+            f"export AUTH0_CLIENT_CERTIFICATE={cert_path}",
+            f"export AUTH0_CLIENT_CERTIFICATE_KEY={key_path}",
+            f"export TOKEN_VAULT_MTLS_CA_BUNDLE={self.ca_bundle}",
+        ]

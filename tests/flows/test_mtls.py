@@ -20,6 +20,7 @@ from flask_token_vault._config import default_settings
 from flask_token_vault._exchange import token_failure
 from flask_token_vault._oidc import checked_metadata
 from flask_token_vault_emulator import Emulator
+from flask_token_vault_emulator.__main__ import mtls_banner, parse_args
 from flask_token_vault_emulator.tls import MtlsListener
 from flask_token_vault_pytest.testing import FakeClock, login_as
 from tests.helpers import TIMEOUT
@@ -168,11 +169,14 @@ def test_an_untrusted_certificate_fails_the_handshake_as_misconfigured(
     mtls.register(cert[0])
     _, cert_path, key_path = client_certificate(tmp_path, "stranger")
     app = make_app(emu, **certificate_config(mtls, cert_path, key_path))
+    clock = FakeClock()
+    TokenVault.state(app).set_clock(clock)
     with pytest.raises(Misconfigured, match="TLS handshake") as caught:
         TokenVault.state(app).exchanger.post_token(
-            {"grant_type": "client_credentials", "audience": emu.url + "/api/v2/"}, retry=False
+            {"grant_type": "client_credentials", "audience": emu.url + "/api/v2/"}
         )
     assert caught.value.error == "invalid_client"
+    assert clock.sleeps == []  # a refused certificate is not tried again
     assert "AUTH0_CLIENT_CERTIFICATE_KEY" in caught.value.remedy
 
 
@@ -246,3 +250,19 @@ def test_an_mtls_alias_off_the_tenant_is_refused(alias: str) -> None:
     }
     with pytest.raises(Misconfigured, match="mTLS alias"):
         checked_metadata(document, settings)
+
+
+def test_the_emulators_mtls_banner_gives_settings_that_work(
+    emu: Emulator, mtls: MtlsListener
+) -> None:
+    assert parse_args(["--mtls"]).mtls
+    text = mtls_banner(mtls)
+    assert "unset AUTH0_CLIENT_SECRET" in text
+    exports = dict(
+        line.strip().removeprefix("export ").split("=", 1)
+        for line in text.splitlines()
+        if line.strip().startswith("export ")
+    )
+    app = make_app(emu, AUTH0_CLIENT_SECRET=None, **exports)
+    answer = browser_login(app.test_client(), "/calendar")
+    assert answer.status_code == 200, answer.get_data(as_text=True)
