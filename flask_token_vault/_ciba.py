@@ -130,14 +130,20 @@ class Backchannel:
         if requested_expiry is not None:
             data["requested_expiry"] = str(int(requested_expiry))
         started = self.transport.clock.monotonic()
+        url, error, tls = self.exchanger.route(
+            "backchannel_authentication_endpoint",
+            self.settings.base_url + "/bc-authorize",
+            token_failure,
+        )
         reply = self.transport.call_json(
             "POST",
-            self.settings.base_url + "/bc-authorize",
+            url,
             data=data,
-            error=token_failure,
+            error=error,
             what="backchannel authorization request",
             hook=_ClientAuth(self.exchanger),
             retry=False,  # each request reaches the user's phone: never sent twice
+            **tls,
         )
         body = reply.body if isinstance(reply.body, dict) else {}
         auth_req_id = body.get("auth_req_id")

@@ -14,7 +14,7 @@ from typing import Any
 
 from . import _parsers as parse
 from ._connection_options import ConnectionSettings, parse_connections, parse_scopes
-from ._keys import ClientKey, DPoPKey
+from ._keys import ClientCertificate, ClientKey, DPoPKey
 from ._parsers import parse_domain
 from ._secret_key import check_secret_key
 from .errors import ConfigurationError
@@ -102,12 +102,17 @@ EVERYDAY: tuple[Setting, ...] = (
         None,
         lambda value, key: parse.text(value, key) or "",
         "The app's client secret.",
-        "Required, unless ``AUTH0_CLIENT_PRIVATE_KEY`` is set",
+        "Required, unless ``AUTH0_CLIENT_PRIVATE_KEY`` or ``AUTH0_CLIENT_CERTIFICATE`` is set",
     ),
     Setting(
         "AUTH0_CLIENT_PRIVATE_KEY", None, parse.as_given, "A private key instead of the secret."
     ),
     Setting("AUTH0_CLIENT_PRIVATE_KEY_ALG", "RS256", parse.as_given, "How that key signs."),
+    Setting("AUTH0_CLIENT_CERTIFICATE", None, parse.as_given, "A TLS client certificate instead."),
+    Setting("AUTH0_CLIENT_CERTIFICATE_KEY", None, parse.as_given, "That certificate's key."),
+    Setting(
+        "TOKEN_VAULT_MTLS_CA_BUNDLE", None, parse.text, "CAs the mTLS endpoint is checked with."
+    ),
     Setting("TOKEN_VAULT_DPOP_KEY", None, parse.dpop_key, "A key tokens are bound to."),
     Setting("AUTH0_AUDIENCE", None, parse.text, "The identifier of the app's API."),
     Setting("TOKEN_VAULT_API_CLIENT_ID", None, parse.text, "The API's Custom API Client."),
@@ -218,13 +223,16 @@ class Settings:
     """The resolved settings of one app, built once by :meth:`TokenVault.init_app`.
 
     Each attribute is filled by the key of :data:`SETTINGS` named after it, except ``base_url``
-    (``AUTH0_DOMAIN``) and ``client_key`` (``AUTH0_CLIENT_PRIVATE_KEY`` and its algorithm).
+    (``AUTH0_DOMAIN``), ``client_key`` (``AUTH0_CLIENT_PRIVATE_KEY`` and its algorithm) and
+    ``client_certificate`` (``AUTH0_CLIENT_CERTIFICATE`` and its key).
     """
 
     base_url: str
     client_id: str
     client_secret: str
     client_key: ClientKey | None
+    client_certificate: ClientCertificate | None
+    mtls_ca_bundle: str | None
     dpop_key: DPoPKey | None
     audience: str | None
     api_client_id: str | None
@@ -286,7 +294,8 @@ def load_settings(config: Mapping[str, Any], options: Mapping[str, Any]) -> Sett
     _check_api_client(given)
     values = _attributes(given)
     values["base_url"] = given["AUTH0_DOMAIN"]
-    values["client_key"] = _client_key(given)
+    values["client_certificate"] = _client_certificate(given)
+    values["client_key"] = _client_key(given, values["client_certificate"] is not None)
     values["encryption_keys"] = values["encryption_keys"] or _keys_from_secret(given)
     values["deadline"] = max(values["deadline"], values["http_timeout"])
     # Well inside the deadline whatever is configured: a hung cache costs a request one timeout.
@@ -303,7 +312,7 @@ def default_settings(**values: Any) -> Settings:
     """
     unconfigured = {"AUTH0_DOMAIN", "AUTH0_CLIENT_ID"}
     defaults = {s.name: s.parse(s.default, s.name) for s in SETTINGS if s.name not in unconfigured}
-    empty = {"base_url": "", "client_id": "", "client_key": None}
+    empty = {"base_url": "", "client_id": "", "client_key": None, "client_certificate": None}
     return Settings(**{**_attributes(defaults), **empty, **values})
 
 
@@ -315,15 +324,41 @@ def _attributes(given: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _client_key(given: Mapping[str, Any]) -> ClientKey | None:
-    """Return the client key, if any: exactly one of the secret and the key must be set."""
+def _client_certificate(given: Mapping[str, Any]) -> ClientCertificate | None:
+    """Return the TLS client certificate, if any: both paths or neither, and no secret."""
+    cert, key = given["AUTH0_CLIENT_CERTIFICATE"], given["AUTH0_CLIENT_CERTIFICATE_KEY"]
+    if not cert and not key:
+        return None
+    if not cert or not key:
+        missing = "AUTH0_CLIENT_CERTIFICATE_KEY" if cert else "AUTH0_CLIENT_CERTIFICATE"
+        raise ConfigurationError(
+            missing,
+            "is required with the other: mTLS client authentication needs the certificate "
+            "and its private key (the paths of two PEM files).",
+        )
+    if given["AUTH0_CLIENT_SECRET"]:
+        raise ConfigurationError(
+            "AUTH0_CLIENT_SECRET",
+            "must not be set together with AUTH0_CLIENT_CERTIFICATE: with the certificate the "
+            "client authenticates by mTLS; remove the secret once the certificate is registered.",
+        )
+    return ClientCertificate(cert, key)
+
+
+def _client_key(given: Mapping[str, Any], has_certificate: bool = False) -> ClientKey | None:
+    """Return the client key, if any: exactly one of the secret and the key must be set.
+
+    With a client certificate the key is optional (it only signs Privileged Worker subject
+    tokens; the client authenticates by mTLS).
+    """
     raw_key = given["AUTH0_CLIENT_PRIVATE_KEY"]
     if raw_key is None or raw_key == "":
-        if not given["AUTH0_CLIENT_SECRET"]:
+        if not given["AUTH0_CLIENT_SECRET"] and not has_certificate:
             raise ConfigurationError(
                 "AUTH0_CLIENT_SECRET",
                 "is required, or set AUTH0_CLIENT_PRIVATE_KEY to authenticate with a key "
-                "(private_key_jwt) instead of a secret.",
+                "(private_key_jwt), or AUTH0_CLIENT_CERTIFICATE and AUTH0_CLIENT_CERTIFICATE_KEY "
+                "to authenticate by mTLS, instead of a secret.",
             )
         return None
     if given["AUTH0_CLIENT_SECRET"]:

@@ -1,7 +1,8 @@
 """The Token Vault exchange and Auth0's token endpoint (layer: core, above the transport).
 
 Client authentication is a client secret, or with ``AUTH0_CLIENT_PRIVATE_KEY`` a
-``private_key_jwt`` assertion signed anew for every try (its ``jti`` is single use). With
+``private_key_jwt`` assertion signed anew for every try (its ``jti`` is single use), or with
+``AUTH0_CLIENT_CERTIFICATE`` the TLS client certificate (mTLS, see ``_mtls``). With
 ``TOKEN_VAULT_DPOP_KEY``, the calls that issue or use the user's tokens carry a DPoP proof.
 """
 
@@ -20,8 +21,9 @@ import requests
 from ._config import Settings
 from ._connection_options import split_provider_scopes
 from ._dpop import DPoP
-from ._http import Attempt, Failure, Transport, clean_text
+from ._http import Attempt, ErrorHook, Failure, Transport, clean_text
 from ._keys import ASSERTION_TYPE
+from ._mtls import MutualTLS
 from .errors import (
     AccountNotConnected,
     ApiClientMisconfigured,
@@ -287,6 +289,12 @@ class Exchanger:
         self.client_id = client_id or settings.client_id
         # Another client than the app's: authenticated by its own secret, not the app's key.
         self._other_secret = client_secret if client_id else None
+        #: The app's mTLS client authentication, when ``AUTH0_CLIENT_CERTIFICATE`` is set.
+        self.mtls = (
+            MutualTLS(settings, transport)
+            if settings.client_certificate is not None and self._other_secret is None
+            else None
+        )
 
     def __repr__(self) -> str:
         return f"Exchanger({self.settings.base_url!r}, client_id={self.client_id!r})"
@@ -294,11 +302,14 @@ class Exchanger:
     def client_auth(self) -> dict[str, str]:
         """Return the form fields that authenticate the client at ``/oauth/token``.
 
-        With a client key, a new assertion each time (call it once per try).
+        With a client key, a new assertion each time (call it once per try); with a client
+        certificate, the ``client_id`` alone (the certificate authenticates).
         """
         settings = self.settings
         if self._other_secret is not None:
             return {"client_id": self.client_id, "client_secret": self._other_secret}
+        if self.mtls is not None:
+            return {"client_id": settings.client_id}
         key = settings.client_key
         if key is None:
             return {"client_id": settings.client_id, "client_secret": settings.client_secret}
@@ -335,6 +346,7 @@ class Exchanger:
                 f"Auth0 refused this application when it redeemed the sign-in code: {exc.error}.",
                 error=exc.error,
                 upstream_status=exc.upstream_status,
+                remedy=exc.remedy,
             ) from None
         except TokenVaultError as exc:
             raise CallbackError(
@@ -464,15 +476,33 @@ class Exchanger:
             token_type=token_type if isinstance(token_type, str) and token_type else "Bearer",
         )
 
+    def route(
+        self, endpoint: str, url: str, error: ErrorHook
+    ) -> tuple[str, ErrorHook, dict[str, Any]]:
+        """Return where a client-authenticated call goes, its error hook and its TLS keywords.
+
+        ``endpoint`` is the call's discovery name (``token_endpoint``, ...); with mTLS the call
+        goes to its ``mtls_endpoint_aliases`` entry, when the tenant has one, with the
+        certificate.
+        """
+        if self.mtls is None:
+            return url, error, {}
+        alias, tls = self.mtls.route(endpoint, url)
+        return alias, self.mtls.refine(error), tls
+
     def revoke(self, refresh_token: str) -> None:
         """Revoke a refresh token at Auth0 (``POST /oauth/revoke``); raise the typed error."""
+        url, error, tls = self.route(
+            "revocation_endpoint", self.settings.base_url + "/oauth/revoke", token_failure
+        )
         self.transport.call_json(
             "POST",
-            self.settings.base_url + "/oauth/revoke",
+            url,
             data={"token": refresh_token},
-            error=token_failure,
+            error=error,
             what="refresh token revocation",
             hook=_TokenHook(self, None),  # the client's authentication, anew on each try
+            **tls,
         )
 
     def post_token(
@@ -488,15 +518,21 @@ class Exchanger:
         """
         grant = data.get("grant_type", "")
         subject = data.get("subject_token_type")
+        url, error, tls = self.route(
+            "token_endpoint",
+            self.settings.token_endpoint,
+            lambda failure: token_failure(failure, connection, subject),
+        )
         reply = self.transport.call_json(
             "POST",
-            self.settings.token_endpoint,
+            url,
             data=dict(data),
-            error=lambda failure: token_failure(failure, connection, subject),
+            error=error,
             what=f"token request (grant={'token_vault' if grant == GRANT_TYPE else grant} "
             f"connection={connection})",
             hook=_TokenHook(self, self.dpop if _binds_user_tokens(data) else None),
             retry=retry,
+            **tls,
         )
         if not isinstance(reply.body, dict):
             raise Auth0Unavailable(

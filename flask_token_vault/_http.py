@@ -337,6 +337,9 @@ class Transport:
             # Without retries (a code exchange), an unreadable answer is not asked again either.
             unsure = ("timeout", "connection_error", "malformed_answer")
             retryable = retry_errors if failure.kind in unsure else True
+            if failure.reason == "SSLError" and "cert" in kwargs:
+                # A refused client certificate (or an untrusted mTLS endpoint) stays refused.
+                retryable = False
             if failure.status == 429 and self.rate_limit_wait is not None:
                 # A request that waits on Auth0's rate limit holds a worker: answer instead.
                 retryable = retryable and rate_waited + wait <= self.rate_limit_wait

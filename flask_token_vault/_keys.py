@@ -14,6 +14,8 @@ import unicodedata
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
@@ -210,3 +212,51 @@ class DPoPKey:
             claims["ath"] = access_token_hash(access_token)
         header = {"typ": "dpop+jwt", "alg": self.algorithm, "jwk": self._jwk}
         return str(jwt.encode(header, claims, self._key, algorithms=[self.algorithm]))
+
+
+class ClientCertificate:
+    """The app's TLS client certificate, for mTLS client authentication (RFC 8705).
+
+    Kept as the two file paths ``requests`` needs; both files are read once at start-up to
+    check that they hold a certificate and the private key that goes with it.
+    """
+
+    def __init__(self, certificate: Any, key: Any) -> None:
+        cert_name, key_name = "AUTH0_CLIENT_CERTIFICATE", "AUTH0_CLIENT_CERTIFICATE_KEY"
+        cert_path = _pem_path(certificate, cert_name)
+        key_path = _pem_path(key, key_name)
+        try:
+            cert = x509.load_pem_x509_certificate(Path(cert_path).read_bytes())
+        except ValueError:
+            raise ConfigurationError(
+                cert_name, "names a file that holds no PEM certificate."
+            ) from None
+        try:
+            private = serialization.load_pem_private_key(Path(key_path).read_bytes(), None)
+        except (ValueError, TypeError):
+            raise ConfigurationError(
+                key_name, "names a file that holds no readable unencrypted PEM private key."
+            ) from None
+        raw = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        if private.public_key().public_bytes(*raw) != cert.public_key().public_bytes(*raw):
+            raise ConfigurationError(
+                key_name, "is not the private key of the certificate in AUTH0_CLIENT_CERTIFICATE."
+            )
+        #: ``(certificate path, key path)``, as ``requests`` takes its ``cert``.
+        self.paths: tuple[str, str] = (cert_path, key_path)
+        digest = hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).digest()
+        #: The certificate's SHA-256 thumbprint (``x5t#S256``, base64url): how it is named.
+        self.thumbprint = base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+    def __repr__(self) -> str:
+        return f"ClientCertificate(x5t#S256={self.thumbprint[:8]}...)"
+
+
+def _pem_path(value: Any, key: str) -> str:
+    """Return the path of a readable PEM file; name ``key`` (never the value) when it is not."""
+    if not isinstance(value, str) or not value.strip() or value.lstrip().startswith("-----"):
+        raise ConfigurationError(key, "must be the path of a PEM file.")
+    path = Path(value.strip()).expanduser()
+    if not path.is_file():
+        raise ConfigurationError(key, "names no readable file; give the path of the PEM file.")
+    return str(path)

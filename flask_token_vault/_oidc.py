@@ -108,9 +108,30 @@ def checked_metadata(document: Any, settings: Settings) -> dict[str, Any]:
                 error="discovery_mismatch",
                 remedy=remedy,
             )
+    _check_mtls_aliases(document.get("mtls_endpoint_aliases"), settings, remedy)
     checked = {key: value for key, value in document.items() if key != "jwks"}
     checked["id_token_signing_alg_values_supported"] = [SIGNING_ALGORITHM]
     return checked
+
+
+def _check_mtls_aliases(aliases: Any, settings: Settings, remedy: str) -> None:
+    """Refuse mTLS aliases (RFC 8705) that leave the tenant: https, its host or ``mtls.`` + it.
+
+    They receive the user's refresh tokens, as the token endpoint does; only the port may
+    differ (Auth0 serves them on a host of their own).
+    """
+    if aliases is None:
+        return
+    host = (urlsplit(settings.base_url).hostname or "").lower()
+    for name, value in aliases.items() if isinstance(aliases, Mapping) else [("", aliases)]:
+        parts = urlsplit(value) if isinstance(value, str) else None
+        if parts is None or parts.scheme != "https" or parts.hostname not in (host, "mtls." + host):
+            raise Misconfigured(
+                f"Auth0's discovery document sends the mTLS alias {str(name)[:60]} to another "
+                f"site than AUTH0_DOMAIN ({str(value)[:100]!r}).",
+                error="discovery_mismatch",
+                remedy=remedy,
+            )
 
 
 def nothing_answers(

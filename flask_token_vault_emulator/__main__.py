@@ -8,6 +8,7 @@ import threading
 from collections.abc import Sequence
 
 from .server import Emulator
+from .tls import MtlsListener
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -28,6 +29,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--bare",
         action="store_true",
         help="start as a new tenant with nothing set up (for `flask token-vault setup`)",
+    )
+    parser.add_argument(
+        "--mtls",
+        action="store_true",
+        help="also serve the mTLS endpoint aliases over TLS on a second port, with a client "
+        "certificate registered for the app (RFC 8705)",
     )
     parser.add_argument(
         "--quiet", action="store_true", help="do not write an access log line per request"
@@ -73,13 +80,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.bare:
         emulator.bare_tenant()
     print(banner(emulator, args.auto_login, bare=args.bare), flush=True)
+    listener = MtlsListener(emulator).start() if args.mtls else None
+    if listener is not None:
+        print(mtls_banner(listener, bare=args.bare), flush=True)
     try:
         threading.Event().wait()
     except KeyboardInterrupt:
         print("Stopping.", file=sys.stderr)
     finally:
+        if listener is not None:
+            listener.stop()
         emulator.stop()
     return 0
+
+
+def mtls_banner(listener: MtlsListener, *, bare: bool = False) -> str:
+    """Return what ``--mtls`` prints: where the aliases are and how an app uses them."""
+    head = f"mTLS endpoint aliases at {listener.url} (server CA: {listener.ca_bundle})\n"
+    if bare:
+        return head + "The tenant is bare: register a client certificate once it has a client."
+    lines = listener.exports(*listener.issue_client_certificate())
+    return (
+        head
+        + "To authenticate by certificate instead of the secret, paste these lines too:\n"
+        + "\n".join(f"  {line}" for line in lines)
+    )
 
 
 if __name__ == "__main__":

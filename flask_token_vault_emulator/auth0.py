@@ -57,65 +57,79 @@ def discovery() -> Response:
     """Answer the OpenID Connect discovery document."""
     state = current_state()
     base = state.base_url
-    return json_response(
-        {
-            "issuer": state.issuer,
-            "authorization_endpoint": base + "/authorize",
-            "token_endpoint": base + "/oauth/token",
-            "userinfo_endpoint": base + "/userinfo",
-            "jwks_uri": base + "/.well-known/jwks.json",
-            "end_session_endpoint": base + "/oidc/logout",
-            "revocation_endpoint": base + "/oauth/revoke",
-            "backchannel_logout_supported": True,
-            "backchannel_logout_session_supported": True,
-            "scopes_supported": [
-                "openid",
-                "profile",
-                "offline_access",
-                "name",
-                "nickname",
-                "email",
-                "email_verified",
-                "picture",
-            ],
-            "response_types_supported": ["code"],
-            "response_modes_supported": ["query"],
-            "code_challenge_methods_supported": list(CODE_CHALLENGE_METHODS),
-            "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": ["RS256"],
-            "token_endpoint_auth_methods_supported": [
-                "client_secret_basic",
-                "client_secret_post",
-                "private_key_jwt",
-            ],
-            "token_endpoint_auth_signing_alg_values_supported": ["RS256", "RS384", "PS256"],
-            "dpop_signing_alg_values_supported": ["ES256", "RS256", "PS256"],
-            "grant_types_supported": [
-                "authorization_code",
-                "refresh_token",
-                "client_credentials",
-                TOKEN_VAULT_GRANT,
-                CIBA_GRANT,
-            ],
-            "backchannel_authentication_endpoint": base + "/bc-authorize",
-            "backchannel_token_delivery_modes_supported": ["poll"],
-            "claims_supported": [
-                "aud",
-                "email",
-                "email_verified",
-                "exp",
-                "iat",
-                "iss",
-                "name",
-                "nickname",
-                "nonce",
-                "sid",
-                "sub",
-            ],
-            "request_uri_parameter_supported": False,
-            "request_parameter_supported": False,
+    document = discovery_document(state, base)
+    if state.mtls_base_url:
+        # RFC 8705 section 5: where clients that authenticate by certificate send their calls.
+        tls = state.mtls_base_url
+        document["mtls_endpoint_aliases"] = {
+            "token_endpoint": tls + "/oauth/token",
+            "revocation_endpoint": tls + "/oauth/revoke",
+            "backchannel_authentication_endpoint": tls + "/bc-authorize",
         }
-    )
+        document["token_endpoint_auth_methods_supported"].append("self_signed_tls_client_auth")
+        document["tls_client_certificate_bound_access_tokens"] = False
+    return json_response(document)
+
+
+def discovery_document(state: EmulatorState, base: str) -> dict[str, Any]:
+    """Return the discovery document of the plain listener (its own endpoints)."""
+    return {
+        "issuer": state.issuer,
+        "authorization_endpoint": base + "/authorize",
+        "token_endpoint": base + "/oauth/token",
+        "userinfo_endpoint": base + "/userinfo",
+        "jwks_uri": base + "/.well-known/jwks.json",
+        "end_session_endpoint": base + "/oidc/logout",
+        "revocation_endpoint": base + "/oauth/revoke",
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
+        "scopes_supported": [
+            "openid",
+            "profile",
+            "offline_access",
+            "name",
+            "nickname",
+            "email",
+            "email_verified",
+            "picture",
+        ],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "code_challenge_methods_supported": list(CODE_CHALLENGE_METHODS),
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "token_endpoint_auth_methods_supported": [
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt",
+        ],
+        "token_endpoint_auth_signing_alg_values_supported": ["RS256", "RS384", "PS256"],
+        "dpop_signing_alg_values_supported": ["ES256", "RS256", "PS256"],
+        "grant_types_supported": [
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            TOKEN_VAULT_GRANT,
+            CIBA_GRANT,
+        ],
+        "backchannel_authentication_endpoint": base + "/bc-authorize",
+        "backchannel_token_delivery_modes_supported": ["poll"],
+        "claims_supported": [
+            "aud",
+            "email",
+            "email_verified",
+            "exp",
+            "iat",
+            "iss",
+            "name",
+            "nickname",
+            "nonce",
+            "sid",
+            "sub",
+        ],
+        "request_uri_parameter_supported": False,
+        "request_parameter_supported": False,
+    }
 
 
 @bp.get("/.well-known/jwks.json")

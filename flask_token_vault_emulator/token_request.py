@@ -3,7 +3,9 @@
 Client authentication is a secret (body or HTTP Basic) or a ``private_key_jwt`` assertion checked
 against the client's registered public keys (see :mod:`.proofs`): bad signature, wrong ``aud``,
 expired, ``exp`` more than 5 minutes ahead or a ``jti`` seen before answer 401
-``invalid_client``. A client that authenticates with keys (``token_endpoint_auth_method`` null)
+``invalid_client``. At the TLS listener (the mTLS endpoint aliases, :mod:`.tls`) the client
+authenticates by its certificate alone (``self_signed_tls_client_auth``, matched by its SHA-256
+thumbprint). A client that authenticates with keys (``token_endpoint_auth_method`` null)
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from flask import g, request
 from .proofs import client_by_assertion
 from .state import Client, EmulatorState
 from .state.common import split_scopes
+from .tls import certificate_thumbprint
 from .web import OAuthError
 
 
@@ -51,6 +54,8 @@ def authenticate_client(state: EmulatorState, params: dict[str, str]) -> Client:
 
     The method used is kept in ``g.emulator_client_auth``.
     """
+    if request.environ.get("wsgi.url_scheme") == "https":
+        return client_by_certificate(state, params)
     headers: dict[str, str] = {}
     header = request.headers.get("Authorization", "")
     scheme, _, credentials = header.partition(" ")
@@ -85,6 +90,33 @@ def authenticate_client(state: EmulatorState, params: dict[str, str]) -> Client:
         )
     g.emulator_client_auth = "client_secret"
     return found
+
+
+def client_by_certificate(state: EmulatorState, params: dict[str, str]) -> Client:
+    """Return the client whose registered certificate the TLS client presented (RFC 8705).
+
+    Missing, or not one of ``client_id``'s ``self_signed_tls_client_auth`` credentials: 401
+    ``invalid_client``. A secret or an assertion beside it is refused too (one method a call).
+    """
+    pem = request.environ.get("SSL_CLIENT_CERT")
+    if not pem:
+        raise OAuthError(
+            401, "invalid_client", "The mTLS endpoint needs a client certificate; none was sent."
+        )
+    if any(name in params for name in ("client_secret", "client_assertion")):
+        raise OAuthError(
+            401,
+            "invalid_client",
+            "A client authenticates one way: a certificate and a secret or assertion were sent.",
+        )
+    client = state.get_client(params.get("client_id", ""))
+    registered = {c.kid for c in client.tls_client_auth_credentials()} if client else set()
+    if client is None or certificate_thumbprint(pem) not in registered:
+        raise OAuthError(
+            401, "invalid_client", "The client certificate is not registered for this client."
+        )
+    g.emulator_client_auth = "self_signed_tls_client_auth"
+    return client
 
 
 def bound(answer: dict[str, Any], jkt: str | None) -> dict[str, Any]:

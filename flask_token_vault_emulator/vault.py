@@ -135,11 +135,12 @@ def grant_privileged_worker(
     state: EmulatorState, client: Client, params: dict[str, str]
 ) -> dict[str, Any]:
     """Give a background job a user's provider token: the Privileged Worker exchange."""
-    if g.get("emulator_client_auth") != "private_key_jwt":
+    if g.get("emulator_client_auth") not in ("private_key_jwt", "self_signed_tls_client_auth"):
         raise OAuthError(
             401,
             "invalid_client",
-            "The Privileged Worker exchange requires private_key_jwt client authentication.",
+            "The Privileged Worker exchange requires private_key_jwt or mTLS client "
+            "authentication.",
         )
     access = client.token_vault_privileged_access
     if not access:

@@ -109,6 +109,11 @@ class Client:
                 wanted.add(item["id"])
         return [c for c in self.credentials if c.id in wanted]
 
+    def tls_client_auth_credentials(self) -> list[Credential]:
+        """Return the certificates enabled for ``self_signed_tls_client_auth``."""
+        methods = self.client_authentication_methods or {}
+        return self._credentials_named(methods.get("self_signed_tls_client_auth"))
+
     def private_key_jwt_credentials(self) -> list[Credential]:
         """Return the credentials enabled for ``private_key_jwt``."""
         methods = self.client_authentication_methods or {}

@@ -63,6 +63,8 @@ class TenantStore:
         self.lock = threading.RLock()
         self.clock = clock
         self.base_url = base_url
+        #: The TLS listener's base URL while one runs (:mod:`..tls`): the mTLS endpoint aliases.
+        self.mtls_base_url: str | None = None
         self.signing_key = SigningKey()
         self.restore_tenant()
         self.reset()
