@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from importlib.metadata import packages_distributions, version
@@ -43,13 +44,18 @@ def imported(package: str) -> set[str]:
     return found - set(sys.stdlib_module_names) - set(PACKAGES)
 
 
+def _normal(name: str) -> str:
+    """Return a distribution name as PEP 503 compares them (``slack_sdk`` is ``slack-sdk``)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
 def test_every_import_from_outside_is_a_declared_dependency() -> None:
-    names = set(declared())
+    names = {_normal(name) for name in declared()}
     distributions = packages_distributions()
     seen = set()
     for package in PACKAGES:
         for module in imported(package) - HOSTS.get(package, set()):
-            provided_by = {name.lower() for name in distributions.get(module, [module])}
+            provided_by = {_normal(name) for name in distributions.get(module, [module])}
             assert provided_by & names, f"{package} imports {module}: not in pyproject.toml"
             seen |= provided_by & names
     # The walk did see the imports: the direct ones, and Redis (imported inside functions).
