@@ -85,7 +85,8 @@ def fresh_login_required(max_age: int) -> Callable[[Callable[P, R]], Callable[P,
                 if user is None:
                     error = LoginRequired("Sign in to continue.")
                     return cast(R, challenge(error, None, max_age=max_age))
-                if get_state().clock.time() - user.auth_time > max_age:
+                since = user.auth_time
+                if since is None or get_state().clock.time() - since > max_age:
                     error = LoginRequired(
                         "This page needs a recent sign-in: sign in again to continue.",
                         error="fresh_login_required",

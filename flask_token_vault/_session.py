@@ -56,10 +56,11 @@ class User:
     #: When the user signed in to this app (epoch seconds).
     logged_in_at: float = 0.0
     #: When the user last authenticated at Auth0 (the ID token's ``auth_time``, epoch seconds;
-    #: :attr:`logged_in_at` when Auth0 gave none). An Auth0 session may sign the user in to
-    #: the app without asking for a password again: this is when they last typed one.
-    #: :func:`~flask_token_vault.fresh_login_required` compares it with ``max_age``.
-    auth_time: float = 0.0
+    #: ``None`` when Auth0 gave none). An Auth0 session may sign the user in to the app without
+    #: asking for a password again: this is when they last typed one.
+    #: :func:`~flask_token_vault.fresh_login_required` compares it with ``max_age`` (``None``
+    #: is never fresh: a silent sign-in says nothing of when the password was typed).
+    auth_time: float | None = None
     #: Auth0's session id (the ID token's ``sid``), which a back-channel logout names.
     sid: str | None = None
     #: The Auth0 Organization the user signed in to (the ID token's ``org_id``), if any.
@@ -162,7 +163,7 @@ def make_record(state: AppState, claims: Mapping[str, Any], refresh_token: str) 
         if isinstance(value, str) and value and len(value) <= longest:
             record[name] = value
     auth_time = claims.get("auth_time")
-    # A time in the future proves nothing: it is left out, and the sign-in time stands for it.
+    # A time in the future proves nothing: it is left out, as when Auth0 sends none.
     if is_numeric_date(auth_time) and cast(float, auth_time) <= now + 120:
         record["auth_time"] = int(cast(float, auth_time))
     record["rt"] = state.crypto.seal_session(refresh_token, _binding(state, str(record["sub"])))
@@ -176,7 +177,7 @@ def _to_user(record: Mapping[str, Any], refresh_token: Callable[[], str]) -> Use
         email=record.get("email"),
         picture=record.get("picture"),
         logged_in_at=float(record.get("at", 0)),
-        auth_time=float(record.get("auth_time", record.get("at", 0))),
+        auth_time=float(record["auth_time"]) if "auth_time" in record else None,
         sid=record.get("sid"),
         org_id=record.get("org_id"),
         sign_in=hashlib.sha256(str(record["rt"]).encode()).hexdigest()[:32],

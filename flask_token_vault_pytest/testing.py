@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from flask.testing import FlaskClient
@@ -110,7 +110,10 @@ def login_as(
         emulator.connect_account(email, connection, list(scopes))
     refresh_token = emulator.issue_refresh_token(email)
     user_id = emulator.user_id_for(email)
-    claims = {"sub": user_id, "email": email, "name": name or email.split("@")[0].title()}
+    claims: dict[str, Any] = {"sub": user_id, "email": email}
+    claims["name"] = name or email.split("@")[0].title()
+    # The emulator's new Auth0 session is an authentication now, as a password typed now.
+    claims["auth_time"] = int(state.clock.time())
     sid = emulator.session_id_of(refresh_token)
     if sid is not None:
         claims["sid"] = sid

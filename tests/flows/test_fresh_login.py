@@ -11,8 +11,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from flask_token_vault import ConfigurationError, current_user, fresh_login_required
+from flask_token_vault._session import SESSION_KEY
 from flask_token_vault_emulator import Emulator
-from flask_token_vault_pytest.testing import FakeClock
+from flask_token_vault_pytest.testing import FakeClock, login_as
 from tests.helpers import TIMEOUT
 from tests.helpers.apps import app_clock, make_app
 from tests.helpers.browser import follow_to_emulator, through_emulator
@@ -138,3 +139,17 @@ def test_the_emulators_id_token_carries_auth_time(emu: Emulator) -> None:
     claims = jwt.decode(tokens["id_token"], keyset(emu), algorithms=["RS256"]).claims
     (sid,) = emu.sessions_for(ALICE)
     assert claims["auth_time"] == int(emu.state.browser_sessions[sid].created_at)
+
+
+def test_a_sign_in_whose_id_token_had_no_auth_time_is_never_fresh(emu: Emulator) -> None:
+    """A silent sign-in says nothing of when the password was typed: ask for a fresh one."""
+    app = fresh_app(emu)
+    client = app.test_client()
+    login_as(client, emu, ALICE)
+    assert client.get("/email").status_code == 200  # signed in just now, with auth_time
+    with client.session_transaction() as session:
+        record = dict(session[SESSION_KEY])
+        del record["auth_time"]  # as the record of an ID token without one
+        session[SESSION_KEY] = record
+    answer = client.get("/email")
+    assert answer.headers["Location"] == "/auth/login?next=%2Femail&max_age=300"
