@@ -342,11 +342,8 @@ class Exchanger:
         except Misconfigured as exc:
             # The app's own credentials or grants were refused: no new sign-in can fix that,
             # so the operator is told (log and error), not the visitor sent round again.
-            raise Misconfigured(
-                f"Auth0 refused this application when it redeemed the sign-in code: {exc.error}.",
-                error=exc.error,
-                upstream_status=exc.upstream_status,
-                remedy=exc.remedy,
+            raise exc.restated(
+                f"Auth0 refused this application when it redeemed the sign-in code: {exc.error}."
             ) from None
         except TokenVaultError as exc:
             raise CallbackError(

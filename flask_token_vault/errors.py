@@ -8,12 +8,14 @@ it into a response. No message, repr or body ever contains a token, a code or a 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException
 
 from ._error_codes import CODES, Code
+
+_E = TypeVar("_E", bound="TokenVaultError")
 
 
 class ConfigurationError(RuntimeError):
@@ -108,6 +110,17 @@ class TokenVaultError(HTTPException):
     def extra_headers(self) -> Headers:
         """Return headers to add to the error response (``Retry-After``, ``WWW-Authenticate``)."""
         return Headers()
+
+    def restated(self: _E, description: str, *, remedy: str | None = None) -> _E:
+        """Return this error saying ``description`` (and ``remedy``) where more is known.
+
+        Everything else (class, codes, upstream status) is kept.
+        """
+        clone = type(self).__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        clone.description = description
+        clone.remedy = remedy or self.remedy
+        return clone
 
 
 # -- the four groups -------------------------------------------------------------------------

@@ -455,11 +455,8 @@ class ManagementClient(TenantWrites):
                 "GET", f"/resource-servers/{_q(identifier)}", operation="reading an API"
             )
         except ManagementNotFound as exc:
-            raise ManagementNotFound(
+            raise exc.restated(
                 f"The tenant has no API with the identifier {identifier!r}.",
-                upstream_status=exc.upstream_status,
-                error_code=exc.error_code,
-                message=exc.message,
                 remedy=f"Create the API ({APIS}), signing with RS256, or fix AUTH0_AUDIENCE to "
                 "the identifier of an existing one.",
             ) from None

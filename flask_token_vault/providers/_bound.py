@@ -15,7 +15,8 @@ class SourceBound:
     """A :class:`~flask_token_vault.TokenSource` and the scopes an adapter's calls need.
 
     ``source`` may be a connection name: the current request's user at that connection.
-    Other keywords go on to the library's own class (cooperative ``__init__``).
+    Other keywords go on to the library's own class (cooperative ``__init__``), except
+    ``token``: a token set by hand would not renew, so it is refused.
     """
 
     source: TokenSource
@@ -29,6 +30,8 @@ class SourceBound:
         login_hint: str | None = None,
         **kwargs: Any,
     ) -> None:
+        if "token" in kwargs:
+            raise TypeError(f"{type(self).__name__} takes its token from the vault, not token=")
         self.source = as_source(source, login_hint)
         self.scopes = tuple(scopes)
         super().__init__(**kwargs)

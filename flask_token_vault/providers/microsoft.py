@@ -72,15 +72,11 @@ class VaultTokenCredential(_Credential):
     :class:`~flask_token_vault.InsufficientScope`.
     """
 
-    def get_token(
-        self,
-        *scopes: str,
-        claims: str | None = None,
-        tenant_id: str | None = None,
-        enable_cae: bool = False,
-        **kwargs: Any,
-    ) -> AccessToken:
-        """Return the token for ``scopes`` (``claims`` and ``tenant_id`` are Auth0's to decide)."""
+    def get_token(self, *scopes: str, **options: Any) -> AccessToken:
+        """Return the token for ``scopes``; Auth0 decides what Azure's ``options`` would.
+
+        (``claims``, ``tenant_id`` and ``enable_cae`` are for Microsoft's own token service.)
+        """
         return self._access_token(scopes)
 
     def close(self) -> None:
@@ -106,15 +102,8 @@ class AsyncVaultTokenCredential(_Credential):
     own loop).
     """
 
-    async def get_token(
-        self,
-        *scopes: str,
-        claims: str | None = None,
-        tenant_id: str | None = None,
-        enable_cae: bool = False,
-        **kwargs: Any,
-    ) -> AccessToken:
-        """Return the token for ``scopes``."""
+    async def get_token(self, *scopes: str, **options: Any) -> AccessToken:
+        """Return the token for ``scopes`` (``options`` as for the sync credential)."""
         return self._access_token(scopes)
 
     async def close(self) -> None:

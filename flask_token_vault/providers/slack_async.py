@@ -17,7 +17,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
-from .slack_client import _SENDING, VaultTokenMixin, names_own_token, refused
+from .slack_client import VaultTokenMixin, names_own_token
 
 
 class AsyncVaultWebClient(VaultTokenMixin, AsyncWebClient):
@@ -32,18 +32,9 @@ class AsyncVaultWebClient(VaultTokenMixin, AsyncWebClient):
         """Send one Slack API call with the vault's token; after a refusal, once more."""
         if names_own_token(kwargs):
             return await super().api_call(api_method, **kwargs)
-        access_token = self._fresh()
-        mark = _SENDING.set((self, access_token))
-        try:
+        with self._sending() as access_token:
             try:
                 return await super().api_call(api_method, **kwargs)
             except SlackApiError as error:
-                if not refused(error):
-                    raise
-                self.source.reject(access_token)
-                if kwargs.get("files"):
-                    raise
-            _SENDING.set((self, self._fresh()))
+                self._resend_after(error, access_token, kwargs)
             return await super().api_call(api_method, **kwargs)
-        finally:
-            _SENDING.reset(mark)

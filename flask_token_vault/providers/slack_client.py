@@ -15,7 +15,8 @@ The asynchronous client is :class:`flask_token_vault.providers.slack_async.Async
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
@@ -23,7 +24,6 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web import SlackResponse
 
-from .._sources import TokenSource
 from ._bound import SourceBound
 
 #: Slack's answers (``{"ok": false, "error": ...}``) to a token it no longer takes: the token
@@ -58,18 +58,6 @@ class VaultTokenMixin(SourceBound):
     token that call sends. A token cannot be set: it would not renew. ``token=`` is refused.
     """
 
-    def __init__(
-        self,
-        source: TokenSource | str,
-        scopes: Iterable[str] = (),
-        *,
-        login_hint: str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        if "token" in kwargs:
-            raise TypeError(f"{type(self).__name__} takes its token from the vault, not token=")
-        super().__init__(source, scopes, login_hint=login_hint, **kwargs)
-
     @property
     def token(self) -> str | None:
         """The Slack token of this call (the vault's current one outside a call)."""
@@ -86,6 +74,29 @@ class VaultTokenMixin(SourceBound):
 
     def _fresh(self) -> str:
         return self.source.token(self.scopes).access_token
+
+    @contextmanager
+    def _sending(self) -> Iterator[str]:
+        """Fix the token this API call sends (``client.token`` during the call)."""
+        access_token = self._fresh()
+        mark = _SENDING.set((self, access_token))
+        try:
+            yield access_token
+        finally:
+            _SENDING.reset(mark)
+
+    def _resend_after(self, error: SlackApiError, sent: str, kwargs: dict[str, Any]) -> None:
+        """After a failed call: re-raise, or drop the refused token and take a new one.
+
+        Retried once: a call Slack refused the token of, unless it uploads ``files`` (already
+        read).
+        """
+        if not refused(error):
+            raise error
+        self.source.reject(sent)
+        if kwargs.get("files"):
+            raise error
+        _SENDING.set((self, self._fresh()))
 
 
 class VaultWebClient(VaultTokenMixin, WebClient):
@@ -109,18 +120,9 @@ class VaultWebClient(VaultTokenMixin, WebClient):
         """Send one Slack API call with the vault's token; after a refusal, once more."""
         if names_own_token(kwargs):
             return super().api_call(api_method, **kwargs)
-        access_token = self._fresh()
-        mark = _SENDING.set((self, access_token))
-        try:
+        with self._sending() as access_token:
             try:
                 return super().api_call(api_method, **kwargs)
             except SlackApiError as error:
-                if not refused(error):
-                    raise
-                self.source.reject(access_token)
-                if kwargs.get("files"):
-                    raise
-            _SENDING.set((self, self._fresh()))
+                self._resend_after(error, access_token, kwargs)
             return super().api_call(api_method, **kwargs)
-        finally:
-            _SENDING.reset(mark)

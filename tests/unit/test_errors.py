@@ -57,6 +57,20 @@ def test_no_two_errors_share_a_code() -> None:
     assert len(LEAVES) > 20 and sorted(set(codes)) == sorted(codes)
 
 
+def test_a_restated_error_keeps_all_but_what_it_says() -> None:
+    original = RateLimited("Auth0 said 429.", retry_after=7, upstream_status=429)
+    restated = original.restated("Auth0 is busy signing in.")
+    assert type(restated) is RateLimited and restated is not original
+    assert (restated.retry_after, restated.upstream_status, restated.remedy) == (
+        7,
+        429,
+        original.remedy,
+    )
+    assert restated.description == "Auth0 is busy signing in."
+    assert original.description == "Auth0 said 429."
+    assert original.restated("x", remedy="Wait.").remedy == "Wait."
+
+
 def test_the_groups_catch_with_one_handler_each(probe: Flask) -> None:
     @probe.errorhandler(UpstreamError)
     def upstream(error: UpstreamError) -> tuple[str, int]:
