@@ -145,10 +145,13 @@ def cached_token(
     return TokenVault.state(app).cache.get(slot)
 
 
-def alice_client(app: Flask, emu: Any) -> FlaskClient:
-    """Return a test client of ``app`` signed in as alice, who connected Google (calendar read)."""
+def alice_client(app: Flask, emu: Any, grants: dict[str, list[str]] | None = None) -> FlaskClient:
+    """Return a test client of ``app`` signed in as alice, who connected ``grants``' accounts.
+
+    By default she connected Google, with calendar read.
+    """
     client = app.test_client()
-    login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
+    login_as(client, emu, "alice@example.com", grants or {"google-oauth2": [CAL_READ]})
     return client
 
 
