@@ -175,6 +175,19 @@ def app_clock(app: Flask) -> FakeClock:
     return clock
 
 
+class SharedClock(FakeClock):
+    """An app's clock whose waits pass at once, and move the emulator's clock as far."""
+
+    def __init__(self, emulator_clock: FakeClock) -> None:
+        super().__init__()
+        self.emulator_clock = emulator_clock
+
+    def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` at once, on this clock and on the emulator's."""
+        super().sleep(seconds)
+        self.emulator_clock.advance(seconds)
+
+
 def add_overview(app: Flask) -> Flask:
     """Add a page that shows each connection, as the example app's home page does."""
 

@@ -9,8 +9,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+from flask import Flask
 from flask.testing import FlaskClient
 
+from flask_token_vault import TokenVault
 from tests.helpers import TIMEOUT
 
 _INPUT = re.compile(r"<input\b[^>]*>", re.I)
@@ -113,3 +115,17 @@ def whoami(client: FlaskClient) -> str | None:
     assert answer.status_code == 200, answer.get_data(as_text=True)
     sub = answer.get_json()["sub"]
     return sub if isinstance(sub, str) else None
+
+
+def log_out(app: Flask, client: FlaskClient, timeout: float = 30.0) -> None:
+    """Sign out with the page's form (its CSRF token); wait for the app's revocations at Auth0."""
+    answer = client.post("/auth/logout", data={"csrf_token": csrf(client)})
+    assert answer.status_code == 302, answer.get_data(as_text=True)
+    assert TokenVault.state(app).wait_for_revocations(timeout=timeout)
+
+
+def client_with_cookie(app: Flask, cookie: str | None) -> FlaskClient:
+    """Return a new client of ``app`` holding session cookie ``cookie``: another tab, or a thief."""
+    client = app.test_client()
+    client.set_cookie("session", cookie or "")
+    return client
