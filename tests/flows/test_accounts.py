@@ -9,10 +9,13 @@ from flask.testing import FlaskClient
 
 from flask_token_vault import disconnect_account, get_provider_token
 from flask_token_vault_emulator import Emulator
-from flask_token_vault_pytest.testing import login_as
 from tests.helpers.apps import CAL_READ, cached_token
 from tests.helpers.browser import csrf
-from tests.helpers.connected_accounts import ca_app, turn_on_connected_accounts
+from tests.helpers.connected_accounts import (
+    ca_app,
+    sign_in_with_two_google_accounts,
+    turn_on_connected_accounts,
+)
 
 EMAIL = "ola@example.com"
 
@@ -31,10 +34,7 @@ def two_google_accounts(emu: Emulator) -> tuple[Flask, FlaskClient, str]:
     def drop_account(account_id: str) -> Any:
         return disconnect_account(account_id).to_dict()
 
-    client = app.test_client()
-    emu.connect_account(EMAIL, "google-oauth2", [CAL_READ], account="ola.work@example.com")
-    user_id = login_as(client, emu, EMAIL, {"windowslive": ["User.Read"]})
-    emu.connect_account(EMAIL, "google-oauth2", [CAL_READ], account="ola.home@example.com")
+    client, user_id = sign_in_with_two_google_accounts(emu, app, EMAIL)
     return app, client, user_id
 
 

@@ -9,11 +9,10 @@ import subprocess
 import sys
 import time
 
-import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from example_app import CAL_READ, CAL_WRITE, create_app
+from example_app import CAL_READ, CAL_WRITE
 from flask_token_vault_emulator import Emulator
 from flask_token_vault_emulator.fake_data import job_title
 from flask_token_vault_pytest.testing import login_as
@@ -21,16 +20,6 @@ from tests.helpers import ROOT
 from tests.helpers.browser import follow_to_emulator, form_fields, through_emulator
 
 EMAIL = "sam@example.com"
-
-
-@pytest.fixture
-def example(emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> Flask:
-    """The example app on the session's emulator (its tenant as the test left it)."""
-    for key in ("AUTH0_DOMAIN", "AUTH0_CLIENT_ID", "AUTH0_CLIENT_SECRET", "AUTH0_AUDIENCE"):
-        monkeypatch.delenv(key, raising=False)
-    app = create_app({"SECRET_KEY": "example-test-secret-key-0123456789abcdef"}, emu)
-    app.config["TESTING"] = True
-    return app
 
 
 def test_adding_an_event_asks_for_the_write_scope_once_then_uses_it(

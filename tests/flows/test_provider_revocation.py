@@ -14,10 +14,12 @@ from flask_token_vault import (
     signals,
 )
 from flask_token_vault_emulator import Emulator
-from flask_token_vault_pytest.testing import login_as
-from tests.helpers.apps import CAL_READ
 from tests.helpers.browser import csrf
-from tests.helpers.connected_accounts import ca_app, turn_on_connected_accounts
+from tests.helpers.connected_accounts import (
+    ca_app,
+    sign_in_with_two_google_accounts,
+    turn_on_connected_accounts,
+)
 
 EMAIL = "ola@example.com"
 
@@ -30,10 +32,7 @@ def two_google_accounts(emu: Emulator) -> tuple[Flask, FlaskClient, str]:
         "windowslive": {"scopes": ["User.Read"], "api_base": emu.graph_api_base},
     }
     app = ca_app(emu, TOKEN_VAULT_CONNECTIONS=connections)
-    client = app.test_client()
-    emu.connect_account(EMAIL, "google-oauth2", [CAL_READ], account="ola.work@example.com")
-    user_id = login_as(client, emu, EMAIL, {"windowslive": ["User.Read"]})
-    emu.connect_account(EMAIL, "google-oauth2", [CAL_READ], account="ola.home@example.com")
+    client, user_id = sign_in_with_two_google_accounts(emu, app, EMAIL)
     return app, client, user_id
 
 

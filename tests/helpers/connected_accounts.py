@@ -81,6 +81,21 @@ def signed_in(
     return app, client
 
 
+def sign_in_with_two_google_accounts(
+    emu: Emulator, app: Flask, email: str = "ola@example.com"
+) -> tuple[FlaskClient, str]:
+    """Sign ``email`` in to ``app`` with two Google accounts and a Microsoft one connected.
+
+    The Google accounts are ``ola.work@example.com`` (connected before signing in) and
+    ``ola.home@example.com`` (after). Returns the client and the user id.
+    """
+    client = app.test_client()
+    emu.connect_account(email, "google-oauth2", [CAL_READ], account="ola.work@example.com")
+    user_id = login_as(client, emu, email, {"windowslive": ["User.Read"]})
+    emu.connect_account(email, "google-oauth2", [CAL_READ], account="ola.home@example.com")
+    return client, user_id
+
+
 def connect_callback(client: FlaskClient, path: str) -> SplitResult:
     """Visit ``path`` until the app asks to connect; return where the emulator sends the user."""
     return urlsplit(emulator_redirect(follow_to_emulator(client, path)))
