@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import re
 import socket
-import subprocess
 import sys
 import time
 
@@ -18,6 +16,7 @@ from flask_token_vault_emulator.fake_data import job_title
 from flask_token_vault_pytest.testing import login_as
 from tests.helpers import ROOT
 from tests.helpers.browser import follow_to_emulator, form_fields, through_emulator
+from tests.helpers.processes import environment_without, run_to_end
 
 EMAIL = "sam@example.com"
 
@@ -113,20 +112,17 @@ def test_a_taken_port_stops_the_demo_at_once_with_the_make_line() -> None:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = holder.getsockname()[1]
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AUTH0_", "FLASK_"))}
+        env = environment_without()
         env["PORT"] = str(port)
         # Some google-api-core releases (at the declared floor) warn at import about Python
         # 3.11's end of life: theirs to say, not this test's line to count.
         env["PYTHONWARNINGS"] = "ignore::FutureWarning"
         started = time.monotonic()
-        result = subprocess.run(
+        result = run_to_end(
             [sys.executable, "-m", "example_app"],
             cwd=ROOT,
             env=env,
-            capture_output=True,
-            text=True,
             timeout=60,
-            check=False,
         )
     assert result.returncode == 1
     assert result.stdout == ""  # it never says it started, nor starts the emulator

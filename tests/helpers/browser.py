@@ -100,10 +100,16 @@ def session_cookie(client: FlaskClient) -> str | None:
     return cookie.value if cookie is not None else None
 
 
+def held_cookie(client: FlaskClient) -> str:
+    """Return the value of the client's session cookie, which it must have."""
+    value = session_cookie(client)
+    assert value is not None, "the client holds no session cookie"
+    return value
+
+
 def cookie_payload(client: FlaskClient) -> str:
     """Return the decoded (signed, not encrypted) payload of the session cookie."""
-    value = session_cookie(client)
-    assert value is not None
+    value = held_cookie(client)
     payload = value.lstrip(".").split(".")[0]
     raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
     return (zlib.decompress(raw) if value.startswith(".") else raw).decode()
