@@ -13,7 +13,10 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
-from typing import Any
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import wraps
+from typing import Any, TypeVar
 
 from flask import (
     Blueprint,
@@ -36,6 +39,7 @@ QUESTION = "Find me an hour for deep work this week."
 #: The most conversations kept: the oldest is forgotten first.
 _MAX_KEPT = 1000
 _model = ScriptedModel()
+_View = TypeVar("_View", bound=Callable[..., Any])
 
 
 class _Conversations:
@@ -82,6 +86,34 @@ def _advance(conversation: Conversation) -> None:
         run(conversation, _model)
 
 
+def _form_post(rule: str) -> Callable[[_View], _View]:
+    """Register a view of a form the page posts: signed-in users only, its form token checked."""
+
+    def register(view: _View) -> _View:
+        @wraps(view)
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            _check_form_token()
+            return view(*args, **kwargs)
+
+        assistant.post(rule)(login_required(checked))
+        return view
+
+    return register
+
+
+@contextmanager
+def _conversation() -> Iterator[Conversation]:
+    """Hold the signed-in user's conversation (its lock) while a posted form changes it."""
+    conversation = _store().get(_user_id())
+    with conversation.lock:
+        yield conversation
+
+
+def _back_to_page() -> Response:
+    """Answer a form post with the page (303: reloading it does not post the form again)."""
+    return redirect(url_for("assistant.page"), code=303)
+
+
 @assistant.get("/assistant")
 @login_required
 def page() -> str:
@@ -99,37 +131,29 @@ def page() -> str:
     )
 
 
-@assistant.post("/assistant")
-@login_required
+@_form_post("/assistant")
 def ask() -> Response:
-    _check_form_token()
     text = request.form.get("message", "").strip()[:500] or QUESTION
     conversation = Conversation(messages=[{"role": "user", "content": text}])
     _store().put(_user_id(), conversation)
     with conversation.lock:
         _advance(conversation)
-    return redirect(url_for("assistant.page"), code=303)
+    return _back_to_page()
 
 
-@assistant.post("/assistant/continue")
-@login_required
+@_form_post("/assistant/continue")
 def resume() -> Response:
     """Run the paused tool call again, once the user has allowed access."""
-    _check_form_token()
-    conversation = _store().get(_user_id())
-    with conversation.lock:
+    with _conversation() as conversation:
         if conversation.pause is not None and conversation.pause.kind == "consent":
             _advance(conversation)
-    return redirect(url_for("assistant.page"), code=303)
+    return _back_to_page()
 
 
-@assistant.post("/assistant/approval")
-@login_required
+@_form_post("/assistant/approval")
 def approval() -> Any:
     """Ask Auth0 once whether the user has answered; if so, the paused call runs again."""
-    _check_form_token()
-    conversation = _store().get(_user_id())
-    with conversation.lock:
+    with _conversation() as conversation:
         pause = conversation.pause
         if pause is not None and pause.pending is not None:
             answer = check_approval(pause.pending)  # None while the user has not answered
@@ -139,15 +163,13 @@ def approval() -> Any:
         waiting = conversation.pause is not None and conversation.pause.kind == "approval"
     if request.accept_mimetypes.best_match(["text/html", "application/json"]) == "application/json":
         return jsonify(waiting=waiting)
-    return redirect(url_for("assistant.page"), code=303)
+    return _back_to_page()
 
 
-@assistant.post("/assistant/reset")
-@login_required
+@_form_post("/assistant/reset")
 def reset() -> Response:
-    _check_form_token()
     _store().drop(_user_id())
-    return redirect(url_for("assistant.page"), code=303)
+    return _back_to_page()
 
 
 def _transcript(conversation: Conversation) -> list[dict[str, str]]:

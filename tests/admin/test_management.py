@@ -31,8 +31,8 @@ from tests.helpers.oauth import (
     MANAGEMENT_RATE_LIMITED,
     access_token,
     client_credentials_requests,
+    management_grant,
     management_token,
-    token_request,
     vault_exchange,
 )
 
@@ -438,15 +438,7 @@ def test_control_api_drives_clients_time_style_mfa_and_tenant_restore(emu: Emula
         {"client_id": "ops", "client_secret": "ops-secret", "management_scopes": ["read:users"]},
     )
     assert added.status_code == 201
-    token = token_request(
-        emu,
-        {
-            "grant_type": "client_credentials",
-            "client_id": "ops",
-            "client_secret": "ops-secret",
-            "audience": emu.url + "/api/v2/",
-        },
-    ).json()
+    token = management_grant(emu, client_id="ops", client_secret="ops-secret").json()
     assert token["scope"] == "read:users"
     assert control("tokenset-timestamps", {"style": "iso"}).status_code == 200
     assert emu.state.tokenset_timestamps == "iso"

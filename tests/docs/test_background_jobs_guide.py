@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pytest
 
 from flask_token_vault_emulator import Emulator
 from tests.helpers import ROOT
+from tests.helpers.processes import run_to_end
 
 GUIDE = ROOT / "docs" / "guides" / "background-jobs.rst"
 SAMPLE = ROOT / "docs" / "_samples" / "background_job.py"
@@ -70,14 +70,11 @@ def test_the_offline_run_prints_the_users_events(emu: Emulator, tmp_path: Path) 
     }
     # The guide's `python` and `flask` are this environment's; the package is this checkout.
     env.update(PATH=bin_dir + os.pathsep + env.get("PATH", ""), PYTHONPATH=str(ROOT))
-    result = subprocess.run(
+    result = run_to_end(
         ["bash", "-e", "-o", "pipefail", "-c", script],
         cwd=tmp_path,
         env=env,
-        capture_output=True,
-        text=True,
         timeout=120,
-        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     # What the job printed: the titles, after worker setup's last line.

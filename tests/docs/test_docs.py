@@ -9,11 +9,9 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
-import os
 import pkgutil
 import re
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -30,6 +28,7 @@ from flask_token_vault.errors import ConfigurationError, TokenVaultError
 from flask_token_vault_emulator import Emulator
 from flask_token_vault_pytest.testing import login_as
 from tests.helpers import ROOT
+from tests.helpers.processes import environment_without, run_to_end
 
 DOCS = ROOT / "docs"
 SAMPLES = DOCS / "_samples"
@@ -299,16 +298,13 @@ def run_user_project(project: Path, test_file: str) -> None:
 
     Every test it defines must pass (a count, so that none is silently collected away).
     """
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AUTH0_", "SECRET_KEY"))}
+    env = environment_without("AUTH0_", "SECRET_KEY")
     env.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
-    result = subprocess.run(
+    result = run_to_end(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test_file],
         cwd=project,
         env=env,
-        capture_output=True,
-        text=True,
         timeout=300,
-        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     count = len(re.findall(r"^def test_", (project / test_file).read_text(), re.M))

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
@@ -12,6 +10,7 @@ from pathlib import Path
 
 from tests.helpers import ROOT
 from tests.helpers.keys import rsa_key_pem
+from tests.helpers.processes import environment_without, run_to_end
 
 DOCS = ROOT / "docs"
 SAMPLE = DOCS / "_samples" / "quickstart_app.py"
@@ -59,7 +58,7 @@ def test_the_background_jobs_key_step_keeps_the_quick_start_starting(tmp_path: P
         indented = textwrap.indent(lines, secret_line.group(1))
         sample = sample.replace(secret_line.group(0), indented)
     (tmp_path / "app.py").write_text(sample, encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AUTH0_", "FLASK_"))}
+    env = environment_without()
     env.update(
         AUTH0_DOMAIN="http://127.0.0.1:8100",
         AUTH0_CLIENT_ID="emulator-client-id",
@@ -67,13 +66,10 @@ def test_the_background_jobs_key_step_keeps_the_quick_start_starting(tmp_path: P
         SECRET_KEY="a-long-random-secret-key-for-this-test-only",
         PYTHONPATH=str(ROOT),
     )
-    started = subprocess.run(
+    started = run_to_end(
         [sys.executable, "-c", "import app"],
         cwd=tmp_path,
         env=env,
-        capture_output=True,
-        text=True,
         timeout=120,
-        check=False,
     )
     assert started.returncode == 0, started.stderr

@@ -33,6 +33,7 @@ from flask_token_vault.admin.cli import cli
 from tests.e2e.browser import Shots
 from tests.helpers import ROOT
 from tests.helpers.browser import form_fields
+from tests.helpers.processes import environment_without, run_to_end
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 SAMPLE = ROOT / "docs" / "_samples" / "quickstart_app.py"
@@ -63,7 +64,7 @@ def free_port() -> int:
 
 def shell_env() -> dict[str, str]:
     """The environment of a fresh terminal with this virtualenv active and no Auth0 settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AUTH0_", "FLASK_"))}
+    env = environment_without()
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONUNBUFFERED"] = "1"
     env.pop("SECRET_KEY", None)
@@ -90,14 +91,11 @@ def test_the_readme_install_line_works_from_this_repository(tmp_path: Path) -> N
     words = shlex.split(line)
     assert words[:4] == ["python", "-m", "pip", "install"], line
     report = tmp_path / "report.json"
-    result = subprocess.run(
+    result = run_to_end(
         [sys.executable, *words[1:], "--dry-run", "--no-deps", "-q", "--report", str(report)],
         cwd=ROOT,
         env=shell_env(),
-        capture_output=True,
-        text=True,
         timeout=300,
-        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     installs = json.loads(report.read_text(encoding="utf-8"))["install"]
@@ -238,14 +236,11 @@ def test_the_readme_quick_start_runs_verbatim_against_the_emulator(offline: Offl
 def test_doctor_on_the_quick_start_fails_only_where_the_readme_says(offline: Offline) -> None:
     lines = offline.app_lines
     assert lines[-1].startswith("flask --app app run")
-    doctor = subprocess.run(
+    doctor = run_to_end(
         ["bash", "-c", "\n".join([*lines[:-1], "exec flask --app app token-vault doctor"])],
         cwd=offline.folder,
         env=shell_env(),
-        capture_output=True,
-        text=True,
         timeout=120,
-        check=False,
     )
     failed = re.findall(r"^\[FAIL\] ([^:]+)", doctor.stdout, re.MULTILINE)
     assert failed == ["session cookie Secure"], doctor.stdout + doctor.stderr

@@ -26,6 +26,7 @@ from tests.helpers.oauth import (
     bearer,
     code_grant,
     keyset,
+    management_grant,
     management_token,
     pkce_pair,
     redirect_query,
@@ -276,19 +277,12 @@ def test_management_creates_a_custom_api_client_once_per_api(emu: Emulator) -> N
         c["client_secret"] == emu.state.clients[c["client_id"]].client_secret for c in listed
     )
     emu.add_client("reader", "reader-secret", management_scopes=["read:clients"])
-    reader = token_request(
-        emu,
-        {
-            "grant_type": "client_credentials",
-            "client_id": "reader",
-            "client_secret": "reader-secret",
-            "audience": emu.url + "/api/v2/",
-        },
-    ).json()["access_token"]
+    reader = management_grant(emu, client_id="reader", client_secret="reader-secret")
+    reader_token = reader.json()["access_token"]
     hidden = requests.get(
         emu.url + "/api/v2/clients",
         params={"app_type": "resource_server"},
-        headers=bearer(reader),
+        headers=bearer(reader_token),
         timeout=TIMEOUT,
     ).json()
     assert len(hidden) == 2 and all("client_secret" not in c for c in hidden)

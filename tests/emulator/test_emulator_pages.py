@@ -25,6 +25,7 @@ from tests.helpers.oauth import (
     my_account_access_token,
     pkce_pair,
 )
+from tests.helpers.processes import environment_without, run_to_end
 
 QUICK_START = ROOT / "docs" / "_samples" / "quickstart_app.py"
 
@@ -94,7 +95,7 @@ def test_a_callback_url_not_shaped_like_the_extensions_gets_no_setup_line(emu: E
 
 def exported_environment(lines: list[str]) -> dict[str, str]:
     """Paste ``lines`` into a fresh bash (this virtualenv first on PATH); return what it exports."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AUTH0_", "FLASK_"))}
+    env = environment_without()
     env.pop("SECRET_KEY", None)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     script = "\n".join([*lines, "env -0"])
@@ -115,14 +116,11 @@ def test_the_banner_exports_are_enough_to_start_the_quick_start_app(emu: Emulato
     assert environment["AUTH0_DOMAIN"] == emu.url
 
     # The quick start's app.py starts with nothing but the pasted lines.
-    started = subprocess.run(
+    started = run_to_end(
         [sys.executable, "-c", "import runpy, sys; runpy.run_path(sys.argv[1])", str(QUICK_START)],
         cwd=ROOT,  # this checkout's package, as in the other tests
         env=environment,
-        capture_output=True,
-        text=True,
         timeout=120,
-        check=False,
     )
     assert started.returncode == 0, started.stderr
 

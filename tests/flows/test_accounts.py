@@ -2,40 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from flask import Flask
-from flask.testing import FlaskClient
-
-from flask_token_vault import disconnect_account, get_provider_token
 from flask_token_vault_emulator import Emulator
-from flask_token_vault_pytest.testing import login_as
 from tests.helpers.apps import CAL_READ, cached_token
 from tests.helpers.browser import csrf
-from tests.helpers.connected_accounts import ca_app, turn_on_connected_accounts
+from tests.helpers.connected_accounts import two_google_accounts
 
 EMAIL = "ola@example.com"
-
-
-def two_google_accounts(emu: Emulator) -> tuple[Flask, FlaskClient, str]:
-    """Sign ``EMAIL`` in with two Google accounts and one Microsoft account connected."""
-    turn_on_connected_accounts(emu)
-    app = ca_app(emu)
-
-    @app.get("/ad-hoc/<hint>")
-    def ad_hoc(hint: str) -> Any:
-        # Scopes no view declares, as a tool or an SDK call asks for them.
-        return get_provider_token("google-oauth2", [CAL_READ, "openid"], login_hint=hint)
-
-    @app.get("/drop-account/<account_id>")
-    def drop_account(account_id: str) -> Any:
-        return disconnect_account(account_id).to_dict()
-
-    client = app.test_client()
-    emu.connect_account(EMAIL, "google-oauth2", [CAL_READ], account="ola.work@example.com")
-    user_id = login_as(client, emu, EMAIL, {"windowslive": ["User.Read"]})
-    emu.connect_account(EMAIL, "google-oauth2", [CAL_READ], account="ola.home@example.com")
-    return app, client, user_id
 
 
 def test_each_account_says_which_one_it_is(emu: Emulator) -> None:

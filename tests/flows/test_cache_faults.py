@@ -36,17 +36,11 @@ from flask_token_vault_pytest.testing import FakeClock, login_as
 from services.redis_servers import RedisServer
 from tests.helpers import TIMEOUT
 from tests.helpers.apps import CAL_READ, alice_client, cached_token, holding_a_token, make_app
-from tests.helpers.browser import csrf, session_cookie
+from tests.helpers.browser import csrf, held_cookie
 from tests.helpers.processes import emulator_args, spawn_worker, worker_output
 
 OLD_KEY = "old-secret-key-0123456789abcdef"
 NEW_KEY = "new-secret-key-0123456789abcdef"
-
-
-def _cookie(client: FlaskClient) -> str:
-    value = session_cookie(client)
-    assert value is not None
-    return value
 
 
 def _timed(client: FlaskClient, path: str = "/calendar") -> tuple[int, float]:
@@ -363,7 +357,7 @@ def test_logout_after_a_key_rotation_drops_the_tokens_cached_under_the_old_key(
     sub = login_as(on_old, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
     assert on_old.get("/calendar").status_code == 200  # cached under the old key
     on_new = new.test_client()
-    on_new.set_cookie("session", _cookie(on_old))
+    on_new.set_cookie("session", held_cookie(on_old))
     assert on_new.get("/calendar").status_code == 200  # and under the new one
     assert on_new.post("/auth/logout", data={"csrf_token": csrf(on_new)}).status_code == 302
     # A process of the old-key app that has nothing in memory yet, and the new app itself.
@@ -403,7 +397,7 @@ def test_a_token_the_app_reports_refused_is_dropped_for_every_process(
     client_a = worker_a.test_client()
     login_as(client_a, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
     client_b = worker_b.test_client()
-    client_b.set_cookie("session", _cookie(client_a))
+    client_b.set_cookie("session", held_cookie(client_a))
     assert client_a.get("/own-call").get_json() == {"status": 200}
     emu.revoke_provider_tokens()
     assert client_a.get("/own-call").get_json() == {"status": 200}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -24,22 +25,10 @@ from flask_token_vault import (
 from flask_token_vault_emulator import Emulator
 from flask_token_vault_pytest.testing import FakeClock, login_as
 from tests.helpers import TIMEOUT
-from tests.helpers.apps import make_app
+from tests.helpers.apps import SharedClock, make_app
 
 ALICE = "alice@example.com"
 DETAILS = [{"type": "calendar_event", "summary": "Lunch", "start": "2030-05-02T12:00:00Z"}]
-
-
-class SharedClock(FakeClock):
-    """The app's clock: its waits pass at once, and move the emulator's clock as far."""
-
-    def __init__(self, emulator_clock: FakeClock) -> None:
-        super().__init__()
-        self.emulator_clock = emulator_clock
-
-    def sleep(self, seconds: float) -> None:
-        super().sleep(seconds)
-        self.emulator_clock.advance(seconds)
 
 
 @pytest.fixture
@@ -78,22 +67,18 @@ def test_approved_ends_approved_with_the_details(emu: Emulator, clock: SharedClo
     assert clock.sleeps == [2]  # one interval, then the answer
 
 
-def test_denied_ends_denied(emu: Emulator, clock: SharedClock) -> None:
+@pytest.mark.parametrize(
+    ("answer", "status"), [(Emulator.deny_ciba, "denied"), (Emulator.expire_ciba, "expired")]
+)
+def test_denied_or_expired_at_auth0_ends_so(
+    emu: Emulator, clock: SharedClock, answer: Callable[[Emulator], None], status: str
+) -> None:
     app, _, user_id = app_on_fake_clock(emu, clock)
     with app.app_context():
         pending = start_approval("Create Lunch?", user_id=user_id)
-        emu.deny_ciba()
+        answer(emu)
         approval = wait_for_approval(pending, deadline=60)
-    assert approval.status == "denied" and not approval.approved
-
-
-def test_expired_at_auth0_ends_expired(emu: Emulator, clock: SharedClock) -> None:
-    app, _, user_id = app_on_fake_clock(emu, clock)
-    with app.app_context():
-        pending = start_approval("Create Lunch?", user_id=user_id)
-        emu.expire_ciba()
-        approval = wait_for_approval(pending, deadline=60)
-    assert approval.status == "expired"
+    assert approval.status == status and not approval.approved
     assert emu.ciba_requests()[0]["polls"] == 1
 
 

@@ -2,35 +2,23 @@
 
 from __future__ import annotations
 
-import os
 import re
 import socket
-import subprocess
 import sys
 import time
 
-import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from example_app import CAL_READ, CAL_WRITE, create_app
+from example_app import CAL_READ, CAL_WRITE
 from flask_token_vault_emulator import Emulator
 from flask_token_vault_emulator.fake_data import job_title
 from flask_token_vault_pytest.testing import login_as
 from tests.helpers import ROOT
 from tests.helpers.browser import follow_to_emulator, form_fields, through_emulator
+from tests.helpers.processes import environment_without, run_to_end
 
 EMAIL = "sam@example.com"
-
-
-@pytest.fixture
-def example(emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> Flask:
-    """The example app on the session's emulator (its tenant as the test left it)."""
-    for key in ("AUTH0_DOMAIN", "AUTH0_CLIENT_ID", "AUTH0_CLIENT_SECRET", "AUTH0_AUDIENCE"):
-        monkeypatch.delenv(key, raising=False)
-    app = create_app({"SECRET_KEY": "example-test-secret-key-0123456789abcdef"}, emu)
-    app.config["TESTING"] = True
-    return app
 
 
 def test_adding_an_event_asks_for_the_write_scope_once_then_uses_it(
@@ -124,20 +112,17 @@ def test_a_taken_port_stops_the_demo_at_once_with_the_make_line() -> None:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = holder.getsockname()[1]
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AUTH0_", "FLASK_"))}
+        env = environment_without()
         env["PORT"] = str(port)
         # Some google-api-core releases (at the declared floor) warn at import about Python
         # 3.11's end of life: theirs to say, not this test's line to count.
         env["PYTHONWARNINGS"] = "ignore::FutureWarning"
         started = time.monotonic()
-        result = subprocess.run(
+        result = run_to_end(
             [sys.executable, "-m", "example_app"],
             cwd=ROOT,
             env=env,
-            capture_output=True,
-            text=True,
             timeout=60,
-            check=False,
         )
     assert result.returncode == 1
     assert result.stdout == ""  # it never says it started, nor starts the emulator

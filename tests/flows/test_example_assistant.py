@@ -10,11 +10,10 @@ import json
 import re
 from typing import Any
 
-import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from example_app import CAL_READ, CAL_WRITE, create_app
+from example_app import CAL_READ, CAL_WRITE
 from example_app.agent import Conversation, ScriptedModel, run
 from flask_token_vault_emulator import Emulator
 from flask_token_vault_pytest.testing import login_as
@@ -22,16 +21,6 @@ from tests.helpers.browser import follow_to_emulator, form_fields, through_emula
 
 EMAIL = "robin@example.com"
 JSON = {"Accept": "application/json"}
-
-
-@pytest.fixture
-def example(emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> Flask:
-    """The example app on the session's emulator (its tenant as the test left it)."""
-    for key in ("AUTH0_DOMAIN", "AUTH0_CLIENT_ID", "AUTH0_CLIENT_SECRET", "AUTH0_AUDIENCE"):
-        monkeypatch.delenv(key, raising=False)
-    app = create_app({"SECRET_KEY": "example-test-secret-key-0123456789abcdef"}, emu)
-    app.config["TESTING"] = True
-    return app
 
 
 def page(client: FlaskClient) -> str:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from flask import Flask
 
 from flask_token_vault import (
     ConfigurationError,
@@ -24,9 +25,10 @@ from flask_token_vault_emulator.__main__ import mtls_banner, parse_args
 from flask_token_vault_emulator.tls import MtlsListener
 from flask_token_vault_pytest.testing import FakeClock, login_as
 from tests.helpers import TIMEOUT
-from tests.helpers.apps import CAL_READ, make_app
-from tests.helpers.browser import browser_login, csrf, sign_in_via_page
+from tests.helpers.apps import CAL_READ, SharedClock, make_app
+from tests.helpers.browser import browser_login, log_out, sign_in_via_page
 from tests.helpers.keys import keyed_config, register_client_key
+from tests.helpers.oauth import management_grant
 from tests.helpers.tls import certificate_config, client_certificate
 
 EMAIL = "alice@example.com"
@@ -45,55 +47,41 @@ def cert(tmp_path: Path) -> tuple[str, str, str]:
     return client_certificate(tmp_path)
 
 
-def test_sign_in_and_token_vault_work_with_the_certificate(
-    emu: Emulator, mtls: MtlsListener, cert: tuple[str, str, str]
-) -> None:
+@pytest.fixture
+def cert_app(emu: Emulator, mtls: MtlsListener, cert: tuple[str, str, str]) -> Flask:
+    """The test app authenticating with :func:`cert`, which the listener trusts for its client."""
     pem, cert_path, key_path = cert
     mtls.register(pem)
-    app = make_app(emu, **certificate_config(mtls, cert_path, key_path))
-    answer = browser_login(app.test_client(), "/calendar")
+    return make_app(emu, **certificate_config(mtls, cert_path, key_path))
+
+
+def test_sign_in_and_token_vault_work_with_the_certificate(emu: Emulator, cert_app: Flask) -> None:
+    answer = browser_login(cert_app.test_client(), "/calendar")
     assert answer.status_code == 200, answer.get_data(as_text=True)
     assert emu.exchange_count() == 1
     # The plain endpoint no longer takes the secret: the certificate was the way in.
-    refused = requests.post(
-        emu.url + "/oauth/token",
-        data={
-            "grant_type": "client_credentials",
-            "audience": emu.url + "/api/v2/",
-            "client_id": emu.client_id,
-            "client_secret": emu.client_secret,
-        },
-        timeout=TIMEOUT,
-    )
-    assert refused.status_code == 401
+    assert management_grant(emu).status_code == 401
 
 
 def test_no_secret_or_assertion_is_sent(
-    emu: Emulator, mtls: MtlsListener, cert: tuple[str, str, str]
+    emu: Emulator, mtls: MtlsListener, cert: tuple[str, str, str], cert_app: Flask
 ) -> None:
-    pem, cert_path, key_path = cert
-    mtls.register(pem)
-    app = make_app(emu, **certificate_config(mtls, cert_path, key_path))
-    exchanger = TokenVault.state(app).exchanger
+    exchanger = TokenVault.state(cert_app).exchanger
     assert exchanger.client_auth() == {"client_id": emu.client_id}
     url, _, tls = exchanger.route("token_endpoint", "unused", token_failure)
     assert url == mtls.url + "/oauth/token"
-    assert tls == {"cert": (cert_path, key_path), "verify": mtls.ca_bundle}
+    assert tls == {"cert": (cert[1], cert[2]), "verify": mtls.ca_bundle}
 
 
 def test_the_management_client_and_logout_use_the_certificate(
-    emu: Emulator, mtls: MtlsListener, cert: tuple[str, str, str]
+    emu: Emulator, cert_app: Flask
 ) -> None:
-    pem, cert_path, key_path = cert
-    mtls.register(pem)
-    app = make_app(emu, **certificate_config(mtls, cert_path, key_path))
-    methods = management_client(app).get_client()["client_authentication_methods"]
+    methods = management_client(cert_app).get_client()["client_authentication_methods"]
     assert methods["self_signed_tls_client_auth"]["credentials"]
-    client = app.test_client()
+    client = cert_app.test_client()
     login_as(client, emu, EMAIL)
     refresh_token = next(iter(emu.state.refresh_tokens))
-    assert client.post("/auth/logout", data={"csrf_token": csrf(client)}).status_code == 302
-    assert TokenVault.state(app).wait_for_revocations()
+    log_out(cert_app, client)
     assert not emu.refresh_token_active(refresh_token)
 
 
@@ -135,25 +123,11 @@ def test_a_certificate_registered_for_another_client_is_misconfigured(
     assert "AUTH0_CLIENT_CERTIFICATE" in caught.value.remedy
 
 
-class _SharedClock(FakeClock):
-    """The app's clock: its waits pass at once and move the emulator's clock as far."""
-
-    def __init__(self, emulator_clock: FakeClock) -> None:
-        super().__init__()
-        self.emulator_clock = emulator_clock
-
-    def sleep(self, seconds: float) -> None:
-        super().sleep(seconds)
-        self.emulator_clock.advance(seconds)
-
-
 def test_a_ciba_approval_goes_through_the_certificate(
-    emu: Emulator, mtls: MtlsListener, cert: tuple[str, str, str], emulator_clock: FakeClock
+    emu: Emulator, cert_app: Flask, emulator_clock: FakeClock
 ) -> None:
-    pem, cert_path, key_path = cert
-    mtls.register(pem)
-    app = make_app(emu, **certificate_config(mtls, cert_path, key_path))
-    TokenVault.state(app).set_clock(_SharedClock(emulator_clock))
+    app = cert_app
+    TokenVault.state(app).set_clock(SharedClock(emulator_clock))
     user_id = login_as(app.test_client(), emu, EMAIL)
     emu.set_ciba_interval(1)
     with app.app_context():

@@ -56,6 +56,18 @@ def take(client: FlaskClient, taken: list[OnBehalf], **kwargs: Any) -> OnBehalf:
     return taken.pop()
 
 
+def alice_signed_in(emu: Emulator) -> tuple[Flask, FlaskClient, list[OnBehalf], str]:
+    """Build the app with :func:`with_handle_route`; sign Alice in, her calendar connected.
+
+    Returns the app, Alice's client, the list of handles taken and her user id.
+    """
+    app = make_app(emu)
+    taken = with_handle_route(app)
+    client = app.test_client()
+    user_id = login_as(client, emu, ALICE, {GOOGLE: [CAL_READ]})
+    return app, client, taken, user_id
+
+
 def account_of(emu: Emulator, token: ProviderToken) -> str:
     """Return the Google account the emulator says ``token`` belongs to."""
     answer = requests.get(
@@ -68,10 +80,7 @@ def account_of(emu: Emulator, token: ProviderToken) -> str:
 
 
 def test_twenty_tool_calls_at_once_make_one_exchange(emu: Emulator) -> None:
-    app = make_app(emu)
-    taken = with_handle_route(app)
-    client = app.test_client()
-    user_id = login_as(client, emu, ALICE, {GOOGLE: [CAL_READ]})
+    _, client, taken, user_id = alice_signed_in(emu)
     handle = take(client, taken)
     start = threading.Barrier(20)
 
@@ -88,10 +97,7 @@ def test_twenty_tool_calls_at_once_make_one_exchange(emu: Emulator) -> None:
 
 
 def test_a_view_and_a_handle_share_the_cache(emu: Emulator) -> None:
-    app = make_app(emu)
-    taken = with_handle_route(app)
-    client = app.test_client()
-    user_id = login_as(client, emu, ALICE, {GOOGLE: [CAL_READ]})
+    _, client, taken, user_id = alice_signed_in(emu)
     assert client.get("/calendar").status_code == 200
     handle = take(client, taken)
     assert account_of(emu, handle.token(GOOGLE, [CAL_READ])) == ALICE
@@ -99,10 +105,7 @@ def test_a_view_and_a_handle_share_the_cache(emu: Emulator) -> None:
 
 
 def test_a_pickled_handle_works_in_a_job_and_keeps_no_secret(emu: Emulator) -> None:
-    app = make_app(emu)
-    taken = with_handle_route(app)
-    client = app.test_client()
-    login_as(client, emu, ALICE, {GOOGLE: [CAL_READ]})
+    app, client, taken, _ = alice_signed_in(emu)
     handle = take(client, taken)
     refresh_token = client.get("/rt").get_data(as_text=True)
     assert refresh_token
@@ -119,10 +122,7 @@ def test_a_pickled_handle_works_in_a_job_and_keeps_no_secret(emu: Emulator) -> N
 
 
 def test_a_handle_stops_working_once_the_user_signs_out(emu: Emulator) -> None:
-    app = make_app(emu)
-    taken = with_handle_route(app)
-    client = app.test_client()
-    login_as(client, emu, ALICE, {GOOGLE: [CAL_READ]})
+    _, client, taken, _ = alice_signed_in(emu)
     handle = take(client, taken)
     assert handle.token(GOOGLE, [CAL_READ]).access_token
     answer = client.post("/auth/logout", data={"csrf_token": csrf(client)})

@@ -14,31 +14,23 @@ from flask_token_vault import (
     signals,
 )
 from flask_token_vault_emulator import Emulator
-from flask_token_vault_pytest.testing import login_as
-from tests.helpers.apps import CAL_READ
 from tests.helpers.browser import csrf
-from tests.helpers.connected_accounts import ca_app, turn_on_connected_accounts
+from tests.helpers.connected_accounts import two_google_accounts
 
 EMAIL = "ola@example.com"
 
 
-def two_google_accounts(emu: Emulator) -> tuple[Flask, FlaskClient, str]:
+def two_google_accounts_on_apis(emu: Emulator) -> tuple[Flask, FlaskClient, str]:
     """Sign ``EMAIL`` in with two Google accounts and a Microsoft one, on the emulator's APIs."""
-    turn_on_connected_accounts(emu)
     connections = {
         "google-oauth2": {"scopes": ["openid"], "api_base": emu.google_api_base},
         "windowslive": {"scopes": ["User.Read"], "api_base": emu.graph_api_base},
     }
-    app = ca_app(emu, TOKEN_VAULT_CONNECTIONS=connections)
-    client = app.test_client()
-    emu.connect_account(EMAIL, "google-oauth2", [CAL_READ], account="ola.work@example.com")
-    user_id = login_as(client, emu, EMAIL, {"windowslive": ["User.Read"]})
-    emu.connect_account(EMAIL, "google-oauth2", [CAL_READ], account="ola.home@example.com")
-    return app, client, user_id
+    return two_google_accounts(emu, EMAIL, TOKEN_VAULT_CONNECTIONS=connections)
 
 
 def test_disconnecting_one_account_revokes_its_google_grant_first(emu: Emulator) -> None:
-    app, client, user_id = two_google_accounts(emu)
+    app, client, user_id = two_google_accounts_on_apis(emu)
     work = next(a for a in emu.state.tokensets_for(user_id) if a.account == "ola.work@example.com")
     seen: list[ProviderRevocation] = []
 
@@ -64,7 +56,7 @@ def test_disconnecting_one_account_revokes_its_google_grant_first(emu: Emulator)
 
 
 def test_without_the_option_nothing_is_revoked(emu: Emulator) -> None:
-    _, client, user_id = two_google_accounts(emu)
+    _, client, user_id = two_google_accounts_on_apis(emu)
     account = emu.state.tokensets_for(user_id)[0]
     answer = client.post(
         f"/auth/disconnect/account/{account.account_id}",
@@ -76,7 +68,7 @@ def test_without_the_option_nothing_is_revoked(emu: Emulator) -> None:
 
 
 def test_microsoft_says_plainly_it_has_no_revocation(emu: Emulator) -> None:
-    _, client, _ = two_google_accounts(emu)
+    _, client, _ = two_google_accounts_on_apis(emu)
     answer = client.post(
         "/auth/disconnect/windowslive",
         data={"csrf_token": csrf(client), "revoke_provider": "1"},
@@ -88,7 +80,7 @@ def test_microsoft_says_plainly_it_has_no_revocation(emu: Emulator) -> None:
 
 
 def test_a_grant_already_revoked_is_reported_failed(emu: Emulator) -> None:
-    app, client, _ = two_google_accounts(emu)
+    app, client, _ = two_google_accounts_on_apis(emu)
 
     @app.get("/revoke-twice")
     def twice() -> Any:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from typing import Any
 
@@ -13,7 +12,6 @@ from flask import Flask, jsonify
 
 from flask_token_vault import (
     InsufficientScope,
-    JobTokenSource,
     RequestTokenSource,
     TokenSource,
     provider_token_required,
@@ -23,7 +21,7 @@ from flask_token_vault_emulator import Emulator
 from flask_token_vault_pytest.testing import login_as
 from tests.helpers import TIMEOUT
 from tests.helpers.apps import CAL_READ, CAL_WRITE, alice_client, make_app
-from tests.helpers.keys import keyed_config, register_client_key
+from tests.helpers.sdk import at_once, job_source
 
 EMAIL = "alice@example.com"
 CALENDARS = "/calendar/v3/users/me/calendarList"
@@ -127,27 +125,16 @@ def test_a_scope_not_granted_becomes_a_consent_step(emu: Emulator) -> None:
 
 
 def test_a_job_renews_an_expired_token_once_for_many_threads(emu: Emulator) -> None:
-    credential = register_client_key(emu)
-    emu.set_privileged_access(credential, {"google-oauth2": [CAL_READ, CAL_WRITE, "openid"]})
-    emu.connect_account(EMAIL, "google-oauth2", [CAL_READ])
     emu.set_provider_token_ttl("google-oauth2", 4)
-    user_id = emu.user_id_for(EMAIL)
-    app = make_app(emu, **keyed_config())
-    source = JobTokenSource(user_id, "google-oauth2", audit_context="sync", app=app)
+    grantable = [CAL_READ, CAL_WRITE, "openid"]
+    source = job_source(emu, "google-oauth2", grantable, [CAL_READ], "sync")
     google = httpx.Client(auth=VaultAuth(source, [CAL_READ]), base_url=emu.google_api_base)
     assert google.get(CALENDARS).status_code == 200
     time.sleep(3.2)
     statuses: list[int] = []
-    threads = [
-        threading.Thread(target=lambda: statuses.append(google.get(CALENDARS).status_code))
-        for _ in range(6)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    at_once(lambda: statuses.append(google.get(CALENDARS).status_code))
     assert statuses == [200] * 6
-    assert emu.exchange_count(user_id) == 2
+    assert emu.exchange_count(source.user_id) == 2
     with pytest.raises(InsufficientScope):
         asyncio.run(_async_get(VaultAuth(source, [CAL_WRITE]), emu.google_api_base + CALENDARS))
     google.close()

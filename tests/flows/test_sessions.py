@@ -15,7 +15,7 @@ from flask_token_vault._session import SESSION_KEY
 from flask_token_vault_emulator import Emulator
 from flask_token_vault_pytest.testing import login_as
 from tests.helpers.apps import CAL_READ, app_clock, cached_token, make_app
-from tests.helpers.browser import csrf, session_cookie, whoami
+from tests.helpers.browser import client_with_cookie, csrf, log_out, session_cookie, whoami
 from tests.helpers.keys import keyed_config, register_client_key
 
 DAY = 86_400
@@ -42,8 +42,7 @@ def test_a_cookie_past_the_absolute_lifetime_is_refused(app: Flask, emu: Emulato
     assert _json(client) == 401
     with client.session_transaction() as session:
         assert SESSION_KEY not in session
-    thief = app.test_client()
-    thief.set_cookie("session", stolen or "")
+    thief = client_with_cookie(app, stolen)
     assert _json(thief) == 401
 
 
@@ -78,8 +77,7 @@ def test_an_old_copy_of_an_active_session_idles_out(app: Flask, emu: Emulator) -
     clock.advance(DAY - 60)
     assert whoami(client) == emu.user_id_for(ALICE)  # the owner's cookie is renewed
     clock.advance(120)
-    thief = app.test_client()
-    thief.set_cookie("session", copy or "")
+    thief = client_with_cookie(app, copy)
     assert whoami(thief) is None
     assert whoami(client) == emu.user_id_for(ALICE)
 
@@ -127,13 +125,11 @@ def test_logout_revokes_the_refresh_token_at_auth0(app: Flask, emu: Emulator) ->
     login_as(client, emu, ALICE, {"google-oauth2": [CAL_READ]})
     refresh_token = next(iter(emu.state.refresh_tokens))
     stolen = session_cookie(client)
-    assert client.post("/auth/logout", data={"csrf_token": csrf(client)}).status_code == 302
-    assert TokenVault.state(app).wait_for_revocations()
+    log_out(app, client)
     assert not emu.refresh_token_active(refresh_token)
     assert emu.stats()["revocations"] == 1
     # A copy of the cookie made before the logout is no longer a session, nor reaches the vault.
-    thief = app.test_client()
-    thief.set_cookie("session", stolen or "")
+    thief = client_with_cookie(app, stolen)
     assert whoami(thief) is None
     assert _json(thief) == 401
 
@@ -149,10 +145,8 @@ def test_a_copy_made_before_logout_reaches_no_vault_even_if_still_read(
         record.pop("sid")
         session[SESSION_KEY] = record
     stolen = session_cookie(client)
-    assert client.post("/auth/logout", data={"csrf_token": csrf(client)}).status_code == 302
-    assert TokenVault.state(app).wait_for_revocations()
-    thief = app.test_client()
-    thief.set_cookie("session", stolen or "")
+    log_out(app, client)
+    thief = client_with_cookie(app, stolen)
     assert _json(thief) == 401
 
 
@@ -163,8 +157,7 @@ def test_logout_revokes_with_a_client_key(emu: Emulator) -> None:
     client = app.test_client()
     login_as(client, emu, ALICE)
     refresh_token = next(iter(emu.state.refresh_tokens))
-    assert client.post("/auth/logout", data={"csrf_token": csrf(client)}).status_code == 302
-    assert TokenVault.state(app).wait_for_revocations()
+    log_out(app, client)
     assert not emu.refresh_token_active(refresh_token)
 
 
@@ -186,8 +179,7 @@ def test_logout_answers_when_auth0_refuses_the_revocation(app: Flask, emu: Emula
     emu.add_fault("revoke", status=503, times=-1)
     client = app.test_client()
     login_as(client, emu, ALICE)
-    assert client.post("/auth/logout", data={"csrf_token": csrf(client)}).status_code == 302
-    assert TokenVault.state(app).wait_for_revocations(timeout=30)
+    log_out(app, client)
     assert whoami(client) is None
 
 
@@ -196,8 +188,7 @@ def test_revoking_at_logout_can_be_turned_off(emu: Emulator) -> None:
     client = app.test_client()
     login_as(client, emu, ALICE)
     refresh_token = next(iter(emu.state.refresh_tokens))
-    client.post("/auth/logout", data={"csrf_token": csrf(client)})
-    assert TokenVault.state(app).wait_for_revocations()
+    log_out(app, client)
     assert emu.refresh_token_active(refresh_token)
     assert emu.stats()["revocations"] == 0
 
@@ -217,8 +208,7 @@ def test_a_cookie_made_for_another_client_is_not_a_session_here(emu: Emulator) -
     # cannot read her cached token nor act for her.
     foreign = other.test_client()
     login_as(foreign, emu, ALICE)
-    intruder = here.test_client()
-    intruder.set_cookie("session", session_cookie(foreign) or "")
+    intruder = client_with_cookie(here, session_cookie(foreign))
     assert whoami(intruder) is None
     assert _json(intruder) == 401
 
@@ -231,8 +221,7 @@ def test_a_cookie_made_for_another_tenant_is_not_a_session_here(emu: Emulator) -
     with client.session_transaction() as session:
         session["x"] = 1  # make a cookie
     login_as(client, emu, ALICE)
-    intruder = here.test_client()
-    intruder.set_cookie("session", session_cookie(client) or "")
+    intruder = client_with_cookie(here, session_cookie(client))
     assert whoami(intruder) is None
 
 

@@ -26,22 +26,11 @@ from flask_token_vault_pytest.testing import login_as
 from tests.helpers import TIMEOUT
 from tests.helpers.apps import CAL_READ, CAL_WRITE, make_app
 from tests.helpers.browser import follow_to_emulator, sign_in_via_page
+from tests.helpers.tools import count_calendars
 
 GOOGLE = "google-oauth2"
 ALICE = "alice@example.com"
 CHAT = "/assistant"
-
-
-@token_vault_tool(GOOGLE, scopes=[CAL_READ])
-def count_calendars(base: str) -> int:
-    """List the user's calendars (a tool an agent calls)."""
-    answer = requests.get(
-        base + "/calendar/v3/users/me/calendarList",
-        headers={"Authorization": f"Bearer {tool_token().access_token}"},
-        timeout=TIMEOUT,
-    )
-    answer.raise_for_status()
-    return len(answer.json()["items"])
 
 
 @token_vault_tool(GOOGLE, scopes=[CAL_READ, CAL_WRITE])

@@ -7,28 +7,16 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-import requests
 from langchain_core.messages import ToolMessage
 from langchain_core.tools import StructuredTool
 
-from flask_token_vault import TokenVaultInterrupt, acting_for, token_vault_tool, tool_token
+from flask_token_vault import TokenVaultInterrupt, acting_for, tool_token
 from flask_token_vault.agents.langchain import langchain_tool
 from flask_token_vault_emulator import Emulator
 from tests.helpers import TIMEOUT
 from tests.helpers.apps import CAL_READ, CAL_WRITE
 from tests.helpers.handles import GOOGLE, handle_of
-
-
-@token_vault_tool(GOOGLE, scopes=[CAL_READ])
-def count_calendars(base: str) -> int:
-    """Count the user's calendars."""
-    answer = requests.get(
-        base + "/calendar/v3/users/me/calendarList",
-        headers={"Authorization": f"Bearer {tool_token().access_token}"},
-        timeout=TIMEOUT,
-    )
-    answer.raise_for_status()
-    return len(answer.json()["items"])
+from tests.helpers.tools import count_calendars
 
 
 def write_scopes(note: str) -> list[str]:

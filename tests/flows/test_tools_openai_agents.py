@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import requests
 from agents import (
     Agent,
     FunctionTool,
@@ -30,28 +29,16 @@ from openai.types.responses import (
     ResponseOutputText,
 )
 
-from flask_token_vault import TokenVaultInterrupt, acting_for, token_vault_tool, tool_token
+from flask_token_vault import TokenVaultInterrupt, acting_for, tool_token
 from flask_token_vault.agents.openai_agents import (
     find_interrupt,
     openai_function_tool,
     reraise_interrupts,
 )
 from flask_token_vault_emulator import Emulator
-from tests.helpers import TIMEOUT
 from tests.helpers.apps import CAL_READ, CAL_WRITE
 from tests.helpers.handles import GOOGLE, handle_of
-
-
-@token_vault_tool(GOOGLE, scopes=[CAL_READ])
-def count_calendars(base: str) -> int:
-    """Count the user's calendars."""
-    answer = requests.get(
-        base + "/calendar/v3/users/me/calendarList",
-        headers={"Authorization": f"Bearer {tool_token().access_token}"},
-        timeout=TIMEOUT,
-    )
-    answer.raise_for_status()
-    return len(answer.json()["items"])
+from tests.helpers.tools import count_calendars
 
 
 def token_scopes(note: str) -> str:

@@ -145,10 +145,13 @@ def cached_token(
     return TokenVault.state(app).cache.get(slot)
 
 
-def alice_client(app: Flask, emu: Any) -> FlaskClient:
-    """Return a test client of ``app`` signed in as alice, who connected Google (calendar read)."""
+def alice_client(app: Flask, emu: Any, grants: dict[str, list[str]] | None = None) -> FlaskClient:
+    """Return a test client of ``app`` signed in as alice, who connected ``grants``' accounts.
+
+    By default she connected Google, with calendar read.
+    """
     client = app.test_client()
-    login_as(client, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
+    login_as(client, emu, "alice@example.com", grants or {"google-oauth2": [CAL_READ]})
     return client
 
 
@@ -170,6 +173,19 @@ def app_clock(app: Flask) -> FakeClock:
     clock = FakeClock(running=True)
     TokenVault.state(app).set_clock(clock)
     return clock
+
+
+class SharedClock(FakeClock):
+    """An app's clock whose waits pass at once, and move the emulator's clock as far."""
+
+    def __init__(self, emulator_clock: FakeClock) -> None:
+        super().__init__()
+        self.emulator_clock = emulator_clock
+
+    def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` at once, on this clock and on the emulator's."""
+        super().sleep(seconds)
+        self.emulator_clock.advance(seconds)
 
 
 def add_overview(app: Flask) -> Flask:

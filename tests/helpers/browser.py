@@ -9,8 +9,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+from flask import Flask
 from flask.testing import FlaskClient
 
+from flask_token_vault import TokenVault
 from tests.helpers import TIMEOUT
 
 _INPUT = re.compile(r"<input\b[^>]*>", re.I)
@@ -98,10 +100,16 @@ def session_cookie(client: FlaskClient) -> str | None:
     return cookie.value if cookie is not None else None
 
 
+def held_cookie(client: FlaskClient) -> str:
+    """Return the value of the client's session cookie, which it must have."""
+    value = session_cookie(client)
+    assert value is not None, "the client holds no session cookie"
+    return value
+
+
 def cookie_payload(client: FlaskClient) -> str:
     """Return the decoded (signed, not encrypted) payload of the session cookie."""
-    value = session_cookie(client)
-    assert value is not None
+    value = held_cookie(client)
     payload = value.lstrip(".").split(".")[0]
     raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
     return (zlib.decompress(raw) if value.startswith(".") else raw).decode()
@@ -113,3 +121,17 @@ def whoami(client: FlaskClient) -> str | None:
     assert answer.status_code == 200, answer.get_data(as_text=True)
     sub = answer.get_json()["sub"]
     return sub if isinstance(sub, str) else None
+
+
+def log_out(app: Flask, client: FlaskClient, timeout: float = 30.0) -> None:
+    """Sign out with the page's form (its CSRF token); wait for the app's revocations at Auth0."""
+    answer = client.post("/auth/logout", data={"csrf_token": csrf(client)})
+    assert answer.status_code == 302, answer.get_data(as_text=True)
+    assert TokenVault.state(app).wait_for_revocations(timeout=timeout)
+
+
+def client_with_cookie(app: Flask, cookie: str | None) -> FlaskClient:
+    """Return a new client of ``app`` holding session cookie ``cookie``: another tab, or a thief."""
+    client = app.test_client()
+    client.set_cookie("session", cookie or "")
+    return client

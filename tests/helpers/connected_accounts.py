@@ -12,6 +12,8 @@ from flask.testing import FlaskClient
 from flask_token_vault import (
     connect_url,
     disconnect,
+    disconnect_account,
+    get_provider_token,
     my_connected_accounts,
 )
 from flask_token_vault_emulator import Emulator
@@ -55,6 +57,15 @@ def ca_app(emu: Emulator, **config: Any) -> Flask:
     def drop(connection: str) -> Any:
         return {"removed": disconnect(connection)}
 
+    @app.get("/ad-hoc/<hint>")
+    def ad_hoc(hint: str) -> Any:
+        # Scopes no view declares, as a tool or an SDK call asks for them.
+        return get_provider_token("google-oauth2", [CAL_READ, "openid"], login_hint=hint)
+
+    @app.get("/drop-account/<account_id>")
+    def drop_account(account_id: str) -> Any:
+        return disconnect_account(account_id).to_dict()
+
     return app
 
 
@@ -79,6 +90,24 @@ def signed_in(
     if auto_login:
         emu.set_auto_login(email, consent=consent)
     return app, client
+
+
+def two_google_accounts(
+    emu: Emulator, email: str = "ola@example.com", **config: Any
+) -> tuple[Flask, FlaskClient, str]:
+    """Turn Connected Accounts on; sign ``email`` in to a new :func:`ca_app` with ``config``.
+
+    She has two Google accounts connected, ``ola.work@example.com`` (before signing in) and
+    ``ola.home@example.com`` (after), and a Microsoft one. Returns the app, the client and the
+    user id.
+    """
+    turn_on_connected_accounts(emu)
+    app = ca_app(emu, **config)
+    client = app.test_client()
+    emu.connect_account(email, "google-oauth2", [CAL_READ], account="ola.work@example.com")
+    user_id = login_as(client, emu, email, {"windowslive": ["User.Read"]})
+    emu.connect_account(email, "google-oauth2", [CAL_READ], account="ola.home@example.com")
+    return app, client, user_id
 
 
 def connect_callback(client: FlaskClient, path: str) -> SplitResult:

@@ -180,9 +180,21 @@ def access_token(emu: Any, body: Mapping[str, str]) -> str:
     return str(answer.json()["access_token"])
 
 
+def management_grant(emu: Any, **client: str) -> requests.Response:
+    """Ask the emulator for a Management API token (client credentials), as it answers.
+
+    ``client`` (``client_id`` and ``client_secret``) names another client than the test app's.
+    """
+    return token_request(
+        emu, {"grant_type": "client_credentials", "audience": emu.url + "/api/v2/", **client}
+    )
+
+
 def management_token(emu: Any) -> str:
     """Return a Management API access token for the test app's client (client credentials)."""
-    return access_token(emu, {"grant_type": "client_credentials", "audience": emu.url + "/api/v2/"})
+    answer = management_grant(emu)
+    assert answer.status_code == 200, answer.text
+    return str(answer.json()["access_token"])
 
 
 def my_account_access_token(emu: Any, email: str, scope: str) -> str:

@@ -8,6 +8,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
@@ -90,3 +92,25 @@ def worker_output(worker: subprocess.Popen[str], timeout: float = 120) -> Any:
         worker.communicate()
         raise
     return json.loads(out.strip().splitlines()[-1])
+
+
+def environment_without(*prefixes: str) -> dict[str, str]:
+    """Return this process's environment less the variables whose names start with ``prefixes``.
+
+    By default the Auth0 and Flask settings (``AUTH0_``, ``FLASK_``): a fresh terminal's.
+    """
+    dropped = prefixes or ("AUTH0_", "FLASK_")
+    return {name: value for name, value in os.environ.items() if not name.startswith(dropped)}
+
+
+def run_to_end(
+    args: Sequence[str],
+    *,
+    timeout: float,
+    cwd: Path | str | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``args`` to their end, output captured as text; a failure is returned, not raised."""
+    return subprocess.run(
+        list(args), cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )

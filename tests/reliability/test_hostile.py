@@ -21,7 +21,12 @@ from flask_token_vault import TokenVault
 from flask_token_vault_emulator import Emulator
 from flask_token_vault_emulator.signing import SigningKey, b64url_encode
 from tests.helpers.apps import CAL_READ, alice_client, app_clock, make_api_app, make_app
-from tests.helpers.browser import follow_to_emulator, session_cookie
+from tests.helpers.browser import (
+    client_with_cookie,
+    follow_to_emulator,
+    held_cookie,
+    session_cookie,
+)
 from tests.helpers.oauth import TOKEN_VAULT_GRANT, bearer, hs256_with_public_key
 
 from .figures import HOSTILE
@@ -335,16 +340,15 @@ def _json_401(client: FlaskClient) -> Any:
 def test_mangled_cookie_reads_as_logged_out(
     signed_in: FlaskClient, mangle: Callable[[str], str], request: pytest.FixtureRequest
 ) -> None:
-    value = session_cookie(signed_in)
-    assert value is not None
-    signed_in.set_cookie("session", mangle(value))
+    signed_in.set_cookie("session", mangle(held_cookie(signed_in)))
     answer = _json_401(signed_in)
     _refused(f"cookie {request.node.callspec.id}", answer, words="login_required")
 
 
 def test_cookie_from_another_app_key(emu: Emulator, signed_in: FlaskClient) -> None:
-    other = make_app(emu, SECRET_KEY="a-different-secret-key-0123456789").test_client()
-    other.set_cookie("session", session_cookie(signed_in) or "")
+    other = client_with_cookie(
+        make_app(emu, SECRET_KEY="a-different-secret-key-0123456789"), session_cookie(signed_in)
+    )
     _refused("cookie signed by a foreign key", _json_401(other), words="login_required")
 
 

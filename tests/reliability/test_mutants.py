@@ -33,9 +33,10 @@ from flask_token_vault_emulator import Emulator
 from flask_token_vault_pytest.testing import FakeClock, login_as
 from tests.helpers.apps import API_READ, CAL_READ, CAL_WRITE, app_clock, make_api_app, make_app
 from tests.helpers.browser import (
-    csrf,
+    client_with_cookie,
     emulator_redirect,
     follow_to_emulator,
+    log_out,
     session_cookie,
     whoami,
 )
@@ -110,8 +111,7 @@ def test_an_ended_session_stays_ended_for_the_whole_session_lifetime(
     owner = app.test_client()
     login_as(owner, emu, ALICE)
     (sid,) = emu.sessions_for(ALICE)
-    copy = app.test_client()
-    copy.set_cookie("session", session_cookie(owner) or "")
+    copy = client_with_cookie(app, session_cookie(owner))
     token = emu.logout_token(ALICE, sid=sid)
     assert app.test_client().post("/auth/backchannel-logout", data={"logout_token": token})
     clock.step_wall(-2 * 3600)
@@ -129,8 +129,7 @@ def test_a_failed_revocation_logs_no_part_of_the_refresh_token(
     login_as(client, emu, ALICE)
     refresh_token = next(iter(emu.state.refresh_tokens))
     emu.add_fault("revoke", status=400, error="invalid_request", times=-1)
-    assert client.post("/auth/logout", data={"csrf_token": csrf(client)}).status_code == 302
-    assert TokenVault.state(app).wait_for_revocations(timeout=30)
+    log_out(app, client)
     text = caplog.text + "".join(repr(r.args) for r in caplog.records)
     assert "refresh token revocation failed" in text
     fragments = {refresh_token[i : i + 12] for i in range(len(refresh_token) - 11)}

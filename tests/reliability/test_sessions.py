@@ -28,7 +28,7 @@ from tests.helpers.apps import (
     make_app,
     overview_under_rate_limit,
 )
-from tests.helpers.browser import csrf, session_cookie, whoami
+from tests.helpers.browser import client_with_cookie, csrf, session_cookie, whoami
 
 from .figures import HOSTILE, SESSIONS
 
@@ -50,8 +50,7 @@ def test_how_long_a_stolen_cookie_works(app: Flask, emu: Emulator) -> None:
     owner = app.test_client()
     login_as(owner, emu, ALICE, {"google-oauth2": [CAL_READ]})
     stolen = session_cookie(owner) or ""
-    thief = app.test_client()
-    thief.set_cookie("session", stolen)
+    thief = client_with_cookie(app, stolen)
     # The thief keeps the copy busy (so it never idles) and re-signs it as they go.
     alive_until = 0.0
     for hour in range(1, 24 * 4):
@@ -59,8 +58,7 @@ def test_how_long_a_stolen_cookie_works(app: Flask, emu: Emulator) -> None:
         if _json_status(thief) != 200:
             break
         alive_until = hour
-    unused = app.test_client()
-    unused.set_cookie("session", stolen)
+    unused = client_with_cookie(app, stolen)
     clock.reset()
     clock.advance(DAY + 1)
     idle_refused = whoami(unused) is None
@@ -148,8 +146,7 @@ def test_back_channel_logout_reaches_other_processes(emu: Emulator, redis_url: s
     client = one.test_client()
     login_as(client, emu, ALICE)
     (sid,) = emu.sessions_for(ALICE)
-    other = two.test_client()
-    other.set_cookie("session", session_cookie(client) or "")
+    other = client_with_cookie(two, session_cookie(client))
     assert whoami(other) is not None
     token = emu.logout_token(ALICE, sid=sid)
     assert one.test_client().post("/auth/backchannel-logout", data={"logout_token": token})
@@ -178,8 +175,7 @@ def test_auth0_cookie_of_another_client_or_tenant(emu: Emulator) -> None:
     for name, other in cases.items():
         client = other.test_client()
         login_as(client, emu, ALICE)
-        intruder = here.test_client()
-        intruder.set_cookie("session", session_cookie(client) or "")
+        intruder = client_with_cookie(here, session_cookie(client))
         status = _json_status(intruder)
         _record(name, status == 401, str(status))
 
@@ -277,8 +273,7 @@ def test_signing_out_ends_every_copy_even_without_auth0s_sid(emu: Emulator, revo
     login_as(owner, emu, ALICE, {"google-oauth2": [CAL_READ]})
     with owner.session_transaction() as session:
         session[SESSION_KEY] = {k: v for k, v in session[SESSION_KEY].items() if k != "sid"}
-    copy = app.test_client()
-    copy.set_cookie("session", session_cookie(owner) or "")
+    copy = client_with_cookie(app, session_cookie(owner))
     assert whoami(copy) == emu.user_id_for(ALICE)
     assert owner.post("/auth/logout", data={"csrf_token": csrf(owner)}).status_code == 302
     ended = whoami(copy) is None

@@ -33,19 +33,13 @@ from tests.helpers.apps import (
     holding_a_token,
     make_app,
 )
-from tests.helpers.browser import session_cookie
+from tests.helpers.browser import held_cookie
 from tests.helpers.processes import emulator_args, hammer, spawn_worker
-
-
-def cookie(client: FlaskClient) -> str:
-    value = session_cookie(client)
-    assert value is not None
-    return value
 
 
 def test_64_threads_cold_cache_one_exchange(app: Flask, emu: Emulator) -> None:
     client = alice_client(app, emu)
-    statuses = hammer(app, cookie(client), 64)
+    statuses = hammer(app, held_cookie(client), 64)
     assert statuses == [200] * 64
     assert emu.exchange_count() == 1
 
@@ -53,7 +47,7 @@ def test_64_threads_cold_cache_one_exchange(app: Flask, emu: Emulator) -> None:
 def test_64_threads_on_redis_one_exchange(emu: Emulator, redis_url: str) -> None:
     app = make_app(emu, TOKEN_VAULT_CACHE=redis_url)
     client = alice_client(app, emu)
-    assert hammer(app, cookie(client), 64) == [200] * 64
+    assert hammer(app, held_cookie(client), 64) == [200] * 64
     assert emu.exchange_count() == 1
 
 
@@ -63,7 +57,7 @@ def test_4_processes_x_16_threads_share_one_exchange(emu: Emulator, redis_url: s
     args = {
         "emulator": emulator_args(emu),
         "redis_url": redis_url,
-        "cookie": cookie(client),
+        "cookie": held_cookie(client),
         "threads": 16,
         "start_at": time.time() + 4.0,
     }
@@ -109,7 +103,7 @@ def test_two_users_only_ever_get_their_own_token(app: Flask, emu: Emulator) -> N
     for email in ("alice@example.com", "bob@example.com"):
         c = app.test_client()
         login_as(c, emu, email, {"google-oauth2": [CAL_READ]})
-        clients[email] = cookie(c)
+        clients[email] = held_cookie(c)
     wrong: list[str] = []
 
     def run(email: str, rounds: int) -> None:
@@ -275,7 +269,7 @@ def test_near_cache_spares_the_redis_round_trip_within_its_ttl(
     assert _redis_reads(redis_url) == before
     strict = make_app(emu, TOKEN_VAULT_CACHE=redis_url, TOKEN_VAULT_LOCAL_CACHE_TTL=0)
     strict_client = strict.test_client()
-    strict_client.set_cookie("session", cookie(client))
+    strict_client.set_cookie("session", held_cookie(client))
     before = _redis_reads(redis_url)
     for _ in range(5):
         assert strict_client.get("/calendar").status_code == 200
@@ -296,7 +290,7 @@ def test_a_delete_elsewhere_reaches_the_near_cache_within_its_ttl(
     client_a = worker_a.test_client()
     sub = login_as(client_a, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
     client_b = worker_b.test_client()
-    client_b.set_cookie("session", cookie(client_a))
+    client_b.set_cookie("session", held_cookie(client_a))
     assert client_a.get("/calendar").status_code == 200
     assert client_b.get("/calendar").status_code == 200
     assert emu.exchange_count() == 1
@@ -317,7 +311,7 @@ def test_after_a_reconsent_elsewhere_the_near_cache_does_not_refuse_the_new_scop
     client_a = worker_a.test_client()
     sub = login_as(client_a, emu, "alice@example.com", {"google-oauth2": [CAL_READ]})
     client_b = worker_b.test_client()
-    client_b.set_cookie("session", cookie(client_a))
+    client_b.set_cookie("session", held_cookie(client_a))
     assert client_b.get("/calendar/write").status_code == 302  # write scope not granted yet
     # The user consents to more through worker A (its callback drops the user's entries).
     emu.connect_account("alice@example.com", "google-oauth2", [CAL_READ, CAL_WRITE])
@@ -395,7 +389,7 @@ def _exchange_during_a_drop(emu: Emulator, slow: Flask, dropper: Flask) -> Flask
     in_flight.start()
     time.sleep(0.4)  # the exchange is under way at the emulator
     other = dropper.test_client()
-    other.set_cookie("session", cookie(client))
+    other.set_cookie("session", held_cookie(client))
     assert other.post("/forget").status_code == 200
     in_flight.join(10)
     assert statuses == [200]  # the request that asked still gets its answer
@@ -417,6 +411,6 @@ def test_an_exchange_answer_arriving_after_a_drop_elsewhere_is_not_served_on_red
     client = _exchange_during_a_drop(emu, worker_a, worker_b)
     assert client.get("/calendar").status_code == 200  # on worker A, near cache included
     other = worker_b.test_client()
-    other.set_cookie("session", cookie(client))
+    other.set_cookie("session", held_cookie(client))
     assert other.get("/calendar").status_code == 200
     assert emu.exchange_count() == 2

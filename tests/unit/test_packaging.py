@@ -9,6 +9,7 @@ import sys
 from importlib.metadata import packages_distributions, version
 
 from tests.helpers import ROOT
+from tests.helpers.processes import run_to_end
 
 PACKAGES = ("flask_token_vault", "flask_token_vault_emulator", "flask_token_vault_pytest")
 #: The pytest plugin is loaded by pytest only: pytest is its host, not its dependency.
@@ -16,12 +17,9 @@ HOSTS = {"flask_token_vault_pytest": {"pytest"}}
 
 
 def _floors(command: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    return run_to_end(
         [sys.executable, str(ROOT / "tools" / "floors.py"), command],
-        capture_output=True,
-        text=True,
         timeout=60,
-        check=False,
     )
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gc
 import os
 import re
-import subprocess
 import sys
 import threading
 import time
@@ -39,7 +38,7 @@ from flask_token_vault_pytest.testing import FakeClock, login_as
 from services.redis_servers import RedisServer
 from tests.helpers import ROOT
 from tests.helpers.apps import CAL_READ, alice_client, make_app
-from tests.helpers.processes import emulator_args, spawn_worker, worker_output
+from tests.helpers.processes import emulator_args, run_to_end, spawn_worker, worker_output
 
 
 def store_of(cache: Any, **settings: Any) -> Store:
@@ -171,12 +170,9 @@ def redis_floor_wheel() -> Path:
     wheels = sorted(folder.glob(f"redis-{version}*-py3-none-any.whl"))
     if not wheels:
         pip = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:"]
-        done = subprocess.run(
+        done = run_to_end(
             [*pip, "-q", "-d", str(folder), f"redis=={version}"],
-            capture_output=True,
-            text=True,
             timeout=300,
-            check=False,
         )
         wheels = sorted(folder.glob(f"redis-{version}*-py3-none-any.whl"))
         if not wheels:
