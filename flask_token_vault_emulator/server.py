@@ -7,12 +7,13 @@ import time
 from collections.abc import Iterable
 from typing import Any, Final
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from . import backchannel, ciba
 from .app import create_app
 from .constants import GITHUB_API_PATH, GOOGLE_API_PATH, GRAPH_API_PATH, SLACK_API_PATH
 from .faults import Fault
+from .serving import ServingThread
 from .state import AutoLogin, BackchannelDelivery, EmulatorState, PrivilegedAccess
 from .state.common import (
     ACCESS_TOKEN_LIFETIME,
@@ -75,8 +76,7 @@ class Emulator:
             self.state.default_auto_login = self.state.auto_login
         self.app = create_app(self.state)
         self._log_requests = log_requests
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
+        self._serving: ServingThread | None = None
         self._lifecycle = threading.Lock()
         if port:
             self.state.base_url = self._base_url(port)
@@ -89,7 +89,7 @@ class Emulator:
     def start(self) -> Emulator:
         """Start serving in a daemon thread (a no-op when already running); return self."""
         with self._lifecycle:
-            if self._thread is not None:
+            if self._serving is not None:
                 return self
             handler = LoggingRequestHandler if self._log_requests else QuietRequestHandler
             server = make_server(
@@ -97,31 +97,20 @@ class Emulator:
             )
             self._port = server.server_port
             self.state.base_url = self._base_url(self._port)
-            thread = threading.Thread(
-                target=server.serve_forever,
-                kwargs={"poll_interval": 0.1},
-                name=f"token-vault-emulator-{self._port}",
-                daemon=True,
-            )
-            thread.start()
-            self._server, self._thread = server, thread
+            self._serving = ServingThread(server, f"token-vault-emulator-{self._port}")
         return self
 
     def stop(self) -> None:
         """Stop serving and wait for the server thread to end (a no-op when not running)."""
         with self._lifecycle:
-            server, thread = self._server, self._thread
-            self._server = self._thread = None
-        if server is None or thread is None:
-            return
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
+            serving, self._serving = self._serving, None
+        if serving is not None:
+            serving.stop()
 
     @property
     def running(self) -> bool:
         """Tell whether the server thread is serving."""
-        return self._thread is not None and self._thread.is_alive()
+        return self._serving is not None and self._serving.thread.is_alive()
 
     def __enter__(self) -> Emulator:
         return self.start()
