@@ -539,13 +539,7 @@ class Emulator:
         """
         self.state.make_bare()
 
-    def set_tenant_features(
-        self,
-        *,
-        tokenset_endpoints: bool | None = None,
-        connected_accounts_switch: bool | None = None,
-        assurance_policy: bool | None = None,
-    ) -> None:
+    def set_tenant_features(self, **features: bool | None) -> None:
         """Switch tenant features (``None`` leaves one as it is; :meth:`restore_tenant` resets).
 
         ``tokenset_endpoints=False``: the Management API's tokenset endpoints answer 404, as on
@@ -553,13 +547,10 @@ class Emulator:
         from before Connected Accounts, whose connections refuse ``connected_accounts``.
         ``assurance_policy=True``: the My Account API's Authentication Assurance, a ``/me/``
         token only for a session that passed a second factor (``acr_values`` multi-factor)
-        within 15 minutes, else ``unmet_authentication_requirements``.
+        within 15 minutes, else ``unmet_authentication_requirements``. Another name raises
+        TypeError.
         """
-        self.state.set_tenant_features(
-            tokenset_endpoints=tokenset_endpoints,
-            connected_accounts_switch=connected_accounts_switch,
-            assurance_policy=assurance_policy,
-        )
+        self.state.set_tenant_features(**features)
 
     def add_organization(self, name: str, members: list[str] | None = None) -> str:
         """Create an Organization and return its id; ``members`` (e-mails) limit who joins it."""

@@ -28,6 +28,9 @@ from .tenant import (
     default_resource_servers,
 )
 
+#: The tenant features :meth:`TenantStore.set_tenant_features` switches, each a bool attribute.
+TENANT_FEATURES = ("tokenset_endpoints", "connected_accounts_switch", "assurance_policy")
+
 
 class TenantStore:
     """Keep the tenant's configuration in memory, guarded by one re-entrant lock."""
@@ -134,21 +137,15 @@ class TenantStore:
             by_name = (o for o in self.organizations.values() if o.name == given.lower())
             return found or next(by_name, None)
 
-    def set_tenant_features(
-        self,
-        *,
-        tokenset_endpoints: bool | None = None,
-        connected_accounts_switch: bool | None = None,
-        assurance_policy: bool | None = None,
-    ) -> None:
-        """Switch tenant features (tokenset endpoints, Connected Accounts, Assurance policy)."""
+    def set_tenant_features(self, **features: bool | None) -> None:
+        """Switch the :data:`TENANT_FEATURES` named (``None`` leaves one as it is)."""
+        unknown = sorted(set(features) - set(TENANT_FEATURES))
+        if unknown:
+            raise TypeError(f"unknown tenant features: {', '.join(unknown)}")
         with self.lock:
-            if assurance_policy is not None:
-                self.assurance_policy = assurance_policy
-            if tokenset_endpoints is not None:
-                self.tokenset_endpoints = tokenset_endpoints
-            if connected_accounts_switch is not None:
-                self.connected_accounts_switch = connected_accounts_switch
+            for name, value in features.items():
+                if value is not None:
+                    setattr(self, name, value)
 
     def use_jti(self, kind: str, issuer: str, jti: str, until: float) -> bool:
         """Record a ``jti``; return False when it was already used (a replay)."""
