@@ -13,7 +13,7 @@ from . import backchannel, ciba
 from .app import create_app
 from .constants import GITHUB_API_PATH, GOOGLE_API_PATH, GRAPH_API_PATH, SLACK_API_PATH
 from .faults import Fault
-from .serving import ServingThread
+from .serving import Listener, ServingThread
 from .state import AutoLogin, BackchannelDelivery, EmulatorState, PrivilegedAccess
 from .state.common import (
     ACCESS_TOKEN_LIFETIME,
@@ -49,7 +49,7 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-class Emulator:
+class Emulator(Listener):
     """Run a local stand-in for an Auth0 tenant with Token Vault and fake provider APIs.
 
     For local testing only: it has no security worth the name and must never face the internet.
@@ -111,12 +111,6 @@ class Emulator:
     def running(self) -> bool:
         """Tell whether the server thread is serving."""
         return self._serving is not None and self._serving.thread.is_alive()
-
-    def __enter__(self) -> Emulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # -- addresses and credentials --------------------------------------------------------
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+from abc import ABC, abstractmethod
+from typing import TypeVar
 
 from werkzeug.serving import BaseWSGIServer
 
@@ -26,3 +28,24 @@ class ServingThread:
         self.server.shutdown()
         self.thread.join(timeout=10)
         self.server.server_close()
+
+
+_ListenerT = TypeVar("_ListenerT", bound="Listener")
+
+
+class Listener(ABC):
+    """Serve from a daemon thread between :meth:`start` and :meth:`stop`; ``with`` does both."""
+
+    @abstractmethod
+    def start(self: _ListenerT) -> _ListenerT:
+        """Start serving; return self."""
+
+    @abstractmethod
+    def stop(self) -> None:
+        """Stop serving."""
+
+    def __enter__(self: _ListenerT) -> _ListenerT:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from werkzeug.serving import make_server
 
-from .serving import ServingThread
+from .serving import Listener, ServingThread
 from .state.common import random_id
 from .state.tenant import Credential
 
@@ -102,7 +102,7 @@ def pem_files(
     return cert_path, key_path
 
 
-class MtlsListener:
+class MtlsListener(Listener):
     """Serve an emulator's app over TLS on a second port, asking for a client certificate."""
 
     def __init__(self, emulator: Emulator) -> None:
@@ -144,12 +144,6 @@ class MtlsListener:
         if serving is not None:
             serving.stop()
         self._dir.cleanup()
-
-    def __enter__(self) -> MtlsListener:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
     def url(self) -> str:
