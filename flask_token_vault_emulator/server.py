@@ -338,20 +338,16 @@ class Emulator(Listener):
         )
 
     def logout_token(
-        self,
-        email: str | None = None,
-        *,
-        sid: str | None = None,
-        client_id: str = DEFAULT_CLIENT_ID,
-        **overrides: Any,
+        self, email: str | None = None, *, client_id: str = DEFAULT_CLIENT_ID, **claims: Any
     ) -> str:
-        """Return a signed back-channel logout token, for a test to send itself.
+        """Return a signed back-channel logout token for ``client_id``, for a test to send itself.
 
-        It names the user ``email`` (``sub``) and/or the session ``sid``; ``overrides`` replace
-        claims (``None`` removes one), to make tokens a client must refuse.
+        It names the user ``email`` (``sub``) and/or the session ``sid`` (a claim like the
+        others); ``claims`` add or replace claims (``None`` removes one), to make tokens a client
+        must refuse.
         """
         sub = _user_id_for(email) if email is not None else None
-        return self.state.logout_token(client_id, sub=sub, sid=sid, **overrides)
+        return self.state.logout_token(client_id, sub=sub, **claims)
 
     @property
     def backchannel_deliveries(self) -> list[BackchannelDelivery]:

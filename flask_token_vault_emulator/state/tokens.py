@@ -66,7 +66,7 @@ class TokenStore(UserStore):
             return self._sign(body, claims or {})
 
     def logout_token(
-        self, client_id: str, *, sub: str | None, sid: str | None, **overrides: Any
+        self, client_id: str, *, sub: str | None, sid: str | None = None, **overrides: Any
     ) -> str:
         """Return a signed back-channel logout token for a client (``overrides`` change claims).
 
