@@ -9,8 +9,8 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, ClassVar
 
 from joserfc.jwk import RSAKey
 
@@ -27,6 +27,9 @@ from .tenant import (
     default_connections,
     default_resource_servers,
 )
+
+#: What :meth:`TenantStore.reset` sets afresh: attribute name -> what makes its fresh value.
+FreshValues = Mapping[str, Callable[[], object]]
 
 #: The tenant features :meth:`TenantStore.set_tenant_features` switches, each a bool attribute.
 TENANT_FEATURES = ("tokenset_endpoints", "connected_accounts_switch", "assurance_policy")
@@ -60,6 +63,16 @@ class TenantStore:
     organizations: dict[str, Organization]
     #: My Account API Authentication Assurance: a ``/me/`` token needs a recent second factor.
     assurance_policy: bool
+    #: What :meth:`reset` forgets: each attribute and what makes its fresh value. Here, provider
+    #: token lifetimes, misreports, used ``jti``s and the DPoP nonce; each layer of the state
+    #: adds what it keeps to its parent's.
+    FRESH: ClassVar[FreshValues] = {
+        "provider_token_ttl": dict,
+        "reported_expires_in": dict,
+        "tokenset_timestamps": lambda: "epoch",
+        "used_jtis": dict,
+        "dpop_nonce": lambda: None,
+    }
 
     def __init__(self, clock: Clock = time.time, base_url: str = "") -> None:
         """Create a tenant with the default clients, APIs and connections, and nothing else."""
@@ -82,17 +95,10 @@ class TenantStore:
         return float(self.clock())
 
     def reset(self) -> None:
-        """Forget provider token lifetimes, misreports, used ``jti``s and the DPoP nonce.
-
-        Each layer of the state adds what it forgets and calls this one: a fresh state is a
-        reset one.
-        """
+        """Set every attribute named in :attr:`FRESH` afresh: a fresh state is a reset one."""
         with self.lock:
-            self.provider_token_ttl = {}
-            self.reported_expires_in = {}
-            self.tokenset_timestamps = "epoch"
-            self.used_jtis = {}
-            self.dpop_nonce = None
+            for name, fresh in self.FRESH.items():
+                setattr(self, name, fresh())
 
     def restore_tenant(self) -> None:
         """Put the default clients, APIs, connections and MFA policy back (undo tenant changes)."""

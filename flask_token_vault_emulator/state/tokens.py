@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import Any, ClassVar
 
 from ..fake_data import CalendarEvent
 from .common import (
@@ -13,6 +13,7 @@ from .common import (
     split_scopes,
 )
 from .records import ProviderToken, RefreshToken, Tokenset, User
+from .tenant_store import FreshValues
 from .users import UserStore
 
 
@@ -23,13 +24,13 @@ class TokenStore(UserStore):
     provider_tokens: dict[str, ProviderToken]
     created_events: dict[tuple[str, str], list[CalendarEvent]]
 
-    def reset(self) -> None:
-        """Forget issued tokens and created calendar events."""
-        with self.lock:
-            super().reset()
-            self.refresh_tokens = {}
-            self.provider_tokens = {}
-            self.created_events = {}
+    #: :meth:`reset` also forgets issued tokens and created calendar events.
+    FRESH: ClassVar[FreshValues] = {
+        **UserStore.FRESH,
+        "refresh_tokens": dict,
+        "provider_tokens": dict,
+        "created_events": dict,
+    }
 
     def issue_access_token_for(
         self,
