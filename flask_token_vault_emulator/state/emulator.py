@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from typing import Any, ClassVar
+from typing import Any
 
 from ..faults import Fault
 from .common import normalize_email, split_scopes, user_id_for
@@ -20,7 +20,6 @@ from .records import (
     RefreshToken,
     Tokenset,
 )
-from .tenant_store import FreshValues
 from .tokens import TokenStore
 
 
@@ -40,16 +39,6 @@ class EmulatorState(TokenStore):
     ciba_requests: dict[str, Any]
     #: The polling interval ``/bc-authorize`` asks for, in seconds.
     ciba_interval: int
-    #: :meth:`reset` also forgets faults, counters, deliveries, accesses and CIBA requests.
-    FRESH: ClassVar[FreshValues] = {
-        **TokenStore.FRESH,
-        "faults": list,
-        "counters": Counters,
-        "backchannel_deliveries": list,
-        "privileged_accesses": list,
-        "ciba_requests": dict,
-        "ciba_interval": lambda: 5,
-    }
 
     def reset(self) -> None:
         """Forget users, tokens, accounts, counters and faults; keep clients and connections.
@@ -59,7 +48,13 @@ class EmulatorState(TokenStore):
         """
         with self.lock:
             super().reset()
+            self.faults = []
             self.auto_login = self.default_auto_login
+            self.counters = Counters()
+            self.backchannel_deliveries = []
+            self.privileged_accesses = []
+            self.ciba_requests = {}
+            self.ciba_interval = 5
 
     def record_delivery(self, delivery: BackchannelDelivery) -> None:
         """Remember a logout token sent to a back-channel logout URL."""

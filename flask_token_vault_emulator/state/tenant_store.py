@@ -64,8 +64,9 @@ class TenantStore:
     #: My Account API Authentication Assurance: a ``/me/`` token needs a recent second factor.
     assurance_policy: bool
     #: What :meth:`reset` forgets: each attribute and what makes its fresh value. Here, provider
-    #: token lifetimes, misreports, used ``jti``s and the DPoP nonce; each layer of the state
-    #: adds what it keeps to its parent's.
+    #: token lifetimes, misreports, used ``jti``s and the DPoP nonce; the users and tokens
+    #: layers add their records to their parent's (the whole state, whose values are not all
+    #: fresh ones, extends :meth:`reset` itself).
     FRESH: ClassVar[FreshValues] = {
         "provider_token_ttl": dict,
         "reported_expires_in": dict,
