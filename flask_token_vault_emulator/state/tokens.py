@@ -12,7 +12,7 @@ from .common import (
     PROVIDER_TOKEN_PREFIX,
     split_scopes,
 )
-from .records import ProviderToken, RefreshToken, Tokenset, User
+from .records import Grant, ProviderToken, RefreshToken, Tokenset
 from .tenant_store import FreshValues
 from .users import UserStore
 
@@ -97,23 +97,14 @@ class TokenStore(UserStore):
                 claims[name] = value
         return self.signing_key.sign(claims)
 
-    def new_refresh_token(
-        self,
-        user: User,
-        client_id: str,
-        scope: str,
-        audience: str | None,
-        sid: str,
-        jkt: str | None = None,
-    ) -> RefreshToken:
-        """Issue an opaque, non-rotating Auth0 refresh token (bound to a DPoP key with ``jkt``)."""
+    def new_refresh_token(self, grant: Grant, jkt: str | None = None) -> RefreshToken:
+        """Issue an opaque, non-rotating Auth0 refresh token keeping ``grant``.
+
+        With ``jkt`` it is bound to that DPoP key.
+        """
         token = RefreshToken(
+            **grant.grant_fields(),
             token="v1.emu." + secrets.token_urlsafe(32),
-            user_id=user.user_id,
-            client_id=client_id,
-            scope=scope,
-            audience=audience,
-            sid=sid,
             issued_at=self.now(),
             jkt=jkt,
         )
