@@ -16,6 +16,7 @@ from . import backchannel
 from .faults import Fault
 from .state import EmulatorState
 from .state.common import DEFAULT_CLIENT_ID, DEFAULT_LOGIN_SCOPE, user_id_for
+from .state.tenant_store import TENANT_FEATURES
 from .web import current_state, json_body, json_response
 
 bp = Blueprint("control", __name__, url_prefix="/__emulator")
@@ -237,21 +238,16 @@ def add_client() -> Response:
 def tenant_features() -> Response:
     """Switch tenant features (bools): tokenset endpoints, Connected Accounts, Assurance policy."""
     body = json_body()
-    names = ("tokenset_endpoints", "connected_accounts_switch", "assurance_policy")
-    unknown = sorted(set(body) - set(names))
+    unknown = sorted(set(body) - set(TENANT_FEATURES))
     if unknown:
         raise ControlError(f"unknown tenant features: {', '.join(unknown)}")
     flags: dict[str, bool | None] = {}
-    for name in names:
+    for name in TENANT_FEATURES:
         value = body.get(name)
         if value is not None and not isinstance(value, bool):
             raise ControlError(f"'{name}' must be true or false")
         flags[name] = value
-    current_state().set_tenant_features(
-        tokenset_endpoints=flags["tokenset_endpoints"],
-        connected_accounts_switch=flags["connected_accounts_switch"],
-        assurance_policy=flags["assurance_policy"],
-    )
+    current_state().set_tenant_features(**flags)
     return json_response({"ok": True})
 
 

@@ -166,11 +166,7 @@ def grant_authorization_code(
         acr=record.acr,
     )
     if "offline_access" in split_scopes(record.scope):
-        refresh = state.new_refresh_token(
-            user, client.client_id, record.scope, record.audience, record.sid, proof_key()
-        )
-        refresh.org_id = record.org_id
-        answer["refresh_token"] = refresh.token
+        answer["refresh_token"] = state.new_refresh_token(record, proof_key()).token
     return answer
 
 

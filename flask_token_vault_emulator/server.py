@@ -7,12 +7,13 @@ import time
 from collections.abc import Iterable
 from typing import Any, Final
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from . import backchannel, ciba
 from .app import create_app
 from .constants import GITHUB_API_PATH, GOOGLE_API_PATH, GRAPH_API_PATH, SLACK_API_PATH
 from .faults import Fault
+from .serving import Listener, ServingThread
 from .state import AutoLogin, BackchannelDelivery, EmulatorState, PrivilegedAccess
 from .state.common import (
     ACCESS_TOKEN_LIFETIME,
@@ -48,7 +49,7 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-class Emulator:
+class Emulator(Listener):
     """Run a local stand-in for an Auth0 tenant with Token Vault and fake provider APIs.
 
     For local testing only: it has no security worth the name and must never face the internet.
@@ -75,8 +76,7 @@ class Emulator:
             self.state.default_auto_login = self.state.auto_login
         self.app = create_app(self.state)
         self._log_requests = log_requests
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
+        self._serving: ServingThread | None = None
         self._lifecycle = threading.Lock()
         if port:
             self.state.base_url = self._base_url(port)
@@ -89,7 +89,7 @@ class Emulator:
     def start(self) -> Emulator:
         """Start serving in a daemon thread (a no-op when already running); return self."""
         with self._lifecycle:
-            if self._thread is not None:
+            if self._serving is not None:
                 return self
             handler = LoggingRequestHandler if self._log_requests else QuietRequestHandler
             server = make_server(
@@ -97,37 +97,20 @@ class Emulator:
             )
             self._port = server.server_port
             self.state.base_url = self._base_url(self._port)
-            thread = threading.Thread(
-                target=server.serve_forever,
-                kwargs={"poll_interval": 0.1},
-                name=f"token-vault-emulator-{self._port}",
-                daemon=True,
-            )
-            thread.start()
-            self._server, self._thread = server, thread
+            self._serving = ServingThread(server, f"token-vault-emulator-{self._port}")
         return self
 
     def stop(self) -> None:
         """Stop serving and wait for the server thread to end (a no-op when not running)."""
         with self._lifecycle:
-            server, thread = self._server, self._thread
-            self._server = self._thread = None
-        if server is None or thread is None:
-            return
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
+            serving, self._serving = self._serving, None
+        if serving is not None:
+            serving.stop()
 
     @property
     def running(self) -> bool:
         """Tell whether the server thread is serving."""
-        return self._thread is not None and self._thread.is_alive()
-
-    def __enter__(self) -> Emulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return self._serving is not None and self._serving.thread.is_alive()
 
     # -- addresses and credentials --------------------------------------------------------
 
@@ -355,20 +338,16 @@ class Emulator:
         )
 
     def logout_token(
-        self,
-        email: str | None = None,
-        *,
-        sid: str | None = None,
-        client_id: str = DEFAULT_CLIENT_ID,
-        **overrides: Any,
+        self, email: str | None = None, *, client_id: str = DEFAULT_CLIENT_ID, **claims: Any
     ) -> str:
-        """Return a signed back-channel logout token, for a test to send itself.
+        """Return a signed back-channel logout token for ``client_id``, for a test to send itself.
 
-        It names the user ``email`` (``sub``) and/or the session ``sid``; ``overrides`` replace
-        claims (``None`` removes one), to make tokens a client must refuse.
+        It names the user ``email`` (``sub``) and/or the session ``sid`` (a claim like the
+        others); ``claims`` add or replace claims (``None`` removes one), to make tokens a client
+        must refuse.
         """
         sub = _user_id_for(email) if email is not None else None
-        return self.state.logout_token(client_id, sub=sub, sid=sid, **overrides)
+        return self.state.logout_token(client_id, sub=sub, **claims)
 
     @property
     def backchannel_deliveries(self) -> list[BackchannelDelivery]:
@@ -550,13 +529,7 @@ class Emulator:
         """
         self.state.make_bare()
 
-    def set_tenant_features(
-        self,
-        *,
-        tokenset_endpoints: bool | None = None,
-        connected_accounts_switch: bool | None = None,
-        assurance_policy: bool | None = None,
-    ) -> None:
+    def set_tenant_features(self, **features: bool | None) -> None:
         """Switch tenant features (``None`` leaves one as it is; :meth:`restore_tenant` resets).
 
         ``tokenset_endpoints=False``: the Management API's tokenset endpoints answer 404, as on
@@ -564,13 +537,10 @@ class Emulator:
         from before Connected Accounts, whose connections refuse ``connected_accounts``.
         ``assurance_policy=True``: the My Account API's Authentication Assurance, a ``/me/``
         token only for a session that passed a second factor (``acr_values`` multi-factor)
-        within 15 minutes, else ``unmet_authentication_requirements``.
+        within 15 minutes, else ``unmet_authentication_requirements``. Another name raises
+        TypeError.
         """
-        self.state.set_tenant_features(
-            tokenset_endpoints=tokenset_endpoints,
-            connected_accounts_switch=connected_accounts_switch,
-            assurance_policy=assurance_policy,
-        )
+        self.state.set_tenant_features(**features)
 
     def add_organization(self, name: str, members: list[str] | None = None) -> str:
         """Create an Organization and return its id; ``members`` (e-mails) limit who joins it."""

@@ -18,7 +18,6 @@ import hashlib
 import ipaddress
 import ssl
 import tempfile
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,8 +25,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import make_server
 
+from .serving import Listener, ServingThread
 from .state.common import random_id
 from .state.tenant import Credential
 
@@ -102,7 +102,7 @@ def pem_files(
     return cert_path, key_path
 
 
-class MtlsListener:
+class MtlsListener(Listener):
     """Serve an emulator's app over TLS on a second port, asking for a client certificate."""
 
     def __init__(self, emulator: Emulator) -> None:
@@ -123,49 +123,34 @@ class MtlsListener:
         # the client sees as such, rather than as a connection reset after its request.
         context.maximum_version = ssl.TLSVersion.TLSv1_2
         self.context = context
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
+        self._serving: ServingThread | None = None
 
     def __repr__(self) -> str:
-        return f"MtlsListener({self.url if self._server else 'stopped'})"
+        return f"MtlsListener({self.url if self._serving else 'stopped'})"
 
     def start(self) -> MtlsListener:
         """Start serving in a daemon thread and advertise the aliases in discovery."""
-        self._server = make_server(
+        server = make_server(
             self.host, 0, self.emulator.app, threaded=True, ssl_context=self.context
         )
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.1},
-            name="token-vault-emulator-tls",
-            daemon=True,
-        )
-        self._thread.start()
+        self._serving = ServingThread(server, "token-vault-emulator-tls")
         self.emulator.state.mtls_base_url = self.url
         return self
 
     def stop(self) -> None:
         """Stop serving, stop advertising the aliases and remove the certificate files."""
         self.emulator.state.mtls_base_url = None
-        if self._server is not None and self._thread is not None:
-            self._server.shutdown()
-            self._thread.join(timeout=10)
-            self._server.server_close()
-        self._server = self._thread = None
+        serving, self._serving = self._serving, None
+        if serving is not None:
+            serving.stop()
         self._dir.cleanup()
-
-    def __enter__(self) -> MtlsListener:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
     def url(self) -> str:
         """Return the listener's base URL (``https://host:port``)."""
-        if self._server is None:
+        if self._serving is None:
             raise RuntimeError("the TLS listener is not started")
-        return f"https://{self.host}:{self._server.server_port}"
+        return f"https://{self.host}:{self._serving.server.server_port}"
 
     def trust(self, cert_pem: str) -> None:
         """Accept a certificate at the handshake (the endpoint still checks who registered it)."""

@@ -204,7 +204,10 @@ def _iso(moment: datetime | None) -> str | None:
 
 
 class _JsonRecord:
-    """A record of the Management API that gives its fields back as JSON (see :meth:`to_dict`)."""
+    """A record that gives its fields back as JSON (see :meth:`to_dict`).
+
+    The Management API's records are, and so is each item of a set-up plan.
+    """
 
     #: Fields :meth:`to_dict` leaves out (secrets).
     _leave_out: ClassVar[tuple[str, ...]] = ()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -17,6 +17,7 @@ from .._state import AppState, get_state
 from ..errors import ConfigurationError, TokenVaultError
 from . import places
 from .management import ManagementClient
+from .records import _JsonRecord
 
 #: A change the plan would make (dry run).
 PLANNED = "planned"
@@ -31,7 +32,7 @@ NOT_MADE = "not_made"
 
 
 @dataclass(frozen=True)
-class SetupItem:
+class SetupItem(_JsonRecord):
     """One line of a set-up plan or result: what was checked, found, changed or left to do."""
 
     #: The step, e.g. ``Token Vault grant``.
@@ -46,10 +47,6 @@ class SetupItem:
     dashboard: str = ""
     #: What to do when it was not made (besides the Dashboard path).
     fix: str = ""
-
-    def to_dict(self) -> dict[str, str]:
-        """Return the item as a JSON-ready dict."""
-        return asdict(self)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from .records import (
     AutoLogin,
     BackchannelDelivery,
     Counters,
+    Grant,
     PrivilegedAccess,
     RefreshToken,
     Tokenset,
@@ -213,7 +214,14 @@ class EmulatorState(TokenStore):
             user = self.ensure_user(email)
             session = self.start_browser_session(user)
             self.join_browser_session(session, client_id)
-            return self.new_refresh_token(user, client_id, scope, None, session.sid)
+            grant = Grant(
+                user_id=user.user_id,
+                client_id=client_id,
+                scope=scope,
+                audience=None,
+                sid=session.sid,
+            )
+            return self.new_refresh_token(grant)
 
     def revoke_provider_tokens_for(
         self, email: str | None = None, connection: str | None = None

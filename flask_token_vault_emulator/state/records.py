@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from .common import random_id
@@ -111,43 +111,49 @@ class PrivilegedAccess:
     org_id: str | None = None
 
 
+@dataclass(kw_only=True)
+class Grant:
+    """What a login granted a client: who, for what, in which Auth0 session and organization.
+
+    An authorization code carries it, and the refresh token the code is exchanged for keeps it.
+    """
+
+    user_id: str
+    client_id: str
+    scope: str
+    audience: str | None
+    sid: str
+    #: The organization the user signed in to, if any (its tokens carry ``org_id``).
+    org_id: str | None = None
+
+    def grant_fields(self) -> dict[str, Any]:
+        """Return the grant's own fields by name (not those of a subclass)."""
+        return {f.name: getattr(self, f.name) for f in fields(Grant)}
+
+
 @dataclass
-class AuthorizationCode:
+class AuthorizationCode(Grant):
     """Hold an issued authorization code and what it is bound to."""
 
     code: str
-    client_id: str
     redirect_uri: str
-    user_id: str
-    scope: str
-    audience: str | None
     nonce: str | None
     code_challenge: str | None
     code_challenge_method: str | None
-    sid: str
     expires_at: float
     used: bool = False
-    #: The organization the user signed in to, if any.
-    org_id: str | None = None
     #: The authentication policy the login met (``acr``), if one was asked for and met.
     acr: str | None = None
 
 
 @dataclass
-class RefreshToken:
+class RefreshToken(Grant):
     """Hold an issued Auth0 refresh token (opaque, non-rotating)."""
 
     token: str
-    user_id: str
-    client_id: str
-    scope: str
-    audience: str | None
-    sid: str
     issued_at: float
     #: The thumbprint of the DPoP key the token is bound to (``None``: not bound).
     jkt: str | None = None
-    #: The organization of the login it came from, if any (its tokens carry ``org_id``).
-    org_id: str | None = None
 
 
 @dataclass

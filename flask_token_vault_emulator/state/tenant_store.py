@@ -9,8 +9,8 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, ClassVar
 
 from joserfc.jwk import RSAKey
 
@@ -27,6 +27,12 @@ from .tenant import (
     default_connections,
     default_resource_servers,
 )
+
+#: What :meth:`TenantStore.reset` sets afresh: attribute name -> what makes its fresh value.
+FreshValues = Mapping[str, Callable[[], object]]
+
+#: The tenant features :meth:`TenantStore.set_tenant_features` switches, each a bool attribute.
+TENANT_FEATURES = ("tokenset_endpoints", "connected_accounts_switch", "assurance_policy")
 
 
 class TenantStore:
@@ -57,6 +63,17 @@ class TenantStore:
     organizations: dict[str, Organization]
     #: My Account API Authentication Assurance: a ``/me/`` token needs a recent second factor.
     assurance_policy: bool
+    #: What :meth:`reset` forgets: each attribute and what makes its fresh value. Here, provider
+    #: token lifetimes, misreports, used ``jti``s and the DPoP nonce; the users and tokens
+    #: layers add their records to their parent's (the whole state, whose values are not all
+    #: fresh ones, extends :meth:`reset` itself).
+    FRESH: ClassVar[FreshValues] = {
+        "provider_token_ttl": dict,
+        "reported_expires_in": dict,
+        "tokenset_timestamps": lambda: "epoch",
+        "used_jtis": dict,
+        "dpop_nonce": lambda: None,
+    }
 
     def __init__(self, clock: Clock = time.time, base_url: str = "") -> None:
         """Create a tenant with the default clients, APIs and connections, and nothing else."""
@@ -79,17 +96,10 @@ class TenantStore:
         return float(self.clock())
 
     def reset(self) -> None:
-        """Forget provider token lifetimes, misreports, used ``jti``s and the DPoP nonce.
-
-        Each layer of the state adds what it forgets and calls this one: a fresh state is a
-        reset one.
-        """
+        """Set every attribute named in :attr:`FRESH` afresh: a fresh state is a reset one."""
         with self.lock:
-            self.provider_token_ttl = {}
-            self.reported_expires_in = {}
-            self.tokenset_timestamps = "epoch"
-            self.used_jtis = {}
-            self.dpop_nonce = None
+            for name, fresh in self.FRESH.items():
+                setattr(self, name, fresh())
 
     def restore_tenant(self) -> None:
         """Put the default clients, APIs, connections and MFA policy back (undo tenant changes)."""
@@ -134,21 +144,15 @@ class TenantStore:
             by_name = (o for o in self.organizations.values() if o.name == given.lower())
             return found or next(by_name, None)
 
-    def set_tenant_features(
-        self,
-        *,
-        tokenset_endpoints: bool | None = None,
-        connected_accounts_switch: bool | None = None,
-        assurance_policy: bool | None = None,
-    ) -> None:
-        """Switch tenant features (tokenset endpoints, Connected Accounts, Assurance policy)."""
+    def set_tenant_features(self, **features: bool | None) -> None:
+        """Switch the :data:`TENANT_FEATURES` named (``None`` leaves one as it is)."""
+        unknown = sorted(set(features) - set(TENANT_FEATURES))
+        if unknown:
+            raise TypeError(f"unknown tenant features: {', '.join(unknown)}")
         with self.lock:
-            if assurance_policy is not None:
-                self.assurance_policy = assurance_policy
-            if tokenset_endpoints is not None:
-                self.tokenset_endpoints = tokenset_endpoints
-            if connected_accounts_switch is not None:
-                self.connected_accounts_switch = connected_accounts_switch
+            for name, value in features.items():
+                if value is not None:
+                    setattr(self, name, value)
 
     def use_jti(self, kind: str, issuer: str, jti: str, until: float) -> bool:
         """Record a ``jti``; return False when it was already used (a replay)."""

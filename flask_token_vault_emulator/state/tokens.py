@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import Any, ClassVar
 
 from ..fake_data import CalendarEvent
 from .common import (
@@ -12,7 +12,8 @@ from .common import (
     PROVIDER_TOKEN_PREFIX,
     split_scopes,
 )
-from .records import ProviderToken, RefreshToken, Tokenset, User
+from .records import Grant, ProviderToken, RefreshToken, Tokenset
+from .tenant_store import FreshValues
 from .users import UserStore
 
 
@@ -23,13 +24,13 @@ class TokenStore(UserStore):
     provider_tokens: dict[str, ProviderToken]
     created_events: dict[tuple[str, str], list[CalendarEvent]]
 
-    def reset(self) -> None:
-        """Forget issued tokens and created calendar events."""
-        with self.lock:
-            super().reset()
-            self.refresh_tokens = {}
-            self.provider_tokens = {}
-            self.created_events = {}
+    #: :meth:`reset` also forgets issued tokens and created calendar events.
+    FRESH: ClassVar[FreshValues] = {
+        **UserStore.FRESH,
+        "refresh_tokens": dict,
+        "provider_tokens": dict,
+        "created_events": dict,
+    }
 
     def issue_access_token_for(
         self,
@@ -66,7 +67,7 @@ class TokenStore(UserStore):
             return self._sign(body, claims or {})
 
     def logout_token(
-        self, client_id: str, *, sub: str | None, sid: str | None, **overrides: Any
+        self, client_id: str, *, sub: str | None, sid: str | None = None, **overrides: Any
     ) -> str:
         """Return a signed back-channel logout token for a client (``overrides`` change claims).
 
@@ -96,23 +97,14 @@ class TokenStore(UserStore):
                 claims[name] = value
         return self.signing_key.sign(claims)
 
-    def new_refresh_token(
-        self,
-        user: User,
-        client_id: str,
-        scope: str,
-        audience: str | None,
-        sid: str,
-        jkt: str | None = None,
-    ) -> RefreshToken:
-        """Issue an opaque, non-rotating Auth0 refresh token (bound to a DPoP key with ``jkt``)."""
+    def new_refresh_token(self, grant: Grant, jkt: str | None = None) -> RefreshToken:
+        """Issue an opaque, non-rotating Auth0 refresh token keeping ``grant``.
+
+        With ``jkt`` it is bound to that DPoP key.
+        """
         token = RefreshToken(
+            **grant.grant_fields(),
             token="v1.emu." + secrets.token_urlsafe(32),
-            user_id=user.user_id,
-            client_id=client_id,
-            scope=scope,
-            audience=audience,
-            sid=sid,
             issued_at=self.now(),
             jkt=jkt,
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 from .common import (
     BROWSER_SESSION_LIFETIME,
@@ -27,7 +27,7 @@ from .records import (
     Tokenset,
     User,
 )
-from .tenant_store import TenantStore
+from .tenant_store import FreshValues, TenantStore
 
 
 class UserStore(TenantStore):
@@ -44,17 +44,17 @@ class UserStore(TenantStore):
     #: Counts connections, so the most recently connected account can be told apart.
     _seq: int
 
-    def reset(self) -> None:
-        """Forget users, connected accounts, sessions, logins and codes."""
-        with self.lock:
-            super().reset()
-            self.users = {}
-            self.tokensets = {}
-            self.transactions = {}
-            self.codes = {}
-            self.connect_sessions = {}
-            self.browser_sessions = {}
-            self._seq = 0
+    #: :meth:`reset` also forgets users, connected accounts, sessions, logins and codes.
+    FRESH: ClassVar[FreshValues] = {
+        **TenantStore.FRESH,
+        "users": dict,
+        "tokensets": dict,
+        "transactions": dict,
+        "codes": dict,
+        "connect_sessions": dict,
+        "browser_sessions": dict,
+        "_seq": int,
+    }
 
     # -- users and connected accounts -----------------------------------------------------
 
