@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 from typing import TypeVar
 
 from flask import Flask
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+from flask_token_vault_emulator.serving import Listener, ServingThread
 
 _Served = TypeVar("_Served", bound="LiveServer")
 
@@ -16,33 +17,25 @@ class _QuietHandler(WSGIRequestHandler):
         """Keep the test output free of access-log lines."""
 
 
-class LiveServer:
+class LiveServer(Listener):
     """Serve an app over real HTTP on a free 127.0.0.1 port (for the emulator to call it)."""
 
     def __init__(self, app: Flask) -> None:
-        self._server: BaseWSGIServer = make_server(
+        self._server = make_server(
             "127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler
         )
         #: The server's base URL, e.g. ``http://127.0.0.1:PORT``.
         self.url = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        self._serving: ServingThread | None = None
 
     def start(self: _Served) -> _Served:
         """Serve from a daemon thread."""
-        self._thread.start()
+        self._serving = ServingThread(self._server, f"live-server {self.url}")
         return self
 
     def stop(self) -> None:
-        """Stop serving (if it was started) and wait for the thread."""
-        if self._thread.is_alive():
-            self._server.shutdown()
-            self._thread.join(timeout=10)
-        self._server.server_close()
-
-    def __enter__(self: _Served) -> _Served:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        """Stop serving (if it was started) and close the socket."""
+        if self._serving is not None:
+            self._serving.stop()
+        else:
+            self._server.server_close()
