@@ -57,6 +57,7 @@ class VaultCredentials(google_credentials.Credentials):
         self.source = as_source(source, login_hint)
         self._scopes = tuple(scopes)
         self._quota_project_id = quota_project_id
+        self._renew_at = 0.0
 
     def __repr__(self) -> str:
         return f"VaultCredentials({self.source!r})"
@@ -74,7 +75,7 @@ class VaultCredentials(google_credentials.Credentials):
     @property
     def expired(self) -> bool:
         """Whether the token has reached the time to renew it (the vault's, not Google's)."""
-        return self.expiry is not None and _utcnow() >= self.expiry
+        return self.expiry is not None and time.time() >= self._renew_at
 
     @property
     def token_state(self) -> Any:
@@ -93,12 +94,17 @@ class VaultCredentials(google_credentials.Credentials):
         another: the source refuses another user, and a token renewed elsewhere is picked up.
         """
         if self.token is not None and not self.expired:
-            self._take(self.source.token(self._scopes))
+            found = self.source.token(self._scopes)
+            if found.access_token != self.token:  # the same token keeps its renewal time
+                self._take(found)
         super().before_request(request, method, url, headers)  # type: ignore[no-untyped-call]
 
     def _take(self, found: Any) -> None:
         self.token = found.access_token
-        self.expiry = _EPOCH + datetime.timedelta(seconds=renew_at(found, time.time()))
+        # Kept twice: as epoch seconds for this object's checks on every call, and as the naive
+        # UTC ``expiry`` google.auth's own code reads.
+        self._renew_at = renew_at(found, time.time())
+        self.expiry = _EPOCH + datetime.timedelta(seconds=self._renew_at)
 
     def refresh(self, request: Any) -> None:
         """Take a token from the vault; drop the current one first if Google refused it."""
@@ -106,8 +112,3 @@ class VaultCredentials(google_credentials.Credentials):
             # Still fresh by its expiry, yet asked to refresh: google.auth does that after a 401.
             self.source.reject(self.token)
         self._take(self.source.token(self._scopes))
-
-
-def _utcnow() -> datetime.datetime:
-    """Return the naive UTC time, as google.auth compares expiries."""
-    return _EPOCH + datetime.timedelta(seconds=time.time())

@@ -15,8 +15,6 @@ The asynchronous client is :class:`flask_token_vault.providers.slack_async.Async
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
@@ -51,6 +49,26 @@ def names_own_token(kwargs: dict[str, Any]) -> bool:
     )
 
 
+class _Sending:
+    """``with``: the token one API call sends, as ``client.token`` reads it during the call.
+
+    A plain class rather than ``contextlib.contextmanager``: it costs half as much per call.
+    """
+
+    __slots__ = ("_client", "_mark", "_token")
+
+    def __init__(self, client: object, token: str) -> None:
+        self._client = client
+        self._token = token
+
+    def __enter__(self) -> str:
+        self._mark = _SENDING.set((self._client, self._token))
+        return self._token
+
+    def __exit__(self, *exc: object) -> None:
+        _SENDING.reset(self._mark)
+
+
 class VaultTokenMixin(SourceBound):
     """``token`` read from a :class:`~flask_token_vault.TokenSource`, for both Slack clients.
 
@@ -75,15 +93,9 @@ class VaultTokenMixin(SourceBound):
     def _fresh(self) -> str:
         return self.source.token(self.scopes).access_token
 
-    @contextmanager
-    def _sending(self) -> Iterator[str]:
+    def _sending(self) -> _Sending:
         """Fix the token this API call sends (``client.token`` during the call)."""
-        access_token = self._fresh()
-        mark = _SENDING.set((self, access_token))
-        try:
-            yield access_token
-        finally:
-            _SENDING.reset(mark)
+        return _Sending(self, self._fresh())
 
     def _resend_after(self, error: SlackApiError, sent: str, kwargs: dict[str, Any]) -> None:
         """After a failed call: re-raise, or drop the refused token and take a new one.
