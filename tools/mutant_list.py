@@ -29,6 +29,7 @@ SESSION_TIMES = ("tests/reliability/test_sessions.py", "-k", "not_a_time")
 SIGN_OUT = ("tests/reliability/test_sessions.py", "-k", "signing_out")
 DURABLE_ENDS = ("tests/unit/test_durable_endings.py",)
 ADAPTERS = (
+    "tests/flows/test_sdk_common.py",
     "tests/flows/test_sdk_google.py",
     "tests/flows/test_sdk_httpx.py",
     "tests/flows/test_sdk_slack.py",
@@ -446,7 +447,7 @@ MUTANTS: tuple[Mutant, ...] = (
     _m(
         "adapters: google-auth is told the token never expires",
         "providers/google_auth.py",
-        "self.expiry = _EPOCH + datetime.timedelta(seconds=renew_at(found, time.time()))",
+        "self.expiry = _EPOCH + datetime.timedelta(seconds=self._renew_at)",
         "self.expiry = None",
         ADAPTERS,
     ),

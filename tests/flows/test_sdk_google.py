@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from flask import Flask, jsonify
+from google.auth.transport.requests import Request
 
 from flask_token_vault import InsufficientScope, JobTokenSource
 from flask_token_vault.providers.google_auth import VaultCredentials
@@ -116,3 +117,14 @@ def test_credentials_kept_past_their_request_never_send_that_users_token_for_ano
     login_as(bob, emu, "bob@example.com", {"google-oauth2": [CAL_READ]})
     with pytest.raises(RuntimeError, match="another request's user"):
         bob.get("/kept")
+
+
+def test_google_s_valid_and_expired_follow_the_token_s_renewal_time(emu: Emulator) -> None:
+    """Code written to Google's quick start (``if not creds.valid: creds.refresh(...)``) works."""
+    emu.set_provider_token_ttl("google-oauth2", 2)  # renewal time: 0.25 s before it expires
+    creds = VaultCredentials(_job_source(emu), scopes=[CAL_READ])
+    assert not creds.valid  # nothing taken yet
+    creds.refresh(Request())
+    assert creds.valid and not creds.expired and creds.expiry is not None
+    time.sleep(2.1)
+    assert creds.expired and not creds.valid

@@ -10,7 +10,10 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -325,3 +328,19 @@ def test_a_subject_token_lives_no_longer_than_auth0_accepts_it() -> None:
     claims = _payload(token)
     life = claims["exp"] - claims["iat"]
     _held("subject token lifetime", 0 < life <= 60, f"{life} s")
+
+
+def test_every_mutant_of_the_mutation_pass_still_finds_its_line() -> None:
+    """``tools/mutants.py`` mutates lines it finds by their text: each must occur exactly once.
+
+    A refactor that moves or rewrites such a line must carry the mutant along.
+    """
+    listed = subprocess.run(
+        [sys.executable, "tools/mutants.py", "--list"],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert "error:" not in listed.stdout, listed.stdout
+    assert listed.returncode == 0 and listed.stdout.count("    tests: ") >= 50
