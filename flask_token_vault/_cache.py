@@ -146,7 +146,9 @@ class TokenCache:
         self._flights_lock = threading.Lock()
         # Generations the store has not taken yet, written again before this process next reads
         # the store, until they land.
-        self._pending = PendingWrites(clock, "new generations")
+        self._pending = PendingWrites(
+            clock, "new generations", lambda key, value: self.store.set(key, value, _GENERATION_TTL)
+        )
 
     def __repr__(self) -> str:
         return f"TokenCache({self.store!r})"
@@ -373,7 +375,7 @@ class TokenCache:
         generation = secrets.token_hex(8).encode()
         for digest in self.crypto.keyed_hashes("user", self.namespace, sub):
             self._pending.put(in_slot(digest, "g"), generation)
-        self._pending.flush(lambda key, value: self.store.set(key, value, _GENERATION_TTL))
+        self._pending.flush()
 
     # "not connected" answers ---------------------------------------------------------------
     def _absent_prefix(self, sub: str, connection: str, login_hint: str | None) -> str:
@@ -457,7 +459,7 @@ class TokenCache:
                 return near
         started = self.clock.monotonic()
         if self._pending.due():
-            self._pending.flush(lambda key, value: self.store.set(key, value, _GENERATION_TTL))
+            self._pending.flush()
         with self._flights_lock:
             flight = self._flights.get(slot)
             leader = flight is None

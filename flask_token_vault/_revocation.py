@@ -60,7 +60,13 @@ class SessionRevocations:
         self.replica_wait = replica_wait
         # Ends the store has not taken yet (key -> when): every request of this process checks
         # them, and they are written again until the store takes them.
-        self._pending = PendingWrites(clock, "logouts")
+        self._pending = PendingWrites(
+            clock,
+            "logouts",
+            lambda key, value: self.store.set_replicated(
+                key, value, self.record_ttl, self.replica_wait
+            ),
+        )
 
     def __repr__(self) -> str:
         return f"SessionRevocations({self.store!r})"
@@ -101,15 +107,7 @@ class SessionRevocations:
             self._pending.put(key, repr(max(when, kept or when)).encode())
             self._epoch += 1
             self._known.clear()
-        return self._write_pending()
-
-    def _write_pending(self) -> bool:
-        """Write the ends the store has not taken yet; return whether none is left."""
-        return self._pending.flush(
-            lambda key, value: self.store.set_replicated(
-                key, value, self.record_ttl, self.replica_wait
-            )
-        )
+        return self._pending.flush()
 
     def _pending_end(self, keys: list[str]) -> float:
         kept = [_time(self._pending.items.get(key)) for key in keys]
@@ -126,7 +124,7 @@ class SessionRevocations:
         not sign everybody out.
         """
         if self._pending.due():
-            self._write_pending()
+            self._pending.flush()
         own = ("sid", sid) if sid else ("sign_in", sign_in) if sign_in else None
         near = (sub, *(own or ("", "")))
         known = self._known.get(near)

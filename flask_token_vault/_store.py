@@ -259,13 +259,16 @@ class PendingWrites:
 
     At most ``limit`` are kept (the oldest go first, logged); :meth:`due` says when to try
     again, at most every ``every`` seconds, so a store that is away costs no request more.
+    Each is written with ``write`` (key, value).
     """
 
-    def __init__(self, clock: Clock, what: str, *, every: float = 0.5, limit: int = 10_000) -> None:
+    every = 0.5
+    limit = 10_000
+
+    def __init__(self, clock: Clock, what: str, write: Callable[[str, bytes], object]) -> None:
         self.clock = clock
         self.what = what
-        self.every = every
-        self.limit = limit
+        self.write = write
         self.items: dict[str, bytes] = {}
         self._next_try = 0.0
         self._lock = threading.Lock()
@@ -285,12 +288,12 @@ class PendingWrites:
         """Return whether writes are kept and it is time to try them again."""
         return bool(self.items) and self.clock.monotonic() >= self._next_try
 
-    def flush(self, write: Callable[[str, bytes], object]) -> bool:
+    def flush(self) -> bool:
         """Try every kept write in turn; return whether none is left (stop at a failure)."""
         self._next_try = self.clock.monotonic() + self.every
         for key, value in list(self.items.items()):
             try:
-                write(key, value)
+                self.write(key, value)
             except Exception as exc:
                 log.warning(
                     "%s not yet written to the cache (%s); kept, and written again until it is",
