@@ -194,11 +194,9 @@ class TokenCache:
             return None
         return raw.decode("ascii", "replace") if raw else NO_GENERATION
 
-    def key_for(self, slot: Slot, generation: str | None = None) -> str:
-        """Return the store key of ``slot`` under ``generation`` (default: the current one)."""
-        if generation is None:
-            generation = self.generation(slot.sub) or NO_GENERATION
-        return self._slot_prefix(slot) + generation
+    def key_for(self, slot: Slot) -> str:
+        """Return the store key of ``slot`` under the user's current generation."""
+        return self._slot_prefix(slot) + (self.generation(slot.sub) or NO_GENERATION)
 
     def _read_current(self, slot: Slot) -> tuple[str | None, CachedToken | None]:
         """Return the user's generation and the slot's usable token under it, in one read."""
@@ -435,26 +433,19 @@ class TokenCache:
         """
         if self._flights and slot in self._flights:
             return None
-        entries = self._near.get(slot.sub)
-        entry = entries.get(slot) if entries is not None else None
-        if entry is not None and self.clock.monotonic() < entry.keep:
-            return entry.cached
-        return None
-
-    def fetch(self, slot: Slot, produce: Producer, *, refresh: bool = False) -> ProviderToken:
-        """Return the cached token of ``slot``, or ``produce`` one, once for all who ask at once.
-
-        What ``produce`` returns is stored here (callers do not write it back). With
-        ``refresh``, the cached token is dropped and a new one produced.
-        """
-        return self.fetch_entry(slot, produce, refresh=refresh).token
+        return self._near_get(slot)
 
     def fetch_entry(self, slot: Slot, produce: Producer, *, refresh: bool = False) -> CachedToken:
-        """Do what :meth:`fetch` does; also return until when the token is usable here."""
+        """Return the cached token of ``slot``, or ``produce`` one, once for all who ask at once.
+
+        Also says until when the token is usable here. What ``produce`` returns is stored here
+        (callers do not write it back). With ``refresh``, the cached token is dropped and a new
+        one produced.
+        """
         if refresh:
             self.drop(slot)
-        elif slot not in self._flights:  # when an exchange is under way here, join it instead
-            near = self._near_get(slot)
+        else:
+            near = self.near(slot)  # none while an exchange is under way here: join it instead
             if near is not None:
                 return near
         started = self.clock.monotonic()
@@ -489,25 +480,23 @@ class TokenCache:
     ) -> CachedToken:
         generation, found = self._read_current(slot)
         key = self._slot_prefix(slot) + (generation or NO_GENERATION)
-        if found is not None and not refresh:
-            self._near_put(slot, found)
-            return found
-        if not self.shared or generation is None:
-            return self._produce(slot, key, generation, produce, flight)
-        with self.lock(key) as acquired:
-            if acquired:
-                # Another process may have filled the cache between our read and our lock.
-                found = None if refresh else self._read(key)
-                if found is not None:
-                    self._near_put(slot, found)
-                    return found
+        if found is None or refresh:
+            if not self.shared or generation is None:
                 return self._produce(slot, key, generation, produce, flight)
-            found = self._wait_for_holder(key, started + min(self.lock_timeout, self.deadline))
-            if found is not None:
-                self._near_put(slot, found)
-                return found
-            log.info("lock wait ended without a cached token; exchanging")
-            return self._produce(slot, key, generation, produce, flight)
+            with self.lock(key) as acquired:
+                if acquired:
+                    # Another process may have filled the cache between our read and our lock.
+                    found = None if refresh else self._read(key)
+                else:
+                    found = self._wait_for_holder(
+                        key, started + min(self.lock_timeout, self.deadline)
+                    )
+                    if found is None:
+                        log.info("lock wait ended without a cached token; exchanging")
+                if found is None:
+                    return self._produce(slot, key, generation, produce, flight)
+        self._near_put(slot, found)
+        return found
 
     def _produce(
         self,
