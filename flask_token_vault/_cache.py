@@ -51,6 +51,7 @@ from ._store import (
     Store,
     StoreUnavailable,
     drop_oldest,
+    generation_of,
     in_slot,
 )
 
@@ -192,7 +193,7 @@ class TokenCache:
         except Exception as exc:  # a cache outage must not take the app down
             _failed("read", exc)
             return None
-        return raw.decode("ascii", "replace") if raw else NO_GENERATION
+        return generation_of(raw)
 
     def key_for(self, slot: Slot) -> str:
         """Return the store key of ``slot`` under the user's current generation."""

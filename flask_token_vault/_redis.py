@@ -33,7 +33,7 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from ._store import NO_GENERATION, Entry, Kind, Store, as_bytes
+from ._store import NO_GENERATION, Entry, Kind, Store, as_bytes, generation_of
 
 log = logging.getLogger("flask_token_vault")
 
@@ -523,8 +523,7 @@ class RedisStore(Store):
         generation, value, millis = self._get_in_generation(
             keys=[generation_key, prefix], args=[NO_GENERATION]
         )
-        text = generation.decode("ascii", "replace") if isinstance(generation, bytes) else ""
-        return text or NO_GENERATION, _entry(value, millis)
+        return generation_of(generation), _entry(value, millis)
 
     def set(self, key: str, value: bytes, ttl: int) -> None:
         """Store ``value`` with an expiry."""

@@ -35,9 +35,13 @@ def in_slot(digest: str, kind: str) -> str:
 
 #: The generation of a user who has none stored yet.
 NO_GENERATION = "0"
-#: Seconds each Redis call may take (socket and connect timeouts), unless configured.
 _T = TypeVar("_T")
 _P = ParamSpec("_P")
+
+
+def generation_of(raw: object) -> str:
+    """Return the generation a store read: :data:`NO_GENERATION` when it holds none."""
+    return raw.decode("ascii", "replace") if isinstance(raw, bytes) and raw else NO_GENERATION
 
 
 def drop_oldest(entries: dict[Any, Any]) -> None:
@@ -105,8 +109,7 @@ class Store(Protocol):
 
         A missing generation reads as :data:`NO_GENERATION`.
         """
-        raw = self.get(generation_key)
-        generation = raw.decode("ascii", "replace") if raw else NO_GENERATION
+        generation = generation_of(self.get(generation_key))
         return generation, self.read(prefix + generation)
 
     def set_replicated(self, key: str, value: bytes, ttl: int, timeout: float) -> int:
@@ -147,18 +150,15 @@ class MemoryStore(Store):
 
     shared = False
     name = "MemoryStore"
+    threshold = 10_000
 
-    def __init__(self, clock: Clock | None = None, threshold: int = 10_000) -> None:
+    def __init__(self, clock: Clock | None = None) -> None:
         self.clock = clock or Clock()
-        self.threshold = threshold
         self._data: dict[str, tuple[float, bytes]] = {}
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return "MemoryStore()"
-
-    def __len__(self) -> int:
-        return len(self._data)
 
     def items(self) -> list[tuple[str, bytes]]:
         """Return the live keys and values (for inspection in tests and debugging)."""
@@ -211,9 +211,11 @@ class MemoryStore(Store):
 
 
 class CachelibStore(Store):
-    """A :class:`Store` on any cachelib ``BaseCache``, through its public API."""
+    """A :class:`Store` on any cachelib ``BaseCache``, through its public API.
 
-    #: cachelib backends swallow most errors themselves; whatever still escapes counts.
+    cachelib backends swallow most errors themselves; whatever still escapes counts as the
+    store being unreachable (:meth:`Store.classify`).
+    """
 
     def __init__(self, cache: BaseCache) -> None:
         self.cache = cache
