@@ -219,12 +219,7 @@ class TokenCache:
         return self.crypto.seal_cache(json.dumps(data, separators=(",", ":")).encode(), key)
 
     def _decode(self, key: str, entry: Entry | None) -> CachedToken | None:
-        """Return the stored token and until when it is usable here, if it still is.
-
-        Usable means before its wall-clock expiry less the leeway, and (when the store can tell)
-        before the store drops it: the local deadline is the earlier of the two, on the
-        monotonic clock.
-        """
+        """Return the token while usable: until its expiry less the leeway, or the store's TTL."""
         if entry is None:
             return None
         try:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterable
 from typing import Any
 
 from ._clock import Clock
@@ -109,10 +110,6 @@ class SessionRevocations:
             self._known.clear()
         return self._pending.flush()
 
-    def _pending_end(self, keys: list[str]) -> float:
-        kept = [_time(self._pending.items.get(key)) for key in keys]
-        return max((when for when in kept if when is not None), default=float("-inf"))
-
     def ended(
         self, sub: str, sid: str | None, signed_in_at: float, sign_in: str | None = None
     ) -> bool:
@@ -136,14 +133,14 @@ class SessionRevocations:
         keys = [self._key("sub", sub)]
         if own is not None:
             keys.append(self._key(*own))
-        waiting = self._pending_end(keys) if self._pending else float("-inf")
+        waiting = _latest(self._pending.items.get(key) for key in keys)
         try:
             values = self.store.get_many(keys)
         except Exception as exc:  # an outage must not take every session down
             if not isinstance(exc, StoreUnavailable):  # the breaker logged once already
                 log.warning("session revocation check failed (%s)", type(exc).__name__)
             return signed_in_at <= waiting  # but the ends this process knows of still hold
-        latest = max([waiting, *(when for when in map(_time, values) if when is not None)])
+        latest = max(waiting, _latest(values))
         if not self.store.shared or self.local_ttl > 0:
             # In-process: exact until this process records a logout. Shared: for local_ttl.
             life = self.local_ttl if self.store.shared else float("inf")
@@ -157,6 +154,11 @@ class SessionRevocations:
         """Record a logout token's ``jti``; return ``False`` when it was seen before (a replay)."""
         key = in_slot(self.crypto.keyed_hash("logout-jti", self.namespace, jti), "j")
         return self.store.add(key, b"1", max(1.0, ttl))
+
+
+def _latest(raws: Iterable[Any]) -> float:
+    """Return the latest of the recorded times (``-inf`` for none)."""
+    return max((when for when in map(_time, raws) if when is not None), default=float("-inf"))
 
 
 def _time(raw: Any) -> float | None:
