@@ -282,7 +282,7 @@ class PendingWrites:
         """Keep ``value`` for ``key`` (replacing what was kept for it)."""
         with self._lock:
             if key not in self.items and len(self.items) >= self.limit:
-                self.items.pop(next(iter(self.items)))
+                drop_oldest(self.items)
                 log.error("too many %s wait for the cache; the oldest is dropped", self.what)
             self.items[key] = value
 
