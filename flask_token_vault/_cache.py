@@ -51,6 +51,7 @@ from ._store import (
     Store,
     StoreUnavailable,
     drop_oldest,
+    generation_of,
     in_slot,
 )
 
@@ -146,7 +147,9 @@ class TokenCache:
         self._flights_lock = threading.Lock()
         # Generations the store has not taken yet, written again before this process next reads
         # the store, until they land.
-        self._pending = PendingWrites(clock, "new generations")
+        self._pending = PendingWrites(
+            clock, "new generations", lambda key, value: self.store.set(key, value, _GENERATION_TTL)
+        )
 
     def __repr__(self) -> str:
         return f"TokenCache({self.store!r})"
@@ -190,13 +193,11 @@ class TokenCache:
         except Exception as exc:  # a cache outage must not take the app down
             _failed("read", exc)
             return None
-        return raw.decode("ascii", "replace") if raw else NO_GENERATION
+        return generation_of(raw)
 
-    def key_for(self, slot: Slot, generation: str | None = None) -> str:
-        """Return the store key of ``slot`` under ``generation`` (default: the current one)."""
-        if generation is None:
-            generation = self.generation(slot.sub) or NO_GENERATION
-        return self._slot_prefix(slot) + generation
+    def key_for(self, slot: Slot) -> str:
+        """Return the store key of ``slot`` under the user's current generation."""
+        return self._slot_prefix(slot) + (self.generation(slot.sub) or NO_GENERATION)
 
     def _read_current(self, slot: Slot) -> tuple[str | None, CachedToken | None]:
         """Return the user's generation and the slot's usable token under it, in one read."""
@@ -218,12 +219,7 @@ class TokenCache:
         return self.crypto.seal_cache(json.dumps(data, separators=(",", ":")).encode(), key)
 
     def _decode(self, key: str, entry: Entry | None) -> CachedToken | None:
-        """Return the stored token and until when it is usable here, if it still is.
-
-        Usable means before its wall-clock expiry less the leeway, and (when the store can tell)
-        before the store drops it: the local deadline is the earlier of the two, on the
-        monotonic clock.
-        """
+        """Return the token while usable: until its expiry less the leeway, or the store's TTL."""
         if entry is None:
             return None
         try:
@@ -373,7 +369,7 @@ class TokenCache:
         generation = secrets.token_hex(8).encode()
         for digest in self.crypto.keyed_hashes("user", self.namespace, sub):
             self._pending.put(in_slot(digest, "g"), generation)
-        self._pending.flush(lambda key, value: self.store.set(key, value, _GENERATION_TTL))
+        self._pending.flush()
 
     # "not connected" answers ---------------------------------------------------------------
     def _absent_prefix(self, sub: str, connection: str, login_hint: str | None) -> str:
@@ -433,31 +429,24 @@ class TokenCache:
         """
         if self._flights and slot in self._flights:
             return None
-        entries = self._near.get(slot.sub)
-        entry = entries.get(slot) if entries is not None else None
-        if entry is not None and self.clock.monotonic() < entry.keep:
-            return entry.cached
-        return None
-
-    def fetch(self, slot: Slot, produce: Producer, *, refresh: bool = False) -> ProviderToken:
-        """Return the cached token of ``slot``, or ``produce`` one, once for all who ask at once.
-
-        What ``produce`` returns is stored here (callers do not write it back). With
-        ``refresh``, the cached token is dropped and a new one produced.
-        """
-        return self.fetch_entry(slot, produce, refresh=refresh).token
+        return self._near_get(slot)
 
     def fetch_entry(self, slot: Slot, produce: Producer, *, refresh: bool = False) -> CachedToken:
-        """Do what :meth:`fetch` does; also return until when the token is usable here."""
+        """Return the cached token of ``slot``, or ``produce`` one, once for all who ask at once.
+
+        Also says until when the token is usable here. What ``produce`` returns is stored here
+        (callers do not write it back). With ``refresh``, the cached token is dropped and a new
+        one produced.
+        """
         if refresh:
             self.drop(slot)
-        elif slot not in self._flights:  # when an exchange is under way here, join it instead
-            near = self._near_get(slot)
+        else:
+            near = self.near(slot)  # none while an exchange is under way here: join it instead
             if near is not None:
                 return near
         started = self.clock.monotonic()
         if self._pending.due():
-            self._pending.flush(lambda key, value: self.store.set(key, value, _GENERATION_TTL))
+            self._pending.flush()
         with self._flights_lock:
             flight = self._flights.get(slot)
             leader = flight is None
@@ -487,25 +476,23 @@ class TokenCache:
     ) -> CachedToken:
         generation, found = self._read_current(slot)
         key = self._slot_prefix(slot) + (generation or NO_GENERATION)
-        if found is not None and not refresh:
-            self._near_put(slot, found)
-            return found
-        if not self.shared or generation is None:
-            return self._produce(slot, key, generation, produce, flight)
-        with self.lock(key) as acquired:
-            if acquired:
-                # Another process may have filled the cache between our read and our lock.
-                found = None if refresh else self._read(key)
-                if found is not None:
-                    self._near_put(slot, found)
-                    return found
+        if found is None or refresh:
+            if not self.shared or generation is None:
                 return self._produce(slot, key, generation, produce, flight)
-            found = self._wait_for_holder(key, started + min(self.lock_timeout, self.deadline))
-            if found is not None:
-                self._near_put(slot, found)
-                return found
-            log.info("lock wait ended without a cached token; exchanging")
-            return self._produce(slot, key, generation, produce, flight)
+            with self.lock(key) as acquired:
+                if acquired:
+                    # Another process may have filled the cache between our read and our lock.
+                    found = None if refresh else self._read(key)
+                else:
+                    found = self._wait_for_holder(
+                        key, started + min(self.lock_timeout, self.deadline)
+                    )
+                    if found is None:
+                        log.info("lock wait ended without a cached token; exchanging")
+                if found is None:
+                    return self._produce(slot, key, generation, produce, flight)
+        self._near_put(slot, found)
+        return found
 
     def _produce(
         self,

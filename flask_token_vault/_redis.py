@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import sys
 import threading
 import weakref
 from collections.abc import Callable, Sequence
@@ -32,7 +33,7 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from ._store import NO_GENERATION, Entry, Kind, Store, as_bytes
+from ._store import NO_GENERATION, Entry, Kind, Store, as_bytes, generation_of
 
 log = logging.getLogger("flask_token_vault")
 
@@ -207,8 +208,6 @@ def _cluster(module: ModuleType, nodes: list[Any], settings: dict[str, Any]) -> 
 class LazyClient:
     """A client made on first use, so an app starts while its cache is away."""
 
-    cluster = True
-
     def __init__(self, module: ModuleType, build: Callable[[], Any]) -> None:
         self._module = module
         self._build = build
@@ -260,38 +259,35 @@ def bounded_client(value: Any, timeout: float) -> Any:
         )
         return value
     if hasattr(value, "nodes_manager"):
-        kwargs = {
-            k: v
-            for k, v in value.nodes_manager.connection_kwargs.items()
-            if k in _CLIENT_SETTINGS - {"host", "port"} or k.startswith("ssl")
-        }
+        settings = _carried(module, value.nodes_manager.connection_kwargs, timeout, address=False)
         nodes = [module.cluster.ClusterNode(n.host, n.port) for n in value.get_nodes()]
-        return _cluster(module, nodes, _bounded(module, kwargs, timeout))
+        return _cluster(module, nodes, settings)
     source = value.connection_pool
     sentinel_manager = getattr(source, "sentinel_manager", None)
-    kwargs = {
-        k: v
-        for k, v in source.connection_kwargs.items()
-        if k in _CLIENT_SETTINGS or k.startswith("ssl")
-    }
     if sentinel_manager is not None:
-        kwargs.pop("host", None)
-        kwargs.pop("port", None)
+        settings = _carried(module, source.connection_kwargs, timeout, address=False)
         places = [client.connection_pool.connection_kwargs for client in sentinel_manager.sentinels]
         sentinels = [(place["host"], place["port"]) for place in places]
         sentinel = module.sentinel.Sentinel(
-            sentinels,
-            sentinel_kwargs=_bounded(module, {}, timeout),
-            **_bounded(module, kwargs, timeout),
+            sentinels, sentinel_kwargs=_bounded(module, {}, timeout), **settings
         )
-        return sentinel.master_for(source.service_name, **_bounded(module, kwargs, timeout))
+        return sentinel.master_for(source.service_name, **settings)
     pool = module.BlockingConnectionPool(
         connection_class=source.connection_class,
         max_connections=MAX_CONNECTIONS,
         timeout=timeout,
-        **_bounded(module, kwargs, timeout),
+        **_carried(module, source.connection_kwargs, timeout, address=True),
     )
     return _closing(_client_class(module)(connection_pool=pool))
+
+
+def _carried(
+    module: ModuleType, kwargs: dict[str, Any], timeout: float, *, address: bool
+) -> dict[str, Any]:
+    """Return the app's connection settings worth keeping (``address``: with host and port)."""
+    names = _CLIENT_SETTINGS if address else _CLIENT_SETTINGS - {"host", "port"}
+    carried = {k: v for k, v in kwargs.items() if k in names or k.startswith("ssl")}
+    return _bounded(module, carried, timeout)
 
 
 def _module_of(value: Any) -> ModuleType | None:
@@ -325,11 +321,13 @@ def classify(exc: BaseException) -> Kind | None:
             continue
         errors = module.exceptions
         sentinel = getattr(module, "sentinel", None)
-        if isinstance(exc, (errors.AuthenticationError, errors.NoPermissionError)):
-            return "misconfigured"
-        if isinstance(exc, getattr(errors, "AuthorizationError", ())):
-            return "misconfigured"
-        if isinstance(exc, errors.ClusterCrossSlotError):
+        misconfigured: tuple[Any, ...] = (
+            errors.AuthenticationError,
+            errors.NoPermissionError,
+            errors.ClusterCrossSlotError,
+            getattr(errors, "AuthorizationError", ()),
+        )
+        if isinstance(exc, misconfigured):
             return "misconfigured"
         moved: tuple[Any, ...] = (
             errors.MovedError,
@@ -385,12 +383,11 @@ def misconfiguration_fix(exc: BaseException) -> str:
 
 
 def _loaded(name: str) -> Any:
-    import sys
-
+    """Return the client library ``name`` if the app imported it (with its sentinel module)."""
     module = sys.modules.get(name)
     if module is None or not hasattr(module, "exceptions"):
         return None
-    if name in ("redis", "valkey") and getattr(module, "sentinel", None) is None:
+    if getattr(module, "sentinel", None) is None:
         with contextlib.suppress(ImportError):
             __import__(f"{name}.sentinel")
     return module
@@ -453,9 +450,8 @@ class RedisStore(Store):
     shared = True
     name = "redis"
 
-    def __init__(self, client: Any, prefix: str = "") -> None:
+    def __init__(self, client: Any) -> None:
         self.client = client
-        self.prefix = prefix
         self.cluster = is_cluster(client)
         self._release = client.register_script(_RELEASE)
         self._get_in_generation = client.register_script(_GET_IN_GENERATION)
@@ -509,43 +505,42 @@ class RedisStore(Store):
 
     def get(self, key: str) -> bytes | None:
         """Return the value at ``key``, or ``None``."""
-        return as_bytes(self.client.get(self.prefix + key))
+        return as_bytes(self.client.get(key))
 
     def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         """Read the keys in one pipeline of single-key reads (keys may lie in several slots)."""
         pipe = self.client.pipeline(transaction=False)
         for key in keys:
-            pipe.get(self.prefix + key)
+            pipe.get(key)
         return [as_bytes(value) for value in pipe.execute()]
 
     def read(self, key: str) -> Entry | None:
         """Return the value and its remaining TTL (``PTTL``) in one round trip (a script)."""
-        return _entry(*self._get_with_ttl(keys=[self.prefix + key]))
+        return _entry(*self._get_with_ttl(keys=[key]))
 
     def get_in_generation(self, generation_key: str, prefix: str) -> tuple[str, Entry | None]:
         """Read the generation, the entry under it and its TTL in one round trip (a script)."""
         generation, value, millis = self._get_in_generation(
-            keys=[self.prefix + generation_key, self.prefix + prefix], args=[NO_GENERATION]
+            keys=[generation_key, prefix], args=[NO_GENERATION]
         )
-        text = generation.decode("ascii", "replace") if isinstance(generation, bytes) else ""
-        return text or NO_GENERATION, _entry(value, millis)
+        return generation_of(generation), _entry(value, millis)
 
     def set(self, key: str, value: bytes, ttl: int) -> None:
         """Store ``value`` with an expiry."""
-        self.client.set(self.prefix + key, value, ex=max(1, int(ttl)))
+        self.client.set(key, value, ex=max(1, int(ttl)))
 
     def delete(self, key: str) -> None:
         """Remove ``key``."""
-        self.client.delete(self.prefix + key)
+        self.client.delete(key)
 
     def add(self, key: str, value: bytes, ttl: float) -> bool:
         """``SET key value NX PX ttl``."""
         millis = max(1, math.ceil(ttl * 1000))
-        return bool(self.client.set(self.prefix + key, value, nx=True, px=millis))
+        return bool(self.client.set(key, value, nx=True, px=millis))
 
     def release(self, key: str, value: bytes) -> None:
         """Delete ``key`` if it still holds ``value``, atomically."""
-        self._release(keys=[self.prefix + key], args=[value])
+        self._release(keys=[key], args=[value])
 
     def set_replicated(self, key: str, value: bytes, ttl: int, timeout: float) -> int:
         """Store ``value``, then wait up to ``timeout`` for one replica to hold it (``WAIT``).
@@ -558,7 +553,7 @@ class RedisStore(Store):
             self.set(key, value, ttl)
             return 0
         pipe = self.client.pipeline(transaction=False)
-        pipe.set(self.prefix + key, value, ex=max(1, int(ttl)))
+        pipe.set(key, value, ex=max(1, int(ttl)))
         pipe.execute_command("WAIT", 1, max(1, int(timeout * 1000)))
         return int(pipe.execute()[-1])
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterable
 from typing import Any
 
 from ._clock import Clock
@@ -60,7 +61,13 @@ class SessionRevocations:
         self.replica_wait = replica_wait
         # Ends the store has not taken yet (key -> when): every request of this process checks
         # them, and they are written again until the store takes them.
-        self._pending = PendingWrites(clock, "logouts")
+        self._pending = PendingWrites(
+            clock,
+            "logouts",
+            lambda key, value: self.store.set_replicated(
+                key, value, self.record_ttl, self.replica_wait
+            ),
+        )
 
     def __repr__(self) -> str:
         return f"SessionRevocations({self.store!r})"
@@ -101,19 +108,7 @@ class SessionRevocations:
             self._pending.put(key, repr(max(when, kept or when)).encode())
             self._epoch += 1
             self._known.clear()
-        return self._write_pending()
-
-    def _write_pending(self) -> bool:
-        """Write the ends the store has not taken yet; return whether none is left."""
-        return self._pending.flush(
-            lambda key, value: self.store.set_replicated(
-                key, value, self.record_ttl, self.replica_wait
-            )
-        )
-
-    def _pending_end(self, keys: list[str]) -> float:
-        kept = [_time(self._pending.items.get(key)) for key in keys]
-        return max((when for when in kept if when is not None), default=float("-inf"))
+        return self._pending.flush()
 
     def ended(
         self, sub: str, sid: str | None, signed_in_at: float, sign_in: str | None = None
@@ -126,7 +121,7 @@ class SessionRevocations:
         not sign everybody out.
         """
         if self._pending.due():
-            self._write_pending()
+            self._pending.flush()
         own = ("sid", sid) if sid else ("sign_in", sign_in) if sign_in else None
         near = (sub, *(own or ("", "")))
         known = self._known.get(near)
@@ -138,14 +133,14 @@ class SessionRevocations:
         keys = [self._key("sub", sub)]
         if own is not None:
             keys.append(self._key(*own))
-        waiting = self._pending_end(keys) if self._pending else float("-inf")
+        waiting = _latest(self._pending.items.get(key) for key in keys)
         try:
             values = self.store.get_many(keys)
         except Exception as exc:  # an outage must not take every session down
             if not isinstance(exc, StoreUnavailable):  # the breaker logged once already
                 log.warning("session revocation check failed (%s)", type(exc).__name__)
             return signed_in_at <= waiting  # but the ends this process knows of still hold
-        latest = max([waiting, *(when for when in map(_time, values) if when is not None)])
+        latest = max(waiting, _latest(values))
         if not self.store.shared or self.local_ttl > 0:
             # In-process: exact until this process records a logout. Shared: for local_ttl.
             life = self.local_ttl if self.store.shared else float("inf")
@@ -159,6 +154,11 @@ class SessionRevocations:
         """Record a logout token's ``jti``; return ``False`` when it was seen before (a replay)."""
         key = in_slot(self.crypto.keyed_hash("logout-jti", self.namespace, jti), "j")
         return self.store.add(key, b"1", max(1.0, ttl))
+
+
+def _latest(raws: Iterable[Any]) -> float:
+    """Return the latest of the recorded times (``-inf`` for none)."""
+    return max((when for when in map(_time, raws) if when is not None), default=float("-inf"))
 
 
 def _time(raw: Any) -> float | None:

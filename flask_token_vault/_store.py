@@ -35,9 +35,13 @@ def in_slot(digest: str, kind: str) -> str:
 
 #: The generation of a user who has none stored yet.
 NO_GENERATION = "0"
-#: Seconds each Redis call may take (socket and connect timeouts), unless configured.
 _T = TypeVar("_T")
 _P = ParamSpec("_P")
+
+
+def generation_of(raw: object) -> str:
+    """Return the generation a store read: :data:`NO_GENERATION` when it holds none."""
+    return raw.decode("ascii", "replace") if isinstance(raw, bytes) and raw else NO_GENERATION
 
 
 def drop_oldest(entries: dict[Any, Any]) -> None:
@@ -105,8 +109,7 @@ class Store(Protocol):
 
         A missing generation reads as :data:`NO_GENERATION`.
         """
-        raw = self.get(generation_key)
-        generation = raw.decode("ascii", "replace") if raw else NO_GENERATION
+        generation = generation_of(self.get(generation_key))
         return generation, self.read(prefix + generation)
 
     def set_replicated(self, key: str, value: bytes, ttl: int, timeout: float) -> int:
@@ -147,18 +150,15 @@ class MemoryStore(Store):
 
     shared = False
     name = "MemoryStore"
+    threshold = 10_000
 
-    def __init__(self, clock: Clock | None = None, threshold: int = 10_000) -> None:
+    def __init__(self, clock: Clock | None = None) -> None:
         self.clock = clock or Clock()
-        self.threshold = threshold
         self._data: dict[str, tuple[float, bytes]] = {}
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return "MemoryStore()"
-
-    def __len__(self) -> int:
-        return len(self._data)
 
     def items(self) -> list[tuple[str, bytes]]:
         """Return the live keys and values (for inspection in tests and debugging)."""
@@ -211,9 +211,11 @@ class MemoryStore(Store):
 
 
 class CachelibStore(Store):
-    """A :class:`Store` on any cachelib ``BaseCache``, through its public API."""
+    """A :class:`Store` on any cachelib ``BaseCache``, through its public API.
 
-    #: cachelib backends swallow most errors themselves; whatever still escapes counts.
+    cachelib backends swallow most errors themselves; whatever still escapes counts as the
+    store being unreachable (:meth:`Store.classify`).
+    """
 
     def __init__(self, cache: BaseCache) -> None:
         self.cache = cache
@@ -259,13 +261,16 @@ class PendingWrites:
 
     At most ``limit`` are kept (the oldest go first, logged); :meth:`due` says when to try
     again, at most every ``every`` seconds, so a store that is away costs no request more.
+    Each is written with ``write`` (key, value).
     """
 
-    def __init__(self, clock: Clock, what: str, *, every: float = 0.5, limit: int = 10_000) -> None:
+    every = 0.5
+    limit = 10_000
+
+    def __init__(self, clock: Clock, what: str, write: Callable[[str, bytes], object]) -> None:
         self.clock = clock
         self.what = what
-        self.every = every
-        self.limit = limit
+        self.write = write
         self.items: dict[str, bytes] = {}
         self._next_try = 0.0
         self._lock = threading.Lock()
@@ -277,7 +282,7 @@ class PendingWrites:
         """Keep ``value`` for ``key`` (replacing what was kept for it)."""
         with self._lock:
             if key not in self.items and len(self.items) >= self.limit:
-                self.items.pop(next(iter(self.items)))
+                drop_oldest(self.items)
                 log.error("too many %s wait for the cache; the oldest is dropped", self.what)
             self.items[key] = value
 
@@ -285,12 +290,12 @@ class PendingWrites:
         """Return whether writes are kept and it is time to try them again."""
         return bool(self.items) and self.clock.monotonic() >= self._next_try
 
-    def flush(self, write: Callable[[str, bytes], object]) -> bool:
+    def flush(self) -> bool:
         """Try every kept write in turn; return whether none is left (stop at a failure)."""
         self._next_try = self.clock.monotonic() + self.every
         for key, value in list(self.items.items()):
             try:
-                write(key, value)
+                self.write(key, value)
             except Exception as exc:
                 log.warning(
                     "%s not yet written to the cache (%s); kept, and written again until it is",

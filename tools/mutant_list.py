@@ -375,8 +375,8 @@ MUTANTS: tuple[Mutant, ...] = (
     _m(
         "durable ends: requests do not write waiting ends again",
         "_revocation.py",
-        "        if self._pending.due():\n            self._write_pending()",
-        "        if False:\n            self._write_pending()",
+        "        if self._pending.due():\n            self._pending.flush()",
+        "        if False:\n            self._pending.flush()",
         DURABLE_ENDS,
     ),
     _m(

@@ -129,7 +129,7 @@ def test_a_token_invalidated_while_it_is_stored_is_not_kept_near() -> None:
     store.cache = cache
     slot = Slot("alice", "google-oauth2", None, ())
     old = ProviderToken("OLD", clock.time() + 3600, None, "google-oauth2")
-    cache.fetch(slot, lambda: (old, clock.time()))
+    cache.fetch_entry(slot, lambda: (old, clock.time()))
     assert cache.near(slot) is None
 
 

@@ -261,7 +261,7 @@ def test_a_token_read_from_the_store_is_kept_no_longer_than_the_store_keeps_it()
     one, two = _two_caches(store, clock)
     slot = Slot("alice", "google-oauth2", None, ())
     token = ProviderToken("T1", clock.time() + 3600, None, "google-oauth2")
-    one.fetch(slot, lambda: (token, clock.time()))
+    one.fetch_entry(slot, lambda: (token, clock.time()))
     entry = store.read(one.key_for(slot))
     assert entry is not None and entry.ttl is not None
     fake.step_wall(-3600)
@@ -282,9 +282,9 @@ def test_a_token_exchanged_while_another_process_signed_the_user_out_is_not_kept
         elsewhere.invalidate_user("alice")
         return ProviderToken("OLD", clock.time() + 3600, None, "google-oauth2"), clock.time()
 
-    assert here.fetch(slot, exchange_during_a_logout_elsewhere).access_token == "OLD"
+    assert here.fetch_entry(slot, exchange_during_a_logout_elsewhere).token.access_token == "OLD"
     new = ProviderToken("NEW", clock.time() + 3600, None, "google-oauth2")
-    served = here.fetch(slot, lambda: (new, clock.time())).access_token
+    served = here.fetch_entry(slot, lambda: (new, clock.time())).token.access_token
     _held("token of a user signed out meanwhile", served == "NEW", f"served {served}")
 
 

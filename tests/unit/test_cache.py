@@ -343,7 +343,7 @@ def test_concurrent_writes_then_a_disconnect_leave_nothing_served_on_a_file_cach
 
     def write(slot: Slot) -> None:
         barrier.wait()
-        writer.fetch(slot, lambda: _token(f"token-{slot.login_hint}"))
+        writer.fetch_entry(slot, lambda: _token(f"token-{slot.login_hint}"))
 
     threads = [threading.Thread(target=write, args=(slot,)) for slot in slots]
     for t in threads:

@@ -64,12 +64,12 @@ def test_a_disconnect_during_an_outage_reaches_the_store_before_the_next_read() 
     cache = TokenCache(store, Crypto([b"k" * 32]), clock, default_settings(), namespace="t")
     slot = Slot("alice", "google-oauth2", None, ())
     old = ProviderToken("OLD", clock.time() + 3600, None, "google-oauth2")
-    cache.fetch(slot, lambda: (old, clock.time()))
+    cache.fetch_entry(slot, lambda: (old, clock.time()))
     generation = cache.generation("alice")
     store.down = True
     cache.invalidate_user("alice")
     store.down = False
     fake.advance(1)
     new = ProviderToken("NEW", clock.time() + 3600, None, "google-oauth2")
-    assert cache.fetch(slot, lambda: (new, clock.time())).access_token == "NEW"
+    assert cache.fetch_entry(slot, lambda: (new, clock.time())).token.access_token == "NEW"
     assert cache.generation("alice") != generation
