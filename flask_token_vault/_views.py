@@ -122,9 +122,7 @@ def _requested_scopes(state: AppState, connection: str, param: str) -> tuple[str
     )
 
 
-def _connection_from(state: AppState, name: str | None) -> str | None:
-    if name is None or name == "":
-        return None
+def _connection_from(state: AppState, name: str) -> str:
     if not is_valid_connection_name(name) or name not in state.settings.connections:
         raise InvalidRequest(
             "This connection is not offered by this site.",
@@ -202,7 +200,8 @@ def login() -> Response:
     """Send the visitor to Auth0 to sign in, optionally through one connection."""
     state = get_state()
     next_url = _next_from_request(state)
-    connection = _connection_from(state, request.args.get("connection"))
+    named = request.args.get("connection")
+    connection = _connection_from(state, named) if named else None
     if connection is None and "connection_scope" in request.args:
         raise InvalidRequest("'connection_scope' needs a 'connection'.")
     scopes = _requested_scopes(state, connection, "connection_scope") if connection else ()
@@ -222,7 +221,7 @@ def login() -> Response:
 def connect(connection: str) -> Response:
     """Send the user to Auth0 to connect (or re-consent) an account at a provider."""
     state = get_state()
-    checked = _connection_from(state, connection) or ""
+    checked = _connection_from(state, connection)
     next_url = _next_from_request(state)
     user = optional_user()
     try:
@@ -260,7 +259,7 @@ def _disconnected(state: AppState, revoked: bool, **answer: Any) -> Response:
 def disconnect(connection: str) -> Response:
     """Remove the user's account at a provider from the vault (a form with the CSRF token)."""
     state = get_state()
-    checked = _connection_from(state, connection) or ""
+    checked = _connection_from(state, connection)
     revoke = _disconnect_form()
     removed = disconnect_connection(checked, revoke_provider=revoke)
     return _disconnected(state, revoke, connection=checked, removed=removed)
