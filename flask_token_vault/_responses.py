@@ -14,15 +14,13 @@ from typing import Any, TypeAlias
 from flask import current_app, jsonify, make_response, redirect, render_template, request
 from werkzeug.wrappers import Response
 
+from ._my_account import CONNECT_SCOPE
 from ._state import get_state
 from ._tokens import is_api_call, optional_user
 from ._urls import connect_url, current_path, login_url
 from .errors import InsufficientScope, OperatorError, TokenVaultError, UpstreamError
 
 log = logging.getLogger("flask_token_vault")
-
-#: The My Account API scope a front end needs to connect an account.
-MY_ACCOUNT_CONNECT_SCOPE = "create:me:connected_accounts"
 
 
 def wants_json() -> bool:
@@ -204,14 +202,14 @@ def _connect_it_yourself(
         required_scopes=scopes,
         remedy=(
             f"Connect the {connection} account from the app that called: get a My Account "
-            f"API token ({MY_ACCOUNT_CONNECT_SCOPE}) and follow 'connect' (Connected "
+            f"API token ({CONNECT_SCOPE}) and follow 'connect' (Connected "
             "Accounts), then call again."
         ),
         connect={
             "method": "POST",
             "url": base + "/me/v1/connected-accounts/connect",
             "audience": base + "/me/",
-            "scope": MY_ACCOUNT_CONNECT_SCOPE,
+            "scope": CONNECT_SCOPE,
             "body": connect,
         },
     )

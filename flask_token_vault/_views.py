@@ -122,9 +122,7 @@ def _requested_scopes(state: AppState, connection: str, param: str) -> tuple[str
     )
 
 
-def _connection_from(state: AppState, name: str | None) -> str | None:
-    if name is None or name == "":
-        return None
+def _connection_from(state: AppState, name: str) -> str:
     if not is_valid_connection_name(name) or name not in state.settings.connections:
         raise InvalidRequest(
             "This connection is not offered by this site.",
@@ -139,17 +137,15 @@ def _authorize(
     scopes: Iterable[str],
     next_url: str,
     login_hint: str | None,
-    max_age: int | None = None,
     *,
+    max_age: int | None = None,
     organization: str | None = None,
     acr_values: str | None = None,
 ) -> Response:
     """Send the browser to Auth0's ``/authorize``, to sign in or to connect ``connection``.
 
-    With ``max_age`` the user must have authenticated at Auth0 within that many seconds: Auth0
-    asks again (``prompt=login`` makes sure) and the callback checks the ID token's
-    ``auth_time``. With ``organization`` the user signs in to that Auth0 Organization, and with
-    ``acr_values`` (a step-up) passes that policy; the callback checks the ID token for both.
+    ``max_age``, ``organization`` and ``acr_values`` are as for :func:`login_url`; the round
+    trip keeps them for the callback to check the ID token against.
     """
     settings = state.settings
     params: dict[str, str] = {}
@@ -193,8 +189,8 @@ def _authorize(
     }
     # What a sign-in asked for beyond the usual, kept only when asked: every byte of a pending
     # round trip rides in the cookie.
-    asked = {"max_age": max_age, "organization": organization, "acr_values": acr_values}
-    record.update((key, value) for key, value in asked.items() if value is not None)
+    extras = {"max_age": max_age, "organization": organization, "acr_values": acr_values}
+    record.update((key, value) for key, value in extras.items() if value is not None)
     round_trips.begin(state, "login", rv["state"], record)
     return redirect(rv["url"])
 
@@ -204,7 +200,8 @@ def login() -> Response:
     """Send the visitor to Auth0 to sign in, optionally through one connection."""
     state = get_state()
     next_url = _next_from_request(state)
-    connection = _connection_from(state, request.args.get("connection"))
+    named = request.args.get("connection")
+    connection = _connection_from(state, named) if named else None
     if connection is None and "connection_scope" in request.args:
         raise InvalidRequest("'connection_scope' needs a 'connection'.")
     scopes = _requested_scopes(state, connection, "connection_scope") if connection else ()
@@ -214,7 +211,7 @@ def login() -> Response:
         scopes,
         next_url,
         asked.login_hint(),
-        asked.max_age(),
+        max_age=asked.max_age(),
         organization=asked.organization(state),
         acr_values=asked.acr_values(),
     )
@@ -224,18 +221,18 @@ def login() -> Response:
 def connect(connection: str) -> Response:
     """Send the user to Auth0 to connect (or re-consent) an account at a provider."""
     state = get_state()
-    checked = _connection_from(state, connection) or ""
+    checked = _connection_from(state, connection)
     next_url = _next_from_request(state)
+    user = optional_user()
     try:
         scopes = _requested_scopes(state, checked, "scope")
     except InvalidRequest as exc:
-        if exc.error != LINK_INVALID or optional_user() is not None:
+        if exc.error != LINK_INVALID or user is not None:
             raise
         # Perhaps their session ended since the link was made: sign in, then try it again.
         return redirect(login_url(next=current_path()))
     if state.settings.connect_flow == "connected_accounts":
         return _start_connected_account(state, checked, scopes, next_url, asked.login_hint())
-    user = optional_user()
     # A connect signs in again through Auth0: in the organization the user is signed in to.
     organization = user.org_id if user is not None else state.settings.organization
     return _authorize(
@@ -243,39 +240,37 @@ def connect(connection: str) -> Response:
     )
 
 
-def _revoke_provider() -> bool:
-    """Return whether the disconnect form asks to revoke the grant at the provider too."""
+def _disconnect_form() -> bool:
+    """Check the disconnect form's token; return whether it asks to revoke at the provider too."""
+    _check_csrf("disconnect", "Disconnect")
     return request.form.get("revoke_provider", "") in ("1", "true", "on")
 
 
-def _revocations(asked: bool) -> dict[str, list[dict[str, str | None]]]:
-    """Return the JSON answer's ``revocations``, when the form asked for any."""
-    return {"revocations": [r.to_dict() for r in g.get(REVOCATIONS_KEY, [])]} if asked else {}
+def _disconnected(state: AppState, revoked: bool, **answer: Any) -> Response:
+    """Answer a disconnect: JSON (with ``revocations`` when the form asked), else go back."""
+    if not wants_json():
+        return _go_back(state, request.form.get("next"))
+    if revoked:
+        answer["revocations"] = [r.to_dict() for r in g.get(REVOCATIONS_KEY, [])]
+    return jsonify(answer)
 
 
 @blueprint.post("/disconnect/<connection>")
 def disconnect(connection: str) -> Response:
     """Remove the user's account at a provider from the vault (a form with the CSRF token)."""
     state = get_state()
-    checked = _connection_from(state, connection) or ""
-    _check_csrf("disconnect", "Disconnect")
-    revoke = _revoke_provider()
+    checked = _connection_from(state, connection)
+    revoke = _disconnect_form()
     removed = disconnect_connection(checked, revoke_provider=revoke)
-    if wants_json():
-        return jsonify(connection=checked, removed=removed, **_revocations(revoke))
-    return _go_back(state, request.form.get("next"))
+    return _disconnected(state, revoke, connection=checked, removed=removed)
 
 
 @blueprint.post("/disconnect/account/<account_id>")
 def disconnect_one_account(account_id: str) -> Response:
     """Remove ONE connected account (by its ``cac_...`` id) from the vault (a CSRF'd form)."""
-    state = get_state()
-    _check_csrf("disconnect", "Disconnect")
-    revoke = _revoke_provider()
+    revoke = _disconnect_form()
     account = disconnect_account(account_id, revoke_provider=revoke)
-    if wants_json():
-        return jsonify(account=account.to_dict(), removed=1, **_revocations(revoke))
-    return _go_back(state, request.form.get("next"))
+    return _disconnected(get_state(), revoke, account=account.to_dict(), removed=1)
 
 
 @blueprint.get("/callback")
