@@ -21,7 +21,7 @@ import requests
 from ._config import Settings
 from ._connection_options import split_provider_scopes
 from ._dpop import DPoP
-from ._http import Attempt, ErrorHook, Failure, Transport, clean_text
+from ._http import Attempt, ErrorHook, Failure, Reply, Transport, clean_text
 from ._keys import ASSERTION_TYPE
 from ._mtls import MutualTLS
 from .errors import (
@@ -473,33 +473,13 @@ class Exchanger:
             token_type=token_type if isinstance(token_type, str) and token_type else "Bearer",
         )
 
-    def route(
-        self, endpoint: str, url: str, error: ErrorHook
-    ) -> tuple[str, ErrorHook, dict[str, Any]]:
-        """Return where a client-authenticated call goes, its error hook and its TLS keywords.
-
-        ``endpoint`` is the call's discovery name (``token_endpoint``, ...); with mTLS the call
-        goes to its ``mtls_endpoint_aliases`` entry, when the tenant has one, with the
-        certificate.
-        """
-        if self.mtls is None:
-            return url, error, {}
-        alias, tls = self.mtls.route(endpoint, url)
-        return alias, self.mtls.refine(error), tls
-
     def revoke(self, refresh_token: str) -> None:
         """Revoke a refresh token at Auth0 (``POST /oauth/revoke``); raise the typed error."""
-        url, error, tls = self.route(
-            "revocation_endpoint", self.settings.base_url + "/oauth/revoke", token_failure
-        )
-        self.transport.call_json(
-            "POST",
-            url,
-            data={"token": refresh_token},
-            error=error,
+        self.post(
+            "revocation_endpoint",
+            self.settings.base_url + "/oauth/revoke",
+            {"token": refresh_token},
             what="refresh token revocation",
-            hook=_TokenHook(self, None),  # the client's authentication, anew on each try
-            **tls,
         )
 
     def post_token(
@@ -515,21 +495,15 @@ class Exchanger:
         """
         grant = data.get("grant_type", "")
         subject = data.get("subject_token_type")
-        url, error, tls = self.route(
+        reply = self.post(
             "token_endpoint",
             self.settings.token_endpoint,
-            lambda failure: token_failure(failure, connection, subject),
-        )
-        reply = self.transport.call_json(
-            "POST",
-            url,
-            data=dict(data),
-            error=error,
+            data,
             what=f"token request (grant={'token_vault' if grant == GRANT_TYPE else grant} "
             f"connection={connection})",
-            hook=_TokenHook(self, self.dpop if _binds_user_tokens(data) else None),
+            error=lambda failure: token_failure(failure, connection, subject),
+            dpop=self.dpop if _binds_user_tokens(data) else None,
             retry=retry,
-            **tls,
         )
         if not isinstance(reply.body, dict):
             raise Auth0Unavailable(
@@ -539,6 +513,37 @@ class Exchanger:
                 upstream_status=reply.status,
             )
         return reply.body
+
+    def post(
+        self,
+        endpoint: str,
+        url: str,
+        data: Mapping[str, str],
+        *,
+        what: str,
+        error: ErrorHook = token_failure,
+        dpop: DPoP | None = None,
+        retry: bool = True,
+    ) -> Reply:
+        """POST a form to Auth0 with the client's authentication, anew on each try.
+
+        ``endpoint`` is the call's discovery name (``token_endpoint``, ...); with mTLS the call
+        goes to its ``mtls_endpoint_aliases`` entry, when the tenant has one, with the
+        certificate. ``dpop`` adds a DPoP proof to each try.
+        """
+        tls: dict[str, Any] = {}
+        if self.mtls is not None:
+            url, error, tls = self.mtls.route(endpoint, url, error)
+        return self.transport.call_json(
+            "POST",
+            url,
+            data=dict(data),
+            error=error,
+            what=what,
+            hook=_TokenHook(self, dpop),
+            retry=retry,
+            **tls,
+        )
 
 
 def checked_expires_in(value: Any, connection: str | None = None, *, default: float) -> float:
