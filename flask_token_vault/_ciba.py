@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -190,7 +189,6 @@ class Backchannel:
 
 def _seconds(value: Any, default: float) -> float:
     """Return a positive, finite number of seconds from Auth0's answer, else ``default``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return default
-    seconds = float(value)
-    return seconds if math.isfinite(seconds) and 0 < seconds <= 86_400 else default
+    # The comparison refuses NaN and infinities too, and a huge int before float() overflows.
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return float(value) if is_number and 0 < value <= 86_400 else default

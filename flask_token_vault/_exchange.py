@@ -9,7 +9,6 @@ Client authentication is a client secret, or with ``AUTH0_CLIENT_PRIVATE_KEY`` a
 from __future__ import annotations
 
 import logging
-import math
 import re
 import time
 from collections.abc import Mapping
@@ -103,20 +102,20 @@ class ProviderToken:
 
 def error_from_answer(
     status: int,
-    body: Mapping[str, Any] | None,
+    body: Mapping[str, Any],
     connection: str | None,
     *,
     subject: str | None = None,
 ) -> TokenVaultError:
-    """Map an Auth0 error answer of the exchange to the typed error that says what to do.
+    """Map an Auth0 refusal (a status below 500) to the typed error that says what to do.
 
     ``subject`` is the subject token type: the access-token exchange maps Auth0's 401 for the
     token to :class:`~flask_token_vault.InvalidAccessToken` and a refused client to
     :class:`~flask_token_vault.ApiClientMisconfigured`.
     """
-    code = clean_text((body or {}).get("error"), 100) or f"http_{status}"
+    code = clean_text(body.get("error"), 100) or f"http_{status}"
     # Auth0 ends its descriptions with a period, and ours add one.
-    text = clean_text((body or {}).get("error_description")).rstrip(".")
+    text = clean_text(body.get("error_description")).rstrip(".")
     desc = f"Auth0 refused the token exchange for {connection}: {text or code}."
     kwargs: dict[str, Any] = {"error": code, "connection": connection, "upstream_status": status}
     lowered = text.lower()
@@ -174,8 +173,6 @@ def error_from_answer(
         return Misconfigured(desc, **kwargs)
     if status == 429:
         return RateLimited(desc, **kwargs)
-    if status >= 500:
-        return Auth0Unavailable(desc, **kwargs)
     return ExchangeRejected(desc, **kwargs)
 
 
@@ -225,11 +222,11 @@ def token_failure(
             connection=connection,
             upstream_status=failure.status,
         )
-    body = failure.body if isinstance(failure.body, Mapping) else None
+    body = failure.body if isinstance(failure.body, Mapping) else {}
     if status >= 500:
         return Auth0Unavailable(
             f"Auth0 answered {status}.",
-            error=clean_text((body or {}).get("error"), 100) or f"http_{status}",
+            error=clean_text(body.get("error"), 100) or f"http_{status}",
             connection=connection,
             upstream_status=status,
         )
@@ -558,16 +555,12 @@ def checked_expires_in(value: Any, connection: str | None = None, *, default: fl
         return float(default)
     if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 12:
         value = int(value)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        seconds = math.nan
-    elif isinstance(value, int):
-        seconds = float(value) if abs(value) <= MAX_EXPIRES_IN else math.inf
-    else:
-        seconds = value
-    if not math.isfinite(seconds) or not 0 < seconds <= MAX_EXPIRES_IN:
+    # The comparison refuses NaN and infinities too, and a huge int before float() overflows.
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not is_number or not 0 < value <= MAX_EXPIRES_IN:
         raise Auth0Unavailable(
             "Auth0 answered the exchange with an unusable 'expires_in'.",
             error="malformed_answer",
             connection=connection,
         )
-    return float(seconds)
+    return float(value)
