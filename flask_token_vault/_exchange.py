@@ -245,7 +245,7 @@ def _binds_user_tokens(data: Mapping[str, str]) -> bool:
 
 
 class _TokenHook:
-    """Finish each try of a token request: a fresh client assertion, a fresh DPoP proof."""
+    """Finish each try of a call: a fresh client assertion and, with ``dpop``, DPoP proof."""
 
     def __init__(self, exchanger: Exchanger, dpop: DPoP | None) -> None:
         self.exchanger = exchanger

@@ -93,16 +93,10 @@ class TryHook(Protocol):
         """Read an answer; return whether it asks for one more try at once (honoured once)."""
 
 
-class _NoCookies(CookieJar):
-    """A cookie jar that never keeps a cookie."""
-
-    def __init__(self) -> None:
-        super().__init__(policy=DefaultCookiePolicy(allowed_domains=[]))
-
-
 def isolate(session: requests.Session) -> None:
     """Set ``session`` up for calls on many users' behalf: no cookie jar, nothing from the env."""
-    session.cookies = _NoCookies()  # type: ignore[assignment]
+    no_domain = DefaultCookiePolicy(allowed_domains=[])  # a jar with it never keeps a cookie
+    session.cookies = CookieJar(policy=no_domain)  # type: ignore[assignment]
     session.trust_env = False
     session.headers["User-Agent"] = "Flask-Token-Vault"
 
