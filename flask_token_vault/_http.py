@@ -262,8 +262,8 @@ class Transport:
             headers.setdefault("Accept", "application/json")
         attempt = 0
         rate_waited = 0.0
-        renewed = renew is None
-        hook_retried = hook is None
+        renewed = False  # a 401 renews the credential once
+        hook_retried = False  # the hook's "one more try" is honoured once
         while True:
             remaining = deadline - clock.monotonic()
             credential = auth() if auth is not None else None
@@ -299,7 +299,7 @@ class Transport:
                     hook_retried = True
                     response.close()
                     continue
-                if status == 401 and not renewed and credential is not None and renew:
+                if status == 401 and renew is not None and credential is not None and not renewed:
                     renewed = True
                     response.close()
                     renew(credential)
