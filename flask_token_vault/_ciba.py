@@ -12,15 +12,11 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import requests
-
-from ._exchange import Exchanger, token_failure
-from ._http import Attempt
+from ._exchange import Exchanger
 from .errors import Auth0Unavailable, InvalidRequest, TokenVaultError
 
 log = logging.getLogger("flask_token_vault")
@@ -75,20 +71,6 @@ class Approval:
         return self.status == "approved"
 
 
-class _ClientAuth:
-    """Authenticate each try of ``/bc-authorize`` as the token endpoint is (a fresh assertion)."""
-
-    def __init__(self, exchanger: Exchanger) -> None:
-        self.exchanger = exchanger
-
-    def prepare(self, attempt: Attempt) -> None:
-        if attempt.data is not None:
-            attempt.data.update(self.exchanger.client_auth())
-
-    def retry(self, response: requests.Response) -> bool:
-        return False
-
-
 class Backchannel:
     """Ask a user for their approval through Auth0's CIBA endpoint, and wait for the answer."""
 
@@ -130,20 +112,12 @@ class Backchannel:
         if requested_expiry is not None:
             data["requested_expiry"] = str(int(requested_expiry))
         started = self.transport.clock.monotonic()
-        url, error, tls = self.exchanger.route(
+        reply = self.exchanger.post(
             "backchannel_authentication_endpoint",
             self.settings.base_url + "/bc-authorize",
-            token_failure,
-        )
-        reply = self.transport.call_json(
-            "POST",
-            url,
-            data=data,
-            error=error,
+            data,
             what="backchannel authorization request",
-            hook=_ClientAuth(self.exchanger),
             retry=False,  # each request reaches the user's phone: never sent twice
-            **tls,
         )
         body = reply.body if isinstance(reply.body, dict) else {}
         auth_req_id = body.get("auth_req_id")
@@ -215,7 +189,6 @@ class Backchannel:
 
 def _seconds(value: Any, default: float) -> float:
     """Return a positive, finite number of seconds from Auth0's answer, else ``default``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return default
-    seconds = float(value)
-    return seconds if math.isfinite(seconds) and 0 < seconds <= 86_400 else default
+    # The comparison refuses NaN and infinities too, and a huge int before float() overflows.
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return float(value) if is_number and 0 < value <= 86_400 else default

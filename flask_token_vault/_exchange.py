@@ -9,7 +9,6 @@ Client authentication is a client secret, or with ``AUTH0_CLIENT_PRIVATE_KEY`` a
 from __future__ import annotations
 
 import logging
-import math
 import re
 import time
 from collections.abc import Mapping
@@ -21,7 +20,7 @@ import requests
 from ._config import Settings
 from ._connection_options import split_provider_scopes
 from ._dpop import DPoP
-from ._http import Attempt, ErrorHook, Failure, Transport, clean_text
+from ._http import Attempt, ErrorHook, Failure, Reply, Transport, clean_text
 from ._keys import ASSERTION_TYPE
 from ._mtls import MutualTLS
 from .errors import (
@@ -103,20 +102,20 @@ class ProviderToken:
 
 def error_from_answer(
     status: int,
-    body: Mapping[str, Any] | None,
+    body: Mapping[str, Any],
     connection: str | None,
     *,
     subject: str | None = None,
 ) -> TokenVaultError:
-    """Map an Auth0 error answer of the exchange to the typed error that says what to do.
+    """Map an Auth0 refusal (a status below 500) to the typed error that says what to do.
 
     ``subject`` is the subject token type: the access-token exchange maps Auth0's 401 for the
     token to :class:`~flask_token_vault.InvalidAccessToken` and a refused client to
     :class:`~flask_token_vault.ApiClientMisconfigured`.
     """
-    code = clean_text((body or {}).get("error"), 100) or f"http_{status}"
+    code = clean_text(body.get("error"), 100) or f"http_{status}"
     # Auth0 ends its descriptions with a period, and ours add one.
-    text = clean_text((body or {}).get("error_description")).rstrip(".")
+    text = clean_text(body.get("error_description")).rstrip(".")
     desc = f"Auth0 refused the token exchange for {connection}: {text or code}."
     kwargs: dict[str, Any] = {"error": code, "connection": connection, "upstream_status": status}
     lowered = text.lower()
@@ -174,8 +173,6 @@ def error_from_answer(
         return Misconfigured(desc, **kwargs)
     if status == 429:
         return RateLimited(desc, **kwargs)
-    if status >= 500:
-        return Auth0Unavailable(desc, **kwargs)
     return ExchangeRejected(desc, **kwargs)
 
 
@@ -225,11 +222,11 @@ def token_failure(
             connection=connection,
             upstream_status=failure.status,
         )
-    body = failure.body if isinstance(failure.body, Mapping) else None
+    body = failure.body if isinstance(failure.body, Mapping) else {}
     if status >= 500:
         return Auth0Unavailable(
             f"Auth0 answered {status}.",
-            error=clean_text((body or {}).get("error"), 100) or f"http_{status}",
+            error=clean_text(body.get("error"), 100) or f"http_{status}",
             connection=connection,
             upstream_status=status,
         )
@@ -248,7 +245,7 @@ def _binds_user_tokens(data: Mapping[str, str]) -> bool:
 
 
 class _TokenHook:
-    """Finish each try of a token request: a fresh client assertion, a fresh DPoP proof."""
+    """Finish each try of a call: a fresh client assertion and, with ``dpop``, DPoP proof."""
 
     def __init__(self, exchanger: Exchanger, dpop: DPoP | None) -> None:
         self.exchanger = exchanger
@@ -473,33 +470,13 @@ class Exchanger:
             token_type=token_type if isinstance(token_type, str) and token_type else "Bearer",
         )
 
-    def route(
-        self, endpoint: str, url: str, error: ErrorHook
-    ) -> tuple[str, ErrorHook, dict[str, Any]]:
-        """Return where a client-authenticated call goes, its error hook and its TLS keywords.
-
-        ``endpoint`` is the call's discovery name (``token_endpoint``, ...); with mTLS the call
-        goes to its ``mtls_endpoint_aliases`` entry, when the tenant has one, with the
-        certificate.
-        """
-        if self.mtls is None:
-            return url, error, {}
-        alias, tls = self.mtls.route(endpoint, url)
-        return alias, self.mtls.refine(error), tls
-
     def revoke(self, refresh_token: str) -> None:
         """Revoke a refresh token at Auth0 (``POST /oauth/revoke``); raise the typed error."""
-        url, error, tls = self.route(
-            "revocation_endpoint", self.settings.base_url + "/oauth/revoke", token_failure
-        )
-        self.transport.call_json(
-            "POST",
-            url,
-            data={"token": refresh_token},
-            error=error,
+        self.post(
+            "revocation_endpoint",
+            self.settings.base_url + "/oauth/revoke",
+            {"token": refresh_token},
             what="refresh token revocation",
-            hook=_TokenHook(self, None),  # the client's authentication, anew on each try
-            **tls,
         )
 
     def post_token(
@@ -515,21 +492,15 @@ class Exchanger:
         """
         grant = data.get("grant_type", "")
         subject = data.get("subject_token_type")
-        url, error, tls = self.route(
+        reply = self.post(
             "token_endpoint",
             self.settings.token_endpoint,
-            lambda failure: token_failure(failure, connection, subject),
-        )
-        reply = self.transport.call_json(
-            "POST",
-            url,
-            data=dict(data),
-            error=error,
+            data,
             what=f"token request (grant={'token_vault' if grant == GRANT_TYPE else grant} "
             f"connection={connection})",
-            hook=_TokenHook(self, self.dpop if _binds_user_tokens(data) else None),
+            error=lambda failure: token_failure(failure, connection, subject),
+            dpop=self.dpop if _binds_user_tokens(data) else None,
             retry=retry,
-            **tls,
         )
         if not isinstance(reply.body, dict):
             raise Auth0Unavailable(
@@ -539,6 +510,37 @@ class Exchanger:
                 upstream_status=reply.status,
             )
         return reply.body
+
+    def post(
+        self,
+        endpoint: str,
+        url: str,
+        data: Mapping[str, str],
+        *,
+        what: str,
+        error: ErrorHook = token_failure,
+        dpop: DPoP | None = None,
+        retry: bool = True,
+    ) -> Reply:
+        """POST a form to Auth0 with the client's authentication, anew on each try.
+
+        ``endpoint`` is the call's discovery name (``token_endpoint``, ...); with mTLS the call
+        goes to its ``mtls_endpoint_aliases`` entry, when the tenant has one, with the
+        certificate. ``dpop`` adds a DPoP proof to each try.
+        """
+        tls: dict[str, Any] = {}
+        if self.mtls is not None:
+            url, error, tls = self.mtls.route(endpoint, url, error)
+        return self.transport.call_json(
+            "POST",
+            url,
+            data=dict(data),
+            error=error,
+            what=what,
+            hook=_TokenHook(self, dpop),
+            retry=retry,
+            **tls,
+        )
 
 
 def checked_expires_in(value: Any, connection: str | None = None, *, default: float) -> float:
@@ -553,16 +555,12 @@ def checked_expires_in(value: Any, connection: str | None = None, *, default: fl
         return float(default)
     if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 12:
         value = int(value)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        seconds = math.nan
-    elif isinstance(value, int):
-        seconds = float(value) if abs(value) <= MAX_EXPIRES_IN else math.inf
-    else:
-        seconds = value
-    if not math.isfinite(seconds) or not 0 < seconds <= MAX_EXPIRES_IN:
+    # The comparison refuses NaN and infinities too, and a huge int before float() overflows.
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not is_number or not 0 < value <= MAX_EXPIRES_IN:
         raise Auth0Unavailable(
             "Auth0 answered the exchange with an unusable 'expires_in'.",
             error="malformed_answer",
             connection=connection,
         )
-    return float(seconds)
+    return float(value)

@@ -93,16 +93,10 @@ class TryHook(Protocol):
         """Read an answer; return whether it asks for one more try at once (honoured once)."""
 
 
-class _NoCookies(CookieJar):
-    """A cookie jar that never keeps a cookie."""
-
-    def __init__(self) -> None:
-        super().__init__(policy=DefaultCookiePolicy(allowed_domains=[]))
-
-
 def isolate(session: requests.Session) -> None:
     """Set ``session`` up for calls on many users' behalf: no cookie jar, nothing from the env."""
-    session.cookies = _NoCookies()  # type: ignore[assignment]
+    no_domain = DefaultCookiePolicy(allowed_domains=[])  # a jar with it never keeps a cookie
+    session.cookies = CookieJar(policy=no_domain)  # type: ignore[assignment]
     session.trust_env = False
     session.headers["User-Agent"] = "Flask-Token-Vault"
 
@@ -268,8 +262,8 @@ class Transport:
             headers.setdefault("Accept", "application/json")
         attempt = 0
         rate_waited = 0.0
-        renewed = renew is None
-        hook_retried = hook is None
+        renewed = False  # a 401 renews the credential once
+        hook_retried = False  # the hook's "one more try" is honoured once
         while True:
             remaining = deadline - clock.monotonic()
             credential = auth() if auth is not None else None
@@ -305,7 +299,7 @@ class Transport:
                     hook_retried = True
                     response.close()
                     continue
-                if status == 401 and not renewed and credential is not None and renew:
+                if status == 401 and renew is not None and credential is not None and not renewed:
                     renewed = True
                     response.close()
                     renew(credential)

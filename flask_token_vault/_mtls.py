@@ -55,13 +55,14 @@ class MutualTLS:
                 self._aliases = found if isinstance(found, Mapping) else {}
             return self._aliases
 
-    def route(self, endpoint: str, default: str) -> tuple[str, dict[str, Any]]:
-        """Return the URL for the discovery ``endpoint`` name and the keywords of the call."""
-        alias = self.aliases().get(endpoint)
-        return (alias if isinstance(alias, str) else default), dict(self.tls)
+    def route(
+        self, endpoint: str, url: str, hook: ErrorHook
+    ) -> tuple[str, ErrorHook, dict[str, Any]]:
+        """Return where a call goes, its error hook and the keywords that send the certificate.
 
-    def refine(self, hook: ErrorHook) -> ErrorHook:
-        """Wrap an error hook: a refused client or a failed handshake names the settings."""
+        The call goes to the alias of the discovery ``endpoint`` name when the tenant has one;
+        the hook makes a refused client or a failed handshake name the settings to check.
+        """
 
         def refined(failure: Failure) -> TokenVaultError:
             if failure.kind == "connection_error" and failure.reason == "SSLError":
@@ -76,4 +77,5 @@ class MutualTLS:
                 error.remedy = REMEDY
             return error
 
-        return refined
+        alias = self.aliases().get(endpoint)
+        return (alias if isinstance(alias, str) else url), refined, dict(self.tls)

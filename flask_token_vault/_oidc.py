@@ -189,7 +189,7 @@ def _unavailable(what: str, base_url: str, error: str | None = None) -> ErrorHoo
             )
         return Auth0Unavailable(
             f"Auth0's {what} could not be read ({reason}).",
-            error=error or (failure.code if failure.kind != "status" else "malformed_answer"),
+            error=error or ("malformed_answer" if failure.kind == "status" else failure.kind),
             upstream_status=failure.status,
             remedy=remedy,
         )

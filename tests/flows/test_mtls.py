@@ -68,7 +68,8 @@ def test_no_secret_or_assertion_is_sent(
 ) -> None:
     exchanger = TokenVault.state(cert_app).exchanger
     assert exchanger.client_auth() == {"client_id": emu.client_id}
-    url, _, tls = exchanger.route("token_endpoint", "unused", token_failure)
+    assert exchanger.mtls is not None
+    url, _, tls = exchanger.mtls.route("token_endpoint", "unused", token_failure)
     assert url == mtls.url + "/oauth/token"
     assert tls == {"cert": (cert[1], cert[2]), "verify": mtls.ca_bundle}
 
