@@ -100,8 +100,8 @@ class OnBehalf:
         # sub, kind, sign-in) voids it, wherever the handle was kept meanwhile.
         self._mac = "" if app is None else self._expected_macs(get_state(app))[0]
 
-    def _fields(self) -> tuple[str, ...]:
-        return (
+    def _expected_macs(self, state: AppState) -> tuple[str, ...]:
+        return state.crypto.keyed_hashes(
             "on-behalf/v1",
             self._kind,
             self.sub,
@@ -114,9 +114,6 @@ class OnBehalf:
             self._root,
             self.return_to or "",
         )
-
-    def _expected_macs(self, state: AppState) -> tuple[str, ...]:
-        return state.crypto.keyed_hashes(*self._fields())
 
     def __repr__(self) -> str:
         return f"OnBehalf(sub={self.sub!r}, via={self._kind!r})"
