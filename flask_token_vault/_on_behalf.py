@@ -19,19 +19,18 @@ import hmac
 import json
 import threading
 from collections.abc import Iterable, Sequence
-from functools import partial
 from typing import Any, Literal
 
 from flask import Flask, current_app, has_app_context, has_request_context, request
 
 from ._cache import Slot
 from ._crypto import InvalidToken
-from ._exchange import ACCESS_TOKEN_SUBJECT_TYPE, ProviderToken
+from ._exchange import ProviderToken
 from ._session import SESSION_KEY, User, _opener
 from ._state import AppState, get_state
-from ._tokens import Ask, Subject, obtain, request_state, sorted_scopes
+from ._tokens import Subject, api_subject, obtain, request_state, session_subject, sorted_scopes
 from ._urls import safe_next
-from ._worker import _MAX_USER_ID, _audit_context
+from ._worker import _audit_context, job_start, worker_subject
 from .errors import InvalidAccessToken, InvalidRequest, LoginRequired
 
 Kind = Literal["session", "api", "worker"]
@@ -101,8 +100,8 @@ class OnBehalf:
         # sub, kind, sign-in) voids it, wherever the handle was kept meanwhile.
         self._mac = "" if app is None else self._expected_macs(get_state(app))[0]
 
-    def _fields(self) -> tuple[str, ...]:
-        return (
+    def _expected_macs(self, state: AppState) -> tuple[str, ...]:
+        return state.crypto.keyed_hashes(
             "on-behalf/v1",
             self._kind,
             self.sub,
@@ -115,9 +114,6 @@ class OnBehalf:
             self._root,
             self.return_to or "",
         )
-
-    def _expected_macs(self, state: AppState) -> tuple[str, ...]:
-        return state.crypto.keyed_hashes(*self._fields())
 
     def __repr__(self) -> str:
         return f"OnBehalf(sub={self.sub!r}, via={self._kind!r})"
@@ -196,7 +192,6 @@ class OnBehalf:
         return OnBehalfSource(self, connection, login_hint)
 
     def _subject(self, state: AppState) -> Subject:
-        settings = state.settings
         sent = self._mac.encode() if isinstance(self._mac, str) else b""
         if not any(hmac.compare_digest(sent, mac.encode()) for mac in self._expected_macs(state)):
             raise LoginRequired(
@@ -206,33 +201,18 @@ class OnBehalf:
             )
         if self._kind == "worker":
             # Checked when the handle was made; the reason travels with it into the job.
-            reason = _audit_context(self._audit, settings.worker_audit_context)
-            ask: Ask = partial(state.exchanger.privileged_exchange, self.sub, audit_context=reason)
-            return Subject(self.sub, "session", ask)
+            reason = _audit_context(self._audit, state.settings.worker_audit_context)
+            return worker_subject(state, self.sub, reason)
         if self._kind == "api":
             if state.clock.time() >= self._expires_at:
                 raise InvalidAccessToken(
                     "The caller's access token this work was started with has expired.",
                     error="invalid_token",
                 )
-            opened = self._open(state, _api_binding(state, self.sub))
-            ask = partial(
-                state.api_exchanger.exchange, opened, subject_token_type=ACCESS_TOKEN_SUBJECT_TYPE
-            )
-            return Subject(self.sub, "api", ask)
+            return api_subject(state, self.sub, self._open(state, _api_binding(state, self.sub)))
         if self._session_ended(state):
             raise LoginRequired("The user's session has ended.", error="session_ended")
-        opener = _opener(state, self._sealed, self.sub)
-
-        def ask_with_refresh_token(
-            connection: str, *, login_hint: str | None, scopes: tuple[str, ...]
-        ) -> ProviderToken:
-            # Opened only when an exchange needs it, as for a view.
-            return state.exchanger.exchange(
-                opener(), connection, login_hint=login_hint, scopes=scopes
-            )
-
-        return Subject(self.sub, "session", ask_with_refresh_token, remembers_absent=True)
+        return session_subject(state, self.sub, _opener(state, self._sealed, self.sub))
 
     def _session_ended(self, state: AppState) -> bool:
         lifetime = state.settings.session_lifetime
@@ -305,10 +285,7 @@ def on_behalf(
     if return_to is not None and safe_next(return_to) is None:
         raise InvalidRequest("return_to must be a path on this site.")
     if user_id is not None:
-        target = app if app is not None else _current_app()
-        if not isinstance(user_id, str) or not 0 < len(user_id) <= _MAX_USER_ID:
-            raise InvalidRequest("A user id is a non-empty string (the user's Auth0 'sub').")
-        reason = _audit_context(audit_context, get_state(target).settings.worker_audit_context)
+        target, reason = job_start(app, user_id, audit_context, "on_behalf(user_id=...)")
         return OnBehalf(
             sub=user_id, kind="worker", app=target, audit_context=reason, return_to=return_to
         )
@@ -347,9 +324,3 @@ def on_behalf(
         root=root,
         return_to=return_to,
     )
-
-
-def _current_app() -> Flask:
-    if not has_app_context():
-        raise RuntimeError("on_behalf(user_id=...) needs an app: pass app=..., or use app_context.")
-    return current_app._get_current_object()  # type: ignore[attr-defined,no-any-return]

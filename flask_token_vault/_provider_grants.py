@@ -91,7 +91,6 @@ def revoke_provider_grant(
         log.info("provider revocation: connection=%s outcome=%s", connection, outcome)
         return ProviderRevocation(connection, account_id, outcome, detail)
 
-    # Reported for audit logs (arguments: user_id, revocation), never with the token.
     url = revocation_url(connection)
     if url is None:
         reason = NO_REVOCATION.get(connection, "No revocation endpoint is known for it.")
@@ -100,14 +99,9 @@ def revoke_provider_grant(
         token = get_provider_token(connection, login_hint=login_hint)
     except TokenVaultError as exc:
         return report("failed", f"No provider token to revoke ({exc.error}).")
-    transport = get_state().transport
-
-    def failed(failure: Failure) -> TokenVaultError:
-        return ProviderUnavailable(f"The provider could not be reached ({failure.code}).")
-
     try:
-        answer = transport.send(
-            "POST", url, error=failed, what="provider revocation", data={"token": token}
+        answer = get_state().transport.send(
+            "POST", url, error=_unreachable, what="provider revocation", data={"token": token}
         )
     except TokenVaultError as exc:
         return report("failed", exc.description or exc.error)
@@ -115,3 +109,7 @@ def revoke_provider_grant(
     if status == 200:
         return report("revoked", "The provider revoked the grant.")
     return report("failed", f"The provider answered {status}.")
+
+
+def _unreachable(failure: Failure) -> TokenVaultError:
+    return ProviderUnavailable(f"The provider could not be reached ({failure.code}).")

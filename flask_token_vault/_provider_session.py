@@ -14,7 +14,7 @@ from requests.adapters import BaseAdapter
 
 from ._http import RETRIED_BY_PROVIDER_CALLS, Failure, isolate
 from ._state import get_state
-from ._tokens import get_provider_token_set, reject_provider_token
+from ._tokens import get_provider_token_set, reject_provider_token, sorted_scopes
 from .errors import ConfigurationError, ProviderUnavailable
 
 
@@ -56,7 +56,7 @@ class ProviderSession(requests.Session):
         isolate(self)
         self.adapters.clear()
         self.connection = connection
-        self.scopes = tuple(sorted(set(scopes or ())))
+        self.scopes = sorted_scopes(scopes)
         self.login_hint = login_hint
         self.timeout = timeout
 

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
-from flask import Flask, current_app, has_app_context, has_request_context
+from flask import Flask, has_request_context
 
 from ._cache import Slot
 from ._exchange import ProviderToken
@@ -24,7 +24,7 @@ from ._tokens import (
     request_state,
     sorted_scopes,
 )
-from ._worker import worker_token
+from ._worker import job_app, worker_token
 
 log = logging.getLogger("flask_token_vault")
 
@@ -113,13 +113,7 @@ class JobTokenSource:
         login_hint: str | None = None,
         app: Flask | None = None,
     ) -> None:
-        if app is None:
-            if not has_app_context():
-                raise RuntimeError(
-                    "JobTokenSource needs an app: pass app=..., or make it in app.app_context()."
-                )
-            app = current_app._get_current_object()  # type: ignore[attr-defined]
-        self._app: Flask = app
+        self._app = job_app(app, "JobTokenSource")
         self.user_id = user_id
         self.connection = connection
         self.audit_context = audit_context

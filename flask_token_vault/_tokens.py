@@ -11,7 +11,7 @@ its own client) but under the same cache generation of the user, so a logout, a 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any, NamedTuple, Protocol, cast
 
@@ -143,34 +143,40 @@ class _Request:
         return self._subject
 
     def _subject_now(self) -> Subject:
-        state, caller = self.state, self.caller
+        caller = self.caller
         if caller is not None:
-            # "Not connected" is not remembered: an API's caller connects on its own, through
-            # the My Account API, and must find its account at once.
-            ask = partial(
-                state.api_exchanger.exchange,
-                caller.token,
-                subject_token_type=ACCESS_TOKEN_SUBJECT_TYPE,
-            )
-            return Subject(caller.sub, "api", ask)
+            return api_subject(self.state, caller.sub, caller.token)
         user = self.user
         if user is None:
             raise LoginRequired("Sign in to continue.")
-
-        def ask_with_refresh_token(
-            connection: str, *, login_hint: str | None, scopes: tuple[str, ...]
-        ) -> ProviderToken:
-            # The refresh token is decrypted only when an exchange needs it.
-            return state.exchanger.exchange(
-                user.refresh_token, connection, login_hint=login_hint, scopes=scopes
-            )
-
-        # A session's user connects through this app, which forgets "not connected" then.
-        return Subject(user.sub, "session", ask_with_refresh_token, remembers_absent=True)
+        return session_subject(self.state, user.sub, lambda: user.refresh_token)
 
     def forget_user(self) -> None:
         """Forget the user and their tokens (after a sign-in or a sign-out)."""
         self._user, self._subject, self.memo = _UNREAD, None, {}
+
+
+def api_subject(state: AppState, sub: str, access_token: str) -> Subject:
+    """Return an API caller's subject: asked with its access token, at the API's client."""
+    # "Not connected" is not remembered: an API's caller connects on its own, through the
+    # My Account API, and must find its account at once.
+    ask = partial(
+        state.api_exchanger.exchange, access_token, subject_token_type=ACCESS_TOKEN_SUBJECT_TYPE
+    )
+    return Subject(sub, "api", ask)
+
+
+def session_subject(state: AppState, sub: str, refresh_token: Callable[[], str]) -> Subject:
+    """Return a session user's subject: asked with the refresh token ``refresh_token()`` opens."""
+
+    def ask(connection: str, *, login_hint: str | None, scopes: tuple[str, ...]) -> ProviderToken:
+        # The refresh token is decrypted only when an exchange needs it.
+        return state.exchanger.exchange(
+            refresh_token(), connection, login_hint=login_hint, scopes=scopes
+        )
+
+    # A session's user connects through this app, which forgets "not connected" then.
+    return Subject(sub, "session", ask, remembers_absent=True)
 
 
 def _bearer_of(header: str | None) -> str | None:

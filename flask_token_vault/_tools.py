@@ -26,6 +26,7 @@ from ._connect_links import declare_scopes
 from ._exchange import ProviderToken
 from ._on_behalf import OnBehalf, on_behalf
 from ._state import get_state
+from ._tokens import sorted_scopes
 from .errors import (
     AccountNotConnected,
     InsufficientScope,
@@ -88,7 +89,7 @@ def token_vault_tool(
     The scopes are declared to the app, as those of ``provider_token_required`` views are, so
     the interrupt's connect link may ask for them.
     """
-    required = tuple(sorted(set(scopes)))
+    required = sorted_scopes(scopes)
     declare_scopes(connection, required)
 
     def decorate(fn: _F) -> _F:

@@ -9,7 +9,7 @@ from flask import Flask, current_app, has_app_context
 
 from ._exchange import ProviderToken
 from ._keys import audit_context_problem
-from ._state import get_state
+from ._state import AppState, get_state
 from ._tokens import Subject, obtain, sorted_scopes
 from .errors import InvalidRequest
 
@@ -52,22 +52,45 @@ def worker_token(
     when the client's privileged access refuses the job (its ``remedy`` says which part), and
     :class:`~flask_token_vault.ExchangeRejected` when Auth0 refuses the subject token.
     """
-    if app is None and not has_app_context():
-        raise RuntimeError(
-            "worker_token() needs an app: pass app=..., or call it inside app.app_context()."
-        )
-    target: Flask = app if app is not None else current_app._get_current_object()  # type: ignore[attr-defined]
-    if not isinstance(user_id, str) or not 0 < len(user_id) <= _MAX_USER_ID:
-        raise InvalidRequest("A user id is a non-empty string (the user's Auth0 'sub').")
-    state = get_state(target)
-    reason = _audit_context(audit_context, state.settings.worker_audit_context)
+    target, reason = job_start(app, user_id, audit_context, "worker_token()")
     if org_id is not None and not (isinstance(org_id, str) and org_id.startswith("org_")):
         raise InvalidRequest("An org_id is an Auth0 organization id ('org_...').")
-    ask = partial(state.exchanger.privileged_exchange, user_id, audit_context=reason, org_id=org_id)
-    # The web app's own client answers, as for a session: a job and a request share tokens.
-    subject = Subject(user_id, "session", ask)
+    state = get_state(target)
+    subject = worker_subject(state, user_id, reason, org_id)
     slot = subject.slot(connection, login_hint, sorted_scopes(scopes))
     return obtain(state, target, subject, slot, refresh=force_refresh).token
+
+
+def job_app(app: Flask | None, what: str) -> Flask:
+    """Return ``app``, else the current app; ``what`` names the caller in the error."""
+    if app is not None:
+        return app
+    if not has_app_context():
+        raise RuntimeError(
+            f"{what} needs an app: pass app=..., or call it inside app.app_context()."
+        )
+    return current_app._get_current_object()  # type: ignore[attr-defined,no-any-return]
+
+
+def job_start(
+    app: Flask | None, user_id: str, audit_context: str | None, what: str
+) -> tuple[Flask, str]:
+    """Check what a job acts with, before any call; return its app and ``audit_context``."""
+    target = job_app(app, what)
+    if not isinstance(user_id, str) or not 0 < len(user_id) <= _MAX_USER_ID:
+        raise InvalidRequest("A user id is a non-empty string (the user's Auth0 'sub').")
+    return target, _audit_context(audit_context, get_state(target).settings.worker_audit_context)
+
+
+def worker_subject(
+    state: AppState, user_id: str, audit_context: str, org_id: str | None = None
+) -> Subject:
+    """Return a job's subject: asked with Auth0's Privileged Worker exchange for ``user_id``."""
+    ask = partial(
+        state.exchanger.privileged_exchange, user_id, audit_context=audit_context, org_id=org_id
+    )
+    # The web app's own client answers, as for a session: a job and a request share tokens.
+    return Subject(user_id, "session", ask)
 
 
 def _audit_context(given: str | None, default: str | None) -> str:

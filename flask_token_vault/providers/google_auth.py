@@ -23,12 +23,13 @@ from typing import Any
 
 from google.auth import credentials as google_credentials
 
-from .._sources import TokenSource, as_source, renew_at
+from .._sources import TokenSource, renew_at
+from ._bound import SourceBound
 
 _EPOCH = datetime.datetime(1970, 1, 1)
 
 
-class VaultCredentials(google_credentials.Credentials):
+class VaultCredentials(SourceBound, google_credentials.Credentials):
     """Google credentials for one user, renewed through Auth0 Token Vault.
 
     ``source`` is a :class:`~flask_token_vault.TokenSource`, or a connection name (usually
@@ -53,19 +54,9 @@ class VaultCredentials(google_credentials.Credentials):
         login_hint: str | None = None,
         quota_project_id: str | None = None,
     ) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]
-        self.source = as_source(source, login_hint)
-        self._scopes = tuple(scopes)
+        super().__init__(source, scopes, login_hint=login_hint)
         self._quota_project_id = quota_project_id
         self._renew_at = 0.0
-
-    def __repr__(self) -> str:
-        return f"VaultCredentials({self.source!r})"
-
-    @property
-    def scopes(self) -> tuple[str, ...]:
-        """The scopes the token must hold."""
-        return self._scopes
 
     @property
     def requires_scopes(self) -> bool:
@@ -94,7 +85,7 @@ class VaultCredentials(google_credentials.Credentials):
         another: the source refuses another user, and a token renewed elsewhere is picked up.
         """
         if self.token is not None and not self.expired:
-            found = self.source.token(self._scopes)
+            found = self.source.token(self.scopes)
             if found.access_token != self.token:  # the same token keeps its renewal time
                 self._take(found)
         super().before_request(request, method, url, headers)  # type: ignore[no-untyped-call]
@@ -111,4 +102,4 @@ class VaultCredentials(google_credentials.Credentials):
         if self.token is not None and not self.expired:
             # Still fresh by its expiry, yet asked to refresh: google.auth does that after a 401.
             self.source.reject(self.token)
-        self._take(self.source.token(self._scopes))
+        self._take(self.source.token(self.scopes))

@@ -82,7 +82,7 @@ class VaultTokenMixin(SourceBound):
         sending = _SENDING.get()
         if sending is not None and sending[0] is self:
             return sending[1]
-        return self.source.token(self.scopes).access_token
+        return self._fresh()
 
     @token.setter
     def token(self, value: str | None) -> None:
