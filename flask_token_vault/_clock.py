@@ -79,7 +79,6 @@ def is_numeric_date(value: object) -> bool:
     """
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return False
-    # The range check is the finiteness check too: NaN fails both comparisons and either
-    # infinity one of them, and an int is compared exactly, never converted (so no separate
-    # math.isfinite, which raises OverflowError on a huge int).
+    # The range check is the finiteness check too, and compares an int exactly, never converted
+    # (math.isfinite would raise OverflowError on a huge int).
     return 0 <= value <= MAX_NUMERIC_DATE

@@ -345,7 +345,7 @@ def _client_certificate(given: Mapping[str, Any]) -> ClientCertificate | None:
     return ClientCertificate(cert, key)
 
 
-def _client_key(given: Mapping[str, Any], has_certificate: bool = False) -> ClientKey | None:
+def _client_key(given: Mapping[str, Any], has_certificate: bool) -> ClientKey | None:
     """Return the client key, if any: exactly one of the secret and the key must be set.
 
     With a client certificate the key is optional (it only signs Privileged Worker subject

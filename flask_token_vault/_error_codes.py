@@ -11,10 +11,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Code:
-    """An ``error`` code an error class is raised with besides its default one.
-
-    The troubleshooting guide's table is built from these and the classes' own defaults.
-    """
+    """An ``error`` code an error class is raised with besides its default one."""
 
     #: What happened, in the developer's words, and its most likely cause.
     cause: str

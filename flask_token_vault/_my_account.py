@@ -44,12 +44,12 @@ CONNECT_REMEDY = (
 )
 
 
-def connect_scopes(scopes: Iterable[str], connection: str | None = None) -> list[str]:
+def connect_scopes(scopes: Iterable[str], connection: str) -> list[str]:
     """Return the scopes of a connect request; raise InvalidRequest for more than the API takes."""
     wanted = list(dict.fromkeys(s for s in scopes if s))
     if len(wanted) > MAX_CONNECT_SCOPES:
         raise InvalidRequest(
-            f"Connecting {connection or 'an account'} would ask for {len(wanted)} scopes; the "
+            f"Connecting {connection} would ask for {len(wanted)} scopes; the "
             f"My Account API takes at most {MAX_CONNECT_SCOPES}.",
             error="too_many_scopes",
             connection=connection,

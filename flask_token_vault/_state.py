@@ -323,9 +323,7 @@ def _backend(value: Any, timeout: float) -> RedisStore | CachelibStore:
             if parts.scheme.startswith(("rediss", "valkeys")):
                 store.warm(WARM_TLS_CONNECTIONS)
             return store
-        except ImportError as exc:
-            raise ConfigurationError(key, f"{exc}.") from None
-        except ValueError as exc:  # a cluster or Sentinel URL that does not parse
+        except (ImportError, ValueError) as exc:  # no client library, or a URL that does not parse
             raise ConfigurationError(key, f"{exc}.") from None
     if parts.scheme == "memcached":
         servers = [s for s in parts.netloc.split(",") if s]
