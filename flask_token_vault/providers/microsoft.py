@@ -58,7 +58,7 @@ class _Credential(SourceBound):
     """What the sync and async credentials share: the source and the scopes."""
 
     def _access_token(self, scopes: tuple[str, ...]) -> AccessToken:
-        found = self.source.token((*self.scopes, *vault_scopes(scopes)))
+        found = self.source.token(vault_scopes((*self.scopes, *scopes)))
         # Azure's clients that keep a token renew it ahead of ``expires_on`` themselves.
         return AccessToken(found.access_token, int(found.expires_at))
 
@@ -136,7 +136,7 @@ def graph_client(
     ``base_url`` replaces ``https://graph.microsoft.com/v1.0`` (e.g. a local stand-in).
     """
     credential = AsyncVaultTokenCredential(source, scopes, login_hint=login_hint)
-    required = (*credential.scopes, *vault_scopes(scopes))
+    required = vault_scopes(credential.scopes)
     # The SDK's own middleware and options (its "/me" rewrite among them), on a client whose
     # auth renews a refused token.
     http = GraphClientFactory.create_with_default_middleware(

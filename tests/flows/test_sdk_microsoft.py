@@ -66,3 +66,19 @@ def test_a_job_s_graph_call_renews_a_refused_token(emu: Emulator) -> None:
     emu.revoke_provider_tokens(email=EMAIL, connection="windowslive")
     assert asyncio.run(mail()) == EMAIL
     assert emu.exchange_count() == 2
+
+
+def test_scopes_may_be_named_as_azure_names_them(emu: Emulator) -> None:
+    """``https://graph.microsoft.com/User.Read`` is the vault's ``User.Read``, for both entries."""
+    source = _job_source(emu)
+    credential = VaultTokenCredential(source, ["https://graph.microsoft.com/User.Read"])
+    assert credential.get_token().token
+    graph = graph_client(
+        source, ["https://graph.microsoft.com/User.Read"], base_url=emu.graph_api_base + "/v1.0"
+    )
+
+    async def mail() -> str | None:
+        user = await graph.me.get()
+        return user.mail if user is not None else None
+
+    assert asyncio.run(mail()) == EMAIL
