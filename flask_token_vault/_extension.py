@@ -12,7 +12,7 @@ from ._decorators import check_views
 from ._on_behalf import on_behalf
 from ._responses import UnauthorizedHandler, error_response
 from ._state import EXTENSION_KEY, AppState, Hooks, get_state
-from ._views import backchannel_logout, blueprint, disconnect, logout
+from ._views import backchannel_logout, blueprint, disconnect, disconnect_one_account, logout
 from ._worker import worker_token
 from .errors import TokenVaultError
 
@@ -42,10 +42,10 @@ class TokenVault:
         app.register_blueprint(blueprint, url_prefix=settings.url_prefix or None)
         # Auth0's servers post logout tokens, with no form token, and the sign-out and
         # disconnect forms carry the extension's own (checked by the views): a CSRF extension
-        # already on the app (Flask-WTF's CSRFProtect) must let these three routes through.
+        # already on the app (Flask-WTF's CSRFProtect) must let these routes through.
         csrf = app.extensions.get("csrf")
         if csrf is not None and callable(getattr(csrf, "exempt", None)):
-            for view in (backchannel_logout, logout, disconnect):
+            for view in (backchannel_logout, logout, disconnect, disconnect_one_account):
                 csrf.exempt(view)
         # The app's own handler, registered before or after this, wins over ours.
         if TokenVaultError not in app.error_handler_spec[None][None]:

@@ -24,6 +24,7 @@ from tests.helpers.browser import csrf, whoami
 from tests.helpers.oauth import hs256_with_public_key
 from tests.helpers.servers import LiveServer
 
+JSON = {"Accept": "application/json"}
 ALICE = "alice@example.com"
 ROUTE = "/auth/backchannel-logout"
 
@@ -328,5 +329,11 @@ def test_flask_wtfs_csrf_protection_lets_logout_tokens_through(emu: Emulator) ->
     assert client.get("/who").get_json()["sub"] is None
     # The sign-out form carries the extension's own token, which CSRFProtect lets through too.
     other, _ = _signed_in(app, emu, "bob@example.com")
+    # So do both disconnect forms: the views check the token (a wrong one is refused by them).
+    for path in ("/auth/disconnect/google-oauth2", "/auth/disconnect/account/cac_unknown"):
+        forged = other.post(path, data={"csrf_token": "forged"}, headers=JSON)
+        assert forged.status_code == 400 and forged.get_json()["error"] == "csrf_failed"
+        answer = other.post(path, data={"csrf_token": csrf(other)}, headers=JSON)
+        assert answer.status_code in (200, 404) and "csrf" not in answer.get_data(as_text=True)
     assert other.post("/auth/logout", data={"csrf_token": csrf(other)}).status_code == 302
     assert other.get("/who").get_json()["sub"] is None
