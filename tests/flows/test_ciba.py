@@ -163,3 +163,15 @@ def test_the_emulator_refuses_a_login_hint_of_another_tenant(emu: Emulator) -> N
         timeout=TIMEOUT,
     )
     assert answer.status_code == 400 and answer.json()["error"] == "invalid_request"
+
+
+@pytest.mark.parametrize("interval", [10**400, -1, 0, 86_401])
+def test_an_interval_out_of_bounds_is_auth0_s_default(
+    emu: Emulator, clock: SharedClock, interval: int
+) -> None:
+    """A hostile or broken answer cannot make the app wait forever, spin, or fail with a 500."""
+    app, _, user_id = app_on_fake_clock(emu, clock)
+    emu.set_ciba_interval(interval)
+    with app.app_context():
+        pending = start_approval("Create Lunch?", user_id=user_id)
+    assert pending.interval == 5
